@@ -1,0 +1,38 @@
+"""Kairan's application factory: configuration, extensions, blueprints, CLI. Wiring only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+import core
+import lists
+import mailer
+import tracking
+from core.settings import load_settings
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app; ``KAIRAN_*`` keys of test_config override the environment, others go to app.config."""
+    overrides = dict(test_config or {})
+    settings = load_settings({**os.environ, **{k: v for k, v in overrides.items() if k.startswith("KAIRAN_")}})
+    app = Flask(__name__, instance_path=str(settings.data_dir))
+    app.config.from_mapping(
+        KAIRAN=settings,
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        MAX_CONTENT_LENGTH=64 * 1024 * 1024,  # CSV imports arrive through the API too
+    )
+    app.config.update({k: v for k, v in overrides.items() if not k.startswith("KAIRAN_")})
+    core.init_app(app)
+    lists.init_app(app)
+    mailer.init_app(app)
+    tracking.init_app(app)
+    return app

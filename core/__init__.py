@@ -1,0 +1,20 @@
+"""Kairan's small cross-cutting package: database, settings, users and roles, i18n, embedded services."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Wire the core: database, Redis, i18n, login/CSRF/limits, API base, health, pages, CLI."""
+    from core import api, cli, db, health, i18n, queues, user_views, views, web
+
+    db.init_app(app)
+    queues.init_app(app)
+    i18n.init_app(app)
+    web.init_app(app)
+    api.init_app(app)
+    health.init_app(app)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(user_views.bp)
+    cli.init_app(app)

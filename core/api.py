@@ -1,0 +1,198 @@
+"""The REST API's base: token auth as listmonk has it, JSON errors, paging, health, OpenAPI."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from apispec import APISpec
+from apispec_webframeworks.flask import FlaskPlugin
+from flask import Blueprint, Flask, current_app, g, jsonify, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import Select, func, select
+
+from core import health
+from core.auth import PUBLIC, public
+from core.db import db
+from core.errors import PermissionDeniedError, ValidationError
+from core.models import User
+from core.users import authenticate_token
+
+API_PREFIX = "/api/"
+DEFAULT_PER_PAGE = 20  # listmonk's default
+MAX_PER_PAGE = 1000  # larger pages go through per_page=all, which the caller asks for explicitly
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def is_api_request() -> bool:
+    """Tell whether the current request is for the REST API."""
+    return request.path.startswith(API_PREFIX) or request.path == API_PREFIX.rstrip("/")
+
+
+def user_from_authorization(header: str) -> User | None:
+    """Return the API user named by ``token user:token`` or HTTP Basic ``user:token``, else None."""
+    scheme, _sep, value = header.strip().partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            value = base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+    elif scheme.lower() != "token":
+        return None
+    username, sep, token = value.strip().partition(":")
+    if not sep or not username or not token:
+        return None
+    return authenticate_token(username, token)
+
+
+def load_user_from_request(req: Any) -> User | None:
+    """Flask-Login request loader: API routes authenticate with the Authorization header."""
+    header = req.headers.get("Authorization")
+    if not header or not is_api_request():
+        return None
+    user = user_from_authorization(header)
+    g.api_token_user = user
+    return user
+
+
+def authenticate_api() -> None:
+    """Refuse API calls without valid credentials before any view runs (listmonk answers 403)."""
+    if not is_api_request():
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None or getattr(view, "kairan_permission", None) == PUBLIC:
+        return
+    if not current_user.is_authenticated:
+        raise PermissionDeniedError(_("invalid API credentials"))
+    # A browser session may read the API (the UI's own scripts); changes need a token,
+    # because the API takes no CSRF token.
+    if request.method not in SAFE_METHODS and g.get("api_token_user") is None:
+        raise PermissionDeniedError(_("Changes through the API need an API token."))
+
+
+def _int_arg(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValidationError(_("%(name)s must be a whole number of 1 or more.", name=name))
+    return int(raw)
+
+
+def paginate(stmt: Select[Any], serialize: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """Run a select with listmonk's paging parameters and return its paged ``data`` object."""
+    page = _int_arg("page", 1)
+    if request.args.get("per_page") == "all":
+        per_page = 0  # listmonk reports per_page 0 for "all"
+    else:
+        per_page = min(_int_arg("per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    if per_page:
+        stmt = stmt.limit(per_page).offset((page - 1) * per_page)
+    results = [serialize(row) for row in db.session.scalars(stmt)]
+    return {
+        "results": results,
+        "search": "",
+        "query": request.args.get("query", ""),
+        "total": total,
+        "per_page": per_page,
+        "page": page,
+    }
+
+
+@bp.get("/health")
+@public
+def health_check() -> Any:
+    """Say that the API answers.
+    ---
+    get:
+      tags: [health]
+      summary: Liveness, as listmonk answers it.
+      security: []
+      responses:
+        200:
+          description: The API is up.
+          content:
+            application/json:
+              schema: {type: object, properties: {data: {type: boolean}}}
+    """
+    return jsonify(data=True)
+
+
+@bp.get("/health/detail")
+@public
+def health_detail() -> Any:
+    """Report each component's state.
+    ---
+    get:
+      tags: [health]
+      summary: Database, Redis, workers, SMTP and queue lengths.
+      security: []
+      responses:
+        200:
+          description: Every component is healthy.
+        503:
+          description: At least one component is failing; see its detail.
+    """
+    components = health.run_checks()
+    ok = all(c.ok for c in components.values())
+    body = {"ok": ok, "components": {name: asdict(c) for name, c in components.items()}}
+    # Worker names and PIDs are for signed-in users only.
+    if not current_user.is_authenticated:
+        for component in body["components"].values():
+            component["data"] = {}
+    return jsonify(data=body), 200 if ok else 503
+
+
+@bp.get("/openapi.json")
+@public
+def openapi() -> Any:
+    """Serve the OpenAPI document, generated from the API routes' docstrings.
+    ---
+    get:
+      tags: [meta]
+      summary: This document.
+      security: []
+      responses:
+        200:
+          description: OpenAPI 3 document.
+    """
+    return jsonify(build_openapi(current_app))
+
+
+def build_openapi(app: Flask) -> dict[str, Any]:
+    """Build the OpenAPI document from every route under /api."""
+    spec = APISpec(
+        title="Kairan API",
+        version="1.0.0",
+        openapi_version="3.0.3",
+        info={"description": "Compatible with listmonk's API; Kairan's own additions beside it."},
+        plugins=[FlaskPlugin()],
+        security=[{"basicAuth": []}, {"tokenAuth": []}],
+    )
+    spec.components.security_scheme("basicAuth", {"type": "http", "scheme": "basic"})
+    spec.components.security_scheme(
+        "tokenAuth",
+        {"type": "apiKey", "in": "header", "name": "Authorization",
+         "description": "`token api_user:token`"},
+    )
+    spec.components.schema(
+        "Error", {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}
+    )
+    with app.test_request_context():
+        for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+            if rule.rule.startswith(API_PREFIX):
+                spec.path(view=app.view_functions[rule.endpoint], app=app)
+    return spec.to_dict()
+
+
+def init_app(app: Flask) -> None:
+    """Register the API base and its authentication."""
+    app.register_blueprint(bp)
+    app.before_request(authenticate_api)

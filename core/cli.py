@@ -1,0 +1,104 @@
+"""CLI commands: ``up`` (everything embedded), ``worker``, ``users create``, ``tokens create``."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from flask_migrate import upgrade
+from rq import Worker
+
+from core.auth import Role
+from core.db import db
+from core.embedded import EmbeddedError, Supervisor, preflight, services
+from core.errors import KairanError
+from core.queues import WORKER_TTL, QueueName, queue, redis
+from core.settings import Settings
+from core.users import create_api_user, create_user, ensure_first_admin, has_admin
+
+users_cli = AppGroup("users", help="Manage people who log in.")
+tokens_cli = AppGroup("tokens", help="Manage API users and their tokens.")
+ROLE_CHOICE = click.Choice([r.value for r in Role])
+
+
+@click.command("up")
+def up_command() -> None:
+    """Start Kairan with everything it needs (Redis, capture SMTP, workers, web) and supervise it."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    settings: Settings = app.config["KAIRAN"]
+    try:
+        preflight(settings)
+        specs = services(app)
+    except EmbeddedError as exc:
+        raise click.ClickException(str(exc)) from None
+    upgrade()
+    created = ensure_first_admin(settings.admin_user, settings.admin_password)
+    needs_setup = not has_admin()
+    db.session.remove()
+    db.engine.dispose()  # children open their own connections
+
+    def announce() -> None:
+        click.echo(f"Kairan is running at {settings.base_url}  (Ctrl-C stops it)")
+        if created is not None:
+            click.echo(f"Log in as {created.username!r} with the password in KAIRAN_ADMIN_PASSWORD.")
+        elif needs_setup:
+            click.echo(f"Open {settings.base_url}/setup to create the first admin account.")
+        if settings.embedded_smtp:
+            click.echo(f"Mail is captured, not delivered: see {settings.base_url}/outbox")
+
+    supervisor = Supervisor(specs, cwd=app.root_path, log=lambda line: click.echo(line, err=True))
+    sys.exit(supervisor.run(on_ready=announce))
+
+
+@click.command("worker")
+@click.option("--with-scheduler", is_flag=True, help="Also run RQ's scheduler in this worker.")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.argument("queues", nargs=-1)
+def worker_command(with_scheduler: bool, burst: bool, queues: tuple[str, ...]) -> None:
+    """Run an RQ worker on Kairan's queues (all of them unless named)."""
+    names = queues or tuple(name.value for name in QueueName)
+    unknown = set(names) - {name.value for name in QueueName}
+    if unknown:
+        raise click.BadParameter(f"unknown queue {sorted(unknown)[0]!r}", param_hint="QUEUES")
+    engine = db.engine
+    # Each job runs in a forked work horse that must open its own database connections.
+    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    worker = Worker([queue(QueueName(n)) for n in names], connection=redis(), worker_ttl=WORKER_TTL)
+    worker.work(with_scheduler=with_scheduler, burst=burst, logging_level="WARNING")
+
+
+@users_cli.command("create")
+@click.argument("name")
+@click.option("--role", type=ROLE_CHOICE, required=True)
+@click.password_option(help="The password (asked for when not given).")
+def users_create(name: str, role: str, password: str) -> None:
+    """Create a person who logs in to the UI."""
+    try:
+        user = create_user(name, password, role)
+    except KairanError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Created {user.role.value} {user.username}.")
+
+
+@tokens_cli.command("create")
+@click.argument("name")
+@click.option("--role", type=ROLE_CHOICE, required=True)
+def tokens_create(name: str, role: str) -> None:
+    """Create an API user; the last line printed is ``api_user:token`` (shown only now)."""
+    try:
+        user, token = create_api_user(name, role)
+    except KairanError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Created API user {user.username} with role {user.role.value}. Keep this token; it is not shown again:")
+    click.echo(f"{user.username}:{token}")
+
+
+def init_app(app: Flask) -> None:
+    """Register the CLI commands."""
+    app.cli.add_command(up_command)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(users_cli)
+    app.cli.add_command(tokens_cli)

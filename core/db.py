@@ -1,0 +1,81 @@
+"""The database: one SQLAlchemy ``db`` with a typed declarative Base, and Alembic migrations."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from flask import Flask
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import DateTime, Enum, MetaData, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
+
+# SQLite waits this long for a lock held by another process (web, workers) before failing.
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+# Named constraints, so Alembic migrations can alter them on SQLite and PostgreSQL alike.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every Kairan model."""
+
+    registry = registry(
+        metadata=MetaData(naming_convention=NAMING_CONVENTION),
+        type_annotation_map={datetime: DateTime(timezone=True)},
+    )
+
+
+class Timestamped:
+    """Mixin giving a model created_at and updated_at columns."""
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def str_enum(enum_class: type[StrEnum]) -> Enum:
+    """Return a column type that stores a str enum by its value ('admin'), portable to any database."""
+    return Enum(
+        enum_class, native_enum=False, length=20, validate_strings=True,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """Turn on WAL, a busy timeout and foreign keys for each new SQLite connection."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, much faster commits
+    cursor.close()
+
+
+def init_app(app: Flask) -> None:
+    """Bind the database and migrations to the app."""
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    with app.app_context():
+        engine: Engine = db.engine
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _tune_sqlite)

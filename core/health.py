@@ -1,0 +1,107 @@
+"""System health: a registry of checks that each package adds its own components to."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, current_app
+from rq import Worker
+from sqlalchemy import text
+
+from core.db import db
+from core.queues import WORKER_TTL, QueueName, queue, redis
+
+
+@dataclass
+class Component:
+    """The state of one part of the system, as the dashboard and /api/health/detail show it."""
+
+    ok: bool
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    elapsed_ms: float = 0.0
+
+
+Check = Callable[[], Component]
+
+
+def register(app: Flask, name: str, check: Check) -> None:
+    """Add a named check to the app's health report."""
+    app.extensions.setdefault("kairan_health", {})[name] = check
+
+
+def run_checks() -> dict[str, Component]:
+    """Run every registered check; a check that raises is reported as failing, with its error."""
+    results: dict[str, Component] = {}
+    for name, check in current_app.extensions.get("kairan_health", {}).items():
+        started = time.perf_counter()
+        try:
+            component = check()
+        except Exception as exc:  # noqa: BLE001 - a health report must name any failure, not crash
+            component = Component(ok=False, detail=f"{type(exc).__name__}: {exc}")
+        component.elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        results[name] = component
+    return results
+
+
+def check_database() -> Component:
+    """Run a trivial query."""
+    db.session.execute(text("SELECT 1"))
+    return Component(ok=True, detail=db.engine.dialect.name)
+
+
+def check_redis() -> Component:
+    """Ping Redis."""
+    redis().ping()
+    return Component(ok=True, detail=current_app.config["KAIRAN"].redis_url)
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def worker_alive(worker: Worker, now: datetime) -> bool:
+    """Tell whether a worker lives: on this host by its PID, elsewhere by a heartbeat younger than WORKER_TTL."""
+    if worker.hostname == socket.gethostname() and worker.pid and not _pid_exists(worker.pid):
+        return False  # e.g. SIGKILLed: it could not unregister, and its heartbeat is still fresh
+    beat = worker.last_heartbeat
+    return beat is not None and (now - beat.replace(tzinfo=UTC)).total_seconds() < WORKER_TTL
+
+
+def check_workers() -> Component:
+    """List RQ workers and tell which are alive; healthy while at least one is."""
+    now = datetime.now(UTC)
+    workers = []
+    for worker in Worker.all(connection=redis()):
+        alive = worker_alive(worker, now)
+        workers.append(
+            {"name": worker.name, "pid": worker.pid, "state": str(worker.get_state()), "alive": alive,
+             "queues": worker.queue_names()}
+        )
+    alive_count = sum(1 for w in workers if w["alive"])
+    return Component(ok=alive_count > 0, detail=str(alive_count), data={"workers": workers})
+
+
+def check_queues() -> Component:
+    """Report how many jobs wait on each named queue."""
+    return Component(ok=True, data={name.value: queue(name).count for name in QueueName})
+
+
+def init_app(app: Flask) -> None:
+    """Register the core checks."""
+    register(app, "database", check_database)
+    register(app, "redis", check_redis)
+    register(app, "workers", check_workers)
+    register(app, "queues", check_queues)

@@ -1,0 +1,32 @@
+"""Japanese and English UI: the language comes from the user's choice, else Accept-Language."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, request, session
+from flask_babel import Babel, format_datetime, get_locale
+from flask_login import current_user
+
+LANGUAGES = {"en": "English", "ja": "日本語"}
+DEFAULT_LANGUAGE = "en"
+TRANSLATIONS_DIR = os.path.join(os.path.dirname(__file__), "translations")
+
+babel = Babel()
+
+
+def select_locale() -> str:
+    """Pick the UI language: the signed-in user's choice, the visitor's choice, then the browser's."""
+    if current_user and current_user.is_authenticated and current_user.language in LANGUAGES:
+        return str(current_user.language)
+    if session.get("language") in LANGUAGES:
+        return str(session["language"])
+    return request.accept_languages.best_match(list(LANGUAGES), default=DEFAULT_LANGUAGE)
+
+
+def init_app(app: Flask) -> None:
+    """Attach Flask-Babel to the app."""
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", TRANSLATIONS_DIR)
+    babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_locale=lambda: str(get_locale() or DEFAULT_LANGUAGE))
+    app.jinja_env.filters["datetime"] = lambda value: format_datetime(value, "medium")

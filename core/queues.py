@@ -1,0 +1,43 @@
+"""Redis connection and the named RQ queues every package enqueues on."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue
+
+
+class QueueName(StrEnum):
+    """Named queues: sending never waits behind imports or the other way round."""
+
+    DEFAULT = "default"
+    SEND = "send"
+    IMPORT = "import"
+
+
+# A worker refreshes its heartbeat at least every WORKER_TTL - 15 s (RQ's dequeue timeout),
+# so a worker silent for longer than WORKER_TTL is dead (e.g. SIGKILLed) and shown as such.
+WORKER_TTL = 20
+
+
+def init_app(app: Flask) -> None:
+    """Create the app's Redis client (connections are opened lazily, on first use)."""
+    app.extensions["kairan_redis"] = Redis.from_url(app.config["KAIRAN"].redis_url, socket_timeout=5)
+
+
+def redis() -> Redis:
+    """Return the current app's Redis client."""
+    client: Redis = current_app.extensions["kairan_redis"]
+    return client
+
+
+def queue(name: QueueName = QueueName.DEFAULT) -> Queue:
+    """Return one of the named RQ queues."""
+    return Queue(str(name), connection=redis())
+
+
+def limiter_storage_uri(redis_url: str) -> str:
+    """Translate a Redis URL to the form the ``limits`` library wants for Unix sockets."""
+    return "redis+unix://" + redis_url.removeprefix("unix://") if redis_url.startswith("unix://") else redis_url

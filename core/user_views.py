@@ -1,0 +1,110 @@
+"""Admin pages for users and API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+
+from core.auth import Permission, require
+from core.errors import KairanError
+from core.forms import ConfirmForm, EditUserForm, NewTokenForm, NewUserForm
+from core.models import UserType
+from core.users import create_api_user, create_user, delete_user, get_user, list_users, rotate_token, update_user
+
+bp = Blueprint("users", __name__, url_prefix="/users")
+
+
+def _render_index(**forms: Any) -> Any:
+    users = list_users()
+    return render_template(
+        "core/users.html",
+        people=[u for u in users if u.type == UserType.USER],
+        api_users=[u for u in users if u.type == UserType.API],
+        user_form=forms.get("user_form") or NewUserForm(),
+        token_form=forms.get("token_form") or NewTokenForm(),
+        confirm_form=ConfirmForm(),
+        new_token=forms.get("new_token"),
+    )
+
+
+@bp.get("/")
+@require(Permission.USERS_MANAGE)
+def index() -> Any:
+    """List users and API users with forms to add either."""
+    return _render_index()
+
+
+@bp.post("/")
+@require(Permission.USERS_MANAGE)
+def create() -> Any:
+    """Add a person who logs in."""
+    form = NewUserForm()
+    if form.validate_on_submit():
+        try:
+            user = create_user(form.username.data or "", form.password.data or "", form.role.data or "",
+                               language=form.language.data or None)
+        except KairanError as exc:
+            form.username.errors = [exc.message]
+        else:
+            flash(_("User %(name)s added.", name=user.username), "success")
+            return redirect(url_for("users.index"))
+    return _render_index(user_form=form), 400
+
+
+@bp.post("/tokens")
+@require(Permission.USERS_MANAGE)
+def create_token() -> Any:
+    """Add an API user and show its token once."""
+    form = NewTokenForm()
+    if form.validate_on_submit():
+        try:
+            user, token = create_api_user(form.username.data or "", form.role.data or "")
+        except KairanError as exc:
+            form.username.errors = [exc.message]
+        else:
+            return _render_index(new_token=f"{user.username}:{token}")
+    return _render_index(token_form=form), 400
+
+
+@bp.route("/<int:user_id>", methods=["GET", "POST"])
+@require(Permission.USERS_MANAGE)
+def edit(user_id: int) -> Any:
+    """Change a user's role, enabled flag or password."""
+    user = get_user(user_id)
+    form = EditUserForm(obj=user)
+    if form.validate_on_submit():
+        try:
+            update_user(user, role=form.role.data or "", enabled=form.enabled.data, password=form.password.data)
+        except KairanError as exc:
+            form.role.errors = [exc.message]
+        else:
+            flash(_("Changes to %(name)s saved.", name=user.username), "success")
+            return redirect(url_for("users.index"))
+    return render_template("core/user_edit.html", user=user, form=form, confirm_form=ConfirmForm())
+
+
+@bp.post("/<int:user_id>/rotate")
+@require(Permission.USERS_MANAGE)
+def rotate(user_id: int) -> Any:
+    """Give an API user a new token, shown once."""
+    user = get_user(user_id)
+    if user.type != UserType.API or not ConfirmForm().validate_on_submit():
+        return redirect(url_for("users.index"))
+    return _render_index(new_token=f"{user.username}:{rotate_token(user)}")
+
+
+@bp.post("/<int:user_id>/delete")
+@require(Permission.USERS_MANAGE)
+def delete(user_id: int) -> Any:
+    """Delete a user or API user."""
+    user = get_user(user_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            delete_user(user)
+        except KairanError as exc:
+            flash(exc.message, "error")
+        else:
+            flash(_("%(name)s deleted.", name=user.username), "success")
+    return redirect(url_for("users.index"))

@@ -1,0 +1,174 @@
+"""Services for users and API tokens: create, authenticate, change, delete."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from core.auth import Role
+from core.db import db, utcnow
+from core.errors import ConflictError, NotFoundError, ValidationError
+from core.models import User, UserType
+
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,99}$")
+MIN_PASSWORD_LENGTH = 10  # NIST SP 800-63B asks for at least 8; we ask a little more
+# werkzeug's scrypt (n=2**15, r=8, p=1); checked against this when the user is unknown,
+# so a wrong username costs as much time as a wrong password (no user enumeration).
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalise_username(username: str) -> str:
+    """Validate a username and return its stored (lower-case) form."""
+    name = (username or "").strip().lower()
+    if not USERNAME_PATTERN.match(name):
+        raise ValidationError(
+            str(_l("A username is 1 to 100 letters, digits or . _ @ - and starts with a letter or digit."))
+        )
+    return name
+
+
+def _check_password(password: str) -> None:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise ValidationError(str(_l("A password needs at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)))
+
+
+def _role(role: str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise ValidationError(str(_l("Unknown role %(role)s: use admin, editor or viewer.", role=role))) from None
+
+
+def _new(username: str, user_type: UserType, role: str) -> User:
+    name = normalise_username(username)
+    if db.session.scalar(select(User.id).where(User.username == name)) is not None:
+        raise ConflictError(str(_l("The username %(name)s is taken.", name=name)))
+    return User(username=name, type=user_type, role=_role(role), enabled=True)
+
+
+def create_user(username: str, password: str, role: str, language: str | None = None) -> User:
+    """Create a person who logs in with a password."""
+    user = _new(username, UserType.USER, role)
+    _check_password(password)
+    user.password_hash = generate_password_hash(password)
+    user.language = language or None
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def create_api_user(username: str, role: str) -> tuple[User, str]:
+    """Create an API user and return it with its token, which is shown this once only."""
+    user = _new(username, UserType.API, role)
+    token = secrets.token_urlsafe(24)
+    user.token_hash = _token_digest(token)
+    db.session.add(user)
+    db.session.commit()
+    return user, token
+
+
+def rotate_token(user: User) -> str:
+    """Give an API user a new token; the old one stops working at once."""
+    token = secrets.token_urlsafe(24)
+    user.token_hash = _token_digest(token)
+    db.session.commit()
+    return token
+
+
+def authenticate_password(username: str, password: str) -> User | None:
+    """Return the enabled user with this username and password, or None, in constant-ish time."""
+    name = (username or "").strip().lower()
+    user = db.session.scalar(select(User).where(User.username == name, User.type == UserType.USER))
+    if user is None or user.password_hash is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    if not check_password_hash(user.password_hash, password or "") or not user.enabled:
+        return None
+    user.last_login_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def authenticate_token(username: str, token: str) -> User | None:
+    """Return the enabled API user whose token this is, or None."""
+    user = db.session.scalar(
+        select(User).where(User.username == username.strip().lower(), User.type == UserType.API)
+    )
+    if user is None or user.token_hash is None or not user.enabled:
+        return None
+    if not hmac.compare_digest(user.token_hash, _token_digest(token)):
+        return None
+    return user
+
+
+def get_user(user_id: int) -> User:
+    """Return a user by id or raise NotFoundError."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFoundError(str(_l("No such user.")))
+    return user
+
+
+def list_users() -> list[User]:
+    """Return every user and API user, people first."""
+    return list(db.session.scalars(select(User).order_by(User.type.desc(), User.username)))
+
+
+def _admins_left(excluding: User) -> int:
+    return db.session.scalar(
+        select(func.count(User.id)).where(
+            User.role == Role.ADMIN, User.type == UserType.USER, User.enabled.is_(True), User.id != excluding.id
+        )
+    ) or 0
+
+
+def update_user(user: User, *, role: str, enabled: bool, password: str | None = None) -> None:
+    """Change a user's role, enabled flag or password, keeping at least one admin who can log in."""
+    new_role = _role(role)
+    if user.type == UserType.USER and user.role == Role.ADMIN and (new_role != Role.ADMIN or not enabled):
+        if _admins_left(user) == 0:
+            raise ValidationError(str(_l("Kairan needs at least one enabled admin.")))
+    if password:
+        _check_password(password)
+        user.password_hash = generate_password_hash(password)
+    user.role = new_role
+    user.enabled = enabled
+    db.session.commit()
+
+
+def set_language(user: User, language: str | None) -> None:
+    """Remember the UI language a user chose."""
+    user.language = language
+    db.session.commit()
+
+
+def delete_user(user: User) -> None:
+    """Delete a user or API user, keeping at least one admin who can log in."""
+    if user.type == UserType.USER and user.role == Role.ADMIN and _admins_left(user) == 0:
+        raise ValidationError(str(_l("Kairan needs at least one enabled admin.")))
+    db.session.delete(user)
+    db.session.commit()
+
+
+def has_admin() -> bool:
+    """Tell whether a person with the admin role exists (else the setup page is open)."""
+    return db.session.scalar(
+        select(User.id).where(User.type == UserType.USER, User.role == Role.ADMIN).limit(1)
+    ) is not None
+
+
+def ensure_first_admin(username: str | None, password: str | None) -> User | None:
+    """Create the first admin from KAIRAN_ADMIN_USER/PASSWORD when no admin exists yet."""
+    if not username or not password or has_admin():
+        return None
+    return create_user(username, password, Role.ADMIN)

@@ -1,0 +1,129 @@
+"""Web plumbing shared by every blueprint: login manager, CSRF, rate limits, error answers."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from core.auth import Permission, Role, has_permission
+from core.api import is_api_request, load_user_from_request
+from core.db import db
+from core.errors import KairanError
+from core.models import User, UserType
+from core.queues import limiter_storage_uri
+from core.users import has_admin
+
+_ROLE_LABELS = {Role.ADMIN: _l("Admin"), Role.EDITOR: _l("Editor"), Role.VIEWER: _l("Viewer")}
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, strategy="fixed-window")
+
+# Messages for HTTP errors, in the visitor's language; listmonk's API uses the same codes.
+_HTTP_MESSAGES = {
+    400: _l("The request could not be understood."),
+    403: _l("You do not have permission to do this."),
+    404: _l("Unknown endpoint."),
+    405: _l("This method is not allowed here."),
+    429: _l("Too many attempts. Wait a minute and try again."),
+}
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    """Load the signed-in person from the session; API users never hold a session."""
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    if user is None or user.type != UserType.USER or not user.enabled:
+        return None
+    return user
+
+
+def protect_forms() -> None:
+    """Check the CSRF token on every form POST of the UI (the API authenticates by token)."""
+    if not is_api_request():
+        csrf.protect()
+
+
+def _answer(status: int, message: str) -> Any:
+    if is_api_request():
+        return jsonify(message=message), status
+    return render_template("core/error.html", status=status, message=message), status
+
+
+def handle_kairan_error(error: KairanError) -> Any:
+    """Answer a domain error with its message."""
+    return _answer(error.status, error.message)
+
+
+def handle_csrf_error(error: CSRFError) -> Any:
+    """Explain a form that came without a valid CSRF token."""
+    return _answer(400, _("The form has expired or did not come from Kairan. Reload the page and try again."))
+
+
+def handle_rate_limit(error: RateLimitExceeded) -> Any:
+    """Explain that a rate limit was hit."""
+    return _answer(429, str(_HTTP_MESSAGES[429]))
+
+
+def handle_http_error(error: HTTPException) -> Any:
+    """Answer HTTP errors as JSON on the API and as a page in the UI."""
+    status = error.code or 500
+    if status == 404 and not is_api_request():
+        return _answer(404, _("This page does not exist."))
+    return _answer(status, str(_HTTP_MESSAGES.get(status, error.description or error.name)))
+
+
+def unauthorized() -> Any:
+    """Send an anonymous visitor to the login page, or to setup while no admin exists."""
+    if not has_admin():
+        return redirect(url_for("core.setup"))
+    flash(_("Please log in to see this page."), "info")
+    return redirect(url_for("core.login", next=request.full_path if request.query_string else request.path))
+
+
+def can(permission: str) -> bool:
+    """Tell templates whether the signed-in user has a permission."""
+    return bool(current_user.is_authenticated) and has_permission(current_user.role, Permission(permission))
+
+
+def role_label(role: str) -> str:
+    """Return a role's name in the UI language."""
+    return str(_ROLE_LABELS[Role(role)])
+
+
+def hide_password(url: str) -> str:
+    """Return a URL with any password replaced by ***, for pages."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
+
+
+def init_app(app: Flask) -> None:
+    """Attach login, CSRF, rate limits, the error answers and the template helpers."""
+    app.jinja_env.globals.update(can=can, role_label=role_label)
+    app.jinja_env.filters["hide_password"] = hide_password
+    login_manager.init_app(app)
+    login_manager.session_protection = "strong"
+    login_manager.request_loader(load_user_from_request)
+    login_manager.unauthorized_handler(unauthorized)
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # protect_forms decides, per request
+    csrf.init_app(app)
+    app.before_request(protect_forms)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(app.config["KAIRAN"].redis_url))
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
+    app.register_error_handler(KairanError, handle_kairan_error)
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(RateLimitExceeded, handle_rate_limit)
+    app.register_error_handler(HTTPException, handle_http_error)

@@ -1,0 +1,23 @@
+"""Email layouts, campaigns, rendering, MIME, DKIM, SMTP transport, the send jobs and the Outbox."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the Outbox, the SMTP health check and, when embedded, the capture server."""
+    from core import health
+    from core.embedded import ServiceSpec, flask_command, port_answers, register_service
+    from mailer import capture, transport, views
+
+    settings = app.config["KAIRAN"]
+    app.register_blueprint(views.bp)
+    app.cli.add_command(capture.capture_command)
+    health.register(app, "smtp", transport.check_smtp)
+    if settings.embedded_smtp:
+        register_service(
+            app,
+            ServiceSpec("capture-smtp", flask_command("capture-smtp"),
+                        ready=lambda: port_answers(settings.capture_port)),
+        )

@@ -1,0 +1,31 @@
+"""RQ jobs of the mailer."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from urllib.parse import urlsplit
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from mailer import transport
+
+
+def send_test_message(to: str, language: str) -> str:
+    """Send a short bilingual-safe test message through the configured relay; return its Message-ID."""
+    settings = current_app.config["KAIRAN"]
+    host = urlsplit(settings.base_url).hostname or "localhost"
+    message = EmailMessage()
+    with current_app.test_request_context(), force_locale(language):
+        message["Subject"] = _("Kairan test message")
+        message.set_content(render_template("mailer/test_message.txt", base_url=settings.base_url))
+        message.add_alternative(render_template("mailer/test_message.html", base_url=settings.base_url),
+                                subtype="html")
+    message["From"] = f"Kairan <kairan@{host}>"
+    message["To"] = to
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=host)
+    transport.send(f"kairan@{host}", [to], message.as_bytes())
+    return str(message["Message-ID"])

@@ -1,0 +1,108 @@
+"""The Outbox pages: what the capture server holds, each message as HTML, text and source."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_wtf import FlaskForm
+from wtforms import EmailField
+from wtforms.validators import DataRequired, Email
+
+from core.api import DEFAULT_PER_PAGE
+from core.auth import Permission, require
+from core.forms import ConfirmForm
+from core.queues import queue
+from mailer.outbox import Outbox
+
+bp = Blueprint("mailer", __name__)
+
+# The captured HTML runs no script and cannot reach Kairan's origin; links open in a new tab.
+HTML_PREVIEW_CSP = "sandbox allow-popups allow-popups-to-escape-sandbox; script-src 'none'"
+
+
+class TestMessageForm(FlaskForm):
+    """The address a test message goes to."""
+
+    to = EmailField(validators=[DataRequired(), Email(check_deliverability=False)])
+
+
+def _outbox() -> Outbox:
+    return Outbox(Outbox.folder(current_app.config["KAIRAN"].data_dir))
+
+
+@bp.get("/campaigns/")
+@require(Permission.CAMPAIGNS_READ)
+def campaigns() -> Any:
+    """Show the campaigns page (the compose and send issues fill it)."""
+    return render_template("mailer/campaigns.html")
+
+
+@bp.get("/templates/")
+@require(Permission.TEMPLATES_READ)
+def templates() -> Any:
+    """Show the email templates page (the compose issue fills it)."""
+    return render_template("mailer/templates.html")
+
+
+@bp.get("/outbox/")
+@require(Permission.OUTBOX_READ)
+def outbox() -> Any:
+    """List captured messages, newest first."""
+    page = request.args.get("page", "1")
+    page_number = int(page) if page.isdigit() and int(page) > 0 else 1
+    entries, total = _outbox().page(page_number, DEFAULT_PER_PAGE)
+    return render_template(
+        "mailer/outbox.html", entries=entries, total=total, page=page_number, per_page=DEFAULT_PER_PAGE,
+        settings=current_app.config["KAIRAN"], form=TestMessageForm(), confirm_form=ConfirmForm(),
+    )
+
+
+@bp.get("/outbox/<key>")
+@require(Permission.OUTBOX_READ)
+def message(key: str) -> Any:
+    """Show one message: rendered HTML in a sandboxed frame, plain text, and raw source."""
+    captured = _outbox().get(key)
+    if captured is None:
+        abort(404)
+    return render_template("mailer/message.html", message=captured)
+
+
+@bp.get("/outbox/<key>/html")
+@require(Permission.OUTBOX_READ)
+def message_html(key: str) -> Any:
+    """Serve a message's HTML part for the sandboxed preview frame."""
+    captured = _outbox().get(key)
+    if captured is None or captured.html is None:
+        abort(404)
+    response = make_response(captured.html)
+    response.headers["Content-Type"] = "text/html; charset=utf-8"
+    response.headers["Content-Security-Policy"] = HTML_PREVIEW_CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.post("/outbox/test")
+@require(Permission.CAMPAIGNS_SEND)
+def send_test() -> Any:
+    """Queue a test message; a worker sends it through the configured relay."""
+    form = TestMessageForm()
+    if form.validate_on_submit():
+        queue().enqueue("mailer.jobs.send_test_message", form.to.data, str(get_locale() or "en"))
+        flash(_("Test message to %(to)s queued. Reload in a moment to see it.", to=form.to.data), "success")
+    else:
+        flash(_("Enter a valid email address for the test message."), "error")
+    return redirect(url_for("mailer.outbox"))
+
+
+@bp.post("/outbox/clear")
+@require(Permission.CAMPAIGNS_SEND)
+def clear() -> Any:
+    """Delete every captured message."""
+    if ConfirmForm().validate_on_submit():
+        count = _outbox().clear()
+        flash(ngettext("%(num)d captured message deleted.", "%(num)d captured messages deleted.", count), "success")
+    return redirect(url_for("mailer.outbox"))
