@@ -36,14 +36,15 @@ def up_command() -> None:
         raise click.ClickException(str(exc)) from None
     upgrade()
     created = ensure_first_admin(settings.admin_user, settings.admin_password)
+    created_name = created.username if created is not None else None
     needs_setup = not has_admin()
     db.session.remove()
     db.engine.dispose()  # children open their own connections
 
     def announce() -> None:
         click.echo(f"Kairan is running at {settings.base_url}  (Ctrl-C stops it)")
-        if created is not None:
-            click.echo(f"Log in as {created.username!r} with the password in KAIRAN_ADMIN_PASSWORD.")
+        if created_name is not None:
+            click.echo(f"Log in as {created_name!r} with the password in KAIRAN_ADMIN_PASSWORD.")
         elif needs_setup:
             click.echo(f"Open {settings.base_url}/setup to create the first admin account.")
         if settings.embedded_smtp:

@@ -225,16 +225,28 @@ class Supervisor:
                     f"{CRASH_LOOP_WINDOW:.0f} s; see its output above."
                 )
             self.log(f"{child.spec.name} exited with code {child.process.returncode}; restarting it.")
+            _kill_group(child.process.pid)  # e.g. the RQ scheduler a SIGKILLed worker had forked
             time.sleep(RESTART_DELAY)
             self._start(child)
 
     def stop_all(self) -> None:
         """Stop children in reverse start order: web first, Redis last (it writes its AOF)."""
         for child in reversed(self.children):
-            if child.process is not None and child.process.poll() is None:
-                child.process.terminate()
+            if child.process is None:
+                continue
+            if child.process.poll() is None:
+                child.process.terminate()  # the child stops its own processes (gunicorn, RQ) cleanly
                 try:
                     child.process.wait(STOP_TIMEOUT)
                 except subprocess.TimeoutExpired:
                     child.process.kill()
                     child.process.wait()
+            _kill_group(child.process.pid)
+
+
+def _kill_group(pgid: int) -> None:
+    """Kill whatever is left in a child's process group (each child leads its own)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is already empty

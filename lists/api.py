@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify, request
+from flask_babel import gettext as _
 
 from core.api import paginate
 from core.auth import Permission, require
-from lists.services import list_as_dict, lists_query
+from core.errors import ValidationError
+from lists.services import create_list, list_as_dict, lists_query
 
 bp = Blueprint("lists_api", __name__, url_prefix="/api")
 
@@ -55,3 +57,41 @@ def get_lists() -> Any:
         descending=request.args.get("order", "asc").lower() == "desc",
     )
     return jsonify(data=paginate(stmt, list_as_dict))
+
+
+@bp.post("/lists")
+@require(Permission.LISTS_WRITE)
+def post_list() -> Any:
+    """Create a mailing list.
+    ---
+    post:
+      tags: [lists]
+      summary: Create a list (listmonk's fields).
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [name]
+              properties:
+                name: {type: string, maxLength: 200}
+                type: {type: string, enum: [public, private], default: private}
+                optin: {type: string, enum: [single, double], default: single}
+                tags: {type: array, items: {type: string}}
+                description: {type: string}
+      responses:
+        200:
+          description: The new list.
+        400:
+          description: A field is missing or invalid; the message names it.
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Error'}
+        403:
+          description: Missing or invalid credentials, or no permission.
+    """
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise ValidationError(_("Send the list as a JSON object."))
+    return jsonify(data=list_as_dict(create_list(payload)))

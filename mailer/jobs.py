@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from urllib.parse import urlsplit
@@ -14,10 +15,11 @@ from mailer import transport
 
 
 def send_test_message(to: str, language: str) -> str:
-    """Send a short bilingual-safe test message through the configured relay; return its Message-ID."""
+    """Send a short test message, in the sender's language, through the configured relay; return its Message-ID."""
     settings = current_app.config["KAIRAN"]
     host = urlsplit(settings.base_url).hostname or "localhost"
-    message = EmailMessage()
+    # CRLF line endings: smtplib sends bytes as they are, and SMTP lines end in CRLF.
+    message = EmailMessage(policy=email.policy.SMTP)
     with current_app.test_request_context(), force_locale(language):
         message["Subject"] = _("Kairan test message")
         message.set_content(render_template("mailer/test_message.txt", base_url=settings.base_url))
