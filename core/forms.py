@@ -46,7 +46,7 @@ class NewUserForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)])
     role = SelectField(_l("Role"), choices=role_choices)
     language = SelectField(
-        _l("Language"), choices=lambda: [("", str(_l("From the browser")))] + list(LANGUAGES.items())
+        _l("Language"), choices=lambda: [("", str(_l("From the browser"))), *LANGUAGES.items()]
     )
 
 

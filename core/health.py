@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from rq import Worker
+from rq.worker import BaseWorker
 from sqlalchemy import text
 
 from core.db import db
@@ -72,7 +73,7 @@ def _pid_exists(pid: int) -> bool:
     return True
 
 
-def worker_alive(worker: Worker, now: datetime) -> bool:
+def worker_alive(worker: BaseWorker, now: datetime) -> bool:
     """Tell whether a worker lives: on this host by its PID, elsewhere by a heartbeat younger than WORKER_TTL."""
     if worker.hostname == socket.gethostname() and worker.pid and not _pid_exists(worker.pid):
         return False  # e.g. SIGKILLed: it could not unregister, and its heartbeat is still fresh

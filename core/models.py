@@ -19,7 +19,7 @@ class UserType(StrEnum):
     API = "api"
 
 
-class User(Timestamped, db.Model):  # type: ignore[name-defined,misc]
+class User(Timestamped, db.Model):  # type: ignore[name-defined]
     """A person or an API user, with one role."""
 
     __tablename__ = "users"

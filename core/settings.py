@@ -17,7 +17,7 @@ from sqlalchemy.exc import ArgumentError
 DEFAULT_DATA_DIR = "instance"
 DEFAULT_PORT = 5000
 DEFAULT_CAPTURE_PORT = 2525
-SECRET_KEY_FILE = "secret_key"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 REDIS_SOCKET_FILE = "redis.sock"
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
 SUPPORTED_SMTP_SCHEMES = ("smtp", "smtps", "smtp+starttls")

@@ -15,8 +15,8 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from core.auth import Permission, Role, has_permission
 from core.api import is_api_request, load_user_from_request
+from core.auth import Permission, Role, has_permission
 from core.db import db
 from core.errors import KairanError
 from core.models import User, UserType

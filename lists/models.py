@@ -32,7 +32,7 @@ class ListStatus(StrEnum):
     ARCHIVED = "archived"
 
 
-class MailingList(Timestamped, db.Model):  # type: ignore[name-defined,misc]
+class MailingList(Timestamped, db.Model):  # type: ignore[name-defined]
     """A list subscribers join, as listmonk has it."""
 
     __tablename__ = "lists"

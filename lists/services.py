@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from enum import StrEnum
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, or_, select

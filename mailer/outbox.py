@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.parser import BytesHeaderParser
+from email.parser import BytesHeaderParser, BytesParser
 from pathlib import Path
 
 OUTBOX_DIR = "outbox"
@@ -101,8 +101,7 @@ class Outbox:
         if path is None:
             return None
         raw = path.read_bytes()
-        message = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
+        message = BytesParser(_class=EmailMessage, policy=email.policy.default).parsebytes(raw)
         return CapturedMessage(
             entry=self._entry(key, path, path.stat().st_mtime),
             html=_part_text(message, "html"),

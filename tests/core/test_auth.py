@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-
 from sqlalchemy import select
 
 from core.auth import PUBLIC, ROLE_PERMISSIONS, Permission, Role

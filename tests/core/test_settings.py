@@ -71,7 +71,7 @@ def test_a_bad_value_is_named_in_one_sentence(tmp_path: Path, name: str, value: 
 def test_a_data_folder_that_cannot_be_written_is_named(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    with pytest.raises(SettingsError, match="KAIRAN_DATA_DIR .* is not a writable folder"):
+    with pytest.raises(SettingsError, match=r"KAIRAN_DATA_DIR .* is not a writable folder"):
         load_settings({"KAIRAN_DATA_DIR": str(blocker / "data")})
 
 
