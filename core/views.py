@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
@@ -93,8 +94,6 @@ def setup() -> Any:
 
 
 def _locale() -> str | None:
-    from flask_babel import get_locale
-
     locale = get_locale()
     return str(locale) if locale else None
 

@@ -169,3 +169,14 @@ def test_admin_adds_a_user_who_can_then_log_in(client: FlaskClient, users: dict[
     submit(client, "/", "/logout")
     assert login(client, "hanako").status_code == 302
     assert "ダッシュボード" in client.get("/").get_data(as_text=True)  # her language, not the browser's
+
+
+def test_settings_page_hides_passwords_and_the_secret_key(app: Flask, client: FlaskClient,
+                                                          users: dict[str, str]) -> None:
+    from core.web import hide_password
+
+    assert hide_password("smtp+starttls://mailer:s3cret@mail.example.com:587") == (
+        "smtp+starttls://mailer:***@mail.example.com:587")
+    login(client, "admin")
+    page = client.get("/settings").get_data(as_text=True)
+    assert app.config["KAIRAN"].secret_key not in page and "KAIRAN_DATABASE_URL" in page

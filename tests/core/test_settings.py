@@ -84,3 +84,16 @@ def test_cli_stops_with_one_line_for_a_bad_database_url(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert result.stderr.strip() == "Error: KAIRAN_DATABASE_URL uses 'oracle'; Kairan runs on sqlite or postgresql."
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_up_starts_only_the_services_not_given_by_url(tmp_path: Path) -> None:
+    from app import create_app
+    from core.embedded import services
+
+    embedded = create_app({"KAIRAN_DATA_DIR": str(tmp_path / "a"), "KAIRAN_WORKERS": "2"})
+    assert [s.name for s in services(embedded)] == ["redis", "capture-smtp", "worker-1", "worker-2", "web"]
+    assert "--with-scheduler" in services(embedded)[2].argv and "--with-scheduler" not in services(embedded)[3].argv
+    external = create_app({"KAIRAN_DATA_DIR": str(tmp_path / "b"), "KAIRAN_WORKERS": "1",
+                           "KAIRAN_REDIS_URL": "redis://127.0.0.1:6379/15",
+                           "KAIRAN_SMTP_URL": "smtp://127.0.0.1:25"})
+    assert [s.name for s in services(external)] == ["worker-1", "web"]
