@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +16,11 @@ import tracking
 from core.settings import load_settings
 
 
+def json_dumps(value: Any) -> str:
+    """Serialise JSON columns as UTF-8 text."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; ``KAIRAN_*`` keys of test_config override the environment, others go to app.config."""
     overrides = dict(test_config or {})
@@ -24,7 +30,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         KAIRAN=settings,
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        # Attributes keep their Japanese as text (not \\u escapes), so searches can match it.
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "json_serializer": json_dumps},
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),

@@ -76,6 +76,14 @@ def authenticate_api() -> None:
         raise PermissionDeniedError(_("Changes through the API need an API token."))
 
 
+def json_body() -> dict[str, Any]:
+    """Return the request's JSON object, or raise a 400 saying one is needed."""
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise ValidationError(_("Send a JSON object in the request body."))
+    return payload
+
+
 def _int_arg(name: str, default: int) -> int:
     raw = request.args.get(name)
     if raw in (None, ""):
@@ -85,8 +93,11 @@ def _int_arg(name: str, default: int) -> int:
     return int(raw)
 
 
-def paginate(stmt: Select[Any], serialize: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    """Run a select with listmonk's paging parameters and return its paged ``data`` object."""
+def paginate(stmt: Select[Any], serialize: Callable[[list[Any]], list[dict[str, Any]]]) -> dict[str, Any]:
+    """Run a select with listmonk's paging parameters and return its paged ``data`` object.
+
+    ``serialize`` gets the whole page, so it can load related data for all rows in one query.
+    """
     page = _int_arg("page", 1)
     if request.args.get("per_page") == "all":
         per_page = 0  # listmonk reports per_page 0 for "all"
@@ -95,7 +106,7 @@ def paginate(stmt: Select[Any], serialize: Callable[[Any], dict[str, Any]]) -> d
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     if per_page:
         stmt = stmt.limit(per_page).offset((page - 1) * per_page)
-    results = [serialize(row) for row in db.session.scalars(stmt)]
+    results = serialize(list(db.session.scalars(stmt)))
     return {
         "results": results,
         "search": "",
@@ -133,6 +144,7 @@ def health_detail() -> Any:
     get:
       tags: [health]
       summary: Database, Redis, workers, SMTP and queue lengths.
+      description: Anonymous callers get only each component's ok flag; signed-in users and API users get details.
       security: []
       responses:
         200:
@@ -142,11 +154,11 @@ def health_detail() -> Any:
     """
     components = health.run_checks()
     ok = all(c.ok for c in components.values())
-    shown = {name: asdict(c) for name, c in components.items()}
-    # Worker names, PIDs and queue contents are for signed-in users only.
-    if not current_user.is_authenticated:
-        for component in shown.values():
-            component["data"] = {}
+    if current_user.is_authenticated:
+        shown = {name: asdict(c) for name, c in components.items()}
+    else:
+        # Details name hosts, paths and errors (a URL may carry a password): signed-in users only.
+        shown = {name: {"ok": c.ok} for name, c in components.items()}
     return jsonify(data={"ok": ok, "components": shown}), 200 if ok else 503
 
 
@@ -185,11 +197,23 @@ def build_openapi(app: Flask) -> dict[str, Any]:
     spec.components.schema(
         "Error", {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}
     )
+    spec.components.response("Error", {
+        "description": "Refused; the message says why (400 invalid input or unknown id, 403 credentials "
+                       "or permission, 409 duplicate).",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    })
+    for name, schema in app.extensions.get("kairan_api_schemas", {}).items():
+        spec.components.schema(name, schema)
     with app.test_request_context():
         for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
             if rule.rule.startswith(API_PREFIX):
                 spec.path(view=app.view_functions[rule.endpoint], app=app)
     return spec.to_dict()
+
+
+def register_schema(app: Flask, name: str, schema: dict[str, Any]) -> None:
+    """Add a named schema to the OpenAPI document (packages describe their own bodies)."""
+    app.extensions.setdefault("kairan_api_schemas", {})[name] = schema
 
 
 def init_app(app: Flask) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from core.db import db
 from core.queues import WORKER_TTL, QueueName, queue, redis
+from core.urls import hide_password
 
 
 @dataclass
@@ -60,7 +61,7 @@ def check_database() -> Component:
 def check_redis() -> Component:
     """Ping Redis."""
     redis().ping()
-    return Component(ok=True, detail=current_app.config["KAIRAN"].redis_url)
+    return Component(ok=True, detail=hide_password(current_app.config["KAIRAN"].redis_url))
 
 
 def _pid_exists(pid: int) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -21,6 +20,7 @@ from core.db import db
 from core.errors import KairanError
 from core.models import User, UserType
 from core.queues import limiter_storage_uri
+from core.urls import hide_password
 from core.users import has_admin
 
 _ROLE_LABELS = {Role.ADMIN: _l("Admin"), Role.EDITOR: _l("Editor"), Role.VIEWER: _l("Viewer")}
@@ -99,14 +99,6 @@ def can(permission: str) -> bool:
 def role_label(role: str) -> str:
     """Return a role's name in the UI language."""
     return str(_ROLE_LABELS[Role(role)])
-
-
-def hide_password(url: str) -> str:
-    """Return a URL with any password replaced by ***, for pages."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
 def init_app(app: Flask) -> None:

@@ -4,10 +4,40 @@ from __future__ import annotations
 
 from flask import Flask
 
+# Request bodies of the lists API, as listmonk accepts them (shown in /api/openapi.json).
+LIST_INPUT = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "maxLength": 200},
+        "type": {"type": "string", "enum": ["public", "private"], "default": "private"},
+        "optin": {"type": "string", "enum": ["single", "double"], "default": "single"},
+        "status": {"type": "string", "enum": ["active", "archived"]},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "description": {"type": "string"},
+    },
+}
+SUBSCRIBER_INPUT = {
+    "type": "object",
+    "required": ["email"],
+    "properties": {
+        "email": {"type": "string", "description": "Full-width characters are normalised; carrier legacy forms kept."},
+        "name": {"type": "string", "maxLength": 200},
+        "status": {"type": "string", "enum": ["enabled", "disabled", "blocklisted"]},
+        "lists": {"type": "array", "items": {"type": "integer"}},
+        "attribs": {"type": "object"},
+        "preconfirm_subscriptions": {"type": "boolean"},
+    },
+}
+
 
 def init_app(app: Flask) -> None:
     """Register the lists pages and API routes."""
-    from lists import api, views
+    from core.api import register_schema
+    from lists import api, subscriber_api, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(subscriber_api.bp)
+    register_schema(app, "ListInput", LIST_INPUT)
+    register_schema(app, "SubscriberInput", SUBSCRIBER_INPUT)

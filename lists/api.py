@@ -7,13 +7,21 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 
-from core.api import paginate
+from core.api import json_body, paginate
 from core.auth import Permission, require
+from core.db import db
 from core.errors import ValidationError
-from lists.services import create_list, list_as_dict, lists_query
+from lists.services import (
+    create_list,
+    delete_lists,
+    get_list,
+    list_as_dict,
+    lists_as_dicts,
+    lists_query,
+    update_list,
+)
 
 bp = Blueprint("lists_api", __name__, url_prefix="/api")
-
 
 @bp.get("/lists")
 @require(Permission.LISTS_READ)
@@ -22,16 +30,18 @@ def get_lists() -> Any:
     ---
     get:
       tags: [lists]
-      summary: Mailing lists, paged.
+      summary: Mailing lists with subscriber counts, paged.
       parameters:
         - {in: query, name: query, schema: {type: string}, description: Search in names and descriptions.}
+        - {in: query, name: tag, schema: {type: array, items: {type: string}}, description: Lists with all these tags.}
         - {in: query, name: order_by, schema: {type: string, enum: [id, name, created_at, updated_at]}}
         - {in: query, name: order, schema: {type: string, enum: [asc, desc]}}
+        - {in: query, name: minimal, schema: {type: boolean}, description: Every list, unpaged, as a bare array.}
         - {in: query, name: page, schema: {type: integer, minimum: 1}}
         - {in: query, name: per_page, schema: {type: string}, description: A number, or "all".}
       responses:
         200:
-          description: A page of lists.
+          description: A page of lists (or, with minimal, an array of all lists).
           content:
             application/json:
               schema:
@@ -45,18 +55,34 @@ def get_lists() -> Any:
                       total: {type: integer}
                       per_page: {type: integer}
                       page: {type: integer}
-        403:
-          description: Missing or invalid credentials, or no permission.
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        400: {$ref: '#/components/responses/Error'}
+        403: {description: Missing or invalid credentials, or no permission.}
     """
     stmt = lists_query(
         query=request.args.get("query", ""),
         order_by=request.args.get("order_by", "id"),
         descending=request.args.get("order", "asc").lower() == "desc",
+        tags=request.args.getlist("tag"),
     )
-    return jsonify(data=paginate(stmt, list_as_dict))
+    if request.args.get("minimal") == "true":
+        return jsonify(data=lists_as_dicts(list(db.session.scalars(stmt))))
+    return jsonify(data=paginate(stmt, lists_as_dicts))
+
+
+@bp.get("/lists/<int:list_id>")
+@require(Permission.LISTS_READ)
+def get_one(list_id: int) -> Any:
+    """Return one list.
+    ---
+    get:
+      tags: [lists]
+      summary: One list with its subscriber counts.
+      parameters: [{in: path, name: list_id, required: true, schema: {type: integer}}]
+      responses:
+        200: {description: The list.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    return jsonify(data=list_as_dict(get_list(list_id)))
 
 
 @bp.post("/lists")
@@ -71,27 +97,71 @@ def post_list() -> Any:
         required: true
         content:
           application/json:
-            schema:
-              type: object
-              required: [name]
-              properties:
-                name: {type: string, maxLength: 200}
-                type: {type: string, enum: [public, private], default: private}
-                optin: {type: string, enum: [single, double], default: single}
-                tags: {type: array, items: {type: string}}
-                description: {type: string}
+            schema: {$ref: '#/components/schemas/ListInput'}
       responses:
-        200:
-          description: The new list.
-        400:
-          description: A field is missing or invalid; the message names it.
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
-        403:
-          description: Missing or invalid credentials, or no permission.
+        200: {description: The new list.}
+        400: {$ref: '#/components/responses/Error'}
+        403: {description: Missing or invalid credentials, or no permission.}
     """
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
-        raise ValidationError(_("Send the list as a JSON object."))
-    return jsonify(data=list_as_dict(create_list(payload)))
+    return jsonify(data=list_as_dict(create_list(json_body())))
+
+
+@bp.put("/lists/<int:list_id>")
+@require(Permission.LISTS_WRITE)
+def put_list(list_id: int) -> Any:
+    """Change a list.
+    ---
+    put:
+      tags: [lists]
+      summary: Change the fields given of a list.
+      parameters: [{in: path, name: list_id, required: true, schema: {type: integer}}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/ListInput'}
+      responses:
+        200: {description: The changed list.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    mailing_list = get_list(list_id)
+    update_list(mailing_list, json_body())
+    return jsonify(data=list_as_dict(mailing_list))
+
+
+@bp.delete("/lists/<int:list_id>")
+@require(Permission.LISTS_WRITE)
+def delete_one(list_id: int) -> Any:
+    """Delete a list.
+    ---
+    delete:
+      tags: [lists]
+      summary: Delete a list; its subscriptions go, its subscribers stay.
+      parameters: [{in: path, name: list_id, required: true, schema: {type: integer}}]
+      responses:
+        200: {description: Deleted.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    get_list(list_id)
+    delete_lists([list_id])
+    return jsonify(data=True)
+
+
+@bp.delete("/lists")
+@require(Permission.LISTS_WRITE)
+def delete_many() -> Any:
+    """Delete several lists.
+    ---
+    delete:
+      tags: [lists]
+      summary: Delete the lists given by repeated id parameters.
+      parameters: [{in: query, name: id, required: true, schema: {type: array, items: {type: integer}}}]
+      responses:
+        200: {description: Deleted.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    ids = [int(i) for i in request.args.getlist("id") if i.isdigit()]
+    if not ids:
+        raise ValidationError(_("Give the lists to delete as id parameters."))
+    delete_lists(ids)
+    return jsonify(data=True)

@@ -1,14 +1,16 @@
-"""Mailing lists (subscribers and subscriptions join them in the audience issue)."""
+"""The audience: lists, subscribers, subscriptions with their consent records, suppressions."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import JSON, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Timestamped, db, str_enum
+from core.db import Timestamped, db, str_enum, utcnow
 
 
 class ListType(StrEnum):
@@ -47,3 +49,107 @@ class MailingList(Timestamped, db.Model):  # type: ignore[name-defined]
     )
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     description: Mapped[str] = mapped_column(Text, default="")
+
+
+class SubscriberStatus(StrEnum):
+    """Blocklisted subscribers never receive anything, whatever their subscriptions say."""
+
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    BLOCKLISTED = "blocklisted"
+
+
+class SubscriptionStatus(StrEnum):
+    """On double opt-in lists only confirmed subscriptions receive campaigns."""
+
+    UNCONFIRMED = "unconfirmed"
+    CONFIRMED = "confirmed"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class ConsentMethod(StrEnum):
+    """How a subscription was given (特定電子メール法 asks senders to keep this)."""
+
+    FORM = "form"
+    IMPORT = "import"
+    API = "api"
+    ADMIN = "admin"
+
+
+class SuppressionReason(StrEnum):
+    """Why an address or domain must never be mailed."""
+
+    UNSUBSCRIBED = "unsubscribed"
+    HARD_BOUNCE = "hard_bounce"
+    COMPLAINT = "complaint"
+    MANUAL = "manual"
+
+
+class Subscriber(Timestamped, db.Model):  # type: ignore[name-defined]
+    """A person on one or more lists."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
+    # The address as sent (local part's case kept); email_key is its case-folded twin,
+    # unique, so Taro@ and taro@ are one subscriber and lookups use an index.
+    email: Mapped[str] = mapped_column(String(254))
+    email_key: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    attribs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[SubscriberStatus] = mapped_column(str_enum(SubscriberStatus), default=SubscriberStatus.ENABLED)
+
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Subscription(Timestamped, db.Model):  # type: ignore[name-defined]
+    """A subscriber's membership of one list."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (Index("ix_subscriptions_list_status", "list_id", "status"),)
+
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[SubscriptionStatus] = mapped_column(
+        str_enum(SubscriptionStatus), default=SubscriptionStatus.UNCONFIRMED
+    )
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
+    mailing_list: Mapped[MailingList] = relationship()
+
+
+class ConsentRecord(db.Model):  # type: ignore[name-defined]
+    """Proof of one subscription: when, how, from where, and the words the person agreed to."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = (Index("ix_consent_records_subscriber", "subscriber_id", "list_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Deleted with its subscriber: a wipe for a privacy request must leave nothing behind.
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    method: Mapped[ConsentMethod] = mapped_column(str_enum(ConsentMethod))
+    status: Mapped[SubscriptionStatus] = mapped_column(str_enum(SubscriptionStatus))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    # The form's wording, the import's file name, or the admin/API user who added it.
+    evidence: Mapped[str] = mapped_column(Text, default="")
+
+
+class Suppression(db.Model):  # type: ignore[name-defined]
+    """An address, or a whole domain, that is never mailed."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # A case-folded address ("taro@example.jp") or a domain ("example.jp").
+    value: Mapped[str] = mapped_column(String(254), unique=True)
+    is_domain: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[SuppressionReason] = mapped_column(str_enum(SuppressionReason))
+    source: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

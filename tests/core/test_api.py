@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import subprocess
 import sys
 import time
@@ -81,7 +82,7 @@ def test_openapi_documents_every_api_route(app: Flask, client: FlaskClient) -> N
     spec = client.get("/api/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
     documented = {path for path, operations in spec["paths"].items() if operations}
-    routes = {rule.rule.replace("<", "{").replace(">", "}") for rule in app.url_map.iter_rules()
+    routes = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule) for rule in app.url_map.iter_rules()
               if rule.rule.startswith("/api/")}
     assert routes == documented
     assert spec["paths"]["/api/lists"]["get"]["responses"]["200"]
@@ -90,6 +91,7 @@ def test_openapi_documents_every_api_route(app: Flask, client: FlaskClient) -> N
 
 def test_health_detail_reports_each_component(app: Flask, client: FlaskClient,
                                               settings_env: dict[str, str]) -> None:
+    client.environ_base["HTTP_AUTHORIZATION"] = f"token {api_user(app)}"
     # No worker and no SMTP server yet: unhealthy, and each failing part says so.
     response = client.get("/api/health/detail")
     assert response.status_code == 503
@@ -112,3 +114,11 @@ def test_health_detail_reports_each_component(app: Flask, client: FlaskClient,
         worker.wait(20)
     # It unregisters on a clean stop.
     assert client.get("/api/health/detail").get_json()["data"]["components"]["workers"]["detail"] == "0"
+
+
+def test_health_detail_shows_anonymous_callers_only_ok_flags(client: FlaskClient, users: dict[str, str]) -> None:
+    anonymous = client.get("/api/health/detail").get_json()["data"]["components"]
+    assert all(set(component) == {"ok"} for component in anonymous.values())
+    login(client, "viewer")
+    signed_in = client.get("/api/health/detail").get_json()["data"]["components"]
+    assert signed_in["redis"]["detail"].startswith("unix://") and "elapsed_ms" in signed_in["database"]

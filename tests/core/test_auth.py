@@ -173,7 +173,7 @@ def test_admin_adds_a_user_who_can_then_log_in(client: FlaskClient, users: dict[
 
 def test_settings_page_hides_passwords_and_the_secret_key(app: Flask, client: FlaskClient,
                                                           users: dict[str, str]) -> None:
-    from core.web import hide_password
+    from core.urls import hide_password
 
     assert hide_password("smtp+starttls://mailer:s3cret@mail.example.com:587") == (
         "smtp+starttls://mailer:***@mail.example.com:587")

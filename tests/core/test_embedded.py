@@ -130,22 +130,22 @@ def test_up_runs_everything_restarts_a_killed_worker_and_stops_cleanly(
     kairan_up: tuple[subprocess.Popen[str], str], embedded_env: dict[str, str]
 ) -> None:
     process, base = kairan_up
-    def workers() -> dict[str, Any]:
-        return get_json(f"{base}/api/health/detail")[1]["data"]["components"]["workers"]
-
-    wait_for(lambda: workers()["detail"] == "2", 20, "two workers alive")
-    status, detail = get_json(f"{base}/api/health/detail")
-    assert status == 200 and all(c["ok"] for c in detail["data"]["components"].values())
-
-    # A token made with the CLI reads the lists in listmonk's envelope.
+    # A token made with the CLI reads the lists in listmonk's envelope (and the health details).
     token_run = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "tokens", "create", "crm", "--role", "viewer"],
         cwd=ROOT, env=embedded_env, capture_output=True, text=True, check=True, timeout=60,
     )
-    pair = token_run.stdout.strip().splitlines()[-1]
-    status, body = get_json(f"{base}/api/lists", {"Authorization": f"token {pair}"})
+    auth = {"Authorization": f"token {token_run.stdout.strip().splitlines()[-1]}"}
+    status, body = get_json(f"{base}/api/lists", auth)
     assert status == 200 and body["data"]["results"] == [] and body["data"]["per_page"] == 20
     assert get_json(f"{base}/api/lists", {"Authorization": "token crm:wrong"})[0] == 403
+
+    def workers() -> dict[str, Any]:
+        return get_json(f"{base}/api/health/detail", auth)[1]["data"]["components"]["workers"]
+
+    wait_for(lambda: workers()["detail"] == "2", 20, "two workers alive")
+    status, detail = get_json(f"{base}/api/health/detail", auth)
+    assert status == 200 and all(c["ok"] for c in detail["data"]["components"].values())
 
     # SIGKILL the worker that also runs the scheduler (it has a child process of its own):
     # a new worker is alive within 10 s, and the killed one is not counted.

@@ -70,6 +70,6 @@ def test_invalid_lists_are_refused_with_the_field_named(app: Flask, client: Flas
         response = client.post("/api/lists", json=body, headers=editor)
         assert response.status_code == 400 and response.get_json() == {"message": message}, body
     response = client.post("/api/lists", data="name=x", headers=editor)
-    assert response.get_json() == {"message": "Send the list as a JSON object."}
+    assert response.get_json() == {"message": "Send a JSON object in the request body."}
     assert client.get("/api/lists", headers=editor).get_json()["data"]["total"] == 0  # nothing half-made
 

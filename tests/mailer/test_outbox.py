@@ -113,7 +113,9 @@ def test_clearing_the_outbox(app: Flask, client: FlaskClient, users: dict[str, s
     assert Outbox(Outbox.folder(Path(app.config["KAIRAN"].data_dir))).count() == 0
 
 
-def test_smtp_health_follows_the_capture_server(app: Flask, client: FlaskClient) -> None:
+def test_smtp_health_follows_the_capture_server(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    login(client, "viewer")
+
     def smtp() -> dict[str, object]:
         return client.get("/api/health/detail").get_json()["data"]["components"]["smtp"]
 

@@ -1,0 +1,76 @@
+"""Email addresses as Japanese subscribers have them: validated, normalised, carrier legacy forms kept."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+
+from core.errors import ValidationError
+
+# Japanese mobile carriers long accepted local parts that RFC 5321 forbids unquoted
+# (consecutive dots, a dot first or before the @). Those addresses still receive mail,
+# so Kairan keeps them and sends them in quoted form ("taro..x."@docomo.ne.jp).
+CARRIER_DOMAINS = frozenset({
+    "docomo.ne.jp", "ezweb.ne.jp", "au.com", "biz.ezweb.ne.jp", "softbank.ne.jp", "i.softbank.jp",
+    "disney.ne.jp", "vodafone.ne.jp", "d.vodafone.ne.jp", "h.vodafone.ne.jp", "t.vodafone.ne.jp",
+    "c.vodafone.ne.jp", "k.vodafone.ne.jp", "r.vodafone.ne.jp", "n.vodafone.ne.jp", "s.vodafone.ne.jp",
+    "q.vodafone.ne.jp", "pdx.ne.jp", "willcom.com", "emnet.ne.jp", "ymobile.ne.jp", "y-mobile.ne.jp",
+})
+# RFC 5322 atext plus dots placed anywhere: what carriers accepted.
+_LEGACY_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]{1,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0080-\u009f\u2028\u2029]")
+MAX_ADDRESS_LENGTH = 254  # RFC 5321's path limit less the angle brackets
+
+
+class InvalidAddressError(ValidationError):
+    """An address that cannot be accepted; the message says why."""
+
+
+def normalise_email(raw: str) -> str:
+    """Return the address to store, or raise InvalidAddressError saying why it is refused.
+
+    NFKC turns full-width letters, digits and ＠ into ASCII; surrounding spaces go; the
+    domain is lower-cased (IDN kept readable); the local part keeps its case for sending.
+    """
+    if _CONTROL.search(raw or ""):
+        # Checked before anything else: a CR or LF here is a header-injection attempt.
+        raise InvalidAddressError(_("An address may not contain line breaks or control characters."))
+    address = unicodedata.normalize("NFKC", raw or "").strip()
+    if not address:
+        raise InvalidAddressError(_("The address is empty."))
+    if len(address) > MAX_ADDRESS_LENGTH:
+        raise InvalidAddressError(_("The address is longer than %(n)d characters.", n=MAX_ADDRESS_LENGTH))
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        raise InvalidAddressError(_("%(address)s has no @ with text on both sides.", address=address))
+    try:
+        result = validate_email(address, check_deliverability=False)
+        return f"{result.local_part}@{result.domain}"
+    except EmailNotValidError as error:
+        reason = str(error)
+    domain_checked = _valid_domain(domain)
+    if domain_checked in CARRIER_DOMAINS and _LEGACY_LOCAL.match(local):
+        return f"{local}@{domain_checked}"
+    raise InvalidAddressError(_("%(address)s is not a valid address: %(reason)s", address=address, reason=reason))
+
+
+def _valid_domain(domain: str) -> str | None:
+    """Return the normalised domain when it is valid on its own, else None."""
+    try:
+        return str(validate_email(f"postmaster@{domain}", check_deliverability=False).domain)
+    except EmailNotValidError:
+        return None
+
+
+def address_key(address: str) -> str:
+    """Return the form addresses are compared in: case-folded, so Taro@ and taro@ are one subscriber."""
+    return address.casefold()
+
+
+def is_legacy_carrier_address(address: str) -> bool:
+    """Tell whether an address needs quoting when sent (a carrier's legacy local part)."""
+    local, _at, domain = address.rpartition("@")
+    return domain in CARRIER_DOMAINS and (".." in local or local.startswith(".") or local.endswith("."))

@@ -1,0 +1,266 @@
+"""listmonk-compatible API routes for subscribers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from core.api import json_body, paginate
+from core.auth import Permission, require
+from core.errors import ValidationError
+from lists.models import ConsentMethod, SubscriberStatus, SubscriptionStatus
+from lists.subscribers import (
+    Consent,
+    blocklist,
+    create_subscriber,
+    delete_subscribers,
+    get_subscriber,
+    manage_lists,
+    subscriber_as_dict,
+    subscribers_by_id,
+    subscribers_query,
+    update_subscriber,
+)
+
+bp = Blueprint("subscribers_api", __name__, url_prefix="/api")
+
+
+def api_consent() -> Consent:
+    """Record API changes with the API user's name, address and client."""
+    return Consent(ConsentMethod.API, evidence=f"API user {current_user.username}", ip=request.remote_addr,
+                   user_agent=request.user_agent.string)
+
+
+def _choice_arg(name: str, enum_class: type[SubscriptionStatus] | type[SubscriberStatus]) -> str | None:
+    value = request.args.get(name) or None
+    if value is not None and value not in {m.value for m in enum_class}:
+        allowed = ", ".join(m.value for m in enum_class)
+        raise ValidationError(_("%(field)s must be one of: %(allowed)s.", field=name, allowed=allowed))
+    return value
+
+
+def _serialize(subscribers: list[Any]) -> list[dict[str, Any]]:
+    return [subscriber_as_dict(s) for s in subscribers]
+
+
+@bp.get("/subscribers")
+@require(Permission.SUBSCRIBERS_READ)
+def get_subscribers() -> Any:
+    """Search and page subscribers.
+    ---
+    get:
+      tags: [subscribers]
+      summary: Subscribers, newest first, paged as listmonk pages them.
+      description: >
+        listmonk's `query` parameter takes raw SQL; Kairan refuses it (400) and searches
+        with `search` (email, name and attribute values) instead.
+      parameters:
+        - {in: query, name: search, schema: {type: string}}
+        - {in: query, name: list_id, schema: {type: integer}}
+        - {in: query, name: subscription_status, schema: {type: string, enum: [unconfirmed, confirmed, unsubscribed]}}
+        - {in: query, name: status, schema: {type: string, enum: [enabled, disabled, blocklisted]}}
+        - {in: query, name: page, schema: {type: integer, minimum: 1}}
+        - {in: query, name: per_page, schema: {type: string}}
+      responses:
+        200: {description: A page of subscribers with their lists.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    if request.args.get("query"):
+        raise ValidationError(_("Raw SQL queries are not accepted; use search, list_id and subscription_status."))
+    list_id = request.args.get("list_id")
+    if list_id is not None and not list_id.isdigit():
+        raise ValidationError(_("list_id must be a number."))
+    stmt = subscribers_query(
+        search=request.args.get("search", ""),
+        list_id=int(list_id) if list_id else None,
+        subscription_status=_choice_arg("subscription_status", SubscriptionStatus),
+        status=_choice_arg("status", SubscriberStatus),
+    )
+    return jsonify(data=paginate(stmt, _serialize))
+
+
+@bp.get("/subscribers/<int:subscriber_id>")
+@require(Permission.SUBSCRIBERS_READ)
+def get_one(subscriber_id: int) -> Any:
+    """Return one subscriber.
+    ---
+    get:
+      tags: [subscribers]
+      summary: One subscriber with its lists.
+      parameters: [{in: path, name: subscriber_id, required: true, schema: {type: integer}}]
+      responses:
+        200: {description: The subscriber.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    return jsonify(data=subscriber_as_dict(get_subscriber(subscriber_id)))
+
+
+@bp.post("/subscribers")
+@require(Permission.SUBSCRIBERS_WRITE)
+def post_subscriber() -> Any:
+    """Create a subscriber.
+    ---
+    post:
+      tags: [subscribers]
+      summary: Create a subscriber, optionally subscribed to lists.
+      requestBody:
+        required: true
+        content: {application/json: {schema: {$ref: '#/components/schemas/SubscriberInput'}}}
+      responses:
+        200: {description: The new subscriber with its lists.}
+        400: {$ref: '#/components/responses/Error'}
+        409: {$ref: '#/components/responses/Error'}
+    """
+    return jsonify(data=subscriber_as_dict(create_subscriber(json_body(), api_consent())))
+
+
+def _update(subscriber_id: int, *, partial: bool) -> Any:
+    subscriber = get_subscriber(subscriber_id)
+    update_subscriber(subscriber, json_body(), api_consent(), partial=partial)
+    return jsonify(data=subscriber_as_dict(subscriber))
+
+
+@bp.put("/subscribers/<int:subscriber_id>")
+@require(Permission.SUBSCRIBERS_WRITE)
+def put_subscriber(subscriber_id: int) -> Any:
+    """Replace a subscriber's fields.
+    ---
+    put:
+      tags: [subscribers]
+      summary: Replace email, name, attribs and status; lists given are added.
+      parameters: [{in: path, name: subscriber_id, required: true, schema: {type: integer}}]
+      requestBody:
+        required: true
+        content: {application/json: {schema: {$ref: '#/components/schemas/SubscriberInput'}}}
+      responses:
+        200: {description: The subscriber.}
+        400: {$ref: '#/components/responses/Error'}
+        409: {description: Another subscriber has the address.}
+    """
+    return _update(subscriber_id, partial=False)
+
+
+@bp.patch("/subscribers/<int:subscriber_id>")
+@require(Permission.SUBSCRIBERS_WRITE)
+def patch_subscriber(subscriber_id: int) -> Any:
+    """Change some of a subscriber's fields.
+    ---
+    patch:
+      tags: [subscribers]
+      summary: Change only the fields given.
+      parameters: [{in: path, name: subscriber_id, required: true, schema: {type: integer}}]
+      requestBody:
+        required: true
+        content: {application/json: {schema: {$ref: '#/components/schemas/SubscriberInput'}}}
+      responses:
+        200: {description: The subscriber.}
+        400: {$ref: '#/components/responses/Error'}
+        409: {description: Another subscriber has the address.}
+    """
+    return _update(subscriber_id, partial=True)
+
+
+@bp.delete("/subscribers/<int:subscriber_id>")
+@require(Permission.SUBSCRIBERS_WRITE)
+def delete_one(subscriber_id: int) -> Any:
+    """Delete a subscriber.
+    ---
+    delete:
+      tags: [subscribers]
+      summary: Delete a subscriber with its subscriptions and consent records.
+      parameters: [{in: path, name: subscriber_id, required: true, schema: {type: integer}}]
+      responses:
+        200: {description: Deleted.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    get_subscriber(subscriber_id)
+    delete_subscribers([subscriber_id])
+    return jsonify(data=True)
+
+
+@bp.delete("/subscribers")
+@require(Permission.SUBSCRIBERS_WRITE)
+def delete_many() -> Any:
+    """Delete several subscribers.
+    ---
+    delete:
+      tags: [subscribers]
+      summary: Delete the subscribers given by repeated id parameters.
+      parameters: [{in: query, name: id, required: true, schema: {type: array, items: {type: integer}}}]
+      responses:
+        200: {description: Deleted.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    delete_subscribers(request.args.getlist("id"))
+    return jsonify(data=True)
+
+
+@bp.put("/subscribers/lists")
+@require(Permission.SUBSCRIBERS_WRITE)
+def put_lists() -> Any:
+    """Add subscribers to lists, remove them, or unsubscribe them.
+    ---
+    put:
+      tags: [subscribers]
+      summary: listmonk's subscription management for many subscribers at once.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [ids, action, target_list_ids]
+              properties:
+                ids: {type: array, items: {type: integer}}
+                action: {type: string, enum: [add, remove, unsubscribe]}
+                target_list_ids: {type: array, items: {type: integer}}
+                status: {type: string, enum: [confirmed, unconfirmed, unsubscribed]}
+      responses:
+        200: {description: Done.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    body = json_body()
+    manage_lists(subscribers_by_id(body.get("ids") or []), str(body.get("action") or ""),
+                 body.get("target_list_ids") or [], body.get("status"), api_consent())
+    return jsonify(data=True)
+
+
+@bp.put("/subscribers/blocklist")
+@require(Permission.SUBSCRIBERS_WRITE)
+def put_blocklist() -> Any:
+    """Blocklist subscribers.
+    ---
+    put:
+      tags: [subscribers]
+      summary: Blocklist subscribers and unsubscribe them from every list.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {type: object, required: [ids], properties: {ids: {type: array, items: {type: integer}}}}
+      responses:
+        200: {description: Done.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    blocklist(subscribers_by_id(json_body().get("ids") or []), api_consent())
+    return jsonify(data=True)
+
+
+@bp.put("/subscribers/<int:subscriber_id>/blocklist")
+@require(Permission.SUBSCRIBERS_WRITE)
+def put_blocklist_one(subscriber_id: int) -> Any:
+    """Blocklist one subscriber.
+    ---
+    put:
+      tags: [subscribers]
+      summary: Blocklist a subscriber and unsubscribe it from every list.
+      parameters: [{in: path, name: subscriber_id, required: true, schema: {type: integer}}]
+      responses:
+        200: {description: Done.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    blocklist([get_subscriber(subscriber_id)], api_consent())
+    return jsonify(data=True)

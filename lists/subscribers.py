@@ -1,0 +1,270 @@
+"""Subscriber services: create, change, subscribe, blocklist, delete; shared by the UI and the API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import Select, delete, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from core.db import db, utcnow
+from core.errors import ConflictError, NotFoundError, ValidationError
+from lists.addresses import address_key, normalise_email
+from lists.models import (
+    ConsentMethod,
+    ConsentRecord,
+    ListOptin,
+    MailingList,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+
+MAX_NAME = 200  # the column's length
+
+
+@dataclass(frozen=True)
+class Consent:
+    """Where a subscription change came from, kept as its consent record."""
+
+    method: ConsentMethod
+    evidence: str = ""
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+def _status(value: Any, default: SubscriberStatus) -> SubscriberStatus:
+    if value in (None, ""):
+        return default
+    try:
+        return SubscriberStatus(value)
+    except ValueError:
+        raise ValidationError(_("status must be one of: enabled, disabled, blocklisted.")) from None
+
+
+def _name(value: Any, email: str) -> str:
+    name = str(value or "").strip()
+    if len(name) > MAX_NAME:
+        raise ValidationError(_("A name has at most %(n)d characters.", n=MAX_NAME))
+    return name or email.split("@", 1)[0]  # listmonk's default
+
+
+def _attribs(value: Any) -> dict[str, Any]:
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(_("attribs must be a JSON object."))
+    return value
+
+
+def lists_by_id(list_ids: Iterable[Any]) -> list[MailingList]:
+    """Return the lists with these ids, refusing ids that are not lists."""
+    try:
+        ids = {int(i) for i in list_ids}
+    except (TypeError, ValueError):
+        raise ValidationError(_("List ids must be numbers.")) from None
+    found = list(db.session.scalars(select(MailingList).where(MailingList.id.in_(ids))))
+    missing = ids - {m.id for m in found}
+    if missing:
+        raise ValidationError(_("No list has the id %(id)s.", id=min(missing)))
+    return found
+
+
+def _record(subscriber: Subscriber, mailing_list: MailingList, status: SubscriptionStatus, consent: Consent) -> None:
+    db.session.add(ConsentRecord(
+        subscriber_id=subscriber.id, list_id=mailing_list.id, method=consent.method, status=status,
+        ip=consent.ip, user_agent=(consent.user_agent or "")[:500] or None, evidence=consent.evidence,
+    ))
+
+
+def subscribe(subscriber: Subscriber, lists: Sequence[MailingList], consent: Consent,
+              preconfirm: bool = False) -> None:
+    """Add a subscriber to lists: confirmed on single opt-in (or when preconfirmed), else unconfirmed.
+
+    An existing subscription keeps its status unless it was unsubscribed, which a new
+    consent renews; listmonk behaves the same.
+    """
+    current = {s.list_id: s for s in subscriber.subscriptions}
+    for mailing_list in lists:
+        confirmed = preconfirm or mailing_list.optin == ListOptin.SINGLE
+        status = SubscriptionStatus.CONFIRMED if confirmed else SubscriptionStatus.UNCONFIRMED
+        existing = current.get(mailing_list.id)
+        if existing is None:
+            subscriber.subscriptions.append(Subscription(list_id=mailing_list.id, status=status, meta={}))
+        elif existing.status == SubscriptionStatus.UNSUBSCRIBED:
+            existing.status = status
+        else:
+            continue
+        db.session.flush()
+        _record(subscriber, mailing_list, status, consent)
+
+
+def set_subscription_status(subscriber: Subscriber, lists: Sequence[MailingList], status: SubscriptionStatus,
+                            consent: Consent) -> None:
+    """Confirm or unsubscribe existing subscriptions, recording each change."""
+    by_list = {s.list_id: s for s in subscriber.subscriptions}
+    for mailing_list in lists:
+        subscription = by_list.get(mailing_list.id)
+        if subscription is not None and subscription.status != status:
+            subscription.status = status
+            subscription.updated_at = utcnow()
+            _record(subscriber, mailing_list, status, consent)
+
+
+def create_subscriber(data: dict[str, Any], consent: Consent) -> Subscriber:
+    """Create a subscriber from listmonk's fields (email, name, status, lists, attribs, preconfirm)."""
+    email = normalise_email(str(data.get("email") or ""))
+    subscriber = Subscriber(
+        email=email, email_key=address_key(email), name=_name(data.get("name"), email),
+        attribs=_attribs(data.get("attribs")), status=_status(data.get("status"), SubscriberStatus.ENABLED),
+    )
+    lists = lists_by_id(data.get("lists") or [])
+    if db.session.scalar(select(exists().where(Subscriber.email_key == subscriber.email_key))):
+        raise ConflictError(_("E-mail already exists."))
+    db.session.add(subscriber)
+    try:
+        db.session.flush()
+    except IntegrityError:  # a concurrent insert of the same address
+        db.session.rollback()
+        raise ConflictError(_("E-mail already exists.")) from None
+    subscribe(subscriber, lists, consent, preconfirm=bool(data.get("preconfirm_subscriptions")))
+    db.session.commit()
+    return subscriber
+
+
+def update_subscriber(subscriber: Subscriber, data: dict[str, Any], consent: Consent, *, partial: bool) -> None:
+    """Change a subscriber (PUT replaces, PATCH changes only the fields given); lists given are added."""
+    if "email" in data or not partial:
+        email = normalise_email(str(data.get("email") or ""))
+        if address_key(email) != subscriber.email_key and db.session.scalar(
+            select(exists().where(Subscriber.email_key == address_key(email)))
+        ):
+            raise ConflictError(_("E-mail already exists."))
+        subscriber.email, subscriber.email_key = email, address_key(email)
+    if "name" in data or not partial:
+        subscriber.name = _name(data.get("name"), subscriber.email)
+    if "attribs" in data or not partial:
+        subscriber.attribs = _attribs(data.get("attribs"))
+    if "status" in data or not partial:
+        subscriber.status = _status(data.get("status"), subscriber.status)
+    if data.get("lists"):
+        subscribe(subscriber, lists_by_id(data["lists"]), consent,
+                  preconfirm=bool(data.get("preconfirm_subscriptions")))
+    subscriber.updated_at = utcnow()
+    db.session.commit()
+
+
+def get_subscriber(subscriber_id: int) -> Subscriber:
+    """Return a subscriber or raise NotFoundError."""
+    subscriber = db.session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        raise NotFoundError(_("Subscriber not found."))
+    return subscriber
+
+
+def subscribers_by_id(ids: Iterable[Any]) -> list[Subscriber]:
+    """Return the subscribers with these ids (unknown ids are skipped, as listmonk does)."""
+    try:
+        wanted = {int(i) for i in ids}
+    except (TypeError, ValueError):
+        raise ValidationError(_("Subscriber ids must be numbers.")) from None
+    if not wanted:
+        raise ValidationError(_("No subscriber ids given."))
+    return list(db.session.scalars(select(Subscriber).where(Subscriber.id.in_(wanted))))
+
+
+def delete_subscribers(ids: Iterable[Any]) -> int:
+    """Delete subscribers with their subscriptions and consent records; return how many."""
+    wanted = [s.id for s in subscribers_by_id(ids)]
+    db.session.execute(delete(Subscriber).where(Subscriber.id.in_(wanted)))
+    db.session.commit()
+    return len(wanted)
+
+
+def blocklist(subscribers: Sequence[Subscriber], consent: Consent) -> None:
+    """Blocklist subscribers and unsubscribe them from every list, as listmonk does."""
+    for subscriber in subscribers:
+        subscriber.status = SubscriberStatus.BLOCKLISTED
+        lists = [s.mailing_list for s in subscriber.subscriptions]
+        set_subscription_status(subscriber, lists, SubscriptionStatus.UNSUBSCRIBED, consent)
+    db.session.commit()
+
+
+def manage_lists(subscribers: Sequence[Subscriber], action: str, list_ids: Iterable[Any],
+                 status: str | None, consent: Consent) -> None:
+    """listmonk's PUT /api/subscribers/lists: add (with a status), remove, or unsubscribe."""
+    lists = lists_by_id(list_ids)
+    if not lists:
+        raise ValidationError(_("No list ids given."))
+    if action == "add":
+        wanted = SubscriptionStatus(status) if status in {s.value for s in SubscriptionStatus} else None
+        for subscriber in subscribers:
+            subscribe(subscriber, lists, consent, preconfirm=wanted == SubscriptionStatus.CONFIRMED)
+            if wanted == SubscriptionStatus.UNSUBSCRIBED:
+                set_subscription_status(subscriber, lists, wanted, consent)
+    elif action == "remove":
+        ids = [m.id for m in lists]
+        for subscriber in subscribers:
+            subscriber.subscriptions = [s for s in subscriber.subscriptions if s.list_id not in ids]
+    elif action == "unsubscribe":
+        for subscriber in subscribers:
+            set_subscription_status(subscriber, lists, SubscriptionStatus.UNSUBSCRIBED, consent)
+    else:
+        raise ValidationError(_("action must be one of: add, remove, unsubscribe."))
+    db.session.commit()
+
+
+def subscribers_query(search: str = "", list_id: int | None = None,
+                      subscription_status: str | None = None, status: str | None = None) -> Select[Any]:
+    """Return subscribers matching a search (email, name, attribute values) and filters, newest first."""
+    stmt = select(Subscriber)
+    if search:
+        pattern = f"%{search.strip()}%"
+        stmt = stmt.where(or_(
+            Subscriber.email_key.like(pattern.casefold()),
+            Subscriber.name.ilike(pattern),
+            func.cast(Subscriber.attribs, db.String).ilike(pattern),
+        ))
+    if list_id is not None or subscription_status:
+        membership = select(Subscription.subscriber_id).where(Subscription.subscriber_id == Subscriber.id)
+        if list_id is not None:
+            membership = membership.where(Subscription.list_id == list_id)
+        if subscription_status:
+            membership = membership.where(Subscription.status == SubscriptionStatus(subscription_status))
+        stmt = stmt.where(membership.exists())
+    if status:
+        stmt = stmt.where(Subscriber.status == SubscriberStatus(status))
+    return stmt.order_by(Subscriber.id.desc())
+
+
+def subscriber_as_dict(subscriber: Subscriber) -> dict[str, Any]:
+    """Serialise a subscriber as listmonk does, with its lists and subscription states."""
+    return {
+        "id": subscriber.id,
+        "uuid": subscriber.uuid,
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "attribs": subscriber.attribs or {},
+        "status": subscriber.status.value,
+        "created_at": subscriber.created_at.isoformat(),
+        "updated_at": subscriber.updated_at.isoformat(),
+        "lists": [
+            {
+                "id": s.mailing_list.id,
+                "uuid": s.mailing_list.uuid,
+                "name": s.mailing_list.name,
+                "type": s.mailing_list.type.value,
+                "optin": s.mailing_list.optin.value,
+                "tags": s.mailing_list.tags or [],
+                "subscription_status": s.status.value,
+                "subscription_meta": s.meta or {},
+                "subscription_created_at": s.created_at.isoformat(),
+                "subscription_updated_at": s.updated_at.isoformat(),
+            }
+            for s in sorted(subscriber.subscriptions, key=lambda s: s.list_id)
+        ],
+    }
