@@ -51,7 +51,9 @@ def up_command() -> None:
             click.echo(f"Mail is captured, not delivered: see {settings.base_url}/outbox")
 
     supervisor = Supervisor(specs, cwd=app.root_path, log=lambda line: click.echo(line, err=True))
-    sys.exit(supervisor.run(on_ready=announce))
+    code = supervisor.run(on_ready=announce)
+    click.echo("Kairan stopped." if code == 0 else "Kairan stopped after an error.", err=code != 0)
+    sys.exit(code)
 
 
 @click.command("worker")

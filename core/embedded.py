@@ -136,7 +136,7 @@ def services(app: Flask) -> list[ServiceSpec]:
     web = [
         sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{settings.port}",
         "--workers", str(WEB_PROCESSES), "--threads", str(WEB_THREADS), "--worker-class", "gthread",
-        "--access-logfile", "-", "--log-level", "warning", "app:create_app()",
+        "--access-logfile", str(settings.data_dir / "access.log"), "--log-level", "warning", "app:create_app()",
     ]
     specs.append(ServiceSpec("web", web, ready=lambda: port_answers(settings.port)))
     return specs

@@ -44,7 +44,7 @@ class NewUserForm(FlaskForm):
 
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=100)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)])
-    role = SelectField(_l("Role"), choices=role_choices)
+    role = SelectField(_l("Role"), choices=role_choices, default=Role.EDITOR.value)
     language = SelectField(
         _l("Language"), choices=lambda: [("", str(_l("From the browser"))), *LANGUAGES.items()]
     )
@@ -64,7 +64,7 @@ class NewTokenForm(FlaskForm):
     """A new API user."""
 
     username = StringField(_l("API user name"), validators=[DataRequired(), Length(max=100)])
-    role = SelectField(_l("Role"), choices=role_choices)
+    role = SelectField(_l("Role"), choices=role_choices, default=Role.VIEWER.value)
 
 
 class ConfirmForm(FlaskForm):

@@ -88,10 +88,11 @@ def check_workers() -> Component:
     workers = []
     for worker in Worker.all(connection=redis()):
         alive = worker_alive(worker, now)
-        workers.append(
-            {"name": worker.name, "pid": worker.pid, "state": str(worker.get_state()), "alive": alive,
-             "queues": worker.queue_names()}
-        )
+        workers.append({
+            "name": worker.name, "pid": worker.pid, "alive": alive, "queues": worker.queue_names(),
+            # RQ keeps a killed worker's last state ("idle"); say what is true instead.
+            "state": str(worker.get_state()) if alive else "stopped",
+        })
     alive_count = sum(1 for w in workers if w["alive"])
     return Component(ok=alive_count > 0, detail=str(alive_count), data={"workers": workers})
 

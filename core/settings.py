@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -40,6 +41,7 @@ class Settings:
     port: int
     capture_port: int
     workers: int
+    mail_from: str  # sender of Kairan's own mail (test messages, opt-in confirmations)
     admin_user: str | None
     admin_password: str | None
     embedded_redis: bool  # Kairan starts its own redis-server on a socket in data_dir
@@ -110,6 +112,15 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], default: s
     return raw
 
 
+def _mail_from(env: Mapping[str, str], base_url: str) -> str:
+    host = urlsplit(base_url).hostname or "localhost"
+    raw = env.get("KAIRAN_MAIL_FROM") or f"Kairan <kairan@{host}>"
+    _name, address = parseaddr(raw)
+    if "@" not in address or any(c in raw for c in "\r\n"):
+        raise SettingsError(f"KAIRAN_MAIL_FROM {raw!r} must be an address such as 'News <news@example.com>'.")
+    return raw
+
+
 def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
     if env.get("KAIRAN_SECRET_KEY"):
         if len(env["KAIRAN_SECRET_KEY"]) < 16:
@@ -138,12 +149,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     admin_password = env.get("KAIRAN_ADMIN_PASSWORD") or None
     if bool(admin_user) != bool(admin_password):
         raise SettingsError("KAIRAN_ADMIN_USER and KAIRAN_ADMIN_PASSWORD must be set together.")
+    base_url = _url(env, "KAIRAN_BASE_URL", ("http", "https"), f"http://127.0.0.1:{port}").rstrip("/")
     return Settings(
         data_dir=data_dir,
         database_url=_database_url(env, data_dir),
         redis_url=_url(env, "KAIRAN_REDIS_URL", ("redis", "rediss", "unix"), redis_default),
         smtp_url=_url(env, "KAIRAN_SMTP_URL", SUPPORTED_SMTP_SCHEMES, smtp_default),
-        base_url=_url(env, "KAIRAN_BASE_URL", ("http", "https"), f"http://127.0.0.1:{port}").rstrip("/"),
+        base_url=base_url,
+        mail_from=_mail_from(env, base_url),
         secret_key=_secret_key(env, data_dir),
         port=port,
         capture_port=capture_port,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 
 from core.auth import Permission, require
@@ -22,10 +22,11 @@ def _render_index(**forms: Any) -> Any:
         "core/users.html",
         people=[u for u in users if u.type == UserType.USER],
         api_users=[u for u in users if u.type == UserType.API],
-        user_form=forms.get("user_form") or NewUserForm(),
-        token_form=forms.get("token_form") or NewTokenForm(),
+        user_form=forms.get("user_form") or NewUserForm(prefix="user"),
+        token_form=forms.get("token_form") or NewTokenForm(prefix="token"),
         confirm_form=ConfirmForm(),
-        new_token=forms.get("new_token"),
+        # Shown once: kept in the session only between the POST and the page it redirects to.
+        new_token=session.pop("new_token", None),
     )
 
 
@@ -40,7 +41,7 @@ def index() -> Any:
 @require(Permission.USERS_MANAGE)
 def create() -> Any:
     """Add a person who logs in."""
-    form = NewUserForm()
+    form = NewUserForm(prefix="user")
     if form.validate_on_submit():
         try:
             user = create_user(form.username.data or "", form.password.data or "", form.role.data or "",
@@ -57,14 +58,15 @@ def create() -> Any:
 @require(Permission.USERS_MANAGE)
 def create_token() -> Any:
     """Add an API user and show its token once."""
-    form = NewTokenForm()
+    form = NewTokenForm(prefix="token")
     if form.validate_on_submit():
         try:
             user, token = create_api_user(form.username.data or "", form.role.data or "")
         except KairanError as exc:
             form.username.errors = [exc.message]
         else:
-            return _render_index(new_token=f"{user.username}:{token}")
+            session["new_token"] = f"{user.username}:{token}"
+            return redirect(url_for("users.index"))
     return _render_index(token_form=form), 400
 
 
@@ -90,9 +92,9 @@ def edit(user_id: int) -> Any:
 def rotate(user_id: int) -> Any:
     """Give an API user a new token, shown once."""
     user = get_user(user_id)
-    if user.type != UserType.API or not ConfirmForm().validate_on_submit():
-        return redirect(url_for("users.index"))
-    return _render_index(new_token=f"{user.username}:{rotate_token(user)}")
+    if user.type == UserType.API and ConfirmForm().validate_on_submit():
+        session["new_token"] = f"{user.username}:{rotate_token(user)}"
+    return redirect(url_for("users.index"))
 
 
 @bp.post("/<int:user_id>/delete")

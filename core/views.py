@@ -15,7 +15,6 @@ from core.auth import Permission, public, require
 from core.errors import KairanError
 from core.forms import ConfirmForm, LanguageForm, LoginForm, SetupForm
 from core.i18n import LANGUAGES
-from core.queues import WORKER_TTL
 from core.users import authenticate_password, create_user, has_admin, set_language
 from core.web import limiter
 
@@ -115,7 +114,7 @@ def language() -> Any:
 def dashboard() -> Any:
     """Show system health: database, Redis, workers, SMTP and queues."""
     components = health.run_checks()
-    return render_template("core/dashboard.html", components=components, worker_ttl=WORKER_TTL)
+    return render_template("core/dashboard.html", components=components)
 
 
 @bp.get("/settings")

@@ -29,5 +29,6 @@ def subscribers() -> Any:
     """Show the subscribers page (the audience issue fills it)."""
     return render_template(
         "placeholder.html", title=_("Subscribers"), empty_title=_("No subscribers yet."),
-        text=_("Adding subscribers, CSV import and the signup form come with the audience release."),
+        text=_("Adding subscribers by hand, CSV import and the signup form arrive in a coming version. "
+               "Integrations can already add subscribers with POST /api/subscribers."),
     )

@@ -39,8 +39,8 @@ def campaigns() -> Any:
     """Show the campaigns page (the compose and send issues fill it)."""
     return render_template(
         "placeholder.html", title=_("Campaigns"), empty_title=_("No campaigns yet."),
-        text=_("Composing and sending campaigns come with the compose and send releases. Meanwhile, send a "
-               "test message from the Outbox to check your mail setup."),
+        text=_("Composing and sending campaigns arrive in a coming version. Meanwhile, send a test message "
+               "from the Outbox to check your mail setup."),
     )
 
 
@@ -50,7 +50,7 @@ def templates() -> Any:
     """Show the email templates page (the compose issue fills it)."""
     return render_template(
         "placeholder.html", title=_("Templates"), empty_title=_("No templates yet."),
-        text=_("Email layouts and the visual editor come with the compose release."),
+        text=_("Email layouts and the visual editor arrive in a coming version."),
     )
 
 

@@ -68,15 +68,17 @@ def test_admin_creates_an_api_token_that_reads_the_api(page: Any, users: dict[st
     log_in(page, "admin")
     page.goto("/users/")
     page.click("summary:has-text('Add an API user')")
-    page.fill("form[action='/users/tokens'] input[name=username]", "webshop")
-    page.select_option("form[action='/users/tokens'] select[name=role]", "editor")
+    assert page.input_value("select[name=token-role]") == "viewer"  # least power unless chosen
+    page.fill("input[name=token-username]", "webshop")
+    page.select_option("select[name=token-role]", "editor")
     page.click("form[action='/users/tokens'] button[type=submit]")
+    page.wait_for_url("**/users/")  # redirected: a reload cannot create a second token
     pair = page.locator("#new-token").inner_text().strip()
     assert pair.startswith("webshop:")
     response = page.request.get(f"{live_server}/api/lists", headers={"Authorization": f"token {pair}"})
     assert response.status == 200 and response.json()["data"]["total"] == 0
-    # Once the page is left, the token is gone from the UI for good.
-    page.goto("/users/")
+    # Once the page is reloaded, the token is gone from the UI for good.
+    page.reload()
     assert page.locator("#new-token").count() == 0
     assert page.locator("tr[data-user=webshop]").count() == 1
 
@@ -117,3 +119,12 @@ def test_phone_width_menu_opens(browser: Any, live_server: str, users: dict[str,
     assert page.locator("nav.nav a:has-text('Users')").is_visible()
     page.screenshot(path=str(screenshots / "phone-menu.png"), full_page=True)
     context.close()
+
+
+def test_navigation_marks_exactly_the_current_section(page: Any, users: dict[str, str]) -> None:
+    log_in(page, "admin")
+    page.wait_for_url("**/")
+    for path, current in (("/", "Dashboard"), ("/lists/", "Lists"), ("/subscribers/", "Subscribers"),
+                          ("/outbox/", "Outbox"), ("/users/", "Users")):
+        page.goto(path)
+        assert page.locator("nav.nav a[aria-current=page]").all_inner_texts() == [current], path

@@ -162,9 +162,11 @@ def test_the_last_admin_cannot_be_demoted_or_deleted(client: FlaskClient, app: F
 
 def test_admin_adds_a_user_who_can_then_log_in(client: FlaskClient, users: dict[str, str]) -> None:
     login(client, "admin")
-    response = submit(client, "/users/", username="Hanako", password=PASSWORD, role="editor", language="ja")
+    response = submit(client, "/users/", **{"user-username": "Hanako", "user-password": PASSWORD,
+                                            "user-role": "editor", "user-language": "ja"})
     assert response.status_code == 302
-    duplicate = submit(client, "/users/", username="hanako", password=PASSWORD, role="viewer", language="")
+    duplicate = submit(client, "/users/", **{"user-username": "hanako", "user-password": PASSWORD,
+                                             "user-role": "viewer", "user-language": ""})
     assert duplicate.status_code == 400 and "is taken" in duplicate.get_data(as_text=True)
     submit(client, "/", "/logout")
     assert login(client, "hanako").status_code == 302

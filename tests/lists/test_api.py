@@ -73,3 +73,10 @@ def test_invalid_lists_are_refused_with_the_field_named(app: Flask, client: Flas
     assert response.get_json() == {"message": "Send a JSON object in the request body."}
     assert client.get("/api/lists", headers=editor).get_json()["data"]["total"] == 0  # nothing half-made
 
+
+
+def test_timestamps_carry_their_timezone(app: Flask, client: FlaskClient) -> None:
+    editor = {"Authorization": f"token {api_user(app, 'editor')}"}
+    created = client.post("/api/lists", json={"name": "tz"}, headers=editor).get_json()["data"]
+    # RFC 3339 with an offset, as listmonk sends them, on SQLite as on PostgreSQL.
+    assert created["created_at"].endswith("+00:00")
