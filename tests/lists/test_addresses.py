@@ -1,0 +1,49 @@
+"""Address rules: what each kind of input becomes, or why it is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from lists.addresses import InvalidAddressError, address_key, is_legacy_carrier_address, normalise_email
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("Taro.Yamada@Example.COM", "Taro.Yamada@example.com"),  # local part's case kept, domain lowered
+        ("ｔａｒｏ１２＠ｅｘａｍｐｌｅ．ｊｐ", "taro12@example.jp"),  # full-width input from Japanese IMEs
+        ("\u3000 hanako@example.jp \u3000", "hanako@example.jp"),  # ideographic spaces trimmed
+        ("taro..x.@docomo.ne.jp", "taro..x.@docomo.ne.jp"),  # carrier legacy forms kept as they are
+        (".hanako@ezweb.ne.jp", ".hanako@ezweb.ne.jp"),
+        ("a..b@i.softbank.jp", "a..b@i.softbank.jp"),
+        ("user@日本語.jp", "user@日本語.jp"),  # IDN domains accepted
+    ],
+)
+def test_accepted_addresses(given: str, stored: str) -> None:
+    assert normalise_email(given) == stored
+
+
+@pytest.mark.parametrize(
+    ("given", "reason"),
+    [
+        ("a@b.jp\r\nBcc: victim@example.com", "An address may not contain line breaks or control characters."),
+        ("a@b.jp\x00", "An address may not contain line breaks or control characters."),
+        ("", "The address is empty."),
+        ("   ", "The address is empty."),
+        ("taro.example.jp", "taro.example.jp has no @ with text on both sides."),
+        ("taro@", "taro@ has no @ with text on both sides."),
+        ("a..b@gmail.com", "a..b@gmail.com is not a valid address"),  # legacy forms only on carrier domains
+        ("taro@exa_mple.jp", "taro@exa_mple.jp is not a valid address"),
+        ("x" * 250 + "@example.jp", "The address is longer than 254 characters."),
+    ],
+)
+def test_refused_addresses_say_why(given: str, reason: str) -> None:
+    with pytest.raises(InvalidAddressError) as caught:
+        normalise_email(given)
+    assert caught.value.message.startswith(reason)
+
+
+def test_addresses_compare_case_insensitively_and_legacy_ones_are_marked() -> None:
+    assert address_key("Taro@Example.jp") == address_key("taro@example.jp")
+    assert is_legacy_carrier_address("taro..x.@docomo.ne.jp")
+    assert not is_legacy_carrier_address("taro.x@docomo.ne.jp")
