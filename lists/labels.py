@@ -1,0 +1,24 @@
+"""Names of the audience's states in the UI language, for templates."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_babel import lazy_gettext as _l
+
+LABELS = {
+    "private": _l("Private"), "public": _l("Public"),
+    "single": _l("Single opt-in"), "double": _l("Double opt-in"),
+    "enabled": _l("Enabled"), "disabled": _l("Disabled"), "blocklisted": _l("Blocklisted"),
+    "confirmed": _l("Confirmed"), "unconfirmed": _l("Unconfirmed"), "unsubscribed": _l("Unsubscribed"),
+}
+
+
+def label(value: object) -> str:
+    """Return the UI name of a list type, opt-in, subscriber or subscription state."""
+    key = getattr(value, "value", value)
+    return str(LABELS.get(str(key), key))
+
+
+def init_app(app: Flask) -> None:
+    """Make the labels available to templates."""
+    app.jinja_env.globals.update(list_type_label=label, optin_label=label, state_label=label)

@@ -1,0 +1,217 @@
+"""UI pages for subscribers: search, bulk actions, and one subscriber's profile and timeline."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from core.auth import Permission, require
+from core.db import db
+from core.errors import KairanError, ValidationError
+from core.forms import ConfirmForm
+from core.timeline import timeline
+from lists.forms import SubscriberForm
+from lists.models import ConsentMethod, ConsentRecord, MailingList, Subscriber, SubscriberStatus, SubscriptionStatus
+from lists.services import lists_query
+from lists.subscribers import (
+    Consent,
+    blocklist,
+    create_subscriber,
+    delete_subscribers,
+    get_subscriber,
+    manage_lists,
+    subscribers_by_id,
+    subscribers_query,
+    update_subscriber,
+)
+from lists.timeline import method_label
+
+bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")
+PAGE_SIZE = 50
+BULK_BATCH = 500  # subscribers changed per transaction when a bulk action covers a whole search
+BULK_ACTIONS = ("add", "remove", "unsubscribe", "blocklist", "delete")
+
+
+def admin_consent() -> Consent:
+    """Record UI changes with the user's name and address."""
+    return Consent(ConsentMethod.ADMIN, evidence=current_user.username, ip=request.remote_addr,
+                   user_agent=request.user_agent.string)
+
+
+def _filters() -> dict[str, Any]:
+    """Read the search and filters from the query string, ignoring values that are not valid."""
+    list_id = request.args.get("list_id", "")
+    status = request.args.get("status", "")
+    subscription_status = request.args.get("subscription_status", "")
+    return {
+        "search": request.args.get("search", "").strip(),
+        "list_id": int(list_id) if list_id.isdigit() else None,
+        "status": status if status in {s.value for s in SubscriberStatus} else None,
+        "subscription_status": subscription_status if subscription_status in {s.value for s in SubscriptionStatus}
+        else None,
+    }
+
+
+def _all_lists() -> list[MailingList]:
+    return list(db.session.scalars(lists_query(order_by="name")))
+
+
+@bp.get("/")
+@require(Permission.SUBSCRIBERS_READ)
+def index() -> Any:
+    """Search subscribers; pages go by id (keyset), so page 500 is as fast as page 1."""
+    filters = _filters()
+    stmt = subscribers_query(**filters)
+    before = request.args.get("before", "")
+    if before.isdigit():
+        stmt = stmt.where(Subscriber.id < int(before))
+    rows = list(db.session.scalars(stmt.limit(PAGE_SIZE + 1)))
+    has_more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    total = db.session.scalar(select(func.count()).select_from(subscribers_query(**filters).order_by(None).subquery()))
+    form = SubscriberForm(prefix="new")
+    form.lists.choices = [(m.id, m.name) for m in _all_lists()]
+    return render_template(
+        "lists/subscribers.html", subscribers=rows, total=total or 0, filters=filters, lists=_all_lists(),
+        next_before=rows[-1].id if has_more and rows else None, first_page=not before.isdigit(),
+        filter_args={key: value for key, value in filters.items() if value},
+        form=form, confirm_form=ConfirmForm(),
+    )
+
+
+@bp.post("/")
+@require(Permission.SUBSCRIBERS_WRITE)
+def create() -> Any:
+    """Add a subscriber by hand."""
+    form = SubscriberForm(prefix="new")
+    form.lists.choices = [(m.id, m.name) for m in _all_lists()]
+    if form.validate_on_submit():
+        try:
+            subscriber = create_subscriber(
+                {"email": form.email.data, "name": form.name.data, "status": form.status.data,
+                 "attribs": _parse_attribs(form.attribs.data), "lists": form.lists.data,
+                 "preconfirm_subscriptions": True},
+                admin_consent(),
+            )
+        except KairanError as exc:
+            flash(exc.message, "error")
+        else:
+            flash(_("Subscriber %(email)s added.", email=subscriber.email), "success")
+            return redirect(url_for("subscribers.detail", subscriber_id=subscriber.id))
+    for errors in form.errors.values():
+        for error in errors:
+            flash(str(error), "error")
+    return redirect(url_for("subscribers.index"))
+
+
+def _parse_attribs(raw: str | None) -> dict[str, Any]:
+    """Parse the attribute editor's JSON, naming the line of a mistake."""
+    try:
+        value = json.loads(raw or "{}")
+    except json.JSONDecodeError as error:
+        raise ValidationError(_("The attributes are not valid JSON (line %(line)d, column %(col)d: %(msg)s).",
+                                line=error.lineno, col=error.colno, msg=error.msg)) from None
+    if not isinstance(value, dict):
+        raise ValidationError(_("attribs must be a JSON object."))
+    return value
+
+
+def _detail(subscriber: Subscriber, form: SubscriberForm) -> Any:
+    records = db.session.scalars(
+        select(ConsentRecord).where(ConsentRecord.subscriber_id == subscriber.id).order_by(ConsentRecord.id.desc())
+    ).all()
+    form.lists.choices = [(m.id, m.name) for m in _all_lists()]
+    return render_template(
+        "lists/subscriber.html", subscriber=subscriber, form=form, records=records, method_label=method_label,
+        list_names={m.id: m.name for m in _all_lists()},
+        events=timeline(subscriber.id), confirm_form=ConfirmForm(),
+    )
+
+
+@bp.get("/<int:subscriber_id>")
+@require(Permission.SUBSCRIBERS_READ)
+def detail(subscriber_id: int) -> Any:
+    """Show a subscriber: profile, attributes, subscriptions with consent records, timeline."""
+    subscriber = get_subscriber(subscriber_id)
+    form = SubscriberForm(obj=subscriber, data={
+        "attribs": json.dumps(subscriber.attribs or {}, ensure_ascii=False, indent=2), "lists": [],
+    })
+    return _detail(subscriber, form)
+
+
+@bp.post("/<int:subscriber_id>")
+@require(Permission.SUBSCRIBERS_WRITE)
+def update(subscriber_id: int) -> Any:
+    """Change a subscriber's profile and attributes, and add them to lists."""
+    subscriber = get_subscriber(subscriber_id)
+    form = SubscriberForm()
+    form.lists.choices = [(m.id, m.name) for m in _all_lists()]
+    if form.validate_on_submit():
+        try:
+            update_subscriber(subscriber, {
+                "email": form.email.data, "name": form.name.data, "status": form.status.data,
+                "attribs": _parse_attribs(form.attribs.data), "lists": form.lists.data,
+                "preconfirm_subscriptions": True,
+            }, admin_consent(), partial=False)
+        except KairanError as exc:
+            form.attribs.errors = [exc.message]
+        else:
+            flash(_("Changes to %(email)s saved.", email=subscriber.email), "success")
+            return redirect(url_for("subscribers.detail", subscriber_id=subscriber_id))
+    db.session.rollback()
+    return _detail(get_subscriber(subscriber_id), form), 400
+
+
+@bp.post("/bulk")
+@require(Permission.SUBSCRIBERS_WRITE)
+def bulk() -> Any:
+    """Apply an action to the selected subscribers, or to every subscriber the search matches."""
+    action = request.form.get("action", "")
+    if not ConfirmForm().validate_on_submit() or action not in BULK_ACTIONS:
+        flash(_("Choose an action for the selected subscribers."), "error")
+        return redirect(url_for("subscribers.index"))
+    if request.form.get("scope") == "all":
+        filters = {key: request.form.get(key) or None for key in ("search", "status", "subscription_status")}
+        list_id = request.form.get("list_id", "")
+        stmt = subscribers_query(search=filters["search"] or "", list_id=int(list_id) if list_id.isdigit() else None,
+                                 status=filters["status"], subscription_status=filters["subscription_status"])
+        ids = list(db.session.scalars(stmt.with_only_columns(Subscriber.id)))
+    else:
+        ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    if not ids:
+        flash(_("No subscriber selected."), "error")
+        return redirect(url_for("subscribers.index"))
+    target = [request.form.get("target_list", "")] if action in ("add", "remove", "unsubscribe") else []
+    try:
+        for start in range(0, len(ids), BULK_BATCH):
+            batch = ids[start:start + BULK_BATCH]
+            if action == "delete":
+                delete_subscribers(batch)
+            elif action == "blocklist":
+                blocklist(subscribers_by_id(batch), admin_consent())
+            else:
+                manage_lists(subscribers_by_id(batch), action, target, "confirmed", admin_consent())
+    except KairanError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(ngettext("%(num)d subscriber changed.", "%(num)d subscribers changed.", len(ids)), "success")
+    back = request.form.get("back") or ""
+    return redirect(back if back.startswith("/subscribers") else url_for("subscribers.index"))
+
+
+@bp.post("/<int:subscriber_id>/delete")
+@require(Permission.SUBSCRIBERS_WRITE)
+def delete(subscriber_id: int) -> Any:
+    """Delete a subscriber with everything kept about them (a privacy request's wipe)."""
+    subscriber = get_subscriber(subscriber_id)
+    if ConfirmForm().validate_on_submit():
+        email = subscriber.email
+        delete_subscribers([subscriber_id])
+        flash(_("%(email)s and everything kept about them deleted.", email=email), "success")
+    return redirect(url_for("subscribers.index"))
