@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 
 import click
@@ -69,7 +70,9 @@ def worker_command(with_scheduler: bool, burst: bool, queues: tuple[str, ...]) -
     engine = db.engine
     # Each job runs in a forked work horse that must open its own database connections.
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
-    worker = Worker([queue(QueueName(n)) for n in names], connection=redis(), worker_ttl=WORKER_TTL)
+    # host.pid: readable on the dashboard, and unique among live workers.
+    worker = Worker([queue(QueueName(n)) for n in names], connection=redis(), worker_ttl=WORKER_TTL,
+                    name=f"{socket.gethostname()}.{os.getpid()}")
     worker.work(with_scheduler=with_scheduler, burst=burst, logging_level="WARNING")
 
 
