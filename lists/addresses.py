@@ -22,6 +22,14 @@ CARRIER_DOMAINS = frozenset({
 # RFC 5322 atext plus dots placed anywhere: what carriers accepted.
 _LEGACY_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]{1,64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0080-\u009f\u2028\u2029]")
+# The plain ASCII form nearly every address has: dot-atom local part, LDH domain, alphabetic TLD.
+# email-validator accepts each of these unchanged except for lower-casing the domain, so they skip
+# it (it costs ~19 µs an address, the bulk of a CSV import's time); everything else goes through it.
+_PLAIN = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,63}))"
+)
+_SPECIAL_USE_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})  # RFC 6761 and friends
 MAX_ADDRESS_LENGTH = 254  # RFC 5321's path limit less the angle brackets
 
 
@@ -38,7 +46,11 @@ def normalise_email(raw: str) -> str:
     if _CONTROL.search(raw or ""):
         # Checked before anything else: a CR or LF here is a header-injection attempt.
         raise InvalidAddressError(_("An address may not contain line breaks or control characters."))
-    address = unicodedata.normalize("NFKC", raw or "").strip()
+    address = (raw if raw.isascii() else unicodedata.normalize("NFKC", raw)).strip()
+    plain = _PLAIN.fullmatch(address)
+    if (plain and len(address) <= MAX_ADDRESS_LENGTH and address.index("@") <= 64
+            and plain.group(2).lower() not in _SPECIAL_USE_TLDS):
+        return address[: plain.start(1)] + plain.group(1).lower()
     if not address:
         raise InvalidAddressError(_("The address is empty."))
     if len(address) > MAX_ADDRESS_LENGTH:

@@ -153,3 +153,52 @@ class Suppression(db.Model):  # type: ignore[name-defined]
     reason: Mapped[SuppressionReason] = mapped_column(str_enum(SuppressionReason))
     source: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ImportMode(StrEnum):
+    """What an import does with each address."""
+
+    SUBSCRIBE = "subscribe"
+    BLOCKLIST = "blocklist"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+class ImportStatus(StrEnum):
+    """An import's progress from upload to end."""
+
+    PENDING = "pending"  # uploaded; waiting for the user to confirm encoding and mapping
+    QUEUED = "queued"
+    IMPORTING = "importing"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Import(Timestamped, db.Model):  # type: ignore[name-defined]
+    """One CSV import: its file, how to read it, what to do, and how far it got."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_name: Mapped[str] = mapped_column(String(255))  # as uploaded; kept as consent evidence
+    path: Mapped[str] = mapped_column(String(1000))  # where the upload is stored in the data folder
+    encoding: Mapped[str] = mapped_column(String(30), default="utf-8")
+    delimiter: Mapped[str] = mapped_column(String(1), default=",")
+    # One entry per CSV column: {"target": "email"|"name"|"attribute"|"attribs_json"|"ignore", "key", "type"}.
+    mapping: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    mode: Mapped[ImportMode] = mapped_column(str_enum(ImportMode), default=ImportMode.SUBSCRIBE)
+    overwrite: Mapped[bool] = mapped_column(default=False)
+    list_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    subscription_status: Mapped[SubscriptionStatus] = mapped_column(
+        str_enum(SubscriptionStatus), default=SubscriptionStatus.CONFIRMED
+    )
+    status: Mapped[ImportStatus] = mapped_column(str_enum(ImportStatus), default=ImportStatus.PENDING)
+    total: Mapped[int] = mapped_column(default=0)  # data rows in the file
+    done: Mapped[int] = mapped_column(default=0)  # rows read so far
+    imported: Mapped[int] = mapped_column(default=0)  # good rows written
+    failed: Mapped[int] = mapped_column(default=0)  # bad rows, listed in the errors file
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

@@ -47,3 +47,28 @@ def test_addresses_compare_case_insensitively_and_legacy_ones_are_marked() -> No
     assert address_key("Taro@Example.jp") == address_key("taro@example.jp")
     assert is_legacy_carrier_address("taro..x.@docomo.ne.jp")
     assert not is_legacy_carrier_address("taro.x@docomo.ne.jp")
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "Taro.Yamada@Example.CO.JP", "a+tag@example.com", "o'brien@example.ie", "x@sub-domain.example.jp",
+        "a@b.test", "a@example.local", "a@example.123", "a@-bad.example.com", "a@bad-.example.com",
+        "a" * 64 + "@example.com", "a" * 65 + "@example.com", "a.@example.com", ".a@example.com",
+        "a@" + "b" * 64 + ".com", "a@" + ".".join(["b" * 60] * 5) + ".com", "a@example.c",
+    ],
+)
+def test_fast_path_agrees_with_email_validator(address: str) -> None:
+    """The regex shortcut must give exactly email-validator's answer."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        result = validate_email(address, check_deliverability=False)
+        expected: str | None = f"{result.local_part}@{result.domain}"
+    except EmailNotValidError:
+        expected = None
+    try:
+        got: str | None = normalise_email(address)
+    except InvalidAddressError:
+        got = None
+    assert got == expected
