@@ -13,6 +13,15 @@ LABELS = {
 }
 
 
+IMPORT_STATUS = {
+    "pending": _l("Waiting for your confirmation"), "queued": _l("Waiting for a worker"),
+    "importing": _l("Importing"), "finished": _l("Finished"), "failed": _l("Failed"), "cancelled": _l("Cancelled"),
+}
+TARGET_LABELS = {"email": _l("Email address"), "name": _l("Name"), "attribute": _l("Attribute"),
+                 "attribs_json": _l("Attributes as JSON"), "ignore": _l("Do not import")}
+TYPE_LABELS = {"text": _l("Text"), "number": _l("Number"), "boolean": _l("Yes/no"), "date": _l("Date")}
+
+
 def label(value: object) -> str:
     """Return the UI name of a list type, opt-in, subscriber or subscription state."""
     key = getattr(value, "value", value)
@@ -21,4 +30,8 @@ def label(value: object) -> str:
 
 def init_app(app: Flask) -> None:
     """Make the labels available to templates."""
-    app.jinja_env.globals.update(list_type_label=label, optin_label=label, state_label=label)
+    app.jinja_env.globals.update(
+        list_type_label=label, optin_label=label, state_label=label, target_labels=TARGET_LABELS,
+        type_labels=TYPE_LABELS,
+        import_status_label=lambda status: str(IMPORT_STATUS.get(str(getattr(status, "value", status)), status)),
+    )

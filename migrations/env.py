@@ -11,6 +11,15 @@ config = context.config
 target_metadata = db.metadata
 
 
+def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    """Write Kairan's UTCDateTime as the plain column type it creates, so migrations import no app code."""
+    from core.db import UTCDateTime
+
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def run_migrations_offline() -> None:
     """Write the SQL instead of running it (``flask db upgrade --sql``)."""
     context.configure(url=str(db.engine.url), target_metadata=target_metadata, literal_binds=True,
@@ -25,6 +34,7 @@ def run_migrations_online() -> None:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
+            render_item=render_item,
             **current_app.extensions["migrate"].configure_args,
         )
         with context.begin_transaction():

@@ -1,0 +1,146 @@
+"""UI pages for CSV import: upload, preview and mapping, live progress, bad rows."""
+
+from __future__ import annotations
+
+import csv
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from core.auth import Permission, require
+from core.db import db
+from core.errors import KairanError
+from core.forms import ConfirmForm
+from lists.csvfiles import DELIMITERS, ENCODINGS, preview
+from lists.imports import (
+    ATTRIBUTE_TYPES,
+    TARGETS,
+    auto_mapping,
+    cancel,
+    configure,
+    errors_path,
+    get_import,
+    progress,
+    start,
+    upload,
+)
+from lists.models import Import, ImportStatus
+from lists.services import lists_query
+
+bp = Blueprint("imports", __name__, url_prefix="/subscribers/import")
+ERRORS_SHOWN = 100  # bad rows listed on the page; all of them are in the downloadable file
+
+
+@bp.get("/")
+@require(Permission.SUBSCRIBERS_WRITE)
+def index() -> Any:
+    """Show the upload form and recent imports."""
+    recent = db.session.scalars(select(Import).order_by(Import.id.desc()).limit(20)).all()
+    return render_template("lists/import_upload.html", imports=recent, form=ConfirmForm())
+
+
+@bp.post("/")
+@require(Permission.SUBSCRIBERS_WRITE)
+def create() -> Any:
+    """Store an uploaded file and go to its preview."""
+    file = request.files.get("file")
+    if not ConfirmForm().validate_on_submit() or file is None or not file.filename:
+        flash(_("Choose a CSV file to import."), "error")
+        return redirect(url_for("imports.index"))
+    try:
+        imp = upload(file.stream, file.filename, current_user.username)
+    except KairanError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("imports.index"))
+    return redirect(url_for("imports.detail", import_id=imp.id))
+
+
+def _options_from_form() -> dict[str, Any]:
+    columns = int(request.form.get("columns", "0") or 0)
+    return {
+        "encoding": request.form.get("encoding"), "delimiter": request.form.get("delimiter", "").replace("\\t", "\t"),
+        "mapping": [{"target": request.form.get(f"col-{i}-target"), "key": request.form.get(f"col-{i}-key"),
+                     "type": request.form.get(f"col-{i}-type")} for i in range(columns)],
+        "mode": request.form.get("mode"), "subscription_status": request.form.get("subscription_status"),
+        "lists": request.form.getlist("lists"), "overwrite": request.form.get("overwrite") == "y",
+    }
+
+
+@bp.get("/<int:import_id>")
+@require(Permission.SUBSCRIBERS_WRITE)
+def detail(import_id: int) -> Any:
+    """Show a pending import's preview and mapping, or a started one's progress and bad rows."""
+    imp = get_import(import_id)
+    if imp.status != ImportStatus.PENDING:
+        return render_template("lists/import_progress.html", imp=imp, progress=progress(imp),
+                               errors=_first_errors(imp), form=ConfirmForm())
+    encoding = request.args.get("encoding") or imp.encoding
+    delimiter = (request.args.get("delimiter") or imp.delimiter).replace("\\t", "\t")
+    if encoding not in ENCODINGS and encoding != imp.encoding:
+        encoding = imp.encoding
+    rows = preview(Path(imp.path), encoding, delimiter[:1] or ",")
+    header = rows[0] if rows else []
+    mapping = imp.mapping if len(imp.mapping) == len(header) else auto_mapping(header)
+    return render_template(
+        "lists/import_preview.html", imp=imp, rows=rows, header=header, mapping=mapping, encoding=encoding,
+        delimiter=delimiter, encodings=sorted({*ENCODINGS, imp.encoding}), delimiters=DELIMITERS,
+        targets=TARGETS, types=ATTRIBUTE_TYPES, lists=db.session.scalars(lists_query(order_by="name")).all(),
+        form=ConfirmForm(),
+    )
+
+
+@bp.post("/<int:import_id>/start")
+@require(Permission.SUBSCRIBERS_WRITE)
+def begin(import_id: int) -> Any:
+    """Save the mapping and options, and queue the import."""
+    imp = get_import(import_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        configure(imp, _options_from_form())
+        start(imp, str(get_locale() or "en"))
+    except KairanError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    return redirect(url_for("imports.detail", import_id=import_id))
+
+
+@bp.get("/<int:import_id>/progress")
+@require(Permission.SUBSCRIBERS_WRITE)
+def progress_json(import_id: int) -> Any:
+    """Return the import's progress for the live progress bar."""
+    return jsonify(data=progress(get_import(import_id)))
+
+
+@bp.post("/<int:import_id>/cancel")
+@require(Permission.SUBSCRIBERS_WRITE)
+def stop(import_id: int) -> Any:
+    """Stop an import after its current batch; rows written so far stay."""
+    if ConfirmForm().validate_on_submit():
+        cancel(get_import(import_id))
+        flash(_("The import stops after the rows it is writing now."), "info")
+    return redirect(url_for("imports.detail", import_id=import_id))
+
+
+@bp.get("/<int:import_id>/errors.csv")
+@require(Permission.SUBSCRIBERS_WRITE)
+def errors_csv(import_id: int) -> Any:
+    """Download every bad row with its line number and reason (UTF-8 with BOM, for Excel)."""
+    path = errors_path(get_import(import_id))
+    if not path.exists():
+        abort(404)
+    return send_file(path, mimetype="text/csv", as_attachment=True, download_name=f"import-{import_id}-errors.csv")
+
+
+def _first_errors(imp: Import) -> list[list[str]]:
+    path = errors_path(imp)
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return list(islice(csv.reader(fh), 1, ERRORS_SHOWN + 1))

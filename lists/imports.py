@@ -1,0 +1,185 @@
+"""CSV import services: upload, preview, configure, queue, cancel, progress; shared by the UI and the API."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import IO, Any
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from core.db import db, utcnow
+from core.errors import NotFoundError, ValidationError
+from core.queues import QueueName, queue
+from lists.csvfiles import ENCODINGS, decode_sample, detect_delimiter, detect_encoding, preview, read_sample
+from lists.models import Import, ImportMode, ImportStatus, SubscriptionStatus
+from lists.subscribers import lists_by_id
+
+IMPORTS_DIR = "imports"
+IMPORT_JOB_TIMEOUT = 6 * 3600  # seconds; a large file at tens of thousands of rows a second is minutes
+TARGETS = ("email", "name", "attribute", "attribs_json", "ignore")
+ATTRIBUTE_TYPES = ("text", "number", "boolean", "date")
+# Header names (case-folded) recognised without asking, Japanese first.
+EMAIL_HEADERS = {"email", "e-mail", "mail", "メール", "メールアドレス", "eメール", "mailaddress", "email address"}
+NAME_HEADERS = {"name", "名前", "氏名", "お名前", "full name"}
+ATTRIBUTE_KEY = re.compile(r"^[^\s.{}]{1,64}$")
+
+
+def imports_folder() -> Path:
+    """Return the folder uploads are kept in (inside the data folder)."""
+    folder = Path(current_app.config["KAIRAN"].data_dir) / IMPORTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def errors_path(imp: Import) -> Path:
+    """Return the CSV file listing an import's bad rows."""
+    return Path(imp.path).with_suffix(".errors.csv")
+
+
+def auto_mapping(header: list[str]) -> list[dict[str, Any]]:
+    """Guess what each column is from its header: email, name, listmonk's JSON attributes, else an attribute."""
+    mapping: list[dict[str, Any]] = []
+    for title in header:
+        key = title.strip().casefold()
+        if key in EMAIL_HEADERS and not any(m["target"] == "email" for m in mapping):
+            mapping.append({"target": "email"})
+        elif key in NAME_HEADERS and not any(m["target"] == "name" for m in mapping):
+            mapping.append({"target": "name"})
+        elif key in {"attributes", "attribs"}:
+            mapping.append({"target": "attribs_json"})
+        elif title.strip():
+            mapping.append({"target": "attribute", "key": title.strip(), "type": "text"})
+        else:
+            mapping.append({"target": "ignore"})
+    return mapping
+
+
+def upload(stream: IO[bytes], file_name: str, created_by: str) -> Import:
+    """Store an uploaded CSV in the data folder and detect how to read it; nothing is imported yet."""
+    path = imports_folder() / f"{uuid.uuid4().hex}.csv"
+    with path.open("wb") as out:
+        while chunk := stream.read(1024 * 1024):
+            out.write(chunk)
+    sample = read_sample(path)
+    if not sample.strip():
+        path.unlink()
+        raise ValidationError(_("The file is empty."))
+    encoding = detect_encoding(sample)
+    delimiter = detect_delimiter(decode_sample(sample, encoding))
+    imp = Import(file_name=Path(file_name or "upload.csv").name[:255], path=str(path), encoding=encoding,
+                 delimiter=delimiter, created_by=created_by, status=ImportStatus.PENDING)
+    header = preview(path, encoding, delimiter, rows=0)
+    imp.mapping = auto_mapping(header[0] if header else [])
+    db.session.add(imp)
+    db.session.commit()
+    return imp
+
+
+def get_import(import_id: int) -> Import:
+    """Return an import or raise NotFoundError."""
+    imp = db.session.get(Import, import_id)
+    if imp is None:
+        raise NotFoundError(_("Import not found."))
+    return imp
+
+
+def latest_import() -> Import | None:
+    """Return the newest import (listmonk's API knows one import at a time)."""
+    return db.session.scalars(select(Import).order_by(Import.id.desc()).limit(1)).first()
+
+
+def running_import() -> Import | None:
+    """Return an import that is queued or running, if any."""
+    return db.session.scalars(
+        select(Import).where(Import.status.in_([ImportStatus.QUEUED, ImportStatus.IMPORTING])).limit(1)
+    ).first()
+
+
+def _check_mapping(mapping: Any, columns: int) -> list[dict[str, Any]]:
+    if not isinstance(mapping, list) or len(mapping) != columns:
+        raise ValidationError(_("Say what each of the %(n)d columns holds.", n=columns))
+    checked: list[dict[str, Any]] = []
+    for entry in mapping:
+        target = entry.get("target") if isinstance(entry, dict) else None
+        if target not in TARGETS:
+            raise ValidationError(_("Each column is one of: email, name, attribute, attribs_json, ignore."))
+        item: dict[str, Any] = {"target": target}
+        if target == "attribute":
+            key, kind = str(entry.get("key") or "").strip(), entry.get("type") or "text"
+            if not ATTRIBUTE_KEY.match(key):
+                raise ValidationError(_("An attribute name is 1 to 64 characters without spaces, dots or braces."))
+            if kind not in ATTRIBUTE_TYPES:
+                raise ValidationError(_("An attribute type is one of: text, number, boolean, date."))
+            item.update(key=key, type=kind)
+        checked.append(item)
+    if [m["target"] for m in checked].count("email") != 1:
+        raise ValidationError(_("Exactly one column must hold the email address."))
+    return checked
+
+
+def configure(imp: Import, options: dict[str, Any]) -> None:
+    """Set how to read the file and what to do with it; refuse what cannot work, saying why."""
+    if imp.status != ImportStatus.PENDING:
+        raise ValidationError(_("This import has already started."))
+    encoding = options.get("encoding") or imp.encoding
+    if encoding not in ENCODINGS and encoding != imp.encoding:
+        raise ValidationError(_("Unknown encoding %(e)s.", e=encoding))
+    delimiter = options.get("delimiter") or imp.delimiter
+    if len(delimiter) != 1 or delimiter in "\r\n\"":
+        raise ValidationError(_("The delimiter is one character, such as a comma or a tab."))
+    header = preview(Path(imp.path), encoding, delimiter, rows=0)
+    columns = len(header[0]) if header else 0
+    mapping = options.get("mapping") or auto_mapping(header[0] if header else [])
+    try:
+        mode = ImportMode(options.get("mode") or ImportMode.SUBSCRIBE)
+        status = SubscriptionStatus(options.get("subscription_status") or SubscriptionStatus.CONFIRMED)
+    except ValueError:
+        raise ValidationError(_("mode is subscribe, blocklist or unsubscribe.")) from None
+    lists = lists_by_id(options.get("lists") or [])
+    if mode != ImportMode.BLOCKLIST and not lists:
+        raise ValidationError(_("Choose at least one list."))
+    imp.encoding, imp.delimiter, imp.mapping = encoding, delimiter, _check_mapping(mapping, columns)
+    imp.mode, imp.subscription_status, imp.list_ids = mode, status, [m.id for m in lists]
+    imp.overwrite = bool(options.get("overwrite"))
+    db.session.commit()
+
+
+def start(imp: Import, language: str = "en") -> None:
+    """Queue the import job; only one import runs at a time, as in listmonk."""
+    running = running_import()
+    if running is not None and running.id != imp.id:
+        raise ValidationError(_("Another import is running; wait for it or cancel it."))
+    if imp.status != ImportStatus.PENDING:
+        raise ValidationError(_("This import has already started."))
+    imp.status = ImportStatus.QUEUED
+    db.session.commit()
+    # The job writes its row errors in the language of whoever started it.
+    queue(QueueName.IMPORT).enqueue("lists.import_job.run_import", imp.id, language,
+                                    job_timeout=IMPORT_JOB_TIMEOUT)
+
+
+def cancel(imp: Import) -> None:
+    """Ask a running import to stop after its current batch (rows written so far stay)."""
+    if imp.status in (ImportStatus.QUEUED, ImportStatus.IMPORTING):
+        imp.cancel_requested = True
+    elif imp.status == ImportStatus.PENDING:
+        imp.status = ImportStatus.CANCELLED
+        imp.finished_at = utcnow()
+    db.session.commit()
+
+
+def progress(imp: Import) -> dict[str, Any]:
+    """Return rows done of total, rate and time left, for the progress bar and the API."""
+    elapsed = ((imp.finished_at or utcnow()) - imp.started_at).total_seconds() if imp.started_at else 0.0
+    rate = imp.done / elapsed if elapsed > 0 else 0.0
+    left = max(imp.total - imp.done, 0)
+    return {
+        "id": imp.id, "name": imp.file_name, "status": imp.status.value, "total": imp.total, "done": imp.done,
+        "imported": imp.imported, "failed": imp.failed, "rate": round(rate), "error": imp.error,
+        "percent": round(100 * imp.done / imp.total, 1) if imp.total else (100.0 if imp.finished_at else 0.0),
+        "seconds_left": round(left / rate) if rate and imp.status == ImportStatus.IMPORTING else None,
+    }
