@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -13,12 +12,8 @@ import core
 import lists
 import mailer
 import tracking
+from core.db import json_text
 from core.settings import load_settings
-
-
-def json_dumps(value: Any) -> str:
-    """Serialise JSON columns as UTF-8 text."""
-    return json.dumps(value, ensure_ascii=False)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -30,8 +25,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         KAIRAN=settings,
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        # Attributes keep their Japanese as text (not \\u escapes), so searches can match it.
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "json_serializer": json_dumps},
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "json_serializer": json_text},
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,21 +12,19 @@ from typing import Any
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, update
 
-from core.db import db, utcnow
+from core.db import db, json_text, new_uuid, utcnow
 from core.errors import ValidationError
+from lists import queries
 from lists.addresses import address_key, normalise_email
 from lists.csvfiles import count_rows, rows
 from lists.imports import errors_path, get_import
 from lists.models import (
     ConsentMethod,
-    ConsentRecord,
     Import,
     ImportMode,
     ImportStatus,
-    Subscriber,
     SubscriberStatus,
     Subscription,
     SubscriptionStatus,
@@ -107,12 +104,6 @@ def parse_row(row: list[str], mapping: list[dict[str, Any]]) -> Parsed:
     return parsed
 
 
-def _insert(table: Table) -> Any:
-    """Return the dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL alike)."""
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
-
-
 class BatchWriter:
     """Writes batches of parsed rows for one import, in one transaction each."""
 
@@ -140,47 +131,28 @@ class BatchWriter:
 
     def _upsert_subscribers(self, batch: dict[str, Parsed], now: datetime) -> None:
         blocklisting = self.mode == ImportMode.BLOCKLIST
-        params = [
-            {"uuid": str(uuid.uuid4()), "email": row.email, "email_key": key,
-             "name": row.name or row.email.split("@")[0], "attribs": row.attribs,
-             "status": SubscriberStatus.BLOCKLISTED if blocklisting else SubscriberStatus.ENABLED,
-             "created_at": now, "updated_at": now}
-            for key, row in batch.items()
-        ]
-        stmt = _insert(Subscriber.__table__)
-        if blocklisting:
-            stmt = stmt.on_conflict_do_update(index_elements=["email_key"],
-                                              set_={"status": stmt.excluded.status, "updated_at": now})
-        elif self.overwrite:
-            stmt = stmt.on_conflict_do_update(index_elements=["email_key"], set_={
-                "name": stmt.excluded.name, "attribs": stmt.excluded.attribs, "updated_at": now})
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=["email_key"])
-        db.session.execute(stmt, params)
-
-    def _ids(self, batch: dict[str, Parsed]) -> dict[int, SubscriberStatus]:
-        rows_ = db.session.execute(
-            select(Subscriber.id, Subscriber.status).where(Subscriber.email_key.in_(list(batch)))
+        status = (SubscriberStatus.BLOCKLISTED if blocklisting else SubscriberStatus.ENABLED).value
+        stamp = queries.db_time(now)
+        queries.upsert_subscribers(
+            [(new_uuid(), row.email, key, row.name or row.email.split("@")[0], json_text(row.attribs),
+              status, stamp, stamp) for key, row in batch.items()],
+            "blocklist" if blocklisting else "overwrite" if self.overwrite else "keep",
         )
-        return {subscriber_id: status for subscriber_id, status in rows_}
 
-    def _subscribe(self, ids: dict[int, SubscriberStatus], now: datetime) -> None:
+    def _ids(self, batch: dict[str, Parsed]) -> dict[int, str]:
+        return queries.subscriber_ids(list(batch))
+
+    def _subscribe(self, ids: dict[int, str], now: datetime) -> None:
         # Blocklisted subscribers are never subscribed again by an import.
-        wanted = [i for i, status in ids.items() if status != SubscriberStatus.BLOCKLISTED]
+        wanted = [i for i, status in ids.items() if status != SubscriberStatus.BLOCKLISTED.value]
         if not wanted:
             return
-        existing = {(s, lst) for s, lst in db.session.execute(
-            select(Subscription.subscriber_id, Subscription.list_id)
-            .where(Subscription.subscriber_id.in_(wanted), Subscription.list_id.in_(self.list_ids))
-        )}
+        existing = queries.existing_subscriptions(wanted, self.list_ids)
         new = [(s, lst) for s in wanted for lst in self.list_ids if (s, lst) not in existing]
         if not new:
             return
-        db.session.execute(
-            _insert(Subscription.__table__).on_conflict_do_nothing(index_elements=["subscriber_id", "list_id"]),
-            [{"subscriber_id": s, "list_id": lst, "status": self.status, "meta": {}, "created_at": now,
-              "updated_at": now} for s, lst in new],
-        )
+        stamp = queries.db_time(now)
+        queries.insert_subscriptions([(s, lst, self.status.value, "{}", stamp, stamp) for s, lst in new])
         self._consent(new, self.status, now)
 
     def _change_subscriptions(self, ids: Iterable[int], list_ids: list[int] | None, now: datetime) -> None:
@@ -202,10 +174,9 @@ class BatchWriter:
         self._consent(changed, SubscriptionStatus.UNSUBSCRIBED, now)
 
     def _consent(self, pairs: list[tuple[int, int]], status: SubscriptionStatus, now: datetime) -> None:
-        db.session.execute(ConsentRecord.__table__.insert(), [
-            {"subscriber_id": s, "list_id": lst, "created_at": now, "method": ConsentMethod.IMPORT,
-             "status": status, "ip": None, "user_agent": None, "evidence": self.evidence}
-            for s, lst in pairs
+        stamp = queries.db_time(now)
+        queries.insert_consent_records([
+            (s, lst, stamp, ConsentMethod.IMPORT.value, status.value, None, None, self.evidence) for s, lst in pairs
         ])
 
 

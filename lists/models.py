@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core.db import Timestamped, db, str_enum, utcnow
+from core.db import Timestamped, db, new_uuid, str_enum, utcnow
 
 
 class ListType(StrEnum):
@@ -40,7 +39,7 @@ class MailingList(Timestamped, db.Model):  # type: ignore[name-defined]
     __tablename__ = "lists"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
     name: Mapped[str] = mapped_column(String(200))
     type: Mapped[ListType] = mapped_column(str_enum(ListType), default=ListType.PRIVATE)
     optin: Mapped[ListOptin] = mapped_column(str_enum(ListOptin), default=ListOptin.SINGLE)
@@ -91,7 +90,7 @@ class Subscriber(Timestamped, db.Model):  # type: ignore[name-defined]
     __tablename__ = "subscribers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
     # The address as sent (local part's case kept); email_key is its case-folded twin,
     # unique, so Taro@ and taro@ are one subscriber and lookups use an index.
     email: Mapped[str] = mapped_column(String(254))
