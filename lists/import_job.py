@@ -117,40 +117,41 @@ class BatchWriter:
     def write(self, batch: dict[str, Parsed]) -> None:
         """Write one batch (keys are case-folded addresses, already unique within the batch)."""
         now = utcnow()
-        if self.mode == ImportMode.UNSUBSCRIBE:
-            ids = self._ids(batch)
-            self._change_subscriptions(ids, self.list_ids, now)
+        if self.mode != ImportMode.UNSUBSCRIBE:
+            self._write_subscribers(batch, now)
+        ids = queries.subscribers_by_key(list(batch))
+        if self.mode == ImportMode.SUBSCRIBE:
+            self._subscribe(ids, now)
         else:
-            self._upsert_subscribers(batch, now)
-            ids = self._ids(batch)
-            if self.mode == ImportMode.BLOCKLIST:
-                self._change_subscriptions(ids, None, now)
-            else:
-                self._subscribe(ids, now)
+            lists = self.list_ids if self.mode == ImportMode.UNSUBSCRIBE else None
+            self._change_subscriptions([subscriber_id for subscriber_id, _status in ids.values()], lists, now)
         db.session.commit()
 
-    def _upsert_subscribers(self, batch: dict[str, Parsed], now: datetime) -> None:
+    def _write_subscribers(self, batch: dict[str, Parsed], now: datetime) -> None:
+        """Insert new addresses; change existing ones only when overwriting or blocklisting."""
         blocklisting = self.mode == ImportMode.BLOCKLIST
+        changing = blocklisting or self.overwrite
+        existing = queries.subscribers_by_key(list(batch)) if changing else {}
         status = (SubscriberStatus.BLOCKLISTED if blocklisting else SubscriberStatus.ENABLED).value
         stamp = queries.db_time(now)
-        queries.upsert_subscribers(
-            [(new_uuid(), row.email, key, row.name or row.email.split("@")[0], json_text(row.attribs),
-              status, stamp, stamp) for key, row in batch.items()],
-            "blocklist" if blocklisting else "overwrite" if self.overwrite else "keep",
-        )
+        queries.insert_subscribers([
+            (new_uuid(), row.email, key, row.name or row.email.split("@")[0], json_text(row.attribs), status,
+             stamp, stamp)
+            for key, row in batch.items() if key not in existing
+        ])
+        if blocklisting:
+            queries.update_subscribers([(status, stamp, key) for key in existing], ["status"])
+        elif self.overwrite:
+            queries.update_subscribers(
+                [(batch[key].name or batch[key].email.split("@")[0], json_text(batch[key].attribs), stamp, key)
+                 for key in existing], ["name", "attribs"])
 
-    def _ids(self, batch: dict[str, Parsed]) -> dict[int, str]:
-        return queries.subscriber_ids(list(batch))
-
-    def _subscribe(self, ids: dict[int, str], now: datetime) -> None:
+    def _subscribe(self, ids: dict[str, tuple[int, str]], now: datetime) -> None:
         # Blocklisted subscribers are never subscribed again by an import.
-        wanted = [i for i, status in ids.items() if status != SubscriberStatus.BLOCKLISTED.value]
-        if not wanted:
-            return
+        wanted = [i for i, status in ids.values() if status != SubscriberStatus.BLOCKLISTED.value]
         existing = queries.existing_subscriptions(wanted, self.list_ids)
+        # Consent is recorded for the subscriptions this import creates, not for existing ones.
         new = [(s, lst) for s in wanted for lst in self.list_ids if (s, lst) not in existing]
-        if not new:
-            return
         stamp = queries.db_time(now)
         queries.insert_subscriptions([(s, lst, self.status.value, "{}", stamp, stamp) for s, lst in new])
         self._consent(new, self.status, now)

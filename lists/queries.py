@@ -3,6 +3,13 @@
 For 100,000 rows SQLAlchemy's per-row parameter processing cost 3.7 s where SQLite's own
 executemany took 0.8 s, so these statements take rows already in the driver's form:
 JSON as text, timestamps as the dialect stores them, enums as their values.
+
+Callers look up what exists first and insert only new rows, so each database can use its
+fastest way in: SQLite a prepared INSERT per row (executemany, no network); PostgreSQL
+COPY, which streams rows in C (a statement per row ran at 13,600 rows/s, array
+parameters at 10,800, COPY through a staging table at 18,000; COPY straight into the
+table is what reaches the 50,000 target). A row that appeared meanwhile (another writer)
+makes PostgreSQL's COPY fail; that batch then goes through INSERT … ON CONFLICT instead.
 """
 
 from __future__ import annotations
@@ -11,77 +18,114 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+
 from core.db import db
 
-SUBSCRIBER_COLUMNS = "uuid, email, email_key, name, attribs, status, created_at, updated_at"
-# What an existing subscriber (same case-folded address) gets from an imported row.
-ON_CONFLICT_SUBSCRIBER = {
-    "keep": "DO NOTHING",
-    "overwrite": "DO UPDATE SET name = excluded.name, attribs = excluded.attribs, updated_at = excluded.updated_at",
-    "blocklist": "DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at",
-}
-SUBSCRIPTION_COLUMNS = "subscriber_id, list_id, status, meta, created_at, updated_at"
-CONSENT_COLUMNS = "subscriber_id, list_id, created_at, method, status, ip, user_agent, evidence"
+# Column name and PostgreSQL type, in the order rows give them.
+SUBSCRIBER_COLUMNS = (("uuid", "varchar"), ("email", "varchar"), ("email_key", "varchar"), ("name", "varchar"),
+                      ("attribs", "json"), ("status", "varchar"), ("created_at", "timestamptz"),
+                      ("updated_at", "timestamptz"))
+SUBSCRIPTION_COLUMNS = (("subscriber_id", "int"), ("list_id", "int"), ("status", "varchar"), ("meta", "json"),
+                        ("created_at", "timestamptz"), ("updated_at", "timestamptz"))
+CONSENT_COLUMNS = (("subscriber_id", "int"), ("list_id", "int"), ("created_at", "timestamptz"),
+                   ("method", "varchar"), ("status", "varchar"), ("ip", "varchar"), ("user_agent", "varchar"),
+                   ("evidence", "text"))
 
 
-def _placeholders(count: int) -> str:
-    mark = "?" if db.engine.dialect.name == "sqlite" else "%s"
-    return ", ".join([mark] * count)
+def is_sqlite() -> bool:
+    """Tell whether the app runs on SQLite (the other database is PostgreSQL)."""
+    return db.engine.dialect.name == "sqlite"
 
 
 def db_time(value: datetime) -> Any:
     """Return a timestamp as the driver stores it (SQLite: UTC text in SQLAlchemy's format)."""
-    if db.engine.dialect.name == "sqlite":
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return value
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if is_sqlite() else value
 
 
-def _executemany(sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    if rows:
+def _driver_cursor() -> Any:
+    return db.session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+def _bulk_insert(table: str, columns: Sequence[tuple[str, str]], rows: Sequence[tuple[Any, ...]],
+                 conflict: str) -> None:
+    """Insert new rows (tuples in column order); ``conflict`` says what a row that exists meanwhile gets."""
+    if not rows:
+        return
+    names = ", ".join(name for name, _type in columns)
+    if is_sqlite():
+        marks = ", ".join("?" * len(columns))
+        db.session.connection().exec_driver_sql(
+            f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}", list(rows))
+        return
+    cursor = _driver_cursor()
+    cursor.execute("SAVEPOINT bulk_copy")
+    try:
+        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute("RELEASE SAVEPOINT bulk_copy")
+    except psycopg.errors.UniqueViolation:
+        cursor.execute("ROLLBACK TO SAVEPOINT bulk_copy")
+        marks = ", ".join(["%s"] * len(columns))
+        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}", rows)
+
+
+def insert_subscribers(rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert subscribers (rows in SUBSCRIBER_COLUMNS order); addresses that exist are left as they are."""
+    if not is_sqlite():  # COPY has no ON CONFLICT: leave out the addresses that exist
+        existing = subscribers_by_key([row[2] for row in rows])
+        rows = [row for row in rows if row[2] not in existing]
+    _bulk_insert("subscribers", SUBSCRIBER_COLUMNS, rows, "ON CONFLICT (email_key) DO NOTHING")
+
+
+def update_subscribers(rows: Sequence[tuple[Any, ...]], fields: Sequence[str]) -> None:
+    """Set ``fields`` (and updated_at) of existing subscribers; rows are (*values, updated_at, email_key)."""
+    if not rows:
+        return
+    mark = "?" if is_sqlite() else "%s"
+    assignments = ", ".join(f"{field} = {mark}" for field in (*fields, "updated_at"))
+    sql = f"UPDATE subscribers SET {assignments} WHERE email_key = {mark}"
+    if is_sqlite():
         db.session.connection().exec_driver_sql(sql, list(rows))
-
-
-def upsert_subscribers(rows: Sequence[tuple[Any, ...]], on_conflict: str) -> None:
-    """Insert subscribers (rows in SUBSCRIBER_COLUMNS order); an existing address gets ON_CONFLICT_SUBSCRIBER."""
-    _executemany(
-        f"INSERT INTO subscribers ({SUBSCRIBER_COLUMNS}) VALUES ({_placeholders(8)}) "
-        f"ON CONFLICT (email_key) {ON_CONFLICT_SUBSCRIBER[on_conflict]}",
-        rows,
-    )
+    else:
+        _driver_cursor().executemany(sql, rows)
 
 
 def insert_subscriptions(rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert subscriptions (rows in SUBSCRIPTION_COLUMNS order); existing ones are left as they are."""
-    _executemany(
-        f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES ({_placeholders(6)}) "
-        "ON CONFLICT (subscriber_id, list_id) DO NOTHING",
-        rows,
-    )
+    """Insert new subscriptions (rows in SUBSCRIPTION_COLUMNS order)."""
+    _bulk_insert("subscriptions", SUBSCRIPTION_COLUMNS, rows, "ON CONFLICT (subscriber_id, list_id) DO NOTHING")
 
 
 def insert_consent_records(rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert consent records (rows in CONSENT_COLUMNS order)."""
-    _executemany(f"INSERT INTO consent_records ({CONSENT_COLUMNS}) VALUES ({_placeholders(8)})", rows)
+    _bulk_insert("consent_records", CONSENT_COLUMNS, rows, "")
 
 
-def _in(values: Sequence[Any]) -> str:
-    return f"({_placeholders(len(values))})"
+def _in(column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """Return a membership test for a column: IN (?, …) on SQLite, = ANY(array) on PostgreSQL."""
+    if is_sqlite():
+        return f"{column} IN ({', '.join('?' * len(values))})", tuple(values)
+    return f"{column} = ANY(%b)", (list(values),)  # %b: psycopg sends the array in binary, converted in C
 
 
-def subscriber_ids(email_keys: Sequence[str]) -> dict[int, str]:
-    """Return id → status of the subscribers with these case-folded addresses (one indexed IN query)."""
+def subscribers_by_key(email_keys: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """Return email_key → (id, status) of the subscribers with these case-folded addresses."""
     if not email_keys:
         return {}
+    where, params = _in("email_key", email_keys)
     result = db.session.connection().exec_driver_sql(
-        f"SELECT id, status FROM subscribers WHERE email_key IN {_in(email_keys)}", tuple(email_keys))
-    return {subscriber_id: status for subscriber_id, status in result}
+        f"SELECT email_key, id, status FROM subscribers WHERE {where}", params)
+    return {key: (subscriber_id, status) for key, subscriber_id, status in result}
 
 
 def existing_subscriptions(subscriber_ids: Sequence[int], list_ids: Sequence[int]) -> set[tuple[int, int]]:
     """Return the (subscriber, list) pairs among these that exist already."""
     if not subscriber_ids or not list_ids:
         return set()
+    by_subscriber, params = _in("subscriber_id", subscriber_ids)
+    by_list, list_params = _in("list_id", list_ids)
     result = db.session.connection().exec_driver_sql(
-        f"SELECT subscriber_id, list_id FROM subscriptions WHERE subscriber_id IN {_in(subscriber_ids)} "
-        f"AND list_id IN {_in(list_ids)}", (*subscriber_ids, *list_ids))
+        f"SELECT subscriber_id, list_id FROM subscriptions WHERE {by_subscriber} AND {by_list}",
+        params + list_params)
     return {(subscriber_id, list_id) for subscriber_id, list_id in result}
