@@ -11,6 +11,7 @@ from flask_login import current_user
 from core.api import json_body, paginate
 from core.auth import Permission, require
 from core.errors import ValidationError
+from lists.export import subscriber_data
 from lists.models import ConsentMethod, SubscriberStatus, SubscriptionStatus
 from lists.subscribers import (
     Consent,
@@ -96,6 +97,22 @@ def get_one(subscriber_id: int) -> Any:
         400: {$ref: '#/components/responses/Error'}
     """
     return jsonify(data=subscriber_as_dict(get_subscriber(subscriber_id)))
+
+
+@bp.get("/subscribers/<int:subscriber_id>/export")
+@require(Permission.SUBSCRIBERS_WRITE)
+def export_one(subscriber_id: int) -> Any:
+    """Export everything kept about a subscriber.
+    ---
+    get:
+      tags: [subscribers]
+      summary: Profile, subscriptions, consent records and timeline, for a privacy request.
+      parameters: [{in: path, name: subscriber_id, required: true, schema: {type: integer}}]
+      responses:
+        200: {description: "listmonk's export keys, plus consent and timeline."}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    return jsonify(subscriber_data(get_subscriber(subscriber_id)))
 
 
 @bp.post("/subscribers")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -16,6 +16,7 @@ from core.db import db
 from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
 from core.timeline import timeline
+from lists.export import EXPORT_ENCODINGS, export_csv, subscriber_data
 from lists.forms import SubscriberForm
 from lists.models import ConsentMethod, ConsentRecord, MailingList, Subscriber, SubscriberStatus, SubscriptionStatus
 from lists.services import lists_query
@@ -203,6 +204,28 @@ def bulk() -> Any:
         flash(ngettext("%(num)d subscriber changed.", "%(num)d subscribers changed.", len(ids)), "success")
     back = request.form.get("back") or ""
     return redirect(back if back.startswith("/subscribers") else url_for("subscribers.index"))
+
+
+@bp.get("/export.csv")
+@require(Permission.SUBSCRIBERS_WRITE)
+def export() -> Any:
+    """Download the subscribers the search selects as CSV (UTF-8 with BOM, or CP932 for older Excel)."""
+    encoding = request.args.get("encoding", "utf-8")
+    if encoding not in EXPORT_ENCODINGS:
+        encoding = "utf-8"
+    stmt = subscribers_query(**_filters())
+    response = Response(stream_with_context(export_csv(stmt, encoding)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f"attachment; filename=subscribers-{encoding}.csv"
+    return response
+
+
+@bp.get("/<int:subscriber_id>/data.json")
+@require(Permission.SUBSCRIBERS_WRITE)
+def data(subscriber_id: int) -> Any:
+    """Download everything kept about one subscriber (for a privacy request)."""
+    response = jsonify(subscriber_data(get_subscriber(subscriber_id)))
+    response.headers["Content-Disposition"] = f"attachment; filename=subscriber-{subscriber_id}.json"
+    return response
 
 
 @bp.post("/<int:subscriber_id>/delete")

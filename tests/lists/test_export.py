@@ -1,0 +1,74 @@
+"""Exports: streamed CSV in UTF-8 or CP932 with formulas neutralised; one subscriber's data as JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+import lists.export
+from core.db import db
+from lists.export import safe_cell
+from lists.models import MailingList, Subscriber, Subscription, SubscriptionStatus
+from tests.conftest import login
+from tests.core.test_api import api_user
+
+
+def seed(app: Flask) -> None:
+    with app.app_context():
+        news = MailingList(name="お知らせ", description="", tags=[])
+        db.session.add(news)
+        db.session.flush()
+        for email, name, attribs in (("taro@example.jp", "山田太郎", {"city": "大阪"}),
+                                     ("evil@example.jp", "=HYPERLINK(\"http://x\")", {}),
+                                     ("emoji@example.jp", "花子🌸", {})):
+            subscriber = Subscriber(email=email, email_key=email, name=name, attribs=attribs)
+            subscriber.subscriptions.append(Subscription(list_id=news.id, status=SubscriptionStatus.CONFIRMED, meta={}))
+            db.session.add(subscriber)
+        db.session.commit()
+
+
+def test_formula_cells_are_neutralised() -> None:
+    assert [safe_cell(v) for v in ("=1+1", "+81", "-5", "@SUM(A1)", "taro")] == [
+        "'=1+1", "'+81", "'-5", "'@SUM(A1)", "taro"]
+
+
+def test_csv_export_in_utf8_and_cp932(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    seed(app)
+    login(client, "editor")
+    utf8 = client.get("/subscribers/export.csv?encoding=utf-8")
+    assert utf8.status_code == 200 and utf8.data.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads UTF-8 right
+    rows = list(csv.reader(io.StringIO(utf8.data.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["email", "name", "status"] and len(rows) == 4
+    by_email = {row[0]: row for row in rows[1:]}
+    assert by_email["evil@example.jp"][1] == "'=HYPERLINK(\"http://x\")"  # never a live formula
+    assert by_email["taro@example.jp"][3] == "お知らせ:confirmed" and "大阪" in by_email["taro@example.jp"][4]
+    cp932 = client.get("/subscribers/export.csv?encoding=cp932").data.decode("cp932")
+    assert "山田太郎" in cp932 and "花子?" in cp932  # what CP932 cannot carry becomes ?
+    filtered = client.get("/subscribers/export.csv?search=taro").data.decode("utf-8-sig")
+    assert filtered.count("\r\n") == 2  # header and the one match
+
+
+def test_export_batches_cover_every_row(app: Flask, client: FlaskClient, users: dict[str, str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    seed(app)
+    monkeypatch.setattr(lists.export, "EXPORT_BATCH", 2)  # three rows over two batches
+    login(client, "admin")
+    rows = client.get("/subscribers/export.csv").data.decode("utf-8-sig").strip().split("\r\n")
+    assert len(rows) == 4
+
+
+def test_subscriber_data_export_and_viewers_cannot(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    seed(app)
+    editor = {"Authorization": f"token {api_user(app, 'editor')}"}
+    data = client.get("/api/subscribers/1/export", headers=editor).get_json()
+    assert data["profile"][0]["email"] == "taro@example.jp"
+    assert data["subscriptions"] == [{"subscription_status": "confirmed", "name": "お知らせ", "type": "private",
+                                      "created_at": data["subscriptions"][0]["created_at"]}]
+    assert set(data) >= {"profile", "subscriptions", "consent", "timeline", "campaign_views", "link_clicks"}
+    login(client, "viewer")
+    assert client.get("/subscribers/export.csv").status_code == 403
+    assert client.get("/subscribers/1/data.json").status_code == 403
