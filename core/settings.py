@@ -42,6 +42,8 @@ class Settings:
     capture_port: int
     workers: int
     mail_from: str  # sender of Kairan's own mail (test messages, opt-in confirmations)
+    company_name: str  # shown on public pages and in Kairan's own mail
+    logo_url: str | None  # shown on public pages
     admin_user: str | None
     admin_password: str | None
     embedded_redis: bool  # Kairan starts its own redis-server on a socket in data_dir
@@ -157,6 +159,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_url=_url(env, "KAIRAN_SMTP_URL", SUPPORTED_SMTP_SCHEMES, smtp_default),
         base_url=base_url,
         mail_from=_mail_from(env, base_url),
+        company_name=(env.get("KAIRAN_COMPANY_NAME") or "Kairan").strip(),
+        logo_url=_url(env, "KAIRAN_LOGO_URL", ("http", "https"), env["KAIRAN_LOGO_URL"]) if env.get("KAIRAN_LOGO_URL")
+        else None,
         secret_key=_secret_key(env, data_dir),
         port=port,
         capture_port=capture_port,

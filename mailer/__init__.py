@@ -9,12 +9,14 @@ def init_app(app: Flask) -> None:
     """Register the Outbox, the SMTP health check and, when embedded, the capture server."""
     from core import health
     from core.embedded import ServiceSpec, flask_command, port_answers, register_service
-    from mailer import capture, transport, views
+    from core.signals import optin_requested
+    from mailer import capture, jobs, transport, views
 
     settings = app.config["KAIRAN"]
     app.register_blueprint(views.bp)
     app.cli.add_command(capture.capture_command)
     health.register(app, "smtp", transport.check_smtp)
+    optin_requested.connect(jobs.queue_optin_mail)  # blinker keeps one connection per receiver
     if settings.embedded_smtp:
         register_service(
             app,

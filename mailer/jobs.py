@@ -1,32 +1,60 @@
-"""RQ jobs of the mailer."""
+"""RQ jobs of the mailer: Kairan's own mail (test messages, opt-in confirmations)."""
 
 from __future__ import annotations
 
 import email.policy
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from typing import Any
 
-from flask import current_app, render_template
+from flask import current_app, render_template, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
+from core.db import db
+from core.queues import queue
+from core.tokens import Purpose, make_token
+from lists.models import MailingList, Subscriber
 from mailer import transport
 
 
-def send_test_message(to: str, language: str) -> str:
-    """Send a short test message, in the sender's language, through the configured relay; return its Message-ID."""
+def _send(to: str, subject: str, template: str, **context: Any) -> str:
+    """Render templates/mailer/<template>.txt and .html into one message and send it; return its Message-ID."""
     settings = current_app.config["KAIRAN"]
     sender = parseaddr(settings.mail_from)[1]
     # CRLF line endings: smtplib sends bytes as they are, and SMTP lines end in CRLF.
     message = EmailMessage(policy=email.policy.SMTP)
-    with current_app.test_request_context(), force_locale(language):
-        message["Subject"] = _("Kairan test message")
-        message.set_content(render_template("mailer/test_message.txt", base_url=settings.base_url))
-        message.add_alternative(render_template("mailer/test_message.html", base_url=settings.base_url),
-                                subtype="html")
+    message["Subject"] = subject
+    message.set_content(render_template(f"mailer/{template}.txt", **context))
+    message.add_alternative(render_template(f"mailer/{template}.html", **context), subtype="html")
     message["From"] = settings.mail_from
     message["To"] = to
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
     transport.send(sender, [to], message.as_bytes())
     return str(message["Message-ID"])
+
+
+def send_test_message(to: str, language: str) -> str:
+    """Send a short test message, in the sender's language, through the configured relay."""
+    with current_app.test_request_context(), force_locale(language):
+        return _send(to, _("Kairan test message"), "test_message", base_url=current_app.config["KAIRAN"].base_url)
+
+
+def send_optin_mail(subscriber_id: int, list_ids: list[int], language: str) -> str | None:
+    """Send the double opt-in confirmation mail with its signed link; nothing when there is nobody to ask."""
+    subscriber = db.session.get(Subscriber, subscriber_id)
+    lists = list(db.session.scalars(db.select(MailingList).where(MailingList.id.in_(list_ids))))
+    if subscriber is None or not lists:
+        return None
+    settings = current_app.config["KAIRAN"]
+    with current_app.test_request_context(base_url=settings.base_url), force_locale(language):
+        link = url_for("public.optin", subscriber_uuid=subscriber.uuid, t=make_token(Purpose.OPTIN, subscriber.uuid),
+                       l=[m.uuid for m in lists], _external=True)
+        return _send(formataddr((subscriber.name, subscriber.email)), _("Please confirm your subscription"),
+                     "optin", link=link, lists=lists, company=settings.company_name)
+
+
+def queue_optin_mail(_sender: object, *, subscriber_id: int, list_ids: list[int], language: str) -> None:
+    """Receive lists' optin_requested signal: a worker sends the confirmation mail."""
+    queue().enqueue("mailer.jobs.send_optin_mail", subscriber_id, list_ids, language)

@@ -110,8 +110,9 @@ def test_public_routes_are_only_the_intended_ones(app: Flask) -> None:
         rule.rule for rule in app.url_map.iter_rules()
         if getattr(app.view_functions[rule.endpoint], "kairan_permission", None) == PUBLIC
     )
-    assert public == ["/api/health", "/api/health/detail", "/api/openapi.json", "/language", "/login", "/logout",
-                      "/setup"]
+    assert public == ["/api/health", "/api/health/detail", "/api/openapi.json", "/api/public/lists",
+                      "/api/public/subscription", "/language", "/login", "/logout", "/p/<token>", "/setup",
+                      "/subscription/form", "/subscription/optin/<subscriber_uuid>", "/u/<token>"]
 
 
 def test_roles_grant_what_the_issue_says() -> None:

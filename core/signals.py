@@ -1,0 +1,11 @@
+"""Signals between packages: a lower package announces, a higher one acts (imports run one way)."""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+kairan = Namespace()
+
+# Sent by lists when a subscriber must confirm double opt-in lists; mailer sends the mail.
+# Arguments: subscriber_id (int), list_ids (list[int]), language (str).
+optin_requested = kairan.signal("optin-requested")

@@ -1,0 +1,118 @@
+"""Public subscription services: sign up, confirm double opt-in, unsubscribe, preferences."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from core.db import db
+from core.errors import ValidationError
+from core.signals import optin_requested
+from lists.addresses import address_key, normalise_email
+from lists.models import (
+    ListOptin,
+    ListStatus,
+    ListType,
+    MailingList,
+    Subscriber,
+    SubscriberStatus,
+    SubscriptionStatus,
+)
+from lists.subscribers import Consent, set_subscription_status, subscribe
+
+MAX_NAME = 200
+
+
+def public_lists() -> list[MailingList]:
+    """Return the lists anyone may join (public and active), by name."""
+    return list(db.session.scalars(
+        select(MailingList).where(MailingList.type == ListType.PUBLIC, MailingList.status == ListStatus.ACTIVE)
+        .order_by(MailingList.name)))
+
+
+def lists_by_uuid(uuids: Iterable[str], *, public_only: bool) -> list[MailingList]:
+    """Return the lists with these uuids (only public ones when asked); unknown uuids are refused."""
+    wanted = {u for u in uuids if u}
+    if not wanted:
+        return []
+    stmt = select(MailingList).where(MailingList.uuid.in_(wanted))
+    if public_only:
+        stmt = stmt.where(MailingList.type == ListType.PUBLIC, MailingList.status == ListStatus.ACTIVE)
+    found = list(db.session.scalars(stmt))
+    if len(found) != len(wanted):
+        raise ValidationError(_("One of the chosen lists does not exist or is not open to subscription."))
+    return found
+
+
+def get_by_uuid(subscriber_uuid: str) -> Subscriber | None:
+    """Return the subscriber with this uuid, if any."""
+    return db.session.scalars(select(Subscriber).where(Subscriber.uuid == subscriber_uuid)).first()
+
+
+def public_subscribe(email: str, name: str, list_uuids: Sequence[str], consent: Consent, language: str) -> bool:
+    """Subscribe someone from a public form; return whether a confirmation mail was asked for.
+
+    A blocklisted address gets the same answer as anyone else and nothing is changed, so the
+    form reveals nothing about who is on Kairan's lists.
+    """
+    address = normalise_email(email)
+    lists = lists_by_uuid(list_uuids, public_only=True)
+    if not lists:
+        raise ValidationError(_("Choose at least one list."))
+    subscriber = db.session.scalars(select(Subscriber).where(Subscriber.email_key == address_key(address))).first()
+    if subscriber is None:
+        subscriber = Subscriber(email=address, email_key=address_key(address),
+                                name=(name or "").strip()[:MAX_NAME] or address.split("@")[0], attribs={})
+        db.session.add(subscriber)
+        db.session.flush()
+    elif subscriber.status == SubscriberStatus.BLOCKLISTED:
+        db.session.rollback()
+        return any(m.optin == ListOptin.DOUBLE for m in lists)
+    subscribe(subscriber, lists, consent)
+    db.session.commit()
+    pending = [s.list_id for s in subscriber.subscriptions
+               if s.status == SubscriptionStatus.UNCONFIRMED and s.list_id in {m.id for m in lists}]
+    if pending:
+        optin_requested.send(subscriber_id=subscriber.id, list_ids=pending, language=language)
+    return bool(pending)
+
+
+def pending_optins(subscriber: Subscriber, list_uuids: Sequence[str] = ()) -> list[MailingList]:
+    """Return the double opt-in lists the subscriber has yet to confirm (limited to list_uuids if given)."""
+    lists = [s.mailing_list for s in subscriber.subscriptions if s.status == SubscriptionStatus.UNCONFIRMED]
+    wanted = set(list_uuids)
+    return [m for m in lists if not wanted or m.uuid in wanted]
+
+
+def confirm(subscriber: Subscriber, lists: Sequence[MailingList], consent: Consent) -> None:
+    """Confirm pending subscriptions (the subscriber clicked the link in the confirmation mail)."""
+    set_subscription_status(subscriber, lists, SubscriptionStatus.CONFIRMED, consent)
+    db.session.commit()
+
+
+def unsubscribe(subscriber: Subscriber, consent: Consent, list_ids: Sequence[int] | None = None) -> None:
+    """Unsubscribe from the given lists, or from every list."""
+    lists = [s.mailing_list for s in subscriber.subscriptions if list_ids is None or s.list_id in list_ids]
+    set_subscription_status(subscriber, lists, SubscriptionStatus.UNSUBSCRIBED, consent)
+    db.session.commit()
+
+
+def update_preferences(subscriber: Subscriber, name: str, wanted_list_ids: Iterable[int], consent: Consent,
+                       language: str) -> None:
+    """Keep the lists ticked (joining public ones newly ticked) and unsubscribe the rest; change the name."""
+    wanted = set(wanted_list_ids)
+    subscriber.name = (name or "").strip()[:MAX_NAME] or subscriber.name
+    current = {s.list_id: s for s in subscriber.subscriptions}
+    leave = [s.mailing_list for s in subscriber.subscriptions
+             if s.list_id not in wanted and s.status != SubscriptionStatus.UNSUBSCRIBED]
+    set_subscription_status(subscriber, leave, SubscriptionStatus.UNSUBSCRIBED, consent)
+    join = [m for m in public_lists() if m.id in wanted
+            and (m.id not in current or current[m.id].status == SubscriptionStatus.UNSUBSCRIBED)]
+    subscribe(subscriber, join, consent)
+    db.session.commit()
+    pending = [s.list_id for s in subscriber.subscriptions
+               if s.status == SubscriptionStatus.UNCONFIRMED and s.list_id in {m.id for m in join}]
+    if pending:
+        optin_requested.send(subscriber_id=subscriber.id, list_ids=pending, language=language)
