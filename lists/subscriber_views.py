@@ -140,9 +140,10 @@ def _detail(subscriber: Subscriber, form: SubscriberForm) -> Any:
 def detail(subscriber_id: int) -> Any:
     """Show a subscriber: profile, attributes, subscriptions with consent records, timeline."""
     subscriber = get_subscriber(subscriber_id)
-    form = SubscriberForm(obj=subscriber, data={
-        "attribs": json.dumps(subscriber.attribs or {}, ensure_ascii=False, indent=2), "lists": [],
-    })
+    form = SubscriberForm(obj=subscriber)
+    # WTForms prefers obj over data=, so fields shown differently from the model are set here.
+    form.attribs.data = json.dumps(subscriber.attribs or {}, ensure_ascii=False, indent=2)
+    form.lists.data = []
     return _detail(subscriber, form)
 
 

@@ -67,7 +67,9 @@ def _detail(mailing_list: Any, form: ListForm) -> Any:
 def detail(list_id: int) -> Any:
     """Show a list with its subscriber counts (and, for editors, a form to change it)."""
     mailing_list = get_list(list_id)
-    return _detail(mailing_list, ListForm(obj=mailing_list, data={"tags": ", ".join(mailing_list.tags or [])}))
+    form = ListForm(obj=mailing_list)
+    form.tags.data = ", ".join(mailing_list.tags or [])  # WTForms prefers obj over data=
+    return _detail(mailing_list, form)
 
 
 @bp.post("/lists/<int:list_id>")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -60,3 +61,75 @@ def test_editor_builds_a_list_adds_subscribers_and_reads_a_timeline(page_ja: Any
 
     page.goto("/lists/")
     page.screenshot(path=str(screenshots / "lists-ja.png"), full_page=True)
+
+
+def test_import_with_progress_then_public_signup_confirm_and_unsubscribe(
+        browser: Any, live_server: str, app: Any, users: dict[str, str], screenshots: Path, tmp_path: Path) -> None:
+    from mailer.capture import start_capture
+    from mailer.outbox import Outbox
+    from tests.lists.test_import import run_jobs
+
+    context = browser.new_context(base_url=live_server, locale="ja-JP", extra_http_headers={"Accept-Language": "ja"},
+                                  viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    log_in(page, "editor")
+    page.goto("/lists/")
+    page.fill("input[name=name]", "お客様通信")
+    page.select_option("select[name=type]", "public")
+    page.select_option("select[name=optin]", "double")
+    page.click("form[action='/lists/'] button[type=submit]")
+
+    # Import a CP932 file as Excel saves it, mapping the columns in the preview.
+    csv_file = tmp_path / "顧客.csv"
+    csv_file.write_bytes("メール,名前,誕生日\r\nｓａｔｏ＠example.jp,佐藤,1990/04/01\r\nbroken\r\n".encode("cp932"))
+    page.goto("/subscribers/import/")
+    page.set_input_files("input[name=file]", str(csv_file))
+    page.click("button[type=submit].primary")
+    assert "cp932" in page.input_value("#encoding")
+    page.select_option("select[name=col-2-type]", "date")
+    page.select_option("select[name=lists]", label="お客様通信")
+    page.click("#import-form button[type=submit]")
+    assert page.locator("[data-field=status-label]").inner_text() == "ワーカーを待っています"
+    run_jobs(app)  # the worker runs; the page's poll notices and reloads
+    page.wait_for_selector("text=完了", timeout=10000)
+    assert page.locator("table.errors td.num").inner_text() == "3"  # the broken row, by line number
+    page.screenshot(path=str(screenshots / "import-finished-ja.png"), full_page=True)
+
+    page.goto("/subscribers/")
+    page.click("text=sato@example.jp")
+    assert "「お客様通信」を購読" in page.inner_text("ol.timeline")
+    assert '"1990-04-01"' in page.input_value("textarea[name=attribs]")
+
+    # A visitor subscribes through the public form, confirms from the mail, then unsubscribes.
+    settings = app.config["KAIRAN"]
+    controller = start_capture(Outbox.folder(settings.data_dir), settings.capture_port)
+    try:
+        visitor = browser.new_context(base_url=live_server, locale="ja-JP",
+                                      extra_http_headers={"Accept-Language": "ja"},
+                                      viewport={"width": 390, "height": 800})
+        form = visitor.new_page()
+        form.goto("/subscription/form")
+        form.fill("input[name=email]", "visitor@example.jp")
+        form.fill("input[name=name]", "来訪者")
+        form.screenshot(path=str(screenshots / "public-form-ja.png"), full_page=True)
+        form.click("button[type=submit]")
+        assert "受信箱をご確認ください" in form.inner_text("main")
+        run_jobs(app)
+        outbox = Outbox(Outbox.folder(settings.data_dir))
+        entries, _total = outbox.page(1, 5)
+        message = outbox.get(entries[0].key)
+        assert message is not None and message.text is not None
+        link = urlsplit(next(word for word in message.text.split() if "/subscription/optin/" in word))
+        form.goto(f"{link.path}?{link.query}")  # the mail links to KAIRAN_BASE_URL; this server has its own port
+        form.click("button[type=submit]")
+        assert form.locator("h1").inner_text() == "購読が確認されました"
+        form.click("text=購読の設定を変更する")
+        form.click("text=すべての配信を停止する")
+        assert form.locator("h1").inner_text() == "配信停止"  # the page only asks
+        form.click("button[type=submit]")
+        assert form.locator("h1").inner_text() == "配信を停止しました"
+        form.screenshot(path=str(screenshots / "public-unsubscribed-ja.png"), full_page=True)
+        visitor.close()
+    finally:
+        controller.stop()
+    context.close()

@@ -149,3 +149,16 @@ def test_consent_method_is_kept_per_change(app: Flask, client: FlaskClient, user
 
         record = db.session.scalars(db.select(ConsentRecord)).one()
         assert record.method == ConsentMethod.ADMIN and record.evidence == "editor"
+
+
+def test_edit_forms_show_attributes_as_json_and_tags_as_text(client: FlaskClient, users: dict[str, str],
+                                                              app: Flask) -> None:
+    with app.app_context():
+        mailing_list = MailingList(name="news", description="", tags=["月刊", "news"])
+        subscriber = Subscriber(email="a@example.jp", email_key="a@example.jp", name="A", attribs={"city": "大阪"})
+        db.session.add_all([mailing_list, subscriber])
+        db.session.commit()
+        list_id, subscriber_id = mailing_list.id, subscriber.id
+    login(client, "editor")
+    assert '"city": "大阪"' in client.get(f"/subscribers/{subscriber_id}").get_data(as_text=True)
+    assert 'value="月刊, news"' in client.get(f"/lists/{list_id}").get_data(as_text=True)
