@@ -9,18 +9,15 @@ Run: .venv/bin/python -m bench.api_auth
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from flask_migrate import upgrade
-from redis import Redis
 
 from app import create_app
-from core.embedded import find_redis_server, redis_argv
+from core.embedded import private_redis
 from core.users import authenticate_password, authenticate_token, create_api_user, create_user
 
 REQUESTS = 2000
@@ -40,21 +37,9 @@ def per_call_us(func: Callable[[], object], count: int) -> float:
 def main() -> None:
     """Run the benchmark on a temporary SQLite database and a private redis-server."""
     folder = Path(tempfile.mkdtemp(prefix="kairan-bench-"))
-    binary = find_redis_server()
-    if binary is None:
-        sys.exit("no redis-server binary: install requirements.txt")
-    sock = folder / "redis.sock"
-    redis_process = subprocess.Popen(redis_argv(binary, sock, folder / "redis"))
-    try:
-        while True:
-            try:
-                Redis(unix_socket_path=str(sock)).ping()
-                break
-            except OSError:
-                time.sleep(0.05)
-            except Exception:  # noqa: BLE001 - redis-py wraps the socket error
-                time.sleep(0.05)
-        app = create_app({"KAIRAN_DATA_DIR": str(folder), "KAIRAN_REDIS_URL": f"unix://{sock}"})
+    (folder / "redis").mkdir()
+    with private_redis(folder / "redis") as redis_url:
+        app = create_app({"KAIRAN_DATA_DIR": str(folder), "KAIRAN_REDIS_URL": redis_url})
         with app.app_context():
             upgrade()
             user, token = create_api_user("bench", "viewer")
@@ -67,9 +52,6 @@ def main() -> None:
         assert client.get("/api/lists", headers=headers).status_code == 200
         health_us = per_call_us(lambda: client.get("/api/health"), REQUESTS)
         lists_us = per_call_us(lambda: client.get("/api/lists", headers=headers), REQUESTS)
-    finally:
-        redis_process.terminate()
-        redis_process.wait()
     print(json.dumps({
         "benchmark": "api_auth",
         "requests": REQUESTS,

@@ -22,11 +22,11 @@ from flask_migrate import upgrade
 from sqlalchemy import func, select, text
 
 from app import create_app
-from bench.import_csv import fresh_postgres
 from core.db import db
 from lists.models import Subscriber
 from lists.subscriber_views import PAGE_SIZE
 from lists.subscribers import subscribers_query
+from tests.databases import fresh_postgres
 
 LISTS = 5
 REPEATS = 5

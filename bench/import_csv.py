@@ -12,23 +12,20 @@ import argparse
 import json
 import random
 import resource
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from flask_migrate import upgrade
-from redis import Redis
 from rq import SimpleWorker
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from app import create_app
 from core.db import db
-from core.embedded import find_redis_server, redis_argv
+from core.embedded import private_redis
 from core.queues import QueueName, queue, redis
 from lists.imports import configure, get_import, start, upload
 from lists.services import create_list
+from tests.databases import fresh_postgres
 
 FAMILY = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田", "山田"]
 GIVEN = ["太郎", "花子", "一郎", "美咲", "健太", "陽菜", "翔", "結衣", "大輔", "さくら"]
@@ -56,16 +53,6 @@ def write_csv(path: Path, rows: int, seed: int = 7) -> None:
             out.write(f"{local}@{domain},{name},{PREFECTURES[n % len(PREFECTURES)]},{n}\r\n")
 
 
-def fresh_postgres(url: str) -> str:
-    """Empty the benchmark database's public schema."""
-    engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"))
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
-
-
 def main() -> None:
     """Generate, import, measure."""
     parser = argparse.ArgumentParser()
@@ -75,19 +62,10 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="kairan-bench-import-"))
     csv_path = folder / "members.csv"
     write_csv(csv_path, args.rows)
-    binary = find_redis_server()
-    assert binary, "no redis-server binary"
-    sock = folder / "redis.sock"
-    redis_process = subprocess.Popen(redis_argv(binary, sock, folder / "redis"))
-    try:
-        while True:
-            try:
-                Redis(unix_socket_path=str(sock)).ping()
-                break
-            except Exception:  # noqa: BLE001 - not up yet
-                time.sleep(0.05)
+    (folder / "redis").mkdir()
+    with private_redis(folder / "redis") as redis_url:
         database = fresh_postgres(args.database_url) if args.database_url else f"sqlite:///{folder / 'kairan.db'}"
-        app = create_app({"KAIRAN_DATA_DIR": str(folder / "data"), "KAIRAN_REDIS_URL": f"unix://{sock}",
+        app = create_app({"KAIRAN_DATA_DIR": str(folder / "data"), "KAIRAN_REDIS_URL": redis_url,
                           "KAIRAN_DATABASE_URL": database})
         with app.app_context():
             upgrade()
@@ -112,9 +90,6 @@ def main() -> None:
                 "rss_before_import_mb": round(rss_before, 1), "imported": imp.imported, "errors": imp.failed,
             }
             db.engine.dispose()
-    finally:
-        redis_process.terminate()
-        redis_process.wait()
     print(json.dumps(result))
 
 

