@@ -72,8 +72,13 @@ def public_subscribe(email: str, name: str, list_uuids: Sequence[str], consent: 
         return any(m.optin == ListOptin.DOUBLE for m in lists)
     subscribe(subscriber, lists, consent)
     db.session.commit()
+    return _ask_confirmation(subscriber, lists, language)
+
+
+def _ask_confirmation(subscriber: Subscriber, joined: Sequence[MailingList], language: str) -> bool:
+    """Ask mailer (by signal) to send the opt-in mail for lists just joined and not yet confirmed."""
     pending = [s.list_id for s in subscriber.subscriptions
-               if s.status == SubscriptionStatus.UNCONFIRMED and s.list_id in {m.id for m in lists}]
+               if s.status == SubscriptionStatus.UNCONFIRMED and s.list_id in {m.id for m in joined}]
     if pending:
         optin_requested.send(subscriber_id=subscriber.id, list_ids=pending, language=language)
     return bool(pending)
@@ -112,7 +117,4 @@ def update_preferences(subscriber: Subscriber, name: str, wanted_list_ids: Itera
             and (m.id not in current or current[m.id].status == SubscriptionStatus.UNSUBSCRIBED)]
     subscribe(subscriber, join, consent)
     db.session.commit()
-    pending = [s.list_id for s in subscriber.subscriptions
-               if s.status == SubscriptionStatus.UNCONFIRMED and s.list_id in {m.id for m in join}]
-    if pending:
-        optin_requested.send(subscriber_id=subscriber.id, list_ids=pending, language=language)
+    _ask_confirmation(subscriber, join, language)
