@@ -27,6 +27,7 @@ def select_locale() -> str:
 def init_app(app: Flask) -> None:
     """Attach Flask-Babel to the app."""
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", TRANSLATIONS_DIR)
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", app.config["KAIRAN"].timezone)
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_locale=lambda: str(get_locale() or DEFAULT_LANGUAGE))
     app.jinja_env.filters["datetime"] = lambda value: format_datetime(value, "medium")

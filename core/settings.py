@@ -6,9 +6,11 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 from sqlalchemy.engine import make_url
@@ -18,6 +20,7 @@ from sqlalchemy.exc import ArgumentError
 DEFAULT_DATA_DIR = "instance"
 DEFAULT_PORT = 5000
 DEFAULT_CAPTURE_PORT = 2525
+DEFAULT_TIMEZONE = "Asia/Tokyo"  # Kairan's users are mostly in Japan
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 REDIS_SOCKET_FILE = "redis.sock"
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
@@ -43,6 +46,7 @@ class Settings:
     workers: int
     mail_from: str  # sender of Kairan's own mail (test messages, opt-in confirmations)
     company_name: str  # shown on public pages and in Kairan's own mail
+    timezone: str  # the UI shows times in it (stored times are UTC)
     logo_url: str | None  # shown on public pages
     admin_user: str | None
     admin_password: str | None
@@ -114,13 +118,23 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], default: s
     return raw
 
 
-def _mail_from(env: Mapping[str, str], base_url: str) -> str:
+def _mail_from(env: Mapping[str, str], base_url: str, company: str) -> str:
     host = urlsplit(base_url).hostname or "localhost"
-    raw = env.get("KAIRAN_MAIL_FROM") or f"Kairan <kairan@{host}>"
+    # Address() quotes what needs quoting but leaves Japanese readable; the mail policy encodes it on send.
+    raw = env.get("KAIRAN_MAIL_FROM") or str(Address(display_name=company, addr_spec=f"kairan@{host}"))
     _name, address = parseaddr(raw)
     if "@" not in address or any(c in raw for c in "\r\n"):
         raise SettingsError(f"KAIRAN_MAIL_FROM {raw!r} must be an address such as 'News <news@example.com>'.")
     return raw
+
+
+def _timezone(env: Mapping[str, str]) -> str:
+    name = env.get("KAIRAN_TIMEZONE") or DEFAULT_TIMEZONE
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"KAIRAN_TIMEZONE {name!r} is not a time zone name such as Asia/Tokyo or UTC.") from None
+    return name
 
 
 def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
@@ -152,14 +166,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if bool(admin_user) != bool(admin_password):
         raise SettingsError("KAIRAN_ADMIN_USER and KAIRAN_ADMIN_PASSWORD must be set together.")
     base_url = _url(env, "KAIRAN_BASE_URL", ("http", "https"), f"http://127.0.0.1:{port}").rstrip("/")
+    company = (env.get("KAIRAN_COMPANY_NAME") or "Kairan").strip()
     return Settings(
         data_dir=data_dir,
         database_url=_database_url(env, data_dir),
         redis_url=_url(env, "KAIRAN_REDIS_URL", ("redis", "rediss", "unix"), redis_default),
         smtp_url=_url(env, "KAIRAN_SMTP_URL", SUPPORTED_SMTP_SCHEMES, smtp_default),
         base_url=base_url,
-        mail_from=_mail_from(env, base_url),
-        company_name=(env.get("KAIRAN_COMPANY_NAME") or "Kairan").strip(),
+        mail_from=_mail_from(env, base_url, company),
+        company_name=company,
+        timezone=_timezone(env),
         logo_url=_url(env, "KAIRAN_LOGO_URL", ("http", "https"), env["KAIRAN_LOGO_URL"]) if env.get("KAIRAN_LOGO_URL")
         else None,
         secret_key=_secret_key(env, data_dir),

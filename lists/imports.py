@@ -180,6 +180,8 @@ def progress(imp: Import) -> dict[str, Any]:
     return {
         "id": imp.id, "name": imp.file_name, "status": imp.status.value, "total": imp.total, "done": imp.done,
         "imported": imp.imported, "failed": imp.failed, "rate": round(rate), "error": imp.error,
+        # Rows that repeated an address of the same batch and were merged into it.
+        "merged": max(imp.done - imp.imported - imp.failed, 0) if imp.finished_at else 0,
         "percent": round(100 * imp.done / imp.total, 1) if imp.total else (100.0 if imp.finished_at else 0.0),
         "seconds_left": round(left / rate) if rate and imp.status == ImportStatus.IMPORTING else None,
     }

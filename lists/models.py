@@ -73,6 +73,7 @@ class ConsentMethod(StrEnum):
     IMPORT = "import"
     API = "api"
     ADMIN = "admin"
+    EMAIL_LINK = "email_link"  # a signed link in our mail: opt-in confirmation, unsubscribe, preferences
 
 
 class SuppressionReason(StrEnum):

@@ -43,6 +43,12 @@ def form_consent() -> Consent:
     return Consent(ConsentMethod.FORM, evidence=wording, ip=request.remote_addr, user_agent=request.user_agent.string)
 
 
+def link_consent(evidence: str) -> Consent:
+    """Record a change made through a signed link in our mail, with what the link was."""
+    return Consent(ConsentMethod.EMAIL_LINK, evidence=evidence, ip=request.remote_addr,
+                   user_agent=request.user_agent.string)
+
+
 def _company() -> str:
     return str(current_app.config["KAIRAN"].company_name)
 
@@ -87,7 +93,7 @@ def optin(subscriber_uuid: str) -> Any:
         return render_template("lists/public/invalid.html"), 404
     lists = pending_optins(subscriber, request.values.getlist("l"))
     if request.method == "POST" and request.form.get("confirm") == "true" and ConfirmForm().validate_on_submit():
-        confirm(subscriber, lists, form_consent())
+        confirm(subscriber, lists, link_consent(_("Opt-in confirmation link")))
         return render_template("lists/public/confirmed.html", lists=lists, links=public_links(subscriber))
     return render_template("lists/public/optin.html", subscriber=subscriber, lists=lists, token=request.values["t"],
                            form=ConfirmForm())
@@ -102,8 +108,7 @@ def unsubscribe_page(token: str) -> Any:
     if subscriber is None:
         return render_template("lists/public/invalid.html"), 404
     if request.method == "POST":
-        unsubscribe(subscriber, Consent(ConsentMethod.FORM, evidence=_one_click_evidence(), ip=request.remote_addr,
-                                        user_agent=request.user_agent.string))
+        unsubscribe(subscriber, link_consent(_one_click_evidence()))
         return render_template("lists/public/unsubscribed.html", links=public_links(subscriber))
     subscribed = [s for s in subscriber.subscriptions if s.status != SubscriptionStatus.UNSUBSCRIBED]
     return render_template("lists/public/unsubscribe.html", subscriber=subscriber, subscriptions=subscribed,
@@ -127,7 +132,8 @@ def preferences(token: str) -> Any:
     saved = False
     if request.method == "POST" and form.validate_on_submit():
         wanted = [int(i) for i in request.form.getlist("l") if i.isdigit()]
-        update_preferences(subscriber, request.form.get("name", ""), wanted, form_consent(), _language())
+        update_preferences(subscriber, request.form.get("name", ""), wanted, link_consent(_("Preferences page")),
+                           _language())
         saved = True
     active = {s.list_id for s in subscriber.subscriptions if s.status != SubscriptionStatus.UNSUBSCRIBED}
     shown = {m.id: m for m in public_lists()}

@@ -17,6 +17,7 @@ def method_label(method: ConsentMethod) -> str:
         ConsentMethod.IMPORT: _("import"),
         ConsentMethod.API: _("API"),
         ConsentMethod.ADMIN: _("by an admin"),
+        ConsentMethod.EMAIL_LINK: _("a link in an email"),
     }[method]
 
 

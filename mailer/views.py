@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
@@ -27,6 +28,13 @@ class TestMessageForm(FlaskForm):
     """The address a test message goes to."""
 
     to = EmailField(validators=[DataRequired(), Email(check_deliverability=False)])
+
+
+def with_new_tab_links(html: str) -> str:
+    """Add <base target="_blank"> to a message's HTML, in its head when it has one."""
+    base = '<base target="_blank">'
+    match = re.search(r"<head[^>]*>", html, re.IGNORECASE)
+    return html[: match.end()] + base + html[match.end():] if match else base + html
 
 
 def _outbox() -> Outbox:
@@ -84,7 +92,8 @@ def message_html(key: str) -> Any:
     captured = _outbox().get(key)
     if captured is None or captured.html is None:
         abort(404)
-    response = make_response(captured.html)
+    # Links open in a new tab: inside the sandboxed frame their pages could not submit forms.
+    response = make_response(with_new_tab_links(captured.html))
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     response.headers["Content-Security-Policy"] = HTML_PREVIEW_CSP
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -120,3 +120,15 @@ def test_mail_from_defaults_to_the_base_url_host_and_refuses_header_breaks(tmp_p
         load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_MAIL_FROM": "a@b.jp\r\nBcc: x@y.jp"})
     with pytest.raises(SettingsError, match="KAIRAN_MAIL_FROM"):
         load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_MAIL_FROM": "nobody"})
+
+
+def test_mail_from_names_the_company(tmp_path: Path) -> None:
+    settings = load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_COMPANY_NAME": "株式会社サンプル",
+                              "KAIRAN_BASE_URL": "https://news.example.jp"})
+    assert settings.mail_from == "株式会社サンプル <kairan@news.example.jp>"
+
+
+def test_timezone_defaults_to_tokyo_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    assert load_settings({"KAIRAN_DATA_DIR": str(tmp_path)}).timezone == "Asia/Tokyo"
+    with pytest.raises(SettingsError, match="KAIRAN_TIMEZONE 'Mars/Olympus' is not a time zone name"):
+        load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_TIMEZONE": "Mars/Olympus"})

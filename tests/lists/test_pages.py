@@ -162,3 +162,15 @@ def test_edit_forms_show_attributes_as_json_and_tags_as_text(client: FlaskClient
     login(client, "editor")
     assert '"city": "大阪"' in client.get(f"/subscribers/{subscriber_id}").get_data(as_text=True)
     assert 'value="月刊, news"' in client.get(f"/lists/{list_id}").get_data(as_text=True)
+
+
+def test_times_show_in_the_configured_zone(client: FlaskClient, users: dict[str, str], app: Flask) -> None:
+    from datetime import UTC, datetime
+
+    with app.app_context():
+        db.session.add(MailingList(name="tz", description="", tags=[],
+                                   created_at=datetime(2026, 1, 1, 0, 30, tzinfo=UTC)))
+        db.session.commit()
+    login(client, "viewer")
+    # Stored as 00:30 UTC; the default zone is Asia/Tokyo, nine hours ahead.
+    assert "9:30:00" in client.get("/lists/", headers={"Accept-Language": "en"}).get_data(as_text=True)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from core.db import db
 from core.tokens import Purpose, make_token
-from lists.models import ConsentRecord, ListOptin, ListType, MailingList, Subscriber, SubscriberStatus
+from lists.models import ConsentMethod, ConsentRecord, ListOptin, ListType, MailingList, Subscriber, SubscriberStatus
 from mailer.capture import start_capture
 from mailer.outbox import Outbox
 from tests.conftest import csrf_token
@@ -90,6 +90,10 @@ def test_double_optin_mail_link_confirms(app: Flask, client: FlaskClient, lists:
         "csrf_token": csrf_token(client, link.group(1)), "t": token, "confirm": "true", "l": lists["VIP"]})
     assert "Subscription confirmed" in confirmed.get_data(as_text=True)
     assert statuses(app, "hanako@example.jp") == {"VIP": "confirmed"}
+    with app.app_context():
+        last = db.session.scalars(select(ConsentRecord).order_by(ConsentRecord.id.desc())).first()
+        assert last is not None and last.method == ConsentMethod.EMAIL_LINK
+        assert last.evidence == "Opt-in confirmation link"
 
 
 def test_forged_or_wrong_purpose_tokens_do_nothing(app: Flask, client: FlaskClient, lists: dict[str, str]) -> None:

@@ -126,3 +126,11 @@ def test_smtp_health_follows_the_capture_server(app: Flask, client: FlaskClient,
         assert smtp()["ok"] and smtp()["detail"] == f"127.0.0.1:{settings.capture_port}"
     finally:
         controller.stop()
+
+
+def test_links_in_the_html_preview_open_in_a_new_tab() -> None:
+    from mailer.views import with_new_tab_links
+
+    assert with_new_tab_links("<html><head><title>x</title></head><body><a href='/x'>x</a></body></html>") == (
+        "<html><head><base target=\"_blank\"><title>x</title></head><body><a href='/x'>x</a></body></html>")
+    assert with_new_tab_links("<p>no head</p>") == '<base target="_blank"><p>no head</p>'
