@@ -35,7 +35,18 @@ def init_app(app: Flask) -> None:
     """Register the lists pages and API routes."""
     from core import timeline
     from core.api import register_schema
-    from lists import api, import_api, import_views, labels, public_views, subscriber_api, subscriber_views, views
+    from lists import (
+        api,
+        import_api,
+        import_views,
+        labels,
+        public_views,
+        subscriber_api,
+        subscriber_views,
+        suppression_api,
+        suppression_views,
+        views,
+    )
     from lists.timeline import subscription_events
 
     app.register_blueprint(views.bp)
@@ -44,6 +55,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(import_api.bp)
     app.register_blueprint(public_views.bp)
     app.register_blueprint(public_views.api_bp)
+    app.register_blueprint(suppression_views.bp)
+    app.register_blueprint(suppression_api.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(subscriber_api.bp)
     register_schema(app, "ListInput", LIST_INPUT)

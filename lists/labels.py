@@ -19,6 +19,8 @@ IMPORT_STATUS = {
 }
 TARGET_LABELS = {"email": _l("Email address"), "name": _l("Name"), "attribute": _l("Attribute"),
                  "attribs_json": _l("Attributes as JSON"), "ignore": _l("Do not import")}
+REASON_LABELS = {"manual": _l("Added by hand"), "unsubscribed": _l("Unsubscribed"),
+                 "hard_bounce": _l("Hard bounce"), "complaint": _l("Spam complaint")}
 TYPE_LABELS = {"text": _l("Text"), "number": _l("Number"), "boolean": _l("Yes/no"), "date": _l("Date")}
 
 
@@ -32,6 +34,6 @@ def init_app(app: Flask) -> None:
     """Make the labels available to templates."""
     app.jinja_env.globals.update(
         list_type_label=label, optin_label=label, state_label=label, target_labels=TARGET_LABELS,
-        type_labels=TYPE_LABELS,
+        type_labels=TYPE_LABELS, reason_labels=REASON_LABELS,
         import_status_label=lambda status: str(IMPORT_STATUS.get(str(getattr(status, "value", status)), status)),
     )

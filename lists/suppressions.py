@@ -1,0 +1,73 @@
+"""The suppression list: addresses and whole domains that are never mailed, whatever their subscriptions."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from sqlalchemy import Select, select
+
+from core.db import db
+from core.errors import ConflictError, NotFoundError, ValidationError
+from lists.addresses import address_key, normalise_email
+from lists.models import Suppression, SuppressionReason
+
+
+def _domain(value: str) -> str:
+    """Validate a bare domain (IDN allowed) and return it normalised."""
+    try:
+        return str(validate_email(f"postmaster@{value}", check_deliverability=False).domain)
+    except EmailNotValidError:
+        raise ValidationError(_("%(value)s is neither an email address nor a domain.", value=value)) from None
+
+
+def add_suppression(value: str, reason: str, source: str) -> Suppression:
+    """Suppress an address (a@example.jp) or a whole domain (example.jp, or @example.jp)."""
+    raw = unicodedata.normalize("NFKC", value or "").strip()  # ＠ and full-width letters first
+    if raw.startswith("@"):
+        raw = raw[1:]
+    is_domain = "@" not in raw
+    key = _domain(raw).casefold() if is_domain else address_key(normalise_email(raw))
+    try:
+        why = SuppressionReason(reason or SuppressionReason.MANUAL)
+    except ValueError:
+        raise ValidationError(_("reason must be one of: unsubscribed, hard_bounce, complaint, manual.")) from None
+    if db.session.scalar(select(Suppression.id).where(Suppression.value == key)) is not None:
+        raise ConflictError(_("%(value)s is suppressed already.", value=key))
+    suppression = Suppression(value=key, is_domain=is_domain, reason=why, source=source[:200])
+    db.session.add(suppression)
+    db.session.commit()
+    return suppression
+
+
+def remove_suppression(suppression_id: int) -> None:
+    """Lift a suppression."""
+    suppression = db.session.get(Suppression, suppression_id)
+    if suppression is None:
+        raise NotFoundError(_("Suppression not found."))
+    db.session.delete(suppression)
+    db.session.commit()
+
+
+def is_suppressed(address: str) -> bool:
+    """Tell whether an address, or its domain, is suppressed."""
+    key = address_key(address)
+    return db.session.scalar(select(Suppression.id).where(
+        Suppression.value.in_([key, key.rpartition("@")[2]])).limit(1)) is not None
+
+
+def suppressions_query(search: str = "") -> Select[Any]:
+    """Return suppressions, newest first, optionally those containing a text."""
+    stmt = select(Suppression).order_by(Suppression.id.desc())
+    if search:
+        stmt = stmt.where(Suppression.value.contains(search.strip().casefold(), autoescape=True))
+    return stmt
+
+
+def suppression_as_dict(suppression: Suppression) -> dict[str, Any]:
+    """Serialise a suppression for the API."""
+    return {"id": suppression.id, "value": suppression.value, "is_domain": suppression.is_domain,
+            "reason": suppression.reason.value, "source": suppression.source,
+            "created_at": suppression.created_at.isoformat()}
