@@ -30,6 +30,18 @@ SUBSCRIBER_INPUT = {
     },
 }
 
+SEGMENT_INPUT = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "maxLength": 200},
+        "description": {"type": "string"},
+        "rules": {"type": "object", "description": 'A group: {"match": "all"|"any", "rules": [rule or group]}; '
+                  'a rule: {"field": "email"|"name"|"status"|"created_at"|"list"|"attribs.<key>", "op", "value"}.'},
+        "expression": {"type": "string", "description": 'Instead of rules: attribs.city == "大阪" and list == 3'},
+    },
+}
+
 
 def init_app(app: Flask) -> None:
     """Register the lists pages and API routes."""
@@ -41,6 +53,7 @@ def init_app(app: Flask) -> None:
         import_views,
         labels,
         public_views,
+        segment_api,
         subscriber_api,
         subscriber_views,
         suppression_api,
@@ -57,9 +70,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(public_views.api_bp)
     app.register_blueprint(suppression_views.bp)
     app.register_blueprint(suppression_api.bp)
+    app.register_blueprint(segment_api.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(subscriber_api.bp)
     register_schema(app, "ListInput", LIST_INPUT)
     register_schema(app, "SubscriberInput", SUBSCRIBER_INPUT)
+    register_schema(app, "SegmentInput", SEGMENT_INPUT)
     timeline.register(app, subscription_events)
     labels.init_app(app)

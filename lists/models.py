@@ -202,3 +202,14 @@ class Import(Timestamped, db.Model):  # type: ignore[name-defined]
     created_by: Mapped[str] = mapped_column(String(100), default="")
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class Segment(Timestamped, db.Model):  # type: ignore[name-defined]
+    """A saved, named set of rules selecting subscribers (see lists/segments.py for the rule format)."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

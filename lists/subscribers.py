@@ -219,9 +219,14 @@ def manage_lists(subscribers: Sequence[Subscriber], action: str, list_ids: Itera
 
 
 def subscribers_query(search: str = "", list_id: int | None = None,
-                      subscription_status: str | None = None, status: str | None = None) -> Select[Any]:
-    """Return subscribers matching a search (email, name, attribute values) and filters, newest first."""
+                      subscription_status: str | None = None, status: str | None = None,
+                      rules: Any = None) -> Select[Any]:
+    """Return subscribers matching a search (email, name, attribute values), filters and segment rules."""
+    from lists.segments import compile_rule  # segments build on this module
+
     stmt = select(Subscriber)
+    if rules:
+        stmt = stmt.where(compile_rule(rules))
     if search:
         pattern = f"%{search.strip()}%"
         stmt = stmt.where(or_(

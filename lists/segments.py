@@ -1,0 +1,312 @@
+"""Segments: rules on subscribers, combined in AND/OR groups and compiled to SQLAlchemy (never to SQL text).
+
+A rule is JSON: {"field": …, "op": …, "value": …} (attributes add "type"); a group is
+{"match": "all" | "any", "rules": [rule or group, …]}. Behaviour rules (opened, clicked,
+custom events) arrive with later packages: they register a compiler in RULE_KINDS for
+their field, so segments saved today keep working then.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import Float, and_, case, cast, false, func, not_, or_, select, true
+from sqlalchemy.sql.elements import ColumnElement
+
+from core.db import db
+from core.errors import NotFoundError, ValidationError
+from lists.models import Segment, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
+
+MAX_DEPTH = 4  # groups inside groups; deeper is refused (and never needed)
+MAX_RULES = 50
+TEXT_OPS = ("eq", "ne", "contains", "not_contains", "starts_with", "ends_with")
+NUMBER_OPS = ("eq", "ne", "gt", "gte", "lt", "lte")
+DATE_OPS = ("before", "after", "within_days", "not_within_days")
+ATTRIBUTE_TYPES = ("text", "number", "date")
+
+Compiler = Callable[[dict[str, Any]], ColumnElement[bool]]
+# Field name → compiler. lists fills in its own fields below; later packages add theirs
+# (e.g. tracking's "opened"), and attribute rules ("attribs.<key>") are compiled by _attribute.
+RULE_KINDS: dict[str, Compiler] = {}
+
+
+def _text(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    text = str(value if value is not None else "")
+    expressions = {
+        "eq": lambda: column == text, "ne": lambda: or_(column != text, column.is_(None)),
+        "contains": lambda: column.contains(text, autoescape=True),
+        "not_contains": lambda: or_(not_(column.contains(text, autoescape=True)), column.is_(None)),
+        "starts_with": lambda: column.startswith(text, autoescape=True),
+        "ends_with": lambda: column.endswith(text, autoescape=True),
+    }
+    if op not in expressions:
+        raise ValidationError(_("Unknown comparison %(op)s for text.", op=op))
+    return expressions[op]()
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(_("%(value)s is not a number.", value=value)) from None
+
+
+def _date(value: Any) -> str:
+    try:
+        return datetime.strptime(str(value).replace("/", "-"), "%Y-%m-%d").date().isoformat()
+    except ValueError:
+        raise ValidationError(_("%(value)s is not a date (YYYY-MM-DD).", value=value)) from None
+
+
+def _attribute_number(key: str) -> Any:
+    """The attribute as a number where it is a JSON number, else NULL (no cast errors on PostgreSQL)."""
+    field = Subscriber.attribs[key]
+    if db.engine.dialect.name == "postgresql":
+        is_number = func.json_typeof(field) == "number"
+    else:
+        is_number = func.json_type(Subscriber.attribs, f'$."{key}"').in_(["integer", "real"])
+    return case((is_number, cast(field.as_string(), Float)), else_=None)
+
+
+def _attribute(rule: dict[str, Any]) -> ColumnElement[bool]:
+    key, op, kind = str(rule["field"])[len("attribs."):], rule.get("op"), rule.get("type") or "text"
+    if not key or len(key) > 64:
+        raise ValidationError(_("An attribute rule needs the attribute's name."))
+    text = Subscriber.attribs[key].as_string()
+    if op == "exists":
+        return text.is_not(None)
+    if op == "not_exists":
+        return text.is_(None)
+    if kind == "number":
+        number, wanted = _attribute_number(key), _number(rule.get("value"))
+        ops = {"eq": number == wanted, "ne": number != wanted, "gt": number > wanted, "gte": number >= wanted,
+               "lt": number < wanted, "lte": number <= wanted}
+        if op not in ops:
+            raise ValidationError(_("Unknown comparison %(op)s for numbers.", op=op))
+        return ops[str(op)]
+    if kind == "date":
+        return _dates(text, str(op), rule.get("value"))
+    return _text(text, str(op), rule.get("value"))
+
+
+def _dates(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    if op in ("within_days", "not_within_days"):
+        since = (datetime.now(UTC) - timedelta(days=_number(value))).date().isoformat()
+        return column >= since if op == "within_days" else column < since
+    if op == "before":
+        return column < _date(value)
+    if op == "after":
+        return column > _date(value)
+    raise ValidationError(_("Unknown comparison %(op)s for dates.", op=op))
+
+
+def _created(rule: dict[str, Any]) -> ColumnElement[bool]:
+    op, value = str(rule.get("op")), rule.get("value")
+    if op in ("within_days", "not_within_days"):
+        since = datetime.now(UTC) - timedelta(days=_number(value))
+        return Subscriber.created_at >= since if op == "within_days" else Subscriber.created_at < since
+    day = datetime.fromisoformat(_date(value)).replace(tzinfo=UTC)
+    if op == "before":
+        return Subscriber.created_at < day
+    if op == "after":
+        return Subscriber.created_at >= day + timedelta(days=1)
+    raise ValidationError(_("Unknown comparison %(op)s for dates.", op=op))
+
+
+def _membership(rule: dict[str, Any]) -> ColumnElement[bool]:
+    try:
+        list_id = int(rule.get("value"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValidationError(_("A list rule needs a list.")) from None
+    members = select(Subscription.subscriber_id).where(Subscription.list_id == list_id)
+    status = rule.get("status")
+    if status:
+        if status not in {s.value for s in SubscriptionStatus}:
+            raise ValidationError(_("Unknown subscription status %(s)s.", s=status))
+        members = members.where(Subscription.status == SubscriptionStatus(status))
+    if rule.get("op") == "not_member":
+        return Subscriber.id.not_in(members)
+    if rule.get("op") != "member":
+        raise ValidationError(_("A list rule is member or not_member."))
+    return Subscriber.id.in_(members)
+
+
+def _status(rule: dict[str, Any]) -> ColumnElement[bool]:
+    value = rule.get("value")
+    if value not in {s.value for s in SubscriberStatus}:
+        raise ValidationError(_("status must be one of: enabled, disabled, blocklisted."))
+    if rule.get("op") == "ne":
+        return Subscriber.status != SubscriberStatus(value)
+    return Subscriber.status == SubscriberStatus(value)
+
+
+def _email(rule: dict[str, Any]) -> ColumnElement[bool]:
+    return _text(Subscriber.email_key, str(rule.get("op")), str(rule.get("value") or "").casefold())
+
+
+def _subscriber_name(rule: dict[str, Any]) -> ColumnElement[bool]:
+    return _text(Subscriber.name, str(rule.get("op")), rule.get("value"))
+
+
+RULE_KINDS.update(email=_email, name=_subscriber_name, status=_status, created_at=_created, list=_membership)
+
+
+def compile_rule(rule: Any, depth: int = 0) -> ColumnElement[bool]:
+    """Compile a rule or a group into a WHERE expression on subscribers, refusing what is not understood."""
+    if not isinstance(rule, dict):
+        raise ValidationError(_("A rule is a JSON object."))
+    if "rules" in rule:
+        if depth >= MAX_DEPTH:
+            raise ValidationError(_("Groups may be nested %(n)d deep at most.", n=MAX_DEPTH))
+        parts = rule["rules"]
+        if not isinstance(parts, list) or len(parts) > MAX_RULES:
+            raise ValidationError(_("A group holds a list of at most %(n)d rules.", n=MAX_RULES))
+        compiled = [compile_rule(part, depth + 1) for part in parts]
+        if rule.get("match", "all") == "any":
+            group = or_(*compiled) if compiled else false()
+        else:
+            group = and_(*compiled) if compiled else true()
+        return not_(group) if rule.get("negate") else group
+    field = str(rule.get("field") or "")
+    compiler = _attribute if field.startswith("attribs.") else RULE_KINDS.get(field)
+    if compiler is None:
+        raise ValidationError(_("Unknown field %(field)s in a rule.", field=field or "''"))
+    return compiler(rule)
+
+
+def count(rules: dict[str, Any]) -> int:
+    """Count the subscribers a rule group selects."""
+    return db.session.scalar(select(func.count()).select_from(Subscriber).where(compile_rule(rules))) or 0
+
+
+# --- The expression language (what Kairan accepts where listmonk takes raw SQL) -------------------
+# Python expression syntax, parsed with ast and never evaluated. Examples:
+#   attribs.city == "大阪" and attribs.age >= 30
+#   "docomo.ne.jp" in email or list == 3
+#   not (status == "blocklisted") and created_at > "2026-01-01"
+_COMPARE = {ast.Eq: "eq", ast.NotEq: "ne", ast.Gt: "gt", ast.GtE: "gte", ast.Lt: "lt", ast.LtE: "lte"}
+MAX_EXPRESSION = 2000
+
+
+def _name(node: ast.expr) -> str:
+    if isinstance(node, ast.Name) and node.id in ("email", "name", "status", "created_at", "list"):
+        return node.id
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "attribs":
+        return f"attribs.{node.attr}"
+    if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "attribs"
+            and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
+        return f"attribs.{node.slice.value}"  # attribs["都道府県"]
+    raise ValidationError(_("Only email, name, status, created_at, list and attribs.<name> can be compared."))
+
+
+def _constant(node: ast.expr) -> Any:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str | int | float) \
+            and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+        return -node.operand.value  # type: ignore[operator]
+    raise ValidationError(_("Compare with a quoted text or a number."))
+
+
+def _from_ast(node: ast.expr) -> dict[str, Any]:
+    if isinstance(node, ast.BoolOp):
+        return {"match": "all" if isinstance(node.op, ast.And) else "any", "rules": [_from_ast(v) for v in node.values]}
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        inner = _from_ast(node.operand)
+        return {"match": "all", "rules": [inner], "negate": True}
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        return _compare(node.ops[0], node.left, node.comparators[0])
+    raise ValidationError(_("Use comparisons joined by and, or, not and parentheses."))
+
+
+def _compare(op: ast.cmpop, left: ast.expr, right: ast.expr) -> dict[str, Any]:
+    """Turn one comparison into a rule."""
+    if isinstance(op, ast.In | ast.NotIn):  # "text" in field
+        field = _name(right)
+        return {"field": field, "op": "contains" if isinstance(op, ast.In) else "not_contains",
+                "value": _constant(left)}
+    field, value = _name(left), _constant(right)
+    if field == "list":
+        return {"field": "list", "op": "member" if isinstance(op, ast.Eq) else "not_member", "value": value}
+    if field == "created_at":
+        return {"field": field, "op": "before" if isinstance(op, ast.Lt | ast.LtE) else "after", "value": value}
+    kind = "number" if isinstance(value, int | float) else "text"
+    if type(op) not in _COMPARE or (kind == "text" and type(op) not in (ast.Eq, ast.NotEq)
+                                    and not field.startswith("attribs.")):
+        raise ValidationError(_("That comparison is not supported."))
+    if kind == "text" and type(op) not in (ast.Eq, ast.NotEq):
+        return {"field": field, "type": "date", "op": "before" if isinstance(op, ast.Lt | ast.LtE) else "after",
+                "value": value}
+    return {"field": field, "type": kind, "op": _COMPARE[type(op)], "value": value}
+
+
+def parse_expression(expression: str) -> dict[str, Any]:
+    """Turn an expression into a rule group, or raise ValidationError saying what is wrong."""
+    text = (expression or "").strip()
+    if not text or len(text) > MAX_EXPRESSION:
+        raise ValidationError(_("The expression is empty or longer than %(n)d characters.", n=MAX_EXPRESSION))
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as error:
+        raise ValidationError(_("The expression cannot be read at column %(col)d.", col=(error.offset or 0))) from None
+    rule = _from_ast(tree.body)
+    return rule if "rules" in rule else {"match": "all", "rules": [rule]}
+
+
+# --- Saved segments -------------------------------------------------------------------------------
+
+def rules_from(data: dict[str, Any]) -> dict[str, Any]:
+    """Take rules from JSON ("rules") or from the expression language ("expression"), checking they compile."""
+    given = parse_expression(str(data["expression"])) if data.get("expression") else data.get("rules")
+    if not isinstance(given, dict):
+        raise ValidationError(_("Give the segment's rules or an expression."))
+    rules: dict[str, Any] = given
+    compile_rule(rules)  # refuses what it does not understand, before anything is saved
+    return rules
+
+
+def save_segment(segment: Segment | None, data: dict[str, Any]) -> Segment:
+    """Create a segment, or change one, from {"name", "description", "rules" | "expression"}."""
+    name = str(data.get("name") or "").strip()
+    if not name or len(name) > 200:
+        raise ValidationError(_("A segment needs a name of 1 to 200 characters."))
+    rules = rules_from(data)
+    if segment is None:
+        segment = Segment(name=name, description="", rules={})
+        db.session.add(segment)
+    segment.name, segment.rules = name, rules
+    segment.description = str(data.get("description") or "")
+    db.session.commit()
+    return segment
+
+
+def get_segment(segment_id: int) -> Segment:
+    """Return a segment or raise NotFoundError."""
+    segment = db.session.get(Segment, segment_id)
+    if segment is None:
+        raise NotFoundError(_("Segment not found."))
+    return segment
+
+
+def all_segments() -> list[Segment]:
+    """Return every segment by name."""
+    return list(db.session.scalars(select(Segment).order_by(Segment.name)))
+
+
+def delete_segment(segment: Segment) -> None:
+    """Delete a segment (subscribers are untouched)."""
+    db.session.delete(segment)
+    db.session.commit()
+
+
+def segment_as_dict(segment: Segment, with_count: bool = False) -> dict[str, Any]:
+    """Serialise a segment for the API."""
+    data = {"id": segment.id, "name": segment.name, "description": segment.description, "rules": segment.rules,
+            "created_at": segment.created_at.isoformat(), "updated_at": segment.updated_at.isoformat()}
+    if with_count:
+        data["subscriber_count"] = count(segment.rules)
+    return data
