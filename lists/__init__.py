@@ -54,6 +54,7 @@ def init_app(app: Flask) -> None:
         labels,
         public_views,
         segment_api,
+        segment_views,
         subscriber_api,
         subscriber_views,
         suppression_api,
@@ -71,6 +72,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(suppression_views.bp)
     app.register_blueprint(suppression_api.bp)
     app.register_blueprint(segment_api.bp)
+    app.register_blueprint(segment_views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(subscriber_api.bp)
     register_schema(app, "ListInput", LIST_INPUT)

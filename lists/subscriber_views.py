@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, stream_with_context, url_for
@@ -19,6 +20,7 @@ from core.timeline import timeline
 from lists.export import EXPORT_ENCODINGS, export_csv, subscriber_data
 from lists.forms import SubscriberForm
 from lists.models import ConsentMethod, ConsentRecord, MailingList, Subscriber, SubscriberStatus, SubscriptionStatus
+from lists.segments import all_segments, get_segment
 from lists.services import lists_query
 from lists.subscribers import (
     Consent,
@@ -45,18 +47,29 @@ def admin_consent() -> Consent:
                    user_agent=request.user_agent.string)
 
 
-def _filters() -> dict[str, Any]:
-    """Read the search and filters from the query string, ignoring values that are not valid."""
-    list_id = request.args.get("list_id", "")
-    status = request.args.get("status", "")
-    subscription_status = request.args.get("subscription_status", "")
+def _filters(source: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read the search and filters (from the query string, or a bulk form), ignoring values that are not valid."""
+    source = request.args if source is None else source
+    list_id = source.get("list_id", "")
+    status = source.get("status", "")
+    subscription_status = source.get("subscription_status", "")
+    segment_id = source.get("segment_id", "")
     return {
-        "search": request.args.get("search", "").strip(),
+        "segment_id": int(segment_id) if segment_id.isdigit() else None,
+        "search": source.get("search", "").strip(),
         "list_id": int(list_id) if list_id.isdigit() else None,
         "status": status if status in {s.value for s in SubscriberStatus} else None,
         "subscription_status": subscription_status if subscription_status in {s.value for s in SubscriptionStatus}
         else None,
     }
+
+
+def _query_args(filters: dict[str, Any]) -> dict[str, Any]:
+    """Turn the page's filters into subscribers_query's arguments (a segment becomes its rules)."""
+    args = {key: value for key, value in filters.items() if key != "segment_id"}
+    if filters.get("segment_id"):
+        args["rules"] = get_segment(filters["segment_id"]).rules
+    return args
 
 
 def _all_lists() -> list[MailingList]:
@@ -68,18 +81,20 @@ def _all_lists() -> list[MailingList]:
 def index() -> Any:
     """Search subscribers; pages go by id (keyset), so page 500 is as fast as page 1."""
     filters = _filters()
-    stmt = subscribers_query(**filters)
+    stmt = subscribers_query(**_query_args(filters))
     before = request.args.get("before", "")
     if before.isdigit():
         stmt = stmt.where(Subscriber.id < int(before))
     rows = list(db.session.scalars(stmt.limit(PAGE_SIZE + 1)))
     has_more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    total = db.session.scalar(select(func.count()).select_from(subscribers_query(**filters).order_by(None).subquery()))
+    total = db.session.scalar(
+        select(func.count()).select_from(subscribers_query(**_query_args(filters)).order_by(None).subquery()))
     form = SubscriberForm(prefix="new")
     form.lists.choices = [(m.id, m.name) for m in _all_lists()]
     return render_template(
         "lists/subscribers.html", subscribers=rows, total=total or 0, filters=filters, lists=_all_lists(),
+        segments=all_segments(),
         next_before=rows[-1].id if has_more and rows else None, first_page=not before.isdigit(),
         filter_args={key: value for key, value in filters.items() if value},
         form=form, confirm_form=ConfirmForm(),
@@ -179,10 +194,7 @@ def bulk() -> Any:
         flash(_("Choose an action for the selected subscribers."), "error")
         return redirect(url_for("subscribers.index"))
     if request.form.get("scope") == "all":
-        filters = {key: request.form.get(key) or None for key in ("search", "status", "subscription_status")}
-        list_id = request.form.get("list_id", "")
-        stmt = subscribers_query(search=filters["search"] or "", list_id=int(list_id) if list_id.isdigit() else None,
-                                 status=filters["status"], subscription_status=filters["subscription_status"])
+        stmt = subscribers_query(**_query_args(_filters(request.form)))
         ids = list(db.session.scalars(stmt.with_only_columns(Subscriber.id)))
     else:
         ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
@@ -214,7 +226,7 @@ def export() -> Any:
     encoding = request.args.get("encoding", "utf-8")
     if encoding not in EXPORT_ENCODINGS:
         encoding = "utf-8"
-    stmt = subscribers_query(**_filters())
+    stmt = subscribers_query(**_query_args(_filters()))
     response = Response(stream_with_context(export_csv(stmt, encoding)), mimetype="text/csv")
     response.headers["Content-Disposition"] = f"attachment; filename=subscribers-{encoding}.csv"
     return response

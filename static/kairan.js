@@ -25,3 +25,137 @@
   }
   window.setTimeout(poll, 500);
 })();
+
+// Segment editor: one row per rule, a live count while editing, the rules sent as JSON on save.
+(function () {
+  const form = document.getElementById("segment-form");
+  if (!form) return;
+  const labels = JSON.parse(form.dataset.labels);
+  const lists = JSON.parse(form.dataset.lists);
+  const initial = JSON.parse(form.dataset.rules);
+  const rows = document.getElementById("rule-rows");
+  const match = document.getElementById("match");
+  const expression = document.getElementById("expression");
+  const countBox = document.getElementById("segment-count");
+  const addButton = document.getElementById("add-rule");
+  const readOnly = match.disabled;
+  const TEXT = ["eq", "ne", "contains", "not_contains", "starts_with", "ends_with"];
+  const DATES = ["before", "after", "within_days", "not_within_days"];
+  const OPS = { email: TEXT, name: TEXT, status: ["eq", "ne"], created_at: DATES, list: ["member", "not_member"] };
+  const ATTRIBUTE_OPS = {
+    text: [...TEXT, "exists", "not_exists"],
+    number: ["eq", "ne", "gt", "gte", "lt", "lte", "exists", "not_exists"],
+    date: [...DATES, "exists", "not_exists"],
+  };
+  const nested = (initial.rules || []).some((rule) => Array.isArray(rule.rules));
+
+  function element(tag, attributes, text) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, value);
+    if (text) node.textContent = text;
+    if (readOnly && ["INPUT", "SELECT", "BUTTON"].includes(node.tagName)) node.disabled = true;
+    return node;
+  }
+  function fill(select, options, value) {
+    select.replaceChildren(...options.map(([optionValue, label]) => {
+      const option = element("option", { value: optionValue }, label);
+      option.selected = String(optionValue) === String(value);
+      return option;
+    }));
+  }
+
+  function addRow(rule) {
+    const kind = (rule.field || "attribs.").startsWith("attribs.") ? "attribute" : rule.field;
+    const row = element("div", { class: "rule-row" });
+    const field = element("select", { class: "field", "aria-label": labels.attribute });
+    fill(field, ["attribute", "email", "name", "status", "created_at", "list"].map((f) => [f, labels[f]]), kind);
+    const key = element("input", { class: "key", placeholder: labels.key, "aria-label": labels.key });
+    key.value = kind === "attribute" ? (rule.field || "").slice("attribs.".length) : "";
+    const type = element("select", { class: "type", "aria-label": labels.text });
+    fill(type, ["text", "number", "date"].map((t) => [t, labels[t]]), rule.type || "text");
+    const op = element("select", { class: "op", "aria-label": labels.eq });
+    const value = element("input", { class: "value", placeholder: labels.value, "aria-label": labels.value });
+    value.value = rule.value === undefined || kind === "status" || kind === "list" ? "" : rule.value;
+    const choice = element("select", { class: "choice", "aria-label": labels.value });
+    const subscription = element("select", { class: "subscription", "aria-label": labels.any_status });
+    fill(subscription, [["", labels.any_status], ...["confirmed", "unconfirmed", "unsubscribed"].map((s) => [s, labels[s]])],
+      rule.status || "");
+    const remove = element("button", { type: "button", class: "link danger" }, labels.remove);
+    let chosen = rule.value;
+
+    function refresh() {
+      const f = field.value;
+      const ops = f === "attribute" ? ATTRIBUTE_OPS[type.value] : OPS[f];
+      fill(op, ops.map((o) => [o, labels[o]]), ops.includes(op.value) ? op.value : (ops.includes(rule.op) ? rule.op : ops[0]));
+      key.hidden = type.hidden = f !== "attribute";
+      subscription.hidden = f !== "list";
+      choice.hidden = !(f === "status" || f === "list");
+      if (f === "status") fill(choice, ["enabled", "disabled", "blocklisted"].map((s) => [s, labels[s]]), chosen);
+      if (f === "list") fill(choice, lists.map((l) => [l.id, l.name]), chosen);
+      value.hidden = !choice.hidden || ["exists", "not_exists"].includes(op.value);
+      const dated = f === "created_at" || (f === "attribute" && type.value === "date");
+      value.type = op.value.includes("within_days") || (f === "attribute" && type.value === "number") ? "number"
+        : dated ? "date" : "text";
+    }
+    row.rule = function () {
+      const f = field.value;
+      if (f === "attribute") {
+        const result = { field: `attribs.${key.value.trim()}`, type: type.value, op: op.value };
+        if (!["exists", "not_exists"].includes(op.value)) result.value = type.value === "number" ? Number(value.value) : value.value;
+        return result;
+      }
+      if (f === "list") return { field: f, op: op.value, value: Number(choice.value), status: subscription.value || undefined };
+      if (f === "status") return { field: f, op: op.value, value: choice.value };
+      return { field: f, op: op.value, value: op.value.includes("within_days") ? Number(value.value) : value.value };
+    };
+    for (const input of [field, key, type, op, value, choice, subscription]) {
+      input.addEventListener("change", () => { chosen = choice.value; refresh(); scheduleCount(); });
+      input.addEventListener("input", scheduleCount);
+    }
+    remove.addEventListener("click", () => { row.remove(); scheduleCount(); });
+    row.append(field, key, type, op, value, choice, subscription, remove);
+    rows.append(row);
+    refresh();
+  }
+
+  function currentRules() {
+    if (nested) return initial;
+    return { match: match.value, rules: [...rows.children].map((row) => row.rule()) };
+  }
+
+  let timer = null;
+  function scheduleCount() {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(updateCount, 400);
+  }
+  async function updateCount() {
+    const body = expression && expression.value.trim() ? { expression: expression.value } : { rules: currentRules() };
+    try {
+      const response = await fetch(form.dataset.countUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": form.dataset.csrf },
+        body: JSON.stringify(body),
+      });
+      const answer = await response.json();
+      countBox.parentElement.classList.toggle("error", !response.ok);
+      countBox.textContent = response.ok ? new Intl.NumberFormat(document.documentElement.lang).format(answer.data.count)
+        : answer.message;
+    } catch (error) {
+      countBox.textContent = "—";
+    }
+  }
+
+  match.value = initial.match === "any" ? "any" : "all";
+  if (nested) {
+    rows.append(element("p", { class: "muted" }, labels.nested));
+    match.disabled = true;
+    if (addButton) addButton.hidden = true;
+  } else {
+    for (const rule of initial.rules || []) addRow(rule);
+  }
+  if (addButton) addButton.addEventListener("click", () => { addRow({ field: "attribs.", type: "text", op: "eq" }); scheduleCount(); });
+  match.addEventListener("change", scheduleCount);
+  if (expression) expression.addEventListener("input", scheduleCount);
+  form.addEventListener("submit", () => { document.getElementById("rules-json").value = JSON.stringify(currentRules()); });
+  updateCount();
+})();

@@ -133,3 +133,39 @@ def test_import_with_progress_then_public_signup_confirm_and_unsubscribe(
     finally:
         controller.stop()
     context.close()
+
+
+def test_segment_built_from_rows_shows_a_live_count(browser: Any, live_server: str, app: Any,
+                                                    users: dict[str, str], screenshots: Path) -> None:
+    from core.db import db
+    from lists.models import Subscriber
+
+    with app.app_context():
+        for i, city in enumerate(["大阪", "大阪", "東京"]):
+            db.session.add(Subscriber(email=f"u{i}@example.jp", email_key=f"u{i}@example.jp", name=f"U{i}",
+                                      attribs={"city": city, "age": 20 + i * 10}))
+        db.session.commit()
+    context = browser.new_context(base_url=live_server, locale="ja-JP", extra_http_headers={"Accept-Language": "ja"},
+                                  viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    log_in(page, "editor")
+    page.goto("/subscribers/segments/new")
+    page.fill("input[name=name]", "大阪の会員")
+    page.click("#add-rule")
+    row = page.locator(".rule-row").first
+    row.locator("input.key").fill("city")
+    row.locator("input.value").fill("大阪")
+    page.wait_for_function("document.getElementById('segment-count').textContent === '2'")
+    page.click("#add-rule")
+    second = page.locator(".rule-row").nth(1)
+    second.locator("input.key").fill("age")
+    second.locator("select.type").select_option("number")
+    second.locator("select.op").select_option("gte")
+    second.locator("input.value").fill("30")
+    page.wait_for_function("document.getElementById('segment-count').textContent === '1'")
+    page.screenshot(path=str(screenshots / "segment-editor-ja.png"), full_page=True)
+    page.click("button[type=submit].primary")
+    assert "保存しました" in page.inner_text(".flash")
+    page.click("text=該当する購読者を見る")
+    assert page.locator("#result-count").inner_text() == "1 人の購読者"
+    context.close()

@@ -116,3 +116,40 @@ def test_segments_api_and_subscriber_query(app: Flask, client: FlaskClient, peop
     bad = client.post("/api/segments", headers=editor, json={"name": "x", "rules": {"rules": [{"field": "password"}]}})
     assert bad.status_code == 400 and bad.get_json() == {"message": "Unknown field password in a rule."}
     assert client.delete(f"/api/segments/{segment['id']}", headers=editor).get_json() == {"data": True}
+
+
+def test_segment_pages_save_rules_or_an_expression(app: Flask, client: FlaskClient, users: dict[str, str],
+                                                   people: int) -> None:
+    import json
+
+    from tests.conftest import csrf_token, login
+
+    login(client, "editor")
+    token = csrf_token(client, "/subscribers/segments/new")
+    rules = {"match": "all", "rules": [{"field": "email", "op": "contains", "value": "docomo"}]}
+    saved = client.post("/subscribers/segments/new", data={"csrf_token": token, "name": "docomo",
+                                                           "rules": json.dumps(rules)})
+    assert saved.status_code == 302
+    listing = client.get("/subscribers/segments/").get_data(as_text=True)
+    assert 'data-segment="docomo"' in listing and ">2</a>" in listing  # two subscribers match now
+    bad = client.post("/subscribers/segments/new", data={"csrf_token": token, "name": "bad",
+                                                         "expression": "DROP TABLE subscribers"})
+    assert bad.status_code == 400 and "cannot be read" in bad.get_data(as_text=True)
+    live = client.post("/subscribers/segments/count", json={"expression": 'attribs.都市 == "東京"'},
+                       headers={"X-CSRFToken": token})
+    assert live.get_json() == {"data": {"count": 1}}
+    no_token = client.post("/subscribers/segments/count", json={"rules": rules})
+    assert no_token.status_code == 400  # CSRF, as every browser POST
+    filtered = client.get("/subscribers/?segment_id=1").get_data(as_text=True)
+    assert "2 subscribers" in filtered
+
+
+def test_viewers_read_segments_but_cannot_save(app: Flask, client: FlaskClient, users: dict[str, str],
+                                               people: int) -> None:
+    from tests.conftest import csrf_token, login
+
+    login(client, "viewer")
+    assert client.get("/subscribers/segments/").status_code == 200
+    assert client.get("/subscribers/segments/new").status_code == 403
+    token = csrf_token(client, "/subscribers/segments/")
+    assert client.post("/subscribers/segments/new", data={"csrf_token": token, "name": "x"}).status_code == 403
