@@ -81,8 +81,9 @@ def test_search_and_filters(client: FlaskClient, editor: dict[str, str]) -> None
     assert emails("subscription_status=confirmed") == ["taro@example.jp"]
     assert emails("status=blocklisted") == ["jiro@example.com"]
     assert emails("") == ["jiro@example.com", "hanako@docomo.ne.jp", "taro@example.jp"]  # newest first
+    # listmonk's raw SQL is read as Kairan's expression language, and refused with the reason.
     bad = client.get("/api/subscribers?query=subscribers.id>0", headers=editor)
-    assert bad.status_code == 400 and "Raw SQL" in bad.get_json()["message"]
+    assert bad.status_code == 400 and bad.get_json()["message"].startswith("Only email, name, status")
 
 
 def test_put_patch_and_delete(client: FlaskClient, editor: dict[str, str]) -> None:
