@@ -30,6 +30,17 @@ SUBSCRIBER_INPUT = {
     },
 }
 
+SUBSCRIBER_QUERY = {
+    "type": "object",
+    "required": ["query"],
+    "properties": {
+        "query": {"type": "string", "description": 'An expression (never SQL): attribs.city == "大阪" and list == 3'},
+        "list_ids": {"type": "array", "items": {"type": "integer"}, "description": "Only subscribers on these lists."},
+        "action": {"type": "string", "enum": ["add", "remove", "unsubscribe"]},
+        "target_list_ids": {"type": "array", "items": {"type": "integer"}},
+        "status": {"type": "string", "enum": ["confirmed", "unconfirmed", "unsubscribed"]},
+    },
+}
 SEGMENT_INPUT = {
     "type": "object",
     "required": ["name"],
@@ -78,5 +89,6 @@ def init_app(app: Flask) -> None:
     register_schema(app, "ListInput", LIST_INPUT)
     register_schema(app, "SubscriberInput", SUBSCRIBER_INPUT)
     register_schema(app, "SegmentInput", SEGMENT_INPUT)
+    register_schema(app, "SubscriberQuery", SUBSCRIBER_QUERY)
     timeline.register(app, subscription_events)
     labels.init_app(app)

@@ -10,12 +10,14 @@ from flask_login import current_user
 
 from core.api import json_body, paginate
 from core.auth import Permission, require
+from core.db import db
 from core.errors import ValidationError
 from lists.export import subscriber_data
-from lists.models import ConsentMethod, SubscriberStatus, SubscriptionStatus
+from lists.models import ConsentMethod, Subscriber, SubscriberStatus, SubscriptionStatus
 from lists.segments import get_segment, parse_expression
 from lists.subscribers import (
     Consent,
+    apply_bulk,
     blocklist,
     create_subscriber,
     delete_subscribers,
@@ -252,6 +254,82 @@ def put_lists() -> Any:
     body = json_body()
     manage_lists(subscribers_by_id(body.get("ids") or []), str(body.get("action") or ""),
                  body.get("target_list_ids") or [], body.get("status"), api_consent())
+    return jsonify(data=True)
+
+
+def _ids_for_query(body: dict[str, Any]) -> list[int]:
+    """Return the ids the expression in body["query"] selects (within body["list_ids"] when given)."""
+    query = str(body.get("query") or "").strip()
+    if not query:
+        raise ValidationError(_("Give a query: an expression such as attribs.city == \"大阪\"."))
+    list_ids = body.get("list_ids") or []
+    if not isinstance(list_ids, list) or not all(isinstance(i, int) for i in list_ids):
+        raise ValidationError(_("List ids must be numbers."))
+    rules = parse_expression(query)
+    if list_ids:
+        rules = {"match": "all", "rules": [rules, {"match": "any", "rules": [
+            {"field": "list", "op": "member", "value": i} for i in list_ids]}]}
+    return list(db.session.scalars(subscribers_query(rules=rules).with_only_columns(Subscriber.id)))
+
+
+@bp.post("/subscribers/query/delete")
+@require(Permission.SUBSCRIBERS_WRITE)
+def delete_by_query() -> Any:
+    """Delete the subscribers an expression selects.
+    ---
+    post:
+      tags: [subscribers]
+      summary: Delete every subscriber the query (an expression, not SQL) selects.
+      requestBody:
+        required: true
+        content: {application/json: {schema: {$ref: '#/components/schemas/SubscriberQuery'}}}
+      responses:
+        200: {description: Deleted.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    apply_bulk(_ids_for_query(json_body()), "delete", [], None, api_consent())
+    return jsonify(data=True)
+
+
+@bp.put("/subscribers/query/blocklist")
+@require(Permission.SUBSCRIBERS_WRITE)
+def blocklist_by_query() -> Any:
+    """Blocklist the subscribers an expression selects.
+    ---
+    put:
+      tags: [subscribers]
+      summary: Blocklist every subscriber the query selects.
+      requestBody:
+        required: true
+        content: {application/json: {schema: {$ref: '#/components/schemas/SubscriberQuery'}}}
+      responses:
+        200: {description: Done.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    apply_bulk(_ids_for_query(json_body()), "blocklist", [], None, api_consent())
+    return jsonify(data=True)
+
+
+@bp.put("/subscribers/query/lists")
+@require(Permission.SUBSCRIBERS_WRITE)
+def lists_by_query() -> Any:
+    """Add, remove or unsubscribe the subscribers an expression selects.
+    ---
+    put:
+      tags: [subscribers]
+      summary: Change the list subscriptions of every subscriber the query selects.
+      requestBody:
+        required: true
+        content: {application/json: {schema: {$ref: '#/components/schemas/SubscriberQuery'}}}
+      responses:
+        200: {description: Done.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    body = json_body()
+    action = str(body.get("action") or "")
+    if action not in ("add", "remove", "unsubscribe"):
+        raise ValidationError(_("action must be one of: add, remove, unsubscribe."))
+    apply_bulk(_ids_for_query(body), action, body.get("target_list_ids") or [], body.get("status"), api_consent())
     return jsonify(data=True)
 
 

@@ -23,13 +23,12 @@ from lists.models import ConsentMethod, ConsentRecord, MailingList, Subscriber, 
 from lists.segments import all_segments, get_segment
 from lists.services import lists_query
 from lists.subscribers import (
+    BULK_ACTIONS,
     Consent,
-    blocklist,
+    apply_bulk,
     create_subscriber,
     delete_subscribers,
     get_subscriber,
-    manage_lists,
-    subscribers_by_id,
     subscribers_query,
     update_subscriber,
 )
@@ -37,8 +36,6 @@ from lists.timeline import method_label
 
 bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")
 PAGE_SIZE = 50
-BULK_BATCH = 500  # subscribers changed per transaction when a bulk action covers a whole search
-BULK_ACTIONS = ("add", "remove", "unsubscribe", "blocklist", "delete")
 
 
 def admin_consent() -> Consent:
@@ -203,14 +200,7 @@ def bulk() -> Any:
         return redirect(url_for("subscribers.index"))
     target = [request.form.get("target_list", "")] if action in ("add", "remove", "unsubscribe") else []
     try:
-        for start in range(0, len(ids), BULK_BATCH):
-            batch = ids[start:start + BULK_BATCH]
-            if action == "delete":
-                delete_subscribers(batch)
-            elif action == "blocklist":
-                blocklist(subscribers_by_id(batch), admin_consent())
-            else:
-                manage_lists(subscribers_by_id(batch), action, target, "confirmed", admin_consent())
+        apply_bulk(ids, action, target, "confirmed", admin_consent())
     except KairanError as exc:
         flash(exc.message, "error")
     else:

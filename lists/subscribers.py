@@ -275,3 +275,23 @@ def subscriber_as_dict(subscriber: Subscriber) -> dict[str, Any]:
             for s in sorted(subscriber.subscriptions, key=lambda s: s.list_id)
         ],
     }
+
+
+BULK_BATCH = 500  # subscribers changed per transaction when an action covers a whole search
+BULK_ACTIONS = ("add", "remove", "unsubscribe", "blocklist", "delete")
+
+
+def apply_bulk(ids: Sequence[int], action: str, list_ids: Sequence[Any], status: str | None,
+               consent: Consent) -> int:
+    """Apply one action to many subscribers, a batch per transaction; return how many were changed."""
+    if action not in BULK_ACTIONS:
+        raise ValidationError(_("action must be one of: add, remove, unsubscribe, blocklist, delete."))
+    for start in range(0, len(ids), BULK_BATCH):
+        batch = list(ids[start:start + BULK_BATCH])
+        if action == "delete":
+            delete_subscribers(batch)
+        elif action == "blocklist":
+            blocklist(subscribers_by_id(batch), consent)
+        else:
+            manage_lists(subscribers_by_id(batch), action, list_ids, status, consent)
+    return len(ids)

@@ -153,3 +153,28 @@ def test_viewers_read_segments_but_cannot_save(app: Flask, client: FlaskClient, 
     assert client.get("/subscribers/segments/new").status_code == 403
     token = csrf_token(client, "/subscribers/segments/")
     assert client.post("/subscribers/segments/new", data={"csrf_token": token, "name": "x"}).status_code == 403
+
+
+def test_listmonk_query_endpoints_take_the_expression_language(app: Flask, client: FlaskClient,
+                                                               people: int) -> None:
+    editor = {"Authorization": f"token {api_user(app, 'editor')}"}
+    with app.app_context():
+        vip = MailingList(name="vip", description="", tags=[])
+        db.session.add(vip)
+        db.session.commit()
+        vip_id = vip.id
+    added = client.put("/api/subscribers/query/lists", headers=editor, json={
+        "query": '"docomo" in email', "action": "add", "target_list_ids": [vip_id], "status": "confirmed"})
+    assert added.get_json() == {"data": True}
+    assert emails(app, {"match": "all", "rules": [{"field": "list", "op": "member", "value": vip_id}]}) == {
+        "taro@docomo.ne.jp", "saburo@docomo.ne.jp"}
+    client.put("/api/subscribers/query/blocklist", headers=editor,
+               json={"query": 'name == "三郎"', "list_ids": [people]})
+    assert emails(app, {"match": "all", "rules": [{"field": "status", "op": "eq", "value": "blocklisted"}]}) == {
+        "jiro@example.com", "saburo@docomo.ne.jp"}
+    client.post("/api/subscribers/query/delete", headers=editor, json={"query": 'status == "blocklisted"'})
+    assert emails(app, {"match": "all", "rules": []}) == {"taro@docomo.ne.jp", "hanako@example.jp"}
+    refused = client.post("/api/subscribers/query/delete", headers=editor, json={"query": "1=1; DROP TABLE x"})
+    assert refused.status_code == 400
+    empty = client.post("/api/subscribers/query/delete", headers=editor, json={})
+    assert empty.status_code == 400 and empty.get_json()["message"].startswith("Give a query")
