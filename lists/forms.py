@@ -42,5 +42,5 @@ class SubscriberForm(FlaskForm):
     email = StringField(_l("Email address"), validators=[DataRequired(), Length(max=300)])
     name = StringField(_l("Name"), validators=[Length(max=200)])
     status = SelectField(_l("Status"), choices=subscriber_status_choices, default="enabled")
-    attribs = TextAreaField(_l("Attributes (JSON)"), default="{}")
+    attribs = TextAreaField(_l("Attributes"), default="{}")
     lists = SelectMultipleField(_l("Add to lists"), coerce=int, choices=[])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from core.auth import Permission, require
@@ -12,6 +12,7 @@ from core.db import db
 from core.errors import KairanError
 from core.forms import ConfirmForm
 from lists.forms import ListForm
+from lists.public import public_lists
 from lists.services import create_list, delete_lists, get_list, lists_query, subscription_counts, update_list
 
 bp = Blueprint("lists", __name__)
@@ -87,6 +88,15 @@ def update(list_id: int) -> Any:
             flash(_("Changes to %(name)s saved.", name=mailing_list.name), "success")
             return redirect(url_for("lists.detail", list_id=list_id))
     return _detail(mailing_list, form), 400
+
+
+@bp.get("/lists/form")
+@require(Permission.LISTS_READ)
+def signup_form() -> Any:
+    """Show the hosted subscription form's address and an HTML snippet to embed it on any site."""
+    settings = current_app.config["KAIRAN"]
+    return render_template("lists/signup_form.html", lists=public_lists(),
+                           form_url=f"{settings.base_url}{url_for('public.subscription_form')}")
 
 
 @bp.post("/lists/<int:list_id>/delete")

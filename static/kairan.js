@@ -159,3 +159,78 @@
   form.addEventListener("submit", () => { document.getElementById("rules-json").value = JSON.stringify(currentRules()); });
   updateCount();
 })();
+
+// Attribute editor: rows of name / value / kind over the JSON textarea, which stays the source
+// of truth (and the editor for nested values, or when scripts are off).
+(function () {
+  const textarea = document.querySelector("textarea[name=attribs][data-rows]");
+  if (!textarea) return;
+  const labels = JSON.parse(textarea.dataset.rows);
+  let data;
+  try { data = JSON.parse(textarea.value || "{}"); } catch (error) { return; }
+  const flat = data && typeof data === "object" && !Array.isArray(data)
+    && Object.values(data).every((v) => v === null || ["string", "number", "boolean"].includes(typeof v));
+  if (!flat) return;
+  const box = document.createElement("div");
+  box.className = "attribute-rows";
+  const add = document.createElement("button");
+  add.type = "button";
+  add.textContent = `+ ${labels.add}`;
+  const toggle = document.createElement("button");
+  toggle.type = "button";
+  toggle.className = "link";
+  toggle.textContent = labels.json;
+
+  function kindOf(value) { return typeof value === "number" ? "number" : typeof value === "boolean" ? "boolean" : "text"; }
+  function write() {
+    const result = {};
+    for (const row of box.querySelectorAll(".attribute-row")) {
+      const key = row.querySelector(".key").value.trim();
+      if (!key) continue;
+      const kind = row.querySelector(".kind").value;
+      const raw = row.querySelector(".value").value;
+      result[key] = kind === "number" && raw.trim() !== "" && !Number.isNaN(Number(raw)) ? Number(raw)
+        : kind === "boolean" ? raw === "true" : raw;
+    }
+    textarea.value = JSON.stringify(result, null, 2);
+  }
+  function addRow(key, value) {
+    const row = document.createElement("div");
+    row.className = "attribute-row";
+    const name = Object.assign(document.createElement("input"), { className: "key", value: key, placeholder: labels.key });
+    name.setAttribute("aria-label", labels.key);
+    const kind = document.createElement("select");
+    kind.className = "kind";
+    kind.setAttribute("aria-label", labels.kind);
+    for (const k of ["text", "number", "boolean"]) kind.append(new Option(labels[k], k, false, k === kindOf(value)));
+    let input;
+    function makeInput() {
+      const next = kind.value === "boolean" ? document.createElement("select") : document.createElement("input");
+      next.className = "value";
+      next.setAttribute("aria-label", labels.value);
+      if (kind.value === "boolean") {
+        next.append(new Option(labels.yes, "true", false, value === true), new Option(labels.no, "false", false, value !== true));
+      } else {
+        next.type = kind.value === "number" ? "number" : "text";
+        next.value = value === null || value === undefined || typeof value === "boolean" ? "" : String(value);
+      }
+      next.addEventListener("input", write);
+      next.addEventListener("change", write);
+      if (input) input.replaceWith(next); else row.append(next);
+      input = next;
+    }
+    const remove = Object.assign(document.createElement("button"), { type: "button", className: "link danger", textContent: labels.remove });
+    remove.addEventListener("click", () => { row.remove(); write(); });
+    name.addEventListener("input", write);
+    kind.addEventListener("change", () => { value = input.value; makeInput(); write(); });
+    row.append(name, kind);
+    makeInput();
+    row.append(remove);
+    box.append(row);
+  }
+  for (const [key, value] of Object.entries(data)) addRow(key, value);
+  add.addEventListener("click", () => { addRow("", ""); });
+  toggle.addEventListener("click", () => { textarea.hidden = !textarea.hidden; });
+  textarea.hidden = true;
+  textarea.before(box, add, toggle);
+})();

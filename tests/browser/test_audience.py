@@ -169,3 +169,32 @@ def test_segment_built_from_rows_shows_a_live_count(browser: Any, live_server: s
     page.click("text=該当する購読者を見る")
     assert page.locator("#result-count").inner_text() == "1 人の購読者"
     context.close()
+
+
+def test_attribute_rows_edit_the_json_for_people_who_do_not_write_it(
+        browser: Any, live_server: str, app: Any, users: dict[str, str], screenshots: Path) -> None:
+    from core.db import db
+    from lists.models import Subscriber
+
+    with app.app_context():
+        subscriber = Subscriber(email="a@example.jp", email_key="a@example.jp", name="A", attribs={"city": "大阪"})
+        db.session.add(subscriber)
+        db.session.commit()
+        subscriber_id = subscriber.id
+    context = browser.new_context(base_url=live_server, locale="ja-JP", extra_http_headers={"Accept-Language": "ja"})
+    page = context.new_page()
+    log_in(page, "editor")
+    page.goto(f"/subscribers/{subscriber_id}")
+    assert not page.is_visible("textarea[name=attribs]")  # rows instead of JSON
+    page.locator(".attribute-row input.value").first.fill("京都")
+    page.click("text=属性を追加")
+    new_row = page.locator(".attribute-row").nth(1)
+    new_row.locator("input.key").fill("ポイント")
+    new_row.locator("select.kind").select_option("number")
+    new_row.locator("input.value").fill("120")
+    page.screenshot(path=str(screenshots / "attributes-ja.png"), full_page=True)
+    page.click(f"form[action$='/subscribers/{subscriber_id}'] button[type=submit].primary")
+    assert "保存しました" in page.inner_text(".flash")
+    with app.app_context():
+        assert db.session.get_one(Subscriber, subscriber_id).attribs == {"city": "京都", "ポイント": 120}
+    context.close()

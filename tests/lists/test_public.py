@@ -178,3 +178,17 @@ def test_signups_are_rate_limited_per_address(client: FlaskClient, lists: dict[s
 
     assert [sign_up(f"u{i}@example.jp") for i in range(20)] == [200] * 20
     assert sign_up("u99@example.jp") == 429
+
+
+def test_embeddable_snippet_posts_to_the_public_form(app: Flask, client: FlaskClient, lists: dict[str, str],
+                                                     users: dict[str, str]) -> None:
+    from tests.conftest import login
+
+    login(client, "viewer")
+    page = client.get("/lists/form").get_data(as_text=True)
+    assert 'action="http://127.0.0.1:5000/subscription/form"' in page  # KAIRAN_BASE_URL, as a website needs it
+    assert f'value="{lists["週刊"]}"' in page and lists["社内"] not in page and 'name="website"' in page
+    # What a visitor's browser sends from another site: no cookie, no CSRF token.
+    visitor = app.test_client(use_cookies=False)
+    response = visitor.post("/subscription/form", data={"email": "web@example.jp", "l": lists["週刊"]})
+    assert response.status_code == 200 and statuses(app, "web@example.jp") == {"週刊": "confirmed"}
