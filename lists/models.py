@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Timestamped, db, new_uuid, str_enum, utcnow
@@ -97,7 +98,8 @@ class Subscriber(Timestamped, db.Model):  # type: ignore[name-defined]
     email: Mapped[str] = mapped_column(String(254))
     email_key: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
-    attribs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # jsonb on PostgreSQL: stored parsed, so segment rules read attributes without re-parsing text.
+    attribs: Mapped[dict[str, Any]] = mapped_column(JSON().with_variant(JSONB(), "postgresql"), default=dict)
     status: Mapped[SubscriberStatus] = mapped_column(str_enum(SubscriberStatus), default=SubscriberStatus.ENABLED)
 
     subscriptions: Mapped[list[Subscription]] = relationship(

@@ -24,7 +24,7 @@ from core.db import db
 
 # Column name and PostgreSQL type, in the order rows give them.
 SUBSCRIBER_COLUMNS = (("uuid", "varchar"), ("email", "varchar"), ("email_key", "varchar"), ("name", "varchar"),
-                      ("attribs", "json"), ("status", "varchar"), ("created_at", "timestamptz"),
+                      ("attribs", "jsonb"), ("status", "varchar"), ("created_at", "timestamptz"),
                       ("updated_at", "timestamptz"))
 SUBSCRIPTION_COLUMNS = (("subscriber_id", "int"), ("list_id", "int"), ("status", "varchar"), ("meta", "json"),
                         ("created_at", "timestamptz"), ("updated_at", "timestamptz"))

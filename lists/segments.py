@@ -66,7 +66,7 @@ def _attribute_number(key: str) -> Any:
     """The attribute as a number where it is a JSON number, else NULL (no cast errors on PostgreSQL)."""
     field = Subscriber.attribs[key]
     if db.engine.dialect.name == "postgresql":
-        is_number = func.json_typeof(field) == "number"
+        is_number = func.jsonb_typeof(field) == "number"
     else:
         is_number = func.json_type(Subscriber.attribs, f'$."{key}"').in_(["integer", "real"])
     return case((is_number, cast(field.as_string(), Float)), else_=None)
