@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from core.api import is_api_request, load_user_from_request
 from core.auth import Permission, Role, has_permission
 from core.db import db
-from core.errors import KairanError
+from core.errors import KairanError, NotFoundError
 from core.models import User, UserType
 from core.queues import limiter_storage_uri
 from core.urls import hide_password
@@ -63,7 +63,9 @@ def _answer(status: int, message: str) -> Any:
 
 
 def handle_kairan_error(error: KairanError) -> Any:
-    """Answer a domain error with its message."""
+    """Answer a domain error with its message (a page for something missing is a 404; listmonk's API says 400)."""
+    if isinstance(error, NotFoundError) and not is_api_request():
+        return _answer(404, error.message)
     return _answer(error.status, error.message)
 
 

@@ -19,7 +19,7 @@ from core.errors import ValidationError
 from lists import queries
 from lists.addresses import address_key, normalise_email
 from lists.csvfiles import count_rows, rows
-from lists.imports import errors_path, get_import
+from lists.imports import errors_path, get_import, remove_upload
 from lists.models import (
     ConsentMethod,
     Import,
@@ -194,6 +194,7 @@ def run_import(import_id: int, language: str = "en") -> dict[str, int]:
         imp = get_import(import_id)
         if imp.cancel_requested:
             _progress(import_id, status=ImportStatus.CANCELLED, finished_at=utcnow())
+            remove_upload(imp)
             return {"imported": 0, "failed": 0}
         path = Path(imp.path)
         _progress(import_id, status=ImportStatus.IMPORTING, started_at=utcnow(),
@@ -204,6 +205,8 @@ def run_import(import_id: int, language: str = "en") -> dict[str, int]:
             db.session.rollback()
             _progress(import_id, status=ImportStatus.FAILED, finished_at=utcnow(), error=str(error)[:2000])
             raise
+        finally:
+            remove_upload(imp)
         return counts
 
 

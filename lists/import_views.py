@@ -24,6 +24,7 @@ from lists.imports import (
     auto_mapping,
     cancel,
     configure,
+    delete_import,
     errors_path,
     get_import,
     progress,
@@ -126,6 +127,20 @@ def stop(import_id: int) -> Any:
         cancel(get_import(import_id))
         flash(_("The import stops after the rows it is writing now."), "info")
     return redirect(url_for("imports.detail", import_id=import_id))
+
+
+@bp.post("/<int:import_id>/delete")
+@require(Permission.SUBSCRIBERS_WRITE)
+def remove(import_id: int) -> Any:
+    """Delete an import that is not running, with its files (subscribers it imported stay)."""
+    if ConfirmForm().validate_on_submit():
+        try:
+            delete_import(get_import(import_id))
+        except KairanError as exc:
+            flash(exc.message, "error")
+        else:
+            flash(_("Import deleted. The subscribers it imported stay."), "success")
+    return redirect(url_for("imports.index"))
 
 
 @bp.get("/<int:import_id>/errors.csv")

@@ -169,6 +169,22 @@ def cancel(imp: Import) -> None:
     elif imp.status == ImportStatus.PENDING:
         imp.status = ImportStatus.CANCELLED
         imp.finished_at = utcnow()
+        remove_upload(imp)
+    db.session.commit()
+
+
+def remove_upload(imp: Import) -> None:
+    """Delete the uploaded file once its import has ended: it holds personal data nobody needs any more."""
+    Path(imp.path).unlink(missing_ok=True)
+
+
+def delete_import(imp: Import) -> None:
+    """Delete an import that is not running, with its upload and its bad-rows file."""
+    if imp.status in (ImportStatus.QUEUED, ImportStatus.IMPORTING):
+        raise ValidationError(_("This import is running; cancel it first."))
+    remove_upload(imp)
+    errors_path(imp).unlink(missing_ok=True)
+    db.session.delete(imp)
     db.session.commit()
 
 

@@ -183,3 +183,11 @@ def test_settings_page_hides_passwords_and_the_secret_key(app: Flask, client: Fl
     login(client, "admin")
     page = client.get("/settings").get_data(as_text=True)
     assert app.config["KAIRAN"].secret_key not in page and "KAIRAN_DATABASE_URL" in page
+
+
+def test_missing_things_are_404_pages_but_400_in_listmonks_api(app: Flask, client: FlaskClient,
+                                                               users: dict[str, str]) -> None:
+    login(client, "admin")
+    page = client.get("/users/999")
+    assert page.status_code == 404 and "No such user." in page.get_data(as_text=True)
+    assert client.get("/subscribers/999").status_code == 404
