@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from itertools import islice
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -13,7 +14,7 @@ from flask_login import current_user
 
 from core.auth import Permission, require
 from core.errors import ValidationError
-from lists.imports import cancel, configure, errors_path, latest_import, start, upload
+from lists.imports import cancel, configure, first_errors, latest_import, start, upload
 from lists.models import Import, ImportStatus
 
 bp = Blueprint("import_api", __name__, url_prefix="/api/import/subscribers")
@@ -110,10 +111,9 @@ def get_import_logs() -> Any:
              f"{imp.imported} imported, {imp.failed} bad"]
     if imp.error:
         lines.append(imp.error)
-    path = errors_path(imp)
-    if path.exists():
-        with path.open(encoding="utf-8-sig") as fh:
-            lines += [line.rstrip("\r\n") for line in islice(fh, 1, LOG_ERRORS + 1)]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(first_errors(imp, LOG_ERRORS))  # line,reason,row as in the file
+    lines += buffer.getvalue().splitlines()
     return jsonify(data="\n".join(lines))
 
 

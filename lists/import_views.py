@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from lists.imports import (
     configure,
     delete_import,
     errors_path,
+    first_errors,
     get_import,
     progress,
     start,
@@ -80,7 +79,7 @@ def detail(import_id: int) -> Any:
     imp = get_import(import_id)
     if imp.status != ImportStatus.PENDING:
         return render_template("lists/import_progress.html", imp=imp, progress=progress(imp),
-                               errors=_first_errors(imp), form=ConfirmForm())
+                               errors=first_errors(imp, ERRORS_SHOWN), form=ConfirmForm())
     encoding = request.args.get("encoding") or imp.encoding
     delimiter = (request.args.get("delimiter") or imp.delimiter).replace("\\t", "\t")
     if encoding not in ENCODINGS and encoding != imp.encoding:
@@ -152,10 +151,3 @@ def errors_csv(import_id: int) -> Any:
         abort(404)
     return send_file(path, mimetype="text/csv", as_attachment=True, download_name=f"import-{import_id}-errors.csv")
 
-
-def _first_errors(imp: Import) -> list[list[str]]:
-    path = errors_path(imp)
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        return list(islice(csv.reader(fh), 1, ERRORS_SHOWN + 1))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import re
 import uuid
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,6 +40,15 @@ def imports_folder() -> Path:
 def errors_path(imp: Import) -> Path:
     """Return the CSV file listing an import's bad rows."""
     return Path(imp.path).with_suffix(".errors.csv")
+
+
+def first_errors(imp: Import, limit: int) -> list[list[str]]:
+    """Return up to limit bad rows of an import as [line, reason, row]."""
+    path = errors_path(imp)
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return list(islice(csv.reader(fh), 1, limit + 1))
 
 
 def auto_mapping(header: list[str]) -> list[dict[str, Any]]:

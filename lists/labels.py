@@ -33,7 +33,7 @@ def label(value: object) -> str:
 def init_app(app: Flask) -> None:
     """Make the labels available to templates."""
     app.jinja_env.globals.update(
-        list_type_label=label, optin_label=label, state_label=label, target_labels=TARGET_LABELS,
+        state_label=label, target_labels=TARGET_LABELS,
         type_labels=TYPE_LABELS, reason_labels=REASON_LABELS,
         import_status_label=lambda status: str(IMPORT_STATUS.get(str(getattr(status, "value", status)), status)),
     )

@@ -22,15 +22,10 @@ import psycopg
 
 from core.db import db
 
-# Column name and PostgreSQL type, in the order rows give them.
-SUBSCRIBER_COLUMNS = (("uuid", "varchar"), ("email", "varchar"), ("email_key", "varchar"), ("name", "varchar"),
-                      ("attribs", "jsonb"), ("status", "varchar"), ("created_at", "timestamptz"),
-                      ("updated_at", "timestamptz"))
-SUBSCRIPTION_COLUMNS = (("subscriber_id", "int"), ("list_id", "int"), ("status", "varchar"), ("meta", "json"),
-                        ("created_at", "timestamptz"), ("updated_at", "timestamptz"))
-CONSENT_COLUMNS = (("subscriber_id", "int"), ("list_id", "int"), ("created_at", "timestamptz"),
-                   ("method", "varchar"), ("status", "varchar"), ("ip", "varchar"), ("user_agent", "varchar"),
-                   ("evidence", "text"))
+# Column order of the rows callers pass.
+SUBSCRIBER_COLUMNS = ("uuid", "email", "email_key", "name", "attribs", "status", "created_at", "updated_at")
+SUBSCRIPTION_COLUMNS = ("subscriber_id", "list_id", "status", "meta", "created_at", "updated_at")
+CONSENT_COLUMNS = ("subscriber_id", "list_id", "created_at", "method", "status", "ip", "user_agent", "evidence")
 
 
 def is_sqlite() -> bool:
@@ -47,12 +42,12 @@ def _driver_cursor() -> Any:
     return db.session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
-def _bulk_insert(table: str, columns: Sequence[tuple[str, str]], rows: Sequence[tuple[Any, ...]],
+def _bulk_insert(table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
                  conflict: str) -> None:
     """Insert new rows (tuples in column order); ``conflict`` says what a row that exists meanwhile gets."""
     if not rows:
         return
-    names = ", ".join(name for name, _type in columns)
+    names = ", ".join(columns)
     if is_sqlite():
         marks = ", ".join("?" * len(columns))
         db.session.connection().exec_driver_sql(

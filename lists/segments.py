@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.db import db
 from core.errors import NotFoundError, ValidationError
+from core.validation import choice
 from lists.models import Segment, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
 
 MAX_DEPTH = 4  # groups inside groups; deeper is refused (and never needed)
@@ -136,12 +137,8 @@ def _membership(rule: dict[str, Any]) -> ColumnElement[bool]:
 
 
 def _status(rule: dict[str, Any]) -> ColumnElement[bool]:
-    value = rule.get("value")
-    if value not in {s.value for s in SubscriberStatus}:
-        raise ValidationError(_("status must be one of: enabled, disabled, blocklisted."))
-    if rule.get("op") == "ne":
-        return Subscriber.status != SubscriberStatus(value)
-    return Subscriber.status == SubscriberStatus(value)
+    status = choice(SubscriberStatus, rule.get("value"), "status", required=True)
+    return Subscriber.status != status if rule.get("op") == "ne" else Subscriber.status == status
 
 
 def _email(rule: dict[str, Any]) -> ColumnElement[bool]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from enum import StrEnum
 from typing import Any
 
 from flask_babel import gettext as _
@@ -11,6 +10,7 @@ from sqlalchemy import Select, func, or_, select
 
 from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
+from core.validation import choice
 from lists.models import ListOptin, ListStatus, ListType, MailingList, Subscription, SubscriptionStatus
 
 MAX_LIST_NAME = 200  # the column's length
@@ -84,16 +84,6 @@ def get_list(list_id: int) -> MailingList:
     return mailing_list
 
 
-def _choice(enum_class: type[StrEnum], value: Any, field: str, default: StrEnum) -> Any:
-    if value in (None, ""):
-        return default
-    try:
-        return enum_class(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in enum_class)
-        raise ValidationError(_("%(field)s must be one of: %(allowed)s.", field=field, allowed=allowed)) from None
-
-
 def _apply(mailing_list: MailingList, data: dict[str, Any], *, partial: bool) -> None:
     """Set a list's fields from listmonk's JSON, validating each."""
     if "name" in data or not partial:
@@ -107,11 +97,11 @@ def _apply(mailing_list: MailingList, data: dict[str, Any], *, partial: bool) ->
             raise ValidationError(_("tags must be a list of strings."))
         mailing_list.tags = [t.strip() for t in tags if t.strip()]
     if "type" in data or not partial:
-        mailing_list.type = _choice(ListType, data.get("type"), "type", mailing_list.type or ListType.PRIVATE)
+        mailing_list.type = choice(ListType, data.get("type"), "type", mailing_list.type or ListType.PRIVATE)
     if "optin" in data or not partial:
-        mailing_list.optin = _choice(ListOptin, data.get("optin"), "optin", mailing_list.optin or ListOptin.SINGLE)
+        mailing_list.optin = choice(ListOptin, data.get("optin"), "optin", mailing_list.optin or ListOptin.SINGLE)
     if "status" in data:
-        mailing_list.status = _choice(ListStatus, data.get("status"), "status", mailing_list.status)
+        mailing_list.status = choice(ListStatus, data.get("status"), "status", mailing_list.status)
     if "description" in data or not partial:
         mailing_list.description = str(data.get("description") or "")
 

@@ -12,6 +12,7 @@ from core.api import json_body, paginate
 from core.auth import Permission, require
 from core.db import db
 from core.errors import ValidationError
+from core.validation import choice
 from lists.export import subscriber_data
 from lists.models import ConsentMethod, Subscriber, SubscriberStatus, SubscriptionStatus
 from lists.segments import get_segment, parse_expression
@@ -39,11 +40,8 @@ def api_consent() -> Consent:
 
 
 def _choice_arg(name: str, enum_class: type[SubscriptionStatus] | type[SubscriberStatus]) -> str | None:
-    value = request.args.get(name) or None
-    if value is not None and value not in {m.value for m in enum_class}:
-        allowed = ", ".join(m.value for m in enum_class)
-        raise ValidationError(_("%(field)s must be one of: %(allowed)s.", field=name, allowed=allowed))
-    return value
+    member = choice(enum_class, request.args.get(name), name)
+    return member.value if member is not None else None
 
 
 def _serialize(subscribers: list[Any]) -> list[dict[str, Any]]:

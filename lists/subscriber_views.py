@@ -88,9 +88,10 @@ def index() -> Any:
     total = db.session.scalar(
         select(func.count()).select_from(subscribers_query(**_query_args(filters)).order_by(None).subquery()))
     form = SubscriberForm(prefix="new")
-    form.lists.choices = [(m.id, m.name) for m in _all_lists()]
+    lists = _all_lists()
+    form.lists.choices = [(m.id, m.name) for m in lists]
     return render_template(
-        "lists/subscribers.html", subscribers=rows, total=total or 0, filters=filters, lists=_all_lists(),
+        "lists/subscribers.html", subscribers=rows, total=total or 0, filters=filters, lists=lists,
         segments=all_segments(),
         next_before=rows[-1].id if has_more and rows else None, first_page=not before.isdigit(),
         filter_args={key: value for key, value in filters.items() if value},
@@ -139,10 +140,11 @@ def _detail(subscriber: Subscriber, form: SubscriberForm) -> Any:
     records = db.session.scalars(
         select(ConsentRecord).where(ConsentRecord.subscriber_id == subscriber.id).order_by(ConsentRecord.id.desc())
     ).all()
-    form.lists.choices = [(m.id, m.name) for m in _all_lists()]
+    lists = _all_lists()
+    form.lists.choices = [(m.id, m.name) for m in lists]
     return render_template(
         "lists/subscriber.html", subscriber=subscriber, form=form, records=records, method_label=method_label,
-        list_names={m.id: m.name for m in _all_lists()},
+        list_names={m.id: m.name for m in lists},
         events=timeline(subscriber.id), confirm_form=ConfirmForm(),
     )
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.db import db, utcnow
 from core.errors import ConflictError, NotFoundError, ValidationError
+from core.validation import choice
 from lists.addresses import address_key, normalise_email
 from lists.models import (
     ConsentMethod,
@@ -23,6 +24,7 @@ from lists.models import (
     Subscription,
     SubscriptionStatus,
 )
+from lists.segments import compile_rule
 
 MAX_NAME = 200  # the column's length
 
@@ -35,15 +37,6 @@ class Consent:
     evidence: str = ""
     ip: str | None = None
     user_agent: str | None = None
-
-
-def _status(value: Any, default: SubscriberStatus) -> SubscriberStatus:
-    if value in (None, ""):
-        return default
-    try:
-        return SubscriberStatus(value)
-    except ValueError:
-        raise ValidationError(_("status must be one of: enabled, disabled, blocklisted.")) from None
 
 
 def _name(value: Any, email: str) -> str:
@@ -120,7 +113,8 @@ def create_subscriber(data: dict[str, Any], consent: Consent) -> Subscriber:
     email = normalise_email(str(data.get("email") or ""))
     subscriber = Subscriber(
         email=email, email_key=address_key(email), name=_name(data.get("name"), email),
-        attribs=_attribs(data.get("attribs")), status=_status(data.get("status"), SubscriberStatus.ENABLED),
+        attribs=_attribs(data.get("attribs")),
+        status=choice(SubscriberStatus, data.get("status"), "status", SubscriberStatus.ENABLED),
     )
     lists = lists_by_id(data.get("lists") or [])
     if db.session.scalar(select(exists().where(Subscriber.email_key == subscriber.email_key))):
@@ -150,7 +144,7 @@ def update_subscriber(subscriber: Subscriber, data: dict[str, Any], consent: Con
     if "attribs" in data or not partial:
         subscriber.attribs = _attribs(data.get("attribs"))
     if "status" in data or not partial:
-        subscriber.status = _status(data.get("status"), subscriber.status)
+        subscriber.status = choice(SubscriberStatus, data.get("status"), "status", subscriber.status)
     if data.get("lists"):
         subscribe(subscriber, lists_by_id(data["lists"]), consent,
                   preconfirm=bool(data.get("preconfirm_subscriptions")))
@@ -222,8 +216,6 @@ def subscribers_query(search: str = "", list_id: int | None = None,
                       subscription_status: str | None = None, status: str | None = None,
                       rules: Any = None) -> Select[Any]:
     """Return subscribers matching a search (email, name, attribute values), filters and segment rules."""
-    from lists.segments import compile_rule  # segments build on this module
-
     stmt = select(Subscriber)
     if rules:
         stmt = stmt.where(compile_rule(rules))
