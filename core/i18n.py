@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_babel import Babel, format_datetime, get_locale
 from flask_login import current_user
 
@@ -17,6 +17,8 @@ babel = Babel()
 
 def select_locale() -> str:
     """Pick the UI language: the signed-in user's choice, the visitor's choice, then the browser's."""
+    if not has_request_context():  # a job or a command: the default, unless it forces a locale
+        return DEFAULT_LANGUAGE
     if current_user and current_user.is_authenticated and current_user.language in LANGUAGES:
         return str(current_user.language)
     if session.get("language") in LANGUAGES:

@@ -48,6 +48,8 @@ class Settings:
     company_name: str  # shown on public pages and in Kairan's own mail
     timezone: str  # the UI shows times in it (stored times are UTC)
     logo_url: str | None  # shown on public pages
+    postal_address: str  # 特定電子メール法: the sender's address, in every campaign's footer
+    contact: str  # 特定電子メール法: where readers reach the sender (an address, a URL or a phone number)
     admin_user: str | None
     admin_password: str | None
     embedded_redis: bool  # Kairan starts its own redis-server on a socket in data_dir
@@ -178,6 +180,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         timezone=_timezone(env),
         logo_url=_url(env, "KAIRAN_LOGO_URL", ("http", "https"), env["KAIRAN_LOGO_URL"]) if env.get("KAIRAN_LOGO_URL")
         else None,
+        postal_address=(env.get("KAIRAN_POSTAL_ADDRESS") or "").strip(),
+        contact=(env.get("KAIRAN_CONTACT") or "").strip(),
         secret_key=_secret_key(env, data_dir),
         port=port,
         capture_port=capture_port,

@@ -10,7 +10,7 @@ def init_app(app: Flask) -> None:
     from core import health
     from core.embedded import ServiceSpec, flask_command, port_answers, register_service
     from core.signals import optin_requested
-    from mailer import capture, jobs, transport, views
+    from mailer import capture, jobs, models, transport, views  # noqa: F401  (models: tables for metadata)
 
     settings = app.config["KAIRAN"]
     app.register_blueprint(views.bp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.policy
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from typing import Any
@@ -16,23 +17,33 @@ from core.queues import queue
 from core.tokens import Purpose, make_token
 from lists.models import MailingList, Subscriber
 from mailer import transport
+from mailer.campaigns import compile_campaign, get_campaign, reader_context
+
+
+def _deliver(to: str, subject: str, text: str, html: str, *, from_: str = "",
+             headers: Sequence[tuple[str, str]] = ()) -> str:
+    """Send one message with a text and an HTML part; return its Message-ID."""
+    from_ = from_ or current_app.config["KAIRAN"].mail_from
+    sender = parseaddr(from_)[1]
+    # CRLF line endings: smtplib sends bytes as they are, and SMTP lines end in CRLF.
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["Subject"] = subject
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    message["From"] = from_
+    message["To"] = to
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
+    for name, value in headers:
+        message[name] = value
+    transport.send(sender, [to], message.as_bytes())
+    return str(message["Message-ID"])
 
 
 def _send(to: str, subject: str, template: str, **context: Any) -> str:
     """Render templates/mailer/<template>.txt and .html into one message and send it; return its Message-ID."""
-    settings = current_app.config["KAIRAN"]
-    sender = parseaddr(settings.mail_from)[1]
-    # CRLF line endings: smtplib sends bytes as they are, and SMTP lines end in CRLF.
-    message = EmailMessage(policy=email.policy.SMTP)
-    message["Subject"] = subject
-    message.set_content(render_template(f"mailer/{template}.txt", **context))
-    message.add_alternative(render_template(f"mailer/{template}.html", **context), subtype="html")
-    message["From"] = settings.mail_from
-    message["To"] = to
-    message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
-    transport.send(sender, [to], message.as_bytes())
-    return str(message["Message-ID"])
+    return _deliver(to, subject, render_template(f"mailer/{template}.txt", **context),
+                    render_template(f"mailer/{template}.html", **context))
 
 
 def send_test_message(to: str, language: str) -> str:
@@ -53,6 +64,19 @@ def send_optin_mail(subscriber_id: int, list_ids: list[int], language: str) -> s
                        l=[m.uuid for m in lists], _external=True)
         return _send(formataddr((subscriber.name, subscriber.email)), _("Please confirm your subscription"),
                      "optin", link=link, lists=lists, company=settings.company_name)
+
+
+def send_campaign_test(campaign_id: int, subscriber_id: int | None, addresses: list[str]) -> list[str]:
+    """Send a campaign, rendered for one reader exactly as the send will, to typed addresses; never counted."""
+    campaign = get_campaign(campaign_id)
+    subscriber = db.session.get(Subscriber, subscriber_id) if subscriber_id else None
+    compiled = compile_campaign(campaign)
+    context = reader_context(campaign, subscriber)
+    html, text = compiled.render(context)
+    subject = compiled.html.environment.from_string(campaign.subject).render(context)
+    headers = [("X-Kairan-Test", "1"), ("List-Unsubscribe", f"<{context['unsubscribe_url']}>"),
+               ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+    return [_deliver(to, subject, text, html, from_=campaign.from_email, headers=headers) for to in addresses]
 
 
 def queue_optin_mail(_sender: object, *, subscriber_id: int, list_ids: list[int], language: str) -> None:

@@ -1,0 +1,249 @@
+"""Campaigns as composing needs them: drafts, their compiled message, preview, checks.
+
+The send issue adds the lifecycle and the audience's materialisation; everything a message
+looks like is decided here, once, for the preview, the test send and the real send alike.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from flask_babel import gettext as _
+from markupsafe import Markup
+from sqlalchemy import select
+
+from core.db import db
+from core.errors import NotFoundError, ValidationError
+from core.validation import choice
+from lists.models import MailingList, Subscriber
+from lists.public_views import public_links
+from mailer.compiler import Compiled, body_html, compile_message
+from mailer.errors import TemplateError
+from mailer.layouts import default_template
+from mailer.models import Campaign, CampaignStatus, ContentType, Link, Template
+from mailer.sandbox import MissingNames, check_source
+
+GMAIL_CLIP_BYTES = 102 * 1024  # Gmail hides everything after this much HTML behind "[Message clipped]"
+SUBJECT_MAX_CHARS = 40  # a phone shows about this many (Japanese: fewer, each is wider)
+PREHEADER_MIN_CHARS = 20
+LANGUAGES = ("ja", "en")
+CHARSETS = ("utf-8", "iso-2022-jp")
+
+
+def all_campaigns() -> list[Campaign]:
+    """Return every campaign, newest first."""
+    return list(db.session.scalars(select(Campaign).order_by(Campaign.id.desc())))
+
+
+def get_campaign(campaign_id: int) -> Campaign:
+    """Return a campaign or raise NotFoundError."""
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFoundError(_("Campaign not found."))
+    return campaign
+
+
+def _check(source: str, field: str) -> list[str]:
+    try:
+        return check_source(source).warnings
+    except TemplateError as error:
+        raise TemplateError(f"{field}: {error.message}", error.line) from None
+
+
+def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Campaign, list[str]]:
+    """Create or change a draft from listmonk's fields; the subject and body are checked as templates."""
+    if campaign is not None and campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.PAUSED):
+        raise ValidationError(_("Only a draft or paused campaign can be changed."))
+    current = campaign or Campaign(content_type=ContentType.VISUAL, body="", lists=[], tags=[], headers=[])
+    name = str(data.get("name", current.name) or "").strip()
+    subject = str(data.get("subject", current.subject) or "").strip()
+    if not name or not subject:
+        raise ValidationError(_("Enter a name and a subject."))
+    content_type = choice(ContentType, data.get("content_type"), "content_type", current.content_type)
+    body = str(data.get("body", current.body) or "")
+    warnings = _check(subject, _("Subject")) + _check(body, _("Body"))
+    altbody = data.get("altbody", current.altbody)
+    if altbody:
+        warnings += _check(str(altbody), _("Plain text"))
+    template_id = data.get("template_id", current.template_id)
+    if template_id not in (None, ""):
+        if db.session.get(Template, int(template_id)) is None:
+            raise ValidationError(_("Template not found."))
+    language = str(data.get("language", current.language) or "ja")
+    if language not in LANGUAGES:
+        raise ValidationError(_("language must be one of: %(allowed)s.", allowed=", ".join(LANGUAGES)))
+    list_ids = [int(i) for i in data.get("lists", current.lists) or []]
+    if campaign is None:
+        campaign = current
+        db.session.add(campaign)
+        if template_id in (None, ""):
+            layout = default_template()
+            template_id = layout.id if layout else None
+    campaign.name, campaign.subject, campaign.content_type = name, check_source(subject).source, content_type
+    campaign.body, campaign.altbody = check_source(body).source, check_source(str(altbody)).source if altbody else None
+    campaign.template_id = int(template_id) if template_id not in (None, "") else None
+    campaign.body_source = data.get("body_source", campaign.body_source)
+    campaign.from_email = str(data.get("from_email", campaign.from_email) or "")
+    campaign.preheader = str(data.get("preheader", campaign.preheader) or "")
+    campaign.language, campaign.lists = language, list_ids
+    campaign.charset = str(data.get("charset", campaign.charset) or "utf-8").lower()
+    if campaign.charset not in CHARSETS:
+        raise ValidationError(_("charset must be one of: %(allowed)s.", allowed=", ".join(CHARSETS)))
+    campaign.tags = [str(t) for t in data.get("tags", campaign.tags) or []]
+    campaign.archive = bool(data.get("archive", campaign.archive))
+    db.session.commit()
+    return campaign, warnings
+
+
+def compile_campaign(campaign: Campaign) -> Compiled:
+    """Compile a campaign's body in its layout (for a preview, a test or the send)."""
+    layout = campaign.template.body if campaign.template else None
+    return compile_message(body_html(campaign.content_type, campaign.body), layout, campaign.altbody)
+
+
+def save_links(campaign: Campaign, urls: tuple[str, ...]) -> list[int]:
+    """Record a campaign's tracked URLs (once each) and return their ids in ``urls`` order."""
+    known = dict(db.session.execute(select(Link.url, Link.id).where(Link.campaign_id == campaign.id)).all())
+    for url in urls:
+        if url not in known:
+            link = Link(campaign_id=campaign.id, url=url)
+            db.session.add(link)
+            db.session.flush()
+            known[url] = link.id
+    db.session.commit()
+    return [known[url] for url in urls]
+
+
+def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: MailingList | None = None,
+                   track_view: str = "") -> dict[str, Any]:
+    """Return what a message's templates see for one reader (a sample reader when there is none)."""
+    settings = current_app.config["KAIRAN"]
+    base = settings.base_url
+    if subscriber is None:
+        subscriber = Subscriber(id=0, uuid="00000000-0000-0000-0000-000000000000", email="reader@example.com",
+                                name=_("Sample Reader"), attribs={})
+    links = public_links(subscriber)
+    # Paths as lists/public_views.py routes them; url_for per message would cost more than the render.
+    return {
+        "subscriber": {"id": subscriber.id, "uuid": subscriber.uuid, "email": subscriber.email,
+                       "name": subscriber.name or "", "attribs": subscriber.attribs or {},
+                       "status": str(subscriber.status or "enabled")},
+        "campaign": {"id": campaign.id, "uuid": campaign.uuid, "name": campaign.name, "subject": campaign.subject},
+        "list": {"id": list_.id, "uuid": list_.uuid, "name": list_.name} if list_ else {},
+        "sender": {"name": settings.company_name, "address": settings.postal_address, "contact": settings.contact},
+        "unsubscribe_url": f"{base}/u/{links['unsubscribe']}",
+        "preferences_url": f"{base}/p/{links['preferences']}",
+        "optin_url": f"{base}/subscription/optin/{subscriber.uuid}?t={links['optin']}",
+        "archive_url": f"{base}/archive/{campaign.uuid}" if campaign.archive else "",
+        "track_view": Markup(track_view),  # noqa: S704  (the send path's own <img> tag, never input)
+        "preheader": campaign.preheader,
+        "lang": campaign.language,
+        "tx": {"data": {}},
+    }
+
+
+@dataclass
+class Preview:
+    """One message as a reader would get it, and what the checks found."""
+
+    subject: str
+    html: str
+    text: str
+    missing: list[str]
+    checks: list[dict[str, str]]
+
+
+def preview(campaign: Campaign, subscriber: Subscriber | None) -> Preview:
+    """Render a campaign for one reader (nothing is counted) and run the checks."""
+    compiled = compile_campaign(campaign)
+    context = reader_context(campaign, subscriber)
+    with MissingNames() as missing:
+        html, text = compiled.render(context)
+        subject = compiled.html.environment.from_string(campaign.subject).render(context)
+    return Preview(subject, html, text, sorted(missing), run_checks(campaign, compiled, html, sorted(missing)))
+
+
+IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+ALT = re.compile(r"\balt\s*=\s*\"([^\"]*)\"", re.IGNORECASE)
+TAGS = re.compile(r"<style\b.*?</style>|<[^>]+>", re.IGNORECASE | re.DOTALL)
+NOT_ISO_2022_JP = "①②③④⑤⑥⑦⑧⑨⑩㈱㈲㍉㌔№℡髙﨑"  # shown as examples; the check itself encodes
+
+
+def _check_result(level: str, message: str) -> dict[str, str]:
+    return {"level": level, "message": message}
+
+
+def run_checks(campaign: Campaign, compiled: Compiled, html: str, missing: list[str]) -> list[dict[str, str]]:
+    """Return what an editor should fix or know before sending: level "error", "warning" or "ok"."""
+    results = []
+    settings = current_app.config["KAIRAN"]
+    for name in missing:
+        results.append(_check_result("warning", _("Unknown variable “%(name)s”: it will be empty.", name=name)))
+    images = IMG.findall(html)
+    no_alt = [tag for tag in images if not (m := ALT.search(tag)) or not m[1].strip()]
+    if no_alt:
+        results.append(_check_result("warning", _("%(n)d of %(m)d images have no alt text (shown when images "
+                                                  "are blocked, read aloud by screen readers).",
+                                                  n=len(no_alt), m=len(images))))
+    visible_text = re.sub(r"\s+", "", TAGS.sub("", html))
+    if images and len(visible_text) < 100:
+        results.append(_check_result("warning", _("The message is mostly images: spam filters distrust that, "
+                                                  "and readers who block images see nothing.")))
+    size = len(html.encode())
+    if size > GMAIL_CLIP_BYTES:
+        results.append(_check_result("error", _("The HTML is %(kb)d KB: Gmail clips messages over 102 KB.",
+                                                kb=size // 1024)))
+    else:
+        results.append(_check_result("ok", _("Size %(kb)d KB (Gmail clips over 102 KB).", kb=max(1, size // 1024))))
+    subject_width = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in campaign.subject)
+    if subject_width > SUBJECT_MAX_CHARS * 2:
+        results.append(_check_result("warning", _("The subject is long: phones show only its beginning.")))
+    if len(campaign.preheader.strip()) < PREHEADER_MIN_CHARS:
+        results.append(_check_result("warning", _("Add a preheader (the preview line after the subject in the "
+                                                  "inbox), at least %(n)d characters.", n=PREHEADER_MIN_CHARS)))
+    insecure = [url for url in compiled.urls if url.startswith("http://")]
+    if insecure:
+        results.append(_check_result("warning", _("%(n)d links are not https: %(urls)s", n=len(insecure),
+                                                  urls=", ".join(insecure[:3]))))
+    if "unsubscribe_url" not in compiled.html_source:
+        results.append(_check_result("error", _("There is no unsubscribe link ({{ unsubscribe_url }}).")))
+    if not settings.postal_address or not settings.contact:
+        results.append(_check_result("error", _("Set KAIRAN_POSTAL_ADDRESS and KAIRAN_CONTACT: the footer "
+                                                "must show the sender's address and contact point.")))
+    if campaign.charset == "iso-2022-jp":
+        results.extend(_iso_2022_jp_check(campaign.subject + compiled.text_source))
+    return results
+
+
+def _iso_2022_jp_check(text: str) -> list[dict[str, str]]:
+    bad = sorted({c for c in text if not _encodes(c, "iso-2022-jp")})
+    if not bad:
+        return []
+    return [_check_result("error", _("ISO-2022-JP cannot carry these characters: %(chars)s (e.g. %(examples)s); "
+                                     "replace them or send as UTF-8.", chars=" ".join(bad[:20]),
+                                     examples=NOT_ISO_2022_JP[:5]))]
+
+
+def _encodes(char: str, charset: str) -> bool:
+    try:
+        char.encode(charset)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def campaign_as_dict(campaign: Campaign) -> dict[str, Any]:
+    """Serialise a campaign in listmonk's shape (the fields composing has)."""
+    return {
+        "id": campaign.id, "uuid": campaign.uuid, "created_at": campaign.created_at.isoformat(),
+        "updated_at": campaign.updated_at.isoformat(), "name": campaign.name, "subject": campaign.subject,
+        "from_email": campaign.from_email, "status": campaign.status.value, "content_type": campaign.content_type.value,
+        "body": campaign.body, "altbody": campaign.altbody, "template_id": campaign.template_id,
+        "lists": [{"id": i} for i in campaign.lists], "tags": campaign.tags, "headers": campaign.headers,
+        "archive": campaign.archive, "send_at": campaign.send_at.isoformat() if campaign.send_at else None,
+        "preheader": campaign.preheader, "language": campaign.language, "charset": campaign.charset,
+    }

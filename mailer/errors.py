@@ -1,0 +1,13 @@
+"""The mailer's errors; the blueprints show them as a page message or a JSON ``{"message": …}``."""
+
+from __future__ import annotations
+
+from core.errors import ValidationError
+
+
+class TemplateError(ValidationError):
+    """A template (layout, body or subject) that cannot be saved; the message names the line."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line

@@ -1,0 +1,112 @@
+"""Email templates (layouts): saving with checks, the default, listmonk's JSON shape."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+
+from core.db import db
+from core.errors import NotFoundError, ValidationError
+from core.validation import choice
+from mailer.errors import TemplateError
+from mailer.models import Campaign, Template, TemplateType
+from mailer.sandbox import Checked, check_source
+
+# 特定電子メール法: every campaign mail names its sender, their address and contact point,
+# and lets the reader refuse further mail. A campaign layout without these is refused.
+REQUIRED_IN_CAMPAIGN_LAYOUT = {
+    "content": (r"\{\{-?\s*content\s*-?\}\}", "the {{ content }} slot"),
+    "unsubscribe_url": (r"\bunsubscribe_url\b", "an unsubscribe link ({{ unsubscribe_url }})"),
+    "sender.name": (r"\bsender\.name\b", "the sender's name ({{ sender.name }})"),
+    "sender.address": (r"\bsender\.address\b", "the sender's postal address ({{ sender.address }})"),
+    "sender.contact": (r"\bsender\.contact\b", "a contact point ({{ sender.contact }})"),
+}
+
+
+def check_layout(body: str, kind: TemplateType) -> Checked:
+    """Check a layout's body; a campaign layout must carry the slot and the legally required footer."""
+    checked = check_source(body)
+    if kind == TemplateType.CAMPAIGN:
+        missing = [what for pattern, what in REQUIRED_IN_CAMPAIGN_LAYOUT.values()
+                   if not re.search(pattern, checked.source)]
+        if missing:
+            raise TemplateError(_("A campaign layout needs %(missing)s (Japan's Act on Specified Electronic "
+                                  "Mail requires the sender's details and an unsubscribe link).",
+                                  missing=", ".join(missing)))
+    return checked
+
+
+def all_templates(kind: str | None = None) -> list[Template]:
+    """Return every template (or those of one type), the default first."""
+    stmt = select(Template).order_by(Template.is_default.desc(), Template.name)
+    if kind:
+        stmt = stmt.where(Template.type == choice(TemplateType, kind, "type"))
+    return list(db.session.scalars(stmt))
+
+
+def get_template(template_id: int) -> Template:
+    """Return a template or raise NotFoundError."""
+    template = db.session.get(Template, template_id)
+    if template is None:
+        raise NotFoundError(_("Template not found."))
+    return template
+
+
+def default_template() -> Template | None:
+    """Return the default campaign layout."""
+    return db.session.scalar(select(Template).where(Template.is_default.is_(True)).limit(1))
+
+
+def save_template(template: Template | None, data: dict[str, Any]) -> tuple[Template, list[str]]:
+    """Create or change a template from listmonk's fields; return it with the checks' warnings."""
+    name = str(data.get("name") or (template.name if template else "")).strip()
+    if not name:
+        raise ValidationError(_("Enter a name."))
+    kind = choice(TemplateType, data.get("type"), "type", template.type if template else TemplateType.CAMPAIGN)
+    checked = check_layout(str(data.get("body") if data.get("body") is not None else
+                               (template.body if template else "")), kind)
+    subject = str(data.get("subject") or "")
+    if kind == TemplateType.TX:
+        if not subject.strip():
+            raise ValidationError(_("A transactional template needs a subject."))
+        subject = check_source(subject).source
+    if template is None:
+        template = Template()
+        db.session.add(template)
+    template.name, template.type, template.subject, template.body = name, kind, subject, checked.source
+    db.session.commit()
+    return template, checked.warnings
+
+
+def set_default(template: Template) -> None:
+    """Make a campaign layout the default one."""
+    if template.type != TemplateType.CAMPAIGN:
+        raise ValidationError(_("Only a campaign layout can be the default."))
+    db.session.execute(update(Template).values(is_default=Template.id == template.id))
+    db.session.commit()
+
+
+def delete_template(template: Template) -> None:
+    """Delete a template; the default one and one that campaigns use stay."""
+    if template.is_default:
+        raise ValidationError(_("The default template cannot be deleted."))
+    in_use = db.session.scalar(select(Campaign.name).where(Campaign.template_id == template.id).limit(1))
+    if in_use is not None:
+        raise ValidationError(_("The campaign “%(name)s” uses this template.", name=in_use))
+    db.session.delete(template)
+    db.session.commit()
+
+
+def template_as_dict(template: Template, warnings: list[str] | None = None) -> dict[str, Any]:
+    """Serialise a template as listmonk does (plus Kairan's warnings when there are some)."""
+    data = {
+        "id": template.id, "created_at": template.created_at.isoformat(),
+        "updated_at": template.updated_at.isoformat(), "name": template.name, "type": template.type.value,
+        "subject": template.subject, "body": template.body, "is_default": template.is_default,
+    }
+    if warnings:
+        data["warnings"] = warnings
+    return data

@@ -1,0 +1,109 @@
+"""Email layouts (templates), campaigns as far as composing needs them, tracked links and media."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.db import Timestamped, db, new_uuid, str_enum, utcnow
+
+
+class TemplateType(StrEnum):
+    """listmonk's kinds: a campaign layout wraps a body; a transactional template is the whole mail."""
+
+    CAMPAIGN = "campaign"
+    TX = "tx"
+
+
+class Template(Timestamped, db.Model):  # type: ignore[name-defined]
+    """A layout in Kairan's Jinja (listmonk syntax is translated when it is saved)."""
+
+    __tablename__ = "templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[TemplateType] = mapped_column(str_enum(TemplateType), default=TemplateType.CAMPAIGN)
+    subject: Mapped[str] = mapped_column(String(500), default="")  # transactional templates only
+    body: Mapped[str] = mapped_column(Text)
+    is_default: Mapped[bool] = mapped_column(default=False)
+
+
+class ContentType(StrEnum):
+    """How a campaign body is written; listmonk's values plus the visual block editor."""
+
+    VISUAL = "visual"
+    RICHTEXT = "richtext"
+    HTML = "html"
+    MARKDOWN = "markdown"
+    PLAIN = "plain"
+
+
+class CampaignStatus(StrEnum):
+    """listmonk's lifecycle; composing only ever sees drafts (the send issue moves them on)."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    FINISHED = "finished"
+
+
+class Campaign(Timestamped, db.Model):  # type: ignore[name-defined]
+    """A newsletter: subject, body in its layout, audience. Sending fields arrive with the send issue."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(500))
+    from_email: Mapped[str] = mapped_column(String(320), default="")
+    preheader: Mapped[str] = mapped_column(String(300), default="")
+    status: Mapped[CampaignStatus] = mapped_column(str_enum(CampaignStatus), default=CampaignStatus.DRAFT)
+    content_type: Mapped[ContentType] = mapped_column(str_enum(ContentType), default=ContentType.VISUAL)
+    body: Mapped[str] = mapped_column(Text, default="")  # Kairan Jinja: HTML, Markdown or text
+    body_source: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the visual editor's project, to reopen it
+    altbody: Mapped[str | None] = mapped_column(Text)  # a hand-written plain part; derived from HTML when empty
+    template_id: Mapped[int | None] = mapped_column(ForeignKey("templates.id", ondelete="SET NULL"))
+    template: Mapped[Template | None] = relationship()
+    lists: Mapped[list[int]] = mapped_column(JSON, default=list)  # list ids of the audience
+    segment_id: Mapped[int | None] = mapped_column(ForeignKey("segments.id", ondelete="SET NULL"))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    headers: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    language: Mapped[str] = mapped_column(String(10), default="ja")  # of the layout's fixed wording
+    charset: Mapped[str] = mapped_column(String(20), default="utf-8")  # or iso-2022-jp for old Japanese phones
+    archive: Mapped[bool] = mapped_column(default=False)  # a public web version
+    archive_slug: Mapped[str | None] = mapped_column(String(200), unique=True)
+    send_at: Mapped[datetime | None]
+
+
+class Link(db.Model):  # type: ignore[name-defined]
+    """A URL a campaign tracks; the click redirect reads its target here, never from the request."""
+
+    __tablename__ = "links"
+    __table_args__ = (UniqueConstraint("campaign_id", "url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Media(db.Model):  # type: ignore[name-defined]
+    """An uploaded image, stored in the data folder under its uuid."""
+
+    __tablename__ = "media"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(50))
+    size: Mapped[int]
+    width: Mapped[int]
+    height: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
