@@ -19,8 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from sqlalchemy import ColumnElement, Integer, String, cast, literal_column, or_, text
 
 from core.db import db
+from lists.models import Subscriber
 
 # Column order of the rows callers pass.
 SUBSCRIBER_COLUMNS = ("uuid", "email", "email_key", "name", "attribs", "status", "created_at", "updated_at")
@@ -124,3 +126,28 @@ def existing_subscriptions(subscriber_ids: Sequence[int], list_ids: Sequence[int
         f"SELECT subscriber_id, list_id FROM subscriptions WHERE {by_subscriber} AND {by_list}",
         params + list_params)
     return {(subscriber_id, list_id) for subscriber_id, list_id in result}
+
+
+# The substring search of the subscribers page (email_key, name, attribute values), the
+# same expressions migration 0006 indexes with trigrams. A search of fewer than 3
+# characters has no trigram, so it reads every row (SQLite: straight from subscribers;
+# PostgreSQL's planner picks the scan by itself).
+SEARCH_MIN_TRIGRAM = 3
+SEARCH_TEXT = "(subscribers.email_key || E'\\x1f' || subscribers.name || E'\\x1f' || subscribers.attribs::text)"
+SQLITE_SEARCH = text(
+    "SELECT rowid FROM subscriber_search WHERE email_key LIKE :pattern "
+    "UNION ALL SELECT rowid FROM subscriber_search WHERE name LIKE :pattern "
+    "UNION ALL SELECT rowid FROM subscriber_search WHERE attribs LIKE :pattern"
+).columns(rowid=Integer)
+
+
+def search_condition(search: str) -> ColumnElement[bool]:
+    """Return a WHERE clause on subscribers: the search is a substring (any case) of email, name or attributes."""
+    pattern = f"%{search}%"  # % and _ stay wildcards, as in the scan before the index
+    if not is_sqlite():
+        return literal_column(SEARCH_TEXT).ilike(pattern)
+    if len(search) >= SEARCH_MIN_TRIGRAM:
+        # FTS5 turns LIKE on its columns (case-insensitive for ASCII, as SQLite's LIKE) into a trigram lookup.
+        return Subscriber.id.in_(SQLITE_SEARCH.bindparams(pattern=pattern))
+    return or_(Subscriber.email_key.like(pattern.casefold()), Subscriber.name.ilike(pattern),
+               cast(Subscriber.attribs, String).ilike(pattern))
