@@ -11,11 +11,12 @@ from urllib.parse import quote
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from rq import SimpleWorker
 
 from core.db import db
+from core.queues import QueueName, queue, redis
 from lists.queries import is_sqlite
 from lists.subscribers import subscribers_query
-from tests.conftest import run_jobs
 from tests.core.test_api import api_user
 from tests.lists.test_import import make_list
 from tests.lists.test_subscribers_api import editor, make_subscriber  # noqa: F401 - editor is a fixture
@@ -75,7 +76,8 @@ def import_csv(app: Flask, client: FlaskClient, body: str) -> None:
     response = client.post("/api/import/subscribers", headers=headers, content_type="multipart/form-data",
                            data={"params": json.dumps(params), "file": (io.BytesIO(body.encode()), "s.csv")})
     assert response.status_code == 200
-    run_jobs(app)
+    with app.app_context():
+        SimpleWorker([queue(QueueName.IMPORT)], connection=redis()).work(burst=True)
 
 
 @pytest.mark.parametrize(("search", "indexed"), [("user12", True), ("大阪府", True), ("us", False)])
