@@ -14,11 +14,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from redis import Redis
+from rq import SimpleWorker
+from sqlalchemy import select
 
 from app import create_app
 from core.db import db
 from core.embedded import private_redis
+from core.queues import QueueName, queue, redis
 from core.users import create_user
+from lists.models import Subscriber
+from mailer.capture import start_capture
+from mailer.outbox import Outbox
 from tests.databases import fresh_postgres
 
 PASSWORD = "correct horse battery"
@@ -99,6 +105,35 @@ def users(app: Flask) -> dict[str, str]:
         for role in ROLES:
             create_user(role, PASSWORD, role)
     return {role: role for role in ROLES}
+
+
+@pytest.fixture
+def capture(app: Flask) -> Iterator[Outbox]:
+    """The capture SMTP server on the app's capture port; yield the Outbox it fills."""
+    settings = app.config["KAIRAN"]
+    controller = start_capture(Outbox.folder(settings.data_dir), settings.capture_port)
+    yield Outbox(Outbox.folder(settings.data_dir))
+    controller.stop()
+
+
+def run_jobs(app: Flask) -> None:
+    """Run every queued job with a real RQ worker, in burst mode."""
+    with app.app_context():
+        SimpleWorker([queue(name) for name in QueueName], connection=redis()).work(burst=True)
+
+
+def subscriber(app: Flask, email: str) -> Subscriber:
+    """The subscriber with this address, with their subscriptions loaded."""
+    with app.app_context():
+        found = db.session.scalars(select(Subscriber).where(Subscriber.email_key == email)).one()
+        _ = [(s.mailing_list.name, s.status) for s in found.subscriptions]  # load before the context ends
+        db.session.expunge(found)
+        return found
+
+
+def statuses(app: Flask, email: str) -> dict[str, str]:
+    """List name → subscription status of the subscriber with this address."""
+    return {s.mailing_list.name: s.status.value for s in subscriber(app, email).subscriptions}
 
 
 def csrf_token(client: FlaskClient, page: str) -> str:

@@ -7,10 +7,15 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
 from werkzeug.serving import make_server
+
+from mailer.outbox import Outbox
+from tests.conftest import PASSWORD
 
 CHROMIUM = shutil.which("chromium")
 # Background networking off: this machine has no internet and Chromium's own calls would only fail.
@@ -48,3 +53,38 @@ def screenshots(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("KAIRAN_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def ja_context(browser: Any, live_server: str, width: int = 1280) -> Any:
+    """A browser context of someone who reads Japanese, at this window width."""
+    return browser.new_context(base_url=live_server, locale="ja-JP", extra_http_headers={"Accept-Language": "ja"},
+                               viewport={"width": width, "height": 800})
+
+
+@pytest.fixture
+def page_ja(browser: Any, live_server: str) -> Iterator[Any]:
+    """A page in a Japanese browser context."""
+    context = ja_context(browser, live_server)
+    yield context.new_page()
+    context.close()
+
+
+def log_in(page: Any, username: str, password: str = PASSWORD) -> None:
+    """Log in through the login form."""
+    page.goto("/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
+def mailed_link(outbox: Outbox, path: str) -> str:
+    """The path and query of the link containing ``path`` in the newest captured mail.
+
+    The mail links to KAIRAN_BASE_URL; the live server has its own port, so only path and query are kept.
+    """
+    entries, _total = outbox.page(1, 1)
+    assert entries, "no mail was captured"
+    message = outbox.get(entries[0].key)
+    assert message is not None and message.text is not None
+    link = urlsplit(next(word for word in message.text.split() if path in word))
+    return f"{link.path}?{link.query}"

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.test_ui import log_in
+from mailer.outbox import Outbox
+from tests.browser.conftest import ja_context, log_in, mailed_link
+from tests.conftest import run_jobs
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def page_ja(browser: Any, live_server: str) -> Iterator[Any]:
-    context = browser.new_context(base_url=live_server, locale="ja-JP", extra_http_headers={"Accept-Language": "ja"},
-                                  viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def test_editor_builds_a_list_adds_subscribers_and_reads_a_timeline(page_ja: Any, users: dict[str, str],
@@ -64,13 +55,9 @@ def test_editor_builds_a_list_adds_subscribers_and_reads_a_timeline(page_ja: Any
 
 
 def test_import_with_progress_then_public_signup_confirm_and_unsubscribe(
-        browser: Any, live_server: str, app: Any, users: dict[str, str], screenshots: Path, tmp_path: Path) -> None:
-    from mailer.capture import start_capture
-    from mailer.outbox import Outbox
-    from tests.lists.test_import import run_jobs
-
-    context = browser.new_context(base_url=live_server, locale="ja-JP", extra_http_headers={"Accept-Language": "ja"},
-                                  viewport={"width": 1280, "height": 800})
+        browser: Any, live_server: str, app: Any, users: dict[str, str], screenshots: Path, tmp_path: Path,
+        capture: Outbox) -> None:
+    context = ja_context(browser, live_server)
     page = context.new_page()
     log_in(page, "editor")
     page.goto("/lists/")
@@ -101,37 +88,25 @@ def test_import_with_progress_then_public_signup_confirm_and_unsubscribe(
     assert '"1990-04-01"' in page.input_value("textarea[name=attribs]")
 
     # A visitor subscribes through the public form, confirms from the mail, then unsubscribes.
-    settings = app.config["KAIRAN"]
-    controller = start_capture(Outbox.folder(settings.data_dir), settings.capture_port)
-    try:
-        visitor = browser.new_context(base_url=live_server, locale="ja-JP",
-                                      extra_http_headers={"Accept-Language": "ja"},
-                                      viewport={"width": 390, "height": 800})
-        form = visitor.new_page()
-        form.goto("/subscription/form")
-        form.fill("input[name=email]", "visitor@example.jp")
-        form.fill("input[name=name]", "来訪者")
-        form.screenshot(path=str(screenshots / "public-form-ja.png"), full_page=True)
-        form.click("button[type=submit]")
-        assert "受信箱をご確認ください" in form.inner_text("main")
-        run_jobs(app)
-        outbox = Outbox(Outbox.folder(settings.data_dir))
-        entries, _total = outbox.page(1, 5)
-        message = outbox.get(entries[0].key)
-        assert message is not None and message.text is not None
-        link = urlsplit(next(word for word in message.text.split() if "/subscription/optin/" in word))
-        form.goto(f"{link.path}?{link.query}")  # the mail links to KAIRAN_BASE_URL; this server has its own port
-        form.click("button[type=submit]")
-        assert form.locator("h1").inner_text() == "購読が確認されました"
-        form.click("text=購読の設定を変更する")
-        form.click("text=すべての配信を停止する")
-        assert form.locator("h1").inner_text() == "配信停止"  # the page only asks
-        form.click("button[type=submit]")
-        assert form.locator("h1").inner_text() == "配信を停止しました"
-        form.screenshot(path=str(screenshots / "public-unsubscribed-ja.png"), full_page=True)
-        visitor.close()
-    finally:
-        controller.stop()
+    visitor = ja_context(browser, live_server, width=390)
+    form = visitor.new_page()
+    form.goto("/subscription/form")
+    form.fill("input[name=email]", "visitor@example.jp")
+    form.fill("input[name=name]", "来訪者")
+    form.screenshot(path=str(screenshots / "public-form-ja.png"), full_page=True)
+    form.click("button[type=submit]")
+    assert "受信箱をご確認ください" in form.inner_text("main")
+    run_jobs(app)
+    form.goto(mailed_link(capture, "/subscription/optin/"))
+    form.click("button[type=submit]")
+    assert form.locator("h1").inner_text() == "購読が確認されました"
+    form.click("text=購読の設定を変更する")
+    form.click("text=すべての配信を停止する")
+    assert form.locator("h1").inner_text() == "配信停止"  # the page only asks
+    form.click("button[type=submit]")
+    assert form.locator("h1").inner_text() == "配信を停止しました"
+    form.screenshot(path=str(screenshots / "public-unsubscribed-ja.png"), full_page=True)
+    visitor.close()
     context.close()
 
 
@@ -145,8 +120,7 @@ def test_segment_built_from_rows_shows_a_live_count(browser: Any, live_server: s
             db.session.add(Subscriber(email=f"u{i}@example.jp", email_key=f"u{i}@example.jp", name=f"U{i}",
                                       attribs={"city": city, "age": 20 + i * 10}))
         db.session.commit()
-    context = browser.new_context(base_url=live_server, locale="ja-JP", extra_http_headers={"Accept-Language": "ja"},
-                                  viewport={"width": 1280, "height": 800})
+    context = ja_context(browser, live_server)
     page = context.new_page()
     log_in(page, "editor")
     page.goto("/subscribers/segments/new")
@@ -181,7 +155,7 @@ def test_attribute_rows_edit_the_json_for_people_who_do_not_write_it(
         db.session.add(subscriber)
         db.session.commit()
         subscriber_id = subscriber.id
-    context = browser.new_context(base_url=live_server, locale="ja-JP", extra_http_headers={"Accept-Language": "ja"})
+    context = ja_context(browser, live_server)
     page = context.new_page()
     log_in(page, "editor")
     page.goto(f"/subscribers/{subscriber_id}")

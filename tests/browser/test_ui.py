@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import ja_context, log_in
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -26,13 +27,6 @@ def page(browser: Any, live_server: str) -> Iterator[Any]:
     page = context.new_page()
     yield page
     context.close()
-
-
-def log_in(page: Any, username: str, password: str = PASSWORD) -> None:
-    page.goto("/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
 
 
 @pytest.mark.parametrize("role", ["viewer", "editor", "admin"])
@@ -84,7 +78,7 @@ def test_admin_creates_an_api_token_that_reads_the_api(page: Any, users: dict[st
 
 
 def test_first_run_setup_then_japanese_dashboard(browser: Any, live_server: str, screenshots: Path) -> None:
-    context = browser.new_context(base_url=live_server, locale="ja-JP", extra_http_headers={"Accept-Language": "ja"})
+    context = ja_context(browser, live_server)
     page = context.new_page()
     page.goto("/")
     assert page.url.endswith("/setup")

@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from core.db import db
-from core.queues import QueueName, queue, redis
+from core.queues import QueueName, queue
 from lists.models import ConsentMethod, ConsentRecord, MailingList, Subscriber, SubscriberStatus, Subscription
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, run_jobs
 from tests.core.test_api import api_user
 
 # What Excel on a Japanese PC saves: CP932, CRLF, with everything the issue names.
@@ -31,12 +30,6 @@ EXCEL_CSV = (
     "Yamada@Example.jp,山田 太郎,大阪府,125\r\n"  # the same person again: merged, later values win
     "hanako@ezweb.ne.jp,佐藤花子,北海道,126\r\n"
 )
-
-
-def run_jobs(app: Flask) -> None:
-    """Run every queued job with a real RQ worker, in burst mode."""
-    with app.app_context():
-        SimpleWorker([queue(name) for name in QueueName], connection=redis()).work(burst=True)
 
 
 def make_list(app: Flask, name: str = "news") -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask
@@ -13,10 +12,8 @@ from sqlalchemy import select
 from core.db import db
 from core.tokens import Purpose, make_token
 from lists.models import ConsentMethod, ConsentRecord, ListOptin, ListType, MailingList, Subscriber, SubscriberStatus
-from mailer.capture import start_capture
 from mailer.outbox import Outbox
-from tests.conftest import csrf_token
-from tests.lists.test_import import run_jobs
+from tests.conftest import csrf_token, run_jobs, statuses, subscriber
 
 
 @pytest.fixture
@@ -29,26 +26,6 @@ def lists(app: Flask) -> dict[str, str]:
         db.session.add_all(made)
         db.session.commit()
         return {m.name: m.uuid for m in made}
-
-
-@pytest.fixture
-def capture(app: Flask) -> Iterator[Outbox]:
-    settings = app.config["KAIRAN"]
-    controller = start_capture(Outbox.folder(settings.data_dir), settings.capture_port)
-    yield Outbox(Outbox.folder(settings.data_dir))
-    controller.stop()
-
-
-def subscriber(app: Flask, email: str) -> Subscriber:
-    with app.app_context():
-        found = db.session.scalars(select(Subscriber).where(Subscriber.email_key == email)).one()
-        _ = [(s.mailing_list.name, s.status) for s in found.subscriptions]  # load before the context ends
-        db.session.expunge(found)
-        return found
-
-
-def statuses(app: Flask, email: str) -> dict[str, str]:
-    return {s.mailing_list.name: s.status.value for s in subscriber(app, email).subscriptions}
 
 
 def test_public_lists_api_shows_only_public_lists(client: FlaskClient, lists: dict[str, str]) -> None:
