@@ -9,10 +9,10 @@ MO_FILES := $(PO_FILES:.po=.mo)
 
 .PHONY: up test lint translations translations-update clean
 
-up: $(VENV)/.runtime $(MO_FILES)
+up: $(VENV)/.runtime $(MO_FILES) node_modules/.installed
 	$(BIN)/flask --app app up
 
-test: $(VENV)/.dev $(MO_FILES)
+test: $(VENV)/.dev $(MO_FILES) node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -27,6 +27,11 @@ $(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
 $(VENV)/.dev: requirements-dev.txt requirements.txt | $(VENV)/bin/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
+
+# The UI's third-party browser code (the visual editor, the code editor), exactly as package-lock.json pins it.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # Compiled catalogs are build output (not committed): rebuilt whenever a .po file changes.
 %.mo: %.po $(VENV)/.runtime

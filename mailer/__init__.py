@@ -8,12 +8,17 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register the Outbox, the SMTP health check and, when embedded, the capture server."""
     from core import health
+    from core.api import register_schema
     from core.embedded import ServiceSpec, flask_command, port_answers, register_service
     from core.signals import optin_requested
-    from mailer import capture, jobs, models, transport, views  # noqa: F401  (models: tables for metadata)
+    from mailer import api, capture, compose_views, jobs, models, transport, views  # noqa: F401  (models: tables)
 
     settings = app.config["KAIRAN"]
     app.register_blueprint(views.bp)
+    app.register_blueprint(compose_views.bp)
+    app.register_blueprint(api.bp)
+    register_schema(app, "TemplateInput", api.TEMPLATE_INPUT)
+    register_schema(app, "CampaignInput", api.CAMPAIGN_INPUT)
     app.cli.add_command(capture.capture_command)
     health.register(app, "smtp", transport.check_smtp)
     optin_requested.connect(jobs.queue_optin_mail)  # blinker keeps one connection per receiver

@@ -25,11 +25,12 @@ from mailer.compiler import Compiled, body_html, compile_message
 from mailer.errors import TemplateError
 from mailer.layouts import default_template
 from mailer.models import Campaign, CampaignStatus, ContentType, Link, Template
-from mailer.sandbox import MissingNames, check_source
+from mailer.sandbox import Checked, MissingNames, check_source
 
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail hides everything after this much HTML behind "[Message clipped]"
 SUBJECT_MAX_CHARS = 40  # a phone shows about this many (Japanese: fewer, each is wider)
 PREHEADER_MIN_CHARS = 20
+IMAGE_ONLY_TEXT_CHARS = 100  # a body with images and less text than this reads as an image-only mail
 LANGUAGES = ("ja", "en")
 CHARSETS = ("utf-8", "iso-2022-jp")
 
@@ -47,11 +48,13 @@ def get_campaign(campaign_id: int) -> Campaign:
     return campaign
 
 
-def _check(source: str, field: str) -> list[str]:
+def _checked(source: str, field: str) -> Checked:
+    """Check one of a campaign's templates; its errors and warnings say which field they are about."""
     try:
-        return check_source(source).warnings
+        checked = check_source(source)
     except TemplateError as error:
         raise TemplateError(f"{field}: {error.message}", error.line) from None
+    return Checked(checked.source, [f"{field}: {warning}" for warning in checked.warnings])
 
 
 def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Campaign, list[str]]:
@@ -65,10 +68,10 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Camp
         raise ValidationError(_("Enter a name and a subject."))
     content_type = choice(ContentType, data.get("content_type"), "content_type", current.content_type)
     body = str(data.get("body", current.body) or "")
-    warnings = _check(subject, _("Subject")) + _check(body, _("Body"))
+    checked_subject, checked_body = _checked(subject, _("Subject")), _checked(body, _("Body"))
     altbody = data.get("altbody", current.altbody)
-    if altbody:
-        warnings += _check(str(altbody), _("Plain text"))
+    checked_altbody = _checked(str(altbody), _("Plain text")) if altbody else None
+    warnings = checked_subject.warnings + checked_body.warnings + (checked_altbody.warnings if checked_altbody else [])
     template_id = data.get("template_id", current.template_id)
     if template_id not in (None, ""):
         if db.session.get(Template, int(template_id)) is None:
@@ -78,13 +81,13 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Camp
         raise ValidationError(_("language must be one of: %(allowed)s.", allowed=", ".join(LANGUAGES)))
     list_ids = [int(i) for i in data.get("lists", current.lists) or []]
     if campaign is None:
-        campaign = current
-        db.session.add(campaign)
-        if template_id in (None, ""):
+        if "template_id" not in data:  # a new campaign starts in the default layout
             layout = default_template()
             template_id = layout.id if layout else None
-    campaign.name, campaign.subject, campaign.content_type = name, check_source(subject).source, content_type
-    campaign.body, campaign.altbody = check_source(body).source, check_source(str(altbody)).source if altbody else None
+        campaign = current
+        db.session.add(campaign)
+    campaign.name, campaign.subject, campaign.content_type = name, checked_subject.source, content_type
+    campaign.body, campaign.altbody = checked_body.source, checked_altbody.source if checked_altbody else None
     campaign.template_id = int(template_id) if template_id not in (None, "") else None
     campaign.body_source = data.get("body_source", campaign.body_source)
     campaign.from_email = str(data.get("from_email", campaign.from_email) or "")
@@ -164,7 +167,8 @@ def preview(campaign: Campaign, subscriber: Subscriber | None) -> Preview:
     with MissingNames() as missing:
         html, text = compiled.render(context)
         subject = compiled.html.environment.from_string(campaign.subject).render(context)
-    return Preview(subject, html, text, sorted(missing), run_checks(campaign, compiled, html, sorted(missing)))
+    return Preview(subject, html, text, sorted(missing), run_checks(campaign, compiled, (subject, html, text),
+                                                                     sorted(missing)))
 
 
 IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
@@ -177,8 +181,10 @@ def _check_result(level: str, message: str) -> dict[str, str]:
     return {"level": level, "message": message}
 
 
-def run_checks(campaign: Campaign, compiled: Compiled, html: str, missing: list[str]) -> list[dict[str, str]]:
-    """Return what an editor should fix or know before sending: level "error", "warning" or "ok"."""
+def run_checks(campaign: Campaign, compiled: Compiled, rendered: tuple[str, str, str],
+               missing: list[str]) -> list[dict[str, str]]:
+    """Return what to fix or know before sending (level "error", "warning" or "ok") about a rendered message."""
+    subject, html, text = rendered
     results = []
     settings = current_app.config["KAIRAN"]
     for name in missing:
@@ -189,8 +195,8 @@ def run_checks(campaign: Campaign, compiled: Compiled, html: str, missing: list[
         results.append(_check_result("warning", _("%(n)d of %(m)d images have no alt text (shown when images "
                                                   "are blocked, read aloud by screen readers).",
                                                   n=len(no_alt), m=len(images))))
-    visible_text = re.sub(r"\s+", "", TAGS.sub("", html))
-    if images and len(visible_text) < 100:
+    content = body_html(campaign.content_type, campaign.body)  # the body alone: the layout's footer is text too
+    if IMG.search(content) and len(re.sub(r"\s+", "", TAGS.sub("", content))) < IMAGE_ONLY_TEXT_CHARS:
         results.append(_check_result("warning", _("The message is mostly images: spam filters distrust that, "
                                                   "and readers who block images see nothing.")))
     size = len(html.encode())
@@ -215,7 +221,7 @@ def run_checks(campaign: Campaign, compiled: Compiled, html: str, missing: list[
         results.append(_check_result("error", _("Set KAIRAN_POSTAL_ADDRESS and KAIRAN_CONTACT: the footer "
                                                 "must show the sender's address and contact point.")))
     if campaign.charset == "iso-2022-jp":
-        results.extend(_iso_2022_jp_check(campaign.subject + compiled.text_source))
+        results.extend(_iso_2022_jp_check(subject + text))
     return results
 
 

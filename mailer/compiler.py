@@ -21,12 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
 from inscriptis import get_text
 from inscriptis.model.config import ParserConfig
 from jinja2 import Template as JinjaTemplate
 from markdown_it import MarkdownIt
 from premailer import Premailer
 
+from core.errors import ValidationError
 from mailer.models import ContentType
 from mailer.sandbox import HTML_ENV, TEXT_ENV
 
@@ -134,3 +136,16 @@ def compile_message(content_html: str, layout: str | None, altbody: str | None =
     html_source, text_source = protected.restore(document), protected.restore(text)
     return Compiled(HTML_ENV.from_string(html_source), TEXT_ENV.from_string(text_source), tuple(urls),
                     html_source, text_source)
+
+
+def convert(body: str, source: ContentType, target: ContentType) -> str:
+    """Convert a body between formats (listmonk's /content), Jinja kept as it is."""
+    if source == target:
+        return body
+    if target == ContentType.MARKDOWN:
+        raise ValidationError(_("A body cannot be converted to Markdown; start from plain text instead."))
+    html_body = body_html(source, body)
+    if target == ContentType.PLAIN:
+        protected = Protected()
+        return protected.restore(plain_text(protected.hide(html_body)))
+    return html_body  # HTML, rich text and the visual editor all start from HTML

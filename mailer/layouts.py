@@ -39,6 +39,23 @@ def check_layout(body: str, kind: TemplateType) -> Checked:
     return checked
 
 
+SAMPLE_BODY = ("<h1>{{ campaign.subject }}</h1>\n<p>{{ subscriber.name }}様、いつもご利用ありがとうございます。</p>\n"
+               "<p>This is sample content, shown where a campaign's body goes.</p>")
+
+
+def preview_layout(body: str, kind: TemplateType) -> str:
+    """Render a layout around a sample body for a sample reader (listmonk's template preview)."""
+    from mailer.campaigns import reader_context  # campaigns builds on layouts
+    from mailer.compiler import compile_message
+
+    layout = check_layout(body, kind).source
+    sample = Campaign(id=0, uuid="00000000-0000-0000-0000-000000000000", name=_("Sample campaign"),
+                      subject=_("Sample subject"), preheader="", language="ja", archive=False)
+    html, _text = compile_message(SAMPLE_BODY, layout if kind == TemplateType.CAMPAIGN else None).render(
+        reader_context(sample, None))
+    return html
+
+
 def all_templates(kind: str | None = None) -> list[Template]:
     """Return every template (or those of one type), the default first."""
     stmt = select(Template).order_by(Template.is_default.desc(), Template.name)

@@ -9,6 +9,7 @@ reason; a name Kairan does not provide is a warning (it renders empty when sent)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -108,14 +109,31 @@ def _refuse(message: str, node: nodes.Node) -> TemplateError:
     return TemplateError(_("Line %(line)d: %(message)s", line=node.lineno, message=message), node.lineno)
 
 
+BLOCK_TAG = re.compile(r"\{%[-+]?\s*(\w+)")
+OPENERS = {"if", "for", "block", "macro", "call", "filter", "with", "raw", "autoescape", "trans"}
+
+
+def _unclosed_block_line(source: str) -> int | None:
+    """Return the line of the innermost block a template never closes (Jinja reports the end instead)."""
+    opened: list[tuple[str, int]] = []
+    for match in BLOCK_TAG.finditer(source):
+        tag = match[1]
+        if tag in OPENERS:
+            opened.append((tag, source.count("\n", 0, match.start()) + 1))
+        elif tag.startswith("end") and opened and opened[-1][0] == tag[3:]:
+            opened.pop()
+    return opened[-1][1] if opened else None
+
+
 def check_source(source: str, *, known: set[str] | None = None) -> Checked:
     """Translate listmonk syntax, parse, and refuse sandbox escapes; return the Jinja and its warnings."""
     source = from_listmonk(source)
     try:
         tree = HTML_ENV.parse(source)
     except TemplateSyntaxError as error:
-        raise TemplateError(_("Line %(line)d: %(message)s", line=error.lineno, message=error.message or ""),
-                            error.lineno) from None
+        line = _unclosed_block_line(source) if "end of template" in (error.message or "") else None
+        line = line or error.lineno
+        raise TemplateError(_("Line %(line)d: %(message)s", line=line, message=error.message or ""), line) from None
     for node in _nodes(tree, nodes.Getattr):
         if node.attr.startswith("_") or node.attr in UNSAFE_ATTRIBUTES:
             raise _refuse(_("“%(name)s” is not allowed in a template.", name=node.attr), node)

@@ -41,25 +41,14 @@ def _outbox() -> Outbox:
     return Outbox(Outbox.folder(current_app.config["KAIRAN"].data_dir))
 
 
-@bp.get("/campaigns/")
-@require(Permission.CAMPAIGNS_READ)
-def campaigns() -> Any:
-    """Show the campaigns page (the compose and send issues fill it)."""
-    return render_template(
-        "placeholder.html", title=_("Campaigns"), empty_title=_("No campaigns yet."),
-        text=_("Composing and sending campaigns arrive in a coming version. Meanwhile, send a test message "
-               "from the Outbox to check your mail setup."),
-    )
-
-
-@bp.get("/templates/")
-@require(Permission.TEMPLATES_READ)
-def templates() -> Any:
-    """Show the email templates page (the compose issue fills it)."""
-    return render_template(
-        "placeholder.html", title=_("Templates"), empty_title=_("No templates yet."),
-        text=_("Email layouts and the visual editor arrive in a coming version."),
-    )
+def preview_response(html: str) -> Any:
+    """Serve a message's HTML for a sandboxed preview frame: no script, links open in a new tab."""
+    # Links open in a new tab: inside the sandboxed frame their pages could not submit forms.
+    response = make_response(with_new_tab_links(html))
+    response.headers["Content-Type"] = "text/html; charset=utf-8"
+    response.headers["Content-Security-Policy"] = HTML_PREVIEW_CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.get("/outbox/")
@@ -92,12 +81,7 @@ def message_html(key: str) -> Any:
     captured = _outbox().get(key)
     if captured is None or captured.html is None:
         abort(404)
-    # Links open in a new tab: inside the sandboxed frame their pages could not submit forms.
-    response = make_response(with_new_tab_links(captured.html))
-    response.headers["Content-Type"] = "text/html; charset=utf-8"
-    response.headers["Content-Security-Policy"] = HTML_PREVIEW_CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return preview_response(captured.html)
 
 
 @bp.post("/outbox/test")

@@ -1,0 +1,404 @@
+"""listmonk's templates, campaigns (as far as composing goes) and media API routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from core.api import json_body, paginate
+from core.auth import Permission, require
+from core.db import db
+from core.errors import ValidationError
+from core.queues import queue
+from core.validation import choice
+from lists.addresses import normalise_email
+from lists.models import Subscriber
+from mailer.campaigns import campaign_as_dict, get_campaign, preview, save_campaign
+from mailer.compiler import convert
+from mailer.layouts import (
+    all_templates,
+    delete_template,
+    get_template,
+    preview_layout,
+    save_template,
+    set_default,
+    template_as_dict,
+)
+from mailer.media import all_media, delete_media, get_media, media_as_dict, upload
+from mailer.models import Campaign, ContentType, TemplateType
+from mailer.views import preview_response
+
+bp = Blueprint("mailer_api", __name__, url_prefix="/api")
+
+
+def _body() -> dict[str, Any]:
+    """Return the request's fields, JSON or form-encoded (listmonk's previews post forms)."""
+    return json_body() if request.is_json else request.form.to_dict()
+
+
+@bp.get("/templates")
+@require(Permission.TEMPLATES_READ)
+def get_templates() -> Any:
+    """List templates.
+    ---
+    get:
+      tags: [templates]
+      summary: Every template, the default first (`no_body=true` leaves bodies out).
+      parameters: [{in: query, name: no_body, schema: {type: boolean}}]
+      responses:
+        200: {description: The templates.}
+    """
+    rows = [template_as_dict(t) for t in all_templates(request.args.get("type"))]
+    if request.args.get("no_body") == "true":
+        rows = [{**row, "body": ""} for row in rows]
+    return jsonify(data=rows)
+
+
+@bp.get("/templates/<int:template_id>")
+@require(Permission.TEMPLATES_READ)
+def get_one_template(template_id: int) -> Any:
+    """Return a template.
+    ---
+    get:
+      tags: [templates]
+      summary: One template.
+      parameters: [{in: path, name: template_id, required: true, schema: {type: integer}}]
+      responses:
+        200: {description: The template.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    return jsonify(data=template_as_dict(get_template(template_id)))
+
+
+@bp.post("/templates")
+@require(Permission.TEMPLATES_WRITE)
+def post_template() -> Any:
+    """Create a template.
+    ---
+    post:
+      tags: [templates]
+      summary: Create a layout (Jinja or listmonk syntax); errors name their line.
+      requestBody:
+        required: true
+        content: {application/json: {schema: {$ref: '#/components/schemas/TemplateInput'}}}
+      responses:
+        200: {description: The template, with `warnings` about unknown variables.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    template, warnings = save_template(None, json_body())
+    return jsonify(data=template_as_dict(template, warnings))
+
+
+@bp.put("/templates/<int:template_id>")
+@require(Permission.TEMPLATES_WRITE)
+def put_template(template_id: int) -> Any:
+    """Change a template.
+    ---
+    put:
+      tags: [templates]
+      summary: Replace a template's name, type, subject and body.
+      parameters: [{in: path, name: template_id, required: true, schema: {type: integer}}]
+      requestBody:
+        required: true
+        content: {application/json: {schema: {$ref: '#/components/schemas/TemplateInput'}}}
+      responses:
+        200: {description: The template.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    template, warnings = save_template(get_template(template_id), json_body())
+    return jsonify(data=template_as_dict(template, warnings))
+
+
+@bp.put("/templates/<int:template_id>/default")
+@require(Permission.TEMPLATES_WRITE)
+def put_default(template_id: int) -> Any:
+    """Make a template the default.
+    ---
+    put:
+      tags: [templates]
+      summary: Make a campaign layout the default for new campaigns.
+      parameters: [{in: path, name: template_id, required: true, schema: {type: integer}}]
+      responses:
+        200: {description: The template.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    template = get_template(template_id)
+    set_default(template)
+    return jsonify(data=template_as_dict(template))
+
+
+@bp.delete("/templates/<int:template_id>")
+@require(Permission.TEMPLATES_WRITE)
+def delete_one_template(template_id: int) -> Any:
+    """Delete a template.
+    ---
+    delete:
+      tags: [templates]
+      summary: Delete a template that is neither the default nor used by a campaign.
+      parameters: [{in: path, name: template_id, required: true, schema: {type: integer}}]
+      responses:
+        200: {description: 'Done: {"data": true}'}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    delete_template(get_template(template_id))
+    return jsonify(data=True)
+
+
+@bp.post("/templates/preview")
+@require(Permission.TEMPLATES_READ)
+def preview_new_template() -> Any:
+    """Preview a template body that is not saved.
+    ---
+    post:
+      tags: [templates]
+      summary: Render a layout (form or JSON field `body`, optional `template_type`) around a sample body.
+      responses:
+        200: {description: The HTML, served in a sandbox., content: {text/html: {schema: {type: string}}}}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    data = _body()
+    kind = choice(TemplateType, data.get("template_type") or data.get("type"), "type", TemplateType.CAMPAIGN)
+    return preview_response(preview_layout(str(data.get("body") or ""), kind))
+
+
+@bp.route("/templates/<int:template_id>/preview", methods=["GET", "POST"])
+@require(Permission.TEMPLATES_READ)
+def preview_template(template_id: int) -> Any:
+    """Preview a saved template.
+    ---
+    get:
+      tags: [templates]
+      summary: Render a saved layout around a sample body.
+      parameters: [{in: path, name: template_id, required: true, schema: {type: integer}}]
+      responses:
+        200: {description: The HTML., content: {text/html: {schema: {type: string}}}}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    template = get_template(template_id)
+    return preview_response(preview_layout(template.body, template.type))
+
+
+@bp.get("/campaigns")
+@require(Permission.CAMPAIGNS_READ)
+def get_campaigns() -> Any:
+    """List campaigns.
+    ---
+    get:
+      tags: [campaigns]
+      summary: Campaigns, newest first, paged as listmonk pages.
+      parameters:
+        - {in: query, name: page, schema: {type: integer}}
+        - {in: query, name: per_page, schema: {type: string}}
+      responses:
+        200: {description: A page of campaigns.}
+    """
+    return jsonify(data=paginate(select(Campaign).order_by(Campaign.id.desc()),
+                                 lambda rows: [campaign_as_dict(c) for c in rows]))
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+@require(Permission.CAMPAIGNS_READ)
+def get_one_campaign(campaign_id: int) -> Any:
+    """Return a campaign.
+    ---
+    get:
+      tags: [campaigns]
+      summary: One campaign.
+      parameters: [{in: path, name: campaign_id, required: true, schema: {type: integer}}]
+      responses:
+        200: {description: The campaign.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    return jsonify(data=campaign_as_dict(get_campaign(campaign_id)))
+
+
+@bp.post("/campaigns")
+@require(Permission.CAMPAIGNS_WRITE)
+def post_campaign() -> Any:
+    """Create a draft campaign.
+    ---
+    post:
+      tags: [campaigns]
+      summary: Create a draft; subject and body are checked as templates (errors name their line).
+      requestBody:
+        required: true
+        content: {application/json: {schema: {$ref: '#/components/schemas/CampaignInput'}}}
+      responses:
+        200: {description: The campaign, with `warnings` about unknown variables.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    campaign, warnings = save_campaign(None, json_body())
+    return jsonify(data={**campaign_as_dict(campaign), "warnings": warnings})
+
+
+@bp.put("/campaigns/<int:campaign_id>")
+@require(Permission.CAMPAIGNS_WRITE)
+def put_campaign(campaign_id: int) -> Any:
+    """Change a draft campaign.
+    ---
+    put:
+      tags: [campaigns]
+      summary: Change a draft's fields (those left out keep their value).
+      parameters: [{in: path, name: campaign_id, required: true, schema: {type: integer}}]
+      requestBody:
+        required: true
+        content: {application/json: {schema: {$ref: '#/components/schemas/CampaignInput'}}}
+      responses:
+        200: {description: The campaign.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    campaign, warnings = save_campaign(get_campaign(campaign_id), json_body())
+    return jsonify(data={**campaign_as_dict(campaign), "warnings": warnings})
+
+
+@bp.route("/campaigns/<int:campaign_id>/preview", methods=["GET", "POST"])
+@require(Permission.CAMPAIGNS_READ)
+def preview_campaign(campaign_id: int) -> Any:
+    """Preview a campaign's HTML.
+    ---
+    get:
+      tags: [campaigns]
+      summary: The campaign rendered in its layout for a sample reader or `subscriber_id`; nothing is counted.
+      parameters:
+        - {in: path, name: campaign_id, required: true, schema: {type: integer}}
+        - {in: query, name: subscriber_id, schema: {type: integer}}
+      responses:
+        200: {description: The HTML., content: {text/html: {schema: {type: string}}}}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    campaign = get_campaign(campaign_id)
+    data = _body() if request.method == "POST" else {}
+    if data.get("body") is not None:  # listmonk previews an unsaved body posted with the request
+        db.session.expunge(campaign)
+        campaign.body = str(data["body"])
+        campaign.content_type = choice(ContentType, data.get("content_type"), "content_type", campaign.content_type)
+    return preview_response(preview(campaign, _subscriber(request.values.get("subscriber_id"))).html)
+
+
+@bp.post("/campaigns/<int:campaign_id>/content")
+@require(Permission.CAMPAIGNS_READ)
+def campaign_content(campaign_id: int) -> Any:
+    """Convert a body between formats.
+    ---
+    post:
+      tags: [campaigns]
+      summary: Convert `body` from `from` to `to` (html, richtext, visual, markdown, plain), Jinja kept.
+      parameters: [{in: path, name: campaign_id, required: true, schema: {type: integer}}]
+      responses:
+        200: {description: 'The converted body: {"data": "…"}'}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    get_campaign(campaign_id)
+    data = json_body()
+    source = choice(ContentType, data.get("from") or data.get("content_type"), "from", required=True)
+    target = choice(ContentType, data.get("to"), "to", required=True)
+    return jsonify(data=convert(str(data.get("body") or ""), source, target))
+
+
+@bp.post("/campaigns/<int:campaign_id>/test")
+@require(Permission.CAMPAIGNS_SEND)
+def test_campaign(campaign_id: int) -> Any:
+    """Send a campaign to test addresses.
+    ---
+    post:
+      tags: [campaigns]
+      summary: Queue a test send to `subscribers` (any addresses), personalised for `subscriber_id`; not counted.
+      parameters: [{in: path, name: campaign_id, required: true, schema: {type: integer}}]
+      responses:
+        200: {description: 'Done: {"data": true}'}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    campaign = get_campaign(campaign_id)
+    data = json_body()
+    addresses = [normalise_email(str(a)) for a in data.get("subscribers") or []]
+    if not addresses:
+        raise ValidationError(_("Enter at least one address to send the test to."))
+    reader = _subscriber(data.get("subscriber_id"))
+    queue().enqueue("mailer.jobs.send_campaign_test", campaign.id, reader.id if reader else None, addresses)
+    return jsonify(data=True)
+
+
+def _subscriber(subscriber_id: Any) -> Subscriber | None:
+    if subscriber_id in (None, ""):
+        return None
+    found = db.session.get(Subscriber, int(subscriber_id))
+    if found is None:
+        raise ValidationError(_("Subscriber not found."))
+    return found
+
+
+@bp.get("/media")
+@require(Permission.CAMPAIGNS_READ)
+def get_media_list() -> Any:
+    """List uploaded images.
+    ---
+    get:
+      tags: [media]
+      summary: Every uploaded image with its public URL.
+      responses:
+        200: {description: The images.}
+    """
+    return jsonify(data=[media_as_dict(m) for m in all_media()])
+
+
+@bp.post("/media")
+@require(Permission.CAMPAIGNS_WRITE)
+def post_media() -> Any:
+    """Upload an image.
+    ---
+    post:
+      tags: [media]
+      summary: Upload an image (multipart field `file`; PNG, JPEG, GIF or WebP up to 5 MB).
+      responses:
+        200: {description: The image.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    file = request.files.get("file")
+    if file is None or not file.filename:
+        raise ValidationError(_("Choose an image to upload."))
+    return jsonify(data=media_as_dict(upload(file.filename, file.stream)))
+
+
+@bp.delete("/media/<int:media_id>")
+@require(Permission.CAMPAIGNS_WRITE)
+def delete_one_media(media_id: int) -> Any:
+    """Delete an image.
+    ---
+    delete:
+      tags: [media]
+      summary: Delete an uploaded image and its file.
+      parameters: [{in: path, name: media_id, required: true, schema: {type: integer}}]
+      responses:
+        200: {description: 'Done: {"data": true}'}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    delete_media(get_media(media_id))
+    return jsonify(data=True)
+
+
+TEMPLATE_INPUT = {
+    "type": "object", "required": ["name", "body"],
+    "properties": {
+        "name": {"type": "string", "maxLength": 200},
+        "type": {"type": "string", "enum": ["campaign", "tx"]},
+        "subject": {"type": "string", "description": "Transactional templates only."},
+        "body": {"type": "string", "description": "Jinja or listmonk syntax; a campaign layout needs "
+                 "{{ content }}, {{ unsubscribe_url }} and the sender's details."},
+    },
+}
+CAMPAIGN_INPUT = {
+    "type": "object", "required": ["name", "subject"],
+    "properties": {
+        "name": {"type": "string"}, "subject": {"type": "string"}, "from_email": {"type": "string"},
+        "preheader": {"type": "string"},
+        "content_type": {"type": "string", "enum": [c.value for c in ContentType]},
+        "body": {"type": "string"}, "altbody": {"type": "string"},
+        "body_source": {"type": "object", "description": "The visual editor's project, to reopen it."},
+        "template_id": {"type": "integer"}, "lists": {"type": "array", "items": {"type": "integer"}},
+        "tags": {"type": "array", "items": {"type": "string"}}, "language": {"type": "string", "enum": ["ja", "en"]},
+        "charset": {"type": "string", "enum": ["utf-8", "iso-2022-jp"]}, "archive": {"type": "boolean"},
+    },
+}

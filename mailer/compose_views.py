@@ -1,0 +1,336 @@
+"""UI pages for composing: layouts, campaign drafts with their editors, preview and checks, test sends, media."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    send_from_directory,
+    url_for,
+)
+from flask_babel import gettext as _
+from markupsafe import escape
+from sqlalchemy import select
+
+from core.auth import Permission, public, require
+from core.db import db
+from core.errors import KairanError, ValidationError
+from core.forms import ConfirmForm
+from core.queues import queue
+from core.validation import choice
+from core.web import can
+from lists.addresses import address_key, normalise_email
+from lists.models import Subscriber
+from lists.services import lists_query
+from mailer.campaigns import all_campaigns, get_campaign, preview, save_campaign
+from mailer.layouts import all_templates, delete_template, get_template, preview_layout, save_template, set_default
+from mailer.media import all_media, by_uuid, delete_media, get_media, media_as_dict, stored_path, upload
+from mailer.models import Campaign, ContentType, Template, TemplateType
+from mailer.views import preview_response
+
+bp = Blueprint("compose", __name__)
+
+NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
+# The browser code the UI loads, each from its npm package (see package.json).
+VENDOR_FILES = {
+    "grapes.min.js": "grapesjs/dist/grapes.min.js",
+    "grapes.min.css": "grapesjs/dist/css/grapes.min.css",
+    "grapesjs-preset-newsletter.js": "grapesjs-preset-newsletter/dist/index.js",
+    "codemirror.js": "codemirror/lib/codemirror.js",
+    "codemirror.css": "codemirror/lib/codemirror.css",
+    "codemirror-xml.js": "codemirror/mode/xml/xml.js",
+    "codemirror-css.js": "codemirror/mode/css/css.js",
+    "codemirror-javascript.js": "codemirror/mode/javascript/javascript.js",
+    "codemirror-htmlmixed.js": "codemirror/mode/htmlmixed/htmlmixed.js",
+    "codemirror-markdown.js": "codemirror/mode/markdown/markdown.js",
+    "codemirror-jinja2.js": "codemirror/mode/jinja2/jinja2.js",
+}
+CACHE_A_YEAR = 365 * 24 * 3600
+
+
+@bp.get("/vendor/<name>")
+@public
+def vendor(name: str) -> Any:
+    """Serve a file of a third-party browser package from node_modules."""
+    if name not in VENDOR_FILES:
+        abort(404)
+    return send_from_directory(NODE_MODULES, VENDOR_FILES[name], max_age=3600)
+
+
+# Layouts
+
+
+@bp.get("/templates/")
+@require(Permission.TEMPLATES_READ)
+def templates() -> Any:
+    """List the email layouts."""
+    return render_template("mailer/templates.html", templates=all_templates(), form=ConfirmForm())
+
+
+def _template_editor(template: Template | None, values: dict[str, Any], status: int = 200) -> Any:
+    return render_template("mailer/template_edit.html", template=template, values=values, form=ConfirmForm(),
+                           types=list(TemplateType)), status
+
+
+@bp.route("/templates/new", methods=["GET", "POST"])
+@bp.route("/templates/<int:template_id>", methods=["GET", "POST"])
+@require(Permission.TEMPLATES_READ)
+def template_edit(template_id: int | None = None) -> Any:
+    """Edit a layout; saving checks it and names the line of an error."""
+    template = get_template(template_id) if template_id else None
+    if request.method == "GET":
+        values = {"name": template.name, "type": template.type.value, "subject": template.subject,
+                  "body": template.body} if template else {"type": "campaign", "body": _starter_layout()}
+        return _template_editor(template, values)
+    if not can(Permission.TEMPLATES_WRITE):
+        abort(403)
+    values = request.form.to_dict()
+    if not ConfirmForm().validate_on_submit():
+        return _template_editor(template, values, 400)
+    try:
+        saved, warnings = save_template(template, values)
+    except KairanError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _template_editor(template, values, 400)
+    for warning in warnings:
+        flash(warning, "warning")
+    flash(_("Template “%(name)s” saved.", name=saved.name), "success")
+    return redirect(url_for("compose.template_edit", template_id=saved.id))
+
+
+def _starter_layout() -> str:
+    layouts = Path(current_app.root_path) / "templates" / "mailer" / "layouts"
+    return (layouts / "plain.html").read_text(encoding="utf-8")
+
+
+@bp.post("/templates/preview")
+@require(Permission.TEMPLATES_READ)
+def template_preview() -> Any:
+    """Render a layout being edited around a sample body (the editor posts it into a sandboxed frame)."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        html = preview_layout(request.form.get("body", ""), choice(TemplateType, request.form.get("type"), "type",
+                                                                    TemplateType.CAMPAIGN))
+    except KairanError as error:
+        html = f"<p style='font-family:sans-serif;color:#b00020'>{escape(error.message)}</p>"
+    return preview_response(html)
+
+
+@bp.post("/templates/<int:template_id>/default")
+@require(Permission.TEMPLATES_WRITE)
+def template_default(template_id: int) -> Any:
+    """Make a layout the default."""
+    if ConfirmForm().validate_on_submit():
+        set_default(get_template(template_id))
+        flash(_("Default layout changed."), "success")
+    return redirect(url_for("compose.templates"))
+
+
+@bp.post("/templates/<int:template_id>/delete")
+@require(Permission.TEMPLATES_WRITE)
+def template_delete(template_id: int) -> Any:
+    """Delete a layout (not the default, not one in use)."""
+    if ConfirmForm().validate_on_submit():
+        try:
+            delete_template(get_template(template_id))
+            flash(_("Template deleted."), "success")
+        except ValidationError as error:
+            flash(error.message, "error")
+    return redirect(url_for("compose.templates"))
+
+
+# Campaigns
+
+
+@bp.get("/campaigns/")
+@require(Permission.CAMPAIGNS_READ)
+def campaigns() -> Any:
+    """List the campaigns."""
+    return render_template("mailer/campaigns.html", campaigns=all_campaigns())
+
+
+def _campaign_editor(campaign: Campaign | None, values: dict[str, Any], status: int = 200) -> Any:
+    lists = [{"id": m.id, "name": m.name} for m in db.session.scalars(lists_query(order_by="name"))]
+    return render_template(
+        "mailer/campaign_edit.html", campaign=campaign, values=values, form=ConfirmForm(), lists=lists,
+        layouts=all_templates("campaign"), content_types=list(ContentType),
+        media=[media_as_dict(m) for m in all_media()],
+    ), status
+
+
+def _campaign_values(campaign: Campaign | None) -> dict[str, Any]:
+    if campaign is None:
+        return {"content_type": "visual", "language": "ja", "charset": "utf-8", "lists": [], "body": ""}
+    return {"name": campaign.name, "subject": campaign.subject, "preheader": campaign.preheader,
+            "from_email": campaign.from_email, "content_type": campaign.content_type.value,
+            "template_id": campaign.template_id, "lists": campaign.lists, "language": campaign.language,
+            "charset": campaign.charset, "body": campaign.body, "altbody": campaign.altbody or "",
+            "body_source": campaign.body_source, "archive": campaign.archive}
+
+
+def _posted_campaign() -> dict[str, Any]:
+    values: dict[str, Any] = request.form.to_dict()
+    values["lists"] = [int(i) for i in request.form.getlist("lists") if i.isdigit()]
+    values["archive"] = request.form.get("archive") == "on"
+    try:
+        values["body_source"] = json.loads(request.form.get("body_source") or "null")
+    except json.JSONDecodeError:
+        values["body_source"] = None
+    return values
+
+
+@bp.route("/campaigns/new", methods=["GET", "POST"])
+@bp.route("/campaigns/<int:campaign_id>", methods=["GET", "POST"])
+@require(Permission.CAMPAIGNS_READ)
+def campaign_edit(campaign_id: int | None = None) -> Any:
+    """Edit a draft: its fields and its body in the editor of its content type."""
+    campaign = get_campaign(campaign_id) if campaign_id else None
+    if request.method == "GET":
+        return _campaign_editor(campaign, _campaign_values(campaign))
+    if not can(Permission.CAMPAIGNS_WRITE):
+        abort(403)
+    values = _posted_campaign()
+    if not ConfirmForm().validate_on_submit():
+        return _campaign_editor(campaign, values, 400)
+    try:
+        saved, warnings = save_campaign(campaign, values)
+    except KairanError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _campaign_editor(campaign, values, 400)
+    for warning in warnings:
+        flash(warning, "warning")
+    flash(_("Campaign “%(name)s” saved.", name=saved.name), "success")
+    target = "compose.campaign_preview" if request.form.get("then") == "preview" else "compose.campaign_edit"
+    return redirect(url_for(target, campaign_id=saved.id))
+
+
+def _reader() -> Subscriber | None:
+    """Return the subscriber a preview is rendered for (?reader=email), or None for a sample reader."""
+    email = request.args.get("reader", "").strip()
+    if not email:
+        return None
+    try:
+        key = address_key(normalise_email(email))
+    except ValidationError:
+        return None
+    return db.session.scalar(select(Subscriber).where(Subscriber.email_key == key))
+
+
+@bp.get("/campaigns/<int:campaign_id>/preview")
+@require(Permission.CAMPAIGNS_READ)
+def campaign_preview(campaign_id: int) -> Any:
+    """Show the campaign at desktop and phone width for one reader, with the checks and the test send."""
+    campaign = get_campaign(campaign_id)
+    reader = _reader()
+    if request.args.get("reader") and reader is None:
+        flash(_("No subscriber has the address %(email)s; showing a sample reader.",
+                email=request.args["reader"]), "warning")
+    try:
+        result = preview(campaign, reader)
+    except KairanError as error:
+        flash(error.message, "error")
+        return redirect(url_for("compose.campaign_edit", campaign_id=campaign.id))
+    return render_template("mailer/campaign_preview.html", campaign=campaign, preview=result, reader=reader,
+                           form=ConfirmForm())
+
+
+@bp.get("/campaigns/<int:campaign_id>/preview.html")
+@require(Permission.CAMPAIGNS_READ)
+def campaign_preview_html(campaign_id: int) -> Any:
+    """Serve the rendered HTML for the preview frames."""
+    return preview_response(preview(get_campaign(campaign_id), _reader()).html)
+
+
+@bp.post("/campaigns/<int:campaign_id>/test")
+@require(Permission.CAMPAIGNS_SEND)
+def campaign_test(campaign_id: int) -> Any:
+    """Queue a test send to the typed addresses, rendered for the previewed reader."""
+    campaign = get_campaign(campaign_id)
+    reader = _reader()
+    back = redirect(url_for("compose.campaign_preview", campaign_id=campaign.id, reader=request.args.get("reader")))
+    if not ConfirmForm().validate_on_submit():
+        return back
+    raw = [a.strip() for a in request.form.get("addresses", "").replace(",", "\n").splitlines() if a.strip()]
+    try:
+        addresses = [normalise_email(a) for a in raw]
+    except ValidationError as error:
+        flash(error.message, "error")
+        return back
+    if not addresses:
+        flash(_("Enter at least one address to send the test to."), "error")
+        return back
+    queue().enqueue("mailer.jobs.send_campaign_test", campaign.id, reader.id if reader else None, addresses)
+    flash(_("Test of “%(name)s” queued for %(to)s. It appears in the Outbox in a moment.",
+            name=campaign.name, to=", ".join(addresses)), "success")
+    return back
+
+
+# Media
+
+
+@bp.get("/media/")
+@require(Permission.CAMPAIGNS_READ)
+def media() -> Any:
+    """Show the media library."""
+    return render_template("mailer/media.html", media=[media_as_dict(m) for m in all_media()], form=ConfirmForm())
+
+
+@bp.post("/media/upload")
+@require(Permission.CAMPAIGNS_WRITE)
+def media_upload() -> Any:
+    """Upload images (the library page's form, or the visual editor's asset manager, which wants JSON)."""
+    wants_json = request.accept_mimetypes.best == "application/json"
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    uploaded, errors = [], []
+    for file in request.files.getlist("files") or request.files.getlist("files[]"):
+        try:
+            uploaded.append(media_as_dict(upload(file.filename or "image", file.stream)))
+        except ValidationError as error:
+            db.session.rollback()
+            errors.append(error.message)
+    if wants_json:
+        return jsonify(data=[{"src": m["url"], "name": m["filename"], "type": "image"} for m in uploaded],
+                       errors=errors), 200 if uploaded or not errors else 400
+    for message in errors:
+        flash(message, "error")
+    if uploaded:
+        flash(_("%(n)d images uploaded.", n=len(uploaded)), "success")
+    return redirect(url_for("compose.media"))
+
+
+@bp.post("/media/<int:media_id>/delete")
+@require(Permission.CAMPAIGNS_WRITE)
+def media_delete(media_id: int) -> Any:
+    """Delete an image."""
+    if ConfirmForm().validate_on_submit():
+        delete_media(get_media(media_id))
+        flash(_("Image deleted."), "success")
+    return redirect(url_for("compose.media"))
+
+
+@bp.get("/media/<uuid>.<ext>")
+@public
+def media_file(uuid: str, ext: str) -> Any:
+    """Serve an image to mail clients; its URL never changes, so it may be cached for a year."""
+    found = by_uuid(uuid)
+    if found is None:
+        abort(404)
+    path = stored_path(found)
+    if not path.name.endswith(f".{ext}") or not path.exists():
+        abort(404)
+    return send_file(path, mimetype=found.content_type, max_age=CACHE_A_YEAR, conditional=True)

@@ -1,0 +1,205 @@
+"""Composing through the API and the pages: layouts, drafts, preview and checks, test sends, media."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from PIL import Image
+
+from mailer.outbox import Outbox
+from tests.conftest import login, run_jobs, submit
+from tests.core.test_api import api_user
+
+NEWSLETTER = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "newsletter" / "weekly.html"
+
+
+@pytest.fixture
+def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
+    """An installation with the sender's details the footer needs."""
+    return {**settings_env, "KAIRAN_COMPANY_NAME": "回覧商事", "KAIRAN_POSTAL_ADDRESS": "大阪市北区1-2-3",
+            "KAIRAN_CONTACT": "info@kairan.example"}
+
+
+@pytest.fixture
+def editor(app: Flask) -> dict[str, str]:
+    return {"Authorization": f"token {api_user(app, 'editor', 'writer')}"}
+
+
+def create(client: FlaskClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
+    response = client.post("/api/campaigns", json={"name": "11月号", "subject": "{{ subscriber.name }}様へ 11月のお知らせ",
+                                                    "content_type": "html", **fields}, headers=headers)
+    assert response.status_code == 200, response.json
+    return dict(response.json["data"])
+
+
+def test_the_seeded_layouts_render_with_the_legal_footer(client: FlaskClient, editor: dict[str, str]) -> None:
+    layouts = client.get("/api/templates", headers=editor).json["data"]
+    assert [t["is_default"] for t in layouts].count(True) == 1 and len(layouts) == 3
+    for layout in layouts:
+        html = client.get(f"/api/templates/{layout['id']}/preview", headers=editor).get_data(as_text=True)
+        assert "回覧商事" in html and "大阪市北区1-2-3" in html and "info@kairan.example" in html
+        assert "/u/" in html and "配信停止" in html  # the unsubscribe link and the refusal statement
+
+
+def test_a_layout_without_unsubscribe_link_or_sender_is_refused(client: FlaskClient, editor: dict[str, str]) -> None:
+    response = client.post("/api/templates", headers=editor,
+                           json={"name": "bare", "type": "campaign", "body": "<html>{{ content }}</html>"})
+    assert response.status_code == 400
+    message = response.json["message"]
+    assert "unsubscribe" in message and "sender.address" in message and "sender.contact" in message
+    # A transactional template is the whole mail and needs no campaign footer.
+    response = client.post("/api/templates", headers=editor,
+                           json={"name": "receipt", "type": "tx", "subject": "ご注文 {{ .Tx.Data.order }}",
+                                 "body": "<p>{{ .Tx.Data.order }}</p>"})
+    assert response.status_code == 200
+    assert response.json["data"]["subject"] == "ご注文 {{ tx.data.order }}"
+
+
+def test_template_errors_name_their_line_and_escapes_are_refused(client: FlaskClient,
+                                                                 editor: dict[str, str]) -> None:
+    template = client.get("/api/templates", headers=editor).json["data"][0]
+    broken = template["body"].replace("{{ content }}", "{{ content }}\n{% if subscriber.name %}")
+    response = client.put(f"/api/templates/{template['id']}", headers=editor, json={"body": broken})
+    assert response.status_code == 400
+    line = broken[:broken.index("{% if subscriber.name %}")].count("\n") + 1
+    assert response.json["message"].startswith(f"Line {line}:")
+    escape = template["body"].replace("{{ content }}", "{{ content }}{{ ''.__class__.__mro__ }}")
+    response = client.put(f"/api/templates/{template['id']}", headers=editor, json={"body": escape})
+    assert response.status_code == 400 and "__mro__” is not allowed" in response.json["message"]
+    # Nothing was saved by either attempt.
+    assert client.get(f"/api/templates/{template['id']}", headers=editor).json["data"]["body"] == template["body"]
+
+
+def test_a_listmonk_layout_is_accepted_and_renders_like_its_jinja_twin(client: FlaskClient,
+                                                                       editor: dict[str, str]) -> None:
+    footer = "<p>{{ sender.name }} {{ sender.address }} {{ sender.contact }}</p>"
+    bodies = {
+        "listmonk": '<div>{{ template "content" . }}<a href="{{ UnsubscribeURL }}">停止</a>' + footer + "</div>",
+        "jinja": '<div>{{ content }}<a href="{{ unsubscribe_url }}">停止</a>' + footer + "</div>",
+    }
+    rendered = {}
+    for name, body in bodies.items():
+        saved = client.post("/api/templates", headers=editor, json={"name": name, "body": body}).json["data"]
+        assert saved["body"] == bodies["jinja"]
+        rendered[name] = client.get(f"/api/templates/{saved['id']}/preview", headers=editor).get_data(as_text=True)
+    assert rendered["listmonk"] == rendered["jinja"]
+
+
+def test_preview_personalises_for_a_subscriber_and_counts_nothing(app: Flask, client: FlaskClient,
+                                                                  editor: dict[str, str]) -> None:
+    client.post("/api/subscribers", headers=editor,
+                json={"email": "hanako@example.jp", "name": "佐藤 花子", "attribs": {"city": "神戸"}})
+    reader = client.get("/api/subscribers", headers=editor).json["data"]["results"][0]
+    campaign = create(client, editor, body='<p>{{ subscriber.attribs.city | default("どこか") }}の'
+                                           '{{ subscriber.name }}様</p><p>{{ coupon }}</p>'
+                                           '<a href="https://shop.example.jp/sale">セール</a>')
+    assert campaign["warnings"] == ["Body: Line 1: unknown variable “coupon” (it will be empty)."]
+    html = client.get(f"/api/campaigns/{campaign['id']}/preview?subscriber_id={reader['id']}",
+                      headers=editor).get_data(as_text=True)
+    assert "神戸の佐藤 花子様" in html and 'href="https://shop.example.jp/sale"' in html
+    assert client.get(f"/api/campaigns/{campaign['id']}/preview", headers=editor).get_data(as_text=True).count(
+        "どこかの") == 1  # a sample reader
+    with app.app_context():
+        from core.db import db
+        from mailer.models import Link
+        assert db.session.query(Link).count() == 0  # previews record no links
+
+
+def test_checks_panel_reports_what_to_fix(app: Flask, client: FlaskClient, users: dict[str, str],
+                                          editor: dict[str, str]) -> None:
+    campaign = create(client, editor, charset="iso-2022-jp",
+                      body='<img src="https://x.example/a.png"><a href="http://insecure.example/">①㈱髙橋</a>')
+    login(client, "editor")
+    page = client.get(f"/campaigns/{campaign['id']}/preview").get_data(as_text=True)
+    assert "1 of 1 images have no alt text" in page
+    assert "mostly images" in page
+    assert "not https: http://insecure.example/" in page
+    assert "ISO-2022-JP cannot carry these characters: ① ㈱ 髙" in page
+    assert "Add a preheader" in page
+
+
+def test_the_newsletter_compiles_once_with_its_links_collected(app: Flask) -> None:
+    if not NEWSLETTER.exists():
+        pytest.skip("../shared/testdata/newsletter is not on this machine")
+    from mailer.compiler import compile_message
+    with app.app_context():
+        compiled = compile_message(NEWSLETTER.read_text(encoding="utf-8"), None)
+    assert len(compiled.urls) == 26 and all(u.startswith("https://") for u in compiled.urls)
+    assert "<style" in compiled.html_source and "@media" in compiled.html_source  # media queries stay
+    assert 'style="' in compiled.html_source  # the other rules were inlined
+    html, text = compiled.render({"first_name": "太郎", "last_name": "山田", "city": "大阪",
+                                  "unsubscribe_url": "https://k.example/u/t"})
+    assert "{{" not in html and "山田様" in text and "[Scaling PostgreSQL" in text
+    assert "https://blog.example.com/articles/001-scaling-postgresql-to-a-billion-rows" in text
+
+
+def test_a_test_send_reaches_the_outbox_marked_and_personalised(app: Flask, client: FlaskClient,
+                                                                capture: Outbox, editor: dict[str, str]) -> None:
+    client.post("/api/subscribers", headers=editor, json={"email": "hanako@example.jp", "name": "佐藤 花子"})
+    reader = client.get("/api/subscribers", headers=editor).json["data"]["results"][0]
+    campaign = create(client, editor, body="<p>{{ subscriber.name }}様、こんにちは</p>")
+    response = client.post(f"/api/campaigns/{campaign['id']}/test", headers=editor,
+                           json={"subscribers": ["boss@example.com", "ｔｅｓｔ＠example.jp"],
+                                 "subscriber_id": reader["id"]})
+    assert response.json == {"data": True}
+    run_jobs(app)
+    messages = capture.page(1, 10)[0]
+    assert sorted(m.to for m in messages) == ["boss@example.com", "test@example.jp"]
+    message = capture.get(messages[0].key)
+    assert message is not None and message.entry.subject == "佐藤 花子様へ 11月のお知らせ"
+    assert "佐藤 花子様、こんにちは" in (message.html or "") and "佐藤 花子様、こんにちは" in (message.text or "")
+    assert "X-Kairan-Test: 1" in message.raw and "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in message.raw
+    # Nobody is a test recipient without an address.
+    assert client.post(f"/api/campaigns/{campaign['id']}/test", headers=editor, json={}).status_code == 400
+
+
+def png(width: int = 40, height: int = 20) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "#d9480f").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_media_upload_checks_type_and_serves_with_cache_headers(client: FlaskClient, editor: dict[str, str]) -> None:
+    response = client.post("/api/media", headers=editor, data={"file": (io.BytesIO(png()), "バナー.png")})
+    assert response.status_code == 200
+    media = response.json["data"]
+    assert (media["width"], media["height"], media["content_type"]) == (40, 20, "image/png")
+    served = client.get(media["url"].split("//", 1)[1].split("/", 1)[1].join(["/", ""]))
+    assert served.status_code == 200 and served.data == png() and "max-age=31536000" in served.headers["Cache-Control"]
+    fake = client.post("/api/media", headers=editor, data={"file": (io.BytesIO(b"<?php echo 1; ?>"), "x.png")})
+    assert fake.status_code == 400 and "not a PNG, JPEG, GIF or WebP image" in fake.json["message"]
+    assert len(client.get("/api/media", headers=editor).json["data"]) == 1
+    assert client.delete(f"/api/media/{media['id']}", headers=editor).json == {"data": True}
+
+
+def test_content_converts_between_formats_keeping_jinja(client: FlaskClient, editor: dict[str, str]) -> None:
+    campaign = create(client, editor, body="")
+    url = f"/api/campaigns/{campaign['id']}/content"
+    markdown = "# {{ subscriber.name }}様\n\n**セール**は[こちら](https://shop.example.jp)"
+    html = client.post(url, headers=editor, json={"body": markdown, "from": "markdown", "to": "html"}).json["data"]
+    assert html == ('<h1>{{ subscriber.name }}様</h1>\n<p><strong>セール</strong>は'
+                    '<a href="https://shop.example.jp">こちら</a></p>\n')
+    text = client.post(url, headers=editor, json={"body": html, "from": "html", "to": "plain"}).json["data"]
+    assert text.startswith("{{ subscriber.name }}様") and "[こちら](https://shop.example.jp)" in text
+    refused = client.post(url, headers=editor, json={"body": html, "from": "html", "to": "markdown"})
+    assert refused.status_code == 400
+
+
+def test_the_pages_save_a_draft_and_show_a_syntax_error_with_its_line(client: FlaskClient,
+                                                                      users: dict[str, str]) -> None:
+    login(client, "editor")
+    response = submit(client, "/campaigns/new", name="春の案内", subject="春です", content_type="markdown",
+                      body="# こんにちは\n\n{{ subscriber.name", language="ja", charset="utf-8")
+    assert response.status_code == 400
+    assert "Line 3:" in response.get_data(as_text=True)
+    response = submit(client, "/campaigns/new", name="春の案内", subject="春です", content_type="markdown",
+                      body="# こんにちは {{ subscriber.name }}様", language="ja", charset="utf-8")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"] + "/preview")
+    assert page.status_code == 200 and "春です" in page.get_data(as_text=True)
+    assert client.get("/campaigns/").get_data(as_text=True).count('data-campaign="春の案内"') == 1  # saved once
