@@ -21,10 +21,10 @@ def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    """Keep autogenerate away from the search index migration 0006 made by hand (no model describes it)."""
+    """Keep autogenerate away from the indexes migration 0006 made by hand (no model describes them)."""
     if type_ == "table":
         return not (name or "").startswith("subscriber_search")  # SQLite's FTS5 table and its shadow tables
-    return not (type_ == "index" and name == "ix_subscribers_search")
+    return not (type_ == "index" and name in ("ix_subscribers_search", "ix_subscribers_attribs"))
 
 
 def run_migrations_offline() -> None:

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from core.db import db
 from core.errors import ValidationError
 from lists.models import MailingList, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
-from lists.segments import count, parse_expression
+from lists.segments import compile_rule, count, parse_expression
 from tests.core.test_api import api_user
 
 PEOPLE = [
@@ -42,8 +42,6 @@ def people(app: Flask) -> int:
 
 
 def emails(app: Flask, rules: dict[str, Any]) -> set[str]:
-    from lists.segments import compile_rule
-
     with app.app_context():
         return set(db.session.scalars(db.select(Subscriber.email).where(compile_rule(rules))))
 
@@ -69,6 +67,21 @@ def test_rules_of_each_kind(app: Flask, people: int) -> None:
     any_of = {"match": "any", "rules": [{"field": "name", "op": "contains", "value": "花子"},
                                         {"field": "attribs.都市", "op": "eq", "value": "大阪"}]}
     assert emails(app, any_of) == {"taro@docomo.ne.jp", "hanako@example.jp"}
+
+
+@pytest.mark.parametrize(("kind", "value", "expected"), [
+    ("text", "大阪", {"taro@docomo.ne.jp"}), ("text", "unknown", {"jiro@example.com"}),
+    ("text", "31", {"taro@docomo.ne.jp"}),  # the text of a number matches it, as ->> does
+    ("number", 31, {"taro@docomo.ne.jp"}), ("number", "28.0", {"hanako@example.jp"}), ("number", 5, set()),
+])
+def test_equality_rules_mean_the_same_whether_postgresql_uses_containment(
+        app: Flask, people: int, kind: str, value: Any, expected: set[str]) -> None:
+    field = "attribs.都市" if value in ("大阪",) else "attribs.age"
+    assert emails(app, {"match": "all", "rules": [{"field": field, "type": kind, "op": "eq", "value": value}]}) \
+        == expected
+    with app.app_context():  # the GIN index of migration 0006 answers @> on PostgreSQL
+        compiled = str(compile_rule({"field": field, "type": kind, "op": "eq", "value": value}).compile(db.engine))
+        assert ("@>" in compiled) is (db.engine.dialect.name == "postgresql" and value != "31")
 
 
 def test_expression_language_compiles_the_same_way(app: Flask, people: int) -> None:
