@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from queue import Full, Queue
+from threading import Event, Thread
+from typing import IO, Any, TypeVar
 
+from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select, update
@@ -30,6 +33,7 @@ from lists.models import (
     SubscriptionStatus,
 )
 
+T = TypeVar("T")
 BATCH_ROWS = 5000  # rows per transaction: large enough to amortise round trips, small enough for SQLite's lock
 TRUE_WORDS = {"1", "true", "yes", "y", "on", "はい", "有", "○"}
 FALSE_WORDS = {"0", "false", "no", "n", "off", "いいえ", "無", "×", ""}
@@ -117,24 +121,22 @@ class BatchWriter:
     def write(self, batch: dict[str, Parsed]) -> None:
         """Write one batch (keys are case-folded addresses, already unique within the batch)."""
         now = utcnow()
-        if self.mode != ImportMode.UNSUBSCRIBE:
-            self._write_subscribers(batch, now)
-        ids = queries.subscribers_by_key(list(batch))
+        existing = queries.subscribers_by_key(list(batch))
+        new = self._write_subscribers(batch, existing, now) if self.mode != ImportMode.UNSUBSCRIBE else {}
         if self.mode == ImportMode.SUBSCRIBE:
-            self._subscribe(ids, now)
-        else:
+            self._subscribe(existing, new, now)
+        else:  # subscribers this batch created have no subscriptions to change
             lists = self.list_ids if self.mode == ImportMode.UNSUBSCRIBE else None
-            self._change_subscriptions([subscriber_id for subscriber_id, _status in ids.values()], lists, now)
+            self._change_subscriptions([subscriber_id for subscriber_id, _status in existing.values()], lists, now)
         db.session.commit()
 
-    def _write_subscribers(self, batch: dict[str, Parsed], now: datetime) -> None:
-        """Insert new addresses; change existing ones only when overwriting or blocklisting."""
+    def _write_subscribers(self, batch: dict[str, Parsed], existing: dict[str, tuple[int, str]],
+                           now: datetime) -> dict[str, tuple[int, str]]:
+        """Insert new addresses (returning their ids); change existing ones only when overwriting or blocklisting."""
         blocklisting = self.mode == ImportMode.BLOCKLIST
-        changing = blocklisting or self.overwrite
-        existing = queries.subscribers_by_key(list(batch)) if changing else {}
         status = (SubscriberStatus.BLOCKLISTED if blocklisting else SubscriberStatus.ENABLED).value
         stamp = queries.db_time(now)
-        queries.insert_subscribers([
+        new = queries.insert_subscribers([
             (new_uuid(), row.email, key, row.name or row.email.split("@")[0], json_text(row.attribs), status,
              stamp, stamp)
             for key, row in batch.items() if key not in existing
@@ -145,16 +147,20 @@ class BatchWriter:
             queries.update_subscribers(
                 [(batch[key].name or batch[key].email.split("@")[0], json_text(batch[key].attribs), stamp, key)
                  for key in existing], ["name", "attribs"])
+        return new
 
-    def _subscribe(self, ids: dict[str, tuple[int, str]], now: datetime) -> None:
+    def _subscribe(self, existing: dict[str, tuple[int, str]], new: dict[str, tuple[int, str]],
+                   now: datetime) -> None:
         # Blocklisted subscribers are never subscribed again by an import.
-        wanted = [i for i, status in ids.values() if status != SubscriberStatus.BLOCKLISTED.value]
-        existing = queries.existing_subscriptions(wanted, self.list_ids)
+        ids = (*existing.values(), *new.values())
+        wanted = [i for i, status in ids if status != SubscriberStatus.BLOCKLISTED.value]
+        # Only subscribers that were there before the batch can have subscriptions already.
+        taken = queries.existing_subscriptions([i for i, _status in existing.values()], self.list_ids)
         # Consent is recorded for the subscriptions this import creates, not for existing ones.
-        new = [(s, lst) for s in wanted for lst in self.list_ids if (s, lst) not in existing]
+        pairs = [(s, lst) for s in wanted for lst in self.list_ids if (s, lst) not in taken]
         stamp = queries.db_time(now)
-        queries.insert_subscriptions([(s, lst, self.status.value, "{}", stamp, stamp) for s, lst in new])
-        self._consent(new, self.status, now)
+        queries.insert_subscriptions([(s, lst, self.status.value, "{}", stamp, stamp) for s, lst in pairs])
+        self._consent(pairs, self.status, now)
 
     def _change_subscriptions(self, ids: Iterable[int], list_ids: list[int] | None, now: datetime) -> None:
         """Unsubscribe these subscribers (from some lists, or all), recording each change."""
@@ -200,7 +206,7 @@ def run_import(import_id: int, language: str = "en") -> dict[str, int]:
         _progress(import_id, status=ImportStatus.IMPORTING, started_at=utcnow(),
                   total=max(count_rows(path) - 1, 0))
         try:
-            counts = _run(imp, path)
+            counts = _run(imp, path, language)
         except Exception as error:
             db.session.rollback()
             _progress(import_id, status=ImportStatus.FAILED, finished_at=utcnow(), error=str(error)[:2000])
@@ -210,48 +216,104 @@ def run_import(import_id: int, language: str = "en") -> dict[str, int]:
         return counts
 
 
-def _run(imp: Import, path: Path) -> dict[str, int]:
-    writer = BatchWriter(imp)
-    mapping, imp_id = list(imp.mapping), imp.id
-    done = imported = failed = 0
+def _batches(imp: Import, path: Path, errors_file: IO[str]) -> Generator[tuple[dict[str, Parsed], int, int]]:
+    """Read and check the file: yield (batch, rows read, bad rows) every BATCH_ROWS good addresses, and at
+    the end; bad rows go to errors_file."""
+    mapping, delimiter = list(imp.mapping), imp.delimiter
+    done = failed = 0
     batch: dict[str, Parsed] = {}
+    errors = csv.writer(errors_file)
+    errors.writerow(["line", "reason", "row"])
+    records = rows(path, imp.encoding, delimiter)
+    next(records, None)  # the header
+    for line, row, problem in records:
+        if row is not None and not any(cell.strip() for cell in row):
+            continue  # blank lines are not rows
+        done += 1
+        try:
+            if row is None:
+                raise RowError(_("The CSV cannot be read here: %(problem)s", problem=problem))
+            parsed = parse_row(row, mapping)
+        except RowError as error:
+            failed += 1
+            errors.writerow([line, str(error), delimiter.join(row or [])])
+            continue
+        key = address_key(parsed.email)
+        if key in batch:  # the same address twice in the file: merge, later values win
+            earlier = batch[key]
+            parsed.attribs = {**earlier.attribs, **parsed.attribs}
+            parsed.name = parsed.name or earlier.name
+        batch[key] = parsed
+        if len(batch) >= BATCH_ROWS:
+            errors_file.flush()  # the import's page lists bad rows while it runs
+            yield batch, done, failed
+            batch = {}
+    yield batch, done, failed
+
+
+def _read_ahead(items: Generator[T], language: str) -> Iterator[T]:
+    """Yield what ``items`` yields, produced one item ahead in a thread.
+
+    The thread parses the next batch while the database writes this one (the driver frees
+    the GIL while it waits): on PostgreSQL the database's work and Python's overlap. It gets
+    its own app context, for the translated reasons of bad rows.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    handoff: Queue[tuple[Any, BaseException | None]] = Queue(maxsize=1)
+    stop = Event()
+    end = object()
+
+    def put(item: Any, error: BaseException | None = None) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put((item, error), timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        with app.app_context(), force_locale(language):
+            try:
+                for item in items:
+                    if not put(item):
+                        return
+                put(end)
+            except BaseException as error:  # noqa: BLE001 - handed to the consumer, which raises it
+                put(end, error)
+            finally:
+                items.close()
+
+    thread = Thread(target=produce, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if error is not None:
+                raise error
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _run(imp: Import, path: Path, language: str) -> dict[str, int]:
+    writer = BatchWriter(imp)
+    imp_id, estimate = imp.id, imp.total
+    done = imported = failed = 0
     cancelled = False
     with errors_path(imp).open("w", encoding="utf-8-sig", newline="") as errors_file:
-        errors = csv.writer(errors_file)
-        errors.writerow(["line", "reason", "row"])
-        records = rows(path, imp.encoding, imp.delimiter)
-        next(records, None)  # the header
-        for line, row, problem in records:
-            if row is not None and not any(cell.strip() for cell in row):
-                continue  # blank lines are not rows
-            done += 1
-            try:
-                if row is None:
-                    raise RowError(_("The CSV cannot be read here: %(problem)s", problem=problem))
-                parsed = parse_row(row, mapping)
-            except RowError as error:
-                failed += 1
-                errors.writerow([line, str(error), imp.delimiter.join(row or [])])
-                continue
-            key = address_key(parsed.email)
-            if key in batch:  # the same address twice in the file: merge, later values win
-                earlier = batch[key]
-                parsed.attribs = {**earlier.attribs, **parsed.attribs}
-                parsed.name = parsed.name or earlier.name
-            batch[key] = parsed
-            if len(batch) >= BATCH_ROWS:
+        for batch, done, failed in _read_ahead(_batches(imp, path, errors_file), language):
+            if batch:
                 writer.write(batch)
                 imported += len(batch)
-                batch = {}
-                errors_file.flush()
-                if _progress(imp_id, done=done, imported=imported, failed=failed):
-                    cancelled = True
-                    break
-        if batch and not cancelled:
-            writer.write(batch)
-            imported += len(batch)
+            if _progress(imp_id, done=done, imported=imported, failed=failed):
+                cancelled = True
+                break
     # The line count was an estimate (quoted newlines, blank lines); a finished import knows.
     _progress(imp_id, done=done, imported=imported, failed=failed, finished_at=utcnow(),
-              total=done if not cancelled else imp.total,
+              total=done if not cancelled else estimate,
               status=ImportStatus.CANCELLED if cancelled else ImportStatus.FINISHED)
     return {"imported": imported, "failed": failed}

@@ -45,16 +45,19 @@ def _driver_cursor() -> Any:
 
 
 def _bulk_insert(table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
-                 conflict: str) -> None:
-    """Insert new rows (tuples in column order); ``conflict`` says what a row that exists meanwhile gets."""
+                 conflict: str) -> bool:
+    """Insert new rows (tuples in column order); ``conflict`` says what a row that exists meanwhile gets.
+
+    Return whether every row went in as given (PostgreSQL's COPY; False after its fallback and on SQLite).
+    """
     if not rows:
-        return
+        return True
     names = ", ".join(columns)
     if is_sqlite():
         marks = ", ".join("?" * len(columns))
         db.session.connection().exec_driver_sql(
             f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}", list(rows))
-        return
+        return False
     cursor = _driver_cursor()
     cursor.execute("SAVEPOINT bulk_copy")
     try:
@@ -62,18 +65,34 @@ def _bulk_insert(table: str, columns: Sequence[str], rows: Sequence[tuple[Any, .
             for row in rows:
                 copy.write_row(row)
         cursor.execute("RELEASE SAVEPOINT bulk_copy")
+        return True
     except psycopg.errors.UniqueViolation:
         cursor.execute("ROLLBACK TO SAVEPOINT bulk_copy")
         marks = ", ".join(["%s"] * len(columns))
         cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}", rows)
+        return False
 
 
-def insert_subscribers(rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert subscribers (rows in SUBSCRIBER_COLUMNS order); addresses that exist are left as they are."""
-    if not is_sqlite():  # COPY has no ON CONFLICT: leave out the addresses that exist
-        existing = subscribers_by_key([row[2] for row in rows])
-        rows = [row for row in rows if row[2] not in existing]
-    _bulk_insert("subscribers", SUBSCRIBER_COLUMNS, rows, "ON CONFLICT (email_key) DO NOTHING")
+def insert_subscribers(rows: Sequence[tuple[Any, ...]]) -> dict[str, tuple[int, str]]:
+    """Insert subscribers the caller found absent (rows in SUBSCRIBER_COLUMNS order); return email_key → (id, status).
+
+    An address another writer added meanwhile is left as it is (and returned with its id).
+    """
+    if not rows:
+        return {}
+    conflict = "ON CONFLICT (email_key) DO NOTHING"
+    if not is_sqlite():
+        # Ids drawn from the sequence up front: COPY writes them, and no lookup of 5,000 keys follows.
+        cursor = _driver_cursor()
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('subscribers', 'id')) "
+                       "FROM generate_series(1, %s)", (len(rows),))
+        ids = [subscriber_id for (subscriber_id,) in cursor.fetchall()]
+        if _bulk_insert("subscribers", ("id", *SUBSCRIBER_COLUMNS),
+                        [(subscriber_id, *row) for subscriber_id, row in zip(ids, rows, strict=True)], conflict):
+            return {row[2]: (subscriber_id, row[5]) for subscriber_id, row in zip(ids, rows, strict=True)}
+    else:
+        _bulk_insert("subscribers", SUBSCRIBER_COLUMNS, rows, conflict)
+    return subscribers_by_key([row[2] for row in rows])
 
 
 def update_subscribers(rows: Sequence[tuple[Any, ...]], fields: Sequence[str]) -> None:
@@ -120,12 +139,13 @@ def existing_subscriptions(subscriber_ids: Sequence[int], list_ids: Sequence[int
     """Return the (subscriber, list) pairs among these that exist already."""
     if not subscriber_ids or not list_ids:
         return set()
-    by_subscriber, params = _in("subscriber_id", subscriber_ids)
-    by_list, list_params = _in("list_id", list_ids)
+    # By subscriber alone (the primary key's first column), lists picked here: with a list_id
+    # condition PostgreSQL read the list's whole index once per batch (100 ms at 300,000 members).
+    where, params = _in("subscriber_id", subscriber_ids)
     result = db.session.connection().exec_driver_sql(
-        f"SELECT subscriber_id, list_id FROM subscriptions WHERE {by_subscriber} AND {by_list}",
-        params + list_params)
-    return {(subscriber_id, list_id) for subscriber_id, list_id in result}
+        f"SELECT subscriber_id, list_id FROM subscriptions WHERE {where}", params)
+    wanted = set(list_ids)
+    return {(subscriber_id, list_id) for subscriber_id, list_id in result if list_id in wanted}
 
 
 # The substring search of the subscribers page (email_key, name, attribute values), the
