@@ -88,7 +88,7 @@ def inline_css(source: str) -> str:
     """Inline a document's CSS (rules that cannot be inlined, such as media queries, stay in <style>)."""
     return str(Premailer(source, disable_validation=True, cssutils_logging_level=logging.CRITICAL,
                          allow_network=False, disable_link_rewrites=True, keep_style_tags=False,
-                         remove_classes=False).transform())
+                         remove_classes=False, strip_important=False).transform())  # media queries need !important
 
 
 def plain_text(document: str) -> str:

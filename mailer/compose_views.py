@@ -42,30 +42,18 @@ from mailer.views import preview_response
 bp = Blueprint("compose", __name__)
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
-# The browser code the UI loads, each from its npm package (see package.json).
-VENDOR_FILES = {
-    "grapes.min.js": "grapesjs/dist/grapes.min.js",
-    "grapes.min.css": "grapesjs/dist/css/grapes.min.css",
-    "grapesjs-preset-newsletter.js": "grapesjs-preset-newsletter/dist/index.js",
-    "codemirror.js": "codemirror/lib/codemirror.js",
-    "codemirror.css": "codemirror/lib/codemirror.css",
-    "codemirror-xml.js": "codemirror/mode/xml/xml.js",
-    "codemirror-css.js": "codemirror/mode/css/css.js",
-    "codemirror-javascript.js": "codemirror/mode/javascript/javascript.js",
-    "codemirror-htmlmixed.js": "codemirror/mode/htmlmixed/htmlmixed.js",
-    "codemirror-markdown.js": "codemirror/mode/markdown/markdown.js",
-    "codemirror-jinja2.js": "codemirror/mode/jinja2/jinja2.js",
-}
+# The npm packages (package.json) whose files the UI loads; nothing else in node_modules is served.
+VENDOR_PACKAGES = {"grapesjs", "grapesjs-preset-newsletter", "codemirror", "font-awesome"}
 CACHE_A_YEAR = 365 * 24 * 3600
 
 
-@bp.get("/vendor/<name>")
+@bp.get("/vendor/<path:name>")
 @public
 def vendor(name: str) -> Any:
-    """Serve a file of a third-party browser package from node_modules."""
-    if name not in VENDOR_FILES:
+    """Serve a file of a third-party browser package from node_modules (paths inside it stay relative)."""
+    if name.split("/", 1)[0] not in VENDOR_PACKAGES:
         abort(404)
-    return send_from_directory(NODE_MODULES, VENDOR_FILES[name], max_age=3600)
+    return send_from_directory(NODE_MODULES, name, max_age=3600)
 
 
 # Layouts

@@ -20,15 +20,28 @@
   var labels = JSON.parse(mount.dataset.labels);
   var project = JSON.parse(source.value || "null");
 
+  function appendToSelection(block, editor) {
+    var selected = editor.getSelected();
+    var target = selected && selected.get("tagName") === "td" ? selected : editor.getWrapper();
+    var added = target.append(block.get("content"))[0];
+    editor.select(added);
+    if (block.get("activate")) added.trigger("active"); // an image opens the media library, as on drop
+  }
+
   var editor = grapesjs.init({
     container: mount,
-    height: "100%",
+    height: "78vh",
+    cssIcons: mount.dataset.icons, // Font Awesome 4 from npm, not from a CDN this server may not reach
     fromElement: false,
     storageManager: false, // Kairan saves the project with the campaign form
     plugins: ["grapesjs-preset-newsletter"],
-    pluginsOpts: { "grapesjs-preset-newsletter": { inlineCss: true } },
+    // Styles stay a click away: opening them on every selection would hide the blocks being picked.
+    pluginsOpts: { "grapesjs-preset-newsletter": { inlineCss: true, showStylesOnChange: false } },
     projectData: project || undefined,
     components: project ? undefined : body.value,
+    // Besides dragging, a click on a block puts it into the selected column (or at the end): easier on a
+    // touchpad, and possible from the keyboard.
+    blockManager: { appendOnClick: appendToSelection },
     assetManager: {
       assets: JSON.parse(mount.dataset.media).map(function (m) { return { src: m.url, name: m.filename }; }),
       upload: mount.dataset.upload,
@@ -57,6 +70,17 @@
     "divider": labels.divider, "text": labels.text, "image": labels.image, "quote": labels.quote, "link": labels.link };
   blocks.getAll().forEach(function (block) {
     if (names[block.getId()]) block.set("label", names[block.getId()]);
+  });
+
+  // Toolbar buttons named in the reader's language (GrapesJS ships no Japanese).
+  var titles = { "set-device-desktop": labels.desktop, "set-device-tablet": labels.tablet,
+    "set-device-mobile": labels.phone, "core:undo": labels.undo, "core:redo": labels.redo,
+    "core:preview": labels.preview, "export-template": labels.code };
+  editor.Panels.getPanels().forEach(function (panel) {
+    panel.get("buttons").forEach(function (button) {
+      var title = titles[button.get("command")];
+      if (title) button.set("attributes", Object.assign({}, button.get("attributes"), { title: title }));
+    });
   });
 
   form.addEventListener("submit", function () {

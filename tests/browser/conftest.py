@@ -15,7 +15,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from mailer.outbox import Outbox
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, free_port
 
 CHROMIUM = shutil.which("chromium")
 # Background networking off: this machine has no internet and Chromium's own calls would only fail.
@@ -37,9 +37,15 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
+def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
+    """Browser tests serve the app on KAIRAN_PORT, so the URLs it puts in mail and images load."""
+    return {**settings_env, "KAIRAN_PORT": str(free_port())}
+
+
+@pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
-    """Serve the test app on a free loopback port in a thread; yield its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    """Serve the test app on its KAIRAN_PORT in a thread; yield its base URL."""
+    server = make_server("127.0.0.1", app.config["KAIRAN"].port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

@@ -1,0 +1,133 @@
+"""The compose issue's acceptance walk, in Japanese, in one browser session.
+
+An editor uploads an image to the media library, builds a newsletter from blocks in the visual editor
+(heading, two columns, image from the library, button) by picking them in the block panel, personalises the
+greeting, saves, previews it at phone width with the checks, sends a test, and finds it in the Outbox.
+"""
+
+from __future__ import annotations
+
+import io
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from lists.models import ConsentMethod
+from lists.subscribers import Consent, create_subscriber
+from mailer.outbox import Outbox
+from tests.browser.conftest import ja_context, log_in
+from tests.conftest import run_jobs
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
+    """An installation with the sender's details the footer needs."""
+    return {**settings_env, "KAIRAN_COMPANY_NAME": "回覧商事", "KAIRAN_POSTAL_ADDRESS": "大阪市北区梅田1-2-3",
+            "KAIRAN_CONTACT": "info@kairan.example"}
+
+
+def add_block(page: Any, label: str, into: Any = None) -> None:
+    """Put a block into the canvas: select a column first (``into``), then click the block in the panel."""
+    before = page.evaluate("kairanEditor.getHtml().length")
+    if into is not None:
+        into.click()
+    page.locator(".gjs-block", has_text=label).first.click()
+    page.wait_for_function(f"kairanEditor.getHtml().length > {before}")
+
+
+def test_compose_walk(browser: Any, live_server: str, app: Any, users: dict[str, str], capture: Outbox,
+                      screenshots: Path, tmp_path: Path) -> None:
+    context = ja_context(browser, live_server, width=1400)
+    page = context.new_page()
+    step = count(1)
+
+    def shot(name: str) -> None:
+        page.screenshot(path=str(screenshots / f"compose-{next(step):02d}-{name}.png"), full_page=True)
+
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    with app.app_context():
+        create_subscriber({"email": "taro@example.jp", "name": "山田 太郎"}, Consent(ConsentMethod.ADMIN))
+    log_in(page, "editor")
+
+    # 1. Upload a banner to the media library.
+    banner = tmp_path / "バナー.png"
+    image = Image.new("RGB", (600, 200), "#1f3a5f")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    banner.write_bytes(buffer.getvalue())
+    page.goto("/media/")
+    page.set_input_files("#files", str(banner))
+    page.get_by_role("button", name="アップロード").click()
+    expect(page.locator("figure[data-media='バナー.png']")).to_be_visible()
+
+    # 2. A new campaign in the visual editor.
+    page.goto("/campaigns/new")
+    page.fill("#name", "11月のニュースレター")
+    page.fill("#subject", "{{ subscriber.name }}様へ 11月のお知らせ")
+    page.fill("#preheader", "今月のおすすめ商品と、冬のセールのご案内です。")
+    canvas = page.frame_locator(".gjs-frame")
+    expect(page.locator(".gjs-block", has_text="見出し")).to_be_attached()
+    add_block(page, "見出し")
+    add_block(page, "2列")
+    columns = canvas.locator("table td")
+    expect(columns).to_have_count(2)
+
+    # 3. An image from the media library in the left column, a button in the right one.
+    add_block(page, "画像", columns.nth(0))
+    page.locator(".gjs-am-asset", has=page.locator("[title*='バナー']")).or_(
+        page.locator(".gjs-am-asset").first).first.dblclick()
+    expect(canvas.locator("td img")).to_have_count(1)
+    add_block(page, "ボタン", columns.nth(1))
+    expect(canvas.locator("td a")).to_have_count(1)
+
+    # 4. The greeting, personalised: the heading's text is typed over.
+    heading = canvas.locator("h1")
+    heading.dblclick()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("{{ subscriber.name }}様、11月のお知らせです")
+    canvas.locator("table").first.click()  # leave the text editor
+    expect(heading).to_have_text("{{ subscriber.name }}様、11月のお知らせです")
+
+    # 5. Undo and redo work; the phone view narrows the canvas.
+    page.keyboard.press("Control+Z")
+    page.keyboard.press("Control+Shift+Z")
+    page.locator(".gjs-pn-btn[title='スマートフォン']").click()
+    page.wait_for_function("document.querySelector('.gjs-frame').getBoundingClientRect().width < 400")
+    shot("editor-phone")
+    page.locator(".gjs-pn-btn[title='デスクトップ']").click()
+    shot("editor")
+
+    # 6. Save, then preview for a subscriber at desktop and phone width, with the checks.
+    page.get_by_role("button", name="保存してプレビュー").click()
+    expect(page.locator(".flash-success")).to_contain_text("保存しました")
+    page.fill("#reader", "taro@example.jp")
+    page.get_by_role("button", name="表示").click()
+    expect(page.locator("[data-subject]")).to_have_text("山田 太郎様へ 11月のお知らせ")
+    phone = page.frame_locator("iframe.phone")
+    expect(phone.locator("h1")).to_have_text("山田 太郎様、11月のお知らせです")
+    expect(phone.locator("img[src*='/media/']")).to_have_count(1)
+    assert page.locator("iframe.phone").bounding_box()["width"] <= 375
+    expect(page.locator("#checks")).to_contain_text("代替テキストがありません")  # the image has no alt text yet
+    shot("preview")
+    page.locator("iframe.phone").screenshot(path=str(screenshots / "compose-preview-phone.png"))
+
+    # 7. A test send, rendered for the same reader, lands in the Outbox.
+    page.fill("#addresses", "boss@example.jp")
+    page.get_by_role("button", name="テスト送信").click()
+    expect(page.locator(".flash-success")).to_contain_text("boss@example.jp")
+    run_jobs(app)
+    page.goto("/outbox/")
+    page.get_by_text("山田 太郎様へ 11月のお知らせ").first.click()
+    received = page.frame_locator("iframe")
+    expect(received.locator("h1")).to_have_text("山田 太郎様、11月のお知らせです")
+    expect(received.get_by_text("大阪市北区梅田1-2-3")).to_be_visible()  # the layout's legal footer
+    shot("received")
+    assert errors == [], errors
+    context.close()
