@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Flask, Request, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter
@@ -14,7 +15,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from core.api import is_api_request, load_user_from_request
+from core.api import API_PREFIX, is_api_request, load_user_from_request
 from core.auth import Permission, Role, has_permission
 from core.db import db
 from core.errors import KairanError, NotFoundError
@@ -105,8 +106,24 @@ def role_label(role: str) -> str:
     return str(_ROLE_LABELS[Role(role)])
 
 
+class TokenAwareSessionInterface(SecureCookieSessionInterface):
+    """Sessions as Flask keeps them, except that an API call carrying credentials has none.
+
+    Such a call stands on its token alone: a cookie the same client got from a public page would
+    otherwise trip Flask-Login's strong session protection, which clears the user before the
+    request loader reads the Authorization header.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """Return an empty, unsaved session for a credentialed API call; the cookie's session otherwise."""
+        if "Authorization" in request.headers and request.path.startswith(API_PREFIX):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
     """Attach login, CSRF, rate limits, the error answers and the template helpers."""
+    app.session_interface = TokenAwareSessionInterface()
     app.jinja_env.globals.update(can=can, role_label=role_label)
     app.jinja_env.filters["hide_password"] = hide_password
     login_manager.init_app(app)

@@ -19,13 +19,13 @@ from sqlalchemy import select
 from core.db import db
 from core.errors import NotFoundError, ValidationError
 from core.validation import choice
-from lists.models import MailingList, Subscriber
+from lists.models import ListType, MailingList, Subscriber
 from lists.public_views import public_links
 from mailer.compiler import Compiled, body_html, compile_message
 from mailer.errors import TemplateError
 from mailer.layouts import default_template
 from mailer.models import Campaign, CampaignStatus, ContentType, Link, Template
-from mailer.sandbox import Checked, MissingNames, check_source
+from mailer.sandbox import TEXT_ENV, Checked, MissingNames, check_source
 
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail hides everything after this much HTML behind "[Message clipped]"
 SUBJECT_MAX_CHARS = 40  # a phone shows about this many (Japanese: fewer, each is wider)
@@ -102,6 +102,48 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Camp
     return campaign, warnings
 
 
+ARCHIVED_STATUSES = (CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.FINISHED)
+
+
+def archived_campaigns(list_uuid: str | None = None) -> list[Campaign]:
+    """Return the campaigns with a public web version that have been sent, newest first (optionally of one list).
+
+    Only campaigns sent to at least one public list show: a private list's mail stays private.
+    """
+    public = {m.id: m.uuid for m in db.session.scalars(select(MailingList).where(
+        MailingList.type == ListType.PUBLIC))}
+    found = db.session.scalars(select(Campaign).where(Campaign.archive.is_(True),
+                                                      Campaign.status.in_(ARCHIVED_STATUSES))
+                               .order_by(Campaign.id.desc()))
+    return [c for c in found if any(i in public and (list_uuid is None or public[i] == list_uuid) for i in c.lists)]
+
+
+def archived_campaign(campaign_uuid: str) -> Campaign | None:
+    """Return one campaign of the archive by its uuid, or None when it is not public."""
+    return next((c for c in archived_campaigns() if c.uuid == campaign_uuid), None)
+
+
+def _archive_reader() -> Subscriber:
+    """The reader a web version is rendered for: nobody's data, and personal links that name no one."""
+    return Subscriber(id=0, uuid="00000000-0000-0000-0000-000000000000", email="", name=_("Reader"), attribs={})
+
+
+def web_version(campaign: Campaign) -> str:
+    """Render a campaign's public web version."""
+    html, _text = compile_campaign(campaign).render(reader_context(campaign, _archive_reader()))
+    return html
+
+
+def render_subject(campaign: Campaign, context: dict[str, Any]) -> str:
+    """Render a campaign's subject for a reader's context: plain text, as a mail header carries it."""
+    return TEXT_ENV.from_string(campaign.subject).render(context)
+
+
+def archive_subject(campaign: Campaign) -> str:
+    """Render a campaign's subject as its web version shows it."""
+    return render_subject(campaign, reader_context(campaign, _archive_reader()))
+
+
 def compile_campaign(campaign: Campaign) -> Compiled:
     """Compile a campaign's body in its layout (for a preview, a test or the send)."""
     layout = campaign.template.body if campaign.template else None
@@ -166,7 +208,7 @@ def preview(campaign: Campaign, subscriber: Subscriber | None) -> Preview:
     context = reader_context(campaign, subscriber)
     with MissingNames() as missing:
         html, text = compiled.render(context)
-        subject = compiled.html.environment.from_string(campaign.subject).render(context)
+        subject = render_subject(campaign, context)
     return Preview(subject, html, text, sorted(missing), run_checks(campaign, compiled, (subject, html, text),
                                                                      sorted(missing)))
 

@@ -31,9 +31,18 @@ from core.queues import queue
 from core.validation import choice
 from core.web import can
 from lists.addresses import address_key, normalise_email
-from lists.models import Subscriber
+from lists.models import ListType, MailingList, Subscriber
 from lists.services import lists_query
-from mailer.campaigns import all_campaigns, get_campaign, preview, save_campaign
+from mailer.campaigns import (
+    all_campaigns,
+    archive_subject,
+    archived_campaign,
+    archived_campaigns,
+    get_campaign,
+    preview,
+    save_campaign,
+    web_version,
+)
 from mailer.layouts import all_templates, delete_template, get_template, preview_layout, save_template, set_default
 from mailer.media import all_media, by_uuid, delete_media, get_media, media_as_dict, stored_path, upload
 from mailer.models import Campaign, ContentType, Template, TemplateType
@@ -265,6 +274,32 @@ def campaign_test(campaign_id: int) -> Any:
     flash(_("Test of “%(name)s” queued for %(to)s. It appears in the Outbox in a moment.",
             name=campaign.name, to=", ".join(addresses)), "success")
     return back
+
+
+# The public archive (listmonk's /archive)
+
+
+@bp.get("/archive")
+@public
+def archive() -> Any:
+    """List the web versions of sent campaigns (all public lists, or ?list=<uuid>)."""
+    list_uuid = request.args.get("list") or None
+    lists = {m.uuid: m.name for m in db.session.scalars(select(MailingList).where(
+        MailingList.type == ListType.PUBLIC))}
+    entries = [(c, archive_subject(c)) for c in archived_campaigns(list_uuid)]
+    return render_template("mailer/archive.html", entries=entries, lists=lists, current=list_uuid)
+
+
+@bp.get("/archive/<campaign_uuid>")
+@public
+def archive_message(campaign_uuid: str) -> Any:
+    """Show one campaign's web version (the "view in browser" link of its mail)."""
+    campaign = archived_campaign(campaign_uuid)
+    if campaign is None:
+        abort(404)
+    response = preview_response(web_version(campaign))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 # Media

@@ -17,7 +17,7 @@ from core.queues import queue
 from core.tokens import Purpose, make_token
 from lists.models import MailingList, Subscriber
 from mailer import transport
-from mailer.campaigns import compile_campaign, get_campaign, reader_context
+from mailer.campaigns import compile_campaign, get_campaign, reader_context, render_subject
 
 
 def _deliver(to: str, subject: str, text: str, html: str, *, from_: str = "",
@@ -73,7 +73,7 @@ def send_campaign_test(campaign_id: int, subscriber_id: int | None, addresses: l
     compiled = compile_campaign(campaign)
     context = reader_context(campaign, subscriber)
     html, text = compiled.render(context)
-    subject = compiled.html.environment.from_string(campaign.subject).render(context)
+    subject = render_subject(campaign, context)
     headers = [("X-Kairan-Test", "1"), ("List-Unsubscribe", f"<{context['unsubscribe_url']}>"),
                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
     return [_deliver(to, subject, text, html, from_=campaign.from_email, headers=headers) for to in addresses]

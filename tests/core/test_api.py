@@ -56,6 +56,13 @@ def test_a_password_user_cannot_use_the_api_with_its_password(app: Flask, client
     assert response.status_code == 403
 
 
+def test_a_token_works_whatever_cookie_the_client_holds(app: Flask, client: FlaskClient) -> None:
+    headers = {"Authorization": f"token {api_user(app)}"}
+    client.get("/login")  # a public page puts a CSRF token into the session cookie
+    assert client.get("/api/lists", headers=headers).status_code == 200
+    assert "Set-Cookie" not in client.get("/api/lists", headers=headers).headers  # token calls keep no session
+
+
 def test_unknown_endpoint_is_404_json(app: Flask, client: FlaskClient) -> None:
     response = client.get("/api/nothing-here", headers={"Authorization": f"token {api_user(app)}"})
     assert response.status_code == 404 and response.get_json() == {"message": "Unknown endpoint."}

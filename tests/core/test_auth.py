@@ -111,9 +111,9 @@ def test_public_routes_are_only_the_intended_ones(app: Flask) -> None:
         if getattr(app.view_functions[rule.endpoint], "kairan_permission", None) == PUBLIC
     )
     assert public == ["/api/health", "/api/health/detail", "/api/openapi.json", "/api/public/lists",
-                      "/api/public/subscription", "/language", "/login", "/logout", "/media/<uuid>.<ext>", "/p/<token>",
-                      "/setup", "/subscription/form", "/subscription/optin/<subscriber_uuid>", "/u/<token>",
-                      "/vendor/<path:name>"]
+                      "/api/public/subscription", "/archive", "/archive/<campaign_uuid>", "/language", "/login",
+                      "/logout", "/media/<uuid>.<ext>", "/p/<token>", "/setup", "/subscription/form",
+                      "/subscription/optin/<subscriber_uuid>", "/u/<token>", "/vendor/<path:name>"]
 
 
 def test_roles_grant_what_the_issue_says() -> None:

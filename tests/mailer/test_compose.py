@@ -205,3 +205,31 @@ def test_the_pages_save_a_draft_and_show_a_syntax_error_with_its_line(client: Fl
     page = client.get(response.headers["Location"] + "/preview")
     assert page.status_code == 200 and "春です" in page.get_data(as_text=True)
     assert client.get("/campaigns/").get_data(as_text=True).count('data-campaign="春の案内"') == 1  # saved once
+
+
+def test_the_archive_shows_sent_campaigns_of_public_lists_only(app: Flask, client: FlaskClient,
+                                                               editor: dict[str, str]) -> None:
+    public = client.post("/api/lists", headers=editor, json={"name": "お知らせ", "type": "public"}).get_json()["data"]
+    private = client.post("/api/lists", headers=editor, json={"name": "社内", "type": "private"}).get_json()["data"]
+    shown = create(client, editor, name="公開", subject="冬のセール & 福袋", archive=True, lists=[public["id"]],
+                   body="<p>{{ subscriber.name }}様</p>")
+    hidden = [create(client, editor, name="社内", subject="社内向け", archive=True, lists=[private["id"]]),
+              create(client, editor, name="非公開", subject="ウェブ版なし", archive=False, lists=[public["id"]]),
+              create(client, editor, name="下書き", subject="まだ下書き", archive=True, lists=[public["id"]])]
+    with app.app_context():
+        from core.db import db
+        from mailer.models import Campaign, CampaignStatus
+        for campaign in db.session.scalars(db.select(Campaign).where(
+                Campaign.id.in_([shown["id"], hidden[0]["id"], hidden[1]["id"]]))):
+            campaign.status = CampaignStatus.FINISHED  # as the send issue will
+        db.session.commit()
+    index = client.get("/archive", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert "冬のセール &amp; 福袋" in index  # the subject rendered once, as text, then escaped by the page
+    assert not any(h["subject"] in index for h in hidden)
+    page = client.get(f"/archive/{shown['uuid']}")
+    assert page.status_code == 200 and ">Reader様</p>" in page.get_data(as_text=True)  # nobody's data
+    assert client.get(f"/archive/{hidden[0]['uuid']}").status_code == 404
+    assert client.get(f"/archive/{hidden[2]['uuid']}").status_code == 404
+    # The mail's "view in browser" link is the web version.
+    preview = client.get(f"/api/campaigns/{shown['id']}/preview", headers=editor).get_data(as_text=True)
+    assert f"/archive/{shown['uuid']}" in preview
