@@ -52,7 +52,7 @@ bp = Blueprint("compose", __name__)
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 # The npm packages (package.json) whose files the UI loads; nothing else in node_modules is served.
-VENDOR_PACKAGES = {"grapesjs", "grapesjs-preset-newsletter", "codemirror", "font-awesome"}
+VENDOR_PACKAGES = {"grapesjs", "grapesjs-preset-newsletter", "codemirror", "font-awesome", "quill"}
 CACHE_A_YEAR = 365 * 24 * 3600
 
 

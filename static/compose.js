@@ -12,6 +12,30 @@
     area.form.addEventListener("submit", function () { editor.save(); });
   });
 
+  // Rich text: Quill, for people who write like in a word processor. Images come from the media library.
+  var rich = document.getElementById("rich-editor");
+  if (rich && window.Quill) {
+    var textarea = document.getElementById("body");
+    var picker = document.getElementById("media-picker");
+    var quill = new Quill(rich, {
+      theme: "snow",
+      modules: { toolbar: { container: [[{ header: [1, 2, 3, false] }], ["bold", "italic", "underline", "link"],
+        [{ list: "ordered" }, { list: "bullet" }], [{ align: [] }], ["image", "clean"]],
+        handlers: { image: function () { picker.showModal(); } } } },
+    });
+    quill.clipboard.dangerouslyPasteHTML(textarea.value); // the saved body, as Quill understands it
+    picker.querySelectorAll("button[data-src]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var at = (quill.getSelection(true) || { index: quill.getLength() }).index;
+        quill.insertEmbed(at, "image", button.dataset.src, "user");
+        picker.close();
+      });
+    });
+    // root.innerHTML, not getSemanticHTML(): that turns every space into &nbsp;, which breaks {{ … }} tags.
+    textarea.form.addEventListener("submit", function () { textarea.value = quill.root.innerHTML; });
+    window.kairanRichEditor = quill;
+  }
+
   var mount = document.getElementById("visual-editor");
   if (!mount || !window.grapesjs) return;
   var form = document.getElementById("campaign-form");

@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 from playwright.sync_api import expect
 
 from lists.models import ConsentMethod
 from lists.subscribers import Consent, create_subscriber
+from mailer.campaigns import get_campaign, save_campaign
+from mailer.media import upload
 from mailer.outbox import Outbox
 from tests.browser.conftest import ja_context, log_in
 from tests.conftest import run_jobs
+from tests.mailer.test_compose import png
 
 pytestmark = pytest.mark.browser
 
@@ -58,10 +60,7 @@ def test_compose_walk(browser: Any, live_server: str, app: Any, users: dict[str,
 
     # 1. Upload a banner to the media library.
     banner = tmp_path / "バナー.png"
-    image = Image.new("RGB", (600, 200), "#1f3a5f")
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    banner.write_bytes(buffer.getvalue())
+    banner.write_bytes(png(600, 200))
     page.goto("/media/")
     page.set_input_files("#files", str(banner))
     page.get_by_role("button", name="アップロード").click()
@@ -130,4 +129,35 @@ def test_compose_walk(browser: Any, live_server: str, app: Any, users: dict[str,
     expect(received.get_by_text("大阪市北区梅田1-2-3")).to_be_visible()  # the layout's legal footer
     shot("received")
     assert errors == [], errors
+    context.close()
+
+
+def test_rich_text_editor_keeps_personalisation_and_inserts_library_images(
+        browser: Any, live_server: str, app: Any, users: dict[str, str], screenshots: Path) -> None:
+    with app.app_context():
+        upload("ロゴ.png", io.BytesIO(png()))
+        greeting = '<p>{{ subscriber.attribs.city | default("お客様") }}へ</p>'
+        campaign, _warnings = save_campaign(None, {"name": "リッチテキスト", "subject": "お知らせ",
+                                                   "content_type": "richtext", "body": greeting})
+        campaign_id = campaign.id
+    context = ja_context(browser, live_server)
+    page = context.new_page()
+    log_in(page, "editor")
+    page.goto(f"/campaigns/{campaign_id}")
+    editor = page.locator(".ql-editor")
+    expect(editor).to_contain_text('{{ subscriber.attribs.city | default("お客様") }}へ')
+    editor.click()
+    page.keyboard.press("Control+End")
+    page.keyboard.press("Enter")
+    page.keyboard.type("冬のセールを開催します。")
+    page.locator(".ql-image").click()
+    page.locator("#media-picker button[data-alt='ロゴ.png']").click()
+    expect(editor.locator("img[src*='/media/']")).to_have_count(1)
+    page.screenshot(path=str(screenshots / "compose-rich-text.png"), full_page=True)
+    page.get_by_role("button", name="保存", exact=True).click()
+    expect(page.locator(".flash-success")).to_contain_text("保存しました")
+    with app.app_context():
+        body = get_campaign(campaign_id).body
+    assert '{{ subscriber.attribs.city | default("お客様") }}へ' in body
+    assert "冬のセールを開催します。" in body and "/media/" in body
     context.close()
