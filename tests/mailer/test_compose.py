@@ -233,3 +233,21 @@ def test_the_archive_shows_sent_campaigns_of_public_lists_only(app: Flask, clien
     # The mail's "view in browser" link is the web version.
     preview = client.get(f"/api/campaigns/{shown['id']}/preview", headers=editor).get_data(as_text=True)
     assert f"/archive/{shown['uuid']}" in preview
+
+
+def test_links_are_recorded_once_per_campaign_and_helpers_are_not_tracked(app: Flask, client: FlaskClient,
+                                                                          editor: dict[str, str]) -> None:
+    body = ('<a href="https://shop.example.jp/a">A</a> <a href="https://shop.example.jp/a">A again</a> '
+            '<a href="mailto:info@example.jp">mail</a> <a href="tel:0312345678">tel</a> <a href="#top">top</a> '
+            '<a href="{{ preferences_url }}">preferences</a> <a href="https://shop.example.jp/b?x=1&amp;y=2">B</a>')
+    campaign = create(client, editor, body=body, template_id=None)
+    with app.app_context():
+        from mailer.campaigns import compile_campaign, get_campaign, save_links
+        found = get_campaign(campaign["id"])
+        compiled = compile_campaign(found)
+        assert compiled.urls == ("https://shop.example.jp/a", "https://shop.example.jp/b?x=1&y=2")
+        first = save_links(found, compiled.urls)
+        assert save_links(found, compiled.urls) == first and len(set(first)) == 2  # recorded once
+        html, _text = compiled.render({"preferences_url": "https://k.example/p/t"}, ["T0", "T1"])
+    assert html.count('href="T0"') == 2 and 'href="T1"' in html
+    assert 'href="mailto:info@example.jp"' in html and 'href="https://k.example/p/t"' in html
