@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
@@ -49,6 +50,7 @@ from mailer.models import Campaign, ContentType, Template, TemplateType
 from mailer.views import preview_response
 
 bp = Blueprint("compose", __name__)
+T = TypeVar("T")
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 # The npm packages (package.json) whose files the UI loads; nothing else in node_modules is served.
@@ -63,6 +65,21 @@ def vendor(name: str) -> Any:
     if name.split("/", 1)[0] not in VENDOR_PACKAGES:
         abort(404)
     return send_from_directory(NODE_MODULES, name, max_age=3600)
+
+
+def _save_posted(save: Callable[[], tuple[T, list[str]]], show_again: Callable[[], Any]) -> tuple[T | None, Any]:
+    """Save a posted editor form: (what was saved, None), or (None, the editor again with the reason flashed)."""
+    if not ConfirmForm().validate_on_submit():
+        return None, show_again()
+    try:
+        saved, warnings = save()
+    except KairanError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return None, show_again()
+    for warning in warnings:
+        flash(warning, "warning")
+    return saved, None
 
 
 # Layouts
@@ -93,16 +110,10 @@ def template_edit(template_id: int | None = None) -> Any:
     if not can(Permission.TEMPLATES_WRITE):
         abort(403)
     values = request.form.to_dict()
-    if not ConfirmForm().validate_on_submit():
-        return _template_editor(template, values, 400)
-    try:
-        saved, warnings = save_template(template, values)
-    except KairanError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return _template_editor(template, values, 400)
-    for warning in warnings:
-        flash(warning, "warning")
+    saved, refused = _save_posted(lambda: save_template(template, values),
+                                  lambda: _template_editor(template, values, 400))
+    if saved is None:
+        return refused
     flash(_("Template “%(name)s” saved.", name=saved.name), "success")
     return redirect(url_for("compose.template_edit", template_id=saved.id))
 
@@ -200,16 +211,10 @@ def campaign_edit(campaign_id: int | None = None) -> Any:
     if not can(Permission.CAMPAIGNS_WRITE):
         abort(403)
     values = _posted_campaign()
-    if not ConfirmForm().validate_on_submit():
-        return _campaign_editor(campaign, values, 400)
-    try:
-        saved, warnings = save_campaign(campaign, values)
-    except KairanError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return _campaign_editor(campaign, values, 400)
-    for warning in warnings:
-        flash(warning, "warning")
+    saved, refused = _save_posted(lambda: save_campaign(campaign, values),
+                                  lambda: _campaign_editor(campaign, values, 400))
+    if saved is None:
+        return refused
     flash(_("Campaign “%(name)s” saved.", name=saved.name), "success")
     target = "compose.campaign_preview" if request.form.get("then") == "preview" else "compose.campaign_edit"
     return redirect(url_for(target, campaign_id=saved.id))
