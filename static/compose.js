@@ -36,6 +36,9 @@
     window.kairanRichEditor = quill;
   }
 
+  // The layout editor shows its preview at once (the button posts the form into the preview frame).
+  document.querySelectorAll("[data-autopreview]").forEach(function (button) { button.click(); });
+
   var mount = document.getElementById("visual-editor");
   if (!mount || !window.grapesjs) return;
   var form = document.getElementById("campaign-form");

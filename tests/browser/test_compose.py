@@ -161,3 +161,20 @@ def test_rich_text_editor_keeps_personalisation_and_inserts_library_images(
     assert '{{ subscriber.attribs.city | default("お客様") }}へ' in body
     assert "冬のセールを開催します。" in body and "/media/" in body
     context.close()
+
+
+def test_layout_editor_previews_at_once_and_refuses_a_broken_layout_with_its_line(
+        browser: Any, live_server: str, app: Any, users: dict[str, str], screenshots: Path) -> None:
+    context = ja_context(browser, live_server)
+    page = context.new_page()
+    log_in(page, "editor")
+    page.goto("/templates/")
+    page.get_by_role("link", name="ニュースレター / Newsletter").click()
+    expect(page.frame_locator("iframe[name=template-preview]").get_by_text("大阪市北区梅田1-2-3")).to_be_visible()
+    page.screenshot(path=str(screenshots / "compose-layout-editor.png"), full_page=True)
+    # Line 2 opens a block that is never closed.
+    page.evaluate("document.querySelector('.CodeMirror').CodeMirror.replaceRange('{% if subscriber.name %}\\n', "
+                  "{line: 1, ch: 0})")
+    page.get_by_role("button", name="保存", exact=True).click()
+    expect(page.locator(".flash-error")).to_contain_text("2 行目")
+    context.close()
