@@ -23,7 +23,12 @@ depends_on = None
 SQLITE_UP = [
     "CREATE VIRTUAL TABLE subscriber_search USING fts5(email_key, name, attribs, content='subscribers', "
     "content_rowid='id', tokenize='trigram', detail='none')",
-    "CREATE TRIGGER subscriber_search_insert AFTER INSERT ON subscribers BEGIN "
+    # While the CSV import holds a row here it indexes its batch itself, in one INSERT … SELECT:
+    # row by row the trigger costs ~40 µs (FTS5 writes its pending terms at every statement), a
+    # batch at once ~3 µs a row. Only the writer's own transaction ever sees the row.
+    "CREATE TABLE subscriber_search_bulk (active INTEGER NOT NULL)",
+    "CREATE TRIGGER subscriber_search_insert AFTER INSERT ON subscribers "
+    "WHEN NOT EXISTS (SELECT 1 FROM subscriber_search_bulk) BEGIN "
     "INSERT INTO subscriber_search (rowid, email_key, name, attribs) "
     "VALUES (new.id, new.email_key, new.name, new.attribs); END",
     # An external-content index forgets a row only when given the values it indexed.
@@ -42,6 +47,7 @@ SQLITE_DOWN = [
     "DROP TRIGGER subscriber_search_delete",
     "DROP TRIGGER subscriber_search_insert",
     "DROP TABLE subscriber_search",
+    "DROP TABLE subscriber_search_bulk",
 ]
 
 # PostgreSQL: one GIN trigram index on the three fields joined by a separator no search
