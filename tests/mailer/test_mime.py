@@ -1,0 +1,72 @@
+"""Hand-built messages: what mail software reads back, line lengths, and DKIM that dkimpy verifies."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime
+from functools import cache
+
+import dkim
+import pytest
+
+from mailer.mime import build, mailbox
+from mailer.signing import DKIMSigner, dns_record, new_key_pem
+
+NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+LONG_HTML = "<p>" + "長い行。" * 800 + "</p>"  # 9.6 KB on one line: docomo refuses lines over 998 bytes
+
+
+@cache
+def key() -> bytes:
+    return new_key_pem()
+
+
+def message(**changes: object) -> bytes:
+    fields: dict[str, object] = {
+        "from_": mailbox("回覧商事", "news@kairan.example"), "to": mailbox("山田 太郎", "taro..yamada.@docomo.ne.jp"),
+        "subject": "山田様へ 11月のお知らせ ①", "text": "山田様\n本文です。\n", "html": LONG_HTML,
+        "message_id": "<1.2@kairan.example>", "date": NOW,
+        "extra": [(b"List-Unsubscribe", b"<https://kairan.example/u/t>"),
+                  (b"List-Unsubscribe-Post", b"List-Unsubscribe=One-Click"),
+                  (b"List-Id", b"<news.kairan.example>"), (b"Feedback-ID", b"1:2:kairan:news")],
+        "signer": DKIMSigner("kairan.example", "k1", key()),
+    }
+    return build(**{**fields, **changes}).as_bytes()  # type: ignore[arg-type]
+
+
+def test_mail_software_reads_back_what_was_built() -> None:
+    raw = message()
+    assert b'<"taro..yamada."@docomo.ne.jp>' in raw  # the legacy carrier form goes out quoted
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["Subject"] == "山田様へ 11月のお知らせ ①"
+    assert parsed["To"].addresses[0].username == "taro..yamada."
+    assert parsed["To"].addresses[0].display_name == "山田 太郎"
+    text, html = (part.get_content() for part in parsed.iter_parts())
+    assert text == "山田様\r\n本文です。\r\n" and html == LONG_HTML  # text in its canonical CRLF form
+
+
+def test_no_line_is_longer_than_998_bytes_and_all_end_in_crlf() -> None:
+    raw = message()
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "iso-2022-jp"])
+def test_dkim_verifies_with_the_headers_the_rules_name(charset: str) -> None:
+    text = "本文です。\r\n"
+    raw = message(charset=charset, subject="お知らせ", text=text, html="<p>本文です。</p>")
+    record = dns_record(key()).encode()
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"k1._domainkey.kairan.example."
+        return record
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    signature = raw.split(b"\r\n", 1)[0]
+    signed = signature.split(b"h=", 1)[1].split(b";", 1)[0].split(b":")
+    assert signed[:2] == [b"from", b"from"]  # oversigned
+    assert {b"list-unsubscribe", b"list-unsubscribe-post", b"list-id", b"feedback-id"} <= set(signed)
+    assert b" l=" not in signature
+    tampered = raw.replace(b"Subject: ", b"Subject: Re: ")
+    assert not dkim.verify(tampered, dnsfunc=dns)
