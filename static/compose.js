@@ -61,6 +61,9 @@
     cssIcons: mount.dataset.icons, // Font Awesome 4 from npm, not from a CDN this server may not reach
     fromElement: false,
     storageManager: false, // Kairan saves the project with the campaign form
+    // The canvas reads like the mail: the layouts' fonts and size, not the browser's serif default.
+    canvasCss: "body { font-family: -apple-system, 'Helvetica Neue', Arial, 'Hiragino Sans', Meiryo, sans-serif; " +
+      "font-size: 16px; line-height: 1.7; color: #222222; }",
     plugins: ["grapesjs-preset-newsletter"],
     // Styles stay a click away: opening them on every selection would hide the blocks being picked.
     pluginsOpts: { "grapesjs-preset-newsletter": { inlineCss: true, showStylesOnChange: false } },
