@@ -63,7 +63,7 @@
     storageManager: false, // Kairan saves the project with the campaign form
     // The canvas reads like the mail: the layouts' fonts and size, not the browser's serif default.
     canvasCss: "body { font-family: -apple-system, 'Helvetica Neue', Arial, 'Hiragino Sans', Meiryo, sans-serif; " +
-      "font-size: 16px; line-height: 1.7; color: #222222; }",
+      "font-size: 16px; line-height: 1.7; color: #222222; } img { max-width: 100%; height: auto; }",
     plugins: ["grapesjs-preset-newsletter"],
     // Styles stay a click away: opening them on every selection would hide the blocks being picked.
     pluginsOpts: { "grapesjs-preset-newsletter": { inlineCss: true, showStylesOnChange: false } },
