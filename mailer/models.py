@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Timestamped, db, new_uuid, str_enum, utcnow
@@ -80,6 +80,36 @@ class Campaign(Timestamped, db.Model):  # type: ignore[name-defined]
     archive: Mapped[bool] = mapped_column(default=False)  # a public web version
     archive_slug: Mapped[str | None] = mapped_column(String(200), unique=True)
     send_at: Mapped[datetime | None]
+
+
+class DeliveryStatus(StrEnum):
+    """One recipient's message: waiting, being sent under a lease, and how it ended."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"  # suppressed or unsubscribed after the audience was fixed
+
+
+class Delivery(db.Model):  # type: ignore[name-defined]
+    """One recipient of a campaign: the audience is fixed when the campaign starts (mailer/queries.py)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("campaign_id", "subscriber_id"),
+                      Index("ix_deliveries_campaign_status", "campaign_id", "status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    # SET NULL: a subscriber wiped for a privacy request leaves the campaign's counts as they were.
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"))
+    status: Mapped[DeliveryStatus] = mapped_column(str_enum(DeliveryStatus), default=DeliveryStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(default=0)
+    leased_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    message_id: Mapped[str | None] = mapped_column(String(250))
+    smtp_reply: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Link(db.Model):  # type: ignore[name-defined]
