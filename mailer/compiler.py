@@ -36,6 +36,7 @@ JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 PLACEHOLDER = re.compile(r"KAIRANJ(\d+)X")
 CONTENT_SLOT = re.compile(r"\{\{-?\s*content\s*-?\}\}")
 HREF = re.compile(r'(<a\b[^>]*?\bhref=")([^"]*)(")', re.IGNORECASE)
+BODY_TAGS = re.compile(r"</?body\b[^>]*>", re.IGNORECASE)
 LAYOUT_TAGS = re.compile(r"<(/?)(?:table|tbody|thead|tfoot|tr|td|th)\b[^>]*>", re.IGNORECASE)
 EMPTY_LINK = re.compile(r"\[\s*\]\(([^)]*)\)")
 UNTRACKED = ("mailto:", "tel:", "sms:", "#")
@@ -71,6 +72,8 @@ def body_html(content_type: ContentType | str, body: str) -> str:
     if content_type == ContentType.MARKDOWN:
         protected = Protected()
         return protected.restore(MARKDOWN.render(protected.hide(body)))
+    if content_type == ContentType.VISUAL:  # the editor exports a whole <body>; the layout has its own
+        return BODY_TAGS.sub("", body)
     if content_type == ContentType.PLAIN:
         paragraphs = re.split(r"\n\s*\n", body.strip())
         return "\n".join("<p>" + html.escape(p, quote=False).replace("\n", "<br>\n") + "</p>" for p in paragraphs)

@@ -251,3 +251,11 @@ def test_links_are_recorded_once_per_campaign_and_helpers_are_not_tracked(app: F
         html, _text = compiled.render({"preferences_url": "https://k.example/p/t"}, ["T0", "T1"])
     assert html.count('href="T0"') == 2 and 'href="T1"' in html
     assert 'href="mailto:info@example.jp"' in html and 'href="https://k.example/p/t"' in html
+
+
+def test_the_visual_editors_body_goes_into_the_layout_without_its_body_tag(app: Flask) -> None:
+    from mailer.compiler import body_html
+    from mailer.models import ContentType
+    with app.app_context():
+        html = body_html(ContentType.VISUAL, '<body id="x1"><h1 id="i7hp">見出し</h1></body>')
+    assert html == '<h1 id="i7hp">見出し</h1>'
