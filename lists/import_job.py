@@ -254,8 +254,8 @@ def _batches(imp: Import, path: Path, errors_file: IO[str]) -> Generator[tuple[d
 def _read_ahead(items: Generator[T], language: str) -> Iterator[T]:
     """Yield what ``items`` yields, produced one item ahead in a thread.
 
-    The thread parses the next batch while the database writes this one (the driver frees
-    the GIL while it waits): on PostgreSQL the database's work and Python's overlap. It gets
+    The thread parses the next batch while PostgreSQL writes this one (psycopg frees the GIL
+    while it waits), so the database's work and Python's overlap. It gets
     its own app context, for the translated reasons of bad rows.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -305,7 +305,10 @@ def _run(imp: Import, path: Path, language: str) -> dict[str, int]:
     done = imported = failed = 0
     cancelled = False
     with errors_path(imp).open("w", encoding="utf-8-sig", newline="") as errors_file:
-        for batch, done, failed in _read_ahead(_batches(imp, path, errors_file), language):
+        reader = _batches(imp, path, errors_file)
+        # SQLite works in this process, under the GIL: reading ahead in a thread only added switching.
+        batches = reader if queries.is_sqlite() else _read_ahead(reader, language)
+        for batch, done, failed in batches:
             if batch:
                 writer.write(batch)
                 imported += len(batch)
