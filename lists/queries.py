@@ -1,15 +1,23 @@
-"""Hot SQL of the audience: the CSV import's bulk writes, handed to the database driver as they are.
+"""Hot SQL of the audience: the CSV import's bulk writes, handed to the database driver as they are,
+and the subscribers page's substring search.
 
 For 100,000 rows SQLAlchemy's per-row parameter processing cost 3.7 s where SQLite's own
 executemany took 0.8 s, so these statements take rows already in the driver's form:
 JSON as text, timestamps as the dialect stores them, enums as their values.
 
-Callers look up what exists first and insert only new rows, so each database can use its
-fastest way in: SQLite a prepared INSERT per row (executemany, no network); PostgreSQL
-COPY, which streams rows in C (a statement per row ran at 13,600 rows/s, array
-parameters at 10,800, COPY through a staging table at 18,000; COPY straight into the
-table is what reaches the 50,000 target). A row that appeared meanwhile (another writer)
-makes PostgreSQL's COPY fail; that batch then goes through INSERT … ON CONFLICT instead.
+The import looks up a batch's addresses once and inserts only new rows, so each database
+can use its fastest way in: SQLite a prepared INSERT per row (executemany, no network);
+PostgreSQL COPY, which streams rows in C (a statement per row ran at 13,600 rows/s, array
+parameters at 10,800, COPY through a staging table at 18,000). New subscribers get their
+ids from the sequence before the COPY, so no second lookup follows. A row that appeared
+meanwhile (another writer) makes PostgreSQL's COPY fail; that batch then goes through
+INSERT … ON CONFLICT instead.
+
+The search goes through trigram indexes (migration 0006), which the import pays for: on
+PostgreSQL the GIN index costs about 20 µs a subscriber, 40% of what the database does for
+a row, and on SQLite each batch is indexed in one statement (row by row cost ~40 µs). With
+it, the database's own work keeps PostgreSQL imports on a 2-core machine well under
+50,000 rows/s, however Python's part overlaps it (lists/import_job.py reads ahead).
 """
 
 from __future__ import annotations
