@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import func, select, text
 
@@ -84,19 +85,21 @@ def page_data(**filters: Any) -> Callable[[], Any]:
     return run
 
 
-def main() -> None:
-    """Seed, then time each page query."""
+def seeded_app(name: str) -> tuple[Flask, int]:
+    """Parse --subscribers and --database-url, and return an app on a database seeded with them and the count.
+
+    The subscribers are spread over LISTS lists; the data folder is a new temporary one.
+    """
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="kairan-bench-audience-"))
+    folder = Path(tempfile.mkdtemp(prefix=f"kairan-bench-{name}-"))
     database = fresh_postgres(args.database_url) if args.database_url else f"sqlite:///{folder / 'kairan.db'}"
     app = create_app({"KAIRAN_DATA_DIR": str(folder), "KAIRAN_DATABASE_URL": database,
                       "KAIRAN_REDIS_URL": "redis://127.0.0.1:1/0"})  # no Redis needed: nothing is queued
     with app.app_context():
         upgrade()
-        started = time.perf_counter()
         for i in range(LISTS):
             db.session.execute(text("INSERT INTO lists (uuid, name, type, optin, status, tags, description, "
                                     "created_at, updated_at) VALUES (:u, :n, 'private', 'single', 'active', '[]', "
@@ -110,10 +113,18 @@ def main() -> None:
             # not the minutes right after a bulk load.
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
                 connection.execute(text("VACUUM ANALYZE"))
-        seed_seconds = time.perf_counter() - started
+    return app, args.subscribers
+
+
+def main() -> None:
+    """Seed, then time each page query."""
+    started = time.perf_counter()
+    app, subscribers = seeded_app("audience")
+    seed_seconds = time.perf_counter() - started
+    with app.app_context():
         newest = db.session.scalar(select(func.max(Subscriber.id))) or 0
         result = {
-            "benchmark": "audience", "database": db.engine.dialect.name, "subscribers": args.subscribers,
+            "benchmark": "audience", "database": db.engine.dialect.name, "subscribers": subscribers,
             "seed_seconds": round(seed_seconds, 1),
             "page1_all_ms": timed(page_data()),
             "search_partial_email_ms": timed(page_data(search="user12345")),
