@@ -16,7 +16,7 @@ from core.queues import queue
 from core.validation import choice
 from lists.addresses import normalise_email
 from lists.models import Subscriber
-from mailer.campaigns import campaign_as_dict, get_campaign, preview, save_campaign
+from mailer.campaigns import campaign_as_dict, check_sendable, get_campaign, preview, save_campaign
 from mailer.compiler import convert
 from mailer.layouts import (
     all_templates,
@@ -317,6 +317,7 @@ def test_campaign(campaign_id: int) -> Any:
     if not addresses:
         raise ValidationError(_("Enter at least one address to send the test to."))
     reader = _subscriber(data.get("subscriber_id"))
+    check_sendable(campaign, reader)
     queue().enqueue("mailer.jobs.send_campaign_test", campaign.id, reader.id if reader else None, addresses)
     return jsonify(data=True)
 

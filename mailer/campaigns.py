@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select
@@ -21,16 +22,17 @@ from core.errors import NotFoundError, ValidationError
 from core.validation import choice
 from lists.models import ListType, MailingList, Subscriber
 from lists.public_views import public_links
-from mailer.compiler import Compiled, body_html, compile_message
+from mailer.compiler import Compiled, body_html, compile_message, convert
 from mailer.errors import TemplateError
 from mailer.layouts import default_template
 from mailer.models import Campaign, CampaignStatus, ContentType, Link, Template
 from mailer.sandbox import TEXT_ENV, Checked, MissingNames, check_source
 
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail hides everything after this much HTML behind "[Message clipped]"
-SUBJECT_MAX_CHARS = 40  # a phone shows about this many (Japanese: fewer, each is wider)
-PREHEADER_MIN_CHARS = 20
-IMAGE_ONLY_TEXT_CHARS = 100  # a body with images and less text than this reads as an image-only mail
+SUBJECT_MAX_COLUMNS = 80  # a phone shows about 40 Latin or 20 Japanese characters of a subject
+# Lengths in display columns: a Japanese character is as wide as two Latin ones, on screen and in an inbox.
+PREHEADER_MIN_COLUMNS = 20
+IMAGE_ONLY_TEXT_COLUMNS = 100  # a body with images and less text than this reads as an image-only mail
 LANGUAGES = ("ja", "en")
 CHARSETS = ("utf-8", "iso-2022-jp")
 
@@ -68,6 +70,9 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Camp
         raise ValidationError(_("Enter a name and a subject."))
     content_type = choice(ContentType, data.get("content_type"), "content_type", current.content_type)
     body = str(data.get("body", current.body) or "")
+    switched = campaign is not None and content_type != campaign.content_type
+    if campaign is not None and switched:  # a new editing mode: bring the body along
+        body = convert(body, campaign.content_type, content_type)
     checked_subject, checked_body = _checked(subject, _("Subject")), _checked(body, _("Body"))
     altbody = data.get("altbody", current.altbody)
     checked_altbody = _checked(str(altbody), _("Plain text")) if altbody else None
@@ -89,7 +94,8 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Camp
     campaign.name, campaign.subject, campaign.content_type = name, checked_subject.source, content_type
     campaign.body, campaign.altbody = checked_body.source, checked_altbody.source if checked_altbody else None
     campaign.template_id = int(template_id) if template_id not in (None, "") else None
-    campaign.body_source = data.get("body_source", campaign.body_source)
+    # The visual editor's project describes the old body: after a switch it reopens from the converted HTML.
+    campaign.body_source = None if switched else data.get("body_source", campaign.body_source)
     campaign.from_email = str(data.get("from_email", campaign.from_email) or "")
     campaign.preheader = str(data.get("preheader", campaign.preheader) or "")
     campaign.language, campaign.lists = language, list_ids
@@ -169,13 +175,17 @@ def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: Mai
     settings = current_app.config["KAIRAN"]
     base = settings.base_url
     if subscriber is None:
+        with force_locale(campaign.language or "ja"):  # the sample reader speaks the campaign's language
+            name = _("Sample Reader")
         subscriber = Subscriber(id=0, uuid="00000000-0000-0000-0000-000000000000", email="reader@example.com",
-                                name=_("Sample Reader"), attribs={})
+                                name=name, attribs={})
     links = public_links(subscriber)
+    first_name, _space, last_name = (subscriber.name or "").strip().partition(" ")  # listmonk's FirstName/LastName
     # Paths as lists/public_views.py routes them; url_for per message would cost more than the render.
     return {
         "subscriber": {"id": subscriber.id, "uuid": subscriber.uuid, "email": subscriber.email,
                        "name": subscriber.name or "", "attribs": subscriber.attribs or {},
+                       "first_name": first_name, "last_name": last_name.strip(),
                        "status": str(subscriber.status or "enabled")},
         "campaign": {"id": campaign.id, "uuid": campaign.uuid, "name": campaign.name, "subject": campaign.subject},
         "list": {"id": list_.id, "uuid": list_.uuid, "name": list_.name} if list_ else {},
@@ -215,8 +225,15 @@ def preview(campaign: Campaign, subscriber: Subscriber | None) -> Preview:
 
 IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
 ALT = re.compile(r"\balt\s*=\s*\"([^\"]*)\"", re.IGNORECASE)
+DEAD_LINK = re.compile(r'<a\b(?![^>]*\bhref=)[^>]*>|<a\b[^>]*\bhref="(?:#?|https?://example\.com/?)"',
+                       re.IGNORECASE)  # no href, an empty one, or the editor's placeholder
 TAGS = re.compile(r"<style\b.*?</style>|<[^>]+>", re.IGNORECASE | re.DOTALL)
 NOT_ISO_2022_JP = "①②③④⑤⑥⑦⑧⑨⑩㈱㈲㍉㌔№℡髙﨑"  # shown as examples; the check itself encodes
+
+
+def columns(text: str) -> int:
+    """Return how many display columns text takes (wide East Asian characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def _check_result(level: str, message: str) -> dict[str, str]:
@@ -238,7 +255,7 @@ def run_checks(campaign: Campaign, compiled: Compiled, rendered: tuple[str, str,
                                                   "are blocked, read aloud by screen readers).",
                                                   n=len(no_alt), m=len(images))))
     content = body_html(campaign.content_type, campaign.body)  # the body alone: the layout's footer is text too
-    if IMG.search(content) and len(re.sub(r"\s+", "", TAGS.sub("", content))) < IMAGE_ONLY_TEXT_CHARS:
+    if IMG.search(content) and columns(re.sub(r"\s+", "", TAGS.sub("", content))) < IMAGE_ONLY_TEXT_COLUMNS:
         results.append(_check_result("warning", _("The message is mostly images: spam filters distrust that, "
                                                   "and readers who block images see nothing.")))
     size = len(html.encode())
@@ -247,12 +264,15 @@ def run_checks(campaign: Campaign, compiled: Compiled, rendered: tuple[str, str,
                                                 kb=size // 1024)))
     else:
         results.append(_check_result("ok", _("Size %(kb)d KB (Gmail clips over 102 KB).", kb=max(1, size // 1024))))
-    subject_width = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in campaign.subject)
-    if subject_width > SUBJECT_MAX_CHARS * 2:
+    if columns(subject) > SUBJECT_MAX_COLUMNS:
         results.append(_check_result("warning", _("The subject is long: phones show only its beginning.")))
-    if len(campaign.preheader.strip()) < PREHEADER_MIN_CHARS:
-        results.append(_check_result("warning", _("Add a preheader (the preview line after the subject in the "
-                                                  "inbox), at least %(n)d characters.", n=PREHEADER_MIN_CHARS)))
+    if columns(campaign.preheader.strip()) < PREHEADER_MIN_COLUMNS:
+        results.append(_check_result("warning", _("Add a preheader: a short sentence that inboxes show after the "
+                                                  "subject.")))
+    nowhere = len(DEAD_LINK.findall(html))
+    if nowhere:
+        results.append(_check_result("warning", _("%(n)d links or buttons go nowhere: give them a web address.",
+                                                  n=nowhere)))
     insecure = [url for url in compiled.urls if url.startswith("http://")]
     if insecure:
         results.append(_check_result("warning", _("%(n)d links are not https: %(urls)s", n=len(insecure),
@@ -265,6 +285,16 @@ def run_checks(campaign: Campaign, compiled: Compiled, rendered: tuple[str, str,
     if campaign.charset == "iso-2022-jp":
         results.extend(_iso_2022_jp_check(subject + text))
     return results
+
+
+def check_sendable(campaign: Campaign, subscriber: Subscriber | None) -> None:
+    """Refuse (ValidationError) a message whose charset cannot carry its subject or text part."""
+    if campaign.charset != "iso-2022-jp":
+        return
+    context = reader_context(campaign, subscriber)
+    _html, text = compile_campaign(campaign).render(context)
+    for problem in _iso_2022_jp_check(render_subject(campaign, context) + text):
+        raise ValidationError(problem["message"])
 
 
 def _iso_2022_jp_check(text: str) -> list[dict[str, str]]:

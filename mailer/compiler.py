@@ -21,14 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask_babel import gettext as _
 from inscriptis import get_text
 from inscriptis.model.config import ParserConfig
 from jinja2 import Template as JinjaTemplate
 from markdown_it import MarkdownIt
 from premailer import Premailer
 
-from core.errors import ValidationError
 from mailer.models import ContentType
 from mailer.sandbox import HTML_ENV, TEXT_ENV
 
@@ -145,10 +143,8 @@ def convert(body: str, source: ContentType, target: ContentType) -> str:
     """Convert a body between formats (listmonk's /content), Jinja kept as it is."""
     if source == target:
         return body
-    if target == ContentType.MARKDOWN:
-        raise ValidationError(_("A body cannot be converted to Markdown; start from plain text instead."))
     html_body = body_html(source, body)
-    if target == ContentType.PLAIN:
+    if target in (ContentType.PLAIN, ContentType.MARKDOWN):  # plain text is Markdown already
         protected = Protected()
         return protected.restore(plain_text(protected.hide(html_body)))
     return html_body  # HTML, rich text and the visual editor all start from HTML

@@ -39,6 +39,7 @@ from mailer.campaigns import (
     archive_subject,
     archived_campaign,
     archived_campaigns,
+    check_sendable,
     get_campaign,
     preview,
     save_campaign,
@@ -170,18 +171,45 @@ def campaigns() -> Any:
     return render_template("mailer/campaigns.html", campaigns=all_campaigns())
 
 
+def visual_editor_messages() -> dict[str, Any]:
+    """GrapesJS's own interface wording in the UI language (it ships no Japanese)."""
+    return {
+        "assetManager": {"addButton": _("Add image"), "inputPlh": "https://…", "modalTitle": _("Choose an image"),
+                         "uploadTitle": _("Drop images here or click to upload")},
+        "domComponents": {"names": {"": _("Box"), "wrapper": _("Body"), "text": _("Text"), "image": _("Image"),
+                                    "link": _("Link"), "table": _("Table"), "row": _("Table row"),
+                                    "cell": _("Column")}},
+        "deviceManager": {"device": _("Device"), "devices": {"desktop": _("Desktop"), "tablet": _("Tablet"),
+                                                             "mobilePortrait": _("Phone")}},
+        "panels": {"buttons": {"titles": {
+            "preview": _("Preview"), "fullscreen": _("Full screen"), "sw-visibility": _("Show outlines"),
+            "export-template": _("View code"), "open-sm": _("Styles"), "open-tm": _("Settings"),
+            "open-layers": _("Layers"), "open-blocks": _("Blocks")}}},
+        "styleManager": {"empty": _("Select an element to style it."), "sectors": {
+            "general": _("General"), "layout": _("Layout"), "typography": _("Typography"),
+            "decorations": _("Decorations"), "extra": _("Extra"), "dimension": _("Size")}},
+        "traitManager": {"empty": _("Select an element to change its settings."), "label": _("Settings"),
+                         "traits": {"labels": {"alt": _("Alternative text"), "title": _("Title"), "href": _("Link"),
+                                               "target": _("Opens in")},
+                                    "options": {"target": {"false": _("This window"), "_blank": _("A new window")}}}},
+    }
+
+
 def _campaign_editor(campaign: Campaign | None, values: dict[str, Any], status: int = 200) -> Any:
     lists = [{"id": m.id, "name": m.name} for m in db.session.scalars(lists_query(order_by="name"))]
     return render_template(
         "mailer/campaign_edit.html", campaign=campaign, values=values, form=ConfirmForm(), lists=lists,
         layouts=all_templates("campaign"), content_types=list(ContentType),
-        media=[media_as_dict(m) for m in all_media()],
+        media=[media_as_dict(m) for m in all_media()], editor_messages=visual_editor_messages(),
     ), status
 
 
 def _campaign_values(campaign: Campaign | None) -> dict[str, Any]:
-    if campaign is None:
-        return {"content_type": "visual", "language": "ja", "charset": "utf-8", "lists": [], "body": ""}
+    if campaign is None:  # a new campaign; the editing-mode switch reloads the page with what was typed
+        typed = {key: request.args.get(key, "") for key in ("name", "subject", "preheader")}
+        content_type = request.args.get("content_type") or "visual"
+        return {**typed, "content_type": content_type if content_type in set(ContentType) else "visual",
+                "language": "ja", "charset": "utf-8", "lists": [], "body": ""}
     return {"name": campaign.name, "subject": campaign.subject, "preheader": campaign.preheader,
             "from_email": campaign.from_email, "content_type": campaign.content_type.value,
             "template_id": campaign.template_id, "lists": campaign.lists, "language": campaign.language,
@@ -269,6 +297,7 @@ def campaign_test(campaign_id: int) -> Any:
     raw = [a.strip() for a in request.form.get("addresses", "").replace(",", "\n").splitlines() if a.strip()]
     try:
         addresses = [normalise_email(a) for a in raw]
+        check_sendable(campaign, reader)
     except ValidationError as error:
         flash(error.message, "error")
         return back

@@ -12,10 +12,12 @@ from typing import Any
 from flask import current_app, render_template, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from core.db import db
 from core.queues import queue
 from core.tokens import Purpose, make_token
+from lists.addresses import address_key
 from lists.models import MailingList, Subscriber
 from mailer import transport
 from mailer.campaigns import compile_campaign, get_campaign, reader_context, render_subject
@@ -71,16 +73,18 @@ def send_optin_mail(subscriber_id: int, list_ids: list[int], language: str) -> s
 def send_campaign_test(campaign_id: int, subscriber_id: int | None, addresses: list[str]) -> list[str]:
     """Send a campaign, rendered for one reader exactly as the send will, to typed addresses; never counted."""
     campaign = get_campaign(campaign_id)
-    subscriber = db.session.get(Subscriber, subscriber_id) if subscriber_id else None
+    chosen = db.session.get(Subscriber, subscriber_id) if subscriber_id else None
     compiled = compile_campaign(campaign)
-    context = reader_context(campaign, subscriber)
-    html, text = compiled.render(context)
-    subject = render_subject(campaign, context)
     sender_name, sender = parseaddr(campaign.from_email or current_app.config["KAIRAN"].mail_from)
-    extra = [(b"List-Unsubscribe", f"<{context['unsubscribe_url']}>".encode()),
-             (b"List-Unsubscribe-Post", b"List-Unsubscribe=One-Click"), (b"X-Kairan-Test", b"1")]
     message_ids = []
     for to in addresses:  # the message builder the send path uses, so the test looks as the real mail will
+        # As listmonk does, a test to a subscriber's own address is personalised for them.
+        subscriber = chosen or db.session.scalar(select(Subscriber).where(Subscriber.email_key == address_key(to)))
+        context = reader_context(campaign, subscriber)
+        html, text = compiled.render(context)
+        subject = render_subject(campaign, context)
+        extra = [(b"List-Unsubscribe", f"<{context['unsubscribe_url']}>".encode()),
+                 (b"List-Unsubscribe-Post", b"List-Unsubscribe=One-Click"), (b"X-Kairan-Test", b"1")]
         message_id = make_msgid(domain=sender.rpartition("@")[2])
         built = build(from_=mailbox(sender_name, sender), to=mailbox("", to), subject=subject, text=text,
                       html=html, message_id=message_id, date=datetime.now(UTC), extra=extra,

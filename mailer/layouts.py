@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from core.db import db
@@ -17,21 +18,20 @@ from mailer.sandbox import Checked, check_source
 
 # 特定電子メール法: every campaign mail names its sender, their address and contact point,
 # and lets the reader refuse further mail. A campaign layout without these is refused.
-REQUIRED_IN_CAMPAIGN_LAYOUT = {
-    "content": (r"\{\{-?\s*content\s*-?\}\}", "the {{ content }} slot"),
-    "unsubscribe_url": (r"\bunsubscribe_url\b", "an unsubscribe link ({{ unsubscribe_url }})"),
-    "sender.name": (r"\bsender\.name\b", "the sender's name ({{ sender.name }})"),
-    "sender.address": (r"\bsender\.address\b", "the sender's postal address ({{ sender.address }})"),
-    "sender.contact": (r"\bsender\.contact\b", "a contact point ({{ sender.contact }})"),
-}
+REQUIRED_IN_CAMPAIGN_LAYOUT = (
+    (r"\{\{-?\s*content\s*-?\}\}", _l("the {{ content }} slot")),
+    (r"\bunsubscribe_url\b", _l("an unsubscribe link ({{ unsubscribe_url }})")),
+    (r"\bsender\.name\b", _l("the sender's name ({{ sender.name }})")),
+    (r"\bsender\.address\b", _l("the sender's postal address ({{ sender.address }})")),
+    (r"\bsender\.contact\b", _l("a contact point ({{ sender.contact }})")),
+)
 
 
 def check_layout(body: str, kind: TemplateType) -> Checked:
     """Check a layout's body; a campaign layout must carry the slot and the legally required footer."""
     checked = check_source(body)
     if kind == TemplateType.CAMPAIGN:
-        missing = [what for pattern, what in REQUIRED_IN_CAMPAIGN_LAYOUT.values()
-                   if not re.search(pattern, checked.source)]
+        missing = [str(what) for pattern, what in REQUIRED_IN_CAMPAIGN_LAYOUT if not re.search(pattern, checked.source)]
         if missing:
             raise TemplateError(_("A campaign layout needs %(missing)s (Japan's Act on Specified Electronic "
                                   "Mail requires the sender's details and an unsubscribe link).",
@@ -39,8 +39,8 @@ def check_layout(body: str, kind: TemplateType) -> Checked:
     return checked
 
 
-SAMPLE_BODY = ("<h1>{{ campaign.subject }}</h1>\n<p>{{ subscriber.name }}様、いつもご利用ありがとうございます。</p>\n"
-               "<p>This is sample content, shown where a campaign's body goes.</p>")
+SAMPLE_BODY = _l("<h1>{{ campaign.subject }}</h1>\n<p>Dear {{ subscriber.name }}, thank you for reading.</p>\n"
+                 "<p>This is sample content, shown where a campaign's body goes.</p>")
 
 
 def preview_layout(body: str, kind: TemplateType) -> str:
@@ -51,7 +51,7 @@ def preview_layout(body: str, kind: TemplateType) -> str:
     layout = check_layout(body, kind).source
     sample = Campaign(id=0, uuid="00000000-0000-0000-0000-000000000000", name=_("Sample campaign"),
                       subject=_("Sample subject"), preheader="", language="ja", archive=False)
-    html, _text = compile_message(SAMPLE_BODY, layout if kind == TemplateType.CAMPAIGN else None).render(
+    html, _text = compile_message(str(SAMPLE_BODY), layout if kind == TemplateType.CAMPAIGN else None).render(
         reader_context(sample, None))
     return html
 

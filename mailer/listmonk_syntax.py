@@ -19,7 +19,8 @@ ACTION = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.DOTALL)
 GO_ACTION = re.compile(r"^(\.|\$|(template|if|else|end|range|with|define|block)\b|[A-Z])")
 QUOTED = r'"((?:[^"\\]|\\.)*)"'
 
-FIELDS = {"Name": "name", "Email": "email", "UUID": "uuid", "ID": "id", "Status": "status", "Subject": "subject"}
+FIELDS = {"Name": "name", "Email": "email", "UUID": "uuid", "ID": "id", "Status": "status", "Subject": "subject",
+          "FirstName": "first_name", "LastName": "last_name"}
 HELPERS = {
     "UnsubscribeURL": "unsubscribe_url", "ManageURL": "preferences_url", "OptinURL": "optin_url",
     "MessageURL": "archive_url", "TrackView": "track_view",
@@ -34,7 +35,7 @@ def _jinja(expression: str) -> Callable[[re.Match[str]], str]:
 RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r'template\s+"content"\s+\.'), _jinja("content")),
     (re.compile(r"\.Subscriber\.Attribs\.(\w+)"), _jinja(r"subscriber.attribs.\1")),
-    (re.compile(r"\.Subscriber\.(Name|Email|UUID|ID|Status)"),
+    (re.compile(r"\.Subscriber\.(Name|Email|UUID|ID|Status|FirstName|LastName)"),
      lambda m: "{{ subscriber." + FIELDS[m[1]] + " }}"),
     (re.compile(r"\.Campaign\.(Name|Subject|UUID|ID)"), lambda m: "{{ campaign." + FIELDS[m[1]] + " }}"),
     (re.compile(r"\.Tx\.Data\.(\w+)"), _jinja(r"tx.data.\1")),
@@ -42,6 +43,7 @@ RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     # Kairan tracks every link of a campaign itself, so a tracked link is just its URL.
     (re.compile(r"TrackLink\s+" + QUOTED), lambda m: m[1]),
     (re.compile(QUOTED + r"\s*\|\s*TrackLink"), lambda m: m[1]),
+    (re.compile(r"Safe\s+" + QUOTED), lambda m: m[1]),  # listmonk's raw HTML: the template's own text
 ]
 
 

@@ -73,7 +73,8 @@ def build(*, from_: bytes, to: bytes, subject: str, text: str, html: str, messag
         b"--", boundary, b"\r\nContent-Type: text/plain; charset=", ctype,
         b"\r\nContent-Transfer-Encoding: base64\r\n\r\n", base64_lines(crlf(text).encode(charset)),
         b"--", boundary, b"\r\nContent-Type: text/html; charset=", ctype,
-        b"\r\nContent-Transfer-Encoding: base64\r\n\r\n", base64_lines(html.encode(charset)),
+        # HTML carries any character as a numeric reference; the text part cannot (the checks say so first).
+        b"\r\nContent-Transfer-Encoding: base64\r\n\r\n", base64_lines(html.encode(charset, "xmlcharrefreplace")),
         b"--", boundary, b"--\r\n",
     ])
     headers: list[Header] = [

@@ -34,7 +34,7 @@ from mailer.listmonk_syntax import from_listmonk
 
 # What a message's template can use; anything else is unknown (a warning, empty when sent).
 CONTEXT_NAMES = {
-    "subscriber": {"id", "uuid", "email", "name", "attribs", "status"},
+    "subscriber": {"id", "uuid", "email", "name", "attribs", "status", "first_name", "last_name"},
     "campaign": {"id", "uuid", "name", "subject"},
     "list": {"id", "uuid", "name"},
     "sender": {"name", "address", "contact"},

@@ -28,6 +28,7 @@
       button.addEventListener("click", function () {
         var at = (quill.getSelection(true) || { index: quill.getLength() }).index;
         quill.insertEmbed(at, "image", button.dataset.src, "user");
+        quill.setSelection(at + 1, 0, "user"); // go on typing after the image
         picker.close();
       });
     });
@@ -38,6 +39,23 @@
 
   // The layout editor shows its preview at once (the button posts the form into the preview frame).
   document.querySelectorAll("[data-autopreview]").forEach(function (button) { button.click(); });
+
+  // A new editing mode takes effect by saving: the server converts the body and reopens it in that editor.
+  var mode = document.getElementById("content_type");
+  if (mode && mode.dataset.saved) {
+    mode.addEventListener("change", function () {
+      if (mode.value === mode.dataset.saved) return;
+      if (mode.dataset.new) { // nothing saved yet: open the new campaign in the other editor, keeping what was typed
+        var typed = { content_type: mode.value };
+        ["name", "subject", "preheader"].forEach(function (id) { typed[id] = document.getElementById(id).value; });
+        window.location.search = new URLSearchParams(typed).toString();
+        return;
+      }
+      document.body.classList.add("switching-editor");
+      mode.form.dataset.switching = "1";
+      mode.form.requestSubmit();
+    });
+  }
 
   var mount = document.getElementById("visual-editor");
   if (!mount || !window.grapesjs) return;
@@ -51,7 +69,7 @@
     var selected = editor.getSelected();
     var target = selected && selected.get("tagName") === "td" ? selected : editor.getWrapper();
     var added = target.append(block.get("content"))[0];
-    editor.select(added);
+    if (target === editor.getWrapper()) editor.select(added); // in a column, the column stays chosen for the next
     if (block.get("activate")) added.trigger("active"); // an image opens the media library, as on drop
   }
 
@@ -61,6 +79,9 @@
     cssIcons: mount.dataset.icons, // Font Awesome 4 from npm, not from a CDN this server may not reach
     fromElement: false,
     storageManager: false, // Kairan saves the project with the campaign form
+    telemetry: false, // a self-hosted tool sends nothing to third parties
+    i18n: { locale: mount.dataset.locale, detectLocale: false,
+      messagesAdd: (function () { var m = {}; m[mount.dataset.locale] = JSON.parse(mount.dataset.messages); return m; })() },
     // The canvas reads like the mail: the layouts' fonts and size, not the browser's serif default.
     canvasCss: "body { font-family: -apple-system, 'Helvetica Neue', Arial, 'Hiragino Sans', Meiryo, sans-serif; " +
       "font-size: 16px; line-height: 1.7; color: #222222; } img { max-width: 100%; height: auto; }",
@@ -97,7 +118,14 @@
     content: '<table role="presentation" width="100%"><tr><td style="' + cell + 'font-size:12px;color:#5f6b7a;text-align:center;">' +
       labels.footer_text + "</td></tr></table>" });
   var names = { "sect100": labels.columns1, "sect50": labels.columns2, "sect30": labels.columns3, "button": labels.button,
-    "divider": labels.divider, "text": labels.text, "image": labels.image, "quote": labels.quote, "link": labels.link };
+    "divider": labels.divider, "text": labels.text, "image": labels.image, "quote": labels.quote, "link": labels.link,
+    "sect37": labels.image_text, "text-sect": labels.text_section, "link-block": labels.link_block,
+    "grid-items": labels.grid_items, "list-items": labels.list_items };
+  // The preset's button is an <a> with no address and no look: an email-safe button that links somewhere.
+  blocks.get("button").set("content", '<a href="https://example.com/" style="display:inline-block;padding:12px 28px;' +
+    'background-color:#1f3a5f;color:#ffffff;border-radius:4px;font-weight:bold;text-decoration:none;">' +
+    labels.button_text + "</a>");
+  blocks.get("text").set("content", '<div style="padding:8px 0;">' + labels.text_default + "</div>");
   blocks.getAll().forEach(function (block) {
     if (names[block.getId()]) block.set("label", names[block.getId()]);
   });
@@ -105,7 +133,9 @@
   // Toolbar buttons named in the reader's language (GrapesJS ships no Japanese).
   var titles = { "set-device-desktop": labels.desktop, "set-device-tablet": labels.tablet,
     "set-device-mobile": labels.phone, "core:undo": labels.undo, "core:redo": labels.redo,
-    "core:preview": labels.preview, "export-template": labels.code };
+    "core:preview": labels.preview, "export-template": labels.code, "core:fullscreen": labels.fullscreen,
+    "sw-visibility": labels.outlines, "open-sm": labels.styles, "open-tm": labels.settings,
+    "open-layers": labels.layers, "open-blocks": labels.blocks_panel };
   editor.Panels.getPanels().forEach(function (panel) {
     panel.get("buttons").forEach(function (button) {
       var title = titles[button.get("command")];
@@ -114,6 +144,7 @@
   });
 
   form.addEventListener("submit", function () {
+    if (form.dataset.switching && !project && !editor.getComponents().length) return; // nothing built: keep body
     body.value = editor.runCommand("gjs-get-inlined-html");
     source.value = JSON.stringify(editor.getProjectData());
   });

@@ -113,7 +113,8 @@ def test_preview_personalises_for_a_subscriber_and_counts_nothing(app: Flask, cl
 def test_checks_panel_reports_what_to_fix(app: Flask, client: FlaskClient, users: dict[str, str],
                                           editor: dict[str, str]) -> None:
     campaign = create(client, editor, charset="iso-2022-jp",
-                      body='<img src="https://x.example/a.png"><a href="http://insecure.example/">①㈱髙橋</a>')
+                      body='<img src="https://x.example/a.png"><a href="http://insecure.example/">①㈱髙橋</a>'
+                           '<a class="button">Button</a>')
     login(client, "editor")
     page = client.get(f"/campaigns/{campaign['id']}/preview").get_data(as_text=True)
     assert "1 of 1 images have no alt text" in page
@@ -121,6 +122,7 @@ def test_checks_panel_reports_what_to_fix(app: Flask, client: FlaskClient, users
     assert "not https: http://insecure.example/" in page
     assert "ISO-2022-JP cannot carry these characters: ① ㈱ 髙" in page
     assert "Add a preheader" in page
+    assert "1 links or buttons go nowhere" in page
 
 
 def test_the_newsletter_compiles_once_with_its_links_collected(app: Flask) -> None:
@@ -188,8 +190,16 @@ def test_content_converts_between_formats_keeping_jinja(client: FlaskClient, edi
                     '<a href="https://shop.example.jp">こちら</a></p>\n')
     text = client.post(url, headers=editor, json={"body": html, "from": "html", "to": "plain"}).get_json()["data"]
     assert text.startswith("{{ subscriber.name }}様") and "[こちら](https://shop.example.jp)" in text
-    refused = client.post(url, headers=editor, json={"body": html, "from": "html", "to": "markdown"})
-    assert refused.status_code == 400
+    as_markdown = client.post(url, headers=editor, json={"body": html, "from": "html", "to": "markdown"})
+    assert as_markdown.get_json()["data"] == text  # by way of plain text, which is Markdown
+    unknown = client.post(url, headers=editor, json={"body": html, "from": "html", "to": "docx"})
+    assert unknown.status_code == 400 and "to must be one of" in unknown.get_json()["message"]
+
+
+def test_changing_the_editing_mode_converts_the_body(client: FlaskClient, editor: dict[str, str]) -> None:
+    campaign = create(client, editor, content_type="markdown", body="# {{ subscriber.name }}様\n\n**春**です")
+    changed = client.put(f"/api/campaigns/{campaign['id']}", headers=editor, json={"content_type": "html"})
+    assert changed.get_json()["data"]["body"] == "<h1>{{ subscriber.name }}様</h1>\n<p><strong>春</strong>です</p>\n"
 
 
 def test_the_pages_save_a_draft_and_show_a_syntax_error_with_its_line(client: FlaskClient,
@@ -259,3 +269,18 @@ def test_the_visual_editors_body_goes_into_the_layout_without_its_body_tag(app: 
     with app.app_context():
         html = body_html(ContentType.VISUAL, '<body id="x1"><h1 id="i7hp">見出し</h1></body>')
     assert html == '<h1 id="i7hp">見出し</h1>'
+
+
+def test_iso_2022_jp_messages_carry_html_only_characters_as_references(app: Flask, client: FlaskClient,
+                                                                       capture: Outbox,
+                                                                       editor: dict[str, str]) -> None:
+    campaign = create(client, editor, charset="iso-2022-jp", body="<p>{{ subscriber.name }}様、お知らせです。</p>")
+    client.post(f"/api/campaigns/{campaign['id']}/test", headers=editor, json={"subscribers": ["boss@example.jp"]})
+    run_jobs(app)  # the layout's preheader padding (U+200B) is not in ISO-2022-JP
+    message = capture.get(capture.page(1, 1)[0][0].key)
+    assert message is not None and "charset=iso-2022-jp" in message.raw
+    assert "お知らせです" in (message.html or "") and "お知らせです" in (message.text or "")
+    # A character the text part cannot carry is refused before anything is queued, with the reason.
+    bad = create(client, editor, charset="iso-2022-jp", body="<p>①㈱のお知らせ</p>")
+    refused = client.post(f"/api/campaigns/{bad['id']}/test", headers=editor, json={"subscribers": ["b@example.jp"]})
+    assert refused.status_code == 400 and "ISO-2022-JP" in refused.get_json()["message"]

@@ -83,6 +83,8 @@ def test_a_listmonk_template_renders_as_its_jinja_equivalent() -> None:
     assert "大阪 / お知らせ / 11月号" in render(LISTMONK)
     assert from_listmonk("{{ .Tx.Data.order_id }} {{ ManageURL }} {{ OptinURL }} {{ MessageURL }}") == \
         "{{ tx.data.order_id }} {{ preferences_url }} {{ optin_url }} {{ archive_url }}"
+    assert from_listmonk('{{ .Subscriber.FirstName }} {{ .Subscriber.LastName }} {{ Safe "<b>x</b>" }}') == \
+        "{{ subscriber.first_name }} {{ subscriber.last_name }} <b>x</b>"
 
 
 @pytest.mark.parametrize("construct", ['{{ if .Subscriber.Name }}', '{{ L.T "email.unsub" }}',
