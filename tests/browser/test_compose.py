@@ -186,7 +186,8 @@ def test_layout_editor_previews_at_once_and_refuses_a_broken_layout_with_its_lin
 def test_switching_the_editing_mode_reopens_the_body_in_the_other_editor(
         browser: Any, live_server: str, app: Any, users: dict[str, str]) -> None:
     with app.app_context():
-        campaign, _warnings = save_campaign(None, {"name": "切り替え", "subject": "お知らせ", "content_type": "markdown",
+        campaign, _warnings = save_campaign(None, {"name": "切り替え", "subject": "お知らせ",
+                                                   "content_type": "markdown",
                                                    "body": "# {{ subscriber.name }}様\n\n**春**のお知らせ"})
         campaign_id = campaign.id
     context = ja_context(browser, live_server)
