@@ -50,6 +50,8 @@ class Settings:
     logo_url: str | None  # shown on public pages
     postal_address: str  # 特定電子メール法: the sender's address, in every campaign's footer
     contact: str  # 特定電子メール法: where readers reach the sender (an address, a URL or a phone number)
+    media_s3_url: str | None  # S3-compatible storage for uploaded images (several web machines); else data_dir
+    media_public_url: str | None  # where readers load those images from (a CDN or the bucket's public URL)
     admin_user: str | None
     admin_password: str | None
     embedded_redis: bool  # Kairan starts its own redis-server on a socket in data_dir
@@ -181,6 +183,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         logo_url=_url(env, "KAIRAN_LOGO_URL", ("http", "https"), env["KAIRAN_LOGO_URL"]) if env.get("KAIRAN_LOGO_URL")
         else None,
         postal_address=(env.get("KAIRAN_POSTAL_ADDRESS") or "").strip(),
+        media_s3_url=_url(env, "KAIRAN_MEDIA_S3_URL", ("http", "https"), "") if env.get("KAIRAN_MEDIA_S3_URL")
+        else None,
+        media_public_url=_url(env, "KAIRAN_MEDIA_PUBLIC_URL", ("http", "https"), "").rstrip("/")
+        if env.get("KAIRAN_MEDIA_PUBLIC_URL") else None,
         contact=(env.get("KAIRAN_CONTACT") or "").strip(),
         secret_key=_secret_key(env, data_dir),
         port=port,

@@ -46,7 +46,8 @@ from mailer.campaigns import (
     web_version,
 )
 from mailer.layouts import all_templates, delete_template, get_template, preview_layout, save_template, set_default
-from mailer.media import all_media, by_uuid, delete_media, get_media, media_as_dict, stored_path, upload
+from mailer.media import all_media, by_uuid, delete_media, get_media, media_as_dict, stored_name, upload
+from mailer.media_store import FolderStore, media_store
 from mailer.models import Campaign, ContentType, Template, TemplateType
 from mailer.views import preview_response
 
@@ -385,9 +386,12 @@ def media_delete(media_id: int) -> Any:
 def media_file(uuid: str, ext: str) -> Any:
     """Serve an image to mail clients; its URL never changes, so it may be cached for a year."""
     found = by_uuid(uuid)
-    if found is None:
+    if found is None or stored_name(found) != f"{uuid}.{ext}":
         abort(404)
-    path = stored_path(found)
-    if not path.name.endswith(f".{ext}") or not path.exists():
+    store = media_store()
+    if not isinstance(store, FolderStore):  # mail names the bucket's URL; an old link still finds the image
+        return redirect(store.url(stored_name(found)), 301)
+    path = store.path(stored_name(found))
+    if not path.exists():
         abort(404)
     return send_file(path, mimetype=found.content_type, max_age=CACHE_A_YEAR, conditional=True)

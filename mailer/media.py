@@ -1,4 +1,4 @@
-"""The media library: images uploaded for campaigns, kept in the data folder under their uuid."""
+"""The media library: images uploaded for campaigns, stored under their uuid (mailer/media_store.py says where)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from io import BytesIO
 from pathlib import Path
 from typing import IO, Any
 
-from flask import current_app
 from flask_babel import gettext as _
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 
 from core.db import db
 from core.errors import NotFoundError, ValidationError
+from mailer.media_store import media_store
 from mailer.models import Media
 
 MAX_BYTES = 5 * 1024 * 1024  # larger images make mail slow on phones; resize before uploading
@@ -21,16 +21,9 @@ FORMATS = {"PNG": ("image/png", "png"), "JPEG": ("image/jpeg", "jpg"), "GIF": ("
            "WEBP": ("image/webp", "webp")}
 
 
-def media_folder() -> Path:
-    """Return (and create) the folder uploads are stored in."""
-    folder = Path(current_app.config["KAIRAN"].data_dir) / "media"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def stored_path(media: Media) -> Path:
-    """Return where an upload's bytes are."""
-    return media_folder() / f"{media.uuid}.{FORMATS[_format_of(media)][1]}"
+def stored_name(media: Media) -> str:
+    """Return the name an upload's bytes are stored under."""
+    return f"{media.uuid}.{FORMATS[_format_of(media)][1]}"
 
 
 def _format_of(media: Media) -> str:
@@ -54,7 +47,7 @@ def upload(filename: str, stream: IO[bytes]) -> Media:
                   width=width, height=height)
     db.session.add(media)
     db.session.flush()
-    stored_path(media).write_bytes(data)
+    media_store().put(stored_name(media), data, media.content_type)
     db.session.commit()
     return media
 
@@ -79,14 +72,14 @@ def by_uuid(uuid: str) -> Media | None:
 
 def delete_media(media: Media) -> None:
     """Delete an upload and its file (campaigns already sent keep working only if they were sent)."""
-    stored_path(media).unlink(missing_ok=True)
+    media_store().delete(stored_name(media))
     db.session.delete(media)
     db.session.commit()
 
 
 def media_url(media: Media) -> str:
     """Return the public URL mail clients load the image from."""
-    return f"{current_app.config['KAIRAN'].base_url}/media/{media.uuid}.{FORMATS[_format_of(media)][1]}"
+    return media_store().url(stored_name(media))
 
 
 def media_as_dict(media: Media) -> dict[str, Any]:
