@@ -29,6 +29,7 @@ from mailer.layouts import (
 )
 from mailer.media import all_media, delete_media, get_media, media_as_dict, upload
 from mailer.models import Campaign, ContentType, TemplateType
+from mailer.sending import change_status
 from mailer.views import preview_response
 
 bp = Blueprint("mailer_api", __name__, url_prefix="/api")
@@ -212,7 +213,7 @@ def get_one_campaign(campaign_id: int) -> Any:
         200: {description: The campaign.}
         400: {$ref: '#/components/responses/Error'}
     """
-    return jsonify(data=campaign_as_dict(get_campaign(campaign_id)))
+    return jsonify(data=campaign_as_dict(get_campaign(campaign_id), with_stats=True))
 
 
 @bp.post("/campaigns")
@@ -252,6 +253,28 @@ def put_campaign(campaign_id: int) -> Any:
     """
     campaign, warnings = save_campaign(get_campaign(campaign_id), json_body())
     return jsonify(data={**campaign_as_dict(campaign), "warnings": warnings})
+
+
+@bp.put("/campaigns/<int:campaign_id>/status")
+@require(Permission.CAMPAIGNS_SEND)
+def put_campaign_status(campaign_id: int) -> Any:
+    """Start, pause, resume or cancel a campaign.
+    ---
+    put:
+      tags: [campaigns]
+      summary: Move a campaign as listmonk allows (running starts or resumes sending, paused, cancelled …).
+      parameters: [{in: path, name: campaign_id, required: true, schema: {type: integer}}]
+      requestBody:
+        required: true
+        content: {application/json: {schema: {type: object, required: [status],
+                  properties: {status: {type: string, enum: [running, paused, cancelled, draft, scheduled]}}}}}
+      responses:
+        200: {description: The campaign with its delivery counts.}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    campaign = get_campaign(campaign_id)
+    change_status(campaign, str(json_body().get("status") or ""))
+    return jsonify(data=campaign_as_dict(campaign, with_stats=True))
 
 
 @bp.route("/campaigns/<int:campaign_id>/preview", methods=["GET", "POST"])

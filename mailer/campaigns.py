@@ -22,6 +22,7 @@ from core.errors import NotFoundError, ValidationError
 from core.validation import choice
 from lists.models import ListType, MailingList, Subscriber
 from lists.public_views import public_links
+from mailer import queries
 from mailer.compiler import Compiled, body_html, compile_message, convert
 from mailer.errors import TemplateError
 from mailer.layouts import default_template
@@ -314,9 +315,14 @@ def _encodes(char: str, charset: str) -> bool:
     return True
 
 
-def campaign_as_dict(campaign: Campaign) -> dict[str, Any]:
-    """Serialise a campaign in listmonk's shape (the fields composing has)."""
-    return {
+def campaign_as_dict(campaign: Campaign, *, with_stats: bool = False) -> dict[str, Any]:
+    """Serialise a campaign in listmonk's shape (with its delivery counts when asked: one more query)."""
+    stats: dict[str, Any] = {}
+    if with_stats:
+        counts = queries.progress(campaign.id)
+        stats = {"to_send": campaign.to_send, "sent": counts["sent"], "failed": counts["failed"],
+                 "started_at": campaign.started_at.isoformat() if campaign.started_at else None}
+    return {**stats,
         "id": campaign.id, "uuid": campaign.uuid, "created_at": campaign.created_at.isoformat(),
         "updated_at": campaign.updated_at.isoformat(), "name": campaign.name, "subject": campaign.subject,
         "from_email": campaign.from_email, "status": campaign.status.value, "content_type": campaign.content_type.value,

@@ -53,11 +53,17 @@ def header_text(value: str, charset: str = "utf-8") -> bytes:
     return EncodedHeader(value, charset, maxlinelen=76).encode().encode()
 
 
+def quoted(address: str) -> str:
+    """Return an address as SMTP and headers carry it: a legacy carrier local part in its quoted form."""
+    if not is_legacy_carrier_address(address):
+        return address
+    local, _at, domain = address.rpartition("@")
+    return '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"@' + domain
+
+
 def mailbox(name: str, address: str, charset: str = "utf-8") -> bytes:
     """Return ``Name <address>``, the name encoded when not ASCII, a legacy carrier local part quoted."""
-    if is_legacy_carrier_address(address):
-        local, _at, domain = address.rpartition("@")
-        address = '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"@' + domain
+    address = quoted(address)
     if not name:
         return address.encode()
     return formataddr((name, address), charset=charset).encode()

@@ -80,6 +80,8 @@ class Campaign(Timestamped, db.Model):  # type: ignore[name-defined]
     archive: Mapped[bool] = mapped_column(default=False)  # a public web version
     archive_slug: Mapped[str | None] = mapped_column(String(200), unique=True)
     send_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    to_send: Mapped[int] = mapped_column(default=0)  # recipients fixed when it started
 
 
 class DeliveryStatus(StrEnum):

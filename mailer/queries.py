@@ -12,9 +12,10 @@ however many of the lists they are on.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, literal, or_, select
+from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db import db, utcnow
@@ -63,3 +64,60 @@ def materialise(campaign_id: int, list_ids: Sequence[int], rules: Any = None) ->
         ["campaign_id", "subscriber_id", "status", "attempts", "created_at"], rows))
     # Counted, not taken from rowcount: SQLAlchemy reports -1 for INSERT … SELECT on psycopg.
     return int(db.session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id)) or 0)
+
+
+def claim(campaign_id: int, first_id: int, last_id: int, lease_seconds: int) -> list[tuple[int, int | None]]:
+    """Lease a batch's unsent deliveries (queued, or sending with an expired lease); return (id, subscriber_id).
+
+    One UPDATE … RETURNING, so two workers never hold the same row: on PostgreSQL the rows are
+    picked FOR UPDATE SKIP LOCKED (another claimer's rows are passed over, not waited for); on
+    SQLite the write lock makes the statement atomic.
+    """
+    now = utcnow()
+    claimable = and_(Delivery.campaign_id == campaign_id, Delivery.id.between(first_id, last_id),
+                     or_(Delivery.status == DeliveryStatus.QUEUED,
+                         and_(Delivery.status == DeliveryStatus.SENDING, Delivery.leased_until < now)))
+    ids = select(Delivery.id).where(claimable)
+    if db.engine.dialect.name == "postgresql":
+        ids = ids.with_for_update(skip_locked=True)
+    stmt = (update(Delivery).where(Delivery.id.in_(ids.scalar_subquery()))
+            .values(status=DeliveryStatus.SENDING, leased_until=now + timedelta(seconds=lease_seconds),
+                    attempts=Delivery.attempts + 1)
+            .returning(Delivery.id, Delivery.subscriber_id))
+    rows = [(row[0], row[1]) for row in db.session.execute(stmt.execution_options(synchronize_session=False))]
+    db.session.commit()
+    return sorted(rows)
+
+
+def record(delivery_id: int, status: DeliveryStatus, *, message_id: str | None = None,
+           reply: str | None = None) -> None:
+    """Record how one delivery ended (sent or failed), committed before the next message goes out."""
+    sent = utcnow() if status == DeliveryStatus.SENT else None
+    db.session.execute(update(Delivery).where(Delivery.id == delivery_id).values(
+        status=status, sent_at=sent, message_id=message_id, smtp_reply=reply, leased_until=None))
+    db.session.commit()
+
+
+def release(delivery_ids: Sequence[int]) -> None:
+    """Put leased deliveries back in the queue (a pause, or a relay that failed before they went out)."""
+    if delivery_ids:
+        db.session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids),
+                                                  Delivery.status == DeliveryStatus.SENDING)
+                           .values(status=DeliveryStatus.QUEUED, leased_until=None))
+        db.session.commit()
+
+
+def progress(campaign_id: int) -> dict[str, int]:
+    """Return how many deliveries of a campaign are in each state."""
+    counts = dict(db.session.execute(select(Delivery.status, func.count()).where(Delivery.campaign_id == campaign_id)
+                                     .group_by(Delivery.status)).all())
+    return {status.value: int(counts.get(status, 0)) for status in DeliveryStatus}
+
+
+def batch_bounds(campaign_id: int, size: int) -> list[tuple[int, int]]:
+    """Split a campaign's queued deliveries into id ranges of ``size`` rows (batched by id, never OFFSET)."""
+    numbered = select(Delivery.id, ((func.row_number().over(order_by=Delivery.id) - 1) // size).label("batch")).where(
+        Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.QUEUED).subquery()
+    bounds = select(func.min(numbered.c.id), func.max(numbered.c.id)).group_by(numbered.c.batch).order_by(
+        numbered.c.batch)
+    return [(int(first), int(last)) for first, last in db.session.execute(bounds)]

@@ -1,4 +1,4 @@
-"""Deliveries: one row per recipient of a campaign, fixed when it starts.
+"""Deliveries: one row per recipient of a campaign, fixed when it starts; campaigns' start and size.
 
 Revision ID: 0008
 Revises: 0007
@@ -32,8 +32,14 @@ def upgrade() -> None:
     sa.UniqueConstraint('campaign_id', 'subscriber_id', name=op.f('uq_deliveries_campaign_id'))
     )
     op.create_index('ix_deliveries_campaign_status', 'deliveries', ['campaign_id', 'status'], unique=False)
+    with op.batch_alter_table('campaigns') as batch:
+        batch.add_column(sa.Column('started_at', sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('to_send', sa.Integer(), nullable=False, server_default='0'))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('campaigns') as batch:
+        batch.drop_column('to_send')
+        batch.drop_column('started_at')
     op.drop_index('ix_deliveries_campaign_status', table_name='deliveries')
     op.drop_table('deliveries')
