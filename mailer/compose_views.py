@@ -21,6 +21,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import escape
 from sqlalchemy import select
 
@@ -49,9 +50,12 @@ from mailer.layouts import all_templates, delete_template, get_template, preview
 from mailer.media import all_media, by_uuid, delete_media, get_media, media_as_dict, stored_name, upload
 from mailer.media_store import FolderStore, media_store
 from mailer.models import Campaign, ContentType, Template, TemplateType
+from mailer.sending import MOVES, audience_size, campaign_progress, change_status
 from mailer.views import preview_response
 
 bp = Blueprint("compose", __name__)
+CAMPAIGN_STATUS_LABELS = {"draft": _l("Draft"), "scheduled": _l("Scheduled"), "running": _l("Running"),
+                          "paused": _l("Paused"), "cancelled": _l("Cancelled"), "finished": _l("Finished")}
 T = TypeVar("T")
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
@@ -276,7 +280,9 @@ def campaign_preview(campaign_id: int) -> Any:
         flash(error.message, "error")
         return redirect(url_for("compose.campaign_edit", campaign_id=campaign.id))
     return render_template("mailer/campaign_preview.html", campaign=campaign, preview=result, reader=reader,
-                           form=ConfirmForm())
+                           form=ConfirmForm(), progress=campaign_progress(campaign),
+                           audience=audience_size(campaign) if campaign.started_at is None else campaign.to_send,
+                           moves=sorted(MOVES.get(campaign.status, set())), status_labels=CAMPAIGN_STATUS_LABELS)
 
 
 @bp.get("/campaigns/<int:campaign_id>/preview.html")
@@ -284,6 +290,29 @@ def campaign_preview(campaign_id: int) -> Any:
 def campaign_preview_html(campaign_id: int) -> Any:
     """Serve the rendered HTML for the preview frames."""
     return preview_response(preview(get_campaign(campaign_id), _reader()).html)
+
+
+@bp.post("/campaigns/<int:campaign_id>/status")
+@require(Permission.CAMPAIGNS_SEND)
+def campaign_status(campaign_id: int) -> Any:
+    """Start, pause, resume or cancel sending (the buttons of the campaign's page)."""
+    campaign = get_campaign(campaign_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            change_status(campaign, request.form.get("status", ""))
+            flash(_("Campaign “%(name)s”: %(status)s.", name=campaign.name,
+                    status=CAMPAIGN_STATUS_LABELS[campaign.status.value]), "success")
+        except KairanError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+    return redirect(url_for("compose.campaign_preview", campaign_id=campaign.id))
+
+
+@bp.get("/campaigns/<int:campaign_id>/progress.json")
+@require(Permission.CAMPAIGNS_READ)
+def campaign_progress_json(campaign_id: int) -> Any:
+    """Answer the campaign page's progress poll."""
+    return jsonify(data=campaign_progress(get_campaign(campaign_id)))
 
 
 @bp.post("/campaigns/<int:campaign_id>/test")

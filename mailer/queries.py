@@ -54,6 +54,11 @@ def recipients(list_ids: Sequence[int], rules: Any = None) -> Any:
     return stmt
 
 
+def count_recipients(list_ids: Sequence[int], rules: Any = None) -> int:
+    """Return how many recipients a campaign to these lists would have now."""
+    return int(db.session.scalar(select(func.count()).select_from(recipients(list_ids, rules).subquery())) or 0)
+
+
 def materialise(campaign_id: int, list_ids: Sequence[int], rules: Any = None) -> int:
     """Insert one queued delivery per recipient (in the caller's transaction); return how many."""
     chosen = recipients(list_ids, rules).subquery()

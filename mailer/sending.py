@@ -85,6 +85,26 @@ def _segment_rules(campaign: Campaign) -> Any:
     return segment.rules if segment else None
 
 
+def campaign_progress(campaign: Campaign) -> dict[str, Any]:
+    """Return a campaign's progress for its page: counts, percent done, rate and time left."""
+    counts = queries.progress(campaign.id)
+    done = counts["sent"] + counts["failed"] + counts["suppressed"]
+    total = campaign.to_send
+    elapsed = (utcnow() - campaign.started_at).total_seconds() if campaign.started_at else 0
+    rate = round(counts["sent"] / elapsed, 1) if elapsed > 0 else 0
+    remaining = max(total - done, 0)
+    return {"status": campaign.status.value, "total": total, "sent": counts["sent"], "failed": counts["failed"],
+            "remaining": remaining, "percent": round(100 * done / total) if total else 100, "rate": rate,
+            "seconds_left": round(remaining / rate) if rate and campaign.status == CampaignStatus.RUNNING else None}
+
+
+def audience_size(campaign: Campaign) -> int:
+    """Return how many recipients the campaign would have if it started now."""
+    if not campaign.lists:
+        return 0
+    return queries.count_recipients(campaign.lists, _segment_rules(campaign))
+
+
 def finish_if_done(campaign_id: int) -> bool:
     """Mark a running campaign finished once no delivery is queued or being sent; tell whether it is."""
     unsent = exists().where(Delivery.campaign_id == campaign_id,
