@@ -267,7 +267,7 @@ def put_campaign_status(campaign_id: int) -> Any:
       requestBody:
         required: true
         content: {application/json: {schema: {type: object, required: [status],
-                  properties: {status: {type: string, enum: [running, paused, cancelled, draft, scheduled]}}}}}
+                  properties: {status: {type: string, enum: [running, paused, cancelled]}}}}}
       responses:
         200: {description: The campaign with its delivery counts.}
         400: {$ref: '#/components/responses/Error'}

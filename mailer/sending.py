@@ -34,12 +34,12 @@ from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 BATCH_SIZE = 500  # deliveries per job: a job's lease and retry stay small, and every worker gets work
 LEASE_SECONDS = 300  # a batch is sent well within this; after it, a dead worker's rows are sent again
 RETRY = Retry(max=5, interval=[10, 30, 60, 120, 300])  # a relay that fails: the batch waits, then tries again
-# listmonk's allowed moves between states, as PUT /api/campaigns/{id}/status takes them.
+# listmonk's allowed moves between states, as PUT /api/campaigns/{id}/status takes them. Scheduling
+# (draft or paused -> scheduled, scheduled -> draft or running) joins when the scheduler runs campaigns.
 MOVES = {
-    CampaignStatus.DRAFT: {CampaignStatus.RUNNING, CampaignStatus.SCHEDULED},
-    CampaignStatus.SCHEDULED: {CampaignStatus.DRAFT, CampaignStatus.RUNNING},
+    CampaignStatus.DRAFT: {CampaignStatus.RUNNING},
     CampaignStatus.RUNNING: {CampaignStatus.PAUSED, CampaignStatus.CANCELLED},
-    CampaignStatus.PAUSED: {CampaignStatus.RUNNING, CampaignStatus.CANCELLED, CampaignStatus.SCHEDULED},
+    CampaignStatus.PAUSED: {CampaignStatus.RUNNING, CampaignStatus.CANCELLED},
 }
 
 _compiled: dict[tuple[int, datetime], tuple[Compiled, list[str]]] = {}  # per worker process
