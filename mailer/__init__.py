@@ -11,12 +11,14 @@ def init_app(app: Flask) -> None:
     from core.api import register_schema
     from core.embedded import ServiceSpec, flask_command, port_answers, register_service
     from core.signals import optin_requested
-    from mailer import api, capture, compose_views, jobs, models, transport, views  # noqa: F401  (models: tables)
+    from mailer import api, capture, compose_views, domain_views, jobs, models, transport, views  # noqa: F401
 
     settings = app.config["KAIRAN"]
     app.register_blueprint(views.bp)
     app.register_blueprint(compose_views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(domain_views.bp)
+    app.register_blueprint(domain_views.api_bp)
     register_schema(app, "TemplateInput", api.TEMPLATE_INPUT)
     register_schema(app, "CampaignInput", api.CAMPAIGN_INPUT)
     app.cli.add_command(capture.capture_command)

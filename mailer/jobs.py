@@ -21,6 +21,7 @@ from lists.addresses import address_key
 from lists.models import MailingList, Subscriber
 from mailer import transport
 from mailer.campaigns import compile_campaign, get_campaign, reader_context, render_subject
+from mailer.domains import signer_for
 from mailer.mime import build, mailbox
 
 
@@ -76,6 +77,7 @@ def send_campaign_test(campaign_id: int, subscriber_id: int | None, addresses: l
     chosen = db.session.get(Subscriber, subscriber_id) if subscriber_id else None
     compiled = compile_campaign(campaign)
     sender_name, sender = parseaddr(campaign.from_email or current_app.config["KAIRAN"].mail_from)
+    signer = signer_for(sender)
     message_ids = []
     for to in addresses:  # the message builder the send path uses, so the test looks as the real mail will
         # As listmonk does, a test to a subscriber's own address is personalised for them.
@@ -88,7 +90,7 @@ def send_campaign_test(campaign_id: int, subscriber_id: int | None, addresses: l
         message_id = make_msgid(domain=sender.rpartition("@")[2])
         built = build(from_=mailbox(sender_name, sender), to=mailbox("", to), subject=subject, text=text,
                       html=html, message_id=message_id, date=datetime.now(UTC), extra=extra,
-                      charset=campaign.charset)
+                      charset=campaign.charset, signer=signer)
         transport.send(sender, [to], built.as_bytes())
         message_ids.append(message_id)
     return message_ids

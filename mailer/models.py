@@ -114,6 +114,18 @@ class Delivery(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class SendingDomain(db.Model):  # type: ignore[name-defined]
+    """A domain Kairan sends from, with its DKIM key (encrypted with the secret key: mailer/domains.py)."""
+
+    __tablename__ = "sending_domains"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    selector: Mapped[str] = mapped_column(String(63))
+    private_key: Mapped[str] = mapped_column(Text)  # Fernet token of the PEM
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Link(db.Model):  # type: ignore[name-defined]
     """A URL a campaign tracks; the click redirect reads its target here, never from the request."""
 

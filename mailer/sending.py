@@ -28,8 +28,10 @@ from lists.models import Subscriber
 from mailer import queries, transport
 from mailer.campaigns import compile_campaign, get_campaign, reader_context, render_subject, save_links
 from mailer.compiler import Compiled
+from mailer.domains import signer_for
 from mailer.mime import build, mailbox, quoted
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from mailer.signing import DKIMSigner
 
 BATCH_SIZE = 500  # deliveries per job: a job's lease and retry stay small, and every worker gets work
 LEASE_SECONDS = 300  # a batch is sent well within this; after it, a dead worker's rows are sent again
@@ -138,7 +140,8 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> int:
     readers = {s.id: s for s in db.session.scalars(select(Subscriber).where(
         Subscriber.id.in_([subscriber_id for _id, subscriber_id in claimed if subscriber_id is not None])))}
     sender_name, sender = parseaddr(campaign.from_email or current_app.config["KAIRAN"].mail_from)
-    batch = Batch(campaign, compiled, links, mailbox(sender_name, sender), sender, sender.rpartition("@")[2])
+    batch = Batch(campaign, compiled, links, mailbox(sender_name, sender), sender, sender.rpartition("@")[2],
+                  signer_for(sender))
     sent = 0
     pending = [delivery_id for delivery_id, _subscriber in claimed]
     try:
@@ -175,6 +178,7 @@ class Batch:
     from_: bytes
     sender: str
     domain: str
+    signer: DKIMSigner | None  # the From domain's key, when it is a sending domain
 
 
 def _send_one(connection: smtplib.SMTP, batch: Batch, reader: Subscriber, delivery_id: int) -> None:
@@ -189,7 +193,7 @@ def _send_one(connection: smtplib.SMTP, batch: Batch, reader: Subscriber, delive
              (b"Feedback-ID", f"{campaign.id}:{campaign.lists[0]}:kairan:{domain}".encode())]
     built = build(from_=batch.from_, to=mailbox(reader.name, reader.email), subject=render_subject(campaign, context),
                   text=text, html=html, message_id=message_id, date=datetime.now(UTC), extra=extra,
-                  charset=campaign.charset)
+                  charset=campaign.charset, signer=batch.signer)
     try:
         connection.sendmail(batch.sender, [quoted(reader.email)], built.as_bytes())
     except smtplib.SMTPRecipientsRefused as refused:
