@@ -9,14 +9,13 @@ Run: .venv/bin/python -m bench.api_auth
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from flask_migrate import upgrade
 
 from app import create_app
+from bench import scratch_folder
 from core.embedded import private_redis
 from core.users import authenticate_password, authenticate_token, create_api_user, create_user
 
@@ -36,7 +35,7 @@ def per_call_us(func: Callable[[], object], count: int) -> float:
 
 def main() -> None:
     """Run the benchmark on a temporary SQLite database and a private redis-server."""
-    folder = Path(tempfile.mkdtemp(prefix="kairan-bench-"))
+    folder = scratch_folder("api-auth")
     (folder / "redis").mkdir()
     with private_redis(folder / "redis") as redis_url:
         app = create_app({"KAIRAN_DATA_DIR": str(folder), "KAIRAN_REDIS_URL": redis_url})

@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -24,6 +22,7 @@ from flask_migrate import upgrade
 from sqlalchemy import func, select, text
 
 from app import create_app
+from bench import scratch_folder
 from core.db import db
 from lists.models import Subscriber
 from lists.segments import count
@@ -94,7 +93,7 @@ def seeded_app(name: str) -> tuple[Flask, int]:
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix=f"kairan-bench-{name}-"))
+    folder = scratch_folder(name)
     database = fresh_postgres(args.database_url) if args.database_url else f"sqlite:///{folder / 'kairan.db'}"
     app = create_app({"KAIRAN_DATA_DIR": str(folder), "KAIRAN_DATABASE_URL": database,
                       "KAIRAN_REDIS_URL": "redis://127.0.0.1:1/0"})  # no Redis needed: nothing is queued

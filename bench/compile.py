@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 from app import create_app
+from bench import scratch_folder
 from mailer.compiler import compile_message
 
 NEWSLETTER = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "newsletter" / "weekly.html"
@@ -41,7 +41,7 @@ def main() -> None:
     for theirs, ours in NAMES.items():
         body = body.replace(theirs, ours)
     layout = LAYOUT.read_text(encoding="utf-8")
-    folder = tempfile.mkdtemp(prefix="kairan-bench-compile-")
+    folder = str(scratch_folder("compile"))
     app = create_app({"KAIRAN_DATA_DIR": folder, "KAIRAN_REDIS_URL": "redis://127.0.0.1:1/0"})
     with app.app_context():
         compile_message(body, layout)  # warm-up: imports, cssutils' caches

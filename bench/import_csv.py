@@ -12,7 +12,6 @@ import argparse
 import json
 import random
 import resource
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from flask_migrate import upgrade
 from rq import SimpleWorker
 
 from app import create_app
+from bench import scratch_folder
 from core.db import db
 from core.embedded import private_redis
 from core.queues import QueueName, queue, redis
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="kairan-bench-import-"))
+    folder = scratch_folder("import")
     csv_path = folder / "members.csv"
     write_csv(csv_path, args.rows)
     (folder / "redis").mkdir()
