@@ -10,6 +10,7 @@ from sqlalchemy import select
 from core.db import db
 from core.errors import ValidationError
 from core.signals import optin_requested
+from core.tokens import Purpose, make_token
 from lists.addresses import address_key, normalise_email
 from lists.models import (
     ListOptin,
@@ -24,6 +25,13 @@ from lists.subscribers import Consent, set_subscription_status, subscribe
 
 MAX_NAME = 200
 
+
+
+def public_links(subscriber: Subscriber) -> dict[str, str]:
+    """Return a subscriber's signed link tokens (as mail and pages give them)."""
+    return {"unsubscribe": make_token(Purpose.UNSUBSCRIBE, subscriber.uuid),
+            "preferences": make_token(Purpose.PREFERENCES, subscriber.uuid),
+            "optin": make_token(Purpose.OPTIN, subscriber.uuid)}
 
 def public_lists() -> list[MailingList]:
     """Return the lists anyone may join (public and active), by name."""

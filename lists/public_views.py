@@ -16,13 +16,14 @@ from core.api import json_body
 from core.auth import csrf_exempt, public
 from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
-from core.tokens import Purpose, make_token, read_token
+from core.tokens import Purpose, read_token
 from core.web import limiter
-from lists.models import ConsentMethod, Subscriber, SubscriptionStatus
+from lists.models import ConsentMethod, SubscriptionStatus
 from lists.public import (
     confirm,
     get_by_uuid,
     pending_optins,
+    public_links,
     public_lists,
     public_subscribe,
     unsubscribe,
@@ -55,13 +56,6 @@ def _company() -> str:
 
 def _language() -> str:
     return str(get_locale() or "en")
-
-
-def public_links(subscriber: Subscriber) -> dict[str, str]:
-    """Return a subscriber's signed links (as mail and pages give them)."""
-    return {"unsubscribe": make_token(Purpose.UNSUBSCRIBE, subscriber.uuid),
-            "preferences": make_token(Purpose.PREFERENCES, subscriber.uuid),
-            "optin": make_token(Purpose.OPTIN, subscriber.uuid)}
 
 
 @bp.route("/subscription/form", methods=["GET", "POST"])

@@ -21,7 +21,7 @@ from core.db import db
 from core.errors import NotFoundError, ValidationError
 from core.validation import choice
 from lists.models import ListType, MailingList, Subscriber
-from lists.public_views import public_links
+from lists.public import public_links
 from mailer import queries
 from mailer.compiler import Compiled, body_html, compile_message, convert
 from mailer.errors import TemplateError
@@ -141,20 +141,16 @@ def web_version(campaign: Campaign) -> str:
     return html
 
 
-def render_subject(campaign: Campaign, context: dict[str, Any]) -> str:
-    """Render a campaign's subject for a reader's context: plain text, as a mail header carries it."""
-    return TEXT_ENV.from_string(campaign.subject).render(context)
-
-
 def archive_subject(campaign: Campaign) -> str:
-    """Render a campaign's subject as its web version shows it."""
-    return render_subject(campaign, reader_context(campaign, _archive_reader()))
+    """Render a campaign's subject as its web version shows it (the subject alone: no compile needed)."""
+    return TEXT_ENV.from_string(campaign.subject).render(reader_context(campaign, _archive_reader()))
 
 
 def compile_campaign(campaign: Campaign) -> Compiled:
     """Compile a campaign's body in its layout (for a preview, a test or the send)."""
     layout = campaign.template.body if campaign.template else None
-    return compile_message(body_html(campaign.content_type, campaign.body), layout, campaign.altbody)
+    return compile_message(body_html(campaign.content_type, campaign.body), layout, campaign.altbody,
+                           campaign.subject)
 
 
 def save_links(campaign: Campaign, urls: tuple[str, ...]) -> list[int]:
@@ -219,7 +215,7 @@ def preview(campaign: Campaign, subscriber: Subscriber | None) -> Preview:
     context = reader_context(campaign, subscriber)
     with MissingNames() as missing:
         html, text = compiled.render(context)
-        subject = render_subject(campaign, context)
+        subject = compiled.render_subject(context)
     return Preview(subject, html, text, sorted(missing), run_checks(campaign, compiled, (subject, html, text),
                                                                      sorted(missing)))
 
@@ -293,8 +289,9 @@ def check_sendable(campaign: Campaign, subscriber: Subscriber | None) -> None:
     if campaign.charset != "iso-2022-jp":
         return
     context = reader_context(campaign, subscriber)
-    _html, text = compile_campaign(campaign).render(context)
-    for problem in _iso_2022_jp_check(render_subject(campaign, context) + text):
+    compiled = compile_campaign(campaign)
+    _html, text = compiled.render(context)
+    for problem in _iso_2022_jp_check(compiled.render_subject(context) + text):
         raise ValidationError(problem["message"])
 
 

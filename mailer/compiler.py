@@ -103,13 +103,18 @@ def plain_text(document: str) -> str:
 
 @dataclass(frozen=True)
 class Compiled:
-    """A message ready to render: HTML and text templates, and the URLs ``links[i]`` stands for."""
+    """A message ready to render: subject, HTML and text templates, and the URLs ``links[i]`` stands for."""
 
     html: JinjaTemplate
     text: JinjaTemplate
     urls: tuple[str, ...]
     html_source: str
     text_source: str
+    subject: JinjaTemplate
+
+    def render_subject(self, context: dict[str, Any]) -> str:
+        """Render the subject for one reader: plain text, as a mail header carries it."""
+        return self.subject.render(context)
 
     def render(self, context: dict[str, Any], links: Sequence[str] | None = None) -> tuple[str, str]:
         """Render both parts for one reader; ``links[i]`` is link i's URL (tracked when sending)."""
@@ -118,7 +123,7 @@ class Compiled:
         return self.html.render(context), self.text.render({**context, "track_view": ""})  # no pixel in text
 
 
-def compile_message(content_html: str, layout: str | None, altbody: str | None = None) -> Compiled:
+def compile_message(content_html: str, layout: str | None, altbody: str | None = None, subject: str = "") -> Compiled:
     """Compile a body (HTML with Jinja) in its layout: inline CSS, collect links, derive the text part."""
     protected = Protected()
     document = inline_css(protected.hide(wrap(layout, content_html)))
@@ -136,7 +141,7 @@ def compile_message(content_html: str, layout: str | None, altbody: str | None =
     text = protected.hide(altbody) if altbody else plain_text(document)
     html_source, text_source = protected.restore(document), protected.restore(text)
     return Compiled(HTML_ENV.from_string(html_source), TEXT_ENV.from_string(text_source), tuple(urls),
-                    html_source, text_source)
+                    html_source, text_source, TEXT_ENV.from_string(subject))
 
 
 def convert(body: str, source: ContentType, target: ContentType) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.policy
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from typing import Any
@@ -20,9 +19,9 @@ from core.tokens import Purpose, make_token
 from lists.addresses import address_key
 from lists.models import MailingList, Subscriber
 from mailer import transport
-from mailer.campaigns import compile_campaign, get_campaign, reader_context, render_subject
-from mailer.domains import signer_for
-from mailer.mime import build, mailbox
+from mailer.campaigns import compile_campaign, get_campaign
+from mailer.mime import mailbox, quoted
+from mailer.sending import Batch, campaign_message
 
 
 def _deliver(to: str, subject: str, text: str, html: str, *, from_: str = "",
@@ -73,25 +72,15 @@ def send_optin_mail(subscriber_id: int, list_ids: list[int], language: str) -> s
 
 def send_campaign_test(campaign_id: int, subscriber_id: int | None, addresses: list[str]) -> list[str]:
     """Send a campaign, rendered for one reader exactly as the send will, to typed addresses; never counted."""
-    campaign = get_campaign(campaign_id)
     chosen = db.session.get(Subscriber, subscriber_id) if subscriber_id else None
-    compiled = compile_campaign(campaign)
-    sender_name, sender = parseaddr(campaign.from_email or current_app.config["KAIRAN"].mail_from)
-    signer = signer_for(sender)
+    campaign = get_campaign(campaign_id)
+    batch = Batch.of(campaign, compile_campaign(campaign))
     message_ids = []
-    for to in addresses:  # the message builder the send path uses, so the test looks as the real mail will
+    for to in addresses:
         # As listmonk does, a test to a subscriber's own address is personalised for them.
-        subscriber = chosen or db.session.scalar(select(Subscriber).where(Subscriber.email_key == address_key(to)))
-        context = reader_context(campaign, subscriber)
-        html, text = compiled.render(context)
-        subject = render_subject(campaign, context)
-        extra = [(b"List-Unsubscribe", f"<{context['unsubscribe_url']}>".encode()),
-                 (b"List-Unsubscribe-Post", b"List-Unsubscribe=One-Click"), (b"X-Kairan-Test", b"1")]
-        message_id = make_msgid(domain=sender.rpartition("@")[2])
-        built = build(from_=mailbox(sender_name, sender), to=mailbox("", to), subject=subject, text=text,
-                      html=html, message_id=message_id, date=datetime.now(UTC), extra=extra,
-                      charset=campaign.charset, signer=signer)
-        transport.send(sender, [to], built.as_bytes())
+        reader = chosen or db.session.scalar(select(Subscriber).where(Subscriber.email_key == address_key(to)))
+        built, message_id = campaign_message(batch, reader, mailbox("", to), [(b"X-Kairan-Test", b"1")])
+        transport.send(batch.sender, [quoted(to)], built.as_bytes())
         message_ids.append(message_id)
     return message_ids
 

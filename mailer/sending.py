@@ -11,6 +11,7 @@ The database, not Redis, says what is left to send.
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import make_msgid, parseaddr
@@ -26,12 +27,12 @@ from core.errors import ValidationError
 from core.queues import QueueName, queue
 from lists.models import Subscriber
 from mailer import queries, transport
-from mailer.campaigns import compile_campaign, get_campaign, reader_context, render_subject, save_links
+from mailer.campaigns import compile_campaign, get_campaign, reader_context, save_links
 from mailer.compiler import Compiled
 from mailer.domains import signer_for
-from mailer.mime import build, mailbox, quoted
+from mailer.mime import Built, build, mailbox, quoted
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from mailer.signing import DKIMSigner
+from mailer.signing import DKIMSigner, Header
 
 BATCH_SIZE = 500  # deliveries per job: a job's lease and retry stay small, and every worker gets work
 LEASE_SECONDS = 300  # a batch is sent well within this; after it, a dead worker's rows are sent again
@@ -44,7 +45,7 @@ MOVES = {
     CampaignStatus.PAUSED: {CampaignStatus.RUNNING, CampaignStatus.CANCELLED},
 }
 
-_compiled: dict[tuple[int, datetime], tuple[Compiled, list[str]]] = {}  # per worker process
+_compiled: dict[tuple[int, datetime], Compiled] = {}  # per worker process
 
 
 def change_status(campaign: Campaign, status: str) -> None:
@@ -118,13 +119,11 @@ def finish_if_done(campaign_id: int) -> bool:
     return bool(result.rowcount)
 
 
-def _compiled_for(campaign: Campaign) -> tuple[Compiled, list[str]]:
+def _compiled_for(campaign: Campaign) -> Compiled:
     """Compile a campaign once per worker (and again only after it was edited)."""
     key = (campaign.id, campaign.updated_at)
     if key not in _compiled:
-        compiled = compile_campaign(campaign)
-        # Tracked click URLs arrive with the measure issue; until then each link is its own URL.
-        _compiled[key] = (compiled, list(compiled.urls))
+        _compiled[key] = compile_campaign(campaign)
     return _compiled[key]
 
 
@@ -136,14 +135,11 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> int:
     claimed = queries.claim(campaign_id, first_id, last_id, LEASE_SECONDS)
     if not claimed:
         return 0
-    compiled, links = _compiled_for(campaign)
+    batch = Batch.of(campaign, _compiled_for(campaign))
     readers = {s.id: s for s in db.session.scalars(select(Subscriber).where(
         Subscriber.id.in_([subscriber_id for _id, subscriber_id in claimed if subscriber_id is not None])))}
-    sender_name, sender = parseaddr(campaign.from_email or current_app.config["KAIRAN"].mail_from)
-    batch = Batch(campaign, compiled, links, mailbox(sender_name, sender), sender, sender.rpartition("@")[2],
-                  signer_for(sender))
     sent = 0
-    pending = [delivery_id for delivery_id, _subscriber in claimed]
+    pending = {delivery_id for delivery_id, _subscriber in claimed}
     try:
         with transport.current_relay().connect() as connection:
             for delivery_id, subscriber_id in claimed:
@@ -152,13 +148,13 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> int:
                 reader = readers.get(subscriber_id or 0)
                 if reader is None:  # wiped since the audience was fixed
                     queries.record(delivery_id, DeliveryStatus.SUPPRESSED)
-                    pending.remove(delivery_id)
+                    pending.discard(delivery_id)
                     continue
                 _send_one(connection, batch, reader, delivery_id)
-                pending.remove(delivery_id)
+                pending.discard(delivery_id)
                 sent += 1
     finally:
-        queries.release(pending)  # whatever this job did not finish, another one will
+        queries.release(sorted(pending))  # whatever this job did not finish, another one will
     finish_if_done(campaign_id)
     return sent
 
@@ -170,30 +166,46 @@ def _stopped(campaign_id: int) -> bool:
 
 @dataclass(frozen=True)
 class Batch:
-    """What every message of a batch shares."""
+    """What every message of a campaign shares: its compiled form, sender and signer."""
 
     campaign: Campaign
     compiled: Compiled
-    links: list[str]
     from_: bytes
     sender: str
     domain: str
     signer: DKIMSigner | None  # the From domain's key, when it is a sending domain
 
+    @classmethod
+    def of(cls, campaign: Campaign, compiled: Compiled) -> Batch:
+        """Work out a campaign's sender once (the configured sender when the campaign names none)."""
+        name, sender = parseaddr(campaign.from_email or current_app.config["KAIRAN"].mail_from)
+        return cls(campaign, compiled, mailbox(name, sender), sender, sender.rpartition("@")[2], signer_for(sender))
 
-def _send_one(connection: smtplib.SMTP, batch: Batch, reader: Subscriber, delivery_id: int) -> None:
-    """Render, build and hand over one message, then record it."""
+
+def campaign_message(batch: Batch, reader: Subscriber | None, to: bytes,
+                     extra: Sequence[Header] = ()) -> tuple[Built, str]:
+    """Build one reader's message with every header of the sending rules; return it and its Message-ID.
+
+    The send and the test sends both build here, so a test looks exactly as the real mail will.
+    """
     campaign, domain = batch.campaign, batch.domain
     context = reader_context(campaign, reader)
-    html, text = batch.compiled.render(context, batch.links)
+    html, text = batch.compiled.render(context)  # tracked click URLs join with the measure issue
     message_id = make_msgid(domain=domain)
-    extra = [(b"List-Unsubscribe", f"<{context['unsubscribe_url']}>".encode()),
-             (b"List-Unsubscribe-Post", b"List-Unsubscribe=One-Click"),
-             (b"List-Id", f"<{campaign.uuid}.{domain}>".encode()),
-             (b"Feedback-ID", f"{campaign.id}:{campaign.lists[0]}:kairan:{domain}".encode())]
-    built = build(from_=batch.from_, to=mailbox(reader.name, reader.email), subject=render_subject(campaign, context),
-                  text=text, html=html, message_id=message_id, date=datetime.now(UTC), extra=extra,
-                  charset=campaign.charset, signer=batch.signer)
+    headers = [(b"List-Unsubscribe", f"<{context['unsubscribe_url']}>".encode()),
+               (b"List-Unsubscribe-Post", b"List-Unsubscribe=One-Click"),
+               (b"List-Id", f"<{campaign.uuid}.{domain}>".encode()),
+               (b"Feedback-ID", f"{campaign.id}:{campaign.lists[0] if campaign.lists else 0}:kairan:{domain}".encode()),
+               *extra]
+    built = build(from_=batch.from_, to=to, subject=batch.compiled.render_subject(context), text=text, html=html,
+                  message_id=message_id, date=datetime.now(UTC), extra=headers, charset=campaign.charset,
+                  signer=batch.signer)
+    return built, message_id
+
+
+def _send_one(connection: smtplib.SMTP, batch: Batch, reader: Subscriber, delivery_id: int) -> None:
+    """Build and hand over one message, then record it."""
+    built, message_id = campaign_message(batch, reader, mailbox(reader.name, reader.email))
     try:
         connection.sendmail(batch.sender, [quoted(reader.email)], built.as_bytes())
     except smtplib.SMTPRecipientsRefused as refused:
