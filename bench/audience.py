@@ -98,21 +98,29 @@ def seeded_app(name: str) -> tuple[Flask, int]:
     app = create_app({"KAIRAN_DATA_DIR": str(folder), "KAIRAN_DATABASE_URL": database,
                       "KAIRAN_REDIS_URL": "redis://127.0.0.1:1/0"})  # no Redis needed: nothing is queued
     with app.app_context():
-        upgrade()
-        for i in range(LISTS):
-            db.session.execute(text("INSERT INTO lists (uuid, name, type, optin, status, tags, description, "
-                                    "created_at, updated_at) VALUES (:u, :n, 'private', 'single', 'active', '[]', "
-                                    "'', '2026-01-01', '2026-01-01')"), {"u": f"list-{i}", "n": f"list {i}"})
-        seed = SEED_SQLITE if db.engine.dialect.name == "sqlite" else SEED_POSTGRES
-        db.session.execute(text(seed), {"count": args.subscribers})
-        db.session.execute(text(SEED_SUBSCRIPTIONS), {"lists": LISTS})
-        db.session.commit()
-        if db.engine.dialect.name == "postgresql":
-            # Measure the steady state autovacuum keeps (statistics, visibility map, hint bits),
-            # not the minutes right after a bulk load.
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                connection.execute(text("VACUUM ANALYZE"))
+        seed(args.subscribers)
     return app, args.subscribers
+
+
+def seed(subscribers: int) -> None:
+    """Migrate the app's empty database, then add LISTS lists and ``subscribers`` subscribers spread over them.
+
+    Subscriber i is user<i>@example.jp, named 会員<i>, with the attribute city.
+    """
+    upgrade()
+    for i in range(LISTS):
+        db.session.execute(text("INSERT INTO lists (uuid, name, type, optin, status, tags, description, "
+                                "created_at, updated_at) VALUES (:u, :n, 'private', 'single', 'active', '[]', "
+                                "'', '2026-01-01', '2026-01-01')"), {"u": f"list-{i}", "n": f"list {i}"})
+    statement = SEED_SQLITE if db.engine.dialect.name == "sqlite" else SEED_POSTGRES
+    db.session.execute(text(statement), {"count": subscribers})
+    db.session.execute(text(SEED_SUBSCRIPTIONS), {"lists": LISTS})
+    db.session.commit()
+    if db.engine.dialect.name == "postgresql":
+        # Measure the steady state autovacuum keeps (statistics, visibility map, hint bits),
+        # not the minutes right after a bulk load.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE"))
 
 
 def main() -> None:

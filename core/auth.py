@@ -34,6 +34,7 @@ class Permission(StrEnum):
     CAMPAIGNS_READ = "campaigns:read"
     CAMPAIGNS_WRITE = "campaigns:write"
     CAMPAIGNS_SEND = "campaigns:send"
+    TX_SEND = "tx:send"  # listmonk's name: POST /api/tx
     STATS_READ = "stats:read"
     OUTBOX_READ = "outbox:read"
     SETTINGS_MANAGE = "settings:manage"
@@ -55,6 +56,7 @@ _EDIT = {
     Permission.TEMPLATES_WRITE,
     Permission.CAMPAIGNS_WRITE,
     Permission.CAMPAIGNS_SEND,
+    Permission.TX_SEND,
 }
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset(_READ),

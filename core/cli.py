@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import sys
+import time
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_migrate import upgrade
-from rq import Worker
+from redis.exceptions import ConnectionError as RedisConnectionError
+from rq import Queue, SimpleWorker, Worker
+from rq.job import Job
 
 from core.auth import Role
 from core.db import db
 from core.embedded import EmbeddedError, Supervisor, preflight, services
 from core.errors import KairanError
-from core.queues import WORKER_TTL, QueueName, queue, redis
+from core.queues import WORKER_QUEUES, WORKER_TTL, QueueName, queue, redis
 from core.settings import Settings
 from core.users import create_api_user, create_user, ensure_first_admin, has_admin
 
+REDIS_RETRY_SECONDS = 2
+IN_PROCESS_QUEUES = {QueueName.SEND.value, QueueName.TX.value}
+RECONCILE_LOCK = "kairan:reconcile"  # held for an interval by the worker that queued the reconciler
 users_cli = AppGroup("users", help="Manage people who log in.")
 tokens_cli = AppGroup("tokens", help="Manage API users and their tokens.")
 ROLE_CHOICE = click.Choice([r.value for r in Role])
@@ -57,23 +64,56 @@ def up_command() -> None:
     sys.exit(code)
 
 
+class KairanWorker(Worker):
+    """An RQ worker that runs mail jobs in its own process and queues the send reconciler.
+
+    Send and tx jobs run here rather than in a forked work horse, so a campaign stays compiled
+    and its DKIM key parsed from one batch to the next (a fork would redo both for every batch);
+    other jobs (imports) still get a fresh horse each. RQ runs maintenance between jobs and while
+    idle, from the worker's own process: it queues the reconciler, at most once an interval
+    across all workers, even after Redis was flushed.
+    """
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        if queue.name in IN_PROCESS_QUEUES:
+            try:
+                SimpleWorker.execute_job(self, job, queue)  # type: ignore[arg-type]
+            finally:
+                db.session.remove()  # no transaction or stale rows carried into the next job
+        else:
+            super().execute_job(job, queue)
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        interval = int(self.maintenance_interval)
+        if self.connection.set(RECONCILE_LOCK, self.name, nx=True, ex=max(interval - 1, 1)):
+            queue(QueueName.SEND).enqueue("mailer.sending.reconcile")
+
+
 @click.command("worker")
 @click.option("--with-scheduler", is_flag=True, help="Also run RQ's scheduler in this worker.")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.argument("queues", nargs=-1)
 def worker_command(with_scheduler: bool, burst: bool, queues: tuple[str, ...]) -> None:
-    """Run an RQ worker on Kairan's queues (all of them unless named)."""
-    names = queues or tuple(name.value for name in QueueName)
+    """Run an RQ worker on Kairan's queues (all of them, transactional mail first, unless named)."""
+    names = queues or tuple(name.value for name in WORKER_QUEUES)
     unknown = set(names) - {name.value for name in QueueName}
     if unknown:
         raise click.BadParameter(f"unknown queue {sorted(unknown)[0]!r}", param_hint="QUEUES")
     engine = db.engine
     # Each job runs in a forked work horse that must open its own database connections.
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
-    # host.pid: readable on the dashboard, and unique among live workers.
-    worker = Worker([queue(QueueName(n)) for n in names], connection=redis(), worker_ttl=WORKER_TTL,
-                    name=f"{socket.gethostname()}.{os.getpid()}")
-    worker.work(with_scheduler=with_scheduler, burst=burst, logging_level="WARNING")
+    for life in itertools.count():
+        # host.pid: readable on the dashboard, and unique among live workers (.N after a Redis outage).
+        name = f"{socket.gethostname()}.{os.getpid()}" + (f".{life}" if life else "")
+        worker = KairanWorker([queue(QueueName(n)) for n in names], connection=redis(), worker_ttl=WORKER_TTL,
+                              name=name, maintenance_interval=current_app.config["KAIRAN"].sending.reconcile_seconds)
+        try:
+            worker.work(with_scheduler=with_scheduler, burst=burst, logging_level="WARNING")
+            return
+        except RedisConnectionError as error:  # Redis restarted or unreachable: wait for it rather than exit
+            click.echo(f"Lost Redis ({error}); trying again in {REDIS_RETRY_SECONDS} s.", err=True)
+            time.sleep(REDIS_RETRY_SECONDS)
 
 
 @users_cli.command("create")

@@ -132,6 +132,8 @@ def services(app: Flask) -> list[ServiceSpec]:
     specs += app.extensions.get("kairan_services", [])
     for number in range(settings.workers):
         # One worker also runs RQ's scheduler (scheduled campaigns, retries with back-off).
+        # Started without queue names, each serves core.queues.WORKER_QUEUES in that order:
+        # transactional mail before campaign batches.
         extra = ["--with-scheduler"] if number == 0 else []
         specs.append(ServiceSpec(f"worker-{number + 1}", flask_command("worker", *extra)))
     web = [

@@ -38,6 +38,24 @@ def register(app: Flask, name: str, check: Check) -> None:
     app.extensions.setdefault("kairan_health", {})[name] = check
 
 
+@dataclass(frozen=True)
+class Notice:
+    """Something on the dashboard an admin should look at (a campaign that paused itself, say)."""
+
+    text: str
+    url: str
+
+
+def register_notices(app: Flask, source: Callable[[], list[Notice]]) -> None:
+    """Add a source of dashboard notices (packages register theirs; core does not know them)."""
+    app.extensions.setdefault("kairan_notices", []).append(source)
+
+
+def notices() -> list[Notice]:
+    """Return every registered source's notices."""
+    return [notice for source in current_app.extensions.get("kairan_notices", []) for notice in source()]
+
+
 def run_checks() -> dict[str, Component]:
     """Run every registered check; a check that raises is reported as failing, with its error."""
     results: dict[str, Component] = {}

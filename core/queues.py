@@ -12,10 +12,17 @@ from rq import Queue
 class QueueName(StrEnum):
     """Named queues: sending never waits behind imports or the other way round."""
 
+    TX = "tx"  # transactional mail, opt-in mail and test sends: one message per job
     DEFAULT = "default"
     SEND = "send"
     IMPORT = "import"
 
+
+# RQ workers take jobs from their queues in the order given, so every worker serves "tx" first:
+# a transactional message waits at most for the job a worker is running, never behind the
+# queued campaign batches. `flask worker` uses this order unless queues are named, and `make up`
+# (core/embedded.py) starts its workers that way.
+WORKER_QUEUES = (QueueName.TX, QueueName.DEFAULT, QueueName.SEND, QueueName.IMPORT)
 
 # A worker refreshes its heartbeat at least every WORKER_TTL - 15 s (RQ's dequeue timeout),
 # so a worker silent for longer than WORKER_TTL is dead (e.g. SIGKILLed) and shown as such.

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.utils import parseaddr
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,6 +34,49 @@ class SettingsError(click.ClickException):
 
 
 @dataclass(frozen=True)
+class SendingSettings:
+    """How campaigns go out: pacing, connections, leases, retries and when a campaign pauses itself."""
+
+    rate_per_second: int | None  # across every worker on every machine; unset: only the relays' own limits
+    connections: int  # SMTP connections per worker process, so relay latency does not cap throughput
+    batch_size: int  # deliveries per send job: its lease stays short, and every worker gets work
+    lease_seconds: int  # a dead worker's claimed rows are sent again after this
+    retry_base_seconds: int  # the first back-off after a 4xx; doubled each time, with jitter
+    retry_attempts: int  # then the delivery fails
+    retry_hours: int  # or when this long has passed since its first failure
+    pause_failures: int  # a campaign pauses itself at this many failures …
+    pause_failure_percent: int  # … when they are also at least this share of what was tried
+    reconcile_seconds: int  # how often a worker re-queues what the database says is unsent
+    relay_take_out_seconds: float  # a relay that keeps failing is left alone this long
+    domain_limits: dict[str, int]  # receiving domain -> messages per minute (KAIRAN_DOMAIN_LIMITS adds or overrides)
+
+
+class IPHandling(StrEnum):
+    """What the open and click records keep of a reader's IP address (KAIRAN_TRACK_IP)."""
+
+    TRUNCATE = "truncate"  # IPv4 to its /24, IPv6 to its /48: the network, not the household
+    HASH = "hash"  # a keyed hash: the same address can be recognised, not read back
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """What opens and clicks record about people."""
+
+    individuals: bool  # off: events keep their campaign and counts, but no delivery, UA or IP (as listmonk's setting)
+    ip: IPHandling
+
+
+# Conservative per-minute limits for receiving domains that throttle bulk senders. Japanese carriers
+# defer or drop bursts from senders without a history; the big providers take far more.
+DEFAULT_DOMAIN_LIMITS = {
+    "docomo.ne.jp": 120, "ezweb.ne.jp": 120, "au.com": 120, "softbank.ne.jp": 120, "i.softbank.jp": 120,
+    "disney.ne.jp": 60, "ymobile.ne.jp": 120, "gmail.com": 3000, "googlemail.com": 3000,
+    "outlook.com": 1200, "hotmail.com": 1200, "outlook.jp": 1200, "hotmail.co.jp": 1200, "yahoo.co.jp": 1200,
+}
+
+
+@dataclass(frozen=True)
 class Settings:
     """The effective configuration of one Kairan installation."""
 
@@ -44,6 +89,7 @@ class Settings:
     port: int
     capture_port: int
     workers: int
+    bounce_domain: str | None  # VERP return paths (bounce+TOKEN@…); default bounce.<the sending domain>
     mail_from: str  # sender of Kairan's own mail (test messages, opt-in confirmations)
     company_name: str  # shown on public pages and in Kairan's own mail
     timezone: str  # the UI shows times in it (stored times are UTC)
@@ -56,6 +102,8 @@ class Settings:
     admin_password: str | None
     embedded_redis: bool  # Kairan starts its own redis-server on a socket in data_dir
     embedded_smtp: bool  # mail goes to the built-in capture server (the Outbox)
+    sending: SendingSettings
+    tracking: TrackingSettings
 
     @property
     def redis_socket(self) -> Path:
@@ -81,13 +129,65 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _domain_limits(env: Mapping[str, str]) -> dict[str, int]:
+    limits = dict(DEFAULT_DOMAIN_LIMITS)
+    for item in filter(None, (part.strip() for part in (env.get("KAIRAN_DOMAIN_LIMITS") or "").split(","))):
+        domain, _equals, rate = item.partition("=")
+        if not domain.strip() or not rate.strip().isdigit() or int(rate) < 1:
+            raise SettingsError(f"KAIRAN_DOMAIN_LIMITS needs domain=messages-per-minute pairs such as "
+                                f"'docomo.ne.jp=60,gmail.com=3000', not {item!r}.")
+        limits[domain.strip().lower()] = int(rate)
+    return limits
+
+
+def _sending(env: Mapping[str, str]) -> SendingSettings:
+    rate = env.get("KAIRAN_SEND_RATE")
+    percent = _positive_int(env, "KAIRAN_PAUSE_FAILURE_PERCENT", 10)
+    if percent > 100:
+        raise SettingsError(f"KAIRAN_PAUSE_FAILURE_PERCENT must be from 1 to 100, not {percent}.")
+    return SendingSettings(
+        rate_per_second=_positive_int(env, "KAIRAN_SEND_RATE", 1) if rate else None,
+        connections=_positive_int(env, "KAIRAN_SEND_CONNECTIONS", 8),
+        batch_size=_positive_int(env, "KAIRAN_SEND_BATCH_SIZE", 500),
+        lease_seconds=_positive_int(env, "KAIRAN_SEND_LEASE_SECONDS", 300),
+        retry_base_seconds=_positive_int(env, "KAIRAN_RETRY_BASE_SECONDS", 60),
+        retry_attempts=_positive_int(env, "KAIRAN_RETRY_ATTEMPTS", 6),
+        retry_hours=_positive_int(env, "KAIRAN_RETRY_HOURS", 24),
+        pause_failures=_positive_int(env, "KAIRAN_PAUSE_FAILURES", 50),
+        pause_failure_percent=percent,
+        reconcile_seconds=_positive_int(env, "KAIRAN_RECONCILE_SECONDS", 30),
+        relay_take_out_seconds=float(_positive_int(env, "KAIRAN_RELAY_TAKE_OUT_SECONDS", 60)),
+        domain_limits=_domain_limits(env),
+    )
+
+
+_ON = ("1", "true", "yes", "on")
+_OFF = ("0", "false", "no", "off")
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in _ON + _OFF:
+        raise SettingsError(f"{name} must be on or off (also 1/0, true/false, yes/no), not {raw!r}.")
+    return raw in _ON
+
+
+def _tracking(env: Mapping[str, str]) -> TrackingSettings:
+    ip = (env.get("KAIRAN_TRACK_IP") or IPHandling.TRUNCATE.value).strip().lower()
+    if ip not in set(IPHandling):
+        raise SettingsError(f"KAIRAN_TRACK_IP must be one of {', '.join(h.value for h in IPHandling)}, not {ip!r}.")
+    return TrackingSettings(individuals=_flag(env, "KAIRAN_TRACK_INDIVIDUALS", True), ip=IPHandling(ip))
+
+
 def _data_dir(env: Mapping[str, str]) -> Path:
     path = Path(env.get("KAIRAN_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        # A probe of its own: processes starting together (workers, web) must not remove each other's.
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
     except OSError as exc:
         raise SettingsError(
             f"KAIRAN_DATA_DIR {str(path)!r} is not a writable folder ({exc.strerror})."
@@ -178,6 +278,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_url=_url(env, "KAIRAN_SMTP_URL", SUPPORTED_SMTP_SCHEMES, smtp_default),
         base_url=base_url,
         mail_from=_mail_from(env, base_url, company),
+        bounce_domain=(env.get("KAIRAN_BOUNCE_DOMAIN") or "").strip().lower() or None,
         company_name=company,
         timezone=_timezone(env),
         logo_url=_url(env, "KAIRAN_LOGO_URL", ("http", "https"), env["KAIRAN_LOGO_URL"]) if env.get("KAIRAN_LOGO_URL")
@@ -196,4 +297,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         admin_password=admin_password,
         embedded_redis=not env.get("KAIRAN_REDIS_URL"),
         embedded_smtp=not env.get("KAIRAN_SMTP_URL"),
+        sending=_sending(env),
+        tracking=_tracking(env),
     )

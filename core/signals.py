@@ -9,3 +9,7 @@ kairan = Namespace()
 # Sent by lists when a subscriber must confirm double opt-in lists; mailer sends the mail.
 # Arguments: subscriber_id (int), list_ids (list[int]), language (str).
 optin_requested = kairan.signal("optin-requested")
+
+# Sent by mailer's send reconciler each KAIRAN_RECONCILE_SECONDS, from a worker; tracking flushes
+# its event stream then, in case Redis lost the flush the pixel queued. No arguments.
+reconciling = kairan.signal("reconciling")

@@ -114,7 +114,7 @@ def language() -> Any:
 def dashboard() -> Any:
     """Show system health: database, Redis, workers, SMTP and queues."""
     components = health.run_checks()
-    return render_template("core/dashboard.html", components=components)
+    return render_template("core/dashboard.html", components=components, notices=health.notices())
 
 
 @bp.get("/settings")

@@ -11,7 +11,19 @@ def init_app(app: Flask) -> None:
     from core.api import register_schema
     from core.embedded import ServiceSpec, flask_command, port_answers, register_service
     from core.signals import optin_requested
-    from mailer import api, capture, compose_views, domain_views, jobs, models, transport, views  # noqa: F401
+    from mailer import (  # noqa: F401  (models: their tables)
+        api,
+        capture,
+        compose_views,
+        domain_views,
+        jobs,
+        models,
+        relay_views,
+        sending,
+        transport,
+        tx_api,
+        views,
+    )
 
     settings = app.config["KAIRAN"]
     app.register_blueprint(views.bp)
@@ -19,10 +31,18 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(domain_views.bp)
     app.register_blueprint(domain_views.api_bp)
+    app.register_blueprint(relay_views.bp)
+    app.register_blueprint(relay_views.api_bp)
     register_schema(app, "TemplateInput", api.TEMPLATE_INPUT)
     register_schema(app, "CampaignInput", api.CAMPAIGN_INPUT)
+    register_schema(app, "RelayInput", relay_views.RELAY_INPUT)
+    register_schema(app, "Campaign", api.CAMPAIGN)
+    register_schema(app, "CampaignStats", api.CAMPAIGN_STATS)
+    app.register_blueprint(tx_api.bp)
+    register_schema(app, "TxMessage", tx_api.TX_MESSAGE)
     app.cli.add_command(capture.capture_command)
     health.register(app, "smtp", transport.check_smtp)
+    health.register_notices(app, sending.campaign_notices)
     optin_requested.connect(jobs.queue_optin_mail)  # blinker keeps one connection per receiver
     if settings.embedded_smtp:
         register_service(

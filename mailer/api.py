@@ -6,18 +6,17 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from core.api import json_body, paginate
 from core.auth import Permission, require
 from core.db import db
 from core.errors import ValidationError
-from core.queues import queue
 from core.validation import choice
 from lists.addresses import normalise_email
 from lists.models import Subscriber
-from mailer.campaigns import campaign_as_dict, check_sendable, get_campaign, preview, save_campaign
+from mailer.campaigns import check_sendable, delete_campaign, get_campaign, preview, save_campaign
 from mailer.compiler import convert
+from mailer.jobs import queue_campaign_test
 from mailer.layouts import (
     all_templates,
     delete_template,
@@ -28,7 +27,9 @@ from mailer.layouts import (
     template_as_dict,
 )
 from mailer.media import all_media, delete_media, get_media, media_as_dict, upload
-from mailer.models import Campaign, ContentType, TemplateType
+from mailer.models import CampaignStatus, ContentType, TemplateType
+from mailer.overview import campaign_dicts, campaigns_query, running_stats
+from mailer.scheduling import queue_start
 from mailer.sending import change_status
 from mailer.views import preview_response
 
@@ -189,15 +190,69 @@ def get_campaigns() -> Any:
     ---
     get:
       tags: [campaigns]
-      summary: Campaigns, newest first, paged as listmonk pages.
+      summary: Campaigns, filtered, ordered and paged as listmonk pages them (newest first by default).
+      description: views, clicks and bounces are 0 until tracking records them (a later issue).
       parameters:
-        - {in: query, name: page, schema: {type: integer}}
-        - {in: query, name: per_page, schema: {type: string}}
+        - {in: query, name: query, schema: {type: string}, description: Text the name or subject contains.}
+        - {in: query, name: status, schema: {type: array, items: {type: string, enum: [draft, scheduled, running,
+           paused, cancelled, finished]}}, description: Any of these statuses (repeat the parameter).}
+        - {in: query, name: tags, schema: {type: array, items: {type: string}}, description: All of these tags.}
+        - {in: query, name: order_by, schema: {type: string, enum: [name, status, created_at, updated_at],
+           default: created_at}}
+        - {in: query, name: order, schema: {type: string, enum: [asc, desc], default: desc}}
+        - {in: query, name: no_body, schema: {type: boolean}, description: Leave the bodies out.}
+        - {in: query, name: page, schema: {type: integer, minimum: 1}}
+        - {in: query, name: per_page, schema: {type: string}, description: A number (default 20), or "all".}
       responses:
-        200: {description: A page of campaigns.}
+        200:
+          description: A page of campaigns.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  data:
+                    type: object
+                    properties:
+                      results: {type: array, items: {$ref: '#/components/schemas/Campaign'}}
+                      query: {type: string}
+                      total: {type: integer}
+                      per_page: {type: integer, description: 0 when per_page=all.}
+                      page: {type: integer}
+        400: {$ref: '#/components/responses/Error'}
     """
-    return jsonify(data=paginate(select(Campaign).order_by(Campaign.id.desc()),
-                                 lambda rows: [campaign_as_dict(c) for c in rows]))
+    stmt = campaigns_query(query=request.args.get("query", ""), statuses=request.args.getlist("status"),
+                           tags=request.args.getlist("tags"), order_by=request.args.get("order_by") or "created_at",
+                           order=request.args.get("order") or "desc")
+    no_body = request.args.get("no_body") == "true"
+    return jsonify(data=paginate(stmt, lambda rows: campaign_dicts(rows, no_body=no_body)))
+
+
+@bp.get("/campaigns/running/stats")
+@require(Permission.CAMPAIGNS_READ)
+def get_running_stats() -> Any:
+    """Report sending progress.
+    ---
+    get:
+      tags: [campaigns]
+      summary: Progress and send rate of the campaigns named by campaign_id (repeatable), or of every running one.
+      parameters:
+        - {in: query, name: campaign_id, schema: {type: array, items: {type: integer}}}
+      responses:
+        200:
+          description: One entry per campaign.
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  data: {type: array, items: {$ref: '#/components/schemas/CampaignStats'}}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    raw = request.args.getlist("campaign_id")
+    if not all(value.isdigit() for value in raw):
+        raise ValidationError(_("campaign_id must be a campaign's number."))
+    return jsonify(data=running_stats([int(value) for value in raw]))
 
 
 @bp.get("/campaigns/<int:campaign_id>")
@@ -208,12 +263,17 @@ def get_one_campaign(campaign_id: int) -> Any:
     get:
       tags: [campaigns]
       summary: One campaign.
-      parameters: [{in: path, name: campaign_id, required: true, schema: {type: integer}}]
+      parameters:
+        - {in: path, name: campaign_id, required: true, schema: {type: integer}}
+        - {in: query, name: no_body, schema: {type: boolean}, description: Leave the body out.}
       responses:
-        200: {description: The campaign.}
+        200:
+          description: The campaign.
+          content: {application/json: {schema: {type: object, properties: {
+                    data: {$ref: '#/components/schemas/Campaign'}}}}}
         400: {$ref: '#/components/responses/Error'}
     """
-    return jsonify(data=campaign_as_dict(get_campaign(campaign_id), with_stats=True))
+    return jsonify(data=campaign_dicts([get_campaign(campaign_id)], no_body=request.args.get("no_body") == "true")[0])
 
 
 @bp.post("/campaigns")
@@ -232,7 +292,7 @@ def post_campaign() -> Any:
         400: {$ref: '#/components/responses/Error'}
     """
     campaign, warnings = save_campaign(None, json_body())
-    return jsonify(data={**campaign_as_dict(campaign), "warnings": warnings})
+    return jsonify(data={**campaign_dicts([campaign])[0], "warnings": warnings})
 
 
 @bp.put("/campaigns/<int:campaign_id>")
@@ -242,7 +302,7 @@ def put_campaign(campaign_id: int) -> Any:
     ---
     put:
       tags: [campaigns]
-      summary: Change a draft's fields (those left out keep their value).
+      summary: Change a draft, scheduled or paused campaign's fields (those left out keep their value).
       parameters: [{in: path, name: campaign_id, required: true, schema: {type: integer}}]
       requestBody:
         required: true
@@ -252,29 +312,53 @@ def put_campaign(campaign_id: int) -> Any:
         400: {$ref: '#/components/responses/Error'}
     """
     campaign, warnings = save_campaign(get_campaign(campaign_id), json_body())
-    return jsonify(data={**campaign_as_dict(campaign), "warnings": warnings})
+    queue_start(campaign)  # a scheduled campaign's new send_at moves its start
+    return jsonify(data={**campaign_dicts([campaign])[0], "warnings": warnings})
+
+
+@bp.delete("/campaigns/<int:campaign_id>")
+@require(Permission.CAMPAIGNS_WRITE)
+def delete_one_campaign(campaign_id: int) -> Any:
+    """Delete a campaign with its deliveries and links.
+    ---
+    delete:
+      tags: [campaigns]
+      summary: Delete a campaign that is not running (pause or cancel it first); its deliveries go with it.
+      parameters: [{in: path, name: campaign_id, required: true, schema: {type: integer}}]
+      responses:
+        200: {description: '`{"data": true}`'}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    delete_campaign(get_campaign(campaign_id))
+    return jsonify(data=True)
 
 
 @bp.put("/campaigns/<int:campaign_id>/status")
 @require(Permission.CAMPAIGNS_SEND)
 def put_campaign_status(campaign_id: int) -> Any:
-    """Start, pause, resume or cancel a campaign.
+    """Start, schedule, unschedule, pause, resume or cancel a campaign.
     ---
     put:
       tags: [campaigns]
-      summary: Move a campaign as listmonk allows (running starts or resumes sending, paused, cancelled …).
+      summary: Move a campaign as listmonk allows.
+      description: "running: a draft starts now, a paused campaign resumes. scheduled: a draft or paused campaign
+        starts at its send_at, which must be in the future (set it with PUT /api/campaigns/{id}). draft: a scheduled
+        campaign is unscheduled. paused: a running one. cancelled: a running or paused one."
       parameters: [{in: path, name: campaign_id, required: true, schema: {type: integer}}]
       requestBody:
         required: true
         content: {application/json: {schema: {type: object, required: [status],
-                  properties: {status: {type: string, enum: [running, paused, cancelled]}}}}}
+                  properties: {status: {type: string, enum: [running, scheduled, draft, paused, cancelled]}}}}}
       responses:
-        200: {description: The campaign with its delivery counts.}
+        200:
+          description: The campaign with its delivery counts.
+          content: {application/json: {schema: {type: object, properties: {
+                    data: {$ref: '#/components/schemas/Campaign'}}}}}
         400: {$ref: '#/components/responses/Error'}
     """
     campaign = get_campaign(campaign_id)
     change_status(campaign, str(json_body().get("status") or ""))
-    return jsonify(data=campaign_as_dict(campaign, with_stats=True))
+    return jsonify(data=campaign_dicts([campaign])[0])
 
 
 @bp.route("/campaigns/<int:campaign_id>/preview", methods=["GET", "POST"])
@@ -341,7 +425,7 @@ def test_campaign(campaign_id: int) -> Any:
         raise ValidationError(_("Enter at least one address to send the test to."))
     reader = _subscriber(data.get("subscriber_id"))
     check_sendable(campaign, reader)
-    queue().enqueue("mailer.jobs.send_campaign_test", campaign.id, reader.id if reader else None, addresses)
+    queue_campaign_test(campaign.id, reader.id if reader else None, addresses)
     return jsonify(data=True)
 
 
@@ -413,6 +497,17 @@ TEMPLATE_INPUT = {
                  "{{ content }}, {{ unsubscribe_url }} and the sender's details."},
     },
 }
+# Kairan's own campaign fields: its pace, and hours in KAIRAN_TIMEZONE when nothing is sent.
+PACING = {
+    "segment_id": {"type": "integer", "nullable": True,
+                   "description": "Send only to the subscribers of the lists who also match this segment."},
+    "rate_per_minute": {"type": "integer", "minimum": 1, "nullable": True,
+                        "description": "Messages a minute for this campaign, below the global limit; null: none."},
+    "quiet_start": {"type": "string", "pattern": "^[0-2]?[0-9]:[0-5][0-9]$", "nullable": True,
+                    "description": "No sending from this time (KAIRAN_TIMEZONE) …"},
+    "quiet_end": {"type": "string", "pattern": "^[0-2]?[0-9]:[0-5][0-9]$", "nullable": True,
+                  "description": "… until this one; 22:00 to 08:00 runs past midnight."},
+}
 CAMPAIGN_INPUT = {
     "type": "object", "required": ["name", "subject"],
     "properties": {
@@ -424,5 +519,43 @@ CAMPAIGN_INPUT = {
         "template_id": {"type": "integer"}, "lists": {"type": "array", "items": {"type": "integer"}},
         "tags": {"type": "array", "items": {"type": "string"}}, "language": {"type": "string", "enum": ["ja", "en"]},
         "charset": {"type": "string", "enum": ["utf-8", "iso-2022-jp"]}, "archive": {"type": "boolean"},
+        "send_at": {"type": "string", "format": "date-time", "nullable": True,
+                    "description": "When PUT .../status scheduled starts it: in the future, with a UTC offset."},
+        "send_later": {"type": "boolean", "description": "false clears send_at (listmonk's flag)."},
+        **PACING,
+    },
+}
+CAMPAIGN = {
+    "type": "object",
+    "properties": {
+        **{name: {"type": "integer"} for name in ("id", "template_id", "to_send", "sent", "failed")},
+        **{name: {"type": "integer", "description": "0 until tracking records them (a later issue)."}
+           for name in ("views", "clicks", "bounces")},
+        **{name: {"type": "string"} for name in ("uuid", "name", "subject", "from_email", "body", "preheader",
+                                                 "language", "charset", "messenger")},
+        "altbody": {"type": "string", "nullable": True},
+        "status": {"type": "string", "enum": [s.value for s in CampaignStatus]},
+        "type": {"type": "string", "enum": ["regular"]},
+        "content_type": {"type": "string", "enum": [c.value for c in ContentType]},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "lists": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "integer"},
+                                                                             "name": {"type": "string"}}}},
+        "headers": {"type": "array", "items": {"type": "object"}},
+        "archive": {"type": "boolean"},
+        **PACING,
+        "notice": {"type": "string", "nullable": True,
+                   "description": "Why the campaign paused itself, or a rejection about the sender to look at."},
+        **{name: {"type": "string", "format": "date-time", "nullable": True} for name in ("send_at", "started_at")},
+        **{name: {"type": "string", "format": "date-time"} for name in ("created_at", "updated_at")},
+    },
+}
+CAMPAIGN_STATS = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"}, "status": {"type": "string"}, "to_send": {"type": "integer"},
+        "sent": {"type": "integer"}, "started_at": {"type": "string", "format": "date-time", "nullable": True},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "rate": {"type": "integer", "description": "Messages sent in the last minute."},
+        "net_rate": {"type": "integer", "description": "Messages per minute since the campaign started."},
     },
 }

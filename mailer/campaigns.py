@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
@@ -17,10 +18,10 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select
 
-from core.db import db
+from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
 from core.validation import choice
-from lists.models import ListType, MailingList, Subscriber
+from lists.models import ListType, MailingList, Segment, Subscriber
 from lists.public import public_links
 from mailer import queries
 from mailer.compiler import Compiled, body_html, compile_message, convert
@@ -36,11 +37,7 @@ PREHEADER_MIN_COLUMNS = 20
 IMAGE_ONLY_TEXT_COLUMNS = 100  # a body with images and less text than this reads as an image-only mail
 LANGUAGES = ("ja", "en")
 CHARSETS = ("utf-8", "iso-2022-jp")
-
-
-def all_campaigns() -> list[Campaign]:
-    """Return every campaign, newest first."""
-    return list(db.session.scalars(select(Campaign).order_by(Campaign.id.desc())))
+EDITABLE_STATUSES = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)  # as listmonk
 
 
 def get_campaign(campaign_id: int) -> Campaign:
@@ -60,10 +57,13 @@ def _checked(source: str, field: str) -> Checked:
     return Checked(checked.source, [f"{field}: {warning}" for warning in checked.warnings])
 
 
+QUIET_TIME = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")
+
+
 def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Campaign, list[str]]:
     """Create or change a draft from listmonk's fields; the subject and body are checked as templates."""
-    if campaign is not None and campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.PAUSED):
-        raise ValidationError(_("Only a draft or paused campaign can be changed."))
+    if campaign is not None and campaign.status not in EDITABLE_STATUSES:
+        raise ValidationError(_("Only a draft, scheduled or paused campaign can be changed."))
     current = campaign or Campaign(content_type=ContentType.VISUAL, body="", lists=[], tags=[], headers=[])
     name = str(data.get("name", current.name) or "").strip()
     subject = str(data.get("subject", current.subject) or "").strip()
@@ -86,6 +86,9 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Camp
     if language not in LANGUAGES:
         raise ValidationError(_("language must be one of: %(allowed)s.", allowed=", ".join(LANGUAGES)))
     list_ids = [int(i) for i in data.get("lists", current.lists) or []]
+    segment_id = _segment_id(data.get("segment_id", current.segment_id))
+    send_at = _send_at(data, current)
+    rate, quiet_start, quiet_end = _pacing(data, current)
     if campaign is None:
         if "template_id" not in data:  # a new campaign starts in the default layout
             layout = default_template()
@@ -99,14 +102,80 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Camp
     campaign.body_source = None if switched else data.get("body_source", campaign.body_source)
     campaign.from_email = str(data.get("from_email", campaign.from_email) or "")
     campaign.preheader = str(data.get("preheader", campaign.preheader) or "")
-    campaign.language, campaign.lists = language, list_ids
+    campaign.language, campaign.lists, campaign.segment_id = language, list_ids, segment_id
     campaign.charset = str(data.get("charset", campaign.charset) or "utf-8").lower()
     if campaign.charset not in CHARSETS:
         raise ValidationError(_("charset must be one of: %(allowed)s.", allowed=", ".join(CHARSETS)))
     campaign.tags = [str(t) for t in data.get("tags", campaign.tags) or []]
     campaign.archive = bool(data.get("archive", campaign.archive))
+    campaign.send_at = send_at
+    campaign.rate_per_minute, campaign.quiet_start, campaign.quiet_end = rate, quiet_start, quiet_end
     db.session.commit()
     return campaign, warnings
+
+
+def delete_campaign(campaign: Campaign) -> None:
+    """Delete a campaign that is not sending (its deliveries and links go with it, by cascade).
+
+    A scheduled campaign's start job may stay in Redis: it finds no campaign to start and does nothing.
+    """
+    if campaign.status == CampaignStatus.RUNNING:
+        raise ValidationError(_("A running campaign cannot be deleted: pause or cancel it first."))
+    db.session.delete(campaign)
+    db.session.commit()
+
+
+def _segment_id(raw: Any) -> int | None:
+    """A campaign's optional segment: only the subscribers of its lists who also match the segment's rules."""
+    if raw in (None, "", 0, "0"):
+        return None
+    segment_id = int(raw) if str(raw).isdigit() else 0
+    if not segment_id or db.session.get(Segment, segment_id) is None:
+        raise ValidationError(_("Segment not found."))
+    return segment_id
+
+
+def _pacing(data: dict[str, Any], current: Campaign) -> tuple[int | None, str | None, str | None]:
+    """Read a campaign's own rate (messages a minute, slower than the global one) and quiet hours ("HH:MM")."""
+    raw_rate = data.get("rate_per_minute", current.rate_per_minute)
+    rate = None
+    if raw_rate not in (None, ""):
+        try:
+            rate = int(str(raw_rate))
+        except ValueError:
+            rate = 0
+        if rate < 1:
+            raise ValidationError(_("rate_per_minute must be a whole number of 1 or more, or empty for no limit."))
+    hours = []
+    for field in ("quiet_start", "quiet_end"):
+        value = str(data.get(field, getattr(current, field)) or "").strip()
+        if value and not QUIET_TIME.fullmatch(value):
+            raise ValidationError(_("%(field)s must be a time such as 22:00.", field=field))
+        hours.append(value.zfill(5) if value else None)
+    if bool(hours[0]) != bool(hours[1]):
+        raise ValidationError(_("Quiet hours need both a start and an end, such as 22:00 and 08:00."))
+    return rate, hours[0], hours[1]
+
+
+def _send_at(data: dict[str, Any], current: Campaign) -> datetime | None:
+    """Read listmonk's send_at (RFC 3339 with an offset) and send_later; a new time must be in the future."""
+    if data.get("send_later") is False or ("send_at" in data and data["send_at"] in (None, "")):
+        if current.status == CampaignStatus.SCHEDULED:
+            raise ValidationError(_("A scheduled campaign needs its send time: unschedule it first."))
+        return None
+    if "send_at" not in data:
+        return current.send_at
+    try:
+        send_at = datetime.fromisoformat(str(data["send_at"]))
+    except ValueError:
+        raise ValidationError(_("send_at must be a date and time like 2026-05-01T09:00:00+09:00.")) from None
+    if send_at.tzinfo is None:
+        raise ValidationError(_("send_at needs its UTC offset, like 2026-05-01T09:00:00+09:00."))
+    send_at = send_at.astimezone(UTC)
+    if send_at != current.send_at and send_at <= utcnow():
+        raise ValidationError(_("send_at %(time)s has passed: choose a time in the future.",
+                                time=send_at.isoformat()))
+    return send_at
 
 
 ARCHIVED_STATUSES = (CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.FINISHED)
@@ -166,6 +235,21 @@ def save_links(campaign: Campaign, urls: tuple[str, ...]) -> list[int]:
     return [known[url] for url in urls]
 
 
+def subscriber_fields(subscriber: Subscriber) -> dict[str, Any]:
+    """Return what templates see as ``subscriber`` (listmonk's .Subscriber)."""
+    first_name, _space, last_name = (subscriber.name or "").strip().partition(" ")  # listmonk's FirstName/LastName
+    return {"id": subscriber.id, "uuid": subscriber.uuid, "email": subscriber.email,
+            "name": subscriber.name or "", "attribs": subscriber.attribs or {},
+            "first_name": first_name, "last_name": last_name.strip(),
+            "status": str(subscriber.status or "enabled")}
+
+
+def sender_fields() -> dict[str, str]:
+    """Return what templates see as ``sender``: the details Japanese law asks every mail to show."""
+    settings = current_app.config["KAIRAN"]
+    return {"name": settings.company_name, "address": settings.postal_address, "contact": settings.contact}
+
+
 def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: MailingList | None = None,
                    track_view: str = "") -> dict[str, Any]:
     """Return what a message's templates see for one reader (a sample reader when there is none)."""
@@ -177,16 +261,12 @@ def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: Mai
         subscriber = Subscriber(id=0, uuid="00000000-0000-0000-0000-000000000000", email="reader@example.com",
                                 name=name, attribs={})
     links = public_links(subscriber)
-    first_name, _space, last_name = (subscriber.name or "").strip().partition(" ")  # listmonk's FirstName/LastName
     # Paths as lists/public_views.py routes them; url_for per message would cost more than the render.
     return {
-        "subscriber": {"id": subscriber.id, "uuid": subscriber.uuid, "email": subscriber.email,
-                       "name": subscriber.name or "", "attribs": subscriber.attribs or {},
-                       "first_name": first_name, "last_name": last_name.strip(),
-                       "status": str(subscriber.status or "enabled")},
+        "subscriber": subscriber_fields(subscriber),
         "campaign": {"id": campaign.id, "uuid": campaign.uuid, "name": campaign.name, "subject": campaign.subject},
         "list": {"id": list_.id, "uuid": list_.uuid, "name": list_.name} if list_ else {},
-        "sender": {"name": settings.company_name, "address": settings.postal_address, "contact": settings.contact},
+        "sender": sender_fields(),
         "unsubscribe_url": f"{base}/u/{links['unsubscribe']}",
         "preferences_url": f"{base}/p/{links['preferences']}",
         "optin_url": f"{base}/subscription/optin/{subscriber.uuid}?t={links['optin']}",
@@ -214,8 +294,7 @@ def preview(campaign: Campaign, subscriber: Subscriber | None) -> Preview:
     compiled = compile_campaign(campaign)
     context = reader_context(campaign, subscriber)
     with MissingNames() as missing:
-        html, text = compiled.render(context)
-        subject = compiled.render_subject(context)
+        subject, html, text = compiled.render_all(context)
     return Preview(subject, html, text, sorted(missing), run_checks(campaign, compiled, (subject, html, text),
                                                                      sorted(missing)))
 
@@ -290,8 +369,8 @@ def check_sendable(campaign: Campaign, subscriber: Subscriber | None) -> None:
         return
     context = reader_context(campaign, subscriber)
     compiled = compile_campaign(campaign)
-    _html, text = compiled.render(context)
-    for problem in _iso_2022_jp_check(compiled.render_subject(context) + text):
+    subject, _html, text = compiled.render_all(context)
+    for problem in _iso_2022_jp_check(subject + text):
         raise ValidationError(problem["message"])
 
 
@@ -327,4 +406,6 @@ def campaign_as_dict(campaign: Campaign, *, with_stats: bool = False) -> dict[st
         "lists": [{"id": i} for i in campaign.lists], "tags": campaign.tags, "headers": campaign.headers,
         "archive": campaign.archive, "send_at": campaign.send_at.isoformat() if campaign.send_at else None,
         "preheader": campaign.preheader, "language": campaign.language, "charset": campaign.charset,
+        "rate_per_minute": campaign.rate_per_minute, "quiet_start": campaign.quiet_start,
+        "quiet_end": campaign.quiet_end, "notice": campaign.notice, "segment_id": campaign.segment_id,
     }

@@ -23,33 +23,36 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import escape
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from core.api import DEFAULT_PER_PAGE
 from core.auth import Permission, public, require
-from core.db import db
+from core.db import db, utcnow
 from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
-from core.queues import queue
 from core.validation import choice
 from core.web import can
 from lists.addresses import address_key, normalise_email
-from lists.models import ListType, MailingList, Subscriber
+from lists.models import ListType, MailingList, Segment, Subscriber
 from lists.services import lists_query
 from mailer.campaigns import (
-    all_campaigns,
     archive_subject,
     archived_campaign,
     archived_campaigns,
     check_sendable,
+    delete_campaign,
     get_campaign,
     preview,
     save_campaign,
     web_version,
 )
+from mailer.jobs import queue_campaign_test
 from mailer.layouts import all_templates, delete_template, get_template, preview_layout, save_template, set_default
 from mailer.media import all_media, by_uuid, delete_media, get_media, media_as_dict, stored_name, upload
 from mailer.media_store import FolderStore, media_store
-from mailer.models import Campaign, ContentType, Template, TemplateType
+from mailer.models import Campaign, CampaignStatus, ContentType, Template, TemplateType
+from mailer.overview import all_tags, campaigns_query, delivery_counts
+from mailer.scheduling import check_future, local_input_value, local_zone, parse_local_time, queue_start, soon
 from mailer.sending import MOVES, audience_size, campaign_progress, change_status
 from mailer.views import preview_response
 
@@ -172,8 +175,24 @@ def template_delete(template_id: int) -> Any:
 @bp.get("/campaigns/")
 @require(Permission.CAMPAIGNS_READ)
 def campaigns() -> Any:
-    """List the campaigns."""
-    return render_template("mailer/campaigns.html", campaigns=all_campaigns())
+    """List the campaigns: search, status and tag filters, pages, and each one's lifecycle buttons."""
+    filters = {"query": request.args.get("query", "").strip(), "status": request.args.get("status", ""),
+               "tag": request.args.get("tag", "")}
+    page = int(request.args["page"]) if request.args.get("page", "").isdigit() and int(request.args["page"]) else 1
+    try:
+        stmt = campaigns_query(filters["query"], [filters["status"]] if filters["status"] else [],
+                               [filters["tag"]] if filters["tag"] else [])
+    except ValidationError as error:
+        flash(error.message, "error")
+        return redirect(url_for("compose.campaigns"))
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    rows = list(db.session.scalars(stmt.limit(DEFAULT_PER_PAGE).offset((page - 1) * DEFAULT_PER_PAGE)))
+    return render_template(
+        "mailer/campaigns.html", campaigns=rows, filters=filters, total=total, page=page,
+        pages=max(1, -(-total // DEFAULT_PER_PAGE)), tags=all_tags(), counts=delivery_counts(rows),
+        audiences={c.id: audience_size(c) for c in rows if c.started_at is None and c.status in MOVES},
+        moves={c.id: MOVES.get(c.status, set()) for c in rows}, form=ConfirmForm(),
+        status_labels=CAMPAIGN_STATUS_LABELS, zone=local_zone().key)
 
 
 def visual_editor_messages() -> dict[str, Any]:
@@ -204,6 +223,7 @@ def _campaign_editor(campaign: Campaign | None, values: dict[str, Any], status: 
     lists = [{"id": m.id, "name": m.name} for m in db.session.scalars(lists_query(order_by="name"))]
     return render_template(
         "mailer/campaign_edit.html", campaign=campaign, values=values, form=ConfirmForm(), lists=lists,
+        segments=db.session.execute(select(Segment.id, Segment.name).order_by(Segment.name)).all(),
         layouts=all_templates("campaign"), content_types=list(ContentType),
         media=[media_as_dict(m) for m in all_media()], editor_messages=visual_editor_messages(),
     ), status
@@ -219,7 +239,9 @@ def _campaign_values(campaign: Campaign | None) -> dict[str, Any]:
             "from_email": campaign.from_email, "content_type": campaign.content_type.value,
             "template_id": campaign.template_id, "lists": campaign.lists, "language": campaign.language,
             "charset": campaign.charset, "body": campaign.body, "altbody": campaign.altbody or "",
-            "body_source": campaign.body_source, "archive": campaign.archive}
+            "body_source": campaign.body_source, "archive": campaign.archive,
+            "rate_per_minute": campaign.rate_per_minute or "", "quiet_start": campaign.quiet_start or "",
+            "quiet_end": campaign.quiet_end or "", "segment_id": campaign.segment_id}
 
 
 def _posted_campaign() -> dict[str, Any]:
@@ -248,6 +270,7 @@ def campaign_edit(campaign_id: int | None = None) -> Any:
                                   lambda: _campaign_editor(campaign, values, 400))
     if saved is None:
         return refused
+    queue_start(saved)  # a scheduled campaign's new send time moves its start
     flash(_("Campaign “%(name)s” saved.", name=saved.name), "success")
     target = "compose.campaign_preview" if request.form.get("then") == "preview" else "compose.campaign_edit"
     return redirect(url_for(target, campaign_id=saved.id))
@@ -282,7 +305,8 @@ def campaign_preview(campaign_id: int) -> Any:
     return render_template("mailer/campaign_preview.html", campaign=campaign, preview=result, reader=reader,
                            form=ConfirmForm(), progress=campaign_progress(campaign),
                            audience=audience_size(campaign) if campaign.started_at is None else campaign.to_send,
-                           moves=sorted(MOVES.get(campaign.status, set())), status_labels=CAMPAIGN_STATUS_LABELS)
+                           moves=MOVES.get(campaign.status, set()), status_labels=CAMPAIGN_STATUS_LABELS,
+                           zone=local_zone().key)
 
 
 @bp.get("/campaigns/<int:campaign_id>/preview.html")
@@ -295,17 +319,67 @@ def campaign_preview_html(campaign_id: int) -> Any:
 @bp.post("/campaigns/<int:campaign_id>/status")
 @require(Permission.CAMPAIGNS_SEND)
 def campaign_status(campaign_id: int) -> Any:
-    """Start, pause, resume or cancel sending (the buttons of the campaign's page)."""
+    """Start, pause, resume, cancel or unschedule (the buttons of the campaign's page and of the list)."""
+    campaign = get_campaign(campaign_id)
+    if ConfirmForm().validate_on_submit():
+        _move(campaign, lambda: change_status(campaign, request.form.get("status", "")))
+    return _back_to(campaign)
+
+
+@bp.post("/campaigns/<int:campaign_id>/delete")
+@require(Permission.CAMPAIGNS_WRITE)
+def campaign_delete(campaign_id: int) -> Any:
+    """Delete a campaign that is not running, then show the list."""
     campaign = get_campaign(campaign_id)
     if ConfirmForm().validate_on_submit():
         try:
-            change_status(campaign, request.form.get("status", ""))
-            flash(_("Campaign “%(name)s”: %(status)s.", name=campaign.name,
-                    status=CAMPAIGN_STATUS_LABELS[campaign.status.value]), "success")
+            delete_campaign(campaign)
+            flash(_("Deleted the campaign “%(name)s”.", name=campaign.name), "success")
         except KairanError as error:
-            db.session.rollback()
             flash(error.message, "error")
+            return redirect(url_for("compose.campaign_preview", campaign_id=campaign_id))
+    return redirect(url_for("compose.campaigns"))
+
+
+@bp.post("/campaigns/<int:campaign_id>/schedule")
+@require(Permission.CAMPAIGNS_SEND)
+def campaign_schedule(campaign_id: int) -> Any:
+    """Schedule a campaign at a time typed in the installation's timezone."""
+    campaign = get_campaign(campaign_id)
+    if ConfirmForm().validate_on_submit():
+        def schedule_at() -> None:
+            campaign.send_at = parse_local_time(request.form.get("send_at", ""))
+            check_future(campaign.send_at)
+            change_status(campaign, CampaignStatus.SCHEDULED)
+
+        _move(campaign, schedule_at)
+    return _back_to(campaign)
+
+
+def _move(campaign: Campaign, change: Callable[[], None]) -> None:
+    """Make a lifecycle change and say how it went."""
+    try:
+        change()
+        flash(_("Campaign “%(name)s”: %(status)s.", name=campaign.name,
+                status=CAMPAIGN_STATUS_LABELS[campaign.status.value]), "success")
+    except KairanError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+
+
+def _back_to(campaign: Campaign) -> Any:
+    """Return to the campaign list the buttons were on (with its filters), else to the campaign's page."""
+    back = request.form.get("back") or ""
+    if back.startswith("/campaigns/?") or back == "/campaigns/":
+        return redirect(back)
     return redirect(url_for("compose.campaign_preview", campaign_id=campaign.id))
+
+
+@bp.app_template_global()
+def send_at_input(campaign: Campaign) -> str:
+    """The schedule input's value: the campaign's send time if it is still ahead, else the next full hour."""
+    ahead = campaign.send_at is not None and campaign.send_at > utcnow()
+    return local_input_value(campaign.send_at if ahead else soon())
 
 
 @bp.get("/campaigns/<int:campaign_id>/progress.json")
@@ -325,16 +399,16 @@ def campaign_test(campaign_id: int) -> Any:
     if not ConfirmForm().validate_on_submit():
         return back
     raw = [a.strip() for a in request.form.get("addresses", "").replace(",", "\n").splitlines() if a.strip()]
+    if not raw:
+        flash(_("Enter at least one address to send the test to."), "error")
+        return back
     try:
         addresses = [normalise_email(a) for a in raw]
         check_sendable(campaign, reader)
+        queue_campaign_test(campaign.id, reader.id if reader else None, addresses)
     except ValidationError as error:
         flash(error.message, "error")
         return back
-    if not addresses:
-        flash(_("Enter at least one address to send the test to."), "error")
-        return back
-    queue().enqueue("mailer.jobs.send_campaign_test", campaign.id, reader.id if reader else None, addresses)
     flash(_("Test of “%(name)s” queued for %(to)s. It appears in the Outbox in a moment.",
             name=campaign.name, to=", ".join(addresses)), "success")
     return back

@@ -11,3 +11,11 @@ class TemplateError(ValidationError):
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)
         self.line = line
+
+
+class FieldError(ValidationError):
+    """Input refused because of one field, which the form shows the message under."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field

@@ -4,23 +4,38 @@
 writing the bytes directly costs ~0.2 ms (DESIGN.md, "What things cost here"). The shape is
 fixed, so nothing is lost: multipart/alternative with a text and an HTML part, each base64
 in 76-character CRLF lines (no line near docomo's 998-byte limit, whatever the HTML holds),
-RFC 2047 for non-ASCII headers, legacy carrier addresses in their quoted form.
+RFC 2047 for non-ASCII headers, legacy carrier addresses in their quoted form. Transactional
+mail may carry attachments: then multipart/mixed holds the alternative part and each file
+(base64, its name in RFC 2231 form so Japanese names survive every mail client).
 """
 
 from __future__ import annotations
 
-import binascii
+import base64
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header as EncodedHeader
 from email.utils import format_datetime, formataddr
+from urllib.parse import quote
 
 from lists.addresses import is_legacy_carrier_address
 from mailer.signing import DKIMSigner, Header
 
-BASE64_LINE_BYTES = 57  # encodes to 76 characters, RFC 2045's line limit
+PARAMETER_CHUNK = 56  # characters of an RFC 2231 value per header line, so lines stay under 78
+LINE_BREAKS = re.compile(r"[\r\n]+")
+QUOTABLE = re.compile(r"[\x20-\x7e]{1,60}")  # a name sent as a plain quoted string: short printable ASCII
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message: its name as the reader sees it, its MIME type and its bytes."""
+
+    filename: str
+    content_type: str
+    content: bytes
 
 
 @dataclass(frozen=True)
@@ -37,8 +52,7 @@ class Built:
 
 def base64_lines(data: bytes) -> bytes:
     """Return data as base64 in 76-character lines, each ending in CRLF."""
-    return b"".join(binascii.b2a_base64(data[i:i + BASE64_LINE_BYTES], newline=False) + b"\r\n"
-                    for i in range(0, len(data), BASE64_LINE_BYTES))
+    return base64.encodebytes(data).replace(b"\n", b"\r\n")  # 76-column lines, all in C
 
 
 def crlf(text: str) -> str:
@@ -47,7 +61,9 @@ def crlf(text: str) -> str:
 
 
 def header_text(value: str, charset: str = "utf-8") -> bytes:
-    """Return a header value: ASCII as it is, anything else as RFC 2047 encoded words."""
+    """Return a header value on one line (a line break in it would start a new header): ASCII as it is,
+    anything else as RFC 2047 encoded words."""
+    value = LINE_BREAKS.sub(" ", value)
     if value.isascii():
         return value.encode()
     return EncodedHeader(value, charset, maxlinelen=76).encode().encode()
@@ -69,11 +85,44 @@ def mailbox(name: str, address: str, charset: str = "utf-8") -> bytes:
     return formataddr((name, address), charset=charset).encode()
 
 
+def parameter(name: str, value: str) -> bytes:
+    """Return a MIME parameter: a quoted string when short ASCII, else RFC 2231 UTF-8, continued over lines."""
+    if QUOTABLE.fullmatch(value):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'{name}="{escaped}"'.encode()
+    encoded = quote(value, safe="")
+    chunks, start = [], 0
+    while start < len(encoded):
+        end = min(start + PARAMETER_CHUNK, len(encoded))
+        split = encoded.rfind("%", end - 2, end)
+        if split > start:  # never cut a %XX escape in two
+            end = split
+        chunks.append(encoded[start:end])
+        start = end
+    if len(chunks) == 1:
+        return f"{name}*=utf-8''{chunks[0]}".encode()
+    first, *rest = chunks
+    continued = [f"{name}*0*=utf-8''{first}", *(f"{name}*{i}*={chunk}" for i, chunk in enumerate(rest, 1))]
+    return ";\r\n ".join(continued).encode()
+
+
+def _boundary() -> bytes:
+    return b"=_kairan_" + secrets.token_hex(12).encode()
+
+
+def _attachment_part(boundary: bytes, attachment: Attachment) -> bytes:
+    return b"".join([
+        b"--", boundary, b"\r\nContent-Type: ", attachment.content_type.encode(),
+        b"\r\nContent-Disposition: attachment;\r\n ", parameter("filename", attachment.filename),
+        b"\r\nContent-Transfer-Encoding: base64\r\n\r\n", base64_lines(attachment.content),
+    ])
+
+
 def build(*, from_: bytes, to: bytes, subject: str, text: str, html: str, message_id: str,
           date: datetime, extra: Sequence[Header] = (), charset: str = "utf-8",
-          signer: DKIMSigner | None = None) -> Built:
+          signer: DKIMSigner | None = None, attachments: Sequence[Attachment] = ()) -> Built:
     """Build one message (and sign it when a signer is given)."""
-    boundary = b"=_kairan_" + secrets.token_hex(12).encode()
+    boundary = _boundary()
     ctype = charset.encode()
     body = b"".join([
         b"--", boundary, b"\r\nContent-Type: text/plain; charset=", ctype,
@@ -83,13 +132,20 @@ def build(*, from_: bytes, to: bytes, subject: str, text: str, html: str, messag
         b"\r\nContent-Transfer-Encoding: base64\r\n\r\n", base64_lines(html.encode(charset, "xmlcharrefreplace")),
         b"--", boundary, b"--\r\n",
     ])
+    content_type = b'multipart/alternative; boundary="' + boundary + b'"'
+    if attachments:
+        mixed = _boundary()
+        body = b"".join([b"--", mixed, b'\r\nContent-Type: multipart/alternative;\r\n boundary="', boundary,
+                         b'"\r\n\r\n', body,
+                         *(_attachment_part(mixed, a) for a in attachments), b"--", mixed, b"--\r\n"])
+        content_type = b'multipart/mixed; boundary="' + mixed + b'"'
     headers: list[Header] = [
         (b"From", from_), (b"To", to), (b"Subject", header_text(subject, charset)),
         (b"Date", format_datetime(date).encode()),
         (b"Message-ID", message_id.encode()), (b"MIME-Version", b"1.0"),
-        (b"Content-Type", b'multipart/alternative; boundary="' + boundary + b'"'),
+        (b"Content-Type", content_type),
         *extra,
     ]
     if signer is not None:
-        headers.insert(0, signer.sign(headers, body))
+        headers[:0] = signer.sign(headers, body)
     return Built(headers, body)

@@ -82,6 +82,10 @@ class Campaign(Timestamped, db.Model):  # type: ignore[name-defined]
     send_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     to_send: Mapped[int] = mapped_column(default=0)  # recipients fixed when it started
+    rate_per_minute: Mapped[int | None]  # slower than the global limit when set
+    quiet_start: Mapped[str | None] = mapped_column(String(5))  # "22:00": no sending from then …
+    quiet_end: Mapped[str | None] = mapped_column(String(5))  # … until "08:00", in the UI's timezone
+    notice: Mapped[str | None] = mapped_column(Text)  # why it paused itself, or a sender-side rejection to look at
 
 
 class DeliveryStatus(StrEnum):
@@ -106,24 +110,88 @@ class Delivery(db.Model):  # type: ignore[name-defined]
     # SET NULL: a subscriber wiped for a privacy request leaves the campaign's counts as they were.
     subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"))
     status: Mapped[DeliveryStatus] = mapped_column(str_enum(DeliveryStatus), default=DeliveryStatus.QUEUED)
-    attempts: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0)  # SMTP tries that failed for a reason worth retrying
     leased_until: Mapped[datetime | None]
+    retry_at: Mapped[datetime | None]  # not sent before then: a back-off after a 4xx, or a throttled domain
+    first_failed_at: Mapped[datetime | None]  # retries stop this long after the first failure
     sent_at: Mapped[datetime | None]
     message_id: Mapped[str | None] = mapped_column(String(250))
     smtp_reply: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Kept by tracking's flusher from its events (people only, not machines): a click counts as an open too.
+    first_open_at: Mapped[datetime | None]
+    first_click_at: Mapped[datetime | None]
 
 
 class SendingDomain(db.Model):  # type: ignore[name-defined]
-    """A domain Kairan sends from, with its DKIM key (encrypted with the secret key: mailer/domains.py)."""
+    """A domain Kairan sends from; its DKIM keys are in dkim_keys."""
 
     __tablename__ = "sending_domains"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     domain: Mapped[str] = mapped_column(String(253), unique=True)
-    selector: Mapped[str] = mapped_column(String(63))
-    private_key: Mapped[str] = mapped_column(Text)  # Fernet token of the PEM
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    keys: Mapped[list[DKIMKey]] = relationship(back_populates="sending_domain", cascade="all, delete-orphan",
+                                               passive_deletes=True, order_by="DKIMKey.id")
+
+
+class KeyAlgorithm(StrEnum):
+    """A DKIM key's type, as DKIM's k= tag names it: RSA-2048 always, Ed25519 as a second signature."""
+
+    RSA = "rsa"
+    ED25519 = "ed25519"
+
+
+class KeyState(StrEnum):
+    """Where a key is in its life: a rotated key waits for its DNS record before it signs."""
+
+    PENDING = "pending"  # made by a rotation; signs nothing until the admin activates it
+    ACTIVE = "active"  # signs mail (one RSA key per domain, and at most one Ed25519 key)
+    RETIRED = "retired"  # signs no more; its record stays published a few days for mail still in transit
+
+
+class DKIMKey(db.Model):  # type: ignore[name-defined]
+    """One DKIM key of a sending domain, under its own selector (encrypted with the secret key: mailer/domains.py)."""
+
+    __tablename__ = "dkim_keys"
+    __table_args__ = (UniqueConstraint("domain_id", "selector"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("sending_domains.id", ondelete="CASCADE"))
+    selector: Mapped[str] = mapped_column(String(63))
+    algorithm: Mapped[KeyAlgorithm] = mapped_column(str_enum(KeyAlgorithm))
+    private_key: Mapped[str] = mapped_column(Text)  # Fernet token of the PEM
+    state: Mapped[KeyState] = mapped_column(str_enum(KeyState))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    activated_at: Mapped[datetime | None]
+    retired_at: Mapped[datetime | None]
+    sending_domain: Mapped[SendingDomain] = relationship(back_populates="keys")
+
+
+class RelaySecurity(StrEnum):
+    """How the connection to a relay is protected."""
+
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
+class SMTPRelayConfig(Timestamped, db.Model):  # type: ignore[name-defined]
+    """An SMTP relay campaigns go out through; with none configured, KAIRAN_SMTP_URL is the only relay."""
+
+    __tablename__ = "smtp_relays"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    host: Mapped[str] = mapped_column(String(253))
+    port: Mapped[int] = mapped_column(default=25)
+    security: Mapped[RelaySecurity] = mapped_column(str_enum(RelaySecurity), default=RelaySecurity.NONE)
+    username: Mapped[str] = mapped_column(String(200), default="")
+    password: Mapped[str] = mapped_column(Text, default="")  # Fernet token, like the DKIM keys
+    max_connections: Mapped[int] = mapped_column(default=4)  # per worker process
+    weight: Mapped[int] = mapped_column(default=1)  # share of connections, relative to the other relays
+    rate_per_second: Mapped[int | None]  # the relay's own limit (e.g. SES's); none when unset
+    enabled: Mapped[bool] = mapped_column(default=True)
 
 
 class Link(db.Model):  # type: ignore[name-defined]

@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, Email
 from core.api import DEFAULT_PER_PAGE
 from core.auth import Permission, require
 from core.forms import ConfirmForm
-from core.queues import queue
+from mailer.jobs import queue_test_message
 from mailer.outbox import Outbox
 
 bp = Blueprint("mailer", __name__)
@@ -90,7 +90,7 @@ def send_test() -> Any:
     """Queue a test message; a worker sends it through the configured relay."""
     form = TestMessageForm()
     if form.validate_on_submit():
-        queue().enqueue("mailer.jobs.send_test_message", form.to.data, str(get_locale() or "en"))
+        queue_test_message(form.to.data, str(get_locale() or "en"))
         flash(_("Test message to %(to)s queued. Reload in a moment to see it.", to=form.to.data), "success")
     else:
         flash(_("Enter a valid email address for the test message."), "error")

@@ -243,3 +243,30 @@ document.addEventListener("submit", (event) => {
   textarea.hidden = true;
   textarea.before(box, add, toggle);
 })();
+
+// Campaign list: the running rows' sent counts follow GET /api/campaigns/running/stats; once one
+// stops running, the page reloads so its status and buttons are current.
+(function () {
+  const table = document.querySelector("table[data-stats-url]");
+  const rows = table ? [...table.querySelectorAll("tr[data-running-id]")] : [];
+  if (!rows.length) return;
+  const number = new Intl.NumberFormat(document.documentElement.lang || undefined);
+  const url = `${table.dataset.statsUrl}?${rows.map((row) => `campaign_id=${row.dataset.runningId}`).join("&")}`;
+  async function poll() {
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
+      for (const stats of (await response.json()).data) {
+        if (stats.status !== "running") { window.location.reload(); return; }
+        const row = table.querySelector(`tr[data-running-id="${stats.id}"]`);
+        const percent = stats.to_send ? Math.round((100 * stats.sent) / stats.to_send) : 100;
+        row.querySelector("[data-sent]").textContent = number.format(stats.sent);
+        row.querySelector(".progress-bar").style.width = `${percent}%`;
+        row.querySelector(".progress").setAttribute("aria-valuenow", percent);
+      }
+    } catch (error) {
+      // A missed poll is retried below; the page itself stays correct on reload.
+    }
+    window.setTimeout(poll, 3000);
+  }
+  window.setTimeout(poll, 1000);
+})();

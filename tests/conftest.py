@@ -20,7 +20,7 @@ from sqlalchemy import select
 from app import create_app
 from core.db import db
 from core.embedded import private_redis
-from core.queues import QueueName, queue, redis
+from core.queues import WORKER_QUEUES, queue, redis
 from core.users import create_user
 from lists.models import Subscriber
 from mailer.capture import start_capture
@@ -117,9 +117,9 @@ def capture(app: Flask) -> Iterator[Outbox]:
 
 
 def run_jobs(app: Flask) -> None:
-    """Run every queued job with a real RQ worker, in burst mode."""
+    """Run every queued job with a real RQ worker, in burst mode, taking the queues in the workers' order."""
     with app.app_context():
-        SimpleWorker([queue(name) for name in QueueName], connection=redis()).work(burst=True)
+        SimpleWorker([queue(name) for name in WORKER_QUEUES], connection=redis()).work(burst=True)
 
 
 def subscriber(app: Flask, email: str) -> Subscriber:

@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,11 @@ def test_timezone_defaults_to_tokyo_and_a_bad_one_is_named(tmp_path: Path) -> No
     assert load_settings({"KAIRAN_DATA_DIR": str(tmp_path)}).timezone == "Asia/Tokyo"
     with pytest.raises(SettingsError, match="KAIRAN_TIMEZONE 'Mars/Olympus' is not a time zone name"):
         load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_TIMEZONE": "Mars/Olympus"})
+
+
+def test_processes_starting_together_do_not_trip_over_the_writable_check(tmp_path: Path) -> None:
+    # Workers and the web start at once on one data folder: each probes writability with a file of its own.
+    env = {"KAIRAN_DATA_DIR": str(tmp_path)}
+    with ThreadPoolExecutor(8) as pool:
+        settings = list(pool.map(lambda _n: load_settings(env), range(200)))
+    assert {s.data_dir for s in settings} == {tmp_path.resolve()}

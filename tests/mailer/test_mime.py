@@ -70,3 +70,47 @@ def test_dkim_verifies_with_the_headers_the_rules_name(charset: str) -> None:
     assert b" l=" not in signature
     tampered = raw.replace(b"Subject: ", b"Subject: Re: ")
     assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+@cache
+def ed25519_key() -> bytes:
+    return new_key_pem("ed25519")
+
+
+def verified(raw: bytes, dns: object) -> list[bool]:
+    """Verify each DKIM-Signature on its own, as a receiver does (a bad body hash raises in dkimpy)."""
+    results = []
+    for index in range(raw.count(b"DKIM-Signature:")):
+        try:
+            results.append(bool(dkim.DKIM(raw).verify(idx=index, dnsfunc=dns)))
+        except dkim.DKIMException:
+            results.append(False)
+    return results
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "iso-2022-jp"])
+def test_an_ed25519_second_signature_verifies_beside_the_rsa_one(charset: str) -> None:
+    raw = message(charset=charset, subject="お知らせ", text="本文です。\r\n", html="<p>本文です。</p>",
+                  signer=DKIMSigner("kairan.example", "k1", key(), ("k1-ed", ed25519_key())))
+    records = {b"k1._domainkey.kairan.example.": dns_record(key()).encode(),
+               b"k1-ed._domainkey.kairan.example.": dns_record(ed25519_key()).encode()}
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        return records[name]
+
+    first, second = raw.split(b"\r\n")[:2]
+    assert b"a=rsa-sha256" in first and b"s=k1;" in first  # RSA on top: what every receiver verifies
+    assert b"a=ed25519-sha256" in second and b"s=k1-ed;" in second
+    assert records[b"k1-ed._domainkey.kairan.example."].startswith(b"v=DKIM1; k=ed25519; p=")
+    assert verified(raw, dns) == [True, True]
+    assert verified(raw.replace(b"Subject: ", b"Subject: Re: "), dns) == [False, False]
+    assert verified(raw[:-40] + raw[-40:].replace(b"--", b"-x", 1), dns) == [False, False]  # the body
+
+
+def test_keys_of_the_wrong_kind_are_refused() -> None:
+    with pytest.raises(ValueError, match="RSA"):
+        DKIMSigner("kairan.example", "k1", ed25519_key())
+    with pytest.raises(ValueError, match="Ed25519"):
+        DKIMSigner("kairan.example", "k1", key(), ("k2", key()))
+    with pytest.raises(ValueError, match="Unknown DKIM key type"):
+        new_key_pem("dsa")

@@ -92,9 +92,9 @@ def test_test_message_goes_through_a_worker_to_the_capture_server(app: Flask, cl
     response = submit(client, "/outbox/", "/outbox/test", to="hanako@example.jp")
     assert response.status_code == 302
     with app.app_context():
-        assert queue(QueueName.DEFAULT).count == 1
-        SimpleWorker([queue(QueueName.DEFAULT)], connection=redis()).work(burst=True)
-        assert queue(QueueName.DEFAULT).count == 0
+        assert queue(QueueName.TX).count == 1
+        SimpleWorker([queue(QueueName.TX)], connection=redis()).work(burst=True)
+        assert queue(QueueName.TX).count == 0
     outbox = Outbox(Outbox.folder(app.config["KAIRAN"].data_dir))
     entries, total = outbox.page(1, 20)
     assert total == 1 and entries[0].to == "hanako@example.jp"

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 
+from core.db import db
+from core.tokens import Mark, mark_token, read_mark_token
+from mailer.models import Delivery
 from mailer.outbox import Outbox
 from tests.conftest import run_jobs
 from tests.core.test_api import api_user
@@ -52,6 +57,20 @@ def test_a_campaign_reaches_each_recipient_once_personalised_with_the_list_heade
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert message["List-Unsubscribe"].startswith("<http") and message["List-Id"].endswith(".kairan.example>")
         assert message["Feedback-ID"].endswith(":kairan:kairan.example") and message["Message-ID"]
+        # VERP: bounces come back to an address naming this delivery, on the bounce domain.
+        local, _at, bounce_domain = message["Return-Path"].strip("<>").partition("@")
+        assert bounce_domain == "bounce.kairan.example" and local.startswith("bounce+")
+        with app.app_context():
+            assert read_mark_token(Mark.BOUNCE, local.removeprefix("bounce+")) is not None
+        # Tracked: the link goes through the redirect to the stored URL, and the pixel is there.
+        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        click = re.search(r'href="http://[^/"]+(/c/[0-9a-f-]+)"', html)
+        pixel = re.search(r'src="http://[^/"]+(/o/[0-9a-f-]+\.gif)"', html)
+        assert click and pixel and "shop.example.jp" not in html
+        followed = client.get(click[1])
+        assert followed.status_code == 302 and followed.headers["Location"] == "https://shop.example.jp/sale"
+        seen = client.get(pixel[1])
+        assert seen.status_code == 200 and seen.mimetype == "image/gif" and "no-store" in seen.headers["Cache-Control"]
     stats = client.get(f"/api/campaigns/{campaign['id']}", headers=headers).get_json()["data"]
     assert (stats["status"], stats["sent"], stats["failed"]) == ("finished", 2, 0)
 
@@ -72,3 +91,61 @@ def test_a_paused_campaign_sends_nothing_until_resumed(app: Flask, client: Flask
     run_jobs(app)
     assert capture.page(1, 10)[1] == 2  # each once: resuming queues only what is unsent
     assert client.get(f"/api/campaigns/{campaign['id']}", headers=headers).get_json()["data"]["status"] == "finished"
+
+
+def test_a_forged_or_foreign_tracking_token_gets_a_neutral_page_and_the_pixel_answers_anyway(
+        app: Flask, client: FlaskClient) -> None:
+    with app.app_context():
+        real = mark_token(Mark.CLICK, 1, 1)
+        forged = real[:-1] + ("0" if real[-1] != "0" else "1")
+        pixel_token = mark_token(Mark.OPEN, 1)
+    for token in (forged, pixel_token.replace("-", "-1-", 1), "../../etc", "zz-zz", real):  # real: no such delivery
+        answer = client.get(f"/c/{token}")
+        assert answer.status_code == 404 and "Location" not in answer.headers
+    assert client.get("/c/1-1-0123456789abcdef?url=https://evil.example").status_code == 404
+    for token in ("nonsense", forged, pixel_token):
+        gif = client.get(f"/o/{token}.gif")
+        assert gif.status_code == 200 and gif.data.startswith(b"GIF89a")
+    with app.app_context():  # a token made for the pixel does not open the redirect, and the other way round
+        assert read_mark_token(Mark.CLICK, pixel_token) is None and read_mark_token(Mark.OPEN, real) is None
+
+
+def test_a_campaigns_pace_and_quiet_hours_are_checked_and_kept(app: Flask, client: FlaskClient) -> None:
+    headers = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
+    campaign = client.post("/api/campaigns", headers=headers, json={
+        "name": "夜間停止", "subject": "お知らせ", "content_type": "plain", "body": "本文"}).get_json()["data"]
+    url = f"/api/campaigns/{campaign['id']}"
+    refusals = {  # what each bad value gets
+        "rate_per_minute 0": ({"rate_per_minute": 0}, "rate_per_minute must be a whole number of 1 or more"),
+        "rate_per_minute text": ({"rate_per_minute": "fast"}, "rate_per_minute must be a whole number of 1 or more"),
+        "an hour past 23": ({"quiet_start": "25:00", "quiet_end": "08:00"}, "quiet_start must be a time such as"),
+        "a start alone": ({"quiet_start": "22:00"}, "Quiet hours need both a start and an end"),
+    }
+    for case, (fields, message) in refusals.items():
+        answer = client.put(url, headers={**headers, "Accept-Language": "en"}, json=fields)
+        assert answer.status_code == 400 and message in answer.get_json()["message"], case
+    saved = client.put(url, headers=headers, json={"rate_per_minute": 600, "quiet_start": "22:00",
+                                                   "quiet_end": "8:00"}).get_json()["data"]
+    assert (saved["rate_per_minute"], saved["quiet_start"], saved["quiet_end"]) == (600, "22:00", "08:00")
+    cleared = client.put(url, headers=headers, json={"rate_per_minute": None, "quiet_start": "",
+                                                     "quiet_end": ""}).get_json()["data"]
+    assert (cleared["rate_per_minute"], cleared["quiet_start"], cleared["quiet_end"]) == (None, None, None)
+
+
+def test_a_campaign_is_deleted_with_its_deliveries_but_never_while_it_runs(
+        app: Flask, client: FlaskClient, capture: Outbox) -> None:
+    headers = {"Authorization": f"token {api_user(app, 'admin', 'boss')}", "Accept-Language": "en"}
+    lists = audience(client, headers)
+    campaign = client.post("/api/campaigns", headers=headers, json={
+        "name": "削除", "subject": "お知らせ", "content_type": "plain", "lists": lists,
+        "body": "本文"}).get_json()["data"]
+    url = f"/api/campaigns/{campaign['id']}"
+    client.put(f"{url}/status", headers=headers, json={"status": "running"})
+    refused = client.delete(url, headers=headers)
+    assert refused.status_code == 400 and "pause or cancel it first" in refused.get_json()["message"]
+    client.put(f"{url}/status", headers=headers, json={"status": "cancelled"})
+    assert client.delete(url, headers=headers).get_json() == {"data": True}
+    gone = client.get(url, headers=headers)  # listmonk answers 400 for an unknown id
+    assert gone.status_code == 400 and gone.get_json()["message"] == "Campaign not found."
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Delivery)) == 0

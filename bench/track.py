@@ -1,0 +1,220 @@
+"""Benchmark: the open pixel and the click redirect under load, then every event found in the database.
+
+Seeds a campaign with N deliveries and two links, serves Kairan with gunicorn (2 workers, gthread,
+as `make up` runs it) on loopback, and loads /o/<token>.gif and /c/<token> in turn, over the
+deliveries, with wrk when it is installed (a Lua script; bounded by --seconds), else with Python
+threads on keep-alive connections (bounded by --requests and --seconds). Then it flushes the
+Redis stream as the workers would and counts the events stored: ``lost`` is answered requests
+with no event. Prints one JSON line, last: {"requests","req_per_s","p99_ms","lost", …}
+Run: .venv/bin/python -m bench.track [--seconds 10] [--requests 60000] [--connections 16]
+     [--deliveries 1000] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import func, insert, select
+
+from app import create_app
+from bench import scratch_folder
+from core.db import db, utcnow
+from core.embedded import port_answers, private_redis
+from core.tokens import Mark, mark_key, mark_token
+from mailer.models import Campaign, ContentType, Delivery, DeliveryStatus, Link
+from tests.conftest import free_port
+from tests.databases import fresh_postgres
+from tracking.flush import flush_events
+from tracking.models import TrackingEvent
+
+USER_AGENT = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)"
+TARGETS = {"req_per_s": 3000, "p99_ms": 50, "lost": 0}
+WRK_SCRIPT = """
+paths = {%s}
+counter = 0
+wrk.headers["User-Agent"] = "%s"
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter %% #paths) + 1])
+end
+done = function(summary, latency, requests)
+  io.write(string.format("WRK {\\"requests\\": %%d, \\"errors\\": %%d, \\"non_2xx_3xx\\": %%d, \\"p99_us\\": %%d}\\n",
+    summary.requests, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, latency:percentile(99)))
+end
+"""
+
+
+@dataclass(frozen=True)
+class Load:
+    """What a load generator measured: answered requests (200 or 302), over how long, the p99 latency."""
+
+    generator: str
+    answered: int
+    seconds: float
+    p99_ms: float
+    errors: int
+
+
+def main() -> None:
+    """Seed, serve, load, flush, count."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--requests", type=int, default=60_000, help="at most this many (Python load only)")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--deliveries", type=int, default=1000)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+    folder = scratch_folder("track")
+    with private_redis(folder / "redis") as redis_url:
+        database = fresh_postgres(args.database_url) if args.database_url else f"sqlite:///{folder / 'kairan.db'}"
+        port = free_port()
+        env = {"KAIRAN_DATA_DIR": str(folder), "KAIRAN_DATABASE_URL": database, "KAIRAN_REDIS_URL": redis_url,
+               "KAIRAN_SMTP_URL": "smtp://127.0.0.1:1", "KAIRAN_PORT": str(port)}
+        app = create_app(env)
+        paths = seed(app, args.deliveries)
+        server = serve(env, port)
+        try:
+            load = wrk_load if shutil.which("wrk") else python_load
+            result = load(port, paths, args)
+        finally:
+            server.terminate()
+            server.wait(15)
+        started = time.perf_counter()
+        with app.app_context():
+            while flush_events():
+                pass
+            events = db.session.scalar(select(func.count()).select_from(TrackingEvent)) or 0
+        flush_seconds = time.perf_counter() - started
+    print(json.dumps({
+        "benchmark": "track", "database": database.split(":")[0], "load": result.generator,
+        "connections": args.connections, "requests": result.answered,
+        "req_per_s": round(result.answered / result.seconds), "p99_ms": round(result.p99_ms, 1),
+        "errors": result.errors, "events": events, "lost": max(result.answered - events, 0),
+        "flush_seconds": round(flush_seconds, 2),
+        "flush_events_per_s": round(events / flush_seconds) if flush_seconds else None, "targets": TARGETS,
+    }))
+
+
+def seed(app: Flask, count: int) -> list[str]:
+    """A sent campaign with two links and `count` deliveries; return a pixel and a click path of each."""
+    with app.app_context():
+        upgrade()
+        campaign = Campaign(name="bench", subject="bench", content_type=ContentType.HTML, body="<p>bench</p>",
+                            lists=[])
+        db.session.add(campaign)
+        db.session.flush()
+        links = [Link(campaign_id=campaign.id, url=f"https://shop.example.jp/{n}") for n in (1, 2)]
+        db.session.add_all(links)
+        db.session.flush()
+        sent = utcnow() - timedelta(hours=1)  # long enough ago that no click counts as a scanner's
+        db.session.execute(insert(Delivery), [{"campaign_id": campaign.id, "status": DeliveryStatus.SENT,
+                                              "sent_at": sent} for _ in range(count)])
+        db.session.commit()
+        key = mark_key()
+        paths = []
+        for number, delivery_id in enumerate(db.session.scalars(select(Delivery.id).order_by(Delivery.id))):
+            paths.append(f"/o/{mark_token(Mark.OPEN, delivery_id, key=key)}.gif")
+            paths.append(f"/c/{mark_token(Mark.CLICK, delivery_id, links[number % 2].id, key=key)}")
+        return paths
+
+
+def serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """Start gunicorn as `make up` does (2 workers, 4 threads each) and wait until it answers."""
+    argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+            "--worker-class", "gthread", "--log-level", "warning", "app:create_app()"]
+    server = subprocess.Popen(argv, env={**os.environ, **env},
+                              cwd=Path(__file__).resolve().parents[1])
+    deadline = time.monotonic() + 60
+    while not port_answers(port):
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("gunicorn did not start")
+        time.sleep(0.1)
+    # The master answers before its workers have built the app: wait until quick answers show both are up.
+    quick = 0
+    while quick < 20:
+        if time.monotonic() > deadline:
+            raise RuntimeError("gunicorn's workers did not come up")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        started = time.perf_counter()
+        connection.request("GET", "/o/warm-up.gif")  # not a token of ours: nothing is recorded
+        connection.getresponse().read()
+        connection.close()
+        quick = quick + 1 if time.perf_counter() - started < 0.05 else 0
+    return server
+
+
+def wrk_load(port: int, paths: list[str], args: argparse.Namespace) -> Load:
+    """Load with wrk (one thread: the two cores also run gunicorn and Redis)."""
+    script = Path(scratch_folder("wrk")) / "paths.lua"
+    script.write_text(WRK_SCRIPT % (", ".join(f'"{path}"' for path in paths), USER_AGENT))
+    seconds = max(1, round(args.seconds))
+    output = subprocess.run(
+        ["wrk", "-t1", f"-c{args.connections}", f"-d{seconds}s", "--timeout", "5s",
+         "-s", str(script), f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True,
+        timeout=seconds + 60).stdout
+    figures = json.loads(next(line for line in output.splitlines() if line.startswith("WRK "))[4:])
+    answered = figures["requests"] - figures["non_2xx_3xx"]
+    return Load("wrk", answered, seconds, figures["p99_us"] / 1000, figures["errors"] + figures["non_2xx_3xx"])
+
+
+def python_load(port: int, paths: list[str], args: argparse.Namespace) -> Load:
+    """Load with threads on keep-alive connections, bounded by a request count and a time."""
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    deadline = time.monotonic() + args.seconds
+    per_thread = args.requests // args.connections
+
+    def run(offset: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        mine: list[float] = []
+        for number in range(per_thread):
+            if time.monotonic() > deadline:
+                break
+            path = paths[(offset + number * args.connections) % len(paths)]
+            started = time.perf_counter()
+            try:
+                connection.request("GET", path, headers={"User-Agent": USER_AGENT})
+                response = connection.getresponse()
+                response.read()
+                ok = response.status in (200, 302)
+            except OSError:
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                ok = False
+            if ok:
+                mine.append(time.perf_counter() - started)
+            else:
+                with lock:
+                    errors[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(args.connections)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99)] * 1000 if latencies else 0.0
+    return Load("python", len(latencies), seconds, p99, errors[0])
+
+
+if __name__ == "__main__":
+    main()

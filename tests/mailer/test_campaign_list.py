@@ -1,0 +1,116 @@
+"""GET /api/campaigns as listmonk filters, orders and pages it, and GET /api/campaigns/running/stats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from mailer.outbox import Outbox
+from tests.conftest import login, run_jobs
+from tests.core.test_api import api_user
+from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
+from tests.mailer.test_sending import audience
+
+
+def names(response: Any) -> list[str]:
+    return [c["name"] for c in response.get_json()["data"]["results"]]
+
+
+def test_the_campaign_list_filters_orders_and_pages_in_listmonks_shape(app: Flask, client: FlaskClient) -> None:
+    headers = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
+    lists = audience(client, headers)
+    for name, subject, tags in [("春のセール", "桜の季節です", ["sale", "spring"]),
+                                ("夏のセール", "暑中見舞い", ["sale"]), ("会報 1月号", "新年のご挨拶", ["newsletter"])]:
+        client.post("/api/campaigns", headers=headers, json={"name": name, "subject": subject, "tags": tags,
+                                                             "lists": lists, "body": "本文", "content_type": "plain"})
+    winter = client.get("/api/campaigns?query=新年", headers=headers).get_json()["data"]
+    assert names_of(winter) == ["会報 1月号"] and winter["query"] == "新年" and winter["total"] == 1
+    assert names(client.get("/api/campaigns?tags=sale&tags=spring", headers=headers)) == ["春のセール"]
+    newest_first = ["夏のセール", "春のセール"]
+    assert names(client.get("/api/campaigns?tags=sale", headers=headers)) == newest_first
+    assert names(client.get("/api/campaigns?order_by=name&order=asc", headers=headers)) == [
+        "会報 1月号", "夏のセール", "春のセール"]
+    second = client.get("/api/campaigns?per_page=1&page=2", headers=headers).get_json()["data"]
+    assert (names_of(second), second["total"], second["per_page"], second["page"]) == (["夏のセール"], 3, 1, 2)
+    everything = client.get("/api/campaigns?per_page=all&no_body=true", headers=headers).get_json()["data"]
+    assert everything["per_page"] == 0 and len(everything["results"]) == 3
+    campaign = everything["results"][0]
+    assert campaign["body"] == "" and campaign["lists"] == [{"id": lists[0], "name": "お知らせ"},
+                                                            {"id": lists[1], "name": "セール"}]
+    for field in ("id", "uuid", "name", "subject", "from_email", "status", "type", "tags", "send_at", "started_at",
+                  "to_send", "sent", "views", "clicks", "bounces", "created_at", "updated_at", "content_type",
+                  "template_id", "archive"):
+        assert field in campaign, field
+    assert (campaign["type"], campaign["views"], campaign["clicks"], campaign["bounces"]) == ("regular", 0, 0, 0)
+    first_id = everything["results"][-1]["id"]
+    client.put(f"/api/campaigns/{first_id}/status", headers=headers, json={"status": "running"})
+    assert names(client.get("/api/campaigns?status=running&status=finished", headers=headers)) == ["春のセール"]
+    assert names(client.get("/api/campaigns?status=draft", headers=headers)) == ["会報 1月号", "夏のセール"]
+    empty = client.get("/api/campaigns?status=cancelled", headers=headers).get_json()["data"]
+    assert empty["results"] == [] and empty["total"] == 0
+
+
+def names_of(data: dict[str, Any]) -> list[str]:
+    return [c["name"] for c in data["results"]]
+
+
+def test_bad_list_parameters_get_a_400_naming_what_is_allowed(app: Flask, client: FlaskClient) -> None:
+    headers = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
+    answers = {
+        "status=sent": "Unknown status sent: use draft, scheduled, running, paused, cancelled, finished.",
+        "order_by=subject": "order_by must be one of: name, status, created_at, updated_at.",
+        "order=up": "order must be asc or desc.",
+        "page=0": "page must be a whole number of 1 or more.",
+        "per_page=many": "per_page must be a whole number of 1 or more.",
+    }
+    for query, message in answers.items():
+        response = client.get(f"/api/campaigns?{query}", headers=headers)
+        assert (response.status_code, response.get_json()["message"]) == (400, message)
+    bad_id = client.get("/api/campaigns/running/stats?campaign_id=one", headers=headers)
+    assert (bad_id.status_code, bad_id.get_json()["message"]) == (400, "campaign_id must be a campaign's number.")
+
+
+def test_running_stats_report_progress_and_rates(app: Flask, client: FlaskClient, capture: Outbox) -> None:
+    headers = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
+    lists = audience(client, headers)
+    campaign = client.post("/api/campaigns", headers=headers, json={
+        "name": "速報", "subject": "お知らせ", "lists": lists, "body": "本文",
+        "content_type": "plain"}).get_json()["data"]
+    assert client.get("/api/campaigns/running/stats", headers=headers).get_json() == {"data": []}
+    client.put(f"/api/campaigns/{campaign['id']}/status", headers=headers, json={"status": "running"})
+    running = client.get("/api/campaigns/running/stats", headers=headers).get_json()["data"]
+    assert [(s["id"], s["status"], s["to_send"], s["sent"], s["rate"], s["net_rate"]) for s in running] == [
+        (campaign["id"], "running", 2, 0, 0, 0)]
+    assert set(running[0]) == {"id", "status", "to_send", "sent", "started_at", "updated_at", "rate", "net_rate"}
+    run_jobs(app)
+    done = client.get(f"/api/campaigns/running/stats?campaign_id={campaign['id']}", headers=headers).get_json()["data"]
+    assert [(s["status"], s["sent"], s["net_rate"]) for s in done] == [("finished", 2, 2)]  # 2 in its first minute
+    assert client.get("/api/campaigns/running/stats", headers=headers).get_json() == {"data": []}
+
+
+def test_the_openapi_document_describes_the_list_and_the_stats(client: FlaskClient) -> None:
+    spec = client.get("/api/openapi.json").get_json()
+    listing = {p["name"] for p in spec["paths"]["/api/campaigns"]["get"]["parameters"]}
+    assert {"query", "status", "tags", "order_by", "order", "page", "per_page", "no_body"} <= listing
+    assert "/api/campaigns/running/stats" in spec["paths"]
+    assert "scheduled" in str(spec["paths"]["/api/campaigns/{campaign_id}/status"]["put"]["requestBody"])
+    assert {"views", "clicks", "bounces", "lists", "send_at"} <= set(spec["components"]["schemas"]["Campaign"][
+        "properties"])
+
+
+def test_the_list_page_shows_a_running_campaigns_progress_and_its_buttons(app: Flask, client: FlaskClient,
+                                                                         users: dict[str, str]) -> None:
+    headers = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
+    lists = audience(client, headers)
+    campaign = client.post("/api/campaigns", headers=headers, json={
+        "name": "配信中の号", "subject": "お知らせ", "lists": lists, "body": "本文",
+        "content_type": "plain"}).get_json()["data"]
+    client.put(f"/api/campaigns/{campaign['id']}/status", headers=headers, json={"status": "running"})
+    login(client, "editor")
+    page = client.get("/campaigns/?status=running").get_data(as_text=True)
+    assert f'data-running-id="{campaign["id"]}"' in page and '<span data-sent>0</span> / 2' in page
+    assert 'name="status" value="paused"' in page and 'name="status" value="cancelled"' in page
+    assert 'value="scheduled"' in page  # the status filter's option; no schedule form for a running campaign
+    assert "campaign_schedule" not in page and f"/campaigns/{campaign['id']}/schedule" not in page

@@ -1,0 +1,640 @@
+"""What an inbound message to the bounce address is: a bounce, an auto-reply, a complaint, or nothing.
+
+``parse(raw)`` is pure (no database, no app) and never raises. It reads, in this order:
+
+1. ARF complaints (RFC 5965 ``message/feedback-report``; Hotmail's old JMRP reports; Apple Mail's
+   unsubscribe message) → ``Kind.COMPLAINT`` with the complained-about recipients.
+2. RFC 3464 DSNs (``message/delivery-status``, also when an MTA puts its fields in plain text)
+   → ``Kind.BOUNCE``, one ``Failure`` per failed or delayed recipient. A DSN whose recipients were
+   all delivered, relayed or expanded is ``Kind.NOTHING``.
+3. RFC 3834 auto-replies (Auto-Submitted, X-Autoreply, Precedence, "Automatic reply", 自動応答, 不在)
+   → ``Kind.AUTO_REPLY``: never a bounce.
+4. The plain-text notices real MTAs send (qmail, Exim, Postfix/Sendmail without a DSN, Gmail, Yahoo,
+   Microsoft, Japanese carriers): recognised by named rules, then recipients and the error text
+   are read from the notice.
+
+Each failed recipient is classified by ``mailer.replies.classify_bounce`` (DESIGN.md's bounce
+rules, shared with the send path's vocabulary): hard, soft, or refused because of the sender.
+The VERP token of ``bounce+TOKEN@…`` (``mailer.sending.Batch.return_path``) is read from wherever
+the bounce names it; the storage side checks its signature with ``core.tokens.read_mark_token``.
+"""
+
+from __future__ import annotations
+
+import email
+import email.header
+import email.policy
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+from enum import StrEnum
+from typing import Any
+
+from mailer.replies import Outcome, Stage, classify_bounce, enhanced_code
+
+log = logging.getLogger(__name__)
+
+MAX_BYTES = 10 * 1024 * 1024  # a bounce bigger than this is not read (it is kept raw by the caller)
+DIAGNOSTIC_CHARS = 500  # how much of the error text a Failure keeps
+
+
+class Kind(StrEnum):
+    """What a message to the bounce address is."""
+
+    BOUNCE = "bounce"
+    AUTO_REPLY = "auto_reply"
+    COMPLAINT = "complaint"
+    NOTHING = "nothing"  # not recognised, or a report that something was delivered
+    MALFORMED = "malformed"  # could not be read (too big, or a parse error): keep the raw message
+
+
+class Verdict(StrEnum):
+    """What one failed recipient means (DESIGN.md, "Bounce rules")."""
+
+    HARD = "hard"  # the address does not exist: suppress at once
+    SOFT = "soft"  # full, policy, spam, temporary: count towards the soft-bounce threshold
+    SENDER = "sender"  # refused because of the sender (auth, reputation, blocklisted IP): alert, never suppress
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One recipient a bounce reports on."""
+
+    address: str
+    verdict: Verdict
+    status: str  # RFC 3463 code as reported ("5.1.1"), or the class alone ("5.0.0", "4.0.0")
+    diagnostic: str
+    temporary: bool = False  # a delay warning or a 4.x.x report
+
+
+@dataclass(frozen=True)
+class Intake:
+    """The result of reading one inbound message."""
+
+    kind: Kind
+    failures: tuple[Failure, ...] = ()
+    complained: tuple[str, ...] = ()  # ARF: the original recipients
+    feedback_type: str | None = None  # ARF: abuse, fraud, opt-out, auth-failure …
+    token: str | None = None  # VERP token from bounce+TOKEN@…, unverified
+    message_id: str | None = None  # Message-ID of the original message, when returned
+    rule: str = ""  # which rule recognised it (for logs and the disagreement list)
+    reason: str = ""  # why NOTHING or MALFORMED
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+_VERP = re.compile(r"bounce\+((?:[0-9a-f]{1,15}-){1,2}[0-9a-f]{16})@", re.IGNORECASE)  # core.tokens' mark shape
+_ADDRESS = re.compile(r"(?:\"[^\"\r\n]{1,64}\"|[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64})@"
+                      r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}"
+                      r"[A-Za-z0-9])?)+")
+# Daemon addresses, and a list manager's own addresses (RFC 2142/2369 owner-, -request, -ctl, -admin).
+_NOT_RECIPIENTS = re.compile(r"^(?:mailer-daemon|postmaster|no-?reply|bounces?|double-bounce|root|owner-[^@]*|"
+                             r"[^@]*-(?:request|ctl|admin|owner))@", re.I)
+_ORIGINAL_MARK = re.compile(
+    r"^\s*(?:[-=_*>]{2,}.*(?:original|copy of|returned|below this line|undelivered message|headers? (?:of|follow))"
+    r"|.*(?:original message (?:follows|headers)|the header of the original|this is a copy of the message|"
+    r"below this line is a copy|unsent message below|元のメッセージ|以下.{0,10}(?:原文|元の))|"
+    r"original-?message:|content-type: message/rfc822|return-path:\s*<|received: from \S+ \()",
+    re.IGNORECASE | re.MULTILINE)
+
+
+def parse(raw: bytes) -> Intake:
+    """Say what an inbound message is. Never raises: an unreadable one is ``Kind.MALFORMED`` with the reason."""
+    if len(raw) > MAX_BYTES:
+        return Intake(Kind.MALFORMED, reason=f"larger than {MAX_BYTES} bytes ({len(raw)}): not read")
+    try:
+        return _parse(raw)
+    except Exception as error:  # noqa: BLE001 - a bounce must never crash intake; the caller keeps the raw message
+        log.warning("bounce intake could not read a message of %d bytes: %r", len(raw), error)
+        return Intake(Kind.MALFORMED, reason=f"parse error: {type(error).__name__}: {error}")
+
+
+def _parse(raw: bytes) -> Intake:  # noqa: PLR0911 - one return per kind of message, in reading order
+    if not raw.strip():
+        return Intake(Kind.MALFORMED, reason="empty message")
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    if not message.keys():
+        return Intake(Kind.MALFORMED, reason="no headers: not an email message")
+    token = _verp_token(raw)
+    original = _original(message)
+    message_id = _clean(original.get("Message-ID", "")).strip("<>") or None if original is not None else None
+    complaint = _complaint(message, original)
+    if complaint is not None:
+        return Intake(Kind.COMPLAINT, complained=complaint[0], feedback_type=complaint[1], token=token,
+                      message_id=message_id, rule=complaint[2])
+    text = _notice_text(message)
+    ses = _amazon_ses_notification(message, text, token, message_id)
+    if ses is not None:
+        return ses
+    report = _delivery_status(message, text)
+    if report is not None:
+        reported, dsn_rule = report
+        if not reported:
+            return Intake(Kind.NOTHING, token=token, message_id=message_id, rule=dsn_rule,
+                          reason="a delivery report: every recipient delivered, relayed or expanded")
+        return Intake(Kind.BOUNCE, failures=reported, token=token, message_id=message_id, rule=dsn_rule)
+    rule = _plain_bounce_rule(message, text)
+    auto = _auto_reply(message)
+    from_daemon = bool(_BOUNCE_SENDER.search(_clean(message.get("From", ""))))
+    # MTAs mark their own notices Auto-Submitted too: wording alone does not outweigh the header
+    if auto and (rule is None or (rule in _WEAK_RULES and not from_daemon)):
+        return Intake(Kind.AUTO_REPLY, token=token, message_id=message_id, rule=auto)
+    if rule is None:
+        return Intake(Kind.NOTHING, token=token, message_id=message_id, reason="not a bounce, reply or complaint")
+    failures = _plain_failures(message, original, text)
+    if not failures:
+        return Intake(Kind.NOTHING, token=token, message_id=message_id, rule=rule,
+                      reason="looks like a bounce but names no recipient")
+    return Intake(Kind.BOUNCE, failures=failures, token=token, message_id=message_id, rule=rule)
+
+
+# --- reading the message --------------------------------------------------------------------------------------
+
+def _clean(value: object) -> str:
+    """A header value as one line of text (RFC 2047 words decoded)."""
+    text = str(value or "")
+    try:
+        text = str(email.header.make_header(email.header.decode_header(text)))
+    except (ValueError, LookupError, UnicodeError):
+        pass
+    return " ".join(text.split())
+
+
+def _content_type(part: Message) -> str:
+    """A part's MIME type, also when its parameters follow on a folded line without a ';' (X1's notices)."""
+    kind = part.get_content_type().split()
+    return kind[0].rstrip(";") if kind else "text/plain"
+
+
+def _decoded(part: Message) -> str:
+    """A non-multipart part's body as text, whatever its transfer encoding and charset."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        payload = str(part.get_payload()).encode("utf-8", "replace")
+    charset = part.get_content_charset() or "utf-8"
+    for candidate in (charset, "utf-8", "iso-2022-jp", "cp932", "latin-1"):
+        try:
+            return payload.decode(candidate)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("latin-1")  # pragma: no cover - latin-1 decodes anything
+
+
+def _top_parts(message: Message) -> list[Message]:
+    """The parts of the notice itself: leaves of the multipart tree, not entering returned messages."""
+    if not message.is_multipart():
+        return [message]
+    parts: list[Message] = []
+    for part in message.get_payload():
+        if not isinstance(part, Message):
+            continue
+        if _content_type(part) == "message/rfc822":
+            continue
+        whole = _unfold_lost_boundary(part)
+        parts.extend(_top_parts(whole) if whole.is_multipart() else [whole])
+    return parts
+
+
+_LOST_BOUNDARY = re.compile(r"\A\s*(boundary=[^\r\n]+)\r?\n")
+
+
+def _unfold_lost_boundary(part: Message) -> Message:
+    """A multipart part whose ``boundary=`` went onto an unindented line (so into the body) as a real multipart."""
+    payload = part.get_payload()
+    if not isinstance(payload, str) or part.get_content_maintype() != "multipart":
+        return part
+    lost = _LOST_BOUNDARY.match(payload)
+    if lost is None:
+        return part
+    header = f"Content-Type: {_content_type(part)}; {lost.group(1)}\n"
+    return email.message_from_string(header + payload[lost.end():], policy=email.policy.compat32)
+
+
+def _notice_text(message: Message) -> str:
+    """The human-readable text of the notice (plain, or HTML without tags), up to the returned original."""
+    plain, html = [], []
+    for part in _top_parts(message):
+        kind = _content_type(part)
+        if kind in ("text/plain", "text/enriched") or (kind == "text/plain" and not message.is_multipart()):
+            plain.append(_decoded(part))
+        elif kind == "text/html":
+            html.append(re.sub(r"(?s)<(?:style|script).*?</(?:style|script)>|<[^>]+>", " ",
+                               _decoded(part)).replace("&nbsp;", " ").replace("&lt;", "<").replace("&gt;", ">"))
+        elif not message.is_multipart():
+            plain.append(_decoded(part))
+    text = "\n".join(plain) if any(p.strip() for p in plain) else "\n".join(html)
+    return text.replace("\r\n", "\n")
+
+
+def _cut_original(text: str) -> str:
+    """The notice without the copy of the original message an MTA appends below it."""
+    mark = _ORIGINAL_MARK.search(text, 1)
+    return text[:mark.start()] if mark else text
+
+
+def _original(message: Message) -> Message | None:
+    """The returned original message (or its headers), when the bounce carries it as a part."""
+    if not message.is_multipart():
+        return None
+    for part in message.walk():
+        kind = _content_type(part)
+        if kind in ("message/rfc822", "message/global"):
+            inner = part.get_payload()
+            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+                return inner[0]
+        if kind in ("text/rfc822-headers", "message/rfc822-headers", "text/rfc822-header"):
+            return email.message_from_string(_decoded(part), policy=email.policy.compat32)
+    return None
+
+
+def _verp_token(raw: bytes) -> str | None:
+    """The token of the first ``bounce+TOKEN@`` address anywhere in the message (To, returned headers)."""
+    match = _VERP.search(raw[:MAX_BYTES].decode("latin-1"))
+    return match.group(1).lower() if match else None
+
+
+def _addresses(text: str) -> list[str]:
+    """Addresses in a piece of text, in order, once each (case-folded)."""
+    seen: dict[str, None] = {}
+    for match in _ADDRESS.finditer(text):
+        seen.setdefault(match.group(0).lower(), None)
+    return list(seen)
+
+
+# --- Amazon SES notifications delivered by mail (SNS email subscription) -----------------------------------
+
+def _amazon_ses_notification(message: Message, text: str, token: str | None, message_id: str | None) -> Intake | None:
+    """A bounce or complaint from Amazon SES's JSON notification (as SNS mails it), or None."""
+    if "amazonaws.com" not in _clean(message.get("From", "")).lower() or "notificationType" not in text:
+        return None
+    notice = _json_object(text[text.find("{"):])
+    if notice is not None and isinstance(notice.get("Message"), str):  # an SNS envelope around the notification
+        notice = _json_object(notice["Message"])
+    if notice is None:
+        return None
+    kind = notice.get("notificationType") or notice.get("eventType")
+    if kind == "Complaint":
+        complaint = notice.get("complaint", {})
+        recipients = tuple(str(r.get("emailAddress", "")).lower() for r in complaint.get("complainedRecipients", []))
+        return Intake(Kind.COMPLAINT, complained=recipients, token=token, message_id=message_id,
+                      feedback_type=complaint.get("complaintFeedbackType") or "abuse", rule="amazon-ses")
+    if kind != "Bounce":
+        return None
+    bounce = notice.get("bounce", {})
+    temporary = bounce.get("bounceType") == "Transient"
+    failures = []
+    for recipient in bounce.get("bouncedRecipients", []):
+        diagnostic = str(recipient.get("diagnosticCode", "")) or str(bounce.get("bounceSubType", ""))
+        status = enhanced_code(str(recipient.get("status", ""))) or ("4.0.0" if temporary else "5.0.0")
+        failures.append(_failure(str(recipient.get("emailAddress", "")).lower(), status, diagnostic))
+    return Intake(Kind.BOUNCE, failures=tuple(failures), token=token, message_id=message_id, rule="amazon-ses")
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object a text starts with, also when a mailer folded its long line (raw line breaks in strings)."""
+    decoder = json.JSONDecoder(strict=False)  # strict=False: a folded string keeps its line break, and still parses
+    for candidate in (text, re.sub(r"\r?\n[ \t]", "", text)):  # folded between tokens or inside a number
+        try:
+            found, _ = decoder.raw_decode(candidate)
+        except ValueError:
+            continue
+        if isinstance(found, dict):
+            return found
+    return None
+
+
+# --- ARF complaints ---------------------------------------------------------------------------------------------
+
+def _complaint(message: Message, original: Message | None) -> tuple[tuple[str, ...], str, str] | None:
+    """(recipients, feedback type, rule) for a complaint, or None."""
+    for part in message.walk():
+        if _content_type(part) == "message/feedback-report":
+            fields = _fields_blocks(part)
+            merged = [item for block in fields for item in block]
+            feedback = next((v for k, v in merged if k == "feedback-type"), "abuse").lower()
+            recipients = [v for k, v in merged if k in ("original-rcpt-to", "removal-recipient")]
+            if not recipients and original is not None:
+                recipients = _addresses(_clean(original.get("To", "")))
+            return tuple(_addresses(" ".join(recipients))), feedback, "arf"
+    subject = _clean(message.get("Subject", "")).lower()
+    sender = _clean(message.get("From", "")).lower()
+    if original is not None and original.get("X-HmXmrOriginalRecipient") and "complaint about message" in subject:
+        return tuple(_addresses(original["X-HmXmrOriginalRecipient"])), "abuse", "hotmail-jmrp"
+    if message.get("X-Apple-Unsubscribe", "").strip().lower() == "true" and "icloud.com" in sender:
+        return tuple(_addresses(_clean(message.get("From", "")))), "opt-out", "apple-unsubscribe"
+    return None
+
+
+def _fields_blocks(part: Message) -> list[list[tuple[str, str]]]:
+    """The header-style field blocks of a report part (delivery-status or feedback-report)."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        text = "\n\n".join(p.as_string() if isinstance(p, Message) else str(p) for p in payload)
+    else:
+        text = _decoded(part)
+    return _field_blocks_of_text(text)
+
+
+_FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]*):[ \t]*(.*)$")
+
+
+def _field_blocks_of_text(text: str) -> list[list[tuple[str, str]]]:
+    """Parse ``Name: value`` blocks separated by blank lines (folded lines joined)."""
+    blocks: list[list[tuple[str, str]]] = [[]]
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if not line.strip():
+            if blocks[-1]:
+                blocks.append([])
+            continue
+        if line[:1] in " \t" and blocks[-1]:
+            name, value = blocks[-1][-1]
+            blocks[-1][-1] = (name, f"{value} {line.strip()}")
+            continue
+        match = _FIELD.match(line)
+        if match:
+            name = match.group(1).lower()
+            if name in ("final-recipient", "original-recipient") and any(n == name for n, _ in blocks[-1]):
+                blocks.append([])  # the next recipient's fields, without the blank line between (AOL)
+            blocks[-1].append((name, match.group(2).strip()))
+    return [block for block in blocks if block]
+
+
+# --- RFC 3464 delivery status notifications ---------------------------------------------------------------------
+
+_DSN_IN_TEXT = re.compile(r"^(?:final|original)-recipient:", re.IGNORECASE | re.MULTILINE)
+
+
+def _delivery_status(message: Message, text: str) -> tuple[tuple[Failure, ...], str] | None:
+    """Failures from a DSN's per-recipient fields, or None when the message has no DSN fields."""
+    blocks = None
+    rule = "rfc3464"
+    for part in message.walk():
+        if _content_type(part) in ("message/delivery-status", "message/global-delivery-status"):
+            blocks = _fields_blocks(part)
+            break
+    if blocks is None:
+        if not _DSN_IN_TEXT.search(text):
+            return None
+        blocks, rule = _field_blocks_of_text(text), "rfc3464-in-text"
+    notice = _cut_original(text)
+    failures: list[Failure] = []
+    recipients = 0
+    everyone = [_dsn_address(dict(b).get("final-recipient") or dict(b).get("original-recipient") or "") for b in blocks]
+    for block in blocks:
+        fields = dict(block)
+        address = _dsn_address(fields.get("final-recipient") or fields.get("original-recipient") or "")
+        if not address:
+            continue
+        recipients += 1
+        action = fields.get("action", "failed").lower().split()[0] if fields.get("action") else "failed"
+        if action in ("delivered", "relayed", "expanded") or fields.get("status", "").strip().startswith("2"):
+            continue
+        diagnostic = _diagnostic_code(fields.get("diagnostic-code", ""))
+        status = _status(fields.get("status", ""), diagnostic)
+        reply = _FAILURE_CODE.search(diagnostic)
+        if action == "failed" and status.startswith("4") and reply and reply.group(1) == "5":
+            status = ".".join(reply.groups())  # "failed" with a 4.x status: the remote's own 5xx reply decides
+        about = _around(notice, address, everyone) or notice
+        context = diagnostic or about
+        failures.append(_failure(address, status, context, delayed=action == "delayed",
+                                 notice=about))
+    if not recipients:
+        if rule == "rfc3464-in-text":
+            return None
+        plain = _plain_failures(message, _original(message), text)
+        return (plain, "rfc3464-without-recipients") if plain else None
+    return tuple(failures), rule
+
+
+def _dsn_address(value: str) -> str:
+    """The address of a Final-Recipient / Original-Recipient field (``rfc822; a@b``)."""
+    value = value.split(";", 1)[1] if ";" in value else value
+    found = _addresses(value.strip().strip("<>"))
+    return found[0] if found else ""
+
+
+def _diagnostic_code(value: str) -> str:
+    """The text of a Diagnostic-Code field without its type (``smtp; 550 …``)."""
+    value = value.split(";", 1)[1] if ";" in value[:12] else value
+    return " ".join(value.split())
+
+
+def _status(value: str, diagnostic: str) -> str:
+    """An RFC 3463 status: the field's, unless it is generic and the diagnostic names a precise one."""
+    code = enhanced_code(value) or ""
+    precise = enhanced_code(diagnostic)
+    if precise and (not code or code.endswith(".0.0")) and precise[0] == (code or precise)[0]:
+        return precise
+    if code:
+        return code
+    reply = re.search(r"\b([45])\d\d\b", diagnostic)
+    return f"{reply.group(1)}.0.0" if reply else "5.0.0"
+
+
+# --- RFC 3834 auto-replies -----------------------------------------------------------------------------------
+
+_AUTO_SUBJECT = re.compile(
+    r"auto(?:matic)?[ -]?(?:reply|response|respons|antwort|réponse)|out of (?:the )?office|away from|"
+    r"on vacation|vacation reply|abwesenheit|absence|自動応答|自動返信|自動返答|不在", re.IGNORECASE)
+
+
+def _auto_reply(message: Message) -> str | None:
+    """The rule that says a message is an auto-reply (RFC 3834 and common practice), or None."""
+    submitted = message.get("Auto-Submitted", "").strip().lower()
+    if submitted.startswith("auto-replied"):
+        return "rfc3834-auto-submitted"
+    for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Reply", "X-Vacation"):
+        if message.get(name):
+            return f"header-{name.lower()}"
+    if message.get("X-Auto-Response-Suppress") and message.get("In-Reply-To") is None \
+            and _AUTO_SUBJECT.search(_clean(message.get("Subject", ""))):
+        return "microsoft-automatic-reply"
+    if _AUTO_SUBJECT.search(_clean(message.get("Subject", ""))):
+        return "subject"
+    if message.get("Precedence", "").strip().lower() == "auto_reply":
+        return "precedence-auto-reply"
+    return None
+
+
+# --- plain-text notices --------------------------------------------------------------------------------------
+
+# Named rules: what in a message says an MTA wrote it to report a failure. Order does not matter.
+_PLAIN_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern, re.IGNORECASE)) for name, pattern in (
+    ("qmail", r"this is the qmail-send program|i'm afraid i wasn'?t able to deliver your message"),
+    ("exim", r"this message was created automatically by mail delivery software|"
+             r"could not be delivered to (?:one or more|all) of its\s+recipients|following address\(es\) failed"),
+    ("postfix", r"this is the mail system at host|i'm sorry to have to inform you that your message"),
+    ("sendmail", r"-{3,} ?the following addresses? had (?:permanent |delivery )?(?:fatal )?errors|"
+                 r"-{3,} transcript of session follows"),
+    ("gmail", r"delivery to the following recipients? failed|technical details of (?:permanent|temporary) failure|"
+              r"the error that the other server returned was|address not found"),
+    ("yahoo", r"sorry, we were unable to deliver your message to the following address|"
+              r"message not delivered|remote host said:"),
+    ("microsoft", r"delivery has failed to these recipients or groups|your message (?:couldn'?t|wasn'?t) be delivered|"
+                  r"did not reach the following recipient|could not be delivered to the recipient|"
+                  r"diagnostic information for administrators"),
+    ("apache-james", r"error message below:\s*\n\s*[45]\d\d\b"),  # James' bounce mailet (Verizon's vtext gateway)
+    ("fml", r"you are not a member of this mailing list|duplicated message-id in <"),  # fml's list refusals
+    ("postfix-smtpd", r"transcript of session follows\.?\s*\n\s*out: 220"),  # Postfix's notice of an SMTP error
+    ("google-groups", r"google groups? (?:tried|couldn'?t)|groups\.google\.com/support|"
+                      r"you do not have permission to post"),
+    ("generic-en", r"undeliverable|undelivered mail|delivery (?:status notification|failure|failed|has failed)|"
+                   r"returned mail|mail delivery (?:failed|subsystem|system)|failure notice|could not be delivered|"
+                   r"permanent (?:error|failure)|unable to deliver|message (?:was )?not delivered|"
+                   r"non[- ]?delivery|nondeliverable|delivery problem|not (?:be )?delivered|"
+                   r"trouble delivering|error (?:sending|delivering) your (?:mail|message)"),
+    ("japanese-carrier", r"宛先.{0,20}(?:見つかりません|存在しません|届きません)|配信(?:できません|出来ません|に失敗)|"
+                         r"送信(?:できません|出来ません|に失敗)|届きませんでした|エラー|不明なアドレス"),
+))
+_WEAK_RULES = {"generic-en", "japanese-carrier"}  # wording an auto-reply may also use
+_BOUNCE_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery|mailer|daemon|bounce|mail ?administrator|"
+                            r"nobody@|root@|system administrator", re.IGNORECASE)
+
+
+def _plain_bounce_rule(message: Message, text: str) -> str | None:
+    """Name the rule that recognises a plain-text delivery-failure notice, or None."""
+    notice = _cut_original(text)
+    subject = _clean(message.get("Subject", ""))
+    sender = _clean(message.get("From", ""))
+    haystack = f"{subject}\n{notice}"
+    for name, pattern in _PLAIN_RULES:
+        if name == "generic-en" and not (_BOUNCE_SENDER.search(sender) or message.get("Return-Path", "") == "<>"
+                                         or message.get("X-Failed-Recipients")):
+            continue
+        if pattern.search(haystack):
+            return name
+    if message.get("X-Failed-Recipients"):
+        return "x-failed-recipients"
+    return None
+
+
+_TEMPORARY = re.compile(r"\b(?:temporar\w+|delayed|will (?:retry|try again|keep trying)|not yet been delivered|"
+                        r"still trying|warning: message)\b", re.IGNORECASE)
+_PERMANENT = re.compile(r"permanent|given up|gave up|failed permanently|could not be delivered", re.IGNORECASE)
+_REPLY = re.compile(r"\b([245])\d\d[ ,-]")
+_FAILURE_REPLY = re.compile(r"\b([45])\d\d[ ,-]")  # a refusal, not the 2xx/3xx lines of a transcript
+_FAILURE_CODE = re.compile(r"\b([45])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+# Where a notice names the recipient it failed for: a line that starts with the address (qmail's "<a@b>:",
+# Sendmail's "a@b... reason", X1's "a@b [reason]"), or a sentence "… delivering your mail to <a@b>".
+_NAMED_RECIPIENT = re.compile(
+    r"^[ \t]*<?([^\s<>@]+@[^\s<>]+?)>?(?::|\.\.\.|[ \t]+\[|[ \t]*$)"
+    r"|(?:deliver\w*|send\w*|sent)[ \t]+(?:(?:your|the)[ \t]+)?(?:mail|message)?[ \t]*to[ \t]+<([^\s<>@]+@[^\s<>]+)>",
+    re.IGNORECASE | re.MULTILINE)
+
+
+_MESSAGE_ID_LINE = re.compile(r"^[> \t]*message-id:[ \t]*\S+", re.IGNORECASE | re.MULTILINE)
+_SENT_LINE = re.compile(r"^[ \t]*sent:[ \t]", re.IGNORECASE | re.MULTILINE)  # Exchange's summary of the original
+_SUMMARY_LINE = re.compile(r"^[ \t]*(?:to|cc):[ \t]*.*$", re.IGNORECASE | re.MULTILINE)
+_ENVELOPE_SENDER = re.compile(r"(?:mail from|envelope-from|from)[:\s]*<[^>]*>|^[ \t]*(?:mail )?from:[ \t]*\S+@\S+",
+                              re.IGNORECASE | re.MULTILINE)
+
+
+def _plain_failures(message: Message, original: Message | None, text: str) -> tuple[Failure, ...]:
+    """Failed recipients named by a plain-text notice, each with the text about it."""
+    notice = _cut_original(text)
+    senders = set(_addresses(" ".join(_clean(message.get(h, "")) for h in ("From", "To", "Reply-To", "Return-Path",
+                                                                            "Delivered-To", "X-Original-To"))))
+    if original is not None:
+        senders |= set(_addresses(" ".join(_clean(original.get(h, "")) for h in ("From", "Return-Path", "Sender"))))
+        senders |= set(_addresses(_clean(original.get("Message-ID", ""))))
+    senders |= set(_addresses(" ".join(_ENVELOPE_SENDER.findall(notice))))
+    senders |= set(_addresses(" ".join(_MESSAGE_ID_LINE.findall(notice))))  # a quoted Message-Id is not an address
+    header = message.get_all("X-Failed-Recipients") or []
+    candidates = _addresses(" ".join(_clean(h) for h in header))
+    if not candidates:
+        candidates = [a for a in _addresses(notice) if a not in senders and not _NOT_RECIPIENTS.match(a)
+                      and not _VERP.match(a)]
+    summary = set(_addresses(" ".join(_SUMMARY_LINE.findall(notice))))
+    # Exchange's "To:" summary of the original names every recipient, not only the failed ones
+    if candidates and set(candidates) - summary and _SENT_LINE.search(notice):
+        candidates = [a for a in candidates if a not in summary]
+    if not candidates:  # the notice's own recipient slot, even when the address is also in a header (sent to self)
+        candidates = _addresses(" ".join(m.group(1) or m.group(2) for m in _NAMED_RECIPIENT.finditer(notice)))
+    if not candidates and original is not None:
+        candidates = _addresses(_clean(original.get("To", "")))
+    if not candidates:
+        copied = _addresses(" ".join(re.findall(r"(?im)^to:\s*(.*)$", text[len(notice):])))
+        candidates = copied[:1]
+    failures = []
+    for address in candidates:
+        context = (_around(notice, address, candidates) if len(candidates) > 1 else "") or notice
+        failures.append(_failure(address, None, context))
+    return tuple(failures)
+
+
+def _around(notice: str, address: str, others: list[str]) -> str:
+    """The notice's text about one address: from the line naming it to the line naming another recipient."""
+    lowered = notice.lower()
+    start = lowered.find(address)
+    if start < 0:
+        return ""
+    start = lowered.rfind("\n", 0, start) + 1
+    after = start + len(address)
+    ends = [lowered.find(other, after) for other in others if other != address and other not in address]
+    end = min([e for e in ends if e >= 0], default=len(notice))
+    return notice[start:lowered.rfind("\n", start, end) + 1 if lowered.rfind("\n", start, end) > start else end]
+
+
+def _failure(address: str, status: str | None, context: str, delayed: bool = False, notice: str = "") -> Failure:
+    """Classify what a notice says about one recipient (``context``; ``notice``: the human text around it)."""
+    if status is None:
+        coded = _FAILURE_CODE.search(context)
+        code = ".".join(coded.groups()) if coded else None
+        reply = _FAILURE_REPLY.search(context)
+        if code:
+            status = code
+        elif reply:
+            status = f"{reply.group(1)}.0.0"
+        elif _TEMPORARY.search(context) and not _PERMANENT.search(context):
+            status = "4.0.0"
+        else:
+            status = "5.0.0"
+    if delayed and not status.startswith("4"):
+        status = "4" + status[1:]
+    outcome = classify_bounce(status, _refusal_text(context), _stage(context) or _stage(notice))
+    verdict = {Outcome.HARD_BOUNCE: Verdict.HARD, Outcome.SENDER_REJECTED: Verdict.SENDER}.get(outcome, Verdict.SOFT)
+    return Failure(address=address, verdict=verdict, status=status, diagnostic=_diagnostic_line(context),
+                   temporary=status.startswith("4"))
+
+
+_STAGE_WORDS = re.compile(r"(?:in reply to|after|error following)\s+(?:the\s+)?(?:end of\s+)?"
+                          r"(data|mail from|rcpt to|rcpt)\b", re.IGNORECASE)
+_REFUSAL_LINE = re.compile(r"^\s*(?:<<<|out:)\s*[45]\d\d", re.IGNORECASE | re.MULTILINE)
+_COMMAND_LINE = re.compile(r"^\s*(?:>>>|in:)\s*(data|mail from|rcpt to)\b", re.IGNORECASE | re.MULTILINE)
+_STAGES = {"data": Stage.DATA, "mail from": Stage.MAIL, "rcpt to": Stage.RCPT, "rcpt": Stage.RCPT}
+
+
+def _stage(context: str) -> Stage | None:
+    """Which SMTP command the refusal answered, when the notice says (Postfix, Exim, a Sendmail transcript)."""
+    match = _STAGE_WORDS.search(context)
+    if match is None:  # a transcript: the last command before the first refusal
+        refusal = _REFUSAL_LINE.search(context)
+        commands = list(_COMMAND_LINE.finditer(context, 0, refusal.start())) if refusal else []
+        match = commands[-1] if commands else None
+    return _STAGES[" ".join(match.group(1).lower().split())] if match else None
+
+
+def _refusal_text(context: str) -> str:
+    """What to classify: the first refusal (a line with a 4xx/5xx reply, the line before it, and the line after
+    when that is not another reply),
+    so that a later clause elsewhere in the notice (a retry of another host, a scanner's header,
+    a hedge) does not outweigh the recipient's own refusal. The whole context when it quotes no refusal."""
+    lines = context.splitlines()
+    coded = [bool(_FAILURE_REPLY.search(line + " ") or _FAILURE_CODE.search(line)) for line in lines]
+    for number, line in enumerate(lines):
+        if coded[number]:
+            after = lines[number + 1:number + 2] if number + 1 < len(lines) and not coded[number + 1] else []
+            return "\n".join([*lines[max(0, number - 1):number], line, *after])
+    return context
+
+
+def _diagnostic_line(context: str) -> str:
+    """The most telling part of the error text: the lines with an SMTP reply, else the whole, shortened."""
+    lines = [line.strip() for line in context.splitlines() if line.strip()]
+    coded = [line for line in lines if _REPLY.search(line + " ") or enhanced_code(line)]
+    chosen = " ".join(coded or lines)
+    return chosen[:DIAGNOSTIC_CHARS]

@@ -1,0 +1,105 @@
+"""The open pixel and the click redirect that every campaign message links to.
+
+Both are answered by a WSGI layer in front of Flask (``TrackingFastPath``): hundreds of mail
+clients may fetch a pixel in the same second, and Flask's per-request work (session, language,
+permission hooks) would cost more than the answer. The pixel always answers with a 1×1 GIF,
+whatever the token and whatever happens behind it. The redirect sends the reader to the URL the
+``links`` table holds for the token's link, never to one read from the request, so it cannot be
+used to bounce people to other sites. A request whose token this Kairan signed is recorded by one
+XADD to a Redis stream (tracking/stream.py); no database is touched on the pixel's path, and
+the redirect reads a link's URL once a minute per process at most. What the fast path does not
+answer (a forged, unknown or malformed click token) reaches Flask, which shows a neutral page.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Blueprint, Flask, render_template
+from sqlalchemy import select
+from werkzeug.utils import redirect
+from werkzeug.wrappers import Request, Response
+
+from core.auth import public
+from core.db import db
+from core.tokens import Mark, mark_key, read_mark_token
+from mailer.models import Link
+from tracking.models import EventKind
+from tracking.stream import Hit, is_prefetch, writer_for
+
+bp = Blueprint("tracking", __name__)
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")  # 1×1 transparent GIF
+NO_CACHE = {"Cache-Control": "no-store, no-cache, must-revalidate, private, max-age=0", "Pragma": "no-cache",
+            "Expires": "0"}
+LINK_CACHE_SECONDS = 60.0  # a link's URL never changes; a deleted campaign's links stop redirecting within this
+LINK_CACHE_SIZE = 10_000
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+@bp.get("/c/<token>")
+@public
+def click(token: str) -> Any:
+    """The neutral page for a click token the fast path did not recognise (forged, unknown or malformed)."""
+    return render_template("tracking/unknown_link.html"), 404, NO_CACHE
+
+
+class TrackingFastPath:
+    """WSGI middleware: answers ``/o/<token>.gif`` and known ``/c/<token>`` before Flask dispatches."""
+
+    def __init__(self, app: Flask, next_app: WSGIApp) -> None:
+        self.app, self.next_app = app, next_app
+        self.links: dict[int, tuple[str, float]] = {}  # link id -> (URL, good until)
+        self.key: bytes | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
+        if method in ("GET", "HEAD") and path.startswith(("/o/", "/c/")):
+            response = self._answer(Request(environ), path)
+            if response is not None:
+                return response(environ, start_response)
+        return self.next_app(environ, start_response)
+
+    def _answer(self, request: Request, path: str) -> Response | None:
+        key = self.key = self.key or mark_key(self.app.config["SECRET_KEY"])
+        token = path[3:]
+        if path.startswith("/o/"):
+            if not token.endswith(".gif"):
+                return None
+            ids = read_mark_token(Mark.OPEN, token.removesuffix(".gif"), key)
+            if ids is not None and len(ids) == 1:
+                self._record(request, EventKind.OPEN, ids[0])
+            return Response(PIXEL, mimetype="image/gif", headers=NO_CACHE)  # HEAD: werkzeug sends no body
+        ids = read_mark_token(Mark.CLICK, token, key)
+        url = self._link_url(ids[1]) if ids is not None and len(ids) == 2 else None
+        if ids is None or url is None:
+            return None  # Flask shows the neutral page
+        self._record(request, EventKind.CLICK, ids[0], ids[1])
+        response = redirect(url, code=302)
+        response.headers.update(NO_CACHE)
+        return response
+
+    def _record(self, request: Request, kind: EventKind, delivery_id: int, link_id: int | None = None) -> None:
+        writer_for(self.app).append(Hit(kind, delivery_id, link_id, request.user_agent.string, request.remote_addr,
+                                        head=request.method == "HEAD", prefetch=is_prefetch(request.headers)))
+
+    def _link_url(self, link_id: int) -> str | None:
+        """Return a link's URL, from this process's cache when it was read in the last minute.
+
+        The token's signature binds its delivery to its link, so the link alone says where to go.
+        """
+        now = time.monotonic()
+        cached = self.links.get(link_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        with self.app.app_context():
+            url = db.session.scalar(select(Link.url).where(Link.id == link_id))
+        if url is not None:
+            if len(self.links) >= LINK_CACHE_SIZE:
+                self.links.clear()  # crude, and rare: a cache miss costs one primary-key read
+            self.links[link_id] = (url, now + LINK_CACHE_SECONDS)
+        return url
