@@ -248,10 +248,19 @@ def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
         return env["KAIRAN_SECRET_KEY"]
     path = data_dir / SECRET_KEY_FILE
     if not path.exists():
-        # Created with 0600 so other local users cannot forge sessions or tokens.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(48))
+        # Written whole to a 0600 scratch file (other local users must not forge sessions or tokens),
+        # then linked into place: link fails if another process won the race, and nobody ever reads
+        # a half-written key.
+        fd, scratch = tempfile.mkstemp(dir=data_dir, prefix=".secret_key.")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+            try:
+                os.link(scratch, path)
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(scratch)
     return path.read_text().strip()
 
 

@@ -141,3 +141,7 @@ def test_processes_starting_together_do_not_trip_over_the_writable_check(tmp_pat
     with ThreadPoolExecutor(8) as pool:
         settings = list(pool.map(lambda _n: load_settings(env), range(200)))
     assert {s.data_dir for s in settings} == {tmp_path.resolve()}
+    # They also race to create the secret key: one wins, and every process reads the whole of that one key.
+    assert len({s.secret_key for s in settings}) == 1
+    assert len(next(iter(settings)).secret_key) >= 48
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
