@@ -51,6 +51,17 @@ class SendingSettings:
     domain_limits: dict[str, int]  # receiving domain -> messages per minute (KAIRAN_DOMAIN_LIMITS adds or overrides)
 
 
+@dataclass(frozen=True)
+class BounceSettings:
+    """When soft bounces suppress an address: this many within this many days (hard ones and complaints at once)."""
+
+    soft_count: int
+    soft_days: int
+    # Japanese carriers answer a sender who keeps mailing refused addresses by refusing the sender: stricter.
+    carrier_soft_count: int
+    carrier_soft_days: int
+
+
 class IPHandling(StrEnum):
     """What the open and click records keep of a reader's IP address (KAIRAN_TRACK_IP)."""
 
@@ -104,6 +115,7 @@ class Settings:
     embedded_smtp: bool  # mail goes to the built-in capture server (the Outbox)
     sending: SendingSettings
     tracking: TrackingSettings
+    bounces: BounceSettings
 
     @property
     def redis_socket(self) -> Path:
@@ -158,6 +170,15 @@ def _sending(env: Mapping[str, str]) -> SendingSettings:
         reconcile_seconds=_positive_int(env, "KAIRAN_RECONCILE_SECONDS", 30),
         relay_take_out_seconds=float(_positive_int(env, "KAIRAN_RELAY_TAKE_OUT_SECONDS", 60)),
         domain_limits=_domain_limits(env),
+    )
+
+
+def _bounces(env: Mapping[str, str]) -> BounceSettings:
+    return BounceSettings(
+        soft_count=_positive_int(env, "KAIRAN_SOFT_BOUNCES", 3),
+        soft_days=_positive_int(env, "KAIRAN_SOFT_BOUNCE_DAYS", 7),
+        carrier_soft_count=_positive_int(env, "KAIRAN_CARRIER_SOFT_BOUNCES", 2),
+        carrier_soft_days=_positive_int(env, "KAIRAN_CARRIER_SOFT_BOUNCE_DAYS", 30),
     )
 
 
@@ -308,4 +329,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         embedded_smtp=not env.get("KAIRAN_SMTP_URL"),
         sending=_sending(env),
         tracking=_tracking(env),
+        bounces=_bounces(env),
     )
