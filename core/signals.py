@@ -13,3 +13,7 @@ optin_requested = kairan.signal("optin-requested")
 # Sent by mailer's send reconciler each KAIRAN_RECONCILE_SECONDS, from a worker; tracking flushes
 # its event stream then, in case Redis lost the flush the pixel queued. No arguments.
 reconciling = kairan.signal("reconciling")
+
+# Sent by lists when subscribers are about to be deleted (in the deleting transaction, before its
+# commit), so packages that keep rows about them can forget who they were. Argument: ids (list[int]).
+subscribers_deleting = kairan.signal("subscribers-deleting")

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.db import db, utcnow
 from core.errors import ConflictError, NotFoundError, ValidationError
+from core.signals import subscribers_deleting
 from core.validation import choice
 from lists.addresses import address_key, normalise_email
 from lists.models import (
@@ -175,6 +176,7 @@ def subscribers_by_id(ids: Iterable[Any]) -> list[Subscriber]:
 def delete_subscribers(ids: Iterable[Any]) -> int:
     """Delete subscribers with their subscriptions and consent records; return how many."""
     wanted = [s.id for s in subscribers_by_id(ids)]
+    subscribers_deleting.send(ids=wanted)
     db.session.execute(delete(Subscriber).where(Subscriber.id.in_(wanted)))
     db.session.commit()
     return len(wanted)

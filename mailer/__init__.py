@@ -10,7 +10,7 @@ def init_app(app: Flask) -> None:
     from core import health
     from core.api import register_schema
     from core.embedded import ServiceSpec, flask_command, port_answers, register_service
-    from core.signals import optin_requested
+    from core.signals import optin_requested, subscribers_deleting
     from mailer import (  # noqa: F401  (models: their tables)
         api,
         capture,
@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
         domain_views,
         jobs,
         models,
+        queries,
         relay_views,
         sending,
         transport,
@@ -44,6 +45,7 @@ def init_app(app: Flask) -> None:
     health.register(app, "smtp", transport.check_smtp)
     health.register_notices(app, sending.campaign_notices)
     optin_requested.connect(jobs.queue_optin_mail)  # blinker keeps one connection per receiver
+    subscribers_deleting.connect(queries.forget_subscribers)
     if settings.embedded_smtp:
         register_service(
             app,

@@ -16,7 +16,7 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
@@ -27,7 +27,7 @@ from mailer import queries
 from mailer.compiler import Compiled, body_html, compile_message, convert
 from mailer.errors import TemplateError
 from mailer.layouts import default_template
-from mailer.models import Campaign, CampaignStatus, ContentType, Link, Template
+from mailer.models import Campaign, CampaignStatus, ContentType, Delivery, Link, Template
 from mailer.sandbox import TEXT_ENV, Checked, MissingNames, check_source
 
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail hides everything after this much HTML behind "[Message clipped]"
@@ -115,12 +115,13 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Camp
 
 
 def delete_campaign(campaign: Campaign) -> None:
-    """Delete a campaign that is not sending (its deliveries and links go with it, by cascade).
+    """Delete a campaign that is not sending, with its deliveries (here: they have no foreign key) and links.
 
     A scheduled campaign's start job may stay in Redis: it finds no campaign to start and does nothing.
     """
     if campaign.status == CampaignStatus.RUNNING:
         raise ValidationError(_("A running campaign cannot be deleted: pause or cancel it first."))
+    db.session.execute(delete(Delivery).where(Delivery.campaign_id == campaign.id))
     db.session.delete(campaign)
     db.session.commit()
 

@@ -35,9 +35,10 @@ from mailer.models import Delivery, DeliveryStatus
 
 def _domain(email_key: Any) -> ColumnElement[str]:
     """The part of a case-folded address after its last @, in the running database's SQL."""
+    # After the first @: carrier forms never hold a second one. No regex: this runs once per recipient.
     if db.engine.dialect.name == "postgresql":
-        return func.substring(email_key, "@([^@]*)$")
-    return func.substr(email_key, func.instr(email_key, "@") + 1)  # carrier forms never hold a second @
+        return func.split_part(email_key, "@", 2)
+    return func.substr(email_key, func.instr(email_key, "@") + 1)
 
 
 def recipients(list_ids: Sequence[int], rules: Any = None) -> Any:
@@ -47,9 +48,12 @@ def recipients(list_ids: Sequence[int], rules: Any = None) -> Any:
                         MailingList.optin == ListOptin.SINGLE))
     member = (select(Subscription.subscriber_id).join(MailingList, MailingList.id == Subscription.list_id)
               .where(Subscription.list_id.in_(list_ids), receives))
-    suppressed = exists().where(Suppression.value.in_([Subscriber.email_key, _domain(Subscriber.email_key)]))
+    # Two equality tests rather than one IN: each becomes a hashed anti-join on PostgreSQL, not a
+    # scan of the suppressions per subscriber.
+    address_suppressed = exists().where(Suppression.value == Subscriber.email_key)
+    domain_suppressed = exists().where(Suppression.is_domain, Suppression.value == _domain(Subscriber.email_key))
     stmt = select(Subscriber.id).where(Subscriber.id.in_(member), Subscriber.status == SubscriberStatus.ENABLED,
-                                       ~suppressed)
+                                       ~address_suppressed, ~domain_suppressed)
     if rules:
         stmt = stmt.where(compile_rule(rules))
     return stmt
@@ -70,6 +74,12 @@ def materialise(campaign_id: int, list_ids: Sequence[int], rules: Any = None) ->
         ["campaign_id", "subscriber_id", "status", "attempts", "created_at"], rows))
     # Counted, not taken from rowcount: SQLAlchemy reports -1 for INSERT … SELECT on psycopg.
     return int(db.session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id)) or 0)
+
+
+def forget_subscribers(_sender: object = None, *, ids: Sequence[int]) -> None:
+    """Keep deleted subscribers' deliveries for the campaigns' counts, without saying whose they were."""
+    db.session.execute(update(Delivery).where(Delivery.subscriber_id.in_(ids)).values(subscriber_id=None)
+                       .execution_options(synchronize_session=False))
 
 
 def _due(now: datetime) -> ColumnElement[bool]:

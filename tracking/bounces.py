@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from core.db import db, utcnow
 from core.errors import ConflictError, ValidationError
@@ -139,6 +140,12 @@ def soft_bounces_reached(email: str) -> bool:
         Bounce.email == email, Bounce.type == BounceType.SOFT, Bounce.sender_refused.is_(False),
         Bounce.created_at >= utcnow() - timedelta(days=days)))
     return (recent or 0) >= count
+
+
+def forget_subscribers(_sender: object = None, *, ids: Sequence[int]) -> None:
+    """A deleted subscriber's bounces stay counted for their campaigns, without the address."""
+    db.session.execute(update(Bounce).where(Bounce.subscriber_id.in_(ids)).values(email="")
+                       .execution_options(synchronize_session=False))
 
 
 def _suppress(email: str, reason: SuppressionReason, source: str) -> None:

@@ -1,0 +1,33 @@
+"""Deliveries lose their two foreign keys (a million-row audience is inserted without row-by-row checks)
+and gain an index on subscriber_id (the timeline and a subscriber's deletion look deliveries up by it).
+
+Revision ID: 0014
+Revises: 0013
+"""
+from alembic import op
+
+
+# revision identifiers, used by Alembic.
+revision = '0014'
+down_revision = '0013'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('deliveries') as batch:
+        batch.drop_constraint('fk_deliveries_campaign_id_campaigns', type_='foreignkey')
+        batch.drop_constraint('fk_deliveries_subscriber_id_subscribers', type_='foreignkey')
+        batch.create_index('ix_deliveries_subscriber_id', ['subscriber_id'])
+
+
+def downgrade() -> None:
+    # Rows whose campaign or subscriber is gone would break the constraints: they go first.
+    op.execute('DELETE FROM deliveries WHERE campaign_id NOT IN (SELECT id FROM campaigns)')
+    op.execute('UPDATE deliveries SET subscriber_id = NULL WHERE subscriber_id NOT IN (SELECT id FROM subscribers)')
+    with op.batch_alter_table('deliveries') as batch:
+        batch.drop_index('ix_deliveries_subscriber_id')
+        batch.create_foreign_key('fk_deliveries_campaign_id_campaigns', 'campaigns', ['campaign_id'], ['id'],
+                                 ondelete='CASCADE')
+        batch.create_foreign_key('fk_deliveries_subscriber_id_subscribers', 'subscribers', ['subscriber_id'], ['id'],
+                                 ondelete='SET NULL')
