@@ -106,7 +106,9 @@ BOUNCE_HARD_WORDS = re.compile(
 
 
 # A null MX (RFC 7505): the recipient's domain says it takes no mail, whatever code the reporting MTA chose.
-NULL_MX_WORDS = re.compile(r"host does not accept mail|domain (?:does not|doesn'?t) accept mail|null mx", re.I)
+# RFC 3463's X.3.2 wording ("System not accepting network messages", RFC 7504's 521) says the same.
+NULL_MX_WORDS = re.compile(r"host does not accept mail|domain (?:does not|doesn'?t) accept mail|null mx|"
+                           r"system not accepting network messages", re.I)
 
 # Wording that names the recipient's account as missing, whatever the SMTP command it answered.
 ACCOUNT_GONE_WORDS = re.compile(r"doesn'?t have an? \S+ account|invalid recipient", re.IGNORECASE)

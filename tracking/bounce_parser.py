@@ -27,12 +27,12 @@ import email.policy
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import Message
 from enum import StrEnum
 from typing import Any
 
-from mailer.replies import Outcome, Stage, classify_bounce, enhanced_code
+from mailer.replies import HARD_CODES, Outcome, Stage, classify_bounce, enhanced_code
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,8 @@ def _parse(raw: bytes) -> Intake:  # noqa: PLR0911 - one return per kind of mess
         if not reported:
             return Intake(Kind.NOTHING, token=token, message_id=message_id, rule=dsn_rule,
                           reason="a delivery report: every recipient delivered, relayed or expanded")
-        return Intake(Kind.BOUNCE, failures=reported, token=token, message_id=message_id, rule=dsn_rule)
+        return Intake(Kind.BOUNCE, failures=_as_appliance_says(message, reported), token=token,
+                      message_id=message_id, rule=dsn_rule)
     rule = _plain_bounce_rule(message, text)
     auto = _auto_reply(message)
     from_daemon = bool(_BOUNCE_SENDER.search(_clean(message.get("From", ""))))
@@ -146,7 +147,24 @@ def _parse(raw: bytes) -> Intake:  # noqa: PLR0911 - one return per kind of mess
     if not failures:
         return Intake(Kind.NOTHING, token=token, message_id=message_id, rule=rule,
                       reason="looks like a bounce but names no recipient")
-    return Intake(Kind.BOUNCE, failures=failures, token=token, message_id=message_id, rule=rule)
+    return Intake(Kind.BOUNCE, failures=_as_appliance_says(message, failures), token=token, message_id=message_id,
+                  rule=rule)
+
+
+# Mail-filtering appliances in front of a mail server write "user unknown" for mail their filters
+# refused too: their words alone (with a generic code such as 5.0.0) do not suppress an address at
+# once (soft: suppressed when repeated); their 5.1.1 does. They are known by the headers they add.
+_APPLIANCE_HEADERS = (("X-AHMAILID", re.compile("")),  # ActiveHunter
+                      ("X-NAI-Header", re.compile("mcafee", re.I)),
+                      ("X-Mailer", re.compile(r"surfcontrol|m-filter", re.I)),
+                      ("From", re.compile(r"@[\w.-]*mxlogic\.net|mail deliver system", re.I)))
+
+
+def _as_appliance_says(message: Message, failures: tuple[Failure, ...]) -> tuple[Failure, ...]:
+    if not any(name in message and pattern.search(_clean(message[name])) for name, pattern in _APPLIANCE_HEADERS):
+        return failures
+    return tuple(replace(f, verdict=Verdict.SOFT) if f.verdict == Verdict.HARD and f.status not in HARD_CODES else f
+                 for f in failures)
 
 
 # --- reading the message --------------------------------------------------------------------------------------
@@ -464,7 +482,8 @@ _PLAIN_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern, re.IGNORECASE)) for name, pattern in (
     ("qmail", r"this is the qmail-send program|i'm afraid i wasn'?t able to deliver your message"),
     ("exim", r"this message was created automatically by mail delivery software|"
-             r"could not be delivered to (?:one or more|all) of its\s+recipients|following address\(es\) failed"),
+             r"could not be delivered to (?:one or more|all) of its\s+recipients|following address\(es\) failed|"
+             r"recipient addresses that were\s+incorrectly constructed"),  # Exim's "malformed recipient address"
     ("postfix", r"this is the mail system at host|i'm sorry to have to inform you that your message"),
     ("sendmail", r"-{3,} ?the following addresses? had (?:permanent |delivery )?(?:fatal )?errors|"
                  r"-{3,} transcript of session follows"),

@@ -35,12 +35,17 @@ from tracking.models import Bounce, BounceType, UnreadMail
 log = logging.getLogger(__name__)
 
 
-def record(intake: Intake, source: str, raw: bytes | None = None, meta: dict[str, Any] | None = None) -> list[Bounce]:
+def record(intake: Intake, source: str, raw: bytes | None = None, meta: dict[str, Any] | None = None,
+           authenticated: bool = False) -> list[Bounce]:
     """Store what an inbound report says and apply the bounce rules; return the bounces stored.
 
     An unreadable message is kept raw (UnreadMail) for a person to look at; auto-replies and
     delivery reports store nothing. A report that names a delivery (its VERP token, or the
     Message-ID of the message it returns) is tied to that delivery and its campaign.
+
+    Anyone can send mail to the bounce address: a report tied to none of our deliveries is only
+    acted on (suppression) when its source proved who it is (``authenticated``: a webhook with a
+    valid signature, an API user). Otherwise it is stored for a person to see, and suppresses nothing.
     """
     if intake.kind == Kind.MALFORMED:
         db.session.add(UnreadMail(source=source, reason=intake.reason, raw=(raw or b"")[:MAX_BYTES]))
@@ -59,6 +64,9 @@ def record(intake: Intake, source: str, raw: bytes | None = None, meta: dict[str
     stored = [bounce for report in reports
               if (bounce := _store(report, delivery, source, {"rule": intake.rule, **(meta or {})})) is not None]
     db.session.commit()
+    if delivery is None and not authenticated:
+        log.info("a %s report tied to no delivery of ours was stored, not acted on", source)
+        return stored
     for bounce in stored:
         _act(bounce)
     return stored

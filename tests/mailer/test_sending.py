@@ -167,7 +167,9 @@ def test_a_deleted_subscriber_stays_counted_in_campaigns_without_a_name(
     run_jobs(app)
     with app.app_context():
         hanako = db.session.scalar(select(Subscriber).where(Subscriber.email_key == "hanako@example.jp"))
+        assert hanako is not None
         delivery = db.session.scalar(select(Delivery).where(Delivery.subscriber_id == hanako.id))
+        assert delivery is not None
         intake = Intake(Kind.BOUNCE, failures=(Failure("hanako@example.jp", Verdict.SOFT, "4.2.2", "mailbox full"),),
                         token=mark_token(Mark.BOUNCE, delivery.id))
         [bounce] = record(intake, "smtp")

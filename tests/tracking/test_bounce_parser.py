@@ -305,9 +305,40 @@ def test_dsn_recipients_without_a_blank_line_between_them() -> None:
     ("5.0.0", "550 The list may not exist, or you may not have permission to post", Verdict.SOFT),  # a hedge
     ("5.7.27", "550 Host does not accept mail", Verdict.HARD),  # null MX on the recipient's domain
     ("5.1.1", "550 5.1.1 Refused due to recipient preferences", Verdict.SOFT),  # the reader's own block list
+    ("5.3.2", "521 5.3.2 System not accepting network messages", Verdict.HARD),  # RFC 7504: takes no mail at all
 ])
 def test_wording_that_outranks_the_code(status: str, diagnostic: str, verdict: Verdict) -> None:
     assert parse(dsn(status, diagnostic)).failures[0].verdict is verdict
+
+
+@pytest.mark.parametrize(("appliance", "status", "verdict"), [
+    ("X-NAI-Header: Modified by McAfee Email Gateway", "5.0.0", Verdict.SOFT),
+    ("X-Mailer: m-FILTER", "5.0.0", Verdict.SOFT),
+    ("X-Mailer: m-FILTER", "5.1.1", Verdict.HARD),  # the appliance's own precise code is believed
+    ("X-Mailer: Postfix", "5.0.0", Verdict.HARD),  # not an appliance: the words decide
+])
+def test_a_filtering_appliances_user_unknown_alone_is_soft(appliance: str, status: str, verdict: Verdict) -> None:
+    raw = dsn(status, f"550 {status} <reader@example.net>... User unknown").replace(
+        b"MIME-Version: 1.0", f"{appliance}\r\nMIME-Version: 1.0".encode(), 1)
+    assert parse(raw).failures[0].verdict is verdict
+
+
+def test_exims_malformed_recipient_notice_is_a_bounce_though_marked_auto_replied() -> None:
+    raw = b"""Auto-Submitted: auto-replied
+From: Mail Delivery System <mailer-daemon@mx.example.org>
+To: bounce+2a-0123456789abcdef@bounce.example.com
+Subject: Mail failure - malformed recipient address
+
+A message that you sent contained one or more recipient addresses that were
+incorrectly constructed:
+
+  reader@example.net <other@example.org>: malformed address: <other@example.org> may not follow reader@example.net
+
+This address has been ignored.
+"""
+    intake = parse(raw)
+    assert (intake.kind, intake.rule) == (Kind.BOUNCE, "exim")
+    assert intake.failures[0].address == "reader@example.net"
 
 
 def test_failed_action_with_a_4xx_status_takes_the_remote_5xx_reply() -> None:
