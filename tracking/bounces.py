@@ -57,10 +57,10 @@ def record(intake: Intake, source: str, raw: bytes | None = None, meta: dict[str
     if intake.kind == Kind.COMPLAINT:
         reports = [Report(address, BounceType.COMPLAINT, diagnostic=intake.feedback_type or "")
                    for address in intake.complained or ("",)]
-    else:
+    else:  # a delay warning is not a bounce: the message may still arrive (and a final report follows if not)
         reports = [Report(failure.address, BounceType.HARD if failure.verdict == Verdict.HARD else BounceType.SOFT,
                           failure.verdict == Verdict.SENDER, failure.status, failure.diagnostic)
-                   for failure in intake.failures]
+                   for failure in intake.failures if not failure.temporary]
     stored = [bounce for report in reports
               if (bounce := _store(report, delivery, source, {"rule": intake.rule, **(meta or {})})) is not None]
     db.session.commit()
