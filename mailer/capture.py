@@ -17,11 +17,22 @@ from mailer.outbox import Outbox
 MAX_MESSAGE_SIZE = 32 * 1024 * 1024  # bytes; larger messages are refused with 552
 
 
+def offer_pipelining(session: Session, hostname: str, responses: list[str]) -> list[str]:
+    """EHLO answer that offers PIPELINING, as real relays do: aiosmtpd reads pipelined commands in order."""
+    session.host_name = hostname  # aiosmtpd leaves this to an EHLO hook
+    return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
 class CaptureHandler:
     """aiosmtpd handler that stores each accepted message, with its envelope, in the Outbox."""
 
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,  # noqa: N802
+                          responses: list[str]) -> list[str]:
+        """Offer pipelining, so campaign sends to the Outbox take the path they take to real relays."""
+        return offer_pipelining(session, hostname, responses)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         """Store the message and accept it."""

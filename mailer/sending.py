@@ -40,7 +40,7 @@ from core.signals import reconciling
 from core.tokens import Mark, mark_key, mark_token
 from lists.models import Subscriber, SuppressionReason
 from lists.suppressions import add_suppression
-from mailer import queries, relays
+from mailer import pipelining, queries, relays
 from mailer.campaigns import compile_campaign, get_campaign, reader_context, save_links
 from mailer.compiler import Compiled
 from mailer.domains import bounce_domain_for, signer_for
@@ -442,7 +442,7 @@ class BatchSender:
         built, message_id = campaign_message(self.batch, reader, mailbox(reader.name, reader.email),
                                              delivery_id=delivery.id)
         try:
-            connection.sendmail(self.batch.return_path(delivery.id), [quoted(reader.email)], built.as_bytes())
+            pipelining.send(connection, self.batch.return_path(delivery.id), quoted(reader.email), built.as_bytes())
         except smtplib.SMTPRecipientsRefused as refused:
             code, reply = next(iter(refused.recipients.values()))
             self._answered(delivery, reader, code, reply.decode(errors="replace"))

@@ -17,6 +17,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from mailer.capture import offer_pipelining
+
 
 class ScriptedRelay:
     """The aiosmtpd handler: ``accepted`` counts messages per recipient (lowercased)."""
@@ -28,6 +30,8 @@ class ScriptedRelay:
         self.refuse_until = 0.0  # time.monotonic() before which every MAIL gets 421
         self.drop_every = 0  # close the connection instead of answering every n-th DATA (0: never)
         self.delay = 0.0  # seconds before answering each command of a transaction
+        self.pipelining = True  # offered in EHLO, as real relays do; off: the send takes smtplib's plain path
+        self.ehlo_features: list[str] = []  # the EHLO answer each connection was given
         self.lock = threading.Lock()
         self._data_count = itertools.count(1)
 
@@ -35,6 +39,15 @@ class ScriptedRelay:
         """Return how many messages were accepted in all."""
         with self.lock:
             return sum(self.accepted.values())
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,  # noqa: N802
+                          responses: list[str]) -> list[str]:
+        answer = offer_pipelining(session, hostname, responses) if self.pipelining else responses
+        if not self.pipelining:
+            session.host_name = hostname
+        with self.lock:
+            self.ehlo_features = answer
+        return answer
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,  # noqa: N802
                           options: list[str]) -> str:

@@ -94,7 +94,11 @@ def status_of(campaign_id: int) -> CampaignStatus:
     return db.session.get(Campaign, campaign_id).status  # type: ignore[union-attr]
 
 
-def test_each_answer_of_the_relay_gets_what_the_bounce_rules_say(app: Flask, relay: ScriptedRelay) -> None:
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-command-at-a-time"])
+def test_each_answer_of_the_relay_gets_what_the_bounce_rules_say(app: Flask, relay: ScriptedRelay,
+                                                                 pipelining: bool) -> None:
+    # Both ways of sending (mailer/pipelining.py, and smtplib's where a relay does not pipeline) read answers alike.
+    relay.pipelining = pipelining
     relay.answers = {
         "gone@example.jp": ["550 5.1.1 <gone@example.jp>: Recipient address rejected: User unknown"],
         "full@example.jp": ["552 5.2.2 Mailbox full"],
@@ -128,6 +132,7 @@ def test_each_answer_of_the_relay_gets_what_the_bounce_rules_say(app: Flask, rel
         assert deliveries(campaign_id)["later@example.jp"].status == DeliveryStatus.SENT
         assert status_of(campaign_id) == CampaignStatus.FINISHED
     assert relay.accepted == {"ok@example.jp": 1, "ok2@example.jp": 1, "later@example.jp": 1}
+    assert ("250-PIPELINING" in relay.ehlo_features) is pipelining
     assert all(sender.startswith("bounce+") and sender.endswith("@bounce.kairan.example") for sender in relay.mail_from)
 
 
