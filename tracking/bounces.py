@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -86,9 +87,13 @@ class Report:
     diagnostic: str = ""
 
 
+_QUOTED_LOCAL = re.compile(r'^"([^"]*)"@([^@]+)$')
+
+
 def _store(report: Report, delivery: Delivery | None, source: str, meta: dict[str, Any]) -> Bounce | None:
     """Add one bounce row, unless this delivery already has a bounce of this type (two sources, one bounce)."""
-    address, kind = report.address, report.type
+    # A legacy carrier address comes back quoted ("taro..x."@docomo.ne.jp); subscribers keep it bare.
+    address, kind = _QUOTED_LOCAL.sub(r"\1@\2", report.address), report.type
     subscriber = db.session.get(Subscriber, delivery.subscriber_id) if delivery and delivery.subscriber_id else None
     if subscriber is None and address:
         subscriber = db.session.scalar(select(Subscriber).where(Subscriber.email_key == address_key(address)))
