@@ -21,6 +21,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.db import db, utcnow
 from core.errors import ConflictError, ValidationError
@@ -29,10 +30,31 @@ from lists.addresses import CARRIER_DOMAINS, address_key
 from lists.models import Subscriber, SuppressionReason
 from lists.suppressions import add_suppression
 from mailer.models import Campaign, Delivery
-from tracking.bounce_parser import MAX_BYTES, Intake, Kind, Verdict
+from tracking.bounce_parser import MAX_BYTES, Intake, Kind, Verdict, parse
 from tracking.models import Bounce, BounceType, UnreadMail
 
 log = logging.getLogger(__name__)
+
+
+def receive(raw: bytes, source: str) -> list[Bounce]:
+    """Read one inbound message and record it: the entry point of the SMTP server and mailbox polling.
+
+    Raises SQLAlchemyError only (the database is unreachable, say), so the caller keeps the message
+    to try again: the SMTP server answers 451 and the sender retries, a mailbox keeps it. Any other
+    failure keeps the raw message in unread_mail, so one odd message never blocks the rest.
+    """
+    try:
+        return record(parse(raw), source, raw=raw)
+    except SQLAlchemyError:
+        db.session.rollback()
+        raise
+    except Exception as error:  # a bug here must not lose the message nor stop intake
+        log.exception("recording a %s message of %d bytes failed; it is kept in unread mail", source, len(raw))
+        db.session.rollback()
+        db.session.add(UnreadMail(source=source[:40], reason=f"intake failed: {type(error).__name__}: {error}",
+                                  raw=raw[:MAX_BYTES]))
+        db.session.commit()
+        return []
 
 
 def record(intake: Intake, source: str, raw: bytes | None = None, meta: dict[str, Any] | None = None) -> list[Bounce]:
@@ -43,7 +65,7 @@ def record(intake: Intake, source: str, raw: bytes | None = None, meta: dict[str
     Message-ID of the message it returns) is tied to that delivery and its campaign.
     """
     if intake.kind == Kind.MALFORMED:
-        db.session.add(UnreadMail(source=source, reason=intake.reason, raw=(raw or b"")[:MAX_BYTES]))
+        db.session.add(UnreadMail(source=source[:40], reason=intake.reason, raw=(raw or b"")[:MAX_BYTES]))
         db.session.commit()
         return []
     if intake.kind not in (Kind.BOUNCE, Kind.COMPLAINT):
