@@ -6,13 +6,18 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the open pixel and the click redirect, the event flusher and the ``tracking`` commands."""
+    """Register the open pixel and the click redirect, the event flusher, bounce intake (inbound SMTP server,
+    mailbox polling), the bounces API and page, and the ``tracking`` and ``bounces`` commands."""
+    from core.api import register_schema
     from core.embedded import ServiceSpec, flask_command, port_answers, register_service
     from core.signals import reconciling
     from core.web import limiter
-    from tracking import cli, flush, mailbox, models, views  # noqa: F401  (models: their tables)
+    from tracking import bounce_api, bounce_views, cli, flush, mailbox, models, views  # noqa: F401  (models: tables)
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(bounce_views.bp)
+    app.register_blueprint(bounce_api.bp)
+    register_schema(app, "Bounce", bounce_api.BOUNCE)
     # /o/<token>.gif and known /c/<token> are answered here, in front of Flask (see tracking/views.py).
     app.wsgi_app = views.TrackingFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     limiter.exempt(views.bp)  # nothing to protect, and every request counts: no rate-limit lookups
