@@ -124,11 +124,13 @@ def test_the_workers_poll_once_per_interval(app: Flask, dovecot: Dovecot) -> Non
         assert len(recorded()[0]) == 2 and dovecot.held() == 0
 
 
-def test_a_mailbox_url_is_checked_at_start_up(tmp_path: Path) -> None:
+def test_the_bounce_settings_are_checked_at_start_up(tmp_path: Path) -> None:
     # plain IMAP (no TLS), no user, no password, a port that is no number: each refused with one sentence
     for bad in ("imap://u:p@host/INBOX", "imaps://host:993", "pop3s://user@host", "imaps://u:p@host:port"):
         with pytest.raises(SettingsError, match="KAIRAN_BOUNCE_MAILBOX must be a URL with a user and a password"):
             load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_BOUNCE_MAILBOX": bad})
+    with pytest.raises(SettingsError, match="KAIRAN_BOUNCE_PORT must differ from KAIRAN_PORT and KAIRAN_CAPTURE_PORT"):
+        load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_BOUNCE_PORT": "5000"})
     mailbox = Mailbox.from_url("imaps://bounce%40example.jp:p%3Ass@mail.example.jp/Bounces")
     assert (mailbox.user, mailbox.password, mailbox.port, mailbox.folder) == ("bounce@example.jp", "p:ss", 993,
                                                                               "Bounces")
