@@ -12,6 +12,7 @@ While the database is unreachable the poll stops at that message and leaves it a
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import logging
 import poplib
@@ -23,6 +24,7 @@ from functools import partial
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app
+from redis.exceptions import LockError
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.queues import QueueName, queue, redis
@@ -181,7 +183,8 @@ def poll_job() -> int:
         log.error("%s", error)
         return 0
     finally:
-        lock.release()
+        with contextlib.suppress(LockError):  # it outlived its timeout: another poll may hold the lock now
+            lock.release()
 
 
 def queue_poll_on_reconcile(_sender: object = None) -> None:
