@@ -37,6 +37,9 @@ class Permission(StrEnum):
     TX_SEND = "tx:send"  # listmonk's name: POST /api/tx
     STATS_READ = "stats:read"
     OUTBOX_READ = "outbox:read"
+    # listmonk's names. Bounces name addresses and keep returned mail as it came: admins only by default.
+    BOUNCES_READ = "bounces:get"
+    BOUNCES_MANAGE = "bounces:manage"
     SETTINGS_MANAGE = "settings:manage"
     USERS_MANAGE = "users:manage"
 

@@ -147,7 +147,7 @@ def services(app: Flask) -> list[ServiceSpec]:
 
 def preflight(settings: Settings) -> None:
     """Refuse to start, before any child exists, when a port Kairan needs is taken."""
-    ports = [("KAIRAN_PORT", settings.port)]
+    ports = [("KAIRAN_PORT", settings.port), ("KAIRAN_BOUNCE_PORT", settings.bounces.port)]
     if settings.embedded_smtp:
         ports.append(("KAIRAN_CAPTURE_PORT", settings.capture_port))
     for name, port in ports:

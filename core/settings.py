@@ -22,11 +22,14 @@ from sqlalchemy.exc import ArgumentError
 DEFAULT_DATA_DIR = "instance"
 DEFAULT_PORT = 5000
 DEFAULT_CAPTURE_PORT = 2525
+DEFAULT_BOUNCE_PORT = 2526
 DEFAULT_TIMEZONE = "Asia/Tokyo"  # Kairan's users are mostly in Japan
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 REDIS_SOCKET_FILE = "redis.sock"
 SUPPORTED_DATABASES = ("sqlite", "postgresql")
 SUPPORTED_SMTP_SCHEMES = ("smtp", "smtps", "smtp+starttls")
+# Bounce mailboxes are read over TLS only: the password and the mail never cross the network in clear.
+SUPPORTED_MAILBOX_SCHEMES = ("imaps", "imap+starttls", "pop3s", "pop3+starttls")
 
 
 class SettingsError(click.ClickException):
@@ -60,6 +63,9 @@ class BounceSettings:
     # Japanese carriers answer a sender who keeps mailing refused addresses by refusing the sender: stricter.
     carrier_soft_count: int
     carrier_soft_days: int
+    port: int  # the inbound SMTP server's port (bounce+TOKEN@ mail): loopback under `flask up`
+    mailbox: str | None  # imaps:// or pop3s:// URL of a mailbox a relay returns bounces to, polled by the workers
+    mailbox_seconds: int  # how often that mailbox is read
 
 
 class IPHandling(StrEnum):
@@ -179,7 +185,27 @@ def _bounces(env: Mapping[str, str]) -> BounceSettings:
         soft_days=_positive_int(env, "KAIRAN_SOFT_BOUNCE_DAYS", 7),
         carrier_soft_count=_positive_int(env, "KAIRAN_CARRIER_SOFT_BOUNCES", 2),
         carrier_soft_days=_positive_int(env, "KAIRAN_CARRIER_SOFT_BOUNCE_DAYS", 30),
+        port=_port(env, "KAIRAN_BOUNCE_PORT", DEFAULT_BOUNCE_PORT),
+        mailbox=_mailbox_url(env),
+        mailbox_seconds=_positive_int(env, "KAIRAN_BOUNCE_MAILBOX_SECONDS", 60),
     )
+
+
+def _mailbox_url(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("KAIRAN_BOUNCE_MAILBOX") or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    try:
+        port = parts.port  # raises on a port that is not a number
+    except ValueError:
+        port = -1
+    if (parts.scheme not in SUPPORTED_MAILBOX_SCHEMES or not parts.hostname or not parts.username
+            or parts.password is None or port == -1):
+        raise SettingsError("KAIRAN_BOUNCE_MAILBOX must be a URL with a user and a password, such as "
+                            "imaps://user:password@mail.example.jp:993/INBOX or pop3s://user:password@"
+                            f"mail.example.jp:995 ({', '.join(SUPPORTED_MAILBOX_SCHEMES)}).")
+    return raw
 
 
 _ON = ("1", "true", "yes", "on")
@@ -293,6 +319,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     capture_port = _port(env, "KAIRAN_CAPTURE_PORT", DEFAULT_CAPTURE_PORT)
     if port == capture_port:
         raise SettingsError("KAIRAN_CAPTURE_PORT must differ from KAIRAN_PORT.")
+    if _port(env, "KAIRAN_BOUNCE_PORT", DEFAULT_BOUNCE_PORT) in (port, capture_port):
+        raise SettingsError("KAIRAN_BOUNCE_PORT must differ from KAIRAN_PORT and KAIRAN_CAPTURE_PORT.")
     redis_default = f"unix://{data_dir / REDIS_SOCKET_FILE}"
     smtp_default = f"smtp://127.0.0.1:{capture_port}"
     admin_user = env.get("KAIRAN_ADMIN_USER") or None

@@ -221,8 +221,8 @@ def dns_records(sending: SendingDomain) -> list[Record]:
         Record("TXT", f"_dmarc.{sending.domain}", f"v=DMARC1; p=none; rua=mailto:dmarc@{sending.domain}",
                _("DMARC: start with p=none and read the reports before tightening it.")),
         Record("MX", bounce, f"10 {host}." if host else _("10 <the host name of your Kairan server>."),
-               _("Bounces: return paths (bounce+…@%(domain)s) come back to this host. Kairan's own bounce "
-                 "receiver comes in a later version; until then nothing listens there.", domain=bounce)),
+               _("Bounces: return paths (bounce+…@%(domain)s) come back to this host, where Kairan's inbound "
+                 "server (flask bounces serve, port 25) receives them.", domain=bounce)),
     ]
 
 

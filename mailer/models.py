@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Timestamped, db, new_uuid, str_enum, utcnow
@@ -103,7 +103,10 @@ class Delivery(db.Model):  # type: ignore[name-defined]
 
     __tablename__ = "deliveries"
     __table_args__ = (UniqueConstraint("campaign_id", "subscriber_id"),
-                      Index("ix_deliveries_campaign_status", "campaign_id", "status"))
+                      Index("ix_deliveries_campaign_status", "campaign_id", "status"),
+                      # Bounces without our VERP token are tied by the Message-ID they return; only sent rows have one.
+                      Index("ix_deliveries_message_id", "message_id", postgresql_where=text("message_id IS NOT NULL"),
+                            sqlite_where=text("message_id IS NOT NULL")))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # No foreign keys on this table's two references: a campaign's audience is inserted a million rows

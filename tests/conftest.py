@@ -64,6 +64,7 @@ def settings_env(database_url: str, redis_url: str, tmp_path: Path) -> dict[str,
         "KAIRAN_DATABASE_URL": database_url,
         "KAIRAN_REDIS_URL": redis_url,
         "KAIRAN_CAPTURE_PORT": str(free_port()),
+        "KAIRAN_BOUNCE_PORT": str(free_port()),
         "KAIRAN_WORKERS": "1",
     }
 

@@ -66,7 +66,8 @@ class Failure:
     verdict: Verdict
     status: str  # RFC 3463 code as reported ("5.1.1"), or the class alone ("5.0.0", "4.0.0")
     diagnostic: str
-    temporary: bool = False  # a delay warning or a 4.x.x report
+    temporary: bool = False  # a 4.x.x status: a delay warning, or a final failure for a temporary reason
+    delayed: bool = False  # a delay warning: the message is still queued (no bounce yet; a final report follows)
 
 
 @dataclass(frozen=True)
@@ -609,7 +610,7 @@ def _failure(address: str, status: str | None, context: str, delayed: bool = Fal
         elif reply:
             status = f"{reply.group(1)}.0.0"
         elif _TEMPORARY.search(context) and not _PERMANENT.search(context):
-            status = "4.0.0"
+            status, delayed = "4.0.0", True  # "will retry", "only a warning": the message is still queued
         else:
             status = "5.0.0"
     if delayed and not status.startswith("4"):
@@ -617,7 +618,7 @@ def _failure(address: str, status: str | None, context: str, delayed: bool = Fal
     outcome = classify_bounce(status, _refusal_text(context), _stage(context) or _stage(notice))
     verdict = {Outcome.HARD_BOUNCE: Verdict.HARD, Outcome.SENDER_REJECTED: Verdict.SENDER}.get(outcome, Verdict.SOFT)
     return Failure(address=address, verdict=verdict, status=status, diagnostic=_diagnostic_line(context),
-                   temporary=status.startswith("4"))
+                   temporary=status.startswith("4"), delayed=delayed)
 
 
 _STAGE_WORDS = re.compile(r"(?:in reply to|after|error following)\s+(?:the\s+)?(?:end of\s+)?"

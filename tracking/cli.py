@@ -1,4 +1,7 @@
-"""``flask tracking``: flush the event stream now, and run changed classification rules over history."""
+"""``flask tracking``: flush the event stream now, and run changed classification rules over history.
+
+``flask bounces``: run the inbound SMTP server, read the bounce mailbox now.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,21 @@ import click
 from flask.cli import AppGroup
 
 from tracking.flush import flush_events, reclassify
+from tracking.inbound import serve_command
+from tracking.mailbox import MailboxError, poll
 
 tracking_cli = AppGroup("tracking", help="Opens and clicks.")
+bounces_cli = AppGroup("bounces", help="Bounces and complaints.")
+bounces_cli.add_command(serve_command)
+
+
+@bounces_cli.command("poll")
+def poll_command() -> None:
+    """Read KAIRAN_BOUNCE_MAILBOX once now (workers do it every KAIRAN_BOUNCE_MAILBOX_SECONDS)."""
+    try:
+        click.echo(f"Recorded and removed {poll()} message(s).")
+    except MailboxError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @tracking_cli.command("flush")

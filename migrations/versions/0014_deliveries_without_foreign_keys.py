@@ -1,9 +1,11 @@
 """Deliveries lose their two foreign keys (a million-row audience is inserted without row-by-row checks)
-and gain an index on subscriber_id (the timeline and a subscriber's deletion look deliveries up by it).
+and gain an index on subscriber_id (the timeline and a subscriber's deletion look deliveries up by it)
+and a partial one on message_id (bounces are tied by the Message-ID they return).
 
 Revision ID: 0014
 Revises: 0013
 """
+import sqlalchemy as sa
 from alembic import op
 
 
@@ -19,6 +21,8 @@ def upgrade() -> None:
         batch.drop_constraint('fk_deliveries_campaign_id_campaigns', type_='foreignkey')
         batch.drop_constraint('fk_deliveries_subscriber_id_subscribers', type_='foreignkey')
         batch.create_index('ix_deliveries_subscriber_id', ['subscriber_id'])
+        batch.create_index('ix_deliveries_message_id', ['message_id'], postgresql_where=sa.text('message_id IS NOT NULL'),
+                           sqlite_where=sa.text('message_id IS NOT NULL'))
 
 
 def downgrade() -> None:
@@ -26,6 +30,7 @@ def downgrade() -> None:
     op.execute('DELETE FROM deliveries WHERE campaign_id NOT IN (SELECT id FROM campaigns)')
     op.execute('UPDATE deliveries SET subscriber_id = NULL WHERE subscriber_id NOT IN (SELECT id FROM subscribers)')
     with op.batch_alter_table('deliveries') as batch:
+        batch.drop_index('ix_deliveries_message_id')
         batch.drop_index('ix_deliveries_subscriber_id')
         batch.create_foreign_key('fk_deliveries_campaign_id_campaigns', 'campaigns', ['campaign_id'], ['id'],
                                  ondelete='CASCADE')

@@ -95,6 +95,7 @@ def embedded_env(tmp_path: Path) -> dict[str, str]:
         "KAIRAN_DATA_DIR": str(tmp_path / "data"),
         "KAIRAN_PORT": str(free_port()),
         "KAIRAN_CAPTURE_PORT": str(free_port()),
+        "KAIRAN_BOUNCE_PORT": str(free_port()),
         "KAIRAN_WORKERS": "2",
         "KAIRAN_ADMIN_USER": "boss",
         "KAIRAN_ADMIN_PASSWORD": PASSWORD,

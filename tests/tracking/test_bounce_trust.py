@@ -36,7 +36,7 @@ def test_an_authenticated_source_suppresses_without_a_delivery(app: Flask) -> No
 
 def test_a_delay_warning_is_not_recorded_as_a_bounce(app: Flask) -> None:
     delayed = Intake(Kind.BOUNCE, failures=(Failure("jiro@example.jp", Verdict.SOFT, "4.4.7", "Envelope expired",
-                                                    temporary=True),))
+                                                    temporary=True, delayed=True),))
     with app.app_context():
         assert record(delayed, "smtp", authenticated=True) == []
         assert db.session.scalar(select(func.count()).select_from(Bounce)) == 0
