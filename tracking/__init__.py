@@ -6,12 +6,13 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the open pixel and the click redirect, the event flusher and the ``tracking`` commands."""
+    """Register the open pixel and the click redirect, the bounce webhooks, the event flusher and the commands."""
     from core.signals import reconciling, subscribers_deleting
     from core.web import limiter
-    from tracking import bounces, cli, flush, models, views  # noqa: F401  (models: their tables)
+    from tracking import bounces, cli, flush, models, views, webhooks  # noqa: F401  (models: their tables)
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(webhooks.bp)
     # /o/<token>.gif and known /c/<token> are answered here, in front of Flask (see tracking/views.py).
     app.wsgi_app = views.TrackingFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     limiter.exempt(views.bp)  # nothing to protect, and every request counts: no rate-limit lookups
