@@ -37,9 +37,10 @@ def message_id(value: object) -> str | None:
     return f"<{text}>" if text else None
 
 
-def _object(value: Any, what: str) -> dict[str, Any]:
+def _object(value: Any, field_name: str) -> dict[str, Any]:
+    """The value of a JSON field that must be an object, or a 400 naming the field."""
     if not isinstance(value, dict):
-        raise ValidationError(_("%(what)s must be a JSON object.", what=what))
+        raise ValidationError(_("%(field)s must be a JSON object.", field=field_name))
     return value
 
 
@@ -56,7 +57,7 @@ def _complaint(address: str, token: str | None, mid: str | None, rule: str, feed
 
 def ses_event(notice: Any, sns_message_id: str | None) -> ProviderEvent | None:
     """An SES bounce or complaint notification (or event-publishing record), or None for other notifications."""
-    notice = _object(notice, _("The SNS message"))
+    notice = _object(notice, "Message")
     mail = _object(notice.get("mail") or {}, "mail")
     headers = [h for h in mail.get("headers") or () if isinstance(h, dict)]
     # mail.source is the envelope sender, our bounce+TOKEN@ address; the headers are ours when SES passes them on.
@@ -87,7 +88,7 @@ def sendgrid_events(payload: Any) -> list[ProviderEvent]:
     """The bounce, dropped and spamreport events of one Event Webhook post (a JSON array)."""
     if not isinstance(payload, list):
         raise ValidationError(_("SendGrid posts a JSON array of events."))
-    return [event for item in payload if (event := _sendgrid_event(_object(item, _("Each event")))) is not None]
+    return [event for item in payload if (event := _sendgrid_event(_object(item, "event"))) is not None]
 
 
 def _sendgrid_event(item: dict[str, Any]) -> ProviderEvent | None:
@@ -123,7 +124,7 @@ POSTMARK_TEMPORARY = frozenset({"Transient", "DnsError"})
 
 def postmark_event(payload: Any) -> ProviderEvent | None:
     """A Postmark Bounce or SpamComplaint webhook record, or None for other record types and bounce types."""
-    payload = _object(payload, _("The request body"))
+    payload = _object(payload, "body")
     record_type, bounce_type = str(payload.get("RecordType", "")), str(payload.get("Type", ""))
     address = str(payload.get("Email", ""))
     # With "include bounce content" on, Content is the bounce itself, which returns our headers.

@@ -344,8 +344,12 @@ def mailgun() -> Any:
     # Kept for twice the skew allowed: by then its timestamp alone refuses a replay.
     if not _first_time("mailgun-token", token, 2 * MAX_CLOCK_SKEW):
         raise _refuse("mailgun", f"token {token} was used before (a replay)")
-    event = mailgun_event(payload.get("event-data"))
-    return _record_all("mailgun", [event] if event is not None else [])
+    try:
+        event = mailgun_event(payload.get("event-data"))
+        return _record_all("mailgun", [event] if event is not None else [])
+    except Exception:
+        redis().delete(f"{_KEY}mailgun-token:{token}")  # not taken: Mailgun's retry of this post is no replay
+        raise
 
 
 def _check_timestamp(provider: str, raw: str) -> None:

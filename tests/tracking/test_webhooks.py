@@ -154,13 +154,14 @@ def aws(tmp_path: Path) -> Iterator[FakeAWS]:
     signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     signing_cert = _certificate("sns.amazonaws.com", signing_key, ca, ca_key)
     (tmp_path / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "server.pem").write_bytes(server_cert.public_bytes(serialization.Encoding.PEM) + server_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    server_pem = server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption())
+    (tmp_path / "server.pem").write_bytes(server_cert.public_bytes(serialization.Encoding.PEM) + server_pem)
     pem = signing_cert.public_bytes(serialization.Encoding.PEM)
     seen: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             seen.append(self.path)
             body = pem if self.path.endswith(".pem") else b"<ConfirmSubscriptionResponse/>"
             self.send_response(200)
@@ -280,6 +281,25 @@ def test_ses_refuses_forged_foreign_and_unsigned_messages_and_records_nothing(
     assert response.status_code == 400 and response.get_json() == {"message": "The request body is not JSON."}
     assert bounces(sns_app) == [] and suppressed(sns_app) == {}
     assert "/evil.pem" not in aws.requests
+
+
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "bounces" / "webhooks"
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"the shared webhook samples are not at {SAMPLES}")
+def test_real_ses_notifications_record_what_they_report(sns_app: Flask, client: FlaskClient, aws: FakeAWS) -> None:
+    """SES's own notifications (sisimai's samples), posted as SNS would, signed by the stand-in."""
+    for path in sorted(SAMPLES.glob("json-amazonses-*.json")):
+        notice = json.loads(path.read_text())
+        body = notice["Message"] if "TopicArn" in notice else json.dumps(notice)  # -02 is the whole SNS message
+        assert post_sns(client, sns_message(aws, "Notification", Message=body)).status_code == 200, path.name
+    # Three 5.1.1 bounces of SES's simulator address (no delivery of ours: by the address alone), one complaint;
+    # the two delivery notifications record nothing.
+    hard = ("bounce@simulator.amazonses.com", "hard", "ses", None, False)
+    assert bounces(sns_app) == [hard, hard, ("complaint@simulator.amazonses.com", "complaint", "ses", None, False),
+                                hard]
+    assert suppressed(sns_app) == {"bounce@simulator.amazonses.com": "hard_bounce",
+                                   "complaint@simulator.amazonses.com": "complaint"}
 
 
 def test_production_trusts_only_amazon_hosts_over_https(app: Flask) -> None:
