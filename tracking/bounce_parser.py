@@ -315,7 +315,9 @@ def ses_notification(notice: dict[str, Any], token: str | None, message_id: str 
     for recipient in bounce.get("bouncedRecipients", []):
         diagnostic = str(recipient.get("diagnosticCode", "")) or str(bounce.get("bounceSubType", ""))
         status = enhanced_code(str(recipient.get("status", ""))) or ("4.0.0" if temporary else "5.0.0")
-        failures.append(_failure(str(recipient.get("emailAddress", "")).lower(), status, diagnostic))
+        # SES notifies a bounce once it has stopped trying: a Transient one is a soft bounce, not a delay warning.
+        failures.append(replace(_failure(str(recipient.get("emailAddress", "")).lower(), status, diagnostic),
+                                temporary=False))
     return Intake(Kind.BOUNCE, failures=tuple(failures), token=token, message_id=message_id, rule="amazon-ses")
 
 

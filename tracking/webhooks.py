@@ -95,7 +95,8 @@ def _record_all(provider: str, events: Iterable[ProviderEvent]) -> Any:
             log.info("%s event %s arrived again: already recorded", provider, event.event_id)
             continue
         try:
-            record(event.intake, provider, meta={key: value for key, value in event.meta.items() if value is not None})
+            record(event.intake, provider, meta={key: value for key, value in event.meta.items() if value is not None},
+                   authenticated=True)  # every provider's call proved its origin before it got here
         except Exception:
             if event.event_id is not None:  # not recorded: let the provider's retry through
                 redis().delete(f"{_KEY}{provider}:{event.event_id}")
@@ -155,7 +156,7 @@ def listmonk_bounce() -> Any:
     else:
         verdict = Verdict.HARD if kind == BounceType.HARD else Verdict.SOFT
         intake = Intake(Kind.BOUNCE, failures=(Failure(address, verdict, "", ""),), token=token, rule="listmonk")
-    record(intake, str(body.get("source") or "api").strip()[:40] or "api", meta=meta)
+    record(intake, str(body.get("source") or "api").strip()[:40] or "api", meta=meta, authenticated=True)  # an API user
     return jsonify(data=True)
 
 
