@@ -23,6 +23,8 @@ from core.models import User
 from core.users import authenticate_token
 
 API_PREFIX = "/api/"
+WEBHOOK_PREFIX = "/webhooks/"  # listmonk's bounce webhooks: API credentials, API answers
+API_PATHS = (API_PREFIX, WEBHOOK_PREFIX)
 DEFAULT_PER_PAGE = 20  # listmonk's default
 MAX_PER_PAGE = 1000  # larger pages go through per_page=all, which the caller asks for explicitly
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -32,7 +34,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 def is_api_request() -> bool:
     """Tell whether the current request is for the REST API."""
-    return request.path.startswith(API_PREFIX) or request.path == API_PREFIX.rstrip("/")
+    return request.path.startswith(API_PATHS) or request.path == API_PREFIX.rstrip("/")
 
 
 def user_from_authorization(header: str) -> User | None:
@@ -206,7 +208,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         spec.components.schema(name, schema)
     with app.test_request_context():
         for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-            if rule.rule.startswith(API_PREFIX):
+            if rule.rule.startswith(API_PATHS):
                 spec.path(view=app.view_functions[rule.endpoint], app=app)
     return spec.to_dict()
 

@@ -35,6 +35,7 @@ class Permission(StrEnum):
     CAMPAIGNS_WRITE = "campaigns:write"
     CAMPAIGNS_SEND = "campaigns:send"
     TX_SEND = "tx:send"  # listmonk's name: POST /api/tx
+    BOUNCES_POST = "webhooks:post_bounce"  # listmonk's name: POST /webhooks/bounce
     STATS_READ = "stats:read"
     OUTBOX_READ = "outbox:read"
     # listmonk's names. Bounces name addresses and keep returned mail as it came: admins only by default.
@@ -60,6 +61,7 @@ _EDIT = {
     Permission.CAMPAIGNS_WRITE,
     Permission.CAMPAIGNS_SEND,
     Permission.TX_SEND,
+    Permission.BOUNCES_POST,
 }
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset(_READ),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Mapping
@@ -15,6 +18,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -66,6 +71,19 @@ class BounceSettings:
     port: int  # the inbound SMTP server's port (bounce+TOKEN@ mail): loopback under `flask up`
     mailbox: str | None  # imaps:// or pop3s:// URL of a mailbox a relay returns bounces to, polled by the workers
     mailbox_seconds: int  # how often that mailbox is read
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """What authenticates each sending provider's bounce webhook; a provider whose settings are unset is off."""
+
+    # SNS topics whose notifications count: anyone can point an SNS topic of their own at a public URL, and
+    # AWS signs its messages too, so a valid signature alone does not say the bounce is about our mail.
+    ses_topic_arns: frozenset[str]
+    sendgrid_key: ec.EllipticCurvePublicKey | None  # the Event Webhook's verification key (ECDSA P-256)
+    postmark_user: str | None  # HTTP basic credentials written into the webhook URL in Postmark
+    postmark_password: str | None
+    mailgun_key: str | None  # the HTTP webhook signing key (HMAC-SHA256)
 
 
 class IPHandling(StrEnum):
@@ -122,6 +140,7 @@ class Settings:
     sending: SendingSettings
     tracking: TrackingSettings
     bounces: BounceSettings
+    webhooks: WebhookSettings
 
     @property
     def redis_socket(self) -> Path:
@@ -206,6 +225,46 @@ def _mailbox_url(env: Mapping[str, str]) -> str | None:
                             "imaps://user:password@mail.example.jp:993/INBOX or pop3s://user:password@"
                             f"mail.example.jp:995 ({', '.join(SUPPORTED_MAILBOX_SCHEMES)}).")
     return raw
+
+
+_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}")
+MIN_WEBHOOK_SECRET = 16  # the Postmark password guards a public URL: no short guessable words
+
+
+def _webhooks(env: Mapping[str, str]) -> WebhookSettings:
+    arns = frozenset(filter(None, (arn.strip() for arn in (env.get("KAIRAN_SES_TOPIC_ARNS") or "").split(","))))
+    for arn in arns:
+        if not _TOPIC_ARN.fullmatch(arn):
+            raise SettingsError(f"KAIRAN_SES_TOPIC_ARNS needs SNS topic ARNs such as "
+                                f"'arn:aws:sns:ap-northeast-1:123456789012:ses-bounces', not {arn!r}.")
+    user = (env.get("KAIRAN_POSTMARK_WEBHOOK_USER") or "").strip() or None
+    password = env.get("KAIRAN_POSTMARK_WEBHOOK_PASSWORD") or None
+    if bool(user) != bool(password):
+        raise SettingsError("KAIRAN_POSTMARK_WEBHOOK_USER and KAIRAN_POSTMARK_WEBHOOK_PASSWORD must be set together.")
+    if password is not None and len(password) < MIN_WEBHOOK_SECRET:
+        raise SettingsError(f"KAIRAN_POSTMARK_WEBHOOK_PASSWORD must be at least {MIN_WEBHOOK_SECRET} characters long.")
+    mailgun = (env.get("KAIRAN_MAILGUN_SIGNING_KEY") or "").strip() or None
+    if mailgun is not None and len(mailgun) < MIN_WEBHOOK_SECRET:
+        raise SettingsError("KAIRAN_MAILGUN_SIGNING_KEY must be the HTTP webhook signing key Mailgun shows "
+                            f"(at least {MIN_WEBHOOK_SECRET} characters).")
+    return WebhookSettings(ses_topic_arns=arns, sendgrid_key=_sendgrid_key(env.get("KAIRAN_SENDGRID_WEBHOOK_KEY")),
+                           postmark_user=user, postmark_password=password, mailgun_key=mailgun)
+
+
+def _sendgrid_key(raw: str | None) -> ec.EllipticCurvePublicKey | None:
+    """Read SendGrid's verification key: base64 DER as its settings page shows it, or the same in PEM."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        key = (load_pem_public_key(text.encode()) if text.startswith("-----")
+               else load_der_public_key(base64.b64decode(text, validate=True)))
+    except (ValueError, TypeError, binascii.Error):
+        key = None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise SettingsError("KAIRAN_SENDGRID_WEBHOOK_KEY must be the Event Webhook's verification key as SendGrid "
+                            "shows it (an ECDSA public key, base64).")
+    return key
 
 
 _ON = ("1", "true", "yes", "on")
@@ -358,4 +417,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sending=_sending(env),
         tracking=_tracking(env),
         bounces=_bounces(env),
+        webhooks=_webhooks(env),
     )

@@ -15,7 +15,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from core.api import API_PREFIX, is_api_request, load_user_from_request
+from core.api import API_PATHS, is_api_request, load_user_from_request
 from core.auth import Permission, Role, has_permission
 from core.db import db
 from core.errors import KairanError, NotFoundError
@@ -116,7 +116,7 @@ class TokenAwareSessionInterface(SecureCookieSessionInterface):
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         """Return an empty, unsaved session for a credentialed API call; the cookie's session otherwise."""
-        if "Authorization" in request.headers and request.path.startswith(API_PREFIX):
+        if "Authorization" in request.headers and request.path.startswith(API_PATHS):
             return self.session_class()
         return super().open_session(app, request)
 

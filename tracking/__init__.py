@@ -7,7 +7,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the open pixel and the click redirect, the event flusher, bounce intake (inbound SMTP server,
-    mailbox polling), the bounces API and page, and the ``tracking`` and ``bounces`` commands."""
+    mailbox polling, provider webhooks), the bounces API and page, and the ``tracking`` and ``bounces`` commands."""
     from core.api import register_schema
     from core.embedded import ServiceSpec, flask_command, port_answers, register_service
     from core.signals import reconciling, subscribers_deleting
@@ -21,9 +21,11 @@ def init_app(app: Flask) -> None:
         mailbox,
         models,
         views,
+        webhooks,
     )
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(webhooks.bp)
     app.register_blueprint(bounce_views.bp)
     app.register_blueprint(bounce_api.bp)
     register_schema(app, "Bounce", bounce_api.BOUNCE)

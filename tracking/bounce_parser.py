@@ -269,7 +269,12 @@ def _original(message: Message) -> Message | None:
 
 def _verp_token(raw: bytes) -> str | None:
     """The token of the first ``bounce+TOKEN@`` address anywhere in the message (To, returned headers)."""
-    match = _VERP.search(raw[:MAX_BYTES].decode("latin-1"))
+    return verp_token(raw[:MAX_BYTES].decode("latin-1"))
+
+
+def verp_token(text: str) -> str | None:
+    """The token of the first ``bounce+TOKEN@`` address in a text (unverified: record() checks its signature)."""
+    match = _VERP.search(text)
     return match.group(1).lower() if match else None
 
 
@@ -292,6 +297,11 @@ def _amazon_ses_notification(message: Message, text: str, token: str | None, mes
         notice = _json_object(notice["Message"])
     if notice is None:
         return None
+    return ses_notification(notice, token, message_id)
+
+
+def ses_notification(notice: dict[str, Any], token: str | None, message_id: str | None) -> Intake | None:
+    """A bounce or complaint from one Amazon SES notification (mailed, or posted to tracking/webhooks.py), or None."""
     kind = notice.get("notificationType") or notice.get("eventType")
     if kind == "Complaint":
         complaint = notice.get("complaint", {})
@@ -306,8 +316,15 @@ def _amazon_ses_notification(message: Message, text: str, token: str | None, mes
     for recipient in bounce.get("bouncedRecipients", []):
         diagnostic = str(recipient.get("diagnosticCode", "")) or str(bounce.get("bounceSubType", ""))
         status = enhanced_code(str(recipient.get("status", ""))) or ("4.0.0" if temporary else "5.0.0")
-        failures.append(_failure(str(recipient.get("emailAddress", "")).lower(), status, diagnostic))
+        # SES notifies a bounce once it has stopped trying: a Transient one is a soft bounce, not a delay warning.
+        failures.append(replace(_failure(str(recipient.get("emailAddress", "")).lower(), status, diagnostic),
+                                temporary=False))
     return Intake(Kind.BOUNCE, failures=tuple(failures), token=token, message_id=message_id, rule="amazon-ses")
+
+
+def provider_failure(address: str, status: str | None, text: str, temporary: bool = False) -> Failure:
+    """Classify one recipient a sending provider's webhook reports on: its status code if any, and its error text."""
+    return _failure(address.strip().lower(), enhanced_code(status or ""), text, delayed=temporary)
 
 
 def _json_object(text: str) -> dict[str, Any] | None:

@@ -1,0 +1,17 @@
+"""Errors of bounce and complaint intake; core/web.py answers each with its status and message."""
+
+from __future__ import annotations
+
+from core.errors import KairanError
+
+
+class WebhookOffError(KairanError):
+    """A provider's webhook was called while its settings are unset (the message names them)."""
+
+    status = 404
+
+
+class SignatureError(KairanError):
+    """A webhook call whose signature, password or timestamp does not prove it came from the provider."""
+
+    status = 401
