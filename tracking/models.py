@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import db, str_enum, utcnow
@@ -68,13 +68,16 @@ class Bounce(db.Model):  # type: ignore[name-defined]
 
     __tablename__ = "bounces"
     __table_args__ = (Index("ix_bounces_campaign_type", "campaign_id", "type"),
-                      Index("ix_bounces_email_created", "email", "created_at"))
+                      Index("ix_bounces_email_created", "email", "created_at"),
+                      # One bounce of a type per delivery, even when two sources report it at the same moment
+                      # (untied bounces have no delivery: NULLs never collide).
+                      UniqueConstraint("delivery_id", "type"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254))  # case-folded, as Subscriber.email_key
     subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"), index=True)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
-    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"), index=True)
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"))
     type: Mapped[BounceType] = mapped_column(str_enum(BounceType))
     sender_refused: Mapped[bool] = mapped_column(default=False)
     source: Mapped[str] = mapped_column(String(40))  # smtp, imap, pop3, ses, sendgrid, postmark, mailgun, api

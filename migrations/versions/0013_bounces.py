@@ -31,12 +31,12 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_bounces_campaign_id_campaigns'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['delivery_id'], ['deliveries.id'], name=op.f('fk_bounces_delivery_id_deliveries'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['subscriber_id'], ['subscribers.id'], name=op.f('fk_bounces_subscriber_id_subscribers'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_bounces'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bounces')),
+    sa.UniqueConstraint('delivery_id', 'type', name=op.f('uq_bounces_delivery_id'))
     )
     op.create_index('ix_bounces_campaign_type', 'bounces', ['campaign_id', 'type'])
     op.create_index('ix_bounces_email_created', 'bounces', ['email', 'created_at'])
     op.create_index(op.f('ix_bounces_subscriber_id'), 'bounces', ['subscriber_id'])
-    op.create_index(op.f('ix_bounces_delivery_id'), 'bounces', ['delivery_id'])
     op.create_index(op.f('ix_bounces_created_at'), 'bounces', ['created_at'])
     op.create_table('unread_mail',
     sa.Column('id', sa.Integer(), nullable=False),
