@@ -1,6 +1,7 @@
 """Deliveries lose their two foreign keys (a million-row audience is inserted without row-by-row checks)
 and gain an index on subscriber_id (the timeline and a subscriber's deletion look deliveries up by it)
-and a partial one on message_id (bounces are tied by the Message-ID they return).
+and a partial one on message_id (bounces are tied by the Message-ID they return). Subscriptions'
+(list_id, status) index gains subscriber_id, so list members are read from the index alone.
 
 Revision ID: 0014
 Revises: 0013
@@ -17,6 +18,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('subscriptions') as batch:
+        batch.create_index('ix_subscriptions_list_status_subscriber', ['list_id', 'status', 'subscriber_id'])
+        batch.drop_index('ix_subscriptions_list_status')
     with op.batch_alter_table('deliveries') as batch:
         batch.drop_constraint('fk_deliveries_campaign_id_campaigns', type_='foreignkey')
         batch.drop_constraint('fk_deliveries_subscriber_id_subscribers', type_='foreignkey')
@@ -26,6 +30,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('subscriptions') as batch:
+        batch.create_index('ix_subscriptions_list_status', ['list_id', 'status'])
+        batch.drop_index('ix_subscriptions_list_status_subscriber')
     # Rows whose campaign or subscriber is gone would break the constraints: they go first.
     op.execute('DELETE FROM deliveries WHERE campaign_id NOT IN (SELECT id FROM campaigns)')
     op.execute('UPDATE deliveries SET subscriber_id = NULL WHERE subscriber_id NOT IN (SELECT id FROM subscribers)')
