@@ -103,7 +103,8 @@ class Delivery(db.Model):  # type: ignore[name-defined]
 
     __tablename__ = "deliveries"
     __table_args__ = (UniqueConstraint("campaign_id", "subscriber_id"),
-                      Index("ix_deliveries_campaign_status", "campaign_id", "status"))
+                      Index("ix_deliveries_campaign_status", "campaign_id", "status"),
+                      Index("ix_deliveries_subscriber_id", "subscriber_id"))  # a subscriber's timeline
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
