@@ -6,10 +6,21 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the open pixel and the click redirect, the event flusher and the ``tracking`` commands."""
-    from core.signals import reconciling
+    """Register the open pixel and the click redirect, the event flusher, the ``tracking`` commands and the metrics."""
+    from core import campaign_stats
+    from core.api import register_schema
+    from core.signals import reconciling, unsubscribed_from_campaign
     from core.web import limiter
-    from tracking import cli, flush, metrics_cache, models, views  # noqa: F401  (models: their tables)
+    from tracking import (  # noqa: F401  (models: their tables)
+        cli,
+        flush,
+        metric_queries,
+        metrics_api,
+        metrics_cache,
+        models,
+        unsubscribes,
+        views,
+    )
 
     app.register_blueprint(views.bp)
     # /o/<token>.gif and known /c/<token> are answered here, in front of Flask (see tracking/views.py).
@@ -17,4 +28,11 @@ def init_app(app: Flask) -> None:
     limiter.exempt(views.bp)  # nothing to protect, and every request counts: no rate-limit lookups
     app.cli.add_command(cli.tracking_cli)
     reconciling.connect(flush.flush_on_reconcile)  # blinker keeps one connection per receiver
+    unsubscribed_from_campaign.connect(unsubscribes.record_unsubscribe)
     metrics_cache.listen()
+    app.register_blueprint(metrics_api.bp)
+    app.register_blueprint(metrics_api.api_bp)
+    register_schema(app, "CampaignMetrics", metrics_api.CAMPAIGN_METRICS)
+    register_schema(app, "CampaignReport", metrics_api.CAMPAIGN_REPORT)
+    register_schema(app, "CampaignAnalyticsCount", metrics_api.ANALYTICS_COUNT)
+    campaign_stats.register(app, metric_queries.listmonk_counts)  # views, clicks, bounces of GET /api/campaigns
