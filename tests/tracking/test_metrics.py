@@ -112,7 +112,7 @@ def unsubscribe_through_message(app: Flask, client: FlaskClient, built: Built, w
     """Post the one-click unsubscribe (RFC 8058) to the List-Unsubscribe URL of this reader's message."""
     with app.app_context():
         subscriber = db.session.scalars(select(Subscriber).where(Subscriber.email == READERS[who][0])).one()
-        campaign = db.session.get(Campaign, built.campaign_id)
+        campaign = db.session.get_one(Campaign, built.campaign_id)
         url = reader_context(campaign, subscriber, delivery_id=built.deliveries[who])["unsubscribe_url"]
     path = url.split("://", 1)[1].partition("/")[2]
     response = client.post(f"/{path}", data={"List-Unsubscribe": "One-Click"})
@@ -170,7 +170,7 @@ def test_the_report_timeline_links_domains_clients_and_bounces(app: Flask, built
             ("j@gmail.com", "complaint", False), ("e@example.jp", "soft", True), ("d@gmail.com", "soft", False),
             ("c@docomo.ne.jp", "hard", False)]
         monkeypatch.setattr(metrics, "TOP_DOMAINS", 2)
-        report = build_report(db.session.get(Campaign, built.campaign_id))  # type: ignore[arg-type]
+        report = build_report(db.session.get_one(Campaign, built.campaign_id))
         assert [(d.domain, d.recipients, d.sent, d.bounced, d.opened, d.clicked) for d in report.domains] == [
             ("example.jp", 5, 3, 1, 1, 0), ("gmail.com", 4, 4, 1, 3, 1), ("other", 3, 3, 1, 1, 0)]
         assert report.as_dict()["timeline"][0]["start"] == start.isoformat()
@@ -348,5 +348,5 @@ def build_csv_after_change(app: Flask, campaign_id: int) -> str:
     """The report CSV computed now (a link's URL is not a change the cache watches)."""
     from tracking.metrics_export import report_csv
     with app.app_context():
-        report = build_report(db.session.get(Campaign, campaign_id))  # type: ignore[arg-type]
+        report = build_report(db.session.get_one(Campaign, campaign_id))
         return b"".join(report_csv(report, "cp932")).decode("cp932")
