@@ -13,3 +13,8 @@ optin_requested = kairan.signal("optin-requested")
 # Sent by mailer's send reconciler each KAIRAN_RECONCILE_SECONDS, from a worker; tracking flushes
 # its event stream then, in case Redis lost the flush the pixel queued. No arguments.
 reconciling = kairan.signal("reconciling")
+
+# Sent by lists when someone unsubscribes through a campaign message's link or List-Unsubscribe
+# (its token names the delivery); tracking records it on the delivery for the campaign's metrics.
+# Arguments: subscriber_id (int), delivery_id (int).
+unsubscribed_from_campaign = kairan.signal("unsubscribed-from-campaign")

@@ -1,4 +1,4 @@
-"""Open pixel, click redirect, bot classification, bounces and complaints, campaign metrics."""
+"""Open pixel, click redirect, bot classification, bounces and complaints, campaign metrics and report."""
 
 from __future__ import annotations
 
@@ -6,23 +6,41 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the pixel, the redirect, the event flusher, the report, the timeline sources and the commands."""
-    from core import dashboard, timeline
+    """Register the pixel, the redirect, the event flusher, the commands, the metrics, the report and timeline."""
+    from core import campaign_stats, dashboard, timeline
+    from core.api import register_schema
     from core.auth import Permission
-    from core.signals import reconciling
+    from core.signals import reconciling, unsubscribed_from_campaign
     from core.web import limiter
-    from tracking import cli, flush, metrics_cache, models, report_views, views  # noqa: F401  (models: their tables)
+    from tracking import (  # noqa: F401  (models: their tables)
+        cli,
+        flush,
+        metric_queries,
+        metrics_api,
+        metrics_cache,
+        models,
+        report_views,
+        unsubscribes,
+        views,
+    )
     from tracking import timeline as touchpoints
 
     app.register_blueprint(views.bp)
-    app.register_blueprint(report_views.bp)
-    dashboard.register(app, Permission.STATS_READ, report_views.comparison_panel)
-    for source in (touchpoints.send_events, touchpoints.engagement_events, touchpoints.bounce_events,
-                   touchpoints.unsubscribe_events):
-        timeline.register(app, source)
     # /o/<token>.gif and known /c/<token> are answered here, in front of Flask (see tracking/views.py).
     app.wsgi_app = views.TrackingFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     limiter.exempt(views.bp)  # nothing to protect, and every request counts: no rate-limit lookups
     app.cli.add_command(cli.tracking_cli)
     reconciling.connect(flush.flush_on_reconcile)  # blinker keeps one connection per receiver
+    unsubscribed_from_campaign.connect(unsubscribes.record_unsubscribe)
     metrics_cache.listen()
+    app.register_blueprint(metrics_api.bp)
+    app.register_blueprint(metrics_api.api_bp)
+    register_schema(app, "CampaignMetrics", metrics_api.CAMPAIGN_METRICS)
+    register_schema(app, "CampaignReport", metrics_api.CAMPAIGN_REPORT)
+    register_schema(app, "CampaignAnalyticsCount", metrics_api.ANALYTICS_COUNT)
+    campaign_stats.register(app, metric_queries.listmonk_counts)  # views, clicks, bounces of GET /api/campaigns
+    app.register_blueprint(report_views.bp)
+    dashboard.register(app, Permission.STATS_READ, report_views.comparison_panel)
+    for source in (touchpoints.send_events, touchpoints.engagement_events, touchpoints.bounce_events,
+                   touchpoints.unsubscribe_events):
+        timeline.register(app, source)
