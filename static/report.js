@@ -96,11 +96,7 @@
       const total = answer.data.links.reduce((sum, link) => sum + link.clicks, 0);
       if (frame && clicks !== null && total !== clicks) frame.src = frame.src;  // new badges
       clicks = total;
-      if (!answer.data.live) {
-        const note = document.querySelector("[data-live-note]");
-        if (note) note.remove();
-        return;  // finished, paused or cancelled: the figures stop moving (a reload shows the status)
-      }
+      if (!answer.data.live) { window.location.reload(); return; }  // finished, paused or cancelled: show its status
     } catch (error) {
       // A missed poll is retried below; the page itself stays correct on reload.
     }

@@ -19,11 +19,12 @@ from mailer.models import Campaign
 
 MARKER = re.compile(r'<a\b([^>]*?)\bhref="kairan-link:(\d+)"([^>]*)>', re.IGNORECASE)
 HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
-# Outline and badge win over the message's inline styles (!important); the badge sits on the link's corner.
+# Outline and badge win over the message's inline styles (!important); the badge sits above the link's
+# right corner, on the gap between lines rather than on the words it counts.
 STYLE = """<style>
 a[data-kairan-link] { position: relative !important; outline: 2px solid rgba(194, 65, 12, .55) !important;
   outline-offset: 2px; }
-.kairan-badge { position: absolute !important; top: -1.1em; right: -.8em; z-index: 2147483647;
+.kairan-badge { position: absolute !important; bottom: 88%; right: -.6em; z-index: 2147483647;
   font: 700 12px/1.5 system-ui, "Noto Sans CJK JP", sans-serif !important; color: #fff !important;
   padding: 0 .45em; border-radius: 999px; white-space: nowrap; text-decoration: none !important;
   box-shadow: 0 1px 3px rgba(0, 0, 0, .35); pointer-events: none; }

@@ -8,6 +8,7 @@ which answers the same figures as JSON (for the charts) and the same partials re
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, url_for
@@ -46,12 +47,12 @@ def link_clicks(report: CampaignReport) -> dict[str, LinkClicks]:
 
 
 def export_links(campaign_id: int) -> list[tuple[str, str]]:
-    """The report's CSV downloads that this installation has (label, URL)."""
-    names = {"metrics.export_links": _("Link clicks (CSV)"), "metrics.export_domains": _("Domains (CSV)"),
-             "metrics.export_bounces": _("Bounces (CSV)"), "metrics.export_events": _("Opens and clicks (CSV)"),
-             "metrics.export_summary": _("Summary (CSV)")}
-    return [(label, url_for(endpoint, campaign_id=campaign_id)) for endpoint, label in names.items()
-            if endpoint in current_app.view_functions]
+    """The report's CSV downloads (tracking/metrics_api.py), each in UTF-8 and in Excel's Shift_JIS: (label, URL)."""
+    downloads = (("metrics.report_download", _("Report CSV"), _("Report CSV (Shift_JIS)")),
+                 ("metrics.activity_download", _("Each recipient CSV"), _("Each recipient CSV (Shift_JIS)")))
+    return [link for endpoint, utf8, cp932 in downloads
+            for link in ((utf8, url_for(endpoint, campaign_id=campaign_id, encoding="utf-8")),
+                         (cp932, url_for(endpoint, campaign_id=campaign_id, encoding="cp932")))]
 
 
 def _parts(report: CampaignReport) -> dict[str, Markup]:
@@ -109,7 +110,8 @@ def click_map(campaign_id: int) -> Any:
 
 def comparison_panel() -> Markup | str:
     """The dashboard's comparison of the last campaigns' rates, or nothing before the first send."""
-    rows = compare_campaigns(COMPARED)
+    rows = [{**row, "started_at": datetime.fromisoformat(row["started_at"]) if row["started_at"] else None}
+            for row in compare_campaigns(COMPARED)]  # the API's ISO time, back to one the datetime filter shows
     if not rows:
         return ""
     return Markup(render_template("tracking/_compare.html", rows=rows))  # noqa: S704  (our template's output)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from email.utils import parseaddr
 
 import pytest
 from flask import Flask
@@ -34,10 +35,22 @@ SALE, NEW = "https://shop.example.jp/sale?utm=mail&x=1", "https://shop.example.j
 
 @dataclass(frozen=True)
 class Sent:
-    """The sent campaign: its id, and each reader's (pixel path, click paths) by the part before @."""
+    """The sent campaign: its id, each reader's (pixel path, click paths) and unsubscribe path, by the part before @."""
 
     campaign_id: int
     paths: dict[str, tuple[str, list[str]]]
+    unsubscribe: dict[str, str]
+
+
+def unsubscribe_paths(capture: Outbox) -> dict[str, str]:
+    """Each captured message's unsubscribe link (the path the live server answers), by the reader's name."""
+    found = {}
+    for entry in capture.page(1, 50)[0]:
+        html = capture.get(entry.key).html or ""  # type: ignore[union-attr]
+        link = re.search(r'href="http://[^/"]+(/u/[^"]+)"', html)
+        assert link, entry.to
+        found[parseaddr(entry.to)[1].split("@")[0]] = link[1].replace("&amp;", "&")
+    return found
 
 
 def send_small_campaign(app: Flask, client: FlaskClient, capture: Outbox) -> Sent:
@@ -57,17 +70,19 @@ def send_small_campaign(app: Flask, client: FlaskClient, capture: Outbox) -> Sen
     with app.app_context():
         db.session.execute(update(Delivery).values(sent_at=utcnow() - timedelta(hours=1)))
         db.session.commit()
-    return Sent(campaign["id"], {name.split("@")[0]: paths for name, paths in tracked(capture).items()})
+    return Sent(campaign["id"], {name.split("@")[0]: paths for name, paths in tracked(capture).items()},
+                unsubscribe_paths(capture))
 
 
 def behave(app: Flask, client: FlaskClient, sent: Sent) -> None:
-    """ann opens (Gmail's proxy) and clicks the sale; ben clicks what's new; Apple prefetches cat's mail;
-    dan's bounces (hard); eve complains."""
+    """ann opens (Gmail's proxy) and clicks the sale; ben clicks what's new, then unsubscribes (one-click);
+    Apple prefetches cat's mail; dan's mail bounces (hard); eve complains."""
     paths = sent.paths
     assert client.get(paths["ann"][0], headers={"User-Agent": GMAIL_PROXY}).status_code == 200
     assert client.get(paths["ann"][1][0], headers={"User-Agent": BROWSER}).status_code == 302
     assert client.get(paths["ben"][1][1], headers={"User-Agent": BROWSER}).status_code == 302
     assert client.get(paths["cat"][0], headers={"User-Agent": APPLE_MPP}).status_code == 200
+    assert client.post(sent.unsubscribe["ben"], data={"List-Unsubscribe": "One-Click"}).status_code == 200
     run_jobs(app)  # the flush the first request queued
     with app.app_context():
         ids = dict(db.session.execute(select(Subscriber.email, Delivery.message_id)
@@ -93,11 +108,10 @@ def text_of(html: str) -> str:
 
 def test_the_service_counts_what_happened(app: Flask, sent: Sent) -> None:
     with app.test_request_context():
-        metrics = campaign_metrics(sent.campaign_id)
-    m = metrics
+        m = campaign_metrics(sent.campaign_id)
     assert (m.recipients, m.sent, m.bounced, m.hard_bounced, m.delivered) == (5, 5, 1, 1, 4)
-    assert (metrics.unique_opens, metrics.machine_opens, metrics.unique_clicks, metrics.complaints) == (2, 1, 2, 1)
-    assert (metrics.delivery_rate, metrics.open_rate, metrics.click_rate) == (0.8, 0.5, 0.5)
+    assert (m.unique_opens, m.machine_opens, m.unique_clicks, m.complaints, m.unsubscribes) == (2, 1, 2, 1, 1)
+    assert (m.delivery_rate, m.open_rate, m.click_rate) == (0.8, 0.5, 0.5)
 
 
 @pytest.mark.parametrize("role", ["admin", "editor", "viewer"])
@@ -125,6 +139,11 @@ def test_every_role_reads_the_report_with_the_services_numbers(app: Flask, clien
     assert "550 unknown user" in html and "5.1.1" in html  # the recent bounce, with its reason
     assert f'src="/campaigns/{sent.campaign_id}/clickmap.html"' in html and "<canvas" in html
     assert 'data-live="false"' in html  # finished: no polling
+    assert re.search(r'data-kpi="unsubscribes">.*?data-value>1<', html, re.DOTALL)
+    for path in (f"/campaigns/{sent.campaign_id}/report.csv?encoding=utf-8",
+                 f"/campaigns/{sent.campaign_id}/activity.csv?encoding=cp932"):
+        assert f'href="{path.replace("&", "&amp;")}"' in html
+        assert client.get(path).status_code == 200
 
     answer = client.get(f"/campaigns/{sent.campaign_id}/report.json")
     assert answer.status_code == 200
@@ -211,6 +230,8 @@ def test_the_subscriber_timeline_shows_sends_opens_clicks_bounces_and_complaints
     assert "Hard bounce of “計測”" in dan and "5.1.1 · 550 unknown user" in dan
     eve = _timeline(app, client, "eve@docomo.ne.jp")
     assert "Marked “計測” as spam" in eve
+    ben = _timeline(app, client, "ben@gmail.com")
+    assert "Unsubscribed through “計測”" in ben and "Unsubscribed from お知らせ" in ben
 
 
 def test_timeline_sources_keep_to_the_limit_newest_first(app: Flask, sent: Sent) -> None:
