@@ -41,9 +41,12 @@ class LinkClicks:
 
 
 def heat(share: float | None) -> str:
-    """Return the badge colour: pale for a link few clicked, the brand's deep orange for the favourite."""
-    amount = 0.0 if share is None else max(0.0, min(1.0, share))
-    return f"hsl({28 - 14 * amount:.0f}, 90%, {58 - 22 * amount:.0f}%)"
+    """Return the badge colour: grey for a link nobody clicked, then orange deepening with its share of clicks."""
+    if not share:
+        return "#616e7c"
+    amount = max(0.0, min(1.0, share))
+    # Dark enough at both ends for the badge's white text (contrast about 4:1 or more).
+    return f"hsl({28 - 14 * amount:.0f}, 85%, {40 - 12 * amount:.0f}%)"
 
 
 def badge_text(stats: LinkClicks) -> str:

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from playwright.sync_api import expect
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from core.db import db
+from lists.models import Subscriber
 from mailer.models import Campaign, CampaignStatus
 from mailer.outbox import Outbox
 from tests.browser.conftest import ja_context, log_in
@@ -87,6 +88,18 @@ def test_the_report_in_english_and_japanese(browser: Any, live_server: str, app:
             .to_contain_text("50.0%")
         page.screenshot(path=str(screenshots / f"report-dashboard-{language}.png"), full_page=True)
         context.close()
+    with app.app_context():
+        ann = db.session.scalar(select(Subscriber.id).where(Subscriber.email == "ann@gmail.com"))
+    context = ja_context(browser, live_server)
+    page = context.new_page()
+    log_in(page, "viewer")
+    page.goto(f"/subscribers/{ann}")
+    entries = page.locator(".timeline li")
+    expect(entries.filter(has=page.locator(f'a[href="/campaigns/{sent.campaign_id}/report"]'))).to_have_count(3)
+    screenshot(page, screenshots / "report-timeline-ja.png")
+    entries.locator(f'a[href="/campaigns/{sent.campaign_id}/report"]').first.click()  # the newest: the click
+    expect(page).to_have_url(f"{live_server}/campaigns/{sent.campaign_id}/report")
+    context.close()
     phone = ja_context(browser, live_server, width=390)
     page = phone.new_page()
     log_in(page, "viewer")
