@@ -244,3 +244,18 @@ def test_timeline_sources_keep_to_the_limit_newest_first(app: Flask, sent: Sent)
         assert [event.kind for event in events] == ["click"]
         assert [event.kind for event in timeline.engagement_events(ann, 10)] == ["click", "open"]
         assert timeline.send_events(ann, 10)[0].kind == "sent"
+
+
+def test_a_campaign_not_sent_yet_has_an_empty_report(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    headers = {"Authorization": f"token {api_user(app, 'editor', 'writer')}"}
+    campaign = client.post("/api/campaigns", headers=headers, json={
+        "name": "下書き", "subject": "まだ", "content_type": "html", "lists": [],
+        "body": f'<p><a href="{NEW}">新着</a></p>'}).get_json()["data"]
+    login(client, "viewer")
+    html = client.get(f"/campaigns/{campaign['id']}/report").get_data(as_text=True)
+    assert re.search(r'data-kpi="open_rate">.*?data-value>—<', html, re.DOTALL)  # no denominator yet
+    assert "No opens or clicks yet." in html and "Nothing sent yet." in html
+    badge = re.search(r'data-clicks="0">0</span>', client.get(f"/campaigns/{campaign['id']}/clickmap.html")
+                      .get_data(as_text=True))
+    assert badge, "the link has its badge, at zero"
+    assert f'href="/campaigns/{campaign["id"]}/report"' not in client.get("/campaigns/").get_data(as_text=True)
