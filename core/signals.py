@@ -17,3 +17,8 @@ reconciling = kairan.signal("reconciling")
 # Sent by lists when subscribers are about to be deleted (in the deleting transaction, before its
 # commit), so packages that keep rows about them can forget who they were. Argument: ids (list[int]).
 subscribers_deleting = kairan.signal("subscribers-deleting")
+
+# Sent by lists when someone unsubscribes through a campaign message's link or List-Unsubscribe
+# (its token names the delivery); tracking records it on the delivery for the campaign's metrics.
+# Arguments: subscriber_id (int), delivery_id (int).
+unsubscribed_from_campaign = kairan.signal("unsubscribed-from-campaign")

@@ -24,6 +24,7 @@ class TimelineEvent:
     kind: str  # a stable name for icons and filters: "subscribed", "confirmed", "unsubscribed", …
     title: str  # in the UI language
     detail: str = ""
+    url: str = ""  # where the title links to (a campaign's report, say); none when empty
 
 
 # A source returns at most ``limit`` events of one subscriber, newest first.

@@ -10,6 +10,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
+from core import dashboard as dashboard_panels
 from core import health
 from core.auth import Permission, public, require
 from core.errors import KairanError
@@ -112,9 +113,10 @@ def language() -> Any:
 @bp.get("/")
 @require(Permission.DASHBOARD)
 def dashboard() -> Any:
-    """Show system health: database, Redis, workers, SMTP and queues."""
+    """Show system health (database, Redis, workers, SMTP, queues) and the panels packages add."""
     components = health.run_checks()
-    return render_template("core/dashboard.html", components=components, notices=health.notices())
+    return render_template("core/dashboard.html", components=components, notices=health.notices(),
+                           panels=dashboard_panels.panels())
 
 
 @bp.get("/settings")

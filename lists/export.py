@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -29,20 +29,33 @@ def safe_cell(value: str) -> str:
 
 def _row(subscriber: Subscriber, list_names: dict[int, str]) -> list[str]:
     lists = "|".join(f"{list_names.get(s.list_id, s.list_id)}:{s.status.value}" for s in subscriber.subscriptions)
-    values = [subscriber.email, subscriber.name, subscriber.status.value, lists,
-              json_text(subscriber.attribs or {}), subscriber.created_at.isoformat(),
-              subscriber.updated_at.isoformat(), subscriber.uuid]
-    return [safe_cell(value) for value in values]
+    return [subscriber.email, subscriber.name, subscriber.status.value, lists,
+            json_text(subscriber.attribs or {}), subscriber.created_at.isoformat(),
+            subscriber.updated_at.isoformat(), subscriber.uuid]
+
+
+def csv_stream(header: Sequence[str], batches: Iterable[Iterable[Sequence[str]]], encoding: str) -> Iterator[bytes]:
+    """Yield a CSV, one chunk per batch of rows, each cell formula-safe; characters CP932 lacks become ?."""
+    codec = EXPORT_ENCODINGS[encoding]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    yield buffer.getvalue().encode(codec, errors="replace")
+    for rows in batches:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows([safe_cell(value) for value in row] for row in rows)
+        # After the header the BOM must not repeat: encode with the plain codec.
+        yield buffer.getvalue().encode("utf-8" if codec == "utf-8-sig" else codec, errors="replace")
 
 
 def export_csv(stmt: Select[Any], encoding: str) -> Iterator[bytes]:
-    """Yield a CSV of the subscribers a query selects, in batches by id; characters CP932 lacks become ?."""
-    codec = EXPORT_ENCODINGS[encoding]
+    """Yield a CSV of the subscribers a query selects, in batches by id."""
+    return csv_stream(HEADER, _subscriber_batches(stmt), encoding)
+
+
+def _subscriber_batches(stmt: Select[Any]) -> Iterator[list[list[str]]]:
     list_names = {list_id: name for list_id, name in db.session.execute(select(MailingList.id, MailingList.name))}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(HEADER)
-    yield buffer.getvalue().encode(codec, errors="replace")
     last_id = None
     base = stmt.order_by(None).order_by(Subscriber.id).options(
         selectinload(Subscriber.subscriptions)).execution_options(populate_existing=True)
@@ -51,11 +64,7 @@ def export_csv(stmt: Select[Any], encoding: str) -> Iterator[bytes]:
         subscribers = db.session.scalars(page.limit(EXPORT_BATCH)).all()
         if not subscribers:
             return
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerows(_row(s, list_names) for s in subscribers)
-        # After the header the BOM must not repeat: encode with the plain codec.
-        yield buffer.getvalue().encode("utf-8" if codec == "utf-8-sig" else codec, errors="replace")
+        yield [_row(s, list_names) for s in subscribers]
         last_id = subscribers[-1].id
         db.session.expunge_all()  # keep memory flat
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from core.db import db
 from core.errors import ValidationError
-from core.signals import optin_requested
-from core.tokens import Purpose, make_token
+from core.signals import optin_requested, unsubscribed_from_campaign
+from core.tokens import Purpose, make_token, read_token
 from lists.addresses import address_key, normalise_email
 from lists.models import (
     ListOptin,
@@ -26,12 +27,24 @@ from lists.subscribers import Consent, set_subscription_status, subscribe
 MAX_NAME = 200
 
 
+def public_links(subscriber: Subscriber, delivery_id: int | None = None) -> dict[str, str]:
+    """Return a subscriber's signed link tokens (as mail and pages give them).
 
-def public_links(subscriber: Subscriber) -> dict[str, str]:
-    """Return a subscriber's signed link tokens (as mail and pages give them)."""
-    return {"unsubscribe": make_token(Purpose.UNSUBSCRIBE, subscriber.uuid),
+    A campaign message's unsubscribe token also names its delivery, so the campaign is credited with it.
+    """
+    unsubscribe_payload: Any = subscriber.uuid if delivery_id is None else [subscriber.uuid, delivery_id]
+    return {"unsubscribe": make_token(Purpose.UNSUBSCRIBE, unsubscribe_payload),
             "preferences": make_token(Purpose.PREFERENCES, subscriber.uuid),
             "optin": make_token(Purpose.OPTIN, subscriber.uuid)}
+
+
+def read_unsubscribe_token(token: str) -> tuple[str, int | None]:
+    """Return the subscriber uuid an unsubscribe token names and its delivery (None when it names none)."""
+    payload = read_token(Purpose.UNSUBSCRIBE, token)
+    if isinstance(payload, list) and len(payload) == 2 and isinstance(payload[1], int):
+        return str(payload[0]), payload[1]
+    return str(payload or ""), None
+
 
 def public_lists() -> list[MailingList]:
     """Return the lists anyone may join (public and active), by name."""
@@ -105,11 +118,14 @@ def confirm(subscriber: Subscriber, lists: Sequence[MailingList], consent: Conse
     db.session.commit()
 
 
-def unsubscribe(subscriber: Subscriber, consent: Consent, list_ids: Sequence[int] | None = None) -> None:
-    """Unsubscribe from the given lists, or from every list."""
+def unsubscribe(subscriber: Subscriber, consent: Consent, list_ids: Sequence[int] | None = None,
+                delivery_id: int | None = None) -> None:
+    """Unsubscribe from the given lists, or from every list; credit the campaign whose message (delivery) said how."""
     lists = [s.mailing_list for s in subscriber.subscriptions if list_ids is None or s.list_id in list_ids]
     set_subscription_status(subscriber, lists, SubscriptionStatus.UNSUBSCRIBED, consent)
     db.session.commit()
+    if delivery_id is not None:
+        unsubscribed_from_campaign.send(subscriber_id=subscriber.id, delivery_id=delivery_id)
 
 
 def update_preferences(subscriber: Subscriber, name: str, wanted_list_ids: Iterable[int], consent: Consent,

@@ -26,6 +26,7 @@ from lists.public import (
     public_links,
     public_lists,
     public_subscribe,
+    read_unsubscribe_token,
     unsubscribe,
     update_preferences,
 )
@@ -98,11 +99,12 @@ def optin(subscriber_uuid: str) -> Any:
 @csrf_exempt  # RFC 8058 one-click: mail providers POST with no cookie; the signed token is the proof
 def unsubscribe_page(token: str) -> Any:
     """GET shows a page and never unsubscribes; POST (the page's button or one-click) unsubscribes, 200."""
-    subscriber = get_by_uuid(str(read_token(Purpose.UNSUBSCRIBE, token) or ""))
+    subscriber_uuid, delivery_id = read_unsubscribe_token(token)
+    subscriber = get_by_uuid(subscriber_uuid)
     if subscriber is None:
         return render_template("lists/public/invalid.html"), 404
     if request.method == "POST":
-        unsubscribe(subscriber, link_consent(_one_click_evidence()))
+        unsubscribe(subscriber, link_consent(_one_click_evidence()), delivery_id=delivery_id)
         return render_template("lists/public/unsubscribed.html", links=public_links(subscriber))
     subscribed = [s for s in subscriber.subscriptions if s.status != SubscriptionStatus.UNSUBSCRIBED]
     return render_template("lists/public/unsubscribe.html", subscriber=subscriber, subscriptions=subscribed,

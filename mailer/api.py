@@ -191,7 +191,8 @@ def get_campaigns() -> Any:
     get:
       tags: [campaigns]
       summary: Campaigns, filtered, ordered and paged as listmonk pages them (newest first by default).
-      description: views, clicks and bounces are 0 until tracking records them (a later issue).
+      description: views, clicks and bounces are the campaign's unique opens and clicks by people and its
+        bounced deliveries, as GET /api/campaigns/{id}/metrics defines them.
       parameters:
         - {in: query, name: query, schema: {type: string}, description: Text the name or subject contains.}
         - {in: query, name: status, schema: {type: array, items: {type: string, enum: [draft, scheduled, running,
@@ -529,8 +530,9 @@ CAMPAIGN = {
     "type": "object",
     "properties": {
         **{name: {"type": "integer"} for name in ("id", "template_id", "to_send", "sent", "failed")},
-        **{name: {"type": "integer", "description": "0 until tracking records them (a later issue)."}
-           for name in ("views", "clicks", "bounces")},
+        "views": {"type": "integer", "description": "Unique opens by people (GET /api/campaigns/{id}/metrics)."},
+        "clicks": {"type": "integer", "description": "Unique clicks by people."},
+        "bounces": {"type": "integer", "description": "Sent deliveries that bounced (hard or soft)."},
         **{name: {"type": "string"} for name in ("uuid", "name", "subject", "from_email", "body", "preheader",
                                                  "language", "charset", "messenger")},
         "altbody": {"type": "string", "nullable": True},

@@ -252,8 +252,11 @@ def sender_fields() -> dict[str, str]:
 
 
 def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: MailingList | None = None,
-                   track_view: str = "") -> dict[str, Any]:
-    """Return what a message's templates see for one reader (a sample reader when there is none)."""
+                   track_view: str = "", delivery_id: int | None = None) -> dict[str, Any]:
+    """Return what a message's templates see for one reader (a sample reader when there is none).
+
+    A delivery's message gets an unsubscribe link that names the delivery, so its campaign is credited.
+    """
     settings = current_app.config["KAIRAN"]
     base = settings.base_url
     if subscriber is None:
@@ -261,7 +264,7 @@ def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: Mai
             name = _("Sample Reader")
         subscriber = Subscriber(id=0, uuid="00000000-0000-0000-0000-000000000000", email="reader@example.com",
                                 name=name, attribs={})
-    links = public_links(subscriber)
+    links = public_links(subscriber, delivery_id)
     # Paths as lists/public_views.py routes them; url_for per message would cost more than the render.
     return {
         "subscriber": subscriber_fields(subscriber),

@@ -63,7 +63,7 @@ T = TypeVar("T")
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 # The npm packages (package.json) whose files the UI loads; nothing else in node_modules is served.
-VENDOR_PACKAGES = {"grapesjs", "grapesjs-preset-newsletter", "codemirror", "font-awesome", "quill"}
+VENDOR_PACKAGES = {"grapesjs", "grapesjs-preset-newsletter", "codemirror", "font-awesome", "quill", "chart.js"}
 CACHE_A_YEAR = 365 * 24 * 3600
 
 

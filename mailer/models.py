@@ -128,6 +128,8 @@ class Delivery(db.Model):  # type: ignore[name-defined]
     # Kept by tracking's flusher from its events (people only, not machines): a click counts as an open too.
     first_open_at: Mapped[datetime | None]
     first_click_at: Mapped[datetime | None]
+    # When the reader unsubscribed through this message's link or List-Unsubscribe (tracking/metrics.py counts it).
+    unsubscribed_at: Mapped[datetime | None]
 
 
 class SendingDomain(db.Model):  # type: ignore[name-defined]

@@ -11,6 +11,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, or_, select
 
+from core.campaign_stats import campaign_counts
 from core.db import db, utcnow
 from core.errors import ValidationError
 from lists.models import MailingList
@@ -70,12 +71,14 @@ def delivery_counts(campaigns: Sequence[Campaign]) -> dict[int, dict[str, int]]:
 def campaign_dicts(campaigns: Sequence[Campaign], *, no_body: bool = False) -> list[dict[str, Any]]:
     """Serialise campaigns in listmonk's shape, with list names and counts loaded for all of them at once.
 
-    views, clicks and bounces stay 0 until tracking records them (a later issue).
+    views, clicks and bounces are the metrics' unique opens, unique clicks and bounced deliveries
+    (tracking/metrics.py), for the whole page in one query.
     """
     list_ids = {i for c in campaigns for i in c.lists}
     names = dict(db.session.execute(select(MailingList.id, MailingList.name).where(MailingList.id.in_(list_ids))).all()
                  ) if list_ids else {}
     counts = delivery_counts(campaigns)
+    figures = campaign_counts([c.id for c in campaigns if c.started_at is not None])
     results = []
     for campaign in campaigns:
         row = campaign_as_dict(campaign)
@@ -85,7 +88,7 @@ def campaign_dicts(campaigns: Sequence[Campaign], *, no_body: bool = False) -> l
             "lists": [{"id": i, "name": names.get(i, "")} for i in campaign.lists],
             "to_send": campaign.to_send, "sent": done["sent"], "failed": done["failed"],
             "started_at": campaign.started_at.isoformat() if campaign.started_at else None,
-            "views": 0, "clicks": 0, "bounces": 0,
+            **{name: figures.get(campaign.id, {}).get(name, 0) for name in ("views", "clicks", "bounces")},
         })
         if no_body:
             row.update(body="", altbody=None)

@@ -299,7 +299,7 @@ def campaign_message(batch: Batch, reader: Subscriber | None, to: bytes,
         links = [f"{base}/c/{mark_token(Mark.CLICK, delivery_id, link_id, key=key)}" for link_id in batch.link_ids]
         pixel = (f'<img src="{base}/o/{mark_token(Mark.OPEN, delivery_id, key=key)}.gif" width="1" height="1" '
                  'alt="" style="display:block;border:0;width:1px;height:1px">')
-    context = reader_context(campaign, reader, track_view=pixel)
+    context = reader_context(campaign, reader, track_view=pixel, delivery_id=delivery_id)
     subject, html, text = batch.compiled.render_all(context, links)
     message_id = make_msgid(domain=domain)
     headers = [(b"List-Unsubscribe", f"<{context['unsubscribe_url']}>".encode()),

@@ -1,4 +1,4 @@
-"""Open pixel, click redirect, bot classification, bounces and complaints, campaign metrics."""
+"""Open pixel, click redirect, bot classification, bounces and complaints, campaign metrics and report."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the open pixel and the click redirect, the event flusher, bounce intake (inbound SMTP server,
-    mailbox polling, provider webhooks), the bounces API and page, and the ``tracking`` and ``bounces`` commands."""
+    """Register the pixel and the redirect, the event flusher, bounce intake (inbound SMTP server, mailbox polling,
+    provider webhooks), the bounces API and page, the metrics, the report and the timeline, and the commands."""
+    from core import campaign_stats, dashboard, timeline
     from core.api import register_schema
+    from core.auth import Permission
     from core.embedded import ServiceSpec, flask_command, port_answers, register_service
-    from core.signals import reconciling, subscribers_deleting
+    from core.signals import reconciling, subscribers_deleting, unsubscribed_from_campaign
     from core.web import limiter
     from tracking import (  # noqa: F401  (models: their tables)
         bounce_api,
@@ -19,10 +21,16 @@ def init_app(app: Flask) -> None:
         cli,
         flush,
         mailbox,
+        metric_queries,
+        metrics_api,
+        metrics_cache,
         models,
+        report_views,
+        unsubscribes,
         views,
         webhooks,
     )
+    from tracking import timeline as touchpoints
 
     app.register_blueprint(views.bp)
     app.register_blueprint(webhooks.bp)
@@ -41,3 +49,16 @@ def init_app(app: Flask) -> None:
     port = app.config["KAIRAN"].bounces.port
     register_service(app, ServiceSpec("bounce-smtp", flask_command("bounces", "serve", "--port", str(port)),
                                       ready=lambda: port_answers(port)))
+    unsubscribed_from_campaign.connect(unsubscribes.record_unsubscribe)
+    metrics_cache.listen()
+    app.register_blueprint(metrics_api.bp)
+    app.register_blueprint(metrics_api.api_bp)
+    register_schema(app, "CampaignMetrics", metrics_api.CAMPAIGN_METRICS)
+    register_schema(app, "CampaignReport", metrics_api.CAMPAIGN_REPORT)
+    register_schema(app, "CampaignAnalyticsCount", metrics_api.ANALYTICS_COUNT)
+    campaign_stats.register(app, metric_queries.listmonk_counts)  # views, clicks, bounces of GET /api/campaigns
+    app.register_blueprint(report_views.bp)
+    dashboard.register(app, Permission.STATS_READ, report_views.comparison_panel)
+    for source in (touchpoints.send_events, touchpoints.engagement_events, touchpoints.bounce_events,
+                   touchpoints.unsubscribe_events):
+        timeline.register(app, source)

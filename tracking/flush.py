@@ -31,6 +31,7 @@ from core.queues import redis
 from core.settings import IPHandling, TrackingSettings
 from mailer.models import Delivery, Link
 from tracking.classify import client_and_device, judge_all
+from tracking.metrics_cache import ALL, changed_on_commit, mark_changed
 from tracking.models import EventKind, TrackingEvent
 from tracking.stream import STREAM, Hit
 
@@ -148,6 +149,7 @@ def _insert(incoming: list[Incoming], settings: TrackingSettings) -> int:
     rows = [_row(event, deliveries[event.delivery_id].campaign_id, human, rule, settings)
             for event, (human, rule) in zip(fresh, verdicts[len(stored_clicks):], strict=True)]
     db.session.execute(insert(TrackingEvent), rows)
+    changed_on_commit(db.session, {row["campaign_id"] for row in rows})
     if settings.individuals:
         refresh_firsts(delivery_ids)
     return len(rows)
@@ -229,6 +231,7 @@ def reclassify() -> tuple[int, int]:
         db.session.commit()
         judged += len(events)
         last = chunk[-1]
+        mark_changed([ALL])
 
 
 def flush_on_reconcile(_sender: object = None) -> None:

@@ -3,16 +3,16 @@ and gain an index on subscriber_id (the timeline and a subscriber's deletion loo
 and a partial one on message_id (bounces are tied by the Message-ID they return). Subscriptions'
 (list_id, status) index gains subscriber_id, so list members are read from the index alone.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 """
 import sqlalchemy as sa
 from alembic import op
 
 
 # revision identifiers, used by Alembic.
-revision = '0014'
-down_revision = '0013'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

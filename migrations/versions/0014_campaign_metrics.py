@@ -1,0 +1,24 @@
+"""Campaign metrics: each delivery's unsubscribe from its message, and the indexes the report reads.
+
+Revision ID: 0014
+Revises: 0013
+"""
+import sqlalchemy as sa
+from alembic import op
+
+
+# revision identifiers, used by Alembic.
+revision = '0014'
+down_revision = '0013'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('deliveries') as batch:
+        batch.add_column(sa.Column('unsubscribed_at', sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('deliveries') as batch:
+        batch.drop_column('unsubscribed_at')

@@ -1,0 +1,261 @@
+"""The campaign report, its live JSON and click map, the dashboard comparison and tracking's timeline entries.
+
+A small campaign is really sent (RQ worker, capture SMTP); its readers open and click through the
+real pixel and redirect, the flusher stores the events, and bounces arrive through bounces.record.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import parseaddr
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select, update
+
+from core.db import db, utcnow
+from lists.models import Subscriber
+from mailer.models import Campaign, Delivery
+from mailer.outbox import Outbox
+from tests.conftest import login, run_jobs
+from tests.core.test_api import api_user
+from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
+from tests.tracking.test_tracking import APPLE_MPP, BROWSER, GMAIL_PROXY, tracked
+from tracking.bounce_parser import Failure, Intake, Kind, Verdict
+from tracking.bounces import record
+from tracking.metrics import campaign_metrics, campaign_report
+from tracking.report_views import percent
+
+READERS = ("ann@gmail.com", "ben@gmail.com", "cat@icloud.com", "dan@docomo.ne.jp", "eve@docomo.ne.jp")
+SALE, NEW = "https://shop.example.jp/sale?utm=mail&x=1", "https://shop.example.jp/new"
+
+
+@dataclass(frozen=True)
+class Sent:
+    """The sent campaign: its id, each reader's (pixel path, click paths) and unsubscribe path, by the part before @."""
+
+    campaign_id: int
+    paths: dict[str, tuple[str, list[str]]]
+    unsubscribe: dict[str, str]
+
+
+def unsubscribe_paths(capture: Outbox) -> dict[str, str]:
+    """Each captured message's unsubscribe link (the path the live server answers), by the reader's name."""
+    found = {}
+    for entry in capture.page(1, 50)[0]:
+        html = capture.get(entry.key).html or ""  # type: ignore[union-attr]
+        link = re.search(r'href="http://[^/"]+(/u/[^"]+)"', html)
+        assert link, entry.to
+        found[parseaddr(entry.to)[1].split("@")[0]] = link[1].replace("&amp;", "&")
+    return found
+
+
+def send_small_campaign(app: Flask, client: FlaskClient, capture: Outbox) -> Sent:
+    """Send a two-link campaign to READERS, an hour ago (so no click looks like a scanner's)."""
+    headers = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
+    list_id = client.post("/api/lists", headers=headers, json={"name": "お知らせ"}).get_json()["data"]["id"]
+    for email in READERS:
+        client.post("/api/subscribers", headers=headers, json={
+            "email": email, "name": email.split("@")[0], "lists": [list_id], "preconfirm_subscriptions": True})
+    body = (f'<h1>秋のセール</h1><p><a href="{SALE.replace("&", "&amp;")}">セール会場へ</a></p>'
+            f'<p>新着は<a href="{NEW}">こちら</a>から。</p>')
+    campaign = client.post("/api/campaigns", headers=headers, json={
+        "name": "計測", "subject": "お知らせ", "content_type": "html", "lists": [list_id], "body": body,
+    }).get_json()["data"]
+    client.put(f"/api/campaigns/{campaign['id']}/status", headers=headers, json={"status": "running"})
+    run_jobs(app)
+    with app.app_context():
+        db.session.execute(update(Delivery).values(sent_at=utcnow() - timedelta(hours=1)))
+        db.session.commit()
+    return Sent(campaign["id"], {name.split("@")[0]: paths for name, paths in tracked(capture).items()},
+                unsubscribe_paths(capture))
+
+
+def behave(app: Flask, client: FlaskClient, sent: Sent) -> None:
+    """ann opens (Gmail's proxy) and clicks the sale; ben clicks what's new, then unsubscribes (one-click);
+    Apple prefetches cat's mail; dan's mail bounces (hard); eve complains."""
+    paths = sent.paths
+    assert client.get(paths["ann"][0], headers={"User-Agent": GMAIL_PROXY}).status_code == 200
+    assert client.get(paths["ann"][1][0], headers={"User-Agent": BROWSER}).status_code == 302
+    assert client.get(paths["ben"][1][1], headers={"User-Agent": BROWSER}).status_code == 302
+    assert client.get(paths["cat"][0], headers={"User-Agent": APPLE_MPP}).status_code == 200
+    assert client.post(sent.unsubscribe["ben"], data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    run_jobs(app)  # the flush the first request queued
+    with app.app_context():
+        ids = dict(db.session.execute(select(Subscriber.email, Delivery.message_id)
+                                      .join(Delivery, Delivery.subscriber_id == Subscriber.id)).all())
+        record(Intake(Kind.BOUNCE, failures=(Failure("dan@docomo.ne.jp", Verdict.HARD, "5.1.1", "550 unknown user"),),
+                      message_id=ids["dan@docomo.ne.jp"]), "smtp")
+        record(Intake(Kind.COMPLAINT, complained=("eve@docomo.ne.jp",), feedback_type="abuse",
+                      message_id=ids["eve@docomo.ne.jp"]), "smtp")
+
+
+@pytest.fixture
+def sent(app: Flask, client: FlaskClient, capture: Outbox, users: dict[str, str]) -> Sent:
+    """The small campaign, sent, with its readers' opens, clicks, bounce and complaint recorded."""
+    campaign = send_small_campaign(app, client, capture)
+    behave(app, client, campaign)
+    return campaign
+
+
+def text_of(html: str) -> str:
+    """A page's text with tags and runs of white space collapsed, to look for figures in it."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_the_service_counts_what_happened(app: Flask, sent: Sent) -> None:
+    with app.test_request_context():
+        m = campaign_metrics(sent.campaign_id)
+    assert (m.recipients, m.sent, m.bounced, m.hard_bounced, m.delivered) == (5, 5, 1, 1, 4)
+    assert (m.unique_opens, m.machine_opens, m.unique_clicks, m.complaints, m.unsubscribes) == (2, 1, 2, 1, 1)
+    assert (m.delivery_rate, m.open_rate, m.click_rate) == (0.8, 0.5, 0.5)
+
+
+@pytest.mark.parametrize("role", ["admin", "editor", "viewer"])
+def test_every_role_reads_the_report_with_the_services_numbers(app: Flask, client: FlaskClient, sent: Sent,
+                                                              role: str) -> None:
+    login(client, role)
+    page = client.get(f"/campaigns/{sent.campaign_id}/report")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    with app.test_request_context():
+        report = campaign_report(sent.campaign_id)
+        m = report.metrics
+        rates = {key: percent(getattr(m, key)) for key in ("delivery_rate", "open_rate", "click_rate", "click_to_open")}
+    for key, shown in rates.items():
+        assert re.search(rf'data-kpi="{key}">.*?data-value>{re.escape(shown)}<', html, re.DOTALL), key
+    assert rates["delivery_rate"] == "80.0%" and rates["click_to_open"] == "100.0%"
+    text = text_of(html)
+    assert f"{m.delivered} delivered of {m.sent + m.failed} tried" in text
+    assert f"Machine opens, not counted: {m.machine_opens}" in text
+    assert "au, SoftBank" in text  # carriers that send no bounce for some rejections
+    for link in report.links:
+        assert re.search(rf'<tr data-url="{re.escape(link.url.replace("&", "&amp;"))}">.*?>{link.clicks}<', html,
+                         re.DOTALL)
+    assert '<tr data-domain="gmail.com">' in html and '<tr data-domain="docomo.ne.jp">' in html
+    assert "550 unknown user" in html and "5.1.1" in html  # the recent bounce, with its reason
+    assert f'src="/campaigns/{sent.campaign_id}/clickmap.html"' in html and "<canvas" in html
+    assert 'data-live="false"' in html  # finished: no polling
+    assert re.search(r'data-kpi="unsubscribes">.*?data-value>1<', html, re.DOTALL)
+    for path in (f"/campaigns/{sent.campaign_id}/report.csv?encoding=utf-8",
+                 f"/campaigns/{sent.campaign_id}/activity.csv?encoding=cp932"):
+        assert f'href="{path.replace("&", "&amp;")}"' in html
+        assert client.get(path).status_code == 200
+
+    answer = client.get(f"/campaigns/{sent.campaign_id}/report.json")
+    assert answer.status_code == 200
+    data = answer.get_json()
+    assert data["data"]["metrics"] == m.as_dict() and data["data"]["status"] == "finished"
+    assert data["data"]["live"] is False and set(data["parts"]) >= {"headline", "links", "domains", "bounces"}
+    assert sum(bucket["opens"] for bucket in data["data"]["timeline"]) == 1  # ann's; ben's click is no pixel
+    assert sum(bucket["machine_opens"] for bucket in data["data"]["timeline"]) == 1
+
+
+def test_the_report_needs_a_login_and_a_known_campaign(client: FlaskClient, sent: Sent) -> None:
+    for path in ("report", "report.json", "clickmap.html"):
+        response = client.get(f"/campaigns/{sent.campaign_id}/{path}")
+        assert response.status_code == 302 and "/login" in response.headers["Location"]
+    login(client, "viewer")
+    assert client.get("/campaigns/999999/report").status_code in (400, 404)
+
+
+def test_the_click_map_badges_each_link_in_a_sandbox(app: Flask, client: FlaskClient, sent: Sent) -> None:
+    login(client, "viewer")
+    response = client.get(f"/campaigns/{sent.campaign_id}/clickmap.html")
+    assert response.status_code == 200
+    assert "sandbox" in response.headers["Content-Security-Policy"]
+    assert "script-src 'none'" in response.headers["Content-Security-Policy"]
+    html = response.get_data(as_text=True)
+    badges = re.findall(r'<a [^>]*href="([^"]+)"[^>]*data-kairan-link="\d+"[^>]*>'
+                        r'<span class="kairan-badge"[^>]*data-clicks="(\d+)">([^<]*)</span>', html)
+    assert [(url.replace("&amp;", "&"), clicks, words) for url, clicks, words in badges] == [
+        (SALE, "1", "1 · 50%"), (NEW, "1", "1 · 50%")]
+    assert "kairan-link:" not in html  # every marker became its real URL
+    assert "/u/" in html  # the unsubscribe link is there, unbadged
+
+
+def test_a_running_campaign_is_live(app: Flask, client: FlaskClient, sent: Sent) -> None:
+    with app.app_context():
+        db.session.execute(update(Campaign).values(status="running"))
+        db.session.commit()
+    login(client, "viewer")
+    html = client.get(f"/campaigns/{sent.campaign_id}/report").get_data(as_text=True)
+    assert 'data-live="true"' in html and "data-live-note" in html
+    assert client.get(f"/campaigns/{sent.campaign_id}/report.json").get_json()["data"]["live"] is True
+
+
+def test_the_dashboard_compares_recent_campaigns(client: FlaskClient, sent: Sent) -> None:
+    login(client, "viewer")
+    html = client.get("/").get_data(as_text=True)
+    row = re.search(rf'<tr data-campaign-id="{sent.campaign_id}">(.*?)</tr>', html, re.DOTALL)
+    assert row, "the campaign is not compared"
+    assert f'href="/campaigns/{sent.campaign_id}/report"' in row[1]
+    assert re.search(r'data-rate="delivery_rate">.*?80\.0%', row[1], re.DOTALL)
+    assert re.search(r'data-rate="open_rate">.*?50\.0%', row[1], re.DOTALL)
+
+
+def test_the_campaign_pages_link_to_the_report(client: FlaskClient, sent: Sent) -> None:
+    login(client, "viewer")
+    report = f'href="/campaigns/{sent.campaign_id}/report"'
+    assert report in client.get("/campaigns/").get_data(as_text=True)
+    assert report in client.get(f"/campaigns/{sent.campaign_id}/preview").get_data(as_text=True)
+    assert report in client.get(f"/campaigns/{sent.campaign_id}").get_data(as_text=True)
+
+
+def _timeline(app: Flask, client: FlaskClient, email: str) -> str:
+    with app.app_context():
+        subscriber_id = db.session.scalar(select(Subscriber.id).where(Subscriber.email == email))
+    html = client.get(f"/subscribers/{subscriber_id}").get_data(as_text=True)
+    found = re.search(r'<ol class="timeline">(.*?)</ol>', html, re.DOTALL)
+    assert found, email
+    return found[1]
+
+
+def test_the_subscriber_timeline_shows_sends_opens_clicks_bounces_and_complaints(
+        app: Flask, client: FlaskClient, sent: Sent) -> None:
+    login(client, "viewer")
+    report = f'href="/campaigns/{sent.campaign_id}/report"'
+    ann = _timeline(app, client, "ann@gmail.com")
+    assert ann.count(report) == 3  # sent, opened, clicked: each links to the campaign
+    assert "Sent “計測”" in ann and "Opened “計測”" in ann and "Clicked a link in “計測”" in ann
+    assert SALE.replace("&", "&amp;") in ann and "Gmail" in ann
+    assert ann.index("Clicked a link") < ann.index("Opened “計測”") < ann.index("Sent “計測”")  # newest first
+    assert "Subscribed to お知らせ" in ann  # lists' own entries stay
+    cat = _timeline(app, client, "cat@icloud.com")
+    assert "A machine opened “計測”" in cat and "Apple Mail Privacy Protection" in cat and "event-machine-open" in cat
+    dan = _timeline(app, client, "dan@docomo.ne.jp")
+    assert "Hard bounce of “計測”" in dan and "5.1.1 · 550 unknown user" in dan
+    eve = _timeline(app, client, "eve@docomo.ne.jp")
+    assert "Marked “計測” as spam" in eve
+    ben = _timeline(app, client, "ben@gmail.com")
+    assert "Unsubscribed through “計測”" in ben and "Unsubscribed from お知らせ" in ben
+
+
+def test_timeline_sources_keep_to_the_limit_newest_first(app: Flask, sent: Sent) -> None:
+    from tracking import timeline
+
+    with app.test_request_context():
+        ann = db.session.scalar(select(Subscriber.id).where(Subscriber.email == "ann@gmail.com"))
+        assert ann is not None
+        events = timeline.engagement_events(ann, 1)
+        assert [event.kind for event in events] == ["click"]
+        assert [event.kind for event in timeline.engagement_events(ann, 10)] == ["click", "open"]
+        assert timeline.send_events(ann, 10)[0].kind == "sent"
+
+
+def test_a_campaign_not_sent_yet_has_an_empty_report(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    headers = {"Authorization": f"token {api_user(app, 'editor', 'writer')}"}
+    campaign = client.post("/api/campaigns", headers=headers, json={
+        "name": "下書き", "subject": "まだ", "content_type": "html", "lists": [],
+        "body": f'<p><a href="{NEW}">新着</a></p>'}).get_json()["data"]
+    login(client, "viewer")
+    html = client.get(f"/campaigns/{campaign['id']}/report").get_data(as_text=True)
+    assert re.search(r'data-kpi="open_rate">.*?data-value>—<', html, re.DOTALL)  # no denominator yet
+    assert "No opens or clicks yet." in html and "Nothing sent yet." in html
+    badge = re.search(r'data-clicks="0">0</span>', client.get(f"/campaigns/{campaign['id']}/clickmap.html")
+                      .get_data(as_text=True))
+    assert badge, "the link has its badge, at zero"
+    assert f'href="/campaigns/{campaign["id"]}/report"' not in client.get("/campaigns/").get_data(as_text=True)

@@ -1,0 +1,242 @@
+"""Campaign figures over HTTP: Kairan's metrics and report, listmonk's analytics, and the CSV exports.
+
+Every route reads tracking/metrics.py, so the API, the report page and the exports agree. Viewers may read all of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask_babel import gettext as _
+
+from core.auth import Permission, require
+from core.errors import ValidationError
+from lists.export import EXPORT_ENCODINGS
+from mailer.campaigns import get_campaign
+from tracking.analytics import analytics, campaign_ids, parse_moment
+from tracking.metrics import COMPARED, campaign_metrics, campaign_report, compare_campaigns
+from tracking.metrics_export import activity_csv, report_csv
+
+bp = Blueprint("metrics", __name__)
+api_bp = Blueprint("metrics_api", __name__, url_prefix="/api")
+MAX_COMPARED = 100
+
+
+def _csv(chunks: Iterator[bytes], name: str, encoding: str) -> Response:
+    response = Response(stream_with_context(chunks), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f"attachment; filename={name}-{encoding}.csv"
+    return response
+
+
+def _encoding() -> str:
+    encoding = request.args.get("encoding", "utf-8")
+    return encoding if encoding in EXPORT_ENCODINGS else "utf-8"
+
+
+@bp.get("/campaigns/<int:campaign_id>/report.csv")
+@require(Permission.STATS_READ)
+def report_download(campaign_id: int) -> Any:
+    """Download the campaign's report (headline metrics, links, domains) as CSV (UTF-8 with BOM, or CP932)."""
+    encoding = _encoding()
+    return _csv(report_csv(campaign_report(campaign_id), encoding), f"campaign-{campaign_id}-report", encoding)
+
+
+@bp.get("/campaigns/<int:campaign_id>/activity.csv")
+@require(Permission.STATS_READ)
+def activity_download(campaign_id: int) -> Any:
+    """Download each recipient's activity as CSV, streamed."""
+    get_campaign(campaign_id)
+    encoding = _encoding()
+    return _csv(activity_csv(campaign_id, encoding), f"campaign-{campaign_id}-activity", encoding)
+
+
+ENCODING_PARAMETER = {"in": "query", "name": "encoding", "schema": {"type": "string", "enum": ["utf-8", "cp932"]}}
+
+
+@api_bp.get("/campaigns/<int:campaign_id>/report.csv")
+@require(Permission.STATS_READ)
+def api_report_csv(campaign_id: int) -> Any:
+    """Download the report as CSV.
+    ---
+    get:
+      tags: [metrics]
+      summary: The campaign's headline metrics, links and domains as one CSV (UTF-8 with BOM, or CP932).
+      parameters:
+        - {in: path, name: campaign_id, required: true, schema: {type: integer}}
+        - {in: query, name: encoding, schema: {type: string, enum: [utf-8, cp932]}}
+      responses:
+        200: {description: 'CSV: metric,value rows; then url,clicks,unique_clicks,machine_clicks; then
+          domain,recipients,sent,bounced,opened,clicked. Blocks are separated by an empty row.',
+          content: {text/csv: {schema: {type: string}}}}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    return report_download(campaign_id)
+
+
+@api_bp.get("/campaigns/<int:campaign_id>/activity.csv")
+@require(Permission.STATS_READ)
+def api_activity_csv(campaign_id: int) -> Any:
+    """Download each recipient's activity as CSV.
+    ---
+    get:
+      tags: [metrics]
+      summary: One row per recipient, streamed (UTF-8 with BOM, or CP932).
+      parameters:
+        - {in: path, name: campaign_id, required: true, schema: {type: integer}}
+        - {in: query, name: encoding, schema: {type: string, enum: [utf-8, cp932]}}
+      responses:
+        200: {description: 'CSV: email,status,sent_at,first_open_at,first_click_at,bounce (hard, soft or
+          "soft (sender)"),bounce_status,complaint,unsubscribed_at.', content: {text/csv: {schema: {type: string}}}}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    return activity_download(campaign_id)
+
+
+@api_bp.get("/campaigns/<int:campaign_id>/metrics")
+@require(Permission.STATS_READ)
+def get_metrics(campaign_id: int) -> Any:
+    """Return a campaign's metrics.
+    ---
+    get:
+      tags: [metrics]
+      summary: Every headline metric of one campaign, machines' opens and clicks apart.
+      description: Figures of a running campaign are at most a few seconds old.
+      parameters: [{in: path, name: campaign_id, required: true, schema: {type: integer}}]
+      responses:
+        200:
+          description: The metrics.
+          content:
+            application/json:
+              schema: {type: object, properties: {data: {$ref: '#/components/schemas/CampaignMetrics'}}}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    return jsonify(data=campaign_metrics(campaign_id).as_dict())
+
+
+@api_bp.get("/campaigns/<int:campaign_id>/report")
+@require(Permission.STATS_READ)
+def get_report(campaign_id: int) -> Any:
+    """Return a campaign's report.
+    ---
+    get:
+      tags: [metrics]
+      summary: Metrics, opens and clicks over time, links, receiving domains, mail clients, recent bounces.
+      parameters: [{in: path, name: campaign_id, required: true, schema: {type: integer}}]
+      responses:
+        200:
+          description: The report.
+          content:
+            application/json:
+              schema: {type: object, properties: {data: {$ref: '#/components/schemas/CampaignReport'}}}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    return jsonify(data=campaign_report(campaign_id).as_dict())
+
+
+@api_bp.get("/campaigns/compare")
+@require(Permission.STATS_READ)
+def get_comparison() -> Any:
+    """Compare recent campaigns.
+    ---
+    get:
+      tags: [metrics]
+      summary: The most recently started campaigns' metrics, newest first.
+      parameters: [{in: query, name: limit, schema: {type: integer, minimum: 1, maximum: 100, default: 10}}]
+      responses:
+        200:
+          description: One entry per campaign (id, name, status, started_at and every metric).
+          content:
+            application/json:
+              schema: {type: object, properties: {data: {type: array, items: {type: object}}}}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    raw = request.args.get("limit", str(COMPARED))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_COMPARED:
+        raise ValidationError(_("limit must be a number from 1 to %(max)d.", max=MAX_COMPARED))
+    return jsonify(data=compare_campaigns(int(raw)))
+
+
+@api_bp.get("/campaigns/analytics/<kind>")
+@require(Permission.STATS_READ)
+def get_analytics(kind: str) -> Any:
+    """Return listmonk's campaign analytics.
+    ---
+    get:
+      tags: [campaigns]
+      summary: Views, clicks or bounces per day (KAIRAN_TIMEZONE), or clicks per link, of some campaigns.
+      description: Views and clicks are people's; machines' (Apple's prefetch, link scanners) are left out.
+      parameters:
+        - {in: path, name: kind, required: true, schema: {type: string, enum: [views, clicks, bounces, links]}}
+        - {in: query, name: id, required: true, schema: {type: array, items: {type: integer}},
+           description: Campaign ids (repeat the parameter, or separate them with commas).}
+        - {in: query, name: from, required: true, schema: {type: string},
+           description: A date (from its start in KAIRAN_TIMEZONE) or a time with its offset.}
+        - {in: query, name: to, required: true, schema: {type: string},
+           description: A date (to its end) or a time with its offset.}
+      responses:
+        200:
+          description: 'views, clicks, bounces: {"campaign_id","count","timestamp"} per campaign and day;
+            links: {"url","count"}.'
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  data: {type: array, items: {$ref: '#/components/schemas/CampaignAnalyticsCount'}}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    ids = campaign_ids(request.args.getlist("id"))
+    if not request.args.get("from") or not request.args.get("to"):
+        raise ValidationError(_("from and to are needed."))
+    since = parse_moment(request.args["from"], "from")
+    until = parse_moment(request.args["to"], "to", end=True)
+    return jsonify(data=analytics(kind, ids, since, until))
+
+
+RATE = {"type": "number", "nullable": True, "description": "null while its denominator is 0."}
+CAMPAIGN_METRICS = {
+    "type": "object",
+    "description": "DESIGN.md's definitions (tracking/metrics.py). With individual tracking off, opens and clicks "
+                   "are counts of people's events (upper bounds) and individual is false.",
+    "properties": {
+        **{name: {"type": "integer"} for name in (
+            "campaign_id", "recipients", "sent", "failed", "pending", "suppressed", "bounced", "hard_bounced",
+            "soft_bounced", "delivered", "unique_opens", "machine_opens", "unique_clicks", "machine_clicks",
+            "unsubscribes", "complaints")},
+        **{name: RATE for name in ("delivery_rate", "open_rate", "click_rate", "click_to_open", "unsubscribe_rate",
+                                   "complaint_rate")},
+        "individual": {"type": "boolean"},
+    },
+}
+_COUNTS = {"type": "integer"}
+CAMPAIGN_REPORT = {
+    "type": "object",
+    "properties": {
+        "metrics": {"$ref": "#/components/schemas/CampaignMetrics"},
+        "started_at": {"type": "string", "format": "date-time", "nullable": True},
+        "computed_at": {"type": "string", "format": "date-time"},
+        "timeline": {"type": "array", "description": "Hourly for 48 hours from the start's hour, then daily.",
+                     "items": {"type": "object", "properties": {
+                         "start": {"type": "string", "format": "date-time"}, "hours": {"type": "integer"},
+                         **{n: _COUNTS for n in ("opens", "machine_opens", "clicks", "machine_clicks")}}}},
+        "links": {"type": "array", "items": {"type": "object", "properties": {
+            "url": {"type": "string"}, **{n: _COUNTS for n in ("clicks", "unique_clicks", "machine_clicks")}}}},
+        "domains": {"type": "array", "description": "The top receiving domains, then one named other.",
+                    "items": {"type": "object", "properties": {
+                        "domain": {"type": "string"},
+                        **{n: _COUNTS for n in ("recipients", "sent", "bounced", "opened", "clicked")}}}},
+        **{name: {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "opens": _COUNTS}}} for name in ("clients", "devices")},
+        "bounces": {"type": "array", "items": {"type": "object", "properties": {
+            **{n: {"type": "string"} for n in ("email", "type", "status", "diagnostic", "source")},
+            "sender_refused": {"type": "boolean"}, "created_at": {"type": "string", "format": "date-time"}}}},
+    },
+}
+ANALYTICS_COUNT = {
+    "type": "object",
+    "properties": {"campaign_id": {"type": "integer"}, "count": {"type": "integer"},
+                   "timestamp": {"type": "string", "format": "date-time"},
+                   "url": {"type": "string", "description": "links only (with count)."}},
+}

@@ -1,0 +1,117 @@
+"""The campaign report page, its live JSON, the click map, and the dashboard's comparison of campaigns.
+
+Every figure comes from tracking/metrics.py. The page's numbers are rendered by the partial
+templates of tracking/_report_parts.html; while a campaign runs, the page polls report.json,
+which answers the same figures as JSON (for the charts) and the same partials rendered again
+(for everything else), so the numbers are written by one piece of code, not two.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, render_template, url_for
+from flask_babel import format_percent
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+from core.auth import Permission, require
+from core.errors import KairanError
+from mailer.campaigns import get_campaign
+from mailer.compose_views import CAMPAIGN_STATUS_LABELS
+from mailer.models import Campaign, CampaignStatus
+from mailer.scheduling import local_zone
+from mailer.views import preview_response
+from tracking.clickmap import LinkClicks, click_map_html
+from tracking.labels import BOUNCE_TYPES
+from tracking.metrics import CampaignReport, campaign_report, compare_campaigns
+
+bp = Blueprint("report", __name__)
+
+POLL_SECONDS = 5  # how often a running campaign's report asks again (the metrics cache keeps 5 s: LIVE_SECONDS)
+COMPARED = 8  # campaigns on the dashboard's comparison
+
+
+@bp.app_template_filter("percent")
+def percent(value: float | None) -> str:
+    """Show a rate as a percentage with one decimal, or a dash when it has no denominator yet."""
+    return "—" if value is None else format_percent(value, "#,##0.0%")
+
+
+def link_clicks(report: CampaignReport) -> dict[str, LinkClicks]:
+    """Each tracked URL's clicks by people and its share of all of them, for the table and the click map."""
+    total = sum(link.clicks for link in report.links)
+    return {link.url: LinkClicks(link.clicks, link.unique_clicks, link.clicks / total if total else None)
+            for link in report.links}
+
+
+def export_links(campaign_id: int) -> list[tuple[str, str]]:
+    """The report's CSV downloads (tracking/metrics_api.py), each in UTF-8 and in Excel's Shift_JIS: (label, URL)."""
+    downloads = (("metrics.report_download", _("Report CSV"), _("Report CSV (Shift_JIS)")),
+                 ("metrics.activity_download", _("Each recipient CSV"), _("Each recipient CSV (Shift_JIS)")))
+    return [link for endpoint, utf8, cp932 in downloads
+            for link in ((utf8, url_for(endpoint, campaign_id=campaign_id, encoding="utf-8")),
+                         (cp932, url_for(endpoint, campaign_id=campaign_id, encoding="cp932")))]
+
+
+def _parts(report: CampaignReport) -> dict[str, Markup]:
+    """Render the report's partials, each by its macro in tracking/_report_parts.html."""
+    module: Any = current_app.jinja_env.get_template("tracking/_report_parts.html").module
+    clicks = link_clicks(report)
+    return {
+        "headline": module.headline(report.metrics),
+        "funnel": module.funnel(report.metrics),
+        "links": module.links(report.links, clicks),
+        "domains": module.domains(report.domains),
+        "clients": module.shares(report.clients, report.devices),
+        "bounces": module.bounces(report.bounces, BOUNCE_TYPES),
+    }
+
+
+def _live(campaign: Campaign) -> bool:
+    return campaign.status == CampaignStatus.RUNNING
+
+
+@bp.get("/campaigns/<int:campaign_id>/report")
+@require(Permission.STATS_READ)
+def campaign(campaign_id: int) -> Any:
+    """Show a campaign's report: headline rates, opens and clicks over time, links, domains, clients, bounces."""
+    found = get_campaign(campaign_id)
+    report = campaign_report(campaign_id)
+    return render_template("tracking/report.html", campaign=found, report=report, parts=_parts(report),
+                           chart_data=report.as_dict(), live=_live(found), poll_seconds=POLL_SECONDS,
+                           exports=export_links(campaign_id), zone=local_zone().key,
+                           status_label=CAMPAIGN_STATUS_LABELS[found.status.value])
+
+
+@bp.get("/campaigns/<int:campaign_id>/report.json")
+@require(Permission.STATS_READ)
+def data(campaign_id: int) -> Any:
+    """Answer the report page's poll: the figures, and its partials rendered again."""
+    found = get_campaign(campaign_id)
+    report = campaign_report(campaign_id)
+    return jsonify(data={**report.as_dict(), "status": found.status.value, "live": _live(found)},
+                   parts=_parts(report))
+
+
+@bp.get("/campaigns/<int:campaign_id>/clickmap.html")
+@require(Permission.STATS_READ)
+def click_map(campaign_id: int) -> Any:
+    """Serve the campaign's message with each tracked link badged with its clicks, for a sandboxed frame."""
+    found = get_campaign(campaign_id)
+    title = _("{url}: {clicks} clicks by {people} people")
+    try:
+        html = click_map_html(found, link_clicks(campaign_report(campaign_id)), title)
+    except KairanError as error:  # a layout broken since the send: say so inside the frame
+        html = f"<p>{Markup.escape(error.message)}</p>"
+    return preview_response(html)
+
+
+def comparison_panel() -> Markup | str:
+    """The dashboard's comparison of the last campaigns' rates, or nothing before the first send."""
+    rows = [{**row, "started_at": datetime.fromisoformat(row["started_at"]) if row["started_at"] else None}
+            for row in compare_campaigns(COMPARED)]  # the API's ISO time, back to one the datetime filter shows
+    if not rows:
+        return ""
+    return Markup(render_template("tracking/_compare.html", rows=rows))  # noqa: S704  (our template's output)
