@@ -90,7 +90,7 @@ def _dialect_parts(sqlite: bool, count: int) -> dict[str, str]:
     else:
         def at(seconds: str) -> str:
             return f"(TIMESTAMPTZ '{T0.isoformat()}' + make_interval(secs => {seconds}))"
-        parts = {"rows": f"generate_series(1, {count}) AS n", "uuid": "md5(n::text)", "false": "false"}
+        parts = {"rows": f"generate_series(1::bigint, {count}) AS n", "uuid": "md5(n::text)", "false": "false"}
     return {**parts, "domain": domain, "t0": at("0"), "sent": at("id % 3600"), "bounced": at("3600 + d.id % 86400"),
             "opened": at("3600 + (id * 37) % 172800"), "at": at("(n * 13) % 604800"), "human": "n % 10 < 7",
             "sender_refused": "d.id % 8 = 1", "clients": cases(0), "devices": cases(1)}
