@@ -1,0 +1,175 @@
+"""Benchmark: one campaign's report at 1,000,000 deliveries and 3,000,000 open and click events.
+
+Seeds a new data folder with set-based SQL: subscribers over a handful of receiving domains (gmail.com,
+docomo.ne.jp, icloud.com …), one finished campaign with 20 links, its deliveries (mostly sent, some
+failed or still queued, a share opened, clicked or unsubscribed), the events (people's and machines'
+opens and clicks over a week) and 2 % of deliveries bounced (hard, soft, sender refusals, complaints).
+Then it times ``campaign_report()``: cold (computed from the database: the cache emptied each time)
+and warm (from the Redis cache), each the median of several runs, plus ``campaign_metrics()`` cold.
+Prints one JSON line, last: {"deliveries","events","report_ms","report_cold_ms","metrics_cold_ms",…}
+Run: .venv/bin/python -m bench.stats [--deliveries 1000000] [--events 3000000] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from app import create_app
+from bench import scratch_folder
+from core.db import db
+from core.embedded import private_redis
+from core.queues import redis
+from mailer.models import Campaign
+from tests.databases import fresh_postgres
+from tracking.metrics import build_report, campaign_report, metrics_of
+from tracking.metrics_cache import PREFIX
+
+REPEATS = 3  # a cold report of a million deliveries takes seconds on SQLite
+T0 = datetime(2026, 3, 2, 0, 30, tzinfo=UTC)
+DOMAINS = ["gmail.com", "docomo.ne.jp", "icloud.com", "yahoo.co.jp", "ezweb.ne.jp", "outlook.jp", "softbank.ne.jp",
+           "example.co.jp"]
+CLIENTS = [("Gmail", "Other"), ("Apple Mail", "iPhone"), ("Chrome", "Mac"), ("Outlook", "Windows"),
+           ("Safari", "iPad"), ("Thunderbird", "Linux")]
+
+# ``n`` numbers the rows; :: marks what differs between the databases (a row source and time arithmetic).
+SUBSCRIBERS = """
+INSERT INTO subscribers (uuid, email, email_key, name, attribs, status, created_at, updated_at)
+SELECT {uuid}, 'user' || n || '@' || {domain}, 'user' || n || '@' || {domain}, '会員' || n, '{{}}', 'enabled',
+       {t0}, {t0} FROM {rows}
+"""
+DELIVERIES = """
+INSERT INTO deliveries (campaign_id, subscriber_id, status, attempts, sent_at, created_at, first_open_at,
+                        first_click_at, unsubscribed_at)
+SELECT :campaign, id,
+       CASE WHEN id % 100 < 97 THEN 'sent' WHEN id % 100 < 99 THEN 'failed' ELSE 'queued' END, 0,
+       CASE WHEN id % 100 < 97 THEN {sent} END, {t0},
+       CASE WHEN id % 100 < 30 THEN {opened} END, CASE WHEN id % 100 < 5 THEN {opened} END,
+       CASE WHEN id % 1000 = 7 THEN {opened} END
+FROM subscribers
+"""
+EVENTS = """
+INSERT INTO tracking_events (stream_id, campaign_id, delivery_id, link_id, kind, at, head, prefetch, client, device,
+                             human, rule)
+SELECT n || '-0', :campaign, :first_delivery + (n * 7919) % :deliveries,
+       CASE WHEN n % 5 = 0 THEN :first_link + n % 20 END, CASE WHEN n % 5 = 0 THEN 'click' ELSE 'open' END,
+       {at}, {false}, {false},
+       CASE n % 6 {clients} END, CASE n % 6 {devices} END,
+       {human}, CASE WHEN n % 10 < 7 THEN 'person' ELSE 'apple_mpp' END
+FROM {rows}
+"""
+BOUNCES = """
+INSERT INTO bounces (email, subscriber_id, campaign_id, delivery_id, type, sender_refused, source, status,
+                     diagnostic, meta, created_at)
+SELECT s.email_key, s.id, d.campaign_id, d.id,
+       CASE d.id % 4 WHEN 0 THEN 'hard' WHEN 3 THEN 'complaint' ELSE 'soft' END, {sender_refused}, 'smtp',
+       '5.1.1', 'user unknown', '{{}}', {bounced}
+FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE d.id % 50 = 1 AND d.status = 'sent'
+"""
+
+
+def _dialect_parts(sqlite: bool, count: int) -> dict[str, str]:
+    """The SQL fragments that differ: a row source of ``count`` numbers, and times as each stores them."""
+    def cases(index: int) -> str:
+        return " ".join(f"WHEN {i} THEN '{pair[index]}'" for i, pair in enumerate(CLIENTS))
+    domain = "CASE n % {k} {cases} END".format(
+        k=len(DOMAINS), cases=" ".join(f"WHEN {i} THEN '{d}'" for i, d in enumerate(DOMAINS)))
+    if sqlite:
+        def at(seconds: str) -> str:
+            return f"strftime('%Y-%m-%d %H:%M:%S', {int(T0.timestamp())} + {seconds}, 'unixepoch') || '.000000'"
+        rows = f"(WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < {count}) SELECT n FROM c)"  # noqa: S608
+        parts = {"rows": rows, "uuid": "lower(hex(randomblob(16)))", "false": "0"}
+    else:
+        def at(seconds: str) -> str:
+            return f"(TIMESTAMPTZ '{T0.isoformat()}' + make_interval(secs => {seconds}))"
+        parts = {"rows": f"generate_series(1::bigint, {count}) AS n", "uuid": "md5(n::text)", "false": "false"}
+    return {**parts, "domain": domain, "t0": at("0"), "sent": at("id % 3600"), "bounced": at("3600 + d.id % 86400"),
+            "opened": at("3600 + (id * 37) % 172800"), "at": at("(n * 13) % 604800"), "human": "n % 10 < 7",
+            "sender_refused": "d.id % 8 = 1", "clients": cases(0), "devices": cases(1)}
+
+
+def seed(deliveries: int, events: int) -> int:
+    """Migrate, then fill the tables as above; return the campaign's id."""
+    upgrade()
+    sqlite = db.engine.dialect.name == "sqlite"
+    run = db.session.execute
+    run(text(SUBSCRIBERS.format(**_dialect_parts(sqlite, deliveries))))
+    campaign = run(text("INSERT INTO campaigns (uuid, name, subject, from_email, preheader, status, content_type, "
+                        "body, lists, tags, headers, language, charset, archive, started_at, to_send, created_at, "
+                        "updated_at) VALUES ('bench', 'bench', 'bench', '', '', 'finished', 'html', '', '[]', '[]', "
+                        "'[]', 'ja', 'utf-8', false, :t0, :n, :t0, :t0) RETURNING id"),
+                   {"t0": T0, "n": deliveries}).scalar_one()
+    for i in range(20):
+        run(text("INSERT INTO links (campaign_id, url, created_at) VALUES (:c, :u, :t0)"),
+            {"c": campaign, "u": f"https://shop.example.jp/item/{i}", "t0": T0})
+    run(text(DELIVERIES.format(**_dialect_parts(sqlite, deliveries))), {"campaign": campaign})
+    first_delivery = run(text("SELECT min(id) FROM deliveries")).scalar_one()
+    first_link = run(text("SELECT min(id) FROM links")).scalar_one()
+    run(text(EVENTS.format(**_dialect_parts(sqlite, events))),
+        {"campaign": campaign, "first_delivery": first_delivery, "deliveries": deliveries, "first_link": first_link})
+    run(text(BOUNCES.format(**_dialect_parts(sqlite, deliveries))))
+    db.session.commit()
+    if not sqlite:  # the steady state autovacuum keeps (statistics, visibility map), as bench/audience.py
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE"))
+    return int(campaign)
+
+
+def median_ms(run: Callable[[], Any], before: Callable[[], Any] = lambda: None) -> float:
+    """Median milliseconds of REPEATS runs, ``before`` run (untimed) ahead of each."""
+    samples = []
+    for _ in range(REPEATS):
+        before()
+        started = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(samples), 1)
+
+
+def main() -> None:
+    """Seed, then time the report cold and warm."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--deliveries", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=3_000_000)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+    folder = scratch_folder("stats")
+    with private_redis(folder / "redis") as redis_url:
+        database = fresh_postgres(args.database_url) if args.database_url else f"sqlite:///{folder / 'kairan.db'}"
+        app = create_app({"KAIRAN_DATA_DIR": str(folder), "KAIRAN_DATABASE_URL": database,
+                          "KAIRAN_REDIS_URL": redis_url})
+        with app.app_context():
+            started = time.perf_counter()
+            campaign_id = seed(args.deliveries, args.events)
+            seed_seconds = time.perf_counter() - started
+            campaign = db.session.get_one(Campaign, campaign_id)
+
+            def forget() -> None:  # every cached figure: the next report is computed from the database
+                redis().delete(*redis().keys(f"{PREFIX}*") or ["-"])
+
+            started = time.perf_counter()
+            report = build_report(campaign)
+            first_ms = round((time.perf_counter() - started) * 1000, 1)
+            result = {
+                "benchmark": "stats", "database": db.engine.dialect.name, "deliveries": args.deliveries,
+                "events": args.events, "seed_seconds": round(seed_seconds, 1),
+                "report_first_ms": first_ms,
+                "report_cold_ms": median_ms(lambda: campaign_report(campaign_id), forget),
+                "report_ms": median_ms(lambda: campaign_report(campaign_id)),
+                "metrics_cold_ms": median_ms(lambda: metrics_of([campaign_id])),
+                "unique_opens": report.metrics.unique_opens, "open_rate": report.metrics.open_rate,
+                "timeline_buckets": len(report.timeline), "target_ms": 300,
+            }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
