@@ -20,8 +20,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, render_template
 from sqlalchemy import select
-from werkzeug.utils import redirect
-from werkzeug.wrappers import Request, Response
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.urls import iri_to_uri
 
 from core.auth import public
 from core.db import db
@@ -35,6 +35,8 @@ bp = Blueprint("tracking", __name__)
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")  # 1×1 transparent GIF
 NO_CACHE = {"Cache-Control": "no-store, no-cache, must-revalidate, private, max-age=0", "Pragma": "no-cache",
             "Expires": "0"}
+PIXEL_STATUS = "200 OK"
+PIXEL_HEADERS = [("Content-Type", "image/gif"), ("Content-Length", str(len(PIXEL))), *NO_CACHE.items()]
 LINK_CACHE_SECONDS = 60.0  # a link's URL never changes; a deleted campaign's links stop redirecting within this
 LINK_CACHE_SIZE = 10_000
 
@@ -59,12 +61,18 @@ class TrackingFastPath:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         if method in ("GET", "HEAD") and path.startswith(("/o/", "/c/")):
-            response = self._answer(Request(environ), path)
-            if response is not None:
-                return response(environ, start_response)
+            answer = self._answer(environ, path)
+            if answer is not None:
+                status, headers = answer
+                start_response(status, headers)
+                return [PIXEL] if status == PIXEL_STATUS and method == "GET" else []
         return self.next_app(environ, start_response)
 
-    def _answer(self, request: Request, path: str) -> Response | None:
+    def _answer(self, environ: dict[str, Any], path: str) -> tuple[str, list[tuple[str, str]]] | None:
+        """The status and headers to answer with, or None for Flask to answer.
+
+        Plain WSGI, no request or response objects: this runs for every pixel of every message.
+        """
         key = self.key = self.key or mark_key(self.app.config["SECRET_KEY"])
         token = path[3:]
         if path.startswith("/o/"):
@@ -72,20 +80,19 @@ class TrackingFastPath:
                 return None
             ids = read_mark_token(Mark.OPEN, token.removesuffix(".gif"), key)
             if ids is not None and len(ids) == 1:
-                self._record(request, EventKind.OPEN, ids[0])
-            return Response(PIXEL, mimetype="image/gif", headers=NO_CACHE)  # HEAD: werkzeug sends no body
+                self._record(environ, EventKind.OPEN, ids[0])
+            return PIXEL_STATUS, PIXEL_HEADERS
         ids = read_mark_token(Mark.CLICK, token, key)
-        url = self._link_url(ids[1]) if ids is not None and len(ids) == 2 else None
-        if ids is None or url is None:
+        location = self._link_url(ids[1]) if ids is not None and len(ids) == 2 else None
+        if ids is None or location is None:
             return None  # Flask shows the neutral page
-        self._record(request, EventKind.CLICK, ids[0], ids[1])
-        response = redirect(url, code=302)
-        response.headers.update(NO_CACHE)
-        return response
+        self._record(environ, EventKind.CLICK, ids[0], ids[1])
+        return "302 Found", [("Location", location), ("Content-Length", "0"), *NO_CACHE.items()]
 
-    def _record(self, request: Request, kind: EventKind, delivery_id: int, link_id: int | None = None) -> None:
-        writer_for(self.app).append(Hit(kind, delivery_id, link_id, request.user_agent.string, request.remote_addr,
-                                        head=request.method == "HEAD", prefetch=is_prefetch(request.headers)))
+    def _record(self, environ: dict[str, Any], kind: EventKind, delivery_id: int, link_id: int | None = None) -> None:
+        writer_for(self.app).append(Hit(kind, delivery_id, link_id, environ.get("HTTP_USER_AGENT", ""),
+                                        environ.get("REMOTE_ADDR"), head=environ.get("REQUEST_METHOD") == "HEAD",
+                                        prefetch=is_prefetch(EnvironHeaders(environ))))
 
     def _link_url(self, link_id: int) -> str | None:
         """Return a link's URL, from this process's cache when it was read in the last minute.
@@ -99,6 +106,7 @@ class TrackingFastPath:
         with self.app.app_context():
             url = db.session.scalar(select(Link.url).where(Link.id == link_id))
         if url is not None:
+            url = iri_to_uri(url)  # a header is ASCII: a Japanese path or domain is percent-encoded or punycoded
             if len(self.links) >= LINK_CACHE_SIZE:
                 self.links.clear()  # crude, and rare: a cache miss costs one primary-key read
             self.links[link_id] = (url, now + LINK_CACHE_SECONDS)

@@ -48,7 +48,7 @@ def sent(app: Flask, client: FlaskClient, capture: Outbox) -> Tracked:
             "email": f"{name}@example.jp", "name": name, "lists": [list_id], "preconfirm_subscriptions": True})
     campaign = client.post("/api/campaigns", headers=headers, json={
         "name": "計測", "subject": "お知らせ", "content_type": "html", "lists": [list_id],
-        "body": '<p><a href="https://shop.example.jp/sale">セール</a> <a href="https://shop.example.jp/new">新着</a></p>',
+        "body": '<p><a href="https://shop.example.jp/sale">セール</a> <a href="https://shop.example.jp/新着?色=赤">新着</a></p>',
     }).get_json()["data"]
     client.put(f"/api/campaigns/{campaign['id']}/status", headers=headers, json={"status": "running"})
     run_jobs(app)
@@ -98,12 +98,16 @@ def behave(client: FlaskClient, paths: Tracked) -> None:
     for link in paths["scanner"][1]:  # every link, at once, looking like a browser
         assert client.get(link, headers={"User-Agent": BROWSER}).status_code == 302
     checker_pixel, checker_links = paths["checker"]
-    assert client.head(checker_pixel, headers={"User-Agent": BROWSER}).status_code == 200
+    head = client.head(checker_pixel, headers={"User-Agent": BROWSER})
+    assert head.status_code == 200 and head.data == b"" and head.headers["Content-Type"] == "image/gif"
     assert client.head(checker_links[0], headers={"User-Agent": BROWSER}).status_code == 302
     assert client.get(checker_pixel, headers={"User-Agent": BROWSER, "Sec-Purpose": "prefetch"}).status_code == 200
     # The person's client blocks images: one click, no pixel.
     person = client.get(paths["person"][1][1], headers={"User-Agent": BROWSER})
-    assert person.status_code == 302 and person.headers["Location"] == "https://shop.example.jp/new"
+    # A header is ASCII: the Japanese path and query go out percent-encoded (UTF-8), as browsers send them.
+    assert person.status_code == 302
+    assert person.headers["Location"] == "https://shop.example.jp/%E6%96%B0%E7%9D%80?%E8%89%B2=%E8%B5%A4"
+    assert person.data == b"" and person.headers["Cache-Control"].startswith("no-store")
     assert client.get(paths["early"][1][0], headers={"User-Agent": BROWSER}).status_code == 302
 
 
