@@ -43,11 +43,12 @@ def read_token(purpose: Purpose, token: str) -> Any | None:
 
 
 class Mark(StrEnum):
-    """What a short delivery token in a message stands for: the open pixel, a click, a bounce address."""
+    """What a short delivery token in a message stands for: the open pixel, a click, a bounce or unsubscribe address."""
 
     OPEN = "o"
     CLICK = "c"
     BOUNCE = "b"
+    UNSUBSCRIBE = "u"  # List-Unsubscribe's mailto: address (the inbound server reads it)
 
 
 SIGNATURE_HEX = 16  # 64 bits of HMAC: forging one token takes ~2^63 tries, each a request

@@ -283,6 +283,10 @@ class Batch:
         """The envelope sender of one delivery: bounces come back to an address naming it (VERP)."""
         return f"bounce+{mark_token(Mark.BOUNCE, delivery_id, key=self.mark_key)}@{self.bounce_domain}"
 
+    def unsubscribe_address(self, delivery_id: int) -> str:
+        """List-Unsubscribe's mailto: address of one delivery, on the bounce domain (tracking/inbound.py reads it)."""
+        return f"unsubscribe+{mark_token(Mark.UNSUBSCRIBE, delivery_id, key=self.mark_key)}@{self.bounce_domain}"
+
 
 def campaign_message(batch: Batch, reader: Subscriber | None, to: bytes,
                      extra: Sequence[Header] = (), delivery_id: int | None = None) -> tuple[Built, str]:
@@ -302,7 +306,9 @@ def campaign_message(batch: Batch, reader: Subscriber | None, to: bytes,
     context = reader_context(campaign, reader, track_view=pixel, delivery_id=delivery_id)
     subject, html, text = batch.compiled.render_all(context, links)
     message_id = make_msgid(domain=domain)
-    headers = [(b"List-Unsubscribe", f"<{context['unsubscribe_url']}>".encode()),
+    # RFC 2369: the https link (RFC 8058 one-click) first, then mail for clients that only send mail.
+    mailto = f", <mailto:{batch.unsubscribe_address(delivery_id)}?subject=unsubscribe>" if delivery_id else ""
+    headers = [(b"List-Unsubscribe", f"<{context['unsubscribe_url']}>{mailto}".encode()),
                (b"List-Unsubscribe-Post", b"List-Unsubscribe=One-Click"),
                (b"List-Id", f"<{campaign.uuid}.{domain}>".encode()),
                (b"Feedback-ID", f"{campaign.id}:{campaign.lists[0] if campaign.lists else 0}:kairan:{domain}".encode()),
@@ -341,6 +347,7 @@ class BatchSender:
             Bucket.per_minute(f"campaign:{batch.campaign.id}", batch.campaign.rate_per_minute)
             if batch.campaign.rate_per_minute else None) if b is not None]
         self.domain_deferrals: dict[str, int] = {}  # how many of a throttled domain this job has put back
+        self.recorder = queries.Recorder()  # this job's connections commit their records together
 
     def run(self) -> None:
         """Send everything claimed, then put back what could not go now."""
@@ -503,7 +510,7 @@ class BatchSender:
 
     def _done(self, delivery: queries.Claimed, status: DeliveryStatus, *, message_id: str | None = None,
               reply: str | None = None) -> None:
-        queries.record(delivery.id, status, message_id=message_id, reply=reply)
+        self.recorder.record(delivery.id, status, message_id=message_id, reply=reply)
         self._forget(delivery)
 
     def _forget(self, delivery: queries.Claimed) -> None:

@@ -27,10 +27,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tracking.bounce_parser import MAX_BYTES
 from tracking.bounces import receive
+from tracking.unsubscribes import unsubscribe_by_mail
 
 log = logging.getLogger(__name__)
 
 RETURN_PATH_PREFIX = "bounce+"  # mailer.sending.Batch.return_path
+UNSUBSCRIBE_PREFIX = "unsubscribe+"  # mailer.sending.Batch.unsubscribe_address: List-Unsubscribe's mailto:
 INTAKE_THREADS = 4  # messages stored at once; more wait in their SMTP session
 
 
@@ -47,7 +49,8 @@ class InboundHandler:
         local, _at, domain = address.strip("<>").rpartition("@")
         if not local:
             return False
-        return local.lower().startswith(RETURN_PATH_PREFIX) or domain.lower() == self.bounce_domain
+        ours = local.lower().startswith((RETURN_PATH_PREFIX, UNSUBSCRIBE_PREFIX))
+        return ours or domain.lower() == self.bounce_domain
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,  # noqa: N802
                           address: str, rcpt_options: list[str]) -> str:
@@ -63,14 +66,21 @@ class InboundHandler:
         raw = envelope.original_content or b""
         loop = asyncio.get_running_loop()
         try:
-            stored = await loop.run_in_executor(self.executor, self._store, raw)
+            stored = await loop.run_in_executor(self.executor, self._store, raw, list(envelope.rcpt_tos))
         except SQLAlchemyError as error:
             log.warning("a bounce could not be stored (%s); answered 451 so the sender retries", error)
             return "451 4.3.0 Bounce not stored: the database is unavailable, try again later"
         return f"250 2.0.0 Bounce received ({stored} recorded)"
 
-    def _store(self, raw: bytes) -> int:
+    def _store(self, raw: bytes, recipients: list[str]) -> int:
         with self.app.app_context():
+            locals_ = [recipient.strip("<>").rpartition("@")[0] for recipient in recipients]
+            tokens = [local[len(UNSUBSCRIBE_PREFIX):] for local in locals_
+                      if local.lower().startswith(UNSUBSCRIBE_PREFIX)]
+            for token in tokens:  # a reader's mail client asking, by mail, to stop: not a bounce to read
+                unsubscribe_by_mail(token)
+            if len(tokens) == len(recipients):
+                return len(tokens)
             return len(receive(raw, "smtp"))
 
 

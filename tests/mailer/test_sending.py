@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import smtplib
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 
 from core.db import db
 from core.tokens import Mark, mark_token, read_mark_token
-from lists.models import Subscriber
+from lists.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus
 from mailer.models import Delivery
 from mailer.outbox import Outbox
 from tests.conftest import run_jobs
@@ -20,6 +21,7 @@ from tests.core.test_api import api_user
 from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
 from tracking.bounce_parser import Failure, Intake, Kind, Verdict
 from tracking.bounces import record
+from tracking.inbound import start_inbound
 from tracking.models import Bounce
 
 
@@ -183,3 +185,42 @@ def test_a_deleted_subscriber_stays_counted_in_campaigns_without_a_name(
             Delivery.campaign_id == campaign["id"])) == 2
         forgotten = db.session.get(Bounce, bounce_id)
         assert forgotten is not None and (forgotten.email, forgotten.subscriber_id) == ("", None)
+
+
+def test_list_unsubscribe_by_mail_reaches_the_inbound_server_and_unsubscribes(
+        app: Flask, client: FlaskClient, capture: Outbox) -> None:
+    # RFC 2369's mailto: beside the one-click link, for mail clients that can only send a message.
+    headers = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
+    lists = audience(client, headers)
+    campaign = client.post("/api/campaigns", headers=headers, json={
+        "name": "配信停止", "subject": "お知らせ", "content_type": "plain", "lists": lists,
+        "body": "本文"}).get_json()["data"]
+    client.put(f"/api/campaigns/{campaign['id']}/status", headers=headers, json={"status": "running"})
+    run_jobs(app)
+    entry = next(e for e in capture.page(1, 10)[0] if "hanako" in e.to)
+    message = email.message_from_string(capture.get(entry.key).raw,  # type: ignore[union-attr]
+                                        policy=email.policy.default)
+    https, mailto = (part.strip(" <>") for part in message["List-Unsubscribe"].split(","))
+    assert https.startswith("http") and mailto.startswith("mailto:unsubscribe+")
+    address = mailto.removeprefix("mailto:").split("?")[0]
+    forged = re.sub(r"[0-9a-f]{16}@", "0123456789abcdef@", address)
+    controller = start_inbound(app, app.config["KAIRAN"].bounces.port)
+    try:
+        with smtplib.SMTP("127.0.0.1", app.config["KAIRAN"].bounces.port) as smtp:
+            request = b"Subject: unsubscribe\r\n\r\nunsubscribe\r\n"
+            assert smtp.sendmail("hanako@example.jp", [forged], request) == {}  # accepted, and ignored
+            with app.app_context():
+                assert db.session.scalar(select(func.count()).select_from(Subscription).where(
+                    Subscription.status == SubscriptionStatus.UNSUBSCRIBED)) == 0
+            assert smtp.sendmail("hanako@example.jp", [address], request) == {}
+    finally:
+        controller.stop()
+    with app.app_context():
+        hanako = db.session.scalar(select(Subscriber).where(Subscriber.email_key == "hanako@example.jp"))
+        assert hanako is not None
+        assert {s.status for s in hanako.subscriptions} == {SubscriptionStatus.UNSUBSCRIBED}
+        delivery = db.session.scalar(select(Delivery).where(Delivery.subscriber_id == hanako.id))
+        assert delivery is not None and delivery.unsubscribed_at is not None  # the campaign is credited
+        consent = db.session.scalar(select(ConsentRecord.evidence).where(ConsentRecord.subscriber_id == hanako.id)
+                                    .order_by(ConsentRecord.id.desc()).limit(1))
+        assert consent == "List-Unsubscribe mailto:"

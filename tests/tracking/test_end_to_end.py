@@ -130,7 +130,7 @@ def send(app: Flask, client: FlaskClient, headers: dict[str, str], capture: Outb
                                             policy=email.policy.default)
         address = str(message["To"].addresses[0].addr_spec)
         name = address.split("@")[0]
-        unsubscribe = re.fullmatch(r"<(https?://[^>]+)>", str(message["List-Unsubscribe"]))
+        unsubscribe = re.fullmatch(r"<(https?://[^>]+)>, <mailto:[^>]+>", str(message["List-Unsubscribe"]))
         assert unsubscribe and message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         pixel, links = paths[name]
         assert len(links) == 2, links  # SALE and NEW; the footer's links are per reader, never tracked
