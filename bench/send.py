@@ -55,7 +55,9 @@ NEWSLETTER = ROOT.parent / "shared" / "testdata" / "newsletter" / "weekly.html"
 # The newsletter's own names onto Kairan's personalisation context.
 NAMES = {"{{ first_name }}": "{{ subscriber.first_name }}", "{{ last_name }}": "{{ subscriber.last_name }}",
          "{{ city }}": "{{ subscriber.attribs.city }}", "{{ member_since }}": "{{ subscriber.attribs.member_since }}",
-         "{{ email }}": "{{ subscriber.email }}"}
+         "{{ email }}": "{{ subscriber.email }}",
+         # its footer's own link becomes Kairan's per-reader one (the law's way to refuse mail)
+         "https://news.example.com/unsubscribe": "{{ unsubscribe_url }}"}
 SENDER = "Kairan Weekly <news@kairan.example>"
 PLACEHOLDER = "NAMEPLACEHOLDER"
 
@@ -87,7 +89,9 @@ def main() -> None:
             database = fresh_postgres(args.database_url) if args.database_url else f"sqlite:///{folder / 'kairan.db'}"
             env = {"KAIRAN_DATA_DIR": str(folder), "KAIRAN_DATABASE_URL": database, "KAIRAN_REDIS_URL": redis_url,
                    "KAIRAN_SMTP_URL": f"smtp://127.0.0.1:{sink.port}",
-                   "KAIRAN_SEND_CONNECTIONS": str(args.connections)}
+                   "KAIRAN_SEND_CONNECTIONS": str(args.connections),
+                   # the law's footer details: Kairan sends no campaign without them
+                   "KAIRAN_POSTAL_ADDRESS": "大阪市北区1-2-3", "KAIRAN_CONTACT": "info@kairan.example"}
             app = create_app(env)
             with app.app_context():
                 seed(args.recipients)

@@ -325,7 +325,6 @@ def run_checks(campaign: Campaign, compiled: Compiled, rendered: tuple[str, str,
     """Return what to fix or know before sending (level "error", "warning" or "ok") about a rendered message."""
     subject, html, text = rendered
     results = []
-    settings = current_app.config["KAIRAN"]
     for name in missing:
         results.append(_check_result("warning", _("Unknown variable “%(name)s”: it will be empty.", name=name)))
     images = IMG.findall(html)
@@ -357,14 +356,31 @@ def run_checks(campaign: Campaign, compiled: Compiled, rendered: tuple[str, str,
     if insecure:
         results.append(_check_result("warning", _("%(n)d links are not https: %(urls)s", n=len(insecure),
                                                   urls=", ".join(insecure[:3]))))
-    if "unsubscribe_url" not in compiled.html_source:
-        results.append(_check_result("error", _("There is no unsubscribe link ({{ unsubscribe_url }}).")))
-    if not settings.postal_address or not settings.contact:
-        results.append(_check_result("error", _("Set KAIRAN_POSTAL_ADDRESS and KAIRAN_CONTACT: the footer "
-                                                "must show the sender's address and contact point.")))
+    results.extend(_check_result("error", problem) for problem in legal_problems(compiled))
     if campaign.charset == "iso-2022-jp":
         results.extend(_iso_2022_jp_check(subject + text))
     return results
+
+
+def legal_problems(compiled: Compiled) -> list[str]:
+    """What 特定電子メール法 asks of every message that this one lacks: a way to refuse mail, the sender's details."""
+    settings = current_app.config["KAIRAN"]
+    problems = []
+    if "unsubscribe_url" not in compiled.html_source:
+        problems.append(_("There is no unsubscribe link ({{ unsubscribe_url }})."))
+    if not settings.postal_address or not settings.contact:
+        problems.append(_("Set KAIRAN_POSTAL_ADDRESS and KAIRAN_CONTACT: the footer must show the sender's "
+                          "address and contact point."))
+    return problems
+
+
+def require_legal_details(campaign: Campaign) -> Compiled:
+    """Refuse (ValidationError) to send or schedule a campaign that lacks what the law asks; return it compiled."""
+    compiled = compile_campaign(campaign)  # a template error stops here too, not in a worker
+    problems = legal_problems(compiled)
+    if problems:
+        raise ValidationError(_("Not sent: %(problems)s", problems=" ".join(problems)))
+    return compiled
 
 
 def check_sendable(campaign: Campaign, subscriber: Subscriber | None) -> None:

@@ -41,7 +41,7 @@ from core.tokens import Mark, mark_key, mark_token
 from lists.models import Subscriber, SuppressionReason
 from lists.suppressions import add_suppression
 from mailer import pipelining, queries, relays
-from mailer.campaigns import compile_campaign, get_campaign, reader_context, save_links
+from mailer.campaigns import compile_campaign, get_campaign, reader_context, require_legal_details, save_links
 from mailer.compiler import Compiled
 from mailer.domains import bounce_domain_for, signer_for
 from mailer.mime import Built, build, mailbox, quoted
@@ -83,6 +83,7 @@ def change_status(campaign: Campaign, status: str) -> None:
         from mailer import scheduling  # it starts campaigns through this module, so it imports it, not we it
 
         if target == CampaignStatus.SCHEDULED:
+            require_legal_details(campaign)  # said now, not when the time comes
             scheduling.schedule(campaign)
         else:
             scheduling.unschedule(campaign)
@@ -95,7 +96,7 @@ def start(campaign: Campaign) -> None:
     """Fix the audience (first start only), record the links, and queue the batches."""
     if not campaign.lists:
         raise ValidationError(_("Choose at least one list to send to."))
-    compiled = compile_campaign(campaign)  # a template error stops the start here, not in a worker
+    compiled = require_legal_details(campaign)  # a template error or a missing footer stops it here
     first_start = campaign.started_at is None
     if first_start:
         segment_rules = _segment_rules(campaign)

@@ -66,6 +66,9 @@ def settings_env(database_url: str, redis_url: str, tmp_path: Path) -> dict[str,
         "KAIRAN_CAPTURE_PORT": str(free_port()),
         "KAIRAN_BOUNCE_PORT": str(free_port()),
         "KAIRAN_WORKERS": "1",
+        # 特定電子メール法: no campaign is sent without the sender's address and contact (tests of that remove them).
+        "KAIRAN_POSTAL_ADDRESS": "大阪市北区1-2-3",
+        "KAIRAN_CONTACT": "info@kairan.example",
     }
 
 

@@ -28,6 +28,7 @@ from core.db import db, utcnow
 from core.queues import QueueName, queue, redis
 from lists.models import MailingList, Subscriber, Subscription, SubscriptionStatus, Suppression
 from mailer import sending
+from mailer.layouts import default_template
 from mailer.models import Campaign, CampaignStatus, ContentType, Delivery, DeliveryStatus
 from mailer.throttle import Bucket, Throttle, quiet_until
 from tests.conftest import free_port, login, run_jobs
@@ -70,7 +71,8 @@ def seed(addresses: list[str]) -> int:
 
 def start_campaign(list_id: int, **fields: object) -> int:
     campaign = Campaign(name="11月号", subject="お知らせ", content_type=ContentType.PLAIN,
-                        body="{{ subscriber.name }}様", lists=[list_id], from_email="news@kairan.example", **fields)
+                        body="{{ subscriber.name }}様", lists=[list_id], from_email="news@kairan.example",
+                        template=default_template(), **fields)  # the layout's footer: the law's details
     db.session.add(campaign)
     db.session.commit()
     sending.change_status(campaign, "running")
