@@ -33,9 +33,15 @@ class SetupForm(FlaskForm):
     """The first admin's account."""
 
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=100)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)])
+    password = PasswordField(
+        _l("Password (at least %(n)d characters)", n=MIN_PASSWORD_LENGTH),
+        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH,
+                                           message=_l("A password needs at least %(n)d characters.",
+                                                      n=MIN_PASSWORD_LENGTH))],
+        render_kw={"autocomplete": "new-password"})
     confirm = PasswordField(
-        _l("Repeat the password"), validators=[DataRequired(), EqualTo("password", _l("The passwords differ."))]
+        _l("Repeat the password"), validators=[DataRequired(), EqualTo("password", _l("The passwords differ."))],
+        render_kw={"autocomplete": "new-password"},
     )
 
 

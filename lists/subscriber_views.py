@@ -90,6 +90,8 @@ def index() -> Any:
     form = SubscriberForm(prefix="new")
     lists = _all_lists()
     form.lists.choices = [(m.id, m.name) for m in lists]
+    if len(lists) == 1:
+        form.lists.data = [lists[0].id]  # with one list, a person added by hand is meant for it
     return render_template(
         "lists/subscribers.html", subscribers=rows, total=total or 0, filters=filters, lists=lists,
         segments=all_segments(),

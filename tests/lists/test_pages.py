@@ -174,3 +174,13 @@ def test_times_show_in_the_configured_zone(client: FlaskClient, users: dict[str,
     login(client, "viewer")
     # Stored as 00:30 UTC; the default zone is Asia/Tokyo, nine hours ahead.
     assert "9:30:00" in client.get("/lists/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+
+
+def test_with_one_list_a_subscriber_added_by_hand_is_meant_for_it(client: FlaskClient, users: dict[str, str]) -> None:
+    login(client, "editor")
+    only = add_list(client, "お知らせ")
+    form = client.get("/subscribers/").get_data(as_text=True)
+    assert re.search(rf'<option selected value="{only}">|<option value="{only}" selected>', form)
+    add_list(client, "セール")  # with two, the editor chooses
+    assert "selected" not in re.search(r'<select[^>]*name="new-lists".*?</select>', client.get("/subscribers/")
+                                       .get_data(as_text=True), re.S)[0]
