@@ -36,6 +36,7 @@ from lists.addresses import address_key, normalise_email
 from lists.models import ListType, MailingList, Segment, Subscriber
 from lists.services import lists_query
 from mailer.campaigns import (
+    EDITABLE_STATUSES,
     archive_subject,
     archived_campaign,
     archived_campaigns,
@@ -262,6 +263,9 @@ def campaign_edit(campaign_id: int | None = None) -> Any:
     """Edit a draft: its fields and its body in the editor of its content type."""
     campaign = get_campaign(campaign_id) if campaign_id else None
     if request.method == "GET":
+        if campaign is not None and campaign.status not in EDITABLE_STATUSES:
+            # Running, finished or cancelled: nothing can change, so show the page that says how it went.
+            return redirect(url_for("compose.campaign_preview", campaign_id=campaign.id))
         return _campaign_editor(campaign, _campaign_values(campaign))
     if not can(Permission.CAMPAIGNS_WRITE):
         abort(403)

@@ -114,3 +114,18 @@ def test_the_list_page_shows_a_running_campaigns_progress_and_its_buttons(app: F
     assert 'name="status" value="paused"' in page and 'name="status" value="cancelled"' in page
     assert 'value="scheduled"' in page  # the status filter's option; no schedule form for a running campaign
     assert "campaign_schedule" not in page and f"/campaigns/{campaign['id']}/schedule" not in page
+
+
+def test_a_sent_campaigns_edit_link_shows_how_it_went_instead_of_a_form_that_cannot_save(
+        app: Flask, client: FlaskClient, users: dict[str, str], capture: Outbox) -> None:
+    headers = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
+    lists = audience(client, headers)
+    campaign = client.post("/api/campaigns", headers=headers, json={
+        "name": "送信済み", "subject": "お知らせ", "content_type": "plain", "lists": lists, "body": "本文",
+    }).get_json()["data"]
+    login(client, "editor")
+    assert client.get(f"/campaigns/{campaign['id']}").status_code == 200  # a draft: the editor
+    client.put(f"/api/campaigns/{campaign['id']}/status", headers=headers, json={"status": "running"})
+    run_jobs(app)
+    answer = client.get(f"/campaigns/{campaign['id']}")
+    assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/campaigns/{campaign['id']}/preview")
