@@ -282,8 +282,8 @@ def test_a_sent_campaign_read_clicked_unsubscribed_bounced_and_complained_about_
                          re.DOTALL), key
     text = text_of(html)
     for sentence in ("6 delivered of 8 tried", "Bounced 2 (hard 1, soft 1) · failed 0", "4 people opened it",
-"Messages only machines opened, not counted: 2", "2 people clicked",
-"Messages only machines clicked, not counted: 1"):
+                     "Messages only machines opened, not counted: 2", "2 people clicked",
+                     "Messages only machines clicked, not counted: 1"):
         assert sentence in text, sentence
     assert text.count("16.7% of delivered") == 2  # unsubscribes and complaints: 1/6 each
     for step, number in (("recipients", 8), ("sent", 8), ("delivered", 6), ("opened", 4), ("clicked", 2)):
