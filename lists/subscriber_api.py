@@ -20,6 +20,7 @@ from lists.subscribers import (
     Consent,
     apply_bulk,
     blocklist,
+    count_subscribers,
     create_subscriber,
     delete_subscribers,
     get_subscriber,
@@ -83,14 +84,10 @@ def get_subscribers() -> Any:
     list_id = request.args.get("list_id")
     if list_id is not None and not list_id.isdigit():
         raise ValidationError(_("list_id must be a number."))
-    stmt = subscribers_query(
-        search=request.args.get("search", ""),
-        list_id=int(list_id) if list_id else None,
-        subscription_status=_choice_arg("subscription_status", SubscriptionStatus),
-        status=_choice_arg("status", SubscriberStatus),
-        rules=rules,
-    )
-    return jsonify(data=paginate(stmt, _serialize))
+    filters: dict[str, Any] = {"search": request.args.get("search", ""), "list_id": int(list_id) if list_id else None,
+               "subscription_status": _choice_arg("subscription_status", SubscriptionStatus),
+               "status": _choice_arg("status", SubscriberStatus), "rules": rules}
+    return jsonify(data=paginate(subscribers_query(**filters), _serialize, total=count_subscribers(**filters)))
 
 
 @bp.get("/subscribers/<int:subscriber_id>")

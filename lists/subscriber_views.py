@@ -10,7 +10,7 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core.auth import Permission, require
 from core.db import db
@@ -26,6 +26,7 @@ from lists.subscribers import (
     BULK_ACTIONS,
     Consent,
     apply_bulk,
+    count_subscribers,
     create_subscriber,
     delete_subscribers,
     get_subscriber,
@@ -85,8 +86,7 @@ def index() -> Any:
     rows = list(db.session.scalars(stmt.limit(PAGE_SIZE + 1)))
     has_more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    total = db.session.scalar(
-        select(func.count()).select_from(subscribers_query(**_query_args(filters)).order_by(None).subquery()))
+    total = count_subscribers(**_query_args(filters))
     form = SubscriberForm(prefix="new")
     lists = _all_lists()
     form.lists.choices = [(m.id, m.name) for m in lists]
