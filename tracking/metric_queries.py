@@ -85,25 +85,32 @@ def totals(campaign_ids: Sequence[int]) -> dict[int, dict[str, int]]:
     return found
 
 
-def bounce_counts(campaign_ids: Sequence[int]) -> dict[int, dict[str, int]]:
-    """Per campaign: sent deliveries with a bounce (hard wins over soft; a sender refusal is soft), and complaints."""
+def bounce_counts(campaign_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Per campaign: sent deliveries with a bounce (hard wins over soft; a sender refusal is soft), those per
+    receiving domain (``domains``), and complaints. One pass over the campaigns' bounces (they are few)."""
     per_delivery = (
         select(Bounce.campaign_id, Bounce.delivery_id, func.max(case((Bounce.type == BounceType.HARD, 1), else_=0))
                .label("hard"))
-        .join(Delivery, Delivery.id == Bounce.delivery_id)
-        .where(Bounce.campaign_id.in_(campaign_ids), Bounce.type != BounceType.COMPLAINT,
-               Delivery.status == DeliveryStatus.SENT)
+        .where(Bounce.campaign_id.in_(campaign_ids), Bounce.type != BounceType.COMPLAINT)
         .group_by(Bounce.campaign_id, Bounce.delivery_id).subquery())
-    counts: dict[int, dict[str, int]] = {}
-    for campaign_id, bounced, hard in db.session.execute(
-            select(per_delivery.c.campaign_id, count(), func.sum(per_delivery.c.hard))
-            .group_by(per_delivery.c.campaign_id)):
-        counts[campaign_id] = {"bounced": bounced, "hard": int(hard or 0), "complaints": 0}
+    counts: dict[int, dict[str, Any]] = {}
+
+    def of(campaign_id: int) -> dict[str, Any]:
+        return counts.setdefault(campaign_id, {"bounced": 0, "hard": 0, "complaints": 0, "domains": {}})
+    for campaign_id, domain, bounced, hard in db.session.execute(
+            select(per_delivery.c.campaign_id, Delivery.domain, count(), func.sum(per_delivery.c.hard))
+            .join(Delivery, Delivery.id == per_delivery.c.delivery_id).where(Delivery.status == DeliveryStatus.SENT)
+            .group_by(per_delivery.c.campaign_id, Delivery.domain)):
+        found = of(campaign_id)
+        found["bounced"] += bounced
+        found["hard"] += int(hard or 0)
+        if domain is not None:
+            found["domains"][domain] = bounced
     for campaign_id, complaints in db.session.execute(
             select(Bounce.campaign_id, func.count(Bounce.delivery_id.distinct()))
             .where(Bounce.campaign_id.in_(campaign_ids), Bounce.type == BounceType.COMPLAINT)
             .group_by(Bounce.campaign_id)):
-        counts.setdefault(campaign_id or 0, {"bounced": 0, "hard": 0, "complaints": 0})["complaints"] = complaints
+        of(campaign_id or 0)["complaints"] = complaints
     return counts
 
 
@@ -178,15 +185,6 @@ def domain_rollup(campaign_id: int) -> dict[str, tuple[int, int]]:
     return {name: (int(opened), int(clicked)) for name, opened, clicked in db.session.execute(
         select(CampaignDomain.domain, CampaignDomain.opened, CampaignDomain.clicked)
         .where(CampaignDomain.campaign_id == campaign_id))}
-
-
-def domain_bounces(campaign_id: int) -> dict[str, int]:
-    """Domain -> sent deliveries with a bounce (a handful of rows per campaign: grouped, then read)."""
-    stmt = (select(Delivery.domain, func.count(Bounce.delivery_id.distinct()))
-            .select_from(Bounce).join(Delivery, Delivery.id == Bounce.delivery_id)
-            .where(Bounce.campaign_id == campaign_id, Bounce.type != BounceType.COMPLAINT,
-                   Delivery.status == DeliveryStatus.SENT, Delivery.domain.is_not(None)).group_by(Delivery.domain))
-    return {str(name): int(number) for name, number in db.session.execute(stmt)}
 
 
 def opens_by(field: str, campaign_id: int, top: int) -> list[tuple[str, int]]:

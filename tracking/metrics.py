@@ -173,17 +173,19 @@ def _running(campaign: Campaign) -> bool:
     return campaign.status == CampaignStatus.RUNNING
 
 
-def metrics_of(campaign_ids: Sequence[int], deliveries: dict[int, dict[str, int]] | None = None
-               ) -> dict[int, CampaignMetrics]:
+def metrics_of(campaign_ids: Sequence[int], deliveries: dict[int, dict[str, int]] | None = None,
+               bounces: dict[int, dict[str, Any]] | None = None) -> dict[int, CampaignMetrics]:
     """Compute the metrics of several campaigns with a fixed number of small queries (no cache).
 
-    ``deliveries``: q.delivery_counts of these campaigns, when the caller has them already.
+    ``deliveries``, ``bounces``: q.delivery_counts and q.bounce_counts of these campaigns, when the
+    caller has them already.
     """
     ids = list(campaign_ids)
     if not ids:
         return {}
     deliveries = q.delivery_counts(ids) if deliveries is None else deliveries
-    bounces, totals = q.bounce_counts(ids), q.totals(ids)
+    bounces = q.bounce_counts(ids) if bounces is None else bounces
+    totals = q.totals(ids)
     tracking_individuals = bool(current_app.config["KAIRAN"].tracking.individuals)
     result = {}
     for campaign_id in ids:
@@ -234,7 +236,8 @@ def build_report(campaign: Campaign) -> CampaignReport:
     """Compute a campaign's report from the database now (no cache): rollups and indexes, never all its rows."""
     computed_at = utcnow()
     deliveries, by_domain = q.deliveries_by_domain([campaign.id])[campaign.id]
-    metrics = metrics_of([campaign.id], {campaign.id: deliveries})[campaign.id]
+    bounces = q.bounce_counts([campaign.id])
+    metrics = metrics_of([campaign.id], {campaign.id: deliveries}, bounces)[campaign.id]
     slots = (("open", True), ("open", False), ("click", True), ("click", False))
     hours = [(at, kind, human, number) for at, *numbers in q.hourly(campaign.id)
              for (kind, human), number in zip(slots, numbers, strict=True) if number]
@@ -242,7 +245,7 @@ def build_report(campaign: Campaign) -> CampaignReport:
         metrics=metrics, started_at=campaign.started_at, computed_at=computed_at,
         timeline=timeline(hours, campaign.started_at),
         links=tuple(LinkStats(*row) for row in q.link_clicks(campaign.id)),
-        domains=domains(campaign.id, metrics, by_domain),
+        domains=domains(campaign.id, metrics, by_domain, bounces.get(campaign.id, {}).get("domains", {})),
         clients=tuple(Share(*row) for row in q.opens_by("client", campaign.id, TOP_CLIENTS)),
         devices=tuple(Share(*row) for row in q.opens_by("device", campaign.id, TOP_CLIENTS)),
         bounces=tuple(BounceRow(b.email, b.type.value, b.sender_refused, b.status, b.diagnostic, b.source,
@@ -280,17 +283,18 @@ def timeline(hours: Sequence[tuple[datetime, str, bool, int]], started_at: datet
     return tuple(buckets)
 
 
-def domains(campaign_id: int, metrics: CampaignMetrics, by_domain: Sequence[tuple[str, int, int]]
-            ) -> tuple[DomainStats, ...]:
+def domains(campaign_id: int, metrics: CampaignMetrics, by_domain: Sequence[tuple[str, int, int]],
+            bounced: dict[str, int]) -> tuple[DomainStats, ...]:
     """The TOP_DOMAINS receiving domains by recipients, and one ``other`` row with the rest.
 
-    ``by_domain``: (domain, recipients, sent) of every domain. ``other`` is the campaign's totals minus
-    the top rows, so it also holds deliveries that name no domain (inserted without a subscriber).
+    ``by_domain``: (domain, recipients, sent) of every domain; ``bounced``: bounced deliveries per domain.
+    ``other`` is the campaign's totals minus the top rows, so it also holds deliveries that name no
+    domain (inserted without a subscriber).
     Opens and clicks here are deliveries' (events with individual tracking off name no address, so no
     domain).
     """
     top = sorted(by_domain, key=lambda row: (-row[1], row[0]))[:TOP_DOMAINS]
-    bounced, reached = q.domain_bounces(campaign_id), q.domain_rollup(campaign_id)
+    reached = q.domain_rollup(campaign_id)
     rows = [DomainStats(name, recipients, sent, bounced.get(name, 0), *reached.get(name, (0, 0)))
             for name, recipients, sent in top]
     totals = q.totals([campaign_id])[campaign_id]
