@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, case, func, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import count
 
@@ -97,10 +97,21 @@ def bounce_counts(campaign_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
 
     def of(campaign_id: int) -> dict[str, Any]:
         return counts.setdefault(campaign_id, {"bounced": 0, "hard": 0, "complaints": 0, "domains": {}})
+    sent = select(Delivery.domain).where(Delivery.id == per_delivery.c.delivery_id,
+                                         Delivery.status == DeliveryStatus.SENT)
+    per = per_delivery.c
+    if db.engine.dialect.name == "postgresql":
+        # One primary-key lookup per bounce: PostgreSQL would otherwise join by scanning every delivery
+        # (~0.5 s at a million), and OFFSET 0 keeps it from flattening the lateral join back into that.
+        looked_up = sent.offset(0).lateral("sent")
+        joined = select(per.campaign_id, per.hard, looked_up.c.domain).join_from(per_delivery, looked_up, true())
+    else:  # SQLite looks each delivery up by its primary key anyway
+        joined = select(per.campaign_id, per.hard, Delivery.domain).join_from(
+            per_delivery, Delivery, Delivery.id == per.delivery_id).where(Delivery.status == DeliveryStatus.SENT)
+    rows = joined.subquery()
     for campaign_id, domain, bounced, hard in db.session.execute(
-            select(per_delivery.c.campaign_id, Delivery.domain, count(), func.sum(per_delivery.c.hard))
-            .join(Delivery, Delivery.id == per_delivery.c.delivery_id).where(Delivery.status == DeliveryStatus.SENT)
-            .group_by(per_delivery.c.campaign_id, Delivery.domain)):
+            select(rows.c.campaign_id, rows.c.domain, count(), func.sum(rows.c.hard))
+            .group_by(rows.c.campaign_id, rows.c.domain)):
         found = of(campaign_id)
         found["bounced"] += bounced
         found["hard"] += int(hard or 0)
