@@ -72,7 +72,7 @@ def campaign_dicts(campaigns: Sequence[Campaign], *, no_body: bool = False) -> l
     """Serialise campaigns in listmonk's shape, with list names and counts loaded for all of them at once.
 
     views, clicks and bounces are the metrics' unique opens, unique clicks and bounced deliveries
-    (tracking/metrics.py), for the whole page in one query.
+    (tracking/metrics.py), for the whole page in a few small queries.
     """
     list_ids = {i for c in campaigns for i in c.lists}
     names = dict(db.session.execute(select(MailingList.id, MailingList.name).where(MailingList.id.in_(list_ids))).all()

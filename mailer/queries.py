@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db import db, utcnow
@@ -31,7 +31,7 @@ from lists.models import (
     Suppression,
 )
 from lists.segments import compile_rule
-from mailer.models import Delivery, DeliveryStatus
+from mailer.models import Delivery, DeliveryCount, DeliveryStatus
 
 
 def _domain(email_key: Any) -> ColumnElement[str]:
@@ -40,6 +40,14 @@ def _domain(email_key: Any) -> ColumnElement[str]:
     if db.engine.dialect.name == "postgresql":
         return func.split_part(email_key, "@", 2)
     return func.substr(email_key, func.instr(email_key, "@") + 1)
+
+
+def receiving_domain_of(email_key: Any) -> ColumnElement[str]:
+    """The receiving domain of an address column, what follows its last @, as mailer.throttle.receiving_domain says."""
+    if db.engine.dialect.name == "sqlite":
+        # rtrim strips every character but @ from the end, leaving the address up to its last @.
+        return func.substr(email_key, func.length(func.rtrim(email_key, func.replace(email_key, "@", ""))) + 1)
+    return func.reverse(func.split_part(func.reverse(email_key), "@", 1))
 
 
 def recipients(list_ids: Sequence[int], rules: Any = None) -> Any:
@@ -67,18 +75,21 @@ def count_recipients(list_ids: Sequence[int], rules: Any = None) -> int:
 
 def materialise(campaign_id: int, list_ids: Sequence[int], rules: Any = None) -> int:
     """Insert one queued delivery per recipient (in the caller's transaction); return how many."""
-    chosen = recipients(list_ids, rules).subquery()
+    domain = receiving_domain_of(Subscriber.email_key).label("domain")  # the report counts recipients by it
+    chosen = recipients(list_ids, rules).add_columns(domain).subquery()
     columns = Delivery.__table__.c
-    rows = select(literal(campaign_id), chosen.c.id, literal(DeliveryStatus.QUEUED, columns.status.type), literal(0),
+    rows = select(literal(campaign_id), chosen.c.id, chosen.c.domain,
+                  literal(DeliveryStatus.QUEUED, columns.status.type), literal(0),
                   literal(utcnow(), columns.created_at.type))
     db.session.execute(insert(Delivery).from_select(
-        ["campaign_id", "subscriber_id", "status", "attempts", "created_at"], rows))
+        ["campaign_id", "subscriber_id", "domain", "status", "attempts", "created_at"], rows))
     # Counted, not taken from rowcount: SQLAlchemy reports -1 for INSERT … SELECT on psycopg.
     return int(db.session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id)) or 0)
 
 
 def forget_subscribers(_sender: object = None, *, ids: Sequence[int]) -> None:
-    """Keep deleted subscribers' deliveries for the campaigns' counts, without saying whose they were."""
+    """Keep deleted subscribers' deliveries for the campaigns' counts, without saying whose they were
+    (the receiving domain stays: the reports count recipients per domain)."""
     db.session.execute(update(Delivery).where(Delivery.subscriber_id.in_(ids)).values(subscriber_id=None)
                        .execution_options(synchronize_session=False))
 
@@ -226,6 +237,34 @@ def next_retry(campaign_id: int, first_id: int, last_id: int) -> datetime | None
     return db.session.scalar(select(func.min(Delivery.retry_at)).where(
         Delivery.campaign_id == campaign_id, Delivery.id.between(first_id, last_id),
         Delivery.status == DeliveryStatus.QUEUED, Delivery.retry_at > utcnow()))
+
+
+def settle(campaign_id: int) -> None:
+    """Count a campaign's deliveries by state and domain once, as it finishes (in the caller's transaction)."""
+    db.session.execute(delete(DeliveryCount).where(DeliveryCount.campaign_id == campaign_id))
+    domain = func.coalesce(Delivery.domain, "")
+    db.session.execute(insert(DeliveryCount).from_select(
+        ["campaign_id", "status", "domain", "deliveries"],
+        select(Delivery.campaign_id, Delivery.status, domain, func.count()).where(Delivery.campaign_id == campaign_id)
+        .group_by(Delivery.campaign_id, Delivery.status, domain)))
+
+
+def tallies(campaign_ids: Sequence[int]) -> dict[int, list[tuple[DeliveryStatus, str | None, int]]]:
+    """Per campaign: (state, receiving domain or None, deliveries), from the settled counts of a finished
+    campaign, else from the (campaign_id, status, domain) index alone."""
+    found: dict[int, list[tuple[DeliveryStatus, str | None, int]]] = {campaign_id: [] for campaign_id in campaign_ids}
+    for campaign_id, status, domain, number in db.session.execute(
+            select(DeliveryCount.campaign_id, DeliveryCount.status, DeliveryCount.domain, DeliveryCount.deliveries)
+            .where(DeliveryCount.campaign_id.in_(campaign_ids))):
+        found[campaign_id].append((DeliveryStatus(status), domain or None, int(number)))
+    live = [campaign_id for campaign_id, rows in found.items() if not rows]
+    if live:
+        for campaign_id, status, name, number in db.session.execute(
+                select(Delivery.campaign_id, Delivery.status, Delivery.domain, func.count())
+                .where(Delivery.campaign_id.in_(live))
+                .group_by(Delivery.campaign_id, Delivery.status, Delivery.domain)):
+            found[campaign_id].append((DeliveryStatus(status), name, int(number)))
+    return found
 
 
 def progress(campaign_id: int) -> dict[str, int]:

@@ -147,6 +147,8 @@ def finish_if_done(campaign_id: int) -> bool:
     finish = (update(Campaign).where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.RUNNING, ~unsent)
               .values(status=CampaignStatus.FINISHED, updated_at=utcnow()))
     result = cast(CursorResult[Any], db.session.execute(finish))
+    if result.rowcount:  # no delivery of it changes state from now on: count them once
+        queries.settle(campaign_id)
     db.session.commit()
     return bool(result.rowcount)
 

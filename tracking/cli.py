@@ -34,7 +34,8 @@ def flush_command() -> None:
 
 @tracking_cli.command("reclassify")
 def reclassify_command() -> None:
-    """Tell people from machines again for every stored event, with the current rules."""
+    """Tell people from machines again for every stored event, with the current rules; rebuild the reports' rollups."""
     judged, changed = reclassify()
     click.echo(f"Judged {judged} event(s); {changed} changed class or rule. "
-               "Events recorded with individual tracking off kept no evidence and were left as they were.")
+               "Events recorded with individual tracking off kept no evidence and were left as they were. "
+               "The reports' figures were computed again from the events.")

@@ -29,7 +29,8 @@ from sqlalchemy import func, insert, select, update
 from core.db import db
 from core.queues import redis
 from core.settings import IPHandling, TrackingSettings
-from mailer.models import Delivery, Link
+from mailer.models import Campaign, Delivery, Link
+from tracking import rollups
 from tracking.classify import client_and_device, judge_all
 from tracking.metrics_cache import ALL, changed_on_commit, mark_changed
 from tracking.models import EventKind, TrackingEvent
@@ -125,14 +126,15 @@ def _parse(entry_id: bytes, fields: dict[bytes, bytes] | None) -> Incoming | Non
 
 
 def _insert(incoming: list[Incoming], settings: TrackingSettings) -> int:
-    """Insert the events not stored yet, classified with their messages' other clicks."""
+    """Insert the events not stored yet, classified with their messages' other clicks, and add them to the rollups."""
     if not incoming:
         return 0
     seen = set(db.session.scalars(select(TrackingEvent.stream_id).where(
         TrackingEvent.stream_id.in_([event.stream_id for event in incoming]))))
     delivery_ids = {event.delivery_id for event in incoming}
     deliveries = {row.id: row for row in db.session.execute(
-        select(Delivery.id, Delivery.campaign_id, Delivery.sent_at).where(Delivery.id.in_(delivery_ids)))}
+        select(Delivery.id, Delivery.campaign_id, Delivery.sent_at, Delivery.domain, Delivery.first_open_at,
+               Delivery.first_click_at).where(Delivery.id.in_(delivery_ids)))}
     link_campaigns = {link_id: campaign_id for link_id, campaign_id in db.session.execute(
         select(Link.id, Link.campaign_id).where(Link.id.in_({e.link_id for e in incoming if e.link_id is not None})))}
     new = [event for event in incoming if event.stream_id not in seen]
@@ -143,16 +145,60 @@ def _insert(incoming: list[Incoming], settings: TrackingSettings) -> int:
     if not fresh:
         return 0
     sent_at = {delivery_id: row.sent_at for delivery_id, row in deliveries.items()}
-    stored_clicks = _clicks_of(delivery_ids) if settings.individuals else []
+    stored_clicks = _clicks_of(deliveries) if settings.individuals else []
+    was_human = [event.human for event in stored_clicks]
     verdicts = judge_all([*stored_clicks, *fresh], sent_at)
     _save_changed(stored_clicks, verdicts[:len(stored_clicks)])
     rows = [_row(event, deliveries[event.delivery_id].campaign_id, human, rule, settings)
             for event, (human, rule) in zip(fresh, verdicts[len(stored_clicks):], strict=True)]
+    machine_opened = _machine_opened(deliveries) if settings.individuals else set()
     db.session.execute(insert(TrackingEvent), rows)
     changed_on_commit(db.session, {row["campaign_id"] for row in rows})
+    rejudged = [(event, old) for event, old in zip(stored_clicks, was_human, strict=True) if event.human != old]
+    counted = [rollups.Counted(row["campaign_id"], row["delivery_id"], row["link_id"], row["kind"], row["at"],
+                               row["human"], row["client"], row["device"]) for row in rows]
+    states: dict[int, tuple[rollups.DeliveryState, rollups.DeliveryState]] = {}
     if settings.individuals:
-        refresh_firsts(delivery_ids)
+        refresh_firsts(deliveries)
+        firsts = {row.id: row for row in db.session.execute(select(
+            Delivery.id, Delivery.first_open_at, Delivery.first_click_at).where(Delivery.id.in_(list(deliveries))))}
+        states = _states(deliveries, firsts, machine_opened, list(zip(stored_clicks, was_human, strict=True)), rows)
+    rollups.add_batch([*counted, *(_counted(event, event.human) for event, _old in rejudged)],
+                      [_counted(event, old) for event, old in rejudged], states)
     return len(rows)
+
+
+def _counted(event: TrackingEvent, human: bool) -> rollups.Counted:
+    return rollups.Counted(event.campaign_id, event.delivery_id, event.link_id, event.kind, event.at, human,
+                           event.client, event.device)
+
+
+def _machine_opened(delivery_ids: Iterable[int]) -> set[int]:
+    """The deliveries among these with an open by a machine stored."""
+    return set(db.session.scalars(select(TrackingEvent.delivery_id).where(
+        TrackingEvent.delivery_id.in_(list(delivery_ids)), TrackingEvent.kind == EventKind.OPEN,
+        TrackingEvent.human.is_(False)).distinct()))
+
+
+def _states(deliveries: dict[int, Any], firsts: dict[int, Any], machine_opened: set[int],
+            stored_clicks: Sequence[tuple[TrackingEvent, bool]], rows: Sequence[dict[str, Any]]
+            ) -> dict[int, tuple[rollups.DeliveryState, rollups.DeliveryState]]:
+    """Each delivery's state for the rollups before this batch and after it (stored clicks: with their old verdict)."""
+    before: dict[int, list[tuple[EventKind, bool, int | None]]] = {d: [] for d in deliveries}
+    after: dict[int, list[tuple[EventKind, bool, int | None]]] = {d: [] for d in deliveries}
+    for delivery_id in machine_opened:
+        before[delivery_id].append((EventKind.OPEN, False, None))
+        after[delivery_id].append((EventKind.OPEN, False, None))
+    for event, old in stored_clicks:
+        if event.delivery_id in before:
+            before[event.delivery_id].append((EventKind.CLICK, old, event.link_id))
+            after[event.delivery_id].append((EventKind.CLICK, event.human, event.link_id))
+    for row in rows:
+        after[row["delivery_id"]].append((row["kind"], row["human"], row["link_id"]))
+    return {d: (rollups.state(row.campaign_id, row.domain, row.first_open_at, row.first_click_at, before[d]),
+                rollups.state(row.campaign_id, row.domain, firsts[d].first_open_at, firsts[d].first_click_at,
+                              after[d]))
+            for d, row in deliveries.items()}
 
 
 def _row(event: Incoming, campaign_id: int, human: bool, rule: str, settings: TrackingSettings) -> dict[str, Any]:
@@ -209,29 +255,46 @@ def refresh_firsts(delivery_ids: Iterable[int]) -> None:
 
 
 def reclassify() -> tuple[int, int]:
-    """Run the rules again over every stored event that names its delivery; return (events judged, changed).
+    """Run the rules again over every stored event that names its delivery, then rebuild every campaign's
+    rollups from the events; return (events judged, changed).
 
-    Events recorded with individual tracking off kept no UA or delivery: their verdict stays.
+    Events recorded with individual tracking off kept no UA or delivery: their verdict stays. It holds
+    the flusher's lock throughout, so no batch is added to a rollup while it is rebuilt.
     """
-    judged = changed = 0
-    last = 0
-    while True:
-        chunk = [delivery_id for delivery_id in db.session.scalars(
-            select(TrackingEvent.delivery_id).where(TrackingEvent.delivery_id > last)
-            .group_by(TrackingEvent.delivery_id).order_by(TrackingEvent.delivery_id).limit(RECLASSIFY_CHUNK))
-            if delivery_id is not None]
-        if not chunk:
-            return judged, changed
-        events = list(db.session.scalars(select(TrackingEvent).where(TrackingEvent.delivery_id.in_(chunk))
-                                         .order_by(TrackingEvent.id)))
-        sent_at = {delivery_id: at for delivery_id, at in db.session.execute(
-            select(Delivery.id, Delivery.sent_at).where(Delivery.id.in_(chunk)))}
-        changed += _save_changed(events, judge_all(events, sent_at))
-        refresh_firsts(chunk)
-        db.session.commit()
-        judged += len(events)
-        last = chunk[-1]
+    lock = redis().lock(LOCK, timeout=LOCK_SECONDS)
+    lock.acquire()
+    try:
+        judged = changed = 0
+        last = 0
+        while True:
+            chunk = [delivery_id for delivery_id in db.session.scalars(
+                select(TrackingEvent.delivery_id).where(TrackingEvent.delivery_id > last)
+                .group_by(TrackingEvent.delivery_id).order_by(TrackingEvent.delivery_id).limit(RECLASSIFY_CHUNK))
+                if delivery_id is not None]
+            if not chunk:
+                break
+            events = list(db.session.scalars(select(TrackingEvent).where(TrackingEvent.delivery_id.in_(chunk))
+                                             .order_by(TrackingEvent.id)))
+            sent_at = {delivery_id: at for delivery_id, at in db.session.execute(
+                select(Delivery.id, Delivery.sent_at).where(Delivery.id.in_(chunk)))}
+            changed += _save_changed(events, judge_all(events, sent_at))
+            refresh_firsts(chunk)
+            db.session.commit()
+            judged += len(events)
+            last = chunk[-1]
+            lock.extend(LOCK_SECONDS, replace_ttl=True)
+        for campaign_id in list(db.session.scalars(select(Campaign.id))):  # drafts have nothing: a few quick queries
+            rollups.rebuild([campaign_id])
+            db.session.commit()
+            lock.extend(LOCK_SECONDS, replace_ttl=True)
         mark_changed([ALL])
+        return judged, changed
+    finally:
+        try:
+            lock.release()
+        except LockNotOwnedError:
+            log.warning("reclassifying outlived its %d s lock: run it again if events were flushed meanwhile",
+                        LOCK_SECONDS)
 
 
 def flush_on_reconcile(_sender: object = None) -> None:

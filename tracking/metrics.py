@@ -19,8 +19,9 @@
 With individual tracking off (KAIRAN_TRACK_INDIVIDUALS=off) events name no delivery, so nobody can
 be counted once: each such event counts as one (unique_opens += the people's open events,
 unique_clicks += their click events, machine_* += machines' events), the figures are upper
-bounds, and ``individual`` is False. Figures come from aggregate SQL (tracking/metric_queries.py),
-kept briefly in Redis (tracking/metrics_cache.py says how fresh they are).
+bounds, and ``individual`` is False. Figures come from the rollups the flusher keeps (tracking/rollups.py)
+and small indexed queries (tracking/metric_queries.py), kept briefly in Redis (tracking/metrics_cache.py
+says how fresh they are).
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from mailer.campaigns import get_campaign
 from mailer.models import Campaign, CampaignStatus
 from tracking import metric_queries as q
 from tracking.metrics_cache import cached
-from tracking.models import EventKind
 
 HOURLY = 48  # the timeline is hourly for this many hours after the send started, then daily
 TOP_DOMAINS = 10
@@ -173,46 +173,46 @@ def _running(campaign: Campaign) -> bool:
     return campaign.status == CampaignStatus.RUNNING
 
 
-def metrics_of(campaign_ids: Sequence[int], deliveries: dict[int, dict[str, int]] | None = None
-               ) -> dict[int, CampaignMetrics]:
-    """Compute the metrics of several campaigns with a fixed number of grouped queries (no cache).
+def metrics_of(campaign_ids: Sequence[int], deliveries: dict[int, dict[str, int]] | None = None,
+               bounces: dict[int, dict[str, Any]] | None = None) -> dict[int, CampaignMetrics]:
+    """Compute the metrics of several campaigns with a fixed number of small queries (no cache).
 
-    ``deliveries``: q.delivery_counts of these campaigns, when the caller has them already.
+    ``deliveries``, ``bounces``: q.delivery_counts and q.bounce_counts of these campaigns, when the
+    caller has them already.
     """
     ids = list(campaign_ids)
     if not ids:
         return {}
     deliveries = q.delivery_counts(ids) if deliveries is None else deliveries
-    bounces = q.bounce_counts(ids)
-    machines, anonymous = q.machine_only(ids), q.anonymous_events(ids)
+    bounces = q.bounce_counts(ids) if bounces is None else bounces
+    totals = q.totals(ids)
     tracking_individuals = bool(current_app.config["KAIRAN"].tracking.individuals)
     result = {}
     for campaign_id in ids:
         d = deliveries.get(campaign_id) or {}
         b = bounces.get(campaign_id) or {}
+        t = totals[campaign_id]
         sent, failed = d.get("sent", 0), d.get("failed", 0)
         bounced, hard = b.get("bounced", 0), b.get("hard", 0)
         delivered = sent - bounced
-
-        def anon(kind: EventKind, human: bool, campaign: int = campaign_id) -> int:
-            return anonymous.get((campaign, kind.value, human), 0)
-        opens = d.get("opened", 0) + anon(EventKind.OPEN, True)
-        clicks = d.get("clicked", 0) + anon(EventKind.CLICK, True)
+        opens = t["opened"] + t["anonymous_opens"]
+        clicks = t["clicked"] + t["anonymous_clicks"]
         unsubscribes, complaints = d.get("unsubscribed", 0), b.get("complaints", 0)
+        anonymous = t["anonymous_opens"] + t["anonymous_machine_opens"] + t["anonymous_clicks"] \
+            + t["anonymous_machine_clicks"]
         result[campaign_id] = CampaignMetrics(
             campaign_id=campaign_id, recipients=sum(d.get(s, 0) for s in ("queued", "sending", "sent", "failed",
                                                                           "suppressed")),
             sent=sent, failed=failed, pending=d.get("queued", 0) + d.get("sending", 0),
             suppressed=d.get("suppressed", 0), bounced=bounced, hard_bounced=hard, soft_bounced=bounced - hard,
             delivered=delivered, delivery_rate=rate(delivered, sent + failed),
-            unique_opens=opens, machine_opens=machines.get((campaign_id, "open"), 0) + anon(EventKind.OPEN, False),
+            unique_opens=opens, machine_opens=t["machine_opened"] + t["anonymous_machine_opens"],
             open_rate=rate(opens, delivered),
-            unique_clicks=clicks,
-            machine_clicks=machines.get((campaign_id, "click"), 0) + anon(EventKind.CLICK, False),
+            unique_clicks=clicks, machine_clicks=t["machine_clicked"] + t["anonymous_machine_clicks"],
             click_rate=rate(clicks, delivered), click_to_open=rate(clicks, opens),
             unsubscribes=unsubscribes, unsubscribe_rate=rate(unsubscribes, delivered),
             complaints=complaints, complaint_rate=rate(complaints, delivered),
-            individual=tracking_individuals and not any(key[0] == campaign_id for key in anonymous))
+            individual=tracking_individuals and not anonymous)
     return result
 
 
@@ -233,18 +233,21 @@ def campaign_report(campaign_id: int) -> CampaignReport:
 
 
 def build_report(campaign: Campaign) -> CampaignReport:
-    """Compute a campaign's report from the database now (no cache)."""
+    """Compute a campaign's report from the database now (no cache): rollups and indexes, never all its rows."""
     computed_at = utcnow()
-    deliveries = q.delivery_counts([campaign.id])
-    metrics = metrics_of([campaign.id], deliveries)[campaign.id]
-    hours = [(at, kind, human, number) for _c, at, kind, human, number in q.hourly_events([campaign.id])]
+    deliveries, by_domain = q.deliveries_by_domain([campaign.id])[campaign.id]
+    bounces = q.bounce_counts([campaign.id])
+    metrics = metrics_of([campaign.id], {campaign.id: deliveries}, bounces)[campaign.id]
+    slots = (("open", True), ("open", False), ("click", True), ("click", False))
+    hours = [(at, kind, human, number) for at, *numbers in q.hourly(campaign.id)
+             for (kind, human), number in zip(slots, numbers, strict=True) if number]
     return CampaignReport(
         metrics=metrics, started_at=campaign.started_at, computed_at=computed_at,
         timeline=timeline(hours, campaign.started_at),
         links=tuple(LinkStats(*row) for row in q.link_clicks(campaign.id)),
-        domains=domains(campaign.id, metrics, deliveries.get(campaign.id, {})),
-        clients=tuple(Share(*row) for row in q.opens_by(q.E.client, campaign.id, TOP_CLIENTS)),
-        devices=tuple(Share(*row) for row in q.opens_by(q.E.device, campaign.id, TOP_CLIENTS)),
+        domains=domains(campaign.id, metrics, by_domain, bounces.get(campaign.id, {}).get("domains", {})),
+        clients=tuple(Share(*row) for row in q.opens_by("client", campaign.id, TOP_CLIENTS)),
+        devices=tuple(Share(*row) for row in q.opens_by("device", campaign.id, TOP_CLIENTS)),
         bounces=tuple(BounceRow(b.email, b.type.value, b.sender_refused, b.status, b.diagnostic, b.source,
                                 b.created_at) for b in q.recent_bounces(campaign.id, RECENT_BOUNCES)))
 
@@ -280,21 +283,24 @@ def timeline(hours: Sequence[tuple[datetime, str, bool, int]], started_at: datet
     return tuple(buckets)
 
 
-def domains(campaign_id: int, metrics: CampaignMetrics, deliveries: dict[str, int]) -> tuple[DomainStats, ...]:
+def domains(campaign_id: int, metrics: CampaignMetrics, by_domain: Sequence[tuple[str, int, int]],
+            bounced: dict[str, int]) -> tuple[DomainStats, ...]:
     """The TOP_DOMAINS receiving domains by recipients, and one ``other`` row with the rest.
 
-    ``other`` is the campaign's totals minus the top rows, so it also holds deliveries whose
-    subscriber was deleted since. Opens and clicks here are deliveries' (events with individual
-    tracking off name no address, so no domain).
+    ``by_domain``: (domain, recipients, sent) of every domain; ``bounced``: bounced deliveries per domain.
+    ``other`` is the campaign's totals minus the top rows, so it also holds deliveries that name no
+    domain (inserted without a subscriber).
+    Opens and clicks here are deliveries' (events with individual tracking off name no address, so no
+    domain).
     """
-    top = q.domain_counts(campaign_id, TOP_DOMAINS)
-    bounced = q.domain_bounces(campaign_id)
-    rows = [DomainStats(name, recipients, sent, bounced.get(name, 0), opened, clicked)
-            for name, recipients, sent, opened, clicked in top]
+    top = sorted(by_domain, key=lambda row: (-row[1], row[0]))[:TOP_DOMAINS]
+    reached = q.domain_rollup(campaign_id)
+    rows = [DomainStats(name, recipients, sent, bounced.get(name, 0), *reached.get(name, (0, 0)))
+            for name, recipients, sent in top]
+    totals = q.totals([campaign_id])[campaign_id]
     rest = DomainStats(OTHER, metrics.recipients - sum(r.recipients for r in rows),
                        metrics.sent - sum(r.sent for r in rows), metrics.bounced - sum(r.bounced for r in rows),
-                       deliveries.get("opened", 0) - sum(r.opened for r in rows),
-                       deliveries.get("clicked", 0) - sum(r.clicked for r in rows))
+                       totals["opened"] - sum(r.opened for r in rows), totals["clicked"] - sum(r.clicked for r in rows))
     return tuple(rows + ([rest] if rest.recipients else []))
 
 

@@ -99,3 +99,80 @@ class UnreadMail(db.Model):  # type: ignore[name-defined]
     reason: Mapped[str] = mapped_column(Text)
     raw: Mapped[bytes] = mapped_column(LargeBinary)  # at most the intake's size cap
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Rollups: per-campaign counters the report reads instead of millions of deliveries and events. The
+# flusher adds to them in the transaction that stores events (tracking/rollups.py), and
+# ``rollups.rebuild`` computes them afresh from the raw rows (``flask tracking reclassify``).
+
+
+class CampaignHourly(db.Model):  # type: ignore[name-defined]
+    """Opens and clicks of one campaign in one UTC hour, people's and machines' apart (events, not deliveries)."""
+
+    __tablename__ = "campaign_hourly"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    opens: Mapped[int] = mapped_column(BigInteger, default=0)
+    machine_opens: Mapped[int] = mapped_column(BigInteger, default=0)
+    clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+    machine_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CampaignTotals(db.Model):  # type: ignore[name-defined]
+    """One campaign's deliveries opened and clicked (by people; only by machines), and events naming nobody.
+
+    opened and clicked count deliveries whose first_open_at (first_click_at) is set; machine_opened
+    (machine_clicked) those with a machine's open (click) and no person's; anonymous_* count events
+    stored with individual tracking off, by kind and person or machine.
+    """
+
+    __tablename__ = "campaign_totals"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    opened: Mapped[int] = mapped_column(BigInteger, default=0)
+    clicked: Mapped[int] = mapped_column(BigInteger, default=0)
+    machine_opened: Mapped[int] = mapped_column(BigInteger, default=0)
+    machine_clicked: Mapped[int] = mapped_column(BigInteger, default=0)
+    anonymous_opens: Mapped[int] = mapped_column(BigInteger, default=0)
+    anonymous_machine_opens: Mapped[int] = mapped_column(BigInteger, default=0)
+    anonymous_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+    anonymous_machine_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CampaignLink(db.Model):  # type: ignore[name-defined]
+    """One tracked link's clicks by people, the deliveries (people) that clicked it, and machines' clicks."""
+
+    __tablename__ = "campaign_links"
+
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+    clickers: Mapped[int] = mapped_column(BigInteger, default=0)  # + each click naming nobody
+    machine_clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CampaignClient(db.Model):  # type: ignore[name-defined]
+    """People's opens of one campaign per mail client (``field`` client) or device (``field`` device)."""
+
+    __tablename__ = "campaign_clients"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    field: Mapped[str] = mapped_column(String(10), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    opens: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CampaignDomain(db.Model):  # type: ignore[name-defined]
+    """Deliveries of one campaign to one receiving domain that a person opened, and clicked.
+
+    Recipients and sent per domain come from deliveries' (campaign_id, status, domain) index instead:
+    the send path changes them a message at a time.
+    """
+
+    __tablename__ = "campaign_domains"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    opened: Mapped[int] = mapped_column(BigInteger, default=0)
+    clicked: Mapped[int] = mapped_column(BigInteger, default=0)
