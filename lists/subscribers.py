@@ -227,15 +227,20 @@ def subscribers_query(search: str = "", list_id: int | None = None,
     if list_id is not None or subscription_status:
         # IN (subquery), not a correlated EXISTS: the database starts from the (list_id, status)
         # index instead of probing once per subscriber (bench/audience.py, 1M on SQLite: 1,098 -> 202 ms).
-        members = select(Subscription.subscriber_id)
-        if list_id is not None:
-            members = members.where(Subscription.list_id == list_id)
-        if subscription_status:
-            members = members.where(Subscription.status == SubscriptionStatus(subscription_status))
-        stmt = stmt.where(Subscriber.id.in_(members))
+        stmt = stmt.where(Subscriber.id.in_(_memberships(select(Subscription.subscriber_id), list_id,
+                                                         subscription_status)))
     if status:
         stmt = stmt.where(Subscriber.status == SubscriberStatus(status))
     return stmt.order_by(Subscriber.id.desc())
+
+
+def _memberships(stmt: Select[Any], list_id: int | None, subscription_status: str | None) -> Select[Any]:
+    """Narrow a select over subscriptions to a list and a subscription status, each when given."""
+    if list_id is not None:
+        stmt = stmt.where(Subscription.list_id == list_id)
+    if subscription_status:
+        stmt = stmt.where(Subscription.status == SubscriptionStatus(subscription_status))
+    return stmt
 
 
 def count_subscribers(search: str = "", list_id: int | None = None, subscription_status: str | None = None,
@@ -247,10 +252,8 @@ def count_subscribers(search: str = "", list_id: int | None = None, subscription
     SQLite, one list of 200k: ~200 ms down to ~15 ms.
     """
     if list_id is not None and not (search.strip() or status or rules):
-        members = select(func.count()).select_from(Subscription).where(Subscription.list_id == list_id)
-        if subscription_status:
-            members = members.where(Subscription.status == SubscriptionStatus(subscription_status))
-        return int(db.session.scalar(members) or 0)
+        return int(db.session.scalar(_memberships(select(func.count()).select_from(Subscription), list_id,
+                                                  subscription_status)) or 0)
     query = subscribers_query(search, list_id, subscription_status, status, rules).order_by(None)
     return int(db.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 

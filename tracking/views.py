@@ -91,7 +91,7 @@ class TrackingFastPath:
 
     def _record(self, environ: dict[str, Any], kind: EventKind, delivery_id: int, link_id: int | None = None) -> None:
         writer_for(self.app).append(Hit(kind, delivery_id, link_id, environ.get("HTTP_USER_AGENT", ""),
-                                        environ.get("REMOTE_ADDR"), head=environ.get("REQUEST_METHOD") == "HEAD",
+                                        environ.get("REMOTE_ADDR"), head=environ["REQUEST_METHOD"] == "HEAD",
                                         prefetch=is_prefetch(EnvironHeaders(environ))))
 
     def _link_url(self, link_id: int) -> str | None:
