@@ -73,11 +73,17 @@ def count_recipients(list_ids: Sequence[int], rules: Any = None) -> int:
     return int(db.session.scalar(select(func.count()).select_from(recipients(list_ids, rules).subquery())) or 0)
 
 
+_MATERIALISE_WORK_MEM = text("SET LOCAL work_mem TO '64MB'")
+
+
 def materialise(campaign_id: int, list_ids: Sequence[int], rules: Any = None) -> int:
     """Insert one queued delivery per recipient (in the caller's transaction); return how many."""
     domain = receiving_domain_of(Subscriber.email_key).label("domain")  # the report counts recipients by it
     chosen = recipients(list_ids, rules).add_columns(domain).subquery()
     columns = Delivery.__table__.c
+    if db.engine.dialect.name == "postgresql":
+        # The default 4 MB makes the million-member hash joins spill to disk in batches; this transaction only.
+        db.session.execute(_MATERIALISE_WORK_MEM)
     rows = select(literal(campaign_id), chosen.c.id, chosen.c.domain,
                   literal(DeliveryStatus.QUEUED, columns.status.type), literal(0),
                   literal(utcnow(), columns.created_at.type))

@@ -1,7 +1,7 @@
 """Tracking's touchpoints on a subscriber's timeline: sends, opens and clicks, bounces and complaints.
 
 Each source reads at most ``limit`` rows, newest first, starting from the subscriber's deliveries
-(ix_deliveries_subscriber_id) or bounces (ix_bounces_subscriber_id), so a subscriber with years of
+(uq_deliveries_subscriber_id) or bounces (ix_bounces_subscriber_id), so a subscriber with years of
 mail costs a few index lookups, not a scan of every event.
 """
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from core.db import db
 from lists.models import ConsentMethod, SubscriptionStatus
@@ -60,3 +61,20 @@ def test_materialise_picks_each_intended_recipient_once() -> None:
     db.session.flush()
     rules = {"match": "all", "rules": [{"field": "attribs.city", "op": "eq", "value": "大阪"}]}
     assert materialise(segment_campaign.id, both, rules) == len(expected) - 1  # not ivan in 東京
+
+
+def test_a_second_materialise_of_one_campaign_is_refused_by_the_database() -> None:
+    """Exactly once holds even if two starts race past the status check: the unique
+    (subscriber_id, campaign_id) index refuses a second delivery of a campaign to one subscriber."""
+    mailing = create_list({"name": "お知らせ", "optin": "single"})
+    person("alice@example.jp", [mailing.id])
+    campaign = Campaign(name="11月号", subject="お知らせ", lists=[mailing.id])
+    db.session.add(campaign)
+    db.session.flush()
+    assert materialise(campaign.id, [mailing.id]) == 1
+    db.session.commit()
+
+    with pytest.raises(IntegrityError):
+        materialise(campaign.id, [mailing.id])
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id)) == 1
