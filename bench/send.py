@@ -7,7 +7,9 @@ from the start (materialising included) to "finished". The floor is the same num
 built by a bare loop in the same script: the name put in by ``str.replace``, the same hand-built
 MIME and DKIM signer, ``smtplib`` over the same number of connections (W processes × C threads),
 with no database, queue or tracking. Prints one JSON line, last:
-{"messages","seconds","msg_per_s","floor_msg_per_s","ratio","duplicates","lost","peak_worker_rss_mb", …}
+{"messages","seconds","msg_per_s","floor_msg_per_s","ratio","duplicates","lost","peak_worker_rss_mb", …},
+with the CPU time each side's own processes spent per message ("cpu_ms_per_msg" for the workers,
+"floor_cpu_ms_per_msg"): unlike the rates, it hardly moves when other work shares the machine.
 Run: .venv/bin/python -m bench.send --recipients 100000 [--workers W] [--connections C]
      [--relay-latency-ms L] [--database-url URL] [--newsletter PATH]
 """
@@ -18,6 +20,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import smtplib
 import socket
 import subprocess
@@ -105,7 +108,7 @@ def main() -> None:
                 db.session.add(campaign)
                 db.session.commit()
                 campaign_id = campaign.id
-                floor = floor_run(campaign, args, sink)
+                floor, floor_cpu_ms_per_msg = floor_run(campaign, args, sink)
             result = kairan_run(app, campaign_id, env, args, sink)
     finally:
         sink.close()
@@ -113,7 +116,8 @@ def main() -> None:
         "benchmark": "send", "database": result.pop("database"),
         "sink": sink_name, "workers": args.workers,
         "connections_per_worker": args.connections, "relay_latency_ms": args.relay_latency_ms, **result,
-        "floor_msg_per_s": floor, "ratio": round(float(result["msg_per_s"]) / floor, 2) if floor else None,
+        "floor_msg_per_s": floor, "floor_cpu_ms_per_msg": floor_cpu_ms_per_msg,
+        "ratio": round(float(result["msg_per_s"]) / floor, 2) if floor else None,
         "targets": {"msg_per_s": 300 if args.relay_latency_ms else 500, "ratio": 0.7, "peak_worker_rss_mb": 200},
     }))
 
@@ -121,8 +125,8 @@ def main() -> None:
 # The floor: the least a send can do -----------------------------------------------------------------
 
 
-def floor_run(campaign: Campaign, args: argparse.Namespace, sink: Sink) -> float:
-    """Send the same number of messages with a bare loop; return messages a second."""
+def floor_run(campaign: Campaign, args: argparse.Namespace, sink: Sink) -> tuple[float, float]:
+    """Send the same number of messages with a bare loop; return messages a second and CPU ms per message."""
     compiled = compile_message(campaign.body, None, None, campaign.subject)
     context = reader_context(campaign, Subscriber(id=1, uuid="x", email="x@example.jp", name=f"{PLACEHOLDER} 様",
                                                   attribs={"city": "大阪"}))
@@ -133,17 +137,24 @@ def floor_run(campaign: Campaign, args: argparse.Namespace, sink: Sink) -> float
     processes = [multiprocessing.get_context("fork").Process(
         target=_floor_process, args=(work, sink.port, range(n, args.recipients, args.workers), args.connections))
         for n in range(args.workers)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), children_cpu_seconds()
     for process in processes:
         process.start()
     for process in processes:
         process.join()
     seconds = time.perf_counter() - started
+    floor_cpu_ms_per_msg = round(1000 * (children_cpu_seconds() - cpu) / args.recipients, 2)
     arrived = sum(sink.counts().values())
     sink.clear()
     if arrived != args.recipients:
         raise RuntimeError(f"the floor delivered {arrived} of {args.recipients}")
-    return round(args.recipients / seconds, 1)
+    return round(args.recipients / seconds, 1), floor_cpu_ms_per_msg
+
+
+def children_cpu_seconds() -> float:
+    """CPU time (user + system) of this script's child processes that have ended, so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _floor_process(work: tuple[str, str, str, DKIMSigner | None], port: int, numbers: range,
@@ -185,7 +196,7 @@ def kairan_run(app: Flask, campaign_id: int, env: dict[str, str], args: argparse
         [sys.executable, "-m", "flask", "--app", "app", "worker", "send", "default"], cwd=ROOT,
         env={**os.environ, **env}, stdout=(logs / f"worker-{n}.log").open("wb"), stderr=subprocess.STDOUT)
         for n in range(args.workers)]
-    peak = PeakRSS([worker.pid for worker in workers])
+    peak, cpu = PeakRSS([worker.pid for worker in workers]), children_cpu_seconds()
     try:
         connection = Redis.from_url(env["KAIRAN_REDIS_URL"])
         while len(Worker.all(connection=connection)) < args.workers:
@@ -208,12 +219,14 @@ def kairan_run(app: Flask, campaign_id: int, env: dict[str, str], args: argparse
         for worker in workers:
             worker.terminate()
             worker.wait(30)
+    worker_cpu = children_cpu_seconds() - cpu  # the workers' whole lives, start-up included
     arrived = sink.counts()
     return {"database": database, "messages": sum(arrived.values()), "seconds": round(seconds, 2),
             "msg_per_s": round(len(expected) / seconds, 1),
             "duplicates": sum(count - 1 for count in arrived.values() if count > 1),
             "lost": sum(1 for address in expected if arrived[address] == 0),
-            "peak_worker_rss_mb": round(peak.peak_kb / 1024, 1)}
+            "peak_worker_rss_mb": round(peak.peak_kb / 1024, 1),
+            "cpu_ms_per_msg": round(1000 * worker_cpu / len(expected), 2)}
 
 
 class PeakRSS(threading.Thread):

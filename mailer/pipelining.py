@@ -13,7 +13,22 @@ import re
 import smtplib
 
 CRLF = b"\r\n"
-_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)  # dot-stuffing (RFC 5321 4.5.2)
+# An address SMTP takes as it is between angle brackets; anything else goes through smtplib's quoting.
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+
+
+def _path(address: str) -> str:
+    """Return ``<address>`` as smtplib.quoteaddr would, without parsing an address that needs none."""
+    return f"<{address}>" if _PLAIN_ADDRESS.fullmatch(address) else smtplib.quoteaddr(address)
+
+
+def dot_stuffed(message: bytes) -> bytes:
+    """Return the message with a dot doubled at the start of each line (RFC 5321 4.5.2), ending in CRLF."""
+    # bytes.replace works in C over the whole message: a MULTILINE regex costs more than the signature.
+    body = message.replace(b"\n.", b"\n..")
+    if body.startswith(b"."):
+        body = b"." + body
+    return body if body.endswith(CRLF) else body + CRLF
 
 
 def send(connection: smtplib.SMTP, sender: str, recipient: str, message: bytes) -> None:
@@ -23,7 +38,7 @@ def send(connection: smtplib.SMTP, sender: str, recipient: str, message: bytes) 
         connection.sendmail(sender, [recipient], message)
         return
     size = f" SIZE={len(message)}" if connection.has_extn("size") else ""
-    commands = f"MAIL FROM:{smtplib.quoteaddr(sender)}{size}\r\nRCPT TO:{smtplib.quoteaddr(recipient)}\r\nDATA\r\n"
+    commands = f"MAIL FROM:{_path(sender)}{size}\r\nRCPT TO:{_path(recipient)}\r\nDATA\r\n"
     connection.send(commands.encode(connection.command_encoding))
     mail = connection.getreply()
     rcpt = connection.getreply()
@@ -35,10 +50,7 @@ def send(connection: smtplib.SMTP, sender: str, recipient: str, message: bytes) 
         if rcpt[0] not in (250, 251):
             raise smtplib.SMTPRecipientsRefused({recipient: rcpt})
         raise smtplib.SMTPDataError(*data)
-    body = _LEADING_DOT.sub(b"..", message)
-    if not body.endswith(CRLF):
-        body += CRLF
-    connection.send(body + b"." + CRLF)
+    connection.send(dot_stuffed(message) + b"." + CRLF)
     code, reply = connection.getreply()
     if code != 250:
         if code == 421:
