@@ -66,7 +66,8 @@ def header_text(value: str, charset: str = "utf-8") -> bytes:
     value = LINE_BREAKS.sub(" ", value)
     if value.isascii():
         return value.encode()
-    return EncodedHeader(value, charset, maxlinelen=76).encode().encode()
+    # Folded with CRLF: the default bare LF between encoded words is refused by relays that forbid bare newlines.
+    return EncodedHeader(value, charset, maxlinelen=76).encode(linesep="\r\n").encode()
 
 
 def quoted(address: str) -> str:

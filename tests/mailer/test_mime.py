@@ -46,8 +46,13 @@ def test_mail_software_reads_back_what_was_built() -> None:
     assert text == "山田様\r\n本文です。\r\n" and html == LONG_HTML  # text in its canonical CRLF form
 
 
-def test_no_line_is_longer_than_998_bytes_and_all_end_in_crlf() -> None:
-    raw = message()
+@pytest.mark.parametrize("charset", ["utf-8", "iso-2022-jp"])
+@pytest.mark.parametrize("subject", ["山田様へ 11月のお知らせ", "山田様へ、今月のお知らせです。" * 6],
+                         ids=["short-subject", "subject-folded-over-lines"])
+def test_no_line_is_longer_than_998_bytes_and_all_end_in_crlf(subject: str, charset: str) -> None:
+    raw = message(subject=subject, charset=charset)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["Subject"] == subject
     assert b"\n" not in raw.replace(b"\r\n", b"")
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
 
