@@ -89,7 +89,8 @@
     // Styles stay a click away: opening them on every selection would hide the blocks being picked.
     pluginsOpts: { "grapesjs-preset-newsletter": { inlineCss: true, showStylesOnChange: false } },
     projectData: project || undefined,
-    components: project ? undefined : body.value,
+    // A new campaign opens on a greeting to edit, not on an empty canvas that gives no hint where to start.
+    components: project ? undefined : (body.value || '<div style="padding:8px 0;">' + labels.body_text + "</div>"),
     // Besides dragging, a click on a block puts it into the selected column (or at the end): easier on a
     // touchpad, and possible from the keyboard.
     blockManager: { appendOnClick: appendToSelection },
@@ -102,19 +103,19 @@
     },
   });
 
-  // Blocks the preset lacks, named for Japanese editors too.
+  // Blocks the preset lacks, named for Japanese editors too, with Font Awesome icons like the preset's tiles.
   var blocks = editor.Blocks;
   var cell = "padding:0 0 16px 0;";
-  blocks.add("kairan-heading", { label: labels.heading, category: labels.category,
+  blocks.add("kairan-heading", { attributes: { class: "fa fa-header" }, label: labels.heading, category: labels.category,
     content: '<h1 style="margin:0 0 16px 0;font-size:24px;line-height:1.4;">' + labels.heading_text + "</h1>" });
-  blocks.add("kairan-spacer", { label: labels.spacer, category: labels.category,
+  blocks.add("kairan-spacer", { attributes: { class: "fa fa-arrows-v" }, label: labels.spacer, category: labels.category,
     content: '<table role="presentation" width="100%"><tr><td height="32" style="height:32px;line-height:32px;font-size:1px;">&nbsp;</td></tr></table>' });
-  blocks.add("kairan-social", { label: labels.social, category: labels.category,
+  blocks.add("kairan-social", { attributes: { class: "fa fa-share-alt" }, label: labels.social, category: labels.category,
     content: '<table role="presentation" align="center"><tr>' +
       ["X", "Instagram", "LINE", "Facebook"].map(function (n) {
         return '<td style="padding:0 8px;"><a href="https://example.com/" style="font-size:14px;font-weight:bold;">' + n + "</a></td>";
       }).join("") + "</tr></table>" });
-  blocks.add("kairan-footer", { label: labels.footer, category: labels.category,
+  blocks.add("kairan-footer", { attributes: { class: "fa fa-info-circle" }, label: labels.footer, category: labels.category,
     content: '<table role="presentation" width="100%"><tr><td style="' + cell + 'font-size:12px;color:#5f6b7a;text-align:center;">' +
       labels.footer_text + "</td></tr></table>" });
   var names = { "sect100": labels.columns1, "sect50": labels.columns2, "sect30": labels.columns3, "button": labels.button,
