@@ -34,17 +34,26 @@ CORPUS = Path(__file__).resolve().parents[1].parent / "shared/testdata/bounces"
 
 # Where Kairan knowingly decides otherwise than sisimai, and why (see the README's note on bounces).
 _DELAY = "a delay warning (Action: delayed, 'only a temporary failure report'): Kairan reports it as temporary (4.x)"
-_TEXT_SAYS_UNKNOWN = "the diagnostic itself says 'User Unknown': Kairan follows the text and code (hard)"
+_SAME_REPLY = ("the reply '550 5.2.1 <…>... User Unknown' says the user is unknown; sisimai calls the same reply "
+               "userunknown in lhost-postfix-13, lhost-postfix-57, lhost-yandex-02, lhost-yahoo-05: Kairan reads "
+               "them all alike (hard)")
 REASONS: dict[str, str] = {
     "rfc3834-06.eml": "an auto-reply (Auto-Submitted: auto-replied) saying the inbox is no longer used: "
                       "RFC 3834 says auto-replies are not bounces, so Kairan never suppresses on one",
     **dict.fromkeys([f"lhost-opensmtpd-{n}.eml" for n in ("04", "06", "12", "15", "16")] + ["lhost-gmail-08.eml"],
                     _DELAY),
-    **dict.fromkeys([f"lhost-{name}.eml" for name in ("messagingserver-03", "messagingserver-06", "amazonworkmail-02",
-                                                       "zoho-02", "x2-01", "x2-02", "exchange2003-04")],
-                    _TEXT_SAYS_UNKNOWN),
+    **dict.fromkeys([f"lhost-{name}.eml" for name in ("messagingserver-06", "amazonworkmail-02", "zoho-02")],
+                    _SAME_REPLY),
     **dict.fromkeys(["lhost-powermta-01.eml", "lhost-powermta-03.eml"],
-                    f"{_TEXT_SAYS_UNKNOWN}; PowerMTA itself files it under X-PowerMTA-BounceCategory: bad-mailbox"),
+                    f"{_SAME_REPLY}; PowerMTA itself files it under X-PowerMTA-BounceCategory: bad-mailbox"),
+    "lhost-messagingserver-03.eml": "'Remote SMTP server has rejected address' with '550 5.7.1 550 User Unknown': "
+                                    "hard, the 5.7.1 read as generic as in lhost-exim-30's '554 5.7.1 … Recipient "
+                                    "address rejected: Access denied', which sisimai calls userunknown",
+    **dict.fromkeys(["lhost-x2-01.eml", "lhost-x2-02.eml"],
+                    "'This user doesn't have a example.com account' (Yahoo's wording, which sisimai calls userunknown "
+                    "in lhost-sendmail-41 and rhost-yahooinc-03) says the address does not exist: hard"),
+    "lhost-exchange2003-04.eml": "Exchange says 'Recipient Not Found' for this recipient and nothing about a filter: "
+                                 "hard",
     "lhost-mailfoundry-01.eml": "MailFoundry quotes the reply of the server behind it ('Server … failed with: 550 <…> "
                                 "No such user here'): the mail server's own answer, not the appliance's, so Kairan "
                                 "believes it (hard)",
