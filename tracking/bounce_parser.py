@@ -134,7 +134,7 @@ def _parse(raw: bytes) -> Intake:  # noqa: PLR0911 - one return per kind of mess
         if not reported:
             return Intake(Kind.NOTHING, token=token, message_id=message_id, rule=dsn_rule,
                           reason="a delivery report: every recipient delivered, relayed or expanded")
-        return Intake(Kind.BOUNCE, failures=_as_appliance_says(message, text, reported), token=token,
+        return Intake(Kind.BOUNCE, failures=_as_reported(message, original, text, reported), token=token,
                       message_id=message_id, rule=dsn_rule)
     rule = _plain_bounce_rule(message, text)
     auto = _auto_reply(message)
@@ -148,8 +148,30 @@ def _parse(raw: bytes) -> Intake:  # noqa: PLR0911 - one return per kind of mess
     if not failures:
         return Intake(Kind.NOTHING, token=token, message_id=message_id, rule=rule,
                       reason="looks like a bounce but names no recipient")
-    return Intake(Kind.BOUNCE, failures=_as_appliance_says(message, text, failures), token=token, message_id=message_id,
-                  rule=rule)
+    return Intake(Kind.BOUNCE, failures=_as_reported(message, original, text, failures), token=token,
+                  message_id=message_id, rule=rule)
+
+
+def _as_reported(message: Message, original: Message | None, text: str,
+                 failures: tuple[Failure, ...]) -> tuple[Failure, ...]:
+    """The failures as the whole report qualifies them: who wrote it, and which address a reply refused."""
+    return _refusing_the_sender(original, _as_appliance_says(message, text, failures))
+
+
+# Sendmail-style replies name the address they refused: "550 5.7.1 <a@b>... Access denied". When that
+# is the returned message's envelope sender (its Return-Path; ours is bounce+TOKEN@), the refusal is
+# about the sender, whoever the recipient was: it alerts, and never suppresses the recipient.
+_REFUSED_ADDRESS = re.compile(r"<([^<>\s@]+@[^<>\s]+)>\s?\.\.\.")
+
+
+def _refusing_the_sender(original: Message | None, failures: tuple[Failure, ...]) -> tuple[Failure, ...]:
+    senders = set(_addresses(_clean(original.get("Return-Path", "")))) if original is not None else set()
+
+    def names_sender(failure: Failure) -> bool:
+        refused = [m.group(1).lower() for m in _REFUSED_ADDRESS.finditer(failure.diagnostic)]
+        return any(address in senders or _VERP.match(address) for address in refused if address != failure.address)
+
+    return tuple(replace(f, verdict=Verdict.SENDER) if not f.temporary and names_sender(f) else f for f in failures)
 
 
 # Mail-filtering appliances in front of a mail server write "user unknown" for mail their filters
@@ -670,10 +692,14 @@ def _failure(address: str, status: str | None, context: str, *, delayed: bool = 
 
 
 _STAGE_WORDS = re.compile(r"(?:in reply to|after|error following)\s+(?:the\s+)?(?:end of\s+)?"
-                          r"(data|mail from|rcpt to|rcpt)\b", re.IGNORECASE)
+                          r"(data|mail from|rcpt to|rcpt)\b"
+                          # qmail-remote's own sentences for a refusal at MAIL FROM, RCPT TO and after DATA
+                          r"|but (sender) was rejected|does not like (recipient)|failed (after i sent the message)",
+                          re.IGNORECASE)
 _REFUSAL_LINE = re.compile(r"^\s*(?:<<<|out:)\s*[45]\d\d", re.IGNORECASE | re.MULTILINE)
 _COMMAND_LINE = re.compile(r"^\s*(?:>>>|in:)\s*(data|mail from|rcpt to)\b", re.IGNORECASE | re.MULTILINE)
-_STAGES = {"data": Stage.DATA, "mail from": Stage.MAIL, "rcpt to": Stage.RCPT, "rcpt": Stage.RCPT}
+_STAGES = {"data": Stage.DATA, "mail from": Stage.MAIL, "rcpt to": Stage.RCPT, "rcpt": Stage.RCPT,
+           "sender": Stage.MAIL, "recipient": Stage.RCPT, "after i sent the message": Stage.DATA}
 
 
 def _stage(context: str) -> Stage | None:
@@ -683,7 +709,7 @@ def _stage(context: str) -> Stage | None:
         refusal = _REFUSAL_LINE.search(context)
         commands = list(_COMMAND_LINE.finditer(context, 0, refusal.start())) if refusal else []
         match = commands[-1] if commands else None
-    return _STAGES[" ".join(match.group(1).lower().split())] if match else None
+    return _STAGES[" ".join(next(g for g in match.groups() if g).lower().split())] if match else None
 
 
 def _refusal_text(context: str) -> str:

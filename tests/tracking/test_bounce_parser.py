@@ -509,3 +509,39 @@ def test_an_mbox_sample_is_read_one_message_at_a_time(tmp_path: Path) -> None:
     single = tmp_path / "one.eml"  # a "From " line inside a message's text does not split it
     single.write_text(first.replace("I could not deliver", "From here: I could not deliver"))
     assert [f.address for f in read_sample(single).failures] == ["reader@example.net"]
+
+
+@pytest.mark.parametrize(("return_path", "refused", "verdict"), [
+    (f"bounce+{TOKEN}@bounce.example.com", f"bounce+{TOKEN}@bounce.example.com", Verdict.SENDER),  # our VERP
+    ("list-bounces@example.com", "list-bounces@example.com", Verdict.SENDER),  # the returned Return-Path
+    ("list-bounces@example.com", "alias-target@example.org", Verdict.HARD),  # another address (an alias's target)
+])
+def test_a_reply_naming_the_envelope_sender_is_about_the_sender(return_path: str, refused: str,
+                                                                verdict: Verdict) -> None:
+    raw = dsn("5.1.1", f"550 5.1.1 <{refused}>... User unknown").replace(
+        f"Return-Path: <bounce+{TOKEN}@bounce.example.com>".encode(), f"Return-Path: <{return_path}>".encode())
+    assert parse(raw).failures[0].verdict is verdict
+
+
+@pytest.mark.parametrize(("sentence", "reply", "verdict"), [
+    ("Connected to 192.0.2.25 but sender was rejected.", "550 5.7.1 <news@example.com>... Access denied",
+     Verdict.SENDER),  # refused at MAIL FROM
+    ("192.0.2.25 does not like recipient.", "550 5.0.0 <reader@example.net>... User unknown", Verdict.HARD),
+    ("192.0.2.25 failed after I sent the message.", "554 5.0.0 User unknown", Verdict.SOFT),  # after DATA: a filter
+])
+def test_qmail_says_which_command_was_refused(sentence: str, reply: str, verdict: Verdict) -> None:
+    raw = f"""\
+From: MAILER-DAEMON@mail.example.org
+To: news@example.com
+Subject: failure notice
+
+Hi. This is the qmail-send program at mail.example.org.
+I'm afraid I wasn't able to deliver your message to the following addresses.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+<reader@example.net>:
+{sentence}
+Remote host said: {reply}
+""".encode()
+    (failure,) = parse(raw).failures
+    assert (failure.address, failure.verdict) == ("reader@example.net", verdict)
