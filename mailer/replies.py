@@ -81,7 +81,10 @@ BOUNCE_SOFT_WORDS = re.compile(
     r"(?:host|domain) not found, try again|malformed or unexpected name server reply|servfail|"
     r"name server (?:timeout|failure)|"
     # a guess, not a statement: "the group may not exist, or you may not have permission"
-    r"may not exist",
+    r"may not exist|"
+    # a local delivery program that could not write the mailbox (procmail, maildrop): the recipient's
+    # system failed, whatever code its exit status was mapped to ("Couldn't create …: No such user")
+    r"(?:couldn'?t|can'?t|cannot|unable to) (?:create|open|write|lock) [\"'/]|lock failure",
     re.IGNORECASE)
 BOUNCE_HARD_WORDS = re.compile(
     r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|mailbox|local[- ]part|address|account)|"
@@ -95,6 +98,8 @@ BOUNCE_HARD_WORDS = re.compile(
     r"no (?:such )?mailbox|unknown or illegal alias|invalid final delivery userid|"
     r"not listed in (?:public )?(?:name & address book|domino directory)|doesn'?t have an? \S+ account|"
     r"no valid recipients|domain is not reachable|recipient address rejected: access denied|"
+    # Postfix's prefix with no restriction named after it: the recipient itself was refused
+    r"recipient address rejected\.?(?= ?\(in reply|$)|"
     r"recipient name is not recognized|address couldn'?t be found|check if (?:the )?address is correct|"
     r"indicated no smtp service|"
     r"host (?:or domain name |[a-z0-9.-]+\.[a-z]{2,} )?(?:not found|unknown)|unknown host|"

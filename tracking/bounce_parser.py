@@ -134,7 +134,7 @@ def _parse(raw: bytes) -> Intake:  # noqa: PLR0911 - one return per kind of mess
         if not reported:
             return Intake(Kind.NOTHING, token=token, message_id=message_id, rule=dsn_rule,
                           reason="a delivery report: every recipient delivered, relayed or expanded")
-        return Intake(Kind.BOUNCE, failures=_as_appliance_says(message, reported), token=token,
+        return Intake(Kind.BOUNCE, failures=_as_reported(message, original, text, reported), token=token,
                       message_id=message_id, rule=dsn_rule)
     rule = _plain_bounce_rule(message, text)
     auto = _auto_reply(message)
@@ -148,8 +148,30 @@ def _parse(raw: bytes) -> Intake:  # noqa: PLR0911 - one return per kind of mess
     if not failures:
         return Intake(Kind.NOTHING, token=token, message_id=message_id, rule=rule,
                       reason="looks like a bounce but names no recipient")
-    return Intake(Kind.BOUNCE, failures=_as_appliance_says(message, failures), token=token, message_id=message_id,
-                  rule=rule)
+    return Intake(Kind.BOUNCE, failures=_as_reported(message, original, text, failures), token=token,
+                  message_id=message_id, rule=rule)
+
+
+def _as_reported(message: Message, original: Message | None, text: str,
+                 failures: tuple[Failure, ...]) -> tuple[Failure, ...]:
+    """The failures as the whole report qualifies them: who wrote it, and which address a reply refused."""
+    return _refusing_the_sender(original, _as_appliance_says(message, text, failures))
+
+
+# Sendmail-style replies name the address they refused: "550 5.7.1 <a@b>... Access denied". When that
+# is the returned message's envelope sender (its Return-Path; ours is bounce+TOKEN@), the refusal is
+# about the sender, whoever the recipient was: it alerts, and never suppresses the recipient.
+_REFUSED_ADDRESS = re.compile(r"<([^<>\s@]+@[^<>\s]+)>\s?\.\.\.")
+
+
+def _refusing_the_sender(original: Message | None, failures: tuple[Failure, ...]) -> tuple[Failure, ...]:
+    senders = set(_addresses(_clean(original.get("Return-Path", "")))) if original is not None else set()
+
+    def names_sender(failure: Failure) -> bool:
+        refused = [m.group(1).lower() for m in _REFUSED_ADDRESS.finditer(failure.diagnostic)]
+        return any(address in senders or _VERP.match(address) for address in refused if address != failure.address)
+
+    return tuple(replace(f, verdict=Verdict.SENDER) if not f.temporary and names_sender(f) else f for f in failures)
 
 
 # Mail-filtering appliances in front of a mail server write "user unknown" for mail their filters
@@ -159,10 +181,14 @@ _APPLIANCE_HEADERS = (("X-AHMAILID", re.compile("")),  # ActiveHunter
                       ("X-NAI-Header", re.compile("mcafee", re.I)),
                       ("X-Mailer", re.compile(r"surfcontrol|m-filter", re.I)),
                       ("From", re.compile(r"@[\w.-]*mxlogic\.net|mail deliver system", re.I)))
+# ... or by their notice: X1's "---The following addresses had delivery errors---" over "a@b [User unknown]"
+# lines (whatever From name it is sent under; Sendmail's own heading has spaces and says "permanent fatal").
+_APPLIANCE_NOTICE = re.compile(r"^-{3}The following addresses had delivery errors-{3}\s*$", re.MULTILINE)
 
 
-def _as_appliance_says(message: Message, failures: tuple[Failure, ...]) -> tuple[Failure, ...]:
-    if not any(name in message and pattern.search(_clean(message[name])) for name, pattern in _APPLIANCE_HEADERS):
+def _as_appliance_says(message: Message, text: str, failures: tuple[Failure, ...]) -> tuple[Failure, ...]:
+    if not any(name in message and pattern.search(_clean(message[name])) for name, pattern in _APPLIANCE_HEADERS) \
+            and not _APPLIANCE_NOTICE.search(text):
         return failures
     return tuple(replace(f, verdict=Verdict.SOFT) if f.verdict == Verdict.HARD and f.status not in HARD_CODES else f
                  for f in failures)
@@ -433,8 +459,9 @@ def _delivery_status(message: Message, text: str) -> tuple[tuple[Failure, ...], 
             status = ".".join(reply.groups())  # "failed" with a 4.x status: the remote's own 5xx reply decides
         about = _around(notice, address, everyone) or notice
         context = diagnostic or about
+        stated = "" if diagnostic else _preamble(notice, everyone)
         failures.append(_failure(address, status, context, delayed=action == "delayed",
-                                 notice=about))
+                                 notice=about, stated=stated))
     if not recipients:
         if rule == "rfc3464-in-text":
             return None
@@ -450,10 +477,19 @@ def _dsn_address(value: str) -> str:
     return found[0] if found else ""
 
 
+# Some reporting MTAs (Amazon SES's among them) write their own gloss before the remote's reply:
+# "5.1.0 - Unknown address error 550-'5.2.2 <a@b>... Mailbox Full' (delivery attempts: 0)". The gloss
+# is not about the recipient (the same "Unknown address error" heads a full mailbox and a refused
+# sender); the quoted reply is what the recipient's server said, so that is what is read.
+_GLOSSED_REPLY = re.compile(r"^[245]\.\d{1,3}\.\d{1,3} - [^'\"]*?\b([245]\d\d)[- ](['\"])(.+)\2")
+
+
 def _diagnostic_code(value: str) -> str:
-    """The text of a Diagnostic-Code field without its type (``smtp; 550 …``)."""
+    """The text of a Diagnostic-Code field without its type (``smtp; 550 …``), the remote's reply first."""
     value = value.split(";", 1)[1] if ";" in value[:12] else value
-    return " ".join(value.split())
+    text = " ".join(value.split())
+    glossed = _GLOSSED_REPLY.match(text)
+    return f"{glossed.group(1)} {glossed.group(3)}" if glossed else text
 
 
 def _status(value: str, diagnostic: str) -> str:
@@ -616,8 +652,23 @@ def _around(notice: str, address: str, others: list[str]) -> str:
     return notice[start:lowered.rfind("\n", start, end) + 1 if lowered.rfind("\n", start, end) > start else end]
 
 
-def _failure(address: str, status: str | None, context: str, delayed: bool = False, notice: str = "") -> Failure:
-    """Classify what a notice says about one recipient (``context``; ``notice``: the human text around it)."""
+# A notice's own statement that the account exists but takes no mail now.
+_ACCOUNT_STATE = re.compile(r"\b(?:account|mailbox)(?:es|s)? (?:is|are|was|has been) (?:temporarily )?(?:disabled|"
+                            r"suspended|deactivated|inactive|locked|frozen|full|over (?:its )?quota)", re.IGNORECASE)
+
+
+def _preamble(notice: str, recipients: list[str]) -> str:
+    """What a notice says before it names its first recipient: where an MTA states the reason in its own words
+    (au's "The user(s) account is disabled." above the "550 user unknown" its mail server answered)."""
+    lowered = notice.lower()
+    first = min([i for i in (lowered.find(a) for a in recipients if a) if i >= 0], default=len(notice))
+    return notice[:first]
+
+
+def _failure(address: str, status: str | None, context: str, *, delayed: bool = False, notice: str = "",
+             stated: str = "") -> Failure:
+    """Classify what a notice says about one recipient (``context``; ``notice``: the human text around it;
+    ``stated``: what the notice says before naming any recipient, when the report quotes no reply)."""
     if status is None:
         coded = _FAILURE_CODE.search(context)
         code = ".".join(coded.groups()) if coded else None
@@ -633,16 +684,22 @@ def _failure(address: str, status: str | None, context: str, delayed: bool = Fal
     if delayed and not status.startswith("4"):
         status = "4" + status[1:]
     outcome = classify_bounce(status, _refusal_text(context), _stage(context) or _stage(notice))
+    if outcome is Outcome.HARD_BOUNCE and _ACCOUNT_STATE.search(" ".join(stated.split())):
+        outcome = Outcome.FAILED  # the MTA says the account exists but is disabled (or full): not gone
     verdict = {Outcome.HARD_BOUNCE: Verdict.HARD, Outcome.SENDER_REJECTED: Verdict.SENDER}.get(outcome, Verdict.SOFT)
     return Failure(address=address, verdict=verdict, status=status, diagnostic=_diagnostic_line(context),
                    temporary=status.startswith("4"), delayed=delayed)
 
 
 _STAGE_WORDS = re.compile(r"(?:in reply to|after|error following)\s+(?:the\s+)?(?:end of\s+)?"
-                          r"(data|mail from|rcpt to|rcpt)\b", re.IGNORECASE)
+                          r"(data|mail from|rcpt to|rcpt)\b"
+                          # qmail-remote's own sentences for a refusal at MAIL FROM, RCPT TO and after DATA
+                          r"|but (sender) was rejected|does not like (recipient)|failed (after i sent the message)",
+                          re.IGNORECASE)
 _REFUSAL_LINE = re.compile(r"^\s*(?:<<<|out:)\s*[45]\d\d", re.IGNORECASE | re.MULTILINE)
 _COMMAND_LINE = re.compile(r"^\s*(?:>>>|in:)\s*(data|mail from|rcpt to)\b", re.IGNORECASE | re.MULTILINE)
-_STAGES = {"data": Stage.DATA, "mail from": Stage.MAIL, "rcpt to": Stage.RCPT, "rcpt": Stage.RCPT}
+_STAGES = {"data": Stage.DATA, "mail from": Stage.MAIL, "rcpt to": Stage.RCPT, "rcpt": Stage.RCPT,
+           "sender": Stage.MAIL, "recipient": Stage.RCPT, "after i sent the message": Stage.DATA}
 
 
 def _stage(context: str) -> Stage | None:
@@ -652,7 +709,7 @@ def _stage(context: str) -> Stage | None:
         refusal = _REFUSAL_LINE.search(context)
         commands = list(_COMMAND_LINE.finditer(context, 0, refusal.start())) if refusal else []
         match = commands[-1] if commands else None
-    return _STAGES[" ".join(match.group(1).lower().split())] if match else None
+    return _STAGES[" ".join(next(g for g in match.groups() if g).lower().split())] if match else None
 
 
 def _refusal_text(context: str) -> str:
