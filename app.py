@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import core
 import lists
@@ -36,4 +37,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     lists.init_app(app)
     mailer.init_app(app)
     tracking.init_app(app)
+    if settings.trusted_proxies:
+        # Outermost, so every layer (the tracking fast path included) sees the reader's address: consent
+        # records, rate limits and events would otherwise all carry the proxy's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,  # type: ignore[method-assign]
+                                x_proto=settings.trusted_proxies, x_host=settings.trusted_proxies)
     return app

@@ -124,6 +124,7 @@ class Settings:
     port: int
     capture_port: int
     workers: int
+    trusted_proxies: int  # reverse proxies in front whose X-Forwarded-For/-Proto/-Host are believed (0: none)
     bounce_domain: str | None  # VERP return paths (bounce+TOKEN@…); default bounce.<the sending domain>
     mail_from: str  # sender of Kairan's own mail (test messages, opt-in confirmations)
     company_name: str  # shown on public pages and in Kairan's own mail
@@ -154,6 +155,15 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= 65535:
         raise SettingsError(f"{name} must be a port number from 1 to 65535, not {raw!r}.")
+    return int(raw)
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit():
+        raise SettingsError(f"{name} must be a whole number of 0 or more, not {raw!r}.")
     return int(raw)
 
 
@@ -410,6 +420,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         port=port,
         capture_port=capture_port,
         workers=_positive_int(env, "KAIRAN_WORKERS", os.cpu_count() or 1),
+        trusted_proxies=_count(env, "KAIRAN_TRUSTED_PROXIES", 0),
         admin_user=admin_user,
         admin_password=admin_password,
         embedded_redis=not env.get("KAIRAN_REDIS_URL"),

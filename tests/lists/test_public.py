@@ -7,8 +7,10 @@ import re
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_migrate import upgrade
 from sqlalchemy import select
 
+from app import create_app
 from core.db import db
 from core.tokens import Purpose, make_token
 from lists.models import ConsentMethod, ConsentRecord, ListOptin, ListType, MailingList, Subscriber, SubscriberStatus
@@ -45,6 +47,26 @@ def test_form_subscribes_to_a_single_optin_list_with_its_consent(app: Flask, cli
         record = db.session.scalars(select(ConsentRecord)).one()
         assert record.evidence == "I agree to receive newsletters by email from Kairan."
         assert record.ip == "127.0.0.1" and record.user_agent == "Mozilla/5.0 test"
+
+
+@pytest.mark.parametrize(("trusted_proxies", "recorded"), [("0", "127.0.0.1"), ("1", "203.0.113.7")])
+def test_consent_records_the_readers_address_behind_a_trusted_proxy(settings_env: dict[str, str],
+                                                                    trusted_proxies: str, recorded: str) -> None:
+    # Behind nginx every request comes from the proxy: KAIRAN_TRUSTED_PROXIES=1 takes the address it forwards.
+    # Without it the header is ignored, or anyone could write any address into the consent record.
+    app = create_app({**settings_env, "KAIRAN_TRUSTED_PROXIES": trusted_proxies, "TESTING": True})
+    with app.app_context():
+        upgrade()
+        weekly = MailingList(name="週刊", type=ListType.PUBLIC, optin=ListOptin.SINGLE, description="", tags=[])
+        db.session.add(weekly)
+        db.session.commit()
+        uuid = weekly.uuid
+    response = app.test_client().post("/subscription/form", data={"email": "taro@example.jp", "l": uuid},
+                                      headers={"X-Forwarded-For": "203.0.113.7"})
+    assert response.status_code == 200
+    with app.app_context():
+        assert db.session.scalars(select(ConsentRecord.ip)).one() == recorded
+        db.engine.dispose()
 
 
 def test_double_optin_mail_link_confirms(app: Flask, client: FlaskClient, lists: dict[str, str],
