@@ -71,6 +71,8 @@ class BounceSettings:
     port: int  # the inbound SMTP server's port (bounce+TOKEN@ mail): loopback under `flask up`
     mailbox: str | None  # imaps:// or pop3s:// URL of a mailbox a relay returns bounces to, polled by the workers
     mailbox_seconds: int  # how often that mailbox is read
+    # The inbound server's certificate and key (PEM files): with them it offers STARTTLS to sending MTAs.
+    tls: tuple[Path, Path] | None
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,20 @@ def _bounces(env: Mapping[str, str]) -> BounceSettings:
         port=_port(env, "KAIRAN_BOUNCE_PORT", DEFAULT_BOUNCE_PORT),
         mailbox=_mailbox_url(env),
         mailbox_seconds=_positive_int(env, "KAIRAN_BOUNCE_MAILBOX_SECONDS", 60),
+        tls=_bounce_tls(env),
     )
+
+
+def _bounce_tls(env: Mapping[str, str]) -> tuple[Path, Path] | None:
+    cert, key = (env.get(name) or "" for name in ("KAIRAN_BOUNCE_TLS_CERT", "KAIRAN_BOUNCE_TLS_KEY"))
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        raise SettingsError("KAIRAN_BOUNCE_TLS_CERT and KAIRAN_BOUNCE_TLS_KEY must be set together.")
+    for name, value in (("KAIRAN_BOUNCE_TLS_CERT", cert), ("KAIRAN_BOUNCE_TLS_KEY", key)):
+        if not Path(value).is_file():
+            raise SettingsError(f"{name} names {value!r}, which is not a readable file.")
+    return Path(cert), Path(key)
 
 
 def _mailbox_url(env: Mapping[str, str]) -> str | None:

@@ -8,6 +8,8 @@ else gets 550, so it is never a relay. Messages past bounce_parser.MAX_BYTES get
 Each message is parsed and stored (tracking.bounces.receive) in a thread, off the asyncio loop,
 and answered only once committed: while the database is unreachable the answer is 451, so the
 sending MTA keeps the bounce and tries again later. Nothing is acknowledged that was not stored.
+With KAIRAN_BOUNCE_TLS_CERT and KAIRAN_BOUNCE_TLS_KEY it offers STARTTLS (never requires it: an MTA
+that cannot do TLS still gets its bounce through, as on any MX).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -86,10 +89,15 @@ class InboundHandler:
 
 def start_inbound(app: Flask, port: int, host: str = "127.0.0.1") -> Controller:
     """Start the inbound server in a background thread and return its controller (``stop()`` ends it)."""
-    bounce_domain = app.config["KAIRAN"].bounce_domain
+    settings = app.config["KAIRAN"]
+    bounce_domain = settings.bounce_domain
+    tls_context = None
+    if settings.bounces.tls is not None:
+        tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls_context.load_cert_chain(*settings.bounces.tls)
     controller = Controller(
         InboundHandler(app, bounce_domain), hostname=host, port=port, data_size_limit=MAX_BYTES,
-        server_hostname=bounce_domain or "kairan-bounces", decode_data=False,
+        server_hostname=bounce_domain or "kairan-bounces", decode_data=False, tls_context=tls_context,
     )
     controller.start()
     return controller

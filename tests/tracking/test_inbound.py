@@ -8,18 +8,27 @@ What each input gets:
 - bytes that are no email message: 250, kept raw in unread_mail for a person to look at;
 - protocol garbage: a 500-class answer, and the server goes on serving the next client;
 - a message while the database is unreachable: 451 (the sender keeps it and retries), nothing lost;
-  sent again once the database is back, it is stored once.
+  sent again once the database is back, it is stored once;
+- with a certificate configured, STARTTLS is offered (and checked by the client), never required.
 """
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import smtplib
 import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from flask import Flask
+from flask_migrate import upgrade
 from sqlalchemy import select
 
 from app import create_app
@@ -134,3 +143,53 @@ def test_while_the_database_is_down_the_answer_is_451_and_the_retry_is_stored_on
     finally:
         controller.stop()
     assert stored(app) == [("gone@example.jp", BounceType.HARD, gone.id)]
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """Write a certificate for 127.0.0.1 and its key, as PEM files; return their paths."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, BOUNCE_DOMAIN)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "bounce.crt", folder / "bounce.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_with_a_certificate_starttls_is_offered_and_a_bounce_arrives_encrypted(
+        settings_env: dict[str, str], tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    app = create_app({**settings_env, "KAIRAN_BOUNCE_TLS_CERT": str(cert), "KAIRAN_BOUNCE_TLS_KEY": str(key)})
+    with app.app_context():
+        upgrade()
+        gone = sent_campaign(["gone@example.jp"])["gone@example.jp"]
+        delivery_id, token = gone.id, verp(gone)
+    port = app.config["KAIRAN"].bounces.port
+    controller = start_inbound(app, port)
+    try:
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            client.ehlo("mx.example.jp")
+            assert client.has_extn("starttls")
+            client.starttls(context=ssl.create_default_context(cafile=str(cert)))  # the certificate is checked
+            client.ehlo("mx.example.jp")
+            assert client.sendmail("", [f"bounce+{token}@{BOUNCE_DOMAIN}"], dsn("gone@example.jp", token=token)) == {}
+        with smtplib.SMTP("127.0.0.1", port) as plain:  # an MTA without TLS is still heard
+            plain.ehlo("old-mta.example.jp")
+            assert plain.sendmail("", [f"bounce+{token}@{BOUNCE_DOMAIN}"], dsn("gone@example.jp", token=token)) == {}
+    finally:
+        controller.stop()
+    assert stored(app) == [("gone@example.jp", BounceType.HARD, delivery_id)]  # the second report is the same one
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_without_a_certificate_starttls_is_not_offered(app: Flask, inbound: int) -> None:
+    with smtplib.SMTP("127.0.0.1", inbound) as client:
+        client.ehlo("mx.example.jp")
+        assert not client.has_extn("starttls")
