@@ -30,17 +30,18 @@ MAX_NAME = 200
 def public_links(subscriber: Subscriber, delivery_id: int | None = None) -> dict[str, str]:
     """Return a subscriber's signed link tokens (as mail and pages give them).
 
-    A campaign message's unsubscribe token also names its delivery, so the campaign is credited with it.
+    A campaign message's unsubscribe and preferences tokens also name its delivery, so the campaign is
+    credited with an unsubscribe made through either.
     """
-    unsubscribe_payload: Any = subscriber.uuid if delivery_id is None else [subscriber.uuid, delivery_id]
-    return {"unsubscribe": make_token(Purpose.UNSUBSCRIBE, unsubscribe_payload),
-            "preferences": make_token(Purpose.PREFERENCES, subscriber.uuid),
+    reader: Any = subscriber.uuid if delivery_id is None else [subscriber.uuid, delivery_id]
+    return {"unsubscribe": make_token(Purpose.UNSUBSCRIBE, reader),
+            "preferences": make_token(Purpose.PREFERENCES, reader),
             "optin": make_token(Purpose.OPTIN, subscriber.uuid)}
 
 
-def read_unsubscribe_token(token: str) -> tuple[str, int | None]:
-    """Return the subscriber uuid an unsubscribe token names and its delivery (None when it names none)."""
-    payload = read_token(Purpose.UNSUBSCRIBE, token)
+def read_reader_token(purpose: Purpose, token: str) -> tuple[str, int | None]:
+    """Return the subscriber uuid an unsubscribe or preferences token names, and its delivery (None: none)."""
+    payload = read_token(purpose, token)
     if isinstance(payload, list) and len(payload) == 2 and isinstance(payload[1], int):
         return str(payload[0]), payload[1]
     return str(payload or ""), None
@@ -129,8 +130,11 @@ def unsubscribe(subscriber: Subscriber, consent: Consent, list_ids: Sequence[int
 
 
 def update_preferences(subscriber: Subscriber, name: str, wanted_list_ids: Iterable[int], consent: Consent,
-                       language: str) -> None:
-    """Keep the lists ticked (joining public ones newly ticked) and unsubscribe the rest; change the name."""
+                       language: str, *, delivery_id: int | None = None) -> None:
+    """Keep the lists ticked (joining public ones newly ticked) and unsubscribe the rest; change the name.
+
+    Leaving a list from the page a campaign message linked to credits that campaign (its delivery).
+    """
     wanted = set(wanted_list_ids)
     subscriber.name = (name or "").strip()[:MAX_NAME] or subscriber.name
     current = {s.list_id: s for s in subscriber.subscriptions}
@@ -141,4 +145,6 @@ def update_preferences(subscriber: Subscriber, name: str, wanted_list_ids: Itera
             and (m.id not in current or current[m.id].status == SubscriptionStatus.UNSUBSCRIBED)]
     subscribe(subscriber, join, consent)
     db.session.commit()
+    if leave and delivery_id is not None:
+        unsubscribed_from_campaign.send(subscriber_id=subscriber.id, delivery_id=delivery_id)
     _ask_confirmation(subscriber, join, language)

@@ -26,7 +26,7 @@ from lists.public import (
     public_links,
     public_lists,
     public_subscribe,
-    read_unsubscribe_token,
+    read_reader_token,
     unsubscribe,
     update_preferences,
 )
@@ -99,7 +99,7 @@ def optin(subscriber_uuid: str) -> Any:
 @csrf_exempt  # RFC 8058 one-click: mail providers POST with no cookie; the signed token is the proof
 def unsubscribe_page(token: str) -> Any:
     """GET shows a page and never unsubscribes; POST (the page's button or one-click) unsubscribes, 200."""
-    subscriber_uuid, delivery_id = read_unsubscribe_token(token)
+    subscriber_uuid, delivery_id = read_reader_token(Purpose.UNSUBSCRIBE, token)
     subscriber = get_by_uuid(subscriber_uuid)
     if subscriber is None:
         return render_template("lists/public/invalid.html"), 404
@@ -121,7 +121,8 @@ def _one_click_evidence() -> str:
 @public
 def preferences(token: str) -> Any:
     """Let a subscriber choose their lists and change their name."""
-    subscriber = get_by_uuid(str(read_token(Purpose.PREFERENCES, token) or ""))
+    subscriber_uuid, delivery_id = read_reader_token(Purpose.PREFERENCES, token)
+    subscriber = get_by_uuid(subscriber_uuid)
     if subscriber is None:
         return render_template("lists/public/invalid.html"), 404
     form = ConfirmForm()
@@ -129,7 +130,7 @@ def preferences(token: str) -> Any:
     if request.method == "POST" and form.validate_on_submit():
         wanted = [int(i) for i in request.form.getlist("l") if i.isdigit()]
         update_preferences(subscriber, request.form.get("name", ""), wanted, link_consent(_("Preferences page")),
-                           _language())
+                           _language(), delivery_id=delivery_id)
         saved = True
     active = {s.list_id for s in subscriber.subscriptions if s.status != SubscriptionStatus.UNSUBSCRIBED}
     shown = {m.id: m for m in public_lists()}

@@ -19,11 +19,12 @@ from sqlalchemy import select
 
 from app import create_app
 from core.db import db
-from lists.models import MailingList, Subscriber, SubscriptionStatus
+from lists.models import ConsentMethod, MailingList, Subscriber, SubscriptionStatus
 from lists.public import public_links
+from lists.subscribers import Consent, subscribe
 from mailer.campaigns import reader_context
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Link
-from tests.conftest import login
+from tests.conftest import csrf_token, login
 from tests.core.test_api import api_user
 from tracking import metrics, metrics_cache
 from tracking.classify import client_and_device
@@ -201,6 +202,31 @@ def test_the_unsubscribe_link_credits_its_campaign_once_and_an_old_link_credits_
         assert campaign_metrics(built.campaign_id).unsubscribes == 1
         assert db.session.scalar(select(Delivery.unsubscribed_at).where(
             Delivery.id == built.deliveries["a"])) is None
+
+
+def test_leaving_lists_on_the_preferences_page_a_message_linked_to_credits_its_campaign(
+        app: Flask, client: FlaskClient) -> None:
+    built = build(app)
+    with app.app_context():
+        reader = db.session.scalars(select(Subscriber).where(Subscriber.email == READERS["i"][0])).one()
+        campaign = db.session.get_one(Campaign, built.campaign_id)
+        subscribe(reader, [db.session.get_one(MailingList, campaign.lists[0])], Consent(ConsentMethod.ADMIN))
+        db.session.commit()
+        url = reader_context(campaign, reader, delivery_id=built.deliveries["i"])["preferences_url"]
+        kept = [str(campaign.lists[0])]
+    path = "/" + url.split("://", 1)[1].partition("/")[2]
+
+    def credited() -> bool:
+        with app.app_context():
+            return db.session.scalar(select(Delivery.unsubscribed_at).where(
+                Delivery.id == built.deliveries["i"])) is not None
+
+    client.post(path, data={"csrf_token": csrf_token(client, path), "l": kept})
+    assert not credited()  # saved with the list still ticked: nothing left, nothing to credit
+    client.post(path, data={"csrf_token": csrf_token(client, path)})  # the list unticked
+    assert credited()
+    with app.app_context():
+        assert campaign_metrics(built.campaign_id).unsubscribes == 1
 
 
 def test_cached_figures_follow_new_events_bounces_and_unsubscribes(
