@@ -11,7 +11,7 @@ mail may carry attachments: then multipart/mixed holds the alternative part and 
 
 from __future__ import annotations
 
-import base64
+import binascii
 import re
 import secrets
 from collections.abc import Sequence
@@ -26,6 +26,7 @@ from mailer.signing import DKIMSigner, Header
 
 PARAMETER_CHUNK = 56  # characters of an RFC 2231 value per header line, so lines stay under 78
 LINE_BREAKS = re.compile(r"[\r\n]+")
+BASE64_LINE = 76  # characters in a line of base64 (RFC 2045)
 QUOTABLE = re.compile(r"[\x20-\x7e]{1,60}")  # a name sent as a plain quoted string: short printable ASCII
 
 
@@ -52,7 +53,9 @@ class Built:
 
 def base64_lines(data: bytes) -> bytes:
     """Return data as base64 in 76-character lines, each ending in CRLF."""
-    return base64.encodebytes(data).replace(b"\n", b"\r\n")  # 76-column lines, all in C
+    # One C call encodes it all; slicing the lines costs less than encodebytes' call per 57 bytes plus a replace.
+    encoded = binascii.b2a_base64(data, newline=False)
+    return b"".join([encoded[i:i + BASE64_LINE] + b"\r\n" for i in range(0, len(encoded), BASE64_LINE)])
 
 
 def crlf(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from functools import cache
 import dkim
 import pytest
 
-from mailer.mime import build, mailbox
+from mailer.mime import base64_lines, build, mailbox
 from mailer.signing import DKIMSigner, dns_record, new_key_pem
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -119,3 +120,9 @@ def test_keys_of_the_wrong_kind_are_refused() -> None:
         DKIMSigner("kairan.example", "k1", key(), ("k2", key()))
     with pytest.raises(ValueError, match="Unknown DKIM key type"):
         new_key_pem("dsa")
+
+
+@pytest.mark.parametrize("size", [0, 1, 56, 57, 58, 114, 30_000])
+def test_base64_parts_are_the_standard_76_column_lines_with_crlf(size: int) -> None:
+    data = bytes(range(256)) * (size // 256 + 1)
+    assert base64_lines(data[:size]) == base64.encodebytes(data[:size]).replace(b"\n", b"\r\n")
