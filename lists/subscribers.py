@@ -27,6 +27,7 @@ from lists.models import (
 )
 from lists.queries import search_condition
 from lists.segments import compile_rule
+from lists.segments import count as count_segment
 
 MAX_NAME = 200  # the column's length
 
@@ -254,6 +255,8 @@ def count_subscribers(search: str = "", list_id: int | None = None, subscription
     if list_id is not None and not (search.strip() or status or rules):
         return int(db.session.scalar(_memberships(select(func.count()).select_from(Subscription), list_id,
                                                   subscription_status)) or 0)
+    if rules and not (search.strip() or list_id is not None or subscription_status or status):
+        return count_segment(rules)  # a segment alone: its count may start from a list it names
     query = subscribers_query(search, list_id, subscription_status, status, rules).order_by(None)
     return int(db.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 

@@ -176,3 +176,18 @@ class CampaignDomain(db.Model):  # type: ignore[name-defined]
     domain: Mapped[str] = mapped_column(String(255), primary_key=True)
     opened: Mapped[int] = mapped_column(BigInteger, default=0)
     clicked: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CampaignAudience(db.Model):  # type: ignore[name-defined]
+    """A started campaign's deliveries per receiving domain (``''``: none), counted once.
+
+    The audience is fixed when a campaign starts and a delivery keeps its domain, so these never
+    change: a running campaign's report takes its largest state (sent; queued early on) as these minus
+    the other states, and reads only those from the index (tracking/metric_queries.py).
+    """
+
+    __tablename__ = "campaign_audience"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    deliveries: Mapped[int] = mapped_column(BigInteger)

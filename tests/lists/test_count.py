@@ -17,6 +17,9 @@ from lists.subscribers import Consent, count_subscribers, create_subscriber, del
     {"list_id": 1}, {"list_id": 2}, {"list_id": 1, "subscription_status": "confirmed"},
     {"list_id": 1, "subscription_status": "unconfirmed"}, {"list_id": 1, "search": "yamada"},
     {"list_id": 2, "status": "blocklisted"}, {}, {"search": "example.jp"},
+    {"rules": {"match": "all", "rules": [{"field": "list", "op": "member", "value": 2},
+                                         {"field": "name", "op": "contains", "value": "山田"}]}},
+    {"rules": {"match": "any", "rules": [{"field": "list", "op": "member", "value": 2}]}, "search": "yamada1"},
 ])
 def test_the_count_agrees_with_the_rows(ctx: None, filters: dict[str, Any]) -> None:
     first, second = create_list({"name": "お知らせ"}), create_list({"name": "セール"})

@@ -12,19 +12,20 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from app import create_app
 from core.db import db
 from lists.models import MailingList, Subscriber, Subscription, SubscriptionStatus
-from mailer.models import Campaign, Delivery, DeliveryCount
-from mailer.queries import materialise, settle
+from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryCount, DeliveryStatus
+from mailer.queries import materialise, settle, tallies
 from tests.tracking.test_metrics import APPLE_MPP, BROWSER, GMAIL_PROXY, NEW, SALE, SCANNER, T0, Built, build
 from tracking import classify, rollups
 from tracking.classify import Evidence
 from tracking.flush import Incoming, _insert, reclassify
+from tracking.metric_queries import running_tallies
 from tracking.metrics import build_report
-from tracking.models import EventKind
+from tracking.models import CampaignAudience, EventKind
 
 Event = tuple[str, EventKind, str | None, str, timedelta]  # reader, kind, link, UA, after T0
 
@@ -149,3 +150,57 @@ def test_a_finished_campaigns_settled_counts_give_the_report_the_index_gives(app
         assert db.session.scalar(select(func.count()).select_from(DeliveryCount)) == 6  # (state, domain) pairs
         settled = build_report(campaign)
     assert (settled.metrics, settled.domains) == (live.metrics, live.domains)
+
+
+def _index_tallies(campaign_id: int) -> list[tuple[Any, ...]]:
+    """Every state and domain of a campaign's deliveries, counted from the index (the definition)."""
+    rows = tallies([campaign_id])[campaign_id]
+    return sorted((status.value, domain or "", number) for status, domain, number in rows)
+
+
+def _reported(campaign_id: int) -> list[tuple[Any, ...]]:
+    return sorted((status.value, domain or "", number) for status, domain, number in running_tallies(campaign_id))
+
+
+def test_a_running_campaigns_counts_from_its_audience_equal_the_index(app: Flask) -> None:
+    """The largest state is the audience minus the others: early (queued), late (sent), and as states move."""
+    with app.app_context():
+        campaign = Campaign(name="c", subject="s", lists=[], status=CampaignStatus.RUNNING)
+        db.session.add(campaign)
+        db.session.flush()
+        domains = ["gmail.com", "docomo.ne.jp", None]  # None: a delivery inserted without a subscriber
+        db.session.execute(insert(Delivery), [{"campaign_id": campaign.id, "subscriber_id": None,
+                                               "domain": domains[n % 3], "status": DeliveryStatus.QUEUED}
+                                              for n in range(30)])
+        db.session.commit()
+        cid = campaign.id
+        assert _reported(cid) == _index_tallies(cid)  # the first report counts the audience ...
+        audience = sorted(db.session.execute(select(CampaignAudience.domain, CampaignAudience.deliveries)))
+        assert audience == [("", 10), ("docomo.ne.jp", 10), ("gmail.com", 10)]  # ... once, '' for no domain
+        ids = list(db.session.scalars(select(Delivery.id).where(Delivery.campaign_id == cid).order_by(Delivery.id)))
+        moves = [(ids[:4], DeliveryStatus.SENT), (ids[4:6], DeliveryStatus.SENDING),  # early: queued is derived
+                 (ids[6:22], DeliveryStatus.SENT), (ids[22:24], DeliveryStatus.FAILED),  # late: sent is derived
+                 (ids[24:25], DeliveryStatus.SUPPRESSED), (ids[4:6], DeliveryStatus.SENT),
+                 (ids[25:], DeliveryStatus.SENT)]  # none queued any more
+        for moved, status in moves:
+            db.session.execute(update(Delivery).where(Delivery.id.in_(moved)).values(status=status))
+            db.session.commit()
+            assert _reported(cid) == _index_tallies(cid), status
+        assert sorted(db.session.execute(select(CampaignAudience.domain, CampaignAudience.deliveries))) == audience
+
+
+def test_the_audience_is_left_for_later_while_the_database_is_locked(app: Flask) -> None:
+    """Storing the audience only saves time: a report made while a lock is held still has the right counts."""
+    built = build(app)
+    with app.app_context():
+        db.session.execute(delete(DeliveryCount))  # as while it runs: counted from the index
+        db.session.commit()
+        expected = _index_tallies(built.campaign_id)
+        # This session's own uncommitted write holds SQLite's write lock: the separate transaction cannot store.
+        db.session.execute(update(Campaign).where(Campaign.id == built.campaign_id).values(name="renamed"))
+        assert _reported(built.campaign_id) == expected
+        stored = db.session.scalar(select(func.count()).select_from(CampaignAudience))
+        assert stored == (0 if db.engine.dialect.name == "sqlite" else 4)  # PostgreSQL: a name is no key
+        db.session.commit()
+        assert _reported(built.campaign_id) == expected
+        assert db.session.scalar(select(func.count()).select_from(CampaignAudience)) == 4  # one row a domain
