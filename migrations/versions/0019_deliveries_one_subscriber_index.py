@@ -4,14 +4,14 @@ delivery of a campaign to one subscriber, and still serves the timeline's and th
 subscriber; a campaign's audience is inserted with one index fewer to write (mailer/queries.py).
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0017
 """
 from alembic import op
 
 
 # revision identifiers, used by Alembic.
 revision = '0019'
-down_revision = '0016'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
