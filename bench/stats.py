@@ -75,11 +75,12 @@ SELECT n || '-0', :campaign, :first_delivery + (n * 7919) % :deliveries,
        {human}, CASE WHEN n % 10 < 7 THEN 'person' ELSE 'apple_mpp' END
 FROM {rows}
 """
+# Every 50th sent delivery bounced (id % 50 = 1, so always odd): its kind comes from which 50 it is in.
 BOUNCES = """
 INSERT INTO bounces (email, subscriber_id, campaign_id, delivery_id, type, sender_refused, source, status,
                      diagnostic, meta, created_at)
 SELECT s.email_key, s.id, d.campaign_id, d.id,
-       CASE d.id % 4 WHEN 0 THEN 'hard' WHEN 3 THEN 'complaint' ELSE 'soft' END, {sender_refused}, 'smtp',
+       CASE (d.id / 50) % 4 WHEN 0 THEN 'hard' WHEN 3 THEN 'complaint' ELSE 'soft' END, {sender_refused}, 'smtp',
        '5.1.1', 'user unknown', '{{}}', {bounced}
 FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE d.id % 50 = 1 AND d.status = 'sent'
 """
@@ -104,7 +105,7 @@ def _dialect_parts(sqlite: bool, count: int) -> dict[str, str]:
                  "email_domain": "reverse(split_part(reverse(email_key), '@', 1))"}
     return {**parts, "domain": domain, "t0": at("0"), "sent": at("id % 3600"), "bounced": at("3600 + d.id % 86400"),
             "opened": at("3600 + (id * 37) % 172800"), "at": at("(n * 13) % 604800"), "human": "n % 10 < 7",
-            "sender_refused": "d.id % 8 = 1", "clients": cases(0), "devices": cases(1)}
+            "sender_refused": "(d.id / 50) % 8 = 5", "clients": cases(0), "devices": cases(1)}
 
 
 def seed(deliveries: int, events: int) -> int:
