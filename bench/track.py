@@ -1,13 +1,16 @@
 """Benchmark: the open pixel and the click redirect under load, then every event found in the database.
 
-Seeds a campaign with N deliveries and two links, serves Kairan with gunicorn (2 workers, gthread,
-as `make up` runs it) on loopback, and loads /o/<token>.gif and /c/<token> in turn, over the
-deliveries, with wrk when it is installed (a Lua script; bounded by --seconds), else with Python
+Seeds a campaign with N deliveries and two links, serves Kairan with gunicorn (workers, threads and
+worker class as `make up` runs it) on loopback, and loads /o/<token>.gif and /c/<token> in turn, over
+the deliveries, with wrk when it is installed (a Lua script; bounded by --seconds), else with Python
 threads on keep-alive connections (bounded by --requests and --seconds). Then it flushes the
 Redis stream as the workers would and counts the events stored: ``lost`` is answered requests
-with no event. Prints one JSON line, last: {"requests","req_per_s","p99_ms","lost", …}
+with no event. Right after, the same load runs against the same gunicorn serving a bare WSGI
+pixel (no token, no Redis): ``bare_req_per_s`` is the ceiling on this machine at this moment, and
+``of_bare`` the share of it Kairan reaches, a figure that swings less with the load of other
+processes than req/s does. Prints one JSON line, last: {"requests","req_per_s","p99_ms","lost", …}
 Run: .venv/bin/python -m bench.track [--seconds 10] [--requests 60000] [--connections 16]
-     [--deliveries 1000] [--database-url URL]
+     [--deliveries 1000] [--database-url URL] [--no-bare]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -32,13 +36,14 @@ from sqlalchemy import func, insert, select
 from app import create_app
 from bench import scratch_folder
 from core.db import db, utcnow
-from core.embedded import port_answers, private_redis
+from core.embedded import WEB_PROCESSES, WEB_THREADS, port_answers, private_redis
 from core.tokens import Mark, mark_key, mark_token
 from mailer.models import Campaign, ContentType, Delivery, DeliveryStatus, Link
 from tests.conftest import free_port
 from tests.databases import fresh_postgres
 from tracking.flush import flush_events
 from tracking.models import TrackingEvent
+from tracking.views import PIXEL, PIXEL_HEADERS, PIXEL_STATUS
 
 USER_AGENT = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)"
 TARGETS = {"req_per_s": 3000, "p99_ms": 50, "lost": 0}
@@ -77,7 +82,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--deliveries", type=int, default=1000)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare-gunicorn ceiling run")
     args = parser.parse_args()
+    load_average = os.getloadavg()[0]
     folder = scratch_folder("track")
     with private_redis(folder / "redis") as redis_url:
         database = fresh_postgres(args.database_url) if args.database_url else f"sqlite:///{folder / 'kairan.db'}"
@@ -86,13 +93,10 @@ def main() -> None:
                "KAIRAN_SMTP_URL": "smtp://127.0.0.1:1", "KAIRAN_PORT": str(port)}
         app = create_app(env)
         paths = seed(app, args.deliveries)
-        server = serve(env, port)
-        try:
-            load = wrk_load if shutil.which("wrk") else python_load
-            result = load(port, paths, args)
-        finally:
-            server.terminate()
-            server.wait(15)
+        load = wrk_load if shutil.which("wrk") else python_load
+        result = load_served(env, port, "app:create_app()", lambda at: load(at, paths, args))
+        bare = None if args.no_bare else load_served(env, free_port(), "bench.track:bare_pixel",
+                                                     lambda at: load(at, paths, args))
         started = time.perf_counter()
         with app.app_context():
             while flush_events():
@@ -105,8 +109,30 @@ def main() -> None:
         "req_per_s": round(result.answered / result.seconds), "p99_ms": round(result.p99_ms, 1),
         "errors": result.errors, "events": events, "lost": max(result.answered - events, 0),
         "flush_seconds": round(flush_seconds, 2),
-        "flush_events_per_s": round(events / flush_seconds) if flush_seconds else None, "targets": TARGETS,
+        "flush_events_per_s": round(events / flush_seconds) if flush_seconds else None,
+        **({} if bare is None else {"bare_req_per_s": round(bare.answered / bare.seconds),
+                                    "bare_p99_ms": round(bare.p99_ms, 1),
+                                    "of_bare": round(result.answered / result.seconds / (bare.answered / bare.seconds),
+                                                     2)}),
+        "gunicorn": f"{WEB_PROCESSES} workers, gthread, {WEB_THREADS} threads", "load_avg_1m": load_average,
+        "targets": TARGETS,
     }))
+
+
+def bare_pixel(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+    """The ceiling: a WSGI app that answers every request with the pixel and its headers, and does nothing else."""
+    start_response(PIXEL_STATUS, PIXEL_HEADERS)
+    return [PIXEL]
+
+
+def load_served(env: dict[str, str], port: int, wsgi_app: str, load: Callable[[int], Load]) -> Load:
+    """Serve wsgi_app with gunicorn on port, load it there, stop it."""
+    server = serve(env, port, wsgi_app)
+    try:
+        return load(port)
+    finally:
+        server.terminate()
+        server.wait(15)
 
 
 def seed(app: Flask, count: int) -> list[str]:
@@ -132,10 +158,10 @@ def seed(app: Flask, count: int) -> list[str]:
         return paths
 
 
-def serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """Start gunicorn as `make up` does (2 workers, 4 threads each) and wait until it answers."""
-    argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-            "--worker-class", "gthread", "--log-level", "warning", "app:create_app()"]
+def serve(env: dict[str, str], port: int, wsgi_app: str = "app:create_app()") -> subprocess.Popen[bytes]:
+    """Start gunicorn as `make up` does (its workers and threads) and wait until it answers."""
+    argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(WEB_PROCESSES),
+            "--threads", str(WEB_THREADS), "--worker-class", "gthread", "--log-level", "warning", wsgi_app]
     server = subprocess.Popen(argv, env={**os.environ, **env},
                               cwd=Path(__file__).resolve().parents[1])
     deadline = time.monotonic() + 60
