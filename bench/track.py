@@ -1,14 +1,15 @@
 """Benchmark: the open pixel and the click redirect under load, then every event found in the database.
 
-Seeds a campaign with N deliveries and two links, serves Kairan with gunicorn (workers, threads and
-worker class as `make up` runs it) on loopback, and loads /o/<token>.gif and /c/<token> in turn, over
-the deliveries, with wrk when it is installed (a Lua script; bounded by --seconds), else with Python
-threads on keep-alive connections (bounded by --requests and --seconds). Then it flushes the
-Redis stream as the workers would and counts the events stored: ``lost`` is answered requests
-with no event. Right after, the same load runs against the same gunicorn serving a bare WSGI
-pixel (no token, no Redis): ``bare_req_per_s`` is the ceiling on this machine at this moment, and
-``of_bare`` the share of it Kairan reaches, a figure that swings less with the load of other
-processes than req/s does. Prints one JSON line, last: {"requests","req_per_s","p99_ms","lost", …}
+Seeds a campaign with N deliveries and two links, serves Kairan on loopback with gunicorn as `make up`
+runs it (core.embedded.web_argv) but without its access log (which adds ~80 µs of worker CPU per
+request), and loads /o/<token>.gif and /c/<token> in turn, over the deliveries, with wrk when it is
+installed (a Lua script; bounded by --seconds), else with Python threads on keep-alive connections
+(bounded by --requests and --seconds). Then it flushes the Redis stream as the workers would and
+counts the events stored: ``lost`` is answered requests with no event. Right after, the same load
+runs against the same gunicorn serving a bare WSGI pixel (no token, no Redis): ``bare_req_per_s`` is
+the ceiling on this machine at this moment, and ``of_bare`` the share of it Kairan reaches, a figure
+that swings less with the load of other processes than req/s does. Prints one JSON line, last:
+{"requests","req_per_s","p99_ms","lost", …}
 Run: .venv/bin/python -m bench.track [--seconds 10] [--requests 60000] [--connections 16]
      [--deliveries 1000] [--database-url URL] [--no-bare]
 """
@@ -21,7 +22,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -36,7 +36,7 @@ from sqlalchemy import func, insert, select
 from app import create_app
 from bench import scratch_folder
 from core.db import db, utcnow
-from core.embedded import WEB_PROCESSES, WEB_THREADS, port_answers, private_redis
+from core.embedded import WEB_PROCESSES, WEB_THREADS, port_answers, private_redis, web_argv
 from core.tokens import Mark, mark_key, mark_token
 from mailer.models import Campaign, ContentType, Delivery, DeliveryStatus, Link
 from tests.conftest import free_port
@@ -159,10 +159,8 @@ def seed(app: Flask, count: int) -> list[str]:
 
 
 def serve(env: dict[str, str], port: int, wsgi_app: str = "app:create_app()") -> subprocess.Popen[bytes]:
-    """Start gunicorn as `make up` does (its workers and threads) and wait until it answers."""
-    argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(WEB_PROCESSES),
-            "--threads", str(WEB_THREADS), "--worker-class", "gthread", "--log-level", "warning", wsgi_app]
-    server = subprocess.Popen(argv, env={**os.environ, **env},
+    """Start gunicorn as `make up` does (but for its access log) and wait until it answers."""
+    server = subprocess.Popen(web_argv(port, wsgi_app=wsgi_app), env={**os.environ, **env},
                               cwd=Path(__file__).resolve().parents[1])
     deadline = time.monotonic() + 60
     while not port_answers(port):

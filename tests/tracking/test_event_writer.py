@@ -13,7 +13,6 @@ import http.client
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from core.db import db
-from core.embedded import WEB_PROCESSES, WEB_THREADS, port_answers
+from core.embedded import port_answers, web_argv
 from core.queues import redis
 from tests.conftest import free_port
 from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
@@ -42,10 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def web(settings_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:  # noqa: F811
     """Kairan under gunicorn as `make up` runs it, in its own process group; yield it and its port."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(WEB_PROCESSES),
-         "--threads", str(WEB_THREADS), "--worker-class", "gthread", "--log-level", "warning", "app:create_app()"],
-        cwd=ROOT, env={**os.environ, **settings_env}, start_new_session=True)
+    process = subprocess.Popen(web_argv(port), cwd=ROOT, env={**os.environ, **settings_env}, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while not port_answers(port):
