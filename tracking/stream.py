@@ -26,6 +26,7 @@ import hiredis
 from flask import Flask
 from redis import Redis
 from redis.connection import ConnectionInterface
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from rq import Queue
 
@@ -153,6 +154,11 @@ class EventWriter:
     def _send(self, commands: list[bytes]) -> bool:
         connection = self._connection()
         stored = True
+        try:  # what the client's pool checks before lending a connection, as cheaply: one poll
+            if connection.can_read():
+                connection.disconnect()  # bytes nobody asked for: start afresh
+        except RedisConnectionError:
+            connection.disconnect()  # closed by Redis while idle (a restart, CLIENT KILL): the send opens it again
         try:
             connection.send_packed_command([b"".join(commands)])
             for _command in commands:

@@ -3,6 +3,7 @@
 Real gunicorn (the worker class and threads `make up` runs), real redis-server, real flusher:
 - a web process killed (SIGKILL, master and workers) right after it answered loses no event it answered for;
 - events from many threads at once all reach the stream, in fewer round trips than events;
+- the writer's connection closed by Redis while idle (a restart, CLIENT KILL) is opened again, losing nothing;
 - an XADD Redis refuses (here: the stream's key holds a string) loses that event only, the pixel and the
   redirect still answer, and the events after it are stored (the replies stay paired with their XADDs).
 """
@@ -126,3 +127,15 @@ def test_an_event_redis_refuses_is_lost_alone_and_the_next_ones_are_stored(
     with app.app_context():
         assert flush_events() == 2
     assert [(kind, human) for _name, kind, human, _rule in recorded(app)] == [("click", True), ("open", True)]
+
+
+def test_a_connection_redis_closed_while_idle_is_opened_again(app: Flask) -> None:
+    writer = writer_for(app)
+    with app.app_context():
+        client = redis()
+    writer.append(Hit(EventKind.OPEN, 1, None, BROWSER, "192.0.2.1", head=False, prefetch=False))
+    assert client.client_kill_filter(_type="normal", skipme=True) >= 1  # the writer's connection among them
+    writer.append(Hit(EventKind.CLICK, 2, 7, BROWSER, "192.0.2.1", head=False, prefetch=False))
+    entries: Any = client.xrange(STREAM)
+    assert [(fields[b"k"], fields[b"d"], fields.get(b"l")) for _id, fields in entries] == [
+        (b"open", b"1", None), (b"click", b"2", b"7")]
