@@ -1,13 +1,19 @@
 """Benchmark: the open pixel and the click redirect under load, then every event found in the database.
 
-Seeds a campaign with N deliveries and two links, serves Kairan with gunicorn (2 workers, gthread,
-as `make up` runs it) on loopback, and loads /o/<token>.gif and /c/<token> in turn, over the
-deliveries, with wrk when it is installed (a Lua script; bounded by --seconds), else with Python
-threads on keep-alive connections (bounded by --requests and --seconds). Then it flushes the
-Redis stream as the workers would and counts the events stored: ``lost`` is answered requests
-with no event. Prints one JSON line, last: {"requests","req_per_s","p99_ms","lost", …}
+Seeds a campaign with N deliveries and two links, serves Kairan on loopback with gunicorn as `make up`
+runs it (core.embedded.web_argv) but without its access log (which adds ~80 µs of worker CPU per
+request), and loads /o/<token>.gif and /c/<token> in turn, over the deliveries, with wrk when it is
+installed (a Lua script; bounded by --seconds), else with Python threads on keep-alive connections
+(bounded by --requests and --seconds). Then it flushes the Redis stream as the workers would and
+counts the events stored: ``lost`` is answered requests with no event. Right after, the same load
+runs against the same gunicorn serving a bare WSGI pixel (no token, no Redis): ``bare_req_per_s`` is
+the ceiling on this machine at this moment, and ``of_bare`` the share of it Kairan reaches, a figure
+that swings less with the load of other processes than req/s does. ``cpu_us_per_request`` (and
+``bare_cpu_us_per_request``) is the CPU time of the gunicorn workers, redis-server and the load
+generator per answered request, read from /proc: it hardly depends on that load at all.
+Prints one JSON line, last: {"requests","req_per_s","p99_ms","lost", …}
 Run: .venv/bin/python -m bench.track [--seconds 10] [--requests 60000] [--connections 16]
-     [--deliveries 1000] [--database-url URL]
+     [--deliveries 1000] [--database-url URL] [--no-bare]
 """
 
 from __future__ import annotations
@@ -16,29 +22,32 @@ import argparse
 import http.client
 import json
 import os
+import resource
 import shutil
 import subprocess
-import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
 from flask_migrate import upgrade
+from redis import Redis
 from sqlalchemy import func, insert, select
 
 from app import create_app
 from bench import scratch_folder
 from core.db import db, utcnow
-from core.embedded import port_answers, private_redis
+from core.embedded import WEB_PROCESSES, WEB_THREADS, port_answers, private_redis, web_argv
 from core.tokens import Mark, mark_key, mark_token
 from mailer.models import Campaign, ContentType, Delivery, DeliveryStatus, Link
 from tests.conftest import free_port
 from tests.databases import fresh_postgres
 from tracking.flush import flush_events
 from tracking.models import TrackingEvent
+from tracking.views import PIXEL, PIXEL_HEADERS, PIXEL_STATUS
 
 USER_AGENT = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)"
 TARGETS = {"req_per_s": 3000, "p99_ms": 50, "lost": 0}
@@ -77,7 +86,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--deliveries", type=int, default=1000)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare-gunicorn ceiling run")
     args = parser.parse_args()
+    load_average = os.getloadavg()[0]
     folder = scratch_folder("track")
     with private_redis(folder / "redis") as redis_url:
         database = fresh_postgres(args.database_url) if args.database_url else f"sqlite:///{folder / 'kairan.db'}"
@@ -86,13 +97,11 @@ def main() -> None:
                "KAIRAN_SMTP_URL": "smtp://127.0.0.1:1", "KAIRAN_PORT": str(port)}
         app = create_app(env)
         paths = seed(app, args.deliveries)
-        server = serve(env, port)
-        try:
-            load = wrk_load if shutil.which("wrk") else python_load
-            result = load(port, paths, args)
-        finally:
-            server.terminate()
-            server.wait(15)
+        load = wrk_load if shutil.which("wrk") else python_load
+        redis_pid = int(Redis.from_url(redis_url).info("server")["process_id"])
+        result = load_served(env, port, "app:create_app()", redis_pid, lambda at: load(at, paths, args))
+        bare = None if args.no_bare else load_served(env, free_port(), "bench.track:bare_pixel", redis_pid,
+                                                     lambda at: load(at, paths, args))
         started = time.perf_counter()
         with app.app_context():
             while flush_events():
@@ -100,13 +109,83 @@ def main() -> None:
             events = db.session.scalar(select(func.count()).select_from(TrackingEvent)) or 0
         flush_seconds = time.perf_counter() - started
     print(json.dumps({
-        "benchmark": "track", "database": database.split(":")[0], "load": result.generator,
-        "connections": args.connections, "requests": result.answered,
-        "req_per_s": round(result.answered / result.seconds), "p99_ms": round(result.p99_ms, 1),
-        "errors": result.errors, "events": events, "lost": max(result.answered - events, 0),
+        "benchmark": "track", "database": database.split(":")[0], "load": result.load.generator,
+        "connections": args.connections, "requests": result.load.answered, "req_per_s": result.req_per_s,
+        "p99_ms": round(result.load.p99_ms, 1), "errors": result.load.errors, "events": events,
+        "lost": max(result.load.answered - events, 0), "cpu_us_per_request": result.cpu_us,
         "flush_seconds": round(flush_seconds, 2),
-        "flush_events_per_s": round(events / flush_seconds) if flush_seconds else None, "targets": TARGETS,
+        "flush_events_per_s": round(events / flush_seconds) if flush_seconds else None,
+        **({} if bare is None else {"bare_req_per_s": bare.req_per_s, "bare_p99_ms": round(bare.load.p99_ms, 1),
+                                    "bare_cpu_us_per_request": bare.cpu_us,
+                                    "of_bare": round(result.req_per_s / bare.req_per_s, 2)}),
+        "gunicorn": f"{WEB_PROCESSES} workers, gthread, {WEB_THREADS} threads", "load_avg_1m": load_average,
+        "targets": TARGETS,
     }))
+
+
+@dataclass(frozen=True)
+class Served:
+    """A load on one server, and the CPU time each answered request cost, by process (µs; Linux only)."""
+
+    load: Load
+    cpu_us: dict[str, float]
+
+    @property
+    def req_per_s(self) -> int:
+        return round(self.load.answered / self.load.seconds)
+
+
+def bare_pixel(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+    """The ceiling: a WSGI app that answers every request with the pixel and its headers, and does nothing else."""
+    start_response(PIXEL_STATUS, PIXEL_HEADERS)
+    return [PIXEL]
+
+
+def load_served(env: dict[str, str], port: int, wsgi_app: str, redis_pid: int, load: Callable[[int], Load]) -> Served:
+    """Serve wsgi_app with gunicorn on port, load it there, stop it.
+
+    CPU time per request, unlike req/s, hardly depends on what else the machine runs: it is what
+    says whether a change made the path cheaper. "loader" is wrk (or the Python threads).
+    """
+    server = serve(env, port, wsgi_app)
+    try:
+        web = [pid for pid in _pids() if _parent(pid) == server.pid]
+        before = {"web": _cpu_seconds(web), "redis": _cpu_seconds([redis_pid]), "loader": _own_cpu_seconds()}
+        result = load(port)
+        after = {"web": _cpu_seconds(web), "redis": _cpu_seconds([redis_pid]), "loader": _own_cpu_seconds()}
+    finally:
+        server.terminate()
+        server.wait(15)
+    per_request = {name: round((after[name] - before[name]) / max(result.answered, 1) * 1e6, 1) for name in before}
+    return Served(result, {**per_request, "all": round(sum(per_request.values()), 1)})
+
+
+def _pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def _stat(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return []
+
+
+def _parent(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[1]) if fields else None
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes so far (fields 14 and 15 of /proc/PID/stat)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(fields[11]) + int(fields[12]) for fields in map(_stat, pids) if fields) / ticks
+
+
+def _own_cpu_seconds() -> float:
+    """CPU time of this process and its finished children (wrk, once it has exited)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def seed(app: Flask, count: int) -> list[str]:
@@ -132,11 +211,9 @@ def seed(app: Flask, count: int) -> list[str]:
         return paths
 
 
-def serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """Start gunicorn as `make up` does (2 workers, 4 threads each) and wait until it answers."""
-    argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-            "--worker-class", "gthread", "--log-level", "warning", "app:create_app()"]
-    server = subprocess.Popen(argv, env={**os.environ, **env},
+def serve(env: dict[str, str], port: int, wsgi_app: str = "app:create_app()") -> subprocess.Popen[bytes]:
+    """Start gunicorn as `make up` does (but for its access log) and wait until it answers."""
+    server = subprocess.Popen(web_argv(port, wsgi_app=wsgi_app), env={**os.environ, **env},
                               cwd=Path(__file__).resolve().parents[1])
     deadline = time.monotonic() + 60
     while not port_answers(port):

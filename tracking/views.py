@@ -20,7 +20,6 @@ from typing import Any
 
 from flask import Blueprint, Flask, render_template
 from sqlalchemy import select
-from werkzeug.datastructures import EnvironHeaders
 from werkzeug.urls import iri_to_uri
 
 from core.auth import public
@@ -92,7 +91,7 @@ class TrackingFastPath:
     def _record(self, environ: dict[str, Any], kind: EventKind, delivery_id: int, link_id: int | None = None) -> None:
         writer_for(self.app).append(Hit(kind, delivery_id, link_id, environ.get("HTTP_USER_AGENT", ""),
                                         environ.get("REMOTE_ADDR"), head=environ["REQUEST_METHOD"] == "HEAD",
-                                        prefetch=is_prefetch(EnvironHeaders(environ))))
+                                        prefetch=is_prefetch(environ)))
 
     def _link_url(self, link_id: int) -> str | None:
         """Return a link's URL, from this process's cache when it was read in the last minute.
