@@ -145,6 +145,13 @@ def test_up_runs_everything_restarts_a_killed_worker_and_stops_cleanly(
         return get_json(f"{base}/api/health/detail", auth)[1]["data"]["components"]["workers"]
 
     wait_for(lambda: workers()["detail"] == "2", 20, "two workers alive")
+    # A reader's pixel request is logged without the reader's address or user agent (KAIRAN_TRACK_IP's business).
+    with urllib.request.urlopen(urllib.request.Request(f"{base}/o/1-0123456789abcdef.gif",
+                                                       headers={"User-Agent": "ReaderMail/1.0"}), timeout=5):
+        pass
+    access_log = Path(embedded_env["KAIRAN_DATA_DIR"]) / "access.log"
+    wait_for(lambda: "/o/1-0123456789abcdef.gif" in access_log.read_text(), 10, "the request in the access log")
+    assert "127.0.0.1" not in access_log.read_text() and "ReaderMail" not in access_log.read_text()
     status, detail = get_json(f"{base}/api/health/detail", auth)
     assert status == 200 and all(c["ok"] for c in detail["data"]["components"].values())
 
