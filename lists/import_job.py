@@ -159,14 +159,15 @@ class BatchWriter:
     def _subscribe(self, existing: dict[str, tuple[int, str]], new: dict[str, tuple[int, str]],
                    now: datetime) -> None:
         # Blocklisted subscribers are never subscribed again by an import.
+        blocklisted = SubscriberStatus.BLOCKLISTED.value  # enum values looked up once, not per row
         ids = (*existing.values(), *new.values())
-        wanted = [i for i, status in ids if status != SubscriberStatus.BLOCKLISTED.value]
+        wanted = [i for i, status in ids if status != blocklisted]
         # Only subscribers that were there before the batch can have subscriptions already.
         taken = queries.existing_subscriptions([i for i, _status in existing.values()], self.list_ids)
         # Consent is recorded for the subscriptions this import creates, not for existing ones.
         pairs = [(s, lst) for s in wanted for lst in self.list_ids if (s, lst) not in taken]
-        stamp = queries.db_time(now)
-        queries.insert_subscriptions([(s, lst, self.status.value, "{}", stamp, stamp) for s, lst in pairs])
+        stamp, status = queries.db_time(now), self.status.value
+        queries.insert_subscriptions([(s, lst, status, "{}", stamp, stamp) for s, lst in pairs])
         self._consent(pairs, self.status, now)
 
     def _change_subscriptions(self, ids: Iterable[int], list_ids: list[int] | None, now: datetime) -> None:
@@ -188,10 +189,8 @@ class BatchWriter:
         self._consent(changed, SubscriptionStatus.UNSUBSCRIBED, now)
 
     def _consent(self, pairs: list[tuple[int, int]], status: SubscriptionStatus, now: datetime) -> None:
-        stamp = queries.db_time(now)
-        queries.insert_consent_records([
-            (s, lst, stamp, ConsentMethod.IMPORT.value, status.value, None, None, self.evidence) for s, lst in pairs
-        ])
+        stamp, method, given, evidence = queries.db_time(now), ConsentMethod.IMPORT.value, status.value, self.evidence
+        queries.insert_consent_records([(s, lst, stamp, method, given, None, None, evidence) for s, lst in pairs])
 
 
 def _progress(imp_id: int, **values: Any) -> bool:

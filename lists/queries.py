@@ -99,21 +99,30 @@ def insert_subscribers(rows: Sequence[tuple[Any, ...]]) -> dict[str, tuple[int, 
                         [(subscriber_id, *row) for subscriber_id, row in zip(ids, rows, strict=True)], conflict):
             return {row[2]: (subscriber_id, row[5]) for subscriber_id, row in zip(ids, rows, strict=True)}
     else:
-        _sqlite_insert_indexed(rows, conflict)
+        before = _sqlite_insert_indexed(rows, conflict)
+        # The new rows are the ones above the largest id before: read them by id, not by 5,000 keys.
+        inserted = _fetch("SELECT email_key, id, status FROM subscribers WHERE id > ?", (before,))
+        if len(inserted) == len(rows):
+            return {key: (subscriber_id, status) for key, subscriber_id, status in inserted}
     return subscribers_by_key([row[2] for row in rows])
 
 
-def _sqlite_insert_indexed(rows: Sequence[tuple[Any, ...]], conflict: str) -> None:
-    """Insert subscribers on SQLite, then add them to the search index in one statement (see migration 0006)."""
+def _sqlite_insert_indexed(rows: Sequence[tuple[Any, ...]], conflict: str) -> int:
+    """Insert subscribers on SQLite, then add them to the search index in one statement (see migration 0006).
+
+    Return the largest id before the insert: the new rows are the ones above it.
+    """
     connection = db.session.connection()
-    # New rows get ids above the largest one (INTEGER PRIMARY KEY, and this transaction is the only writer).
-    before = connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM subscribers").scalar()
-    connection.exec_driver_sql("INSERT INTO subscriber_search_bulk (active) VALUES (1)")  # the trigger stands by
+    # First a write (the trigger stands by), so this transaction holds SQLite's write lock: nobody
+    # else adds subscribers until it commits, and the new rows get the ids above the largest one.
+    connection.exec_driver_sql("INSERT INTO subscriber_search_bulk (active) VALUES (1)")
+    before: int = connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM subscribers").scalar_one()
     _bulk_insert("subscribers", SUBSCRIBER_COLUMNS, rows, conflict)
     connection.exec_driver_sql(
         "INSERT INTO subscriber_search (rowid, email_key, name, attribs) "
         "SELECT id, email_key, name, attribs FROM subscribers WHERE id > ?", (before,))
     connection.exec_driver_sql("DELETE FROM subscriber_search_bulk")
+    return before
 
 
 def update_subscribers(rows: Sequence[tuple[Any, ...]], fields: Sequence[str]) -> None:
@@ -146,14 +155,20 @@ def _in(column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
     return f"{column} = ANY(%b)", (list(values),)  # %b: psycopg sends the array in binary, converted in C
 
 
+def _fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Return a query's rows as the driver gives them (thousands of rows: no per-row wrapping)."""
+    cursor = _driver_cursor()
+    cursor.execute(sql, params)
+    return cursor.fetchall()
+
+
 def subscribers_by_key(email_keys: Sequence[str]) -> dict[str, tuple[int, str]]:
     """Return email_key → (id, status) of the subscribers with these case-folded addresses."""
     if not email_keys:
         return {}
     where, params = _in("email_key", email_keys)
-    result = db.session.connection().exec_driver_sql(
-        f"SELECT email_key, id, status FROM subscribers WHERE {where}", params)
-    return {key: (subscriber_id, status) for key, subscriber_id, status in result}
+    rows = _fetch(f"SELECT email_key, id, status FROM subscribers WHERE {where}", params)
+    return {key: (subscriber_id, status) for key, subscriber_id, status in rows}
 
 
 def existing_subscriptions(subscriber_ids: Sequence[int], list_ids: Sequence[int]) -> set[tuple[int, int]]:
