@@ -132,6 +132,7 @@ class BatchWriter:
 
     def write(self, batch: Batch) -> None:
         """Write one batch (keys are case-folded addresses, already unique within the batch)."""
+        queries.bulk_checkpoints(True)  # each batch: its connection may be another one of the pool
         now = utcnow()
         existing = queries.subscribers_by_key(list(batch))
         new = self._write_subscribers(batch, existing, now) if self.mode != ImportMode.UNSUBSCRIBE else {}
@@ -318,14 +319,18 @@ def _run(imp: Import, path: Path) -> dict[str, int]:
     done = imported = failed = 0
     cancelled = False
     reading = Reading(path, imp.encoding, imp.delimiter, list(imp.mapping), errors_path(imp))
-    with closing(_read_ahead(reading)) as batches:  # closing stops the reader if the import ends early
-        for batch, done, failed in batches:
-            if batch:
-                writer.write(batch)
-                imported += len(batch)
-            if _progress(imp_id, done=done, imported=imported, failed=failed):
-                cancelled = True
-                break
+    try:
+        with closing(_read_ahead(reading)) as batches:  # closing stops the reader if the import ends early
+            for batch, done, failed in batches:
+                if batch:
+                    writer.write(batch)
+                    imported += len(batch)
+                if _progress(imp_id, done=done, imported=imported, failed=failed):
+                    cancelled = True
+                    break
+    finally:
+        db.session.rollback()  # after a failed batch, before the connection is used again
+        queries.bulk_checkpoints(False)
     # The line count was an estimate (quoted newlines, blank lines); a finished import knows.
     _progress(imp_id, done=done, imported=imported, failed=failed, finished_at=utcnow(),
               total=done if not cancelled else estimate,
