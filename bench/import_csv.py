@@ -2,7 +2,9 @@
 
 Generates a CP932 file as Excel writes it (Japanese names, carrier addresses, 5% duplicate
 rows, 1% broken rows), imports it with a burst RQ worker, and prints one JSON line, last:
-{"rows", "seconds", "rows_per_s", "peak_rss_mb", "imported", "errors", ...}.
+{"rows", "seconds", "rows_per_s", "peak_rss_mb", "imported", "errors", ...}, with the CPU seconds the
+job took in this process and, on PostgreSQL, in this database's server processes: unlike the
+wall clock, those barely move when other work shares the machine.
 Run: .venv/bin/python -m bench.import_csv --rows 1000000 [--database-url URL]
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import time
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from flask_migrate import upgrade
 from rq import SimpleWorker
+from sqlalchemy import text
 
 from app import create_app
 from bench import scratch_folder
@@ -53,6 +57,26 @@ def write_csv(path: Path, rows: int, seed: int = 7) -> None:
             out.write(f"{local}@{domain},{name},{PREFECTURES[n % len(PREFECTURES)]},{n}\r\n")
 
 
+def server_cpu_seconds() -> dict[int, float]:
+    """Return CPU seconds used so far by each PostgreSQL server process serving this database."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    pids = db.session.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a server on another machine, or a process that just ended
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return used
+
+
+def cpu_seconds() -> float:
+    """Return CPU seconds used so far by this process and its ended children (the import's reader)."""
+    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+
+
 def main() -> None:
     """Generate, import, measure."""
     parser = argparse.ArgumentParser()
@@ -78,16 +102,27 @@ def main() -> None:
                 {"target": "attribute", "key": "member", "type": "number"}]})
             start(imp, "ja")
             rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            started = time.perf_counter()
+            postgres = db.engine.dialect.name == "postgresql"
+            server_before = server_cpu_seconds() if postgres else {}
+            started, cpu_started, process_started = time.perf_counter(), cpu_seconds(), time.process_time()
             SimpleWorker([queue(QueueName.IMPORT)], connection=redis()).work(burst=True)
-            seconds = time.perf_counter() - started
+            seconds, cpu_used = time.perf_counter() - started, cpu_seconds() - cpu_started
+            server_after = server_cpu_seconds() if postgres else {}
             imp = get_import(imp.id)
             result = {
                 "benchmark": "import_csv", "database": db.engine.dialect.name, "rows": args.rows,
                 "file_mb": round(csv_path.stat().st_size / 2**20, 1), "seconds": round(seconds, 2),
                 "rows_per_s": round(args.rows / seconds), "status": imp.status.value,
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                "rss_before_import_mb": round(rss_before, 1), "imported": imp.imported, "errors": imp.failed,
+                "rss_before_import_mb": round(rss_before, 1),
+                # The reader process is forked from this one: most of its pages are shared with it.
+                "reader_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+                "imported": imp.imported, "errors": imp.failed,
+                "cpu_s": round(cpu_used, 2),  # job process and reader
+                "job_process_cpu_s": round(time.process_time() - process_started, 2),
+                "db_cpu_s": round(sum(used - server_before.get(pid, 0.0) for pid, used in server_after.items()), 2)
+                if postgres else None,
+                "load": round(os.getloadavg()[0], 1),
             }
             db.engine.dispose()
     print(json.dumps(result))

@@ -48,8 +48,9 @@ def normalise_email(raw: str) -> str:
         raise InvalidAddressError(_("An address may not contain line breaks or control characters."))
     address = (raw if raw.isascii() else unicodedata.normalize("NFKC", raw)).strip()
     plain = _PLAIN.fullmatch(address)
+    # "--" (xn--, ab--) marks IDNA labels: email-validator decodes punycode to Unicode or refuses it.
     if (plain and len(address) <= MAX_ADDRESS_LENGTH and address.index("@") <= 64
-            and plain.group(2).lower() not in _SPECIAL_USE_TLDS):
+            and plain.group(2).lower() not in _SPECIAL_USE_TLDS and "--" not in plain.group(1)):
         return address[: plain.start(1)] + plain.group(1).lower()
     if not address:
         raise InvalidAddressError(_("The address is empty."))

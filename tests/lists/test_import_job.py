@@ -1,8 +1,12 @@
-"""The import job across several batches: the file is read in a thread one batch ahead of the writes."""
+"""The import job across several batches: the file is read and checked in a reader process while this
+one writes."""
 
 from __future__ import annotations
 
 import io
+import multiprocessing
+import threading
+import time
 
 from flask import Flask
 from rq import SimpleWorker
@@ -10,10 +14,20 @@ from sqlalchemy import func, select
 
 from core.db import db
 from core.queues import QueueName, queue, redis
-from lists.import_job import BATCH_ROWS
+from lists.import_job import BATCH_ROWS, run_import
 from lists.imports import configure, first_errors, get_import, start, upload
-from lists.models import ConsentRecord, ImportStatus, Subscriber, Subscription
+from lists.models import ConsentRecord, Import, ImportStatus, Subscriber, Subscription
+from lists.queries import is_sqlite, search_condition
 from lists.services import create_list
+
+
+def queued_import(app: Flask, lines: list[str]) -> int:
+    """Upload and configure an import of email,name rows to a new list; return its id (nothing runs yet)."""
+    with app.app_context():
+        news = create_list({"name": "会員"})
+        imp = upload(io.BytesIO(("email,name\r\n" + "\r\n".join(lines) + "\r\n").encode()), "会員.csv", "editor")
+        configure(imp, {"lists": [news.id], "mapping": [{"target": "email"}, {"target": "name"}]})
+        return imp.id
 
 
 def test_several_batches_with_bad_rows_reported_in_the_import_language(app: Flask) -> None:
@@ -36,3 +50,57 @@ def test_several_batches_with_bad_rows_reported_in_the_import_language(app: Flas
         errors = first_errors(imp, bad)
         assert [line for line, _reason, _row in errors] == [str(1 + i * 1000) for i in range(1, bad + 1)]
         assert errors[0][1] == "bad1000 はメールアドレスの形式ではありません（@ の前後に文字が必要です）。"
+        # The search index holds every imported row, and keeps following the subscribers added after the
+        # import (on SQLite the job set its row-by-row trigger aside inside each batch's transaction).
+        db.session.add(Subscriber(email="later@example.jp", email_key="later@example.jp", name="後から", attribs={}))
+        db.session.commit()
+        for search, email in (("会員7", "user7@example.jp"), ("後から", "later@example.jp")):
+            assert email in db.session.scalars(select(Subscriber.email).where(search_condition(search))).all()
+        if is_sqlite():  # FTS5 compares its index with the rows of subscribers, and raises on a difference
+            db.session.connection().exec_driver_sql(
+                "INSERT INTO subscriber_search (subscriber_search, rank) VALUES ('integrity-check', 1)")
+
+
+def test_cancel_while_running_stops_the_reader_and_keeps_written_batches(app: Flask) -> None:
+    rows = 40 * BATCH_ROWS  # long enough to be cancelled after its first batch
+    import_id = queued_import(app, [f"user{i}@example.jp,会員{i}" for i in range(rows)])
+    job = threading.Thread(target=lambda: _run_in_app(app, import_id))
+    job.start()
+    with app.app_context():
+        while db.session.get(Import, import_id).done == 0:  # type: ignore[union-attr]
+            db.session.rollback()
+            time.sleep(0.01)
+        db.session.get(Import, import_id).cancel_requested = True  # type: ignore[union-attr]
+        db.session.commit()
+    job.join(timeout=60)
+    assert not job.is_alive()
+    assert multiprocessing.active_children() == []  # the reader process was stopped and reaped
+    with app.app_context():
+        imp = get_import(import_id)
+        assert imp.status == ImportStatus.CANCELLED
+        assert 0 < imp.done < rows
+        # Each batch is one transaction: what was written is whole batches, each with its consent.
+        written = db.session.scalar(select(func.count()).select_from(Subscriber))
+        assert written == imp.imported and written % BATCH_ROWS == 0
+        assert db.session.scalar(select(func.count()).select_from(ConsentRecord)) == written
+
+
+def test_a_reader_failure_fails_the_import_saying_why(app: Flask) -> None:
+    import_id = queued_import(app, ["taro@example.jp,太郎"])
+    with app.app_context():
+        get_import(import_id).encoding = "no-such-codec"  # configure() refuses it; a damaged row could hold it
+        db.session.commit()
+        start(get_import(import_id), "en")
+        SimpleWorker([queue(QueueName.IMPORT)], connection=redis()).work(burst=True)
+        imp = get_import(import_id)
+        assert imp.status == ImportStatus.FAILED
+        assert imp.error == "LookupError: unknown encoding: no-such-codec"
+        assert db.session.scalar(select(func.count()).select_from(Subscriber)) == 0
+    assert multiprocessing.active_children() == []
+
+
+def _run_in_app(app: Flask, import_id: int) -> None:
+    with app.app_context():
+        get_import(import_id).status = ImportStatus.QUEUED
+        db.session.commit()
+        run_import(import_id, "en")
