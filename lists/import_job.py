@@ -214,9 +214,9 @@ def run_import(import_id: int, language: str = "en") -> dict[str, int]:
             remove_upload(imp)
             return {"imported": 0, "failed": 0}
         path = Path(imp.path)
-        _progress(import_id, status=ImportStatus.IMPORTING, started_at=utcnow(),
-                  total=max(count_rows(path) - 1, 0))
-        try:
+        try:  # counting reads the file too: a missing or unreadable upload fails the import, not leaves it hanging
+            _progress(import_id, status=ImportStatus.IMPORTING, started_at=utcnow(),
+                      total=max(count_rows(path) - 1, 0))
             counts = _run(imp, path)
         except Exception as error:
             db.session.rollback()

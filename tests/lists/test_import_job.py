@@ -7,6 +7,7 @@ import io
 import multiprocessing
 import threading
 import time
+from pathlib import Path
 
 from flask import Flask
 from rq import SimpleWorker
@@ -97,6 +98,18 @@ def test_a_reader_failure_fails_the_import_saying_why(app: Flask) -> None:
         assert imp.error == "LookupError: unknown encoding: no-such-codec"
         assert db.session.scalar(select(func.count()).select_from(Subscriber)) == 0
     assert multiprocessing.active_children() == []
+
+
+def test_an_upload_gone_before_the_job_ran_fails_the_import(app: Flask) -> None:
+    # The file was removed (a cleaned temp folder, another machine without it): failed, saying so, not left importing.
+    import_id = queued_import(app, ["taro@example.jp,太郎"])
+    with app.app_context():
+        imp = get_import(import_id)
+        Path(imp.path).unlink()
+        start(imp, "en")
+        SimpleWorker([queue(QueueName.IMPORT)], connection=redis()).work(burst=True)
+        imp = get_import(import_id)
+        assert imp.status == ImportStatus.FAILED and "No such file" in (imp.error or "")
 
 
 def _run_in_app(app: Flask, import_id: int) -> None:
