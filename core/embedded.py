@@ -60,9 +60,15 @@ ACCESS_LOG_FORMAT = '%(t)s "%(r)s" %(s)s %(b)s %(M)sms'  # gunicorn's atoms: tim
 
 
 def web_argv(port: int, *options: str, wsgi_app: str = "app:create_app()") -> list[str]:
-    """Return the argv of the web server as `flask up` runs it on loopback (benchmarks and tests run the same)."""
+    """Return the argv of the web server as `flask up` runs it on loopback (benchmarks and tests run the same).
+
+    ``--reuse-port``: each worker listens on a socket of its own and the kernel spreads new connections
+    over them. On one shared socket, whichever worker woke first took them: all 16 of a load's kept-alive
+    connections could land on one process (one core), halving the pixel's rate.
+    """
     return [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(WEB_PROCESSES),
-            "--threads", str(WEB_THREADS), "--worker-class", "gthread", "--log-level", "warning", *options, wsgi_app]
+            "--threads", str(WEB_THREADS), "--worker-class", "gthread", "--reuse-port", "--log-level", "warning",
+            *options, wsgi_app]
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
