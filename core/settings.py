@@ -160,21 +160,12 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
-def _count(env: Mapping[str, str], name: str, default: int) -> int:
+def _whole_number(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit():
-        raise SettingsError(f"{name} must be a whole number of 0 or more, not {raw!r}.")
-    return int(raw)
-
-
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise SettingsError(f"{name} must be a whole number of 1 or more, not {raw!r}.")
+    if not raw.isdigit() or int(raw) < minimum:
+        raise SettingsError(f"{name} must be a whole number of {minimum} or more, not {raw!r}.")
     return int(raw)
 
 
@@ -191,34 +182,34 @@ def _domain_limits(env: Mapping[str, str]) -> dict[str, int]:
 
 def _sending(env: Mapping[str, str]) -> SendingSettings:
     rate = env.get("KAIRAN_SEND_RATE")
-    percent = _positive_int(env, "KAIRAN_PAUSE_FAILURE_PERCENT", 10)
+    percent = _whole_number(env, "KAIRAN_PAUSE_FAILURE_PERCENT", 10)
     if percent > 100:
         raise SettingsError(f"KAIRAN_PAUSE_FAILURE_PERCENT must be from 1 to 100, not {percent}.")
     return SendingSettings(
-        rate_per_second=_positive_int(env, "KAIRAN_SEND_RATE", 1) if rate else None,
-        connections=_positive_int(env, "KAIRAN_SEND_CONNECTIONS", 8),
-        batch_size=_positive_int(env, "KAIRAN_SEND_BATCH_SIZE", 500),
-        lease_seconds=_positive_int(env, "KAIRAN_SEND_LEASE_SECONDS", 300),
-        retry_base_seconds=_positive_int(env, "KAIRAN_RETRY_BASE_SECONDS", 60),
-        retry_attempts=_positive_int(env, "KAIRAN_RETRY_ATTEMPTS", 6),
-        retry_hours=_positive_int(env, "KAIRAN_RETRY_HOURS", 24),
-        pause_failures=_positive_int(env, "KAIRAN_PAUSE_FAILURES", 50),
+        rate_per_second=_whole_number(env, "KAIRAN_SEND_RATE", 1) if rate else None,
+        connections=_whole_number(env, "KAIRAN_SEND_CONNECTIONS", 8),
+        batch_size=_whole_number(env, "KAIRAN_SEND_BATCH_SIZE", 500),
+        lease_seconds=_whole_number(env, "KAIRAN_SEND_LEASE_SECONDS", 300),
+        retry_base_seconds=_whole_number(env, "KAIRAN_RETRY_BASE_SECONDS", 60),
+        retry_attempts=_whole_number(env, "KAIRAN_RETRY_ATTEMPTS", 6),
+        retry_hours=_whole_number(env, "KAIRAN_RETRY_HOURS", 24),
+        pause_failures=_whole_number(env, "KAIRAN_PAUSE_FAILURES", 50),
         pause_failure_percent=percent,
-        reconcile_seconds=_positive_int(env, "KAIRAN_RECONCILE_SECONDS", 30),
-        relay_take_out_seconds=float(_positive_int(env, "KAIRAN_RELAY_TAKE_OUT_SECONDS", 60)),
+        reconcile_seconds=_whole_number(env, "KAIRAN_RECONCILE_SECONDS", 30),
+        relay_take_out_seconds=float(_whole_number(env, "KAIRAN_RELAY_TAKE_OUT_SECONDS", 60)),
         domain_limits=_domain_limits(env),
     )
 
 
 def _bounces(env: Mapping[str, str]) -> BounceSettings:
     return BounceSettings(
-        soft_count=_positive_int(env, "KAIRAN_SOFT_BOUNCES", 3),
-        soft_days=_positive_int(env, "KAIRAN_SOFT_BOUNCE_DAYS", 7),
-        carrier_soft_count=_positive_int(env, "KAIRAN_CARRIER_SOFT_BOUNCES", 2),
-        carrier_soft_days=_positive_int(env, "KAIRAN_CARRIER_SOFT_BOUNCE_DAYS", 30),
+        soft_count=_whole_number(env, "KAIRAN_SOFT_BOUNCES", 3),
+        soft_days=_whole_number(env, "KAIRAN_SOFT_BOUNCE_DAYS", 7),
+        carrier_soft_count=_whole_number(env, "KAIRAN_CARRIER_SOFT_BOUNCES", 2),
+        carrier_soft_days=_whole_number(env, "KAIRAN_CARRIER_SOFT_BOUNCE_DAYS", 30),
         port=_port(env, "KAIRAN_BOUNCE_PORT", DEFAULT_BOUNCE_PORT),
         mailbox=_mailbox_url(env),
-        mailbox_seconds=_positive_int(env, "KAIRAN_BOUNCE_MAILBOX_SECONDS", 60),
+        mailbox_seconds=_whole_number(env, "KAIRAN_BOUNCE_MAILBOX_SECONDS", 60),
         tls=_bounce_tls(env),
     )
 
@@ -434,8 +425,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secret_key=_secret_key(env, data_dir),
         port=port,
         capture_port=capture_port,
-        workers=_positive_int(env, "KAIRAN_WORKERS", os.cpu_count() or 1),
-        trusted_proxies=_count(env, "KAIRAN_TRUSTED_PROXIES", 0),
+        workers=_whole_number(env, "KAIRAN_WORKERS", os.cpu_count() or 1),
+        trusted_proxies=_whole_number(env, "KAIRAN_TRUSTED_PROXIES", 0, minimum=0),
         admin_user=admin_user,
         admin_password=admin_password,
         embedded_redis=not env.get("KAIRAN_REDIS_URL"),
