@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Index, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -103,7 +103,8 @@ class Subscriber(Timestamped, db.Model):  # type: ignore[name-defined]
     status: Mapped[SubscriberStatus] = mapped_column(str_enum(SubscriberStatus), default=SubscriberStatus.ENABLED)
 
     subscriptions: Mapped[list[Subscription]] = relationship(
-        back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
+        back_populates="subscriber", cascade="all, delete-orphan",
+        primaryjoin="Subscriber.id == foreign(Subscription.subscriber_id)",
     )
 
 
@@ -115,15 +116,19 @@ class Subscription(Timestamped, db.Model):  # type: ignore[name-defined]
     # read from the index alone, without visiting each subscription row.
     __table_args__ = (Index("ix_subscriptions_list_status_subscriber", "list_id", "status", "subscriber_id"),)
 
-    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
-    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True)
+    # No foreign keys here nor on consent records: an import writes one of each per row, and PostgreSQL
+    # checks a foreign key row by row (migration 0020). Deleting a subscriber or a list deletes its
+    # subscriptions and consent records in code (delete_subscribers, delete_lists).
+    subscriber_id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(primary_key=True)
     status: Mapped[SubscriptionStatus] = mapped_column(
         str_enum(SubscriptionStatus), default=SubscriptionStatus.UNCONFIRMED
     )
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
-    subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
-    mailing_list: Mapped[MailingList] = relationship()
+    subscriber: Mapped[Subscriber] = relationship(
+        back_populates="subscriptions", primaryjoin="Subscriber.id == foreign(Subscription.subscriber_id)")
+    mailing_list: Mapped[MailingList] = relationship(primaryjoin="MailingList.id == foreign(Subscription.list_id)")
 
 
 class ConsentRecord(db.Model):  # type: ignore[name-defined]
@@ -133,9 +138,9 @@ class ConsentRecord(db.Model):  # type: ignore[name-defined]
     __table_args__ = (Index("ix_consent_records_subscriber", "subscriber_id", "list_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Deleted with its subscriber: a wipe for a privacy request must leave nothing behind.
-    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
-    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    # Deleted with its subscriber (a wipe for a privacy request must leave nothing behind) or its list.
+    subscriber_id: Mapped[int]
+    list_id: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     method: Mapped[ConsentMethod] = mapped_column(str_enum(ConsentMethod))
     status: Mapped[SubscriptionStatus] = mapped_column(str_enum(SubscriptionStatus))

@@ -12,6 +12,7 @@ from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
 from core.validation import choice
 from lists.models import ListOptin, ListStatus, ListType, MailingList, Subscription, SubscriptionStatus
+from lists.queries import delete_memberships
 
 MAX_LIST_NAME = 200  # the column's length
 
@@ -125,6 +126,7 @@ def update_list(mailing_list: MailingList, data: dict[str, Any]) -> None:
 def delete_lists(list_ids: list[int]) -> int:
     """Delete lists (their subscriptions go with them; subscribers stay); return how many."""
     lists = list(db.session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))))
+    delete_memberships(list_ids=[mailing_list.id for mailing_list in lists])
     for mailing_list in lists:
         db.session.delete(mailing_list)
     db.session.commit()

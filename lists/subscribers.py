@@ -25,7 +25,7 @@ from lists.models import (
     Subscription,
     SubscriptionStatus,
 )
-from lists.queries import search_condition
+from lists.queries import delete_memberships, search_condition
 from lists.segments import compile_rule
 from lists.segments import count as count_segment
 
@@ -178,6 +178,7 @@ def delete_subscribers(ids: Iterable[Any]) -> int:
     """Delete subscribers with their subscriptions and consent records; return how many."""
     wanted = [s.id for s in subscribers_by_id(ids)]
     subscribers_deleting.send(ids=wanted)
+    delete_memberships(subscriber_ids=wanted)
     db.session.execute(delete(Subscriber).where(Subscriber.id.in_(wanted)))
     db.session.commit()
     return len(wanted)

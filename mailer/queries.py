@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.db import db, utcnow
+from core.db import commit_without_waiting_for_disk, db, utcnow
 from lists.models import (
     ListOptin,
     MailingList,
@@ -146,9 +146,6 @@ _RECORD = (update(_DELIVERIES).where(_DELIVERIES.c.id == bindparam("delivery_id"
                    smtp_reply=bindparam("reply"), leased_until=None, retry_at=None))
 
 
-_ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
-
-
 class Recorder:
     """Records how deliveries ended, for the SMTP connections of one job, committing together what arrives together.
 
@@ -203,11 +200,9 @@ class _Row:
 
 
 def _record_rows(rows: list[dict[str, Any]]) -> None:
-    if db.engine.dialect.name == "postgresql":
-        # Acknowledged without waiting for the disk: a killed worker loses nothing (the server has the
-        # record), and only a crash of PostgreSQL itself could lose the last fraction of a second of
-        # records, whose messages would then go out again.
-        db.session.execute(_ASYNC_COMMIT)
+    # A crash of PostgreSQL could lose the last fraction of a second of records, whose messages would
+    # then go out again; a killed worker loses none.
+    commit_without_waiting_for_disk()
     db.session.execute(_RECORD, rows)
     db.session.commit()
 

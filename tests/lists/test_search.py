@@ -28,13 +28,15 @@ def found(client: FlaskClient, headers: dict[str, str], search: str) -> list[str
     return [s["email"] for s in data["results"]]
 
 
-def test_search_finds_substrings_of_email_name_and_attribute_values(client: FlaskClient,
+def test_search_finds_substrings_of_email_name_and_attribute_values(app: Flask, client: FlaskClient,
                                                                     editor: dict[str, str]) -> None:  # noqa: F811
     make_subscriber(client, editor, email="taro@example.jp", name="山田太郎",
                     attribs={"city": "大阪市", "plan": "gold"})
     make_subscriber(client, editor, email="hanako@docomo.ne.jp", name="佐藤花子", attribs={"city": "京都"})
     make_subscriber(client, editor, email="JIRO@Example.com", name="Jiro Suzuki")
     taro, hanako, jiro = "taro@example.jp", "hanako@docomo.ne.jp", "JIRO@example.com"
+    with app.app_context():
+        sqlite = is_sqlite()
     expected = {
         "ample.j": [taro], "EXAMPLE": [jiro, taro], "docomo.ne": [hanako],  # email, any case
         "山田太": [taro], "suzuki": [jiro],  # name
@@ -42,6 +44,8 @@ def test_search_finds_substrings_of_email_name_and_attribute_values(client: Flas
         "田太": [taro], "花": [hanako], "京都": [hanako], "jp": [hanako, taro], "o": [jiro, hanako, taro],  # 1-2 chars
         " 山田太郎 ": [taro],  # the search is trimmed
         "nobody": [], "jp山田": [],  # a match never spans two fields
+        # Attribute names are not searched on PostgreSQL (migration 0020); SQLite's FTS5 table still holds the JSON.
+        "city": [hanako, taro] if sqlite else [], "plan": [taro] if sqlite else [],
     }
     assert {search: found(client, editor, search) for search in expected} == expected
 

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from core.db import db
-from lists.models import ConsentMethod, ConsentRecord
+from lists.models import ConsentMethod, ConsentRecord, Subscription
 from tests.core.test_api import api_user
 
 
@@ -126,6 +126,28 @@ def test_list_management_and_blocklist_keep_consent_records(app: Flask, client: 
     bad = client.put("/api/subscribers/lists", headers=editor,
                      json={"ids": [sid], "action": "merge", "target_list_ids": [weekly]})
     assert bad.status_code == 400 and bad.get_json() == {"message": "action must be one of: add, remove, unsubscribe."}
+
+
+def test_deleting_a_list_or_a_subscriber_deletes_their_subscriptions_and_consent_records(
+        app: Flask, client: FlaskClient, editor: dict[str, str]) -> None:
+    # No foreign keys do this (migration 0020): delete_lists and delete_subscribers do, and nothing is left over.
+    weekly, monthly = make_list(client, editor, "weekly"), make_list(client, editor, "monthly")
+    taro = make_subscriber(client, editor, email="taro@example.jp", lists=[weekly, monthly]).get_json()["data"]["id"]
+    hanako = make_subscriber(client, editor, email="hanako@example.jp", lists=[weekly]).get_json()["data"]["id"]
+
+    def left() -> set[tuple[str, int, int]]:
+        with app.app_context():
+            return ({("subscription", s.subscriber_id, s.list_id) for s in db.session.scalars(select(Subscription))}
+                    | {("consent", c.subscriber_id, c.list_id) for c in db.session.scalars(select(ConsentRecord))})
+
+    both = {(kind, sid, lst) for kind in ("subscription", "consent")
+            for sid, lst in ((taro, weekly), (taro, monthly), (hanako, weekly))}
+    assert left() == both
+    assert client.delete(f"/api/lists/{weekly}", headers=editor).status_code == 200
+    assert left() == {("subscription", taro, monthly), ("consent", taro, monthly)}
+    assert client.delete(f"/api/subscribers/{taro}", headers=editor).status_code == 200
+    assert left() == set()
+    assert client.get(f"/api/subscribers/{hanako}", headers=editor).get_json()["data"]["lists"] == []
 
 
 def test_viewers_read_but_cannot_write(app: Flask, client: FlaskClient) -> None:
