@@ -248,7 +248,8 @@ def existing_subscriptions(subscriber_ids: Sequence[int], list_ids: Sequence[int
 SEARCH_MIN_TRIGRAM = 3
 # The attributes' values (strings, numbers, booleans at any depth), not their keys (migration 0020).
 SEARCH_TEXT = ("(subscribers.email_key || E'\\x1f' || subscribers.name || E'\\x1f' || jsonb_path_query_array("
-               "subscribers.attribs, 'strict $.** ? (@.type() != \"object\" && @.type() != \"array\")')::text)")
+               "subscribers.attribs, 'strict $.** ? (@.type() == \"string\" || @.type() == \"number\" "
+               "|| @.type() == \"boolean\")')::text)")
 SQLITE_SEARCH = text(
     "SELECT rowid FROM subscriber_search WHERE email_key LIKE :pattern "
     "UNION ALL SELECT rowid FROM subscriber_search WHERE name LIKE :pattern "

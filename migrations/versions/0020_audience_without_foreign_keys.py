@@ -9,8 +9,9 @@ delete_lists), as deliveries did in 0015.
 
 The search text held the attributes as JSON, so each row's index repeated the trigrams of every
 key ("pref", "member"), and a search for a key's name matched every subscriber who had it. It
-now holds only the values (strings, numbers, booleans, at any depth). lists/queries.py
-SEARCH_TEXT writes the same expression; keep the two in step. SQLite's FTS5 table is unchanged.
+now holds only the values (strings, numbers, booleans, at any depth; not null). lists/queries.py
+SEARCH_TEXT writes the same expression; keep the two in step. SQLite's FTS5 table is unchanged: its
+content must be a plain table or view (FTS5 reads it without table-valued functions such as json_tree).
 
 Revision ID: 0020
 Revises: 0019
@@ -29,7 +30,8 @@ FOREIGN_KEYS = {'subscriptions': [('subscriber_id', 'subscribers'), ('list_id', 
                 'consent_records': [('subscriber_id', 'subscribers'), ('list_id', 'lists')]}
 SEARCH_BY_KEYS = "email_key || E'\\x1f' || name || E'\\x1f' || attribs::text"
 SEARCH_BY_VALUES = ("email_key || E'\\x1f' || name || E'\\x1f' || "
-                    "jsonb_path_query_array(attribs, 'strict $.** ? (@.type() != \"object\" && @.type() != \"array\")')::text")
+                    "jsonb_path_query_array(attribs, 'strict $.** ? (@.type() == \"string\" || @.type() == \"number\" "
+                    "|| @.type() == \"boolean\")')::text")
 
 
 def _search_index(expression: str) -> None:

@@ -31,7 +31,7 @@ def found(client: FlaskClient, headers: dict[str, str], search: str) -> list[str
 def test_search_finds_substrings_of_email_name_and_attribute_values(app: Flask, client: FlaskClient,
                                                                     editor: dict[str, str]) -> None:  # noqa: F811
     make_subscriber(client, editor, email="taro@example.jp", name="山田太郎",
-                    attribs={"city": "大阪市", "plan": "gold"})
+                    attribs={"city": "大阪市", "plan": "gold", "office": {"town": "梅田", "open": True}, "fax": None})
     make_subscriber(client, editor, email="hanako@docomo.ne.jp", name="佐藤花子", attribs={"city": "京都"})
     make_subscriber(client, editor, email="JIRO@Example.com", name="Jiro Suzuki")
     taro, hanako, jiro = "taro@example.jp", "hanako@docomo.ne.jp", "JIRO@example.com"
@@ -44,8 +44,10 @@ def test_search_finds_substrings_of_email_name_and_attribute_values(app: Flask, 
         "田太": [taro], "花": [hanako], "京都": [hanako], "jp": [hanako, taro], "o": [jiro, hanako, taro],  # 1-2 chars
         " 山田太郎 ": [taro],  # the search is trimmed
         "nobody": [], "jp山田": [],  # a match never spans two fields
-        # Attribute names are not searched on PostgreSQL (migration 0020); SQLite's FTS5 table still holds the JSON.
-        "city": [hanako, taro] if sqlite else [], "plan": [taro] if sqlite else [],
+        "梅田": [taro], "true": [taro],  # values at any depth, booleans by name
+        # Attribute names (and nulls) are not searched on PostgreSQL (migration 0020); SQLite's FTS5 table still
+        # holds the JSON.
+        "city": [hanako, taro] if sqlite else [], "plan": [taro] if sqlite else [], "null": [taro] if sqlite else [],
     }
     assert {search: found(client, editor, search) for search in expected} == expected
 
