@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import multiprocessing
 import queue
@@ -344,6 +345,10 @@ def _stored(batch: dict[str, tuple[str, str | None, dict[str, Any]]]) -> Batch:
 
 def _read_file(reading: Reading, sender: Connection) -> None:
     """Read and check the whole file, sending each batch to the writer (runs in the reader process)."""
+    # What this process inherited (the app, the worker's objects) is kept out of the collector's sight, as
+    # `flask worker` does for itself (core/cli.py): otherwise each full collection that a batch's
+    # allocations set off walks all of it again. The reader's CPU for 1M rows: 7.9 s, frozen 6.1 s.
+    gc.freeze()
     try:
         with reading.errors_path.open("w", encoding="utf-8-sig", newline="") as errors_file:
             for item in _batches(reading, errors_file):
