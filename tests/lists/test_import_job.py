@@ -7,6 +7,7 @@ import io
 import multiprocessing
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Flask
@@ -119,3 +120,22 @@ def _run_in_app(app: Flask, import_id: int) -> None:
         get_import(import_id).status = ImportStatus.QUEUED
         db.session.commit()
         run_import(import_id, "en")
+
+
+def test_an_address_another_writer_added_meanwhile_is_kept_and_the_rest_go_in(app: Flask) -> None:
+    # The batch was looked up as all new, then someone added one of its addresses: PostgreSQL's COPY
+    # fails on it and the batch goes in again through INSERT … ON CONFLICT (SQLite uses that at once).
+    from lists.queries import db_time, insert_subscribers
+
+    with app.app_context():
+        db.session.add(Subscriber(email="taro@example.jp", email_key="taro@example.jp", name="先に", attribs={}))
+        db.session.commit()
+        stamp = db_time(datetime.now(UTC))
+        rows = [(f"uuid-{n}", f"{n}@example.jp", f"{n}@example.jp", n, '{"会員": true}', "enabled", stamp, stamp)
+                for n in ("hanako", "taro", "jiro")]
+        written = insert_subscribers(rows)
+        db.session.commit()
+        people = {s.email_key: (s.name, s.attribs) for s in db.session.scalars(select(Subscriber))}
+        assert people == {"taro@example.jp": ("先に", {}), "hanako@example.jp": ("hanako", {"会員": True}),
+                          "jiro@example.jp": ("jiro", {"会員": True})}
+        assert set(written) == set(people)
