@@ -213,18 +213,19 @@ class BatchWriter:
 class Streams:
     """Writes the batches in streams, one per connection, each in its own thread; inline on SQLite.
 
-    An address always goes to the same stream (the reader splits by its hash), and each stream writes its parts in
-    the file's order, so a later row of the same address is still written after an earlier one;
-    parts of different streams never touch the same subscriber. Each stream holds at most one part
+    An address always goes to the same stream (the reader splits by its hash), and each stream
+    writes its parts in the file's order, so a later row of the same address is still written
+    after an earlier one; parts of different streams never touch the same subscriber. Each stream holds at most one part
     waiting, so memory stays flat, and runs on without waiting for the others.
     """
 
     def __init__(self, writer: BatchWriter, streams: int) -> None:
         self.writer = writer
         self.app = current_app._get_current_object()  # type: ignore[attr-defined]
-        self.queues: list[queue.Queue[Batch | None]] = [queue.Queue(maxsize=1) for _ in range(streams)]
+        self.queues: list[queue.Queue[Batch | None]] = [queue.Queue(maxsize=1) for _ in range(streams)] \
+            if streams > 1 else []  # one stream: written inline, in this thread
         self.threads = [threading.Thread(target=self._run, args=(q,), name=f"import-writer-{i}", daemon=True)
-                        for i, q in enumerate(self.queues)] if streams > 1 else []
+                        for i, q in enumerate(self.queues)]
         self.lock = threading.Lock()
         self.written = 0  # rows committed so far
         self.error: BaseException | None = None
@@ -233,14 +234,15 @@ class Streams:
 
     def write(self, parts: list[Batch]) -> None:
         """Hand a batch's parts to the streams (returns once each has room); raise a stream's error."""
-        for part, waiting in zip(parts, self.queues, strict=True):
-            if not part:
-                continue
-            if self.threads:
-                waiting.put(part)
-            else:
+        if not self.queues:
+            (part,) = parts
+            if part:
                 self.writer.write(part)
                 self.written += len(part)
+            return
+        for part, waiting in zip(parts, self.queues, strict=True):
+            if part:
+                waiting.put(part)
         self.raise_error()
 
     def close(self) -> None:

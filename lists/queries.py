@@ -88,7 +88,8 @@ class _JsonText(Dumper):
 
 def _bulk_insert(table: str, columns: Sequence[str], types: Sequence[str], rows: Sequence[tuple[Any, ...]],
                  conflict: str) -> bool:
-    """Insert new rows (tuples in column order); ``conflict`` says what a row that exists meanwhile gets.
+    """Insert new rows (tuples in column order, ``types`` their PostgreSQL types, for the binary COPY);
+    ``conflict`` says what a row that exists meanwhile gets.
 
     Return whether every row went in as given (PostgreSQL's COPY; False after its fallback and on SQLite).
     """
