@@ -27,10 +27,20 @@ from mailer.capture import start_capture
 from mailer.outbox import Outbox
 from tests.databases import fresh_postgres
 
+# The suite's own controls; every other KAIRAN_* variable of the caller's shell is dropped before any
+# test runs (pytest_configure), so a developer's exported settings never reach the apps and the
+# processes the tests start: each test's settings are settings_env's alone.
+SUITE_CONTROLS = ("KAIRAN_TEST_DATABASE_URL", "KAIRAN_SCREENSHOTS")
 PASSWORD = "correct horse battery"
 ROLES = ("admin", "editor", "viewer")
 _DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("KAIRAN_TEST_DATABASE_URL") else [])
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Forget the caller's Kairan settings (see SUITE_CONTROLS)."""
+    for name in [name for name in os.environ if name.startswith("KAIRAN_") and name not in SUITE_CONTROLS]:
+        del os.environ[name]
 
 
 def free_port() -> int:
