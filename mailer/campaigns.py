@@ -25,6 +25,7 @@ from lists.models import ListType, MailingList, Segment, Subscriber
 from lists.public import public_links
 from mailer import queries
 from mailer.compiler import Compiled, body_html, compile_message, convert
+from mailer.domains import unreal_sender
 from mailer.errors import TemplateError
 from mailer.layouts import default_template
 from mailer.models import Campaign, CampaignStatus, ContentType, Delivery, Link, Template
@@ -357,9 +358,16 @@ def run_checks(campaign: Campaign, compiled: Compiled, rendered: tuple[str, str,
         results.append(_check_result("warning", _("%(n)d links are not https: %(urls)s", n=len(insecure),
                                                   urls=", ".join(insecure[:3]))))
     results.extend(_check_result("error", problem) for problem in legal_problems(compiled))
+    if unreal := unreal_sender(sender_of(campaign)):
+        results.append(_check_result("warning", unreal))
     if campaign.charset == "iso-2022-jp":
         results.extend(_iso_2022_jp_check(subject + text))
     return results
+
+
+def sender_of(campaign: Campaign | None) -> str:
+    """Return the From address the campaign's mail carries: its own, or Kairan's default sender."""
+    return (campaign.from_email if campaign else "") or current_app.config["KAIRAN"].mail_from
 
 
 def legal_problems(compiled: Compiled) -> list[str]:
