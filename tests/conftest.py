@@ -26,7 +26,7 @@ from core.users import create_user
 from lists.models import Subscriber
 from mailer.capture import start_capture
 from mailer.outbox import Outbox
-from tests.databases import fresh_postgres
+from tests.databases import fresh_postgres, postgres_dump
 
 # The suite's own controls; every other KAIRAN_* variable of the caller's shell is dropped before any
 # test runs (pytest_configure), so a developer's exported settings never reach the apps and the
@@ -58,28 +58,43 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+def _migrate(folder: Path, database_url: str, redis_url: str) -> None:
+    app = create_app({"KAIRAN_DATA_DIR": str(folder), "KAIRAN_DATABASE_URL": database_url,
+                      "KAIRAN_REDIS_URL": redis_url})
+    with app.app_context():
+        upgrade()
+        if database_url.startswith("sqlite"):
+            with db.engine.connect() as connection:  # everything into the file itself, none left in its WAL
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Path:
     """One SQLite database migrated to the head, copied for each test (migrating each anew took ~0.5 s)."""
     folder = tmp_path_factory.mktemp("migrated")
-    app = create_app({"KAIRAN_DATA_DIR": str(folder), "KAIRAN_DATABASE_URL": f"sqlite:///{folder / 'kairan.db'}",
-                      "KAIRAN_REDIS_URL": redis_url})
-    with app.app_context():
-        upgrade()
-        with db.engine.connect() as connection:  # everything into the file itself, none left in its WAL
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        db.engine.dispose()
+    _migrate(folder, f"sqlite:///{folder / 'kairan.db'}", redis_url)
     return folder / "kairan.db"
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> str | None:
+    """The SQL that makes the migrated schema, dumped once, or None without pg_dump (each test then migrates)."""
+    url = fresh_postgres(os.environ["KAIRAN_TEST_DATABASE_URL"])
+    if shutil.which("pg_dump") is None:
+        return None
+    _migrate(tmp_path_factory.mktemp("migrated-pg"), url, redis_url)
+    return postgres_dump(url)
 
 
 @pytest.fixture(params=_DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database for one test: a copy of the migrated SQLite file, or a fresh PostgreSQL schema."""
+    """A database for one test: a copy of the migrated SQLite file, or PostgreSQL's migrated schema made anew."""
     if request.param == "sqlite":
         copy = tmp_path / "kairan.db"
         shutil.copyfile(request.getfixturevalue("migrated_sqlite"), copy)
         return f"sqlite:///{copy}"
-    return fresh_postgres(os.environ["KAIRAN_TEST_DATABASE_URL"])
+    return fresh_postgres(os.environ["KAIRAN_TEST_DATABASE_URL"], request.getfixturevalue("migrated_postgres"))
 
 
 @pytest.fixture
