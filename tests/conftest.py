@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from core.users import create_user
 from lists.models import Subscriber
 from mailer.capture import start_capture
 from mailer.outbox import Outbox
-from tests.databases import fresh_postgres, postgres_dump
+from tests.resources import free_port, fresh_postgres, postgres_dump
 
 # The suite's own controls; every other KAIRAN_* variable of the caller's shell is dropped before any
 # test runs (pytest_configure), so a developer's exported settings never reach the apps and the
@@ -42,13 +41,6 @@ def pytest_configure(config: pytest.Config) -> None:
     """Forget the caller's Kairan settings (see SUITE_CONTROLS)."""
     for name in [name for name in os.environ if name.startswith("KAIRAN_") and name not in SUITE_CONTROLS]:
         del os.environ[name]
-
-
-def free_port() -> int:
-    """Return a TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,10 @@
-"""Database set-up shared by the test suite and the benchmarks."""
+"""What the test suite and the benchmarks both set up: fresh databases and free ports.
+
+No pytest here: the benchmarks run from the runtime environment that make up builds."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 
 from sqlalchemy import create_engine, text
@@ -30,3 +33,10 @@ def postgres_dump(url: str) -> str:
     # The dump empties search_path for its session; the tests' connections must keep theirs.
     lines = [line for line in dump.splitlines() if not line.startswith("\\") and "set_config('search_path'" not in line]
     return "\n".join(line for line in lines if not line.startswith(("CREATE SCHEMA public", "COMMENT ON SCHEMA")))
+
+
+def free_port() -> int:
+    """Return a TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
