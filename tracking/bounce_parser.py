@@ -136,11 +136,16 @@ def _parse(raw: bytes) -> Intake:  # noqa: PLR0911 - one return per kind of mess
                           reason="a delivery report: every recipient delivered, relayed or expanded")
         return Intake(Kind.BOUNCE, failures=_as_reported(message, original, text, reported), token=token,
                       message_id=message_id, rule=dsn_rule)
+    challenge = _challenge(message, text)
+    if challenge is not None:
+        return Intake(Kind.AUTO_REPLY, token=token, message_id=message_id, rule=challenge,
+                      reason="challenge-response: the reader's filter asks the sender to confirm; nothing failed")
     rule = _plain_bounce_rule(message, text)
     auto = _auto_reply(message)
     from_daemon = bool(_BOUNCE_SENDER.search(_clean(message.get("From", ""))))
-    # MTAs mark their own notices Auto-Submitted too: wording alone does not outweigh the header
-    if auto and (rule is None or (rule in _WEAK_RULES and not from_daemon)):
+    # MTAs mark their own notices Auto-Submitted too: wording alone does not outweigh the header, but
+    # wording with the refusal it reports (an SMTP reply or status code) does, whoever sent it
+    if auto and (rule is None or (rule in _WEAK_RULES and not from_daemon and not _quotes_refusal(text))):
         return Intake(Kind.AUTO_REPLY, token=token, message_id=message_id, rule=auto)
     if rule is None:
         return Intake(Kind.NOTHING, token=token, message_id=message_id, reason="not a bounce, reply or complaint")
@@ -304,12 +309,18 @@ def verp_token(text: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
+# What gateways write before or around an address: "SMTP=a@b" (Exchange's proxy addresses, X.400's
+# "dda:SMTP=a@b"), "smtp:a@b", "rfc822;a@b", "'a@b'" (Exchange's NDR quotes each recipient). A quote or
+# apostrophe is an RFC 5322 local-part character, so the address pattern takes them in: they come off here.
+_WRAPPED = re.compile(r"^(?:['`]+|(?:smtp|rfc-?822|dda|mailto)[=:;])+", re.IGNORECASE)
+
+
 def _addresses(text: str) -> list[str]:
-    """Addresses in a piece of text, in order, once each (case-folded)."""
+    """Addresses in a piece of text, in order, once each (case-folded, without a gateway's prefix or quotes)."""
     seen: dict[str, None] = {}
     for match in _ADDRESS.finditer(text):
-        seen.setdefault(match.group(0).lower(), None)
-    return list(seen)
+        seen.setdefault(_WRAPPED.sub("", match.group(0).lower()), None)
+    return [address for address in seen if not address.startswith("@")]
 
 
 # --- Amazon SES notifications delivered by mail (SNS email subscription) -----------------------------------
@@ -442,10 +453,9 @@ def _delivery_status(message: Message, text: str) -> tuple[tuple[Failure, ...], 
     notice = _cut_original(text)
     failures: list[Failure] = []
     recipients = 0
-    everyone = [_dsn_address(dict(b).get("final-recipient") or dict(b).get("original-recipient") or "") for b in blocks]
-    for block in blocks:
+    everyone = [_dsn_recipient(dict(block)) for block in blocks]
+    for block, address in zip(blocks, everyone, strict=True):
         fields = dict(block)
-        address = _dsn_address(fields.get("final-recipient") or fields.get("original-recipient") or "")
         if not address:
             continue
         recipients += 1
@@ -465,15 +475,41 @@ def _delivery_status(message: Message, text: str) -> tuple[tuple[Failure, ...], 
     if not recipients:
         if rule == "rfc3464-in-text":
             return None
-        plain = _plain_failures(message, _original(message), text)
+        # the notice's own words may name them; the returned message's To: names whom it was sent to, not
+        # who failed (a list, a colleague in Cc), so it is not read
+        plain = _plain_failures(message, _original(message), text, returned_to=False)
         return (plain, "rfc3464-without-recipients") if plain else None
     return tuple(failures), rule
 
 
+def _dsn_recipient(fields: dict[str, str]) -> str:
+    """The internet address a DSN's recipient block reports on: its Final-Recipient when that is one, else its
+    Original-Recipient (RFC 3464 2.3.1: what the sender gave, when a gateway rewrote it to an X.400 or local
+    name, or to a host without a dot), else the RFC 822 address an X.400 name carries (``dda:SMTP=a@b``,
+    ``/RFC-822=a(a)b/``); "" when the block names none."""
+    for name in ("final-recipient", "original-recipient"):
+        address = _dsn_address(fields.get(name, ""))
+        if address:
+            return address
+    return _x400_address(fields.get("final-recipient", ""))
+
+
 def _dsn_address(value: str) -> str:
-    """The address of a Final-Recipient / Original-Recipient field (``rfc822; a@b``)."""
-    value = value.split(";", 1)[1] if ";" in value else value
-    found = _addresses(value.strip().strip("<>"))
+    """The internet address of a Final-Recipient / Original-Recipient field (``rfc822; a@b``), or ""."""
+    kind, _, address = value.partition(";") if ";" in value else ("rfc822", "", value)
+    if kind.strip().lower() not in ("rfc822", "utf-8", ""):  # x400, x-local, unknown …: not an internet address
+        return ""
+    found = _addresses(address)
+    return found[0] if found else ""
+
+
+_X400_RFC822 = re.compile(r"(?:dda:\s*smtp|rfc-?822)\s*=\s*([^/;\s]+)", re.IGNORECASE)
+
+
+def _x400_address(value: str) -> str:
+    """The RFC 822 address an X.400 name carries as a domain-defined attribute, or ""."""
+    match = _X400_RFC822.search(value)
+    found = _addresses(match.group(1).replace("(a)", "@")) if match else []
     return found[0] if found else ""
 
 
@@ -529,6 +565,34 @@ def _auto_reply(message: Message) -> str | None:
     return None
 
 
+# --- challenge-response mail ------------------------------------------------------------------------------
+
+# A reader's challenge-response filter (TMDA, Boxbe, SpamArrest, ChoiceMail, Mailblocks …) holds mail
+# from unknown senders and asks them to confirm: nothing failed and the address exists. It often
+# borrows a bounce's words ("will not be delivered", "mail delivery software"), so it is read first.
+_CHALLENGE_WORDS = re.compile(
+    r"not (?:been )?pre-?approved|(?:list of )?approved senders|"
+    r"(?:confirm|verify|prove)(?: that)? you(?:'re| are) (?:a )?(?:human|person|real|not a (?:robot|spammer|machine))|"
+    r"(?:address|message|e-?mail) has not (?:yet )?been (?:verified|confirmed)|to release your (?:message|e-?mail)|"
+    r"(?:guest|waiting) list|challenge[- ]response|spam ?arrest|\bboxbe\b|\btmda\b|choicemail|mailblocks|"
+    r"(?:held|waiting) (?:for|pending|until) (?:your )?(?:confirmation|verification|approval)|"
+    r"please confirm your (?:message|e-?mail|address)|verify your (?:e-?mail )?address to (?:deliver|release)|"
+    r"送信者(?:の)?(?:確認|認証)|承認(?:された|済みの)送信者",
+    re.IGNORECASE)
+
+
+def _challenge(message: Message, text: str) -> str | None:
+    """The rule that says a message is a challenge-response filter's request to confirm, or None."""
+    if any(name.lower().startswith(("x-boxbe", "x-tmda", "x-spamarrest")) for name in message.keys()) \
+            or "tmda" in message.get("X-Delivery-Agent", "").lower():
+        return "challenge-response-header"
+    if _quotes_refusal(text):  # a failure report that happens to use the words is still one
+        return None
+    if _CHALLENGE_WORDS.search(f"{_clean(message.get('Subject', ''))}\n{_cut_original(text)}"):
+        return "challenge-response"
+    return None
+
+
 # --- plain-text notices --------------------------------------------------------------------------------------
 
 # Named rules: what in a message says an MTA wrote it to report a failure. Order does not matter.
@@ -574,13 +638,18 @@ def _plain_bounce_rule(message: Message, text: str) -> str | None:
     haystack = f"{subject}\n{notice}"
     for name, pattern in _PLAIN_RULES:
         if name == "generic-en" and not (_BOUNCE_SENDER.search(sender) or message.get("Return-Path", "") == "<>"
-                                         or message.get("X-Failed-Recipients")):
+                                         or message.get("X-Failed-Recipients") or _quotes_refusal(notice)):
             continue
         if pattern.search(haystack):
             return name
     if message.get("X-Failed-Recipients"):
         return "x-failed-recipients"
     return None
+
+
+def _quotes_refusal(text: str) -> bool:
+    """Whether a notice quotes the refusal it reports: an SMTP failure reply with an RFC 3463 status."""
+    return bool(re.search(r"\b[45]\d\d[ -]#?[45]\.\d{1,3}\.\d{1,3}\b", _cut_original(text)))
 
 
 _TEMPORARY = re.compile(r"\b(?:temporar\w+|delayed|will (?:retry|try again|keep trying)|not yet been delivered|"
@@ -606,8 +675,10 @@ _ENVELOPE_SENDER = re.compile(r"(?:mail from|envelope-from|from)[:\s]*<[^>]*>|^[
                               re.IGNORECASE | re.MULTILINE)
 
 
-def _plain_failures(message: Message, original: Message | None, text: str) -> tuple[Failure, ...]:
-    """Failed recipients named by a plain-text notice, each with the text about it."""
+def _plain_failures(message: Message, original: Message | None, text: str, *,
+                    returned_to: bool = True) -> tuple[Failure, ...]:
+    """Failed recipients named by a plain-text notice, each with the text about it (``returned_to``: when the
+    notice names none, the one recipient its returned message was sent to)."""
     notice = _cut_original(text)
     senders = set(_addresses(" ".join(_clean(message.get(h, "")) for h in ("From", "To", "Reply-To", "Return-Path",
                                                                             "Delivered-To", "X-Original-To"))))
@@ -616,6 +687,7 @@ def _plain_failures(message: Message, original: Message | None, text: str) -> tu
         senders |= set(_addresses(_clean(original.get("Message-ID", ""))))
     senders |= set(_addresses(" ".join(_ENVELOPE_SENDER.findall(notice))))
     senders |= set(_addresses(" ".join(_MESSAGE_ID_LINE.findall(notice))))  # a quoted Message-Id is not an address
+    senders |= _help_addresses(notice)
     header = message.get_all("X-Failed-Recipients") or []
     candidates = _addresses(" ".join(_clean(h) for h in header))
     if not candidates:
@@ -627,9 +699,9 @@ def _plain_failures(message: Message, original: Message | None, text: str) -> tu
         candidates = [a for a in candidates if a not in summary]
     if not candidates:  # the notice's own recipient slot, even when the address is also in a header (sent to self)
         candidates = _addresses(" ".join(m.group(1) or m.group(2) for m in _NAMED_RECIPIENT.finditer(notice)))
-    if not candidates and original is not None:
+    if not candidates and returned_to and original is not None:
         candidates = _addresses(_clean(original.get("To", "")))
-    if not candidates:
+    if not candidates and returned_to:
         copied = _addresses(" ".join(re.findall(r"(?im)^to:\s*(.*)$", text[len(notice):])))
         candidates = copied[:1]
     failures = []
@@ -637,6 +709,25 @@ def _plain_failures(message: Message, original: Message | None, text: str) -> tu
         context = (_around(notice, address, candidates) if len(candidates) > 1 else "") or notice
         failures.append(_failure(address, None, context))
     return tuple(failures)
+
+
+# A notice's help text: whom to write to about it (a help desk, support, the postmaster). An address that
+# follows such words in the same sentence is where to ask, never a recipient that failed.
+_HELP_WORDS = re.compile(r"\b(?:contact|write to|send (?:e-?)?mail to|e-?mail us|mail us|reply to|ask us|"
+                         r"help ?desk|support|assistance|questions?|inquir\w+|enquir\w+|administrator)\b|"
+                         r"問い?合わ?せ|連絡先|窓口|サポート", re.IGNORECASE)
+_HELP_REACH = 160  # how far after the words their address may be (a sentence, folded)
+_SENTENCE_END = re.compile(r"[.!?。](?:\s|$)|\n[ \t]*\n|\n[ \t]*<?[\w.+-]+@|\n[ \t]*[245]\d\d\b")
+
+
+def _help_addresses(notice: str) -> set[str]:
+    """The addresses a notice gives to write to for help."""
+    found: set[str] = set()
+    for words in _HELP_WORDS.finditer(notice):
+        after = notice[words.end():words.end() + _HELP_REACH]
+        end = _SENTENCE_END.search(after)
+        found.update(_addresses(after[:end.start()] if end else after))
+    return found
 
 
 def _around(notice: str, address: str, others: list[str]) -> str:
@@ -665,6 +756,26 @@ def _preamble(notice: str, recipients: list[str]) -> str:
     return notice[:first]
 
 
+# A virus or spam scanner's banner in a notice ("scanned for viruses and spam by …", a "[spam and virus
+# filter]" tag on the reply) names what the gateway is, not why this recipient failed: it is not read.
+_SCANNER_BANNER = re.compile(
+    r"\b(?:scanned|checked|filtered|protected|inspected)\b[^\n.]{0,40}\b(?:virus|viruses|spam|malware)\b[^\n]*|"
+    r"\b(?:virus|viruses|spam|anti-?spam|anti-?virus)(?: and | ?& ?| ?/ ?)(?:virus|viruses|spam|content)\s+"
+    r"(?:scanner|filter|gateway|protection|security)\b[^\n.]*|"
+    r"\b(?:spam|viruses)\b and virus-infected messages are blocked\.?",
+    re.IGNORECASE)
+# A refusal for the message's size is soft whatever code it came with (RFC 3463 5.2.3, 5.3.4; a 552).
+_SIZE_CODES = {"5.2.3", "5.3.4", "4.2.3", "4.3.4"}
+_SIZE_REFUSAL = re.compile(r"(?:message|mail|size)\b[^.\n]{0,20}\bsize (?:limit )?exceed|"
+                           r"message size exceeded|size exceeds|exceeds? (?:the )?(?:maximum|fixed|permitted)?\s*"
+                           r"(?:message )?size|message (?:is )?too (?:big|large)|メッセージ(?:の)?サイズ",
+                           re.IGNORECASE)
+# Japanese carriers and servers say in Japanese that the address does not exist (or is full, or refused).
+_JAPANESE_NO_SUCH_ADDRESS = re.compile(r"(?:宛先|あて先|アドレス|ユーザー?|受信者|メールボックス)[^。\n]{0,12}"
+                                       r"(?:見つかりません|存在しません|不明|ありません)|存在しない(?:アドレス|ユーザー?)")
+_JAPANESE_SOFT = re.compile(r"容量|満杯|一杯|いっぱい|受信拒否|拒否|制限|一時的|混雑")
+
+
 def _failure(address: str, status: str | None, context: str, *, delayed: bool = False, notice: str = "",
              stated: str = "") -> Failure:
     """Classify what a notice says about one recipient (``context``; ``notice``: the human text around it;
@@ -683,9 +794,14 @@ def _failure(address: str, status: str | None, context: str, *, delayed: bool = 
             status = "5.0.0"
     if delayed and not status.startswith("4"):
         status = "4" + status[1:]
-    outcome = classify_bounce(status, _refusal_text(context), _stage(context) or _stage(notice))
+    refusal = _SCANNER_BANNER.sub(" ", _refusal_text(context))
+    outcome = classify_bounce(status, refusal, _stage(context) or _stage(notice))
     if outcome is Outcome.HARD_BOUNCE and _ACCOUNT_STATE.search(" ".join(stated.split())):
         outcome = Outcome.FAILED  # the MTA says the account exists but is disabled (or full): not gone
+    if outcome is Outcome.FAILED and _JAPANESE_NO_SUCH_ADDRESS.search(refusal) and not _JAPANESE_SOFT.search(refusal):
+        outcome = Outcome.HARD_BOUNCE
+    if outcome is Outcome.HARD_BOUNCE and (status in _SIZE_CODES or _SIZE_REFUSAL.search(" ".join(refusal.split()))):
+        outcome = Outcome.FAILED  # the message was too big, not the address wrong (some MTAs say 5.1.1 to it)
     verdict = {Outcome.HARD_BOUNCE: Verdict.HARD, Outcome.SENDER_REJECTED: Verdict.SENDER}.get(outcome, Verdict.SOFT)
     return Failure(address=address, verdict=verdict, status=status, diagnostic=_diagnostic_line(context),
                    temporary=status.startswith("4"), delayed=delayed)

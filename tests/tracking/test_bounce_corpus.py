@@ -42,6 +42,9 @@ def test_sample(name: str) -> None:
         assert intake.kind is not Kind.BOUNCE, intake
         return
     assert intake.kind is Kind.BOUNCE, intake
-    got = [(f.address, f.verdict.value, f.status[:len(row["status"])]) for f, row in zip(intake.failures, rows)]
+    got = [(f.address, f.verdict.value, f.status) for f in intake.failures]
     want = [(row["address"], row["verdict"], row["status"]) for row in rows]
-    assert (got, len(intake.failures)) == (want, len(rows)), intake.failures
+    # the status as precise as the sample states it: a class ("5") or a code ("5.1.1")
+    got = [(address, verdict, status[:len(w[2])]) for (address, verdict, status), w in zip(got, want, strict=False)] \
+        + got[len(want):]
+    assert got == want, intake.failures
