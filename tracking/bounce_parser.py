@@ -652,7 +652,7 @@ def _quotes_refusal(text: str) -> bool:
     return bool(re.search(r"\b[45]\d\d[ -]#?[45]\.\d{1,3}\.\d{1,3}\b", _cut_original(text)))
 
 
-_TEMPORARY = re.compile(r"\b(?:temporar\w+|delayed|will (?:retry|try again|keep trying)|not yet been delivered|"
+_TEMPORARY = re.compile(r"\b(?:temporar\w+ (?:failure|error|problem)|delayed|will (?:retry|try again|keep trying)|not yet been delivered|"
                         r"still trying|warning: message)\b", re.IGNORECASE)
 _PERMANENT = re.compile(r"permanent|given up|gave up|failed permanently|could not be delivered", re.IGNORECASE)
 _REPLY = re.compile(r"\b([245])\d\d[ ,-]")
@@ -800,8 +800,11 @@ def _failure(address: str, status: str | None, context: str, *, delayed: bool = 
         outcome = Outcome.FAILED  # the MTA says the account exists but is disabled (or full): not gone
     if outcome is Outcome.FAILED and _JAPANESE_NO_SUCH_ADDRESS.search(refusal) and not _JAPANESE_SOFT.search(refusal):
         outcome = Outcome.HARD_BOUNCE
-    if outcome is Outcome.HARD_BOUNCE and (status in _SIZE_CODES or _SIZE_REFUSAL.search(" ".join(refusal.split()))):
-        outcome = Outcome.FAILED  # the message was too big, not the address wrong (some MTAs say 5.1.1 to it)
+    if outcome in (Outcome.HARD_BOUNCE, Outcome.SENDER_REJECTED) \
+            and (status in _SIZE_CODES or _SIZE_REFUSAL.search(" ".join(refusal.split()))):
+        # the message was too big: not the address wrong (some MTAs say 5.1.1 to it), nor the sender
+        # refused (a SIZE= too big is refused at MAIL FROM)
+        outcome = Outcome.FAILED
     verdict = {Outcome.HARD_BOUNCE: Verdict.HARD, Outcome.SENDER_REJECTED: Verdict.SENDER}.get(outcome, Verdict.SOFT)
     return Failure(address=address, verdict=verdict, status=status, diagnostic=_diagnostic_line(context),
                    temporary=status.startswith("4"), delayed=delayed)
