@@ -652,7 +652,8 @@ def _quotes_refusal(text: str) -> bool:
     return bool(re.search(r"\b[45]\d\d[ -]#?[45]\.\d{1,3}\.\d{1,3}\b", _cut_original(text)))
 
 
-_TEMPORARY = re.compile(r"\b(?:temporar\w+ (?:failure|error|problem)|delayed|will (?:retry|try again|keep trying)|not yet been delivered|"
+_TEMPORARY = re.compile(r"\b(?:temporar\w+ (?:failure|error|problem)|delayed|will (?:retry|try again|keep trying)|"
+                        r"not yet been delivered|"
                         r"still trying|warning: message)\b", re.IGNORECASE)
 _PERMANENT = re.compile(r"permanent|given up|gave up|failed permanently|could not be delivered", re.IGNORECASE)
 _REPLY = re.compile(r"\b([245])\d\d[ ,-]")
