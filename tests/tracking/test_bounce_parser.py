@@ -577,3 +577,15 @@ Remote host said: {reply}
 """.encode()
     (failure,) = parse(raw).failures
     assert (failure.address, failure.verdict) == ("reader@example.net", verdict)
+
+
+def test_a_dsn_whose_recipient_was_delivered_is_nothing_even_when_the_notice_names_addresses() -> None:
+    intake = parse(dsn("2.0.0", "250 2.0.0 Ok: queued", action="delivered"))
+    assert (intake.kind, intake.failures) == (Kind.NOTHING, ())
+
+
+def test_an_x400_recipient_block_keeps_its_status_with_the_address_the_notice_names() -> None:
+    raw = dsn("5.1.1", "550 5.1.1 unknown").replace(b"Final-Recipient: rfc822; reader@example.net",
+                                                    b"Final-Recipient: x400; /C=JP/ADMD= /PRMD=EX/S=Reader/")
+    # the returned message's To: is not read for it (a list, a Cc), only the notice's own words
+    assert [(f.address, f.status) for f in parse(raw).failures] == [("reader@example.net", "5.1.1")]

@@ -34,35 +34,49 @@ def delivery_status(message: Message, text: str) -> tuple[tuple[Failure, ...], s
             return None
         blocks, rule = field_blocks_of_text(text), "rfc3464-in-text"
     notice = cut_original(text)
-    failures: list[Failure] = []
-    recipients = 0
     everyone = [_dsn_recipient(dict(block)) for block in blocks]
-    for block, address in zip(blocks, everyone, strict=True):
-        fields = dict(block)
-        if not address:
-            continue
-        recipients += 1
-        action = fields.get("action", "failed").lower().split()[0] if fields.get("action") else "failed"
-        if action in ("delivered", "relayed", "expanded") or fields.get("status", "").strip().startswith("2"):
-            continue
-        diagnostic = _diagnostic_code(fields.get("diagnostic-code", ""))
-        status = _status(fields.get("status", ""), diagnostic)
-        reply = FAILURE_CODE.search(diagnostic)
-        if action == "failed" and status.startswith("4") and reply and reply.group(1) == "5":
-            status = ".".join(reply.groups())  # "failed" with a 4.x status: the remote's own 5xx reply decides
-        about = around(notice, address, everyone) or notice
-        context = diagnostic or about
-        stated = "" if diagnostic else preamble(notice, everyone)
-        failures.append(failure_of(address, status, context, delayed=action == "delayed",
-                                   notice=about, stated=stated))
-    if not recipients:
+    failures = [_block_failure(dict(block), address, notice, everyone)
+                for block, address in zip(blocks, everyone, strict=True) if address]
+    # blocks about a recipient whose name is no internet address (x400, a local name) and no Original-Recipient
+    unnamed = [dict(block) for block, address in zip(blocks, everyone, strict=True)
+               if not address and {"final-recipient", "original-recipient"} & set(dict(block))]
+    if not any(everyone) and not unnamed:  # no recipient fields at all: only the notice's words can say
         if rule == "rfc3464-in-text":
             return None
-        # the notice's own words may name them; the returned message's To: names whom it was sent to, not
-        # who failed (a list, a colleague in Cc), so it is not read
-        plain = plain_failures(message, returned_original(message), text, returned_to=False)
+        plain = _named_by_the_notice(message, text, everyone)
         return (plain, "rfc3464-without-recipients") if plain else None
-    return tuple(failures), rule
+    if unnamed:
+        # the notice's own words may name them: with one address per such block, each keeps its block's Status
+        named = _named_by_the_notice(message, text, everyone)
+        if len(named) == len(unnamed):
+            failures += [_block_failure(fields, found.address, notice, [found.address])
+                         for fields, found in zip(unnamed, named, strict=True)]
+        else:
+            failures += named
+    return tuple(failure for failure in failures if failure is not None), rule
+
+
+def _named_by_the_notice(message: Message, text: str, reported: list[str]) -> tuple[Failure, ...]:
+    """Failed recipients the notice's text names beside its report's fields. The returned message's To: names
+    whom it was sent to, not who failed (a list, a colleague in Cc), so it is not read."""
+    plain = plain_failures(message, returned_original(message), text, returned_to=False)
+    return tuple(failure for failure in plain if failure.address not in reported)
+
+
+def _block_failure(fields: dict[str, str], address: str, notice: str, everyone: list[str]) -> Failure | None:
+    """What one recipient block of a DSN reports for ``address``; None when it was delivered, relayed or expanded."""
+    action = fields.get("action", "failed").lower().split()[0] if fields.get("action") else "failed"
+    if action in ("delivered", "relayed", "expanded") or fields.get("status", "").strip().startswith("2"):
+        return None
+    diagnostic = _diagnostic_code(fields.get("diagnostic-code", ""))
+    status = _status(fields.get("status", ""), diagnostic)
+    reply = FAILURE_CODE.search(diagnostic)
+    if action == "failed" and status.startswith("4") and reply and reply.group(1) == "5":
+        status = ".".join(reply.groups())  # "failed" with a 4.x status: the remote's own 5xx reply decides
+    about = around(notice, address, everyone) or notice
+    context = diagnostic or about
+    stated = "" if diagnostic else preamble(notice, everyone)
+    return failure_of(address, status, context, delayed=action == "delayed", notice=about, stated=stated)
 
 
 def _dsn_recipient(fields: dict[str, str]) -> str:
