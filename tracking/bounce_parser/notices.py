@@ -36,7 +36,8 @@ _PLAIN_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     ("generic-en", r"undeliverable|undelivered mail|delivery (?:status notification|failure|failed|has failed)|"
                    r"returned mail|mail delivery (?:failed|subsystem|system)|failure notice|could not be delivered|"
                    r"permanent (?:error|failure)|unable to deliver|message (?:was )?not delivered|"
-                   r"non[- ]?delivery|nondeliverable|delivery problem|not (?:be )?delivered|"
+                   r"non[- ]?delivery|nondeliverable|delivery problem|not (?:be |been )?delivered|"
+                   r"(?:was|were|has been) blocked by|"  # a spam or virus firewall's notice
                    r"trouble delivering|error (?:sending|delivering) your (?:mail|message)"),
     ("japanese-carrier", r"宛先.{0,20}(?:見つかりません|存在しません|届きません)|配信(?:できません|出来ません|に失敗)|"
                          r"送信(?:できません|出来ません|に失敗)|届きませんでした|エラー|不明なアドレス"),
