@@ -22,6 +22,7 @@ def verp_token(text: str) -> str | None:
 # What gateways write before or around an address: "SMTP=a@b" (Exchange's proxy addresses, X.400's
 # "dda:SMTP=a@b"), "smtp:a@b", "rfc822;a@b", "'a@b'" (Exchange's NDR quotes each recipient). A quote or
 # apostrophe is an RFC 5322 local-part character, so the address pattern takes them in: they come off here.
+_LOCAL_PART_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.!#$%&'*+/=?^_`{|}~-")
 _WRAPPED = re.compile(r"^(?:['`]+|(?:smtp|rfc-?822|dda|mailto)[=:;])+", re.IGNORECASE)
 
 
@@ -29,6 +30,8 @@ def addresses_in(text: str) -> list[str]:
     """Addresses in a piece of text, in order, once each (case-folded, without a gateway's prefix or quotes)."""
     seen: dict[str, None] = {}
     for match in _ADDRESS.finditer(text):
+        if match.start() and text[match.start() - 1] in _LOCAL_PART_CHARACTERS:
+            continue  # the tail of a longer local part (Exchange's IMCEAEX-… encapsulations): no mailbox
         seen.setdefault(_WRAPPED.sub("", match.group(0).lower()), None)
     return [address for address in seen if not address.startswith("@")]
 
