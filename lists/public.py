@@ -27,16 +27,17 @@ from lists.subscribers import Consent, set_subscription_status, subscribe
 MAX_NAME = 200
 
 
-def public_links(subscriber: Subscriber, delivery_id: int | None = None) -> dict[str, str]:
+def public_links(subscriber: Subscriber, delivery_id: int | None = None, *, test: bool = False) -> dict[str, str]:
     """Return a subscriber's signed link tokens (as mail and pages give them).
 
     A campaign message's unsubscribe and preferences tokens also name its delivery, so the campaign is
-    credited with an unsubscribe made through either.
+    credited with an unsubscribe made through either. A test message's (``test``) lead to a page that
+    says it was a test and changes nothing, whoever it was rendered for.
     """
     reader: Any = subscriber.uuid if delivery_id is None else [subscriber.uuid, delivery_id]
-    return {"unsubscribe": make_token(Purpose.UNSUBSCRIBE, reader),
-            "preferences": make_token(Purpose.PREFERENCES, reader),
-            "optin": make_token(Purpose.OPTIN, subscriber.uuid)}
+    return {"unsubscribe": make_token(Purpose.UNSUBSCRIBE, reader, test=test),
+            "preferences": make_token(Purpose.PREFERENCES, reader, test=test),
+            "optin": make_token(Purpose.OPTIN, subscriber.uuid, test=test)}
 
 
 def read_reader_token(purpose: Purpose, token: str) -> tuple[str, int | None]:

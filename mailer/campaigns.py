@@ -253,10 +253,11 @@ def sender_fields() -> dict[str, str]:
 
 
 def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: MailingList | None = None,
-                   track_view: str = "", delivery_id: int | None = None) -> dict[str, Any]:
+                   track_view: str = "", delivery_id: int | None = None, *, test: bool = False) -> dict[str, Any]:
     """Return what a message's templates see for one reader (a sample reader when there is none).
 
     A delivery's message gets an unsubscribe link that names the delivery, so its campaign is credited.
+    A test message's or a preview's (``test``) links lead to a page that says so and changes nothing.
     """
     settings = current_app.config["KAIRAN"]
     base = settings.base_url
@@ -265,7 +266,7 @@ def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: Mai
             name = _("Sample Reader")
         subscriber = Subscriber(id=0, uuid="00000000-0000-0000-0000-000000000000", email="reader@example.com",
                                 name=name, attribs={})
-    links = public_links(subscriber, delivery_id)
+    links = public_links(subscriber, delivery_id, test=test)
     # Paths as lists/public_views.py routes them; url_for per message would cost more than the render.
     return {
         "subscriber": subscriber_fields(subscriber),
@@ -295,9 +296,9 @@ class Preview:
 
 
 def preview(campaign: Campaign, subscriber: Subscriber | None) -> Preview:
-    """Render a campaign for one reader (nothing is counted) and run the checks."""
+    """Render a campaign for one reader (nothing is counted, and its links change nothing) and run the checks."""
     compiled = compile_campaign(campaign)
-    context = reader_context(campaign, subscriber)
+    context = reader_context(campaign, subscriber, test=True)
     with MissingNames() as missing:
         subject, html, text = compiled.render_all(context)
     return Preview(subject, html, text, sorted(missing), run_checks(campaign, compiled, (subject, html, text),

@@ -155,7 +155,7 @@ def test_a_test_send_reaches_the_outbox_marked_and_personalised(app: Flask, clie
     messages = capture.page(1, 10)[0]
     assert sorted(m.to for m in messages) == ["boss@example.com", "test@example.jp"]
     message = capture.get(messages[0].key)
-    assert message is not None and message.entry.subject == "佐藤 花子様へ 11月のお知らせ"
+    assert message is not None and message.entry.subject == "[Test] 佐藤 花子様へ 11月のお知らせ"
     assert "佐藤 花子様、こんにちは" in (message.html or "") and "佐藤 花子様、こんにちは" in (message.text or "")
     assert "X-Kairan-Test: 1" in message.raw and "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in message.raw
     # Nobody is a test recipient without an address.
