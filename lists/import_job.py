@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import gc
 import json
 import multiprocessing
@@ -22,6 +21,7 @@ from sqlalchemy import select, update
 
 from core.db import commit_without_waiting_for_disk, db, json_text, new_uuid, utcnow
 from core.errors import ValidationError
+from core.safecsv import SafeWriter
 from lists import queries
 from lists.addresses import address_key, normalise_email
 from lists.csvfiles import count_rows, rows
@@ -306,7 +306,7 @@ def _batches(reading: Reading, errors_file: IO[str]) -> Iterator[tuple[list[Batc
     parse = RowParser(reading.mapping)
     done = failed = size = 0
     parts: list[dict[str, tuple[str, str | None, dict[str, Any]]]] = [{} for _ in range(reading.streams)]
-    errors = csv.writer(errors_file)
+    errors = SafeWriter(errors_file)  # =1+2 in a bad row stays text when the file is opened in Excel
     errors.writerow(["line", "reason", "row"])
     records = rows(reading.path, reading.encoding, reading.delimiter)
     next(records, None)  # the header
