@@ -40,8 +40,8 @@ def upgrade() -> None:
     for table_name, columns in COLUMNS.items():
         table = sa.table(table_name, sa.column('id', sa.Integer), *(sa.column(c, sa.String) for c in columns))
         changed = []
-        rows = connection.execution_options(yield_per=READ_BATCH).execute(
-            sa.select(table.c.id, *(table.c[c] for c in columns)))
+        rows = connection.execute(sa.select(table.c.id, *(table.c[c] for c in columns))
+                                  .execution_options(yield_per=READ_BATCH))  # this statement only
         for row_id, *texts in rows:
             values = {c: _one_line(t) for c, t in zip(columns, texts, strict=True) if t and CONTROLS.search(t)}
             if values:
