@@ -32,7 +32,9 @@ def one_line(value: Any, field: str, *, fold: bool = True) -> str:
     Line breaks and tabs fold to one space (fold=False refuses them too, for addresses);
     NUL and the other control characters are refused.
     """
-    text = str(value or "")
+    text = value if isinstance(value, str) else str(value or "")
+    if CONTROLS.search(text) is None:
+        return text.strip()  # nearly every text: one scan (CONTROLS holds every line break too)
     if fold:
         text = LINE_BREAKS.sub(" ", text)
     if CONTROLS.search(text):
