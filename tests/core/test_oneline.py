@@ -11,8 +11,10 @@ import json
 from typing import Any
 
 import pytest
-from flask import Flask
+from alembic.script import ScriptDirectory
+from flask import Flask, current_app
 from flask.testing import FlaskClient
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import select
 
 from core.db import db
@@ -20,7 +22,7 @@ from core.errors import ValidationError
 from core.oneline import folded, one_line
 from core.tokens import Purpose, make_token
 from lists.models import ListOptin, ListType, MailingList, Subscriber
-from mailer.models import Campaign, Template
+from mailer.models import Campaign, Template, TemplateType
 from tests.conftest import login, run_jobs, submit
 from tests.core.test_api import api_user
 
@@ -146,3 +148,26 @@ def test_csv_import_folds_a_name_cell_and_reports_nul_as_a_bad_row(app: Flask, c
     log = client.get("/api/import/subscribers/logs", headers=headers).get_json()["data"]
     assert f"\n5,{REFUSED}," in log  # the line it starts on (the name before it took three), and why
 
+
+@pytest.mark.usefixtures("ctx")
+def test_migration_0021_puts_stored_header_texts_on_one_line(app: Flask) -> None:
+    bad = "Evil\r\nBcc: victim@example.com\t\x1b[31m"  # as the public form stored it before issue 14
+    clean = "Evil Bcc: victim@example.com [31m"
+    db.session.add_all([
+        Subscriber(email="a@example.jp", email_key="a@example.jp", name=bad, attribs={}),
+        Subscriber(email="b@example.jp", email_key="b@example.jp", name="山田 太郎", attribs={}),
+        MailingList(name=bad, description="", tags=[]),
+        Campaign(name=bad, subject=bad, from_email=f"{bad} <news@kairan.example>"),
+        Template(name="tx", type=TemplateType.TX, subject=bad, body="<p></p>"),
+    ])
+    db.session.commit()
+    db.session.remove()
+    script = ScriptDirectory.from_config(current_app.extensions["migrate"].migrate.get_config())
+    downgrade(revision=script.get_revision("0021").down_revision)  # and up again: 0021 meets the rows
+    upgrade()
+    assert dict(db.session.execute(select(Subscriber.email, Subscriber.name)).all()) == {
+        "a@example.jp": clean, "b@example.jp": "山田 太郎"}  # a good name is left as it was
+    assert db.session.scalars(select(MailingList.name)).one() == clean
+    campaign = db.session.scalars(select(Campaign)).one()
+    assert (campaign.name, campaign.subject, campaign.from_email) == (bad, clean, f"{clean} <news@kairan.example>")
+    assert db.session.scalars(select(Template.subject).where(Template.type == TemplateType.TX)).one() == clean
