@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from core.db import db
 from core.errors import ValidationError
+from core.oneline import one_line
 from core.signals import optin_requested, unsubscribed_from_campaign
 from core.tokens import Purpose, make_token, read_token
 from lists.addresses import address_key, normalise_email
@@ -87,7 +88,7 @@ def public_subscribe(email: str, name: str, list_uuids: Sequence[str], consent: 
     subscriber = db.session.scalars(select(Subscriber).where(Subscriber.email_key == address_key(address))).first()
     if subscriber is None:
         subscriber = Subscriber(email=address, email_key=address_key(address),
-                                name=(name or "").strip()[:MAX_NAME] or address.split("@")[0], attribs={})
+                                name=one_line(name, _("Name"))[:MAX_NAME] or address.split("@")[0], attribs={})
         db.session.add(subscriber)
         db.session.flush()
     elif subscriber.status == SubscriberStatus.BLOCKLISTED:
@@ -137,7 +138,7 @@ def update_preferences(subscriber: Subscriber, name: str, wanted_list_ids: Itera
     Leaving a list from the page a campaign message linked to credits that campaign (its delivery).
     """
     wanted = set(wanted_list_ids)
-    subscriber.name = (name or "").strip()[:MAX_NAME] or subscriber.name
+    subscriber.name = one_line(name, _("Name"))[:MAX_NAME] or subscriber.name
     current = {s.list_id: s for s in subscriber.subscriptions}
     leave = [s.mailing_list for s in subscriber.subscriptions
              if s.list_id not in wanted and s.status != SubscriptionStatus.UNSUBSCRIBED]

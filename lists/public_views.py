@@ -141,17 +141,24 @@ def preferences(token: str) -> Any:
     if subscriber is None:
         return render_template("lists/public/invalid.html"), 404
     form = ConfirmForm()
-    saved = False
+    saved, error, name = False, None, subscriber.name
     if request.method == "POST" and form.validate_on_submit():
         wanted = [int(i) for i in request.form.getlist("l") if i.isdigit()]
-        update_preferences(subscriber, request.form.get("name", ""), wanted, link_consent(_("Preferences page")),
-                           _language(), delivery_id=delivery_id)
-        saved = True
+        try:
+            update_preferences(subscriber, request.form.get("name", ""), wanted,
+                               link_consent(_("Preferences page")), _language(), delivery_id=delivery_id)
+            saved, name = True, subscriber.name
+        except KairanError as exc:  # nothing was changed: the page shows why, with the name as typed
+            error, name = exc.message, request.form.get("name", "")
     active = {s.list_id for s in subscriber.subscriptions if s.status != SubscriptionStatus.UNSUBSCRIBED}
     shown = {m.id: m for m in public_lists()}
     shown.update({s.list_id: s.mailing_list for s in subscriber.subscriptions if s.list_id in active})
-    return render_template("lists/public/preferences.html", subscriber=subscriber, lists=sorted(
-        shown.values(), key=lambda m: m.name), active=active, form=form, saved=saved, links=public_links(subscriber))
+    if error:
+        active = set(wanted)  # the ticks as sent
+    page = render_template("lists/public/preferences.html", subscriber=subscriber, name=name, error=error,
+                           lists=sorted(shown.values(), key=lambda m: m.name), active=active, form=form, saved=saved,
+                           links=public_links(subscriber))
+    return (page, 400) if error else page
 
 
 @api_bp.post("/subscription")

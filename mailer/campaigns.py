@@ -20,7 +20,9 @@ from sqlalchemy import delete, select
 
 from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
+from core.oneline import one_line
 from core.validation import choice
+from lists.addresses import parse_mailbox
 from lists.models import ListType, MailingList, Segment, Subscriber
 from lists.public import public_links
 from mailer import queries
@@ -67,7 +69,7 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Camp
         raise ValidationError(_("Only a draft, scheduled or paused campaign can be changed."))
     current = campaign or Campaign(content_type=ContentType.VISUAL, body="", lists=[], tags=[], headers=[])
     name = str(data.get("name", current.name) or "").strip()
-    subject = str(data.get("subject", current.subject) or "").strip()
+    subject = one_line(data.get("subject", current.subject), _("Subject"))
     if not name or not subject:
         raise ValidationError(_("Enter a name and a subject."))
     content_type = choice(ContentType, data.get("content_type"), "content_type", current.content_type)
@@ -101,7 +103,7 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Camp
     campaign.template_id = int(template_id) if template_id not in (None, "") else None
     # The visual editor's project describes the old body: after a switch it reopens from the converted HTML.
     campaign.body_source = None if switched else data.get("body_source", campaign.body_source)
-    campaign.from_email = str(data.get("from_email", campaign.from_email) or "")
+    campaign.from_email = _sender(data.get("from_email", campaign.from_email))
     campaign.preheader = str(data.get("preheader", campaign.preheader) or "")
     campaign.language, campaign.lists, campaign.segment_id = language, list_ids, segment_id
     campaign.charset = str(data.get("charset", campaign.charset) or "utf-8").lower()
@@ -125,6 +127,13 @@ def delete_campaign(campaign: Campaign) -> None:
     db.session.execute(delete(Delivery).where(Delivery.campaign_id == campaign.id))
     db.session.delete(campaign)
     db.session.commit()
+
+
+def _sender(raw: Any) -> str:
+    """A campaign's own sender ("Name <address>") as given, once checked as From: will carry it; empty: the default."""
+    from_email = str(raw or "").strip()
+    parse_mailbox(from_email, _("From"))  # refuses what is not an address, or a name that breaks the line
+    return from_email
 
 
 def _segment_id(raw: Any) -> int | None:
