@@ -9,6 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 
 from core.errors import ValidationError
+from lists.address_reasons import translated_reason
 
 # Japanese mobile carriers long accepted local parts that RFC 5321 forbids unquoted
 # (consecutive dots, a dot first or before the @). Those addresses still receive mail,
@@ -63,7 +64,7 @@ def normalise_email(raw: str) -> str:
         result = validate_email(address, check_deliverability=False)
         return f"{result.local_part}@{result.domain}"
     except EmailNotValidError as error:
-        reason = str(error)
+        reason = translated_reason(str(error))
     domain_checked = _valid_domain(domain)
     if domain_checked in CARRIER_DOMAINS and _LEGACY_LOCAL.match(local):
         return f"{local}@{domain_checked}"

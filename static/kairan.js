@@ -24,6 +24,7 @@ document.addEventListener("submit", (event) => {
       for (const field of card.querySelectorAll("[data-field]")) {
         const value = data[field.dataset.field];
         if (typeof value === "number") field.textContent = number.format(value);
+        else if (typeof value === "string") field.textContent = value; // a sentence the server wrote
         else if (value === null) field.textContent = "—";
       }
       if (!running(data.status)) { window.location.reload(); return; }
