@@ -77,6 +77,8 @@ def test_excel_cp932_file_imports_good_rows_and_reports_bad_ones(app: Flask, cli
 
     page = client.get(preview_url).get_data(as_text=True)
     assert "Finished" in page
+    # A finished import leads to the list it filled.
+    assert f'href="/subscribers/?list_id={news}">See the subscribers of news' in page
     with app.app_context():
         people = {s.email: s for s in db.session.scalars(select(Subscriber))}
         # Merged with the later row, whose spelling wins too (the local part keeps its case).
@@ -206,3 +208,18 @@ def test_uploads_are_removed_when_done_and_imports_can_be_deleted(app: Flask, cl
     assert client.get(preview_url).status_code == 404
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Subscriber)) == 1  # imported rows stay
+
+
+def test_an_import_in_progress_says_its_time_left_in_words(app: Flask, client: FlaskClient,
+                                                           users: dict[str, str]) -> None:
+    """Before the worker has a rate, the time left is "not known yet", never "— 秒"."""
+    news = make_list(app)
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ja"
+    login(client, "editor")
+    preview_url = upload_via_ui(client, EXCEL_CSV.encode("cp932"))
+    assert start_via_ui(client, preview_url, lists=str(news), mode="subscribe",
+                        subscription_status="confirmed").status_code == 302
+    page = client.get(preview_url).get_data(as_text=True)
+    assert "残り時間: 計算中" in page and "— 秒" not in page
+    progress = client.get(preview_url + "/progress").get_json()
+    assert progress["data"]["time_left"] == "残り時間: 計算中" and progress["data"]["seconds_left"] is None
