@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -18,6 +18,7 @@ from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
 from core.timeline import timeline
 from lists.export import EXPORT_ENCODINGS, export_csv, subscriber_data
+from lists.export_columns import csv_download, header_language
 from lists.forms import SubscriberForm
 from lists.models import ConsentMethod, ConsentRecord, MailingList, Subscriber, SubscriberStatus, SubscriptionStatus
 from lists.segments import all_segments, get_segment
@@ -221,9 +222,7 @@ def export() -> Any:
     if encoding not in EXPORT_ENCODINGS:
         encoding = "utf-8"
     stmt = subscribers_query(**_query_args(_filters()))
-    response = Response(stream_with_context(export_csv(stmt, encoding)), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f"attachment; filename=subscribers-{encoding}.csv"
-    return response
+    return csv_download(export_csv(stmt, encoding, header_language()), "subscribers", encoding)
 
 
 @bp.get("/<int:subscriber_id>/data.json")
