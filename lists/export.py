@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from core.db import db
 from core.timeline import timeline
+from lists.consent_evidence import describe
 from lists.export_columns import attribute_cell, attribute_keys, header_row, local_time
 from lists.models import ConsentRecord, MailingList, Subscriber
 from lists.subscribers import subscriber_as_dict
@@ -87,7 +88,7 @@ def subscriber_data(subscriber: Subscriber) -> dict[str, Any]:
         ],
         "consent": [
             {"list_id": r.list_id, "status": r.status.value, "method": r.method.value, "ip": r.ip,
-             "user_agent": r.user_agent, "evidence": r.evidence, "created_at": r.created_at.isoformat()}
+             "user_agent": r.user_agent, "evidence": describe(r.evidence), "created_at": r.created_at.isoformat()}
             for r in records
         ],
         "timeline": [{"at": e.at.isoformat(), "kind": e.kind, "title": e.title, "detail": e.detail}

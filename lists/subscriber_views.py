@@ -17,6 +17,7 @@ from core.db import db
 from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
 from core.timeline import timeline
+from lists.consent_evidence import coded, describe
 from lists.export import EXPORT_ENCODINGS, export_csv, subscriber_data
 from lists.export_columns import csv_download, header_language
 from lists.forms import SubscriberForm
@@ -42,7 +43,7 @@ PAGE_SIZE = 50
 
 def admin_consent() -> Consent:
     """Record UI changes with the user's name and address."""
-    return Consent(ConsentMethod.ADMIN, evidence=current_user.username, ip=request.remote_addr,
+    return Consent(ConsentMethod.ADMIN, evidence=coded("admin", user=current_user.username), ip=request.remote_addr,
                    user_agent=request.user_agent.string)
 
 
@@ -147,6 +148,7 @@ def _detail(subscriber: Subscriber, form: SubscriberForm) -> Any:
     form.lists.choices = [(m.id, m.name) for m in lists]
     return render_template(
         "lists/subscriber.html", subscriber=subscriber, form=form, records=records, method_label=method_label,
+        consent_evidence=describe,
         list_names={m.id: m.name for m in lists},
         events=timeline(subscriber.id), confirm_form=ConfirmForm(),
     )

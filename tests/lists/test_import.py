@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from core.db import db
 from core.queues import QueueName, queue
+from lists.consent_evidence import describe
 from lists.models import ConsentMethod, ConsentRecord, MailingList, Subscriber, SubscriberStatus, Subscription
 from tests.conftest import csrf_token, login, run_jobs
 from tests.core.test_api import api_user
@@ -88,7 +89,7 @@ def test_excel_cp932_file_imports_good_rows_and_reports_bad_ones(app: Flask, cli
         assert db.session.scalar(select(func.count()).select_from(Subscription)) == 3
         record = db.session.scalars(select(ConsentRecord)).first()
         assert record is not None and record.method == ConsentMethod.IMPORT
-        assert record.evidence == "Import of 会員.csv by editor"  # the file name is the consent evidence
+        assert describe(record.evidence) == "Import of 会員.csv by editor"  # the file name is the consent evidence
     # Bad rows: listed with their line numbers and reasons, and downloadable.
     bad = dict(re.findall(r'<td class="num">(\d+)</td><td>([^<]+)</td>', page))
     assert bad == {
