@@ -24,9 +24,10 @@ def test_consent_records_are_worded_for_their_reader(app: Flask, client: FlaskCl
         "email": "taro@example.jp", "name": "山田", "lists": [news_id], "preconfirm_subscriptions": True})
     subscriber_id = created.get_json()["data"]["id"]
     with app.app_context():
+        imported = coded("import", file="会員.csv", user="editor")
         db.session.add_all([
             ConsentRecord(subscriber_id=subscriber_id, list_id=news_id, method=ConsentMethod.IMPORT,
-                          status=SubscriptionStatus.CONFIRMED, evidence=coded("import", file="会員.csv", user="editor")),
+                          status=SubscriptionStatus.CONFIRMED, evidence=imported),
             ConsentRecord(subscriber_id=subscriber_id, list_id=news_id, method=ConsentMethod.FORM,
                           status=SubscriptionStatus.CONFIRMED, evidence="Words from before the codes"),
         ])
