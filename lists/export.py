@@ -16,6 +16,7 @@ from lists.consent_evidence import describe
 from lists.export_columns import attribute_cell, attribute_keys, header_row, local_time
 from lists.models import ConsentRecord, MailingList, Subscriber
 from lists.subscribers import subscriber_as_dict
+from lists.timeline import method_label
 
 EXPORT_BATCH = 2000  # rows read per query, by id (keyset), so memory stays flat at any size
 EXPORT_ENCODINGS = {"utf-8": "utf-8-sig", "cp932": "cp932"}  # BOM so Excel reads UTF-8 as UTF-8
@@ -87,7 +88,8 @@ def subscriber_data(subscriber: Subscriber) -> dict[str, Any]:
              "created_at": s["subscription_created_at"]} for s in profile["lists"]
         ],
         "consent": [
-            {"list_id": r.list_id, "status": r.status.value, "method": r.method.value, "ip": r.ip,
+            {"list_id": r.list_id, "status": r.status.value, "method": r.method.value,
+             "method_label": method_label(r.method), "ip": r.ip,
              "user_agent": r.user_agent, "evidence": describe(r.evidence), "created_at": r.created_at.isoformat()}
             for r in records
         ],

@@ -44,3 +44,9 @@ def test_consent_records_are_worded_for_their_reader(app: Flask, client: FlaskCl
     data = client.get(f"/api/subscribers/{subscriber_id}/export", headers={**api, "Accept-Language": "en"})
     evidences = [c["evidence"] for c in data.get_json()["consent"]]
     assert "API user crm" in evidences and "Import of 会員.csv by editor" in evidences
+    editor = app.test_client()  # a privacy request's download, from the Japanese UI
+    editor.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ja"
+    login(editor, "editor")
+    japanese = editor.get(f"/subscribers/{subscriber_id}/data.json").get_json()["consent"]
+    assert {(c["method"], c["method_label"]) for c in japanese} >= {("import", "インポート"), ("api", "API")}
+    assert "editor による 会員.csv のインポート" in [c["evidence"] for c in japanese]
