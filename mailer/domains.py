@@ -206,7 +206,8 @@ def _mx_host() -> str | None:
 
 def spf_suggestion() -> str:
     """An SPF record to start from, its placeholder in the reader's language."""
-    return f"v=spf1 a mx include:{_('<your relay’s SPF domain>')} ~all"
+    placeholder = _("<your relay’s SPF domain>")
+    return f"v=spf1 a mx include:{placeholder} ~all"
 
 
 def dns_records(sending: SendingDomain) -> list[Record]:
