@@ -150,7 +150,7 @@
   // the whole form. Enter there applies the field, as leaving it does, and the form stays open.
   mount.addEventListener("keydown", function (event) {
     var field = event.target;
-    if (event.key !== "Enter" || field.tagName !== "INPUT") return;
+    if (event.key !== "Enter" || field.tagName !== "INPUT" || field.form !== form) return; // GrapesJS's own forms keep Enter
     event.preventDefault();
     field.dispatchEvent(new Event("change", { bubbles: true }));
   });
