@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 
 from core.errors import ValidationError
 from core.oneline import CONTROLS, one_line
+from lists.address_reasons import translated_reason
 
 # Japanese mobile carriers long accepted local parts that RFC 5321 forbids unquoted
 # (consecutive dots, a dot first or before the @). Those addresses still receive mail,
@@ -65,7 +66,7 @@ def normalise_email(raw: str) -> str:
         result = validate_email(address, check_deliverability=False)
         return f"{result.local_part}@{result.domain}"
     except EmailNotValidError as error:
-        reason = str(error)
+        reason = translated_reason(str(error))
     domain_checked = _valid_domain(domain)
     if domain_checked in CARRIER_DOMAINS and _LEGACY_LOCAL.match(local):
         return f"{local}@{domain_checked}"

@@ -26,6 +26,7 @@ from core.oneline import one_line
 from core.safecsv import SafeWriter
 from lists import queries
 from lists.addresses import address_key, normalise_email
+from lists.consent_evidence import coded
 from lists.csvfiles import count_rows, rows
 from lists.imports import errors_path, get_import, remove_upload
 from lists.models import (
@@ -143,7 +144,7 @@ class BatchWriter:
         self.overwrite = imp.overwrite
         self.list_ids = list(imp.list_ids)
         self.status = imp.subscription_status
-        self.evidence = _("Import of %(file)s by %(user)s", file=imp.file_name, user=imp.created_by)
+        self.evidence = coded("import", file=imp.file_name, user=imp.created_by)
 
     def write(self, batch: Batch) -> None:
         """Write one batch (keys are case-folded addresses, already unique within the batch)."""

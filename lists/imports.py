@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
+from core.i18n import time_left_text
 from core.queues import QueueName, queue
 from core.safecsv import restored
 from lists.csvfiles import ENCODINGS, decode_sample, detect_delimiter, detect_encoding, preview, read_sample
@@ -205,11 +206,12 @@ def progress(imp: Import) -> dict[str, Any]:
     elapsed = ((imp.finished_at or utcnow()) - imp.started_at).total_seconds() if imp.started_at else 0.0
     rate = imp.done / elapsed if elapsed > 0 else 0.0
     left = max(imp.total - imp.done, 0)
+    seconds_left = round(left / rate) if rate and imp.status == ImportStatus.IMPORTING else None
     return {
         "id": imp.id, "name": imp.file_name, "status": imp.status.value, "total": imp.total, "done": imp.done,
         "imported": imp.imported, "failed": imp.failed, "rate": round(rate), "error": imp.error,
         # Rows that repeated an address of the same batch and were merged into it.
         "merged": max(imp.done - imp.imported - imp.failed, 0) if imp.finished_at else 0,
         "percent": round(100 * imp.done / imp.total, 1) if imp.total else (100.0 if imp.finished_at else 0.0),
-        "seconds_left": round(left / rate) if rate and imp.status == ImportStatus.IMPORTING else None,
+        "seconds_left": seconds_left, "time_left": time_left_text(seconds_left),
     }

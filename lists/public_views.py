@@ -18,6 +18,7 @@ from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
 from core.tokens import Purpose, is_test_token, read_token
 from core.web import limiter
+from lists.consent_evidence import coded
 from lists.models import ConsentMethod, SubscriptionStatus
 from lists.public import (
     confirm,
@@ -99,7 +100,7 @@ def optin(subscriber_uuid: str) -> Any:
         return render_template("lists/public/invalid.html"), 404
     lists = pending_optins(subscriber, request.values.getlist("l"))
     if request.method == "POST" and request.form.get("confirm") == "true" and ConfirmForm().validate_on_submit():
-        confirm(subscriber, lists, link_consent(_("Opt-in confirmation link")))
+        confirm(subscriber, lists, link_consent(coded("optin_link")))
         return render_template("lists/public/confirmed.html", lists=lists, links=public_links(subscriber))
     return render_template("lists/public/optin.html", subscriber=subscriber, lists=lists, token=request.values["t"],
                            form=ConfirmForm())
@@ -126,8 +127,8 @@ def unsubscribe_page(token: str) -> Any:
 
 def _one_click_evidence() -> str:
     if request.form.get("List-Unsubscribe") == "One-Click":
-        return "List-Unsubscribe=One-Click (RFC 8058)"
-    return _("Unsubscribe page")
+        return coded("one_click")
+    return coded("unsubscribe_page")
 
 
 @bp.route("/p/<token>", methods=["GET", "POST"])
@@ -146,7 +147,7 @@ def preferences(token: str) -> Any:
         wanted = [int(i) for i in request.form.getlist("l") if i.isdigit()]
         try:
             update_preferences(subscriber, request.form.get("name", ""), wanted,
-                               link_consent(_("Preferences page")), _language(), delivery_id=delivery_id)
+                               link_consent(coded("preferences_page")), _language(), delivery_id=delivery_id)
             saved, name = True, subscriber.name
         except KairanError as exc:  # nothing was changed: the page shows why, with the name as typed
             error, name = exc.message, request.form.get("name", "")

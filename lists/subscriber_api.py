@@ -13,6 +13,7 @@ from core.auth import Permission, require
 from core.db import db
 from core.errors import ValidationError
 from core.validation import choice
+from lists.consent_evidence import coded
 from lists.export import subscriber_data
 from lists.models import ConsentMethod, Subscriber, SubscriberStatus, SubscriptionStatus
 from lists.segments import get_segment, parse_expression
@@ -36,7 +37,7 @@ bp = Blueprint("subscribers_api", __name__, url_prefix="/api")
 
 def api_consent() -> Consent:
     """Record API changes with the API user's name, address and client."""
-    return Consent(ConsentMethod.API, evidence=f"API user {current_user.username}", ip=request.remote_addr,
+    return Consent(ConsentMethod.API, evidence=coded("api", user=current_user.username), ip=request.remote_addr,
                    user_agent=request.user_agent.string)
 
 

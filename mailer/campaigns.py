@@ -63,11 +63,16 @@ def _checked(source: str, field: str) -> Checked:
 QUIET_TIME = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")
 
 
-def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Campaign, list[str]]:
-    """Create or change a draft from listmonk's fields; the subject and body are checked as templates."""
+def save_campaign(campaign: Campaign | None, data: dict[str, Any],
+                  uuid: str | None = None) -> tuple[Campaign, list[str]]:
+    """Create or change a draft from listmonk's fields; the subject and body are checked as templates.
+
+    ``uuid`` names a new campaign (the editor's form carries one, so a second submit cannot make a twin).
+    """
     if campaign is not None and campaign.status not in EDITABLE_STATUSES:
         raise ValidationError(_("Only a draft, scheduled or paused campaign can be changed."))
-    current = campaign or Campaign(content_type=ContentType.VISUAL, body="", lists=[], tags=[], headers=[])
+    current = campaign or Campaign(content_type=ContentType.VISUAL, body="", lists=[], tags=[], headers=[],
+                                   **({"uuid": uuid} if uuid else {}))
     name = str(data.get("name", current.name) or "").strip()
     subject = one_line(data.get("subject", current.subject), _("Subject"))
     if not name or not subject:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +25,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import escape
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from core.api import DEFAULT_PER_PAGE
 from core.auth import Permission, public, require
@@ -238,7 +240,7 @@ def _campaign_values(campaign: Campaign | None) -> dict[str, Any]:
         typed = {key: request.args.get(key, "") for key in ("name", "subject", "preheader")}
         content_type = request.args.get("content_type") or "visual"
         return {**typed, "content_type": content_type if content_type in set(ContentType) else "visual",
-                "language": "ja", "charset": "utf-8", "lists": [], "body": ""}
+                "language": "ja", "charset": "utf-8", "lists": [], "body": "", "draft": str(uuid.uuid4())}
     return {"name": campaign.name, "subject": campaign.subject, "preheader": campaign.preheader,
             "from_email": campaign.from_email, "content_type": campaign.content_type.value,
             "template_id": campaign.template_id, "lists": campaign.lists, "language": campaign.language,
@@ -259,6 +261,30 @@ def _posted_campaign() -> dict[str, Any]:
     return values
 
 
+def _draft_uuid(values: dict[str, Any]) -> str | None:
+    """The uuid the new-campaign form was opened with (it becomes the campaign's), if the form sent a valid one."""
+    try:
+        return str(uuid.UUID(str(values.get("draft", ""))))
+    except ValueError:
+        return None
+
+
+def _campaign_by_uuid(value: str) -> Campaign | None:
+    return db.session.scalar(select(Campaign).where(Campaign.uuid == value))
+
+
+def _save_draft(campaign: Campaign | None, values: dict[str, Any], draft: str | None) -> tuple[Campaign, list[str]]:
+    """Save the form; a new campaign takes the form's uuid, so submits racing each other save one campaign."""
+    try:
+        return save_campaign(campaign, values, uuid=draft)
+    except IntegrityError:
+        db.session.rollback()
+        twin = _campaign_by_uuid(draft) if draft else None
+        if twin is None:
+            raise
+        return save_campaign(twin, values)
+
+
 @bp.route("/campaigns/new", methods=["GET", "POST"])
 @bp.route("/campaigns/<int:campaign_id>", methods=["GET", "POST"])
 @require(Permission.CAMPAIGNS_READ)
@@ -273,7 +299,12 @@ def campaign_edit(campaign_id: int | None = None) -> Any:
     if not can(Permission.CAMPAIGNS_WRITE):
         abort(403)
     values = _posted_campaign()
-    saved, refused = _save_posted(lambda: save_campaign(campaign, values),
+    draft = _draft_uuid(values) if campaign is None else None
+    if draft and (twin := _campaign_by_uuid(draft)) is not None:  # this form was already saved: save over it
+        if twin.status not in EDITABLE_STATUSES:
+            return redirect(url_for("compose.campaign_preview", campaign_id=twin.id))
+        campaign = twin
+    saved, refused = _save_posted(lambda: _save_draft(campaign, values, draft),
                                   lambda: _campaign_editor(campaign, values, 400))
     if saved is None:
         return refused

@@ -30,7 +30,6 @@ from mailer.signing import DKIMSigner, dns_record, new_key_pem
 
 # Selectors are the prefix and a number: kairan1 first, kairan2 for the first rotation, kairan-ed1 for Ed25519.
 SELECTOR_PREFIXES = {KeyAlgorithm.RSA: "kairan", KeyAlgorithm.ED25519: "kairan-ed"}
-SPF_SUGGESTION = "v=spf1 a mx include:<your relay's SPF domain> ~all"
 DNS_TIMEOUT = 5.0
 # Names no mail can come from: reserved for tests, documentation and local networks (RFC 2606, 6761,
 # 6762, 8375; .internal by ICANN) or no host name at all. Receivers refuse or bin such senders.
@@ -223,6 +222,12 @@ def _mx_host() -> str | None:
         return host if "." in host else None
 
 
+def spf_suggestion() -> str:
+    """An SPF record to start from, its placeholder in the reader's language."""
+    placeholder = _("<your relay’s SPF domain>")
+    return f"v=spf1 a mx include:{placeholder} ~all"
+
+
 def dns_records(sending: SendingDomain) -> list[Record]:
     """Return the records that make mail from this domain authenticate and bounce back: DKIM, SPF, DMARC, MX."""
     bounce = bounce_domain_for(sending.domain)
@@ -231,9 +236,9 @@ def dns_records(sending: SendingDomain) -> list[Record]:
                       _key_purpose(key), key) for key in sending.keys]
     return [
         *records,
-        Record("TXT", sending.domain, SPF_SUGGESTION,
+        Record("TXT", sending.domain, spf_suggestion(),
                _("SPF: name the servers that send for you (merge with an SPF record you have; one per domain).")),
-        Record("TXT", bounce, SPF_SUGGESTION,
+        Record("TXT", bounce, spf_suggestion(),
                _("SPF of the bounce domain: mail goes out with a return path on %(domain)s, and that is the "
                  "domain SPF checks.", domain=bounce)),
         Record("TXT", f"_dmarc.{sending.domain}", f"v=DMARC1; p=none; rua=mailto:dmarc@{sending.domain}",

@@ -35,12 +35,13 @@ from sqlalchemy import CursorResult, exists, select, update
 from core.db import db, utcnow
 from core.errors import ConflictError, ValidationError
 from core.health import Notice
+from core.i18n import time_left_text
 from core.queues import QueueName, queue, redis
 from core.signals import reconciling
 from core.tokens import Mark, mark_key, mark_token
 from lists.models import Subscriber, SuppressionReason
 from lists.suppressions import add_suppression
-from mailer import pipelining, queries, relays
+from mailer import eta, pipelining, queries, relays
 from mailer.campaigns import compile_campaign, get_campaign, reader_context, require_legal_details, save_links
 from mailer.compiler import Compiled
 from mailer.domains import bounce_domain_for, signer_for
@@ -128,9 +129,10 @@ def campaign_progress(campaign: Campaign) -> dict[str, Any]:
     elapsed = (utcnow() - campaign.started_at).total_seconds() if campaign.started_at else 0
     rate = round(counts["sent"] / elapsed, 1) if elapsed > 0 else 0
     remaining = max(total - done, 0)
+    left = eta.estimate(campaign, remaining, rate) if campaign.status == CampaignStatus.RUNNING else eta.Estimate(None)
     return {"status": campaign.status.value, "total": total, "sent": counts["sent"], "failed": counts["failed"],
             "remaining": remaining, "percent": round(100 * done / total) if total else 100, "rate": rate,
-            "seconds_left": round(remaining / rate) if rate and campaign.status == CampaignStatus.RUNNING else None}
+            "seconds_left": left.seconds, "time_left": time_left_text(left.seconds), "paced_by": left.paced_by}
 
 
 def audience_size(campaign: Campaign) -> int:

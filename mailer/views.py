@@ -24,6 +24,9 @@ bp = Blueprint("mailer", __name__)
 
 # The captured HTML runs no script and cannot reach Kairan's origin; links open in a new tab.
 HTML_PREVIEW_CSP = "sandbox allow-popups allow-popups-to-escape-sandbox; script-src 'none'"
+# A frame sized to its message (the Outbox, the click map) lets Kairan's page read its height, and only
+# that: without allow-scripts nothing in the message runs, same origin or not.
+FITTED_PREVIEW_CSP = "sandbox allow-popups allow-popups-to-escape-sandbox allow-same-origin; script-src 'none'"
 
 
 class TestMessageForm(FlaskForm):
@@ -52,12 +55,15 @@ def _displayed(key: str) -> CapturedMessage:
                    text=None if captured.text is None else inert(captured.text, html=False))
 
 
-def preview_response(html: str) -> Any:
-    """Serve a message's HTML for a sandboxed preview frame: no script, links open in a new tab."""
+def preview_response(html: str, fitted: bool = False) -> Any:
+    """Serve a message's HTML for a sandboxed preview frame: no script, links open in a new tab.
+
+    ``fitted``: the frame is sized to the message's height by the page around it (``data-fit-content``).
+    """
     # Links open in a new tab: inside the sandboxed frame their pages could not submit forms.
     response = make_response(with_new_tab_links(html))
     response.headers["Content-Type"] = "text/html; charset=utf-8"
-    response.headers["Content-Security-Policy"] = HTML_PREVIEW_CSP
+    response.headers["Content-Security-Policy"] = FITTED_PREVIEW_CSP if fitted else HTML_PREVIEW_CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -89,7 +95,7 @@ def message_html(key: str) -> Any:
     captured = _displayed(key)
     if captured.html is None:
         abort(404)
-    return preview_response(captured.html)
+    return preview_response(captured.html, fitted=True)
 
 
 @bp.post("/outbox/test")

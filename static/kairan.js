@@ -7,6 +7,29 @@ document.addEventListener("submit", (event) => {
   if (question && !window.confirm(question)) event.preventDefault();
 });
 
+// Frames that show a whole message (the Outbox, the click map) take its height, so its last line is never cut
+// off behind a fixed height. They are sandboxed without scripts but same-origin, so the height can be read.
+(function () {
+  function fit(frame) {
+    const page = frame.contentDocument && frame.contentDocument.documentElement;
+    if (!page) return;
+    frame.style.height = "0px"; // measure the message, not the frame it sits in
+    const body = frame.contentDocument.body;
+    frame.style.height = `${Math.max(page.scrollHeight, body ? body.scrollHeight : 0) + 2}px`;
+    frame.dataset.fitted = "true";
+  }
+  for (const frame of document.querySelectorAll("iframe[data-fit-content]")) {
+    frame.addEventListener("load", () => {
+      fit(frame);
+      // Images arrive after the load of slow mail servers' pages; fit again when each one does.
+      for (const image of frame.contentDocument.images) image.addEventListener("load", () => fit(frame));
+    });
+    const loaded = frame.contentDocument;
+    if (loaded && loaded.readyState === "complete" && loaded.URL !== "about:blank") fit(frame); // loaded before this ran
+  }
+  window.addEventListener("resize", () => document.querySelectorAll("iframe[data-fit-content]").forEach(fit));
+})();
+
 // Live progress (imports, campaigns): poll the JSON at data-progress-url and fill each [data-field]
 // with the number of that name, until the status is no longer one of data-running.
 (function () {
@@ -24,6 +47,7 @@ document.addEventListener("submit", (event) => {
       for (const field of card.querySelectorAll("[data-field]")) {
         const value = data[field.dataset.field];
         if (typeof value === "number") field.textContent = number.format(value);
+        else if (typeof value === "string") field.textContent = value; // a sentence the server wrote
         else if (value === null) field.textContent = "—";
       }
       if (!running(data.status)) { window.location.reload(); return; }

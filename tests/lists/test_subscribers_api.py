@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from core.db import db
+from lists.consent_evidence import describe
 from lists.models import ConsentMethod, ConsentRecord, Subscription
 from tests.core.test_api import api_user
 
@@ -122,7 +123,7 @@ def test_list_management_and_blocklist_keep_consent_records(app: Flask, client: 
         assert [(r.status.value, r.method) for r in records] == [
             ("confirmed", ConsentMethod.API), ("unsubscribed", ConsentMethod.API),
             ("confirmed", ConsentMethod.API), ("unsubscribed", ConsentMethod.API)]
-        assert records[0].evidence == "API user crm"
+        assert describe(records[0].evidence) == "API user crm"
     bad = client.put("/api/subscribers/lists", headers=editor,
                      json={"ids": [sid], "action": "merge", "target_list_ids": [weekly]})
     assert bad.status_code == 400 and bad.get_json() == {"message": "action must be one of: add, remove, unsubscribe."}

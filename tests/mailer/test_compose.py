@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
+from sqlalchemy import select
 
+from core.db import db
 from mailer.domains import unreal_sender
+from mailer.models import Campaign
 from mailer.outbox import Outbox
-from tests.conftest import login, run_jobs, submit
+from tests.conftest import csrf_token, login, run_jobs, submit
 from tests.core.test_api import api_user
 
 NEWSLETTER = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "newsletter" / "weekly.html"
@@ -307,3 +311,25 @@ def test_the_default_sender_at_127_0_0_1_is_warned_of_on_the_campaign_page_and_i
     assert warning in client.get(f"/campaigns/{default['id']}").get_data(as_text=True)
     assert warning not in client.get(f"/campaigns/{own['id']}/preview").get_data(as_text=True)
     assert warning not in client.get(f"/campaigns/{own['id']}").get_data(as_text=True)
+
+
+def test_the_new_campaign_form_submitted_twice_saves_one_draft(app: Flask, client: FlaskClient,
+                                                                users: dict[str, str]) -> None:
+    """The form carries the new campaign's uuid: a second submit of the same form saves over the first draft."""
+    login(client, "editor")
+    page = client.get("/campaigns/new").get_data(as_text=True)
+    draft = re.search(r'name="draft" value="([0-9a-f-]{36})"', page)
+    assert draft, "the new-campaign form carries a uuid for the draft"
+    fields = {"csrf_token": csrf_token(client, "/campaigns/new"), "name": "冬の案内", "subject": "冬です",
+              "content_type": "markdown", "body": "# こんにちは", "language": "ja", "charset": "utf-8",
+              "draft": draft[1]}
+    first = client.post("/campaigns/new", data=fields)
+    second = client.post("/campaigns/new", data={**fields, "body": "# こんばんは"})
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"]  # the same campaign, saved twice
+    with app.app_context():
+        drafts = db.session.scalars(select(Campaign).where(Campaign.name == "冬の案内")).all()
+        assert len(drafts) == 1 and drafts[0].uuid == draft[1] and drafts[0].body == "# こんばんは"
+    # A form without a uuid (or with a bad one) still saves, as before.
+    third = client.post("/campaigns/new", data={**fields, "draft": "not-a-uuid"})
+    assert third.status_code == 302 and third.headers["Location"] != first.headers["Location"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -361,13 +362,23 @@ def test_the_csv_exports_in_utf8_and_cp932_with_formulas_defused(app: Flask, cli
     assert by_email["g@gmail.com"]["first_open_at"] == by_email["g@gmail.com"]["first_click_at"] != ""
     assert by_email["f@example.jp"]["status"] == "failed" and by_email["k@example.jp"]["sent_at"] == ""
     assert by_email["c@docomo.ne.jp"]["bounce_status"] == "5.0.1"
+    # For Excel: the charset named is the one sent, times are local without microseconds, headers can be Japanese.
+    assert activity.headers["Content-Type"] == "text/csv; charset=Windows-31J"
+    assert utf8.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", by_email["g@gmail.com"]["first_open_at"])
+    japanese = client.get(f"/campaigns/{built.campaign_id}/activity.csv?headers=ja").data.decode("utf-8-sig")
+    assert japanese.startswith("メールアドレス,ステータス,送信日時,初回開封日時,初回クリック日時,バウンス,")
+    reader = viewer(app)
+    api_ja = client.get(f"/api/campaigns/{built.campaign_id}/activity.csv",
+                        headers={**reader, "Accept-Language": "ja"}).data.decode("utf-8-sig")
+    assert api_ja.startswith("email,status,sent_at,")  # the API keeps the column names unless asked
     with app.app_context():  # an address and a link that a spreadsheet would run as formulas
         db.session.get(Link, built.links[NEW]).url = "=HYPERLINK(\"https://evil.example\")"  # type: ignore[union-attr]
         readers = db.session.scalars(select(Subscriber).order_by(Subscriber.id)).all()
-        for reader, formula in zip(readers, FORMULAS, strict=False):  # written straight in: no entry point takes them
-            reader.email = formula
+        for subscriber, formula in zip(readers, FORMULAS, strict=False):  # straight in: no entry point takes them
+            subscriber.email = formula
         db.session.commit()
-    api = client.get(f"/api/campaigns/{built.campaign_id}/activity.csv", headers=viewer(app))
+    api = client.get(f"/api/campaigns/{built.campaign_id}/activity.csv", headers=reader)
     assert api.status_code == 200
     emails = [row["email"] for row in csv.DictReader(io.StringIO(api.data.decode("utf-8-sig")))]
     assert {"'" + formula for formula in FORMULAS} <= set(emails)
