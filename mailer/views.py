@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired, Email
 
 from core.api import DEFAULT_PER_PAGE
 from core.auth import Permission, require
+from core.browser_policy import FRAMED_BY_KAIRAN
 from core.forms import ConfirmForm
 from mailer.jobs import queue_test_message
 from mailer.outbox import Outbox
@@ -21,7 +22,7 @@ from mailer.outbox import Outbox
 bp = Blueprint("mailer", __name__)
 
 # The captured HTML runs no script and cannot reach Kairan's origin; links open in a new tab.
-HTML_PREVIEW_CSP = "sandbox allow-popups allow-popups-to-escape-sandbox; script-src 'none'"
+HTML_PREVIEW_CSP = f"sandbox allow-popups allow-popups-to-escape-sandbox; script-src 'none'; {FRAMED_BY_KAIRAN}"
 
 
 class TestMessageForm(FlaskForm):
@@ -47,6 +48,7 @@ def preview_response(html: str) -> Any:
     response = make_response(with_new_tab_links(html))
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     response.headers["Content-Security-Policy"] = HTML_PREVIEW_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
