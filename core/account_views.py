@@ -27,7 +27,8 @@ BEFORE_ENROLMENT = {"account.two_factor_setup", "core.logout", "core.language", 
 
 def _me() -> User:
     """The signed-in person themself, not the proxy (login_user must not be handed current_user)."""
-    return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
+    user: User = current_user._get_current_object()
+    return user
 
 
 def _render(status: int = 200, **forms: Any) -> Any:
