@@ -46,7 +46,8 @@ def provisioning_qr(user: User, secret: str) -> str:
     """Return the otpauth:// URI of this secret as an inline SVG QR code, for an authenticator app to scan."""
     issuer = current_app.config["KAIRAN"].company_name or "Kairan"
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=issuer)
-    return str(segno.make(uri, error="m").svg_inline(scale=5, dark="#1f2933", light="#ffffff"))
+    # omitsize: a viewBox instead of a fixed size, so the stylesheet sizes it (kairan.css .qr)
+    return str(segno.make(uri, error="m").svg_inline(omitsize=True, dark="#1f2933", light="#ffffff"))
 
 
 def _totp_step(user: User, code: str) -> int | None:
