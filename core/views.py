@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -23,6 +24,7 @@ from core.users import authenticate_password, create_user, has_admin, set_langua
 from core.web import limiter
 
 bp = Blueprint("core", __name__)
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Failed logins allowed before answering 429: per client address, and per username so a
 # password cannot be guessed from many addresses either.
@@ -44,15 +46,19 @@ def _safe_next(target: str | None) -> str:
     return url_for("core.dashboard")
 
 
+def limited_like_login(key_func: Callable[[], str]) -> Callable[[F], F]:
+    """Rate-limit a view's failed POSTs (answered 401) per client address, and per user as key_func names them."""
+
+    def decorator(view: F) -> F:
+        per_user = limiter.limit(LOGIN_LIMIT_PER_USERNAME, methods=["POST"], deduct_when=_failed, key_func=key_func)
+        return limiter.limit(LOGIN_LIMIT_PER_IP, methods=["POST"], deduct_when=_failed)(per_user(view))  # type: ignore[return-value]
+
+    return decorator
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @public
-@limiter.limit(LOGIN_LIMIT_PER_IP, methods=["POST"], deduct_when=_failed)
-@limiter.limit(
-    LOGIN_LIMIT_PER_USERNAME,
-    methods=["POST"],
-    deduct_when=_failed,
-    key_func=lambda: "user:" + request.form.get("username", "").strip().lower(),
-)
+@limited_like_login(lambda: "user:" + request.form.get("username", "").strip().lower())
 def login() -> Any:
     """Show the login form and sign a user in."""
     if not has_admin():
@@ -87,13 +93,7 @@ def _pending_login() -> Any:
 
 @bp.route("/login/code", methods=["GET", "POST"])
 @public
-@limiter.limit(LOGIN_LIMIT_PER_IP, methods=["POST"], deduct_when=_failed)
-@limiter.limit(
-    LOGIN_LIMIT_PER_USERNAME,
-    methods=["POST"],
-    deduct_when=_failed,
-    key_func=lambda: "code:" + str((session.get(PENDING_KEY) or {}).get("user", "")).partition(":")[0],
-)
+@limited_like_login(lambda: "code:" + str((session.get(PENDING_KEY) or {}).get("user", "")).partition(":")[0])
 def login_code() -> Any:
     """Ask a user with two-factor login for a code from their app (or a recovery code) after the password."""
     user = _pending_login()

@@ -57,6 +57,14 @@ def enrol(client: FlaskClient, clock: Clock) -> tuple[str, list[str]]:
     return secret, codes
 
 
+def enrolled(client: FlaskClient, clock: Clock, username: str) -> tuple[str, list[str]]:
+    """Log in, enrol, log out: the user now logs in with a code."""
+    login(client, username)
+    secret, codes = enrol(client, clock)
+    submit(client, "/", "/logout")
+    return secret, codes
+
+
 def code_now(secret: str, clock: Clock) -> str:
     return str(pyotp.TOTP(secret).at(clock.now()))
 
@@ -93,9 +101,7 @@ def test_enrolment_needs_a_right_code_then_login_asks_for_one(app: Flask, users:
 
 def test_a_code_is_taken_once_and_a_late_one_is_refused(app: Flask, client: FlaskClient, users: dict[str, str],
                                                         clock: Clock) -> None:
-    login(client, "viewer")
-    secret, _codes = enrol(client, clock)
-    submit(client, "/", "/logout")
+    secret, _codes = enrolled(client, clock, "viewer")
     clock.advance(30)
     code = code_now(secret, clock)
     assert log_in_with_code(client, "viewer", code).status_code == 302  # type: ignore[attr-defined]
@@ -108,9 +114,7 @@ def test_a_code_is_taken_once_and_a_late_one_is_refused(app: Flask, client: Flas
 
 
 def test_a_recovery_code_logs_in_once(app: Flask, client: FlaskClient, users: dict[str, str], clock: Clock) -> None:
-    login(client, "editor")
-    _secret, codes = enrol(client, clock)
-    submit(client, "/", "/logout")
+    _secret, codes = enrolled(client, clock, "editor")
     response = log_in_with_code(client, "editor", codes[0])
     assert response.status_code == 302  # type: ignore[attr-defined]
     assert "Recovery codes left: 9." in client.get("/").get_data(as_text=True)
@@ -121,9 +125,7 @@ def test_a_recovery_code_logs_in_once(app: Flask, client: FlaskClient, users: di
 
 
 def test_the_code_step_runs_out(app: Flask, client: FlaskClient, users: dict[str, str], clock: Clock) -> None:
-    login(client, "editor")
-    secret, _codes = enrol(client, clock)
-    submit(client, "/", "/logout")
+    secret, _codes = enrolled(client, clock, "editor")
     login(client, "editor")
     token = csrf_token(client, "/login/code")
     clock.advance(6 * 60)
@@ -135,9 +137,7 @@ def test_the_code_step_runs_out(app: Flask, client: FlaskClient, users: dict[str
 
 def test_wrong_codes_are_rate_limited_like_passwords(app: Flask, client: FlaskClient, users: dict[str, str],
                                                      clock: Clock) -> None:
-    login(client, "editor")
-    secret, _codes = enrol(client, clock)
-    submit(client, "/", "/logout")
+    secret, _codes = enrolled(client, clock, "editor")
     login(client, "editor")
     for _ in range(10):
         assert submit(client, "/login/code", code="999999").status_code == 401
