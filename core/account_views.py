@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from core import sessions, two_factor
 from core.api import is_api_request
-from core.auth import Permission, require
+from core.auth import PUBLIC, Permission, require
 from core.errors import KairanError, PermissionDeniedError
 from core.forms import ChangePasswordForm, DisableTwoFactorForm, EnrolForm
 from core.models import User
@@ -21,8 +21,8 @@ from core.web import limiter
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
-# What an admin who must enrol (KAIRAN_REQUIRE_2FA_ADMINS) may still open before enrolling.
-BEFORE_ENROLMENT = {"account.two_factor_setup", "core.logout", "core.language", "static"}
+# What an admin who must enrol (KAIRAN_REQUIRE_2FA_ADMINS) may still open, besides public pages (logout).
+BEFORE_ENROLMENT = {"account.two_factor_setup", "static"}
 
 
 def _me() -> User:
@@ -121,7 +121,9 @@ def require_enrolment() -> Any:
 
     API users authenticate by token and are never asked; a browser session on the API gets a 403.
     """
-    if (request.endpoint in BEFORE_ENROLMENT or not current_user.is_authenticated
+    view = current_app.view_functions.get(request.endpoint or "")
+    if (request.endpoint in BEFORE_ENROLMENT or getattr(view, "kairan_permission", None) == PUBLIC
+            or not current_user.is_authenticated
             or g.get("api_token_user") is not None or not two_factor.required(current_user)):
         return None
     if is_api_request():

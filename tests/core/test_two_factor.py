@@ -176,6 +176,16 @@ def test_an_admin_turns_off_a_users_two_factor_login(app: Flask, users: dict[str
     assert login(app.test_client(), "editor").headers["Location"] == "/"
 
 
+def test_the_cli_turns_it_off_for_a_locked_out_admin(app: Flask, client: FlaskClient, users: dict[str, str],
+                                                     clock: Clock) -> None:
+    enrolled(client, clock, "admin")
+    result = app.test_cli_runner().invoke(args=["users", "two-factor-off", "Admin"])
+    assert result.exit_code == 0 and "Two-factor login of admin is off." in result.output
+    assert login(client, "admin").headers["Location"] == "/"
+    unknown = app.test_cli_runner().invoke(args=["users", "two-factor-off", "nobody"])
+    assert unknown.exit_code == 1 and "No person is called 'nobody'." in unknown.output
+
+
 @pytest.fixture
 def strict_app(app: Flask, settings_env: dict[str, str]) -> Iterator[Flask]:
     """The same installation, started with KAIRAN_REQUIRE_2FA_ADMINS=on."""
@@ -195,6 +205,7 @@ def test_admins_are_sent_to_enrol_when_it_is_required(strict_app: Flask, users: 
     page = admin.get("/account/two-factor").get_data(as_text=True)
     assert "Admins must use two-factor login here." in page
     assert admin.get("/api/lists").status_code == 403  # nor through the API with the session
+    assert admin.get("/subscription/form").status_code == 200  # public pages stay as they are
     login(editor, "editor")
     assert editor.get("/").status_code == 200  # only admins are required to
     secret, _codes = enrol(admin, clock)
