@@ -170,7 +170,9 @@ def test_an_admin_turns_off_a_users_two_factor_login(app: Flask, users: dict[str
     enrol(editor, clock)
     login(admin, "admin")
     page = admin.get("/users/").get_data(as_text=True)
-    editor_id = page.split('data-user="editor"', 1)[1].split("/users/", 1)[1].split('"', 1)[0]
+    editor_row = page.split('data-user="editor"', 1)[1].split("</tr>", 1)[0]
+    assert "<td>on</td>" in editor_row  # the list says who has it
+    editor_id = editor_row.split("/users/", 1)[1].split('"', 1)[0]
     assert "Two-factor login is on." in admin.get(f"/users/{editor_id}").get_data(as_text=True)
     submit(admin, f"/users/{editor_id}", f"/users/{editor_id}/two-factor/off")
     assert login(app.test_client(), "editor").headers["Location"] == "/"
