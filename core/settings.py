@@ -139,6 +139,7 @@ class Settings:
     media_public_url: str | None  # where readers load those images from (a CDN or the bucket's public URL)
     admin_user: str | None
     admin_password: str | None
+    require_2fa_admins: bool  # admins must use two-factor login: one without it is sent to enrol after login
     embedded_redis: bool  # Kairan starts its own redis-server on a socket in data_dir
     embedded_smtp: bool  # mail goes to the built-in capture server (the Outbox)
     sending: SendingSettings
@@ -438,6 +439,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=_whole_number(env, "KAIRAN_TRUSTED_PROXIES", 0, minimum=0),
         admin_user=admin_user,
         admin_password=admin_password,
+        require_2fa_admins=_flag(env, "KAIRAN_REQUIRE_2FA_ADMINS", False),
         embedded_redis=not env.get("KAIRAN_REDIS_URL"),
         embedded_smtp=not env.get("KAIRAN_SMTP_URL"),
         sending=_sending(env),

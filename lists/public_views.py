@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 
 from core.api import json_body
 from core.auth import csrf_exempt, public
+from core.browser_policy import embeddable
 from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
 from core.tokens import Purpose, is_test_token, read_token
@@ -71,6 +72,7 @@ def test_link_page(purpose: Purpose) -> Any:
 
 @bp.route("/subscription/form", methods=["GET", "POST"])
 @public
+@embeddable  # the form may be shown in a frame on the company's own site
 @csrf_exempt  # embeddable on any site; a honeypot, a rate limit and double opt-in guard it instead
 @limiter.limit(SIGNUP_LIMIT, methods=["POST"])
 def subscription_form() -> Any:

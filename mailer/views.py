@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Email
 
 from core.api import DEFAULT_PER_PAGE
 from core.auth import Permission, require
+from core.browser_policy import FRAMED_BY_KAIRAN
 from core.forms import ConfirmForm
 from mailer.inert import inert
 from mailer.jobs import queue_test_message
@@ -23,10 +24,11 @@ from mailer.outbox import CapturedMessage, Outbox
 bp = Blueprint("mailer", __name__)
 
 # The captured HTML runs no script and cannot reach Kairan's origin; links open in a new tab.
-HTML_PREVIEW_CSP = "sandbox allow-popups allow-popups-to-escape-sandbox; script-src 'none'"
+HTML_PREVIEW_CSP = f"sandbox allow-popups allow-popups-to-escape-sandbox; script-src 'none'; {FRAMED_BY_KAIRAN}"
 # A frame sized to its message (the Outbox, the click map) lets Kairan's page read its height, and only
 # that: without allow-scripts nothing in the message runs, same origin or not.
-FITTED_PREVIEW_CSP = "sandbox allow-popups allow-popups-to-escape-sandbox allow-same-origin; script-src 'none'"
+FITTED_PREVIEW_CSP = (f"sandbox allow-popups allow-popups-to-escape-sandbox allow-same-origin; "
+                      f"script-src 'none'; {FRAMED_BY_KAIRAN}")
 
 
 class TestMessageForm(FlaskForm):
@@ -64,6 +66,7 @@ def preview_response(html: str, fitted: bool = False) -> Any:
     response = make_response(with_new_tab_links(html))
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     response.headers["Content-Security-Policy"] = FITTED_PREVIEW_CSP if fitted else HTML_PREVIEW_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 

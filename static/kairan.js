@@ -1,9 +1,9 @@
 // Kairan's own small scripts. Pages work without them; they only make waiting nicer.
 "use strict";
 
-// Forms with data-confirm ask before they submit (deleting, sending, cancelling).
+// Forms (or their buttons) with data-confirm ask before they submit (deleting, sending, cancelling).
 document.addEventListener("submit", (event) => {
-  const question = event.target.dataset && event.target.dataset.confirm;
+  const question = (event.submitter && event.submitter.dataset.confirm) || (event.target.dataset && event.target.dataset.confirm);
   if (question && !window.confirm(question)) event.preventDefault();
 });
 
@@ -29,6 +29,17 @@ document.addEventListener("submit", (event) => {
   }
   window.addEventListener("resize", () => document.querySelectorAll("iframe[data-fit-content]").forEach(fit));
 })();
+
+// The content security policy allows no inline handlers, so these small behaviours are declared as data attributes.
+document.addEventListener("change", (event) => {
+  if (event.target.matches && event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+});
+document.addEventListener("click", (event) => {
+  if (!event.target.closest) return;
+  const closer = event.target.closest("[data-close-dialog]");
+  if (closer) closer.closest("dialog").close();
+  if (event.target.matches("[data-select-all]")) event.target.select();
+});
 
 // Live progress (imports, campaigns): poll the JSON at data-progress-url and fill each [data-field]
 // with the number of that name, until the status is no longer one of data-running.

@@ -8,13 +8,13 @@ meanwhile (with them on, dropping the old table would delete what refers to it),
 subscribers' search triggers, dropped with their table, are made again from their own text.
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0022
 """
 from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0023'
-down_revision = '0021'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 

@@ -43,7 +43,7 @@ def add_block(page: Any, label: str, into: Any = None) -> None:
     if into is not None:
         into.click()
     page.locator(f".gjs-block[title='{label}']").click()
-    page.wait_for_function(f"kairanEditor.getHtml().length > {before}")
+    page.wait_for_function(f"() => kairanEditor.getHtml().length > {before}")
 
 
 def test_compose_walk(browser: Any, live_server: str, app: Any, users: dict[str, str], capture: Outbox,
@@ -103,7 +103,7 @@ def test_compose_walk(browser: Any, live_server: str, app: Any, users: dict[str,
     page.keyboard.press("Control+Z")
     page.keyboard.press("Control+Shift+Z")
     page.locator(".gjs-pn-btn[title='スマートフォン']").click()
-    page.wait_for_function("document.querySelector('.gjs-frame').getBoundingClientRect().width < 400")
+    page.wait_for_function("() => document.querySelector('.gjs-frame').getBoundingClientRect().width < 400")
     shot("editor-phone")
     page.locator(".gjs-pn-btn[title='デスクトップ']").click()
     shot("editor")

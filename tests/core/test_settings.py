@@ -61,6 +61,7 @@ def test_external_services_turn_off_the_embedded_ones(tmp_path: Path) -> None:
         ("KAIRAN_BASE_URL", "example.com", "KAIRAN_BASE_URL 'example.com' must be a URL"),
         ("KAIRAN_SECRET_KEY", "short", "KAIRAN_SECRET_KEY must be at least 16"),
         ("KAIRAN_ADMIN_USER", "admin", "KAIRAN_ADMIN_USER and KAIRAN_ADMIN_PASSWORD must be set together"),
+        ("KAIRAN_REQUIRE_2FA_ADMINS", "sometimes", "KAIRAN_REQUIRE_2FA_ADMINS must be on or off"),
     ],
 )
 def test_a_bad_value_is_named_in_one_sentence(tmp_path: Path, name: str, value: str, says: str) -> None:
