@@ -132,3 +132,20 @@ def test_bulk_actions_by_query_take_listmonks_sql(client: FlaskClient, editor: d
     assert refused.status_code == 400 and "“PG_SLEEP(10)” is not allowed" in refused.get_json()["message"]
     everyone = client.post("/api/subscribers/query/delete", headers=editor, json={"all": True})
     assert everyone.status_code == 200 and found(client, editor, "subscribers.id > 0") == []
+
+
+def test_lists_are_deleted_by_a_name_search_as_listmonk_does(client: FlaskClient, editor: dict[str, str]) -> None:
+    for name in ("Weekly news", "週刊 weekly", "monthly", "50% off"):
+        client.post("/api/lists", json={"name": name}, headers=editor)
+
+    def names() -> list[str]:
+        return sorted(m["name"] for m in client.get("/api/lists?per_page=all", headers=editor).get_json()["data"]
+                      ["results"])
+
+    nothing = client.delete("/api/lists", headers=editor)  # before: only ids were taken; still, not everything
+    assert nothing.status_code == 400 and names() == ["50% off", "Weekly news", "monthly", "週刊 weekly"]
+    assert client.delete("/api/lists?query=WEEKLY", headers=editor).get_json() == {"data": True}
+    assert names() == ["50% off", "monthly"]
+    assert client.delete("/api/lists?query=0%25%20o", headers=editor).status_code == 200  # % is no wildcard
+    assert names() == ["monthly"]
+    assert client.delete("/api/lists?all=true", headers=editor).status_code == 200 and names() == []
