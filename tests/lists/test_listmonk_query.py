@@ -149,3 +149,10 @@ def test_lists_are_deleted_by_a_name_search_as_listmonk_does(client: FlaskClient
     assert client.delete("/api/lists?query=0%25%20o", headers=editor).status_code == 200  # % is no wildcard
     assert names() == ["monthly"]
     assert client.delete("/api/lists?all=true", headers=editor).status_code == 200 and names() == []
+
+
+def test_the_refusal_is_in_the_callers_language(client: FlaskClient, editor: dict[str, str]) -> None:
+    response = client.get(f"/api/subscribers?query={quote('subscribers.id = (SELECT 1)')}",
+                          headers={**editor, "Accept-Language": "ja"})
+    assert response.status_code == 400
+    assert response.get_json()["message"].startswith("クエリでは「(SELECT 1)」は使えません。")
