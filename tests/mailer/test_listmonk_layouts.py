@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from mailer.outbox import Outbox
 from tests.conftest import login, run_jobs
 from tests.core.test_api import api_user
+from tests.mailer import test_compose
 
 LEGAL_FOOTER_MARK = "<!-- kairan:legal-footer -->"  # where the added footer starts
 # listmonk's layout as its users write them: the content slot, the unsubscribe link, nothing about the sender.
@@ -28,11 +29,7 @@ LISTMONK_LAYOUT = """<!doctype html>
 </html>
 """
 
-
-@pytest.fixture
-def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
-    return {**settings_env, "KAIRAN_COMPANY_NAME": "回覧商事", "KAIRAN_POSTAL_ADDRESS": "大阪市北区1-2-3",
-            "KAIRAN_CONTACT": "info@kairan.example"}
+settings_env = test_compose.settings_env  # an installation with the sender's details the footer shows
 
 
 @pytest.fixture
