@@ -223,10 +223,17 @@ def _timestamp(column: Any) -> Compiler:
 def _id(rule: dict[str, Any]) -> ColumnElement[bool]:
     """A subscriber's id (listmonk's `subscribers.id = 1`)."""
     value = rule.get("value")
-    for number in value if isinstance(value, list) else [value]:
-        if not isinstance(number, int) or isinstance(number, bool) or abs(number) > MAX_ID:
-            raise ValidationError(_("%(value)s is not an id.", value=number))
-    return _numbers(Subscriber.id, str(rule.get("op")), value)
+    ids = [_one_id(number) for number in value] if isinstance(value, list) else _one_id(value)
+    return _numbers(Subscriber.id, str(rule.get("op")), ids)
+
+
+def _one_id(value: Any) -> int:
+    """An id: a whole number, or its digits quoted (PostgreSQL reads subscribers.id = '1' so too)."""
+    digits = value.strip() if isinstance(value, str) else ""
+    number = int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= len(str(MAX_ID)) else value
+    if not isinstance(number, int) or isinstance(number, bool) or abs(number) > MAX_ID:
+        raise ValidationError(_("%(value)s is not an id.", value=value))
+    return number
 
 
 def _members(rule: dict[str, Any]) -> list[ColumnElement[bool]]:

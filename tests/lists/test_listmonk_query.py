@@ -49,6 +49,7 @@ def test_a_subscriber_is_looked_up_by_email_id_and_uuid_as_listmonk_clients_do(
     assert found(client, editor, f"subscribers.id={taro['id']}") == [TARO]
     assert found(client, editor, f"subscribers.uuid='{taro['uuid']}'") == [TARO]
     assert found(client, editor, f"id = {taro['id']}") == [TARO]  # bare column names too
+    assert found(client, editor, f"subscribers.id = '{taro['id']}'") == [TARO]  # quoted, as PostgreSQL takes it
     assert found(client, editor, f'"subscribers"."email" = \'{HANAKO}\'') == [HANAKO]
 
 
@@ -91,6 +92,8 @@ def test_the_whitelisted_subset_selects_the_same_people_on_every_database(
     ("subscribers.attribs->>0 = 'x'", "is not allowed"),
     ("subscribers.email ~ 'a'", "is not allowed"),
     ("subscribers.id = 99999999999999999999", "is not an id"),
+    (f"subscribers.id = '{'9' * 5000}'", "is not an id"),  # more digits than Python converts to a number
+    (f"subscribers.id = {'9' * 5000}", "is not allowed"),
     ("subscribers.email = 'a' AND", "The query cannot be read at column"),
     ("(" * 40 + "subscribers.id = 1" + ")" * 40, "Parentheses may be nested 16 deep at most"),
     ("created_at >= -'x'", "Compare with a quoted text or a number."),  # Kairan's language; was a 500
