@@ -12,8 +12,8 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from core.api import json_body
-from core.auth import csrf_exempt, public
+from core.api import json_body, user_from_authorization
+from core.auth import Permission, csrf_exempt, has_permission, public
 from core.browser_policy import embeddable
 from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
@@ -93,8 +93,15 @@ def subscription_form() -> Any:
 
 @bp.route("/subscription/optin/<subscriber_uuid>", methods=["GET", "POST"])
 @public
+@csrf_exempt  # a reader's POST carries ConfirmForm's CSRF token, checked below; an API client its credentials
 def optin(subscriber_uuid: str) -> Any:
-    """Show the lists to confirm (GET), and confirm them (POST with confirm=true), as listmonk does."""
+    """Show the lists to confirm (GET), and confirm them (POST with confirm=true), as listmonk does.
+
+    Readers come with the signed token of their confirmation mail. listmonk clients confirm on a
+    subscriber's behalf with API credentials instead (listmonk's own link carries no token).
+    """
+    if request.method == "POST" and "Authorization" in request.headers:
+        return _optin_by_api_user(subscriber_uuid)
     if is_test_token(Purpose.OPTIN, request.values.get("t", "")):
         return test_link_page(Purpose.OPTIN)
     subscriber = get_by_uuid(subscriber_uuid)
@@ -106,6 +113,27 @@ def optin(subscriber_uuid: str) -> Any:
         return render_template("lists/public/confirmed.html", lists=lists, links=public_links(subscriber))
     return render_template("lists/public/optin.html", subscriber=subscriber, lists=lists, token=request.values["t"],
                            form=ConfirmForm())
+
+
+def _optin_by_api_user(subscriber_uuid: str) -> Any:
+    """Confirm a subscriber's pending lists (``l``: list uuids, all of them when none) for an API user.
+
+    The answer is listmonk's: the confirmation page; errors are the API's JSON, as the caller is one.
+    """
+    user = user_from_authorization(request.headers["Authorization"])
+    if user is None:
+        return jsonify(message=_("invalid API credentials")), 403
+    if not has_permission(user.role, Permission.SUBSCRIBERS_WRITE):
+        return jsonify(message=_("You do not have permission to do this.")), 403
+    subscriber = get_by_uuid(subscriber_uuid)
+    if subscriber is None:
+        return jsonify(message=_("Subscriber not found.")), 400
+    if request.form.get("confirm") != "true":
+        return jsonify(message=_("Send confirm=true to confirm the subscription.")), 400
+    lists = pending_optins(subscriber, request.form.getlist("l"))
+    confirm(subscriber, lists, Consent(ConsentMethod.API, evidence=f"API user {user.username}",
+                                       ip=request.remote_addr, user_agent=request.user_agent.string))
+    return render_template("lists/public/confirmed.html", lists=lists, links=public_links(subscriber))
 
 
 @bp.route("/u/<token>", methods=["GET", "POST"])

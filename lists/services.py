@@ -124,6 +124,12 @@ def update_list(mailing_list: MailingList, data: dict[str, Any]) -> None:
     db.session.commit()
 
 
+def lists_by_name(search: str) -> Select[int]:
+    """Ids of the lists whose names contain ``search`` (any case; all lists for ""): listmonk's delete by query."""
+    stmt = select(MailingList.id)
+    return stmt.where(MailingList.name.icontains(search, autoescape=True)) if search else stmt
+
+
 def delete_lists(list_ids: list[int]) -> int:
     """Delete lists (their subscriptions go with them; subscribers stay); return how many."""
     lists = list(db.session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))))

@@ -29,7 +29,7 @@ from mailer import queries
 from mailer.compiler import Compiled, body_html, compile_message, convert
 from mailer.domains import unreal_sender
 from mailer.errors import TemplateError
-from mailer.layouts import default_template
+from mailer.layouts import LEGAL_FOOTER_MARK, default_template
 from mailer.models import Campaign, CampaignStatus, ContentType, Delivery, Link, Template
 from mailer.sandbox import TEXT_ENV, Checked, MissingNames, check_source
 
@@ -375,6 +375,10 @@ def run_checks(campaign: Campaign, compiled: Compiled, rendered: tuple[str, str,
     results.extend(_check_result("error", problem) for problem in legal_problems(compiled))
     if unreal := unreal_sender(sender_of(campaign)):
         results.append(_check_result("warning", unreal))
+    if campaign.template is not None and LEGAL_FOOTER_MARK in campaign.template.body:
+        results.append(_check_result("ok", _("The layout “%(name)s” lacked the footer the law requires (sender, "
+                                             "address, contact, unsubscribe link): Kairan added one at its end.",
+                                             name=campaign.template.name)))
     if campaign.charset == "iso-2022-jp":
         results.extend(_iso_2022_jp_check(subject + text))
     return results
