@@ -93,12 +93,19 @@ def queue_test_message(to: str, language: str) -> None:
 
 
 def queue_campaign_test(campaign_id: int, reader_id: int | None, addresses: Sequence[str]) -> None:
-    """Queue a campaign's test send, one message per address; refuse (naming them) addresses never mailed."""
+    """Queue a campaign's test send, one message per address; refuse (naming them) addresses never mailed.
+
+    Each message is rendered here first, as the worker will: a template that fails says so to the
+    editor (RenderError) instead of failing in a worker after the request said it was queued.
+    """
     refused = [reason for reason in map(refusal, addresses) if reason]
     if refused:
         raise ValidationError("; ".join(refused))
-    for to in addresses:
-        enqueue(CampaignTest(campaign_id, reader_id, to))
+    letters = [CampaignTest(campaign_id, reader_id, to) for to in addresses]
+    for letter in letters:
+        letter.compose()
+    for letter in letters:
+        enqueue(letter)
 
 
 def queue_optin_mail(_sender: object, *, subscriber_id: int, list_ids: list[int], language: str) -> None:

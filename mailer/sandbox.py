@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, nodes, pass_context
 from jinja2.filters import FILTERS
 from jinja2.runtime import Context
+from jinja2.utils import _PassArg
 from jinja2.sandbox import (
     UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
     UNSAFE_COROUTINE_ATTRIBUTES,
@@ -230,6 +231,9 @@ def _operands(node: nodes.Node) -> list[nodes.Node] | None:
     if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and node.node.name == "range" \
             and not (node.kwargs or node.dyn_args or node.dyn_kwargs):
         return list(node.args)
+    if isinstance(node, nodes.Filter) and node.name in SIZED_FILTERS and node.node is not None \
+            and not (node.kwargs or node.dyn_args or node.dyn_kwargs):
+        return [node.node, *node.args]
     return None
 
 
@@ -240,6 +244,10 @@ def _apply(node: nodes.Node, values: list[Any]) -> Any:
         return -values[0] if isinstance(node, nodes.Neg) else values[0]
     if isinstance(node, nodes.Call):
         return limits.bounded_range(*values)
+    if isinstance(node, nodes.Filter):
+        bounded = HTML_ENV.filters[node.name]
+        passes = (nodes.EvalContext(HTML_ENV),) if _PassArg.from_obj(bounded) else ()
+        return bounded(*passes, *values)
     operator = str(getattr(node, "operator", ""))
     if operator in limits.SIZED_OPERATORS:
         return limits.binop(operator, *values)
@@ -264,7 +272,7 @@ def _constant(node: nodes.Node) -> Any:
 
 def _check_constants(tree: nodes.Template) -> None:
     """Refuse, naming the line, an expression of constants that goes past the limits (``range(10**9)``)."""
-    for node in tree.find_all((nodes.BinExpr, nodes.Call)):
+    for node in tree.find_all((nodes.BinExpr, nodes.Call, nodes.Filter)):
         try:
             _constant(node)
         except RenderLimitError as error:
