@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,11 +89,20 @@ def budget() -> Budget:
     return _budget.get() or Budget(deadline=float("inf"))
 
 
-def rendering(chunks: Iterable[str]) -> Iterator[str]:
-    """Run a render's output stream within a new budget: each part counts towards the time and the size."""
+@contextmanager
+def budgeted() -> Iterator[Budget]:
+    """Run a render (or the checks at save, which work out constants) within a new budget."""
     spent = Budget()
     token = _budget.set(spent)
     try:
+        yield spent
+    finally:
+        _budget.reset(token)
+
+
+def rendering(chunks: Iterable[str]) -> Iterator[str]:
+    """Run a render's output stream within a new budget: each part counts towards the time and the size."""
+    with budgeted() as spent:
         size = 0
         for chunk in chunks:
             size += len(chunk)
@@ -101,8 +111,6 @@ def rendering(chunks: Iterable[str]) -> Iterator[str]:
                                          limit=f"{MAX_TEXT_CHARS:,}"))
             spent.tick()
             yield chunk
-    finally:
-        _budget.reset(token)
 
 
 def estimated_chars(value: Any, limit: int = MAX_TEXT_CHARS) -> int:

@@ -24,7 +24,6 @@ from flask_babel import gettext as _
 from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, nodes, pass_context
 from jinja2.filters import FILTERS
 from jinja2.runtime import Context
-from jinja2.utils import _PassArg
 from jinja2.sandbox import (
     UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
     UNSAFE_COROUTINE_ATTRIBUTES,
@@ -246,7 +245,8 @@ def _apply(node: nodes.Node, values: list[Any]) -> Any:
         return limits.bounded_range(*values)
     if isinstance(node, nodes.Filter):
         bounded = HTML_ENV.filters[node.name]
-        passes = (nodes.EvalContext(HTML_ENV),) if _PassArg.from_obj(bounded) else ()
+        # The sized filters that take Jinja's evaluation context (replace, join) are marked so by pass_eval_context.
+        passes = (nodes.EvalContext(HTML_ENV),) if getattr(bounded, "jinja_pass_arg", None) else ()
         return bounded(*passes, *values)
     operator = str(getattr(node, "operator", ""))
     if operator in limits.SIZED_OPERATORS:
@@ -300,8 +300,9 @@ def check_source(source: str, *, known: set[str] | None = None) -> Checked:
     except TemplateSyntaxError as error:
         line, message = syntax_errors.explain(error, source)
         raise TemplateError(_("Line %(line)d: %(message)s", line=line, message=message), line) from None
-    _check_constants(tree)
-    _check_loops(tree)
+    with limits.budgeted():  # working the constants out has the budget of one render
+        _check_constants(tree)
+        _check_loops(tree)
     for node in _nodes(tree, nodes.Getattr):
         if node.attr.startswith("_") or node.attr in UNSAFE_ATTRIBUTES:
             raise _refuse(_("“%(name)s” is not allowed in a template.", name=node.attr), node)
