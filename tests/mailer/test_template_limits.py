@@ -193,3 +193,12 @@ def test_syntax_errors_are_translated_and_name_the_unclosed_tags_line() -> None:
     with force_locale("ja"), pytest.raises(TemplateError) as refused:
         check_source("a\n{{ subscriber.name subscriber.email }}")
     assert refused.value.message == "2 行目：「}}」があるべきところに「subscriber」があります。"
+
+
+def test_the_api_says_a_syntax_error_in_the_callers_language_on_its_line(client: FlaskClient,
+                                                                         editor: dict[str, str]) -> None:  # noqa: F811
+    body = "<p>1</p>\n<p>2</p>\n<p>3</p>\n<p>4</p>\nこんにちは {{ subscriber.name \n\n<p>{{ campaign.name }}</p>"
+    response = client.post("/api/campaigns", headers={**editor, "Accept-Language": "ja"},
+                           json={"name": "11月号", "subject": "お知らせ", "content_type": "html", "body": body})
+    assert response.status_code == 400
+    assert response.get_json()["message"] == "本文: 5 行目：「{{」が「}}」で閉じられていません。"
