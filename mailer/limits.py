@@ -4,19 +4,20 @@ A template is code its editors write, run for every reader in web processes and 
 single Python operation cannot be interrupted once it runs, so the operations that can make a
 huge value in one step (``*`` on text and sequences, ``**``, ``%`` widths, ``range``, padding,
 ``replace``, ``join``) are checked before they run; everything a render makes is measured as it
-is made; and the time a render has taken is looked at in the loop, call, filter and operator
-hooks and in the output stream, so no render runs past its budget (no signal: renders run in
-threads). Saving uses the same checks on what the template's constants show (mailer/sandbox.py).
+is made (each ``{{ … }}`` output, each loop run's text); and the processor time a render has
+taken is looked at in the loop, call, filter and operator hooks, so no render runs past its
+budget (no signal: renders run in threads). Saving uses the same checks on what the template's
+constants show (mailer/sandbox.py).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import gettext as _
@@ -37,12 +38,14 @@ MAX_POWER_BITS = 10_000
 # Text made during one render, counted as it is made: memory stays in tens of MB whatever the
 # template does (twenty full-size texts).
 MAX_MADE_CHARS = 20 * MAX_TEXT_CHARS
+# Processor time of one render (this thread's, so other threads and a busy machine do not count).
 # A render costs 0.1–0.5 ms; one second is thousands of times that, short enough that a preview
 # still answers and a worker goes on sending, long before gunicorn's 30 s timeout.
 MAX_RENDER_SECONDS = 1.0
+# Hook calls between readings of the clock (a reading costs about a microsecond; each event is
+# itself bounded by the size limits, so a render stops at most a few milliseconds late).
+CLOCK_EVERY = 16
 
-# A message is a hundred or so output parts; reading the clock at each would be a fifth of a render.
-OUTPUT_PARTS_PER_CLOCK = 32
 FORMAT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
 
 
@@ -62,15 +65,22 @@ def _too_many(size: int) -> RenderLimitError:
 
 @dataclass
 class Budget:
-    """What one render has spent so far: time, loop runs and text made."""
+    """What one render has spent so far: processor time, loop runs and text made."""
 
-    deadline: float = field(default_factory=lambda: time.monotonic() + MAX_RENDER_SECONDS)
+    deadline: float | None = None  # this thread's processor time at which the render must stop
+    events: int = 0
     loops: int = 0
     made: int = 0
 
     def tick(self) -> None:
-        """Refuse to go on once the render's time is up."""
-        if time.monotonic() > self.deadline:
+        """Refuse to go on once the render's time is up (the clock is read every CLOCK_EVERY events)."""
+        self.events += 1
+        if self.events % CLOCK_EVERY:
+            return
+        now = time.thread_time()
+        if self.deadline is None:  # the first reading starts the budget
+            self.deadline = now + MAX_RENDER_SECONDS
+        elif now > self.deadline:
             raise RenderLimitError(_("The template took longer than %(seconds)s s to render (the limit).",
                                      seconds=f"{MAX_RENDER_SECONDS:g}"))
 
@@ -87,8 +97,8 @@ _budget: ContextVar[Budget | None] = ContextVar("kairan_render_budget", default=
 
 
 def budget() -> Budget:
-    """The budget of the render running in this thread; outside a render (the checks at save), sizes only."""
-    return _budget.get() or Budget(deadline=float("inf"))
+    """The budget of the render running in this thread (outside a render, a new one)."""
+    return _budget.get() or Budget()
 
 
 @contextmanager
@@ -102,24 +112,31 @@ def budgeted() -> Iterator[Budget]:
         _budget.reset(token)
 
 
-def rendering(chunks: Iterable[str]) -> Iterator[str]:
-    """Run a render's output stream within a new budget: each part counts towards the size, and the time is
-    looked at every OUTPUT_PARTS_PER_CLOCK parts (the work between parts has its own hooks)."""
-    spent = Budget()
-    token = _budget.set(spent)  # not budgeted(): a context manager costs more than a render's bounds
+def render(chunks: Callable[[], Iterable[str]]) -> str:
+    """Join a render's output within a new budget, and hold the result to the size limit.
+
+    The parts are not measured one by one (a message has a hundred or more: that would cost a tenth
+    of a render): what could make them large is counted where it is made, in finalize() and loop().
+    """
+    token = _budget.set(Budget())
     try:
-        size = parts = 0
-        for chunk in chunks:
-            size += len(chunk)
-            if size > MAX_TEXT_CHARS:
-                raise RenderLimitError(_("The message would be longer than %(limit)s characters (the limit).",
-                                         limit=f"{MAX_TEXT_CHARS:,}"))
-            parts += 1
-            if parts % OUTPUT_PARTS_PER_CLOCK == 0:
-                spent.tick()
-            yield chunk
+        text = "".join(chunks())
     finally:
         _budget.reset(token)
+    if len(text) > MAX_TEXT_CHARS:
+        raise RenderLimitError(_("The message would be longer than %(limit)s characters (the limit).",
+                                 limit=f"{MAX_TEXT_CHARS:,}"))
+    return text
+
+
+def finalize(value: Any) -> Any:
+    """Count each ``{{ … }}`` output (in macros and set blocks too) towards the text a render makes."""
+    spent = _budget.get()
+    if spent is not None:
+        spent.made += len(value) if isinstance(value, str) else estimated_chars(value)
+        if spent.made > MAX_MADE_CHARS:
+            spent.make(0)  # says so
+    return value
 
 
 def estimated_chars(value: Any, limit: int = MAX_TEXT_CHARS) -> int:
@@ -210,15 +227,16 @@ def bounded_range(*args: int) -> range:
     return numbers
 
 
-def loop(iterable: Iterable[Any]) -> Iterator[Any]:
-    """Run a template's ``for`` loop within the render's loop and time budget."""
+def loop(iterable: Iterable[Any], body_chars: int = 0) -> Iterator[Any]:
+    """Run a template's ``for`` loop within the render's budget: its runs, its time, and the text its
+    body writes each run (``body_chars``)."""
     spent = budget()
     for item in iterable:
         spent.loops += 1
         if spent.loops > MAX_LOOP_ITERATIONS:
             raise RenderLimitError(_("The template's loops run more than %(limit)s times (the limit).",
                                      limit=f"{MAX_LOOP_ITERATIONS:,}"))
-        spent.tick()
+        spent.make(body_chars)
         yield item
 
 

@@ -98,7 +98,7 @@ class BoundedTemplate(Template):
         """Render within the limits; a failure says why, for the editor or the delivery's record."""
         context = self.new_context(dict(*args, **kwargs))
         try:
-            return self.environment.concat(limits.rendering(self.root_render_func(context)))
+            return limits.render(lambda: self.root_render_func(context))
         except RenderError:
             raise
         except RENDER_FAILURES as error:
@@ -158,7 +158,10 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
         """Parse, then route every loop and every ``~`` through a filter that keeps them within the limits."""
         tree = super()._parse(source, name, filename)
         for loop in tree.find_all(nodes.For):
-            loop.iter = nodes.Filter(loop.iter, LOOP_FILTER, [], [], None, None, lineno=loop.lineno)
+            # The text the body writes each run (its inner loops' too: counting it again errs on the safe side).
+            written = sum(len(data.data) for node in loop.body for data in node.find_all(nodes.TemplateData))
+            loop.iter = nodes.Filter(loop.iter, LOOP_FILTER, [nodes.Const(written)], [], None, None,
+                                     lineno=loop.lineno)
         for concat in list(tree.find_all(nodes.Concat)):
             concat.nodes = [nodes.Filter(nodes.Concat(concat.nodes, lineno=concat.lineno), TEXT_FILTER, [], [],
                                          None, None, lineno=concat.lineno)]
@@ -185,7 +188,8 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
 
 
 def _environment(autoescape: bool) -> MessageEnvironment:
-    env = MessageEnvironment(autoescape=autoescape, undefined=MessageUndefined, keep_trailing_newline=True)
+    env = MessageEnvironment(autoescape=autoescape, undefined=MessageUndefined, keep_trailing_newline=True,
+                             finalize=limits.finalize)
     env.globals.clear()  # no dict, lipsum, cycler … a newsletter needs none of them
     env.globals["range"] = limits.bounded_range
     env.filters["date"] = _date
