@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -63,7 +63,7 @@ def _too_many(size: int) -> RenderLimitError:
                               size=f"{size:,}", limit=f"{MAX_ITEMS:,}"))
 
 
-@dataclass
+@dataclass(slots=True)
 class Budget:
     """What one render has spent so far: processor time, loop runs and text made."""
 
@@ -112,15 +112,15 @@ def budgeted() -> Iterator[Budget]:
         _budget.reset(token)
 
 
-def render(chunks: Callable[[], Iterable[str]]) -> str:
+def render(chunks: Iterable[str]) -> str:
     """Join a render's output within a new budget, and hold the result to the size limit.
 
-    The parts are not measured one by one (a message has a hundred or more: that would cost a tenth
-    of a render): what could make them large is counted where it is made, in finalize() and loop().
+    The parts are not measured one by one (a message has a hundred or more: that would cost a third
+    of a render): what could make them large is counted where it is made, in written() and loop().
     """
     token = _budget.set(Budget())
     try:
-        text = "".join(chunks())
+        text = "".join(chunks)  # a render's generator: it runs here, within the budget
     finally:
         _budget.reset(token)
     if len(text) > MAX_TEXT_CHARS:
@@ -129,13 +129,10 @@ def render(chunks: Callable[[], Iterable[str]]) -> str:
     return text
 
 
-def finalize(value: Any) -> Any:
-    """Count each ``{{ … }}`` output (in macros and set blocks too) towards the text a render makes."""
-    spent = _budget.get()
-    if spent is not None:
-        spent.made += len(value) if isinstance(value, str) else estimated_chars(value)
-        if spent.made > MAX_MADE_CHARS:
-            spent.make(0)  # says so
+def written(value: Any) -> Any:
+    """Count one ``{{ … }}`` output towards the text a render makes (outputs in loops, macros and blocks,
+    and outputs of values the template made: mailer/sandbox.py picks them)."""
+    budget().make(len(value) if isinstance(value, str) else estimated_chars(value))
     return value
 
 

@@ -98,7 +98,7 @@ class BoundedTemplate(Template):
         """Render within the limits; a failure says why, for the editor or the delivery's record."""
         context = self.new_context(dict(*args, **kwargs))
         try:
-            return limits.render(lambda: self.root_render_func(context))
+            return limits.render(self.root_render_func(context))
         except RenderError:
             raise
         except RENDER_FAILURES as error:
@@ -146,6 +146,33 @@ def _join(eval_ctx: Any, value: Any, d: str = "", attribute: str | int | None = 
 SIZED_FILTERS = {"center": _center, "indent": _indent, "format": _format, "replace": _replace, "join": _join}
 LOOP_FILTER = "kairan_loop"  # what every {% for %} iterates through (see _parse)
 TEXT_FILTER = "kairan_text"  # what every ~ concatenation goes through
+COUNT_FILTER = "kairan_written"  # what the outputs _count_outputs picks go through
+
+
+# Where outputs are buffered or repeated: each of their outputs counts towards the text a render makes.
+REPEATING = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.FilterBlock, nodes.AssignBlock)
+
+
+def _reads_context(node: nodes.Node, assigned: set[str]) -> bool:
+    """Whether an expression only reads the render's context (``subscriber.name``, ``links[3]``)."""
+    while isinstance(node, nodes.Getattr | nodes.Getitem):
+        if isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Const):
+            return False
+        node = node.node
+    return isinstance(node, nodes.Name) and node.name not in assigned
+
+
+def _count_outputs(node: nodes.Node, assigned: set[str], repeating: bool = False) -> None:
+    """Route the outputs that can add up to much text through COUNT_FILTER: all of them in loops, macros
+    and blocks; elsewhere those of values the template makes. An output that only reads the context
+    (most of a newsletter's) is written once and costs nothing extra."""
+    for child in node.iter_child_nodes():
+        if isinstance(child, nodes.Output):
+            child.nodes = [part if isinstance(part, nodes.TemplateData)
+                           or (not repeating and _reads_context(part, assigned))
+                           else nodes.Filter(part, COUNT_FILTER, [], [], None, None, lineno=part.lineno)
+                           for part in child.nodes]
+        _count_outputs(child, assigned, repeating or isinstance(child, REPEATING))
 
 
 class MessageEnvironment(ImmutableSandboxedEnvironment):
@@ -157,9 +184,12 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         """Parse, then route every loop and every ``~`` through a filter that keeps them within the limits."""
         tree = super()._parse(source, name, filename)
+        _count_outputs(tree, {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")})
         for loop in tree.find_all(nodes.For):
             # The text the body writes each run (its inner loops' too: counting it again errs on the safe side).
             written = sum(len(data.data) for node in loop.body for data in node.find_all(nodes.TemplateData))
+            written += sum(len(const.value) for node in loop.body for const in node.find_all(nodes.Const)
+                           if isinstance(const.value, str))
             loop.iter = nodes.Filter(loop.iter, LOOP_FILTER, [nodes.Const(written)], [], None, None,
                                      lineno=loop.lineno)
         for concat in list(tree.find_all(nodes.Concat)):
@@ -188,8 +218,7 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
 
 
 def _environment(autoescape: bool) -> MessageEnvironment:
-    env = MessageEnvironment(autoescape=autoescape, undefined=MessageUndefined, keep_trailing_newline=True,
-                             finalize=limits.finalize)
+    env = MessageEnvironment(autoescape=autoescape, undefined=MessageUndefined, keep_trailing_newline=True)
     env.globals.clear()  # no dict, lipsum, cycler … a newsletter needs none of them
     env.globals["range"] = limits.bounded_range
     env.filters["date"] = _date
@@ -197,6 +226,7 @@ def _environment(autoescape: bool) -> MessageEnvironment:
     env.filters.update({name: _bounded_filter(filter_) for name, filter_ in env.filters.items()})
     env.filters[LOOP_FILTER] = limits.loop
     env.filters[TEXT_FILTER] = limits.checked
+    env.filters[COUNT_FILTER] = limits.written
     return env
 
 
@@ -260,7 +290,8 @@ def _apply(node: nodes.Node, values: list[Any]) -> Any:
 
 def _constant(node: nodes.Node) -> Any:
     """Return what an expression of constants comes to, through the same bounded operations as a render."""
-    if isinstance(node, nodes.Filter) and node.name in (LOOP_FILTER, TEXT_FILTER) and node.node is not None:
+    if isinstance(node, nodes.Filter) and node.name in (LOOP_FILTER, TEXT_FILTER, COUNT_FILTER) \
+            and node.node is not None:
         return _constant(node.node)
     if isinstance(node, nodes.Const):
         return node.value
