@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -11,6 +10,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
 from core.db import db, json_text
+from core.safecsv import SafeWriter
 from core.timeline import timeline
 from lists.models import ConsentRecord, MailingList, Subscriber
 from lists.subscribers import subscriber_as_dict
@@ -18,13 +18,6 @@ from lists.subscribers import subscriber_as_dict
 EXPORT_BATCH = 2000  # rows read per query, by id (keyset), so memory stays flat at any size
 EXPORT_ENCODINGS = {"utf-8": "utf-8-sig", "cp932": "cp932"}  # BOM so Excel reads UTF-8 as UTF-8
 HEADER = ["email", "name", "status", "lists", "attributes", "created_at", "updated_at", "uuid"]
-# A cell starting with one of these is a formula to Excel and LibreOffice (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: str) -> str:
-    """Neutralise spreadsheet formulas by prefixing an apostrophe (OWASP's advice for CSV injection)."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def _row(subscriber: Subscriber, list_names: dict[int, str]) -> list[str]:
@@ -38,13 +31,13 @@ def csv_stream(header: Sequence[str], batches: Iterable[Iterable[Sequence[str]]]
     """Yield a CSV, one chunk per batch of rows, each cell formula-safe; characters CP932 lacks become ?."""
     codec = EXPORT_ENCODINGS[encoding]
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = SafeWriter(buffer, lineterminator="\r\n")
     writer.writerow(header)
     yield buffer.getvalue().encode(codec, errors="replace")
     for rows in batches:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows([safe_cell(value) for value in row] for row in rows)
+        writer.writerows(rows)
         # After the header the BOM must not repeat: encode with the plain codec.
         yield buffer.getvalue().encode("utf-8" if codec == "utf-8-sig" else codec, errors="replace")
 

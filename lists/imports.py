@@ -16,6 +16,7 @@ from sqlalchemy import select
 from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
 from core.queues import QueueName, queue
+from core.safecsv import restored
 from lists.csvfiles import ENCODINGS, decode_sample, detect_delimiter, detect_encoding, preview, read_sample
 from lists.models import Import, ImportMode, ImportStatus, SubscriptionStatus
 from lists.subscribers import lists_by_id
@@ -48,7 +49,7 @@ def first_errors(imp: Import, limit: int) -> list[list[str]]:
     if not path.exists():
         return []
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        return list(islice(csv.reader(fh), 1, limit + 1))
+        return [[restored(cell) for cell in row] for row in islice(csv.reader(fh), 1, limit + 1)]
 
 
 def auto_mapping(header: list[str]) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from core.api import json_body
 from core.auth import csrf_exempt, public
 from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
-from core.tokens import Purpose, read_token
+from core.tokens import Purpose, is_test_token, read_token
 from core.web import limiter
 from lists.models import ConsentMethod, SubscriptionStatus
 from lists.public import (
@@ -59,6 +59,15 @@ def _language() -> str:
     return str(get_locale() or "en")
 
 
+def test_link_page(purpose: Purpose) -> Any:
+    """Answer a link of a test message (or a preview), GET or one-click POST alike: say so, and change nothing.
+
+    A colleague who presses the unsubscribe button on a test rendered as a real subscriber must not
+    unsubscribe that subscriber in their name.
+    """
+    return render_template("lists/public/test_link.html", purpose=purpose.value)
+
+
 @bp.route("/subscription/form", methods=["GET", "POST"])
 @public
 @csrf_exempt  # embeddable on any site; a honeypot, a rate limit and double opt-in guard it instead
@@ -83,6 +92,8 @@ def subscription_form() -> Any:
 @public
 def optin(subscriber_uuid: str) -> Any:
     """Show the lists to confirm (GET), and confirm them (POST with confirm=true), as listmonk does."""
+    if is_test_token(Purpose.OPTIN, request.values.get("t", "")):
+        return test_link_page(Purpose.OPTIN)
     subscriber = get_by_uuid(subscriber_uuid)
     if subscriber is None or read_token(Purpose.OPTIN, request.values.get("t", "")) != subscriber_uuid:
         return render_template("lists/public/invalid.html"), 404
@@ -99,6 +110,8 @@ def optin(subscriber_uuid: str) -> Any:
 @csrf_exempt  # RFC 8058 one-click: mail providers POST with no cookie; the signed token is the proof
 def unsubscribe_page(token: str) -> Any:
     """GET shows a page and never unsubscribes; POST (the page's button or one-click) unsubscribes, 200."""
+    if is_test_token(Purpose.UNSUBSCRIBE, token):
+        return test_link_page(Purpose.UNSUBSCRIBE)
     subscriber_uuid, delivery_id = read_reader_token(Purpose.UNSUBSCRIBE, token)
     subscriber = get_by_uuid(subscriber_uuid)
     if subscriber is None:
@@ -121,22 +134,31 @@ def _one_click_evidence() -> str:
 @public
 def preferences(token: str) -> Any:
     """Let a subscriber choose their lists and change their name."""
+    if is_test_token(Purpose.PREFERENCES, token):
+        return test_link_page(Purpose.PREFERENCES)
     subscriber_uuid, delivery_id = read_reader_token(Purpose.PREFERENCES, token)
     subscriber = get_by_uuid(subscriber_uuid)
     if subscriber is None:
         return render_template("lists/public/invalid.html"), 404
     form = ConfirmForm()
-    saved = False
+    saved, error, name = False, None, subscriber.name
     if request.method == "POST" and form.validate_on_submit():
         wanted = [int(i) for i in request.form.getlist("l") if i.isdigit()]
-        update_preferences(subscriber, request.form.get("name", ""), wanted, link_consent(_("Preferences page")),
-                           _language(), delivery_id=delivery_id)
-        saved = True
+        try:
+            update_preferences(subscriber, request.form.get("name", ""), wanted,
+                               link_consent(_("Preferences page")), _language(), delivery_id=delivery_id)
+            saved, name = True, subscriber.name
+        except KairanError as exc:  # nothing was changed: the page shows why, with the name as typed
+            error, name = exc.message, request.form.get("name", "")
     active = {s.list_id for s in subscriber.subscriptions if s.status != SubscriptionStatus.UNSUBSCRIBED}
     shown = {m.id: m for m in public_lists()}
     shown.update({s.list_id: s.mailing_list for s in subscriber.subscriptions if s.list_id in active})
-    return render_template("lists/public/preferences.html", subscriber=subscriber, lists=sorted(
-        shown.values(), key=lambda m: m.name), active=active, form=form, saved=saved, links=public_links(subscriber))
+    if error:
+        active = set(wanted)  # the ticks as sent
+    page = render_template("lists/public/preferences.html", subscriber=subscriber, name=name, error=error,
+                           lists=sorted(shown.values(), key=lambda m: m.name), active=active, form=form, saved=saved,
+                           links=public_links(subscriber))
+    return (page, 400) if error else page
 
 
 @api_bp.post("/subscription")

@@ -20,11 +20,14 @@ from sqlalchemy import delete, select
 
 from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
+from core.oneline import one_line
 from core.validation import choice
+from lists.addresses import parse_mailbox
 from lists.models import ListType, MailingList, Segment, Subscriber
 from lists.public import public_links
 from mailer import queries
 from mailer.compiler import Compiled, body_html, compile_message, convert
+from mailer.domains import unreal_sender
 from mailer.errors import RenderError, TemplateError
 from mailer.layouts import default_template
 from mailer.limits import RenderLimitError
@@ -67,7 +70,7 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Camp
         raise ValidationError(_("Only a draft, scheduled or paused campaign can be changed."))
     current = campaign or Campaign(content_type=ContentType.VISUAL, body="", lists=[], tags=[], headers=[])
     name = str(data.get("name", current.name) or "").strip()
-    subject = str(data.get("subject", current.subject) or "").strip()
+    subject = one_line(data.get("subject", current.subject), _("Subject"))
     if not name or not subject:
         raise ValidationError(_("Enter a name and a subject."))
     content_type = choice(ContentType, data.get("content_type"), "content_type", current.content_type)
@@ -101,7 +104,7 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Camp
     campaign.template_id = int(template_id) if template_id not in (None, "") else None
     # The visual editor's project describes the old body: after a switch it reopens from the converted HTML.
     campaign.body_source = None if switched else data.get("body_source", campaign.body_source)
-    campaign.from_email = str(data.get("from_email", campaign.from_email) or "")
+    campaign.from_email = _sender(data.get("from_email", campaign.from_email))
     campaign.preheader = str(data.get("preheader", campaign.preheader) or "")
     campaign.language, campaign.lists, campaign.segment_id = language, list_ids, segment_id
     campaign.charset = str(data.get("charset", campaign.charset) or "utf-8").lower()
@@ -125,6 +128,13 @@ def delete_campaign(campaign: Campaign) -> None:
     db.session.execute(delete(Delivery).where(Delivery.campaign_id == campaign.id))
     db.session.delete(campaign)
     db.session.commit()
+
+
+def _sender(raw: Any) -> str:
+    """A campaign's own sender ("Name <address>") as given, once checked as From: will carry it; empty: the default."""
+    from_email = str(raw or "").strip()
+    parse_mailbox(from_email, _("From"))  # refuses what is not an address, or a name that breaks the line
+    return from_email
 
 
 def _segment_id(raw: Any) -> int | None:
@@ -253,10 +263,11 @@ def sender_fields() -> dict[str, str]:
 
 
 def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: MailingList | None = None,
-                   track_view: str = "", delivery_id: int | None = None) -> dict[str, Any]:
+                   track_view: str = "", delivery_id: int | None = None, *, test: bool = False) -> dict[str, Any]:
     """Return what a message's templates see for one reader (a sample reader when there is none).
 
     A delivery's message gets an unsubscribe link that names the delivery, so its campaign is credited.
+    A test message's or a preview's (``test``) links lead to a page that says so and changes nothing.
     """
     settings = current_app.config["KAIRAN"]
     base = settings.base_url
@@ -265,7 +276,7 @@ def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: Mai
             name = _("Sample Reader")
         subscriber = Subscriber(id=0, uuid="00000000-0000-0000-0000-000000000000", email="reader@example.com",
                                 name=name, attribs={})
-    links = public_links(subscriber, delivery_id)
+    links = public_links(subscriber, delivery_id, test=test)
     # Paths as lists/public_views.py routes them; url_for per message would cost more than the render.
     return {
         "subscriber": subscriber_fields(subscriber),
@@ -295,9 +306,9 @@ class Preview:
 
 
 def preview(campaign: Campaign, subscriber: Subscriber | None) -> Preview:
-    """Render a campaign for one reader (nothing is counted) and run the checks."""
+    """Render a campaign for one reader (nothing is counted, and its links change nothing) and run the checks."""
     compiled = compile_campaign(campaign)
-    context = reader_context(campaign, subscriber)
+    context = reader_context(campaign, subscriber, test=True)
     with MissingNames() as missing:
         subject, html, text = compiled.render_all(context)
     return Preview(subject, html, text, sorted(missing), run_checks(campaign, compiled, (subject, html, text),
@@ -358,9 +369,16 @@ def run_checks(campaign: Campaign, compiled: Compiled, rendered: tuple[str, str,
         results.append(_check_result("warning", _("%(n)d links are not https: %(urls)s", n=len(insecure),
                                                   urls=", ".join(insecure[:3]))))
     results.extend(_check_result("error", problem) for problem in legal_problems(compiled))
+    if unreal := unreal_sender(sender_of(campaign)):
+        results.append(_check_result("warning", unreal))
     if campaign.charset == "iso-2022-jp":
         results.extend(_iso_2022_jp_check(subject + text))
     return results
+
+
+def sender_of(campaign: Campaign | None) -> str:
+    """Return the From address the campaign's mail carries: its own, or Kairan's default sender."""
+    return (campaign.from_email if campaign else "") or current_app.config["KAIRAN"].mail_from
 
 
 def legal_problems(compiled: Compiled) -> list[str]:

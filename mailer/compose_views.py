@@ -45,8 +45,10 @@ from mailer.campaigns import (
     get_campaign,
     preview,
     save_campaign,
+    sender_of,
     web_version,
 )
+from mailer.domains import unreal_sender
 from mailer.jobs import queue_campaign_test
 from mailer.layouts import all_templates, delete_template, get_template, preview_layout, save_template, set_default
 from mailer.media import all_media, by_uuid, delete_media, get_media, media_as_dict, stored_name, upload
@@ -227,6 +229,7 @@ def _campaign_editor(campaign: Campaign | None, values: dict[str, Any], status: 
         segments=db.session.execute(select(Segment.id, Segment.name).order_by(Segment.name)).all(),
         layouts=all_templates("campaign"), content_types=list(ContentType),
         media=[media_as_dict(m) for m in all_media()], editor_messages=visual_editor_messages(),
+        sender_warning=unreal_sender(values.get("from_email") or sender_of(None)),
     ), status
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +32,10 @@ from mailer.signing import DKIMSigner, dns_record, new_key_pem
 SELECTOR_PREFIXES = {KeyAlgorithm.RSA: "kairan", KeyAlgorithm.ED25519: "kairan-ed"}
 SPF_SUGGESTION = "v=spf1 a mx include:<your relay's SPF domain> ~all"
 DNS_TIMEOUT = 5.0
+# Names no mail can come from: reserved for tests, documentation and local networks (RFC 2606, 6761,
+# 6762, 8375; .internal by ICANN) or no host name at all. Receivers refuse or bin such senders.
+UNREAL_SUFFIXES = ("localhost", "local", "test", "example", "invalid", "internal", "lan", "home.arpa",
+                   "example.com", "example.net", "example.org")
 
 
 def add_domain(name: str) -> SendingDomain:
@@ -63,6 +68,19 @@ def _new_key(sending: SendingDomain, algorithm: KeyAlgorithm, state: KeyState) -
 def bounce_domain_for(domain: str) -> str:
     """Return the domain VERP return paths of mail from ``domain`` use (its MX must reach Kairan's inbound server)."""
     return current_app.config["KAIRAN"].bounce_domain or f"bounce.{domain}"
+
+
+def unreal_sender(address: str) -> str | None:
+    """Say why mail from this address cannot reach an inbox when its domain cannot be real, else None."""
+    domain = parseaddr(address)[1].rpartition("@")[2].strip("[]").lower().rstrip(".")
+    try:
+        ipaddress.ip_address(domain)
+    except ValueError:
+        if "." in domain and not domain.endswith(tuple(f".{suffix}" for suffix in UNREAL_SUFFIXES)) \
+                and domain not in UNREAL_SUFFIXES:
+            return None
+    return _("The sender %(address)s is not a real mail domain: receivers will refuse or bin the mail. Give the "
+             "campaign a From address at your own domain (or set KAIRAN_MAIL_FROM).", address=address)
 
 
 def all_domains() -> list[SendingDomain]:

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from core.db import db
 from core.errors import NotFoundError, ValidationError
+from core.oneline import one_line
 from core.validation import choice
 from mailer.errors import TemplateError
 from mailer.models import Campaign, Template, TemplateType
@@ -52,7 +53,7 @@ def preview_layout(body: str, kind: TemplateType) -> str:
     sample = Campaign(id=0, uuid="00000000-0000-0000-0000-000000000000", name=_("Sample campaign"),
                       subject=_("Sample subject"), preheader="", language="ja", archive=False)
     html, _text = compile_message(str(SAMPLE_BODY), layout if kind == TemplateType.CAMPAIGN else None).render(
-        reader_context(sample, None))
+        reader_context(sample, None, test=True))
     return html
 
 
@@ -85,9 +86,9 @@ def save_template(template: Template | None, data: dict[str, Any]) -> tuple[Temp
     kind = choice(TemplateType, data.get("type"), "type", template.type if template else TemplateType.CAMPAIGN)
     checked = check_layout(str(data.get("body") if data.get("body") is not None else
                                (template.body if template else "")), kind)
-    subject = str(data.get("subject") or "")
+    subject = one_line(data.get("subject"), _("Subject"))
     if kind == TemplateType.TX:
-        if not subject.strip():
+        if not subject:
             raise ValidationError(_("A transactional template needs a subject."))
         subject = check_source(subject).source
     if template is None:

@@ -292,12 +292,14 @@ class Batch:
         return f"unsubscribe+{mark_token(Mark.UNSUBSCRIBE, delivery_id, key=self.mark_key)}@{self.bounce_domain}"
 
 
-def campaign_message(batch: Batch, reader: Subscriber | None, to: bytes,
-                     extra: Sequence[Header] = (), delivery_id: int | None = None) -> tuple[Built, str]:
+def campaign_message(batch: Batch, reader: Subscriber | None, to: bytes, extra: Sequence[Header] = (),
+                     delivery_id: int | None = None, *, test_prefix: str = "") -> tuple[Built, str]:
     """Build one reader's message with every header of the sending rules; return it and its Message-ID.
 
     The send and the test sends both build here, so a test looks exactly as the real mail will;
     only a delivery's message has tracked links and the open pixel (tests are never counted).
+    A test (no delivery) has a subject starting with ``test_prefix``, and links, List-Unsubscribe's
+    one-click among them, that change nothing: it may be rendered as a real subscriber.
     """
     campaign, domain = batch.campaign, batch.domain
     links: Sequence[str] | None = None
@@ -307,8 +309,10 @@ def campaign_message(batch: Batch, reader: Subscriber | None, to: bytes,
         links = [f"{base}/c/{mark_token(Mark.CLICK, delivery_id, link_id, key=key)}" for link_id in batch.link_ids]
         pixel = (f'<img src="{base}/o/{mark_token(Mark.OPEN, delivery_id, key=key)}.gif" width="1" height="1" '
                  'alt="" style="display:block;border:0;width:1px;height:1px">')
-    context = reader_context(campaign, reader, track_view=pixel, delivery_id=delivery_id)
+    context = reader_context(campaign, reader, track_view=pixel, delivery_id=delivery_id, test=delivery_id is None)
     subject, html, text = batch.compiled.render_all(context, links)
+    if delivery_id is None and test_prefix:
+        subject = f"{test_prefix} {subject}"
     message_id = make_msgid(domain=domain)
     # RFC 2369: the https link (RFC 8058 one-click) first, then mail for clients that only send mail.
     mailto = f", <mailto:{batch.unsubscribe_address(delivery_id)}?subject=unsubscribe>" if delivery_id else ""

@@ -41,8 +41,9 @@ from sqlalchemy import select
 
 from core.db import db
 from core.errors import ValidationError
+from core.oneline import CONTROLS, one_line
 from core.queues import QueueName, queue
-from lists.addresses import address_key, normalise_email
+from lists.addresses import address_key, normalise_email, parse_mailbox
 from lists.models import Subscriber, SubscriberStatus
 from lists.suppressions import is_suppressed
 from mailer import transport
@@ -186,10 +187,11 @@ def send_tx(payload: dict[str, Any], files: Sequence[Any] = ()) -> list[str]:
     data = payload.get("data") if payload.get("data") is not None else {}
     if not isinstance(data, dict):
         raise ValidationError(_("data must be a JSON object."))
-    subject = check_source(str(payload["subject"])).source if payload.get("subject") else template.subject
+    subject = (check_source(one_line(payload["subject"], "subject")).source if payload.get("subject")
+               else template.subject)
     altbody = check_source(str(payload["altbody"])).source if payload.get("altbody") else ""
     letter = TxLetter(body=template.body, subject=subject, altbody=altbody, content_type=content_type,
-                      recipient={}, data=data, from_email=_from_email(payload.get("from_email")),
+                      recipient={}, data=data, from_email=parse_mailbox(payload.get("from_email"), "from_email"),
                       headers=_headers(payload.get("headers")), attachments=read_attachments(files))
     letters, skipped = [], []
     for key in ids or emails:
@@ -264,16 +266,6 @@ def _check_renders(letter: TxLetter) -> None:
                                 address=letter.recipient["email"], error=error)) from None
 
 
-def _from_email(value: Any) -> tuple[str, str] | None:
-    """Return listmonk's ``from_email`` ("Name <address>" or an address) as (name, address); None: the default."""
-    if not value:
-        return None
-    name, address = parseaddr(str(value))
-    if "@" not in address or re.search(r"[\r\n]", str(value)):
-        raise ValidationError(_("from_email is not an address: %(value)s", value=value))
-    return name, normalise_email(address)
-
-
 def _headers(value: Any) -> tuple[Header, ...]:
     """Return listmonk's ``headers`` ([{"Name": "value"}, …]) as header lines, refusing what would break the mail."""
     if value in (None, ""):
@@ -282,7 +274,7 @@ def _headers(value: Any) -> tuple[Header, ...]:
         raise ValidationError(_('headers must be a list of objects: [{"X-Name": "value"}].'))
     lines = []
     for name, text in ((str(n), v) for h in value for n, v in h.items()):
-        if not HEADER_NAME.fullmatch(name) or not isinstance(text, str) or re.search(r"[\r\n]", text):
+        if not HEADER_NAME.fullmatch(name) or not isinstance(text, str) or CONTROLS.search(text):
             raise ValidationError(_("The header %(name)s is not valid: a name without spaces or colons, "
                                     "a text value on one line.", name=name))
         if name.lower() in BUILT_HEADERS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
@@ -15,8 +16,9 @@ from wtforms.validators import DataRequired, Email
 from core.api import DEFAULT_PER_PAGE
 from core.auth import Permission, require
 from core.forms import ConfirmForm
+from mailer.inert import inert
 from mailer.jobs import queue_test_message
-from mailer.outbox import Outbox
+from mailer.outbox import CapturedMessage, Outbox
 
 bp = Blueprint("mailer", __name__)
 
@@ -39,6 +41,15 @@ def with_new_tab_links(html: str) -> str:
 
 def _outbox() -> Outbox:
     return Outbox(Outbox.folder(current_app.config["KAIRAN"].data_dir))
+
+
+def _displayed(key: str) -> CapturedMessage:
+    """A captured message as the Outbox shows it: viewing it is not its reader's open or click (mailer/inert.py)."""
+    captured = _outbox().get(key)
+    if captured is None:
+        abort(404)
+    return replace(captured, html=None if captured.html is None else inert(captured.html, html=True),
+                   text=None if captured.text is None else inert(captured.text, html=False))
 
 
 def preview_response(html: str) -> Any:
@@ -67,19 +78,16 @@ def outbox() -> Any:
 @bp.get("/outbox/<key>")
 @require(Permission.OUTBOX_READ)
 def message(key: str) -> Any:
-    """Show one message: rendered HTML in a sandboxed frame, plain text, and raw source."""
-    captured = _outbox().get(key)
-    if captured is None:
-        abort(404)
-    return render_template("mailer/message.html", message=captured)
+    """Show one message: rendered HTML in a sandboxed frame, plain text, and raw source (as captured)."""
+    return render_template("mailer/message.html", message=_displayed(key))
 
 
 @bp.get("/outbox/<key>/html")
 @require(Permission.OUTBOX_READ)
 def message_html(key: str) -> Any:
     """Serve a message's HTML part for the sandboxed preview frame."""
-    captured = _outbox().get(key)
-    if captured is None or captured.html is None:
+    captured = _displayed(key)
+    if captured.html is None:
         abort(404)
     return preview_response(captured.html)
 

@@ -149,3 +149,11 @@ def test_processes_starting_together_do_not_trip_over_the_writable_check(tmp_pat
     assert len({s.secret_key for s in settings}) == 1
     assert len(next(iter(settings)).secret_key) >= 48
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_test_subject_prefix_is_unset_by_default_and_one_line(tmp_path: Path) -> None:
+    assert load_settings({"KAIRAN_DATA_DIR": str(tmp_path)}).test_subject_prefix is None  # [テスト] or [Test]
+    assert load_settings({"KAIRAN_DATA_DIR": str(tmp_path),
+                          "KAIRAN_TEST_SUBJECT_PREFIX": " 【確認】 "}).test_subject_prefix == "【確認】"
+    with pytest.raises(SettingsError, match="KAIRAN_TEST_SUBJECT_PREFIX must be one line of text"):
+        load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_TEST_SUBJECT_PREFIX": "[T]\r\nBcc: x@y.jp"})

@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 
+from mailer.domains import unreal_sender
 from mailer.outbox import Outbox
 from tests.conftest import login, run_jobs, submit
 from tests.core.test_api import api_user
@@ -154,7 +155,7 @@ def test_a_test_send_reaches_the_outbox_marked_and_personalised(app: Flask, clie
     messages = capture.page(1, 10)[0]
     assert sorted(m.to for m in messages) == ["boss@example.com", "test@example.jp"]
     message = capture.get(messages[0].key)
-    assert message is not None and message.entry.subject == "佐藤 花子様へ 11月のお知らせ"
+    assert message is not None and message.entry.subject == "[Test] 佐藤 花子様へ 11月のお知らせ"
     assert "佐藤 花子様、こんにちは" in (message.html or "") and "佐藤 花子様、こんにちは" in (message.text or "")
     assert "X-Kairan-Test: 1" in message.raw and "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in message.raw
     # Nobody is a test recipient without an address.
@@ -284,3 +285,25 @@ def test_iso_2022_jp_messages_carry_html_only_characters_as_references(app: Flas
     bad = create(client, editor, charset="iso-2022-jp", body="<p>①㈱のお知らせ</p>")
     refused = client.post(f"/api/campaigns/{bad['id']}/test", headers=editor, json={"subscribers": ["b@example.jp"]})
     assert refused.status_code == 400 and "ISO-2022-JP" in refused.get_json()["message"]
+
+
+@pytest.mark.parametrize(("sender", "real"), [
+    ("回覧商事 <kairan@127.0.0.1>", False), ("news@[192.0.2.1]", False), ("news@localhost", False),
+    ("news@intranet", False), ("news@shop.local", False), ("news@example.com", False), ("a@b.test", False),
+    ("news@kairan.co.jp", True), ("回覧商事 <news@mail.kairan.jp>", True),
+])
+def test_a_sender_whose_domain_cannot_be_real_is_named(app: Flask, sender: str, real: bool) -> None:
+    with app.test_request_context():
+        assert (unreal_sender(sender) is None) is real
+
+
+def test_the_default_sender_at_127_0_0_1_is_warned_of_on_the_campaign_page_and_in_checks(
+        client: FlaskClient, users: dict[str, str], editor: dict[str, str]) -> None:
+    default = create(client, editor, body="<p>こんにちは</p>")
+    own = create(client, editor, body="<p>こんにちは</p>", from_email="回覧商事 <news@kairan.co.jp>")
+    login(client, "editor")
+    warning = "is not a real mail domain"
+    assert warning in client.get(f"/campaigns/{default['id']}/preview").get_data(as_text=True)
+    assert warning in client.get(f"/campaigns/{default['id']}").get_data(as_text=True)
+    assert warning not in client.get(f"/campaigns/{own['id']}/preview").get_data(as_text=True)
+    assert warning not in client.get(f"/campaigns/{own['id']}").get_data(as_text=True)
