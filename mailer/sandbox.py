@@ -96,7 +96,9 @@ class BoundedTemplate(Template):
 
     def render(self, *args: Any, **kwargs: Any) -> str:
         """Render within the limits; a failure says why, for the editor or the delivery's record."""
-        context = self.new_context(dict(*args, **kwargs))
+        values = dict(*args, **kwargs)
+        values.setdefault("range", limits.bounded_range)  # not a global: Jinja copies non-empty globals per render
+        context = self.new_context(values)
         try:
             return limits.render(self.root_render_func(context))
         except RenderError:
@@ -219,8 +221,7 @@ class MessageEnvironment(ImmutableSandboxedEnvironment):
 
 def _environment(autoescape: bool) -> MessageEnvironment:
     env = MessageEnvironment(autoescape=autoescape, undefined=MessageUndefined, keep_trailing_newline=True)
-    env.globals.clear()  # no dict, lipsum, cycler … a newsletter needs none of them
-    env.globals["range"] = limits.bounded_range
+    env.globals.clear()  # no dict, lipsum, cycler … a newsletter needs none of them; range: BoundedTemplate
     env.filters["date"] = _date
     env.filters.update(SIZED_FILTERS)
     env.filters.update({name: _bounded_filter(filter_) for name, filter_ in env.filters.items()})
