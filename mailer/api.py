@@ -380,6 +380,7 @@ def preview_campaign(campaign_id: int) -> Any:
     campaign = get_campaign(campaign_id)
     data = _body() if request.method == "POST" else {}
     if data.get("body") is not None:  # listmonk previews an unsaved body posted with the request
+        _layout = campaign.template  # loaded now: a detached campaign cannot load it later
         db.session.expunge(campaign)
         campaign.body = str(data["body"])
         campaign.content_type = choice(ContentType, data.get("content_type"), "content_type", campaign.content_type)

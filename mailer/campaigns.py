@@ -28,8 +28,9 @@ from lists.public import public_links
 from mailer import queries
 from mailer.compiler import Compiled, body_html, compile_message, convert
 from mailer.domains import unreal_sender
-from mailer.errors import TemplateError
+from mailer.errors import RenderError, TemplateError
 from mailer.layouts import LEGAL_FOOTER_MARK, default_template
+from mailer.limits import RenderLimitError
 from mailer.models import Campaign, CampaignStatus, ContentType, Delivery, Link, Template
 from mailer.sandbox import TEXT_ENV, Checked, MissingNames, check_source
 
@@ -402,11 +403,21 @@ def legal_problems(compiled: Compiled) -> list[str]:
 
 
 def require_legal_details(campaign: Campaign) -> Compiled:
-    """Refuse (ValidationError) to send or schedule a campaign that lacks what the law asks; return it compiled."""
+    """Refuse (ValidationError) to send or schedule a campaign that lacks what the law asks; return it compiled.
+
+    A template that goes past a render limit even for the sample reader is refused here too, not in a
+    worker (one that fails only for some readers' data fails those deliveries, with the reason).
+    """
     compiled = compile_campaign(campaign)  # a template error stops here too, not in a worker
     problems = legal_problems(compiled)
     if problems:
         raise ValidationError(_("Not sent: %(problems)s", problems=" ".join(problems)))
+    try:
+        compiled.render_all(reader_context(campaign, None))
+    except RenderLimitError as error:
+        raise ValidationError(_("Not sent: %(problems)s", problems=error.message)) from None
+    except RenderError:
+        pass  # the sample reader lacks data real readers have: their deliveries say if it fails for them
     return compiled
 
 

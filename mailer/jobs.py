@@ -109,14 +109,19 @@ def queue_test_message(to: str, language: str) -> None:
 def queue_campaign_test(campaign_id: int, reader_id: int | None, addresses: Sequence[str]) -> None:
     """Queue a campaign's test send, one message per address; refuse (naming them) addresses never mailed.
 
-    Called in the sender's request: its UI language says the subject's prefix.
+    Called in the sender's request: its UI language says the subject's prefix. Each message is
+    rendered here first, as the worker will: a template that fails says so to the editor
+    (RenderError) instead of failing in a worker after the request said it was queued.
     """
     refused = [reason for reason in map(refusal, addresses) if reason]
     if refused:
         raise ValidationError("; ".join(refused))
     language = str(get_locale() or "en")
-    for to in addresses:
-        enqueue(CampaignTest(campaign_id, reader_id, to, language))
+    letters = [CampaignTest(campaign_id, reader_id, to, language) for to in addresses]
+    for letter in letters:
+        letter.compose()
+    for letter in letters:
+        enqueue(letter)
 
 
 def queue_optin_mail(_sender: object, *, subscriber_id: int, list_ids: list[int], language: str) -> None:

@@ -45,6 +45,7 @@ from mailer import eta, pipelining, queries, relays
 from mailer.campaigns import compile_campaign, get_campaign, reader_context, require_legal_details, save_links
 from mailer.compiler import Compiled
 from mailer.domains import bounce_domain_for, signer_for
+from mailer.errors import RenderError
 from mailer.mime import Built, build, mailbox, quoted
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from mailer.replies import Outcome, classify
@@ -455,8 +456,13 @@ class BatchSender:
     def _send_one(self, connection: smtplib.SMTP, relay: relays.Relay, delivery: queries.Claimed,
                   reader: Subscriber) -> bool:
         """Send one message and record how it went; False when the connection is no longer usable."""
-        built, message_id = campaign_message(self.batch, reader, mailbox(reader.name, reader.email),
-                                             delivery_id=delivery.id)
+        try:
+            built, message_id = campaign_message(self.batch, reader, mailbox(reader.name, reader.email),
+                                                 delivery_id=delivery.id)
+        except RenderError as error:  # the template fails for this reader: this delivery fails, not the batch
+            self.last_failure = error.message
+            self._done(delivery, DeliveryStatus.FAILED, reply=error.message)
+            return True
         try:
             pipelining.send(connection, self.batch.return_path(delivery.id), quoted(reader.email), built.as_bytes())
         except smtplib.SMTPRecipientsRefused as refused:

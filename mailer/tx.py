@@ -50,6 +50,7 @@ from mailer import transport
 from mailer.campaigns import sender_fields, subscriber_fields
 from mailer.compiler import Compiled, body_html, compile_message
 from mailer.domains import signer_for
+from mailer.errors import RenderError
 from mailer.mime import Attachment, Built, build, header_text, mailbox, quoted
 from mailer.models import ContentType, Template, TemplateType
 from mailer.sandbox import check_source
@@ -90,8 +91,14 @@ def deliver(letter: Letter) -> str | None:
     """The RQ job of every single message: compose it and hand it to the relay; return its Message-ID.
 
     The refusal is checked again here: an address suppressed after the message was queued gets nothing.
+    A template that cannot be rendered (it was checked when queued; a reader's data or the time budget
+    can still fail it) ends the job: trying again would fail the same way.
     """
-    composed = letter.compose()
+    try:
+        composed = letter.compose()
+    except RenderError as error:
+        log.warning("not sent: %s", error.message)
+        return None
     if composed is None:
         return None
     refused = refusal(composed.recipient)
@@ -254,7 +261,7 @@ def _check_renders(letter: TxLetter) -> None:
     """Render now, as listmonk does, so a template that fails for this data is a 400, not a failed job."""
     try:
         letter.render()
-    except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as error:
+    except (RenderError, jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as error:
         raise ValidationError(_("The template cannot be rendered for %(address)s: %(error)s",
                                 address=letter.recipient["email"], error=error)) from None
 
