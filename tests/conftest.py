@@ -81,12 +81,16 @@ def migrated_postgres(tmp_path_factory: pytest.TempPathFactory, redis_url: str) 
 
 @pytest.fixture(params=_DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A database for one test: a copy of the migrated SQLite file, or PostgreSQL's migrated schema made anew."""
+    """A database for one test: a copy of the migrated SQLite file, or PostgreSQL's migrated schema made anew;
+    an empty one for a test marked ``unmigrated`` (it runs the migrations it tests itself)."""
+    migrated = request.node.get_closest_marker("unmigrated") is None
     if request.param == "sqlite":
         copy = tmp_path / "kairan.db"
-        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), copy)
+        if migrated:
+            shutil.copyfile(request.getfixturevalue("migrated_sqlite"), copy)
         return f"sqlite:///{copy}"
-    return fresh_postgres(os.environ["KAIRAN_TEST_DATABASE_URL"], request.getfixturevalue("migrated_postgres"))
+    schema_sql = request.getfixturevalue("migrated_postgres") if migrated else None
+    return fresh_postgres(os.environ["KAIRAN_TEST_DATABASE_URL"], schema_sql)
 
 
 @pytest.fixture
