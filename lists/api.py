@@ -7,10 +7,11 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 
-from core.api import json_body, paginate
+from core.api import paginate
 from core.auth import Permission, require
 from core.db import db
 from core.errors import ValidationError
+from core.inputs import id_args, json_body
 from lists.services import (
     create_list,
     delete_lists,
@@ -160,7 +161,7 @@ def delete_many() -> Any:
         200: {description: Deleted.}
         400: {$ref: '#/components/responses/Error'}
     """
-    ids = [int(i) for i in request.args.getlist("id") if i.isdigit()]
+    ids = id_args("id")
     if not ids:
         raise ValidationError(_("Give the lists to delete as id parameters."))
     delete_lists(ids)

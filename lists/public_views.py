@@ -12,10 +12,10 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from core.api import json_body
 from core.auth import csrf_exempt, public
 from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
+from core.inputs import json_body
 from core.tokens import Purpose, read_token
 from core.web import limiter
 from lists.models import ConsentMethod, SubscriptionStatus

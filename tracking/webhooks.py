@@ -27,10 +27,10 @@ from flask_babel import gettext as _
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from core.api import json_body
 from core.auth import Permission, public, require
 from core.db import db
 from core.errors import ValidationError
+from core.inputs import json_body
 from core.queues import redis
 from core.settings import WebhookSettings
 from core.tokens import Mark, mark_token

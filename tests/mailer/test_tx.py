@@ -216,7 +216,7 @@ def test_oversized_attachments_are_refused_with_the_limit(app: Flask, client: Fl
     assert response.get_json() == {"message": "Attachments may total at most 10 MB."}
     response = client.post("/api/tx", headers=editor, content_type="multipart/form-data",
                            data={"data": "{not json", "file": [(io.BytesIO(b"x"), "a.txt")]})
-    assert response.get_json() == {"message": "Send the request as a JSON object in the form field “data”."}
+    assert response.get_json() == {"message": "data must be a JSON object."}
     with app.app_context():
         assert queue(QueueName.TX).count == 0
 
