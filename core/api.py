@@ -19,7 +19,7 @@ from core import health
 from core.auth import PUBLIC, public
 from core.db import db
 from core.errors import PermissionDeniedError
-from core.inputs import INT64_MAX, int_arg
+from core.inputs import ID_MAX, INT64_MAX, int_arg
 from core.models import User
 from core.users import authenticate_token
 
@@ -199,7 +199,27 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
             if rule.rule.startswith(API_PATHS):
                 spec.path(view=app.view_functions[rule.endpoint], app=app)
-    return spec.to_dict()
+    return _with_id_bounds(spec.to_dict())
+
+
+def _with_id_bounds(document: dict[str, Any]) -> dict[str, Any]:
+    """Say what every route with an id in its path does with one that no row can have: 404, no route.
+
+    The ``<int:…>`` converter (core.inputs.IdConverter) matches 0 to ID_MAX only, so a negative, fractional
+    or larger id, or one that is not a number, never reaches the view.
+    """
+    for item in document["paths"].values():
+        for operation in item.values():
+            path_ids = [p for p in operation.get("parameters", []) if p.get("in") == "path"
+                        and p.get("schema", {}).get("type") == "integer"]
+            for parameter in path_ids:
+                parameter["schema"] = {**parameter["schema"], "minimum": 0, "maximum": ID_MAX}
+            if path_ids:
+                operation.setdefault("responses", {}).setdefault("404", {
+                    "description": "No such route: an id that is not a whole number from 0 to "
+                                   f"{ID_MAX} (an id no row can have).",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+    return document
 
 
 def register_schema(app: Flask, name: str, schema: dict[str, Any]) -> None:

@@ -21,8 +21,23 @@ MAX_JSON_DEPTH = 32  # nesting of a request body; subscriber attributes are a fe
 _WHOLE = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() accepts '²', which int() refuses
 
 
+def digits_up_to(limit: int) -> str:
+    """Return a regular expression matching the decimal numbers 0 to limit (leading zeros allowed)."""
+    text = str(limit)
+    shorter = [f"[0-9]{{1,{len(text) - 1}}}"] if len(text) > 1 else []
+    same_length = [f"{text[:i]}[0-{int(text[i]) - 1}][0-9]{{{len(text) - i - 1}}}"
+                   for i in range(len(text)) if text[i] != "0"]
+    return "0*(?:" + "|".join([*shorter, *same_length, text]) + ")"
+
+
 class IdConverter(IntegerConverter):
-    """``<int:…>`` in every route: 0 to ID_MAX, so an id no row can have matches no route (404), not a query."""
+    """``<int:…>`` in every route: 0 to ID_MAX, so an id no row can have matches no route (404), not a query.
+
+    The bound is in the pattern, not only in to_python: werkzeug answers 405 when a path matches a rule of
+    another method before a converter refuses the value, and an id that is too large is a 404.
+    """
+
+    regex = digits_up_to(ID_MAX)
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", ID_MAX)
@@ -92,9 +107,9 @@ def depth(value: Any) -> int:
     return deepest
 
 
-def refuse_nul(*texts: str) -> None:
+def refuse_nul(*texts: str | None) -> None:
     """Refuse text with a NUL character: no text column stores one (PostgreSQL refuses it), no name needs one."""
-    if any("\x00" in text for text in texts):
+    if any("\x00" in (text or "") for text in texts):
         raise ValidationError(_("Text may not contain the NUL character (\\u0000)."))
 
 

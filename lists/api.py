@@ -49,13 +49,15 @@ def get_lists() -> Any:
                 type: object
                 properties:
                   data:
-                    type: object
-                    properties:
-                      results: {type: array, items: {type: object}}
-                      query: {type: string}
-                      total: {type: integer}
-                      per_page: {type: integer}
-                      page: {type: integer}
+                    oneOf:
+                      - type: object
+                        properties:
+                          results: {type: array, items: {type: object}}
+                          query: {type: string}
+                          total: {type: integer}
+                          per_page: {type: integer}
+                          page: {type: integer}
+                      - {type: array, items: {type: object}, description: With minimal=true.}
         400: {$ref: '#/components/responses/Error'}
         403: {description: Missing or invalid credentials, or no permission.}
     """

@@ -29,6 +29,7 @@ def get_suppressions() -> Any:
         - {in: query, name: per_page, schema: {type: string}}
       responses:
         200: {description: A page of suppressions.}
+        400: {$ref: '#/components/responses/Error'}
     """
     return jsonify(data=paginate(suppressions_query(request.args.get("search", "")),
                                  lambda rows: [suppression_as_dict(r) for r in rows]))

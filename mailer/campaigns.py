@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import jinja2
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -287,11 +290,25 @@ class Preview:
     checks: list[dict[str, str]]
 
 
+# What a template can raise for a reader: Jinja's errors, bad operands, numbers too large to print, and
+# NameError from Jinja's own code for a constant it cannot write back (1e999 folds to ``inf``).
+RENDER_ERRORS = (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError, NameError)
+
+
+@contextmanager
+def render_errors_refused() -> Iterator[None]:
+    """Turn a template's failure to render into a 400 that says why (a preview or a test is not a crash)."""
+    try:
+        yield
+    except RENDER_ERRORS as error:
+        raise ValidationError(_("The message cannot be rendered: %(error)s", error=error)) from None
+
+
 def preview(campaign: Campaign, subscriber: Subscriber | None) -> Preview:
     """Render a campaign for one reader (nothing is counted) and run the checks."""
-    compiled = compile_campaign(campaign)
     context = reader_context(campaign, subscriber)
-    with MissingNames() as missing:
+    with render_errors_refused(), MissingNames() as missing:
+        compiled = compile_campaign(campaign)
         subject, html, text = compiled.render_all(context)
     return Preview(subject, html, text, sorted(missing), run_checks(campaign, compiled, (subject, html, text),
                                                                      sorted(missing)))
@@ -382,8 +399,8 @@ def check_sendable(campaign: Campaign, subscriber: Subscriber | None) -> None:
     if campaign.charset != "iso-2022-jp":
         return
     context = reader_context(campaign, subscriber)
-    compiled = compile_campaign(campaign)
-    subject, _html, text = compiled.render_all(context)
+    with render_errors_refused():
+        subject, _html, text = compile_campaign(campaign).render_all(context)
     for problem in _iso_2022_jp_check(subject + text):
         raise ValidationError(problem["message"])
 

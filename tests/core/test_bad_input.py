@@ -150,3 +150,14 @@ def test_api_json_is_utf8_not_escaped(api: FlaskClient) -> None:
     response = api.post("/api/lists", json={"name": "会員"})
     assert "会員".encode() in response.data and b"\\u" not in response.data
     assert response.get_json()["data"]["name"] == "会員"
+
+
+@pytest.mark.parametrize("expression", ["{% for i in range(10**6) %}{% endfor %}", "{{ 10**5000 }}",
+                                        "{{ '%d' % 1e999 }}", "{{ range(3) | join(1) }}"])
+def test_previews_that_cannot_render_are_refused(api: FlaskClient, expression: str) -> None:
+    layout = "<html><body>" + expression + '{{ template "content" . }}</body></html>'
+    response = api.post("/api/templates/preview", json={"type": "campaign", "body": layout})
+    assert response.status_code == 400, response.data
+    campaign = api.post("/api/campaigns", json={"name": "n", "subject": "s"}).get_json()["data"]
+    response = api.post(f"/api/campaigns/{campaign['id']}/preview", json={"body": "<p>" + expression + "</p>"})
+    assert response.status_code == 400, response.data
