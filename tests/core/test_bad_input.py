@@ -161,3 +161,12 @@ def test_previews_that_cannot_render_are_refused(api: FlaskClient, expression: s
     campaign = api.post("/api/campaigns", json={"name": "n", "subject": "s"}).get_json()["data"]
     response = api.post(f"/api/campaigns/{campaign['id']}/preview", json={"body": "<p>" + expression + "</p>"})
     assert response.status_code == 400, response.data
+
+
+def test_text_with_nul_is_refused(api: FlaskClient) -> None:
+    # PostgreSQL cannot store NUL in text: the list name and the search reached it and failed.
+    refused = (400, "Text may not contain the NUL character (\\u0000).")
+    assert message(api.post("/api/lists", json={"name": "会\x00報"})) == refused
+    assert message(api.get("/api/subscribers?search=a%00b")) == refused
+    assert message(api.post("/api/import/subscribers", content_type="multipart/form-data", data={
+        "params": '{"delim": "\\u0000"}', "file": (io.BytesIO(b"email\r\na@example.jp\r\n"), "x.csv")})) == refused
