@@ -193,6 +193,10 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                        "or permission, 409 duplicate).",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     })
+    spec.components.response("RateLimited", {
+        "description": "Too many attempts from this address: wait a minute.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    })
     for name, schema in app.extensions.get("kairan_api_schemas", {}).items():
         spec.components.schema(name, schema)
     with app.test_request_context():

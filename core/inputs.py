@@ -124,25 +124,36 @@ def refuse_nul_in_request() -> None:
                        *(file.filename or "" for file in request.files.values()))
 
 
-def json_object(text: str | bytes, field: str | None = None) -> dict[str, Any]:
-    """Parse text (the body, or the form field named) as a JSON object no deeper than MAX_JSON_DEPTH, else a 400."""
+def _too_deep() -> ValidationError:
+    return ValidationError(_("The JSON is nested more than %(depth)s levels deep.", depth=MAX_JSON_DEPTH))
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Parse JSON text (ValueError when it is not JSON); a 400 when nested past MAX_JSON_DEPTH or holding NUL."""
     try:
-        payload = current_app.json.loads(text) if text else None  # the app's provider, as get_json uses
-    except RecursionError:
-        raise ValidationError(_("The JSON is nested more than %(depth)s levels deep.", depth=MAX_JSON_DEPTH)) from None
+        value = current_app.json.loads(text)  # the app's provider, as request.get_json uses
+    except RecursionError:  # nested past what the parser itself takes
+        raise _too_deep() from None
+    if depth(value) > MAX_JSON_DEPTH:
+        raise _too_deep()
+    return value
+
+
+def json_object(text: str | bytes, field: str | None = None) -> dict[str, Any]:
+    """Parse text (the body, or the form field named) as a JSON object within the bounds, else a 400."""
+    try:
+        payload = parse_json(text) if text else None
     except ValueError:
         payload = None
     return checked_object(payload, field)
 
 
 def checked_object(payload: Any, field: str | None = None) -> dict[str, Any]:
-    """Return payload if it is a JSON object within the depth bound, else raise a 400."""
+    """Return payload if it is a JSON object, else raise a 400 naming what was expected."""
     if not isinstance(payload, dict):
         if field:
             raise ValidationError(_("%(field)s must be a JSON object.", field=field))
         raise ValidationError(_("Send a JSON object in the request body."))
-    if depth(payload) > MAX_JSON_DEPTH:
-        raise ValidationError(_("The JSON is nested more than %(depth)s levels deep.", depth=MAX_JSON_DEPTH))
     return payload
 
 

@@ -163,6 +163,7 @@ def api_subscription() -> Any:
       responses:
         200: {description: 'Subscribed: {"data": {"has_optin": bool}} (true when a confirmation mail was sent).'}
         400: {$ref: '#/components/responses/Error'}
+        429: {$ref: '#/components/responses/RateLimited'}
     """
     body = json_body()
     uuids = body.get("list_uuids") or []

@@ -197,6 +197,7 @@ def ses() -> Any:
         400: {$ref: '#/components/responses/Error'}
         401: {$ref: '#/components/responses/Error'}
         404: {$ref: '#/components/responses/Error'}
+        429: {$ref: '#/components/responses/RateLimited'}
     """
     topics = _settings().ses_topic_arns
     if not topics:
@@ -247,6 +248,7 @@ def sendgrid() -> Any:
         400: {$ref: '#/components/responses/Error'}
         401: {$ref: '#/components/responses/Error'}
         404: {$ref: '#/components/responses/Error'}
+        429: {$ref: '#/components/responses/RateLimited'}
     """
     key = _settings().sendgrid_key
     if key is None:
@@ -284,6 +286,7 @@ def postmark() -> Any:
         400: {$ref: '#/components/responses/Error'}
         401: {$ref: '#/components/responses/Error'}
         404: {$ref: '#/components/responses/Error'}
+        429: {$ref: '#/components/responses/RateLimited'}
     """
     settings = _settings()
     if settings.postmark_user is None or settings.postmark_password is None:
@@ -329,6 +332,7 @@ def mailgun() -> Any:
         400: {$ref: '#/components/responses/Error'}
         401: {$ref: '#/components/responses/Error'}
         404: {$ref: '#/components/responses/Error'}
+        429: {$ref: '#/components/responses/RateLimited'}
     """
     key = _settings().mailgun_key
     if key is None:

@@ -10,8 +10,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from core.errors import ValidationError
 from core.inputs import MAX_JSON_DEPTH
 from tests.core.test_api import api_user
+from tracking.provider_events import json_payload
 
 TOO_BIG = "9223372036854775808"  # 2⁶³: one more than SQLite's INTEGER and PostgreSQL's BIGINT hold
 
@@ -170,3 +172,11 @@ def test_text_with_nul_is_refused(api: FlaskClient) -> None:
     assert message(api.get("/api/subscribers?search=a%00b")) == refused
     assert message(api.post("/api/import/subscribers", content_type="multipart/form-data", data={
         "params": '{"delim": "\\u0000"}', "file": (io.BytesIO(b"email\r\na@example.jp\r\n"), "x.csv")})) == refused
+
+
+def test_provider_webhooks_bound_json_depth_too(app: Flask) -> None:
+    # SendGrid's and the other providers' bodies are parsed by the same bounded reader (arrays allowed).
+    with app.app_context():
+        assert json_payload(b"[[1]]") == [[1]]
+        with pytest.raises(ValidationError, match="nested more than"):
+            json_payload(("[" * 5000 + "]" * 5000).encode())
