@@ -64,6 +64,14 @@ def optional_id(value: Any, field: str) -> int | None:
     return None if value in (None, "") else whole_number(value, field, maximum=ID_MAX)
 
 
+def id_or_none(value: Any, maximum: int = ID_MAX) -> int | None:
+    """Return value as a whole number from 1 to maximum, or None: for UI filters, which ignore what is not one."""
+    try:
+        return whole_number(value, "id", maximum=maximum)
+    except ValidationError:
+        return None
+
+
 def id_list(value: Any, field: str) -> list[int]:
     """Return a list of ids (numbers or their digits), or raise a 400 naming the field; None is no ids."""
     if value is None:

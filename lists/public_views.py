@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from core.auth import csrf_exempt, public
 from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
-from core.inputs import json_body
+from core.inputs import id_or_none, json_body
 from core.tokens import Purpose, read_token
 from core.web import limiter
 from lists.models import ConsentMethod, SubscriptionStatus
@@ -128,7 +128,7 @@ def preferences(token: str) -> Any:
     form = ConfirmForm()
     saved = False
     if request.method == "POST" and form.validate_on_submit():
-        wanted = [int(i) for i in request.form.getlist("l") if i.isdigit()]
+        wanted = [i for i in map(id_or_none, request.form.getlist("l")) if i is not None]
         update_preferences(subscriber, request.form.get("name", ""), wanted, link_consent(_("Preferences page")),
                            _language(), delivery_id=delivery_id)
         saved = True

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from core.errors import ValidationError
 from core.inputs import MAX_JSON_DEPTH
+from tests.conftest import login
 from tests.core.test_api import api_user
 from tracking.provider_events import json_payload
 
@@ -180,3 +181,14 @@ def test_provider_webhooks_bound_json_depth_too(app: Flask) -> None:
         assert json_payload(b"[[1]]") == [[1]]
         with pytest.raises(ValidationError, match="nested more than"):
             json_payload(("[" * 5000 + "]" * 5000).encode())
+
+
+@pytest.mark.parametrize("query", ["list_id=%C2%B2", "segment_id=99999999999999999999", "before=%C2%B2",
+                                   "before=99999999999999999999"])
+def test_ui_filters_ignore_numbers_they_cannot_use(client: FlaskClient, users: dict[str, str], query: str) -> None:
+    # str.isdigit() accepts "²", which int() refuses; a number beyond an id column failed in the query.
+    login(client, "admin")
+    assert client.get(f"/subscribers/?{query}").status_code == 200
+    assert client.get("/subscribers/bounces/?page=%C2%B2&campaign_id=99999999999999999999").status_code == 200
+    assert client.get("/outbox/?page=%C2%B2").status_code == 200
+    assert client.get("/subscribers/99999999999999999999").status_code == 404
