@@ -203,17 +203,19 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
             if rule.rule.startswith(API_PATHS):
                 spec.path(view=app.view_functions[rule.endpoint], app=app)
-    return _with_id_bounds(spec.to_dict())
+    return _with_input_answers(spec.to_dict())
 
 
-def _with_id_bounds(document: dict[str, Any]) -> dict[str, Any]:
-    """Say what every route with an id in its path does with one that no row can have: 404, no route.
+def _with_input_answers(document: dict[str, Any]) -> dict[str, Any]:
+    """Add what the input layer (core.inputs) answers before any view runs, on every route it applies to.
 
-    The ``<int:…>`` converter (core.inputs.IdConverter) matches 0 to ID_MAX only, so a negative, fractional
-    or larger id, or one that is not a number, never reaches the view.
+    Every route refuses NUL in its URL, query or form (400). The ``<int:…>`` converter matches ids from 0 to
+    ID_MAX only, so on a route with an id in its path a negative, fractional or larger id, or one that is not
+    a number, matches no route (404).
     """
     for item in document["paths"].values():
         for operation in item.values():
+            operation.setdefault("responses", {}).setdefault("400", {"$ref": "#/components/responses/Error"})
             path_ids = [p for p in operation.get("parameters", []) if p.get("in") == "path"
                         and p.get("schema", {}).get("type") == "integer"]
             for parameter in path_ids:
