@@ -28,7 +28,7 @@ from lists.models import Subscriber
 from lists.segments import count
 from lists.subscriber_views import PAGE_SIZE
 from lists.subscribers import count_subscribers, subscribers_query
-from tests.databases import fresh_postgres
+from tests.resources import fresh_postgres
 
 LISTS = 5
 REPEATS = 5

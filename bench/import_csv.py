@@ -30,7 +30,7 @@ from core.embedded import private_redis
 from core.queues import QueueName, queue, redis
 from lists.imports import configure, get_import, start, upload
 from lists.services import create_list
-from tests.databases import fresh_postgres
+from tests.resources import fresh_postgres
 
 FAMILY = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田", "山田"]
 GIVEN = ["太郎", "花子", "一郎", "美咲", "健太", "陽菜", "翔", "結衣", "大輔", "さくら"]

@@ -51,7 +51,7 @@ from mailer.domains import add_domain, signer_for
 from mailer.mime import build, mailbox
 from mailer.models import Campaign, CampaignStatus, ContentType
 from mailer.signing import DKIMSigner
-from tests.databases import fresh_postgres
+from tests.resources import fresh_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 NEWSLETTER = ROOT.parent / "shared" / "testdata" / "newsletter" / "weekly.html"

@@ -36,7 +36,7 @@ from core.embedded import private_redis
 from core.queues import redis
 from mailer.models import Campaign, DeliveryCount
 from mailer.queries import settle
-from tests.databases import fresh_postgres
+from tests.resources import fresh_postgres
 from tracking.metrics import build_report, campaign_report, metrics_of
 from tracking.metrics_cache import PREFIX
 from tracking.models import CampaignAudience

@@ -43,8 +43,7 @@ from core.db import db, utcnow
 from core.embedded import WEB_PROCESSES, WEB_THREADS, port_answers, private_redis, web_argv
 from core.tokens import Mark, mark_key, mark_token
 from mailer.models import Campaign, ContentType, Delivery, DeliveryStatus, Link
-from tests.conftest import free_port
-from tests.databases import fresh_postgres
+from tests.resources import free_port, fresh_postgres
 from tracking.flush import flush_events
 from tracking.models import TrackingEvent
 from tracking.views import PIXEL, PIXEL_HEADERS, PIXEL_STATUS

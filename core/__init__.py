@@ -7,7 +7,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Wire the core: database, Redis, i18n, login/CSRF/limits, API base, health, pages, CLI."""
-    from core import api, cli, db, health, i18n, inputs, queues, user_views, views, web
+    from core import account_views, api, browser_policy, cli, db, health, i18n, inputs, queues, user_views, views, web
 
     inputs.init_app(app)  # first: routes bind its id converter when they are added
     db.init_app(app)
@@ -18,4 +18,7 @@ def init_app(app: Flask) -> None:
     health.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(user_views.bp)
+    app.register_blueprint(account_views.bp)
+    app.before_request(account_views.require_enrolment)
+    browser_policy.init_app(app)
     cli.init_app(app)

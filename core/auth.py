@@ -25,6 +25,7 @@ class Permission(StrEnum):
     """One thing a view or API route needs."""
 
     DASHBOARD = "dashboard:read"
+    OWN_ACCOUNT = "account:own"  # one's own password and two-factor login
     LISTS_READ = "lists:read"
     LISTS_WRITE = "lists:write"
     SUBSCRIBERS_READ = "subscribers:read"
@@ -47,6 +48,7 @@ class Permission(StrEnum):
 
 _READ = {
     Permission.DASHBOARD,
+    Permission.OWN_ACCOUNT,
     Permission.LISTS_READ,
     Permission.SUBSCRIBERS_READ,
     Permission.TEMPLATES_READ,

@@ -16,11 +16,14 @@ from flask_migrate import upgrade
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
+from sqlalchemy import select
 
+from core import two_factor
 from core.auth import Role
 from core.db import db
 from core.embedded import EmbeddedError, Supervisor, preflight, services
 from core.errors import KairanError
+from core.models import User, UserType
 from core.queues import WORKER_QUEUES, WORKER_TTL, QueueName, queue, redis
 from core.settings import Settings
 from core.users import create_api_user, create_user, ensure_first_admin, has_admin
@@ -132,6 +135,17 @@ def users_create(name: str, role: str, password: str) -> None:
     except KairanError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"Created {user.role.value} {user.username}.")
+
+
+@users_cli.command("two-factor-off")
+@click.argument("name")
+def users_two_factor_off(name: str) -> None:
+    """Turn off a person's two-factor login (the last admin lost their phone and recovery codes)."""
+    user = db.session.scalar(select(User).where(User.username == name.strip().lower(), User.type == UserType.USER))
+    if user is None:
+        raise click.ClickException(f"No person is called {name!r}.")
+    two_factor.turn_off(user)
+    click.echo(f"Two-factor login of {user.username} is off.")
 
 
 @tokens_cli.command("create")

@@ -12,7 +12,7 @@ import uuid_utils
 from flask import Flask
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, Dialect, Enum, MetaData, TypeDecorator, event, text
+from sqlalchemy import DateTime, Dialect, Enum, MetaData, Table, TypeDecorator, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 
@@ -71,6 +71,22 @@ class Base(DeclarativeBase):
         metadata=MetaData(naming_convention=NAMING_CONVENTION),
         type_annotation_map={datetime: UTCDateTime()},
     )
+
+
+# Tables whose ids are handed out only once on SQLite too (migration 0023): without AUTOINCREMENT,
+# SQLite gives a new row the largest id plus one, reusing a deleted newest row's id.
+NEVER_REUSED_IDS = frozenset({
+    "users", "lists", "subscribers", "consent_records", "suppressions", "imports", "segments", "templates",
+    "campaigns", "deliveries", "sending_domains", "dkim_keys", "smtp_relays", "links", "media", "bounces",
+    "unread_mail",
+})
+
+
+@event.listens_for(Table, "after_parent_attach")
+def _autoincrement_on_sqlite(table: Table, parent: Any) -> None:
+    """Keep the models saying what migration 0023 made."""
+    if parent is Base.metadata and table.name in NEVER_REUSED_IDS:
+        table.dialect_options["sqlite"]["autoincrement"] = True
 
 
 class Timestamped:

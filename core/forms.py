@@ -29,6 +29,49 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
+def _code_field(label: str) -> StringField:
+    # one-time-code: phones offer the code from an SMS or app; numeric keyboard for the six digits
+    return StringField(label, validators=[DataRequired(), Length(max=40)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "text", "spellcheck": "false",
+                                  "autocapitalize": "off"})
+
+
+class LoginCodeForm(FlaskForm):
+    """The code after the password: from the authenticator app, or a recovery code."""
+
+    code = _code_field(_l("Code from your authenticator app, or a recovery code"))
+
+
+class EnrolForm(FlaskForm):
+    """The first code from the app, which turns two-factor login on."""
+
+    code = StringField(_l("Code from the app (6 digits)"), validators=[DataRequired(), Length(max=10)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+
+
+class DisableTwoFactorForm(FlaskForm):
+    """Password and a code, to turn two-factor login off."""
+
+    password = PasswordField(_l("Password"), validators=[DataRequired()],
+                             render_kw={"autocomplete": "current-password"})
+    code = _code_field(_l("Code from your authenticator app, or a recovery code"))
+
+
+class ChangePasswordForm(FlaskForm):
+    """The current password and a new one, twice."""
+
+    current = PasswordField(_l("Current password"), validators=[DataRequired()],
+                            render_kw={"autocomplete": "current-password"})
+    password = PasswordField(
+        _l("New password (at least %(n)d characters)", n=MIN_PASSWORD_LENGTH),
+        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, message=_l(
+            "A password needs at least %(n)d characters.", n=MIN_PASSWORD_LENGTH))],
+        render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField(_l("Repeat the new password"),
+                            validators=[DataRequired(), EqualTo("password", _l("The passwords differ."))],
+                            render_kw={"autocomplete": "new-password"})
+
+
 class SetupForm(FlaskForm):
     """The first admin's account."""
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from flask import Flask, has_request_context, request, session
-from flask_babel import Babel, format_datetime, get_locale
+from flask_babel import Babel, format_datetime, format_timedelta, get_locale
+from flask_babel import gettext as _
 from flask_login import current_user
 
 LANGUAGES = {"en": "English", "ja": "日本語"}
@@ -33,3 +35,12 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_locale=lambda: str(get_locale() or DEFAULT_LANGUAGE))
     app.jinja_env.filters["datetime"] = lambda value: format_datetime(value, "medium")
+
+
+def time_left_text(seconds: float | None) -> str:
+    """Say how long a running job has left ("time left: about 3 minutes"), or that it is not known yet."""
+    if seconds is None:
+        return _("time left: not known yet")
+    if seconds < 1:
+        return _("time left: a moment")
+    return _("time left: about %(time)s", time=format_timedelta(timedelta(seconds=seconds), add_direction=False))

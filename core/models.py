@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.auth import Role
@@ -17,6 +18,11 @@ class UserType(StrEnum):
 
     USER = "user"
     API = "api"
+
+
+def new_session_token() -> str:
+    """Return a fresh random session token."""
+    return secrets.token_urlsafe(24)
 
 
 class User(Timestamped, db.Model):  # type: ignore[name-defined]
@@ -35,6 +41,13 @@ class User(Timestamped, db.Model):  # type: ignore[name-defined]
     language: Mapped[str | None] = mapped_column(String(10))
     enabled: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None]
+    # Part of every session's user id (get_id): a new one ends the sessions that carry the old one
+    # (logout, a password change), though Flask keeps sessions in the browser's signed cookie.
+    session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
+    # Two-factor login (core/two_factor.py): the TOTP secret, encrypted; on from two_factor_since.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    two_factor_since: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None]  # the 30-second step of the last code taken: no code works twice
 
     # Flask-Login's user protocol.
     @property
@@ -53,5 +66,22 @@ class User(Timestamped, db.Model):  # type: ignore[name-defined]
         return False
 
     def get_id(self) -> str:
-        """Return the id Flask-Login keeps in the session."""
-        return str(self.id)
+        """Return the id Flask-Login keeps in the session: the user's id and session token."""
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def two_factor(self) -> bool:
+        """Tell whether this user logs in with a code after the password."""
+        return self.two_factor_since is not None
+
+
+class RecoveryCode(db.Model):  # type: ignore[name-defined]
+    """One recovery code of a user with two-factor login, usable once instead of a TOTP code."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # SHA-256 of the code: codes are long and random (as API tokens), so a slow hash adds nothing.
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None]

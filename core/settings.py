@@ -132,12 +132,14 @@ class Settings:
     company_name: str  # shown on public pages and in Kairan's own mail
     timezone: str  # the UI shows times in it (stored times are UTC)
     logo_url: str | None  # shown on public pages
+    test_subject_prefix: str | None  # starts a test send's subject; unset: [テスト] or [Test], the sender's language
     postal_address: str  # 特定電子メール法: the sender's address, in every campaign's footer
     contact: str  # 特定電子メール法: where readers reach the sender (an address, a URL or a phone number)
     media_s3_url: str | None  # S3-compatible storage for uploaded images (several web machines); else data_dir
     media_public_url: str | None  # where readers load those images from (a CDN or the bucket's public URL)
     admin_user: str | None
     admin_password: str | None
+    require_2fa_admins: bool  # admins must use two-factor login: one without it is sent to enrol after login
     embedded_redis: bool  # Kairan starts its own redis-server on a socket in data_dir
     embedded_smtp: bool  # mail goes to the built-in capture server (the Outbox)
     sending: SendingSettings
@@ -354,6 +356,13 @@ def _mail_from(env: Mapping[str, str], base_url: str, company: str) -> str:
     return raw
 
 
+def _test_subject_prefix(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("KAIRAN_TEST_SUBJECT_PREFIX") or "").strip()
+    if any(ord(c) < 32 or ord(c) == 127 for c in raw):  # it goes into a Subject header
+        raise SettingsError("KAIRAN_TEST_SUBJECT_PREFIX must be one line of text, such as [TEST].")
+    return raw or None
+
+
 def _timezone(env: Mapping[str, str]) -> str:
     name = env.get("KAIRAN_TIMEZONE") or DEFAULT_TIMEZONE
     try:
@@ -416,6 +425,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         timezone=_timezone(env),
         logo_url=_url(env, "KAIRAN_LOGO_URL", ("http", "https"), env["KAIRAN_LOGO_URL"]) if env.get("KAIRAN_LOGO_URL")
         else None,
+        test_subject_prefix=_test_subject_prefix(env),
         postal_address=(env.get("KAIRAN_POSTAL_ADDRESS") or "").strip(),
         media_s3_url=_url(env, "KAIRAN_MEDIA_S3_URL", ("http", "https"), "") if env.get("KAIRAN_MEDIA_S3_URL")
         else None,
@@ -429,6 +439,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=_whole_number(env, "KAIRAN_TRUSTED_PROXIES", 0, minimum=0),
         admin_user=admin_user,
         admin_password=admin_password,
+        require_2fa_admins=_flag(env, "KAIRAN_REQUIRE_2FA_ADMINS", False),
         embedded_redis=not env.get("KAIRAN_REDIS_URL"),
         embedded_smtp=not env.get("KAIRAN_SMTP_URL"),
         sending=_sending(env),

@@ -2,7 +2,8 @@
 
 Signed with the secret key and a salt per purpose, so a token made for one link cannot be
 used for another; a forged or altered token is simply not valid (the page says so, and
-does nothing).
+does nothing). Test sends and previews get test tokens, signed with a salt of their own: a
+page tells them apart without a database lookup, and a test token can never pass for a real one.
 """
 
 from __future__ import annotations
@@ -25,21 +26,30 @@ class Purpose(StrEnum):
     OPTIN = "optin"
 
 
-def _serializer(purpose: Purpose) -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"kairan.{purpose.value}")
+def _serializer(purpose: Purpose, test: bool) -> URLSafeSerializer:
+    salt = f"kairan.test.{purpose.value}" if test else f"kairan.{purpose.value}"
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=salt)
 
 
-def make_token(purpose: Purpose, payload: Any) -> str:
-    """Return a URL-safe signed token carrying payload (kept small: ids and uuids only)."""
-    return str(_serializer(purpose).dumps(payload))
+def make_token(purpose: Purpose, payload: Any, *, test: bool = False) -> str:
+    """Return a URL-safe signed token carrying payload (kept small: ids and uuids only).
+
+    ``test``: a test message's token, which the public pages answer with a page that changes nothing.
+    """
+    return str(_serializer(purpose, test).dumps(payload))
 
 
-def read_token(purpose: Purpose, token: str) -> Any | None:
-    """Return the token's payload, or None when it was not signed by this Kairan for this purpose."""
+def read_token(purpose: Purpose, token: str, *, test: bool = False) -> Any | None:
+    """Return the token's payload, or None when it was not signed by this Kairan for this purpose (and kind)."""
     try:
-        return _serializer(purpose).loads(token)
+        return _serializer(purpose, test).loads(token)
     except BadSignature:
         return None
+
+
+def is_test_token(purpose: Purpose, token: str) -> bool:
+    """Whether a token was signed here for a test message (or a preview) for this purpose."""
+    return read_token(purpose, token, test=True) is not None
 
 
 class Mark(StrEnum):

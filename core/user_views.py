@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 
+from core import sessions, two_factor
 from core.auth import Permission, require
 from core.errors import KairanError
 from core.forms import ConfirmForm, EditUserForm, NewTokenForm, NewUserForm
@@ -82,6 +83,8 @@ def edit(user_id: int) -> Any:
         except KairanError as exc:
             form.role.errors = [exc.message]
         else:
+            if form.password.data:
+                sessions.end_other_sessions(user)  # the new password ends their sessions (and keeps this one)
             flash(_("Changes to %(name)s saved.", name=user.username), "success")
             return redirect(url_for("users.index"))
     return render_template("core/user_edit.html", user=user, form=form, confirm_form=ConfirmForm())
@@ -95,6 +98,17 @@ def rotate(user_id: int) -> Any:
     if user.type == UserType.API and ConfirmForm().validate_on_submit():
         session["new_token"] = f"{user.username}:{rotate_token(user)}"
     return redirect(url_for("users.index"))
+
+
+@bp.post("/<int:user_id>/two-factor/off")
+@require(Permission.USERS_MANAGE)
+def two_factor_off(user_id: int) -> Any:
+    """Turn off a person's two-factor login (they lost their phone and their recovery codes)."""
+    user = get_user(user_id)
+    if ConfirmForm().validate_on_submit():
+        two_factor.turn_off(user)
+        flash(_("Two-factor login of %(name)s is off.", name=user.username), "success")
+    return redirect(url_for("users.edit", user_id=user.id))
 
 
 @bp.post("/<int:user_id>/delete")

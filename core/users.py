@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from core.auth import Role
-from core.db import db, utcnow
+from core.db import db
 from core.errors import ConflictError, NotFoundError, ValidationError
-from core.models import User, UserType
+from core.models import User, UserType, new_session_token
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,99}$")
 MIN_PASSWORD_LENGTH = 10  # NIST SP 800-63B asks for at least 8; we ask a little more
@@ -94,8 +94,6 @@ def authenticate_password(username: str, password: str) -> User | None:
         return None
     if not check_password_hash(user.password_hash, password or "") or not user.enabled:
         return None
-    user.last_login_at = utcnow()
-    db.session.commit()
     return user
 
 
@@ -139,10 +137,17 @@ def update_user(user: User, *, role: str, enabled: bool, password: str | None = 
         if _admins_left(user) == 0:
             raise ValidationError(str(_l("Kairan needs at least one enabled admin.")))
     if password:
-        _check_password(password)
-        user.password_hash = generate_password_hash(password)
+        set_password(user, password)
     user.role = new_role
     user.enabled = enabled
+    db.session.commit()
+
+
+def set_password(user: User, password: str) -> None:
+    """Give a person a new password; their sessions end (the caller keeps its own: core.sessions)."""
+    _check_password(password)
+    user.password_hash = generate_password_hash(password)
+    user.session_token = new_session_token()
     db.session.commit()
 
 

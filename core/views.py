@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 
 from core import dashboard as dashboard_panels
-from core import health
+from core import health, sessions, two_factor
 from core.auth import Permission, public, require
+from core.db import utcnow
 from core.errors import KairanError
-from core.forms import ConfirmForm, LanguageForm, LoginForm, SetupForm
+from core.forms import ConfirmForm, LanguageForm, LoginCodeForm, LoginForm, SetupForm
 from core.i18n import LANGUAGES
+from core.sessions import user_from_session
 from core.users import authenticate_password, create_user, has_admin, set_language
 from core.web import limiter
 
 bp = Blueprint("core", __name__)
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Failed logins allowed before answering 429: per client address, and per username so a
 # password cannot be guessed from many addresses either.
 LOGIN_LIMIT_PER_IP = "10 per minute"
 LOGIN_LIMIT_PER_USERNAME = "30 per hour"
+# Between the password and the code, the session names who is logging in, for this long.
+PENDING_LOGIN = timedelta(minutes=5)
+PENDING_KEY = "two_factor_login"
 
 
 def _failed(response: Any) -> bool:
@@ -38,15 +46,19 @@ def _safe_next(target: str | None) -> str:
     return url_for("core.dashboard")
 
 
+def limited_like_login(key_func: Callable[[], str]) -> Callable[[F], F]:
+    """Rate-limit a view's failed POSTs (answered 401) per client address, and per user as key_func names them."""
+
+    def decorator(view: F) -> F:
+        per_user = limiter.limit(LOGIN_LIMIT_PER_USERNAME, methods=["POST"], deduct_when=_failed, key_func=key_func)
+        return limiter.limit(LOGIN_LIMIT_PER_IP, methods=["POST"], deduct_when=_failed)(per_user(view))  # type: ignore[return-value]
+
+    return decorator
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @public
-@limiter.limit(LOGIN_LIMIT_PER_IP, methods=["POST"], deduct_when=_failed)
-@limiter.limit(
-    LOGIN_LIMIT_PER_USERNAME,
-    methods=["POST"],
-    deduct_when=_failed,
-    key_func=lambda: "user:" + request.form.get("username", "").strip().lower(),
-)
+@limited_like_login(lambda: "user:" + request.form.get("username", "").strip().lower())
 def login() -> Any:
     """Show the login form and sign a user in."""
     if not has_admin():
@@ -56,8 +68,12 @@ def login() -> Any:
         return redirect(_safe_next(form.next.data))
     if form.validate_on_submit():
         user = authenticate_password(form.username.data or "", form.password.data or "")
+        if user is not None and user.two_factor:
+            # The password was right; the session holds the user's id and session token until the code comes.
+            session[PENDING_KEY] = {"user": user.get_id(), "at": utcnow().timestamp(), "next": form.next.data}
+            return redirect(url_for("core.login_code"))
         if user is not None:
-            login_user(user)
+            sessions.log_in(user)
             return redirect(_safe_next(form.next.data))
         # One message for unknown users and wrong passwords: no user enumeration.
         form.password.errors = [_("The username or password is wrong.")]
@@ -65,11 +81,45 @@ def login() -> Any:
     return render_template("core/login.html", form=form)
 
 
+def _pending_login() -> Any:
+    """Return the user who gave the right password in this session a little earlier, else None."""
+    pending = session.get(PENDING_KEY)
+    if not isinstance(pending, dict):
+        return None
+    if utcnow().timestamp() - float(pending.get("at", 0)) > PENDING_LOGIN.total_seconds():
+        return None
+    return user_from_session(str(pending.get("user", "")))
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@public
+@limited_like_login(lambda: "code:" + str((session.get(PENDING_KEY) or {}).get("user", "")).partition(":")[0])
+def login_code() -> Any:
+    """Ask a user with two-factor login for a code from their app (or a recovery code) after the password."""
+    user = _pending_login()
+    if user is None:
+        session.pop(PENDING_KEY, None)
+        flash(_("Log in again: the time to enter the code ran out."), "info")
+        return redirect(url_for("core.login"))
+    form = LoginCodeForm()
+    if form.validate_on_submit():
+        if two_factor.verify(user, form.code.data or ""):
+            next_page = session.pop(PENDING_KEY).get("next")
+            sessions.log_in(user)
+            if not two_factor.is_totp_code(form.code.data or ""):
+                flash(_("You used a recovery code. Recovery codes left: %(n)d.",
+                        n=two_factor.recovery_codes_left(user)), "warning")
+            return redirect(_safe_next(next_page))
+        form.code.errors = [_("The code is wrong or was already used.")]
+        return render_template("core/login_code.html", form=form), 401
+    return render_template("core/login_code.html", form=form)
+
+
 @bp.post("/logout")
 @public
 def logout() -> Any:
-    """Sign the user out."""
-    logout_user()
+    """Sign the user out; the session's cookie, and every other session of the user, stop working."""
+    sessions.log_out()
     flash(_("You are logged out."), "info")
     return redirect(url_for("core.login"))
 
@@ -87,7 +137,7 @@ def setup() -> Any:
         except KairanError as exc:
             form.username.errors = [exc.message]
         else:
-            login_user(user)
+            sessions.log_in(user)
             flash(_("Welcome to Kairan. Your admin account is ready."), "success")
             return redirect(url_for("core.dashboard"))
     return render_template("core/setup.html", form=form)

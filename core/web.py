@@ -17,10 +17,10 @@ from werkzeug.exceptions import HTTPException
 
 from core.api import API_PATHS, is_api_request, load_user_from_request
 from core.auth import Permission, Role, has_permission
-from core.db import db
 from core.errors import KairanError, NotFoundError
-from core.models import User, UserType
+from core.models import User
 from core.queues import limiter_storage_uri
+from core.sessions import user_from_session
 from core.urls import hide_password
 from core.users import has_admin
 
@@ -41,12 +41,9 @@ _HTTP_MESSAGES = {
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
+def load_user(session_id: str) -> User | None:
     """Load the signed-in person from the session; API users never hold a session."""
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    if user is None or user.type != UserType.USER or not user.enabled:
-        return None
-    return user
+    return user_from_session(session_id)
 
 
 def protect_forms() -> None:

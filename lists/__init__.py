@@ -32,9 +32,10 @@ SUBSCRIBER_INPUT = {
 
 SUBSCRIBER_QUERY = {
     "type": "object",
-    "required": ["query"],
     "properties": {
-        "query": {"type": "string", "description": 'An expression (never SQL): attribs.city == "大阪" and list == 3'},
+        "query": {"type": "string", "description": 'An expression (attribs.city == "大阪" and list == 3) or '
+                  "listmonk's SQL expression (subscribers.email='a@example.jp'), translated, never run as SQL."},
+        "all": {"type": "boolean", "description": "With no query: every subscriber (of list_ids, when given)."},
         "list_ids": {"type": "array", "items": {"type": "integer"}, "description": "Only subscribers on these lists."},
         "action": {"type": "string", "enum": ["add", "remove", "unsubscribe"]},
         "target_list_ids": {"type": "array", "items": {"type": "integer"}},

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from email.utils import parseaddr
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 
 from core.errors import ValidationError
+from core.oneline import CONTROLS, one_line
+from lists.address_reasons import translated_reason
 
 # Japanese mobile carriers long accepted local parts that RFC 5321 forbids unquoted
 # (consecutive dots, a dot first or before the @). Those addresses still receive mail,
@@ -21,7 +25,6 @@ CARRIER_DOMAINS = frozenset({
 })
 # RFC 5322 atext plus dots placed anywhere: what carriers accepted.
 _LEGACY_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]{1,64}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0080-\u009f\u2028\u2029]")
 # The plain ASCII form nearly every address has: dot-atom local part, LDH domain, alphabetic TLD.
 # email-validator accepts each of these unchanged except for lower-casing the domain, so they skip
 # it (it costs ~19 µs an address, the bulk of a CSV import's time); everything else goes through it.
@@ -43,7 +46,7 @@ def normalise_email(raw: str) -> str:
     NFKC turns full-width letters, digits and ＠ into ASCII; surrounding spaces go; the
     domain is lower-cased (IDN kept readable); the local part keeps its case for sending.
     """
-    if _CONTROL.search(raw or ""):
+    if CONTROLS.search(raw or ""):
         # Checked before anything else: a CR or LF here is a header-injection attempt.
         raise InvalidAddressError(_("An address may not contain line breaks or control characters."))
     address = (raw if raw.isascii() else unicodedata.normalize("NFKC", raw)).strip()
@@ -63,11 +66,26 @@ def normalise_email(raw: str) -> str:
         result = validate_email(address, check_deliverability=False)
         return f"{result.local_part}@{result.domain}"
     except EmailNotValidError as error:
-        reason = str(error)
+        reason = translated_reason(str(error))
     domain_checked = _valid_domain(domain)
     if domain_checked in CARRIER_DOMAINS and _LEGACY_LOCAL.match(local):
         return f"{local}@{domain_checked}"
     raise InvalidAddressError(_("%(address)s is not a valid address: %(reason)s", address=address, reason=reason))
+
+
+def parse_mailbox(value: Any, field: str) -> tuple[str, str] | None:
+    """Return a sender given as "Name <address>" or an address as (name, normalised address); None when empty.
+
+    A line break is refused, not folded: in a sender it is never a typo (the name goes into From:).
+    """
+    text = one_line(value, field, fold=False)
+    if not text:
+        return None
+    name, address = parseaddr(text)
+    # The address must be what the text ends with: parseaddr takes "A: b@x <c@y>" as b@x.
+    if "@" not in address or not (text == address or text.endswith(f"<{address}>")):
+        raise InvalidAddressError(_("%(field)s is not an address: %(value)s", field=field, value=text))
+    return name, normalise_email(address)
 
 
 def _valid_domain(domain: str) -> str | None:

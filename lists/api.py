@@ -18,6 +18,7 @@ from lists.services import (
     get_list,
     list_as_dict,
     lists_as_dicts,
+    lists_by_name,
     lists_query,
     update_list,
 )
@@ -157,14 +158,20 @@ def delete_many() -> Any:
     ---
     delete:
       tags: [lists]
-      summary: Delete the lists given by repeated id parameters.
-      parameters: [{in: query, name: id, required: true, schema: {type: array, items: {type: integer}}}]
+      summary: Delete the lists given by repeated id parameters, or (as listmonk) those a name search finds.
+      parameters:
+        - {in: query, name: id, schema: {type: array, items: {type: integer}}}
+        - {in: query, name: query, schema: {type: string}, description: Lists whose names contain this (no ids).}
+        - {in: query, name: all, schema: {type: boolean}, description: Every list (no ids, no query).}
       responses:
         200: {description: Deleted.}
         400: {$ref: '#/components/responses/Error'}
     """
     ids = id_args("id")
-    if not ids:
+    query = request.args.get("query", "").strip()
+    if not ids and (query or request.args.get("all") == "true"):
+        ids = list(db.session.scalars(lists_by_name(query)))
+    elif not ids:
         raise ValidationError(_("Give the lists to delete as id parameters."))
     delete_lists(ids)
     return jsonify(data=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -10,51 +9,51 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
-from core.db import db, json_text
+from core.db import db
+from core.safecsv import SafeWriter
 from core.timeline import timeline
+from lists.consent_evidence import describe
+from lists.export_columns import attribute_cell, attribute_keys, header_row, local_time
 from lists.models import ConsentRecord, MailingList, Subscriber
 from lists.subscribers import subscriber_as_dict
+from lists.timeline import method_label
 
 EXPORT_BATCH = 2000  # rows read per query, by id (keyset), so memory stays flat at any size
 EXPORT_ENCODINGS = {"utf-8": "utf-8-sig", "cp932": "cp932"}  # BOM so Excel reads UTF-8 as UTF-8
-HEADER = ["email", "name", "status", "lists", "attributes", "created_at", "updated_at", "uuid"]
-# A cell starting with one of these is a formula to Excel and LibreOffice (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Then one column per attribute key (lists/export_columns.py).
+HEADER = ["email", "name", "status", "lists", "created_at", "updated_at", "uuid"]
 
 
-def safe_cell(value: str) -> str:
-    """Neutralise spreadsheet formulas by prefixing an apostrophe (OWASP's advice for CSV injection)."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
-def _row(subscriber: Subscriber, list_names: dict[int, str]) -> list[str]:
+def _row(subscriber: Subscriber, list_names: dict[int, str], keys: Sequence[str]) -> list[str]:
     lists = "|".join(f"{list_names.get(s.list_id, s.list_id)}:{s.status.value}" for s in subscriber.subscriptions)
-    return [subscriber.email, subscriber.name, subscriber.status.value, lists,
-            json_text(subscriber.attribs or {}), subscriber.created_at.isoformat(),
-            subscriber.updated_at.isoformat(), subscriber.uuid]
+    return [subscriber.email, subscriber.name, subscriber.status.value, lists, local_time(subscriber.created_at),
+            local_time(subscriber.updated_at), subscriber.uuid, *(attribute_cell(subscriber.attribs, k) for k in keys)]
 
 
 def csv_stream(header: Sequence[str], batches: Iterable[Iterable[Sequence[str]]], encoding: str) -> Iterator[bytes]:
     """Yield a CSV, one chunk per batch of rows, each cell formula-safe; characters CP932 lacks become ?."""
     codec = EXPORT_ENCODINGS[encoding]
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = SafeWriter(buffer, lineterminator="\r\n")
     writer.writerow(header)
     yield buffer.getvalue().encode(codec, errors="replace")
     for rows in batches:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows([safe_cell(value) for value in row] for row in rows)
+        writer.writerows(rows)
         # After the header the BOM must not repeat: encode with the plain codec.
         yield buffer.getvalue().encode("utf-8" if codec == "utf-8-sig" else codec, errors="replace")
 
 
-def export_csv(stmt: Select[Any], encoding: str) -> Iterator[bytes]:
-    """Yield a CSV of the subscribers a query selects, in batches by id."""
-    return csv_stream(HEADER, _subscriber_batches(stmt), encoding)
+def export_csv(stmt: Select[Any], encoding: str, language: str = "en") -> Iterator[bytes]:
+    """Yield a CSV of the subscribers a query selects, in batches by id, headed in ``language``."""
+    keys = attribute_keys(stmt)
+    # An attribute named like a fixed column gets a prefix, so every header names one column.
+    names = [f"attribs.{key}" if key in HEADER else key for key in keys]
+    return csv_stream(header_row(HEADER, language) + names, _subscriber_batches(stmt, keys), encoding)
 
 
-def _subscriber_batches(stmt: Select[Any]) -> Iterator[list[list[str]]]:
+def _subscriber_batches(stmt: Select[Any], keys: Sequence[str]) -> Iterator[list[list[str]]]:
     list_names = {list_id: name for list_id, name in db.session.execute(select(MailingList.id, MailingList.name))}
     last_id = None
     base = stmt.order_by(None).order_by(Subscriber.id).options(
@@ -64,7 +63,7 @@ def _subscriber_batches(stmt: Select[Any]) -> Iterator[list[list[str]]]:
         subscribers = db.session.scalars(page.limit(EXPORT_BATCH)).all()
         if not subscribers:
             return
-        yield [_row(s, list_names) for s in subscribers]
+        yield [_row(s, list_names, keys) for s in subscribers]
         last_id = subscribers[-1].id
         db.session.expunge_all()  # keep memory flat
 
@@ -82,8 +81,9 @@ def subscriber_data(subscriber: Subscriber) -> dict[str, Any]:
              "created_at": s["subscription_created_at"]} for s in profile["lists"]
         ],
         "consent": [
-            {"list_id": r.list_id, "status": r.status.value, "method": r.method.value, "ip": r.ip,
-             "user_agent": r.user_agent, "evidence": r.evidence, "created_at": r.created_at.isoformat()}
+            {"list_id": r.list_id, "status": r.status.value, "method": r.method.value,
+             "method_label": method_label(r.method), "ip": r.ip,
+             "user_agent": r.user_agent, "evidence": describe(r.evidence), "created_at": r.created_at.isoformat()}
             for r in records
         ],
         "timeline": [{"at": e.at.isoformat(), "kind": e.kind, "title": e.title, "detail": e.detail}

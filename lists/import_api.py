@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any
 
@@ -14,6 +13,7 @@ from flask_login import current_user
 from core.auth import Permission, require
 from core.errors import ValidationError
 from core.inputs import json_object
+from core.safecsv import SafeWriter
 from lists.imports import cancel, configure, first_errors, latest_import, start, upload
 from lists.models import Import, ImportStatus
 
@@ -107,7 +107,7 @@ def get_import_logs() -> Any:
     if imp.error:
         lines.append(imp.error)
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(first_errors(imp, LOG_ERRORS))  # line,reason,row as in the file
+    SafeWriter(buffer, lineterminator="\n").writerows(first_errors(imp, LOG_ERRORS))  # line,reason,row as in the file
     lines += buffer.getvalue().splitlines()
     return jsonify(data="\n".join(lines))
 

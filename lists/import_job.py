@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import gc
 import json
 import multiprocessing
@@ -18,12 +17,16 @@ from typing import IO, Any, NamedTuple
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from core.db import commit_without_waiting_for_disk, db, json_text, new_uuid, utcnow
 from core.errors import ValidationError
+from core.oneline import one_line
+from core.safecsv import SafeWriter
 from lists import queries
 from lists.addresses import address_key, normalise_email
+from lists.consent_evidence import coded
 from lists.csvfiles import count_rows, rows
 from lists.imports import errors_path, get_import, remove_upload
 from lists.models import (
@@ -45,6 +48,7 @@ BATCH_ROWS = 20_000
 POSTGRES_WRITERS = 2
 TRUE_WORDS = {"1", "true", "yes", "y", "on", "はい", "有", "○"}
 FALSE_WORDS = {"0", "false", "no", "n", "off", "いいえ", "無", "×", ""}
+NAME_FIELD = _l("Name")  # lazy: translated only for a row that is refused
 
 
 # email_key -> (address, name, attributes as JSON text, uuid if new): one batch's subscribers, one per address.
@@ -113,7 +117,10 @@ class RowParser:
                 except ValidationError as error:
                     raise RowError(error.message) from None
             elif target == "name":
-                name = value.strip()[:200] or None
+                try:
+                    name = one_line(value, NAME_FIELD)[:200] or None
+                except ValidationError as error:
+                    raise RowError(error.message) from None
             elif target == "attribute":
                 converted = _convert(value, kind, key)
                 if converted is not None:
@@ -137,7 +144,7 @@ class BatchWriter:
         self.overwrite = imp.overwrite
         self.list_ids = list(imp.list_ids)
         self.status = imp.subscription_status
-        self.evidence = _("Import of %(file)s by %(user)s", file=imp.file_name, user=imp.created_by)
+        self.evidence = coded("import", file=imp.file_name, user=imp.created_by)
 
     def write(self, batch: Batch) -> None:
         """Write one batch (keys are case-folded addresses, already unique within the batch)."""
@@ -306,7 +313,7 @@ def _batches(reading: Reading, errors_file: IO[str]) -> Iterator[tuple[list[Batc
     parse = RowParser(reading.mapping)
     done = failed = size = 0
     parts: list[dict[str, tuple[str, str | None, dict[str, Any]]]] = [{} for _ in range(reading.streams)]
-    errors = csv.writer(errors_file)
+    errors = SafeWriter(errors_file)  # =1+2 in a bad row stays text when the file is opened in Excel
     errors.writerow(["line", "reason", "row"])
     records = rows(reading.path, reading.encoding, reading.delimiter)
     next(records, None)  # the header

@@ -30,7 +30,7 @@ from lists.imports import (
     start,
     upload,
 )
-from lists.models import Import, ImportStatus
+from lists.models import Import, ImportStatus, MailingList
 from lists.services import lists_query
 
 bp = Blueprint("imports", __name__, url_prefix="/subscribers/import")
@@ -78,7 +78,10 @@ def detail(import_id: int) -> Any:
     """Show a pending import's preview and mapping, or a started one's progress and bad rows."""
     imp = get_import(import_id)
     if imp.status != ImportStatus.PENDING:
-        return render_template("lists/import_progress.html", imp=imp, progress=progress(imp),
+        # The lists it fills, to go and see them once it has finished.
+        lists = db.session.scalars(select(MailingList).where(MailingList.id.in_(imp.list_ids or []))
+                                   .order_by(MailingList.name)).all()
+        return render_template("lists/import_progress.html", imp=imp, progress=progress(imp), lists=lists,
                                errors=first_errors(imp, ERRORS_SHOWN), form=ConfirmForm())
     encoding = request.args.get("encoding") or imp.encoding
     delimiter = (request.args.get("delimiter") or imp.delimiter).replace("\\t", "\t")

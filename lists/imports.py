@@ -15,7 +15,9 @@ from sqlalchemy import select
 
 from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
+from core.i18n import time_left_text
 from core.queues import QueueName, queue
+from core.safecsv import restored
 from lists.csvfiles import ENCODINGS, decode_sample, detect_delimiter, detect_encoding, preview, read_sample
 from lists.models import Import, ImportMode, ImportStatus, SubscriptionStatus
 from lists.subscribers import lists_by_id
@@ -48,7 +50,7 @@ def first_errors(imp: Import, limit: int) -> list[list[str]]:
     if not path.exists():
         return []
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        return list(islice(csv.reader(fh), 1, limit + 1))
+        return [[restored(cell) for cell in row] for row in islice(csv.reader(fh), 1, limit + 1)]
 
 
 def auto_mapping(header: list[str]) -> list[dict[str, Any]]:
@@ -207,11 +209,12 @@ def progress(imp: Import) -> dict[str, Any]:
     elapsed = ((imp.finished_at or utcnow()) - imp.started_at).total_seconds() if imp.started_at else 0.0
     rate = imp.done / elapsed if elapsed > 0 else 0.0
     left = max(imp.total - imp.done, 0)
+    seconds_left = round(left / rate) if rate and imp.status == ImportStatus.IMPORTING else None
     return {
         "id": imp.id, "name": imp.file_name, "status": imp.status.value, "total": imp.total, "done": imp.done,
         "imported": imp.imported, "failed": imp.failed, "rate": round(rate), "error": imp.error,
         # Rows that repeated an address of the same batch and were merged into it.
         "merged": max(imp.done - imp.imported - imp.failed, 0) if imp.finished_at else 0,
         "percent": round(100 * imp.done / imp.total, 1) if imp.total else (100.0 if imp.finished_at else 0.0),
-        "seconds_left": round(left / rate) if rate and imp.status == ImportStatus.IMPORTING else None,
+        "seconds_left": seconds_left, "time_left": time_left_text(seconds_left),
     }

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from core.db import db
 from core.errors import ValidationError
+from core.oneline import one_line
 from core.signals import optin_requested, unsubscribed_from_campaign
 from core.tokens import Purpose, make_token, read_token
 from lists.addresses import address_key, normalise_email
@@ -27,16 +28,17 @@ from lists.subscribers import Consent, set_subscription_status, subscribe
 MAX_NAME = 200
 
 
-def public_links(subscriber: Subscriber, delivery_id: int | None = None) -> dict[str, str]:
+def public_links(subscriber: Subscriber, delivery_id: int | None = None, *, test: bool = False) -> dict[str, str]:
     """Return a subscriber's signed link tokens (as mail and pages give them).
 
     A campaign message's unsubscribe and preferences tokens also name its delivery, so the campaign is
-    credited with an unsubscribe made through either.
+    credited with an unsubscribe made through either. A test message's (``test``) lead to a page that
+    says it was a test and changes nothing, whoever it was rendered for.
     """
     reader: Any = subscriber.uuid if delivery_id is None else [subscriber.uuid, delivery_id]
-    return {"unsubscribe": make_token(Purpose.UNSUBSCRIBE, reader),
-            "preferences": make_token(Purpose.PREFERENCES, reader),
-            "optin": make_token(Purpose.OPTIN, subscriber.uuid)}
+    return {"unsubscribe": make_token(Purpose.UNSUBSCRIBE, reader, test=test),
+            "preferences": make_token(Purpose.PREFERENCES, reader, test=test),
+            "optin": make_token(Purpose.OPTIN, subscriber.uuid, test=test)}
 
 
 def read_reader_token(purpose: Purpose, token: str) -> tuple[str, int | None]:
@@ -86,7 +88,7 @@ def public_subscribe(email: str, name: str, list_uuids: Sequence[str], consent: 
     subscriber = db.session.scalars(select(Subscriber).where(Subscriber.email_key == address_key(address))).first()
     if subscriber is None:
         subscriber = Subscriber(email=address, email_key=address_key(address),
-                                name=(name or "").strip()[:MAX_NAME] or address.split("@")[0], attribs={})
+                                name=one_line(name, _("Name"))[:MAX_NAME] or address.split("@")[0], attribs={})
         db.session.add(subscriber)
         db.session.flush()
     elif subscriber.status == SubscriberStatus.BLOCKLISTED:
@@ -136,7 +138,7 @@ def update_preferences(subscriber: Subscriber, name: str, wanted_list_ids: Itera
     Leaving a list from the page a campaign message linked to credits that campaign (its delivery).
     """
     wanted = set(wanted_list_ids)
-    subscriber.name = (name or "").strip()[:MAX_NAME] or subscriber.name
+    subscriber.name = one_line(name, _("Name"))[:MAX_NAME] or subscriber.name
     current = {s.list_id: s for s in subscriber.subscriptions}
     leave = [s.mailing_list for s in subscriber.subscriptions
              if s.list_id not in wanted and s.status != SubscriptionStatus.UNSUBSCRIBED]

@@ -12,12 +12,15 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from core.auth import csrf_exempt, public
+from core.api import user_from_authorization
+from core.auth import Permission, csrf_exempt, has_permission, public
+from core.browser_policy import embeddable
 from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
 from core.inputs import id_or_none, json_body
-from core.tokens import Purpose, read_token
+from core.tokens import Purpose, is_test_token, read_token
 from core.web import limiter
+from lists.consent_evidence import coded
 from lists.models import ConsentMethod, SubscriptionStatus
 from lists.public import (
     confirm,
@@ -59,8 +62,18 @@ def _language() -> str:
     return str(get_locale() or "en")
 
 
+def test_link_page(purpose: Purpose) -> Any:
+    """Answer a link of a test message (or a preview), GET or one-click POST alike: say so, and change nothing.
+
+    A colleague who presses the unsubscribe button on a test rendered as a real subscriber must not
+    unsubscribe that subscriber in their name.
+    """
+    return render_template("lists/public/test_link.html", purpose=purpose.value)
+
+
 @bp.route("/subscription/form", methods=["GET", "POST"])
 @public
+@embeddable  # the form may be shown in a frame on the company's own site
 @csrf_exempt  # embeddable on any site; a honeypot, a rate limit and double opt-in guard it instead
 @limiter.limit(SIGNUP_LIMIT, methods=["POST"])
 def subscription_form() -> Any:
@@ -81,17 +94,47 @@ def subscription_form() -> Any:
 
 @bp.route("/subscription/optin/<subscriber_uuid>", methods=["GET", "POST"])
 @public
+@csrf_exempt  # a reader's POST carries ConfirmForm's CSRF token, checked below; an API client its credentials
 def optin(subscriber_uuid: str) -> Any:
-    """Show the lists to confirm (GET), and confirm them (POST with confirm=true), as listmonk does."""
+    """Show the lists to confirm (GET), and confirm them (POST with confirm=true), as listmonk does.
+
+    Readers come with the signed token of their confirmation mail. listmonk clients confirm on a
+    subscriber's behalf with API credentials instead (listmonk's own link carries no token).
+    """
+    if request.method == "POST" and "Authorization" in request.headers:
+        return _optin_by_api_user(subscriber_uuid)
+    if is_test_token(Purpose.OPTIN, request.values.get("t", "")):
+        return test_link_page(Purpose.OPTIN)
     subscriber = get_by_uuid(subscriber_uuid)
     if subscriber is None or read_token(Purpose.OPTIN, request.values.get("t", "")) != subscriber_uuid:
         return render_template("lists/public/invalid.html"), 404
     lists = pending_optins(subscriber, request.values.getlist("l"))
     if request.method == "POST" and request.form.get("confirm") == "true" and ConfirmForm().validate_on_submit():
-        confirm(subscriber, lists, link_consent(_("Opt-in confirmation link")))
+        confirm(subscriber, lists, link_consent(coded("optin_link")))
         return render_template("lists/public/confirmed.html", lists=lists, links=public_links(subscriber))
     return render_template("lists/public/optin.html", subscriber=subscriber, lists=lists, token=request.values["t"],
                            form=ConfirmForm())
+
+
+def _optin_by_api_user(subscriber_uuid: str) -> Any:
+    """Confirm a subscriber's pending lists (``l``: list uuids, all of them when none) for an API user.
+
+    The answer is listmonk's: the confirmation page; errors are the API's JSON, as the caller is one.
+    """
+    user = user_from_authorization(request.headers["Authorization"])
+    if user is None:
+        return jsonify(message=_("invalid API credentials")), 403
+    if not has_permission(user.role, Permission.SUBSCRIBERS_WRITE):
+        return jsonify(message=_("You do not have permission to do this.")), 403
+    subscriber = get_by_uuid(subscriber_uuid)
+    if subscriber is None:
+        return jsonify(message=_("Subscriber not found.")), 400
+    if request.form.get("confirm") != "true":
+        return jsonify(message=_("Send confirm=true to confirm the subscription.")), 400
+    lists = pending_optins(subscriber, request.form.getlist("l"))
+    confirm(subscriber, lists, Consent(ConsentMethod.API, evidence=f"API user {user.username}",
+                                       ip=request.remote_addr, user_agent=request.user_agent.string))
+    return render_template("lists/public/confirmed.html", lists=lists, links=public_links(subscriber))
 
 
 @bp.route("/u/<token>", methods=["GET", "POST"])
@@ -99,6 +142,8 @@ def optin(subscriber_uuid: str) -> Any:
 @csrf_exempt  # RFC 8058 one-click: mail providers POST with no cookie; the signed token is the proof
 def unsubscribe_page(token: str) -> Any:
     """GET shows a page and never unsubscribes; POST (the page's button or one-click) unsubscribes, 200."""
+    if is_test_token(Purpose.UNSUBSCRIBE, token):
+        return test_link_page(Purpose.UNSUBSCRIBE)
     subscriber_uuid, delivery_id = read_reader_token(Purpose.UNSUBSCRIBE, token)
     subscriber = get_by_uuid(subscriber_uuid)
     if subscriber is None:
@@ -113,30 +158,39 @@ def unsubscribe_page(token: str) -> Any:
 
 def _one_click_evidence() -> str:
     if request.form.get("List-Unsubscribe") == "One-Click":
-        return "List-Unsubscribe=One-Click (RFC 8058)"
-    return _("Unsubscribe page")
+        return coded("one_click")
+    return coded("unsubscribe_page")
 
 
 @bp.route("/p/<token>", methods=["GET", "POST"])
 @public
 def preferences(token: str) -> Any:
     """Let a subscriber choose their lists and change their name."""
+    if is_test_token(Purpose.PREFERENCES, token):
+        return test_link_page(Purpose.PREFERENCES)
     subscriber_uuid, delivery_id = read_reader_token(Purpose.PREFERENCES, token)
     subscriber = get_by_uuid(subscriber_uuid)
     if subscriber is None:
         return render_template("lists/public/invalid.html"), 404
     form = ConfirmForm()
-    saved = False
+    saved, error, name = False, None, subscriber.name
     if request.method == "POST" and form.validate_on_submit():
         wanted = [i for i in map(id_or_none, request.form.getlist("l")) if i is not None]
-        update_preferences(subscriber, request.form.get("name", ""), wanted, link_consent(_("Preferences page")),
-                           _language(), delivery_id=delivery_id)
-        saved = True
+        try:
+            update_preferences(subscriber, request.form.get("name", ""), wanted,
+                               link_consent(coded("preferences_page")), _language(), delivery_id=delivery_id)
+            saved, name = True, subscriber.name
+        except KairanError as exc:  # nothing was changed: the page shows why, with the name as typed
+            error, name = exc.message, request.form.get("name", "")
     active = {s.list_id for s in subscriber.subscriptions if s.status != SubscriptionStatus.UNSUBSCRIBED}
     shown = {m.id: m for m in public_lists()}
     shown.update({s.list_id: s.mailing_list for s in subscriber.subscriptions if s.list_id in active})
-    return render_template("lists/public/preferences.html", subscriber=subscriber, lists=sorted(
-        shown.values(), key=lambda m: m.name), active=active, form=form, saved=saved, links=public_links(subscriber))
+    if error:
+        active = set(wanted)  # the ticks as sent
+    page = render_template("lists/public/preferences.html", subscriber=subscriber, name=name, error=error,
+                           lists=sorted(shown.values(), key=lambda m: m.name), active=active, form=form, saved=saved,
+                           links=public_links(subscriber))
+    return (page, 400) if error else page
 
 
 @api_bp.post("/subscription")

@@ -29,10 +29,12 @@ from lists.models import Segment, Subscriber, SubscriberStatus, Subscription, Su
 
 MAX_DEPTH = 4  # groups inside groups; deeper is refused (and never needed)
 MAX_RULES = 50
+MAX_IN_VALUES = 1000  # values of one "in" rule (listmonk's `subscribers.id IN (…)`)
+MAX_ID = 2**63 - 1  # ids are 64-bit at most; a larger number would overflow PostgreSQL's bigint
 TEXT_OPS = ("eq", "ne", "contains", "not_contains", "starts_with", "ends_with")
 NUMBER_OPS = ("eq", "ne", "gt", "gte", "lt", "lte")
 DATE_OPS = ("before", "after", "within_days", "not_within_days")
-ATTRIBUTE_TYPES = ("text", "number", "date")
+ATTRIBUTE_TYPES = ("text", "number", "date", "boolean")
 
 Compiler = Callable[[dict[str, Any]], ColumnElement[bool]]
 # Field name → compiler. lists fills in its own fields below; later packages add theirs
@@ -41,6 +43,8 @@ RULE_KINDS: dict[str, Compiler] = {}
 
 
 def _text(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    if op == "in":
+        return column.in_([str(v) for v in _values(value)])
     text = str(value if value is not None else "")
     expressions = {
         "eq": lambda: column == text, "ne": lambda: or_(column != text, column.is_(None)),
@@ -48,10 +52,33 @@ def _text(column: Any, op: str, value: Any) -> ColumnElement[bool]:
         "not_contains": lambda: or_(not_(column.contains(text, autoescape=True)), column.is_(None)),
         "starts_with": lambda: column.startswith(text, autoescape=True),
         "ends_with": lambda: column.endswith(text, autoescape=True),
+        # SQL's own patterns (listmonk's queries): % and _ are wildcards, a backslash escapes, on both databases.
+        "like": lambda: column.like(text, escape="\\"), "ilike": lambda: column.ilike(text, escape="\\"),
+        "gt": lambda: column > text, "gte": lambda: column >= text, "lt": lambda: column < text,
+        "lte": lambda: column <= text,
     }
     if op not in expressions:
         raise ValidationError(_("Unknown comparison %(op)s for text.", op=op))
     return expressions[op]()
+
+
+def _values(value: Any) -> list[Any]:
+    """The values of an "in" rule: a list of 1 to MAX_IN_VALUES."""
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_IN_VALUES:
+        raise ValidationError(_("An “in” rule takes a list of 1 to %(n)d values.", n=MAX_IN_VALUES))
+    return value
+
+
+def _numbers(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    """Compare a numeric column (or expression) with a number, or with each of a list ("in")."""
+    if op == "in":
+        return column.in_([_number(v) for v in _values(value)])
+    wanted = _number(value)
+    ops = {"eq": column == wanted, "ne": column != wanted, "gt": column > wanted, "gte": column >= wanted,
+           "lt": column < wanted, "lte": column <= wanted}
+    if op not in ops:
+        raise ValidationError(_("Unknown comparison %(op)s for numbers.", op=op))
+    return ops[op]
 
 
 def _number(value: Any) -> float:
@@ -68,17 +95,40 @@ def _date(value: Any) -> str:
         raise ValidationError(_("%(value)s is not a date (YYYY-MM-DD).", value=value)) from None
 
 
-def _attribute_number(key: str) -> Any:
-    """The attribute as a number where it is a JSON number, else NULL (no cast errors on PostgreSQL)."""
-    field = Subscriber.attribs[key]
+def _attribute_path(rule: dict[str, Any]) -> tuple[str, ...]:
+    """The keys leading to a rule's attribute: "attribs.<key>", or a nested "path" (listmonk's attribs->'a'->>'b')."""
+    path = rule.get("path") or [str(rule["field"])[len("attribs."):]]
+    if not isinstance(path, list) or not 0 < len(path) <= MAX_DEPTH or not all(
+            isinstance(key, str) and 0 < len(key) <= 64 and '"' not in key for key in path):
+        raise ValidationError(_("An attribute rule needs the attribute's name."))
+    return tuple(path)
+
+
+def _attribute_field(path: tuple[str, ...]) -> Any:
+    return Subscriber.attribs[path[0]] if len(path) == 1 else Subscriber.attribs[path]
+
+
+def _json_type_is(path: tuple[str, ...], types: tuple[str, ...]) -> ColumnElement[bool]:
+    """Whether the attribute's JSON value is of one of these types (SQLite's names: integer, real, true, false)."""
     if db.engine.dialect.name == "postgresql":
-        is_number = func.jsonb_typeof(field) == "number"
-    else:
-        is_number = func.json_type(Subscriber.attribs, f'$."{key}"').in_(["integer", "real"])
-    return case((is_number, cast(field.as_string(), Float)), else_=None)
+        names = {"integer": "number", "real": "number"}
+        return func.jsonb_typeof(_attribute_field(path)).in_(sorted({names[t] for t in types}))
+    return func.json_type(Subscriber.attribs, "$" + "".join(f'."{key}"' for key in path)).in_(types)
 
 
-def _contains(key: str, kind: str, value: Any) -> ColumnElement[bool] | None:
+def _attribute_number(path: tuple[str, ...]) -> Any:
+    """The attribute as a number where it is a JSON number, else NULL (no cast errors on PostgreSQL)."""
+    field = _attribute_field(path)
+    return case((_json_type_is(path, ("integer", "real")), cast(field.as_string(), Float)), else_=None)
+
+
+def _nested(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    for key in reversed(path):
+        value = {key: value}
+    return value
+
+
+def _contains(path: tuple[str, ...], kind: str, value: Any) -> ColumnElement[bool] | None:
     """attribs @> {key: value} on PostgreSQL where it is the very test of an equality rule, else None.
 
     The GIN index of migration 0006 answers @>, and the planner estimates it from the column's
@@ -99,29 +149,33 @@ def _contains(key: str, kind: str, value: Any) -> ColumnElement[bool] | None:
                 return None
         except ValueError:
             pass
-    return type_coerce(Subscriber.attribs, JSONB).contains({key: wanted})
+    return type_coerce(Subscriber.attribs, JSONB).contains(_nested(path, wanted))
+
+
+def _boolean(path: tuple[str, ...], op: str, value: Any) -> ColumnElement[bool]:
+    """A JSON true or false (listmonk's `attribs->>'vip' = true`); "ne" also selects those without one."""
+    if not isinstance(value, bool) or op not in ("eq", "ne"):
+        raise ValidationError(_("A yes/no attribute is compared with = or <> and true or false."))
+    if db.engine.dialect.name == "postgresql":
+        matches = type_coerce(Subscriber.attribs, JSONB).contains(_nested(path, value))
+    else:
+        matches = _json_type_is(path, ("true",) if value else ("false",))
+    return matches if op == "eq" else not_(func.coalesce(matches, false()))
 
 
 def _attribute(rule: dict[str, Any]) -> ColumnElement[bool]:
-    key, op, kind = str(rule["field"])[len("attribs."):], rule.get("op"), rule.get("type") or "text"
-    if not key or len(key) > 64:
-        raise ValidationError(_("An attribute rule needs the attribute's name."))
+    path, op, kind = _attribute_path(rule), rule.get("op"), rule.get("type") or "text"
     if op == "eq" and kind in ("text", "number"):
-        contained = _contains(key, kind, rule.get("value"))
+        contained = _contains(path, kind, rule.get("value"))
         if contained is not None:
             return contained
-    text = Subscriber.attribs[key].as_string()
-    if op == "exists":
-        return text.is_not(None)
-    if op == "not_exists":
-        return text.is_(None)
+    text = _attribute_field(path).as_string()
+    if op in ("exists", "not_exists"):
+        return text.is_not(None) if op == "exists" else text.is_(None)
+    if kind == "boolean":
+        return _boolean(path, str(op), rule.get("value"))
     if kind == "number":
-        number, wanted = _attribute_number(key), _number(rule.get("value"))
-        ops = {"eq": number == wanted, "ne": number != wanted, "gt": number > wanted, "gte": number >= wanted,
-               "lt": number < wanted, "lte": number <= wanted}
-        if op not in ops:
-            raise ValidationError(_("Unknown comparison %(op)s for numbers.", op=op))
-        return ops[str(op)]
+        return _numbers(_attribute_number(path), str(op), rule.get("value"))
     if kind == "date":
         return _dates(text, str(op), rule.get("value"))
     return _text(text, str(op), rule.get("value"))
@@ -138,17 +192,49 @@ def _dates(column: Any, op: str, value: Any) -> ColumnElement[bool]:
     raise ValidationError(_("Unknown comparison %(op)s for dates.", op=op))
 
 
-def _created(rule: dict[str, Any]) -> ColumnElement[bool]:
-    op, value = str(rule.get("op")), rule.get("value")
-    if op in ("within_days", "not_within_days"):
-        since = datetime.now(UTC) - timedelta(days=_number(value))
-        return Subscriber.created_at >= since if op == "within_days" else Subscriber.created_at < since
-    day = datetime.fromisoformat(_date(value)).replace(tzinfo=UTC)
-    if op == "before":
-        return Subscriber.created_at < day
-    if op == "after":
-        return Subscriber.created_at >= day + timedelta(days=1)
-    raise ValidationError(_("Unknown comparison %(op)s for dates.", op=op))
+def _moment(value: Any) -> datetime:
+    """A date or a date and time (ISO 8601, UTC unless it says otherwise)."""
+    try:
+        moment = datetime.fromisoformat(str(value).strip().replace("/", "-"))
+    except ValueError:
+        raise ValidationError(_("%(value)s is not a date (YYYY-MM-DD).", value=value)) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _timestamp(column: Any) -> Compiler:
+    """Rules on a timestamp column: by day (before, after, within days) and, for listmonk's queries, by moment."""
+    def compile_timestamp(rule: dict[str, Any]) -> ColumnElement[bool]:
+        op, value = str(rule.get("op")), rule.get("value")
+        if op in ("within_days", "not_within_days"):
+            since = datetime.now(UTC) - timedelta(days=_number(value))
+            return column >= since if op == "within_days" else column < since
+        if op in ("eq", "ne", "gt", "gte", "lt", "lte"):
+            moment = _moment(value)
+            return {"eq": column == moment, "ne": column != moment, "gt": column > moment, "gte": column >= moment,
+                    "lt": column < moment, "lte": column <= moment}[op]
+        day = datetime.fromisoformat(_date(value)).replace(tzinfo=UTC)
+        if op == "before":
+            return column < day
+        if op == "after":
+            return column >= day + timedelta(days=1)
+        raise ValidationError(_("Unknown comparison %(op)s for dates.", op=op))
+    return compile_timestamp
+
+
+def _id(rule: dict[str, Any]) -> ColumnElement[bool]:
+    """A subscriber's id (listmonk's `subscribers.id = 1`)."""
+    value = rule.get("value")
+    ids = [_one_id(number) for number in value] if isinstance(value, list) else _one_id(value)
+    return _numbers(Subscriber.id, str(rule.get("op")), ids)
+
+
+def _one_id(value: Any) -> int:
+    """An id: a whole number, or its digits quoted (PostgreSQL reads subscribers.id = '1' so too)."""
+    digits = value.strip() if isinstance(value, str) else ""
+    number = int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= len(str(MAX_ID)) else value
+    if not isinstance(number, int) or isinstance(number, bool) or abs(number) > MAX_ID:
+        raise ValidationError(_("%(value)s is not an id.", value=value))
+    return number
 
 
 def _members(rule: dict[str, Any]) -> list[ColumnElement[bool]]:
@@ -175,20 +261,32 @@ def _membership(rule: dict[str, Any]) -> ColumnElement[bool]:
 
 
 def _status(rule: dict[str, Any]) -> ColumnElement[bool]:
+    if rule.get("op") == "in":
+        return Subscriber.status.in_([choice(SubscriberStatus, v, "status", required=True)
+                                      for v in _values(rule.get("value"))])
     status = choice(SubscriberStatus, rule.get("value"), "status", required=True)
     return Subscriber.status != status if rule.get("op") == "ne" else Subscriber.status == status
 
 
 def _email(rule: dict[str, Any]) -> ColumnElement[bool]:
-    return _text(Subscriber.email_key, str(rule.get("op")), str(rule.get("value") or "").casefold())
+    """Addresses are compared case-folded (email_key), patterns and lists of them too."""
+    value = rule.get("value")
+    folded = [str(v).casefold() for v in value] if isinstance(value, list) else str(value or "").casefold()
+    return _text(Subscriber.email_key, str(rule.get("op")), folded)
+
+
+def _uuid(rule: dict[str, Any]) -> ColumnElement[bool]:
+    return _text(Subscriber.uuid, str(rule.get("op")), rule.get("value"))
 
 
 def _subscriber_name(rule: dict[str, Any]) -> ColumnElement[bool]:
     return _text(Subscriber.name, str(rule.get("op")), rule.get("value"))
 
 
-RULE_KINDS.update(email=_email, name=_subscriber_name, status=_status, created_at=_created, list=_membership)
-COLUMN_FIELDS = ("email", "name", "status", "created_at")  # read straight from a subscriber's row
+RULE_KINDS.update(email=_email, name=_subscriber_name, status=_status, created_at=_timestamp(Subscriber.created_at),
+                  updated_at=_timestamp(Subscriber.updated_at), id=_id, uuid=_uuid, list=_membership)
+# Read straight from a subscriber's row.
+COLUMN_FIELDS = ("email", "name", "status", "created_at", "updated_at", "id", "uuid")
 
 
 def compile_rule(rule: Any, depth: int = 0) -> ColumnElement[bool]:
@@ -319,8 +417,9 @@ def _constant(node: ast.expr) -> Any:
     if isinstance(node, ast.Constant) and isinstance(node.value, str | int | float) \
             and not isinstance(node.value, bool):
         return node.value
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
-        return -node.operand.value  # type: ignore[operator]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
+            and isinstance(node.operand.value, int | float) and not isinstance(node.operand.value, bool):
+        return -node.operand.value  # a negative number (-'x' is no constant: it was a 500)
     raise ValidationError(_("Compare with a quoted text or a number."))
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, or_, select
 
 from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
+from core.oneline import one_line
 from core.validation import choice
 from lists.models import ListOptin, ListStatus, ListType, MailingList, Subscription, SubscriptionStatus
 from lists.queries import delete_memberships
@@ -88,7 +89,7 @@ def get_list(list_id: int) -> MailingList:
 def _apply(mailing_list: MailingList, data: dict[str, Any], *, partial: bool) -> None:
     """Set a list's fields from listmonk's JSON, validating each."""
     if "name" in data or not partial:
-        name = str(data.get("name") or "").strip()
+        name = one_line(data.get("name"), _("Name"))
         if not name or len(name) > MAX_LIST_NAME:
             raise ValidationError(_("A list needs a name of 1 to %(n)d characters.", n=MAX_LIST_NAME))
         mailing_list.name = name
@@ -121,6 +122,12 @@ def update_list(mailing_list: MailingList, data: dict[str, Any]) -> None:
     _apply(mailing_list, data, partial=True)
     mailing_list.updated_at = utcnow()
     db.session.commit()
+
+
+def lists_by_name(search: str) -> Select[int]:
+    """Ids of the lists whose names contain ``search`` (any case; all lists for ""): listmonk's delete by query."""
+    stmt = select(MailingList.id)
+    return stmt.where(MailingList.name.icontains(search, autoescape=True)) if search else stmt
 
 
 def delete_lists(list_ids: list[int]) -> int:

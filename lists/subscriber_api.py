@@ -14,9 +14,11 @@ from core.db import db
 from core.errors import ValidationError
 from core.inputs import json_body, optional_id_arg
 from core.validation import choice
+from lists.consent_evidence import coded
 from lists.export import subscriber_data
+from lists.listmonk_query import parse_query
 from lists.models import ConsentMethod, Subscriber, SubscriberStatus, SubscriptionStatus
-from lists.segments import get_segment, parse_expression
+from lists.segments import get_segment
 from lists.subscribers import (
     Consent,
     apply_bulk,
@@ -37,7 +39,7 @@ bp = Blueprint("subscribers_api", __name__, url_prefix="/api")
 
 def api_consent() -> Consent:
     """Record API changes with the API user's name, address and client."""
-    return Consent(ConsentMethod.API, evidence=f"API user {current_user.username}", ip=request.remote_addr,
+    return Consent(ConsentMethod.API, evidence=coded("api", user=current_user.username), ip=request.remote_addr,
                    user_agent=request.user_agent.string)
 
 
@@ -59,12 +61,14 @@ def get_subscribers() -> Any:
       tags: [subscribers]
       summary: Subscribers, newest first, paged as listmonk pages them.
       description: >
-        listmonk's `query` parameter takes raw SQL; Kairan takes an expression instead
-        (`attribs.city == "大阪" and "docomo" in email or list == 3`), compiled to safe SQL,
-        and answers 400 with the reason for anything else, raw SQL included.
+        `query` takes Kairan's expression language (`attribs.city == "大阪" and "docomo" in email
+        or list == 3`) or listmonk's SQL expression (`subscribers.email='taro@example.com'`,
+        `subscribers.attribs->>'city' ILIKE '%阪%'`), which is parsed and translated, never run:
+        columns, attributes, comparisons, LIKE, IN, IS NULL, AND/OR/NOT. Anything else is a 400
+        that names the part refused.
       parameters:
         - {in: query, name: search, schema: {type: string}}
-        - {in: query, name: query, schema: {type: string}, description: An expression (see above).}
+        - {in: query, name: query, schema: {type: string}, description: An expression or listmonk's SQL (see above).}
         - {in: query, name: segment_id, schema: {type: integer}}
         - {in: query, name: list_id, schema: {type: integer}}
         - {in: query, name: subscription_status, schema: {type: string, enum: [unconfirmed, confirmed, unsubscribed]}}
@@ -75,7 +79,7 @@ def get_subscribers() -> Any:
         200: {description: A page of subscribers with their lists.}
         400: {$ref: '#/components/responses/Error'}
     """
-    rules = parse_expression(request.args["query"]) if request.args.get("query") else None
+    rules = parse_query(request.args["query"]) if request.args.get("query", "").strip() else None
     segment_id = optional_id_arg("segment_id")
     if segment_id is not None:
         segment_rules = get_segment(segment_id).rules
@@ -249,14 +253,17 @@ def put_lists() -> Any:
 
 
 def _ids_for_query(body: dict[str, Any]) -> list[int]:
-    """Return the ids the expression in body["query"] selects (within body["list_ids"] when given)."""
+    """Return the ids the query in body["query"] selects (within body["list_ids"] when given).
+
+    listmonk's `"all": true` with no query means every subscriber (of those lists).
+    """
     query = str(body.get("query") or "").strip()
-    if not query:
+    if not query and body.get("all") is not True:
         raise ValidationError(_("Give a query: an expression such as attribs.city == \"大阪\"."))
     list_ids = body.get("list_ids") or []
     if not isinstance(list_ids, list) or not all(isinstance(i, int) for i in list_ids):
         raise ValidationError(_("List ids must be numbers."))
-    rules = parse_expression(query)
+    rules = parse_query(query) if query else {"match": "all", "rules": []}
     if list_ids:
         rules = {"match": "all", "rules": [rules, {"match": "any", "rules": [
             {"field": "list", "op": "member", "value": i} for i in list_ids]}]}
@@ -270,7 +277,7 @@ def delete_by_query() -> Any:
     ---
     post:
       tags: [subscribers]
-      summary: Delete every subscriber the query (an expression, not SQL) selects.
+      summary: Delete every subscriber the query (an expression or listmonk's SQL, never run as SQL) selects.
       requestBody:
         required: true
         content: {application/json: {schema: {$ref: '#/components/schemas/SubscriberQuery'}}}

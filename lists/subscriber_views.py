@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -18,7 +18,9 @@ from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
 from core.inputs import id_or_none
 from core.timeline import timeline
+from lists.consent_evidence import coded, describe
 from lists.export import EXPORT_ENCODINGS, export_csv, subscriber_data
+from lists.export_columns import csv_download, header_language
 from lists.forms import SubscriberForm
 from lists.models import ConsentMethod, ConsentRecord, MailingList, Subscriber, SubscriberStatus, SubscriptionStatus
 from lists.segments import all_segments, get_segment
@@ -42,7 +44,7 @@ PAGE_SIZE = 50
 
 def admin_consent() -> Consent:
     """Record UI changes with the user's name and address."""
-    return Consent(ConsentMethod.ADMIN, evidence=current_user.username, ip=request.remote_addr,
+    return Consent(ConsentMethod.ADMIN, evidence=coded("admin", user=current_user.username), ip=request.remote_addr,
                    user_agent=request.user_agent.string)
 
 
@@ -147,6 +149,7 @@ def _detail(subscriber: Subscriber, form: SubscriberForm) -> Any:
     form.lists.choices = [(m.id, m.name) for m in lists]
     return render_template(
         "lists/subscriber.html", subscriber=subscriber, form=form, records=records, method_label=method_label,
+        consent_evidence=describe,
         list_names={m.id: m.name for m in lists},
         events=timeline(subscriber.id), confirm_form=ConfirmForm(),
     )
@@ -222,9 +225,7 @@ def export() -> Any:
     if encoding not in EXPORT_ENCODINGS:
         encoding = "utf-8"
     stmt = subscribers_query(**_query_args(_filters()))
-    response = Response(stream_with_context(export_csv(stmt, encoding)), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f"attachment; filename=subscribers-{encoding}.csv"
-    return response
+    return csv_download(export_csv(stmt, encoding, header_language()), "subscribers", encoding)
 
 
 @bp.get("/<int:subscriber_id>/data.json")

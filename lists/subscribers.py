@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from core.db import db, utcnow
 from core.errors import ConflictError, NotFoundError, ValidationError
 from core.inputs import id_list
+from core.oneline import one_line
 from core.signals import subscribers_deleting
 from core.validation import choice
 from lists.addresses import address_key, normalise_email
@@ -44,7 +45,7 @@ class Consent:
 
 
 def _name(value: Any, email: str) -> str:
-    name = str(value or "").strip()
+    name = one_line(value, _("Name"))
     if len(name) > MAX_NAME:
         raise ValidationError(_("A name has at most %(n)d characters.", n=MAX_NAME))
     return name or email.split("@", 1)[0]  # listmonk's default

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from core.db import db
 from core.timeline import TimelineEvent
+from lists.consent_evidence import describe
 from lists.models import ConsentMethod, ConsentRecord, MailingList, SubscriptionStatus
 
 
@@ -37,6 +38,7 @@ def subscription_events(subscriber_id: int, limit: int) -> list[TimelineEvent]:
             SubscriptionStatus.UNCONFIRMED: _("Subscribed to %(list)s, awaiting confirmation", list=list_name),
             SubscriptionStatus.UNSUBSCRIBED: _("Unsubscribed from %(list)s", list=list_name),
         }[record.status]
-        detail = " · ".join(part for part in (method_label(record.method), record.evidence, record.ip or "") if part)
+        parts = (method_label(record.method), describe(record.evidence), record.ip or "")
+        detail = " · ".join(part for part in parts if part)
         events.append(TimelineEvent(at=record.created_at, kind=record.status.value, title=title, detail=detail))
     return events

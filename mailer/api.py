@@ -378,8 +378,8 @@ def preview_campaign(campaign_id: int) -> Any:
     campaign = get_campaign(campaign_id)
     data = _body() if request.method == "POST" else {}
     if data.get("body") is not None:  # listmonk previews an unsaved body posted with the request
-        db.session.refresh(campaign, ["template"])  # the preview reads the layout after the campaign leaves
-        db.session.expunge(campaign)  # the session, so the posted body is never saved
+        _layout = campaign.template  # loaded now: a detached campaign cannot load it later
+        db.session.expunge(campaign)
         campaign.body = str(data["body"])
         campaign.content_type = choice(ContentType, data.get("content_type"), "content_type", campaign.content_type)
     return preview_response(preview(campaign, _subscriber(request.values.get("subscriber_id"))).html)

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import jinja2
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -24,13 +21,17 @@ from sqlalchemy import delete, select
 from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
 from core.inputs import ID_MAX, id_list, optional_id, whole_number
+from core.oneline import one_line
 from core.validation import choice
+from lists.addresses import parse_mailbox
 from lists.models import ListType, MailingList, Segment, Subscriber
 from lists.public import public_links
 from mailer import queries
 from mailer.compiler import Compiled, body_html, compile_message, convert
-from mailer.errors import TemplateError
-from mailer.layouts import default_template
+from mailer.domains import unreal_sender
+from mailer.errors import RenderError, TemplateError
+from mailer.layouts import LEGAL_FOOTER_MARK, default_template
+from mailer.limits import RenderLimitError
 from mailer.models import Campaign, CampaignStatus, ContentType, Delivery, Link, Template
 from mailer.sandbox import TEXT_ENV, Checked, MissingNames, check_source
 
@@ -64,13 +65,18 @@ def _checked(source: str, field: str) -> Checked:
 QUIET_TIME = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")
 
 
-def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Campaign, list[str]]:
-    """Create or change a draft from listmonk's fields; the subject and body are checked as templates."""
+def save_campaign(campaign: Campaign | None, data: dict[str, Any],
+                  uuid: str | None = None) -> tuple[Campaign, list[str]]:
+    """Create or change a draft from listmonk's fields; the subject and body are checked as templates.
+
+    ``uuid`` names a new campaign (the editor's form carries one, so a second submit cannot make a twin).
+    """
     if campaign is not None and campaign.status not in EDITABLE_STATUSES:
         raise ValidationError(_("Only a draft, scheduled or paused campaign can be changed."))
-    current = campaign or Campaign(content_type=ContentType.VISUAL, body="", lists=[], tags=[], headers=[])
+    current = campaign or Campaign(content_type=ContentType.VISUAL, body="", lists=[], tags=[], headers=[],
+                                   **({"uuid": uuid} if uuid else {}))
     name = str(data.get("name", current.name) or "").strip()
-    subject = str(data.get("subject", current.subject) or "").strip()
+    subject = one_line(data.get("subject", current.subject), _("Subject"))
     if not name or not subject:
         raise ValidationError(_("Enter a name and a subject."))
     content_type = choice(ContentType, data.get("content_type"), "content_type", current.content_type)
@@ -104,7 +110,7 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any]) -> tuple[Camp
     campaign.template_id = template_id
     # The visual editor's project describes the old body: after a switch it reopens from the converted HTML.
     campaign.body_source = None if switched else data.get("body_source", campaign.body_source)
-    campaign.from_email = str(data.get("from_email", campaign.from_email) or "")
+    campaign.from_email = _sender(data.get("from_email", campaign.from_email))
     campaign.preheader = str(data.get("preheader", campaign.preheader) or "")
     campaign.language, campaign.lists, campaign.segment_id = language, list_ids, segment_id
     campaign.charset = str(data.get("charset", campaign.charset) or "utf-8").lower()
@@ -128,6 +134,13 @@ def delete_campaign(campaign: Campaign) -> None:
     db.session.execute(delete(Delivery).where(Delivery.campaign_id == campaign.id))
     db.session.delete(campaign)
     db.session.commit()
+
+
+def _sender(raw: Any) -> str:
+    """A campaign's own sender ("Name <address>") as given, once checked as From: will carry it; empty: the default."""
+    from_email = str(raw or "").strip()
+    parse_mailbox(from_email, _("From"))  # refuses what is not an address, or a name that breaks the line
+    return from_email
 
 
 def _segment_id(raw: Any) -> int | None:
@@ -249,10 +262,11 @@ def sender_fields() -> dict[str, str]:
 
 
 def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: MailingList | None = None,
-                   track_view: str = "", delivery_id: int | None = None) -> dict[str, Any]:
+                   track_view: str = "", delivery_id: int | None = None, *, test: bool = False) -> dict[str, Any]:
     """Return what a message's templates see for one reader (a sample reader when there is none).
 
     A delivery's message gets an unsubscribe link that names the delivery, so its campaign is credited.
+    A test message's or a preview's (``test``) links lead to a page that says so and changes nothing.
     """
     settings = current_app.config["KAIRAN"]
     base = settings.base_url
@@ -261,7 +275,7 @@ def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: Mai
             name = _("Sample Reader")
         subscriber = Subscriber(id=0, uuid="00000000-0000-0000-0000-000000000000", email="reader@example.com",
                                 name=name, attribs={})
-    links = public_links(subscriber, delivery_id)
+    links = public_links(subscriber, delivery_id, test=test)
     # Paths as lists/public_views.py routes them; url_for per message would cost more than the render.
     return {
         "subscriber": subscriber_fields(subscriber),
@@ -290,25 +304,11 @@ class Preview:
     checks: list[dict[str, str]]
 
 
-# What a template can raise for a reader: Jinja's errors, bad operands, numbers too large to print, and
-# NameError from Jinja's own code for a constant it cannot write back (1e999 folds to ``inf``).
-RENDER_ERRORS = (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError, NameError)
-
-
-@contextmanager
-def render_errors_refused() -> Iterator[None]:
-    """Turn a template's failure to render into a 400 that says why (a preview or a test is not a crash)."""
-    try:
-        yield
-    except RENDER_ERRORS as error:
-        raise ValidationError(_("The message cannot be rendered: %(error)s", error=error)) from None
-
-
 def preview(campaign: Campaign, subscriber: Subscriber | None) -> Preview:
-    """Render a campaign for one reader (nothing is counted) and run the checks."""
-    context = reader_context(campaign, subscriber)
-    with render_errors_refused(), MissingNames() as missing:
-        compiled = compile_campaign(campaign)
+    """Render a campaign for one reader (nothing is counted, and its links change nothing) and run the checks."""
+    compiled = compile_campaign(campaign)
+    context = reader_context(campaign, subscriber, test=True)
+    with MissingNames() as missing:
         subject, html, text = compiled.render_all(context)
     return Preview(subject, html, text, sorted(missing), run_checks(campaign, compiled, (subject, html, text),
                                                                      sorted(missing)))
@@ -368,9 +368,20 @@ def run_checks(campaign: Campaign, compiled: Compiled, rendered: tuple[str, str,
         results.append(_check_result("warning", _("%(n)d links are not https: %(urls)s", n=len(insecure),
                                                   urls=", ".join(insecure[:3]))))
     results.extend(_check_result("error", problem) for problem in legal_problems(compiled))
+    if unreal := unreal_sender(sender_of(campaign)):
+        results.append(_check_result("warning", unreal))
+    if campaign.template is not None and LEGAL_FOOTER_MARK in campaign.template.body:
+        results.append(_check_result("ok", _("The layout “%(name)s” lacked the footer the law requires (sender, "
+                                             "address, contact, unsubscribe link): Kairan added one at its end.",
+                                             name=campaign.template.name)))
     if campaign.charset == "iso-2022-jp":
         results.extend(_iso_2022_jp_check(subject + text))
     return results
+
+
+def sender_of(campaign: Campaign | None) -> str:
+    """Return the From address the campaign's mail carries: its own, or Kairan's default sender."""
+    return (campaign.from_email if campaign else "") or current_app.config["KAIRAN"].mail_from
 
 
 def legal_problems(compiled: Compiled) -> list[str]:
@@ -386,11 +397,21 @@ def legal_problems(compiled: Compiled) -> list[str]:
 
 
 def require_legal_details(campaign: Campaign) -> Compiled:
-    """Refuse (ValidationError) to send or schedule a campaign that lacks what the law asks; return it compiled."""
+    """Refuse (ValidationError) to send or schedule a campaign that lacks what the law asks; return it compiled.
+
+    A template that goes past a render limit even for the sample reader is refused here too, not in a
+    worker (one that fails only for some readers' data fails those deliveries, with the reason).
+    """
     compiled = compile_campaign(campaign)  # a template error stops here too, not in a worker
     problems = legal_problems(compiled)
     if problems:
         raise ValidationError(_("Not sent: %(problems)s", problems=" ".join(problems)))
+    try:
+        compiled.render_all(reader_context(campaign, None))
+    except RenderLimitError as error:
+        raise ValidationError(_("Not sent: %(problems)s", problems=error.message)) from None
+    except RenderError:
+        pass  # the sample reader lacks data real readers have: their deliveries say if it fails for them
     return compiled
 
 
@@ -399,8 +420,8 @@ def check_sendable(campaign: Campaign, subscriber: Subscriber | None) -> None:
     if campaign.charset != "iso-2022-jp":
         return
     context = reader_context(campaign, subscriber)
-    with render_errors_refused():
-        subject, _html, text = compile_campaign(campaign).render_all(context)
+    compiled = compile_campaign(campaign)
+    subject, _html, text = compiled.render_all(context)
     for problem in _iso_2022_jp_check(subject + text):
         raise ValidationError(problem["message"])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,12 +25,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import escape
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from core.api import DEFAULT_PER_PAGE
 from core.auth import Permission, public, require
 from core.db import db, utcnow
 from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
+from core.inputs import INT64_MAX, id_or_none
 from core.validation import choice
 from core.web import can
 from lists.addresses import address_key, normalise_email
@@ -45,8 +48,10 @@ from mailer.campaigns import (
     get_campaign,
     preview,
     save_campaign,
+    sender_of,
     web_version,
 )
+from mailer.domains import unreal_sender
 from mailer.jobs import queue_campaign_test
 from mailer.layouts import all_templates, delete_template, get_template, preview_layout, save_template, set_default
 from mailer.media import all_media, by_uuid, delete_media, get_media, media_as_dict, stored_name, upload
@@ -179,7 +184,7 @@ def campaigns() -> Any:
     """List the campaigns: search, status and tag filters, pages, and each one's lifecycle buttons."""
     filters = {"query": request.args.get("query", "").strip(), "status": request.args.get("status", ""),
                "tag": request.args.get("tag", "")}
-    page = int(request.args["page"]) if request.args.get("page", "").isdigit() and int(request.args["page"]) else 1
+    page = id_or_none(request.args.get("page"), INT64_MAX) or 1
     try:
         stmt = campaigns_query(filters["query"], [filters["status"]] if filters["status"] else [],
                                [filters["tag"]] if filters["tag"] else [])
@@ -227,6 +232,7 @@ def _campaign_editor(campaign: Campaign | None, values: dict[str, Any], status: 
         segments=db.session.execute(select(Segment.id, Segment.name).order_by(Segment.name)).all(),
         layouts=all_templates("campaign"), content_types=list(ContentType),
         media=[media_as_dict(m) for m in all_media()], editor_messages=visual_editor_messages(),
+        sender_warning=unreal_sender(values.get("from_email") or sender_of(None)),
     ), status
 
 
@@ -235,7 +241,7 @@ def _campaign_values(campaign: Campaign | None) -> dict[str, Any]:
         typed = {key: request.args.get(key, "") for key in ("name", "subject", "preheader")}
         content_type = request.args.get("content_type") or "visual"
         return {**typed, "content_type": content_type if content_type in set(ContentType) else "visual",
-                "language": "ja", "charset": "utf-8", "lists": [], "body": ""}
+                "language": "ja", "charset": "utf-8", "lists": [], "body": "", "draft": str(uuid.uuid4())}
     return {"name": campaign.name, "subject": campaign.subject, "preheader": campaign.preheader,
             "from_email": campaign.from_email, "content_type": campaign.content_type.value,
             "template_id": campaign.template_id, "lists": campaign.lists, "language": campaign.language,
@@ -247,13 +253,37 @@ def _campaign_values(campaign: Campaign | None) -> dict[str, Any]:
 
 def _posted_campaign() -> dict[str, Any]:
     values: dict[str, Any] = request.form.to_dict()
-    values["lists"] = [int(i) for i in request.form.getlist("lists") if i.isdigit()]
+    values["lists"] = [i for i in map(id_or_none, request.form.getlist("lists")) if i is not None]
     values["archive"] = request.form.get("archive") == "on"
     try:
         values["body_source"] = json.loads(request.form.get("body_source") or "null")
     except json.JSONDecodeError:
         values["body_source"] = None
     return values
+
+
+def _draft_uuid(values: dict[str, Any]) -> str | None:
+    """The uuid the new-campaign form was opened with (it becomes the campaign's), if the form sent a valid one."""
+    try:
+        return str(uuid.UUID(str(values.get("draft", ""))))
+    except ValueError:
+        return None
+
+
+def _campaign_by_uuid(value: str) -> Campaign | None:
+    return db.session.scalar(select(Campaign).where(Campaign.uuid == value))
+
+
+def _save_draft(campaign: Campaign | None, values: dict[str, Any], draft: str | None) -> tuple[Campaign, list[str]]:
+    """Save the form; a new campaign takes the form's uuid, so submits racing each other save one campaign."""
+    try:
+        return save_campaign(campaign, values, uuid=draft)
+    except IntegrityError:
+        db.session.rollback()
+        twin = _campaign_by_uuid(draft) if draft else None
+        if twin is None:
+            raise
+        return save_campaign(twin, values)
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
@@ -270,7 +300,12 @@ def campaign_edit(campaign_id: int | None = None) -> Any:
     if not can(Permission.CAMPAIGNS_WRITE):
         abort(403)
     values = _posted_campaign()
-    saved, refused = _save_posted(lambda: save_campaign(campaign, values),
+    draft = _draft_uuid(values) if campaign is None else None
+    if draft and (twin := _campaign_by_uuid(draft)) is not None:  # this form was already saved: save over it
+        if twin.status not in EDITABLE_STATUSES:
+            return redirect(url_for("compose.campaign_preview", campaign_id=twin.id))
+        campaign = twin
+    saved, refused = _save_posted(lambda: _save_draft(campaign, values, draft),
                                   lambda: _campaign_editor(campaign, values, 400))
     if saved is None:
         return refused

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,8 +30,11 @@ from mailer.signing import DKIMSigner, dns_record, new_key_pem
 
 # Selectors are the prefix and a number: kairan1 first, kairan2 for the first rotation, kairan-ed1 for Ed25519.
 SELECTOR_PREFIXES = {KeyAlgorithm.RSA: "kairan", KeyAlgorithm.ED25519: "kairan-ed"}
-SPF_SUGGESTION = "v=spf1 a mx include:<your relay's SPF domain> ~all"
 DNS_TIMEOUT = 5.0
+# Names no mail can come from: reserved for tests, documentation and local networks (RFC 2606, 6761,
+# 6762, 8375; .internal by ICANN) or no host name at all. Receivers refuse or bin such senders.
+UNREAL_SUFFIXES = ("localhost", "local", "test", "example", "invalid", "internal", "lan", "home.arpa",
+                   "example.com", "example.net", "example.org")
 
 
 def add_domain(name: str) -> SendingDomain:
@@ -63,6 +67,19 @@ def _new_key(sending: SendingDomain, algorithm: KeyAlgorithm, state: KeyState) -
 def bounce_domain_for(domain: str) -> str:
     """Return the domain VERP return paths of mail from ``domain`` use (its MX must reach Kairan's inbound server)."""
     return current_app.config["KAIRAN"].bounce_domain or f"bounce.{domain}"
+
+
+def unreal_sender(address: str) -> str | None:
+    """Say why mail from this address cannot reach an inbox when its domain cannot be real, else None."""
+    domain = parseaddr(address)[1].rpartition("@")[2].strip("[]").lower().rstrip(".")
+    try:
+        ipaddress.ip_address(domain)
+    except ValueError:
+        if "." in domain and not domain.endswith(tuple(f".{suffix}" for suffix in UNREAL_SUFFIXES)) \
+                and domain not in UNREAL_SUFFIXES:
+            return None
+    return _("The sender %(address)s is not a real mail domain: receivers will refuse or bin the mail. Give the "
+             "campaign a From address at your own domain (or set KAIRAN_MAIL_FROM).", address=address)
 
 
 def all_domains() -> list[SendingDomain]:
@@ -205,6 +222,12 @@ def _mx_host() -> str | None:
         return host if "." in host else None
 
 
+def spf_suggestion() -> str:
+    """An SPF record to start from, its placeholder in the reader's language."""
+    placeholder = _("<your relay’s SPF domain>")
+    return f"v=spf1 a mx include:{placeholder} ~all"
+
+
 def dns_records(sending: SendingDomain) -> list[Record]:
     """Return the records that make mail from this domain authenticate and bounce back: DKIM, SPF, DMARC, MX."""
     bounce = bounce_domain_for(sending.domain)
@@ -213,9 +236,9 @@ def dns_records(sending: SendingDomain) -> list[Record]:
                       _key_purpose(key), key) for key in sending.keys]
     return [
         *records,
-        Record("TXT", sending.domain, SPF_SUGGESTION,
+        Record("TXT", sending.domain, spf_suggestion(),
                _("SPF: name the servers that send for you (merge with an SPF record you have; one per domain).")),
-        Record("TXT", bounce, SPF_SUGGESTION,
+        Record("TXT", bounce, spf_suggestion(),
                _("SPF of the bounce domain: mail goes out with a return path on %(domain)s, and that is the "
                  "domain SPF checks.", domain=bounce)),
         Record("TXT", f"_dmarc.{sending.domain}", f"v=DMARC1; p=none; rua=mailto:dmarc@{sending.domain}",

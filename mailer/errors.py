@@ -13,6 +13,10 @@ class TemplateError(ValidationError):
         self.line = line
 
 
+class RenderError(ValidationError):
+    """A template that cannot be rendered for a reader (a limit, a division by zero, an undefined call)."""
+
+
 class FieldError(ValidationError):
     """Input refused because of one field, which the form shows the message under."""
 

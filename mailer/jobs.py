@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, render_template, url_for
-from flask_babel import force_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -68,13 +68,26 @@ class OptinMail(Letter):
             return assemble((subscriber.name, subscriber.email), _("Please confirm your subscription"), html, text)
 
 
+def subject_prefix(language: str) -> str:
+    """A test send's subject's start: KAIRAN_TEST_SUBJECT_PREFIX, else [テスト] or [Test] in the sender's language."""
+    configured = current_app.config["KAIRAN"].test_subject_prefix
+    if configured:
+        return str(configured)
+    with force_locale(language):
+        return _("[Test]")
+
+
 @dataclass(frozen=True)
 class CampaignTest(Letter):
-    """A campaign rendered for one reader exactly as the send will, to a typed address; never counted."""
+    """A campaign rendered for one reader exactly as the send will, to a typed address; never counted.
+
+    Its subject says it is a test, and its links change nothing, whoever it is rendered for.
+    """
 
     campaign_id: int
     reader_id: int | None
     to: str
+    language: str = "en"  # the sender's UI language (the subject's prefix)
 
     def compose(self) -> Composed:
         """Build with the campaign's own builder, so the test carries every header the send will."""
@@ -83,7 +96,8 @@ class CampaignTest(Letter):
         # As listmonk does, a test to a subscriber's own address is personalised for them.
         reader = (db.session.get(Subscriber, self.reader_id) if self.reader_id else
                   db.session.scalar(select(Subscriber).where(Subscriber.email_key == address_key(self.to))))
-        built, message_id = campaign_message(batch, reader, mailbox("", self.to), [(b"X-Kairan-Test", b"1")])
+        built, message_id = campaign_message(batch, reader, mailbox("", self.to), [(b"X-Kairan-Test", b"1")],
+                                             test_prefix=subject_prefix(self.language))
         return Composed(batch.sender, self.to, built, message_id)
 
 
@@ -93,12 +107,21 @@ def queue_test_message(to: str, language: str) -> None:
 
 
 def queue_campaign_test(campaign_id: int, reader_id: int | None, addresses: Sequence[str]) -> None:
-    """Queue a campaign's test send, one message per address; refuse (naming them) addresses never mailed."""
+    """Queue a campaign's test send, one message per address; refuse (naming them) addresses never mailed.
+
+    Called in the sender's request: its UI language says the subject's prefix. Each message is
+    rendered here first, as the worker will: a template that fails says so to the editor
+    (RenderError) instead of failing in a worker after the request said it was queued.
+    """
     refused = [reason for reason in map(refusal, addresses) if reason]
     if refused:
         raise ValidationError("; ".join(refused))
-    for to in addresses:
-        enqueue(CampaignTest(campaign_id, reader_id, to))
+    language = str(get_locale() or "en")
+    letters = [CampaignTest(campaign_id, reader_id, to, language) for to in addresses]
+    for letter in letters:
+        letter.compose()
+    for letter in letters:
+        enqueue(letter)
 
 
 def queue_optin_mail(_sender: object, *, subscriber_id: int, list_ids: list[int], language: str) -> None:

@@ -11,31 +11,70 @@ from sqlalchemy import select, update
 
 from core.db import db
 from core.errors import NotFoundError, ValidationError
+from core.oneline import one_line
 from core.validation import choice
 from mailer.errors import TemplateError
 from mailer.models import Campaign, Template, TemplateType
 from mailer.sandbox import Checked, check_source
 
-# 特定電子メール法: every campaign mail names its sender, their address and contact point,
-# and lets the reader refuse further mail. A campaign layout without these is refused.
-REQUIRED_IN_CAMPAIGN_LAYOUT = (
-    (r"\{\{-?\s*content\s*-?\}\}", _l("the {{ content }} slot")),
-    (r"\bunsubscribe_url\b", _l("an unsubscribe link ({{ unsubscribe_url }})")),
-    (r"\bsender\.name\b", _l("the sender's name ({{ sender.name }})")),
-    (r"\bsender\.address\b", _l("the sender's postal address ({{ sender.address }})")),
-    (r"\bsender\.contact\b", _l("a contact point ({{ sender.contact }})")),
+CONTENT_SLOT = re.compile(r"\{\{-?\s*content\s*-?\}\}")
+# 特定電子メール法: every campaign mail names its sender, their address and contact point, and lets
+# the reader refuse further mail. A campaign layout without these (a listmonk layout brought as it
+# is) gets a footer that has them, added where the layout ends, as Mailchimp adds its required footer.
+LEGAL_PARTS = (
+    ("unsubscribe", r"\bunsubscribe_url\b", _l("an unsubscribe link")),
+    ("sender", r"\bsender\.name\b", _l("the sender's name")),
+    ("sender", r"\bsender\.address\b", _l("the sender's postal address")),
+    ("sender", r"\bsender\.contact\b", _l("a contact point")),
 )
+LEGAL_FOOTER_MARK = "<!-- kairan:legal-footer -->"  # starts the added footer, so checks can say it was added
+# The footer's lines (mail text, in the campaign's language as the seeded layouts have it: ja, else en).
+LEGAL_FOOTER_LINES = {
+    "unsubscribe": ('今後の配信を希望されない場合は、'
+                    '<a href="{{ unsubscribe_url }}">配信停止</a>のお手続きをお願いします。',
+                    'If you no longer wish to receive these emails, you may '
+                    '<a href="{{ unsubscribe_url }}">unsubscribe</a> at any time.'),
+    "sender": ("送信者：{{ sender.name }}　{{ sender.address }}<br>お問い合わせ：{{ sender.contact }}",
+               "Sender: {{ sender.name }}, {{ sender.address }}<br>Contact: {{ sender.contact }}"),
+}
+BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+
+
+def _legal_footer(parts: list[str]) -> str:
+    def lines(language: int) -> str:
+        return "".join(f'<p style="margin: 0 0 8px 0;">{LEGAL_FOOTER_LINES[part][language]}</p>' for part in parts)
+
+    return (f'{LEGAL_FOOTER_MARK}\n<div style="font-size: 12px; color: #666666; padding: 16px 24px;">\n'
+            f'{{% if lang == "ja" %}}{lines(0)}{{% else %}}{lines(1)}{{% endif %}}\n</div>\n')
+
+
+def with_legal_footer(source: str) -> tuple[str, list[str]]:
+    """Return a campaign layout with the legal footer added where it lacks a part of it, and what was lacking."""
+    lacking = [(part, str(what)) for part, pattern, what in LEGAL_PARTS if not re.search(pattern, source)]
+    if not lacking:
+        return source, []
+    footer = _legal_footer(list(dict.fromkeys(part for part, _what in lacking)))
+    ends = list(BODY_END.finditer(source))
+    at = ends[-1].start() if ends else len(source)
+    return source[:at] + footer + source[at:], [what for _part, what in lacking]
+
+
+def footer_notice(lacking: list[str]) -> str:
+    """Say that the legal footer was added, and why."""
+    return _("The layout lacked %(missing)s, which Japan's Act on Specified Electronic Mail requires: Kairan added "
+             "a footer with them at its end.", missing=", ".join(lacking))
 
 
 def check_layout(body: str, kind: TemplateType) -> Checked:
-    """Check a layout's body; a campaign layout must carry the slot and the legally required footer."""
+    """Check a layout's body; a campaign layout needs the slot, and gets the legal footer where it lacks it."""
     checked = check_source(body)
     if kind == TemplateType.CAMPAIGN:
-        missing = [str(what) for pattern, what in REQUIRED_IN_CAMPAIGN_LAYOUT if not re.search(pattern, checked.source)]
-        if missing:
-            raise TemplateError(_("A campaign layout needs %(missing)s (Japan's Act on Specified Electronic "
-                                  "Mail requires the sender's details and an unsubscribe link).",
-                                  missing=", ".join(missing)))
+        if not CONTENT_SLOT.search(checked.source):
+            raise TemplateError(_("A campaign layout needs the {{ content }} slot (listmonk's "
+                                  "{{ template \"content\" . }}), where each campaign's body goes."))
+        source, lacking = with_legal_footer(checked.source)
+        if lacking:
+            checked = Checked(source, [*checked.warnings, footer_notice(lacking)])
     return checked
 
 
@@ -52,7 +91,7 @@ def preview_layout(body: str, kind: TemplateType) -> str:
     sample = Campaign(id=0, uuid="00000000-0000-0000-0000-000000000000", name=_("Sample campaign"),
                       subject=_("Sample subject"), preheader="", language="ja", archive=False)
     html, _text = compile_message(str(SAMPLE_BODY), layout if kind == TemplateType.CAMPAIGN else None).render(
-        reader_context(sample, None))
+        reader_context(sample, None, test=True))
     return html
 
 
@@ -85,9 +124,9 @@ def save_template(template: Template | None, data: dict[str, Any]) -> tuple[Temp
     kind = choice(TemplateType, data.get("type"), "type", template.type if template else TemplateType.CAMPAIGN)
     checked = check_layout(str(data.get("body") if data.get("body") is not None else
                                (template.body if template else "")), kind)
-    subject = str(data.get("subject") or "")
+    subject = one_line(data.get("subject"), _("Subject"))
     if kind == TemplateType.TX:
-        if not subject.strip():
+        if not subject:
             raise ValidationError(_("A transactional template needs a subject."))
         subject = check_source(subject).source
     if template is None:
@@ -124,6 +163,8 @@ def template_as_dict(template: Template, warnings: list[str] | None = None) -> d
         "updated_at": template.updated_at.isoformat(), "name": template.name, "type": template.type.value,
         "subject": template.subject, "body": template.body, "is_default": template.is_default,
     }
+    if template.type == TemplateType.CAMPAIGN:
+        data["legal_footer_added"] = LEGAL_FOOTER_MARK in template.body  # Kairan's: the footer it added, if any
     if warnings:
         data["warnings"] = warnings
     return data

@@ -21,11 +21,13 @@ from email.header import Header as EncodedHeader
 from email.utils import format_datetime, formataddr
 from urllib.parse import quote
 
+from core.oneline import folded
 from lists.addresses import is_legacy_carrier_address
 from mailer.signing import DKIMSigner, Header
 
 PARAMETER_CHUNK = 56  # characters of an RFC 2231 value per header line, so lines stay under 78
-LINE_BREAKS = re.compile(r"[\r\n]+")
+# A CR, LF or NUL in a header value that is not folding whitespace (CRLF then a space or tab).
+BARE_BREAK = re.compile(rb"\r\n(?![ \t])|\r(?!\n)|(?<!\r)\n|\x00")
 BASE64_LINE = 76  # characters in a line of base64 (RFC 2045)
 QUOTABLE = re.compile(r"[\x20-\x7e]{1,60}")  # a name sent as a plain quoted string: short printable ASCII
 
@@ -66,7 +68,7 @@ def crlf(text: str) -> str:
 def header_text(value: str, charset: str = "utf-8") -> bytes:
     """Return a header value on one line (a line break in it would start a new header): ASCII as it is,
     anything else as RFC 2047 encoded words."""
-    value = LINE_BREAKS.sub(" ", value)
+    value = folded(value)
     if value.isascii():
         return value.encode()
     # Folded with CRLF: the default bare LF between encoded words is refused by relays that forbid bare newlines.
@@ -82,8 +84,12 @@ def quoted(address: str) -> str:
 
 
 def mailbox(name: str, address: str, charset: str = "utf-8") -> bytes:
-    """Return ``Name <address>``, the name encoded when not ASCII, a legacy carrier local part quoted."""
-    address = quoted(address)
+    """Return ``Name <address>``, the name encoded when not ASCII, a legacy carrier local part quoted.
+
+    Both are folded onto one line whatever the database holds: a name is where a stored line break
+    would bring its own Bcc: (entry points fold or refuse them first, core/oneline.py).
+    """
+    name, address = folded(name).strip(), quoted(folded(address))
     if not name:
         return address.encode()
     return formataddr((name, address), charset=charset).encode()
@@ -108,6 +114,13 @@ def parameter(name: str, value: str) -> bytes:
     first, *rest = chunks
     continued = [f"{name}*0*=utf-8''{first}", *(f"{name}*{i}*={chunk}" for i, chunk in enumerate(rest, 1))]
     return ";\r\n ".join(continued).encode()
+
+
+def _one_line(value: bytes) -> bytes:
+    """Return a header value that cannot end its header early: no bare CR, LF or NUL (the last guard)."""
+    if b"\n" not in value and b"\r" not in value and b"\x00" not in value:
+        return value  # nearly every value: three byte scans, no regex
+    return BARE_BREAK.sub(b" ", value).rstrip(b" \t\r\n")
 
 
 def _boundary() -> bytes:
@@ -150,6 +163,7 @@ def build(*, from_: bytes, to: bytes, subject: str, text: str, html: str, messag
         (b"Content-Type", content_type),
         *extra,
     ]
+    headers = [(name, _one_line(value)) for name, value in headers]
     if signer is not None:
         headers[:0] = signer.sign(headers, body)
     return Built(headers, body)

@@ -35,15 +35,17 @@ from sqlalchemy import CursorResult, exists, select, update
 from core.db import db, utcnow
 from core.errors import ConflictError, ValidationError
 from core.health import Notice
+from core.i18n import time_left_text
 from core.queues import QueueName, queue, redis
 from core.signals import reconciling
 from core.tokens import Mark, mark_key, mark_token
 from lists.models import Subscriber, SuppressionReason
 from lists.suppressions import add_suppression
-from mailer import pipelining, queries, relays
+from mailer import eta, pipelining, queries, relays
 from mailer.campaigns import compile_campaign, get_campaign, reader_context, require_legal_details, save_links
 from mailer.compiler import Compiled
 from mailer.domains import bounce_domain_for, signer_for
+from mailer.errors import RenderError
 from mailer.mime import Built, build, mailbox, quoted
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from mailer.replies import Outcome, classify
@@ -128,9 +130,10 @@ def campaign_progress(campaign: Campaign) -> dict[str, Any]:
     elapsed = (utcnow() - campaign.started_at).total_seconds() if campaign.started_at else 0
     rate = round(counts["sent"] / elapsed, 1) if elapsed > 0 else 0
     remaining = max(total - done, 0)
+    left = eta.estimate(campaign, remaining, rate) if campaign.status == CampaignStatus.RUNNING else eta.Estimate(None)
     return {"status": campaign.status.value, "total": total, "sent": counts["sent"], "failed": counts["failed"],
             "remaining": remaining, "percent": round(100 * done / total) if total else 100, "rate": rate,
-            "seconds_left": round(remaining / rate) if rate and campaign.status == CampaignStatus.RUNNING else None}
+            "seconds_left": left.seconds, "time_left": time_left_text(left.seconds), "paced_by": left.paced_by}
 
 
 def audience_size(campaign: Campaign) -> int:
@@ -291,12 +294,14 @@ class Batch:
         return f"unsubscribe+{mark_token(Mark.UNSUBSCRIBE, delivery_id, key=self.mark_key)}@{self.bounce_domain}"
 
 
-def campaign_message(batch: Batch, reader: Subscriber | None, to: bytes,
-                     extra: Sequence[Header] = (), delivery_id: int | None = None) -> tuple[Built, str]:
+def campaign_message(batch: Batch, reader: Subscriber | None, to: bytes, extra: Sequence[Header] = (),
+                     delivery_id: int | None = None, *, test_prefix: str = "") -> tuple[Built, str]:
     """Build one reader's message with every header of the sending rules; return it and its Message-ID.
 
     The send and the test sends both build here, so a test looks exactly as the real mail will;
     only a delivery's message has tracked links and the open pixel (tests are never counted).
+    A test (no delivery) has a subject starting with ``test_prefix``, and links, List-Unsubscribe's
+    one-click among them, that change nothing: it may be rendered as a real subscriber.
     """
     campaign, domain = batch.campaign, batch.domain
     links: Sequence[str] | None = None
@@ -306,8 +311,10 @@ def campaign_message(batch: Batch, reader: Subscriber | None, to: bytes,
         links = [f"{base}/c/{mark_token(Mark.CLICK, delivery_id, link_id, key=key)}" for link_id in batch.link_ids]
         pixel = (f'<img src="{base}/o/{mark_token(Mark.OPEN, delivery_id, key=key)}.gif" width="1" height="1" '
                  'alt="" style="display:block;border:0;width:1px;height:1px">')
-    context = reader_context(campaign, reader, track_view=pixel, delivery_id=delivery_id)
+    context = reader_context(campaign, reader, track_view=pixel, delivery_id=delivery_id, test=delivery_id is None)
     subject, html, text = batch.compiled.render_all(context, links)
+    if delivery_id is None and test_prefix:
+        subject = f"{test_prefix} {subject}"
     message_id = make_msgid(domain=domain)
     # RFC 2369: the https link (RFC 8058 one-click) first, then mail for clients that only send mail.
     mailto = f", <mailto:{batch.unsubscribe_address(delivery_id)}?subject=unsubscribe>" if delivery_id else ""
@@ -449,8 +456,13 @@ class BatchSender:
     def _send_one(self, connection: smtplib.SMTP, relay: relays.Relay, delivery: queries.Claimed,
                   reader: Subscriber) -> bool:
         """Send one message and record how it went; False when the connection is no longer usable."""
-        built, message_id = campaign_message(self.batch, reader, mailbox(reader.name, reader.email),
-                                             delivery_id=delivery.id)
+        try:
+            built, message_id = campaign_message(self.batch, reader, mailbox(reader.name, reader.email),
+                                                 delivery_id=delivery.id)
+        except RenderError as error:  # the template fails for this reader: this delivery fails, not the batch
+            self.last_failure = error.message
+            self._done(delivery, DeliveryStatus.FAILED, reply=error.message)
+            return True
         try:
             pipelining.send(connection, self.batch.return_path(delivery.id), quoted(reader.email), built.as_bytes())
         except smtplib.SMTPRecipientsRefused as refused:

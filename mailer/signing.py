@@ -13,14 +13,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Sequence
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from dkim.canonicalization import Relaxed, Simple
 
-# Signed as DESIGN.md's sending rules list them; From twice, so no second From can be added unnoticed.
-SIGNED_HEADERS = ("from", "from", "to", "subject", "date", "message-id", "mime-version", "content-type",
+# Signed as DESIGN.md's sending rules list them, each oversigned (see DKIMSigner.sign).
+SIGNED_HEADERS = ("from", "to", "subject", "date", "message-id", "mime-version", "content-type",
                   "list-id", "list-unsubscribe", "list-unsubscribe-post", "feedback-id", "reply-to")
 RSA, ED25519 = "rsa", "ed25519"  # DKIM's k= names, also how keys are stored (mailer/models.py)
 
@@ -65,8 +66,11 @@ class DKIMSigner:
     def sign(self, headers: Sequence[Header], body: bytes, now: int | None = None) -> list[Header]:
         """Return the DKIM-Signature headers for a message's headers and body, RSA first."""
         body_hash = base64.b64encode(hashlib.sha256(Simple.canonicalize_body(body)).digest())
-        # The second "from" finds no instance left: it signs the absence of another From (oversigning).
-        names = [name for name in SIGNED_HEADERS if any(h[0].lower() == name.encode() for h in headers)]
+        # Oversigning (RFC 6376 8.15): h= names each header once more than the message has it, a header
+        # it lacks too. That last name finds no instance and signs its absence, so a Subject,
+        # List-Unsubscribe or Reply-To added anywhere on the way breaks the signature.
+        present = Counter(name.lower() for name, _value in headers)
+        names = [name for name in SIGNED_HEADERS for _ in range(present[name.encode()] + 1)]
         signed_headers = b"".join(name + b":" + value
                                   for name, value in Relaxed.canonicalize_headers(_pick(headers, names)))
         timestamp = str(now or int(time.time())).encode()

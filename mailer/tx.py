@@ -42,14 +42,16 @@ from sqlalchemy import select
 from core.db import db
 from core.errors import ValidationError
 from core.inputs import ID_MAX, id_list
+from core.oneline import CONTROLS, one_line
 from core.queues import QueueName, queue
-from lists.addresses import address_key, normalise_email
+from lists.addresses import address_key, normalise_email, parse_mailbox
 from lists.models import Subscriber, SubscriberStatus
 from lists.suppressions import is_suppressed
 from mailer import transport
 from mailer.campaigns import sender_fields, subscriber_fields
 from mailer.compiler import Compiled, body_html, compile_message
 from mailer.domains import signer_for
+from mailer.errors import RenderError
 from mailer.mime import Attachment, Built, build, header_text, mailbox, quoted
 from mailer.models import ContentType, Template, TemplateType
 from mailer.sandbox import check_source
@@ -90,8 +92,14 @@ def deliver(letter: Letter) -> str | None:
     """The RQ job of every single message: compose it and hand it to the relay; return its Message-ID.
 
     The refusal is checked again here: an address suppressed after the message was queued gets nothing.
+    A template that cannot be rendered (it was checked when queued; a reader's data or the time budget
+    can still fail it) ends the job: trying again would fail the same way.
     """
-    composed = letter.compose()
+    try:
+        composed = letter.compose()
+    except RenderError as error:
+        log.warning("not sent: %s", error.message)
+        return None
     if composed is None:
         return None
     refused = refusal(composed.recipient)
@@ -180,10 +188,11 @@ def send_tx(payload: dict[str, Any], files: Sequence[Any] = ()) -> list[str]:
     data = payload.get("data") if payload.get("data") is not None else {}
     if not isinstance(data, dict):
         raise ValidationError(_("data must be a JSON object."))
-    subject = check_source(str(payload["subject"])).source if payload.get("subject") else template.subject
+    subject = (check_source(one_line(payload["subject"], "subject")).source if payload.get("subject")
+               else template.subject)
     altbody = check_source(str(payload["altbody"])).source if payload.get("altbody") else ""
     letter = TxLetter(body=template.body, subject=subject, altbody=altbody, content_type=content_type,
-                      recipient={}, data=data, from_email=_from_email(payload.get("from_email")),
+                      recipient={}, data=data, from_email=parse_mailbox(payload.get("from_email"), "from_email"),
                       headers=_headers(payload.get("headers")), attachments=read_attachments(files))
     letters, skipped = [], []
     for key in ids or emails:
@@ -255,19 +264,9 @@ def _check_renders(letter: TxLetter) -> None:
     """Render now, as listmonk does, so a template that fails for this data is a 400, not a failed job."""
     try:
         letter.render()
-    except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as error:
+    except (RenderError, jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as error:
         raise ValidationError(_("The template cannot be rendered for %(address)s: %(error)s",
                                 address=letter.recipient["email"], error=error)) from None
-
-
-def _from_email(value: Any) -> tuple[str, str] | None:
-    """Return listmonk's ``from_email`` ("Name <address>" or an address) as (name, address); None: the default."""
-    if not value:
-        return None
-    name, address = parseaddr(str(value))
-    if "@" not in address or re.search(r"[\r\n]", str(value)):
-        raise ValidationError(_("from_email is not an address: %(value)s", value=value))
-    return name, normalise_email(address)
 
 
 def _headers(value: Any) -> tuple[Header, ...]:
@@ -278,7 +277,7 @@ def _headers(value: Any) -> tuple[Header, ...]:
         raise ValidationError(_('headers must be a list of objects: [{"X-Name": "value"}].'))
     lines = []
     for name, text in ((str(n), v) for h in value for n, v in h.items()):
-        if not HEADER_NAME.fullmatch(name) or not isinstance(text, str) or re.search(r"[\r\n]", text):
+        if not HEADER_NAME.fullmatch(name) or not isinstance(text, str) or CONTROLS.search(text):
             raise ValidationError(_("The header %(name)s is not valid: a name without spaces or colons, "
                                     "a text value on one line.", name=name))
         if name.lower() in BUILT_HEADERS:

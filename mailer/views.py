@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
@@ -14,15 +15,21 @@ from wtforms.validators import DataRequired, Email
 
 from core.api import DEFAULT_PER_PAGE
 from core.auth import Permission, require
+from core.browser_policy import FRAMED_BY_KAIRAN
 from core.forms import ConfirmForm
 from core.inputs import INT64_MAX, id_or_none
+from mailer.inert import inert
 from mailer.jobs import queue_test_message
-from mailer.outbox import Outbox
+from mailer.outbox import CapturedMessage, Outbox
 
 bp = Blueprint("mailer", __name__)
 
 # The captured HTML runs no script and cannot reach Kairan's origin; links open in a new tab.
-HTML_PREVIEW_CSP = "sandbox allow-popups allow-popups-to-escape-sandbox; script-src 'none'"
+HTML_PREVIEW_CSP = f"sandbox allow-popups allow-popups-to-escape-sandbox; script-src 'none'; {FRAMED_BY_KAIRAN}"
+# A frame sized to its message (the Outbox, the click map) lets Kairan's page read its height, and only
+# that: without allow-scripts nothing in the message runs, same origin or not.
+FITTED_PREVIEW_CSP = (f"sandbox allow-popups allow-popups-to-escape-sandbox allow-same-origin; "
+                      f"script-src 'none'; {FRAMED_BY_KAIRAN}")
 
 
 class TestMessageForm(FlaskForm):
@@ -42,12 +49,25 @@ def _outbox() -> Outbox:
     return Outbox(Outbox.folder(current_app.config["KAIRAN"].data_dir))
 
 
-def preview_response(html: str) -> Any:
-    """Serve a message's HTML for a sandboxed preview frame: no script, links open in a new tab."""
+def _displayed(key: str) -> CapturedMessage:
+    """A captured message as the Outbox shows it: viewing it is not its reader's open or click (mailer/inert.py)."""
+    captured = _outbox().get(key)
+    if captured is None:
+        abort(404)
+    return replace(captured, html=None if captured.html is None else inert(captured.html, html=True),
+                   text=None if captured.text is None else inert(captured.text, html=False))
+
+
+def preview_response(html: str, fitted: bool = False) -> Any:
+    """Serve a message's HTML for a sandboxed preview frame: no script, links open in a new tab.
+
+    ``fitted``: the frame is sized to the message's height by the page around it (``data-fit-content``).
+    """
     # Links open in a new tab: inside the sandboxed frame their pages could not submit forms.
     response = make_response(with_new_tab_links(html))
     response.headers["Content-Type"] = "text/html; charset=utf-8"
-    response.headers["Content-Security-Policy"] = HTML_PREVIEW_CSP
+    response.headers["Content-Security-Policy"] = FITTED_PREVIEW_CSP if fitted else HTML_PREVIEW_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -67,21 +87,18 @@ def outbox() -> Any:
 @bp.get("/outbox/<key>")
 @require(Permission.OUTBOX_READ)
 def message(key: str) -> Any:
-    """Show one message: rendered HTML in a sandboxed frame, plain text, and raw source."""
-    captured = _outbox().get(key)
-    if captured is None:
-        abort(404)
-    return render_template("mailer/message.html", message=captured)
+    """Show one message: rendered HTML in a sandboxed frame, plain text, and raw source (as captured)."""
+    return render_template("mailer/message.html", message=_displayed(key))
 
 
 @bp.get("/outbox/<key>/html")
 @require(Permission.OUTBOX_READ)
 def message_html(key: str) -> Any:
     """Serve a message's HTML part for the sandboxed preview frame."""
-    captured = _outbox().get(key)
-    if captured is None or captured.html is None:
+    captured = _displayed(key)
+    if captured.html is None:
         abort(404)
-    return preview_response(captured.html)
+    return preview_response(captured.html, fitted=True)
 
 
 @bp.post("/outbox/test")

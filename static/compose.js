@@ -126,6 +126,8 @@
   blocks.get("button").set("content", '<a href="https://example.com/" style="display:inline-block;padding:12px 28px;' +
     'background-color:#1f3a5f;color:#ffffff;border-radius:4px;font-weight:bold;text-decoration:none;">' +
     labels.button_text + "</a>");
+  // The preset's image is inline: a block dropped after it would sit beside it. In mail an image stands on its own.
+  blocks.get("image").set("content", { type: "image", style: { display: "block", "max-width": "100%" } });
   blocks.get("text").set("content", '<div style="padding:8px 0;">' + labels.text_default + "</div>");
   blocks.getAll().forEach(function (block) {
     if (names[block.getId()]) block.set("label", names[block.getId()]);
@@ -142,6 +144,15 @@
       var title = titles[button.get("command")];
       if (title) button.set("attributes", Object.assign({}, button.get("attributes"), { title: title }));
     });
+  });
+
+  // The editor sits inside the campaign form, so Enter in one of its fields (a link, an alt text) would submit
+  // the whole form. Enter there applies the field, as leaving it does, and the form stays open.
+  mount.addEventListener("keydown", function (event) {
+    var field = event.target;
+    if (event.key !== "Enter" || field.tagName !== "INPUT" || field.form !== form) return; // GrapesJS's own forms keep Enter
+    event.preventDefault();
+    field.dispatchEvent(new Event("change", { bubbles: true }));
   });
 
   form.addEventListener("submit", function () {

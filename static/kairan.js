@@ -1,10 +1,44 @@
 // Kairan's own small scripts. Pages work without them; they only make waiting nicer.
 "use strict";
 
-// Forms with data-confirm ask before they submit (deleting, sending, cancelling).
+// Forms (or their buttons) with data-confirm ask before they submit (deleting, sending, cancelling).
 document.addEventListener("submit", (event) => {
-  const question = event.target.dataset && event.target.dataset.confirm;
+  const question = (event.submitter && event.submitter.dataset.confirm) || (event.target.dataset && event.target.dataset.confirm);
   if (question && !window.confirm(question)) event.preventDefault();
+});
+
+// Frames that show a whole message (the Outbox, the click map) take its height, so its last line is never cut
+// off behind a fixed height. They are sandboxed without scripts but same-origin, so the height can be read.
+(function () {
+  function fit(frame) {
+    const page = frame.contentDocument && frame.contentDocument.documentElement;
+    if (!page) return;
+    frame.style.height = "0px"; // measure the message, not the frame it sits in
+    const body = frame.contentDocument.body;
+    frame.style.height = `${Math.max(page.scrollHeight, body ? body.scrollHeight : 0) + 2}px`;
+    frame.dataset.fitted = "true";
+  }
+  for (const frame of document.querySelectorAll("iframe[data-fit-content]")) {
+    frame.addEventListener("load", () => {
+      fit(frame);
+      // Images arrive after the load of slow mail servers' pages; fit again when each one does.
+      for (const image of frame.contentDocument.images) image.addEventListener("load", () => fit(frame));
+    });
+    const loaded = frame.contentDocument;
+    if (loaded && loaded.readyState === "complete" && loaded.URL !== "about:blank") fit(frame); // loaded before this ran
+  }
+  window.addEventListener("resize", () => document.querySelectorAll("iframe[data-fit-content]").forEach(fit));
+})();
+
+// The content security policy allows no inline handlers, so these small behaviours are declared as data attributes.
+document.addEventListener("change", (event) => {
+  if (event.target.matches && event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+});
+document.addEventListener("click", (event) => {
+  if (!event.target.closest) return;
+  const closer = event.target.closest("[data-close-dialog]");
+  if (closer) closer.closest("dialog").close();
+  if (event.target.matches("[data-select-all]")) event.target.select();
 });
 
 // Live progress (imports, campaigns): poll the JSON at data-progress-url and fill each [data-field]
@@ -24,6 +58,7 @@ document.addEventListener("submit", (event) => {
       for (const field of card.querySelectorAll("[data-field]")) {
         const value = data[field.dataset.field];
         if (typeof value === "number") field.textContent = number.format(value);
+        else if (typeof value === "string") field.textContent = value; // a sentence the server wrote
         else if (value === null) field.textContent = "—";
       }
       if (!running(data.status)) { window.location.reload(); return; }

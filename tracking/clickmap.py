@@ -63,7 +63,7 @@ def click_map_html(campaign: Campaign, clicks: Mapping[str, LinkClicks], title: 
     """
     compiled = compile_campaign(campaign)
     markers = [f"kairan-link:{index}" for index in range(len(compiled.urls))]
-    document, _text = compiled.render(reader_context(campaign, None), markers)
+    document, _text = compiled.render(reader_context(campaign, None, test=True), markers)
     nothing = LinkClicks(0, 0, None)
 
     def badge(match: re.Match[str]) -> str:

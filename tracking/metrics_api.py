@@ -5,16 +5,16 @@ Every route reads tracking/metrics.py, so the API, the report page and the expor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 
 from core.auth import Permission, require
 from core.errors import ValidationError
 from core.inputs import int_arg
 from lists.export import EXPORT_ENCODINGS
+from lists.export_columns import csv_download, header_language
 from mailer.campaigns import get_campaign
 from tracking.analytics import analytics, campaign_ids, parse_moment
 from tracking.metrics import COMPARED, campaign_metrics, campaign_report, compare_campaigns
@@ -25,10 +25,9 @@ api_bp = Blueprint("metrics_api", __name__, url_prefix="/api")
 MAX_COMPARED = 100
 
 
-def _csv(chunks: Iterator[bytes], name: str, encoding: str) -> Response:
-    response = Response(stream_with_context(chunks), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f"attachment; filename={name}-{encoding}.csv"
-    return response
+def _language() -> str:
+    """The header row's language: the UI's on the report page; the machine names through the API unless asked."""
+    return header_language("en" if request.path.startswith("/api/") else None)
 
 
 def _encoding() -> str:
@@ -41,7 +40,8 @@ def _encoding() -> str:
 def report_download(campaign_id: int) -> Any:
     """Download the campaign's report (headline metrics, links, domains) as CSV (UTF-8 with BOM, or CP932)."""
     encoding = _encoding()
-    return _csv(report_csv(campaign_report(campaign_id), encoding), f"campaign-{campaign_id}-report", encoding)
+    return csv_download(report_csv(campaign_report(campaign_id), encoding, _language()),
+                        f"campaign-{campaign_id}-report", encoding)
 
 
 @bp.get("/campaigns/<int:campaign_id>/activity.csv")
@@ -50,7 +50,8 @@ def activity_download(campaign_id: int) -> Any:
     """Download each recipient's activity as CSV, streamed."""
     get_campaign(campaign_id)
     encoding = _encoding()
-    return _csv(activity_csv(campaign_id, encoding), f"campaign-{campaign_id}-activity", encoding)
+    return csv_download(activity_csv(campaign_id, encoding, _language()), f"campaign-{campaign_id}-activity",
+                        encoding)
 
 
 ENCODING_PARAMETER = {"in": "query", "name": "encoding", "schema": {"type": "string", "enum": ["utf-8", "cp932"]}}
@@ -67,6 +68,8 @@ def api_report_csv(campaign_id: int) -> Any:
       parameters:
         - {in: path, name: campaign_id, required: true, schema: {type: integer}}
         - {in: query, name: encoding, schema: {type: string, enum: [utf-8, cp932]}}
+        - {in: query, name: headers, description: The header row's language (default en, the column names below).,
+           schema: {type: string, enum: [en, ja]}}
       responses:
         200: {description: 'CSV: metric,value rows; then url,clicks,unique_clicks,machine_clicks; then
           domain,recipients,sent,bounced,opened,clicked. Blocks are separated by an empty row.',
@@ -87,6 +90,8 @@ def api_activity_csv(campaign_id: int) -> Any:
       parameters:
         - {in: path, name: campaign_id, required: true, schema: {type: integer}}
         - {in: query, name: encoding, schema: {type: string, enum: [utf-8, cp932]}}
+        - {in: query, name: headers, description: The header row's language (default en, the column names below).,
+           schema: {type: string, enum: [en, ja]}}
       responses:
         200: {description: 'CSV: email,status,sent_at,first_open_at,first_click_at,bounce (hard, soft or
           "soft (sender)"),bounce_status,complaint,unsubscribed_at.', content: {text/csv: {schema: {type: string}}}}

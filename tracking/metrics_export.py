@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from core.db import db
 from lists.export import EXPORT_BATCH, csv_stream
+from lists.export_columns import header_row, local_time
 from lists.models import Subscriber
 from mailer.models import Delivery, DeliveryStatus
 from tracking.metrics import CampaignReport
@@ -29,7 +30,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.isoformat()
+        return local_time(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -37,22 +38,22 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def report_csv(report: CampaignReport, encoding: str) -> Iterator[bytes]:
+def report_csv(report: CampaignReport, encoding: str, language: str = "en") -> Iterator[bytes]:
     """Yield the report as one CSV in three blocks, each under its own header row, a blank row between."""
     metrics = report.metrics.as_dict()
     rows: list[Sequence[str]] = [[name, _cell(value)] for name, value in metrics.items()]
-    rows += [[], LINK_HEADER]
+    rows += [[], header_row(LINK_HEADER, language)]
     rows += [[link.url, _cell(link.clicks), _cell(link.unique_clicks), _cell(link.machine_clicks)]
              for link in report.links]
-    rows += [[], DOMAIN_HEADER]
+    rows += [[], header_row(DOMAIN_HEADER, language)]
     rows += [[d.domain, *(_cell(n) for n in (d.recipients, d.sent, d.bounced, d.opened, d.clicked))]
              for d in report.domains]
-    return csv_stream(["metric", "value"], [rows], encoding)
+    return csv_stream(header_row(["metric", "value"], language), [rows], encoding)
 
 
-def activity_csv(campaign_id: int, encoding: str) -> Iterator[bytes]:
+def activity_csv(campaign_id: int, encoding: str, language: str = "en") -> Iterator[bytes]:
     """Yield one row per recipient: address, status, when sent, first open and click, bounce, complaint, unsubscribe."""
-    return csv_stream(ACTIVITY_HEADER, _activity_batches(campaign_id), encoding)
+    return csv_stream(header_row(ACTIVITY_HEADER, language), _activity_batches(campaign_id), encoding)
 
 
 def _activity_batches(campaign_id: int) -> Iterator[list[list[str]]]:

@@ -105,7 +105,7 @@ def click_map(campaign_id: int) -> Any:
         html = click_map_html(found, link_clicks(campaign_report(campaign_id)), title)
     except KairanError as error:  # a layout broken since the send: say so inside the frame
         html = f"<p>{Markup.escape(error.message)}</p>"
-    return preview_response(html)
+    return preview_response(html, fitted=True)
 
 
 def comparison_panel() -> Markup | str:

@@ -8,6 +8,7 @@ from sqlalchemy import update
 
 from core.db import db, utcnow
 from core.tokens import Mark, read_mark_token
+from lists.consent_evidence import coded
 from lists.models import ConsentMethod, Subscriber
 from lists.public import unsubscribe
 from lists.subscribers import Consent
@@ -43,6 +44,6 @@ def unsubscribe_by_mail(token: str) -> bool:
     if subscriber is None:
         log.warning("an unsubscribe mail named no delivery of ours: %s", token)
         return False
-    unsubscribe(subscriber, Consent(ConsentMethod.EMAIL_LINK, evidence="List-Unsubscribe mailto:"),
+    unsubscribe(subscriber, Consent(ConsentMethod.EMAIL_LINK, evidence=coded("mailto")),
                 delivery_id=delivery.id if delivery else None)
     return True

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from core.auth import Permission, public, require
 from core.db import db
 from core.errors import ValidationError
-from core.inputs import json_body
+from core.inputs import INT64_MAX, id_or_none, json_body
 from core.queues import redis
 from core.settings import WebhookSettings
 from core.tokens import Mark, mark_token
@@ -359,7 +359,8 @@ def mailgun() -> Any:
 
 def _check_timestamp(provider: str, raw: str) -> None:
     """Refuse a signed call whose timestamp (Unix seconds) is missing or too far from now: an old one is a replay."""
-    if not raw.isdigit() or abs(time.time() - int(raw)) > MAX_CLOCK_SKEW:
+    seconds = id_or_none(raw, INT64_MAX)  # "²" passes str.isdigit() but not int()
+    if seconds is None or abs(time.time() - seconds) > MAX_CLOCK_SKEW:
         raise _refuse(provider, f"timestamp {raw!r} is missing or more than {MAX_CLOCK_SKEW} s from now")
 
 

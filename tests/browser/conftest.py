@@ -23,17 +23,43 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 
 
+# What chromium said about the content security policy during the current test (see no_csp_violations).
+csp_violations: list[str] = []
+
+
+def _watch_csp(context: Any) -> Any:
+    def record(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            csp_violations.append(f"{message.location.get('url')}: {message.text}")
+
+    context.on("console", record)
+    return context
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
-    """A headless chromium for the session, or a skip saying how to install it."""
+    """A headless chromium for the session, or a skip saying how to install it.
+
+    Every context it opens reports what the content security policy blocked (no_csp_violations).
+    """
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium fonts-noto-cjk)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        new_context = browser.new_context
+        browser.new_context = lambda *args, **kwargs: _watch_csp(new_context(*args, **kwargs))  # type: ignore[method-assign]
         yield browser
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations() -> Iterator[None]:
+    """Fail a browser test in which the content security policy blocked anything: the page was broken by it."""
+    csp_violations.clear()
+    yield
+    assert csp_violations == []
 
 
 @pytest.fixture

@@ -14,11 +14,14 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import func, select
 
+from core.db import db
 from lists.models import ConsentMethod
 from lists.subscribers import Consent, create_subscriber
 from mailer.campaigns import get_campaign, save_campaign
 from mailer.media import upload
+from mailer.models import Campaign
 from mailer.outbox import Outbox
 from tests.browser.conftest import ja_context, log_in
 from tests.conftest import run_jobs
@@ -40,7 +43,7 @@ def add_block(page: Any, label: str, into: Any = None) -> None:
     if into is not None:
         into.click()
     page.locator(f".gjs-block[title='{label}']").click()
-    page.wait_for_function(f"kairanEditor.getHtml().length > {before}")
+    page.wait_for_function(f"() => kairanEditor.getHtml().length > {before}")
 
 
 def test_compose_walk(browser: Any, live_server: str, app: Any, users: dict[str, str], capture: Outbox,
@@ -100,7 +103,7 @@ def test_compose_walk(browser: Any, live_server: str, app: Any, users: dict[str,
     page.keyboard.press("Control+Z")
     page.keyboard.press("Control+Shift+Z")
     page.locator(".gjs-pn-btn[title='スマートフォン']").click()
-    page.wait_for_function("document.querySelector('.gjs-frame').getBoundingClientRect().width < 400")
+    page.wait_for_function("() => document.querySelector('.gjs-frame').getBoundingClientRect().width < 400")
     shot("editor-phone")
     page.locator(".gjs-pn-btn[title='デスクトップ']").click()
     shot("editor")
@@ -203,4 +206,55 @@ def test_switching_the_editing_mode_reopens_the_body_in_the_other_editor(
     page.select_option("#content_type", "markdown")
     expect(page.locator(".CodeMirror")).to_be_visible()
     expect(page.locator("#name")).to_have_value("新しい号")
+    context.close()
+
+
+def test_enter_in_the_visual_editors_settings_applies_the_field_and_blocks_stack(
+        browser: Any, live_server: str, app: Any, users: dict[str, str], screenshots: Path) -> None:
+    """Enter in a trait field (a button's link, an image's alt text) sets it and submits nothing; blocks stack."""
+    with app.app_context():
+        upload("バナー.png", io.BytesIO(png(600, 200)))
+    context = ja_context(browser, live_server)
+    page = context.new_page()
+    log_in(page, "editor")
+    page.goto("/campaigns/new")
+    page.fill("#name", "Enter のテスト")
+    page.fill("#subject", "お知らせ")
+    canvas = page.frame_locator(".gjs-frame")
+    expect(page.locator(".gjs-block[title='ボタン']")).to_be_attached()
+    add_block(page, "ボタン")  # a block picked from the panel is selected
+    page.locator(".gjs-pn-btn[title='設定']").click()
+    link = page.locator(".gjs-trt-trait__wrp-href input")
+    expect(link).to_have_value("https://example.com/")
+    link.fill("https://shop.example.jp/sale")
+    link.press("Enter")
+    expect(canvas.locator("a[href='https://shop.example.jp/sale']")).to_have_count(1)  # Enter applied the link
+    page.locator(".gjs-pn-btn[title='ブロック']").click()
+    add_block(page, "画像")
+    page.locator(".gjs-am-asset").first.dblclick()  # pick the banner from the library
+    expect(canvas.locator("img[src*='/media/']")).to_have_count(1)
+    page.locator(".gjs-pn-btn[title='設定']").click()
+    alt = page.locator(".gjs-trt-trait__wrp-alt input")
+    alt.fill("冬のセール")
+    alt.press("Enter")
+    expect(canvas.locator("img[alt='冬のセール']")).to_have_count(1)
+    alt.press("Enter")  # once more, for the three drafts the issue found
+    # A block added after the image stacks below it, not beside it.
+    page.locator(".gjs-pn-btn[title='ブロック']").click()
+    add_block(page, "ボタン")
+    image_box = canvas.locator("img[alt='冬のセール']").bounding_box()
+    second_button = canvas.locator("a").nth(1).bounding_box()
+    assert image_box and second_button and second_button["y"] >= image_box["y"] + image_box["height"] - 1
+    page.screenshot(path=str(screenshots / "compose-enter-in-settings.png"), full_page=True)
+    assert page.url.endswith("/campaigns/new")  # still composing: nothing was submitted
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Campaign)) == 0
+    # Saving still works, once.
+    page.get_by_role("button", name="保存", exact=True).click()
+    expect(page.locator(".flash-success")).to_contain_text("保存しました")
+    with app.app_context():
+        saved = db.session.scalars(select(Campaign)).all()
+        assert len(saved) == 1 and "https://shop.example.jp/sale" in saved[0].body
+        assert 'alt="冬のセール"' in saved[0].body
+        assert "display:block" in saved[0].body.replace(" ", "")  # the image stands alone in the mail too
     context.close()

@@ -117,7 +117,7 @@ def test_public_routes_are_only_the_intended_ones(app: Flask) -> None:
     # /o/<token>.gif is answered in front of Flask (tracking/views.py), so it has no Flask route.
     assert public == ["/api/health", "/api/health/detail", "/api/openapi.json", "/api/public/lists",
                       "/api/public/subscription", "/archive", "/archive/<campaign_uuid>", "/c/<token>", "/language",
-                      "/login",
+                      "/login", "/login/code",
                       "/logout", "/media/<uuid>.<ext>", "/p/<token>", "/setup", "/subscription/form",
                       "/subscription/optin/<subscriber_uuid>", "/u/<token>", "/vendor/<path:name>",
                       # each proves its sender itself: a signature, a password (tracking/webhooks.py)

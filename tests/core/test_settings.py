@@ -61,6 +61,7 @@ def test_external_services_turn_off_the_embedded_ones(tmp_path: Path) -> None:
         ("KAIRAN_BASE_URL", "example.com", "KAIRAN_BASE_URL 'example.com' must be a URL"),
         ("KAIRAN_SECRET_KEY", "short", "KAIRAN_SECRET_KEY must be at least 16"),
         ("KAIRAN_ADMIN_USER", "admin", "KAIRAN_ADMIN_USER and KAIRAN_ADMIN_PASSWORD must be set together"),
+        ("KAIRAN_REQUIRE_2FA_ADMINS", "sometimes", "KAIRAN_REQUIRE_2FA_ADMINS must be on or off"),
     ],
 )
 def test_a_bad_value_is_named_in_one_sentence(tmp_path: Path, name: str, value: str, says: str) -> None:
@@ -149,3 +150,11 @@ def test_processes_starting_together_do_not_trip_over_the_writable_check(tmp_pat
     assert len({s.secret_key for s in settings}) == 1
     assert len(next(iter(settings)).secret_key) >= 48
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_test_subject_prefix_is_unset_by_default_and_one_line(tmp_path: Path) -> None:
+    assert load_settings({"KAIRAN_DATA_DIR": str(tmp_path)}).test_subject_prefix is None  # [テスト] or [Test]
+    assert load_settings({"KAIRAN_DATA_DIR": str(tmp_path),
+                          "KAIRAN_TEST_SUBJECT_PREFIX": " 【確認】 "}).test_subject_prefix == "【確認】"
+    with pytest.raises(SettingsError, match="KAIRAN_TEST_SUBJECT_PREFIX must be one line of text"):
+        load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_TEST_SUBJECT_PREFIX": "[T]\r\nBcc: x@y.jp"})

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from lists.addresses import InvalidAddressError, address_key, is_legacy_carrier_address, normalise_email
+from tests.core.test_api import api_user
 
 
 @pytest.mark.parametrize(
@@ -98,3 +101,26 @@ def _ours(address: str) -> str | None:
         return normalise_email(address)
     except InvalidAddressError:
         return None
+
+
+INVALID = " は有効なメールアドレスではありません"
+
+
+@pytest.mark.parametrize(
+    ("given", "japanese"),
+    [
+        ("a..b@gmail.com", "a..b@gmail.com" + INVALID + "（ピリオドが 2 つ続いています）。"),
+        ("taro@exa_mple.jp", "taro@exa_mple.jp" + INVALID + "（@ より後ろに使えない文字があります: '_'）。"),
+        ("taro@example", "taro@example" + INVALID + "（@ より後ろにピリオドが必要です（例: example.jp））。"),
+    ],
+)
+def test_email_validators_reasons_are_said_in_the_readers_language(app: Flask, client: FlaskClient, given: str,
+                                                                   japanese: str) -> None:
+    """email-validator words its reasons in English only; a Japanese reader gets them in Japanese."""
+    headers = {"Authorization": f"token {api_user(app, 'admin', 'boss')}", "Accept-Language": "ja"}
+    response = client.post("/api/subscribers", headers=headers, json={"email": given, "name": "山田"})
+    assert response.status_code == 400
+    assert response.get_json()["message"] == japanese
+    with app.test_request_context(headers={"Accept-Language": "en"}), pytest.raises(InvalidAddressError) as caught:
+        normalise_email(given)
+    assert "有効" not in caught.value.message  # English readers keep email-validator's own words

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 import lists.export
 from core.db import db
-from lists.export import safe_cell
 from lists.models import MailingList, Subscriber, Subscription, SubscriptionStatus
 from tests.conftest import login
 from tests.core.test_api import api_user
+from tests.core.test_safecsv import FORMULAS
 
 
 def seed(app: Flask) -> None:
@@ -31,9 +33,14 @@ def seed(app: Flask) -> None:
         db.session.commit()
 
 
-def test_formula_cells_are_neutralised() -> None:
-    assert [safe_cell(v) for v in ("=1+1", "+81", "-5", "@SUM(A1)", "taro")] == [
-        "'=1+1", "'+81", "'-5", "'@SUM(A1)", "taro"]
+def test_no_exported_cell_is_a_formula(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    with app.app_context():  # names stored before the entry points folded them, written straight in
+        for n, name in enumerate(FORMULAS):
+            db.session.add(Subscriber(email=f"f{n}@example.jp", email_key=f"f{n}@example.jp", name=name, attribs={}))
+        db.session.commit()
+    login(client, "editor")
+    rows = list(csv.reader(io.StringIO(client.get("/subscribers/export.csv").data.decode("utf-8-sig"))))
+    assert sorted(row[1] for row in rows[1:]) == sorted("'" + name for name in FORMULAS)
 
 
 def test_csv_export_in_utf8_and_cp932(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
@@ -45,7 +52,7 @@ def test_csv_export_in_utf8_and_cp932(app: Flask, client: FlaskClient, users: di
     assert rows[0][:3] == ["email", "name", "status"] and len(rows) == 4
     by_email = {row[0]: row for row in rows[1:]}
     assert by_email["evil@example.jp"][1] == "'=HYPERLINK(\"http://x\")"  # never a live formula
-    assert by_email["taro@example.jp"][3] == "お知らせ:confirmed" and "大阪" in by_email["taro@example.jp"][4]
+    assert by_email["taro@example.jp"][3] == "お知らせ:confirmed" and by_email["taro@example.jp"][7] == "大阪"
     cp932 = client.get("/subscribers/export.csv?encoding=cp932").data.decode("cp932")
     assert "山田太郎" in cp932 and "花子?" in cp932  # what CP932 cannot carry becomes ?
     filtered = client.get("/subscribers/export.csv?search=taro").data.decode("utf-8-sig")
@@ -72,3 +79,36 @@ def test_subscriber_data_export_and_viewers_cannot(app: Flask, client: FlaskClie
     login(client, "viewer")
     assert client.get("/subscribers/export.csv").status_code == 403
     assert client.get("/subscribers/1/data.json").status_code == 403
+
+
+def test_exports_open_right_in_excel(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    """The charset sent is the one the bytes are in; headers in Japanese; local times; one column per attribute."""
+    seed(app)
+    with app.app_context():
+        taro = db.session.scalar(select(Subscriber).where(Subscriber.email == "taro@example.jp"))
+        assert taro is not None
+        taro.attribs = {"city": "大阪", "会員番号": 125, "vip": True, "tags": ["a", "b"], "email": "x"}
+        taro.created_at = datetime(2026, 11, 5, 0, 30, 15, 123456, tzinfo=UTC)
+        db.session.commit()
+    login(client, "editor")
+    cp932 = client.get("/subscribers/export.csv?encoding=cp932")
+    assert cp932.headers["Content-Type"] == "text/csv; charset=Windows-31J"  # not utf-8: Shift_JIS as Windows has it
+    cp932.close()  # a streamed response keeps its request's context (and locale) until closed
+    utf8 = client.get("/subscribers/export.csv?encoding=utf-8")
+    assert utf8.headers["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.reader(io.StringIO(utf8.data.decode("utf-8-sig"))))
+    utf8.close()
+    assert rows[0] == ["email", "name", "status", "lists", "created_at", "updated_at", "uuid",
+                       "city", "attribs.email", "tags", "vip", "会員番号"]  # an attribute named like a column says so
+    taro_row = dict(zip(rows[0], next(row for row in rows if row[0] == "taro@example.jp"), strict=True))
+    assert taro_row["created_at"] == "2026-11-05 09:30:15"  # KAIRAN_TIMEZONE (Asia/Tokyo), no microseconds
+    assert (taro_row["city"], taro_row["会員番号"], taro_row["vip"], taro_row["tags"]) == ("大阪", "125", "true",
+                                                                                          '["a","b"]')
+    hanako_row = next(row for row in rows if row[0] == "emoji@example.jp")
+    assert hanako_row[7:] == ["", "", "", "", ""]
+    # Headers in the reader's language: a Japanese UI gets Japanese ones, and ?headers= chooses.
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ja"
+    japanese = client.get("/subscribers/export.csv?encoding=cp932").data.decode("cp932")
+    assert japanese.startswith("メールアドレス,名前,ステータス,リスト,作成日,更新日時,UUID,city,attribs.email,")
+    english = client.get("/subscribers/export.csv?encoding=utf-8&headers=en").data.decode("utf-8-sig")
+    assert english.startswith("email,name,status,")

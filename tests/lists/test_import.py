@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import html
 import io
 import json
 import re
@@ -14,9 +16,20 @@ from sqlalchemy import func, select
 
 from core.db import db
 from core.queues import QueueName, queue
-from lists.models import ConsentMethod, ConsentRecord, MailingList, Subscriber, SubscriberStatus, Subscription
+from core.safecsv import FORMULA_STARTS
+from lists.consent_evidence import describe
+from lists.models import (
+    ConsentMethod,
+    ConsentRecord,
+    Import,
+    MailingList,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+)
 from tests.conftest import csrf_token, login, run_jobs
 from tests.core.test_api import api_user
+from tests.core.test_safecsv import FORMULAS
 
 # What Excel on a Japanese PC saves: CP932, CRLF, with everything the issue names.
 EXCEL_CSV = (
@@ -77,6 +90,8 @@ def test_excel_cp932_file_imports_good_rows_and_reports_bad_ones(app: Flask, cli
 
     page = client.get(preview_url).get_data(as_text=True)
     assert "Finished" in page
+    # A finished import leads to the list it filled.
+    assert f'href="/subscribers/?list_id={news}">See the subscribers of news' in page
     with app.app_context():
         people = {s.email: s for s in db.session.scalars(select(Subscriber))}
         # Merged with the later row, whose spelling wins too (the local part keeps its case).
@@ -86,7 +101,7 @@ def test_excel_cp932_file_imports_good_rows_and_reports_bad_ones(app: Flask, cli
         assert db.session.scalar(select(func.count()).select_from(Subscription)) == 3
         record = db.session.scalars(select(ConsentRecord)).first()
         assert record is not None and record.method == ConsentMethod.IMPORT
-        assert record.evidence == "Import of 会員.csv by editor"  # the file name is the consent evidence
+        assert describe(record.evidence) == "Import of 会員.csv by editor"  # the file name is the consent evidence
     # Bad rows: listed with their line numbers and reasons, and downloadable.
     bad = dict(re.findall(r'<td class="num">(\d+)</td><td>([^<]+)</td>', page))
     assert bad == {
@@ -206,3 +221,44 @@ def test_uploads_are_removed_when_done_and_imports_can_be_deleted(app: Flask, cl
     assert client.get(preview_url).status_code == 404
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Subscriber)) == 1  # imported rows stay
+
+
+def test_bad_rows_csv_holds_no_live_formula_and_the_page_shows_rows_as_they_were(
+        app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    news = make_list(app)
+    headers = {"Authorization": f"token {api_user(app, 'editor')}"}
+    rows = [[cell, "x"] for cell in FORMULAS]  # not addresses: each row is bad, its reason quotes it
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([["email", "name"], *rows])
+    client.post("/api/import/subscribers", headers=headers, content_type="multipart/form-data",
+                data={"params": json.dumps({"mode": "subscribe", "lists": [news], "delim": ","}),
+                      "file": (io.BytesIO(buffer.getvalue().encode()), "bad.csv")})
+    run_jobs(app)
+    with app.app_context():
+        import_id = db.session.scalars(select(Import.id)).one()
+    login(client, "editor")
+    errors = list(csv.reader(io.StringIO(client.get(f"/subscribers/import/{import_id}/errors.csv")
+                                         .data.decode("utf-8-sig"))))
+    assert errors[0] == ["line", "reason", "row"] and len(errors) == len(FORMULAS) + 1
+    for _line, reason, row in errors[1:]:
+        assert not reason.startswith(FORMULA_STARTS) and not row.startswith(FORMULA_STARTS)
+    assert sorted(row for _line, _reason, row in errors[1:]) == sorted("'" + ",".join(r) for r in rows)
+    page = client.get(f"/subscribers/import/{import_id}").get_data(as_text=True)
+    assert f"<code>{html.escape(rows[0][0] + ',x')}</code>" in page  # the page shows the row as it was
+    log = client.get("/api/import/subscribers/logs", headers=headers).get_json()["data"]
+    assert "'=1+2 has no @" in log and "\n=1+2" not in log
+
+
+def test_an_import_in_progress_says_its_time_left_in_words(app: Flask, client: FlaskClient,
+                                                           users: dict[str, str]) -> None:
+    """Before the worker has a rate, the time left is "not known yet", never "— 秒"."""
+    news = make_list(app)
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ja"
+    login(client, "editor")
+    preview_url = upload_via_ui(client, EXCEL_CSV.encode("cp932"))
+    assert start_via_ui(client, preview_url, lists=str(news), mode="subscribe",
+                        subscription_status="confirmed").status_code == 302
+    page = client.get(preview_url).get_data(as_text=True)
+    assert "残り時間: 計算中" in page and "— 秒" not in page
+    progress = client.get(preview_url + "/progress").get_json()
+    assert progress["data"]["time_left"] == "残り時間: 計算中" and progress["data"]["seconds_left"] is None

@@ -8,6 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from core.db import db
+from lists.consent_evidence import describe
 from lists.models import ConsentMethod, MailingList, Subscriber, Subscription, SubscriptionStatus
 from tests.conftest import csrf_token, login, submit
 
@@ -148,7 +149,7 @@ def test_consent_method_is_kept_per_change(app: Flask, client: FlaskClient, user
         from lists.models import ConsentRecord
 
         record = db.session.scalars(db.select(ConsentRecord)).one()
-        assert record.method == ConsentMethod.ADMIN and record.evidence == "editor"
+        assert record.method == ConsentMethod.ADMIN and describe(record.evidence) == "editor"
 
 
 def test_edit_forms_show_attributes_as_json_and_tags_as_text(client: FlaskClient, users: dict[str, str],

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app import create_app
 from core.db import db
 from core.tokens import Purpose, make_token
+from lists.consent_evidence import describe
 from lists.models import ConsentMethod, ConsentRecord, ListOptin, ListType, MailingList, Subscriber, SubscriberStatus
 from mailer.outbox import Outbox
 from tests.conftest import csrf_token, run_jobs, statuses, subscriber
@@ -92,7 +93,7 @@ def test_double_optin_mail_link_confirms(app: Flask, client: FlaskClient, lists:
     with app.app_context():
         last = db.session.scalars(select(ConsentRecord).order_by(ConsentRecord.id.desc())).first()
         assert last is not None and last.method == ConsentMethod.EMAIL_LINK
-        assert last.evidence == "Opt-in confirmation link"
+        assert describe(last.evidence) == "Opt-in confirmation link"
 
 
 def test_forged_or_wrong_purpose_tokens_do_nothing(app: Flask, client: FlaskClient, lists: dict[str, str]) -> None:
@@ -124,8 +125,8 @@ def test_one_click_unsubscribe_needs_no_cookie_and_get_never_unsubscribes(
     assert response.status_code == 200 and "Location" not in response.headers
     assert statuses(app, "b@example.jp") == {"週刊": "unsubscribed"}
     with app.app_context():
-        assert db.session.scalars(select(ConsentRecord.evidence).order_by(ConsentRecord.id.desc())).first() == \
-            "List-Unsubscribe=One-Click (RFC 8058)"
+        assert describe(db.session.scalars(select(ConsentRecord.evidence).order_by(ConsentRecord.id.desc())).first()
+                        or "") == "One-click unsubscribe from the mail client (RFC 8058)"
 
 
 def test_preferences_change_lists_and_name(app: Flask, client: FlaskClient, lists: dict[str, str]) -> None:

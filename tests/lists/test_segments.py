@@ -124,8 +124,10 @@ def test_segments_api_and_subscriber_query(app: Flask, client: FlaskClient, peop
     assert [s["email"] for s in by_segment["results"]] == ["taro@docomo.ne.jp"]
     by_query = client.get('/api/subscribers?query="docomo" in email', headers=editor).get_json()["data"]
     assert by_query["total"] == 2
-    raw_sql = client.get("/api/subscribers?query=subscribers.attribs->>'city' = 'x'", headers=editor)
-    assert raw_sql.status_code == 400 and "expression" in raw_sql.get_json()["message"]
+    listmonk_sql = client.get("/api/subscribers?query=subscribers.attribs->>'都市' = '大阪'", headers=editor)
+    assert listmonk_sql.status_code == 200 and listmonk_sql.get_json()["data"]["total"] == 1  # translated, not run
+    raw_sql = client.get("/api/subscribers?query=subscribers.id = 1; DELETE FROM subscribers", headers=editor)
+    assert raw_sql.status_code == 400 and "“;” and further statements" in raw_sql.get_json()["message"]
     bad = client.post("/api/segments", headers=editor, json={"name": "x", "rules": {"rules": [{"field": "password"}]}})
     assert bad.status_code == 400 and bad.get_json() == {"message": "Unknown field password in a rule."}
     assert client.delete(f"/api/segments/{segment['id']}", headers=editor).get_json() == {"data": True}

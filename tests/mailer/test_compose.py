@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
+from sqlalchemy import select
 
+from core.db import db
+from mailer.domains import unreal_sender
+from mailer.models import Campaign
 from mailer.outbox import Outbox
-from tests.conftest import login, run_jobs, submit
+from tests.conftest import csrf_token, login, run_jobs, submit
 from tests.core.test_api import api_user
 
 NEWSLETTER = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "newsletter" / "weekly.html"
@@ -46,12 +51,14 @@ def test_the_seeded_layouts_render_with_the_legal_footer(client: FlaskClient, ed
         assert "/u/" in html and "配信停止" in html  # the unsubscribe link and the refusal statement
 
 
-def test_a_layout_without_unsubscribe_link_or_sender_is_refused(client: FlaskClient, editor: dict[str, str]) -> None:
+def test_a_layout_without_unsubscribe_link_or_sender_gets_the_legal_footer(client: FlaskClient,
+                                                                          editor: dict[str, str]) -> None:
+    # More in tests/mailer/test_listmonk_layouts.py; before, such a layout was refused (400).
     response = client.post("/api/templates", headers=editor,
                            json={"name": "bare", "type": "campaign", "body": "<html>{{ content }}</html>"})
-    assert response.status_code == 400
-    message = response.get_json()["message"]
-    assert "unsubscribe" in message and "sender.address" in message and "sender.contact" in message
+    assert response.status_code == 200 and response.get_json()["data"]["legal_footer_added"] is True
+    slotless = client.post("/api/templates", headers=editor, json={"name": "x", "type": "campaign", "body": "<p></p>"})
+    assert slotless.status_code == 400 and "{{ content }} slot" in slotless.get_json()["message"]
     # A transactional template is the whole mail and needs no campaign footer.
     response = client.post("/api/templates", headers=editor,
                            json={"name": "receipt", "type": "tx", "subject": "ご注文 {{ .Tx.Data.order }}",
@@ -154,7 +161,7 @@ def test_a_test_send_reaches_the_outbox_marked_and_personalised(app: Flask, clie
     messages = capture.page(1, 10)[0]
     assert sorted(m.to for m in messages) == ["boss@example.com", "test@example.jp"]
     message = capture.get(messages[0].key)
-    assert message is not None and message.entry.subject == "佐藤 花子様へ 11月のお知らせ"
+    assert message is not None and message.entry.subject == "[Test] 佐藤 花子様へ 11月のお知らせ"
     assert "佐藤 花子様、こんにちは" in (message.html or "") and "佐藤 花子様、こんにちは" in (message.text or "")
     assert "X-Kairan-Test: 1" in message.raw and "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in message.raw
     # Nobody is a test recipient without an address.
@@ -284,3 +291,47 @@ def test_iso_2022_jp_messages_carry_html_only_characters_as_references(app: Flas
     bad = create(client, editor, charset="iso-2022-jp", body="<p>①㈱のお知らせ</p>")
     refused = client.post(f"/api/campaigns/{bad['id']}/test", headers=editor, json={"subscribers": ["b@example.jp"]})
     assert refused.status_code == 400 and "ISO-2022-JP" in refused.get_json()["message"]
+
+
+@pytest.mark.parametrize(("sender", "real"), [
+    ("回覧商事 <kairan@127.0.0.1>", False), ("news@[192.0.2.1]", False), ("news@localhost", False),
+    ("news@intranet", False), ("news@shop.local", False), ("news@example.com", False), ("a@b.test", False),
+    ("news@kairan.co.jp", True), ("回覧商事 <news@mail.kairan.jp>", True),
+])
+def test_a_sender_whose_domain_cannot_be_real_is_named(app: Flask, sender: str, real: bool) -> None:
+    with app.test_request_context():
+        assert (unreal_sender(sender) is None) is real
+
+
+def test_the_default_sender_at_127_0_0_1_is_warned_of_on_the_campaign_page_and_in_checks(
+        client: FlaskClient, users: dict[str, str], editor: dict[str, str]) -> None:
+    default = create(client, editor, body="<p>こんにちは</p>")
+    own = create(client, editor, body="<p>こんにちは</p>", from_email="回覧商事 <news@kairan.co.jp>")
+    login(client, "editor")
+    warning = "is not a real mail domain"
+    assert warning in client.get(f"/campaigns/{default['id']}/preview").get_data(as_text=True)
+    assert warning in client.get(f"/campaigns/{default['id']}").get_data(as_text=True)
+    assert warning not in client.get(f"/campaigns/{own['id']}/preview").get_data(as_text=True)
+    assert warning not in client.get(f"/campaigns/{own['id']}").get_data(as_text=True)
+
+
+def test_the_new_campaign_form_submitted_twice_saves_one_draft(app: Flask, client: FlaskClient,
+                                                                users: dict[str, str]) -> None:
+    """The form carries the new campaign's uuid: a second submit of the same form saves over the first draft."""
+    login(client, "editor")
+    page = client.get("/campaigns/new").get_data(as_text=True)
+    draft = re.search(r'name="draft" value="([0-9a-f-]{36})"', page)
+    assert draft, "the new-campaign form carries a uuid for the draft"
+    fields = {"csrf_token": csrf_token(client, "/campaigns/new"), "name": "冬の案内", "subject": "冬です",
+              "content_type": "markdown", "body": "# こんにちは", "language": "ja", "charset": "utf-8",
+              "draft": draft[1]}
+    first = client.post("/campaigns/new", data=fields)
+    second = client.post("/campaigns/new", data={**fields, "body": "# こんばんは"})
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"]  # the same campaign, saved twice
+    with app.app_context():
+        drafts = db.session.scalars(select(Campaign).where(Campaign.name == "冬の案内")).all()
+        assert len(drafts) == 1 and drafts[0].uuid == draft[1] and drafts[0].body == "# こんばんは"
+    # A form without a uuid (or with a bad one) still saves, as before.
+    third = client.post("/campaigns/new", data={**fields, "draft": "not-a-uuid"})
+    assert third.status_code == 302 and third.headers["Location"] != first.headers["Location"]

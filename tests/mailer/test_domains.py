@@ -269,3 +269,13 @@ def test_the_migration_moves_each_domains_key_into_dkim_keys_and_back(
         assert [(k.selector, k.state) for k in all_domains()[0].keys] == [("kairan1", KeyState.ACTIVE)]
         db.session.remove()
         db.engine.dispose()
+
+
+def test_the_spf_row_speaks_the_readers_language(app: Flask, client: FlaskClient, admin: dict[str, str]) -> None:
+    """The SPF record's placeholder was English inside the Japanese page; now it follows the reader."""
+    add(client, admin)
+    japanese = client.get("/api/domains", headers={**admin, "Accept-Language": "ja"}).get_json()["data"][0]
+    spf = {(r["type"], r["name"]): r["value"] for r in japanese["dns"]}["TXT", "news.kairan.example"]
+    assert spf == "v=spf1 a mx include:<送信リレーの SPF ドメイン> ~all"
+    english = client.get("/api/domains", headers={**admin, "Accept-Language": "en"}).get_json()["data"][0]
+    assert "include:<your relay’s SPF domain>" in str(english["dns"])

@@ -12,7 +12,7 @@ import dkim
 import pytest
 
 from mailer.mime import base64_lines, build, mailbox
-from mailer.signing import DKIMSigner, dns_record, new_key_pem
+from mailer.signing import SIGNED_HEADERS, DKIMSigner, dns_record, new_key_pem
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 LONG_HTML = "<p>" + "長い行。" * 800 + "</p>"  # 9.6 KB on one line: docomo refuses lines over 998 bytes
@@ -76,6 +76,22 @@ def test_dkim_verifies_with_the_headers_the_rules_name(charset: str) -> None:
     assert b" l=" not in signature
     tampered = raw.replace(b"Subject: ", b"Subject: Re: ")
     assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def key_record(name: bytes, timeout: int = 5) -> bytes:
+    assert name == b"k1._domainkey.kairan.example."
+    return dns_record(key()).encode()
+
+
+@pytest.mark.parametrize("name", SIGNED_HEADERS)
+def test_a_signed_header_added_anywhere_breaks_the_signature(name: str) -> None:
+    """Oversigning: a second Subject or List-Unsubscribe, or a Reply-To the message lacked, never verifies."""
+    raw = message(subject="お知らせ", text="本文です。\r\n", html="<p>本文です。</p>")
+    assert dkim.verify(raw, dnsfunc=key_record)  # untouched, it verifies
+    added = "-".join(part.capitalize() for part in name.split("-")).encode() + b": <https://evil.example/x>\r\n"
+    headers, body = raw.split(b"\r\n\r\n", 1)
+    assert not dkim.verify(added + raw, dnsfunc=key_record)  # on top, above the signature
+    assert not dkim.verify(headers + b"\r\n" + added + b"\r\n" + body, dnsfunc=key_record)  # below the others
 
 
 @cache

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from core.db import db
 from core.tokens import Mark, mark_token, read_mark_token
+from lists.consent_evidence import describe
 from lists.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus
 from mailer.models import Delivery
 from mailer.outbox import Outbox
@@ -223,4 +224,4 @@ def test_list_unsubscribe_by_mail_reaches_the_inbound_server_and_unsubscribes(
         assert delivery is not None and delivery.unsubscribed_at is not None  # the campaign is credited
         consent = db.session.scalar(select(ConsentRecord.evidence).where(ConsentRecord.subscriber_id == hanako.id)
                                     .order_by(ConsentRecord.id.desc()).limit(1))
-        assert consent == "List-Unsubscribe mailto:"
+        assert describe(consent or "") == "Unsubscribe by email (List-Unsubscribe mailto:)"

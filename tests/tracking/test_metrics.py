@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from mailer.campaigns import reader_context
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Link
 from tests.conftest import csrf_token, login
 from tests.core.test_api import api_user
+from tests.core.test_safecsv import FORMULAS
 from tracking import metrics, metrics_cache
 from tracking.classify import client_and_device
 from tracking.flush import Incoming, _insert
@@ -360,12 +362,26 @@ def test_the_csv_exports_in_utf8_and_cp932_with_formulas_defused(app: Flask, cli
     assert by_email["g@gmail.com"]["first_open_at"] == by_email["g@gmail.com"]["first_click_at"] != ""
     assert by_email["f@example.jp"]["status"] == "failed" and by_email["k@example.jp"]["sent_at"] == ""
     assert by_email["c@docomo.ne.jp"]["bounce_status"] == "5.0.1"
+    # For Excel: the charset named is the one sent, times are local without microseconds, headers can be Japanese.
+    assert activity.headers["Content-Type"] == "text/csv; charset=Windows-31J"
+    assert utf8.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", by_email["g@gmail.com"]["first_open_at"])
+    japanese = client.get(f"/campaigns/{built.campaign_id}/activity.csv?headers=ja").data.decode("utf-8-sig")
+    assert japanese.startswith("メールアドレス,ステータス,送信日時,初回開封日時,初回クリック日時,バウンス,")
+    reader = viewer(app)
+    api_ja = client.get(f"/api/campaigns/{built.campaign_id}/activity.csv",
+                        headers={**reader, "Accept-Language": "ja"}).data.decode("utf-8-sig")
+    assert api_ja.startswith("email,status,sent_at,")  # the API keeps the column names unless asked
     with app.app_context():  # an address and a link that a spreadsheet would run as formulas
         db.session.get(Link, built.links[NEW]).url = "=HYPERLINK(\"https://evil.example\")"  # type: ignore[union-attr]
-        db.session.scalars(select(Subscriber).where(Subscriber.email == "k@example.jp")).one().email = "@SUM(1)"
+        readers = db.session.scalars(select(Subscriber).order_by(Subscriber.id)).all()
+        for subscriber, formula in zip(readers, FORMULAS, strict=False):  # straight in: no entry point takes them
+            subscriber.email = formula
         db.session.commit()
-    api = client.get(f"/api/campaigns/{built.campaign_id}/activity.csv", headers=viewer(app))
-    assert api.status_code == 200 and "'@SUM(1)" in api.data.decode("utf-8-sig")
+    api = client.get(f"/api/campaigns/{built.campaign_id}/activity.csv", headers=reader)
+    assert api.status_code == 200
+    emails = [row["email"] for row in csv.DictReader(io.StringIO(api.data.decode("utf-8-sig")))]
+    assert {"'" + formula for formula in FORMULAS} <= set(emails)
     report = build_csv_after_change(app, built.campaign_id)
     assert "'=HYPERLINK" in report
 

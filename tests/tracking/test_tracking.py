@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 from email.utils import parseaddr
@@ -17,10 +18,11 @@ from core.db import db, utcnow
 from core.queues import QueueName, queue, redis
 from core.tokens import Mark, mark_token
 from lists.models import Subscriber
+from mailer.inert import BLANK_IMAGE
 from mailer.models import Delivery
 from mailer.outbox import Outbox
 from mailer.sending import reconcile
-from tests.conftest import free_port, login, run_jobs
+from tests.conftest import free_port, login, run_jobs, statuses
 from tests.core.test_api import api_user
 from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
 from tracking.flush import GROUP, _ensure_group, _insert, _parse, flush_events
@@ -231,15 +233,34 @@ def test_with_individual_tracking_off_counts_stay_and_no_person_is_recorded(
 
 
 @pytest.mark.usefixtures("users")
-def test_the_outbox_shows_the_real_pixel_and_links_and_test_sends_carry_none(
+def test_viewing_a_message_in_the_outbox_is_not_its_readers_open_or_click_and_test_sends_carry_none(
         app: Flask, client: FlaskClient, capture: Outbox, sent: Tracked) -> None:
     login(client, "admin")
     key = next(e.key for e in capture.page(1, 50)[0] if e.to.endswith("<person@example.jp>"))
-    html = client.get(f"/outbox/{key}/html").get_data(as_text=True)
+    frame = client.get(f"/outbox/{key}/html").get_data(as_text=True)
+    text_panel = re.search(r'id="panel-text"><pre>(.*?)</pre>', client.get(f"/outbox/{key}").get_data(as_text=True),
+                           re.DOTALL)
     pixel, links = sent["person"]
-    assert pixel in html and all(link in html for link in links) and "shop.example.jp" not in html
-    client.get(pixel, headers={"User-Agent": BROWSER})  # what the admin's browser does in the frame
-    run_jobs(app)
+    # Shown as the reader sees it, but the pixel loads nothing and the links go straight where they lead.
+    assert pixel not in frame and not any(link in frame for link in links) and BLANK_IMAGE in frame
+    assert 'href="https://shop.example.jp/sale"' in frame
+    assert 'href="https://shop.example.jp/%E6%96%B0%E7%9D%80?%E8%89%B2=%E8%B5%A4"' in frame  # as the campaign holds it
+    assert text_panel and "/c/" not in text_panel[1] and "https://shop.example.jp/sale" in text_panel[1]
+    # Whatever the admin's browser loads or follows in the frame records nothing, and unsubscribes no one.
+    kairan_urls = [html.unescape(path) for path in re.findall(r'(?:src|href)="http://[^/"]+(/[^"]*)"', frame)]
+    assert any(path.startswith("/u/") for path in kairan_urls) and any(path.startswith("/p/") for path in kairan_urls)
+    for path in kairan_urls:
+        assert client.get(path, headers={"User-Agent": BROWSER}).status_code == 200, path
+        if path.startswith("/u/"):
+            one_click = app.test_client(use_cookies=False).post(path, data={"List-Unsubscribe": "One-Click"})
+            assert "This link is from a test or a preview" in one_click.get_data(as_text=True)
+    with app.app_context():
+        assert redis().xlen(STREAM) == 0 and flush_events() == 0
+    assert statuses(app, "person@example.jp") == {"お知らせ": "confirmed"}
+    # The reader's own mail client still counts: the message was shown inert, its tracking is not broken.
+    client.get(pixel, headers={"User-Agent": BROWSER})
+    with app.app_context():
+        flush_events()
     assert recorded(app) == [("person", "open", True, "person")]
     headers = {"Authorization": f"token {api_user(app, 'editor', 'writer')}"}
     campaign_id = client.get("/api/campaigns", headers=headers).get_json()["data"]["results"][0]["id"]

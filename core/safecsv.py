@@ -1,0 +1,43 @@
+"""Every CSV Kairan writes goes through this writer: no cell is a formula when a spreadsheet opens it.
+
+A text cell starting with =, +, -, @, a tab, CR or LF is a formula to Excel and LibreOffice (CSV
+injection: ``=HYPERLINK(…)`` in a subscriber's name, a bad import row, a link). Such a cell is
+written with an apostrophe in front, as OWASP advises. So that the apostrophe can be taken off
+again (``restored``, for files Kairan reads back), a cell that already starts with apostrophes
+before such a character gets one more.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from typing import IO, Any
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def safe_cell(value: Any) -> Any:
+    """Return a cell as it is safe to write: text a spreadsheet would run gets an apostrophe in front."""
+    if isinstance(value, str) and value.lstrip("'").startswith(FORMULA_STARTS):
+        return "'" + value
+    return value  # numbers and other text are never formulas
+
+
+def restored(cell: str) -> str:
+    """Return a cell read back from a file this module wrote, as it was before safe_cell."""
+    return cell[1:] if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_STARTS) else cell
+
+
+class SafeWriter:
+    """csv.writer's writerow and writerows, each cell through safe_cell."""
+
+    def __init__(self, file: IO[str], **fmtparams: Any) -> None:
+        self._writer = csv.writer(file, **fmtparams)
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        """Write one row."""
+        self._writer.writerow([safe_cell(value) for value in row])
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        """Write rows."""
+        self._writer.writerows([safe_cell(value) for value in row] for row in rows)

@@ -1,0 +1,59 @@
+"""A running campaign's time left accounts for the per-domain pacing of what is still unsent, and says so."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from core.db import db, utcnow
+from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from tests.conftest import login
+
+
+@pytest.fixture
+def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
+    """docomo.ne.jp takes 60 messages a minute here."""
+    return {**settings_env, "KAIRAN_DOMAIN_LIMITS": "docomo.ne.jp=60", "KAIRAN_COMPANY_NAME": "回覧商事"}
+
+
+def running_campaign(app: Flask, sent: int, unsent: dict[str, int], seconds: float) -> int:
+    """A campaign running for ``seconds`` that sent ``sent`` messages; ``unsent`` counts its queue per domain."""
+    with app.app_context():
+        campaign = Campaign(name="11月号", subject="お知らせ", body="<p>こんにちは</p>", status=CampaignStatus.RUNNING,
+                            lists=[], tags=[], headers=[], started_at=utcnow() - timedelta(seconds=seconds),
+                            to_send=sent + sum(unsent.values()))
+        db.session.add(campaign)
+        db.session.flush()
+        db.session.add_all(Delivery(campaign_id=campaign.id, domain="example.jp", status=DeliveryStatus.SENT)
+                           for _ in range(sent))
+        db.session.add_all(Delivery(campaign_id=campaign.id, domain=domain, status=DeliveryStatus.QUEUED)
+                           for domain, count in unsent.items() for _ in range(count))
+        db.session.commit()
+        return campaign.id
+
+
+def test_the_time_left_waits_for_a_paced_domain_and_names_it(app: Flask, client: FlaskClient,
+                                                             users: dict[str, str]) -> None:
+    # 100 sent in 10 s (10 a second) would finish the last 30 in 3 s; docomo.ne.jp takes them at 1 a second.
+    campaign_id = running_campaign(app, 100, {"docomo.ne.jp": 30}, 10)
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ja"
+    login(client, "admin")
+    progress = client.get(f"/campaigns/{campaign_id}/progress.json").get_json()["data"]
+    assert progress["seconds_left"] == 30  # not 3: the rest all goes to the paced domain
+    assert progress["time_left"] == "残り時間: 約 30 秒"
+    assert "docomo.ne.jp" in progress["paced_by"] and "毎分 60 通" in progress["paced_by"]
+    page = client.get(f"/campaigns/{campaign_id}/preview").get_data(as_text=True)
+    assert "docomo.ne.jp 宛ての残り 30 通" in page
+
+
+def test_the_time_left_of_an_unpaced_rest_is_the_rate_seen(app: Flask, client: FlaskClient,
+                                                           users: dict[str, str]) -> None:
+    campaign_id = running_campaign(app, 100, {"example.jp": 30, "docomo.ne.jp": 2}, 10)
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    login(client, "admin")
+    progress = client.get(f"/campaigns/{campaign_id}/progress.json").get_json()["data"]
+    assert 3 <= progress["seconds_left"] <= 5 and progress["paced_by"] == ""  # 32 at about 10 a second
+    assert progress["time_left"] == f"time left: about {progress['seconds_left']} seconds"
