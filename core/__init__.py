@@ -7,8 +7,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Wire the core: database, Redis, i18n, login/CSRF/limits, API base, health, pages, CLI."""
-    from core import account_views, api, browser_policy, cli, db, health, i18n, queues, user_views, views, web
+    from core import account_views, api, browser_policy, cli, db, health, i18n, inputs, queues, user_views, views, web
 
+    inputs.init_app(app)  # first: routes bind its id converter when they are added
     db.init_app(app)
     queues.init_app(app)
     i18n.init_app(app)

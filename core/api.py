@@ -18,7 +18,8 @@ from sqlalchemy import Select, func, select
 from core import health
 from core.auth import PUBLIC, public
 from core.db import db
-from core.errors import PermissionDeniedError, ValidationError
+from core.errors import PermissionDeniedError
+from core.inputs import ID_MAX, INT64_MAX, int_arg
 from core.models import User
 from core.users import authenticate_token
 
@@ -78,23 +79,6 @@ def authenticate_api() -> None:
         raise PermissionDeniedError(_("Changes through the API need an API token."))
 
 
-def json_body() -> dict[str, Any]:
-    """Return the request's JSON object, or raise a 400 saying one is needed."""
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
-        raise ValidationError(_("Send a JSON object in the request body."))
-    return payload
-
-
-def _int_arg(name: str, default: int) -> int:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValidationError(_("%(name)s must be a whole number of 1 or more.", name=name))
-    return int(raw)
-
-
 def paginate(stmt: Select[Any], serialize: Callable[[list[Any]], list[dict[str, Any]]],
              total: int | None = None) -> dict[str, Any]:
     """Run a select with listmonk's paging parameters and return its paged ``data`` object.
@@ -102,16 +86,18 @@ def paginate(stmt: Select[Any], serialize: Callable[[list[Any]], list[dict[str, 
     ``serialize`` gets the whole page, so it can load related data for all rows in one query.
     ``total``, when the caller can count faster than counting ``stmt``'s rows, is used as it is.
     """
-    page = _int_arg("page", 1)
+    page = int_arg("page", 1)
     if request.args.get("per_page") == "all":
         per_page = 0  # listmonk reports per_page 0 for "all"
     else:
-        per_page = min(_int_arg("per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
+        per_page = min(int_arg("per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
     if total is None:
         total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    if per_page:
-        stmt = stmt.limit(per_page).offset((page - 1) * per_page)
-    results = serialize(list(db.session.scalars(stmt)))
+    offset = (page - 1) * per_page
+    if offset > INT64_MAX:  # past any table's last row, and past what an OFFSET can say: an empty page
+        results = []
+    else:
+        results = serialize(list(db.session.scalars(stmt.limit(per_page).offset(offset) if per_page else stmt)))
     return {
         "results": results,
         "search": "",
@@ -207,13 +193,39 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                        "or permission, 409 duplicate).",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     })
+    spec.components.response("RateLimited", {
+        "description": "Too many attempts from this address: wait a minute.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    })
     for name, schema in app.extensions.get("kairan_api_schemas", {}).items():
         spec.components.schema(name, schema)
     with app.test_request_context():
         for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
             if rule.rule.startswith(API_PATHS):
                 spec.path(view=app.view_functions[rule.endpoint], app=app)
-    return spec.to_dict()
+    return _with_input_answers(spec.to_dict())
+
+
+def _with_input_answers(document: dict[str, Any]) -> dict[str, Any]:
+    """Add what the input layer (core.inputs) answers before any view runs, on every route it applies to.
+
+    Every route refuses NUL in its URL, query or form (400). The ``<int:…>`` converter matches ids from 0 to
+    ID_MAX only, so on a route with an id in its path a negative, fractional or larger id, or one that is not
+    a number, matches no route (404).
+    """
+    for item in document["paths"].values():
+        for operation in item.values():
+            operation.setdefault("responses", {}).setdefault("400", {"$ref": "#/components/responses/Error"})
+            path_ids = [p for p in operation.get("parameters", []) if p.get("in") == "path"
+                        and p.get("schema", {}).get("type") == "integer"]
+            for parameter in path_ids:
+                parameter["schema"] = {**parameter["schema"], "minimum": 0, "maximum": ID_MAX}
+            if path_ids:
+                operation.setdefault("responses", {}).setdefault("404", {
+                    "description": "No such route: an id that is not a whole number from 0 to "
+                                   f"{ID_MAX} (an id no row can have).",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+    return document
 
 
 def register_schema(app: Flask, name: str, schema: dict[str, Any]) -> None:
@@ -223,5 +235,6 @@ def register_schema(app: Flask, name: str, schema: dict[str, Any]) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the API base and its authentication."""
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # UTF-8 JSON, as listmonk sends: 会員, not \u4f1a\u54e1
     app.register_blueprint(bp)
     app.before_request(authenticate_api)

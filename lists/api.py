@@ -7,10 +7,11 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 
-from core.api import json_body, paginate
+from core.api import paginate
 from core.auth import Permission, require
 from core.db import db
 from core.errors import ValidationError
+from core.inputs import id_args, json_body
 from lists.services import (
     create_list,
     delete_lists,
@@ -49,13 +50,15 @@ def get_lists() -> Any:
                 type: object
                 properties:
                   data:
-                    type: object
-                    properties:
-                      results: {type: array, items: {type: object}}
-                      query: {type: string}
-                      total: {type: integer}
-                      per_page: {type: integer}
-                      page: {type: integer}
+                    oneOf:
+                      - type: object
+                        properties:
+                          results: {type: array, items: {type: object}}
+                          query: {type: string}
+                          total: {type: integer}
+                          per_page: {type: integer}
+                          page: {type: integer}
+                      - {type: array, items: {type: object}, description: With minimal=true.}
         400: {$ref: '#/components/responses/Error'}
         403: {description: Missing or invalid credentials, or no permission.}
     """
@@ -164,7 +167,7 @@ def delete_many() -> Any:
         200: {description: Deleted.}
         400: {$ref: '#/components/responses/Error'}
     """
-    ids = [int(i) for i in request.args.getlist("id") if i.isdigit()]
+    ids = id_args("id")
     query = request.args.get("query", "").strip()
     if not ids and (query or request.args.get("all") == "true"):
         ids = list(db.session.scalars(lists_by_name(query)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -13,6 +12,7 @@ from flask_login import current_user
 
 from core.auth import Permission, require
 from core.errors import ValidationError
+from core.inputs import json_object
 from core.safecsv import SafeWriter
 from lists.imports import cancel, configure, first_errors, latest_import, start, upload
 from lists.models import Import, ImportStatus
@@ -63,12 +63,7 @@ def post_import() -> Any:
     file = request.files.get("file")
     if file is None or not file.filename:
         raise ValidationError(_("Send the CSV as the multipart field file."))
-    try:
-        params = json.loads(request.form.get("params") or "{}")
-    except json.JSONDecodeError:
-        raise ValidationError(_("params must be JSON.")) from None
-    if not isinstance(params, dict):
-        raise ValidationError(_("params must be JSON."))
+    params = json_object(request.form.get("params") or "{}", "params")
     imp = upload(file.stream, file.filename, current_user.username)
     configure(imp, {
         "delimiter": params.get("delim") or None, "mode": params.get("mode"),

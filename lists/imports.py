@@ -81,6 +81,9 @@ def upload(stream: IO[bytes], file_name: str, created_by: str) -> Import:
     if not sample.strip():
         path.unlink()
         raise ValidationError(_("The file is empty."))
+    if b"\x00" in sample:  # no CSV in the encodings Kairan reads holds a NUL byte; gzip, zip and Excel files do
+        path.unlink()
+        raise ValidationError(_("The file is not a CSV file: it is compressed or binary. Upload the CSV itself."))
     encoding = detect_encoding(sample)
     delimiter = detect_delimiter(decode_sample(sample, encoding))
     imp = Import(file_name=Path(file_name or "upload.csv").name[:255], path=str(path), encoding=encoding,

@@ -12,11 +12,12 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from core.api import json_body, user_from_authorization
+from core.api import user_from_authorization
 from core.auth import Permission, csrf_exempt, has_permission, public
 from core.browser_policy import embeddable
 from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
+from core.inputs import id_or_none, json_body
 from core.tokens import Purpose, is_test_token, read_token
 from core.web import limiter
 from lists.consent_evidence import coded
@@ -174,7 +175,7 @@ def preferences(token: str) -> Any:
     form = ConfirmForm()
     saved, error, name = False, None, subscriber.name
     if request.method == "POST" and form.validate_on_submit():
-        wanted = [int(i) for i in request.form.getlist("l") if i.isdigit()]
+        wanted = [i for i in map(id_or_none, request.form.getlist("l")) if i is not None]
         try:
             update_preferences(subscriber, request.form.get("name", ""), wanted,
                                link_consent(coded("preferences_page")), _language(), delivery_id=delivery_id)
@@ -216,6 +217,7 @@ def api_subscription() -> Any:
       responses:
         200: {description: 'Subscribed: {"data": {"has_optin": bool}} (true when a confirmation mail was sent).'}
         400: {$ref: '#/components/responses/Error'}
+        429: {$ref: '#/components/responses/RateLimited'}
     """
     body = json_body()
     uuids = body.get("list_uuids") or []

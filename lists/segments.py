@@ -23,6 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.db import db
 from core.errors import NotFoundError, ValidationError
+from core.inputs import id_or_none
 from core.validation import choice
 from lists.models import Segment, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
 
@@ -238,10 +239,9 @@ def _one_id(value: Any) -> int:
 
 def _members(rule: dict[str, Any]) -> list[ColumnElement[bool]]:
     """The conditions on subscriptions that pick a list rule's list (and subscription status, when given)."""
-    try:
-        list_id = int(rule.get("value"))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValidationError(_("A list rule needs a list.")) from None
+    list_id = id_or_none(rule.get("value"))
+    if list_id is None:
+        raise ValidationError(_("A list rule needs a list."))
     conditions = [Subscription.list_id == list_id]
     status = rule.get("status")
     if status:

@@ -8,10 +8,11 @@ from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from core.api import json_body, paginate
+from core.api import paginate
 from core.auth import Permission, require
 from core.db import db
 from core.errors import ValidationError
+from core.inputs import json_body, optional_id_arg
 from core.validation import choice
 from lists.consent_evidence import coded
 from lists.export import subscriber_data
@@ -79,16 +80,11 @@ def get_subscribers() -> Any:
         400: {$ref: '#/components/responses/Error'}
     """
     rules = parse_query(request.args["query"]) if request.args.get("query", "").strip() else None
-    segment_id = request.args.get("segment_id", "")
-    if segment_id:
-        if not segment_id.isdigit():
-            raise ValidationError(_("segment_id must be a number."))
-        segment_rules = get_segment(int(segment_id)).rules
+    segment_id = optional_id_arg("segment_id")
+    if segment_id is not None:
+        segment_rules = get_segment(segment_id).rules
         rules = {"match": "all", "rules": [rules, segment_rules]} if rules else segment_rules
-    list_id = request.args.get("list_id")
-    if list_id is not None and not list_id.isdigit():
-        raise ValidationError(_("list_id must be a number."))
-    filters: dict[str, Any] = {"search": request.args.get("search", ""), "list_id": int(list_id) if list_id else None,
+    filters: dict[str, Any] = {"search": request.args.get("search", ""), "list_id": optional_id_arg("list_id"),
                "subscription_status": _choice_arg("subscription_status", SubscriptionStatus),
                "status": _choice_arg("status", SubscriberStatus), "rules": rules}
     return jsonify(data=paginate(subscribers_query(**filters), _serialize, total=count_subscribers(**filters)))

@@ -16,6 +16,7 @@ from core.auth import Permission, require
 from core.db import db
 from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
+from core.inputs import id_or_none
 from core.timeline import timeline
 from lists.consent_evidence import coded, describe
 from lists.export import EXPORT_ENCODINGS, export_csv, subscriber_data
@@ -55,9 +56,9 @@ def _filters(source: Mapping[str, str] | None = None) -> dict[str, Any]:
     subscription_status = source.get("subscription_status", "")
     segment_id = source.get("segment_id", "")
     return {
-        "segment_id": int(segment_id) if segment_id.isdigit() else None,
+        "segment_id": id_or_none(segment_id),
         "search": source.get("search", "").strip(),
-        "list_id": int(list_id) if list_id.isdigit() else None,
+        "list_id": id_or_none(list_id),
         "status": status if status in {s.value for s in SubscriberStatus} else None,
         "subscription_status": subscription_status if subscription_status in {s.value for s in SubscriptionStatus}
         else None,
@@ -82,9 +83,9 @@ def index() -> Any:
     """Search subscribers; pages go by id (keyset), so page 500 is as fast as page 1."""
     filters = _filters()
     stmt = subscribers_query(**_query_args(filters))
-    before = request.args.get("before", "")
-    if before.isdigit():
-        stmt = stmt.where(Subscriber.id < int(before))
+    before = id_or_none(request.args.get("before"))
+    if before is not None:
+        stmt = stmt.where(Subscriber.id < before)
     rows = list(db.session.scalars(stmt.limit(PAGE_SIZE + 1)))
     has_more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
@@ -97,7 +98,7 @@ def index() -> Any:
     return render_template(
         "lists/subscribers.html", subscribers=rows, total=total or 0, filters=filters, lists=lists,
         segments=all_segments(),
-        next_before=rows[-1].id if has_more and rows else None, first_page=not before.isdigit(),
+        next_before=rows[-1].id if has_more and rows else None, first_page=before is None,
         filter_args={key: value for key, value in filters.items() if value},
         form=form, confirm_form=ConfirmForm(),
     )
@@ -201,7 +202,7 @@ def bulk() -> Any:
         stmt = subscribers_query(**_query_args(_filters(request.form)))
         ids = list(db.session.scalars(stmt.with_only_columns(Subscriber.id)))
     else:
-        ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+        ids = [i for i in map(id_or_none, request.form.getlist("ids")) if i is not None]
     if not ids:
         flash(_("No subscriber selected."), "error")
         return redirect(url_for("subscribers.index"))

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.db import db, utcnow
 from core.errors import ConflictError, NotFoundError, ValidationError
+from core.inputs import id_list
 from core.oneline import one_line
 from core.signals import subscribers_deleting
 from core.validation import choice
@@ -60,10 +61,7 @@ def _attribs(value: Any) -> dict[str, Any]:
 
 def lists_by_id(list_ids: Iterable[Any]) -> list[MailingList]:
     """Return the lists with these ids, refusing ids that are not lists."""
-    try:
-        ids = {int(i) for i in list_ids}
-    except (TypeError, ValueError):
-        raise ValidationError(_("List ids must be numbers.")) from None
+    ids = set(id_list(list_ids, "lists"))
     found = list(db.session.scalars(select(MailingList).where(MailingList.id.in_(ids))))
     missing = ids - {m.id for m in found}
     if missing:
@@ -166,10 +164,7 @@ def get_subscriber(subscriber_id: int) -> Subscriber:
 
 def subscribers_by_id(ids: Iterable[Any]) -> list[Subscriber]:
     """Return the subscribers with these ids (unknown ids are skipped, as listmonk does)."""
-    try:
-        wanted = {int(i) for i in ids}
-    except (TypeError, ValueError):
-        raise ValidationError(_("Subscriber ids must be numbers.")) from None
+    wanted = set(id_list(ids, "ids"))
     if not wanted:
         raise ValidationError(_("No subscriber ids given."))
     return list(db.session.scalars(select(Subscriber).where(Subscriber.id.in_(wanted))))

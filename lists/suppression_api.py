@@ -7,8 +7,9 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask_login import current_user
 
-from core.api import json_body, paginate
+from core.api import paginate
 from core.auth import Permission, require
+from core.inputs import json_body
 from lists.suppressions import add_suppression, remove_suppression, suppression_as_dict, suppressions_query
 
 bp = Blueprint("suppressions_api", __name__, url_prefix="/api/suppressions")
@@ -28,6 +29,7 @@ def get_suppressions() -> Any:
         - {in: query, name: per_page, schema: {type: string}}
       responses:
         200: {description: A page of suppressions.}
+        400: {$ref: '#/components/responses/Error'}
     """
     return jsonify(data=paginate(suppressions_query(request.args.get("search", "")),
                                  lambda rows: [suppression_as_dict(r) for r in rows]))

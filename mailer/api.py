@@ -7,10 +7,11 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 
-from core.api import json_body, paginate
+from core.api import paginate
 from core.auth import Permission, require
 from core.db import db
 from core.errors import ValidationError
+from core.inputs import ID_MAX, id_args, json_body, whole_number
 from core.validation import choice
 from lists.addresses import normalise_email
 from lists.models import Subscriber
@@ -250,10 +251,7 @@ def get_running_stats() -> Any:
                   data: {type: array, items: {$ref: '#/components/schemas/CampaignStats'}}
         400: {$ref: '#/components/responses/Error'}
     """
-    raw = request.args.getlist("campaign_id")
-    if not all(value.isdigit() for value in raw):
-        raise ValidationError(_("campaign_id must be a campaign's number."))
-    return jsonify(data=running_stats([int(value) for value in raw]))
+    return jsonify(data=running_stats(id_args("campaign_id")))
 
 
 @bp.get("/campaigns/<int:campaign_id>")
@@ -434,7 +432,7 @@ def test_campaign(campaign_id: int) -> Any:
 def _subscriber(subscriber_id: Any) -> Subscriber | None:
     if subscriber_id in (None, ""):
         return None
-    found = db.session.get(Subscriber, int(subscriber_id))
+    found = db.session.get(Subscriber, whole_number(subscriber_id, "subscriber_id", maximum=ID_MAX))
     if found is None:
         raise ValidationError(_("Subscriber not found."))
     return found

@@ -20,6 +20,7 @@ from sqlalchemy import delete, select
 
 from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
+from core.inputs import ID_MAX, id_list, optional_id, whole_number
 from core.oneline import one_line
 from core.validation import choice
 from lists.addresses import parse_mailbox
@@ -88,13 +89,13 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any],
     checked_altbody = _checked(str(altbody), _("Plain text")) if altbody else None
     warnings = checked_subject.warnings + checked_body.warnings + (checked_altbody.warnings if checked_altbody else [])
     template_id = data.get("template_id", current.template_id)
-    if template_id not in (None, ""):
-        if db.session.get(Template, int(template_id)) is None:
-            raise ValidationError(_("Template not found."))
+    template_id = optional_id(template_id, "template_id")
+    if template_id is not None and db.session.get(Template, template_id) is None:
+        raise ValidationError(_("Template not found."))
     language = str(data.get("language", current.language) or "ja")
     if language not in LANGUAGES:
         raise ValidationError(_("language must be one of: %(allowed)s.", allowed=", ".join(LANGUAGES)))
-    list_ids = [int(i) for i in data.get("lists", current.lists) or []]
+    list_ids = id_list(data.get("lists", current.lists), "lists")
     segment_id = _segment_id(data.get("segment_id", current.segment_id))
     send_at = _send_at(data, current)
     rate, quiet_start, quiet_end = _pacing(data, current)
@@ -106,7 +107,7 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any],
         db.session.add(campaign)
     campaign.name, campaign.subject, campaign.content_type = name, checked_subject.source, content_type
     campaign.body, campaign.altbody = checked_body.source, checked_altbody.source if checked_altbody else None
-    campaign.template_id = int(template_id) if template_id not in (None, "") else None
+    campaign.template_id = template_id
     # The visual editor's project describes the old body: after a switch it reopens from the converted HTML.
     campaign.body_source = None if switched else data.get("body_source", campaign.body_source)
     campaign.from_email = _sender(data.get("from_email", campaign.from_email))
@@ -146,8 +147,8 @@ def _segment_id(raw: Any) -> int | None:
     """A campaign's optional segment: only the subscribers of its lists who also match the segment's rules."""
     if raw in (None, "", 0, "0"):
         return None
-    segment_id = int(raw) if str(raw).isdigit() else 0
-    if not segment_id or db.session.get(Segment, segment_id) is None:
+    segment_id = whole_number(raw, "segment_id", maximum=ID_MAX)
+    if db.session.get(Segment, segment_id) is None:
         raise ValidationError(_("Segment not found."))
     return segment_id
 
@@ -155,14 +156,7 @@ def _segment_id(raw: Any) -> int | None:
 def _pacing(data: dict[str, Any], current: Campaign) -> tuple[int | None, str | None, str | None]:
     """Read a campaign's own rate (messages a minute, slower than the global one) and quiet hours ("HH:MM")."""
     raw_rate = data.get("rate_per_minute", current.rate_per_minute)
-    rate = None
-    if raw_rate not in (None, ""):
-        try:
-            rate = int(str(raw_rate))
-        except ValueError:
-            rate = 0
-        if rate < 1:
-            raise ValidationError(_("rate_per_minute must be a whole number of 1 or more, or empty for no limit."))
+    rate = None if raw_rate in (None, "") else whole_number(raw_rate, "rate_per_minute", maximum=ID_MAX)
     hours = []
     for field in ("quiet_start", "quiet_end"):
         value = str(data.get(field, getattr(current, field)) or "").strip()

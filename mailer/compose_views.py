@@ -32,6 +32,7 @@ from core.auth import Permission, public, require
 from core.db import db, utcnow
 from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
+from core.inputs import INT64_MAX, id_or_none
 from core.validation import choice
 from core.web import can
 from lists.addresses import address_key, normalise_email
@@ -183,7 +184,7 @@ def campaigns() -> Any:
     """List the campaigns: search, status and tag filters, pages, and each one's lifecycle buttons."""
     filters = {"query": request.args.get("query", "").strip(), "status": request.args.get("status", ""),
                "tag": request.args.get("tag", "")}
-    page = int(request.args["page"]) if request.args.get("page", "").isdigit() and int(request.args["page"]) else 1
+    page = id_or_none(request.args.get("page"), INT64_MAX) or 1
     try:
         stmt = campaigns_query(filters["query"], [filters["status"]] if filters["status"] else [],
                                [filters["tag"]] if filters["tag"] else [])
@@ -252,7 +253,7 @@ def _campaign_values(campaign: Campaign | None) -> dict[str, Any]:
 
 def _posted_campaign() -> dict[str, Any]:
     values: dict[str, Any] = request.form.to_dict()
-    values["lists"] = [int(i) for i in request.form.getlist("lists") if i.isdigit()]
+    values["lists"] = [i for i in map(id_or_none, request.form.getlist("lists")) if i is not None]
     values["archive"] = request.form.get("archive") == "on"
     try:
         values["body_source"] = json.loads(request.form.get("body_source") or "null")

@@ -8,11 +8,11 @@ from typing import Any
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from core.api import json_body
 from core.auth import Permission, require
 from core.db import db
 from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
+from core.inputs import json_body
 from mailer import domains
 from mailer.domains import add_domain, all_domains, check_dns, delete_domain, domain_as_dict, get_domain, get_key
 

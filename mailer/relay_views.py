@@ -11,11 +11,11 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 
-from core.api import json_body
 from core.auth import Permission, require
 from core.db import db
 from core.errors import KairanError
 from core.forms import ConfirmForm
+from core.inputs import json_body
 from mailer import relays
 from mailer.errors import FieldError
 from mailer.models import SMTPRelayConfig

@@ -87,8 +87,10 @@ def _date(context: Context, value: Any, format: str = "medium", lang: str | None
     return "" if value is None else str(value)
 
 
-# What a render may fail with besides the limits: the reader's data meets the template (1/0, int('x')).
-RENDER_FAILURES = (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError, RecursionError)
+# What a render may fail with besides the limits: the reader's data meets the template (1/0, int('x')), and
+# NameError from Jinja's own code for a constant it writes back as a name (1e999 becomes ``inf``).
+RENDER_FAILURES = (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError, RecursionError,
+                   NameError)
 
 
 class BoundedTemplate(Template):

@@ -41,6 +41,7 @@ from sqlalchemy import select
 
 from core.db import db
 from core.errors import ValidationError
+from core.inputs import ID_MAX, id_list
 from core.oneline import CONTROLS, one_line
 from core.queues import QueueName, queue
 from lists.addresses import address_key, normalise_email, parse_mailbox
@@ -210,7 +211,7 @@ def send_tx(payload: dict[str, Any], files: Sequence[Any] = ()) -> list[str]:
 def _tx_template(template_id: Any) -> Template:
     if not isinstance(template_id, int) or isinstance(template_id, bool):
         raise ValidationError(_("Send template_id, the id of a transactional template."))
-    template = db.session.get(Template, template_id)
+    template = db.session.get(Template, template_id) if 0 < template_id <= ID_MAX else None
     if template is None or template.type != TemplateType.TX:
         raise ValidationError(_("Transactional template %(id)d not found.", id=template_id))
     return template
@@ -225,6 +226,8 @@ def _list_of(payload: dict[str, Any], one: str, many: str, kind: type, wrong_typ
         values = [payload[one]]
     if not isinstance(values, list) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in values):
         raise ValidationError(wrong_type)
+    if kind is int:  # an id no row can have: refuse it here rather than in the query
+        id_list(values, many)
     return values
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, jsonify, request
-from flask_babel import gettext as _
 
-from core.api import json_body
 from core.auth import Permission, require
-from core.errors import ValidationError
+from core.inputs import json_body, json_object
 from mailer.tx import send_tx
 
 bp = Blueprint("tx_api", __name__, url_prefix="/api")
@@ -48,12 +45,7 @@ def post_tx() -> Any:
         400: {$ref: '#/components/responses/Error'}
     """
     if request.mimetype == "multipart/form-data":
-        try:
-            payload = json.loads(request.form.get("data") or "")
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            raise ValidationError(_("Send the request as a JSON object in the form field “data”."))
+        payload = json_object(request.form.get("data") or "", "data")
         files = request.files.getlist("file")
     else:
         payload, files = json_body(), []

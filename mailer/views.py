@@ -17,6 +17,7 @@ from core.api import DEFAULT_PER_PAGE
 from core.auth import Permission, require
 from core.browser_policy import FRAMED_BY_KAIRAN
 from core.forms import ConfirmForm
+from core.inputs import INT64_MAX, id_or_none
 from mailer.inert import inert
 from mailer.jobs import queue_test_message
 from mailer.outbox import CapturedMessage, Outbox
@@ -75,8 +76,7 @@ def preview_response(html: str, fitted: bool = False) -> Any:
 @require(Permission.OUTBOX_READ)
 def outbox() -> Any:
     """List captured messages, newest first."""
-    page = request.args.get("page", "1")
-    page_number = int(page) if page.isdigit() and int(page) > 0 else 1
+    page_number = id_or_none(request.args.get("page"), INT64_MAX) or 1
     entries, total = _outbox().page(page_number, DEFAULT_PER_PAGE)
     return render_template(
         "mailer/outbox.html", entries=entries, total=total, page=page_number, per_page=DEFAULT_PER_PAGE,

@@ -17,6 +17,7 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from core.errors import ValidationError
+from core.inputs import ID_MAX, whole_number
 from tracking import metric_queries as q
 from tracking.models import EventKind
 
@@ -42,9 +43,9 @@ def parse_moment(value: str, name: str, *, end: bool = False) -> datetime:
 def campaign_ids(values: Sequence[str]) -> list[int]:
     """Read listmonk's ``id`` parameter: repeated, or comma-separated."""
     ids = [part.strip() for value in values for part in value.split(",") if part.strip()]
-    if not ids or not all(part.isdigit() for part in ids):
+    if not ids:
         raise ValidationError(_("id must name one or more campaigns by number."))
-    return [int(part) for part in ids]
+    return [whole_number(part, "id", maximum=ID_MAX) for part in ids]
 
 
 def _by_day(rows: Sequence[tuple[int, datetime, int]]) -> list[dict[str, Any]]:

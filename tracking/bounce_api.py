@@ -10,7 +10,8 @@ from flask_babel import gettext as _
 from core.api import paginate
 from core.auth import Permission, require
 from core.db import db
-from core.errors import NotFoundError, ValidationError
+from core.errors import NotFoundError
+from core.inputs import id_args, optional_id_arg
 from lists.models import Subscriber
 from tracking.bounces import bounce_dicts, bounces_query, delete_bounces, get_bounce
 
@@ -39,14 +40,6 @@ BOUNCE = {
     },
 }
 
-
-def _id_arg(name: str) -> int | None:
-    raw = request.args.get(name, "")
-    if raw == "":
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValidationError(_("%(name)s must be a whole number of 1 or more.", name=name))
-    return int(raw)
 
 
 def _subscriber(subscriber_id: int) -> Subscriber:
@@ -91,7 +84,7 @@ def get_bounces() -> Any:
                       page: {type: integer}
         400: {$ref: '#/components/responses/Error'}
     """
-    stmt = bounces_query(campaign_id=_id_arg("campaign_id"), source=request.args.get("source", "").strip(),
+    stmt = bounces_query(campaign_id=optional_id_arg("campaign_id"), source=request.args.get("source", "").strip(),
                          kind=request.args.get("type", ""), order_by=request.args.get("order_by") or "created_at",
                          order=request.args.get("order") or "desc")
     return jsonify(data=paginate(stmt, bounce_dicts))
@@ -114,12 +107,7 @@ def delete_many() -> Any:
         400: {$ref: '#/components/responses/Error'}
     """
     everything = request.args.get("all", "").lower() in ("true", "1")
-    ids: list[int] = []
-    for raw in (part.strip() for value in request.args.getlist("id") for part in value.split(",")):
-        if not raw.isdigit():
-            raise ValidationError(_("Each id must be a whole number, not %(value)s.", value=raw or '""'))
-        ids.append(int(raw))
-    delete_bounces(ids, everything=everything)
+    delete_bounces(id_args("id"), everything=everything)
     return jsonify(data=True)
 
 

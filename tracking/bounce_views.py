@@ -12,6 +12,7 @@ from core.auth import Permission, require
 from core.db import db
 from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
+from core.inputs import INT64_MAX, id_or_none
 from mailer.models import Campaign
 from tracking.bounces import (
     bounce_dicts,
@@ -33,7 +34,7 @@ UNREAD_SHOWN = 50  # newest first; an admin deletes them once looked at
 def _filters() -> dict[str, Any]:
     campaign = request.args.get("campaign_id", "")
     return {"kind": request.args.get("type", ""), "source": request.args.get("source", "").strip(),
-            "campaign_id": int(campaign) if campaign.isdigit() else None}
+            "campaign_id": id_or_none(campaign)}
 
 
 @bp.get("/")
@@ -41,7 +42,7 @@ def _filters() -> dict[str, Any]:
 def index() -> Any:
     """List bounces, filtered by type, source and campaign, newest first; then the unread mail."""
     filters = _filters()
-    page = max(int(request.args.get("page", "1")) if request.args.get("page", "").isdigit() else 1, 1)
+    page = id_or_none(request.args.get("page"), INT64_MAX) or 1
     try:
         stmt = bounces_query(**filters)
     except ValidationError as error:  # an unknown type in the address bar: say so, show them all

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 
 from core.auth import Permission, require
 from core.errors import ValidationError
+from core.inputs import int_arg
 from lists.export import EXPORT_ENCODINGS
 from lists.export_columns import csv_download, header_language
 from mailer.campaigns import get_campaign
@@ -157,10 +158,7 @@ def get_comparison() -> Any:
               schema: {type: object, properties: {data: {type: array, items: {type: object}}}}
         400: {$ref: '#/components/responses/Error'}
     """
-    raw = request.args.get("limit", str(COMPARED))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_COMPARED:
-        raise ValidationError(_("limit must be a number from 1 to %(max)d.", max=MAX_COMPARED))
-    return jsonify(data=compare_campaigns(int(raw)))
+    return jsonify(data=compare_campaigns(int_arg("limit", COMPARED, maximum=MAX_COMPARED)))
 
 
 @api_bp.get("/campaigns/analytics/<kind>")

@@ -12,13 +12,13 @@ a Postmark bounce's content), else only by the address.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
 
 from core.errors import ValidationError
+from core.inputs import parse_json
 from tracking.bounce_parser import Failure, Intake, Kind, Verdict, parse, provider_failure, ses_notification, verp_token
 
 
@@ -176,6 +176,6 @@ def mailgun_event(data: Any) -> ProviderEvent | None:
 def json_payload(body: bytes) -> Any:
     """The JSON a provider posted, or a 400 that says it is not JSON."""
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        return parse_json(body)
+    except ValueError:  # UnicodeDecodeError is one
         raise ValidationError(_("The request body is not JSON.")) from None

@@ -27,10 +27,10 @@ from flask_babel import gettext as _
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from core.api import json_body
 from core.auth import Permission, public, require
 from core.db import db
 from core.errors import ValidationError
+from core.inputs import INT64_MAX, id_or_none, json_body
 from core.queues import redis
 from core.settings import WebhookSettings
 from core.tokens import Mark, mark_token
@@ -197,6 +197,7 @@ def ses() -> Any:
         400: {$ref: '#/components/responses/Error'}
         401: {$ref: '#/components/responses/Error'}
         404: {$ref: '#/components/responses/Error'}
+        429: {$ref: '#/components/responses/RateLimited'}
     """
     topics = _settings().ses_topic_arns
     if not topics:
@@ -247,6 +248,7 @@ def sendgrid() -> Any:
         400: {$ref: '#/components/responses/Error'}
         401: {$ref: '#/components/responses/Error'}
         404: {$ref: '#/components/responses/Error'}
+        429: {$ref: '#/components/responses/RateLimited'}
     """
     key = _settings().sendgrid_key
     if key is None:
@@ -284,6 +286,7 @@ def postmark() -> Any:
         400: {$ref: '#/components/responses/Error'}
         401: {$ref: '#/components/responses/Error'}
         404: {$ref: '#/components/responses/Error'}
+        429: {$ref: '#/components/responses/RateLimited'}
     """
     settings = _settings()
     if settings.postmark_user is None or settings.postmark_password is None:
@@ -329,6 +332,7 @@ def mailgun() -> Any:
         400: {$ref: '#/components/responses/Error'}
         401: {$ref: '#/components/responses/Error'}
         404: {$ref: '#/components/responses/Error'}
+        429: {$ref: '#/components/responses/RateLimited'}
     """
     key = _settings().mailgun_key
     if key is None:
@@ -355,7 +359,8 @@ def mailgun() -> Any:
 
 def _check_timestamp(provider: str, raw: str) -> None:
     """Refuse a signed call whose timestamp (Unix seconds) is missing or too far from now: an old one is a replay."""
-    if not raw.isdigit() or abs(time.time() - int(raw)) > MAX_CLOCK_SKEW:
+    seconds = id_or_none(raw, INT64_MAX)  # "²" passes str.isdigit() but not int()
+    if seconds is None or abs(time.time() - seconds) > MAX_CLOCK_SKEW:
         raise _refuse(provider, f"timestamp {raw!r} is missing or more than {MAX_CLOCK_SKEW} s from now")
 
 

@@ -69,7 +69,8 @@ def test_bad_list_parameters_get_a_400_naming_what_is_allowed(app: Flask, client
         response = client.get(f"/api/campaigns?{query}", headers=headers)
         assert (response.status_code, response.get_json()["message"]) == (400, message)
     bad_id = client.get("/api/campaigns/running/stats?campaign_id=one", headers=headers)
-    assert (bad_id.status_code, bad_id.get_json()["message"]) == (400, "campaign_id must be a campaign's number.")
+    assert (bad_id.status_code, bad_id.get_json()["message"]) == (
+        400, "campaign_id must be a whole number from 1 to 2147483647.")
 
 
 def test_running_stats_report_progress_and_rates(app: Flask, client: FlaskClient, capture: Outbox) -> None:

@@ -123,8 +123,8 @@ def test_a_campaigns_pace_and_quiet_hours_are_checked_and_kept(app: Flask, clien
         "name": "夜間停止", "subject": "お知らせ", "content_type": "plain", "body": "本文"}).get_json()["data"]
     url = f"/api/campaigns/{campaign['id']}"
     refusals = {  # what each bad value gets
-        "rate_per_minute 0": ({"rate_per_minute": 0}, "rate_per_minute must be a whole number of 1 or more"),
-        "rate_per_minute text": ({"rate_per_minute": "fast"}, "rate_per_minute must be a whole number of 1 or more"),
+        "rate_per_minute 0": ({"rate_per_minute": 0}, "rate_per_minute must be a whole number from 1 to"),
+        "rate_per_minute text": ({"rate_per_minute": "fast"}, "rate_per_minute must be a whole number from 1 to"),
         "an hour past 23": ({"quiet_start": "25:00", "quiet_end": "08:00"}, "quiet_start must be a time such as"),
         "a start alone": ({"quiet_start": "22:00"}, "Quiet hours need both a start and an end"),
     }

@@ -81,7 +81,7 @@ def test_bounces_filter_and_order_as_listmonk(client: FlaskClient, admin: dict[s
     for query, message in (("order_by=status", "order_by must be one of: email, campaign_name, source, created_at."),
                            ("order=up", "order must be asc or desc."),
                            ("type=bogus", "type must be one of: hard, soft, complaint."),
-                           ("campaign_id=x", "campaign_id must be a whole number of 1 or more.")):
+                           ("campaign_id=x", "campaign_id must be a whole number from 1 to 2147483647.")):
         response = client.get(f"/api/bounces?{query}", headers=admin)
         assert (response.status_code, response.get_json()) == (400, {"message": message})
 
@@ -100,7 +100,7 @@ def test_bounces_are_deleted_by_id_by_subscriber_or_all(client: FlaskClient, adm
                                                         recorded: dict[str, Any]) -> None:
     ids = {row["email"]: row["id"] for row in client.get("/api/bounces", headers=admin).get_json()["data"]["results"]}
     for query, message in (("", "Name the bounces to delete (id), or ask for all of them (all=true)."),
-                           ("id=1,x", "Each id must be a whole number, not x.")):
+                           ("id=1,x", "id must be a whole number from 1 to 2147483647.")):
         response = client.delete(f"/api/bounces?{query}", headers=admin)
         assert (response.status_code, response.get_json()) == (400, {"message": message})
     assert client.get("/api/bounces/99999", headers=admin).get_json() == {"message": "Bounce not found."}
