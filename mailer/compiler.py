@@ -87,6 +87,8 @@ def wrap(layout: str | None, content: str) -> str:
 
 def inline_css(source: str) -> str:
     """Inline a document's CSS (rules that cannot be inlined, such as media queries, stay in <style>)."""
+    if not source.strip():
+        return source  # an empty draft without a layout: premailer finds no document in it and fails
     return str(Premailer(source, disable_validation=True, cssutils_logging_level=logging.CRITICAL,
                          allow_network=False, disable_link_rewrites=True, keep_style_tags=False,
                          remove_classes=False, strip_important=False).transform())  # media queries need !important

@@ -335,3 +335,12 @@ def test_the_new_campaign_form_submitted_twice_saves_one_draft(app: Flask, clien
     # A form without a uuid (or with a bad one) still saves, as before.
     third = client.post("/campaigns/new", data={**fields, "draft": "not-a-uuid"})
     assert third.status_code == 302 and third.headers["Location"] != first.headers["Location"]
+
+
+def test_an_empty_draft_without_a_layout_previews(client: FlaskClient, users: dict[str, str],
+                                                  editor: dict[str, str]) -> None:
+    """Nothing to inline: premailer found no document in an empty body and the preview answered 500."""
+    campaign = create(client, editor, body="", template_id=None)
+    assert client.get(f"/api/campaigns/{campaign['id']}/preview", headers=editor).status_code == 200
+    login(client, "editor")
+    assert client.get(f"/campaigns/{campaign['id']}/preview").status_code == 200
