@@ -1,4 +1,4 @@
-"""What an SMTP answer to one message means for it, per DESIGN.md's bounce rules.
+"""What an SMTP answer to one message means for it, per docs/architecture.md's bounce rules.
 
 A 4xx answer is worth retrying; a 5xx fails the delivery. Among 5xx answers, those that say the
 address does not exist are hard bounces (the address is suppressed), and those that are about

@@ -490,7 +490,7 @@ class BatchSender:
 
     def _answered(self, delivery: queries.Claimed, reader: Subscriber, code: int, text: str,
                   about_sender: bool = False) -> None:
-        """Act on a refusal of one message, as DESIGN.md's bounce rules say."""
+        """Act on a refusal of one message, as docs/architecture.md's bounce rules say."""
         reply = f"{code} {text}".strip()
         outcome = Outcome.SENDER_REJECTED if about_sender else classify(code, text)
         if outcome == Outcome.RETRY:

@@ -1,7 +1,7 @@
 """DKIM signing at sending speed: dkimpy's canonicalisation rules, OpenSSL's RSA and Ed25519.
 
 ``dkim.sign()`` re-parses the PEM key and re-splits the whole message for every call (~2.5 ms
-for 64 KB, DESIGN.md). This signer parses its keys once, hashes the body as it was built
+for 64 KB, measured here). This signer parses its keys once, hashes the body as it was built
 (``simple`` canonicalisation: our bodies are base64 lines ending in CRLF, with no trailing
 space), and canonicalises only the headers it signs (``relaxed``, with dkimpy's own
 functions). A domain with Ed25519 on gets a second signature (RFC 8463) over the same body
@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from dkim.canonicalization import Relaxed, Simple
 
-# Signed as DESIGN.md's sending rules list them, each oversigned (see DKIMSigner.sign).
+# Signed as docs/architecture.md's sending rules list them, each oversigned (see DKIMSigner.sign).
 SIGNED_HEADERS = ("from", "to", "subject", "date", "message-id", "mime-version", "content-type",
                   "list-id", "list-unsubscribe", "list-unsubscribe-post", "feedback-id", "reply-to")
 RSA, ED25519 = "rsa", "ed25519"  # DKIM's k= names, also how keys are stored (mailer/models.py)

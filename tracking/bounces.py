@@ -1,7 +1,7 @@
 """Bounces and complaints, whichever way they arrive: stored, tied to their delivery, and acted on.
 
 Every source (the inbound SMTP server, mailbox polling, provider webhooks, the API) turns what it
-received into a ``bounce_parser.Intake`` and calls ``record``. The rules are DESIGN.md's:
+received into a ``bounce_parser.Intake`` and calls ``record``. The rules are docs/architecture.md's:
 
 - a hard bounce or a complaint suppresses the address at once;
 - soft bounces suppress once an address has KAIRAN_SOFT_BOUNCES of them within
@@ -149,7 +149,7 @@ def _store(report: Report, delivery: Delivery | None, source: str, meta: dict[st
 
 
 def _act(bounce: Bounce) -> None:
-    """Apply DESIGN.md's bounce rules to one stored bounce."""
+    """Apply docs/architecture.md's bounce rules to one stored bounce."""
     origin = f"{bounce.source} bounce {bounce.id}"
     if bounce.sender_refused:
         if bounce.campaign_id is not None:

@@ -1,4 +1,4 @@
-"""Telling people from machines (DESIGN.md): named rules, first match wins, each saying why.
+"""Telling people from machines (docs/architecture.md): named rules, first match wins, each saying why.
 
 Every event keeps the evidence these rules read (tracking/models.py), so ``flask tracking
 reclassify`` can run changed rules over history. A rule returns its verdict or None to pass.

@@ -1,4 +1,4 @@
-"""Campaign metrics: DESIGN.md's definitions, computed in one place for the UI, the API and the exports.
+"""Campaign metrics: docs/architecture.md's definitions, computed in one place for the UI, the API and the exports.
 
 - recipients: the campaign's deliveries; sent: accepted by a relay; failed: refused at SMTP time or
   given up after retries; pending: not sent yet; suppressed: dropped after the audience was fixed.
@@ -55,7 +55,7 @@ def rate(part: int, whole: int) -> float | None:
 
 @dataclass(frozen=True)
 class CampaignMetrics:
-    """One campaign's headline figures, as DESIGN.md defines them (this module's docstring)."""
+    """One campaign's headline figures, as docs/architecture.md defines them (this module's docstring)."""
 
     campaign_id: int
     recipients: int

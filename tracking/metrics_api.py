@@ -201,8 +201,8 @@ def get_analytics(kind: str) -> Any:
 RATE = {"type": "number", "nullable": True, "description": "null while its denominator is 0."}
 CAMPAIGN_METRICS = {
     "type": "object",
-    "description": "DESIGN.md's definitions (tracking/metrics.py). With individual tracking off, opens and clicks "
-                   "are counts of people's events (upper bounds) and individual is false.",
+    "description": "Kairan's metric definitions (tracking/metrics.py, docs/architecture.md). With individual tracking "
+                   "off, opens and clicks are counts of people's events (upper bounds) and individual is false.",
     "properties": {
         **{name: {"type": "integer"} for name in (
             "campaign_id", "recipients", "sent", "failed", "pending", "suppressed", "bounced", "hard_bounced",

@@ -391,7 +391,8 @@ def test_shared_corpus() -> None:
     assert result.address_accuracy >= 0.98, "\n".join(result.disagreements)
     # 607 of 639 verdicts agree with sisimai (0.9499; the issue asks 0.95): lhost-postfix-07 agreed only while
     # Kairan named the notice's help-desk address as the recipient. The rest are listed by bench/bounces.py with
-    # Kairan's reason for each (DESIGN.md: "user unknown" is hard, even behind a filter; a delay is no bounce).
+    # Kairan's reason for each (docs/architecture.md: "user unknown" is hard, even behind a filter;
+    # a delay is no bounce).
     assert result.accuracy >= 0.9499, "\n".join(result.disagreements)
     assert result.summary()["unexplained"] == 0, "\n".join(result.disagreements)
 

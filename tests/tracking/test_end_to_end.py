@@ -1,5 +1,6 @@
 """Issue 7, end to end: a campaign really sent, then read, clicked, unsubscribed from, bounced and complained about
-through the doors the world uses, and its figures checked against DESIGN.md's definitions, worked out by hand.
+through the doors the world uses, and its figures checked against docs/architecture.md's definitions, worked out
+by hand.
 
 The campaign is created and started through the API and sent by real RQ jobs to the capture SMTP server. Every
 reader acts on the message they got (its pixel, its links, its List-Unsubscribe URL, its Return-Path and
@@ -70,7 +71,7 @@ OUTLOOK = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928;
 GATEWAY = "Barracuda Sentinel (EE)"  # a scanner that names itself
 GOOGLE_IP, APPLE_IP = "66.249.84.20", "17.58.63.12"  # Gmail's image proxy; Apple's MPP relays (17.0.0.0/8)
 
-# DESIGN.md's definitions, worked out for the readers above:
+# docs/architecture.md's definitions, worked out for the readers above:
 EXPECTED = {
     "recipients": 8,  # one delivery row per reader
     "sent": 8, "failed": 0, "pending": 0, "suppressed": 0,  # the capture server accepted all 8

@@ -17,7 +17,7 @@
    recognised by named rules, then recipients (``addresses``: never a help desk's) and the error
    text are read from the notice.
 
-Each failed recipient is classified (``verdict``) by ``mailer.replies.classify_bounce`` (DESIGN.md's
+Each failed recipient is classified (``verdict``) by ``mailer.replies.classify_bounce`` (docs/architecture.md's
 bounce rules, shared with the send path's vocabulary): hard, soft, or refused because of the sender.
 The VERP token of ``bounce+TOKEN@…`` (``mailer.sending.Batch.return_path``) is read from wherever
 the bounce names it; the storage side checks its signature with ``core.tokens.read_mark_token``.

@@ -20,7 +20,7 @@ class Kind(StrEnum):
 
 
 class Verdict(StrEnum):
-    """What one failed recipient means (DESIGN.md, "Bounce rules")."""
+    """What one failed recipient means (docs/architecture.md, "Bounce rules")."""
 
     HARD = "hard"  # the address does not exist: suppress at once
     SOFT = "soft"  # full, policy, spam, temporary: count towards the soft-bounce threshold

@@ -1,4 +1,4 @@
-"""What a notice says about one recipient: hard, soft or about the sender (DESIGN.md's bounce rules,
+"""What a notice says about one recipient: hard, soft or about the sender (docs/architecture.md's bounce rules,
 shared with the send path through ``mailer.replies.classify_bounce``), with the status and error text."""
 
 from __future__ import annotations
