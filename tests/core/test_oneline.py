@@ -29,6 +29,9 @@ from tests.core.test_api import api_user
 INJECTED = "山田\r\nBcc: victim@example.com\r\n\tReply-To: evil@example.com"
 FOLDED = "山田 Bcc: victim@example.com Reply-To: evil@example.com"
 NUL = "山田\x00太郎"
+# Through the API (and in a CSV file) a NUL never reaches the field's check: the input layer refuses it first
+# (tests/core/test_bad_input.py), and a file with NUL is not a CSV. Another control character does reach it.
+BELL = "山田\x07太郎"
 REFUSED = "Name may not contain line breaks or control characters."
 
 
@@ -66,7 +69,7 @@ def test_public_form_and_api_fold_a_name_and_refuse_nul(app: Flask, client: Flas
     form = client.post("/subscription/form", data={"email": "c@example.jp", "name": NUL, "l": public_list})
     assert form.status_code == 400 and REFUSED in form.get_data(as_text=True)
     assert 'value="c@example.jp"' in form.get_data(as_text=True)  # the form keeps what was typed
-    api = client.post("/api/public/subscription", json={"email": "c@example.jp", "name": NUL,
+    api = client.post("/api/public/subscription", json={"email": "c@example.jp", "name": BELL,
                                                         "list_uuids": [public_list]})
     assert api.status_code == 400 and api.get_json() == {"message": REFUSED}
     japanese = client.post("/subscription/form", data={"email": "c@example.jp", "name": NUL, "l": public_list},
@@ -93,7 +96,7 @@ def test_api_folds_subscriber_and_list_names_and_refuses_nul(app: Flask, client:
     created = client.post("/api/subscribers", headers=headers, json={"email": "a@example.jp", "name": INJECTED})
     assert created.get_json()["data"]["name"] == FOLDED
     changed = client.put(f"/api/subscribers/{created.get_json()['data']['id']}", headers=headers,
-                         json={"email": "a@example.jp", "name": NUL})
+                         json={"email": "a@example.jp", "name": BELL})
     assert changed.status_code == 400 and changed.get_json() == {"message": REFUSED}
     assert names(app) == {"a@example.jp": FOLDED}
     made = client.post("/api/lists", headers=headers, json={"name": "週刊\r\nBcc: x@example.com"})
@@ -139,7 +142,7 @@ def test_campaign_and_template_subjects_fold_and_a_broken_sender_is_refused(app:
 def test_csv_import_folds_a_name_cell_and_reports_nul_as_a_bad_row(app: Flask, client: FlaskClient) -> None:
     headers = {"Authorization": f"token {api_user(app, 'editor')}"}
     list_id = client.post("/api/lists", headers=headers, json={"name": "news"}).get_json()["data"]["id"]
-    body = f'email,name\r\na@example.jp,"{INJECTED}"\r\nb@example.jp,{NUL}\r\n'
+    body = f'email,name\r\na@example.jp,"{INJECTED}"\r\nb@example.jp,{BELL}\r\n'
     params: dict[str, Any] = {"mode": "subscribe", "lists": [list_id], "delim": ","}
     client.post("/api/import/subscribers", headers=headers, content_type="multipart/form-data",
                 data={"params": json.dumps(params), "file": (io.BytesIO(body.encode()), "people.csv")})
