@@ -25,7 +25,7 @@ from core.users import create_user
 from lists.models import Subscriber
 from mailer.capture import start_capture
 from mailer.outbox import Outbox
-from tests.resources import free_port, fresh_postgres, postgres_dump
+from tests.resources import free_ports, fresh_postgres, postgres_dump
 
 # The suite's own controls; every other KAIRAN_* variable of the caller's shell is dropped before any
 # test runs (pytest_configure), so a developer's exported settings never reach the apps and the
@@ -97,12 +97,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def settings_env(database_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
     """KAIRAN_* settings of one test's installation (free ports, its own data folder)."""
     Redis.from_url(redis_url).flushall()
+    capture_port, bounce_port = free_ports(2)
     return {
         "KAIRAN_DATA_DIR": str(tmp_path / "data"),
         "KAIRAN_DATABASE_URL": database_url,
         "KAIRAN_REDIS_URL": redis_url,
-        "KAIRAN_CAPTURE_PORT": str(free_port()),
-        "KAIRAN_BOUNCE_PORT": str(free_port()),
+        "KAIRAN_CAPTURE_PORT": str(capture_port),
+        "KAIRAN_BOUNCE_PORT": str(bounce_port),
         "KAIRAN_WORKERS": "1",
         # 特定電子メール法: no campaign is sent without the sender's address and contact (tests of that remove them).
         "KAIRAN_POSTAL_ADDRESS": "大阪市北区1-2-3",

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from core.embedded import port_answers
-from tests.conftest import free_port
+from tests.resources import free_port
 
 DOVECOT = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.access("/usr/sbin/dovecot", os.X_OK) else None)
 SKIP_REASON = "Debian's dovecot is not installed (apt-get install dovecot-imapd dovecot-pop3d; .ci/run does)"

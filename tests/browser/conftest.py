@@ -15,7 +15,8 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from mailer.outbox import Outbox
-from tests.conftest import PASSWORD, free_port
+from tests.conftest import PASSWORD
+from tests.resources import free_port
 
 CHROMIUM = shutil.which("chromium")
 # Background networking off: this machine has no internet and Chromium's own calls would only fail.

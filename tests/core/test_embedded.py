@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PASSWORD, free_port
+from tests.conftest import PASSWORD
+from tests.resources import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -90,12 +91,13 @@ def wait_for(condition: Any, timeout: float, what: str) -> None:
 @pytest.fixture
 def embedded_env(tmp_path: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("KAIRAN_")}
+    web, capture, bounce = free_ports(3)
     return {
         **env,
         "KAIRAN_DATA_DIR": str(tmp_path / "data"),
-        "KAIRAN_PORT": str(free_port()),
-        "KAIRAN_CAPTURE_PORT": str(free_port()),
-        "KAIRAN_BOUNCE_PORT": str(free_port()),
+        "KAIRAN_PORT": str(web),
+        "KAIRAN_CAPTURE_PORT": str(capture),
+        "KAIRAN_BOUNCE_PORT": str(bounce),
         "KAIRAN_WORKERS": "2",
         "KAIRAN_ADMIN_USER": "boss",
         "KAIRAN_ADMIN_PASSWORD": PASSWORD,

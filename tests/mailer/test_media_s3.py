@@ -14,9 +14,9 @@ import boto3
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import free_port
 from tests.core.test_api import api_user
 from tests.mailer.test_compose import png
+from tests.resources import free_port
 
 BUCKET = "kairan-media"
 

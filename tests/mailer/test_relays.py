@@ -21,8 +21,9 @@ from mailer import relays, transport
 from mailer.models import RelaySecurity, SMTPRelayConfig
 from mailer.outbox import Outbox
 from mailer.relays import Relay
-from tests.conftest import free_port, login, submit
+from tests.conftest import login, submit
 from tests.core.test_api import api_user
+from tests.resources import free_port
 
 USER, SECRET = "kairan", "s3cret pass"
 

@@ -31,7 +31,8 @@ from mailer import sending
 from mailer.layouts import default_template
 from mailer.models import Campaign, CampaignStatus, ContentType, Delivery, DeliveryStatus
 from mailer.throttle import Bucket, Throttle, quiet_until
-from tests.conftest import free_port, login, run_jobs
+from tests.conftest import login, run_jobs
+from tests.resources import free_port
 from tests.scripted_relay import ScriptedRelay, start_relay
 
 

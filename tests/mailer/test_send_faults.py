@@ -25,8 +25,8 @@ from sqlalchemy import func, select
 from core.db import db
 from core.embedded import find_redis_server, redis_argv
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from tests.conftest import free_port
 from tests.mailer.test_send_failures import seed, start_campaign
+from tests.resources import free_port
 from tests.scripted_relay import ScriptedRelay, start_relay
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -28,8 +28,8 @@ from sqlalchemy import func, select
 from core.db import db
 from core.embedded import port_answers, web_argv
 from core.queues import redis
-from tests.conftest import free_port
 from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
+from tests.resources import free_port
 from tests.tracking.test_tracking import BROWSER, Tracked, recorded, sent  # noqa: F401  (sent: a fixture)
 from tracking.flush import flush_events
 from tracking.models import EventKind, TrackingEvent

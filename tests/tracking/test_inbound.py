@@ -34,7 +34,7 @@ from sqlalchemy import select
 from app import create_app
 from core.db import db
 from lists.models import Suppression
-from tests.conftest import free_port
+from tests.resources import free_port
 from tests.tracking.bounce_mail import BOUNCE_DOMAIN, complaint, dsn, sent_campaign, verp
 from tracking.bounce_parser import MAX_BYTES
 from tracking.inbound import start_inbound

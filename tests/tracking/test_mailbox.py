@@ -25,8 +25,9 @@ from core.db import db
 from core.queues import QueueName, queue
 from core.settings import SettingsError, load_settings
 from mailer.sending import reconcile
-from tests.conftest import free_port, run_jobs
+from tests.conftest import run_jobs
 from tests.dovecot import DOVECOT, SKIP_REASON, Dovecot, run_dovecot
+from tests.resources import free_port
 from tests.tracking.bounce_mail import complaint, dsn, sent_campaign, verp
 from tracking.mailbox import Mailbox, MailboxError, poll
 from tracking.models import Bounce, BounceType, UnreadMail

@@ -22,9 +22,10 @@ from mailer.inert import BLANK_IMAGE
 from mailer.models import Delivery
 from mailer.outbox import Outbox
 from mailer.sending import reconcile
-from tests.conftest import free_port, login, run_jobs, statuses
+from tests.conftest import login, run_jobs, statuses
 from tests.core.test_api import api_user
 from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
+from tests.resources import free_port
 from tracking.flush import GROUP, _ensure_group, _insert, _parse, flush_events
 from tracking.models import EventKind, TrackingEvent
 from tracking.stream import STREAM
