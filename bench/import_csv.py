@@ -28,7 +28,8 @@ from bench import scratch_folder
 from core.db import db
 from core.embedded import private_redis
 from core.queues import QueueName, queue, redis
-from lists.imports import configure, get_import, start, upload
+from lists.import_job import start
+from lists.imports import configure, get_import, upload
 from lists.services import create_list
 from tests.resources import fresh_postgres
 

@@ -24,13 +24,13 @@ from core.db import db
 from core.embedded import EmbeddedError, Supervisor, preflight, services
 from core.errors import KairanError
 from core.models import User, UserType
-from core.queues import WORKER_QUEUES, WORKER_TTL, QueueName, queue, redis
+from core.queues import WORKER_QUEUES, WORKER_TTL, QueueName, periodic_jobs, queue, redis
 from core.settings import Settings
 from core.users import create_api_user, create_user, ensure_first_admin, has_admin
 
 REDIS_RETRY_SECONDS = 2
 IN_PROCESS_QUEUES = {QueueName.SEND.value, QueueName.TX.value}
-RECONCILE_LOCK = "kairan:reconcile"  # held for an interval by the worker that queued the reconciler
+PERIODIC_LOCK = "kairan:reconcile"  # held for an interval by the worker that queued the periodic jobs
 users_cli = AppGroup("users", help="Manage people who log in.")
 tokens_cli = AppGroup("tokens", help="Manage API users and their tokens.")
 ROLE_CHOICE = click.Choice([r.value for r in Role])
@@ -69,13 +69,13 @@ def up_command() -> None:
 
 
 class KairanWorker(Worker):
-    """An RQ worker that runs mail jobs in its own process and queues the send reconciler.
+    """An RQ worker that runs mail jobs in its own process and queues the periodic jobs (core/queues.py).
 
     Send and tx jobs run here rather than in a forked work horse, so a campaign stays compiled
     and its DKIM key parsed from one batch to the next (a fork would redo both for every batch);
     other jobs (imports) still get a fresh horse each. RQ runs maintenance between jobs and while
-    idle, from the worker's own process: it queues the reconciler, at most once an interval
-    across all workers, even after Redis was flushed.
+    idle, from the worker's own process: it queues the packages' periodic jobs (mailer's send
+    reconciler), at most once an interval across all workers, even after Redis was flushed.
     """
 
     def execute_job(self, job: Job, queue: Queue) -> None:
@@ -90,8 +90,9 @@ class KairanWorker(Worker):
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
         interval = int(self.maintenance_interval)
-        if self.connection.set(RECONCILE_LOCK, self.name, nx=True, ex=max(interval - 1, 1)):
-            queue(QueueName.SEND).enqueue("mailer.sending.reconcile")
+        if self.connection.set(PERIODIC_LOCK, self.name, nx=True, ex=max(interval - 1, 1)):
+            for name, job in periodic_jobs():
+                queue(name).enqueue(job)
 
 
 @click.command("worker")

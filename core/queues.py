@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
@@ -27,6 +29,18 @@ WORKER_QUEUES = (QueueName.TX, QueueName.DEFAULT, QueueName.SEND, QueueName.IMPO
 # A worker refreshes its heartbeat at least every WORKER_TTL - 15 s (RQ's dequeue timeout),
 # so a worker silent for longer than WORKER_TTL is dead (e.g. SIGKILLed) and shown as such.
 WORKER_TTL = 20
+
+
+def register_periodic(app: Flask, name: QueueName, job: Callable[[], Any]) -> None:
+    """Have the workers queue ``job`` once a maintenance interval, one of them each time (core/cli.py):
+    packages register their own periodic jobs, so core names none of them."""
+    app.extensions.setdefault("kairan_periodic_jobs", []).append((name, job))
+
+
+def periodic_jobs() -> list[tuple[QueueName, Callable[[], Any]]]:
+    """Return the current app's periodic jobs, with the queue each goes to."""
+    jobs: list[tuple[QueueName, Callable[[], Any]]] = current_app.extensions.get("kairan_periodic_jobs", [])
+    return jobs
 
 
 def init_app(app: Flask) -> None:

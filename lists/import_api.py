@@ -14,7 +14,8 @@ from core.auth import Permission, require
 from core.errors import ValidationError
 from core.inputs import json_object
 from core.safecsv import SafeWriter
-from lists.imports import cancel, configure, first_errors, latest_import, start, upload
+from lists.import_job import start
+from lists.imports import cancel, configure, first_errors, latest_import, upload
 from lists.models import Import, ImportStatus
 
 bp = Blueprint("import_api", __name__, url_prefix="/api/import/subscribers")

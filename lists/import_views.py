@@ -16,6 +16,7 @@ from core.db import db
 from core.errors import KairanError
 from core.forms import ConfirmForm
 from lists.csvfiles import DELIMITERS, ENCODINGS, preview
+from lists.import_job import start
 from lists.imports import (
     ATTRIBUTE_TYPES,
     TARGETS,
@@ -27,7 +28,6 @@ from lists.imports import (
     first_errors,
     get_import,
     progress,
-    start,
     upload,
 )
 from lists.models import Import, ImportStatus, MailingList

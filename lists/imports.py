@@ -16,14 +16,12 @@ from sqlalchemy import select
 from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
 from core.i18n import time_left_text
-from core.queues import QueueName, queue
 from core.safecsv import restored
 from lists.csvfiles import ENCODINGS, decode_sample, detect_delimiter, detect_encoding, preview, read_sample
 from lists.models import Import, ImportMode, ImportStatus, SubscriptionStatus
 from lists.subscribers import lists_by_id
 
 IMPORTS_DIR = "imports"
-IMPORT_JOB_TIMEOUT = 6 * 3600  # seconds; a large file at tens of thousands of rows a second is minutes
 TARGETS = ("email", "name", "attribute", "attribs_json", "ignore")
 ATTRIBUTE_TYPES = ("text", "number", "boolean", "date")
 # Header names (case-folded) recognised without asking, Japanese first.
@@ -162,20 +160,6 @@ def configure(imp: Import, options: dict[str, Any]) -> None:
     imp.mode, imp.subscription_status, imp.list_ids = mode, status, [m.id for m in lists]
     imp.overwrite = bool(options.get("overwrite"))
     db.session.commit()
-
-
-def start(imp: Import, language: str = "en") -> None:
-    """Queue the import job; only one import runs at a time, as in listmonk."""
-    running = running_import()
-    if running is not None and running.id != imp.id:
-        raise ValidationError(_("Another import is running; wait for it or cancel it."))
-    if imp.status != ImportStatus.PENDING:
-        raise ValidationError(_("This import has already started."))
-    imp.status = ImportStatus.QUEUED
-    db.session.commit()
-    # The job writes its row errors in the language of whoever started it.
-    queue(QueueName.IMPORT).enqueue("lists.import_job.run_import", imp.id, language,
-                                    job_timeout=IMPORT_JOB_TIMEOUT)
 
 
 def cancel(imp: Import) -> None:

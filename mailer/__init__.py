@@ -10,6 +10,7 @@ def init_app(app: Flask) -> None:
     from core import health
     from core.api import register_schema
     from core.embedded import ServiceSpec, flask_command, port_answers, register_service
+    from core.queues import QueueName, register_periodic
     from core.signals import optin_requested, subscribers_deleting
     from mailer import (  # noqa: F401  (models: their tables)
         api,
@@ -44,6 +45,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(capture.capture_command)
     health.register(app, "smtp", transport.check_smtp)
     health.register_notices(app, sending.campaign_notices)
+    register_periodic(app, QueueName.SEND, sending.reconcile)
     optin_requested.connect(jobs.queue_optin_mail)  # blinker keeps one connection per receiver
     subscribers_deleting.connect(queries.forget_subscribers)
     if settings.embedded_smtp:

@@ -77,7 +77,7 @@ def schedule(campaign: Campaign) -> None:
 def queue_start(campaign: Campaign) -> None:
     """Queue (or move) the campaign's start job to its send_at; scheduling again replaces the job."""
     if campaign.status == CampaignStatus.SCHEDULED and campaign.send_at is not None:
-        queue(QueueName.SEND).enqueue_at(campaign.send_at, "mailer.scheduling.start_if_due", campaign.id,
+        queue(QueueName.SEND).enqueue_at(campaign.send_at, start_if_due, campaign.id,
                                          job_id=_job_id(campaign.id))
 
 
@@ -103,7 +103,7 @@ def start_if_due(campaign_id: int) -> bool:
                                                                Campaign.status == CampaignStatus.SCHEDULED))
     db.session.rollback()
     if send_at is not None and send_at > utcnow():  # moved later since this job was queued
-        queue(QueueName.SEND).enqueue_at(send_at, "mailer.scheduling.start_if_due", campaign_id,
+        queue(QueueName.SEND).enqueue_at(send_at, start_if_due, campaign_id,
                                          job_id=_job_id(campaign_id))
         return False
     return _claim_and_start(campaign_id)

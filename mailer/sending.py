@@ -204,9 +204,9 @@ def _enqueue(campaign_id: int, first_id: int, last_id: int, at: datetime | None 
     job_id = f"{SEND_JOB_PREFIX}{campaign_id}-{first_id}-{uuid.uuid4().hex[:8]}"
     send = queue(QueueName.SEND)
     if at is None:
-        send.enqueue("mailer.sending.send_batch", campaign_id, first_id, last_id, job_id=job_id)
+        send.enqueue(send_batch, campaign_id, first_id, last_id, job_id=job_id)
     else:
-        send.enqueue_at(at, "mailer.sending.send_batch", campaign_id, first_id, last_id, job_id=job_id)
+        send.enqueue_at(at, send_batch, campaign_id, first_id, last_id, job_id=job_id)
 
 
 def _after_batch(campaign_id: int, sender: BatchSender) -> None:

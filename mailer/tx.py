@@ -112,7 +112,7 @@ def deliver(letter: Letter) -> str | None:
 
 def enqueue(letter: Letter) -> None:
     """Queue a message on the transactional queue, which workers take before campaign batches."""
-    queue(QueueName.TX).enqueue("mailer.tx.deliver", letter, retry=RETRY)
+    queue(QueueName.TX).enqueue(deliver, letter, retry=RETRY)
 
 
 def refusal(address: str) -> str | None:

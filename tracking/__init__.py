@@ -26,6 +26,7 @@ def init_app(app: Flask) -> None:
         metrics_cache,
         models,
         report_views,
+        stream,
         unsubscribes,
         views,
         webhooks,
@@ -42,6 +43,7 @@ def init_app(app: Flask) -> None:
     limiter.exempt(views.bp)  # nothing to protect, and every request counts: no rate-limit lookups
     app.cli.add_command(cli.tracking_cli)
     app.cli.add_command(cli.bounces_cli)
+    app.extensions[stream.FLUSH_JOB_EXTENSION] = flush.flush_events
     reconciling.connect(flush.flush_on_reconcile)  # blinker keeps one connection per receiver
     subscribers_deleting.connect(bounces.forget_subscribers)
     reconciling.connect(mailbox.queue_poll_on_reconcile)

@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 STREAM = "kairan:tracking:events"
 FLUSH_SOON = "kairan:tracking:flush-soon"  # set for a second by the request that queued a flush
-FLUSH_JOB = "tracking.flush.flush_events"
 PREFETCH_HEADERS = ("HTTP_PURPOSE", "HTTP_SEC_PURPOSE", "HTTP_X_PURPOSE", "HTTP_X_MOZ")  # as WSGI names them
 LOG_EVERY_SECONDS = 60.0  # a Redis outage is logged once a minute, not once a request
 
@@ -111,8 +110,9 @@ class EventWriter:
     those waiting anyway.
     """
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Redis, flush_job: Callable[[], int]) -> None:
         self.client = client
+        self.flush_job = flush_job  # tracking.flush.flush_events, handed in (flush imports this module)
         self.asked_at = 0.0
         self.outage = _Outage()
         self.lock = threading.Lock()
@@ -187,14 +187,18 @@ class EventWriter:
         self.asked_at = now
         try:
             if self.client.set(FLUSH_SOON, 1, nx=True, ex=1):  # … and one request a second, of all, queues it
-                Queue(QueueName.DEFAULT.value, connection=self.client).enqueue(FLUSH_JOB)
+                Queue(QueueName.DEFAULT.value, connection=self.client).enqueue(self.flush_job)
         except RedisError as error:  # the events are in the stream: the reconciler's flush stores them
             log.warning("Could not queue a flush of open and click events: %s", error)
+
+
+FLUSH_JOB_EXTENSION = "kairan_tracking_flush_job"  # set by tracking.init_app
 
 
 def writer_for(app: Flask) -> EventWriter:
     """Return the app's event writer (made on first use, on the app's Redis client)."""
     writer: EventWriter | None = app.extensions.get("kairan_tracking_writer")
     if writer is None:
-        writer = app.extensions["kairan_tracking_writer"] = EventWriter(app.extensions["kairan_redis"])
+        writer = app.extensions["kairan_tracking_writer"] = EventWriter(app.extensions["kairan_redis"],
+                                                                           app.extensions[FLUSH_JOB_EXTENSION])
     return writer

@@ -20,9 +20,9 @@ from tests.conftest import run_jobs
 from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
 from tests.tracking.test_report_views import Sent, behave, send_small_campaign
 from tests.tracking.test_tracking import BROWSER
+from tracking.flush import flush_events
 from tracking.metrics import campaign_report
 from tracking.report_views import percent
-from tracking.stream import FLUSH_JOB
 
 pytestmark = pytest.mark.browser
 
@@ -128,7 +128,7 @@ def test_the_report_follows_a_running_campaign(browser: Any, live_server: str, a
     # Within a second of the fixture's flush this request queues none (a process asks at most once a second;
     # the reconciler's own flush stores such a straggler within KAIRAN_RECONCILE_SECONDS): queue one here.
     with app.app_context():
-        queue(QueueName.DEFAULT).enqueue(FLUSH_JOB)
+        queue(QueueName.DEFAULT).enqueue(flush_events)
     run_jobs(app)
     expect(page.locator('[data-kpi="open_rate"] [data-value]')).to_have_text("75.0%", timeout=20000)
     with app.app_context():

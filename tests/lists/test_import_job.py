@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from core.db import db
 from core.queues import QueueName, queue, redis
-from lists.import_job import BATCH_ROWS, run_import
-from lists.imports import configure, first_errors, get_import, start, upload
+from lists.import_job import BATCH_ROWS, run_import, start
+from lists.imports import configure, first_errors, get_import, upload
 from lists.models import ConsentRecord, Import, ImportStatus, Subscriber, Subscription
 from lists.queries import is_sqlite, search_condition
 from lists.services import create_list
