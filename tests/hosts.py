@@ -168,6 +168,11 @@ class Relay:
         with self.lock:
             return [copy for copy in self.held if copy.host == host]
 
+    def sent_by(self, host: str) -> list[Captured]:
+        """Every message this host sent."""
+        with self.lock:
+            return [copy for copy in self.messages if copy.host == host]
+
     def copies(self) -> dict[str, list[Captured]]:
         """Every message received, by recipient."""
         found: dict[str, list[Captured]] = {}
@@ -480,6 +485,13 @@ class Deliveries:
                                            "GROUP BY status"), {"c": self.campaign_id})
             return {str(status): int(count) for status, count in rows}
 
+    def sent_to(self) -> set[str]:
+        """The addresses whose delivery is recorded as sent."""
+        with self.engine.connect() as connection:
+            return {str(email).lower() for email in connection.scalars(text(
+                "SELECT s.email FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id "
+                "WHERE d.campaign_id = :c AND d.status = 'sent'"), {"c": self.campaign_id})}
+
     def message_ids(self) -> dict[str, str]:
         """Recipient address -> the Message-ID recorded for the sent message."""
         with self.engine.connect() as connection:
@@ -508,7 +520,7 @@ class Death:
     host: str
     at: float  # time.monotonic()
     leased: set[int]  # deliveries in ``sending`` at its death (its own among them)
-    in_flight: list[Captured]  # stored by the relay, never answered: their rows were not recorded sent
+    in_flight: list[Captured]  # stored by the relay, their rows not recorded sent
 
     def resent_after(self, relay: Relay) -> float | None:
         """Seconds from the death until every in-flight message had arrived again, or None while one has not."""
@@ -529,14 +541,19 @@ class Death:
 
 
 def kill_mid_send(deployment: Deployment, host: str, deliveries: Deliveries, timeout: float = 60) -> Death:
-    """Hold the host's replies until it has a message in flight, then kill its whole process tree."""
+    """Hold the host's replies until it has a message in flight, then kill its whole process tree.
+
+    In flight at its death: every message the relay has from it whose delivery was not recorded sent. The held
+    ones are; so may be one answered just before the hold whose record had not reached the database.
+    """
     relay = deployment.relay
     relay.hold(host)
     try:
         wait_until(lambda: relay.held_from(host), timeout, f"a message in flight from {host}")
-        in_flight = relay.held_from(host)
         leased = deliveries.ids("sending")
         at = deployment.hosts[host].kill()
+        recorded = deliveries.sent_to()  # final for the dead host; nobody else can claim its rows before the lease ends
     finally:
         relay.release(host)  # its connections are gone: nothing is answered any more
+    in_flight = [copy for copy in relay.sent_by(host) if copy.recipient not in recorded]
     return Death(host, at, leased, in_flight)
