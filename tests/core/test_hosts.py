@@ -45,7 +45,7 @@ LEASE_SECONDS = 5  # short, as a lease renewed while its worker lives allows: a 
 TARGET_SECONDS = 30  # the issue's: from a host's death to its rows being sent again
 RECIPIENTS = 400  # paced at 600 a minute (tests/hosts.py): half a minute of sending to kill two hosts in
 # Workers started without these settings must still send the footer the campaign was started with.
-WORKER_HOST_SETTINGS = ("KAIRAN_POSTAL_ADDRESS", "KAIRAN_CONTACT", "KAIRAN_PORT")
+WORKER_HOST_SETTINGS = ("KAIRAN_POSTAL_ADDRESS", "KAIRAN_CONTACT")
 
 
 @pytest.fixture(scope="module")
