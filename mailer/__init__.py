@@ -1,4 +1,4 @@
-"""Email layouts, campaigns, rendering, MIME, DKIM, SMTP transport, the send jobs and the Outbox."""
+"""Email layouts, campaigns, rendering, MIME, DKIM, the transport and its SMTP relays, the send jobs and the Outbox."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from mailer import (  # noqa: F401  (models: their tables)
     queries,
     relay_views,
     sending,
+    smtp_transport,
     transport,
     tx_api,
     views,
@@ -27,7 +28,7 @@ from mailer import (  # noqa: F401  (models: their tables)
 
 
 def init_app(app: Flask) -> None:
-    """Register the Outbox, the SMTP health check and, when embedded, the capture server."""
+    """Register the Outbox, the transport, the SMTP health check and, when embedded, the capture server."""
     settings = app.config["KAIRAN"]
     app.register_blueprint(views.bp)
     app.register_blueprint(compose_views.bp)
@@ -44,7 +45,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(tx_api.bp)
     register_schema(app, "TxMessage", tx_api.TX_MESSAGE)
     app.cli.add_command(capture.capture_command)
-    health.register(app, "smtp", transport.check_smtp)
+    transport.use(app, smtp_transport.RELAYS)  # an HTTP API provider would be chosen here (docs/howto.md)
+    health.register(app, "smtp", smtp_transport.check_smtp)
     health.register_notices(app, notices.campaign_notices)
     register_periodic(app, QueueName.SEND, sending.reconcile)
     optin_requested.connect(jobs.queue_optin_mail)  # blinker keeps one connection per receiver

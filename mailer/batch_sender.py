@@ -1,9 +1,12 @@
-"""The connections of one batch job: its claimed deliveries sent over several SMTP connections at once.
+"""The connections of one batch job: its claimed deliveries sent over several connections at once.
 
-Each connection records each message before it sends the next: a worker killed at any moment
-leaves its unrecorded rows leased, and they are sent again when the lease ends. A 4xx answer puts
-the delivery back with a back-off; a 5xx fails it (mailer/replies.py). Every connection keeps to
-the rate limits all workers share (mailer/throttle.py).
+Each delivery goes down the pipeline every message takes (mailer/pipeline.py) over its thread's
+open transport (mailer/transport.py: the SMTP relays, or whatever the installation uses). Each
+connection records each message before it sends the next: a worker killed at any moment leaves
+its unrecorded rows leased, and they are sent again when the lease ends. A 4xx answer puts the
+delivery back with a back-off; a 5xx fails it (mailer/replies.py). Every connection keeps to the
+rate limits all workers share (mailer/throttle.py). A connection thread that dies (a bug, a lost
+database) fails the job, so RQ's failed registry shows it; what it held goes back in the queue.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import smtplib
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from queue import Empty, SimpleQueue
 
@@ -26,13 +29,15 @@ from core.errors import ConflictError
 from core.queues import redis
 from lists.models import Subscriber, SuppressionReason
 from lists.suppressions import add_suppression
-from mailer import pipelining, queries, relays
+from mailer import pipeline, queries, transport
 from mailer.errors import RenderError
 from mailer.message import SendContext, campaign_message
-from mailer.mime import mailbox, quoted
+from mailer.mime import mailbox
 from mailer.models import Campaign, CampaignStatus, DeliveryStatus
+from mailer.pipeline import Composed
 from mailer.replies import Outcome, classify
 from mailer.throttle import Bucket, Throttle, receiving_domain
+from mailer.transport import ConnectError, ConnectionLostError, NoRouteError, Reply, Route, Transport
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +47,12 @@ MAX_THROTTLE_SLEEP = 2.0  # seconds a connection waits for a rate limit before p
 MAX_BACK_OFF_SECONDS = 6 * 3600
 
 
+class SendConnectionError(RuntimeError):
+    """A connection thread of the job died; raised once the others are done and its rows are back in the queue."""
+
+
 class BatchSender:
-    """Sends one job's claimed deliveries over several SMTP connections at once (threads: the work is I/O).
+    """Sends one job's claimed deliveries over several connections at once (threads: the work is I/O).
 
     Each connection records each accepted message before it sends the next, so a worker killed at
     any moment repeats at most the messages in flight, one per connection.
@@ -53,13 +62,15 @@ class BatchSender:
                  readers: dict[int, Subscriber]) -> None:
         self.app, self.context, self.readers = app, context, readers
         self.settings = app.config["KAIRAN"].sending
+        self.outlet = transport.outlet()
         self.work: SimpleQueue[queries.Claimed] = SimpleQueue()
         for delivery in claimed:
             self.work.put(delivery)
         self.pending = {delivery.id for delivery in claimed}  # leased and not yet recorded or deferred
         self.lock = threading.Lock()
         self.stopped = threading.Event()  # paused or cancelled meanwhile
-        self.relay_trouble = False
+        self.relay_trouble = False  # no way out would take the messages now
+        self.crashes: list[Exception] = []  # connection threads that died
         self.sent = 0
         self.handled = 0
         self.sender_rejections: list[str] = []
@@ -73,10 +84,8 @@ class BatchSender:
         self.recorder = queries.Recorder()  # this job's connections commit their records together
 
     def run(self) -> None:
-        """Send everything claimed, then put back what could not go now."""
-        relays_now = relays.healthy(relays.active_relays())
-        capacity = sum(relay.max_connections for relay in relays_now) or 1
-        count = max(1, min(self.settings.connections, capacity, self.work.qsize()))
+        """Send everything claimed, then put back what could not go now; raise if a connection thread died."""
+        count = max(1, min(self.settings.connections, self.outlet.capacity(), self.work.qsize()))
         threads = [threading.Thread(target=self._connection, name=f"smtp-{n}", daemon=True) for n in range(count)]
         for thread in threads:
             thread.start()
@@ -87,18 +96,23 @@ class BatchSender:
             queries.defer(left, utcnow() + timedelta(seconds=self.settings.retry_base_seconds))
         else:
             queries.release(left)
+        if self.crashes:
+            raise SendConnectionError(f"{len(self.crashes)} of {count} send connections stopped: "
+                                      f"{self.crashes[0]!r}") from self.crashes[0]
 
     def _connection(self) -> None:
         with self.app.app_context():
             try:
                 self._send_until_done()
-            except Exception:  # a bug or a lost database: what this thread held goes back via pending
+            except Exception as error:  # a bug or a lost database: what this thread held goes back via pending
                 log.exception("a send connection stopped")
+                with self.lock:
+                    self.crashes.append(error)
             finally:
                 db.session.remove()
 
     def _send_until_done(self) -> None:
-        current: tuple[relays.Relay, smtplib.SMTP] | None = None  # this thread's relay and connection
+        current: tuple[Transport, Route] | None = None  # this thread's open connection, and where it leads
         connect_failures = 0
         try:
             while not self.stopped.is_set():
@@ -113,30 +127,27 @@ class BatchSender:
                     self._done(delivery, DeliveryStatus.SUPPRESSED)
                     continue
                 if current is None:
-                    relay = relays.pick(relays.active_relays())
-                    if relay is None:
+                    connection = self.outlet.transport()
+                    try:
+                        current = connection, connection.open()
+                    except NoRouteError:
                         self.relay_trouble = True
                         return
-                    try:
-                        current = relay, relay.connect()
-                    except (OSError, smtplib.SMTPException) as error:
-                        relays.report_failure(relay)
+                    except ConnectError as error:
                         self.work.put(delivery)  # not this message's fault: another connection may take it
                         connect_failures += 1
-                        self.last_failure = f"{relay.describe()}: {error}"
+                        self.last_failure = str(error)
                         if connect_failures >= CONNECT_ATTEMPTS:
                             self.relay_trouble = True
                             return
                         continue
-                relay, connection = current
-                if self._wait_for_token(delivery, reader, relay) and not self._send_one(
-                        connection, relay, delivery, reader):
+                connection, route = current
+                if self._wait_for_token(delivery, reader, route) and not self._send_one(connection, delivery, reader):
                     connection.close()
                     current = None
         finally:
             if current is not None:
-                with contextlib.suppress(OSError, smtplib.SMTPException):
-                    current[1].quit()
+                current[0].close()
 
     def _check_stop(self) -> bool:
         with self.lock:
@@ -146,14 +157,14 @@ class BatchSender:
             self.stopped.set()
         return self.stopped.is_set()
 
-    def _wait_for_token(self, delivery: queries.Claimed, reader: Subscriber, relay: relays.Relay) -> bool:
+    def _wait_for_token(self, delivery: queries.Claimed, reader: Subscriber, route: Route) -> bool:
         """Wait for the rate limits; False when the delivery was put back for later instead."""
         domain = receiving_domain(reader.email)
         per_domain = self.settings.domain_limits.get(domain)
         domain_bucket = Bucket.per_minute(f"domain:{domain}", per_domain) if per_domain else None
         buckets = [*self.shared_buckets, *(b for b in (domain_bucket,) if b is not None)]
-        if relay.rate_per_second:
-            buckets.append(Bucket.per_second_rate(f"relay:{relay.key}", relay.rate_per_second))
+        if route.rate_per_second:
+            buckets.append(Bucket.per_second_rate(f"relay:{route.key}", route.rate_per_second))
         while (wait := self.throttle.take(buckets)) is not None:
             if wait.bucket is domain_bucket or wait.seconds > MAX_THROTTLE_SLEEP:
                 # Others need not wait for this domain: put it back, spaced out behind the ones before it.
@@ -166,57 +177,39 @@ class BatchSender:
             time.sleep(wait.seconds)
         return True
 
-    def _send_one(self, connection: smtplib.SMTP, relay: relays.Relay, delivery: queries.Claimed,
-                  reader: Subscriber) -> bool:
-        """Send one message and record how it went; False when the connection is no longer usable."""
+    def _send_one(self, connection: Transport, delivery: queries.Claimed, reader: Subscriber) -> bool:
+        """Send one message down the pipeline and record how it went; False when the connection is no longer usable."""
         try:
-            built, message_id = campaign_message(self.context, reader, mailbox(reader.name, reader.email),
-                                                 delivery_id=delivery.id)
+            reply = pipeline.send(CampaignDelivery(self, delivery, reader), connection)
         except RenderError as error:  # the template fails for this reader: this delivery fails, not the batch
             self.last_failure = error.message
             self._done(delivery, DeliveryStatus.FAILED, reply=error.message)
             return True
-        try:
-            pipelining.send(connection, self.context.return_path(delivery.id), quoted(reader.email), built.as_bytes())
-        except smtplib.SMTPRecipientsRefused as refused:
-            code, reply = next(iter(refused.recipients.values()))
-            self._answered(delivery, reader, code, reply.decode(errors="replace"))
-            return True
-        except smtplib.SMTPResponseException as error:  # MAIL FROM or DATA refused, or 421 closing
-            text = error.smtp_error.decode(errors="replace") if isinstance(error.smtp_error, bytes) \
-                else str(error.smtp_error)
-            sender_refused = isinstance(error, smtplib.SMTPSenderRefused) and error.smtp_code >= 500
-            self._answered(delivery, reader, error.smtp_code, text, about_sender=sender_refused)
-            if error.smtp_code == 421:
-                relays.report_failure(relay)
-                return False
-            return True
-        except (OSError, smtplib.SMTPServerDisconnected) as error:  # dropped connection or timeout
-            relays.report_failure(relay)
-            self._retry(delivery, f"{relay.describe()}: {error or type(error).__name__}")
+        except ConnectionLostError as lost:  # no answer: the message may have arrived, or not
+            self._retry(delivery, str(lost))
             return False
-        relays.report_success(relay)
-        self._done(delivery, DeliveryStatus.SENT, message_id=message_id)
-        with self.lock:
-            self.sent += 1
-        return True
+        return reply is None or not reply.closing
 
-    def _answered(self, delivery: queries.Claimed, reader: Subscriber, code: int, text: str,
-                  about_sender: bool = False) -> None:
-        """Act on a refusal of one message, as docs/architecture.md's bounce rules say."""
-        reply = f"{code} {text}".strip()
-        outcome = Outcome.SENDER_REJECTED if about_sender else classify(code, text)
-        if outcome == Outcome.RETRY:
-            self._retry(delivery, reply)
+    def record(self, delivery: queries.Claimed, reader: Subscriber, composed: Composed, reply: Reply) -> None:
+        """Record an accepted message, or act on a refusal as docs/architecture.md's bounce rules say."""
+        if reply.accepted:
+            self._done(delivery, DeliveryStatus.SENT, message_id=composed.message_id)
+            with self.lock:
+                self.sent += 1
             return
-        self.last_failure = reply
-        self._done(delivery, DeliveryStatus.FAILED, reply=reply)
+        text = str(reply)
+        outcome = Outcome.SENDER_REJECTED if reply.about_sender else classify(reply.code, reply.text)
+        if outcome == Outcome.RETRY:
+            self._retry(delivery, text)
+            return
+        self.last_failure = text
+        self._done(delivery, DeliveryStatus.FAILED, reply=text)
         if outcome == Outcome.HARD_BOUNCE:
             with contextlib.suppress(ConflictError):
                 add_suppression(reader.email, SuppressionReason.HARD_BOUNCE, f"campaign {self.context.campaign.id}")
         elif outcome == Outcome.SENDER_REJECTED:
             with self.lock:
-                self.sender_rejections.append(reply)
+                self.sender_rejections.append(text)
 
     def _retry(self, delivery: queries.Claimed, reply: str) -> None:
         """Try a delivery again after a back-off, or fail it once its attempts or time are used up."""
@@ -244,6 +237,26 @@ class BatchSender:
     def _forget(self, delivery: queries.Claimed) -> None:
         with self.lock:
             self.pending.discard(delivery.id)
+
+
+@dataclass(frozen=True)
+class CampaignDelivery:
+    """One delivery of the batch as the pipeline takes it: the campaign's message for its reader."""
+
+    sender: BatchSender
+    delivery: queries.Claimed
+    reader: Subscriber
+
+    def compose(self) -> Composed:
+        """Render for the reader with tracked links, build and sign; the return path names the delivery (VERP)."""
+        context, reader, delivery_id = self.sender.context, self.reader, self.delivery.id
+        built, message_id = campaign_message(context, reader, mailbox(reader.name, reader.email),
+                                             delivery_id=delivery_id)
+        return Composed(context.return_path(delivery_id), reader.email, built, message_id)
+
+    def record(self, composed: Composed, reply: Reply) -> None:
+        """Record the answer on the delivery's row."""
+        self.sender.record(self.delivery, self.reader, composed, reply)
 
 
 def _stopped(campaign_id: int) -> bool:

@@ -1,7 +1,7 @@
 """Kairan's own mail: the test message, opt-in confirmations and campaign test sends.
 
 Each is a Letter that mailer.tx delivers, one job per message on the "tx" queue: the same
-path as transactional mail (render, build, sign, relay), and the same refusals.
+pipeline as every message (render, build, sign, transport, record), and the same refusals.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from lists.models import MailingList, Subscriber
 from mailer.campaigns import compile_campaign, get_campaign
 from mailer.message import SendContext, campaign_message
 from mailer.mime import mailbox
-from mailer.tx import Composed, Letter, assemble, enqueue, refusal
+from mailer.pipeline import Composed
+from mailer.tx import Letter, assemble, enqueue, refusal
 
 
 def _render(template: str, **context: Any) -> tuple[str, str]:
