@@ -1,7 +1,7 @@
 """Kairan's own mail: the test message, opt-in confirmations and campaign test sends.
 
 Each is a Letter that mailer.tx delivers, one job per message on the "tx" queue: the same
-path as transactional mail (render, build, sign, relay), and the same refusals.
+pipeline as every message (render, build, sign, transport, record), and the same refusals.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from core.tokens import Purpose, make_token
 from lists.addresses import address_key
 from lists.models import MailingList, Subscriber
 from mailer.campaigns import compile_campaign, get_campaign
+from mailer.message import SendContext, campaign_message
 from mailer.mime import mailbox
-from mailer.sending import Batch, campaign_message
-from mailer.tx import Composed, Letter, assemble, enqueue, refusal
+from mailer.pipeline import Composed
+from mailer.tx import Letter, assemble, enqueue, refusal
 
 
 def _render(template: str, **context: Any) -> tuple[str, str]:
@@ -92,13 +93,13 @@ class CampaignTest(Letter):
     def compose(self) -> Composed:
         """Build with the campaign's own builder, so the test carries every header the send will."""
         campaign = get_campaign(self.campaign_id)
-        batch = Batch.of(campaign, compile_campaign(campaign))
+        context = SendContext.of(campaign, compile_campaign(campaign))
         # As listmonk does, a test to a subscriber's own address is personalised for them.
         reader = (db.session.get(Subscriber, self.reader_id) if self.reader_id else
                   db.session.scalar(select(Subscriber).where(Subscriber.email_key == address_key(self.to))))
-        built, message_id = campaign_message(batch, reader, mailbox("", self.to), [(b"X-Kairan-Test", b"1")],
+        built, message_id = campaign_message(context, reader, mailbox("", self.to), [(b"X-Kairan-Test", b"1")],
                                              test_prefix=subject_prefix(self.language))
-        return Composed(batch.sender, self.to, built, message_id)
+        return Composed(context.sender, self.to, built, message_id)
 
 
 def queue_test_message(to: str, language: str) -> None:

@@ -32,6 +32,7 @@ from core.queues import redis
 from core.validation import choice
 from mailer.errors import FieldError
 from mailer.models import RelaySecurity, SMTPRelayConfig
+from mailer.transport import NoRouteError
 
 SMTP_TIMEOUT = 10.0  # seconds for connect and each command
 TEST_TIMEOUT = 5.0  # the test button answers within seconds, even for a relay that never answers
@@ -47,11 +48,8 @@ _failing_here: set[str] = set()  # relays this process counted a failure for: re
 _reset_at: dict[str, float] = {}  # when this process last reset a relay's count (monotonic clock)
 
 
-class AllRelaysOutError(smtplib.SMTPException):
-    """Every relay is taken out after repeated failures; sending waits until one comes back.
-
-    An SMTPException, so whoever handles smtplib's errors (RQ's retries) handles this one too.
-    """
+class AllRelaysOutError(NoRouteError):
+    """Every relay is taken out after repeated failures; sending waits until one comes back."""
 
 
 @dataclass(frozen=True)

@@ -1,67 +1,102 @@
-"""SMTP transport for Kairan's own mail (test messages, opt-in confirmations) and the relay health check."""
+"""The transport seam: where a built message leaves Kairan, whatever carries it.
+
+Every message takes the same pipeline (mailer/pipeline.py), and its last step is a Transport:
+open a connection, send an envelope and the message's bytes and get the far end's reply, close.
+The SMTP relays (mailer/smtp_transport.py: pipelined, several relays by weight, the capture server
+when embedded) are one transport; an HTTP API provider would be another (docs/howto.md says how
+one plugs in). Replies keep SMTP's codes, which the bounce rules read (mailer/replies.py): a
+transport that speaks another protocol says what its answers mean in them.
+"""
 
 from __future__ import annotations
 
-from flask import current_app
-from flask_babel import gettext as _
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
-from core.health import Component
-from mailer import relays
-from mailer.relays import Relay
+from flask import Flask, current_app
 
-HEALTH_TIMEOUT = 3.0  # the dashboard must not hang on a dead relay
-
-
-def _all_out() -> relays.AllRelaysOutError:
-    return relays.AllRelaysOutError(_("Every SMTP relay is taken out after repeated failures; "
-                                      "sending resumes when one comes back."))
+EXTENSION = "kairan_outlet"  # app.extensions key of the installation's Outlet
 
 
-def current_relay() -> Relay:
-    """Pick a healthy relay by weight, or raise AllRelaysOutError when every one is taken out."""
-    relay = relays.pick(relays.active_relays())
-    if relay is None:
-        raise _all_out()
-    return relay
+@dataclass(frozen=True)
+class Envelope:
+    """Who a message is from and to, as the transport hands it over (SMTP's MAIL FROM and RCPT TO)."""
+
+    sender: str  # the return path: a campaign's is a VERP address on the bounce domain
+    recipient: str  # one recipient a message: every message is personal
 
 
-def send(mail_from: str, rcpt_to: list[str], message: bytes) -> None:
-    """Hand one message to a relay; smtplib's exceptions propagate so RQ retries and reports.
+@dataclass(frozen=True)
+class Reply:
+    """The far end's answer to one message, as an SMTP code and text."""
 
-    A relay that cannot be reached is reported and another one tried; once connected, the
-    message is never tried elsewhere (a dropped connection may already have delivered it).
-    """
-    candidates = relays.active_relays()
-    while True:
-        relay = relays.pick(candidates)
-        if relay is None:
-            raise _all_out()
-        try:
-            conn = relay.connect()
-        except OSError as error:  # smtplib's errors are OSErrors too
-            if not relays.is_relay_failure(error):
-                raise
-            relays.report_failure(relay)
-            candidates = [other for other in candidates if other.key != relay.key]
-            if not candidates:
-                raise  # every relay failed just now: the caller sees the last reason
-            continue
-        try:
-            with conn:
-                conn.sendmail(mail_from, rcpt_to, message)
-        except OSError as error:
-            if relays.is_relay_failure(error):
-                relays.report_failure(relay)
-            raise
-        relays.report_success(relay)
-        return
+    code: int
+    text: str
+    about_sender: bool = False  # the sender (MAIL FROM) was refused, not the recipient
+    closing: bool = False  # the far end closes the connection (SMTP 421): open another for the next message
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the far end took the message."""
+        return 200 <= self.code < 300
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.text}".strip()
 
 
-def check_smtp() -> Component:
-    """Connect to a relay, picked as the send picks it, and say NOOP."""
-    relay = current_relay()
-    with relay.connect(timeout=HEALTH_TIMEOUT) as conn:
-        code, _msg = conn.noop()
-    embedded = current_app.config["KAIRAN"].embedded_smtp and relay.key == relays.URL_KEY
-    return Component(ok=code == 250, detail=relay.describe(),
-                     data={"capture": embedded, "relays": len(relays.active_relays())})
+@dataclass(frozen=True)
+class Route:
+    """Where an open transport leads, for pacing and logs: its name, and its own rate limit if it has one."""
+
+    key: str  # names its shared rate counter (relay:<key>)
+    name: str  # host:port or the provider's, never a credential
+    rate_per_second: int | None = None
+
+
+class TransportError(Exception):
+    """A transport could not carry a message: nothing was answered about it."""
+
+
+class NoRouteError(TransportError):
+    """There is nothing to send through now (every relay is taken out); sending waits until one comes back."""
+
+
+class ConnectError(TransportError):
+    """Opening failed (refused, timed out, TLS or login failed) at every route tried; the message is untouched."""
+
+
+class ConnectionLostError(TransportError):
+    """The connection dropped or timed out while sending: the message may or may not have arrived."""
+
+
+class Transport(Protocol):
+    """One connection's worth of a way out. Not shared between threads: each connection thread opens its own."""
+
+    def open(self) -> Route:
+        """Connect; raise NoRouteError or ConnectError when that is not possible now."""
+
+    def send(self, envelope: Envelope, message: bytes) -> Reply:
+        """Hand over one message (CRLF line ends) and return the reply; raise ConnectionLostError when none came."""
+
+    def close(self) -> None:
+        """Say goodbye if the connection still answers, and let it go; never raises."""
+
+
+@dataclass(frozen=True)
+class Outlet:
+    """How mail leaves this installation: a fresh Transport per connection, and how many a worker may open at once."""
+
+    transport: Callable[[], Transport]
+    capacity: Callable[[], int]
+
+
+def use(app: Flask, outlet: Outlet) -> None:
+    """Make ``outlet`` the way every message of this app leaves (called once, in mailer's init_app)."""
+    app.extensions[EXTENSION] = outlet
+
+
+def outlet() -> Outlet:
+    """The installation's outlet."""
+    found: Outlet = current_app.extensions[EXTENSION]
+    return found

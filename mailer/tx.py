@@ -1,9 +1,11 @@
-"""Transactional mail (listmonk's POST /api/tx), and the one path every single message takes.
+"""Transactional mail (listmonk's POST /api/tx), and the job every single message is sent by.
 
 Each message is one RQ job on the "tx" queue, which every worker serves before campaign
-batches (core/queues.py). The job renders the message, builds it (mailer/mime.py), signs it
-when its From domain is a sending domain, and hands it to the relay. Kairan's own mail (the
+batches (core/queues.py). The job takes the pipeline every message takes (mailer/pipeline.py):
+it renders the message, builds it (mailer/mime.py), signs it when its From domain is a sending
+domain, and hands it to the transport over a connection of its own. Kairan's own mail (the
 test message, opt-in confirmations, campaign test sends: mailer/jobs.py) takes the same path.
+A refusal or a lost connection fails the job, which RQ tries again (RETRY).
 
 Recipients are resolved as listmonk resolves them (``subscriber_mode``):
 
@@ -47,15 +49,17 @@ from core.queues import QueueName, queue
 from lists.addresses import address_key, normalise_email, parse_mailbox
 from lists.models import Subscriber, SubscriberStatus
 from lists.suppressions import is_suppressed
-from mailer import transport
-from mailer.campaigns import sender_fields, subscriber_fields
+from mailer import pipeline, transport
 from mailer.compiler import Compiled, body_html, compile_message
 from mailer.domains import signer_for
 from mailer.errors import RenderError
-from mailer.mime import Attachment, Built, build, header_text, mailbox, quoted
+from mailer.mime import Attachment, build, header_text, mailbox
 from mailer.models import ContentType, Template, TemplateType
+from mailer.pipeline import Composed
 from mailer.sandbox import check_source
 from mailer.signing import Header
+from mailer.template_context import sender_fields, subscriber_fields
+from mailer.transport import Reply
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +74,6 @@ BUILT_HEADERS = {"from", "to", "subject", "date", "message-id", "mime-version", 
                  "content-transfer-encoding", "dkim-signature", "return-path"}
 
 
-@dataclass(frozen=True)
-class Composed:
-    """A message ready for the relay: its envelope, its bytes and its Message-ID."""
-
-    sender: str
-    recipient: str
-    built: Built
-    message_id: str
-
-
 class Letter(ABC):
     """One message to deliver. It travels pickled in its RQ job: it holds values and ids, never rows."""
 
@@ -88,26 +82,49 @@ class Letter(ABC):
         """Render, build and sign the message; None when there is no one left to send it to."""
 
 
-def deliver(letter: Letter) -> str | None:
-    """The RQ job of every single message: compose it and hand it to the relay; return its Message-ID.
+class RefusedError(Exception):
+    """The transport refused a single message: its job fails, and RQ tries it again."""
 
-    The refusal is checked again here: an address suppressed after the message was queued gets nothing.
+
+class SingleMessage:
+    """A Letter as the pipeline takes it: refused addresses get nothing, and only an accepted message is kept."""
+
+    def __init__(self, letter: Letter) -> None:
+        self.letter = letter
+        self.message_id: str | None = None
+
+    def compose(self) -> Composed | None:
+        """Compose the letter; None when no one is left to send it to, or the address is never mailed.
+
+        The refusal is checked again here: an address suppressed after the message was queued gets nothing.
+        """
+        composed = self.letter.compose()
+        refused = refusal(composed.recipient) if composed is not None else None
+        if refused:
+            log.warning("not sent: %s", refused)
+            return None
+        return composed
+
+    def record(self, composed: Composed, reply: Reply) -> None:
+        """Keep the Message-ID of an accepted message; a refusal fails the job (RQ tries it again)."""
+        if not reply.accepted:
+            raise RefusedError(f"{composed.recipient}: {reply}")
+        self.message_id = composed.message_id
+
+
+def deliver(letter: Letter) -> str | None:
+    """The RQ job of every single message: take it down the pipeline on its own connection; return its Message-ID.
+
     A template that cannot be rendered (it was checked when queued; a reader's data or the time budget
     can still fail it) ends the job: trying again would fail the same way.
     """
+    message = SingleMessage(letter)
     try:
-        composed = letter.compose()
+        pipeline.send_alone(message, transport.outlet())
     except RenderError as error:
         log.warning("not sent: %s", error.message)
         return None
-    if composed is None:
-        return None
-    refused = refusal(composed.recipient)
-    if refused:
-        log.warning("not sent: %s", refused)
-        return None
-    transport.send(composed.sender, [quoted(composed.recipient)], composed.built.as_bytes())
-    return composed.message_id
+    return message.message_id
 
 
 def enqueue(letter: Letter) -> None:

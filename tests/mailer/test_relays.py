@@ -21,6 +21,7 @@ from mailer import relays, transport
 from mailer.models import RelaySecurity, SMTPRelayConfig
 from mailer.outbox import Outbox
 from mailer.relays import Relay
+from mailer.smtp_transport import RelayTransport
 from tests.conftest import login, submit
 from tests.core.test_api import api_user
 from tests.resources import free_port
@@ -122,18 +123,21 @@ def test_the_send_takes_a_relay_that_answers_and_says_so_when_all_are_out(
         ctx: None, smtp_server: Callable[..., tuple[int, Received]]) -> None:
     live_port, received = smtp_server()
     dead_id = _save({"host": "127.0.0.1", "port": free_port(), "weight": 1000, "name": "dead"})
-    _save({"host": "127.0.0.1", "port": live_port, "weight": 1, "name": "live"})
+    live_id = _save({"host": "127.0.0.1", "port": live_port, "weight": 1, "name": "live"})
 
     random.seed(1)  # the heavy dead relay comes first (as it does 1000 times in 1001 anyway)
-    transport.send("news@kairan.example", ["a@example.jp"], b"Subject: hi\r\n\r\nhello\r\n")
-    assert received.rcpt_tos == ["a@example.jp"]
+    connection = RelayTransport()
+    assert connection.open().key == str(live_id), "the dead one refused: the live one was tried"
+    reply = connection.send(transport.Envelope("news@kairan.example", "a@example.jp"), b"Subject: hi\r\n\r\nhello\r\n")
+    connection.close()
+    assert reply.accepted and received.rcpt_tos == ["a@example.jp"]
     assert redis().get(f"kairan:relay:{dead_id}:failures") == b"1", "the relay that refused was counted"
 
     for config in relays.all_relays():
         for _attempt in range(relays.FAILURES_TO_TAKE_OUT):
             relays.report_failure(Relay.from_config(config))
     with pytest.raises(relays.AllRelaysOutError, match="Every SMTP relay is taken out"):
-        transport.send("news@kairan.example", ["b@example.jp"], b"Subject: hi\r\n\r\nhello\r\n")
+        RelayTransport().open()
 
 
 def test_active_relays_are_the_enabled_ones_or_kairan_smtp_url(

@@ -21,8 +21,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from rq import SimpleWorker
-from rq.registry import ScheduledJobRegistry
-from sqlalchemy import select
+from rq.job import Job
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+from sqlalchemy import select, text
 
 from core.db import db, utcnow
 from core.queues import QueueName, queue, redis
@@ -176,6 +177,43 @@ def test_a_dropped_connection_is_tried_again_and_each_message_arrives_once(app: 
     with app.app_context():
         assert status_of(campaign_id) == CampaignStatus.FINISHED
         assert {d.status for d in deliveries(campaign_id).values()} == {DeliveryStatus.SENT}
+
+
+def refuse_to_record_sent(subscriber_email: str) -> None:
+    """Make the database refuse to record this reader's delivery as sent, as a full disk or a lost server would."""
+    who = db.session.scalar(select(Subscriber.id).where(Subscriber.email_key == subscriber_email))
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("CREATE FUNCTION refuse_record() RETURNS trigger LANGUAGE plpgsql AS "
+                                "$$ BEGIN RAISE EXCEPTION 'could not write: disk full'; END $$"))
+        db.session.execute(text(f"CREATE TRIGGER refuse_record BEFORE UPDATE ON deliveries FOR EACH ROW "
+                                f"WHEN (NEW.status = 'sent' AND NEW.subscriber_id = {who}) "
+                                f"EXECUTE FUNCTION refuse_record()"))
+    else:
+        db.session.execute(text(f"CREATE TRIGGER refuse_record BEFORE UPDATE ON deliveries "
+                                f"WHEN NEW.status = 'sent' AND NEW.subscriber_id = {who} "
+                                f"BEGIN SELECT RAISE(ABORT, 'could not write: disk full'); END"))
+    db.session.commit()
+
+
+def test_a_connection_thread_that_dies_fails_its_job_for_rqs_failed_registry(app: Flask, relay: ScriptedRelay) -> None:
+    addresses = ["a@example.jp", "b@example.jp", "c@example.jp"]  # one batch (KAIRAN_SEND_BATCH_SIZE is 4)
+    with app.app_context():
+        list_id = seed(addresses)
+        refuse_to_record_sent("b@example.jp")
+        campaign_id = start_campaign(list_id)
+    run_jobs(app)  # a real RQ worker
+    with app.app_context():
+        failed = FailedJobRegistry(queue=queue(QueueName.SEND))
+        (job_id,) = failed.get_job_ids()
+        job = Job.fetch(job_id, connection=redis())
+        assert job.func_name == "mailer.batch_job.send_batch"
+        assert "send connections stopped" in (job.latest_result().exc_string or "")  # type: ignore[union-attr]
+        assert "disk full" in (job.latest_result().exc_string or "")  # type: ignore[union-attr]
+        rows = deliveries(campaign_id)
+        assert rows["b@example.jp"].status == DeliveryStatus.QUEUED  # back in the queue, not left leased
+        assert rows["b@example.jp"].leased_until is None
+        assert status_of(campaign_id) == CampaignStatus.RUNNING  # the reconciler queues what is left
+    assert relay.accepted["b@example.jp"] == 1  # it went out: only its record failed
 
 
 def test_a_throttled_domain_waits_spaced_out_while_the_others_go(app: Flask, relay: ScriptedRelay) -> None:
