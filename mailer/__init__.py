@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from flask import Flask
 
+# Declared on import, before the app is built: load_settings reads mailer's settings, workers serve its queues.
+from mailer.queues import SEND_QUEUE
+from mailer.settings import SENDING
+
 
 def init_app(app: Flask) -> None:
     """Register the Outbox, the SMTP health check and, when embedded, the capture server."""
     from core import health
     from core.api import register_schema
     from core.embedded import ServiceSpec, flask_command, port_answers, register_service
-    from core.queues import QueueName, register_periodic
+    from core.queues import register_periodic
     from core.signals import optin_requested, subscribers_deleting
     from mailer import (  # noqa: F401  (models: their tables)
         api,
@@ -45,12 +49,10 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(capture.capture_command)
     health.register(app, "smtp", transport.check_smtp)
     health.register_notices(app, sending.campaign_notices)
-    register_periodic(app, QueueName.SEND, sending.reconcile)
+    register_periodic(app, SEND_QUEUE, sending.reconcile, SENDING.of(settings).reconcile_seconds)
     optin_requested.connect(jobs.queue_optin_mail)  # blinker keeps one connection per receiver
     subscribers_deleting.connect(queries.forget_subscribers)
     if settings.embedded_smtp:
-        register_service(
-            app,
-            ServiceSpec("capture-smtp", flask_command("capture-smtp"),
-                        ready=lambda: port_answers(settings.capture_port)),
-        )
+        port = settings.capture_port
+        register_service(app, ServiceSpec("capture-smtp", flask_command("capture-smtp"),
+                                          ready=lambda: port_answers(port), port=("KAIRAN_CAPTURE_PORT", port)))

@@ -36,7 +36,7 @@ from core.db import db, utcnow
 from core.errors import ConflictError, ValidationError
 from core.health import Notice
 from core.i18n import time_left_text
-from core.queues import QueueName, queue, redis
+from core.queues import queue, redis
 from core.signals import reconciling
 from core.tokens import Mark, mark_key, mark_token
 from lists.models import Subscriber, SuppressionReason
@@ -48,6 +48,7 @@ from mailer.domains import bounce_domain_for, signer_for
 from mailer.errors import RenderError
 from mailer.mime import Built, build, mailbox, quoted
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from mailer.queues import SEND_QUEUE
 from mailer.replies import Outcome, classify
 from mailer.signing import DKIMSigner, Header
 from mailer.throttle import Bucket, Throttle, quiet_until, receiving_domain
@@ -202,7 +203,7 @@ def _batch_size() -> int:
 def _enqueue(campaign_id: int, first_id: int, last_id: int, at: datetime | None = None) -> None:
     """Queue one batch job (at a time, when given); its id names the campaign so the reconciler can tell."""
     job_id = f"{SEND_JOB_PREFIX}{campaign_id}-{first_id}-{uuid.uuid4().hex[:8]}"
-    send = queue(QueueName.SEND)
+    send = queue(SEND_QUEUE)
     if at is None:
         send.enqueue(send_batch, campaign_id, first_id, last_id, job_id=job_id)
     else:
@@ -256,7 +257,7 @@ def reconcile() -> int:
 
 def _campaigns_with_jobs() -> set[int]:
     """Return the campaigns with a send job queued or scheduled in Redis."""
-    send = queue(QueueName.SEND)
+    send = queue(SEND_QUEUE)
     ids = [*send.get_job_ids(), *ScheduledJobRegistry(queue=send).get_job_ids()]
     return {int(job_id[len(SEND_JOB_PREFIX):].split("-")[0]) for job_id in ids if job_id.startswith(SEND_JOB_PREFIX)}
 

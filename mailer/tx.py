@@ -43,7 +43,7 @@ from core.db import db
 from core.errors import ValidationError
 from core.inputs import ID_MAX, id_list
 from core.oneline import CONTROLS, one_line
-from core.queues import QueueName, queue
+from core.queues import queue
 from lists.addresses import address_key, normalise_email, parse_mailbox
 from lists.models import Subscriber, SubscriberStatus
 from lists.suppressions import is_suppressed
@@ -54,6 +54,7 @@ from mailer.domains import signer_for
 from mailer.errors import RenderError
 from mailer.mime import Attachment, Built, build, header_text, mailbox, quoted
 from mailer.models import ContentType, Template, TemplateType
+from mailer.queues import TX_QUEUE
 from mailer.sandbox import check_source
 from mailer.signing import Header
 
@@ -112,7 +113,7 @@ def deliver(letter: Letter) -> str | None:
 
 def enqueue(letter: Letter) -> None:
     """Queue a message on the transactional queue, which workers take before campaign batches."""
-    queue(QueueName.TX).enqueue(deliver, letter, retry=RETRY)
+    queue(TX_QUEUE).enqueue(deliver, letter, retry=RETRY)
 
 
 def refusal(address: str) -> str | None:
