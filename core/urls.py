@@ -30,7 +30,7 @@ class PublicPath:
         self.variables = tuple(_VARIABLE.findall(rule))
         self._format = _VARIABLE.sub(r"{\1}", rule)
         # What every path of this page starts and ends with, around its variables (a WSGI layer's quick test).
-        self.prefix, self.suffix = rule.partition("<")[0], rule.rpartition(">")[2]
+        self.prefix, self.suffix = rule.partition("<")[0], rule.rpartition(">")[2] if self.variables else ""
 
     def __repr__(self) -> str:
         return f"PublicPath({self.rule!r})"
