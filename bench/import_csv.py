@@ -27,9 +27,10 @@ from app import create_app
 from bench import scratch_folder
 from core.db import db
 from core.embedded import private_redis
-from core.queues import QueueName, queue, redis
+from core.queues import queue, redis
 from lists.import_job import start
 from lists.imports import configure, get_import, upload
+from lists.queues import IMPORT_QUEUE
 from lists.services import create_list
 from tests.resources import fresh_postgres
 
@@ -108,7 +109,7 @@ def main() -> None:
             server_before = server_cpu_seconds() if postgres else {}
             started, cpu_started, process_started = time.perf_counter(), cpu_seconds(), time.process_time()
             gc.freeze()  # as `flask worker` does once loaded (core/cli.py), whose jobs this stands for
-            SimpleWorker([queue(QueueName.IMPORT)], connection=redis()).work(burst=True)
+            SimpleWorker([queue(IMPORT_QUEUE)], connection=redis()).work(burst=True)
             seconds, cpu_used = time.perf_counter() - started, cpu_seconds() - cpu_started
             server_after = server_cpu_seconds() if postgres else {}
             imp = get_import(imp.id)

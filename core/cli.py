@@ -24,13 +24,20 @@ from core.db import db
 from core.embedded import EmbeddedError, Supervisor, preflight, services
 from core.errors import KairanError
 from core.models import User, UserType
-from core.queues import WORKER_QUEUES, WORKER_TTL, QueueName, periodic_jobs, queue, redis
+from core.queues import (
+    WORKER_QUEUES,
+    WORKER_TTL,
+    QueueName,
+    maintenance_seconds,
+    periodic_jobs,
+    queue,
+    queue_spec,
+    redis,
+)
 from core.settings import Settings
 from core.users import create_api_user, create_user, ensure_first_admin, has_admin
 
 REDIS_RETRY_SECONDS = 2
-IN_PROCESS_QUEUES = {QueueName.SEND.value, QueueName.TX.value}
-PERIODIC_LOCK = "kairan:reconcile"  # held for an interval by the worker that queued the periodic jobs
 users_cli = AppGroup("users", help="Manage people who log in.")
 tokens_cli = AppGroup("tokens", help="Manage API users and their tokens.")
 ROLE_CHOICE = click.Choice([r.value for r in Role])
@@ -42,7 +49,7 @@ def up_command() -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     settings: Settings = app.config["KAIRAN"]
     try:
-        preflight(settings)
+        preflight(app)
         specs = services(app)
     except EmbeddedError as exc:
         raise click.ClickException(str(exc)) from None
@@ -69,17 +76,19 @@ def up_command() -> None:
 
 
 class KairanWorker(Worker):
-    """An RQ worker that runs mail jobs in its own process and queues the periodic jobs (core/queues.py).
+    """An RQ worker that runs some queues' jobs in its own process and queues the periodic jobs (core/queues.py).
 
-    Send and tx jobs run here rather than in a forked work horse, so a campaign stays compiled
-    and its DKIM key parsed from one batch to the next (a fork would redo both for every batch);
-    other jobs (imports) still get a fresh horse each. RQ runs maintenance between jobs and while
-    idle, from the worker's own process: it queues the packages' periodic jobs (mailer's send
-    reconciler), at most once an interval across all workers, even after Redis was flushed.
+    Jobs of a queue declared ``in_process`` (mailer's send and tx queues) run here rather than in a
+    forked work horse, so a campaign stays compiled and its DKIM key parsed from one batch to the next
+    (a fork would redo both for every batch); other jobs (imports) still get a fresh horse each. RQ runs
+    maintenance between jobs and while idle, from the worker's own process: it queues the packages'
+    periodic jobs (mailer's send reconciler), each at most once its interval across all workers, even
+    after Redis was flushed.
     """
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        if queue.name in IN_PROCESS_QUEUES:
+        spec = queue_spec(queue.name)
+        if spec is not None and spec.in_process:
             try:
                 SimpleWorker.execute_job(self, job, queue)  # type: ignore[arg-type]
             finally:
@@ -89,10 +98,9 @@ class KairanWorker(Worker):
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
-        interval = int(self.maintenance_interval)
-        if self.connection.set(PERIODIC_LOCK, self.name, nx=True, ex=max(interval - 1, 1)):
-            for name, job in periodic_jobs():
-                queue(name).enqueue(job)
+        for periodic in periodic_jobs():
+            if self.connection.set(periodic.lock, self.name, nx=True, ex=max(periodic.seconds - 1, 1)):
+                queue(periodic.queue).enqueue(periodic.job)
 
 
 @click.command("worker")
@@ -101,8 +109,8 @@ class KairanWorker(Worker):
 @click.argument("queues", nargs=-1)
 def worker_command(with_scheduler: bool, burst: bool, queues: tuple[str, ...]) -> None:
     """Run an RQ worker on Kairan's queues (all of them, transactional mail first, unless named)."""
-    names = queues or tuple(name.value for name in WORKER_QUEUES)
-    unknown = set(names) - {name.value for name in QueueName}
+    names = queues or tuple(WORKER_QUEUES)
+    unknown = {name for name in names if queue_spec(name) is None}
     if unknown:
         raise click.BadParameter(f"unknown queue {sorted(unknown)[0]!r}", param_hint="QUEUES")
     engine = db.engine
@@ -116,7 +124,7 @@ def worker_command(with_scheduler: bool, burst: bool, queues: tuple[str, ...]) -
         # host.pid: readable on the dashboard, and unique among live workers (.N after a Redis outage).
         name = f"{socket.gethostname()}.{os.getpid()}" + (f".{life}" if life else "")
         worker = KairanWorker([queue(QueueName(n)) for n in names], connection=redis(), worker_ttl=WORKER_TTL,
-                              name=name, maintenance_interval=current_app.config["KAIRAN"].sending.reconcile_seconds)
+                              name=name, maintenance_interval=maintenance_seconds())
         try:
             worker.work(with_scheduler=with_scheduler, burst=burst, logging_level="WARNING")
             return

@@ -44,6 +44,7 @@ class ServiceSpec:
     argv: list[str]
     ready: Callable[[], bool] = lambda: True
     env: dict[str, str] = field(default_factory=dict)
+    port: tuple[str, int] | None = None  # the setting naming the loopback port it listens on, and that port
 
 
 def register_service(app: Flask, spec: ServiceSpec) -> None:
@@ -150,8 +151,8 @@ def services(app: Flask) -> list[ServiceSpec]:
     specs += app.extensions.get("kairan_services", [])
     for number in range(settings.workers):
         # One worker also runs RQ's scheduler (scheduled campaigns, retries with back-off).
-        # Started without queue names, each serves core.queues.WORKER_QUEUES in that order:
-        # transactional mail before campaign batches.
+        # Started without queue names, each serves every declared queue in their priority order
+        # (core.queues.WORKER_QUEUES): transactional mail before campaign batches.
         extra = ["--with-scheduler"] if number == 0 else []
         specs.append(ServiceSpec(f"worker-{number + 1}", flask_command("worker", *extra)))
     # Requests without the client's address and user agent: readers' pixel and link requests pass through
@@ -162,11 +163,11 @@ def services(app: Flask) -> list[ServiceSpec]:
     return specs
 
 
-def preflight(settings: Settings) -> None:
-    """Refuse to start, before any child exists, when a port Kairan needs is taken."""
-    ports = [("KAIRAN_PORT", settings.port), ("KAIRAN_BOUNCE_PORT", settings.bounces.port)]
-    if settings.embedded_smtp:
-        ports.append(("KAIRAN_CAPTURE_PORT", settings.capture_port))
+def preflight(app: Flask) -> None:
+    """Refuse to start, before any child exists, when a port Kairan or a package's service needs is taken."""
+    settings: Settings = app.config["KAIRAN"]
+    ports = [("KAIRAN_PORT", settings.port)]
+    ports += [spec.port for spec in app.extensions.get("kairan_services", []) if spec.port is not None]
     for name, port in ports:
         if not port_is_free(port):
             raise EmbeddedError(f"Port {port} on 127.0.0.1 is already in use; set {name} to a free port.")

@@ -16,7 +16,7 @@ from rq.worker import BaseWorker
 from sqlalchemy import text
 
 from core.db import db
-from core.queues import WORKER_TTL, QueueName, queue, redis
+from core.queues import WORKER_QUEUES, WORKER_TTL, queue, redis
 from core.urls import hide_password
 
 
@@ -116,8 +116,8 @@ def check_workers() -> Component:
 
 
 def check_queues() -> Component:
-    """Report how many jobs wait on each named queue."""
-    return Component(ok=True, data={name.value: queue(name).count for name in QueueName})
+    """Report how many jobs wait on each declared queue."""
+    return Component(ok=True, data={name: queue(name).count for name in WORKER_QUEUES})
 
 
 def init_app(app: Flask) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from lists import queues  # noqa: F401  (declares lists' queue on import, before the app is built)
+
 # Request bodies of the lists API, as listmonk accepts them (shown in /api/openapi.json).
 LIST_INPUT = {
     "type": "object",

@@ -22,6 +22,7 @@ from core.tokens import Purpose, is_test_token, read_token
 from core.web import limiter
 from lists.consent_evidence import coded
 from lists.models import ConsentMethod, SubscriptionStatus
+from lists.paths import OPTIN, PREFERENCES, SUBSCRIPTION_FORM, UNSUBSCRIBE
 from lists.public import (
     confirm,
     get_by_uuid,
@@ -71,7 +72,7 @@ def test_link_page(purpose: Purpose) -> Any:
     return render_template("lists/public/test_link.html", purpose=purpose.value)
 
 
-@bp.route("/subscription/form", methods=["GET", "POST"])
+@bp.route(SUBSCRIPTION_FORM.rule, methods=["GET", "POST"])
 @public
 @embeddable  # the form may be shown in a frame on the company's own site
 @csrf_exempt  # embeddable on any site; a honeypot, a rate limit and double opt-in guard it instead
@@ -92,7 +93,7 @@ def subscription_form() -> Any:
     return render_template("lists/public/done.html", has_optin=has_optin)
 
 
-@bp.route("/subscription/optin/<subscriber_uuid>", methods=["GET", "POST"])
+@bp.route(OPTIN.rule, methods=["GET", "POST"])
 @public
 @csrf_exempt  # a reader's POST carries ConfirmForm's CSRF token, checked below; an API client its credentials
 def optin(subscriber_uuid: str) -> Any:
@@ -137,7 +138,7 @@ def _optin_by_api_user(subscriber_uuid: str) -> Any:
     return render_template("lists/public/confirmed.html", lists=lists, links=public_links(subscriber))
 
 
-@bp.route("/u/<token>", methods=["GET", "POST"])
+@bp.route(UNSUBSCRIBE.rule, methods=["GET", "POST"])
 @public
 @csrf_exempt  # RFC 8058 one-click: mail providers POST with no cookie; the signed token is the proof
 def unsubscribe_page(token: str) -> Any:
@@ -162,7 +163,7 @@ def _one_click_evidence() -> str:
     return coded("unsubscribe_page")
 
 
-@bp.route("/p/<token>", methods=["GET", "POST"])
+@bp.route(PREFERENCES.rule, methods=["GET", "POST"])
 @public
 def preferences(token: str) -> Any:
     """Let a subscriber choose their lists and change their name."""

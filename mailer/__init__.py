@@ -7,7 +7,7 @@ from flask import Flask
 from core import health
 from core.api import register_schema
 from core.embedded import ServiceSpec, flask_command, port_answers, register_service
-from core.queues import QueueName, register_periodic
+from core.queues import register_periodic
 from core.signals import optin_requested, subscribers_deleting
 from mailer import (  # noqa: F401  (models: their tables)
     api,
@@ -25,6 +25,8 @@ from mailer import (  # noqa: F401  (models: their tables)
     tx_api,
     views,
 )
+from mailer.queues import SEND_QUEUE
+from mailer.settings import SENDING
 
 
 def init_app(app: Flask) -> None:
@@ -48,12 +50,10 @@ def init_app(app: Flask) -> None:
     transport.use(app, smtp_transport.RELAYS)  # an HTTP API provider would be chosen here (docs/howto.md)
     health.register(app, "smtp", smtp_transport.check_smtp)
     health.register_notices(app, notices.campaign_notices)
-    register_periodic(app, QueueName.SEND, sending.reconcile)
+    register_periodic(app, SEND_QUEUE, sending.reconcile, SENDING.of(settings).reconcile_seconds)
     optin_requested.connect(jobs.queue_optin_mail)  # blinker keeps one connection per receiver
     subscribers_deleting.connect(queries.forget_subscribers)
     if settings.embedded_smtp:
-        register_service(
-            app,
-            ServiceSpec("capture-smtp", flask_command("capture-smtp"),
-                        ready=lambda: port_answers(settings.capture_port)),
-        )
+        port = settings.capture_port
+        register_service(app, ServiceSpec("capture-smtp", flask_command("capture-smtp"),
+                                          ready=lambda: port_answers(port), port=("KAIRAN_CAPTURE_PORT", port)))

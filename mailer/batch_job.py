@@ -17,7 +17,7 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import CursorResult, exists, select, update
 
 from core.db import db, utcnow
-from core.queues import QueueName, queue
+from core.queues import queue
 from lists.models import Subscriber
 from mailer import queries
 from mailer.batch_sender import BatchSender
@@ -26,6 +26,7 @@ from mailer.compiler import Compiled
 from mailer.message import SendContext
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from mailer.notices import after_batch
+from mailer.queues import SEND_QUEUE
 from mailer.throttle import quiet_until
 
 SEND_JOB_PREFIX = "send-"  # send job ids are send-<campaign>-<first id>-<random>
@@ -66,7 +67,7 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> int:
 def enqueue_batch(campaign_id: int, first_id: int, last_id: int, at: datetime | None = None) -> None:
     """Queue one batch job (at a time, when given); its id names the campaign so the reconciler can tell."""
     job_id = f"{SEND_JOB_PREFIX}{campaign_id}-{first_id}-{uuid.uuid4().hex[:8]}"
-    send = queue(QueueName.SEND)
+    send = queue(SEND_QUEUE)
     if at is None:
         send.enqueue(send_batch, campaign_id, first_id, last_id, job_id=job_id)
     else:
@@ -80,7 +81,7 @@ def batch_size() -> int:
 
 def campaigns_with_jobs() -> set[int]:
     """Return the campaigns with a send job queued or scheduled in Redis."""
-    send = queue(QueueName.SEND)
+    send = queue(SEND_QUEUE)
     ids = [*send.get_job_ids(), *ScheduledJobRegistry(queue=send).get_job_ids()]
     return {int(job_id[len(SEND_JOB_PREFIX):].split("-")[0]) for job_id in ids if job_id.startswith(SEND_JOB_PREFIX)}
 

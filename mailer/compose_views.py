@@ -58,6 +58,7 @@ from mailer.media import all_media, by_uuid, delete_media, get_media, media_as_d
 from mailer.media_store import FolderStore, media_store
 from mailer.models import Campaign, CampaignStatus, ContentType, Template, TemplateType
 from mailer.overview import all_tags, campaigns_query, delivery_counts
+from mailer.paths import ARCHIVE_MESSAGE, MEDIA_FILE
 from mailer.scheduling import check_future, local_input_value, local_zone, parse_local_time, queue_start, soon
 from mailer.sending import MOVES, audience_size, campaign_progress, change_status
 from mailer.views import preview_response
@@ -467,7 +468,7 @@ def archive() -> Any:
     return render_template("mailer/archive.html", entries=entries, lists=lists, current=list_uuid)
 
 
-@bp.get("/archive/<campaign_uuid>")
+@bp.get(ARCHIVE_MESSAGE.rule)
 @public
 def archive_message(campaign_uuid: str) -> Any:
     """Show one campaign's web version (the "view in browser" link of its mail)."""
@@ -523,7 +524,7 @@ def media_delete(media_id: int) -> Any:
     return redirect(url_for("compose.media"))
 
 
-@bp.get("/media/<uuid>.<ext>")
+@bp.get(MEDIA_FILE.rule)
 @public
 def media_file(uuid: str, ext: str) -> Any:
     """Serve an image to mail clients; its URL never changes, so it may be cached for a year."""

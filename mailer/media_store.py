@@ -14,6 +14,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from flask import current_app
 
+from mailer.paths import MEDIA_FILE
+
 CACHE_CONTROL = "public, max-age=31536000, immutable"  # a name is never reused: cache it for a year
 
 
@@ -31,7 +33,7 @@ class MediaStore(Protocol):
 
 
 class FolderStore:
-    """Files in ``<data dir>/media``, served by Kairan at ``/media/<name>``."""
+    """Files in ``<data dir>/media``, served by Kairan at their MEDIA_FILE path (mailer/paths.py)."""
 
     def __init__(self, folder: Path, base_url: str) -> None:
         self.folder, self.base_url = folder, base_url
@@ -51,7 +53,8 @@ class FolderStore:
 
     def url(self, name: str) -> str:
         """Return Kairan's URL of a file."""
-        return f"{self.base_url}/media/{name}"
+        uuid, _, ext = name.rpartition(".")
+        return MEDIA_FILE.link(self.base_url, uuid=uuid, ext=ext)
 
 
 class S3Store:

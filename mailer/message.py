@@ -18,6 +18,7 @@ from mailer.compiler import Compiled
 from mailer.domains import bounce_domain_for, signer_for
 from mailer.mime import Built, build, mailbox
 from mailer.models import Campaign
+from mailer.paths import CLICK, OPEN_PIXEL
 from mailer.signing import DKIMSigner, Header
 from mailer.template_context import reader_context
 
@@ -68,8 +69,10 @@ def campaign_message(context: SendContext, reader: Subscriber | None, to: bytes,
     pixel = ""
     if delivery_id is not None:
         key, base = context.mark_key, context.base_url
-        links = [f"{base}/c/{mark_token(Mark.CLICK, delivery_id, link_id, key=key)}" for link_id in context.link_ids]
-        pixel = (f'<img src="{base}/o/{mark_token(Mark.OPEN, delivery_id, key=key)}.gif" width="1" height="1" '
+        links = [CLICK.link(base, token=mark_token(Mark.CLICK, delivery_id, link_id, key=key))
+                 for link_id in context.link_ids]
+        pixel = (f'<img src="{OPEN_PIXEL.link(base, token=mark_token(Mark.OPEN, delivery_id, key=key))}" '
+                 'width="1" height="1" '
                  'alt="" style="display:block;border:0;width:1px;height:1px">')
     seen = reader_context(campaign, reader, track_view=pixel, delivery_id=delivery_id, test=delivery_id is None)
     subject, html, text = context.compiled.render_all(seen, links)

@@ -22,9 +22,10 @@ from sqlalchemy import CursorResult, select, update
 
 from core.db import db, utcnow
 from core.errors import KairanError, ValidationError
-from core.queues import QueueName, queue, redis
+from core.queues import queue, redis
 from mailer.campaigns import compile_campaign, get_campaign
 from mailer.models import Campaign, CampaignStatus
+from mailer.queues import SEND_QUEUE
 from mailer.starting import start
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> posts
@@ -77,7 +78,7 @@ def schedule(campaign: Campaign) -> None:
 def queue_start(campaign: Campaign) -> None:
     """Queue (or move) the campaign's start job to its send_at; scheduling again replaces the job."""
     if campaign.status == CampaignStatus.SCHEDULED and campaign.send_at is not None:
-        queue(QueueName.SEND).enqueue_at(campaign.send_at, start_if_due, campaign.id,
+        queue(SEND_QUEUE).enqueue_at(campaign.send_at, start_if_due, campaign.id,
                                          job_id=_job_id(campaign.id))
 
 
@@ -103,7 +104,7 @@ def start_if_due(campaign_id: int) -> bool:
                                                                Campaign.status == CampaignStatus.SCHEDULED))
     db.session.rollback()
     if send_at is not None and send_at > utcnow():  # moved later since this job was queued
-        queue(QueueName.SEND).enqueue_at(send_at, start_if_due, campaign_id,
+        queue(SEND_QUEUE).enqueue_at(send_at, start_if_due, campaign_id,
                                          job_id=_job_id(campaign_id))
         return False
     return _claim_and_start(campaign_id)

@@ -14,8 +14,10 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from lists.models import MailingList, Subscriber
+from lists.paths import OPTIN, PREFERENCES, UNSUBSCRIBE
 from lists.public import public_links
 from mailer.models import Campaign
+from mailer.paths import ARCHIVE_MESSAGE
 
 
 def subscriber_fields(subscriber: Subscriber) -> dict[str, Any]:
@@ -48,16 +50,15 @@ def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: Mai
         subscriber = Subscriber(id=0, uuid="00000000-0000-0000-0000-000000000000", email="reader@example.com",
                                 name=name, attribs={})
     links = public_links(subscriber, delivery_id, test=test)
-    # Paths as lists/public_views.py routes them; url_for per message would cost more than the render.
     return {
         "subscriber": subscriber_fields(subscriber),
         "campaign": {"id": campaign.id, "uuid": campaign.uuid, "name": campaign.name, "subject": campaign.subject},
         "list": {"id": list_.id, "uuid": list_.uuid, "name": list_.name} if list_ else {},
         "sender": sender_fields(),
-        "unsubscribe_url": f"{base}/u/{links['unsubscribe']}",
-        "preferences_url": f"{base}/p/{links['preferences']}",
-        "optin_url": f"{base}/subscription/optin/{subscriber.uuid}?t={links['optin']}",
-        "archive_url": f"{base}/archive/{campaign.uuid}" if campaign.archive else "",
+        "unsubscribe_url": UNSUBSCRIBE.link(base, token=links["unsubscribe"]),
+        "preferences_url": PREFERENCES.link(base, token=links["preferences"]),
+        "optin_url": OPTIN.link(base, subscriber_uuid=subscriber.uuid, t=links["optin"]),
+        "archive_url": ARCHIVE_MESSAGE.link(base, campaign_uuid=campaign.uuid) if campaign.archive else "",
         "track_view": Markup(track_view),  # noqa: S704  (the send path's own <img> tag, never input)
         "preheader": campaign.preheader,
         "lang": campaign.language,

@@ -45,7 +45,7 @@ from core.db import db
 from core.errors import ValidationError
 from core.inputs import ID_MAX, id_list
 from core.oneline import CONTROLS, one_line
-from core.queues import QueueName, queue
+from core.queues import queue
 from lists.addresses import address_key, normalise_email, parse_mailbox
 from lists.models import Subscriber, SubscriberStatus
 from lists.suppressions import is_suppressed
@@ -56,6 +56,7 @@ from mailer.errors import RenderError
 from mailer.mime import Attachment, build, header_text, mailbox
 from mailer.models import ContentType, Template, TemplateType
 from mailer.pipeline import Composed
+from mailer.queues import TX_QUEUE
 from mailer.sandbox import check_source
 from mailer.signing import Header
 from mailer.template_context import sender_fields, subscriber_fields
@@ -129,7 +130,7 @@ def deliver(letter: Letter) -> str | None:
 
 def enqueue(letter: Letter) -> None:
     """Queue a message on the transactional queue, which workers take before campaign batches."""
-    queue(QueueName.TX).enqueue(deliver, letter, retry=RETRY)
+    queue(TX_QUEUE).enqueue(deliver, letter, retry=RETRY)
 
 
 def refusal(address: str) -> str | None:

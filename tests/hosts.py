@@ -44,8 +44,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from core.embedded import flask_command, web_argv
-from core.queues import QueueName
+from core.queues import DEFAULT_QUEUE, QueueName
 from mailer.capture import offer_pipelining
+from mailer.queues import SEND_QUEUE, TX_QUEUE
 from tests.resources import free_port, fresh_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,7 +195,7 @@ class Relay:
 
 def worker(*queues: QueueName, scheduler: bool = False) -> list[str]:
     """The argv of one RQ worker (on the named queues, else all) as an admin runs it."""
-    return flask_command("worker", *(["--with-scheduler"] if scheduler else []), *(q.value for q in queues))
+    return flask_command("worker", *(["--with-scheduler"] if scheduler else []), *queues)
 
 
 @dataclass
@@ -353,7 +354,7 @@ def three_hosts(root: Path, database_url: str, redis_url: str, relay: Relay, **s
     deployment = Deployment(root, database_url, redis_url, relay, {
         "KAIRAN_SEND_CONNECTIONS": "2", "KAIRAN_SEND_BATCH_SIZE": "25", "KAIRAN_RECONCILE_SECONDS": "2",
         "KAIRAN_DOMAIN_LIMITS": f"{DOMAIN}=600", **settings})
-    deployment.add_web("host-a", {"worker": worker(QueueName.TX, QueueName.DEFAULT, QueueName.SEND)})
+    deployment.add_web("host-a", {"worker": worker(TX_QUEUE, DEFAULT_QUEUE, SEND_QUEUE)})
     deployment.add("host-b", {"worker": worker(scheduler=True)})
     deployment.add("host-c", {"worker": worker(scheduler=True)})
     deployment.run("host-a", "db", "upgrade")
@@ -455,7 +456,7 @@ def paced_campaign(api: Api, recipients: int) -> tuple[int, list[str]]:
 
 def active_scheduler_host(redis: Redis) -> str | None:
     """The host whose scheduler holds the send queue's lock (it releases deferred batches), or None."""
-    owner = redis.get(RQScheduler.get_locking_key(QueueName.SEND.value))
+    owner = redis.get(RQScheduler.get_locking_key(SEND_QUEUE))
     if owner is None:
         return None
     name = owner.decode() if isinstance(owner, bytes) else str(owner)

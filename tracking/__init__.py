@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
+# Declared on import, before the app is built: load_settings reads tracking's settings.
+from tracking.settings import BOUNCES
+
 
 def init_app(app: Flask) -> None:
     """Register the pixel and the redirect, the event flusher, bounce intake (inbound SMTP server, mailbox polling,
@@ -38,7 +41,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bounce_views.bp)
     app.register_blueprint(bounce_api.bp)
     register_schema(app, "Bounce", bounce_api.BOUNCE)
-    # /o/<token>.gif and known /c/<token> are answered here, in front of Flask (see tracking/views.py).
+    # The open pixel and known click tokens are answered here, in front of Flask (see tracking/views.py).
     app.wsgi_app = views.TrackingFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     limiter.exempt(views.bp)  # nothing to protect, and every request counts: no rate-limit lookups
     app.cli.add_command(cli.tracking_cli)
@@ -48,9 +51,9 @@ def init_app(app: Flask) -> None:
     subscribers_deleting.connect(bounces.forget_subscribers)
     reconciling.connect(mailbox.queue_poll_on_reconcile)
     # `flask up` receives bounces on loopback; at scale `flask bounces serve` runs where the MX points.
-    port = app.config["KAIRAN"].bounces.port
+    port = BOUNCES.of(app.config["KAIRAN"]).port
     register_service(app, ServiceSpec("bounce-smtp", flask_command("bounces", "serve", "--port", str(port)),
-                                      ready=lambda: port_answers(port)))
+                                      ready=lambda: port_answers(port), port=("KAIRAN_BOUNCE_PORT", port)))
     unsubscribed_from_campaign.connect(unsubscribes.record_unsubscribe)
     metrics_cache.listen()
     app.register_blueprint(metrics_api.bp)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import CursorResult, Select, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,6 +34,7 @@ from lists.suppressions import add_suppression
 from mailer.models import Campaign, Delivery
 from tracking.bounce_parser import MAX_BYTES, Intake, Kind, Verdict, parse
 from tracking.models import Bounce, BounceType, UnreadMail
+from tracking.settings import BOUNCES
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def _act(bounce: Bounce) -> None:
 
 def soft_bounces_reached(email: str) -> bool:
     """Tell whether an address has had as many soft bounces as its limit allows within its window."""
-    settings = current_app.config["KAIRAN"].bounces
+    settings = BOUNCES.current()
     carrier = email.rpartition("@")[2] in CARRIER_DOMAINS
     count, days = ((settings.carrier_soft_count, settings.carrier_soft_days) if carrier
                    else (settings.soft_count, settings.soft_days))

@@ -28,12 +28,12 @@ from sqlalchemy import func, insert, select, update
 
 from core.db import db
 from core.queues import redis
-from core.settings import IPHandling, TrackingSettings
 from mailer.models import Campaign, Delivery, Link
 from tracking import rollups
 from tracking.classify import client_and_device, judge_all
 from tracking.metrics_cache import ALL, changed_on_commit, mark_changed
 from tracking.models import EventKind, TrackingEvent
+from tracking.settings import IPHandling, TrackingSettings
 from tracking.stream import STREAM, Hit
 
 log = logging.getLogger(__name__)

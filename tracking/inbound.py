@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tracking.bounce_parser import MAX_BYTES
 from tracking.bounces import receive
+from tracking.settings import BOUNCES
 from tracking.unsubscribes import unsubscribe_by_mail
 
 log = logging.getLogger(__name__)
@@ -90,11 +91,11 @@ class InboundHandler:
 def start_inbound(app: Flask, port: int, host: str = "127.0.0.1") -> Controller:
     """Start the inbound server in a background thread and return its controller (``stop()`` ends it)."""
     settings = app.config["KAIRAN"]
-    bounce_domain = settings.bounce_domain
+    bounce_domain, tls = settings.bounce_domain, BOUNCES.of(settings).tls
     tls_context = None
-    if settings.bounces.tls is not None:
+    if tls is not None:
         tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        tls_context.load_cert_chain(*settings.bounces.tls)
+        tls_context.load_cert_chain(*tls)
     controller = Controller(
         InboundHandler(app, bounce_domain), hostname=host, port=port, data_size_limit=MAX_BYTES,
         server_hostname=bounce_domain or "kairan-bounces", decode_data=False, tls_context=tls_context,
@@ -111,7 +112,7 @@ def start_inbound(app: Flask, port: int, host: str = "127.0.0.1") -> Controller:
 def serve_command(host: str, port: int | None) -> None:
     """Receive bounces and complaints by SMTP until stopped (the bounce domain's MX points here)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    chosen = port or app.config["KAIRAN"].bounces.port
+    chosen = port or BOUNCES.of(app.config["KAIRAN"]).port
     try:
         controller = start_inbound(app, chosen, host)
     except (OSError, RuntimeError) as error:  # aiosmtpd wraps a failed bind in a RuntimeError

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from functools import partial
 from urllib.parse import unquote, urlsplit
 
-from flask import current_app
 from redis.exceptions import LockError
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.queues import QueueName, queue, redis
+from core.queues import DEFAULT_QUEUE, queue, redis
 from tracking.bounce_parser import MAX_BYTES
 from tracking.bounces import receive
+from tracking.settings import BOUNCES
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _tls() -> ssl.SSLContext:
 def poll(mailbox: Mailbox | None = None, limit: int = MESSAGES_PER_POLL) -> int:
     """Read the bounce mailbox once; return how many messages were recorded and removed."""
     if mailbox is None:
-        url = current_app.config["KAIRAN"].bounces.mailbox
+        url = BOUNCES.current().mailbox
         if url is None:
             return 0
         mailbox = Mailbox.from_url(url)
@@ -189,11 +189,11 @@ def poll_job() -> int:
 
 def queue_poll_on_reconcile(_sender: object = None) -> None:
     """The send reconciler's signal: queue a poll at most once each KAIRAN_BOUNCE_MAILBOX_SECONDS, across workers."""
-    settings = current_app.config["KAIRAN"].bounces
+    settings = BOUNCES.current()
     if settings.mailbox is None:
         return
     try:
         if redis().set(SCHEDULE_LOCK, "1", nx=True, ex=settings.mailbox_seconds):
-            queue(QueueName.DEFAULT).enqueue(poll_job, job_timeout=TIMEOUT_SECONDS * 4 + MESSAGES_PER_POLL)
+            queue(DEFAULT_QUEUE).enqueue(poll_job, job_timeout=TIMEOUT_SECONDS * 4 + MESSAGES_PER_POLL)
     except Exception:  # the reconciler's own work must go on
         log.exception("queueing the bounce mailbox poll failed")

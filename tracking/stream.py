@@ -31,7 +31,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from rq import Queue
 
-from core.queues import QueueName
+from core.queues import DEFAULT_QUEUE
 from tracking.models import EventKind
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ class EventWriter:
         self.asked_at = now
         try:
             if self.client.set(FLUSH_SOON, 1, nx=True, ex=1):  # … and one request a second, of all, queues it
-                Queue(QueueName.DEFAULT.value, connection=self.client).enqueue(self.flush_job)
+                Queue(DEFAULT_QUEUE, connection=self.client).enqueue(self.flush_job)
         except RedisError as error:  # the events are in the stream: the reconciler's flush stores them
             log.warning("Could not queue a flush of open and click events: %s", error)
 

@@ -26,6 +26,7 @@ from core.auth import public
 from core.db import db
 from core.tokens import Mark, mark_key, read_mark_token
 from mailer.models import Link
+from mailer.paths import CLICK, OPEN_PIXEL
 from tracking.models import EventKind
 from tracking.stream import Hit, is_prefetch, writer_for
 
@@ -40,9 +41,10 @@ LINK_CACHE_SECONDS = 60.0  # a link's URL never changes; a deleted campaign's li
 LINK_CACHE_SIZE = 10_000
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+FAST_PATHS = (OPEN_PIXEL.prefix, CLICK.prefix)  # what the fast path looks at; everything else goes to Flask
 
 
-@bp.get("/c/<token>")
+@bp.get(CLICK.rule)
 @public
 def click(token: str) -> Any:
     """The neutral page for a click token the fast path did not recognise (forged, unknown or malformed)."""
@@ -50,7 +52,7 @@ def click(token: str) -> Any:
 
 
 class TrackingFastPath:
-    """WSGI middleware: answers ``/o/<token>.gif`` and known ``/c/<token>`` before Flask dispatches."""
+    """WSGI middleware: answers the open pixel and known click tokens before Flask dispatches (mailer/paths.py)."""
 
     def __init__(self, app: Flask, next_app: WSGIApp) -> None:
         self.app, self.next_app = app, next_app
@@ -59,7 +61,7 @@ class TrackingFastPath:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
-        if method in ("GET", "HEAD") and path.startswith(("/o/", "/c/")):
+        if method in ("GET", "HEAD") and path.startswith(FAST_PATHS):
             answer = self._answer(environ, path)
             if answer is not None:
                 status, headers = answer
@@ -73,15 +75,14 @@ class TrackingFastPath:
         Plain WSGI, no request or response objects: this runs for every pixel of every message.
         """
         key = self.key = self.key or mark_key(self.app.config["SECRET_KEY"])
-        token = path[3:]
-        if path.startswith("/o/"):
-            if not token.endswith(".gif"):
-                return None
-            ids = read_mark_token(Mark.OPEN, token.removesuffix(".gif"), key)
+        token = OPEN_PIXEL.value_in(path)
+        if token is not None:
+            ids = read_mark_token(Mark.OPEN, token, key)
             if ids is not None and len(ids) == 1:
                 self._record(environ, EventKind.OPEN, ids[0])
             return PIXEL_STATUS, PIXEL_HEADERS
-        ids = read_mark_token(Mark.CLICK, token, key)
+        token = CLICK.value_in(path)
+        ids = read_mark_token(Mark.CLICK, token, key) if token is not None else None
         location = self._link_url(ids[1]) if ids is not None and len(ids) == 2 else None
         if ids is None or location is None:
             return None  # Flask shows the neutral page

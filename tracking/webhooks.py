@@ -22,7 +22,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 from redis.exceptions import RedisError
 from sqlalchemy import select
@@ -32,7 +32,6 @@ from core.db import db
 from core.errors import ValidationError
 from core.inputs import INT64_MAX, id_or_none, json_body
 from core.queues import redis
-from core.settings import WebhookSettings
 from core.tokens import Mark, mark_token
 from core.validation import choice
 from core.web import limiter
@@ -52,6 +51,7 @@ from tracking.provider_events import (
     sendgrid_events,
     ses_event,
 )
+from tracking.settings import WEBHOOKS, WebhookSettings
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,7 @@ def _refused(response: Any) -> bool:
 
 
 def _settings() -> WebhookSettings:
-    settings: WebhookSettings = current_app.config["KAIRAN"].webhooks
-    return settings
+    return WEBHOOKS.current()
 
 
 def _off(variables: str) -> WebhookOffError:

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select, update
 
 from core.db import db
-from core.queues import QueueName, queue
+from core.queues import DEFAULT_QUEUE, queue
 from lists.models import Subscriber
 from mailer.models import Campaign, CampaignStatus
 from mailer.outbox import Outbox
@@ -128,7 +128,7 @@ def test_the_report_follows_a_running_campaign(browser: Any, live_server: str, a
     # Within a second of the fixture's flush this request queues none (a process asks at most once a second;
     # the reconciler's own flush stores such a straggler within KAIRAN_RECONCILE_SECONDS): queue one here.
     with app.app_context():
-        queue(QueueName.DEFAULT).enqueue(flush_events)
+        queue(DEFAULT_QUEUE).enqueue(flush_events)
     run_jobs(app)
     expect(page.locator('[data-kpi="open_rate"] [data-value]')).to_have_text("75.0%", timeout=20000)
     with app.app_context():

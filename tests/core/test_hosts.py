@@ -18,7 +18,7 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from sqlalchemy.engine import make_url
 
 from core.embedded import private_redis
-from core.queues import QueueName
+from lists.queues import IMPORT_QUEUE
 from tests.hosts import (
     CONTACT,
     DOMAIN,
@@ -105,7 +105,7 @@ def import_job_host(deployment: Deployment) -> str:
     """The host whose worker ran the (only) import job, finished or failed."""
     connection = Redis.from_url(deployment.redis_url)
     ids = [job_id for registry in (FinishedJobRegistry, FailedJobRegistry)
-           for job_id in registry(QueueName.IMPORT.value, connection=connection).get_job_ids()]
+           for job_id in registry(IMPORT_QUEUE, connection=connection).get_job_ids()]
     assert len(ids) == 1, ids
     worker_name = Job.fetch(ids[0], connection=connection).worker_name or ""
     return worker_name.rpartition(".")[0]  # host.pid (core/cli.py)

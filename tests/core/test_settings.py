@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import SettingsError, load_settings
+from core import settings as core_settings
+from core.settings import SettingsError, SettingsGroup, load_settings, read_whole_number
+from mailer.settings import SENDING
+from tracking.settings import BOUNCES, TRACKING, IPHandling
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -158,3 +161,25 @@ def test_test_subject_prefix_is_unset_by_default_and_one_line(tmp_path: Path) ->
                           "KAIRAN_TEST_SUBJECT_PREFIX": " 【確認】 "}).test_subject_prefix == "【確認】"
     with pytest.raises(SettingsError, match="KAIRAN_TEST_SUBJECT_PREFIX must be one line of text"):
         load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_TEST_SUBJECT_PREFIX": "[T]\r\nBcc: x@y.jp"})
+
+
+def test_each_package_declares_its_groups_and_load_settings_reads_them_with_cores(tmp_path: Path) -> None:
+    settings = load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_SEND_BATCH_SIZE": "40",
+                              "KAIRAN_TRACK_IP": "hash", "KAIRAN_BOUNCE_PORT": "2600"})
+    # Typed through the group (mypy sees SendingSettings); by name too, for templates and tests.
+    assert SENDING.of(settings).batch_size == 40 and settings.sending is SENDING.of(settings)  # type: ignore[attr-defined]
+    assert TRACKING.of(settings).ip == IPHandling.HASH and BOUNCES.of(settings).port == 2600
+    with pytest.raises(AttributeError, match="'Settings' object has no attribute 'sendings'"):
+        settings.sendings  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_a_group_is_read_after_cores_settings_and_its_errors_stop_start_up(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(core_settings, "_GROUPS", dict(core_settings._GROUPS))  # the test's group goes with it
+    pages = SettingsGroup("pages", lambda env, core: read_whole_number(env, "KAIRAN_PAGE_SIZE", core.port // 100))
+    assert pages.of(load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_PORT": "8000"})) == 80
+    with pytest.raises(SettingsError, match="KAIRAN_PAGE_SIZE must be a whole number of 1 or more, not 'many'"):
+        load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_PAGE_SIZE": "many"})
+    for taken in ("pages", "sending", "port"):  # a group's name, another package's, a core setting's
+        with pytest.raises(ValueError, match=f"named '{taken}' exists already"):
+            SettingsGroup(taken, lambda env, core: None)

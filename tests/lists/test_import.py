@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from core.db import db
-from core.queues import QueueName, queue
+from core.queues import queue
 from core.safecsv import FORMULA_STARTS
 from lists.consent_evidence import describe
 from lists.models import (
@@ -27,6 +27,7 @@ from lists.models import (
     SubscriberStatus,
     Subscription,
 )
+from lists.queues import IMPORT_QUEUE
 from tests.conftest import csrf_token, login, run_jobs
 from tests.core.test_api import api_user
 from tests.core.test_safecsv import FORMULAS
@@ -130,7 +131,7 @@ def test_mapping_without_an_email_column_is_refused(app: Flask, client: FlaskCli
     assert response.status_code == 302
     assert "Exactly one column must hold the email address." in client.get(preview_url).get_data(as_text=True)
     with app.app_context():
-        assert queue(QueueName.IMPORT).count == 0  # nothing queued
+        assert queue(IMPORT_QUEUE).count == 0  # nothing queued
 
 
 def test_blocklist_and_unsubscribe_modes(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:

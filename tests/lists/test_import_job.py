@@ -15,11 +15,12 @@ from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from core.db import db
-from core.queues import QueueName, queue, redis
+from core.queues import queue, redis
 from lists.import_job import BATCH_ROWS, run_import, start
 from lists.imports import configure, first_errors, get_import, upload
 from lists.models import ConsentRecord, Import, ImportStatus, Subscriber, Subscription
 from lists.queries import is_sqlite, search_condition
+from lists.queues import IMPORT_QUEUE
 from lists.services import create_list
 
 
@@ -41,7 +42,7 @@ def test_several_batches_with_bad_rows_reported_in_the_import_language(app: Flas
         imp = upload(io.BytesIO(("email,name\r\n" + "\r\n".join(lines) + "\r\n").encode()), "会員.csv", "editor")
         configure(imp, {"lists": [news.id], "mapping": [{"target": "email"}, {"target": "name"}], "overwrite": True})
         start(imp, "ja")
-        SimpleWorker([queue(QueueName.IMPORT)], connection=redis()).work(burst=True)
+        SimpleWorker([queue(IMPORT_QUEUE)], connection=redis()).work(burst=True)
         imp = get_import(imp.id)
         bad = rows // 1000
         assert (imp.status, imp.done, imp.failed, imp.total) == (ImportStatus.FINISHED, rows + 1, bad, rows + 1)
@@ -95,7 +96,7 @@ def test_a_reader_failure_fails_the_import_saying_why(app: Flask) -> None:
         get_import(import_id).encoding = "no-such-codec"  # configure() refuses it; a damaged row could hold it
         db.session.commit()
         start(get_import(import_id), "en")
-        SimpleWorker([queue(QueueName.IMPORT)], connection=redis()).work(burst=True)
+        SimpleWorker([queue(IMPORT_QUEUE)], connection=redis()).work(burst=True)
         imp = get_import(import_id)
         assert imp.status == ImportStatus.FAILED
         assert imp.error == "LookupError: unknown encoding: no-such-codec"
@@ -110,7 +111,7 @@ def test_an_upload_gone_before_the_job_ran_fails_the_import(app: Flask) -> None:
         imp = get_import(import_id)
         Path(imp.path).unlink()
         start(imp, "en")
-        SimpleWorker([queue(QueueName.IMPORT)], connection=redis()).work(burst=True)
+        SimpleWorker([queue(IMPORT_QUEUE)], connection=redis()).work(burst=True)
         imp = get_import(import_id)
         assert imp.status == ImportStatus.FAILED and "No such file" in (imp.error or "")
 

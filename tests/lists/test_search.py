@@ -14,8 +14,9 @@ from flask.testing import FlaskClient
 from rq import SimpleWorker
 
 from core.db import db
-from core.queues import QueueName, queue, redis
+from core.queues import queue, redis
 from lists.queries import is_sqlite
+from lists.queues import IMPORT_QUEUE
 from lists.subscribers import subscribers_query
 from tests.core.test_api import api_user
 from tests.lists.test_import import make_list
@@ -83,7 +84,7 @@ def import_csv(app: Flask, client: FlaskClient, body: str) -> None:
                            data={"params": json.dumps(params), "file": (io.BytesIO(body.encode()), "s.csv")})
     assert response.status_code == 200
     with app.app_context():
-        SimpleWorker([queue(QueueName.IMPORT)], connection=redis()).work(burst=True)
+        SimpleWorker([queue(IMPORT_QUEUE)], connection=redis()).work(burst=True)
 
 
 @pytest.mark.parametrize(("search", "indexed"), [("user12", True), ("大阪府", True), ("us", False)])

@@ -13,9 +13,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from rq import SimpleWorker
 
-from core.queues import QueueName, queue, redis
+from core.queues import queue, redis
 from mailer.capture import start_capture
 from mailer.outbox import Outbox
+from mailer.queues import TX_QUEUE
 from tests.conftest import login, submit
 
 
@@ -93,9 +94,9 @@ def test_test_message_goes_through_a_worker_to_the_capture_server(app: Flask, cl
     response = submit(client, "/outbox/", "/outbox/test", to="hanako@example.jp")
     assert response.status_code == 302
     with app.app_context():
-        assert queue(QueueName.TX).count == 1
-        SimpleWorker([queue(QueueName.TX)], connection=redis()).work(burst=True)
-        assert queue(QueueName.TX).count == 0
+        assert queue(TX_QUEUE).count == 1
+        SimpleWorker([queue(TX_QUEUE)], connection=redis()).work(burst=True)
+        assert queue(TX_QUEUE).count == 0
     outbox = Outbox(Outbox.folder(app.config["KAIRAN"].data_dir))
     entries, total = outbox.page(1, 20)
     assert total == 1 and entries[0].to == "hanako@example.jp"

@@ -13,9 +13,10 @@ from flask.testing import FlaskClient
 from rq.scheduler import RQScheduler
 
 from core.db import db
-from core.queues import QueueName, queue, redis
+from core.queues import WORKER_QUEUES, queue, redis
 from mailer.models import Campaign, CampaignStatus
 from mailer.outbox import Outbox
+from mailer.queues import SEND_QUEUE
 from mailer.scheduling import start_due_campaigns
 from tests.conftest import run_jobs
 from tests.core.test_api import api_user
@@ -41,14 +42,14 @@ def draft(client: FlaskClient, headers: dict[str, str], **fields: Any) -> dict[s
 def run_scheduler(app: Flask) -> None:
     """One pass of RQ's scheduler, as the worker started with --with-scheduler makes every second."""
     with app.app_context():
-        scheduler = RQScheduler([queue(name) for name in QueueName], connection=redis(), name="test-scheduler")
+        scheduler = RQScheduler([queue(name) for name in WORKER_QUEUES], connection=redis(), name="test-scheduler")
         scheduler.acquire_locks()
         scheduler.enqueue_scheduled_jobs()
 
 
 def scheduled_jobs(app: Flask) -> list[str]:
     with app.app_context():
-        return list(queue(QueueName.SEND).scheduled_job_registry.get_job_ids())
+        return list(queue(SEND_QUEUE).scheduled_job_registry.get_job_ids())
 
 
 def test_a_past_or_missing_send_time_is_refused_saying_why(app: Flask, client: FlaskClient) -> None:
@@ -147,7 +148,7 @@ def test_a_scheduled_campaign_can_be_moved_and_a_paused_one_scheduled(app: Flask
     moved = client.put(url, headers=headers, json={"send_at": "2099-05-01T09:00:00+09:00"})
     assert moved.status_code == 200 and moved.get_json()["data"]["send_at"] == "2099-05-01T00:00:00+00:00"
     with app.app_context():
-        registry = queue(QueueName.SEND).scheduled_job_registry
+        registry = queue(SEND_QUEUE).scheduled_job_registry
         at = registry.get_scheduled_time(f"campaign-{campaign['id']}-scheduled-start")
     assert at.replace(tzinfo=UTC) == datetime(2099, 5, 1, tzinfo=UTC)
     cleared = client.put(url, headers=headers, json={"send_later": False})

@@ -26,11 +26,12 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import select, text
 
 from core.db import db, utcnow
-from core.queues import QueueName, queue, redis
+from core.queues import WORKER_QUEUES, queue, redis
 from lists.models import MailingList, Subscriber, Subscription, SubscriptionStatus, Suppression
 from mailer import sending
 from mailer.layouts import default_template
 from mailer.models import Campaign, CampaignStatus, ContentType, Delivery, DeliveryStatus
+from mailer.queues import SEND_QUEUE
 from mailer.throttle import Bucket, Throttle, quiet_until
 from tests.conftest import login, run_jobs
 from tests.resources import free_port
@@ -90,7 +91,7 @@ def deliveries(campaign_id: int) -> dict[str, Delivery]:
 def run_due_jobs(app: Flask) -> None:
     """Move due scheduled jobs (retries, follow-ups) into their queue, then run everything queued."""
     with app.app_context():
-        SimpleWorker([queue(name) for name in QueueName], connection=redis()).work(burst=True, with_scheduler=True)
+        SimpleWorker([queue(name) for name in WORKER_QUEUES], connection=redis()).work(burst=True, with_scheduler=True)
 
 
 def status_of(campaign_id: int) -> CampaignStatus:
@@ -128,7 +129,7 @@ def test_each_answer_of_the_relay_gets_what_the_bounce_rules_say(app: Flask, rel
         campaign = db.session.get(Campaign, campaign_id)
         assert campaign is not None and "DMARC" in (campaign.notice or "")
         assert campaign.status == CampaignStatus.RUNNING  # 3 failures: the pause needs 5
-        follow_ups = ScheduledJobRegistry(queue=queue(QueueName.SEND)).get_job_ids()
+        follow_ups = ScheduledJobRegistry(queue=queue(SEND_QUEUE)).get_job_ids()
         assert follow_ups, "the greylisted delivery's batch is scheduled to run again"
     time.sleep(1.6)  # the back-off: 1 s with jitter of ±50 %
     run_due_jobs(app)
@@ -203,7 +204,7 @@ def test_a_connection_thread_that_dies_fails_its_job_for_rqs_failed_registry(app
         campaign_id = start_campaign(list_id)
     run_jobs(app)  # a real RQ worker
     with app.app_context():
-        failed = FailedJobRegistry(queue=queue(QueueName.SEND))
+        failed = FailedJobRegistry(queue=queue(SEND_QUEUE))
         (job_id,) = failed.get_job_ids()
         job = Job.fetch(job_id, connection=redis())
         assert job.func_name == "mailer.batch_job.send_batch"
@@ -230,7 +231,7 @@ def test_a_throttled_domain_waits_spaced_out_while_the_others_go(app: Flask, rel
         gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(waiting)]
         assert all(9 <= gap <= 11 for gap in gaps), gaps  # a token every 10 s, one after the other
         assert all(d.attempts == 0 for d in deliveries(campaign_id).values())  # waiting is not failing
-        assert ScheduledJobRegistry(queue=queue(QueueName.SEND)).get_job_ids()
+        assert ScheduledJobRegistry(queue=queue(SEND_QUEUE)).get_job_ids()
 
 
 def test_the_reconciler_queues_again_what_a_flushed_redis_forgot(app: Flask, relay: ScriptedRelay) -> None:
@@ -256,7 +257,7 @@ def test_quiet_hours_hold_the_batch_until_they_end(app: Flask, relay: ScriptedRe
     assert relay.total() == 0
     with app.app_context():
         assert deliveries(campaign_id)["a@example.jp"].status == DeliveryStatus.QUEUED  # nothing claimed
-        assert len(ScheduledJobRegistry(queue=queue(QueueName.SEND)).get_job_ids()) == 1  # it runs at the end
+        assert len(ScheduledJobRegistry(queue=queue(SEND_QUEUE)).get_job_ids()) == 1  # it runs at the end
 
 
 def test_quiet_hours_run_past_midnight() -> None:

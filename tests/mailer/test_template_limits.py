@@ -19,12 +19,13 @@ from rq.registry import FailedJobRegistry
 from sqlalchemy import select
 
 from core.db import db
-from core.queues import QueueName, queue
+from core.queues import queue
 from lists.models import Subscriber
 from mailer.errors import RenderError, TemplateError
 from mailer.limits import MAX_RENDER_SECONDS, RenderLimitError
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from mailer.outbox import Outbox
+from mailer.queues import SEND_QUEUE
 from mailer.sandbox import HTML_ENV, TEXT_ENV, check_source
 from tests.conftest import login, run_jobs, submit
 from tests.mailer.test_compose import create, editor, settings_env  # noqa: F401  (fixtures)
@@ -179,7 +180,7 @@ def test_a_campaign_send_fails_only_the_deliveries_that_cannot_render(app: Flask
             else:
                 assert rows[address].status == DeliveryStatus.FAILED and reason in (rows[address].smtp_reply or "")
         assert db.session.get(Campaign, campaign["id"]).status == CampaignStatus.FINISHED  # type: ignore[union-attr]
-        send = queue(QueueName.SEND)
+        send = queue(SEND_QUEUE)
         assert FailedJobRegistry(queue=send).count == 0 and send.count == 0  # no job failed, none queued again
 
 

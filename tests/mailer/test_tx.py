@@ -17,10 +17,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from rq import SimpleWorker
 
-from core.queues import WORKER_QUEUES, QueueName, queue, redis
+from core.queues import WORKER_QUEUES, queue, redis
 from lists.suppressions import add_suppression
 from mailer.mime import Attachment, build, mailbox
 from mailer.outbox import Outbox
+from mailer.queues import SEND_QUEUE, TX_QUEUE
 from tests.conftest import run_jobs
 from tests.core.test_api import api_user
 from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
@@ -74,7 +75,7 @@ def test_a_tx_mail_reaches_each_address_with_its_data_and_headers(app: Flask, cl
         "headers": [{"Reply-To": "support@kairan.example"}, {"X-Order-Note": "のし紙 付き"}]})
     assert response.get_json() == {"data": True}
     with app.app_context():
-        assert queue(QueueName.TX).count == 2  # one job per message, on the transactional queue
+        assert queue(TX_QUEUE).count == 2  # one job per message, on the transactional queue
     run_jobs(app)
     mail = received(capture)
     assert sorted(mail) == ["hanako@example.jp", "taro@example.jp"]
@@ -151,7 +152,7 @@ def test_the_template_must_be_a_tx_template_and_render_for_the_data(client: Flas
     assert response.status_code == 400
     assert response.get_json()["message"].startswith("The template cannot be rendered for a@example.jp:")
     with app.app_context():
-        assert queue(QueueName.TX).count == 0  # a request that fails sends nobody anything
+        assert queue(TX_QUEUE).count == 0  # a request that fails sends nobody anything
 
 
 def test_suppressed_and_blocklisted_addresses_get_nothing(app: Flask, client: FlaskClient, capture: Outbox,
@@ -218,7 +219,7 @@ def test_oversized_attachments_are_refused_with_the_limit(app: Flask, client: Fl
                            data={"data": "{not json", "file": [(io.BytesIO(b"x"), "a.txt")]})
     assert response.get_json() == {"message": "data must be a JSON object."}
     with app.app_context():
-        assert queue(QueueName.TX).count == 0
+        assert queue(TX_QUEUE).count == 0
 
 
 def test_headers_cannot_inject_or_replace_what_kairan_writes(app: Flask, client: FlaskClient, capture: Outbox,
@@ -256,7 +257,7 @@ def test_viewers_cannot_send_and_the_route_is_documented(app: Flask, client: Fla
 
 def test_a_tx_job_queued_behind_campaign_batches_is_taken_first(app: Flask, client: FlaskClient, capture: Outbox,
                                                                 editor: dict[str, str], template_id: int) -> None:
-    assert WORKER_QUEUES[0] == QueueName.TX and set(WORKER_QUEUES) == set(QueueName)  # workers serve every queue
+    assert WORKER_QUEUES[0] == TX_QUEUE and SEND_QUEUE in WORKER_QUEUES  # workers serve every queue, tx first
     list_id = client.post("/api/lists", headers=editor, json={"name": "お知らせ"}).get_json()["data"]["id"]
     client.post("/api/subscribers", headers=editor, json={"email": "reader@example.jp", "name": "読者",
                                                           "lists": [list_id], "preconfirm_subscriptions": True})
@@ -268,10 +269,10 @@ def test_a_tx_job_queued_behind_campaign_batches_is_taken_first(app: Flask, clie
     client.post("/api/tx", headers=editor, json={"template_id": template_id, "subscriber_mode": "external",
                                                  "subscriber_emails": ["buyer@example.jp"], "data": {"order": "A-9"}})
     with app.app_context():
-        assert queue(QueueName.SEND).count == 20 and queue(QueueName.TX).count == 1
+        assert queue(SEND_QUEUE).count == 20 and queue(TX_QUEUE).count == 1
         # One step of a worker as `flask worker` starts it: the tx job, queued last, goes first.
         SimpleWorker([queue(name) for name in WORKER_QUEUES], connection=redis()).work(burst=True, max_jobs=1)
-        assert queue(QueueName.SEND).count == 20
+        assert queue(SEND_QUEUE).count == 20
     assert [(e.to, e.subject) for e in capture.page(1, 10)[0]] == [("buyer@example.jp", "ご注文 A-9 を承りました")]
 
 
@@ -283,7 +284,7 @@ def test_campaign_tests_and_opt_in_mail_take_the_tx_queue(app: Flask, client: Fl
                            json={"subscribers": ["a@example.jp", "b@example.jp"]})
     assert response.get_json() == {"data": True}
     with app.app_context():
-        assert queue(QueueName.TX).count == 2  # one message per job
+        assert queue(TX_QUEUE).count == 2  # one message per job
         add_suppression("b@example.jp", "hard_bounce", "test")
     response = client.post(f"/api/campaigns/{campaign['id']}/test", headers=editor,
                            json={"subscribers": ["a@example.jp", "b@example.jp"]})
@@ -292,7 +293,7 @@ def test_campaign_tests_and_opt_in_mail_take_the_tx_queue(app: Flask, client: Fl
                                                           "optin": "double"}).get_json()["data"]
     client.post("/subscription/form", data={"email": "new@example.jp", "l": vip["uuid"]})
     with app.app_context():
-        assert queue(QueueName.TX).count == 3  # the confirmation mail joined the two test messages
+        assert queue(TX_QUEUE).count == 3  # the confirmation mail joined the two test messages
 
 
 def test_a_long_japanese_file_name_is_continued_as_rfc_2231_says() -> None:

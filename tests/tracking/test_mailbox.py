@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from app import create_app
 from core.db import db
-from core.queues import QueueName, queue
+from core.queues import DEFAULT_QUEUE, queue
 from core.settings import SettingsError, load_settings
 from mailer.sending import reconcile
 from tests.conftest import run_jobs
@@ -119,7 +119,7 @@ def test_the_workers_poll_once_per_interval(app: Flask, dovecot: Dovecot) -> Non
         fill(dovecot)
         reconcile()  # what a worker runs every KAIRAN_RECONCILE_SECONDS
         reconcile()
-        assert len(queue(QueueName.DEFAULT)) == 1  # one poll queued, not two: the interval is an hour
+        assert len(queue(DEFAULT_QUEUE)) == 1  # one poll queued, not two: the interval is an hour
     run_jobs(app)
     with app.app_context():
         assert len(recorded()[0]) == 2 and dovecot.held() == 0

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from app import create_app
 from core.db import db, utcnow
-from core.queues import QueueName, queue, redis
+from core.queues import DEFAULT_QUEUE, queue, redis
 from core.tokens import Mark, mark_token
 from lists.models import Subscriber
 from mailer.inert import BLANK_IMAGE
@@ -176,7 +176,7 @@ def test_a_flusher_killed_after_reading_or_after_storing_loses_and_doubles_nothi
         app: Flask, client: FlaskClient, sent: Tracked) -> None:
     behave(client, sent)
     with app.app_context():
-        queue(QueueName.DEFAULT).empty()  # the queued flush is not what this test is about
+        queue(DEFAULT_QUEUE).empty()  # the queued flush is not what this test is about
         connection = redis()
         _ensure_group(connection)
         assert len(read_as("killed-before-storing", 3)) == 3  # read, never acknowledged: its flusher died
@@ -198,7 +198,7 @@ def read_as(consumer: str, count: int) -> Any:
 def test_the_send_reconciler_flushes_what_a_lost_job_would_have(app: Flask, client: FlaskClient, sent: Tracked) -> None:
     client.get(sent["gmail"][0], headers={"User-Agent": GMAIL_PROXY})
     with app.app_context():
-        queue(QueueName.DEFAULT).empty()  # Redis lost the flush job (the stream itself is kept, with AOF)
+        queue(DEFAULT_QUEUE).empty()  # Redis lost the flush job (the stream itself is kept, with AOF)
         reconcile()
     assert recorded(app) == [("gmail", "open", True, "gmail_proxy")]
 

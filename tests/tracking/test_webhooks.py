@@ -43,6 +43,7 @@ from tests.conftest import run_jobs
 from tests.core.test_api import api_user
 from tests.mailer.test_compose import settings_env as sender_env  # noqa: F401  (the footer's sender details)
 from tracking.models import Bounce
+from tracking.settings import WEBHOOKS
 
 TOPIC = "arn:aws:sns:ap-northeast-1:123456789012:ses-bounces"
 POSTMARK = ("postmark-hooks", "a long postmark password")
@@ -543,5 +544,5 @@ def test_the_sendgrid_key_is_read_as_sendgrid_shows_it_or_as_pem(tmp_path: Path)
     public = SENDGRID_KEY.public_key()
     pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     settings = load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_SENDGRID_WEBHOOK_KEY": pem})
-    assert settings.webhooks.sendgrid_key is not None
-    assert settings.webhooks.sendgrid_key.public_numbers() == public.public_numbers()
+    key = WEBHOOKS.of(settings).sendgrid_key
+    assert key is not None and key.public_numbers() == public.public_numbers()
