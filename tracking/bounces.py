@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import defer
 
 from core.db import db, utcnow
-from core.errors import ConflictError, NotFoundError, ValidationError
+from core.errors import ConflictError, NotAChoiceError, NotFoundError, ValidationError
 from core.tokens import Mark, read_mark_token
 from core.validation import choice
 from lists.addresses import CARRIER_DOMAINS, address_key
@@ -204,9 +204,9 @@ def bounces_query(*, campaign_id: int | None = None, source: str = "", kind: str
                   order_by: str = "created_at", order: str = "desc") -> Select[Any]:
     """Return bounces as listmonk filters and orders them (plus a filter by type); bad orderings are refused."""
     if order_by not in ORDERINGS:
-        raise ValidationError(_("order_by must be one of: %(allowed)s.", allowed=", ".join(ORDERINGS)))
+        raise NotAChoiceError(_("order_by must be one of: %(allowed)s.", allowed=", ".join(ORDERINGS)))
     if order.lower() not in ("asc", "desc"):
-        raise ValidationError(_("order must be asc or desc."))
+        raise NotAChoiceError(_("order must be asc or desc."))
     bounce_type = choice(BounceType, kind, "type")
     column, descending = ORDERINGS[order_by], order.lower() == "desc"
     stmt = (select(Bounce).outerjoin(Campaign, Campaign.id == Bounce.campaign_id)
