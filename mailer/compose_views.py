@@ -221,13 +221,19 @@ def campaign_preview(campaign_id: int) -> Any:
     if request.args.get("reader") and reader is None:
         flash(_("No subscriber has the address %(email)s; showing a sample reader.",
                 email=request.args["reader"]), "warning")
+    return _preview_page(campaign, reader)
+
+
+def _preview_page(campaign: Campaign, reader: Subscriber | None, typed: str = "", status: int = 200) -> Any:
+    """The preview page (``typed``: the test send's addresses as typed), or the editor when it cannot render."""
     with showing_refusal():
         result = preview(campaign, reader)
         return render_template(
             "mailer/campaign_preview.html", campaign=campaign, preview=result, reader=reader, form=ConfirmForm(),
             progress=campaign_progress(campaign),
             audience=audience_size(campaign) if campaign.started_at is None else campaign.to_send,
-            moves=MOVES.get(campaign.status, set()), status_labels=CAMPAIGN_STATUS_LABELS, zone=local_zone().key)
+            moves=MOVES.get(campaign.status, set()), status_labels=CAMPAIGN_STATUS_LABELS, zone=local_zone().key,
+            typed_addresses=typed), status
     return redirect(url_for("compose.campaign_edit", campaign_id=campaign.id))
 
 
@@ -316,12 +322,14 @@ def campaign_test(campaign_id: int) -> Any:
     back = redirect(url_for("compose.campaign_preview", campaign_id=campaign.id, reader=request.args.get("reader")))
     if not ConfirmForm().validate_on_submit():
         return back
-    raw = [a.strip() for a in request.form.get("addresses", "").replace(",", "\n").splitlines() if a.strip()]
+    typed = request.form.get("addresses", "")
     with showing_refusal():
-        addresses = queue_test_send(campaign, reader, raw)
+        addresses = queue_test_send(campaign, reader, [a.strip() for a in typed.replace(",", "\n").splitlines()
+                                                       if a.strip()])
         flash(_("Test of “%(name)s” queued for %(to)s. It appears in the Outbox in a moment.",
                 name=campaign.name, to=", ".join(addresses)), "success")
-    return back
+        return back
+    return _preview_page(campaign, reader, typed, 400)  # the addresses come back as typed, with the reason
 
 
 # The public archive (listmonk's /archive)

@@ -13,10 +13,9 @@ from core.errors import ConflictError, NotAChoiceError, NotANumberError
 from core.inputs import whole_number
 from core.validation import choice
 from lists.errors import EmailTakenError, NoListsChosenError, RuleError
-from lists.models import SubscriberStatus
+from lists.models import ConsentMethod, SubscriberStatus
 from lists.segments import rules_from
 from lists.subscribers import Consent, create_subscriber
-from lists.models import ConsentMethod
 from mailer.errors import SendTimeError
 from mailer.scheduling import parse_local_time
 from tests.conftest import login, submit
@@ -64,6 +63,20 @@ def test_a_refused_form_comes_back_with_what_was_typed(client: FlaskClient) -> N
     assert "news example.jp is not a domain." in page and 'value="news example.jp"' in page
 
 
+@pytest.mark.usefixtures("users")
+def test_a_refused_test_send_keeps_the_addresses_typed(app: Flask, client: FlaskClient) -> None:
+    editor = {"Authorization": f"token {api_user(app, 'editor')}"}
+    made = client.post("/api/campaigns", headers=editor, json={"name": "11月号", "subject": "お知らせ",
+                                                              "content_type": "html", "body": "<p>本文</p>"})
+    preview = f"/campaigns/{made.get_json()['data']['id']}/preview"
+    login(client, "editor")
+    refused = submit(client, preview, preview.replace("/preview", "/test"), addresses="hanako@example.jp\ntaro@")
+    assert refused.status_code == 400
+    page = refused.get_data(as_text=True)
+    assert "taro@ has no @ with text on both sides." in page
+    assert ">hanako@example.jp\ntaro@</textarea>" in page
+
+
 def test_each_package_names_its_failures_as_one_of_cores_kinds(app: Flask) -> None:
     with app.test_request_context():
         consent = Consent(ConsentMethod.ADMIN)
@@ -72,7 +85,7 @@ def test_each_package_names_its_failures_as_one_of_cores_kinds(app: Flask) -> No
             create_subscriber({"email": "TARO@example.jp"}, consent)
         assert isinstance(taken.value, ConflictError) and taken.value.status == 409
         assert (taken.value.message, taken.value.field) == ("E-mail already exists.", "email")
-        with pytest.raises(RuleError, match="Give the segment's rules or an expression."):
+        with pytest.raises(RuleError, match="Give the segment's rules or an expression"):
             rules_from({})
         with pytest.raises(NotANumberError) as number:
             whole_number("２", "port", maximum=10)
