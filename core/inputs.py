@@ -1,4 +1,4 @@
-"""The one layer that reads request input: ids, whole numbers, id lists and JSON bodies.
+"""The one layer that reads request input: ids, whole numbers, flags, id lists, JSON bodies and form fields.
 
 Every value a client sends goes through here before it reaches a query, so a number no database column
 can hold, a list of the wrong things or a body nested past reason is a 400 (or, in a URL, a 404), never a 500.
@@ -14,7 +14,7 @@ from flask import Flask, current_app, request
 from flask_babel import gettext as _
 from werkzeug.routing import IntegerConverter
 
-from core.errors import NotANumberError, ValidationError
+from core.errors import NotAChoiceError, NotANumberError, ValidationError
 
 INT64_MAX = 2**63 - 1  # SQLite's INTEGER, PostgreSQL's BIGINT: the most a page or an offset can be
 ID_MAX = 2**31 - 1  # ids (and plain number columns) are PostgreSQL INTEGERs: no row has a larger one
@@ -75,7 +75,7 @@ def flag(value: Any, field: str, default: bool | None = None) -> bool:
     if value is None and default is not None:
         return default
     if not isinstance(value, bool):
-        raise ValidationError(_("%(name)s must be true or false.", name=field), field=field)
+        raise NotAChoiceError(_("%(name)s must be true or false.", name=field), field=field)
     return value
 
 

@@ -12,7 +12,7 @@ from core.errors import ConflictError, NotFoundError, ValidationError
 
 
 class InvalidAddressError(ValidationError):
-    """An address that cannot be accepted; the message says why."""
+    """An address (or, for a suppression, a domain) that cannot be accepted; the message says why."""
 
 
 class EmailTakenError(ConflictError):

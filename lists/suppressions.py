@@ -10,9 +10,9 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, select
 
 from core.db import db
-from core.errors import NotAChoiceError, NotFoundError, ValidationError
+from core.errors import NotAChoiceError, NotFoundError
 from lists.addresses import address_key, normalise_email
-from lists.errors import SuppressedAlreadyError
+from lists.errors import InvalidAddressError, SuppressedAlreadyError
 from lists.models import Suppression, SuppressionReason
 
 
@@ -21,8 +21,8 @@ def _domain(value: str) -> str:
     try:
         return str(validate_email(f"postmaster@{value}", check_deliverability=False).domain)
     except EmailNotValidError:
-        raise ValidationError(_("%(value)s is neither an email address nor a domain.", value=value),
-                              field="value") from None
+        raise InvalidAddressError(_("%(value)s is neither an email address nor a domain.", value=value),
+                                  field="value") from None
 
 
 def add_suppression(value: str, reason: str, source: str) -> Suppression:
