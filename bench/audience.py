@@ -25,7 +25,7 @@ from app import create_app
 from bench import scratch_folder
 from core.db import db
 from lists.models import Subscriber
-from lists.segments import count
+from lists.segment_rules import count
 from lists.subscriber_views import PAGE_SIZE
 from lists.subscribers import count_subscribers, subscribers_query
 from tests.resources import fresh_postgres

@@ -12,9 +12,10 @@ from markupsafe import Markup
 from core import sessions, two_factor
 from core.api import is_api_request
 from core.auth import PUBLIC, Permission, require
-from core.errors import KairanError, PermissionDeniedError
+from core.errors import PermissionDeniedError
 from core.forms import ChangePasswordForm, DisableTwoFactorForm, EnrolForm
 from core.models import User
+from core.refusals import showing_refusal
 from core.users import authenticate_password, set_password
 from core.views import LOGIN_LIMIT_PER_IP
 from core.web import limiter
@@ -57,11 +58,8 @@ def change_password() -> Any:
         if authenticate_password(current_user.username, form.current.data or "") is None:
             form.current.errors = [_("The current password is wrong.")]
         else:
-            try:
+            with showing_refusal(form, "password"):
                 set_password(_me(), form.password.data or "")
-            except KairanError as exc:
-                form.password.errors = [exc.message]
-            else:
                 sessions.end_other_sessions(_me())
                 flash(_("Your password is changed. Your other sessions have ended."), "success")
                 return redirect(url_for("account.index"))

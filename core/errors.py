@@ -1,16 +1,27 @@
-"""Domain errors; each blueprint turns them into a page or a JSON ``{"message": …}``."""
+"""Domain errors: the kinds every package's failures belong to, and core's own failures.
+
+Each kind carries its HTTP status; core/web.py answers an API call with ``{"message": …}`` and that status, and
+a page with the message. A UI form shows one where the person typed (core/refusals.py). Each package names its
+own failures in its ``errors.py`` as subclasses of these kinds, so status and answer stay those of the kind.
+"""
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
+
 
 class KairanError(Exception):
-    """Base of every error a service raises on purpose; its message is shown to the user."""
+    """Base of every error a service raises on purpose; its message is shown to the user.
+
+    ``field`` names the input the error is about, when there is one: a form shows the message under it.
+    """
 
     status = 400
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field
 
 
 class ValidationError(KairanError):
@@ -31,3 +42,35 @@ class PermissionDeniedError(KairanError):
     """The caller may not do this."""
 
     status = 403
+
+
+# Core's own failures
+
+
+class FormExpiredError(ValidationError):
+    """A form posted without a valid CSRF token: it is old, or was not Kairan's."""
+
+    def __init__(self) -> None:
+        super().__init__(_("The form has expired or did not come from Kairan. Reload the page and try again."))
+
+
+class NotAChoiceError(ValidationError):
+    """A value outside a fixed set (a status, an ordering, a type); the message lists what is allowed."""
+
+
+class NotANumberError(ValidationError):
+    """A value that is not a whole number within the bounds its field allows."""
+
+
+class UsernameTakenError(ConflictError):
+    """A new user with the name of an existing one."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(_("The username %(name)s is taken.", name=name), field="username")
+
+
+class LastAdminError(ValidationError):
+    """A change that would leave Kairan without an enabled admin."""
+
+    def __init__(self) -> None:
+        super().__init__(_("Kairan needs at least one enabled admin."))

@@ -1,4 +1,4 @@
-"""The one layer that reads request input: ids, whole numbers, id lists and JSON bodies.
+"""The one layer that reads request input: ids, whole numbers, flags, id lists, JSON bodies and form fields.
 
 Every value a client sends goes through here before it reaches a query, so a number no database column
 can hold, a list of the wrong things or a body nested past reason is a 400 (or, in a URL, a 404), never a 500.
@@ -7,13 +7,14 @@ can hold, a list of the wrong things or a body nested past reason is a 400 (or, 
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from flask import Flask, current_app, request
 from flask_babel import gettext as _
 from werkzeug.routing import IntegerConverter
 
-from core.errors import ValidationError
+from core.errors import NotAChoiceError, NotANumberError, ValidationError
 
 INT64_MAX = 2**63 - 1  # SQLite's INTEGER, PostgreSQL's BIGINT: the most a page or an offset can be
 ID_MAX = 2**31 - 1  # ids (and plain number columns) are PostgreSQL INTEGERs: no row has a larger one
@@ -54,9 +55,33 @@ def whole_number(value: Any, field: str, *, minimum: int = 1, maximum: int = INT
     if number is not None and minimum <= number <= maximum:
         return number
     if (number is None or number < minimum) and (minimum, maximum) == (1, INT64_MAX):
-        raise ValidationError(_("%(name)s must be a whole number of 1 or more.", name=field))
-    raise ValidationError(_("%(field)s must be a whole number from %(low)s to %(high)s.",
-                            field=field, low=minimum, high=maximum))
+        raise NotANumberError(_("%(name)s must be a whole number of 1 or more.", name=field), field=field)
+    raise NotANumberError(_("%(field)s must be a whole number from %(low)s to %(high)s.",
+                            field=field, low=minimum, high=maximum), field=field)
+
+
+def typed_whole_number(value: Any, field: str, *, default: int | None, minimum: int = 1,
+                       maximum: int = INT64_MAX) -> int | None:
+    """Return a number a person typed (full-width digits too: ５８７), default when empty, else as whole_number."""
+    if isinstance(value, str):
+        value = unicodedata.normalize("NFKC", value).strip()
+    if value is None or value == "":
+        return default
+    return whole_number(value, field, minimum=minimum, maximum=maximum)
+
+
+def flag(value: Any, field: str, default: bool | None = None) -> bool:
+    """Return a JSON true or false (default when absent, if there is one), or refuse anything else."""
+    if value is None and default is not None:
+        return default
+    if not isinstance(value, bool):
+        raise NotAChoiceError(_("%(name)s must be true or false.", name=field), field=field)
+    return value
+
+
+def flag_arg(name: str) -> bool:
+    """Tell whether the query parameter ``name`` is set to true (``true`` or ``1``, as listmonk's clients send)."""
+    return request.args.get(name, "").strip().lower() in ("true", "1")
 
 
 def optional_id(value: Any, field: str) -> int | None:
@@ -77,7 +102,7 @@ def id_list(value: Any, field: str) -> list[int]:
     if value is None:
         return []
     if not isinstance(value, list | tuple | set | frozenset):  # not text: "12" is not the ids 1 and 2
-        raise ValidationError(_("%(field)s must be a list of ids.", field=field))
+        raise ValidationError(_("%(field)s must be a list of ids.", field=field), field=field)
     return [whole_number(item, field, maximum=ID_MAX) for item in value]
 
 
@@ -168,6 +193,11 @@ def checked_object(payload: Any, field: str | None = None) -> dict[str, Any]:
 def json_body() -> dict[str, Any]:
     """Return the request's JSON object (sent as application/json), or raise a 400 saying one is needed."""
     return json_object(request.get_data(cache=True)) if request.is_json else checked_object(None)
+
+
+def body_fields() -> dict[str, Any]:
+    """Return the request's fields: its JSON object, or its form fields (listmonk's previews post forms)."""
+    return json_body() if request.is_json else request.form.to_dict()
 
 
 def init_app(app: Flask) -> None:

@@ -9,9 +9,9 @@ from flask_babel import gettext as _
 
 from core import sessions, two_factor
 from core.auth import Permission, require
-from core.errors import KairanError
 from core.forms import ConfirmForm, EditUserForm, NewTokenForm, NewUserForm
 from core.models import UserType
+from core.refusals import showing_refusal
 from core.users import create_api_user, create_user, delete_user, get_user, list_users, rotate_token, update_user
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -44,12 +44,9 @@ def create() -> Any:
     """Add a person who logs in."""
     form = NewUserForm(prefix="user")
     if form.validate_on_submit():
-        try:
+        with showing_refusal(form, "username"):
             user = create_user(form.username.data or "", form.password.data or "", form.role.data or "",
                                language=form.language.data or None)
-        except KairanError as exc:
-            form.username.errors = [exc.message]
-        else:
             flash(_("User %(name)s added.", name=user.username), "success")
             return redirect(url_for("users.index"))
     return _render_index(user_form=form), 400
@@ -61,11 +58,8 @@ def create_token() -> Any:
     """Add an API user and show its token once."""
     form = NewTokenForm(prefix="token")
     if form.validate_on_submit():
-        try:
+        with showing_refusal(form, "username"):
             user, token = create_api_user(form.username.data or "", form.role.data or "")
-        except KairanError as exc:
-            form.username.errors = [exc.message]
-        else:
             session["new_token"] = f"{user.username}:{token}"
             return redirect(url_for("users.index"))
     return _render_index(token_form=form), 400
@@ -78,11 +72,8 @@ def edit(user_id: int) -> Any:
     user = get_user(user_id)
     form = EditUserForm(obj=user)
     if form.validate_on_submit():
-        try:
+        with showing_refusal(form, "role"):
             update_user(user, role=form.role.data or "", enabled=form.enabled.data, password=form.password.data)
-        except KairanError as exc:
-            form.role.errors = [exc.message]
-        else:
             if form.password.data:
                 sessions.end_other_sessions(user)  # the new password ends their sessions (and keeps this one)
             flash(_("Changes to %(name)s saved.", name=user.username), "success")
@@ -117,10 +108,7 @@ def delete(user_id: int) -> Any:
     """Delete a user or API user."""
     user = get_user(user_id)
     if ConfirmForm().validate_on_submit():
-        try:
+        with showing_refusal():
             delete_user(user)
-        except KairanError as exc:
-            flash(exc.message, "error")
-        else:
             flash(_("%(name)s deleted.", name=user.username), "success")
     return redirect(url_for("users.index"))

@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from core.auth import Role
 from core.db import db
-from core.errors import ConflictError, NotFoundError, ValidationError
+from core.errors import LastAdminError, NotAChoiceError, NotFoundError, UsernameTakenError, ValidationError
 from core.models import User, UserType, new_session_token
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,99}$")
@@ -32,27 +32,29 @@ def normalise_username(username: str) -> str:
     name = (username or "").strip().lower()
     if not USERNAME_PATTERN.match(name):
         raise ValidationError(
-            str(_l("A username is 1 to 100 letters, digits or . _ @ - and starts with a letter or digit."))
-        )
+            str(_l("A username is 1 to 100 letters, digits or . _ @ - and starts with a letter or digit.")),
+            field="username")
     return name
 
 
 def _check_password(password: str) -> None:
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise ValidationError(str(_l("A password needs at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)))
+        raise ValidationError(str(_l("A password needs at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)),
+                              field="password")
 
 
 def _role(role: str) -> Role:
     try:
         return Role(role)
     except ValueError:
-        raise ValidationError(str(_l("Unknown role %(role)s: use admin, editor or viewer.", role=role))) from None
+        raise NotAChoiceError(str(_l("Unknown role %(role)s: use admin, editor or viewer.", role=role)),
+                              field="role") from None
 
 
 def _new(username: str, user_type: UserType, role: str) -> User:
     name = normalise_username(username)
     if db.session.scalar(select(User.id).where(User.username == name)) is not None:
-        raise ConflictError(str(_l("The username %(name)s is taken.", name=name)))
+        raise UsernameTakenError(name)
     return User(username=name, type=user_type, role=_role(role), enabled=True)
 
 
@@ -135,7 +137,7 @@ def update_user(user: User, *, role: str, enabled: bool, password: str | None = 
     new_role = _role(role)
     if user.type == UserType.USER and user.role == Role.ADMIN and (new_role != Role.ADMIN or not enabled):
         if _admins_left(user) == 0:
-            raise ValidationError(str(_l("Kairan needs at least one enabled admin.")))
+            raise LastAdminError()
     if password:
         set_password(user, password)
     user.role = new_role
@@ -160,7 +162,7 @@ def set_language(user: User, language: str | None) -> None:
 def delete_user(user: User) -> None:
     """Delete a user or API user, keeping at least one admin who can log in."""
     if user.type == UserType.USER and user.role == Role.ADMIN and _admins_left(user) == 0:
-        raise ValidationError(str(_l("Kairan needs at least one enabled admin.")))
+        raise LastAdminError()
     db.session.delete(user)
     db.session.commit()
 

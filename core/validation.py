@@ -7,7 +7,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from core.errors import ValidationError
+from core.errors import NotAChoiceError
 
 
 def choice(enum_class: type[StrEnum], value: Any, field: str, default: Any = None, *, required: bool = False) -> Any:
@@ -18,4 +18,5 @@ def choice(enum_class: type[StrEnum], value: Any, field: str, default: Any = Non
         return enum_class(value)
     except ValueError:
         allowed = ", ".join(member.value for member in enum_class)
-        raise ValidationError(_("%(field)s must be one of: %(allowed)s.", field=field, allowed=allowed)) from None
+        raise NotAChoiceError(_("%(field)s must be one of: %(allowed)s.", field=field, allowed=allowed),
+                              field=field) from None

@@ -16,9 +16,9 @@ from core import dashboard as dashboard_panels
 from core import health, sessions, two_factor
 from core.auth import Permission, public, require
 from core.db import utcnow
-from core.errors import KairanError
 from core.forms import ConfirmForm, LanguageForm, LoginCodeForm, LoginForm, SetupForm
 from core.i18n import LANGUAGES
+from core.refusals import showing_refusal
 from core.sessions import user_from_session
 from core.users import authenticate_password, create_user, has_admin, set_language
 from core.web import limiter
@@ -132,11 +132,8 @@ def setup() -> Any:
         abort(404)
     form = SetupForm()
     if form.validate_on_submit():
-        try:
+        with showing_refusal(form, "username"):
             user = create_user(form.username.data or "", form.password.data or "", "admin", language=_locale())
-        except KairanError as exc:
-            form.username.errors = [exc.message]
-        else:
             sessions.log_in(user)
             flash(_("Welcome to Kairan. Your admin account is ready."), "success")
             return redirect(url_for("core.dashboard"))

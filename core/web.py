@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from core.api import API_PATHS, is_api_request, load_user_from_request
 from core.auth import Permission, Role, has_permission
-from core.errors import KairanError, NotFoundError
+from core.errors import FormExpiredError, KairanError, NotFoundError
 from core.models import User
 from core.queues import limiter_storage_uri
 from core.sessions import user_from_session
@@ -55,7 +55,7 @@ def protect_forms() -> None:
 
 
 def _answer(status: int, message: str) -> Any:
-    if is_api_request():
+    if is_api_request() or request.is_json:  # the API, and the UI's own scripts that post JSON, read JSON
         return jsonify(message=message), status
     return render_template("core/error.html", status=status, message=message), status
 
@@ -69,7 +69,7 @@ def handle_kairan_error(error: KairanError) -> Any:
 
 def handle_csrf_error(error: CSRFError) -> Any:
     """Explain a form that came without a valid CSRF token."""
-    return _answer(400, _("The form has expired or did not come from Kairan. Reload the page and try again."))
+    return handle_kairan_error(FormExpiredError())
 
 
 def handle_rate_limit(error: RateLimitExceeded) -> Any:

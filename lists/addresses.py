@@ -10,9 +10,9 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 
-from core.errors import ValidationError
 from core.oneline import CONTROLS, one_line
 from lists.address_reasons import translated_reason
+from lists.errors import InvalidAddressError
 
 # Japanese mobile carriers long accepted local parts that RFC 5321 forbids unquoted
 # (consecutive dots, a dot first or before the @). Those addresses still receive mail,
@@ -36,8 +36,12 @@ _SPECIAL_USE_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion",
 MAX_ADDRESS_LENGTH = 254  # RFC 5321's path limit less the angle brackets
 
 
-class InvalidAddressError(ValidationError):
-    """An address that cannot be accepted; the message says why."""
+def valid_address(raw: str) -> str | None:
+    """Return the address normalised, or None when it is none: for look-ups, which find nothing for it."""
+    try:
+        return normalise_email(raw)
+    except InvalidAddressError:
+        return None
 
 
 def normalise_email(raw: str) -> str:

@@ -11,7 +11,7 @@ from core.api import paginate
 from core.auth import Permission, require
 from core.db import db
 from core.errors import ValidationError
-from core.inputs import id_args, json_body
+from core.inputs import flag_arg, id_args, json_body
 from lists.services import (
     create_list,
     delete_lists,
@@ -68,7 +68,7 @@ def get_lists() -> Any:
         descending=request.args.get("order", "asc").lower() == "desc",
         tags=request.args.getlist("tag"),
     )
-    if request.args.get("minimal") == "true":
+    if flag_arg("minimal"):
         return jsonify(data=lists_as_dicts(list(db.session.scalars(stmt))))
     return jsonify(data=paginate(stmt, lists_as_dicts))
 
@@ -169,7 +169,7 @@ def delete_many() -> Any:
     """
     ids = id_args("id")
     query = request.args.get("query", "").strip()
-    if not ids and (query or request.args.get("all") == "true"):
+    if not ids and (query or flag_arg("all")):
         ids = list(db.session.scalars(lists_by_name(query)))
     elif not ids:
         raise ValidationError(_("Give the lists to delete as id parameters."))

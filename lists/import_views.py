@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from core.auth import Permission, require
 from core.db import db
-from core.errors import KairanError
 from core.forms import ConfirmForm
+from core.refusals import showing_refusal
 from lists.csvfiles import DELIMITERS, ENCODINGS, preview
 from lists.import_job import start
 from lists.imports import (
@@ -53,12 +53,10 @@ def create() -> Any:
     if not ConfirmForm().validate_on_submit() or file is None or not file.filename:
         flash(_("Choose a CSV file to import."), "error")
         return redirect(url_for("imports.index"))
-    try:
+    with showing_refusal():
         imp = upload(file.stream, file.filename, current_user.username)
-    except KairanError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("imports.index"))
-    return redirect(url_for("imports.detail", import_id=imp.id))
+        return redirect(url_for("imports.detail", import_id=imp.id))
+    return redirect(url_for("imports.index"))
 
 
 def _options_from_form() -> dict[str, Any]:
@@ -105,12 +103,9 @@ def begin(import_id: int) -> Any:
     imp = get_import(import_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    try:
+    with showing_refusal():
         configure(imp, _options_from_form())
         start(imp, str(get_locale() or "en"))
-    except KairanError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
     return redirect(url_for("imports.detail", import_id=import_id))
 
 
@@ -136,11 +131,8 @@ def stop(import_id: int) -> Any:
 def remove(import_id: int) -> Any:
     """Delete an import that is not running, with its files (subscribers it imported stay)."""
     if ConfirmForm().validate_on_submit():
-        try:
+        with showing_refusal():
             delete_import(get_import(import_id))
-        except KairanError as exc:
-            flash(exc.message, "error")
-        else:
             flash(_("Import deleted. The subscribers it imported stay."), "success")
     return redirect(url_for("imports.index"))
 

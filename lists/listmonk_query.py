@@ -21,8 +21,9 @@ from flask_babel import gettext as _
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from core.errors import ValidationError
-from lists.segments import MAX_RULES, parse_expression
+from lists.errors import RuleError
+from lists.segment_expressions import parse_expression
+from lists.segment_rules import MAX_RULES
 
 MAX_QUERY = 20_000  # characters: room for an IN list of a thousand ids
 MAX_NESTING = 16  # parentheses inside parentheses; deeper is refused before parsing (no recursion to exhaust)
@@ -53,8 +54,8 @@ class _Field:
         return rule
 
 
-def _refuse(node: exp.Expr) -> ValidationError:
-    return ValidationError(_("“%(part)s” is not allowed in a query: use the subscriber's columns, attribs->>'key', "
+def _refuse(node: exp.Expr) -> RuleError:
+    return RuleError(_("“%(part)s” is not allowed in a query: use the subscriber's columns, attribs->>'key', "
                              "comparisons, LIKE, ILIKE, IN, IS NULL, AND, OR, NOT and literals.",
                              part=node.sql(dialect="postgres")[:200]))
 
@@ -196,7 +197,7 @@ def _group(node: exp.And | exp.Or) -> dict[str, Any]:
         else:
             parts.append(part)
     if len(parts) > MAX_RULES:
-        raise ValidationError(_("A group holds a list of at most %(n)d rules.", n=MAX_RULES))
+        raise RuleError(_("A group holds a list of at most %(n)d rules.", n=MAX_RULES))
     return {"match": "all" if isinstance(node, exp.And) else "any", "rules": [_rule(part) for part in parts]}
 
 
@@ -235,20 +236,20 @@ def _nesting(text: str) -> int:
 
 
 def rules_from_sql(query: str) -> dict[str, Any]:
-    """Translate a listmonk subscriber query into a rule group, or raise ValidationError naming what is refused."""
+    """Translate a listmonk subscriber query into a rule group, or raise RuleError naming what is refused."""
     text = (query or "").strip()
     if not text or len(text) > MAX_QUERY:
-        raise ValidationError(_("The query is empty or longer than %(n)d characters.", n=MAX_QUERY))
+        raise RuleError(_("The query is empty or longer than %(n)d characters.", n=MAX_QUERY))
     if _nesting(text) > MAX_NESTING:
-        raise ValidationError(_("Parentheses may be nested %(n)d deep at most.", n=MAX_NESTING))
+        raise RuleError(_("Parentheses may be nested %(n)d deep at most.", n=MAX_NESTING))
     try:
         statements = [statement for statement in sqlglot.parse(text, read="postgres") if statement is not None]
     except SqlglotError as error:
         where = (getattr(error, "errors", None) or [{}])[0]
-        raise ValidationError(_("The query cannot be read at column %(col)s, near “%(near)s”.",
+        raise RuleError(_("The query cannot be read at column %(col)s, near “%(near)s”.",
                                 col=where.get("col", "?"), near=where.get("highlight", ""))) from None
     if len(statements) != 1:
-        raise ValidationError(_("A query is one condition: “;” and further statements are not allowed."))
+        raise RuleError(_("A query is one condition: “;” and further statements are not allowed."))
     rule = _rule(statements[0])
     return rule if "rules" in rule else {"match": "all", "rules": [rule]}
 
@@ -270,8 +271,8 @@ def parse_query(query: str) -> dict[str, Any]:
     """
     try:
         return parse_expression(query)
-    except ValidationError as expression_error:
+    except RuleError as expression_error:
         try:
             return rules_from_sql(query)
-        except ValidationError as sql_error:
+        except RuleError as sql_error:
             raise (expression_error if _is_python(query) else sql_error) from None

@@ -9,11 +9,11 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from core.db import db
-from core.errors import ValidationError
 from core.oneline import one_line
 from core.signals import optin_requested, unsubscribed_from_campaign
 from core.tokens import Purpose, make_token, read_token
 from lists.addresses import address_key, normalise_email
+from lists.errors import NoListsChosenError, UnknownListError
 from lists.models import (
     ListOptin,
     ListStatus,
@@ -66,7 +66,7 @@ def lists_by_uuid(uuids: Iterable[str], *, public_only: bool) -> list[MailingLis
         stmt = stmt.where(MailingList.type == ListType.PUBLIC, MailingList.status == ListStatus.ACTIVE)
     found = list(db.session.scalars(stmt))
     if len(found) != len(wanted):
-        raise ValidationError(_("One of the chosen lists does not exist or is not open to subscription."))
+        raise UnknownListError(_("One of the chosen lists does not exist or is not open to subscription."))
     return found
 
 
@@ -84,7 +84,7 @@ def public_subscribe(email: str, name: str, list_uuids: Sequence[str], consent: 
     address = normalise_email(email)
     lists = lists_by_uuid(list_uuids, public_only=True)
     if not lists:
-        raise ValidationError(_("Choose at least one list."))
+        raise NoListsChosenError()
     subscriber = db.session.scalars(select(Subscriber).where(Subscriber.email_key == address_key(address))).first()
     if subscriber is None:
         subscriber = Subscriber(email=address, email_key=address_key(address),

@@ -15,9 +15,10 @@ from flask_babel import gettext as _
 from core.api import user_from_authorization
 from core.auth import Permission, csrf_exempt, has_permission, public
 from core.browser_policy import embeddable
-from core.errors import KairanError, ValidationError
+from core.errors import ValidationError
 from core.forms import ConfirmForm
 from core.inputs import id_or_none, json_body
+from core.refusals import showing_refusal
 from core.tokens import Purpose, is_test_token, read_token
 from core.web import limiter
 from lists.consent_evidence import coded
@@ -86,11 +87,10 @@ def subscription_form() -> Any:
     values = {"email": email, "name": name, "l": chosen}
     if request.form.get(HONEYPOT):
         return render_template("lists/public/done.html", has_optin=True)  # a bot: say thanks, do nothing
-    try:
+    with showing_refusal(flash_it=False) as attempt:  # a reader's page: the form says why, above what they typed
         has_optin = public_subscribe(email, name, chosen, form_consent(), _language())
-    except KairanError as exc:
-        return render_template("lists/public/form.html", lists=lists, values=values, error=exc.message), 400
-    return render_template("lists/public/done.html", has_optin=has_optin)
+        return render_template("lists/public/done.html", has_optin=has_optin)
+    return render_template("lists/public/form.html", lists=lists, values=values, error=attempt.message), 400
 
 
 @bp.route(OPTIN.rule, methods=["GET", "POST"])
@@ -177,12 +177,12 @@ def preferences(token: str) -> Any:
     saved, error, name = False, None, subscriber.name
     if request.method == "POST" and form.validate_on_submit():
         wanted = [i for i in map(id_or_none, request.form.getlist("l")) if i is not None]
-        try:
+        with showing_refusal(flash_it=False) as attempt:  # nothing was changed: the page shows why, as typed
             update_preferences(subscriber, request.form.get("name", ""), wanted,
                                link_consent(coded("preferences_page")), _language(), delivery_id=delivery_id)
             saved, name = True, subscriber.name
-        except KairanError as exc:  # nothing was changed: the page shows why, with the name as typed
-            error, name = exc.message, request.form.get("name", "")
+        if attempt.refused:
+            error, name = attempt.message, request.form.get("name", "")
     active = {s.list_id for s in subscriber.subscriptions if s.status != SubscriptionStatus.UNSUBSCRIBED}
     shown = {m.id: m for m in public_lists()}
     shown.update({s.list_id: s.mailing_list for s in subscriber.subscriptions if s.list_id in active})

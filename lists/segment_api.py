@@ -8,7 +8,8 @@ from flask import Blueprint, jsonify
 
 from core.auth import Permission, require
 from core.inputs import json_body
-from lists.segments import all_segments, count, delete_segment, get_segment, rules_from, save_segment, segment_as_dict
+from lists.segment_rules import count
+from lists.segments import all_segments, delete_segment, get_segment, rules_from, save_segment, segment_as_dict
 
 bp = Blueprint("segments_api", __name__, url_prefix="/api/segments")
 

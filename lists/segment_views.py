@@ -10,10 +10,12 @@ from flask_babel import gettext as _
 
 from core.auth import Permission, require
 from core.db import db
-from core.errors import KairanError, ValidationError
+from core.errors import FormExpiredError
 from core.forms import ConfirmForm
+from core.refusals import showing_refusal
 from lists.models import Segment
-from lists.segments import all_segments, count, delete_segment, get_segment, rules_from, save_segment
+from lists.segment_rules import count
+from lists.segments import all_segments, delete_segment, get_segment, rules_from, save_segment
 from lists.services import lists_query
 
 bp = Blueprint("segments", __name__, url_prefix="/subscribers/segments")
@@ -52,15 +54,10 @@ def create() -> Any:
     if request.method == "GET":
         return _editor(None, {"rules": {"match": "all", "rules": []}})
     values = _form_values()
-    if not ConfirmForm().validate_on_submit():
-        return _editor(None, values, 400)
-    try:
-        segment = save_segment(None, values)
-    except KairanError as exc:
-        flash(exc.message, "error")
-        return _editor(None, values, 400)
-    flash(_("Segment %(name)s saved.", name=segment.name), "success")
-    return redirect(url_for("segments.edit", segment_id=segment.id))
+    with showing_refusal():
+        segment = _save(None, values)
+        return redirect(url_for("segments.edit", segment_id=segment.id))
+    return _editor(None, values, 400)
 
 
 @bp.get("/<int:segment_id>")
@@ -77,15 +74,19 @@ def update(segment_id: int) -> Any:
     """Save a segment's name and rules."""
     segment = get_segment(segment_id)
     values = _form_values()
-    try:
-        if not ConfirmForm().validate_on_submit():
-            raise ValidationError(_("The form has expired or did not come from Kairan. Reload the page and try again."))
-        save_segment(segment, values)
-    except KairanError as exc:
-        flash(exc.message, "error")
-        return _editor(segment, values, 400)
-    flash(_("Segment %(name)s saved.", name=segment.name), "success")
-    return redirect(url_for("segments.edit", segment_id=segment_id))
+    with showing_refusal():
+        _save(segment, values)
+        return redirect(url_for("segments.edit", segment_id=segment_id))
+    return _editor(segment, values, 400)
+
+
+def _save(segment: Segment | None, values: dict[str, Any]) -> Segment:
+    """Save the editor's form (its token checked first) and say so."""
+    if not ConfirmForm().validate_on_submit():
+        raise FormExpiredError()
+    saved = save_segment(segment, values)
+    flash(_("Segment %(name)s saved.", name=saved.name), "success")
+    return saved
 
 
 @bp.post("/<int:segment_id>/delete")
@@ -104,7 +105,4 @@ def delete(segment_id: int) -> Any:
 def live_count() -> Any:
     """Count what the editor's rules select (JSON in, JSON out; the CSRF token comes as a header)."""
     payload = request.get_json(silent=True) or {}
-    try:
-        return jsonify(data={"count": count(rules_from(payload if isinstance(payload, dict) else {}))})
-    except KairanError as exc:
-        return jsonify(message=exc.message), 400
+    return jsonify(data={"count": count(rules_from(payload if isinstance(payload, dict) else {}))})

@@ -9,9 +9,10 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, func, or_, select
 
 from core.db import db, utcnow
-from core.errors import NotFoundError, ValidationError
+from core.errors import ValidationError
 from core.oneline import one_line
 from core.validation import choice
+from lists.errors import ListNotFoundError
 from lists.models import ListOptin, ListStatus, ListType, MailingList, Subscription, SubscriptionStatus
 from lists.queries import delete_memberships
 
@@ -82,7 +83,7 @@ def get_list(list_id: int) -> MailingList:
     """Return a list or raise NotFoundError."""
     mailing_list = db.session.get(MailingList, list_id)
     if mailing_list is None:
-        raise NotFoundError(_("List not found."))
+        raise ListNotFoundError()
     return mailing_list
 
 
@@ -91,12 +92,12 @@ def _apply(mailing_list: MailingList, data: dict[str, Any], *, partial: bool) ->
     if "name" in data or not partial:
         name = one_line(data.get("name"), _("Name"))
         if not name or len(name) > MAX_LIST_NAME:
-            raise ValidationError(_("A list needs a name of 1 to %(n)d characters.", n=MAX_LIST_NAME))
+            raise ValidationError(_("A list needs a name of 1 to %(n)d characters.", n=MAX_LIST_NAME), field="name")
         mailing_list.name = name
     if "tags" in data or not partial:
         tags = data.get("tags") or []
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise ValidationError(_("tags must be a list of strings."))
+            raise ValidationError(_("tags must be a list of strings."), field="tags")
         mailing_list.tags = [t.strip() for t in tags if t.strip()]
     if "type" in data or not partial:
         mailing_list.type = choice(ListType, data.get("type"), "type", mailing_list.type or ListType.PRIVATE)

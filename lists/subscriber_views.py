@@ -14,9 +14,10 @@ from sqlalchemy import select
 
 from core.auth import Permission, require
 from core.db import db
-from core.errors import KairanError, ValidationError
+from core.errors import ValidationError
 from core.forms import ConfirmForm
 from core.inputs import id_or_none
+from core.refusals import showing_refusal
 from core.timeline import timeline
 from lists.consent_evidence import coded, describe
 from lists.export import EXPORT_ENCODINGS, export_csv, subscriber_data
@@ -81,6 +82,11 @@ def _all_lists() -> list[MailingList]:
 @require(Permission.SUBSCRIBERS_READ)
 def index() -> Any:
     """Search subscribers; pages go by id (keyset), so page 500 is as fast as page 1."""
+    return _index(None)
+
+
+def _index(form: SubscriberForm | None) -> str:
+    """The search page; ``form`` is a refused new subscriber, shown again as typed (else an empty form)."""
     filters = _filters()
     stmt = subscribers_query(**_query_args(filters))
     before = id_or_none(request.args.get("before"))
@@ -90,11 +96,12 @@ def index() -> Any:
     has_more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     total = count_subscribers(**_query_args(filters))
-    form = SubscriberForm(prefix="new")
     lists = _all_lists()
+    if form is None:
+        form = SubscriberForm(prefix="new")
+        if len(lists) == 1:
+            form.lists.data = [lists[0].id]  # with one list, a person added by hand is meant for it
     form.lists.choices = [(m.id, m.name) for m in lists]
-    if len(lists) == 1:
-        form.lists.data = [lists[0].id]  # with one list, a person added by hand is meant for it
     return render_template(
         "lists/subscribers.html", subscribers=rows, total=total or 0, filters=filters, lists=lists,
         segments=all_segments(),
@@ -111,22 +118,16 @@ def create() -> Any:
     form = SubscriberForm(prefix="new")
     form.lists.choices = [(m.id, m.name) for m in _all_lists()]
     if form.validate_on_submit():
-        try:
+        with showing_refusal(form, "email"):
             subscriber = create_subscriber(
                 {"email": form.email.data, "name": form.name.data, "status": form.status.data,
                  "attribs": _parse_attribs(form.attribs.data), "lists": form.lists.data,
                  "preconfirm_subscriptions": True},
                 admin_consent(),
             )
-        except KairanError as exc:
-            flash(exc.message, "error")
-        else:
             flash(_("Subscriber %(email)s added.", email=subscriber.email), "success")
             return redirect(url_for("subscribers.detail", subscriber_id=subscriber.id))
-    for errors in form.errors.values():
-        for error in errors:
-            flash(str(error), "error")
-    return redirect(url_for("subscribers.index"))
+    return _index(form), 400
 
 
 def _parse_attribs(raw: str | None) -> dict[str, Any]:
@@ -135,9 +136,9 @@ def _parse_attribs(raw: str | None) -> dict[str, Any]:
         value = json.loads(raw or "{}")
     except json.JSONDecodeError as error:
         raise ValidationError(_("The attributes are not valid JSON (line %(line)d, column %(col)d: %(msg)s).",
-                                line=error.lineno, col=error.colno, msg=error.msg)) from None
+                                line=error.lineno, col=error.colno, msg=error.msg), field="attribs") from None
     if not isinstance(value, dict):
-        raise ValidationError(_("attribs must be a JSON object."))
+        raise ValidationError(_("attribs must be a JSON object."), field="attribs")
     return value
 
 
@@ -175,18 +176,15 @@ def update(subscriber_id: int) -> Any:
     form = SubscriberForm()
     form.lists.choices = [(m.id, m.name) for m in _all_lists()]
     if form.validate_on_submit():
-        try:
+        with showing_refusal(form, "attribs"):
             update_subscriber(subscriber, {
                 "email": form.email.data, "name": form.name.data, "status": form.status.data,
                 "attribs": _parse_attribs(form.attribs.data), "lists": form.lists.data,
                 "preconfirm_subscriptions": True,
             }, admin_consent(), partial=False)
-        except KairanError as exc:
-            form.attribs.errors = [exc.message]
-        else:
             flash(_("Changes to %(email)s saved.", email=subscriber.email), "success")
             return redirect(url_for("subscribers.detail", subscriber_id=subscriber_id))
-    db.session.rollback()
+    db.session.rollback()  # the form's own checks failed before the service ran: nothing of it is kept
     return _detail(get_subscriber(subscriber_id), form), 400
 
 
@@ -207,11 +205,8 @@ def bulk() -> Any:
         flash(_("No subscriber selected."), "error")
         return redirect(url_for("subscribers.index"))
     target = [request.form.get("target_list", "")] if action in ("add", "remove", "unsubscribe") else []
-    try:
+    with showing_refusal():
         apply_bulk(ids, action, target, "confirmed", admin_consent())
-    except KairanError as exc:
-        flash(exc.message, "error")
-    else:
         flash(ngettext("%(num)d subscriber changed.", "%(num)d subscribers changed.", len(ids)), "success")
     back = request.form.get("back") or ""
     return redirect(back if back.startswith("/subscribers") else url_for("subscribers.index"))

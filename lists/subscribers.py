@@ -11,12 +11,13 @@ from sqlalchemy import Select, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from core.db import db, utcnow
-from core.errors import ConflictError, NotFoundError, ValidationError
+from core.errors import ValidationError
 from core.inputs import id_list
 from core.oneline import one_line
 from core.signals import subscribers_deleting
 from core.validation import choice
 from lists.addresses import address_key, normalise_email
+from lists.errors import EmailTakenError, NoListsChosenError, SubscriberNotFoundError, UnknownListError
 from lists.models import (
     ConsentMethod,
     ConsentRecord,
@@ -28,8 +29,8 @@ from lists.models import (
     SubscriptionStatus,
 )
 from lists.queries import delete_memberships, search_condition
-from lists.segments import compile_rule
-from lists.segments import count as count_segment
+from lists.segment_rules import compile_rule
+from lists.segment_rules import count as count_segment
 
 MAX_NAME = 200  # the column's length
 
@@ -47,7 +48,7 @@ class Consent:
 def _name(value: Any, email: str) -> str:
     name = one_line(value, _("Name"))
     if len(name) > MAX_NAME:
-        raise ValidationError(_("A name has at most %(n)d characters.", n=MAX_NAME))
+        raise ValidationError(_("A name has at most %(n)d characters.", n=MAX_NAME), field="name")
     return name or email.split("@", 1)[0]  # listmonk's default
 
 
@@ -55,7 +56,7 @@ def _attribs(value: Any) -> dict[str, Any]:
     if value in (None, ""):
         return {}
     if not isinstance(value, dict):
-        raise ValidationError(_("attribs must be a JSON object."))
+        raise ValidationError(_("attribs must be a JSON object."), field="attribs")
     return value
 
 
@@ -65,7 +66,7 @@ def lists_by_id(list_ids: Iterable[Any]) -> list[MailingList]:
     found = list(db.session.scalars(select(MailingList).where(MailingList.id.in_(ids))))
     missing = ids - {m.id for m in found}
     if missing:
-        raise ValidationError(_("No list has the id %(id)s.", id=min(missing)))
+        raise UnknownListError(_("No list has the id %(id)s.", id=min(missing)))
     return found
 
 
@@ -120,13 +121,13 @@ def create_subscriber(data: dict[str, Any], consent: Consent) -> Subscriber:
     )
     lists = lists_by_id(data.get("lists") or [])
     if db.session.scalar(select(exists().where(Subscriber.email_key == subscriber.email_key))):
-        raise ConflictError(_("E-mail already exists."))
+        raise EmailTakenError()
     db.session.add(subscriber)
     try:
         db.session.flush()
     except IntegrityError:  # a concurrent insert of the same address
         db.session.rollback()
-        raise ConflictError(_("E-mail already exists.")) from None
+        raise EmailTakenError() from None
     subscribe(subscriber, lists, consent, preconfirm=bool(data.get("preconfirm_subscriptions")))
     db.session.commit()
     return subscriber
@@ -139,7 +140,7 @@ def update_subscriber(subscriber: Subscriber, data: dict[str, Any], consent: Con
         if address_key(email) != subscriber.email_key and db.session.scalar(
             select(exists().where(Subscriber.email_key == address_key(email)))
         ):
-            raise ConflictError(_("E-mail already exists."))
+            raise EmailTakenError()
         subscriber.email, subscriber.email_key = email, address_key(email)
     if "name" in data or not partial:
         subscriber.name = _name(data.get("name"), subscriber.email)
@@ -158,7 +159,7 @@ def get_subscriber(subscriber_id: int) -> Subscriber:
     """Return a subscriber or raise NotFoundError."""
     subscriber = db.session.get(Subscriber, subscriber_id)
     if subscriber is None:
-        raise NotFoundError(_("Subscriber not found."))
+        raise SubscriberNotFoundError()
     return subscriber
 
 
@@ -194,7 +195,7 @@ def manage_lists(subscribers: Sequence[Subscriber], action: str, list_ids: Itera
     """listmonk's PUT /api/subscribers/lists: add (with a status), remove, or unsubscribe."""
     lists = lists_by_id(list_ids)
     if not lists:
-        raise ValidationError(_("No list ids given."))
+        raise NoListsChosenError(_("No list ids given."))
     if action == "add":
         wanted = SubscriptionStatus(status) if status in {s.value for s in SubscriptionStatus} else None
         for subscriber in subscribers:

@@ -10,8 +10,9 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, select
 
 from core.db import db
-from core.errors import ConflictError, NotFoundError, ValidationError
+from core.errors import NotAChoiceError, NotFoundError
 from lists.addresses import address_key, normalise_email
+from lists.errors import InvalidAddressError, SuppressedAlreadyError
 from lists.models import Suppression, SuppressionReason
 
 
@@ -20,7 +21,8 @@ def _domain(value: str) -> str:
     try:
         return str(validate_email(f"postmaster@{value}", check_deliverability=False).domain)
     except EmailNotValidError:
-        raise ValidationError(_("%(value)s is neither an email address nor a domain.", value=value)) from None
+        raise InvalidAddressError(_("%(value)s is neither an email address nor a domain.", value=value),
+                                  field="value") from None
 
 
 def add_suppression(value: str, reason: str, source: str) -> Suppression:
@@ -33,9 +35,10 @@ def add_suppression(value: str, reason: str, source: str) -> Suppression:
     try:
         why = SuppressionReason(reason or SuppressionReason.MANUAL)
     except ValueError:
-        raise ValidationError(_("reason must be one of: unsubscribed, hard_bounce, complaint, manual.")) from None
+        raise NotAChoiceError(_("reason must be one of: unsubscribed, hard_bounce, complaint, manual."),
+                              field="reason") from None
     if db.session.scalar(select(Suppression.id).where(Suppression.value == key)) is not None:
-        raise ConflictError(_("%(value)s is suppressed already.", value=key))
+        raise SuppressedAlreadyError(key)
     suppression = Suppression(value=key, is_domain=is_domain, reason=why, source=source[:200])
     db.session.add(suppression)
     db.session.commit()

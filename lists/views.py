@@ -9,8 +9,8 @@ from flask_babel import gettext as _
 
 from core.auth import Permission, require
 from core.db import db
-from core.errors import KairanError
 from core.forms import ConfirmForm
+from core.refusals import showing_refusal
 from lists.forms import ListForm
 from lists.public import public_lists
 from lists.services import create_list, delete_lists, get_list, lists_query, subscription_counts, update_list
@@ -47,11 +47,8 @@ def create() -> Any:
     """Add a list."""
     form = ListForm()
     if form.validate_on_submit():
-        try:
+        with showing_refusal(form, "name"):
             mailing_list = create_list(_form_data(form))
-        except KairanError as exc:
-            form.name.errors = [exc.message]
-        else:
             flash(_("List %(name)s created.", name=mailing_list.name), "success")
             return redirect(url_for("lists.detail", list_id=mailing_list.id))
     return _index(form), 400
@@ -80,11 +77,8 @@ def update(list_id: int) -> Any:
     mailing_list = get_list(list_id)
     form = ListForm()
     if form.validate_on_submit():
-        try:
+        with showing_refusal(form, "name"):
             update_list(mailing_list, _form_data(form))
-        except KairanError as exc:
-            form.name.errors = [exc.message]
-        else:
             flash(_("Changes to %(name)s saved.", name=mailing_list.name), "success")
             return redirect(url_for("lists.detail", list_id=list_id))
     return _detail(mailing_list, form), 400

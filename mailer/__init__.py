@@ -10,17 +10,21 @@ from core.embedded import ServiceSpec, flask_command, port_answers, register_ser
 from core.queues import register_periodic
 from core.signals import optin_requested, subscribers_deleting
 from mailer import (  # noqa: F401  (models: their tables)
-    api,
+    campaign_api,
     capture,
     compose_views,
     domain_views,
     jobs,
+    media_api,
+    media_views,
     models,
     notices,
     queries,
     relay_views,
     sending,
     smtp_transport,
+    template_api,
+    template_views,
     transport,
     tx_api,
     views,
@@ -34,16 +38,20 @@ def init_app(app: Flask) -> None:
     settings = app.config["KAIRAN"]
     app.register_blueprint(views.bp)
     app.register_blueprint(compose_views.bp)
-    app.register_blueprint(api.bp)
+    app.register_blueprint(template_views.bp)
+    app.register_blueprint(media_views.bp)
+    app.register_blueprint(campaign_api.bp)
+    app.register_blueprint(template_api.bp)
+    app.register_blueprint(media_api.bp)
     app.register_blueprint(domain_views.bp)
     app.register_blueprint(domain_views.api_bp)
     app.register_blueprint(relay_views.bp)
     app.register_blueprint(relay_views.api_bp)
-    register_schema(app, "TemplateInput", api.TEMPLATE_INPUT)
-    register_schema(app, "CampaignInput", api.CAMPAIGN_INPUT)
+    register_schema(app, "TemplateInput", template_api.TEMPLATE_INPUT)
+    register_schema(app, "CampaignInput", campaign_api.CAMPAIGN_INPUT)
     register_schema(app, "RelayInput", relay_views.RELAY_INPUT)
-    register_schema(app, "Campaign", api.CAMPAIGN)
-    register_schema(app, "CampaignStats", api.CAMPAIGN_STATS)
+    register_schema(app, "Campaign", campaign_api.CAMPAIGN)
+    register_schema(app, "CampaignStats", campaign_api.CAMPAIGN_STATS)
     app.register_blueprint(tx_api.bp)
     register_schema(app, "TxMessage", tx_api.TX_MESSAGE)
     app.cli.add_command(capture.capture_command)

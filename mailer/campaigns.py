@@ -1,4 +1,5 @@
-"""Campaigns as composing needs them: drafts, their compiled message, preview, checks.
+"""Campaigns as composing needs them: drafts, their compiled message, the law's checks (the preview and the
+other checks are in mailer/previews.py).
 
 The send issue adds the lifecycle and the audience's materialisation; everything a message
 looks like is decided here, once, for the preview, the test send and the real send alike.
@@ -7,8 +8,6 @@ looks like is decided here, once, for the preview, the test send and the real se
 from __future__ import annotations
 
 import re
-import unicodedata
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +16,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
 from core.db import db, utcnow
-from core.errors import NotFoundError, ValidationError
+from core.errors import NotAChoiceError, NotFoundError, ValidationError
 from core.inputs import ID_MAX, id_list, optional_id, whole_number
 from core.oneline import one_line
 from core.validation import choice
@@ -25,19 +24,13 @@ from lists.addresses import parse_mailbox
 from lists.models import ListType, MailingList, Segment, Subscriber
 from mailer import queries
 from mailer.compiler import Compiled, body_html, compile_message, convert
-from mailer.domains import unreal_sender
-from mailer.errors import RenderError, TemplateError
-from mailer.layouts import LEGAL_FOOTER_MARK, default_template
+from mailer.errors import CampaignStatusError, NotSendableError, RenderError, SendTimeError, TemplateError
+from mailer.layouts import default_template
 from mailer.limits import RenderLimitError
 from mailer.models import Campaign, CampaignStatus, ContentType, Delivery, Link, Template
-from mailer.sandbox import TEXT_ENV, Checked, MissingNames, check_source
+from mailer.sandbox import TEXT_ENV, Checked, check_source
 from mailer.template_context import reader_context
 
-GMAIL_CLIP_BYTES = 102 * 1024  # Gmail hides everything after this much HTML behind "[Message clipped]"
-SUBJECT_MAX_COLUMNS = 80  # a phone shows about 40 Latin or 20 Japanese characters of a subject
-# Lengths in display columns: a Japanese character is as wide as two Latin ones, on screen and in an inbox.
-PREHEADER_MIN_COLUMNS = 20
-IMAGE_ONLY_TEXT_COLUMNS = 100  # a body with images and less text than this reads as an image-only mail
 LANGUAGES = ("ja", "en")
 CHARSETS = ("utf-8", "iso-2022-jp")
 EDITABLE_STATUSES = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)  # as listmonk
@@ -70,7 +63,7 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any],
     ``uuid`` names a new campaign (the editor's form carries one, so a second submit cannot make a twin).
     """
     if campaign is not None and campaign.status not in EDITABLE_STATUSES:
-        raise ValidationError(_("Only a draft, scheduled or paused campaign can be changed."))
+        raise CampaignStatusError(_("Only a draft, scheduled or paused campaign can be changed."))
     current = campaign or Campaign(content_type=ContentType.VISUAL, body="", lists=[], tags=[], headers=[],
                                    **({"uuid": uuid} if uuid else {}))
     name = str(data.get("name", current.name) or "").strip()
@@ -89,10 +82,11 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any],
     template_id = data.get("template_id", current.template_id)
     template_id = optional_id(template_id, "template_id")
     if template_id is not None and db.session.get(Template, template_id) is None:
-        raise ValidationError(_("Template not found."))
+        raise ValidationError(_("Template not found."), field="template_id")
     language = str(data.get("language", current.language) or "ja")
     if language not in LANGUAGES:
-        raise ValidationError(_("language must be one of: %(allowed)s.", allowed=", ".join(LANGUAGES)))
+        raise NotAChoiceError(_("language must be one of: %(allowed)s.", allowed=", ".join(LANGUAGES)),
+                              field="language")
     list_ids = id_list(data.get("lists", current.lists), "lists")
     segment_id = _segment_id(data.get("segment_id", current.segment_id))
     send_at = _send_at(data, current)
@@ -113,7 +107,8 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any],
     campaign.language, campaign.lists, campaign.segment_id = language, list_ids, segment_id
     campaign.charset = str(data.get("charset", campaign.charset) or "utf-8").lower()
     if campaign.charset not in CHARSETS:
-        raise ValidationError(_("charset must be one of: %(allowed)s.", allowed=", ".join(CHARSETS)))
+        raise NotAChoiceError(_("charset must be one of: %(allowed)s.", allowed=", ".join(CHARSETS)),
+                              field="charset")
     campaign.tags = [str(t) for t in data.get("tags", campaign.tags) or []]
     campaign.archive = bool(data.get("archive", campaign.archive))
     campaign.send_at = send_at
@@ -128,7 +123,7 @@ def delete_campaign(campaign: Campaign) -> None:
     A scheduled campaign's start job may stay in Redis: it finds no campaign to start and does nothing.
     """
     if campaign.status == CampaignStatus.RUNNING:
-        raise ValidationError(_("A running campaign cannot be deleted: pause or cancel it first."))
+        raise CampaignStatusError(_("A running campaign cannot be deleted: pause or cancel it first."))
     db.session.execute(delete(Delivery).where(Delivery.campaign_id == campaign.id))
     db.session.delete(campaign)
     db.session.commit()
@@ -147,7 +142,7 @@ def _segment_id(raw: Any) -> int | None:
         return None
     segment_id = whole_number(raw, "segment_id", maximum=ID_MAX)
     if db.session.get(Segment, segment_id) is None:
-        raise ValidationError(_("Segment not found."))
+        raise ValidationError(_("Segment not found."), field="segment_id")
     return segment_id
 
 
@@ -159,7 +154,7 @@ def _pacing(data: dict[str, Any], current: Campaign) -> tuple[int | None, str | 
     for field in ("quiet_start", "quiet_end"):
         value = str(data.get(field, getattr(current, field)) or "").strip()
         if value and not QUIET_TIME.fullmatch(value):
-            raise ValidationError(_("%(field)s must be a time such as 22:00.", field=field))
+            raise ValidationError(_("%(field)s must be a time such as 22:00.", field=field), field=field)
         hours.append(value.zfill(5) if value else None)
     if bool(hours[0]) != bool(hours[1]):
         raise ValidationError(_("Quiet hours need both a start and an end, such as 22:00 and 08:00."))
@@ -170,20 +165,20 @@ def _send_at(data: dict[str, Any], current: Campaign) -> datetime | None:
     """Read listmonk's send_at (RFC 3339 with an offset) and send_later; a new time must be in the future."""
     if data.get("send_later") is False or ("send_at" in data and data["send_at"] in (None, "")):
         if current.status == CampaignStatus.SCHEDULED:
-            raise ValidationError(_("A scheduled campaign needs its send time: unschedule it first."))
+            raise SendTimeError(_("A scheduled campaign needs its send time: unschedule it first."))
         return None
     if "send_at" not in data:
         return current.send_at
     try:
         send_at = datetime.fromisoformat(str(data["send_at"]))
     except ValueError:
-        raise ValidationError(_("send_at must be a date and time like 2026-05-01T09:00:00+09:00.")) from None
+        raise SendTimeError(_("send_at must be a date and time like 2026-05-01T09:00:00+09:00.")) from None
     if send_at.tzinfo is None:
-        raise ValidationError(_("send_at needs its UTC offset, like 2026-05-01T09:00:00+09:00."))
+        raise SendTimeError(_("send_at needs its UTC offset, like 2026-05-01T09:00:00+09:00."))
     send_at = send_at.astimezone(UTC)
     if send_at != current.send_at and send_at <= utcnow():
-        raise ValidationError(_("send_at %(time)s has passed: choose a time in the future.",
-                                time=send_at.isoformat()))
+        raise SendTimeError(_("send_at %(time)s has passed: choose a time in the future.",
+                              time=send_at.isoformat()))
     return send_at
 
 
@@ -244,92 +239,6 @@ def save_links(campaign: Campaign, urls: tuple[str, ...]) -> list[int]:
     return [known[url] for url in urls]
 
 
-@dataclass
-class Preview:
-    """One message as a reader would get it, and what the checks found."""
-
-    subject: str
-    html: str
-    text: str
-    missing: list[str]
-    checks: list[dict[str, str]]
-
-
-def preview(campaign: Campaign, subscriber: Subscriber | None) -> Preview:
-    """Render a campaign for one reader (nothing is counted, and its links change nothing) and run the checks."""
-    compiled = compile_campaign(campaign)
-    context = reader_context(campaign, subscriber, test=True)
-    with MissingNames() as missing:
-        subject, html, text = compiled.render_all(context)
-    return Preview(subject, html, text, sorted(missing), run_checks(campaign, compiled, (subject, html, text),
-                                                                     sorted(missing)))
-
-
-IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
-ALT = re.compile(r"\balt\s*=\s*\"([^\"]*)\"", re.IGNORECASE)
-DEAD_LINK = re.compile(r'<a\b(?![^>]*\bhref=)[^>]*>|<a\b[^>]*\bhref="(?:#?|https?://example\.com/?)"',
-                       re.IGNORECASE)  # no href, an empty one, or the editor's placeholder
-TAGS = re.compile(r"<style\b.*?</style>|<[^>]+>", re.IGNORECASE | re.DOTALL)
-NOT_ISO_2022_JP = "①②③④⑤⑥⑦⑧⑨⑩㈱㈲㍉㌔№℡髙﨑"  # shown as examples; the check itself encodes
-
-
-def columns(text: str) -> int:
-    """Return how many display columns text takes (wide East Asian characters take two)."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def _check_result(level: str, message: str) -> dict[str, str]:
-    return {"level": level, "message": message}
-
-
-def run_checks(campaign: Campaign, compiled: Compiled, rendered: tuple[str, str, str],
-               missing: list[str]) -> list[dict[str, str]]:
-    """Return what to fix or know before sending (level "error", "warning" or "ok") about a rendered message."""
-    subject, html, text = rendered
-    results = []
-    for name in missing:
-        results.append(_check_result("warning", _("Unknown variable “%(name)s”: it will be empty.", name=name)))
-    images = IMG.findall(html)
-    no_alt = [tag for tag in images if not (m := ALT.search(tag)) or not m[1].strip()]
-    if no_alt:
-        results.append(_check_result("warning", _("%(n)d of %(m)d images have no alt text (shown when images "
-                                                  "are blocked, read aloud by screen readers).",
-                                                  n=len(no_alt), m=len(images))))
-    content = body_html(campaign.content_type, campaign.body)  # the body alone: the layout's footer is text too
-    if IMG.search(content) and columns(re.sub(r"\s+", "", TAGS.sub("", content))) < IMAGE_ONLY_TEXT_COLUMNS:
-        results.append(_check_result("warning", _("The message is mostly images: spam filters distrust that, "
-                                                  "and readers who block images see nothing.")))
-    size = len(html.encode())
-    if size > GMAIL_CLIP_BYTES:
-        results.append(_check_result("error", _("The HTML is %(kb)d KB: Gmail clips messages over 102 KB.",
-                                                kb=size // 1024)))
-    else:
-        results.append(_check_result("ok", _("Size %(kb)d KB (Gmail clips over 102 KB).", kb=max(1, size // 1024))))
-    if columns(subject) > SUBJECT_MAX_COLUMNS:
-        results.append(_check_result("warning", _("The subject is long: phones show only its beginning.")))
-    if columns(campaign.preheader.strip()) < PREHEADER_MIN_COLUMNS:
-        results.append(_check_result("warning", _("Add a preheader: a short sentence that inboxes show after the "
-                                                  "subject.")))
-    nowhere = len(DEAD_LINK.findall(html))
-    if nowhere:
-        results.append(_check_result("warning", _("%(n)d links or buttons go nowhere: give them a web address.",
-                                                  n=nowhere)))
-    insecure = [url for url in compiled.urls if url.startswith("http://")]
-    if insecure:
-        results.append(_check_result("warning", _("%(n)d links are not https: %(urls)s", n=len(insecure),
-                                                  urls=", ".join(insecure[:3]))))
-    results.extend(_check_result("error", problem) for problem in legal_problems(compiled))
-    if unreal := unreal_sender(sender_of(campaign)):
-        results.append(_check_result("warning", unreal))
-    if campaign.template is not None and LEGAL_FOOTER_MARK in campaign.template.body:
-        results.append(_check_result("ok", _("The layout “%(name)s” lacked the footer the law requires (sender, "
-                                             "address, contact, unsubscribe link): Kairan added one at its end.",
-                                             name=campaign.template.name)))
-    if campaign.charset == "iso-2022-jp":
-        results.extend(_iso_2022_jp_check(subject + text))
-    return results
-
-
 def sender_of(campaign: Campaign | None) -> str:
     """Return the From address the campaign's mail carries: its own, or Kairan's default sender."""
     return (campaign.from_email if campaign else "") or current_app.config["KAIRAN"].mail_from
@@ -348,7 +257,7 @@ def legal_problems(compiled: Compiled) -> list[str]:
 
 
 def require_legal_details(campaign: Campaign) -> Compiled:
-    """Refuse (ValidationError) to send or schedule a campaign that lacks what the law asks; return it compiled.
+    """Refuse (NotSendableError) to send or schedule a campaign that lacks what the law asks; return it compiled.
 
     A template that goes past a render limit even for the sample reader is refused here too, not in a
     worker (one that fails only for some readers' data fails those deliveries, with the reason).
@@ -356,42 +265,14 @@ def require_legal_details(campaign: Campaign) -> Compiled:
     compiled = compile_campaign(campaign)  # a template error stops here too, not in a worker
     problems = legal_problems(compiled)
     if problems:
-        raise ValidationError(_("Not sent: %(problems)s", problems=" ".join(problems)))
+        raise NotSendableError(_("Not sent: %(problems)s", problems=" ".join(problems)))
     try:
         compiled.render_all(reader_context(campaign, None))
     except RenderLimitError as error:
-        raise ValidationError(_("Not sent: %(problems)s", problems=error.message)) from None
+        raise NotSendableError(_("Not sent: %(problems)s", problems=error.message)) from None
     except RenderError:
         pass  # the sample reader lacks data real readers have: their deliveries say if it fails for them
     return compiled
-
-
-def check_sendable(campaign: Campaign, subscriber: Subscriber | None) -> None:
-    """Refuse (ValidationError) a message whose charset cannot carry its subject or text part."""
-    if campaign.charset != "iso-2022-jp":
-        return
-    context = reader_context(campaign, subscriber)
-    compiled = compile_campaign(campaign)
-    subject, _html, text = compiled.render_all(context)
-    for problem in _iso_2022_jp_check(subject + text):
-        raise ValidationError(problem["message"])
-
-
-def _iso_2022_jp_check(text: str) -> list[dict[str, str]]:
-    bad = sorted({c for c in text if not _encodes(c, "iso-2022-jp")})
-    if not bad:
-        return []
-    return [_check_result("error", _("ISO-2022-JP cannot carry these characters: %(chars)s (e.g. %(examples)s); "
-                                     "replace them or send as UTF-8.", chars=" ".join(bad[:20]),
-                                     examples=NOT_ISO_2022_JP[:5]))]
-
-
-def _encodes(char: str, charset: str) -> bool:
-    try:
-        char.encode(charset)
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def campaign_as_dict(campaign: Campaign, *, with_stats: bool = False) -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""UI pages for composing: layouts, campaign drafts with their editors, preview and checks, test sends, media."""
+"""UI pages for campaigns: the list, drafts in their editors, preview and checks, test sends, moves, the archive.
+
+Layouts have their pages in mailer/template_views.py, images in mailer/media_views.py.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +9,22 @@ import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from flask import (
-    Blueprint,
-    abort,
-    current_app,
-    flash,
-    jsonify,
-    redirect,
-    render_template,
-    request,
-    send_file,
-    send_from_directory,
-    url_for,
-)
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_from_directory, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from markupsafe import escape
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from core.api import DEFAULT_PER_PAGE
 from core.auth import Permission, public, require
 from core.db import db, utcnow
-from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
 from core.inputs import INT64_MAX, id_or_none
-from core.validation import choice
+from core.refusals import showing_refusal
 from core.web import can
-from lists.addresses import address_key, normalise_email
+from lists.addresses import address_key, valid_address
 from lists.models import ListType, MailingList, Segment, Subscriber
 from lists.services import lists_query
 from mailer.campaigns import (
@@ -43,35 +32,31 @@ from mailer.campaigns import (
     archive_subject,
     archived_campaign,
     archived_campaigns,
-    check_sendable,
     delete_campaign,
     get_campaign,
-    preview,
     save_campaign,
     sender_of,
     web_version,
 )
 from mailer.domains import unreal_sender
-from mailer.jobs import queue_campaign_test
-from mailer.layouts import all_templates, delete_template, get_template, preview_layout, save_template, set_default
-from mailer.media import all_media, by_uuid, delete_media, get_media, media_as_dict, stored_name, upload
-from mailer.media_store import FolderStore, media_store
-from mailer.models import Campaign, CampaignStatus, ContentType, Template, TemplateType
+from mailer.jobs import queue_test_send
+from mailer.layouts import all_templates
+from mailer.media import all_media, media_as_dict
+from mailer.models import Campaign, CampaignStatus, ContentType
 from mailer.overview import all_tags, campaigns_query, delivery_counts
-from mailer.paths import ARCHIVE_MESSAGE, MEDIA_FILE
+from mailer.paths import ARCHIVE_MESSAGE
+from mailer.previews import preview
 from mailer.scheduling import check_future, local_input_value, local_zone, parse_local_time, queue_start, soon
 from mailer.sending import MOVES, audience_size, campaign_progress, change_status
-from mailer.views import preview_response
+from mailer.views import preview_response, save_posted
 
 bp = Blueprint("compose", __name__)
 CAMPAIGN_STATUS_LABELS = {"draft": _l("Draft"), "scheduled": _l("Scheduled"), "running": _l("Running"),
                           "paused": _l("Paused"), "cancelled": _l("Cancelled"), "finished": _l("Finished")}
-T = TypeVar("T")
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 # The npm packages (package.json) whose files the UI loads; nothing else in node_modules is served.
 VENDOR_PACKAGES = {"grapesjs", "grapesjs-preset-newsletter", "codemirror", "font-awesome", "quill", "chart.js"}
-CACHE_A_YEAR = 365 * 24 * 3600
 
 
 @bp.get("/vendor/<path:name>")
@@ -81,99 +66,6 @@ def vendor(name: str) -> Any:
     if name.split("/", 1)[0] not in VENDOR_PACKAGES:
         abort(404)
     return send_from_directory(NODE_MODULES, name, max_age=3600)
-
-
-def _save_posted(save: Callable[[], tuple[T, list[str]]], show_again: Callable[[], Any]) -> tuple[T | None, Any]:
-    """Save a posted editor form: (what was saved, None), or (None, the editor again with the reason flashed)."""
-    if not ConfirmForm().validate_on_submit():
-        return None, show_again()
-    try:
-        saved, warnings = save()
-    except KairanError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return None, show_again()
-    for warning in warnings:
-        flash(warning, "warning")
-    return saved, None
-
-
-# Layouts
-
-
-@bp.get("/templates/")
-@require(Permission.TEMPLATES_READ)
-def templates() -> Any:
-    """List the email layouts."""
-    return render_template("mailer/templates.html", templates=all_templates(), form=ConfirmForm())
-
-
-def _template_editor(template: Template | None, values: dict[str, Any], status: int = 200) -> Any:
-    return render_template("mailer/template_edit.html", template=template, values=values, form=ConfirmForm(),
-                           types=list(TemplateType)), status
-
-
-@bp.route("/templates/new", methods=["GET", "POST"])
-@bp.route("/templates/<int:template_id>", methods=["GET", "POST"])
-@require(Permission.TEMPLATES_READ)
-def template_edit(template_id: int | None = None) -> Any:
-    """Edit a layout; saving checks it and names the line of an error."""
-    template = get_template(template_id) if template_id else None
-    if request.method == "GET":
-        values = {"name": template.name, "type": template.type.value, "subject": template.subject,
-                  "body": template.body} if template else {"type": "campaign", "body": _starter_layout()}
-        return _template_editor(template, values)
-    if not can(Permission.TEMPLATES_WRITE):
-        abort(403)
-    values = request.form.to_dict()
-    saved, refused = _save_posted(lambda: save_template(template, values),
-                                  lambda: _template_editor(template, values, 400))
-    if saved is None:
-        return refused
-    flash(_("Template “%(name)s” saved.", name=saved.name), "success")
-    return redirect(url_for("compose.template_edit", template_id=saved.id))
-
-
-def _starter_layout() -> str:
-    layouts = Path(current_app.root_path) / "templates" / "mailer" / "layouts"
-    return (layouts / "plain.html").read_text(encoding="utf-8")
-
-
-@bp.post("/templates/preview")
-@require(Permission.TEMPLATES_READ)
-def template_preview() -> Any:
-    """Render a layout being edited around a sample body (the editor posts it into a sandboxed frame)."""
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    try:
-        html = preview_layout(request.form.get("body", ""), choice(TemplateType, request.form.get("type"), "type",
-                                                                    TemplateType.CAMPAIGN))
-    except KairanError as error:
-        html = f"<p style='font-family:sans-serif;color:#b00020'>{escape(error.message)}</p>"
-    return preview_response(html)
-
-
-@bp.post("/templates/<int:template_id>/default")
-@require(Permission.TEMPLATES_WRITE)
-def template_default(template_id: int) -> Any:
-    """Make a layout the default."""
-    if ConfirmForm().validate_on_submit():
-        set_default(get_template(template_id))
-        flash(_("Default layout changed."), "success")
-    return redirect(url_for("compose.templates"))
-
-
-@bp.post("/templates/<int:template_id>/delete")
-@require(Permission.TEMPLATES_WRITE)
-def template_delete(template_id: int) -> Any:
-    """Delete a layout (not the default, not one in use)."""
-    if ConfirmForm().validate_on_submit():
-        try:
-            delete_template(get_template(template_id))
-            flash(_("Template deleted."), "success")
-        except ValidationError as error:
-            flash(error.message, "error")
-    return redirect(url_for("compose.templates"))
 
 
 # Campaigns
@@ -186,11 +78,10 @@ def campaigns() -> Any:
     filters = {"query": request.args.get("query", "").strip(), "status": request.args.get("status", ""),
                "tag": request.args.get("tag", "")}
     page = id_or_none(request.args.get("page"), INT64_MAX) or 1
-    try:
+    with showing_refusal() as attempt:  # an unknown status in the address bar: say so, show them all
         stmt = campaigns_query(filters["query"], [filters["status"]] if filters["status"] else [],
                                [filters["tag"]] if filters["tag"] else [])
-    except ValidationError as error:
-        flash(error.message, "error")
+    if attempt.refused:
         return redirect(url_for("compose.campaigns"))
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = list(db.session.scalars(stmt.limit(DEFAULT_PER_PAGE).offset((page - 1) * DEFAULT_PER_PAGE)))
@@ -306,26 +197,20 @@ def campaign_edit(campaign_id: int | None = None) -> Any:
         if twin.status not in EDITABLE_STATUSES:
             return redirect(url_for("compose.campaign_preview", campaign_id=twin.id))
         campaign = twin
-    saved, refused = _save_posted(lambda: _save_draft(campaign, values, draft),
-                                  lambda: _campaign_editor(campaign, values, 400))
-    if saved is None:
-        return refused
-    queue_start(saved)  # a scheduled campaign's new send time moves its start
-    flash(_("Campaign “%(name)s” saved.", name=saved.name), "success")
-    target = "compose.campaign_preview" if request.form.get("then") == "preview" else "compose.campaign_edit"
-    return redirect(url_for(target, campaign_id=saved.id))
+    with showing_refusal():
+        saved = save_posted(lambda: _save_draft(campaign, values, draft))
+        queue_start(saved)  # a scheduled campaign's new send time moves its start
+        flash(_("Campaign “%(name)s” saved.", name=saved.name), "success")
+        target = "compose.campaign_preview" if request.form.get("then") == "preview" else "compose.campaign_edit"
+        return redirect(url_for(target, campaign_id=saved.id))
+    return _campaign_editor(campaign, values, 400)
 
 
 def _reader() -> Subscriber | None:
     """Return the subscriber a preview is rendered for (?reader=email), or None for a sample reader."""
     email = request.args.get("reader", "").strip()
-    if not email:
-        return None
-    try:
-        key = address_key(normalise_email(email))
-    except ValidationError:
-        return None
-    return db.session.scalar(select(Subscriber).where(Subscriber.email_key == key))
+    key = address_key(address) if email and (address := valid_address(email)) else None
+    return db.session.scalar(select(Subscriber).where(Subscriber.email_key == key)) if key else None
 
 
 @bp.get("/campaigns/<int:campaign_id>/preview")
@@ -337,16 +222,20 @@ def campaign_preview(campaign_id: int) -> Any:
     if request.args.get("reader") and reader is None:
         flash(_("No subscriber has the address %(email)s; showing a sample reader.",
                 email=request.args["reader"]), "warning")
-    try:
+    return _preview_page(campaign, reader)
+
+
+def _preview_page(campaign: Campaign, reader: Subscriber | None, typed: str = "", status: int = 200) -> Any:
+    """The preview page (``typed``: the test send's addresses as typed), or the editor when it cannot render."""
+    with showing_refusal():
         result = preview(campaign, reader)
-    except KairanError as error:
-        flash(error.message, "error")
-        return redirect(url_for("compose.campaign_edit", campaign_id=campaign.id))
-    return render_template("mailer/campaign_preview.html", campaign=campaign, preview=result, reader=reader,
-                           form=ConfirmForm(), progress=campaign_progress(campaign),
-                           audience=audience_size(campaign) if campaign.started_at is None else campaign.to_send,
-                           moves=MOVES.get(campaign.status, set()), status_labels=CAMPAIGN_STATUS_LABELS,
-                           zone=local_zone().key)
+        return render_template(
+            "mailer/campaign_preview.html", campaign=campaign, preview=result, reader=reader, form=ConfirmForm(),
+            progress=campaign_progress(campaign),
+            audience=audience_size(campaign) if campaign.started_at is None else campaign.to_send,
+            moves=MOVES.get(campaign.status, set()), status_labels=CAMPAIGN_STATUS_LABELS, zone=local_zone().key,
+            typed_addresses=typed), status
+    return redirect(url_for("compose.campaign_edit", campaign_id=campaign.id))
 
 
 @bp.get("/campaigns/<int:campaign_id>/preview.html")
@@ -372,12 +261,11 @@ def campaign_delete(campaign_id: int) -> Any:
     """Delete a campaign that is not running, then show the list."""
     campaign = get_campaign(campaign_id)
     if ConfirmForm().validate_on_submit():
-        try:
+        with showing_refusal():
             delete_campaign(campaign)
             flash(_("Deleted the campaign “%(name)s”.", name=campaign.name), "success")
-        except KairanError as error:
-            flash(error.message, "error")
-            return redirect(url_for("compose.campaign_preview", campaign_id=campaign_id))
+            return redirect(url_for("compose.campaigns"))
+        return redirect(url_for("compose.campaign_preview", campaign_id=campaign_id))
     return redirect(url_for("compose.campaigns"))
 
 
@@ -398,13 +286,10 @@ def campaign_schedule(campaign_id: int) -> Any:
 
 def _move(campaign: Campaign, change: Callable[[], None]) -> None:
     """Make a lifecycle change and say how it went."""
-    try:
+    with showing_refusal():
         change()
         flash(_("Campaign “%(name)s”: %(status)s.", name=campaign.name,
                 status=CAMPAIGN_STATUS_LABELS[campaign.status.value]), "success")
-    except KairanError as error:
-        db.session.rollback()
-        flash(error.message, "error")
 
 
 def _back_to(campaign: Campaign) -> Any:
@@ -438,20 +323,14 @@ def campaign_test(campaign_id: int) -> Any:
     back = redirect(url_for("compose.campaign_preview", campaign_id=campaign.id, reader=request.args.get("reader")))
     if not ConfirmForm().validate_on_submit():
         return back
-    raw = [a.strip() for a in request.form.get("addresses", "").replace(",", "\n").splitlines() if a.strip()]
-    if not raw:
-        flash(_("Enter at least one address to send the test to."), "error")
+    typed = request.form.get("addresses", "")
+    with showing_refusal():
+        addresses = queue_test_send(campaign, reader, [a.strip() for a in typed.replace(",", "\n").splitlines()
+                                                       if a.strip()])
+        flash(_("Test of “%(name)s” queued for %(to)s. It appears in the Outbox in a moment.",
+                name=campaign.name, to=", ".join(addresses)), "success")
         return back
-    try:
-        addresses = [normalise_email(a) for a in raw]
-        check_sendable(campaign, reader)
-        queue_campaign_test(campaign.id, reader.id if reader else None, addresses)
-    except ValidationError as error:
-        flash(error.message, "error")
-        return back
-    flash(_("Test of “%(name)s” queued for %(to)s. It appears in the Outbox in a moment.",
-            name=campaign.name, to=", ".join(addresses)), "success")
-    return back
+    return _preview_page(campaign, reader, typed, 400)  # the addresses come back as typed, with the reason
 
 
 # The public archive (listmonk's /archive)
@@ -478,63 +357,3 @@ def archive_message(campaign_uuid: str) -> Any:
     response = preview_response(web_version(campaign))
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
-
-
-# Media
-
-
-@bp.get("/media/")
-@require(Permission.CAMPAIGNS_READ)
-def media() -> Any:
-    """Show the media library."""
-    return render_template("mailer/media.html", media=[media_as_dict(m) for m in all_media()], form=ConfirmForm())
-
-
-@bp.post("/media/upload")
-@require(Permission.CAMPAIGNS_WRITE)
-def media_upload() -> Any:
-    """Upload images (the library page's form, or the visual editor's asset manager, which wants JSON)."""
-    wants_json = request.accept_mimetypes.best == "application/json"
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    uploaded, errors = [], []
-    for file in request.files.getlist("files") or request.files.getlist("files[]"):
-        try:
-            uploaded.append(media_as_dict(upload(file.filename or "image", file.stream)))
-        except ValidationError as error:
-            db.session.rollback()
-            errors.append(error.message)
-    if wants_json:
-        return jsonify(data=[{"src": m["url"], "name": m["filename"], "type": "image"} for m in uploaded],
-                       errors=errors), 200 if uploaded or not errors else 400
-    for message in errors:
-        flash(message, "error")
-    if uploaded:
-        flash(_("%(n)d images uploaded.", n=len(uploaded)), "success")
-    return redirect(url_for("compose.media"))
-
-
-@bp.post("/media/<int:media_id>/delete")
-@require(Permission.CAMPAIGNS_WRITE)
-def media_delete(media_id: int) -> Any:
-    """Delete an image."""
-    if ConfirmForm().validate_on_submit():
-        delete_media(get_media(media_id))
-        flash(_("Image deleted."), "success")
-    return redirect(url_for("compose.media"))
-
-
-@bp.get(MEDIA_FILE.rule)
-@public
-def media_file(uuid: str, ext: str) -> Any:
-    """Serve an image to mail clients; its URL never changes, so it may be cached for a year."""
-    found = by_uuid(uuid)
-    if found is None or stored_name(found) != f"{uuid}.{ext}":
-        abort(404)
-    store = media_store()
-    if not isinstance(store, FolderStore):  # mail names the bucket's URL; an old link still finds the image
-        return redirect(store.url(stored_name(found)), 301)
-    path = store.path(stored_name(found))
-    if not path.exists():
-        abort(404)
-    return send_file(path, mimetype=found.content_type, max_age=CACHE_A_YEAR, conditional=True)

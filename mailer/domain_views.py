@@ -9,29 +9,25 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from flask_babel import gettext as _
 
 from core.auth import Permission, require
-from core.db import db
-from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
-from core.inputs import json_body
+from core.inputs import flag, json_body
+from core.refusals import showing_refusal
 from mailer import domains
 from mailer.domains import add_domain, all_domains, check_dns, delete_domain, domain_as_dict, get_domain, get_key
 
 bp = Blueprint("domains", __name__)
 
 
-def _page(checks: dict[int, dict[tuple[str, str], dict[str, Any]]] | None = None) -> str:
+def _page(checks: dict[int, dict[tuple[str, str], dict[str, Any]]] | None = None, typed: str = "") -> str:
     return render_template("mailer/domains.html", domains=[domain_as_dict(d) for d in all_domains()],
-                           form=ConfirmForm(), checks=checks or {})
+                           form=ConfirmForm(), checks=checks or {}, typed=typed)
 
 
 def _act(action: Callable[[], str]) -> Any:
-    """Run a form's action and flash what it says, or the error that stopped it; back to the list."""
+    """Run a button's action and flash what it says, or the refusal that stopped it; back to the list."""
     if ConfirmForm().validate_on_submit():
-        try:
+        with showing_refusal():
             flash(action(), "success")
-        except KairanError as error:
-            db.session.rollback()
-            flash(error.message, "error")
     return redirect(url_for("domains.index"))
 
 
@@ -45,11 +41,14 @@ def index() -> Any:
 @bp.post("/settings/domains/")
 @require(Permission.SETTINGS_MANAGE)
 def create() -> Any:
-    """Add a sending domain (a new key is made for it)."""
-    def add() -> str:
-        added = add_domain(request.form.get("domain", ""))
-        return _("%(domain)s added. Publish its DNS records, then check them.", domain=added.domain)
-    return _act(add)
+    """Add a sending domain (a new key is made for it); a refused name is shown again in the form."""
+    if ConfirmForm().validate_on_submit():
+        with showing_refusal():
+            added = add_domain(request.form.get("domain", ""))
+            flash(_("%(domain)s added. Publish its DNS records, then check them.", domain=added.domain), "success")
+            return redirect(url_for("domains.index"))
+        return _page(typed=request.form.get("domain", "")), 400
+    return redirect(url_for("domains.index"))
 
 
 @bp.post("/settings/domains/<int:domain_id>/check")
@@ -120,14 +119,6 @@ def delete(domain_id: int) -> Any:
 
 
 api_bp = Blueprint("domains_api", __name__, url_prefix="/api/domains")
-
-
-def _flag(body: dict[str, Any], name: str, default: bool | None = None) -> bool:
-    """Read a true/false field of a JSON body; anything else is refused."""
-    value = body.get(name, default)
-    if not isinstance(value, bool):
-        raise ValidationError(_("%(name)s must be true or false.", name=name))
-    return value
 
 
 @api_bp.get("")
@@ -206,7 +197,7 @@ def api_ed25519(domain_id: int) -> Any:
         400: {$ref: '#/components/responses/Error'}
     """
     sending = get_domain(domain_id)
-    domains.set_ed25519(sending, _flag(json_body(), "enabled"))
+    domains.set_ed25519(sending, flag(json_body().get("enabled"), "enabled"))
     return jsonify(data=domain_as_dict(sending))
 
 
@@ -245,7 +236,7 @@ def api_activate(domain_id: int, key_id: int) -> Any:
         400: {$ref: '#/components/responses/Error'}
     """
     sending = get_domain(domain_id)
-    force = _flag(json_body() if request.content_length else {}, "force", False)
+    force = flag((json_body() if request.content_length else {}).get("force"), "force", default=False)
     domains.activate(sending, get_key(sending, key_id), force=force)
     return jsonify(data=domain_as_dict(sending))
 

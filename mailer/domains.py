@@ -25,6 +25,7 @@ from sqlalchemy.orm import selectinload
 from core.crypto import cipher
 from core.db import db, utcnow
 from core.errors import ConflictError, NotFoundError, ValidationError
+from mailer.errors import KeyStateError
 from mailer.models import DKIMKey, KeyAlgorithm, KeyState, SendingDomain
 from mailer.signing import DKIMSigner, dns_record, new_key_pem
 
@@ -42,9 +43,9 @@ def add_domain(name: str) -> SendingDomain:
     try:
         domain = str(validate_email(f"postmaster@{name.strip().lower()}", check_deliverability=False).domain)
     except EmailNotValidError:
-        raise ValidationError(_("%(value)s is not a domain.", value=name)) from None
+        raise ValidationError(_("%(value)s is not a domain.", value=name), field="domain") from None
     if db.session.scalar(select(SendingDomain.id).where(SendingDomain.domain == domain)) is not None:
-        raise ConflictError(_("%(domain)s is already a sending domain.", domain=domain))
+        raise ConflictError(_("%(domain)s is already a sending domain.", domain=domain), field="domain")
     sending = SendingDomain(domain=domain)
     _new_key(sending, KeyAlgorithm.RSA, KeyState.ACTIVE)
     db.session.add(sending)
@@ -150,11 +151,11 @@ def rotate(sending: SendingDomain) -> DKIMKey:
 def activate(sending: SendingDomain, key: DKIMKey, force: bool = False) -> None:
     """Make a pending key the one that signs, once DNS shows its record (or at once when forced)."""
     if key.state != KeyState.PENDING:
-        raise ValidationError(_("%(selector)s is not waiting to be activated.", selector=key.selector))
+        raise KeyStateError(_("%(selector)s is not waiting to be activated.", selector=key.selector))
     if not force:
         found = _check_key(sending, key)
         if not found["ok"]:
-            raise ValidationError(found["message"] + " " + _("Publish the record first, or activate it anyway."))
+            raise KeyStateError(found["message"] + " " + _("Publish the record first, or activate it anyway."))
     current = active_key(sending, key.algorithm)
     if current is not None:
         _retire(current)
@@ -169,7 +170,7 @@ def _retire(key: DKIMKey) -> None:
 def remove_key(sending: SendingDomain, key: DKIMKey) -> None:
     """Forget a retired or pending key (remove its DNS record too); a key that signs cannot go."""
     if key.state == KeyState.ACTIVE:
-        raise ValidationError(_("%(selector)s signs mail: rotate the RSA key or turn Ed25519 off before removing it.",
+        raise KeyStateError(_("%(selector)s signs mail: rotate the RSA key or turn Ed25519 off before removing it.",
                                 selector=key.selector))
     sending.keys.remove(key)
     db.session.commit()

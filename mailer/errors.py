@@ -1,4 +1,4 @@
-"""The mailer's errors; the blueprints show them as a page message or a JSON ``{"message": …}``."""
+"""The mailer's failures, named; each is one of core's kinds (core/errors.py), which sets its status and answer."""
 
 from __future__ import annotations
 
@@ -17,9 +17,28 @@ class RenderError(ValidationError):
     """A template that cannot be rendered for a reader (a limit, a division by zero, an undefined call)."""
 
 
-class FieldError(ValidationError):
-    """Input refused because of one field, which the form shows the message under."""
+class CampaignStatusError(ValidationError):
+    """What was asked cannot be done to a campaign in its status: an illegal move, a change while it runs."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+
+class NotSendableError(ValidationError):
+    """A campaign that may not be sent as it is: the law's details are missing, or its charset cannot carry it."""
+
+
+class SendTimeError(ValidationError):
+    """A send time that is missing, unreadable, without its offset, skipped by the clocks or past."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="send_at")
+
+
+class TemplateInUseError(ValidationError):
+    """A layout that cannot be deleted: it is the default, or a campaign uses it."""
+
+
+class ImageRefusedError(ValidationError):
+    """An upload the media library does not take: too large, or not a PNG, JPEG, GIF or WebP image."""
+
+
+class KeyStateError(ValidationError):
+    """A DKIM key asked to do what its state forbids: activate one that is not pending, or remove one that signs."""

@@ -18,12 +18,14 @@ from sqlalchemy import select
 from core.db import db
 from core.errors import ValidationError
 from core.tokens import Purpose, make_token
-from lists.addresses import address_key
+from lists.addresses import address_key, normalise_email
 from lists.models import MailingList, Subscriber
 from mailer.campaigns import compile_campaign, get_campaign
 from mailer.message import SendContext, campaign_message
 from mailer.mime import mailbox
+from mailer.models import Campaign
 from mailer.pipeline import Composed
+from mailer.previews import check_sendable
 from mailer.tx import Letter, assemble, enqueue, refusal
 
 
@@ -107,6 +109,20 @@ def queue_test_message(to: str, language: str) -> None:
     enqueue(TestMessage(to, language))
 
 
+def queue_test_send(campaign: Campaign, reader: Subscriber | None, typed: Sequence[Any]) -> list[str]:
+    """Queue a test of a campaign to the addresses typed (the page's and the API's), rendered for reader.
+
+    Return the addresses as they are sent to; refuse none given, one that is no address, or a charset
+    that cannot carry the message.
+    """
+    addresses = [normalise_email(str(address)) for address in typed]
+    if not addresses:
+        raise ValidationError(_("Enter at least one address to send the test to."), field="addresses")
+    check_sendable(campaign, reader)
+    queue_campaign_test(campaign.id, reader.id if reader else None, addresses)
+    return addresses
+
+
 def queue_campaign_test(campaign_id: int, reader_id: int | None, addresses: Sequence[str]) -> None:
     """Queue a campaign's test send, one message per address; refuse (naming them) addresses never mailed.
 
@@ -116,7 +132,7 @@ def queue_campaign_test(campaign_id: int, reader_id: int | None, addresses: Sequ
     """
     refused = [reason for reason in map(refusal, addresses) if reason]
     if refused:
-        raise ValidationError("; ".join(refused))
+        raise ValidationError("; ".join(refused), field="addresses")
     language = str(get_locale() or "en")
     letters = [CampaignTest(campaign_id, reader_id, to, language) for to in addresses]
     for letter in letters:

@@ -14,7 +14,7 @@ from core.errors import NotFoundError, ValidationError
 from core.oneline import one_line
 from core.validation import choice
 from mailer.compiler import compile_message
-from mailer.errors import TemplateError
+from mailer.errors import TemplateError, TemplateInUseError
 from mailer.models import Campaign, Template, TemplateType
 from mailer.sandbox import Checked, check_source
 from mailer.template_context import reader_context
@@ -119,14 +119,14 @@ def save_template(template: Template | None, data: dict[str, Any]) -> tuple[Temp
     """Create or change a template from listmonk's fields; return it with the checks' warnings."""
     name = str(data.get("name") or (template.name if template else "")).strip()
     if not name:
-        raise ValidationError(_("Enter a name."))
+        raise ValidationError(_("Enter a name."), field="name")
     kind = choice(TemplateType, data.get("type"), "type", template.type if template else TemplateType.CAMPAIGN)
     checked = check_layout(str(data.get("body") if data.get("body") is not None else
                                (template.body if template else "")), kind)
     subject = one_line(data.get("subject"), _("Subject"))
     if kind == TemplateType.TX:
         if not subject:
-            raise ValidationError(_("A transactional template needs a subject."))
+            raise ValidationError(_("A transactional template needs a subject."), field="subject")
         subject = check_source(subject).source
     if template is None:
         template = Template()
@@ -147,10 +147,10 @@ def set_default(template: Template) -> None:
 def delete_template(template: Template) -> None:
     """Delete a template; the default one and one that campaigns use stay."""
     if template.is_default:
-        raise ValidationError(_("The default template cannot be deleted."))
+        raise TemplateInUseError(_("The default template cannot be deleted."))
     in_use = db.session.scalar(select(Campaign.name).where(Campaign.template_id == template.id).limit(1))
     if in_use is not None:
-        raise ValidationError(_("The campaign “%(name)s” uses this template.", name=in_use))
+        raise TemplateInUseError(_("The campaign “%(name)s” uses this template.", name=in_use))
     db.session.delete(template)
     db.session.commit()
 

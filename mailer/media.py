@@ -11,7 +11,8 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 
 from core.db import db
-from core.errors import NotFoundError, ValidationError
+from core.errors import NotFoundError
+from mailer.errors import ImageRefusedError
 from mailer.media_store import media_store
 from mailer.models import Media
 
@@ -34,15 +35,15 @@ def upload(filename: str, stream: IO[bytes]) -> Media:
     """Store an uploaded image after checking its size and that its bytes are an image Kairan accepts."""
     data = stream.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
-        raise ValidationError(_("%(name)s is larger than %(mb)d MB.", name=filename, mb=MAX_BYTES // 1024 // 1024))
+        raise ImageRefusedError(_("%(name)s is larger than %(mb)d MB.", name=filename, mb=MAX_BYTES // 1024 // 1024))
     try:
         with Image.open(BytesIO(data)) as image:
             image.verify()
             kind, (width, height) = image.format or "", image.size
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
-        raise ValidationError(_("%(name)s is not a PNG, JPEG, GIF or WebP image.", name=filename)) from None
+        raise ImageRefusedError(_("%(name)s is not a PNG, JPEG, GIF or WebP image.", name=filename)) from None
     if kind not in FORMATS or width * height > MAX_PIXELS:
-        raise ValidationError(_("%(name)s is not a PNG, JPEG, GIF or WebP image.", name=filename))
+        raise ImageRefusedError(_("%(name)s is not a PNG, JPEG, GIF or WebP image.", name=filename))
     media = Media(filename=Path(filename).name[:255] or "image", content_type=FORMATS[kind][0], size=len(data),
                   width=width, height=height)
     db.session.add(media)

@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, or_, select
 
 from core.campaign_stats import campaign_counts
 from core.db import db, utcnow
-from core.errors import ValidationError
+from core.errors import NotAChoiceError
 from lists.models import MailingList
 from mailer.campaigns import campaign_as_dict
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
@@ -28,12 +28,12 @@ def campaigns_query(query: str = "", statuses: Sequence[str] = (), tags: Sequenc
     statuses, all of the tags; unknown statuses or orderings are refused, naming what is allowed."""
     unknown = sorted(set(statuses) - {s.value for s in CampaignStatus})
     if unknown:
-        raise ValidationError(_("Unknown status %(status)s: use %(allowed)s.", status=unknown[0],
+        raise NotAChoiceError(_("Unknown status %(status)s: use %(allowed)s.", status=unknown[0],
                                 allowed=", ".join(s.value for s in CampaignStatus)))
     if order_by not in ORDERINGS:
-        raise ValidationError(_("order_by must be one of: %(allowed)s.", allowed=", ".join(ORDERINGS)))
+        raise NotAChoiceError(_("order_by must be one of: %(allowed)s.", allowed=", ".join(ORDERINGS)))
     if order.lower() not in ("asc", "desc"):
-        raise ValidationError(_("order must be asc or desc."))
+        raise NotAChoiceError(_("order must be asc or desc."))
     column = ORDERINGS[order_by]
     descending = order.lower() == "desc"
     stmt = select(Campaign).order_by(column.desc() if descending else column.asc(),

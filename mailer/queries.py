@@ -30,7 +30,7 @@ from lists.models import (
     SubscriptionStatus,
     Suppression,
 )
-from lists.segments import compile_rule
+from lists.segment_rules import compile_rule
 from mailer.models import Delivery, DeliveryCount, DeliveryStatus
 
 

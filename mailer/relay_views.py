@@ -12,12 +12,10 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 
 from core.auth import Permission, require
-from core.db import db
-from core.errors import KairanError
 from core.forms import ConfirmForm
 from core.inputs import json_body
+from core.refusals import showing_refusal
 from mailer import relays
-from mailer.errors import FieldError
 from mailer.models import SMTPRelayConfig
 
 bp = Blueprint("relays", __name__)
@@ -73,14 +71,8 @@ def _form_data(form: RelayForm) -> dict[str, Any]:
 
 def _saved(form: RelayForm, save: Callable[[dict[str, Any]], SMTPRelayConfig]) -> SMTPRelayConfig | None:
     """Save through the service; a refused field gets its message under the input."""
-    try:
+    with showing_refusal(form):
         return save(_form_data(form))
-    except FieldError as error:
-        db.session.rollback()
-        getattr(form, error.field).errors = [error.message]
-    except KairanError as error:
-        db.session.rollback()
-        flash(error.message, "error")
     return None
 
 

@@ -13,7 +13,6 @@ import smtplib
 import socket
 import ssl
 import time
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,9 +27,9 @@ from sqlalchemy import select
 from core.crypto import cipher
 from core.db import db
 from core.errors import NotFoundError, ValidationError
+from core.inputs import flag, typed_whole_number
 from core.queues import redis
 from core.validation import choice
-from mailer.errors import FieldError
 from mailer.models import RelaySecurity, SMTPRelayConfig
 from mailer.transport import NoRouteError
 
@@ -328,7 +327,7 @@ def get_relay(relay_id: int) -> SMTPRelayConfig:
 
 
 def add_relay(data: Mapping[str, Any]) -> SMTPRelayConfig:
-    """Add a relay from a form or an API body; FieldError names the first bad field."""
+    """Add a relay from a form or an API body; the error names the first bad field (its ``field``)."""
     config = SMTPRelayConfig()
     _apply(config, data, adding=True)
     db.session.add(config)
@@ -365,20 +364,17 @@ def _apply(config: SMTPRelayConfig, data: Mapping[str, Any], *, adding: bool) ->
         values["host"] = _host(data.get("host"))
     if given("name"):
         values["name"] = _text(data.get("name"), "name", 100) or values.get("host") or config.host
-    for name in ("port", "max_connections", "weight"):
+    for name, (low, high) in LIMITS.items():
         if given(name):
-            values[name] = _whole_number(data.get(name), name, default=SMTPRelayConfig.__table__.c[name].default.arg)
-    if given("rate_per_second"):
-        values["rate_per_second"] = _whole_number(data.get("rate_per_second"), "rate_per_second", default=None)
+            column_default = SMTPRelayConfig.__table__.c[name].default  # rate_per_second has none: no limit
+            values[name] = typed_whole_number(data.get(name), name, minimum=low, maximum=high,
+                                              default=column_default.arg if column_default else None)
     if given("security"):
-        try:
-            values["security"] = choice(RelaySecurity, data.get("security"), "security", RelaySecurity.NONE)
-        except ValidationError as error:
-            raise FieldError("security", error.message) from None
+        values["security"] = choice(RelaySecurity, data.get("security"), "security", RelaySecurity.NONE)
     if given("username"):
         values["username"] = _text(data.get("username"), "username", 200)
     if given("enabled"):
-        values["enabled"] = _flag(data.get("enabled"), default=True)
+        values["enabled"] = flag(data.get("enabled"), "enabled", default=True)
     password = data.get("password")
     if password not in (None, ""):
         values["password"] = cipher("relay").encrypt(str(password).encode()).decode()
@@ -391,41 +387,18 @@ def _apply(config: SMTPRelayConfig, data: Mapping[str, Any], *, adding: bool) ->
 def _text(value: Any, name: str, max_length: int) -> str:
     text = "" if value is None else str(value).strip()
     if len(text) > max_length:
-        raise FieldError(name, _("%(field)s can be at most %(max)s characters.", field=name, max=max_length))
+        raise ValidationError(_("%(field)s can be at most %(max)s characters.", field=name, max=max_length), field=name)
     return text
 
 
 def _host(value: Any) -> str:
     host = _text(value, "host", 253)
     if not host:
-        raise FieldError("host", _("Enter the relay's host name or IP address."))
+        raise ValidationError(_("Enter the relay's host name or IP address."), field="host")
     if any(character.isspace() or character in "/@" for character in host):
-        raise FieldError("host", _("%(value)s is not a host name or IP address (such as smtp.example.jp).",
-                                   value=host))
+        raise ValidationError(_("%(value)s is not a host name or IP address (such as smtp.example.jp).",
+                                value=host), field="host")
     return host
-
-
-def _whole_number(value: Any, name: str, default: int | None) -> int | None:
-    """Return a whole number within LIMITS[name]; empty gives the default (None: no limit)."""
-    low, high = LIMITS[name]
-    if isinstance(value, str):
-        value = unicodedata.normalize("NFKC", value).strip()  # ５８７ typed with a Japanese keyboard
-    if value is None or value == "":
-        return default
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise FieldError(name, _("%(field)s must be a whole number from %(low)s to %(high)s.",
-                                 field=name, low=low, high=high))
-    return value
-
-
-def _flag(value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "on", "yes", "y")
 
 
 def relay_as_dict(config: SMTPRelayConfig, out_until: datetime | None = None) -> dict[str, Any]:

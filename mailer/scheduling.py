@@ -21,9 +21,11 @@ from rq.job import Job
 from sqlalchemy import CursorResult, select, update
 
 from core.db import db, utcnow
-from core.errors import KairanError, ValidationError
+from core.errors import KairanError
 from core.queues import queue, redis
+from lists.errors import NoListsChosenError
 from mailer.campaigns import compile_campaign, get_campaign
+from mailer.errors import CampaignStatusError, SendTimeError
 from mailer.models import Campaign, CampaignStatus
 from mailer.queues import SEND_QUEUE
 from mailer.starting import start
@@ -41,12 +43,12 @@ def parse_local_time(value: str) -> datetime:
     try:
         naive = datetime.strptime(value.strip()[:16], DATETIME_LOCAL)
     except ValueError:
-        raise ValidationError(_("Enter the date and time to send at.")) from None
+        raise SendTimeError(_("Enter the date and time to send at.")) from None
     zone = local_zone()
     aware = naive.replace(tzinfo=zone)
     if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:  # skipped by a clock change
-        raise ValidationError(_("%(time)s does not exist in %(zone)s (the clocks skip it).", time=value,
-                                zone=zone.key))
+        raise SendTimeError(_("%(time)s does not exist in %(zone)s (the clocks skip it).", time=value,
+                              zone=zone.key))
     return aware.astimezone(UTC)
 
 
@@ -58,17 +60,17 @@ def local_input_value(moment: datetime | None) -> str:
 def check_future(send_at: datetime) -> None:
     """Refuse a send-at time that has passed: it would start at once, which "Send now" says more honestly."""
     if send_at <= utcnow():
-        raise ValidationError(_("The send time %(time)s has passed: choose a time in the future.",
-                                time=format_datetime(send_at, "medium")))
+        raise SendTimeError(_("The send time %(time)s has passed: choose a time in the future.",
+                              time=format_datetime(send_at, "medium")))
 
 
 def schedule(campaign: Campaign) -> None:
     """Move a draft or paused campaign to scheduled at its send_at, checked as a start would check it."""
     if campaign.send_at is None:
-        raise ValidationError(_("Set a send time (send_at) before scheduling the campaign."))
+        raise SendTimeError(_("Set a send time (send_at) before scheduling the campaign."))
     check_future(campaign.send_at)
     if not campaign.lists:
-        raise ValidationError(_("Choose at least one list to send to."))
+        raise NoListsChosenError(_("Choose at least one list to send to."))
     compile_campaign(campaign)  # a template error is refused now, not found at send time
     campaign.status = CampaignStatus.SCHEDULED
     db.session.commit()
@@ -90,8 +92,8 @@ def unschedule(campaign: Campaign) -> None:
     db.session.commit()
     db.session.refresh(campaign)
     if not moved.rowcount:
-        raise ValidationError(_("The campaign is no longer scheduled (it is %(status)s).",
-                                status=campaign.status.value))
+        raise CampaignStatusError(_("The campaign is no longer scheduled (it is %(status)s).",
+                                  status=campaign.status.value))
     try:
         Job.fetch(_job_id(campaign.id), connection=redis()).delete()
     except NoSuchJobError:

@@ -1,10 +1,12 @@
-"""The Outbox pages: what the capture server holds, each message as HTML, text and source."""
+"""The Outbox pages (what the capture server holds, each message as HTML, text and source), and what the
+editing pages share: the preview frame's answer and saving an editor's form."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import get_locale, ngettext
@@ -16,6 +18,7 @@ from wtforms.validators import DataRequired, Email
 from core.api import DEFAULT_PER_PAGE
 from core.auth import Permission, require
 from core.browser_policy import FRAMED_BY_KAIRAN
+from core.errors import FormExpiredError
 from core.forms import ConfirmForm
 from core.inputs import INT64_MAX, id_or_none
 from mailer.inert import inert
@@ -23,6 +26,7 @@ from mailer.jobs import queue_test_message
 from mailer.outbox import CapturedMessage, Outbox
 
 bp = Blueprint("mailer", __name__)
+T = TypeVar("T")
 
 # The captured HTML runs no script and cannot reach Kairan's origin; links open in a new tab.
 HTML_PREVIEW_CSP = f"sandbox allow-popups allow-popups-to-escape-sandbox; script-src 'none'; {FRAMED_BY_KAIRAN}"
@@ -70,6 +74,16 @@ def preview_response(html: str, fitted: bool = False) -> Any:
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def save_posted(save: Callable[[], tuple[T, list[str]]]) -> T:
+    """Save a posted editor form (its CSRF token checked first) and flash the checks' warnings; return what saved."""
+    if not ConfirmForm().validate_on_submit():
+        raise FormExpiredError()
+    saved, warnings = save()
+    for warning in warnings:
+        flash(warning, "warning")
+    return saved
 
 
 @bp.get("/outbox/")

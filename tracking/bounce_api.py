@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify, request
-from flask_babel import gettext as _
 
 from core.api import paginate
 from core.auth import Permission, require
 from core.db import db
-from core.errors import NotFoundError
-from core.inputs import id_args, optional_id_arg
+from core.inputs import flag_arg, id_args, optional_id_arg
+from lists.errors import SubscriberNotFoundError
 from lists.models import Subscriber
 from tracking.bounces import bounce_dicts, bounces_query, delete_bounces, get_bounce
 
@@ -45,7 +44,7 @@ BOUNCE = {
 def _subscriber(subscriber_id: int) -> Subscriber:
     subscriber = db.session.get(Subscriber, subscriber_id)
     if subscriber is None:
-        raise NotFoundError(_("Subscriber not found."))
+        raise SubscriberNotFoundError()
     return subscriber
 
 
@@ -106,7 +105,7 @@ def delete_many() -> Any:
         200: {description: Deleted.}
         400: {$ref: '#/components/responses/Error'}
     """
-    everything = request.args.get("all", "").lower() in ("true", "1")
+    everything = flag_arg("all")
     delete_bounces(id_args("id"), everything=everything)
     return jsonify(data=True)
 

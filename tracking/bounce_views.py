@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from core.auth import Permission, require
 from core.db import db
-from core.errors import KairanError, ValidationError
 from core.forms import ConfirmForm
 from core.inputs import INT64_MAX, id_or_none
+from core.refusals import showing_refusal
 from mailer.models import Campaign
 from tracking.bounces import (
     bounce_dicts,
@@ -43,10 +43,9 @@ def index() -> Any:
     """List bounces, filtered by type, source and campaign, newest first; then the unread mail."""
     filters = _filters()
     page = id_or_none(request.args.get("page"), INT64_MAX) or 1
-    try:
+    with showing_refusal() as attempt:  # an unknown type in the address bar: say so, show them all
         stmt = bounces_query(**filters)
-    except ValidationError as error:  # an unknown type in the address bar: say so, show them all
-        flash(error.message, "error")
+    if attempt.refused:
         filters["kind"] = ""
         stmt = bounces_query(**filters)
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
@@ -64,11 +63,8 @@ def index() -> Any:
 def delete(bounce_id: int) -> Any:
     """Delete one bounce (a suppression it caused stays)."""
     if ConfirmForm().validate_on_submit():
-        try:
+        with showing_refusal():
             delete_bounces([get_bounce(bounce_id).id])
-        except KairanError as error:
-            flash(error.message, "error")
-        else:
             flash(_("Bounce deleted. A suppression it caused stays on the suppression list."), "success")
     return redirect(request.referrer or url_for("bounces.index"))
 
@@ -89,10 +85,7 @@ def download_unread(unread_id: int) -> Any:
 def delete_unread(unread_id: int) -> Any:
     """Delete an unread message once looked at."""
     if ConfirmForm().validate_on_submit():
-        try:
+        with showing_refusal():
             delete_unread_mail(unread_id)
-        except KairanError as error:
-            flash(error.message, "error")
-        else:
             flash(_("Message deleted."), "success")
     return redirect(url_for("bounces.index") + "#unread")

@@ -25,10 +25,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import defer
 
 from core.db import db, utcnow
-from core.errors import ConflictError, NotFoundError, ValidationError
+from core.errors import NotAChoiceError, NotFoundError, ValidationError
 from core.tokens import Mark, read_mark_token
 from core.validation import choice
 from lists.addresses import CARRIER_DOMAINS, address_key
+from lists.errors import InvalidAddressError, SuppressedAlreadyError
 from lists.models import Subscriber, SuppressionReason
 from lists.suppressions import add_suppression
 from mailer.models import Campaign, Delivery
@@ -187,10 +188,10 @@ def forget_subscribers(_sender: object = None, *, ids: Sequence[int]) -> None:
 
 
 def _suppress(email: str, reason: SuppressionReason, source: str) -> None:
-    with contextlib.suppress(ConflictError):  # suppressed already: nothing more to do
+    with contextlib.suppress(SuppressedAlreadyError):  # nothing more to do
         try:
             add_suppression(email, reason, source)
-        except ValidationError:  # an address we could never mail in the first place
+        except InvalidAddressError:  # an address we could never mail in the first place
             log.info("bounce for %r not suppressed: not a valid address", email)
 
 
@@ -204,9 +205,9 @@ def bounces_query(*, campaign_id: int | None = None, source: str = "", kind: str
                   order_by: str = "created_at", order: str = "desc") -> Select[Any]:
     """Return bounces as listmonk filters and orders them (plus a filter by type); bad orderings are refused."""
     if order_by not in ORDERINGS:
-        raise ValidationError(_("order_by must be one of: %(allowed)s.", allowed=", ".join(ORDERINGS)))
+        raise NotAChoiceError(_("order_by must be one of: %(allowed)s.", allowed=", ".join(ORDERINGS)))
     if order.lower() not in ("asc", "desc"):
-        raise ValidationError(_("order must be asc or desc."))
+        raise NotAChoiceError(_("order must be asc or desc."))
     bounce_type = choice(BounceType, kind, "type")
     column, descending = ORDERINGS[order_by], order.lower() == "desc"
     stmt = (select(Bounce).outerjoin(Campaign, Campaign.id == Bounce.campaign_id)

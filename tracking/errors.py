@@ -1,8 +1,8 @@
-"""Errors of bounce and complaint intake; core/web.py answers each with its status and message."""
+"""Errors of bounce and complaint intake, named; core/web.py answers each with its status and message."""
 
 from __future__ import annotations
 
-from core.errors import KairanError
+from core.errors import KairanError, ValidationError
 
 
 class WebhookOffError(KairanError):
@@ -15,3 +15,7 @@ class SignatureError(KairanError):
     """A webhook call whose signature, password or timestamp does not prove it came from the provider."""
 
     status = 401
+
+
+class EventBodyError(ValidationError):
+    """A provider's webhook post that cannot be read as its events (the message says what is wrong)."""

@@ -17,9 +17,9 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from core.errors import ValidationError
 from core.inputs import parse_json
 from tracking.bounce_parser import Failure, Intake, Kind, Verdict, parse, provider_failure, ses_notification, verp_token
+from tracking.errors import EventBodyError
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def message_id(value: object) -> str | None:
 def _object(value: Any, field_name: str) -> dict[str, Any]:
     """The value of a JSON field that must be an object, or a 400 naming the field."""
     if not isinstance(value, dict):
-        raise ValidationError(_("%(field)s must be a JSON object.", field=field_name))
+        raise EventBodyError(_("%(field)s must be a JSON object.", field=field_name))
     return value
 
 
@@ -67,7 +67,7 @@ def ses_event(notice: Any, sns_message_id: str | None) -> ProviderEvent | None:
     try:
         intake = ses_notification(notice, token, mid)
     except (AttributeError, TypeError) as error:  # a field of the wrong JSON type
-        raise ValidationError(_("The SES notification could not be read: %(error)s", error=error)) from None
+        raise EventBodyError(_("The SES notification could not be read: %(error)s", error=error)) from None
     if intake is None:
         return None
     details = notice.get("bounce") or notice.get("complaint") or {}
@@ -87,7 +87,7 @@ SENDGRID_DROPPED_COMPLAINT = ("spam reporting address",)
 def sendgrid_events(payload: Any) -> list[ProviderEvent]:
     """The bounce, dropped and spamreport events of one Event Webhook post (a JSON array)."""
     if not isinstance(payload, list):
-        raise ValidationError(_("SendGrid posts a JSON array of events."))
+        raise EventBodyError(_("SendGrid posts a JSON array of events."))
     return [event for item in payload if (event := _sendgrid_event(_object(item, "event"))) is not None]
 
 
@@ -178,4 +178,4 @@ def json_payload(body: bytes) -> Any:
     try:
         return parse_json(body)
     except ValueError:  # UnicodeDecodeError is one
-        raise ValidationError(_("The request body is not JSON.")) from None
+        raise EventBodyError(_("The request body is not JSON.")) from None

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from core.auth import Permission, require
-from core.errors import KairanError
+from core.refusals import showing_refusal
 from mailer.campaigns import get_campaign
 from mailer.compose_views import CAMPAIGN_STATUS_LABELS
 from mailer.models import Campaign, CampaignStatus
@@ -101,11 +101,9 @@ def click_map(campaign_id: int) -> Any:
     """Serve the campaign's message with each tracked link badged with its clicks, for a sandboxed frame."""
     found = get_campaign(campaign_id)
     title = _("{url}: {clicks} clicks by {people} people")
-    try:
-        html = click_map_html(found, link_clicks(campaign_report(campaign_id)), title)
-    except KairanError as error:  # a layout broken since the send: say so inside the frame
-        html = f"<p>{Markup.escape(error.message)}</p>"
-    return preview_response(html, fitted=True)
+    with showing_refusal(flash_it=False) as attempt:  # a layout broken since the send: say so inside the frame
+        return preview_response(click_map_html(found, link_clicks(campaign_report(campaign_id)), title), fitted=True)
+    return preview_response(f"<p>{Markup.escape(attempt.message)}</p>", fitted=True)
 
 
 def comparison_panel() -> Markup | str:

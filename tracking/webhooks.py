@@ -41,7 +41,7 @@ from mailer.models import Campaign, Delivery
 from tracking import sns
 from tracking.bounce_parser import Failure, Intake, Kind, Verdict
 from tracking.bounces import record
-from tracking.errors import SignatureError, WebhookOffError
+from tracking.errors import EventBodyError, SignatureError, WebhookOffError
 from tracking.models import BounceType
 from tracking.provider_events import (
     ProviderEvent,
@@ -203,7 +203,7 @@ def ses() -> Any:
         raise _off("KAIRAN_SES_TOPIC_ARNS")
     message = json_payload(request.get_data())
     if not isinstance(message, dict):
-        raise ValidationError(_("The request body is not an SNS message."))
+        raise EventBodyError(_("The request body is not an SNS message."))
     if message.get("TopicArn") not in topics:
         raise _refuse("ses", f"topic {message.get('TopicArn')!r} is not in KAIRAN_SES_TOPIC_ARNS")
     rules = sns.trust()
@@ -339,7 +339,7 @@ def mailgun() -> Any:
     payload = json_payload(request.get_data())
     proof = payload.get("signature") if isinstance(payload, dict) else None
     if not isinstance(proof, dict):
-        raise ValidationError(_("The request body is not a Mailgun webhook (it has no signature object)."))
+        raise EventBodyError(_("The request body is not a Mailgun webhook (it has no signature object)."))
     timestamp, token = str(proof.get("timestamp", "")), str(proof.get("token", ""))
     _check_timestamp("mailgun", timestamp)
     expected = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()

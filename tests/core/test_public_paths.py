@@ -20,7 +20,7 @@ UUID = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
     (UNSUBSCRIBE, {"token": "WyJ4IiwgMV0.sig"}, "public.unsubscribe_page"),
     (PREFERENCES, {"token": "WyJ4IiwgMV0.sig"}, "public.preferences"),
     (ARCHIVE_MESSAGE, {"campaign_uuid": UUID}, "compose.archive_message"),
-    (MEDIA_FILE, {"uuid": UUID, "ext": "png"}, "compose.media_file"),
+    (MEDIA_FILE, {"uuid": UUID, "ext": "png"}, "media.image"),
     (CLICK, {"token": "1-2-0123456789abcdef"}, "tracking.click"),
 ])
 def test_a_link_built_from_a_path_is_routed_to_its_page(app: Flask, page: PublicPath, values: dict[str, str],

@@ -19,7 +19,7 @@ from sqlalchemy import text, update
 
 from core.db import db
 from lists.models import MailingList, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
-from lists.segments import _driving_list, _list_drives, compile_rule, count
+from lists.segment_rules import _driving_list, _list_drives, compile_rule, count
 
 NOW = datetime.now(UTC)
 CITIES = ["大阪", "東京", "名古屋"]

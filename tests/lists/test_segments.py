@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 from core.db import db
 from core.errors import ValidationError
 from lists.models import MailingList, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
-from lists.segments import compile_rule, count, parse_expression
+from lists.segment_expressions import parse_expression
+from lists.segment_rules import compile_rule, count
 from tests.core.test_api import api_user
 
 PEOPLE = [

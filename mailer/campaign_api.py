@@ -1,187 +1,29 @@
-"""listmonk's templates, campaigns (as far as composing goes) and media API routes."""
+"""listmonk's campaigns API, as far as composing and moving them goes (their figures are tracking's)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Blueprint, jsonify, request
-from flask_babel import gettext as _
 
 from core.api import paginate
 from core.auth import Permission, require
 from core.db import db
-from core.errors import ValidationError
-from core.inputs import ID_MAX, id_args, json_body, whole_number
+from core.inputs import ID_MAX, body_fields, flag_arg, id_args, json_body, whole_number
 from core.validation import choice
-from lists.addresses import normalise_email
+from lists.errors import SubscriberNotFoundError
 from lists.models import Subscriber
-from mailer.campaigns import check_sendable, delete_campaign, get_campaign, preview, save_campaign
+from mailer.campaigns import delete_campaign, get_campaign, save_campaign
 from mailer.compiler import convert
-from mailer.jobs import queue_campaign_test
-from mailer.layouts import (
-    all_templates,
-    delete_template,
-    get_template,
-    preview_layout,
-    save_template,
-    set_default,
-    template_as_dict,
-)
-from mailer.media import all_media, delete_media, get_media, media_as_dict, upload
-from mailer.models import CampaignStatus, ContentType, TemplateType
+from mailer.jobs import queue_test_send
+from mailer.models import CampaignStatus, ContentType
 from mailer.overview import campaign_dicts, campaigns_query, running_stats
+from mailer.previews import preview
 from mailer.scheduling import queue_start
 from mailer.sending import change_status
 from mailer.views import preview_response
 
-bp = Blueprint("mailer_api", __name__, url_prefix="/api")
-
-
-def _body() -> dict[str, Any]:
-    """Return the request's fields, JSON or form-encoded (listmonk's previews post forms)."""
-    return json_body() if request.is_json else request.form.to_dict()
-
-
-@bp.get("/templates")
-@require(Permission.TEMPLATES_READ)
-def get_templates() -> Any:
-    """List templates.
-    ---
-    get:
-      tags: [templates]
-      summary: Every template, the default first (`no_body=true` leaves bodies out).
-      parameters: [{in: query, name: no_body, schema: {type: boolean}}]
-      responses:
-        200: {description: The templates.}
-    """
-    rows = [template_as_dict(t) for t in all_templates(request.args.get("type"))]
-    if request.args.get("no_body") == "true":
-        rows = [{**row, "body": ""} for row in rows]
-    return jsonify(data=rows)
-
-
-@bp.get("/templates/<int:template_id>")
-@require(Permission.TEMPLATES_READ)
-def get_one_template(template_id: int) -> Any:
-    """Return a template.
-    ---
-    get:
-      tags: [templates]
-      summary: One template.
-      parameters: [{in: path, name: template_id, required: true, schema: {type: integer}}]
-      responses:
-        200: {description: The template.}
-        400: {$ref: '#/components/responses/Error'}
-    """
-    return jsonify(data=template_as_dict(get_template(template_id)))
-
-
-@bp.post("/templates")
-@require(Permission.TEMPLATES_WRITE)
-def post_template() -> Any:
-    """Create a template.
-    ---
-    post:
-      tags: [templates]
-      summary: Create a layout (Jinja or listmonk syntax); errors name their line.
-      requestBody:
-        required: true
-        content: {application/json: {schema: {$ref: '#/components/schemas/TemplateInput'}}}
-      responses:
-        200: {description: The template, with `warnings` about unknown variables.}
-        400: {$ref: '#/components/responses/Error'}
-    """
-    template, warnings = save_template(None, json_body())
-    return jsonify(data=template_as_dict(template, warnings))
-
-
-@bp.put("/templates/<int:template_id>")
-@require(Permission.TEMPLATES_WRITE)
-def put_template(template_id: int) -> Any:
-    """Change a template.
-    ---
-    put:
-      tags: [templates]
-      summary: Replace a template's name, type, subject and body.
-      parameters: [{in: path, name: template_id, required: true, schema: {type: integer}}]
-      requestBody:
-        required: true
-        content: {application/json: {schema: {$ref: '#/components/schemas/TemplateInput'}}}
-      responses:
-        200: {description: The template.}
-        400: {$ref: '#/components/responses/Error'}
-    """
-    template, warnings = save_template(get_template(template_id), json_body())
-    return jsonify(data=template_as_dict(template, warnings))
-
-
-@bp.put("/templates/<int:template_id>/default")
-@require(Permission.TEMPLATES_WRITE)
-def put_default(template_id: int) -> Any:
-    """Make a template the default.
-    ---
-    put:
-      tags: [templates]
-      summary: Make a campaign layout the default for new campaigns.
-      parameters: [{in: path, name: template_id, required: true, schema: {type: integer}}]
-      responses:
-        200: {description: The template.}
-        400: {$ref: '#/components/responses/Error'}
-    """
-    template = get_template(template_id)
-    set_default(template)
-    return jsonify(data=template_as_dict(template))
-
-
-@bp.delete("/templates/<int:template_id>")
-@require(Permission.TEMPLATES_WRITE)
-def delete_one_template(template_id: int) -> Any:
-    """Delete a template.
-    ---
-    delete:
-      tags: [templates]
-      summary: Delete a template that is neither the default nor used by a campaign.
-      parameters: [{in: path, name: template_id, required: true, schema: {type: integer}}]
-      responses:
-        200: {description: 'Done: {"data": true}'}
-        400: {$ref: '#/components/responses/Error'}
-    """
-    delete_template(get_template(template_id))
-    return jsonify(data=True)
-
-
-@bp.post("/templates/preview")
-@require(Permission.TEMPLATES_READ)
-def preview_new_template() -> Any:
-    """Preview a template body that is not saved.
-    ---
-    post:
-      tags: [templates]
-      summary: Render a layout (form or JSON field `body`, optional `template_type`) around a sample body.
-      responses:
-        200: {description: The HTML, served in a sandbox., content: {text/html: {schema: {type: string}}}}
-        400: {$ref: '#/components/responses/Error'}
-    """
-    data = _body()
-    kind = choice(TemplateType, data.get("template_type") or data.get("type"), "type", TemplateType.CAMPAIGN)
-    return preview_response(preview_layout(str(data.get("body") or ""), kind))
-
-
-@bp.route("/templates/<int:template_id>/preview", methods=["GET", "POST"])
-@require(Permission.TEMPLATES_READ)
-def preview_template(template_id: int) -> Any:
-    """Preview a saved template.
-    ---
-    get:
-      tags: [templates]
-      summary: Render a saved layout around a sample body.
-      parameters: [{in: path, name: template_id, required: true, schema: {type: integer}}]
-      responses:
-        200: {description: The HTML., content: {text/html: {schema: {type: string}}}}
-        400: {$ref: '#/components/responses/Error'}
-    """
-    template = get_template(template_id)
-    return preview_response(preview_layout(template.body, template.type))
+bp = Blueprint("campaign_api", __name__, url_prefix="/api")
 
 
 @bp.get("/campaigns")
@@ -226,7 +68,7 @@ def get_campaigns() -> Any:
     stmt = campaigns_query(query=request.args.get("query", ""), statuses=request.args.getlist("status"),
                            tags=request.args.getlist("tags"), order_by=request.args.get("order_by") or "created_at",
                            order=request.args.get("order") or "desc")
-    no_body = request.args.get("no_body") == "true"
+    no_body = flag_arg("no_body")
     return jsonify(data=paginate(stmt, lambda rows: campaign_dicts(rows, no_body=no_body)))
 
 
@@ -272,7 +114,7 @@ def get_one_campaign(campaign_id: int) -> Any:
                     data: {$ref: '#/components/schemas/Campaign'}}}}}
         400: {$ref: '#/components/responses/Error'}
     """
-    return jsonify(data=campaign_dicts([get_campaign(campaign_id)], no_body=request.args.get("no_body") == "true")[0])
+    return jsonify(data=campaign_dicts([get_campaign(campaign_id)], no_body=flag_arg("no_body"))[0])
 
 
 @bp.post("/campaigns")
@@ -376,7 +218,7 @@ def preview_campaign(campaign_id: int) -> Any:
         400: {$ref: '#/components/responses/Error'}
     """
     campaign = get_campaign(campaign_id)
-    data = _body() if request.method == "POST" else {}
+    data = body_fields() if request.method == "POST" else {}
     if data.get("body") is not None:  # listmonk previews an unsaved body posted with the request
         _layout = campaign.template  # loaded now: a detached campaign cannot load it later
         db.session.expunge(campaign)
@@ -418,14 +260,8 @@ def test_campaign(campaign_id: int) -> Any:
         200: {description: 'Done: {"data": true}'}
         400: {$ref: '#/components/responses/Error'}
     """
-    campaign = get_campaign(campaign_id)
     data = json_body()
-    addresses = [normalise_email(str(a)) for a in data.get("subscribers") or []]
-    if not addresses:
-        raise ValidationError(_("Enter at least one address to send the test to."))
-    reader = _subscriber(data.get("subscriber_id"))
-    check_sendable(campaign, reader)
-    queue_campaign_test(campaign.id, reader.id if reader else None, addresses)
+    queue_test_send(get_campaign(campaign_id), _subscriber(data.get("subscriber_id")), data.get("subscribers") or [])
     return jsonify(data=True)
 
 
@@ -434,69 +270,10 @@ def _subscriber(subscriber_id: Any) -> Subscriber | None:
         return None
     found = db.session.get(Subscriber, whole_number(subscriber_id, "subscriber_id", maximum=ID_MAX))
     if found is None:
-        raise ValidationError(_("Subscriber not found."))
+        raise SubscriberNotFoundError()
     return found
 
 
-@bp.get("/media")
-@require(Permission.CAMPAIGNS_READ)
-def get_media_list() -> Any:
-    """List uploaded images.
-    ---
-    get:
-      tags: [media]
-      summary: Every uploaded image with its public URL.
-      responses:
-        200: {description: The images.}
-    """
-    return jsonify(data=[media_as_dict(m) for m in all_media()])
-
-
-@bp.post("/media")
-@require(Permission.CAMPAIGNS_WRITE)
-def post_media() -> Any:
-    """Upload an image.
-    ---
-    post:
-      tags: [media]
-      summary: Upload an image (multipart field `file`; PNG, JPEG, GIF or WebP up to 5 MB).
-      responses:
-        200: {description: The image.}
-        400: {$ref: '#/components/responses/Error'}
-    """
-    file = request.files.get("file")
-    if file is None or not file.filename:
-        raise ValidationError(_("Choose an image to upload."))
-    return jsonify(data=media_as_dict(upload(file.filename, file.stream)))
-
-
-@bp.delete("/media/<int:media_id>")
-@require(Permission.CAMPAIGNS_WRITE)
-def delete_one_media(media_id: int) -> Any:
-    """Delete an image.
-    ---
-    delete:
-      tags: [media]
-      summary: Delete an uploaded image and its file.
-      parameters: [{in: path, name: media_id, required: true, schema: {type: integer}}]
-      responses:
-        200: {description: 'Done: {"data": true}'}
-        400: {$ref: '#/components/responses/Error'}
-    """
-    delete_media(get_media(media_id))
-    return jsonify(data=True)
-
-
-TEMPLATE_INPUT = {
-    "type": "object", "required": ["name", "body"],
-    "properties": {
-        "name": {"type": "string", "maxLength": 200},
-        "type": {"type": "string", "enum": ["campaign", "tx"]},
-        "subject": {"type": "string", "description": "Transactional templates only."},
-        "body": {"type": "string", "description": "Jinja or listmonk syntax; a campaign layout needs "
-                 "{{ content }}, {{ unsubscribe_url }} and the sender's details."},
-    },
-}
 # Kairan's own campaign fields: its pace, and hours in KAIRAN_TIMEZONE when nothing is sent.
 PACING = {
     "segment_id": {"type": "integer", "nullable": True,

@@ -1,0 +1,69 @@
+"""How a page shows a refusal: the one place a UI view catches a domain error.
+
+An API call lets the error propagate (core/web.py answers it with its status and ``{"message": …}``). A page
+runs its action inside ``showing_refusal``: a refusal rolls back what was half done and is shown under the
+form field it names (``KairanError.field``), else under the field the view says, else as a flashed message;
+the view then renders its form again from what was posted, so nothing typed is lost.
+
+    form = ListForm()
+    if form.validate_on_submit():
+        with showing_refusal(form, "name"):
+            created = create_list(...)
+            return redirect(url_for("lists.detail", list_id=created.id))
+    return render_template("lists/index.html", form=form), 400
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from flask import flash
+from flask_wtf import FlaskForm
+from wtforms import Field
+
+from core.db import db
+from core.errors import KairanError
+
+
+@dataclass
+class Attempt:
+    """What an action inside ``showing_refusal`` came to: the refusal it met, if any (already shown)."""
+
+    error: KairanError | None = None
+
+    @property
+    def refused(self) -> bool:
+        """Tell whether the action was refused."""
+        return self.error is not None
+
+    @property
+    def message(self) -> str | None:
+        """The refusal's message, or None when the action went through."""
+        return self.error.message if self.error is not None else None
+
+
+@contextmanager
+def showing_refusal(form: FlaskForm | None = None, field: str | None = None, *,
+                    flash_it: bool = True) -> Iterator[Attempt]:
+    """Run the block; a domain error it raises is rolled back, shown, and kept in the Attempt yielded.
+
+    Shown under ``form``'s field the error names, else under ``field``, else flashed (unless ``flash_it`` is
+    false: the caller shows ``attempt.error`` itself, e.g. inside a preview frame).
+    """
+    attempt = Attempt()
+    try:
+        yield attempt
+    except KairanError as error:
+        db.session.rollback()  # nothing half-saved; the page renders what was posted, not the session's objects
+        attempt.error = error
+        target = _field(form, error.field) or _field(form, field)
+        if target is not None:
+            target.errors = [*target.errors, error.message]
+        elif flash_it:
+            flash(error.message, "error")
+
+
+def _field(form: FlaskForm | None, name: str | None) -> Field | None:
+    return form[name] if form is not None and name and name in form else None
