@@ -59,6 +59,8 @@ def upgrade() -> None:
     )
     moved: list[Path] = []
     for import_id, status, path in imports:
+        if not path:  # emptied by a downgrade: its files went with import_chunks
+            continue
         upload, bad_rows = Path(path), Path(path).with_suffix('.errors.csv')
         if status in NOT_ENDED and upload.is_file():
             lines = _move_in(import_id, 'upload', upload)
