@@ -191,6 +191,8 @@ def test_listmonk_import_api(app: Flask, client: FlaskClient) -> None:
     no_list = client.post("/api/import/subscribers", headers=headers, content_type="multipart/form-data",
                           data={"params": "{}", "file": (io.BytesIO(b"email\r\na@b.jp\r\n"), "x.csv")})
     assert no_list.status_code == 400 and no_list.get_json() == {"message": "Choose at least one list."}
+    with app.app_context():  # the refused upload is not kept
+        assert db.session.scalar(select(func.count()).select_from(Import)) == 1
 
 
 @pytest.mark.parametrize("role", ["viewer"])
