@@ -10,6 +10,8 @@ import gc
 import io
 import json
 import multiprocessing
+import os
+import threading
 from collections.abc import Generator, Iterator
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -17,6 +19,7 @@ from typing import IO, Any, NamedTuple
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import Engine
 
 from core.db import db, json_text, new_uuid
 from core.errors import ValidationError
@@ -192,18 +195,15 @@ def _stored(batch: dict[str, tuple[str, str | None, dict[str, Any]]]) -> Batch:
             for key, (email, name, attribs) in batch.items()}
 
 
-def _read_file(reading: Reading, sender: Connection) -> None:
-    """Read and check the whole file, sending each batch to the writer (runs in the reader process)."""
+def _read_file(reading: Reading, upload_fd: int, feeding_fd: int, sender: Connection) -> None:
+    """Read and check the whole upload from a pipe, sending each batch to the writer (runs in the reader process)."""
+    os.close(feeding_fd)  # the job's end of the pipe: this copy would keep the upload from ever ending
     # What this process inherited (the app, the worker's objects) is kept out of the collector's sight, as
     # `flask worker` does for itself (core/cli.py): otherwise each full collection that a batch's
     # allocations set off walks all of it again. The reader's CPU for 1M rows: 7.9 s, frozen 6.1 s.
     gc.freeze()
     try:
-        # The connections this process inherited stay the job's: it opens one of its own, and reads each chunk
-        # in a transaction of its own (one long read would keep SQLite from checkpointing while the job writes).
-        db.engine.dispose(close=False)
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            upload = import_files.open_file(reading.import_id, ImportFile.UPLOAD, connection)
+        with open(upload_fd, "rb") as upload:
             for item in _batches(reading, upload):
                 sender.send(item)  # blocks while the writer is a batch behind: memory stays flat
         sender.send(None)
@@ -213,18 +213,45 @@ def _read_file(reading: Reading, sender: Connection) -> None:
         sender.close()
 
 
+class _Feeder(threading.Thread):
+    """Writes the upload's chunks from the database into the reader's pipe (a thread of the job's process)."""
+
+    def __init__(self, engine: Engine, import_id: int, fd: int) -> None:
+        super().__init__(name="import-feeder", daemon=True)
+        self.engine, self.import_id, self.fd = engine, import_id, fd
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            # Each chunk read in a transaction of its own: one long read would keep SQLite from checkpointing.
+            with open(self.fd, "wb") as pipe, \
+                    self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                for chunk in import_files.read(self.import_id, ImportFile.UPLOAD, connection):
+                    pipe.write(chunk)  # blocks while the reader is behind: memory stays flat
+        except BrokenPipeError:
+            pass  # the reader was stopped (a cancelled or failed import): nothing more to feed
+        except BaseException as error:  # noqa: BLE001 - raised by read_ahead in the job's thread
+            self.error = error
+
+
 def read_ahead(reading: Reading) -> Generator[Item]:
     """Yield the upload's batches, read and checked by a second process while this one writes.
 
-    The reader is forked, so it shares the app context and the locale bad rows are explained in;
-    it reads the upload through a database connection of its own and touches none of this
-    process's, nor Redis. A cancelled import stops it.
+    The reader is forked, so it shares the app context and the locale bad rows are explained in.
+    A fork copies only the thread that forks, and no lock another thread held, so the reader
+    touches no database connection or Redis: the job's process feeds it the upload through a
+    pipe, from a thread started after the fork. A cancelled import stops both.
     """
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    reader = context.Process(target=_read_file, args=(reading, sender), name="import-reader", daemon=True)
+    upload_fd, feeding_fd = os.pipe()
+    reader = context.Process(target=_read_file, args=(reading, upload_fd, feeding_fd, sender), name="import-reader",
+                             daemon=True)
     reader.start()
     sender.close()  # the reader holds the only sending end: its exit ends recv() with EOFError
+    os.close(upload_fd)  # and the only reading end of the upload: its exit fails the feeder's writes
+    feeder = _Feeder(db.engine, reading.import_id, feeding_fd)
+    feeder.start()
     try:
         while True:
             try:
@@ -232,6 +259,9 @@ def read_ahead(reading: Reading) -> Generator[Item]:
             except EOFError:
                 raise RuntimeError("The import's reader process ended before the end of the file.") from None
             if item is None:
+                feeder.join()
+                if feeder.error is not None:  # the reader saw the upload end early: not the file's end
+                    raise feeder.error
                 return
             if isinstance(item, BaseException):
                 raise item
@@ -241,4 +271,4 @@ def read_ahead(reading: Reading) -> Generator[Item]:
         if reader.is_alive():
             reader.kill()  # not terminate(): the reader inherited the worker's own SIGTERM handler
         reader.join()
-
+        feeder.join()  # its writes fail once the reader is gone
