@@ -58,13 +58,15 @@ SEGMENT_INPUT = {
 
 
 def init_app(app: Flask) -> None:
-    """Register the lists pages and API routes."""
+    """Register the lists pages and API routes, and the sweep of old import files."""
     from core import timeline
     from core.api import register_schema
+    from core.queues import DEFAULT_QUEUE, register_periodic
     from lists import (
         api,
         import_api,
         import_views,
+        imports,
         labels,
         public_views,
         segment_api,
@@ -94,4 +96,5 @@ def init_app(app: Flask) -> None:
     register_schema(app, "SegmentInput", SEGMENT_INPUT)
     register_schema(app, "SubscriberQuery", SUBSCRIBER_QUERY)
     timeline.register(app, subscription_events)
+    register_periodic(app, DEFAULT_QUEUE, imports.sweep, imports.SWEEP_SECONDS)
     labels.init_app(app)

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Iterator
-from pathlib import Path
+import io
+from collections.abc import Iterable, Iterator
+from typing import IO
 
 from charset_normalizer import from_bytes
 
 SAMPLE_BYTES = 256 * 1024  # enough rows to detect encoding and delimiter, small enough to read at once
 DELIMITERS = ",;\t|"
-COUNT_CHUNK = 1024 * 1024
 # Encodings offered in the preview, for when detection guessed wrong.
 ENCODINGS = ("utf-8", "utf-8-sig", "cp932", "euc_jp", "iso2022_jp", "latin-1")
-
-
-def read_sample(path: Path) -> bytes:
-    """Return the first bytes of a file."""
-    with path.open("rb") as fh:
-        return fh.read(SAMPLE_BYTES)
 
 
 def detect_encoding(sample: bytes) -> str:
@@ -50,29 +44,39 @@ def decode_sample(sample: bytes, encoding: str) -> str:
     return codecs.getincrementaldecoder(encoding)(errors="replace").decode(sample, final=False)
 
 
-def preview(path: Path, encoding: str, delimiter: str, rows: int = 10) -> list[list[str]]:
-    """Return the first rows (header included) as the import will read them."""
-    lines = decode_sample(read_sample(path), encoding).splitlines()
+def preview(sample: bytes, encoding: str, delimiter: str, rows: int = 10) -> list[list[str]]:
+    """Return the first rows (header included) of a file's first bytes, as the import will read them."""
+    lines = decode_sample(sample, encoding).splitlines()
     return [row for row, _ in zip(csv.reader(lines, delimiter=delimiter), range(rows + 1), strict=False)]
 
 
-def count_rows(path: Path) -> int:
-    """Count the lines of a file quickly (for the progress bar; quoted newlines make it an estimate)."""
-    lines = 0
-    last = b"\n"
-    with path.open("rb") as fh:
-        while chunk := fh.read(COUNT_CHUNK):
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    return lines + (0 if last == b"\n" else 1)
+class LineCount:
+    """Counts a file's lines as its chunks go by (for the progress bar; quoted newlines make it an estimate)."""
+
+    def __init__(self) -> None:
+        self.newlines = 0
+        self.last = b"\n"
+
+    def through(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """Yield the chunks, counting them."""
+        for chunk in chunks:
+            self.newlines += chunk.count(b"\n")
+            self.last = chunk[-1:] or self.last
+            yield chunk
+
+    @property
+    def lines(self) -> int:
+        """The lines seen, the last one counted without its line break too."""
+        return self.newlines + (0 if self.last == b"\n" else 1)
 
 
-def rows(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, list[str] | None, str]]:
-    """Yield (line number, row, problem) for every record; a record the CSV parser cannot read has row None.
+def rows(binary: IO[bytes], encoding: str, delimiter: str) -> Iterator[tuple[int, list[str] | None, str]]:
+    """Yield (line number, row, problem) for every record of a binary stream; a record the CSV parser cannot
+    read has row None.
 
     Undecodable bytes become U+FFFD, so one bad row is reported instead of stopping the import.
     """
-    with path.open("r", encoding=encoding, errors="replace", newline="") as text:
+    with io.TextIOWrapper(binary, encoding=encoding, errors="replace", newline="") as text:
         reader = csv.reader(text, delimiter=delimiter, strict=True)
         while True:
             line = reader.line_num + 1

@@ -11,7 +11,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from core.auth import Permission, require
-from core.errors import ValidationError
+from core.db import db
+from core.errors import KairanError, ValidationError
 from core.inputs import json_object
 from core.safecsv import SafeWriter
 from lists.import_job import start
@@ -66,12 +67,19 @@ def post_import() -> Any:
         raise ValidationError(_("Send the CSV as the multipart field file."))
     params = json_object(request.form.get("params") or "{}", "params")
     imp = upload(file.stream, file.filename, current_user.username)
-    configure(imp, {
-        "delimiter": params.get("delim") or None, "mode": params.get("mode"),
-        "subscription_status": params.get("subscription_status"), "lists": params.get("lists") or [],
-        "overwrite": params.get("overwrite", False),
-    })
-    start(imp, str(get_locale() or "en"))
+    try:
+        configure(imp, {
+            "delimiter": params.get("delim") or None, "mode": params.get("mode"),
+            "subscription_status": params.get("subscription_status"), "lists": params.get("lists") or [],
+            "overwrite": params.get("overwrite", False),
+        })
+        start(imp, str(get_locale() or "en"))
+    except KairanError:
+        # The caller is told why; nobody will come back to this upload (personal data), so it goes now.
+        db.session.rollback()
+        db.session.delete(imp)  # its file goes with it
+        db.session.commit()
+        raise
     return jsonify(data=_status(imp))
 
 

@@ -1,38 +1,33 @@
-"""The CSV import job: streams the file, merges duplicates, writes batches with upserts, reports bad rows."""
+"""The CSV import job: merges duplicates, writes batches with upserts, counts and keeps bad rows.
+
+The upload is read and checked in a process of its own (lists/import_reader.py) while this one writes.
+"""
 
 from __future__ import annotations
 
-import gc
-import json
-import multiprocessing
 import queue
 import threading
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Iterable
 from contextlib import closing
 from datetime import datetime
-from multiprocessing.connection import Connection
-from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import Any
 
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from core import queues
-from core.db import commit_without_waiting_for_disk, db, json_text, new_uuid, utcnow
+from core.db import commit_without_waiting_for_disk, db, utcnow
 from core.errors import ValidationError
-from core.oneline import one_line
-from core.safecsv import SafeWriter
-from lists import queries
-from lists.addresses import address_key, normalise_email
+from lists import import_files, queries
 from lists.consent_evidence import coded
-from lists.csvfiles import count_rows, rows
-from lists.imports import errors_path, get_import, remove_upload, running_import
+from lists.import_reader import Batch, Reading, read_ahead
+from lists.imports import get_import, running_import
 from lists.models import (
     ConsentMethod,
     Import,
+    ImportFile,
     ImportMode,
     ImportStatus,
     SubscriberStatus,
@@ -41,102 +36,11 @@ from lists.models import (
 )
 from lists.queues import IMPORT_QUEUE
 
-# Rows per transaction: on SQLite 20,000 took 7% less CPU than 5,000 (fewer, larger FTS5 segments to
-# merge), and hold the write lock ~0.3 s.
 IMPORT_JOB_TIMEOUT = 6 * 3600  # seconds; a large file at tens of thousands of rows a second is minutes
-BATCH_ROWS = 20_000
 # PostgreSQL works each connection's statements in a server process of its own, and its index
 # upkeep is most of an import's time: a batch is written in this many parts at once, each in its
 # own transaction on its own connection, so the server uses both cores. SQLite has one writer.
 POSTGRES_WRITERS = 2
-TRUE_WORDS = {"1", "true", "yes", "y", "on", "はい", "有", "○"}
-FALSE_WORDS = {"0", "false", "no", "n", "off", "いいえ", "無", "×", ""}
-NAME_FIELD = _l("Name")  # lazy: translated only for a row that is refused
-
-
-# email_key -> (address, name, attributes as JSON text, uuid if new): one batch's subscribers, one per address.
-Batch = dict[str, tuple[str, str, str, str]]
-
-
-class Reading(NamedTuple):
-    """What the reader process needs to read an import's file (plain values: it must not touch the database)."""
-
-    path: Path
-    encoding: str
-    delimiter: str
-    mapping: list[dict[str, Any]]
-    errors_path: Path
-    streams: int  # the batches are read already split in this many parts, by address (see Streams)
-
-
-class RowError(Exception):
-    """A row that cannot be imported; the message says why."""
-
-
-def _convert(value: str, kind: str, key: str) -> Any:
-    text = value.strip()
-    if kind == "text":
-        return text or None
-    if not text:
-        return None
-    if kind == "number":
-        try:
-            number = float(text.replace(",", ""))
-        except ValueError:
-            raise RowError(_("%(key)s is not a number: %(value)s", key=key, value=text)) from None
-        return int(number) if number.is_integer() else number
-    if kind == "boolean":
-        word = text.casefold()
-        if word in TRUE_WORDS or word in FALSE_WORDS:
-            return word in TRUE_WORDS
-        raise RowError(_("%(key)s is not yes or no: %(value)s", key=key, value=text))
-    try:  # date: 2026-11-23 or 2026/11/23, as Excel writes them
-        return datetime.strptime(text.replace("/", "-"), "%Y-%m-%d").date().isoformat()
-    except ValueError:
-        raise RowError(_("%(key)s is not a date (YYYY-MM-DD): %(value)s", key=key, value=text)) from None
-
-
-class RowParser:
-    """Turns CSV rows into (address, name, attributes) by one mapping, worked out once for the whole file."""
-
-    def __init__(self, mapping: list[dict[str, Any]]) -> None:
-        self.width = len(mapping)
-        # (column, target, key, type) in the mapping's order, so the first bad column is the one reported.
-        self.columns = [(i, m["target"], m.get("key", ""), m.get("type", "text"))
-                        for i, m in enumerate(mapping) if m["target"] != "ignore"]
-
-    def __call__(self, row: list[str]) -> tuple[str, str | None, dict[str, Any]]:
-        """Return one row's address, name and attributes, or raise RowError saying why not."""
-        if len(row) != self.width:
-            raise RowError(_("Expected %(n)d columns, found %(m)d.", n=self.width, m=len(row)))
-        if "\ufffd" in "".join(row):
-            raise RowError(_("The row has bytes that are not valid in the file's encoding."))
-        email, name, attribs = "", None, {}
-        for i, target, key, kind in self.columns:
-            value = row[i]
-            if target == "email":
-                try:
-                    email = normalise_email(value)
-                except ValidationError as error:
-                    raise RowError(error.message) from None
-            elif target == "name":
-                try:
-                    name = one_line(value, NAME_FIELD)[:200] or None
-                except ValidationError as error:
-                    raise RowError(error.message) from None
-            elif target == "attribute":
-                converted = _convert(value, kind, key)
-                if converted is not None:
-                    attribs[key] = converted
-            elif target == "attribs_json" and value.strip():
-                try:
-                    extra = json.loads(value)
-                except json.JSONDecodeError:
-                    raise RowError(_("The attributes column is not valid JSON.")) from None
-                if not isinstance(extra, dict):
-                    raise RowError(_("The attributes column must hold a JSON object."))
-                attribs.update(extra)
-        return email, name, attribs
 
 
 class BatchWriter:
@@ -281,140 +185,51 @@ class Streams:
                     self.written += len(part)
 
 
-def _progress(imp_id: int, **values: Any) -> bool:
-    """Save progress; return whether a cancel was asked for."""
+def _progress(imp_id: int, bad_rows: bytes = b"", **values: Any) -> bool:
+    """Save progress, with the bad rows' next bytes; return whether a cancel was asked for."""
+    import_files.append(imp_id, ImportFile.BAD_ROWS, bad_rows)
     db.session.execute(update(Import).where(Import.id == imp_id).values(**values))
     db.session.commit()
     return bool(db.session.scalar(select(Import.cancel_requested).where(Import.id == imp_id)))
 
 
 def run_import(import_id: int, language: str = "en") -> dict[str, int]:
-    """Import one CSV file (an RQ job); errors propagate after the import is marked failed."""
+    """Import one CSV file (an RQ job); errors propagate after the import is marked failed.
+
+    However it ends, its upload is deleted: it holds personal data nobody needs any more.
+    """
     with force_locale(language):
         imp = get_import(import_id)
-        if imp.cancel_requested:
-            _progress(import_id, status=ImportStatus.CANCELLED, finished_at=utcnow())
-            remove_upload(imp)
-            return {"imported": 0, "failed": 0}
-        path = Path(imp.path)
-        try:  # counting reads the file too: a missing or unreadable upload fails the import, not leaves it hanging
-            _progress(import_id, status=ImportStatus.IMPORTING, started_at=utcnow(),
-                      total=max(count_rows(path) - 1, 0))
-            counts = _run(imp, path)
-        except Exception as error:
-            db.session.rollback()
-            _progress(import_id, status=ImportStatus.FAILED, finished_at=utcnow(), error=str(error)[:2000])
-            raise
-        finally:
-            remove_upload(imp)
-        return counts
-
-
-def _batches(reading: Reading, errors_file: IO[str]) -> Iterator[tuple[list[Batch], int, int]]:
-    """Read and check the file: yield (batch in reading.streams parts, rows read, bad rows) every BATCH_ROWS
-    good addresses, and at the end; bad rows go to errors_file."""
-    parse = RowParser(reading.mapping)
-    done = failed = size = 0
-    parts: list[dict[str, tuple[str, str | None, dict[str, Any]]]] = [{} for _ in range(reading.streams)]
-    errors = SafeWriter(errors_file)  # =1+2 in a bad row stays text when the file is opened in Excel
-    errors.writerow(["line", "reason", "row"])
-    records = rows(reading.path, reading.encoding, reading.delimiter)
-    next(records, None)  # the header
-    for line, row, problem in records:
-        if row is not None and not "".join(row).strip():
-            continue  # blank lines are not rows
-        done += 1
         try:
-            if row is None:
-                raise RowError(_("The CSV cannot be read here: %(problem)s", problem=problem))
-            email, name, attribs = parse(row)
-        except RowError as error:
-            failed += 1
-            errors.writerow([line, str(error), reading.delimiter.join(row or [])])
-            continue
-        key = address_key(email)
-        part = parts[hash(key) % reading.streams]
-        earlier = part.get(key)
-        if earlier is not None:  # the same address twice in the file: merge, later values win
-            attribs = {**earlier[2], **attribs}
-            name = name or earlier[1]
-        else:
-            size += 1
-        part[key] = (email, name, attribs)
-        if size >= BATCH_ROWS:
-            errors_file.flush()  # the import's page lists bad rows while it runs
-            yield [_stored(part) for part in parts], done, failed
-            parts, size = [{} for _ in range(reading.streams)], 0
-    yield [_stored(part) for part in parts], done, failed
-
-
-def _stored(batch: dict[str, tuple[str, str | None, dict[str, Any]]]) -> Batch:
-    """Return a batch as the writer stores it: the name defaults to the local part, attributes as JSON text,
-    and a uuid for the subscriber it may create, made here because this process has CPU to spare."""
-    return {key: (email, name or email.split("@")[0], json_text(attribs), new_uuid())
-            for key, (email, name, attribs) in batch.items()}
-
-
-def _read_file(reading: Reading, sender: Connection) -> None:
-    """Read and check the whole file, sending each batch to the writer (runs in the reader process)."""
-    # What this process inherited (the app, the worker's objects) is kept out of the collector's sight, as
-    # `flask worker` does for itself (core/cli.py): otherwise each full collection that a batch's
-    # allocations set off walks all of it again. The reader's CPU for 1M rows: 7.9 s, frozen 6.1 s.
-    gc.freeze()
-    try:
-        with reading.errors_path.open("w", encoding="utf-8-sig", newline="") as errors_file:
-            for item in _batches(reading, errors_file):
-                sender.send(item)  # blocks while the writer is a batch behind: memory stays flat
-        sender.send(None)
-    except Exception as error:  # noqa: BLE001 - handed to the writer, which fails the import with it
-        sender.send(RuntimeError(f"{type(error).__name__}: {error}"))
-    finally:
-        sender.close()
-
-
-def _read_ahead(reading: Reading) -> Generator[tuple[list[Batch], int, int]]:
-    """Yield the file's batches, read and checked by a second process while this one writes.
-
-    Decoding, CSV parsing and address checks take a third of an import's time (SQLite writes in
-    this very process): a process of their own runs them on the second core. It is forked, so
-    it shares the app context and the locale bad rows are explained in, and it touches no
-    database or Redis connection. A cancelled import stops it.
-    """
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    reader = context.Process(target=_read_file, args=(reading, sender), name="import-reader", daemon=True)
-    reader.start()
-    sender.close()  # the reader holds the only sending end: its exit ends recv() with EOFError
-    try:
-        while True:
+            if imp.cancel_requested:
+                _progress(import_id, status=ImportStatus.CANCELLED, finished_at=utcnow())
+                return {"imported": 0, "failed": 0}
             try:
-                item = receiver.recv()
-            except EOFError:
-                raise RuntimeError("The import's reader process ended before the end of the file.") from None
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        receiver.close()
-        if reader.is_alive():
-            reader.kill()  # not terminate(): the reader inherited the worker's own SIGTERM handler
-        reader.join()
+                if not import_files.exists(import_id, ImportFile.UPLOAD):
+                    raise ValidationError(_("The uploaded file is no longer kept. Upload it again."))
+                _progress(import_id, status=ImportStatus.IMPORTING, started_at=utcnow())
+                return _run(imp)
+            except Exception as error:
+                db.session.rollback()
+                _progress(import_id, status=ImportStatus.FAILED, finished_at=utcnow(), error=str(error)[:2000])
+                raise
+        finally:
+            import_files.remove(import_id, ImportFile.UPLOAD)
+            db.session.commit()
 
 
-def _run(imp: Import, path: Path) -> dict[str, int]:
+def _run(imp: Import) -> dict[str, int]:
     imp_id, estimate = imp.id, imp.total
     done = failed = 0
     cancelled = False
     count = 1 if queries.is_sqlite() else POSTGRES_WRITERS
-    reading = Reading(path, imp.encoding, imp.delimiter, list(imp.mapping), errors_path(imp), count)
+    reading = Reading(imp_id, imp.encoding, imp.delimiter, list(imp.mapping), count)
     streams = Streams(BatchWriter(imp), count)
     try:
-        with closing(_read_ahead(reading)) as batches:  # closing stops the reader if the import ends early
-            for parts, done, failed in batches:
+        with closing(read_ahead(reading)) as batches:  # closing stops the reader if the import ends early
+            for parts, done, failed, bad_rows in batches:
                 streams.write(parts)
-                if _progress(imp_id, done=done, imported=streams.written, failed=failed):
+                if _progress(imp_id, bad_rows, done=done, imported=streams.written, failed=failed):
                     cancelled = True
                     break
     finally:

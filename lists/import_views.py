@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -15,22 +25,24 @@ from core.auth import Permission, require
 from core.db import db
 from core.forms import ConfirmForm
 from core.refusals import showing_refusal
+from lists import import_files
 from lists.csvfiles import DELIMITERS, ENCODINGS, preview
 from lists.import_job import start
 from lists.imports import (
     ATTRIBUTE_TYPES,
+    BAD_ROWS_KEPT,
     TARGETS,
     auto_mapping,
     cancel,
     configure,
     delete_import,
-    errors_path,
     first_errors,
     get_import,
     progress,
     upload,
+    upload_sample,
 )
-from lists.models import Import, ImportStatus, MailingList
+from lists.models import Import, ImportFile, ImportStatus, MailingList
 from lists.services import lists_query
 
 bp = Blueprint("imports", __name__, url_prefix="/subscribers/import")
@@ -80,12 +92,13 @@ def detail(import_id: int) -> Any:
         lists = db.session.scalars(select(MailingList).where(MailingList.id.in_(imp.list_ids or []))
                                    .order_by(MailingList.name)).all()
         return render_template("lists/import_progress.html", imp=imp, progress=progress(imp), lists=lists,
-                               errors=first_errors(imp, ERRORS_SHOWN), form=ConfirmForm())
+                               errors=first_errors(imp, ERRORS_SHOWN), kept_days=BAD_ROWS_KEPT.days,
+                               form=ConfirmForm())
     encoding = request.args.get("encoding") or imp.encoding
     delimiter = (request.args.get("delimiter") or imp.delimiter).replace("\\t", "\t")
     if encoding not in ENCODINGS and encoding != imp.encoding:
         encoding = imp.encoding
-    rows = preview(Path(imp.path), encoding, delimiter[:1] or ",")
+    rows = preview(upload_sample(imp), encoding, delimiter[:1] or ",")
     header = rows[0] if rows else []
     mapping = imp.mapping if len(imp.mapping) == len(header) else auto_mapping(header)
     return render_template(
@@ -140,9 +153,13 @@ def remove(import_id: int) -> Any:
 @bp.get("/<int:import_id>/errors.csv")
 @require(Permission.SUBSCRIBERS_WRITE)
 def errors_csv(import_id: int) -> Any:
-    """Download every bad row with its line number and reason (UTF-8 with BOM, for Excel)."""
-    path = errors_path(get_import(import_id))
-    if not path.exists():
+    """Download every bad row with its line number and reason (UTF-8 with BOM, for Excel), streamed from the
+    database, whichever worker wrote them."""
+    imp = get_import(import_id)
+    if not import_files.exists(imp.id, ImportFile.BAD_ROWS):
         abort(404)
-    return send_file(path, mimetype="text/csv", as_attachment=True, download_name=f"import-{import_id}-errors.csv")
+    response = Response(stream_with_context(import_files.read(imp.id, ImportFile.BAD_ROWS)),
+                        content_type="text/csv; charset=utf-8")
+    response.headers["Content-Disposition"] = f"attachment; filename=import-{import_id}-errors.csv"
+    return response
 

@@ -1,27 +1,36 @@
-"""CSV import services: upload, preview, configure, queue, cancel, progress; shared by the UI and the API."""
+"""CSV import services: upload, preview, configure, cancel, progress, and how long an import's files are kept;
+shared by the UI and the API."""
 
 from __future__ import annotations
 
 import csv
+import io
 import re
-import uuid
-from itertools import islice
+from datetime import timedelta
+from itertools import chain, islice
 from pathlib import Path
 from typing import IO, Any
 
-from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
 from core.i18n import time_left_text
 from core.safecsv import restored
-from lists.csvfiles import ENCODINGS, decode_sample, detect_delimiter, detect_encoding, preview, read_sample
-from lists.models import Import, ImportMode, ImportStatus, SubscriptionStatus
+from lists import import_files
+from lists.csvfiles import ENCODINGS, SAMPLE_BYTES, LineCount, decode_sample, detect_delimiter, detect_encoding, preview
+from lists.models import Import, ImportFile, ImportMode, ImportStatus, SubscriptionStatus
 from lists.subscribers import lists_by_id
 
-IMPORTS_DIR = "imports"
+# Uploads and bad rows hold personal data. An upload goes as soon as its import ends; one whose import
+# was never started, or whose worker died without a word, goes after these (lists/__init__.py has
+# the workers sweep every SWEEP_SECONDS). Bad rows stay a while for the person who imported.
+UNSTARTED_UPLOAD_KEPT = timedelta(days=1)
+STALLED_AFTER = timedelta(hours=1)  # progress is saved after every batch, seconds apart
+BAD_ROWS_KEPT = timedelta(days=30)
+SWEEP_SECONDS = 600  # an abandoned upload outlives its time by at most this
+ENDED = (ImportStatus.FINISHED, ImportStatus.FAILED, ImportStatus.CANCELLED)
 TARGETS = ("email", "name", "attribute", "attribs_json", "ignore")
 ATTRIBUTE_TYPES = ("text", "number", "boolean", "date")
 # Header names (case-folded) recognised without asking, Japanese first.
@@ -30,25 +39,20 @@ NAME_HEADERS = {"name", "名前", "氏名", "お名前", "full name"}
 ATTRIBUTE_KEY = re.compile(r"^[^\s.{}]{1,64}$")
 
 
-def imports_folder() -> Path:
-    """Return the folder uploads are kept in (inside the data folder)."""
-    folder = Path(current_app.config["KAIRAN"].data_dir) / IMPORTS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def errors_path(imp: Import) -> Path:
-    """Return the CSV file listing an import's bad rows."""
-    return Path(imp.path).with_suffix(".errors.csv")
-
-
 def first_errors(imp: Import, limit: int) -> list[list[str]]:
-    """Return up to limit bad rows of an import as [line, reason, row]."""
-    path = errors_path(imp)
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        return [[restored(cell) for cell in row] for row in islice(csv.reader(fh), 1, limit + 1)]
+    """Return up to limit bad rows of an import as [line, reason, row] (read only as far as needed)."""
+    with io.TextIOWrapper(import_files.open_file(imp.id, ImportFile.BAD_ROWS), encoding="utf-8-sig",
+                          newline="") as text:
+        return [[restored(cell) for cell in row] for row in islice(csv.reader(text), 1, limit + 1)]
+
+
+def upload_sample(imp: Import) -> bytes:
+    """Return the first bytes of an import's upload, enough to preview it; say so when it is gone."""
+    with import_files.open_file(imp.id, ImportFile.UPLOAD) as upload:
+        sample = upload.read(SAMPLE_BYTES)
+    if not sample:
+        raise ValidationError(_("The uploaded file is no longer kept. Upload it again."))
+    return sample
 
 
 def auto_mapping(header: list[str]) -> list[dict[str, Any]]:
@@ -70,25 +74,32 @@ def auto_mapping(header: list[str]) -> list[dict[str, Any]]:
 
 
 def upload(stream: IO[bytes], file_name: str, created_by: str) -> Import:
-    """Store an uploaded CSV in the data folder and detect how to read it; nothing is imported yet."""
-    path = imports_folder() / f"{uuid.uuid4().hex}.csv"
-    with path.open("wb") as out:
-        while chunk := stream.read(1024 * 1024):
-            out.write(chunk)
-    sample = read_sample(path)
+    """Store an uploaded CSV with its import, and detect how to read it; nothing is imported yet.
+
+    The import and its file are saved in one transaction: an upload that fails leaves nothing behind.
+    """
+    chunks = import_files.chunks_of(stream)
+    first = next(chunks, b"")
+    sample = first[:SAMPLE_BYTES]
     if not sample.strip():
-        path.unlink()
         raise ValidationError(_("The file is empty."))
     if b"\x00" in sample:  # no CSV in the encodings Kairan reads holds a NUL byte; gzip, zip and Excel files do
-        path.unlink()
         raise ValidationError(_("The file is not a CSV file: it is compressed or binary. Upload the CSV itself."))
     encoding = detect_encoding(sample)
     delimiter = detect_delimiter(decode_sample(sample, encoding))
-    imp = Import(file_name=Path(file_name or "upload.csv").name[:255], path=str(path), encoding=encoding,
-                 delimiter=delimiter, created_by=created_by, status=ImportStatus.PENDING)
-    header = preview(path, encoding, delimiter, rows=0)
-    imp.mapping = auto_mapping(header[0] if header else [])
+    header = preview(sample, encoding, delimiter, rows=0)
+    imp = Import(file_name=Path(file_name or "upload.csv").name[:255], encoding=encoding, delimiter=delimiter,
+                 mapping=auto_mapping(header[0] if header else []), created_by=created_by,
+                 status=ImportStatus.PENDING)
     db.session.add(imp)
+    db.session.flush()  # its id, which its file's chunks carry
+    count = LineCount()
+    try:
+        import_files.save(imp.id, ImportFile.UPLOAD, count.through(chain([first], chunks)))
+    except BaseException:
+        db.session.rollback()
+        raise
+    imp.total = max(count.lines - 1, 0)  # the header is no row
     db.session.commit()
     return imp
 
@@ -145,7 +156,7 @@ def configure(imp: Import, options: dict[str, Any]) -> None:
     delimiter = options.get("delimiter") or imp.delimiter
     if len(delimiter) != 1 or delimiter in "\r\n\"":
         raise ValidationError(_("The delimiter is one character, such as a comma or a tab."))
-    header = preview(Path(imp.path), encoding, delimiter, rows=0)
+    header = preview(upload_sample(imp), encoding, delimiter, rows=0)
     columns = len(header[0]) if header else 0
     mapping = options.get("mapping") or auto_mapping(header[0] if header else [])
     try:
@@ -169,22 +180,32 @@ def cancel(imp: Import) -> None:
     elif imp.status == ImportStatus.PENDING:
         imp.status = ImportStatus.CANCELLED
         imp.finished_at = utcnow()
-        remove_upload(imp)
+        import_files.remove(imp.id, ImportFile.UPLOAD)
     db.session.commit()
 
 
-def remove_upload(imp: Import) -> None:
-    """Delete the uploaded file once its import has ended: it holds personal data nobody needs any more."""
-    Path(imp.path).unlink(missing_ok=True)
-
-
 def delete_import(imp: Import) -> None:
-    """Delete an import that is not running, with its upload and its bad-rows file."""
+    """Delete an import that is not running, with its upload and its bad rows (its files go with it)."""
     if imp.status in (ImportStatus.QUEUED, ImportStatus.IMPORTING):
         raise ValidationError(_("This import is running; cancel it first."))
-    remove_upload(imp)
-    errors_path(imp).unlink(missing_ok=True)
     db.session.delete(imp)
+    db.session.commit()
+
+
+def sweep() -> None:
+    """Forget what imports keep past its time (a periodic job): uploads of ended imports, of imports never
+    started after UNSTARTED_UPLOAD_KEPT and of imports whose worker stopped; bad rows after BAD_ROWS_KEPT."""
+    now = utcnow()
+    db.session.execute(update(Import).where(Import.status == ImportStatus.PENDING,
+                                            Import.created_at < now - UNSTARTED_UPLOAD_KEPT)
+                       .values(status=ImportStatus.CANCELLED, finished_at=now))
+    db.session.execute(update(Import).where(Import.status == ImportStatus.IMPORTING,
+                                            Import.updated_at < now - STALLED_AFTER)
+                       .values(status=ImportStatus.FAILED, finished_at=now,
+                               error=_("The worker running this import stopped. Upload the file again.")))
+    import_files.remove(select(Import.id).where(Import.status.in_(ENDED)), ImportFile.UPLOAD)
+    import_files.remove(select(Import.id).where(Import.status.in_(ENDED), Import.finished_at < now - BAD_ROWS_KEPT),
+                        ImportFile.BAD_ROWS)
     db.session.commit()
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -190,7 +190,6 @@ class Import(Timestamped, db.Model):  # type: ignore[name-defined]
 
     id: Mapped[int] = mapped_column(primary_key=True)
     file_name: Mapped[str] = mapped_column(String(255))  # as uploaded; kept as consent evidence
-    path: Mapped[str] = mapped_column(String(1000))  # where the upload is stored in the data folder
     encoding: Mapped[str] = mapped_column(String(30), default="utf-8")
     delimiter: Mapped[str] = mapped_column(String(1), default=",")
     # One entry per CSV column: {"target": "email"|"name"|"attribute"|"attribs_json"|"ignore", "key", "type"}.
@@ -202,15 +201,34 @@ class Import(Timestamped, db.Model):  # type: ignore[name-defined]
         str_enum(SubscriptionStatus), default=SubscriptionStatus.CONFIRMED
     )
     status: Mapped[ImportStatus] = mapped_column(str_enum(ImportStatus), default=ImportStatus.PENDING)
-    total: Mapped[int] = mapped_column(default=0)  # data rows in the file
+    total: Mapped[int] = mapped_column(default=0)  # data rows in the file (counted at upload, known at the end)
     done: Mapped[int] = mapped_column(default=0)  # rows read so far
     imported: Mapped[int] = mapped_column(default=0)  # good rows written
-    failed: Mapped[int] = mapped_column(default=0)  # bad rows, listed in the errors file
+    failed: Mapped[int] = mapped_column(default=0)  # bad rows, listed in its bad-rows file
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     error: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(100), default="")
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class ImportFile(StrEnum):
+    """The files an import keeps, each only while it is needed (lists/import_files.py)."""
+
+    UPLOAD = "upload"  # the CSV as uploaded: until the import ends
+    BAD_ROWS = "bad_rows"  # line, reason and row of each row it could not take: for a while after it ends
+
+
+class ImportChunk(db.Model):  # type: ignore[name-defined]
+    """One piece of an import's file, in the database: every machine reaches it, whatever its data folder."""
+
+    __tablename__ = "import_chunks"
+
+    import_id: Mapped[int] = mapped_column(ForeignKey("imports.id", ondelete="CASCADE"), primary_key=True,
+                                           autoincrement=False)
+    file: Mapped[ImportFile] = mapped_column(str_enum(ImportFile), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # 0, 1, 2 … in the file's order
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Segment(Timestamped, db.Model):  # type: ignore[name-defined]

@@ -17,11 +17,14 @@ from sqlalchemy import func, select
 from core.db import db
 from core.queues import queue
 from core.safecsv import FORMULA_STARTS
+from lists import import_files
 from lists.consent_evidence import describe
 from lists.models import (
     ConsentMethod,
     ConsentRecord,
     Import,
+    ImportChunk,
+    ImportFile,
     MailingList,
     Subscriber,
     SubscriberStatus,
@@ -189,6 +192,8 @@ def test_listmonk_import_api(app: Flask, client: FlaskClient) -> None:
     no_list = client.post("/api/import/subscribers", headers=headers, content_type="multipart/form-data",
                           data={"params": "{}", "file": (io.BytesIO(b"email\r\na@b.jp\r\n"), "x.csv")})
     assert no_list.status_code == 400 and no_list.get_json() == {"message": "Choose at least one list."}
+    with app.app_context():  # the refused upload is not kept
+        assert db.session.scalar(select(func.count()).select_from(Import)) == 1
 
 
 @pytest.mark.parametrize("role", ["viewer"])
@@ -199,28 +204,22 @@ def test_viewers_cannot_import(app: Flask, client: FlaskClient, users: dict[str,
 
 def test_uploads_are_removed_when_done_and_imports_can_be_deleted(app: Flask, client: FlaskClient,
                                                                   users: dict[str, str]) -> None:
-    from pathlib import Path
-
-    from lists.imports import errors_path, get_import
-
     news = make_list(app)
     login(client, "editor")
     preview_url = upload_via_ui(client, b"email\r\na@example.jp\r\nbad\r\n")
     import_id = int(preview_url.rsplit("/", 1)[1])
     with app.app_context():
-        upload_path = Path(get_import(import_id).path)
-    assert upload_path.exists()
+        assert import_files.exists(import_id, ImportFile.UPLOAD)
     start_via_ui(client, preview_url, lists=str(news))
     run_jobs(app)
-    assert not upload_path.exists()  # personal data is not kept once imported
     with app.app_context():
-        errors_file = errors_path(get_import(import_id))
-    assert errors_file.exists()
+        assert not import_files.exists(import_id, ImportFile.UPLOAD)  # personal data is not kept once imported
+        assert import_files.exists(import_id, ImportFile.BAD_ROWS)
     token = csrf_token(client, "/subscribers/import/")
     client.post(f"/subscribers/import/{import_id}/delete", data={"csrf_token": token})
-    assert not errors_file.exists()
     assert client.get(preview_url).status_code == 404
     with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ImportChunk)) == 0  # its files went with it
         assert db.session.scalar(select(func.count()).select_from(Subscriber)) == 1  # imported rows stay
 
 

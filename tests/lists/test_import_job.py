@@ -8,7 +8,6 @@ import multiprocessing
 import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 from flask import Flask
 from rq import SimpleWorker
@@ -16,9 +15,11 @@ from sqlalchemy import func, select
 
 from core.db import db
 from core.queues import queue, redis
-from lists.import_job import BATCH_ROWS, run_import, start
+from lists import import_files
+from lists.import_job import run_import, start
+from lists.import_reader import BATCH_ROWS
 from lists.imports import configure, first_errors, get_import, upload
-from lists.models import ConsentRecord, Import, ImportStatus, Subscriber, Subscription
+from lists.models import ConsentRecord, Import, ImportFile, ImportStatus, Subscriber, Subscription
 from lists.queries import is_sqlite, search_condition
 from lists.queues import IMPORT_QUEUE
 from lists.services import create_list
@@ -101,19 +102,21 @@ def test_a_reader_failure_fails_the_import_saying_why(app: Flask) -> None:
         assert imp.status == ImportStatus.FAILED
         assert imp.error == "LookupError: unknown encoding: no-such-codec"
         assert db.session.scalar(select(func.count()).select_from(Subscriber)) == 0
+        assert not import_files.exists(import_id, ImportFile.UPLOAD)  # a failed import keeps no personal data
     assert multiprocessing.active_children() == []
 
 
 def test_an_upload_gone_before_the_job_ran_fails_the_import(app: Flask) -> None:
-    # The file was removed (a cleaned temp folder, another machine without it): failed, saying so, not left importing.
+    # The upload was deleted meanwhile (the sweep of abandoned uploads): failed, saying so, not left importing.
     import_id = queued_import(app, ["taro@example.jp,太郎"])
     with app.app_context():
         imp = get_import(import_id)
-        Path(imp.path).unlink()
-        start(imp, "en")
+        import_files.remove(import_id, ImportFile.UPLOAD)
+        start(imp, "ja")
         SimpleWorker([queue(IMPORT_QUEUE)], connection=redis()).work(burst=True)
         imp = get_import(import_id)
-        assert imp.status == ImportStatus.FAILED and "No such file" in (imp.error or "")
+        assert imp.status == ImportStatus.FAILED
+        assert imp.error == "アップロードされたファイルはもう残っていません。もう一度アップロードしてください。"
 
 
 def _run_in_app(app: Flask, import_id: int) -> None:
