@@ -15,6 +15,7 @@ from flask.cli import AppGroup
 from flask_migrate import upgrade
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, SimpleWorker, Worker
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.job import Job
 from sqlalchemy import select
 
@@ -25,6 +26,7 @@ from core.embedded import EmbeddedError, Supervisor, preflight, services
 from core.errors import KairanError
 from core.models import User, UserType
 from core.queues import WORKER_QUEUES, WORKER_TTL, QueueName, periodic_jobs, queue, redis
+from core.scheduler import Scheduler
 from core.settings import Settings
 from core.users import create_api_user, create_user, ensure_first_admin, has_admin
 
@@ -69,7 +71,8 @@ def up_command() -> None:
 
 
 class KairanWorker(Worker):
-    """An RQ worker that runs mail jobs in its own process and queues the periodic jobs (core/queues.py).
+    """An RQ worker that runs mail jobs in its own process, queues the periodic jobs (core/queues.py) and runs
+    a scheduler that waits its turn (core/scheduler.py).
 
     Send and tx jobs run here rather than in a forked work horse, so a campaign stays compiled
     and its DKIM key parsed from one batch to the next (a fork would redo both for every batch);
@@ -94,9 +97,31 @@ class KairanWorker(Worker):
             for name, job in periodic_jobs():
                 queue(name).enqueue(job)
 
+    def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
+                         date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+                         log_format: str = DEFAULT_LOGGING_FORMAT) -> None:
+        """Start Kairan's scheduler process at once, holding a lock or not: it waits for the locks it lacks.
+
+        (RQ starts its own only when the lock is free at that moment, and looks again once a maintenance interval.)
+        """
+        self.scheduler = Scheduler(self.queues, connection=self.connection, logging_level=logging_level or "INFO",
+                                   date_format=date_format, log_format=log_format, serializer=self.serializer,
+                                   name=self.name)
+        if not burst:
+            self.scheduler.start()
+        elif self.scheduler.acquire_locks():  # a burst worker releases what is due once, as RQ's does
+            try:
+                self.scheduler.register_birth()
+                self.scheduler.enqueue_scheduled_jobs()
+            finally:
+                self.scheduler.release_locks()
+                self.scheduler.register_death()
+
 
 @click.command("worker")
-@click.option("--with-scheduler", is_flag=True, help="Also run RQ's scheduler in this worker.")
+@click.option("--with-scheduler/--without-scheduler", default=True, show_default=True,
+              help="Take part in releasing scheduled jobs (send times, deferred batches, retries): one worker does it "
+                   "at a time, and another takes over within seconds when it dies.")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.argument("queues", nargs=-1)
 def worker_command(with_scheduler: bool, burst: bool, queues: tuple[str, ...]) -> None:

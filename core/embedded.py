@@ -149,11 +149,9 @@ def services(app: Flask) -> list[ServiceSpec]:
                                  ready=lambda: _socket_answers(sock)))
     specs += app.extensions.get("kairan_services", [])
     for number in range(settings.workers):
-        # One worker also runs RQ's scheduler (scheduled campaigns, retries with back-off).
-        # Started without queue names, each serves core.queues.WORKER_QUEUES in that order:
-        # transactional mail before campaign batches.
-        extra = ["--with-scheduler"] if number == 0 else []
-        specs.append(ServiceSpec(f"worker-{number + 1}", flask_command("worker", *extra)))
+        # Each also runs a scheduler that waits its turn (core/scheduler.py). Started without queue names,
+        # each serves core.queues.WORKER_QUEUES in that order: transactional mail before campaign batches.
+        specs.append(ServiceSpec(f"worker-{number + 1}", flask_command("worker")))
     # Requests without the client's address and user agent: readers' pixel and link requests pass through
     # here, and the log must not keep what KAIRAN_TRACK_IP keeps out of the events.
     web = web_argv(settings.port, "--access-logfile", str(settings.data_dir / "access.log"),
