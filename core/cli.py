@@ -22,6 +22,7 @@ from sqlalchemy import select
 from core import two_factor
 from core.auth import Role
 from core.db import db
+from core.deployment import require_shared_secret
 from core.embedded import EmbeddedError, Supervisor, preflight, services
 from core.errors import KairanError
 from core.models import User, UserType
@@ -43,6 +44,7 @@ def up_command() -> None:
     """Start Kairan with everything it needs (Redis, capture SMTP, workers, web) and supervise it."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     settings: Settings = app.config["KAIRAN"]
+    require_shared_secret(settings)
     try:
         preflight(settings)
         specs = services(app)
@@ -126,6 +128,7 @@ class KairanWorker(Worker):
 @click.argument("queues", nargs=-1)
 def worker_command(with_scheduler: bool, burst: bool, queues: tuple[str, ...]) -> None:
     """Run an RQ worker on Kairan's queues (all of them, transactional mail first, unless named)."""
+    require_shared_secret(current_app.config["KAIRAN"])
     names = queues or tuple(name.value for name in WORKER_QUEUES)
     unknown = set(names) - {name.value for name in QueueName}
     if unknown:

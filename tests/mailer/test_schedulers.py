@@ -68,8 +68,9 @@ class Workers:
 
 
 @pytest.fixture
-def workers(settings_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
-    pool = Workers(settings_env, tmp_path)
+def workers(app: Flask, settings_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
+    # On PostgreSQL a worker needs KAIRAN_SECRET_KEY: the test app's own, as a deployment's machines share one.
+    pool = Workers({**settings_env, "KAIRAN_SECRET_KEY": app.config["SECRET_KEY"]}, tmp_path)
     yield pool
     pool.stop_all()
 
@@ -139,6 +140,6 @@ def test_health_and_the_dashboard_say_when_no_scheduler_runs(app: Flask, client:
 
     workers.kill(lone)
     scheduling_one = workers.start()
-    wait_until(lambda: component()["ok"], 30)
+    wait_until(lambda: component()["ok"] is True, 30)
     assert component()["detail"] == name_of(scheduling_one)
     assert "No scheduler is running" not in client.get("/").get_data(as_text=True)
