@@ -51,7 +51,10 @@ def up_command() -> None:
     except EmbeddedError as exc:
         raise click.ClickException(str(exc)) from None
     upgrade()
-    created = ensure_first_admin(settings.admin_user, settings.admin_password)
+    try:
+        created = ensure_first_admin(settings.admin_user, settings.admin_password)
+    except KairanError as exc:
+        raise click.ClickException(exc.message) from None
     created_name = created.username if created is not None else None
     needs_setup = not has_admin()
     db.session.remove()

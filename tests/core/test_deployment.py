@@ -1,5 +1,6 @@
-"""One secret key per deployment: on PostgreSQL a worker, web or bounce server refuses to start without
-KAIRAN_SECRET_KEY (each machine would make up its own); the embedded SQLite installation keeps generating one."""
+"""What a deployment's machines share. One secret key: on PostgreSQL a worker, web or bounce server refuses to
+start without KAIRAN_SECRET_KEY (each machine would make up its own); the embedded SQLite installation keeps
+generating one. The first admin: KAIRAN_ADMIN_USER/PASSWORD make it on any web machine, not only under make up."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import sys
 import time
 from pathlib import Path
 
+from flask import Flask
+from sqlalchemy import select
+
+from app import create_app
+from core.auth import Role
+from core.db import db
 from core.embedded import port_answers, web_argv
+from core.models import User
+from tests.conftest import PASSWORD, login
 from tests.resources import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,3 +72,29 @@ def test_processes_on_postgresql_refuse_to_start_without_the_deployment_secret(s
     assert serves(start(web_argv(port), shared), port)
     worker = start(flask("worker", "--burst"), shared)
     assert worker.wait(START_TIMEOUT) == 0, worker.communicate()[0]
+
+
+def web_machine(settings_env: dict[str, str], **settings: str) -> Flask:
+    """One web process of a deployment: the app gunicorn serves, no `flask up` before it."""
+    return create_app({**settings_env, **settings, "TESTING": True})
+
+
+def test_admin_user_and_password_make_the_first_admin_on_any_web_machine(app: Flask,
+                                                                         settings_env: dict[str, str]) -> None:
+    admin = {"KAIRAN_ADMIN_USER": "Boss", "KAIRAN_ADMIN_PASSWORD": PASSWORD}
+    first, second = web_machine(settings_env, **admin).test_client(), web_machine(settings_env, **admin).test_client()
+    # Whoever comes first, on whichever machine, meets the login page, never the setup page that anyone could fill.
+    assert first.get("/").headers["Location"].startswith("/login")
+    assert second.get("/setup").status_code == 404
+    assert login(second, "boss").headers["Location"] == "/"
+    assert second.get("/").status_code == 200
+    with app.app_context():
+        assert [(u.username, u.role) for u in db.session.scalars(select(User))] == [("boss", Role.ADMIN)]
+
+
+def test_an_admin_password_too_short_is_said_on_the_page_naming_the_settings(settings_env: dict[str, str]) -> None:
+    client = web_machine(settings_env, KAIRAN_ADMIN_USER="boss", KAIRAN_ADMIN_PASSWORD="short").test_client()
+    response = client.get("/login")
+    assert response.status_code == 400
+    assert ("KAIRAN_ADMIN_USER and KAIRAN_ADMIN_PASSWORD cannot make the first admin: A password needs at least 10 "
+            "characters.") in response.get_data(as_text=True)
