@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import logging
 import os
 import socket
 import sys
@@ -136,6 +137,10 @@ def worker_command(with_scheduler: bool, burst: bool, queues: tuple[str, ...]) -
     unknown = set(names) - {name.value for name in QueueName}
     if unknown:
         raise click.BadParameter(f"unknown queue {sorted(unknown)[0]!r}", param_hint="QUEUES")
+    # Kairan's own lines at INFO (each send batch's outcome, a scheduler taking over), RQ's from WARNING; each
+    # names this worker as the dashboard does, so an admin reading several hosts' logs can tell them apart.
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"%(asctime)s {socket.gethostname()}.{os.getpid()} %(name)s %(levelname)s: %(message)s")
     engine = db.engine
     # What is loaded by now (the app, its modules and their objects) lives as long as the worker: frozen out
     # of the collector's sight, the full collections a send's allocations set off walk only what jobs made
