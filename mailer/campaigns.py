@@ -255,10 +255,22 @@ def subscriber_fields(subscriber: Subscriber) -> dict[str, Any]:
             "status": str(subscriber.status or "enabled")}
 
 
-def sender_fields() -> dict[str, str]:
-    """Return what templates see as ``sender``: the details Japanese law asks every mail to show."""
+def sender_fields(campaign: Campaign | None = None) -> dict[str, str]:
+    """Return what templates see as ``sender``: the details Japanese law asks every mail to show, as the
+    campaign fixed them, else this machine's settings (a draft, Kairan's own mail)."""
+    if campaign is not None and campaign.sender_address is not None:
+        return {"name": campaign.sender_name or "", "address": campaign.sender_address,
+                "contact": campaign.sender_contact or ""}
     settings = current_app.config["KAIRAN"]
     return {"name": settings.company_name, "address": settings.postal_address, "contact": settings.contact}
+
+
+def fix_sender(campaign: Campaign) -> None:
+    """Fix the sender's details on the campaign from this machine's settings (where a person schedules or starts
+    it), so every worker machine sends the footer this one checked, whatever its own settings say."""
+    settings = current_app.config["KAIRAN"]
+    campaign.sender_name, campaign.sender_address, campaign.sender_contact = (
+        settings.company_name, settings.postal_address, settings.contact)
 
 
 def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: MailingList | None = None,
@@ -281,7 +293,7 @@ def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: Mai
         "subscriber": subscriber_fields(subscriber),
         "campaign": {"id": campaign.id, "uuid": campaign.uuid, "name": campaign.name, "subject": campaign.subject},
         "list": {"id": list_.id, "uuid": list_.uuid, "name": list_.name} if list_ else {},
-        "sender": sender_fields(),
+        "sender": sender_fields(campaign),
         "unsubscribe_url": f"{base}/u/{links['unsubscribe']}",
         "preferences_url": f"{base}/p/{links['preferences']}",
         "optin_url": f"{base}/subscription/optin/{subscriber.uuid}?t={links['optin']}",
@@ -367,7 +379,7 @@ def run_checks(campaign: Campaign, compiled: Compiled, rendered: tuple[str, str,
     if insecure:
         results.append(_check_result("warning", _("%(n)d links are not https: %(urls)s", n=len(insecure),
                                                   urls=", ".join(insecure[:3]))))
-    results.extend(_check_result("error", problem) for problem in legal_problems(compiled))
+    results.extend(_check_result("error", problem) for problem in legal_problems(campaign, compiled))
     if unreal := unreal_sender(sender_of(campaign)):
         results.append(_check_result("warning", unreal))
     if campaign.template is not None and LEGAL_FOOTER_MARK in campaign.template.body:
@@ -384,13 +396,13 @@ def sender_of(campaign: Campaign | None) -> str:
     return (campaign.from_email if campaign else "") or current_app.config["KAIRAN"].mail_from
 
 
-def legal_problems(compiled: Compiled) -> list[str]:
+def legal_problems(campaign: Campaign, compiled: Compiled) -> list[str]:
     """What 特定電子メール法 asks of every message that this one lacks: a way to refuse mail, the sender's details."""
-    settings = current_app.config["KAIRAN"]
+    sender = sender_fields(campaign)
     problems = []
     if "unsubscribe_url" not in compiled.html_source:
         problems.append(_("There is no unsubscribe link ({{ unsubscribe_url }})."))
-    if not settings.postal_address or not settings.contact:
+    if not sender["address"] or not sender["contact"]:
         problems.append(_("Set KAIRAN_POSTAL_ADDRESS and KAIRAN_CONTACT: the footer must show the sender's "
                           "address and contact point."))
     return problems
@@ -403,7 +415,7 @@ def require_legal_details(campaign: Campaign) -> Compiled:
     worker (one that fails only for some readers' data fails those deliveries, with the reason).
     """
     compiled = compile_campaign(campaign)  # a template error stops here too, not in a worker
-    problems = legal_problems(compiled)
+    problems = legal_problems(campaign, compiled)
     if problems:
         raise ValidationError(_("Not sent: %(problems)s", problems=" ".join(problems)))
     try:
