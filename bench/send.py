@@ -45,12 +45,12 @@ from core.db import db
 from core.embedded import private_redis
 from lists.models import Subscriber
 from mailer import sending
-from mailer.campaigns import reader_context
 from mailer.compiler import compile_message
 from mailer.domains import add_domain, signer_for
 from mailer.mime import build, mailbox
 from mailer.models import Campaign, CampaignStatus, ContentType
 from mailer.signing import DKIMSigner
+from mailer.template_context import reader_context
 from tests.resources import fresh_postgres
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,29 +4,30 @@ from __future__ import annotations
 
 from flask import Flask
 
+from core import health
+from core.api import register_schema
+from core.embedded import ServiceSpec, flask_command, port_answers, register_service
+from core.queues import QueueName, register_periodic
+from core.signals import optin_requested, subscribers_deleting
+from mailer import (  # noqa: F401  (models: their tables)
+    api,
+    capture,
+    compose_views,
+    domain_views,
+    jobs,
+    models,
+    notices,
+    queries,
+    relay_views,
+    sending,
+    transport,
+    tx_api,
+    views,
+)
+
 
 def init_app(app: Flask) -> None:
     """Register the Outbox, the SMTP health check and, when embedded, the capture server."""
-    from core import health
-    from core.api import register_schema
-    from core.embedded import ServiceSpec, flask_command, port_answers, register_service
-    from core.queues import QueueName, register_periodic
-    from core.signals import optin_requested, subscribers_deleting
-    from mailer import (  # noqa: F401  (models: their tables)
-        api,
-        capture,
-        compose_views,
-        domain_views,
-        jobs,
-        models,
-        queries,
-        relay_views,
-        sending,
-        transport,
-        tx_api,
-        views,
-    )
-
     settings = app.config["KAIRAN"]
     app.register_blueprint(views.bp)
     app.register_blueprint(compose_views.bp)
@@ -44,7 +45,7 @@ def init_app(app: Flask) -> None:
     register_schema(app, "TxMessage", tx_api.TX_MESSAGE)
     app.cli.add_command(capture.capture_command)
     health.register(app, "smtp", transport.check_smtp)
-    health.register_notices(app, sending.campaign_notices)
+    health.register_notices(app, notices.campaign_notices)
     register_periodic(app, QueueName.SEND, sending.reconcile)
     optin_requested.connect(jobs.queue_optin_mail)  # blinker keeps one connection per receiver
     subscribers_deleting.connect(queries.forget_subscribers)

@@ -21,8 +21,8 @@ from core.tokens import Purpose, make_token
 from lists.addresses import address_key
 from lists.models import MailingList, Subscriber
 from mailer.campaigns import compile_campaign, get_campaign
+from mailer.message import SendContext, campaign_message
 from mailer.mime import mailbox
-from mailer.sending import Batch, campaign_message
 from mailer.tx import Composed, Letter, assemble, enqueue, refusal
 
 
@@ -92,13 +92,13 @@ class CampaignTest(Letter):
     def compose(self) -> Composed:
         """Build with the campaign's own builder, so the test carries every header the send will."""
         campaign = get_campaign(self.campaign_id)
-        batch = Batch.of(campaign, compile_campaign(campaign))
+        context = SendContext.of(campaign, compile_campaign(campaign))
         # As listmonk does, a test to a subscriber's own address is personalised for them.
         reader = (db.session.get(Subscriber, self.reader_id) if self.reader_id else
                   db.session.scalar(select(Subscriber).where(Subscriber.email_key == address_key(self.to))))
-        built, message_id = campaign_message(batch, reader, mailbox("", self.to), [(b"X-Kairan-Test", b"1")],
+        built, message_id = campaign_message(context, reader, mailbox("", self.to), [(b"X-Kairan-Test", b"1")],
                                              test_prefix=subject_prefix(self.language))
-        return Composed(batch.sender, self.to, built, message_id)
+        return Composed(context.sender, self.to, built, message_id)
 
 
 def queue_test_message(to: str, language: str) -> None:

@@ -13,9 +13,11 @@ from core.db import db
 from core.errors import NotFoundError, ValidationError
 from core.oneline import one_line
 from core.validation import choice
+from mailer.compiler import compile_message
 from mailer.errors import TemplateError
 from mailer.models import Campaign, Template, TemplateType
 from mailer.sandbox import Checked, check_source
+from mailer.template_context import reader_context
 
 CONTENT_SLOT = re.compile(r"\{\{-?\s*content\s*-?\}\}")
 # 特定電子メール法: every campaign mail names its sender, their address and contact point, and lets
@@ -84,9 +86,6 @@ SAMPLE_BODY = _l("<h1>{{ campaign.subject }}</h1>\n<p>Dear {{ subscriber.name }}
 
 def preview_layout(body: str, kind: TemplateType) -> str:
     """Render a layout around a sample body for a sample reader (listmonk's template preview)."""
-    from mailer.campaigns import reader_context  # campaigns builds on layouts
-    from mailer.compiler import compile_message
-
     layout = check_layout(body, kind).source
     sample = Campaign(id=0, uuid="00000000-0000-0000-0000-000000000000", name=_("Sample campaign"),
                       subject=_("Sample subject"), preheader="", language="ja", archive=False)

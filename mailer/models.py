@@ -136,7 +136,7 @@ class Delivery(db.Model):  # type: ignore[name-defined]
     # at a time, and PostgreSQL checks a foreign key row by row, locking each referenced row (three
     # quarters of materialise's time). The two deletes they stood for are done in code instead:
     # delete_campaign removes the campaign's deliveries, and a deleted subscriber's deliveries keep
-    # the campaign's counts with subscriber_id NULL (mailer.sending.forget_subscribers, a privacy wipe).
+    # the campaign's counts with subscriber_id NULL (mailer.queries.forget_subscribers, a privacy wipe).
     campaign_id: Mapped[int]
     subscriber_id: Mapped[int | None]
     # The receiving domain (after the address's last @), fixed with the audience (mailer/queries.py

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.sql.elements import ColumnElement
@@ -284,11 +284,18 @@ def progress(campaign_id: int) -> dict[str, int]:
     return {status.value: int(counts.get(status, 0)) for status in DeliveryStatus}
 
 
-def batch_bounds(campaign_id: int, size: int, *, due_only: bool = False) -> list[tuple[int, int]]:
+class DeliveryRange(NamedTuple):
+    """The ids of one batch's deliveries, first to last (another campaign's may lie between: jobs filter)."""
+
+    first_id: int
+    last_id: int
+
+
+def delivery_ranges(campaign_id: int, size: int, *, due_only: bool = False) -> list[DeliveryRange]:
     """Split a campaign's queued deliveries (or only those due now) into id ranges of ``size`` rows, never OFFSET."""
     waiting = _due(utcnow()) if due_only else Delivery.status == DeliveryStatus.QUEUED
     numbered = select(Delivery.id, ((func.row_number().over(order_by=Delivery.id) - 1) // size).label("batch")).where(
         Delivery.campaign_id == campaign_id, waiting).subquery()
     bounds = select(func.min(numbered.c.id), func.max(numbered.c.id)).group_by(numbered.c.batch).order_by(
         numbered.c.batch)
-    return [(int(first), int(last)) for first, last in db.session.execute(bounds)]
+    return [DeliveryRange(int(first), int(last)) for first, last in db.session.execute(bounds)]

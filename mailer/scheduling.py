@@ -25,7 +25,7 @@ from core.errors import KairanError, ValidationError
 from core.queues import QueueName, queue, redis
 from mailer.campaigns import compile_campaign, get_campaign
 from mailer.models import Campaign, CampaignStatus
-from mailer.sending import start
+from mailer.starting import start
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> posts
 

@@ -48,7 +48,6 @@ from lists.addresses import address_key, normalise_email, parse_mailbox
 from lists.models import Subscriber, SubscriberStatus
 from lists.suppressions import is_suppressed
 from mailer import transport
-from mailer.campaigns import sender_fields, subscriber_fields
 from mailer.compiler import Compiled, body_html, compile_message
 from mailer.domains import signer_for
 from mailer.errors import RenderError
@@ -56,6 +55,7 @@ from mailer.mime import Attachment, Built, build, header_text, mailbox, quoted
 from mailer.models import ContentType, Template, TemplateType
 from mailer.sandbox import check_source
 from mailer.signing import Header
+from mailer.template_context import sender_fields, subscriber_fields
 
 log = logging.getLogger(__name__)
 

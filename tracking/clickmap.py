@@ -14,8 +14,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mailer.campaigns import compile_campaign, reader_context
+from mailer.campaigns import compile_campaign
 from mailer.models import Campaign
+from mailer.template_context import reader_context
 
 MARKER = re.compile(r'<a\b([^>]*?)\bhref="kairan-link:(\d+)"([^>]*)>', re.IGNORECASE)
 HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)

@@ -35,8 +35,8 @@ from tracking.unsubscribes import unsubscribe_by_mail
 
 log = logging.getLogger(__name__)
 
-RETURN_PATH_PREFIX = "bounce+"  # mailer.sending.Batch.return_path
-UNSUBSCRIBE_PREFIX = "unsubscribe+"  # mailer.sending.Batch.unsubscribe_address: List-Unsubscribe's mailto:
+RETURN_PATH_PREFIX = "bounce+"  # mailer.message.SendContext.return_path
+UNSUBSCRIBE_PREFIX = "unsubscribe+"  # mailer.message.SendContext.unsubscribe_address: List-Unsubscribe's mailto:
 INTAKE_THREADS = 4  # messages stored at once; more wait in their SMTP session
 
 

@@ -23,8 +23,8 @@ from core.db import db
 from lists.models import ConsentMethod, MailingList, Subscriber, SubscriptionStatus
 from lists.public import public_links
 from lists.subscribers import Consent, subscribe
-from mailer.campaigns import reader_context
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Link
+from mailer.template_context import reader_context
 from tests.conftest import csrf_token, login
 from tests.core.test_api import api_user
 from tests.core.test_safecsv import FORMULAS

@@ -19,7 +19,7 @@
 
 Each failed recipient is classified (``verdict``) by ``mailer.replies.classify_bounce`` (docs/architecture.md's
 bounce rules, shared with the send path's vocabulary): hard, soft, or refused because of the sender.
-The VERP token of ``bounce+TOKEN@…`` (``mailer.sending.Batch.return_path``) is read from wherever
+The VERP token of ``bounce+TOKEN@…`` (``mailer.message.SendContext.return_path``) is read from wherever
 the bounce names it; the storage side checks its signature with ``core.tokens.read_mark_token``.
 """
 

@@ -1,0 +1,251 @@
+"""The connections of one batch job: its claimed deliveries sent over several SMTP connections at once.
+
+Each connection records each message before it sends the next: a worker killed at any moment
+leaves its unrecorded rows leased, and they are sent again when the lease ends. A 4xx answer puts
+the delivery back with a back-off; a 5xx fails it (mailer/replies.py). Every connection keeps to
+the rate limits all workers share (mailer/throttle.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import smtplib
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from queue import Empty, SimpleQueue
+
+from flask import Flask
+from sqlalchemy import select
+
+from core.db import db, utcnow
+from core.errors import ConflictError
+from core.queues import redis
+from lists.models import Subscriber, SuppressionReason
+from lists.suppressions import add_suppression
+from mailer import pipelining, queries, relays
+from mailer.errors import RenderError
+from mailer.message import SendContext, campaign_message
+from mailer.mime import mailbox, quoted
+from mailer.models import Campaign, CampaignStatus, DeliveryStatus
+from mailer.replies import Outcome, classify
+from mailer.throttle import Bucket, Throttle, receiving_domain
+
+log = logging.getLogger(__name__)
+
+STOP_CHECK_EVERY = 50  # messages between looks at the campaign's status: a pause takes effect within seconds
+CONNECT_ATTEMPTS = 3  # failed connects before a connection thread gives up for this job
+MAX_THROTTLE_SLEEP = 2.0  # seconds a connection waits for a rate limit before putting the message back
+MAX_BACK_OFF_SECONDS = 6 * 3600
+
+
+class BatchSender:
+    """Sends one job's claimed deliveries over several SMTP connections at once (threads: the work is I/O).
+
+    Each connection records each accepted message before it sends the next, so a worker killed at
+    any moment repeats at most the messages in flight, one per connection.
+    """
+
+    def __init__(self, app: Flask, context: SendContext, claimed: Sequence[queries.Claimed],
+                 readers: dict[int, Subscriber]) -> None:
+        self.app, self.context, self.readers = app, context, readers
+        self.settings = app.config["KAIRAN"].sending
+        self.work: SimpleQueue[queries.Claimed] = SimpleQueue()
+        for delivery in claimed:
+            self.work.put(delivery)
+        self.pending = {delivery.id for delivery in claimed}  # leased and not yet recorded or deferred
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()  # paused or cancelled meanwhile
+        self.relay_trouble = False
+        self.sent = 0
+        self.handled = 0
+        self.sender_rejections: list[str] = []
+        self.last_failure: str | None = None
+        self.throttle = Throttle(redis())
+        self.shared_buckets = [b for b in (
+            Bucket.per_second_rate("global", self.settings.rate_per_second) if self.settings.rate_per_second else None,
+            Bucket.per_minute(f"campaign:{context.campaign.id}", context.campaign.rate_per_minute)
+            if context.campaign.rate_per_minute else None) if b is not None]
+        self.domain_deferrals: dict[str, int] = {}  # how many of a throttled domain this job has put back
+        self.recorder = queries.Recorder()  # this job's connections commit their records together
+
+    def run(self) -> None:
+        """Send everything claimed, then put back what could not go now."""
+        relays_now = relays.healthy(relays.active_relays())
+        capacity = sum(relay.max_connections for relay in relays_now) or 1
+        count = max(1, min(self.settings.connections, capacity, self.work.qsize()))
+        threads = [threading.Thread(target=self._connection, name=f"smtp-{n}", daemon=True) for n in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        left = sorted(self.pending)
+        if left and self.relay_trouble and not self.stopped.is_set():  # no relay would take them: wait a while
+            queries.defer(left, utcnow() + timedelta(seconds=self.settings.retry_base_seconds))
+        else:
+            queries.release(left)
+
+    def _connection(self) -> None:
+        with self.app.app_context():
+            try:
+                self._send_until_done()
+            except Exception:  # a bug or a lost database: what this thread held goes back via pending
+                log.exception("a send connection stopped")
+            finally:
+                db.session.remove()
+
+    def _send_until_done(self) -> None:
+        current: tuple[relays.Relay, smtplib.SMTP] | None = None  # this thread's relay and connection
+        connect_failures = 0
+        try:
+            while not self.stopped.is_set():
+                try:
+                    delivery = self.work.get_nowait()
+                except Empty:
+                    return
+                if self._check_stop():
+                    return
+                reader = self.readers.get(delivery.subscriber_id or 0)
+                if reader is None:  # wiped since the audience was fixed
+                    self._done(delivery, DeliveryStatus.SUPPRESSED)
+                    continue
+                if current is None:
+                    relay = relays.pick(relays.active_relays())
+                    if relay is None:
+                        self.relay_trouble = True
+                        return
+                    try:
+                        current = relay, relay.connect()
+                    except (OSError, smtplib.SMTPException) as error:
+                        relays.report_failure(relay)
+                        self.work.put(delivery)  # not this message's fault: another connection may take it
+                        connect_failures += 1
+                        self.last_failure = f"{relay.describe()}: {error}"
+                        if connect_failures >= CONNECT_ATTEMPTS:
+                            self.relay_trouble = True
+                            return
+                        continue
+                relay, connection = current
+                if self._wait_for_token(delivery, reader, relay) and not self._send_one(
+                        connection, relay, delivery, reader):
+                    connection.close()
+                    current = None
+        finally:
+            if current is not None:
+                with contextlib.suppress(OSError, smtplib.SMTPException):
+                    current[1].quit()
+
+    def _check_stop(self) -> bool:
+        with self.lock:
+            self.handled += 1
+            check = self.handled % STOP_CHECK_EVERY == 0
+        if check and _stopped(self.context.campaign.id):
+            self.stopped.set()
+        return self.stopped.is_set()
+
+    def _wait_for_token(self, delivery: queries.Claimed, reader: Subscriber, relay: relays.Relay) -> bool:
+        """Wait for the rate limits; False when the delivery was put back for later instead."""
+        domain = receiving_domain(reader.email)
+        per_domain = self.settings.domain_limits.get(domain)
+        domain_bucket = Bucket.per_minute(f"domain:{domain}", per_domain) if per_domain else None
+        buckets = [*self.shared_buckets, *(b for b in (domain_bucket,) if b is not None)]
+        if relay.rate_per_second:
+            buckets.append(Bucket.per_second_rate(f"relay:{relay.key}", relay.rate_per_second))
+        while (wait := self.throttle.take(buckets)) is not None:
+            if wait.bucket is domain_bucket or wait.seconds > MAX_THROTTLE_SLEEP:
+                # Others need not wait for this domain: put it back, spaced out behind the ones before it.
+                with self.lock:
+                    behind = self.domain_deferrals.get(domain, 0)
+                    self.domain_deferrals[domain] = behind + 1
+                spacing = behind / wait.bucket.per_second
+                self._defer(delivery, utcnow() + timedelta(seconds=wait.seconds + spacing))
+                return False
+            time.sleep(wait.seconds)
+        return True
+
+    def _send_one(self, connection: smtplib.SMTP, relay: relays.Relay, delivery: queries.Claimed,
+                  reader: Subscriber) -> bool:
+        """Send one message and record how it went; False when the connection is no longer usable."""
+        try:
+            built, message_id = campaign_message(self.context, reader, mailbox(reader.name, reader.email),
+                                                 delivery_id=delivery.id)
+        except RenderError as error:  # the template fails for this reader: this delivery fails, not the batch
+            self.last_failure = error.message
+            self._done(delivery, DeliveryStatus.FAILED, reply=error.message)
+            return True
+        try:
+            pipelining.send(connection, self.context.return_path(delivery.id), quoted(reader.email), built.as_bytes())
+        except smtplib.SMTPRecipientsRefused as refused:
+            code, reply = next(iter(refused.recipients.values()))
+            self._answered(delivery, reader, code, reply.decode(errors="replace"))
+            return True
+        except smtplib.SMTPResponseException as error:  # MAIL FROM or DATA refused, or 421 closing
+            text = error.smtp_error.decode(errors="replace") if isinstance(error.smtp_error, bytes) \
+                else str(error.smtp_error)
+            sender_refused = isinstance(error, smtplib.SMTPSenderRefused) and error.smtp_code >= 500
+            self._answered(delivery, reader, error.smtp_code, text, about_sender=sender_refused)
+            if error.smtp_code == 421:
+                relays.report_failure(relay)
+                return False
+            return True
+        except (OSError, smtplib.SMTPServerDisconnected) as error:  # dropped connection or timeout
+            relays.report_failure(relay)
+            self._retry(delivery, f"{relay.describe()}: {error or type(error).__name__}")
+            return False
+        relays.report_success(relay)
+        self._done(delivery, DeliveryStatus.SENT, message_id=message_id)
+        with self.lock:
+            self.sent += 1
+        return True
+
+    def _answered(self, delivery: queries.Claimed, reader: Subscriber, code: int, text: str,
+                  about_sender: bool = False) -> None:
+        """Act on a refusal of one message, as docs/architecture.md's bounce rules say."""
+        reply = f"{code} {text}".strip()
+        outcome = Outcome.SENDER_REJECTED if about_sender else classify(code, text)
+        if outcome == Outcome.RETRY:
+            self._retry(delivery, reply)
+            return
+        self.last_failure = reply
+        self._done(delivery, DeliveryStatus.FAILED, reply=reply)
+        if outcome == Outcome.HARD_BOUNCE:
+            with contextlib.suppress(ConflictError):
+                add_suppression(reader.email, SuppressionReason.HARD_BOUNCE, f"campaign {self.context.campaign.id}")
+        elif outcome == Outcome.SENDER_REJECTED:
+            with self.lock:
+                self.sender_rejections.append(reply)
+
+    def _retry(self, delivery: queries.Claimed, reply: str) -> None:
+        """Try a delivery again after a back-off, or fail it once its attempts or time are used up."""
+        self.last_failure = reply
+        attempts = delivery.attempts + 1
+        now = utcnow()
+        first = delivery.first_failed_at or now
+        if attempts >= self.settings.retry_attempts or now - first >= timedelta(hours=self.settings.retry_hours):
+            self._done(delivery, DeliveryStatus.FAILED, reply=reply)
+            return
+        back_off = min(self.settings.retry_base_seconds * 2 ** (attempts - 1), MAX_BACK_OFF_SECONDS)
+        jitter = random.uniform(0.5, 1.5)  # noqa: S311  (spreads retries out; nothing secret)
+        queries.retry_later(delivery, now + timedelta(seconds=back_off * jitter), reply)
+        self._forget(delivery)
+
+    def _defer(self, delivery: queries.Claimed, until: datetime) -> None:
+        queries.defer([delivery.id], until)
+        self._forget(delivery)
+
+    def _done(self, delivery: queries.Claimed, status: DeliveryStatus, *, message_id: str | None = None,
+              reply: str | None = None) -> None:
+        self.recorder.record(delivery.id, status, message_id=message_id, reply=reply)
+        self._forget(delivery)
+
+    def _forget(self, delivery: queries.Claimed) -> None:
+        with self.lock:
+            self.pending.discard(delivery.id)
+
+
+def _stopped(campaign_id: int) -> bool:
+    status = db.session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+    return status != CampaignStatus.RUNNING

@@ -1,0 +1,44 @@
+"""Starting a campaign's send: its audience fixed once, its links recorded, its batches queued.
+
+"Send now" (mailer/sending.py) and a scheduled start (mailer/scheduling.py) both start here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext as _
+
+from core.db import db, utcnow
+from core.errors import ValidationError
+from lists.models import Segment
+from mailer import queries
+from mailer.batch_job import batch_size, enqueue_batch, finish_if_done
+from mailer.campaigns import require_legal_details, save_links
+from mailer.models import Campaign, CampaignStatus
+
+
+def start(campaign: Campaign) -> None:
+    """Fix the audience (first start only), record the links, and queue the batches."""
+    if not campaign.lists:
+        raise ValidationError(_("Choose at least one list to send to."))
+    compiled = require_legal_details(campaign)  # a template error or a missing footer stops it here
+    first_start = campaign.started_at is None
+    if first_start:
+        campaign.to_send = queries.materialise(campaign.id, campaign.lists, segment_rules(campaign))
+        campaign.started_at = utcnow()
+    campaign.status = CampaignStatus.RUNNING
+    campaign.notice = None  # whatever paused it was looked at
+    db.session.commit()
+    save_links(campaign, compiled.urls)
+    for first_id, last_id in queries.delivery_ranges(campaign.id, batch_size()):
+        enqueue_batch(campaign.id, first_id, last_id)
+    finish_if_done(campaign.id)
+
+
+def segment_rules(campaign: Campaign) -> Any:
+    """The rules of the campaign's segment, as saved (None: every subscriber of its lists)."""
+    if campaign.segment_id is None:
+        return None
+    segment = db.session.get(Segment, campaign.segment_id)
+    return segment.rules if segment else None
