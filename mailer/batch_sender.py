@@ -14,6 +14,7 @@ import random
 import smtplib
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from queue import Empty, SimpleQueue
@@ -61,6 +62,7 @@ class BatchSender:
         self.stopped = threading.Event()  # paused or cancelled meanwhile
         self.relay_trouble = False
         self.sent = 0
+        self.outcomes: Counter[str] = Counter()  # sent, failed, suppressed, retry, deferred, put back: the job's log
         self.handled = 0
         self.sender_rejections: list[str] = []
         self.last_failure: str | None = None
@@ -85,8 +87,10 @@ class BatchSender:
         left = sorted(self.pending)
         if left and self.relay_trouble and not self.stopped.is_set():  # no relay would take them: wait a while
             queries.defer(left, utcnow() + timedelta(seconds=self.settings.retry_base_seconds))
+            self.outcomes["deferred"] += len(left)
         else:
             queries.release(left)
+            self.outcomes["put back"] += len(left)
 
     def _connection(self) -> None:
         with self.app.app_context():
@@ -230,20 +234,21 @@ class BatchSender:
         back_off = min(self.settings.retry_base_seconds * 2 ** (attempts - 1), MAX_BACK_OFF_SECONDS)
         jitter = random.uniform(0.5, 1.5)  # noqa: S311  (spreads retries out; nothing secret)
         queries.retry_later(delivery, now + timedelta(seconds=back_off * jitter), reply)
-        self._forget(delivery)
+        self._forget(delivery, "retry")
 
     def _defer(self, delivery: queries.Claimed, until: datetime) -> None:
         queries.defer([delivery.id], until)
-        self._forget(delivery)
+        self._forget(delivery, "deferred")
 
     def _done(self, delivery: queries.Claimed, status: DeliveryStatus, *, message_id: str | None = None,
               reply: str | None = None) -> None:
         self.recorder.record(delivery.id, status, message_id=message_id, reply=reply)
-        self._forget(delivery)
+        self._forget(delivery, status.value)
 
-    def _forget(self, delivery: queries.Claimed) -> None:
+    def _forget(self, delivery: queries.Claimed, outcome: str) -> None:
         with self.lock:
             self.pending.discard(delivery.id)
+            self.outcomes[outcome] += 1
 
 
 def _stopped(campaign_id: int) -> bool:
