@@ -192,7 +192,7 @@ def _sending(env: Mapping[str, str]) -> SendingSettings:
         rate_per_second=_whole_number(env, "KAIRAN_SEND_RATE", 1) if rate else None,
         connections=_whole_number(env, "KAIRAN_SEND_CONNECTIONS", 8),
         batch_size=_whole_number(env, "KAIRAN_SEND_BATCH_SIZE", 500),
-        lease_seconds=_whole_number(env, "KAIRAN_SEND_LEASE_SECONDS", 300),
+        lease_seconds=_whole_number(env, "KAIRAN_SEND_LEASE_SECONDS", 15),
         retry_base_seconds=_whole_number(env, "KAIRAN_RETRY_BASE_SECONDS", 60),
         retry_attempts=_whole_number(env, "KAIRAN_RETRY_ATTEMPTS", 6),
         retry_hours=_whole_number(env, "KAIRAN_RETRY_HOURS", 24),
