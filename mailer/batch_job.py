@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 
 SEND_JOB_PREFIX = "send-"  # send job ids are send-<campaign>-<first id>-<last id>-<random>
 COMPILED_KEPT = 8  # campaigns a worker keeps compiled
-# A scheduled batch this long overdue was never released (no scheduler ran): the reconciler queues its rows.
-OVERDUE = timedelta(seconds=2 * LOCK_SECONDS)
+# A scheduled batch this long overdue was never released (a scheduler takes over sooner): the reconciler queues it.
+OVERDUE = timedelta(seconds=LOCK_SECONDS + 2)
 WATCH_KEY = "kairan:lease-watch:{}"  # set while a campaign's lease watch is scheduled
 EVERY_ID = 2 ** 63  # past the largest delivery id
 

@@ -88,7 +88,7 @@ class BatchSender:
         if left and self.relay_trouble and not self.stopped.is_set():  # no relay would take them: wait a while
             queries.defer(left, utcnow() + timedelta(seconds=self.settings.retry_base_seconds))
             self.outcomes["deferred"] += len(left)
-        else:
+        elif left:
             queries.release(left)
             self.outcomes["put back"] += len(left)
 
