@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import logging
 import os
 import socket
 import sys
@@ -15,12 +16,14 @@ from flask.cli import AppGroup
 from flask_migrate import upgrade
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, SimpleWorker, Worker
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.job import Job
 from sqlalchemy import select
 
 from core import two_factor
 from core.auth import Role
 from core.db import db
+from core.deployment import require_shared_secret
 from core.embedded import EmbeddedError, Supervisor, preflight, services
 from core.errors import KairanError
 from core.models import User, UserType
@@ -34,6 +37,7 @@ from core.queues import (
     queue_spec,
     redis,
 )
+from core.scheduler import Scheduler
 from core.settings import Settings
 from core.users import create_api_user, create_user, ensure_first_admin, has_admin
 
@@ -48,13 +52,17 @@ def up_command() -> None:
     """Start Kairan with everything it needs (Redis, capture SMTP, workers, web) and supervise it."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     settings: Settings = app.config["KAIRAN"]
+    require_shared_secret(settings)
     try:
         preflight(app)
         specs = services(app)
     except EmbeddedError as exc:
         raise click.ClickException(str(exc)) from None
     upgrade()
-    created = ensure_first_admin(settings.admin_user, settings.admin_password)
+    try:
+        created = ensure_first_admin(settings.admin_user, settings.admin_password)
+    except KairanError as exc:
+        raise click.ClickException(exc.message) from None
     created_name = created.username if created is not None else None
     needs_setup = not has_admin()
     db.session.remove()
@@ -76,7 +84,8 @@ def up_command() -> None:
 
 
 class KairanWorker(Worker):
-    """An RQ worker that runs some queues' jobs in its own process and queues the periodic jobs (core/queues.py).
+    """An RQ worker that runs some queues' jobs in its own process, queues the periodic jobs (core/queues.py)
+    and runs a scheduler that waits its turn (core/scheduler.py).
 
     Jobs of a queue declared ``in_process`` (mailer's send and tx queues) run here rather than in a
     forked work horse, so a campaign stays compiled and its DKIM key parsed from one batch to the next
@@ -102,17 +111,44 @@ class KairanWorker(Worker):
             if self.connection.set(periodic.lock, self.name, nx=True, ex=max(periodic.seconds - 1, 1)):
                 queue(periodic.queue).enqueue(periodic.job)
 
+    def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
+                         date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+                         log_format: str = DEFAULT_LOGGING_FORMAT) -> None:
+        """Start Kairan's scheduler process at once, holding a lock or not: it waits for the locks it lacks.
+
+        (RQ starts its own only when the lock is free at that moment, and looks again once a maintenance interval.)
+        """
+        self.scheduler = Scheduler(self.queues, connection=self.connection, logging_level=logging_level or "INFO",
+                                   date_format=date_format, log_format=log_format, serializer=self.serializer,
+                                   name=self.name)
+        if not burst:
+            self.scheduler.start()
+        elif self.scheduler.acquire_locks():  # a burst worker releases what is due once, as RQ's does
+            try:
+                self.scheduler.register_birth()
+                self.scheduler.enqueue_scheduled_jobs()
+            finally:
+                self.scheduler.release_locks()
+                self.scheduler.register_death()
+
 
 @click.command("worker")
-@click.option("--with-scheduler", is_flag=True, help="Also run RQ's scheduler in this worker.")
+@click.option("--with-scheduler/--without-scheduler", default=True, show_default=True,
+              help="Take part in releasing scheduled jobs (send times, deferred batches, retries): one worker does it "
+                   "at a time, and another takes over within seconds when it dies.")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.argument("queues", nargs=-1)
 def worker_command(with_scheduler: bool, burst: bool, queues: tuple[str, ...]) -> None:
     """Run an RQ worker on Kairan's queues (all of them, transactional mail first, unless named)."""
+    require_shared_secret(current_app.config["KAIRAN"])
     names = queues or tuple(WORKER_QUEUES)
     unknown = {name for name in names if queue_spec(name) is None}
     if unknown:
         raise click.BadParameter(f"unknown queue {sorted(unknown)[0]!r}", param_hint="QUEUES")
+    # Kairan's own lines at INFO (each send batch's outcome, a scheduler taking over), RQ's from WARNING; each
+    # names this worker as the dashboard does, so an admin reading several hosts' logs can tell them apart.
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"%(asctime)s {socket.gethostname()}.{os.getpid()} %(name)s %(levelname)s: %(message)s")
     engine = db.engine
     # What is loaded by now (the app, its modules and their objects) lives as long as the worker: frozen out
     # of the collector's sight, the full collections a send's allocations set off walk only what jobs made

@@ -57,7 +57,8 @@ def flask_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "flask", "--app", "app", *args]
 
 
-ACCESS_LOG_FORMAT = '%(t)s "%(r)s" %(s)s %(b)s %(M)sms'  # gunicorn's atoms: time, request line, status, size, ms
+# gunicorn's settings for Kairan, as a deployment uses them too: the access log's format, the start checks.
+GUNICORN_CONFIG = Path(__file__).resolve().parents[1] / "gunicorn.conf.py"
 
 
 def web_argv(port: int, *options: str, wsgi_app: str = "app:create_app()") -> list[str]:
@@ -67,9 +68,9 @@ def web_argv(port: int, *options: str, wsgi_app: str = "app:create_app()") -> li
     over them. On one shared socket, whichever worker woke first took them: all 16 of a load's kept-alive
     connections could land on one process (one core), halving the pixel's rate.
     """
-    return [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(WEB_PROCESSES),
-            "--threads", str(WEB_THREADS), "--worker-class", "gthread", "--reuse-port", "--log-level", "warning",
-            *options, wsgi_app]
+    return [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), "--bind", f"127.0.0.1:{port}",
+            "--workers", str(WEB_PROCESSES), "--threads", str(WEB_THREADS), "--worker-class", "gthread",
+            "--reuse-port", "--log-level", "warning", *options, wsgi_app]
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -150,15 +151,11 @@ def services(app: Flask) -> list[ServiceSpec]:
                                  ready=lambda: _socket_answers(sock)))
     specs += app.extensions.get("kairan_services", [])
     for number in range(settings.workers):
-        # One worker also runs RQ's scheduler (scheduled campaigns, retries with back-off).
-        # Started without queue names, each serves every declared queue in their priority order
-        # (core.queues.WORKER_QUEUES): transactional mail before campaign batches.
-        extra = ["--with-scheduler"] if number == 0 else []
-        specs.append(ServiceSpec(f"worker-{number + 1}", flask_command("worker", *extra)))
-    # Requests without the client's address and user agent: readers' pixel and link requests pass through
-    # here, and the log must not keep what KAIRAN_TRACK_IP keeps out of the events.
-    web = web_argv(settings.port, "--access-logfile", str(settings.data_dir / "access.log"),
-                   "--access-logformat", ACCESS_LOG_FORMAT)
+        # Each also runs a scheduler that waits its turn (core/scheduler.py). Started without queue names,
+        # each serves core.queues.WORKER_QUEUES in that order: transactional mail before campaign batches.
+        specs.append(ServiceSpec(f"worker-{number + 1}", flask_command("worker")))
+    # In the format of gunicorn.conf.py: requests without the client's address and user agent.
+    web = web_argv(settings.port, "--access-logfile", str(settings.data_dir / "access.log"))
     specs.append(ServiceSpec("web", web, ready=lambda: port_answers(settings.port)))
     return specs
 

@@ -10,13 +10,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, url_for
+from flask_babel import gettext as _
+from redis.exceptions import RedisError
 from rq import Worker
 from rq.worker import BaseWorker
 from sqlalchemy import text
 
 from core.db import db
 from core.queues import WORKER_QUEUES, WORKER_TTL, queue, redis
+from core.scheduler import scheduler_holders
 from core.urls import hide_password
 
 
@@ -115,6 +118,28 @@ def check_workers() -> Component:
     return Component(ok=alive_count > 0, detail=str(alive_count), data={"workers": workers})
 
 
+def check_scheduler() -> Component:
+    """Tell which worker releases each queue's scheduled jobs; failing while a queue has none, since its
+    deferred batches, retries and scheduled campaigns would then wait for ever."""
+    holders = scheduler_holders(redis())
+    unheld = sorted(name for name, holder in holders.items() if holder is None)
+    detail = f"none for {', '.join(unheld)}" if unheld else ", ".join(sorted(set(filter(None, holders.values()))))
+    return Component(ok=not unheld, detail=detail, data={"queues": holders})
+
+
+def scheduler_notices() -> list[Notice]:
+    """The dashboard's notice while no scheduler runs (Redis being down is the Redis tile's to say)."""
+    try:
+        running = check_scheduler().ok
+    except RedisError:
+        return []
+    if running:
+        return []
+    return [Notice(_("No scheduler is running: scheduled campaigns, deferred batches and retries wait until one "
+                     "does. Every worker runs one unless started with --without-scheduler."),
+                   url_for("core.dashboard", _anchor="scheduler"))]
+
+
 def check_queues() -> Component:
     """Report how many jobs wait on each declared queue."""
     return Component(ok=True, data={name: queue(name).count for name in WORKER_QUEUES})
@@ -125,4 +150,6 @@ def init_app(app: Flask) -> None:
     register(app, "database", check_database)
     register(app, "redis", check_redis)
     register(app, "workers", check_workers)
+    register(app, "scheduler", check_scheduler)
     register(app, "queues", check_queues)
+    register_notices(app, scheduler_notices)

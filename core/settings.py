@@ -49,6 +49,7 @@ class Settings:
     smtp_url: str
     base_url: str
     secret_key: str
+    secret_key_file: Path | None  # where the key was generated, with no KAIRAN_SECRET_KEY (one machine's alone)
     port: int
     capture_port: int
     workers: int
@@ -224,11 +225,12 @@ def _timezone(env: Mapping[str, str]) -> str:
     return name
 
 
-def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
+def _secret_key(env: Mapping[str, str], data_dir: Path) -> tuple[str, Path | None]:
+    """Return KAIRAN_SECRET_KEY, or the key generated into the data folder with its file."""
     if env.get("KAIRAN_SECRET_KEY"):
         if len(env["KAIRAN_SECRET_KEY"]) < 16:
             raise SettingsError("KAIRAN_SECRET_KEY must be at least 16 characters long.")
-        return env["KAIRAN_SECRET_KEY"]
+        return env["KAIRAN_SECRET_KEY"], None
     path = data_dir / SECRET_KEY_FILE
     if not path.exists():
         # Written whole to a 0600 scratch file (other local users must not forge sessions or tokens),
@@ -244,7 +246,7 @@ def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
                 pass
         finally:
             os.unlink(scratch)
-    return path.read_text().strip()
+    return path.read_text().strip(), path
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -264,6 +266,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError("KAIRAN_ADMIN_USER and KAIRAN_ADMIN_PASSWORD must be set together.")
     base_url = read_url(env, "KAIRAN_BASE_URL", ("http", "https"), f"http://127.0.0.1:{port}").rstrip("/")
     company = (env.get("KAIRAN_COMPANY_NAME") or "Kairan").strip()
+    secret_key, secret_key_file = _secret_key(env, data_dir)
     core = Settings(
         data_dir=data_dir,
         database_url=_database_url(env, data_dir),
@@ -282,7 +285,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         media_public_url=read_url(env, "KAIRAN_MEDIA_PUBLIC_URL", ("http", "https"), "").rstrip("/")
         if env.get("KAIRAN_MEDIA_PUBLIC_URL") else None,
         contact=(env.get("KAIRAN_CONTACT") or "").strip(),
-        secret_key=_secret_key(env, data_dir),
+        secret_key=secret_key,
+        secret_key_file=secret_key_file,
         port=port,
         capture_port=capture_port,
         workers=read_whole_number(env, "KAIRAN_WORKERS", os.cpu_count() or 1),

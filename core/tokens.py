@@ -59,6 +59,7 @@ class Mark(StrEnum):
     CLICK = "c"
     BOUNCE = "b"
     UNSUBSCRIBE = "u"  # List-Unsubscribe's mailto: address (the inbound server reads it)
+    MESSAGE = "m"  # the Message-ID: the same on every try, from any machine, so a receiver can drop a copy
 
 
 SIGNATURE_HEX = 16  # 64 bits of HMAC: forging one token takes ~2^63 tries, each a request

@@ -7,13 +7,15 @@ import hmac
 import re
 import secrets
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from core.auth import Role
 from core.db import db
-from core.errors import LastAdminError, NotAChoiceError, NotFoundError, UsernameTakenError, ValidationError
+from core.errors import KairanError, LastAdminError, NotAChoiceError, NotFoundError, UsernameTakenError, ValidationError
 from core.models import User, UserType, new_session_token
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,99}$")
@@ -175,7 +177,23 @@ def has_admin() -> bool:
 
 
 def ensure_first_admin(username: str | None, password: str | None) -> User | None:
-    """Create the first admin from KAIRAN_ADMIN_USER/PASSWORD when no admin exists yet."""
+    """Create the first admin from KAIRAN_ADMIN_USER/PASSWORD when no admin exists yet; return it, or None when
+    they are unset, an admin exists, or another process created one meanwhile (several web machines starting)."""
     if not username or not password or has_admin():
         return None
-    return create_user(username, password, Role.ADMIN)
+    try:
+        return create_user(username, password, Role.ADMIN)
+    except KairanError as error:
+        db.session.rollback()
+        raise ValidationError(str(_l("KAIRAN_ADMIN_USER and KAIRAN_ADMIN_PASSWORD cannot make the first admin: "
+                                     "%(reason)s", reason=error.message))) from None
+    except IntegrityError:  # the same name, inserted by another process since has_admin() looked
+        db.session.rollback()
+        return None
+
+
+def admin_exists() -> bool:
+    """Tell whether an admin exists, first creating the one KAIRAN_ADMIN_USER/PASSWORD name when none does:
+    with them set, no web machine ever offers the setup page, whoever comes first."""
+    settings = current_app.config["KAIRAN"]
+    return has_admin() or ensure_first_admin(settings.admin_user, settings.admin_password) is not None

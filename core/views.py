@@ -20,7 +20,7 @@ from core.forms import ConfirmForm, LanguageForm, LoginCodeForm, LoginForm, Setu
 from core.i18n import LANGUAGES
 from core.refusals import showing_refusal
 from core.sessions import user_from_session
-from core.users import authenticate_password, create_user, has_admin, set_language
+from core.users import admin_exists, authenticate_password, create_user, set_language
 from core.web import limiter
 
 bp = Blueprint("core", __name__)
@@ -61,7 +61,7 @@ def limited_like_login(key_func: Callable[[], str]) -> Callable[[F], F]:
 @limited_like_login(lambda: "user:" + request.form.get("username", "").strip().lower())
 def login() -> Any:
     """Show the login form and sign a user in."""
-    if not has_admin():
+    if not admin_exists():
         return redirect(url_for("core.setup"))
     form = LoginForm(next=request.args.get("next", ""))
     if current_user.is_authenticated and request.method == "GET":
@@ -128,7 +128,7 @@ def logout() -> Any:
 @public
 def setup() -> Any:
     """Create the first admin; the page disappears once an admin exists."""
-    if has_admin():
+    if admin_exists():
         abort(404)
     form = SetupForm()
     if form.validate_on_submit():

@@ -22,7 +22,7 @@ from core.models import User
 from core.queues import limiter_storage_uri
 from core.sessions import user_from_session
 from core.urls import hide_password
-from core.users import has_admin
+from core.users import admin_exists
 
 _ROLE_LABELS = {Role.ADMIN: _l("Admin"), Role.EDITOR: _l("Editor"), Role.VIEWER: _l("Viewer")}
 
@@ -87,7 +87,7 @@ def handle_http_error(error: HTTPException) -> Any:
 
 def unauthorized() -> Any:
     """Send an anonymous visitor to the login page, or to setup while no admin exists."""
-    if not has_admin():
+    if not admin_exists():
         return redirect(url_for("core.setup"))
     flash(_("Please log in to see this page."), "info")
     return redirect(url_for("core.login", next=request.full_path if request.query_string else request.path))

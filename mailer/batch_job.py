@@ -1,15 +1,22 @@
 """The RQ job that sends one batch of a campaign: the deliveries of one id range, KAIRAN_SEND_BATCH_SIZE at most.
 
-A job leases its due rows (mailer/queries.py ``claim``), renders each message from the campaign
-compiled once per worker process, and hands them to its connections (mailer/batch_sender.py).
-It queues itself again for its rows that must wait (a back-off, a throttled domain, quiet hours),
-and the job that leaves nothing queued or leased marks the campaign finished.
+A job leases its due rows (mailer/queries.py ``claim``) and renews the lease while it sends
+(mailer/leases.py), renders each message from the campaign compiled once per worker process, and
+hands them to its connections (mailer/batch_sender.py). It queues itself again for its rows that
+must wait (a back-off, a throttled domain, quiet hours), and the job that leaves nothing queued or
+leased marks the campaign finished. Each job logs what its batch came to.
+
+A campaign being sent has a lease watch: a job scheduled for the moment its earliest lease ends.
+A lease that ended there was not renewed, so its worker died: the watch puts those rows back and
+queues them ahead of the campaign's other batches, then watches the next lease to end.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from flask import current_app
@@ -17,20 +24,28 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import CursorResult, exists, select, update
 
 from core.db import db, utcnow
-from core.queues import queue
+from core.queues import DEFAULT_QUEUE, queue, redis
+from core.scheduler import LOCK_SECONDS
 from lists.models import Subscriber
 from mailer import queries
 from mailer.batch_sender import BatchSender
 from mailer.campaigns import compile_campaign, get_campaign, save_links
 from mailer.compiler import Compiled
+from mailer.leases import LeaseKeeper
 from mailer.message import SendContext
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from mailer.notices import after_batch
 from mailer.queues import SEND_QUEUE
 from mailer.throttle import quiet_until
 
-SEND_JOB_PREFIX = "send-"  # send job ids are send-<campaign>-<first id>-<random>
+log = logging.getLogger(__name__)
+
+SEND_JOB_PREFIX = "send-"  # send job ids are send-<campaign>-<first id>-<last id>-<random>
 COMPILED_KEPT = 8  # campaigns a worker keeps compiled
+# A scheduled batch this long overdue was never released (a scheduler takes over sooner): the reconciler queues it.
+OVERDUE = timedelta(seconds=LOCK_SECONDS + 2)
+WATCH_KEY = "kairan:lease-watch:{}"  # set while a campaign's lease watch is scheduled
+EVERY_ID = 2 ** 63  # past the largest delivery id
 
 _compiled: dict[tuple[int, datetime], Compiled] = {}  # per worker process: send jobs run in it (core/cli.py)
 
@@ -45,18 +60,26 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> int:
     if quiet is not None:  # nothing is claimed: the batch simply runs again when the quiet hours end
         enqueue_batch(campaign_id, first_id, last_id, at=quiet)
         return 0
-    claimed = queries.claim(campaign_id, first_id, last_id, settings.sending.lease_seconds)
+    lease = settings.sending.lease_seconds
+    claimed = queries.claim(campaign_id, first_id, last_id, lease)
     if claimed:
-        compiled = _compiled_for(campaign)
-        link_ids = save_links(campaign, compiled.urls)
-        readers = {s.id: s for s in db.session.scalars(select(Subscriber).where(
-            Subscriber.id.in_([c.subscriber_id for c in claimed if c.subscriber_id is not None])))}
-        db.session.refresh(campaign)  # loaded again after save_links committed, then
-        db.session.expunge_all()  # shared read-only, with the readers, by the connection threads
-        sender = BatchSender(current_app._get_current_object(),  # type: ignore[attr-defined]
-                             SendContext.of(campaign, compiled, link_ids), claimed, readers)
-        sender.run()
+        began = time.monotonic()
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        watch(campaign_id)
+        with LeaseKeeper(app, [c.id for c in claimed], lease):
+            compiled = _compiled_for(campaign)
+            link_ids = save_links(campaign, compiled.urls)
+            readers = {s.id: s for s in db.session.scalars(select(Subscriber).where(
+                Subscriber.id.in_([c.subscriber_id for c in claimed if c.subscriber_id is not None])))}
+            db.session.refresh(campaign)  # loaded again after save_links committed, then
+            name = campaign.name
+            db.session.expunge_all()  # shared read-only, with the readers, by the connection threads
+            sender = BatchSender(app, SendContext.of(campaign, compiled, link_ids), claimed, readers)
+            sender.run()
         after_batch(campaign_id, sender.sender_rejections, sender.last_failure)
+        log.info("campaign %d %r, deliveries %d-%d: %s in %.1f s", campaign_id, name, first_id, last_id,
+                 ", ".join(f"{count} {outcome}" for outcome, count in sorted(sender.outcomes.items())),
+                 time.monotonic() - began)
     upcoming = queries.next_retry(campaign_id, first_id, last_id)
     if upcoming is not None:  # 4xx back-offs and throttled domains: this batch runs again then
         enqueue_batch(campaign_id, first_id, last_id, at=upcoming)
@@ -64,14 +87,47 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> int:
     return len(claimed) and sender.sent
 
 
-def enqueue_batch(campaign_id: int, first_id: int, last_id: int, at: datetime | None = None) -> None:
-    """Queue one batch job (at a time, when given); its id names the campaign so the reconciler can tell."""
-    job_id = f"{SEND_JOB_PREFIX}{campaign_id}-{first_id}-{uuid.uuid4().hex[:8]}"
+def enqueue_batch(campaign_id: int, first_id: int, last_id: int, at: datetime | None = None, *,
+                  first_in_line: bool = False) -> None:
+    """Queue one batch job (at a time, when given; ahead of the queued ones when ``first_in_line``); its id
+    names the campaign and the id range, so the reconciler can tell what is waiting."""
+    job_id = f"{SEND_JOB_PREFIX}{campaign_id}-{first_id}-{last_id}-{uuid.uuid4().hex[:8]}"
     send = queue(SEND_QUEUE)
     if at is None:
-        send.enqueue(send_batch, campaign_id, first_id, last_id, job_id=job_id)
+        send.enqueue(send_batch, campaign_id, first_id, last_id, job_id=job_id, at_front=first_in_line)
     else:
         send.enqueue_at(at, send_batch, campaign_id, first_id, last_id, job_id=job_id)
+
+
+def watch(campaign_id: int) -> None:
+    """Schedule the campaign's lease watch for a second after its earliest lease ends, unless one is scheduled."""
+    ends = queries.earliest_lease_end(campaign_id)
+    if ends is None:
+        return
+    at = max(ends, utcnow()) + timedelta(seconds=1)
+    # Kept a while past its time, so a watch whose release is late is not doubled (the reconciler stands in).
+    keep = int((at - utcnow()).total_seconds()) + 3 * LOCK_SECONDS
+    if redis().set(WATCH_KEY.format(campaign_id), at.isoformat(), nx=True, ex=keep):
+        queue(DEFAULT_QUEUE).enqueue_at(at, watch_leases, campaign_id)
+
+
+def watch_leases(campaign_id: int) -> int:
+    """RQ job: queue again, first in line, the campaign's deliveries whose lease ended unrenewed; then watch the
+    next lease to end. Return how many came back."""
+    redis().delete(WATCH_KEY.format(campaign_id))
+    lapsed = queries.take_back_lapsed(campaign_id)
+    for first_id, last_id in id_ranges(lapsed, batch_size()):
+        enqueue_batch(campaign_id, first_id, last_id, first_in_line=True)
+    if lapsed:
+        log.warning("campaign %d: %d deliveries whose worker stopped renewing their lease are queued again",
+                    campaign_id, len(lapsed))
+    watch(campaign_id)
+    return len(lapsed)
+
+
+def id_ranges(ids: list[int], size: int) -> list[tuple[int, int]]:
+    """Split sorted delivery ids into (first, last) ranges of at most ``size`` of them."""
+    return [(chunk[0], chunk[-1]) for chunk in (ids[start:start + size] for start in range(0, len(ids), size))]
 
 
 def batch_size() -> int:
@@ -79,11 +135,20 @@ def batch_size() -> int:
     return int(current_app.config["KAIRAN"].sending.batch_size)
 
 
-def campaigns_with_jobs() -> set[int]:
-    """Return the campaigns with a send job queued or scheduled in Redis."""
+def waiting_batches() -> dict[int, list[tuple[int, int]]]:
+    """Per campaign, the delivery id ranges a send job waits to take: queued, or scheduled for a time that has
+    not long passed (one OVERDUE was never released: its rows are left for the reconciler to queue)."""
     send = queue(SEND_QUEUE)
-    ids = [*send.get_job_ids(), *ScheduledJobRegistry(queue=send).get_job_ids()]
-    return {int(job_id[len(SEND_JOB_PREFIX):].split("-")[0]) for job_id in ids if job_id.startswith(SEND_JOB_PREFIX)}
+    registry = ScheduledJobRegistry(queue=send)
+    overdue = set(registry.get_jobs_to_schedule(int((utcnow() - OVERDUE).timestamp())))
+    waiting: dict[int, list[tuple[int, int]]] = {}
+    for job_id in [*send.get_job_ids(), *(job_id for job_id in registry.get_job_ids() if job_id not in overdue)]:
+        if job_id.startswith(SEND_JOB_PREFIX):
+            campaign, first, *last = job_id[len(SEND_JOB_PREFIX):].split("-")[:-1]  # the random part dropped
+            # A job queued before ids named their last row: taken to cover the whole campaign, as all once were.
+            covered = (int(first), int(last[0])) if last else (0, EVERY_ID)
+            waiting.setdefault(int(campaign), []).append(covered)
+    return waiting
 
 
 def finish_if_done(campaign_id: int) -> bool:

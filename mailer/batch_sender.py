@@ -16,6 +16,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -72,6 +73,7 @@ class BatchSender:
         self.relay_trouble = False  # no way out would take the messages now
         self.crashes: list[Exception] = []  # connection threads that died
         self.sent = 0
+        self.outcomes: Counter[str] = Counter()  # sent, failed, suppressed, retry, deferred, put back: the job's log
         self.handled = 0
         self.sender_rejections: list[str] = []
         self.last_failure: str | None = None
@@ -94,8 +96,10 @@ class BatchSender:
         left = sorted(self.pending)
         if left and self.relay_trouble and not self.stopped.is_set():  # no relay would take them: wait a while
             queries.defer(left, utcnow() + timedelta(seconds=self.settings.retry_base_seconds))
-        else:
+            self.outcomes["deferred"] += len(left)
+        elif left:
             queries.release(left)
+            self.outcomes["put back"] += len(left)
         if self.crashes:
             raise SendConnectionError(f"{len(self.crashes)} of {count} send connections stopped: "
                                       f"{self.crashes[0]!r}") from self.crashes[0]
@@ -223,20 +227,21 @@ class BatchSender:
         back_off = min(self.settings.retry_base_seconds * 2 ** (attempts - 1), MAX_BACK_OFF_SECONDS)
         jitter = random.uniform(0.5, 1.5)  # noqa: S311  (spreads retries out; nothing secret)
         queries.retry_later(delivery, now + timedelta(seconds=back_off * jitter), reply)
-        self._forget(delivery)
+        self._forget(delivery, "retry")
 
     def _defer(self, delivery: queries.Claimed, until: datetime) -> None:
         queries.defer([delivery.id], until)
-        self._forget(delivery)
+        self._forget(delivery, "deferred")
 
     def _done(self, delivery: queries.Claimed, status: DeliveryStatus, *, message_id: str | None = None,
               reply: str | None = None) -> None:
         self.recorder.record(delivery.id, status, message_id=message_id, reply=reply)
-        self._forget(delivery)
+        self._forget(delivery, status.value)
 
-    def _forget(self, delivery: queries.Claimed) -> None:
+    def _forget(self, delivery: queries.Claimed, outcome: str) -> None:
         with self.lock:
             self.pending.discard(delivery.id)
+            self.outcomes[outcome] += 1
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from mailer.layouts import default_template
 from mailer.limits import RenderLimitError
 from mailer.models import Campaign, CampaignStatus, ContentType, Delivery, Link, Template
 from mailer.sandbox import TEXT_ENV, Checked, check_source
-from mailer.template_context import reader_context
+from mailer.template_context import reader_context, sender_fields
 
 LANGUAGES = ("ja", "en")
 CHARSETS = ("utf-8", "iso-2022-jp")
@@ -244,13 +244,13 @@ def sender_of(campaign: Campaign | None) -> str:
     return (campaign.from_email if campaign else "") or current_app.config["KAIRAN"].mail_from
 
 
-def legal_problems(compiled: Compiled) -> list[str]:
+def legal_problems(campaign: Campaign, compiled: Compiled) -> list[str]:
     """What 特定電子メール法 asks of every message that this one lacks: a way to refuse mail, the sender's details."""
-    settings = current_app.config["KAIRAN"]
+    sender = sender_fields(campaign)
     problems = []
     if "unsubscribe_url" not in compiled.html_source:
         problems.append(_("There is no unsubscribe link ({{ unsubscribe_url }})."))
-    if not settings.postal_address or not settings.contact:
+    if not sender["address"] or not sender["contact"]:
         problems.append(_("Set KAIRAN_POSTAL_ADDRESS and KAIRAN_CONTACT: the footer must show the sender's "
                           "address and contact point."))
     return problems
@@ -263,7 +263,7 @@ def require_legal_details(campaign: Campaign) -> Compiled:
     worker (one that fails only for some readers' data fails those deliveries, with the reason).
     """
     compiled = compile_campaign(campaign)  # a template error stops here too, not in a worker
-    problems = legal_problems(compiled)
+    problems = legal_problems(campaign, compiled)
     if problems:
         raise NotSendableError(_("Not sent: %(problems)s", problems=" ".join(problems)))
     try:

@@ -78,7 +78,10 @@ def campaign_message(context: SendContext, reader: Subscriber | None, to: bytes,
     subject, html, text = context.compiled.render_all(seen, links)
     if delivery_id is None and test_prefix:
         subject = f"{test_prefix} {subject}"
-    message_id = make_msgid(domain=domain)
+    # A delivery's message keeps its Message-ID when sent again (its first try's machine died before recording
+    # it): a receiver that got the first copy can drop the second. A test's is new each time.
+    message_id = (make_msgid(domain=domain) if delivery_id is None
+                  else f"<{mark_token(Mark.MESSAGE, delivery_id, key=context.mark_key)}@{domain}>")
     # RFC 2369: the https link (RFC 8058 one-click) first, then mail for clients that only send mail.
     mailto = f", <mailto:{context.unsubscribe_address(delivery_id)}?subject=unsubscribe>" if delivery_id else ""
     headers = [(b"List-Unsubscribe", f"<{seen['unsubscribe_url']}>{mailto}".encode()),

@@ -88,6 +88,11 @@ class Campaign(Timestamped, db.Model):  # type: ignore[name-defined]
     quiet_start: Mapped[str | None] = mapped_column(String(5))  # "22:00": no sending from then …
     quiet_end: Mapped[str | None] = mapped_column(String(5))  # … until "08:00", in the UI's timezone
     notice: Mapped[str | None] = mapped_column(Text)  # why it paused itself, or a sender-side rejection to look at
+    # The law's sender details, fixed when it is scheduled or started so every worker machine prints the same
+    # footer (mailer/campaigns.py sender_fields); None before that, and on campaigns started before 0024.
+    sender_name: Mapped[str | None] = mapped_column(String(500))
+    sender_address: Mapped[str | None] = mapped_column(String(500))
+    sender_contact: Mapped[str | None] = mapped_column(String(500))
 
 
 class DeliveryStatus(StrEnum):

@@ -103,7 +103,7 @@ def run_checks(campaign: Campaign, compiled: Compiled, rendered: tuple[str, str,
     if insecure:
         results.append(_check_result("warning", _("%(n)d links are not https: %(urls)s", n=len(insecure),
                                                   urls=", ".join(insecure[:3]))))
-    results.extend(_check_result("error", problem) for problem in legal_problems(compiled))
+    results.extend(_check_result("error", problem) for problem in legal_problems(campaign, compiled))
     if unreal := unreal_sender(sender_of(campaign)):
         results.append(_check_result("warning", unreal))
     if campaign.template is not None and LEGAL_FOOTER_MARK in campaign.template.body:

@@ -299,3 +299,41 @@ def delivery_ranges(campaign_id: int, size: int, *, due_only: bool = False) -> l
     bounds = select(func.min(numbered.c.id), func.max(numbered.c.id)).group_by(numbered.c.batch).order_by(
         numbered.c.batch)
     return [DeliveryRange(int(first), int(last)) for first, last in db.session.execute(bounds)]
+
+
+def renew(delivery_ids: Sequence[int], lease_seconds: int) -> None:
+    """Extend the lease of those of these deliveries still being sent (the others were recorded or put back)."""
+    if delivery_ids:
+        db.session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids),
+                                                  Delivery.status == DeliveryStatus.SENDING)
+                           .values(leased_until=utcnow() + timedelta(seconds=lease_seconds))
+                           .execution_options(synchronize_session=False))
+        db.session.commit()
+
+
+def take_back_lapsed(campaign_id: int) -> list[int]:
+    """Put back in the queue a campaign's deliveries whose lease lapsed (their worker died); return their ids.
+
+    One UPDATE … RETURNING: of several callers at once, each row goes back to one of them.
+    """
+    stmt = (update(Delivery).where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.SENDING,
+                                   Delivery.leased_until < utcnow())
+            .values(status=DeliveryStatus.QUEUED, leased_until=None).returning(Delivery.id))
+    ids = sorted(db.session.scalars(stmt.execution_options(synchronize_session=False)))
+    db.session.commit()
+    return ids
+
+
+def earliest_lease_end(campaign_id: int) -> datetime | None:
+    """When the first lease of a campaign's deliveries being sent ends (None: none is being sent)."""
+    return db.session.scalar(select(func.min(Delivery.leased_until)).where(
+        Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.SENDING))
+
+
+def stranded(campaign_id: int) -> list[int]:
+    """A campaign's deliveries due now that no fresh batch covers: a lapsed lease, or a wait that has ended."""
+    now = utcnow()
+    return list(db.session.scalars(select(Delivery.id).where(
+        Delivery.campaign_id == campaign_id,
+        or_(and_(Delivery.status == DeliveryStatus.SENDING, Delivery.leased_until < now),
+            and_(Delivery.status == DeliveryStatus.QUEUED, Delivery.retry_at <= now))).order_by(Delivery.id)))

@@ -3,12 +3,13 @@
 Starting fixes the audience and queues one job per KAIRAN_SEND_BATCH_SIZE deliveries
 (mailer/starting.py); each job sends its batch (mailer/batch_job.py) over several SMTP
 connections (mailer/batch_sender.py). The database, not Redis, says what is left to send: the
-periodic reconciler here queues it again when no job is waiting for a running campaign (after
-Redis was flushed, say).
+periodic reconciler here queues again what no job waits to take (after Redis was flushed, a
+worker died, or no scheduler released a batch put off till later).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any
 
 from flask_babel import gettext as _
@@ -19,10 +20,11 @@ from core.errors import ValidationError
 from core.i18n import time_left_text
 from core.signals import reconciling
 from mailer import eta, queries, scheduling
-from mailer.batch_job import batch_size, campaigns_with_jobs, enqueue_batch, finish_if_done
+from mailer.batch_job import EVERY_ID, batch_size, enqueue_batch, finish_if_done, id_ranges, waiting_batches
 from mailer.campaigns import require_legal_details
 from mailer.models import Campaign, CampaignStatus
 from mailer.starting import segment_rules, start
+from mailer.template_context import fix_sender
 
 # listmonk's allowed moves between states, as PUT /api/campaigns/{id}/status takes them. Only the
 # scheduler moves scheduled -> running, at send_at (mailer/scheduling.py); unscheduling goes back to draft.
@@ -40,6 +42,9 @@ def change_status(campaign: Campaign, status: str) -> None:
     if target is None or target not in MOVES.get(campaign.status, set()):
         raise ValidationError(_("A %(current)s campaign cannot become %(target)s.", current=campaign.status.value,
                                 target=status))
+    if target in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED) and (
+            campaign.started_at is None or campaign.sender_address is None):
+        fix_sender(campaign)  # this machine's, where a person acts: every worker then prints the same footer
     if target == CampaignStatus.RUNNING:
         start(campaign)
     elif target == CampaignStatus.SCHEDULED:
@@ -74,21 +79,42 @@ def audience_size(campaign: Campaign) -> int:
 
 
 def reconcile() -> int:
-    """Start due scheduled campaigns, and queue again what the database says is unsent for running campaigns
-    no job is waiting for; return how many batches were queued.
+    """Start due scheduled campaigns, and queue again the due deliveries of running campaigns that no job waits
+    to take; return how many batches were queued.
 
-    Run by a worker every KAIRAN_RECONCILE_SECONDS: after Redis was flushed or restarted, or a
-    job was lost, the campaign still finishes without anyone acting.
+    Run by a worker every KAIRAN_RECONCILE_SECONDS, so a campaign finishes without anyone acting after
+    Redis was flushed or restarted (no job waits for it: everything due is queued), after a worker died
+    and its lease watch was lost, or when no scheduler released a batch put off till later (a lapsed
+    lease or an ended wait outside every waiting job's range is queued).
     """
     reconciling.send()  # tracking flushes its event stream (core/signals.py)
     scheduling.start_due_campaigns()  # a flushed Redis lost their start jobs too
-    waiting = campaigns_with_jobs()
+    waiting = waiting_batches()
     queued = 0
     running = db.session.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING)).all()
     for campaign_id in running:
-        if campaign_id not in waiting:
-            for first_id, last_id in queries.delivery_ranges(campaign_id, batch_size(), due_only=True):
-                enqueue_batch(campaign_id, first_id, last_id)
-                queued += 1
+        covered = _merged(waiting.get(campaign_id, []))
+        ranges = (id_ranges([i for i in queries.stranded(campaign_id) if not _within(i, covered)], batch_size())
+                  if covered else queries.delivery_ranges(campaign_id, batch_size(), due_only=True))
+        for first_id, last_id in ranges:
+            enqueue_batch(campaign_id, first_id, last_id)
+        queued += len(ranges)
         finish_if_done(campaign_id)
     return queued
+
+
+def _within(delivery_id: int, ranges: list[tuple[int, int]]) -> bool:
+    """Tell whether an id lies in one of these disjoint (first, last) ranges, sorted (``_merged``)."""
+    at = bisect_right(ranges, (delivery_id, EVERY_ID)) - 1
+    return at >= 0 and ranges[at][0] <= delivery_id <= ranges[at][1]
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Merge overlapping (first, last) ranges into disjoint ones, sorted."""
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged

@@ -58,7 +58,7 @@ def read_sending(env: Mapping[str, str], _core: Settings) -> SendingSettings:
         rate_per_second=read_whole_number(env, "KAIRAN_SEND_RATE", 1) if rate else None,
         connections=read_whole_number(env, "KAIRAN_SEND_CONNECTIONS", 8),
         batch_size=read_whole_number(env, "KAIRAN_SEND_BATCH_SIZE", 500),
-        lease_seconds=read_whole_number(env, "KAIRAN_SEND_LEASE_SECONDS", 300),
+        lease_seconds=read_whole_number(env, "KAIRAN_SEND_LEASE_SECONDS", 15),
         retry_base_seconds=read_whole_number(env, "KAIRAN_RETRY_BASE_SECONDS", 60),
         retry_attempts=read_whole_number(env, "KAIRAN_RETRY_ATTEMPTS", 6),
         retry_hours=read_whole_number(env, "KAIRAN_RETRY_HOURS", 24),

@@ -1,6 +1,7 @@
 """Starting a campaign's send: its audience fixed once, its links recorded, its batches queued.
 
-"Send now" (mailer/sending.py) and a scheduled start (mailer/scheduling.py) both start here.
+"Send now" (mailer/sending.py) and a scheduled start (mailer/scheduling.py) both start here, with the
+sender's details the campaign keeps (fixed where a person started or scheduled it).
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from mailer import queries
 from mailer.batch_job import batch_size, enqueue_batch, finish_if_done
 from mailer.campaigns import require_legal_details, save_links
 from mailer.models import Campaign, CampaignStatus
+from mailer.template_context import fix_sender
 
 
 def start(campaign: Campaign) -> None:
     """Fix the audience (first start only), record the links, and queue the batches."""
     if not campaign.lists:
         raise ValidationError(_("Choose at least one list to send to."))
+    if campaign.sender_address is None:  # scheduled before its sender's details were kept: this machine's
+        fix_sender(campaign)
     compiled = require_legal_details(campaign)  # a template error or a missing footer stops it here
     first_start = campaign.started_at is None
     if first_start:

@@ -29,10 +29,22 @@ def subscriber_fields(subscriber: Subscriber) -> dict[str, Any]:
             "status": str(subscriber.status or "enabled")}
 
 
-def sender_fields() -> dict[str, str]:
-    """Return what templates see as ``sender``: the details Japanese law asks every mail to show."""
+def sender_fields(campaign: Campaign | None = None) -> dict[str, str]:
+    """Return what templates see as ``sender``: the details Japanese law asks every mail to show, as the
+    campaign fixed them, else this machine's settings (a draft, Kairan's own mail)."""
+    if campaign is not None and campaign.sender_address is not None:
+        return {"name": campaign.sender_name or "", "address": campaign.sender_address,
+                "contact": campaign.sender_contact or ""}
     settings = current_app.config["KAIRAN"]
     return {"name": settings.company_name, "address": settings.postal_address, "contact": settings.contact}
+
+
+def fix_sender(campaign: Campaign) -> None:
+    """Fix the sender's details on the campaign from this machine's settings (where a person schedules or starts
+    it), so every worker machine sends the footer this one checked, whatever its own settings say."""
+    settings = current_app.config["KAIRAN"]
+    campaign.sender_name, campaign.sender_address, campaign.sender_contact = (
+        settings.company_name, settings.postal_address, settings.contact)
 
 
 def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: MailingList | None = None,
@@ -54,7 +66,7 @@ def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: Mai
         "subscriber": subscriber_fields(subscriber),
         "campaign": {"id": campaign.id, "uuid": campaign.uuid, "name": campaign.name, "subject": campaign.subject},
         "list": {"id": list_.id, "uuid": list_.uuid, "name": list_.name} if list_ else {},
-        "sender": sender_fields(),
+        "sender": sender_fields(campaign),
         "unsubscribe_url": UNSUBSCRIBE.link(base, token=links["unsubscribe"]),
         "preferences_url": PREFERENCES.link(base, token=links["preferences"]),
         "optin_url": OPTIN.link(base, subscriber_uuid=subscriber.uuid, t=links["optin"]),

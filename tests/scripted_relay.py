@@ -25,11 +25,14 @@ class ScriptedRelay:
 
     def __init__(self) -> None:
         self.accepted: Counter[str] = Counter()
+        self.messages: dict[str, list[bytes]] = {}  # recipient (lowercased) -> each accepted message, as sent
         self.mail_from: list[str] = []
         self.answers: dict[str, list[str]] = {}  # recipient -> replies to give to RCPT, one per try, then 250
         self.refuse_until = 0.0  # time.monotonic() before which every MAIL gets 421
         self.drop_every = 0  # close the connection instead of answering every n-th DATA (0: never)
         self.delay = 0.0  # seconds before answering each command of a transaction
+        self.accept_delay = 0.0  # seconds between taking a message (counted) and saying so: a sender killed then
+        # never learns its message went, and sends it again
         self.pipelining = True  # offered in EHLO, as real relays do; off: the send takes smtplib's plain path
         self.ehlo_features: list[str] = []  # the EHLO answer each connection was given
         self.lock = threading.Lock()
@@ -79,6 +82,8 @@ class ScriptedRelay:
             self.mail_from.append(envelope.mail_from or "")
             for rcpt in envelope.rcpt_tos:
                 self.accepted[rcpt.lower().strip('"')] += 1
+                self.messages.setdefault(rcpt.lower().strip('"'), []).append(envelope.original_content or b"")
+        await asyncio.sleep(self.accept_delay)
         return "250 OK queued"
 
 

@@ -28,6 +28,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.deployment import require_shared_secret
 from tracking.bounce_parser import MAX_BYTES
 from tracking.bounces import receive
 from tracking.settings import BOUNCES
@@ -112,6 +113,7 @@ def start_inbound(app: Flask, port: int, host: str = "127.0.0.1") -> Controller:
 def serve_command(host: str, port: int | None) -> None:
     """Receive bounces and complaints by SMTP until stopped (the bounce domain's MX points here)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    require_shared_secret(app.config["KAIRAN"])  # it reads the tokens the workers signed
     chosen = port or BOUNCES.of(app.config["KAIRAN"]).port
     try:
         controller = start_inbound(app, chosen, host)

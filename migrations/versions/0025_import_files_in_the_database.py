@@ -8,7 +8,7 @@ megabyte at a time, and deleted from the folder. An import still waiting for its
 upload is not here is cancelled: nobody can start it any more. imports.path goes.
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0024
 """
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0025'
-down_revision = '0023'
+down_revision = '0024'
 branch_labels = None
 depends_on = None
 

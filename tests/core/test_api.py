@@ -108,7 +108,7 @@ def test_health_detail_reports_each_component(app: Flask, client: FlaskClient,
     assert "Connection refused" in components["smtp"]["detail"] or "Error" in components["smtp"]["detail"]
 
     # A real worker process, as `make up` starts it, shows up as alive.
-    env = {**os.environ, **settings_env}
+    env = {**os.environ, **settings_env, "KAIRAN_SECRET_KEY": app.config["SECRET_KEY"]}  # PostgreSQL's needs one
     worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"], cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 20

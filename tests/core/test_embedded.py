@@ -157,10 +157,12 @@ def test_up_runs_everything_restarts_a_killed_worker_and_stops_cleanly(
     status, detail = get_json(f"{base}/api/health/detail", auth)
     assert status == 200 and all(c["ok"] for c in detail["data"]["components"].values())
 
-    # SIGKILL the worker that also runs the scheduler (it has a child process of its own):
+    # SIGKILL the worker whose scheduler releases the scheduled jobs (a child process of its own):
     # a new worker is alive within 10 s, and the killed one is not counted.
     everything = children_of(process.pid)
-    victim = next(pid for pid in direct_workers(process.pid) if "--with-scheduler" in argv(pid))
+    holder = get_json(f"{base}/api/health/detail", auth)[1]["data"]["components"]["scheduler"]["detail"]
+    victim = int(holder.rpartition(".")[2])  # the worker's name is host.pid
+    assert victim in direct_workers(process.pid)
     os.kill(victim, signal.SIGKILL)
     killed_at = time.monotonic()
 

@@ -121,8 +121,9 @@ class Workers:
 
 
 @pytest.fixture
-def workers(settings_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
-    pool = Workers(settings_env, tmp_path)
+def workers(app: Flask, settings_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
+    # On PostgreSQL a worker needs KAIRAN_SECRET_KEY: the test app's own, as a deployment's machines share one.
+    pool = Workers({**settings_env, "KAIRAN_SECRET_KEY": app.config["SECRET_KEY"]}, tmp_path)
     yield pool
     pool.stop_all()
 

@@ -39,10 +39,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def web(settings_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:  # noqa: F811
+def web(app: Flask, settings_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:  # noqa: F811
     """Kairan under gunicorn as `make up` runs it, in its own process group; yield it and its port."""
     port = free_port()
-    process = subprocess.Popen(web_argv(port), cwd=ROOT, env={**os.environ, **settings_env}, start_new_session=True)
+    shared = {"KAIRAN_SECRET_KEY": app.config["SECRET_KEY"]}  # the test app's: PostgreSQL's web process needs one
+    process = subprocess.Popen(web_argv(port), cwd=ROOT, env={**os.environ, **settings_env, **shared},
+                               start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while not port_answers(port):
