@@ -22,7 +22,8 @@ from mailer.queries import materialise, settle, tallies
 from tests.tracking.test_metrics import APPLE_MPP, BROWSER, GMAIL_PROXY, NEW, SALE, SCANNER, T0, Built, build
 from tracking import classify, rollups
 from tracking.classify import Evidence
-from tracking.flush import Incoming, _insert, reclassify
+from tracking.event_batch import Incoming, store_batch
+from tracking.flush import reclassify
 from tracking.metric_queries import running_tallies
 from tracking.metrics import build_report
 from tracking.models import CampaignAudience, EventKind
@@ -53,7 +54,7 @@ def recomputed(campaign_id: int) -> dict[str, Any]:
 
 def flush(app: Flask, built: Built, events: Sequence[Event], first: int) -> None:
     """Store a batch through the flusher, as one stream read."""
-    _insert([Incoming(kind=kind, delivery_id=built.deliveries[who], link_id=built.links[url] if url else None,
+    store_batch([Incoming(kind=kind, delivery_id=built.deliveries[who], link_id=built.links[url] if url else None,
                       user_agent=ua, ip="192.0.2.1", head=False, prefetch=False, stream_id=f"{first + n}-0",
                       at=T0 + after)
              for n, (who, kind, url, ua, after) in enumerate(events)], app.config["KAIRAN"].tracking)
