@@ -5,13 +5,16 @@ runs it (core.embedded.web_argv) but without its access log (which adds ~80 µs 
 request), and loads /o/<token>.gif and /c/<token> in turn, over the deliveries, with wrk when it is
 installed (a Lua script; bounded by --seconds), else with Python threads on keep-alive connections
 (bounded by --requests and --seconds). Then it flushes the Redis stream as the workers would and
-counts the events stored: ``lost`` is answered requests with no event. Right after, the same load
+counts the events stored: ``lost`` is answered requests with no event. ``flush_events_per_s`` is how many
+it stores a second, and ``flush_events_per_cpu_s`` a second of this process's CPU time (the flusher's
+Python; PostgreSQL's own work runs in its server), which swings less with the machine's other load; the
+UA rules, which a process loads once (``ua_rules_load_seconds``), are loaded before. Right after, the same load
 runs against the same gunicorn serving a bare WSGI pixel (no token, no Redis): ``bare_req_per_s`` is
 the ceiling on this machine at this moment, and ``of_bare`` the share of it Kairan reaches, a figure
 that swings less with the load of other processes than req/s does. ``cpu_us_per_request`` (and
 ``bare_cpu_us_per_request``) is the CPU time of the gunicorn workers, redis-server and the load
 generator per answered request, read from /proc: it hardly depends on that load at all.
-Prints one JSON line, last: {"requests","req_per_s","p99_ms","lost", …}
+Prints one JSON line, last: {"requests","req_per_s","p99_ms","lost","flush_events_per_s", …}
 Run: .venv/bin/python -m bench.track [--seconds 10] [--requests 60000] [--connections 16]
      [--deliveries 1000] [--database-url URL] [--no-bare]
 """
@@ -44,6 +47,7 @@ from core.embedded import WEB_PROCESSES, WEB_THREADS, port_answers, private_redi
 from core.tokens import Mark, mark_key, mark_token
 from mailer.models import Campaign, ContentType, Delivery, DeliveryStatus, Link
 from tests.resources import free_port, fresh_postgres
+from tracking.classify import client_and_device
 from tracking.flush import flush_events
 from tracking.models import TrackingEvent
 from tracking.views import PIXEL, PIXEL_HEADERS, PIXEL_STATUS
@@ -102,11 +106,14 @@ def main() -> None:
         bare = None if args.no_bare else load_served(env, free_port(), "bench.track:bare_pixel", redis_pid,
                                                      lambda at: load(at, paths, args))
         started = time.perf_counter()
+        client_and_device(USER_AGENT)  # ua-parser loads its rules on first use, once a process: not per event
+        rules_seconds = time.perf_counter() - started
+        started, cpu_started = time.perf_counter(), time.process_time()
         with app.app_context():
             while flush_events():
                 pass
+            flush_seconds, flush_cpu = time.perf_counter() - started, time.process_time() - cpu_started
             events = db.session.scalar(select(func.count()).select_from(TrackingEvent)) or 0
-        flush_seconds = time.perf_counter() - started
     print(json.dumps({
         "benchmark": "track", "database": database.split(":")[0], "load": result.load.generator,
         "connections": args.connections, "requests": result.load.answered, "req_per_s": result.req_per_s,
@@ -114,6 +121,9 @@ def main() -> None:
         "lost": max(result.load.answered - events, 0), "cpu_us_per_request": result.cpu_us,
         "flush_seconds": round(flush_seconds, 2),
         "flush_events_per_s": round(events / flush_seconds) if flush_seconds else None,
+        "flush_cpu_seconds": round(flush_cpu, 2),
+        "flush_events_per_cpu_s": round(events / flush_cpu) if flush_cpu else None,
+        "ua_rules_load_seconds": round(rules_seconds, 2),
         **({} if bare is None else {"bare_req_per_s": bare.req_per_s, "bare_p99_ms": round(bare.load.p99_ms, 1),
                                     "bare_cpu_us_per_request": bare.cpu_us,
                                     "of_bare": round(result.req_per_s / bare.req_per_s, 2)}),
