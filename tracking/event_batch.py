@@ -159,7 +159,7 @@ def _clicks_near(fresh: Sequence[Incoming]) -> list[StoredClick]:
     only_link = [(delivery, link) for delivery, clicked in links.items() if len(clicked) == 1 for link in clicked]
     if only_link:
         stmt = stmt.where(tuple_(c.delivery_id, c.link_id).not_in(only_link))
-    return [StoredClick(*row) for row in db.session.execute(stmt)]
+    return [StoredClick._make(row) for row in db.session.execute(stmt)]
 
 
 def _changeable(stored: Sequence[StoredClick], fresh: Sequence[Incoming]) -> set[int]:

@@ -89,8 +89,10 @@ def _store(client: Redis, entries: Sequence[tuple[bytes, dict[bytes, bytes] | No
     incoming = [event for event in (_parse(entry_id, fields) for entry_id, fields in entries) if event is not None]
     stored = store_batch(incoming, current_app.config["KAIRAN"].tracking)
     db.session.commit()
-    client.xack(STREAM, GROUP, *ids)
-    client.xdel(STREAM, *ids)  # the personal data in it (UA, IP) lives no longer than this
+    done = client.pipeline(transaction=False)  # one round trip
+    done.xack(STREAM, GROUP, *ids)
+    done.xdel(STREAM, *ids)  # the personal data in it (UA, IP) lives no longer than this
+    done.execute()
     return stored
 
 
