@@ -54,6 +54,7 @@ from tracking.views import PIXEL, PIXEL_HEADERS, PIXEL_STATUS
 
 USER_AGENT = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)"
 TARGETS = {"req_per_s": 3000, "p99_ms": 50, "lost": 0}
+STARTUP_SECONDS = 180  # for gunicorn's workers to build the app: on a loaded shared machine, over 30 s
 WRK_SCRIPT = """
 paths = {%s}
 counter = 0
@@ -221,10 +222,20 @@ def seed(app: Flask, count: int) -> list[str]:
 
 
 def serve(env: dict[str, str], port: int, wsgi_app: str = "app:create_app()") -> subprocess.Popen[bytes]:
-    """Start gunicorn as `make up` does (but for its access log) and wait until it answers."""
+    """Start gunicorn as `make up` does (but for its access log) and wait until it answers; stop it if it does not."""
     server = subprocess.Popen(web_argv(port, wsgi_app=wsgi_app), env={**os.environ, **env},
                               cwd=Path(__file__).resolve().parents[1])
-    deadline = time.monotonic() + 60
+    try:
+        _wait_for_workers(server, port)
+    except BaseException:
+        server.terminate()  # not left serving (and holding this process's output open) after the benchmark fails
+        server.wait(15)
+        raise
+    return server
+
+
+def _wait_for_workers(server: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
     while not port_answers(port):
         if server.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("gunicorn did not start")
@@ -232,15 +243,15 @@ def serve(env: dict[str, str], port: int, wsgi_app: str = "app:create_app()") ->
     # The master answers before its workers have built the app: wait until quick answers show both are up.
     quick = 0
     while quick < 20:
-        if time.monotonic() > deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise RuntimeError("gunicorn's workers did not come up")
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=left)  # a worker still booting
         started = time.perf_counter()
         connection.request("GET", "/o/warm-up.gif")  # not a token of ours: nothing is recorded
         connection.getresponse().read()
         connection.close()
         quick = quick + 1 if time.perf_counter() - started < 0.05 else 0
-    return server
 
 
 def wrk_load(port: int, paths: list[str], args: argparse.Namespace) -> Load:
