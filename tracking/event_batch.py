@@ -111,7 +111,7 @@ def store_batch(incoming: Sequence[Incoming], settings: TrackingSettings) -> int
     if not fresh:
         return 0
     stored = _clicks_near(fresh) if settings.individuals else []
-    verdicts = judge_all([*stored, *fresh], {d: row.sent_at for d, row in deliveries.items()})
+    verdicts = judge_all([*stored, *fresh], {delivery_id: row.sent_at for delivery_id, row in deliveries.items()})
     changeable = _changeable(stored, fresh)
     rejudged = [Rejudged(click, human, rule) for click, (human, rule) in zip(stored, verdicts, strict=False)
                 if click.id in changeable and (click.human, click.rule) != (human, rule)]
