@@ -1,11 +1,12 @@
 """Rollups: the counters a campaign's report reads, kept up to date where opens and clicks are stored.
 
-The flusher (tracking/flush.py) calls ``add_batch`` in the transaction that inserts a batch of events,
-re-judges the batch's deliveries' stored clicks and sets their first open and click. It adds:
+The flusher (tracking/event_batch.py) calls ``add_batch`` in the transaction that inserts a batch of
+events, re-judges the stored clicks near them and sets their deliveries' first open and click. It adds,
+each counter named by its column:
 
 - per event: the campaign's hour (people's and machines' opens and clicks), the link's clicks, the
   client's and device's opens by people, and the counts of events naming nobody (tracking off);
-- per delivery, the difference between its state before the batch and after: opened and clicked
+- per delivery, the difference between its state before the batch and after (``StateChange``): opened and clicked
   by a person (first_open_at, first_click_at set), opened (clicked) only by machines, each link
   clicked by a person, and the same opened and clicked per receiving domain. So a machine's open
   followed by a person's moves the delivery from machine_opened to opened, and a stored click a

@@ -120,7 +120,8 @@ def _largest_state(campaign_id: int, recipients: int) -> DeliveryStatus:
 
 def count_audiences() -> int:
     """Count, once, the deliveries per receiving domain ('' for none) of every started campaign that has neither
-    settled counts nor an audience yet, each in its own transaction; return how many campaigns were counted.
+    settled counts nor an audience yet, each in its own transaction; return how many campaigns it counted (one
+    without deliveries stores nothing, and is counted again next time: a query on an empty index range).
 
     Starting a campaign inserts its whole audience in one transaction (mailer/queries.py ``materialise``),
     so the deliveries found at any time after are all of them.
