@@ -5,13 +5,16 @@ runs it (core.embedded.web_argv) but without its access log (which adds ~80 µs 
 request), and loads /o/<token>.gif and /c/<token> in turn, over the deliveries, with wrk when it is
 installed (a Lua script; bounded by --seconds), else with Python threads on keep-alive connections
 (bounded by --requests and --seconds). Then it flushes the Redis stream as the workers would and
-counts the events stored: ``lost`` is answered requests with no event. Right after, the same load
+counts the events stored: ``lost`` is answered requests with no event. ``flush_events_per_s`` is how many
+it stores a second, and ``flush_events_per_cpu_s`` a second of this process's CPU time (the flusher's
+Python; PostgreSQL's own work runs in its server), which swings less with the machine's other load; the
+UA rules, which a process loads once (``ua_rules_load_seconds``), are loaded before. Right after, the same load
 runs against the same gunicorn serving a bare WSGI pixel (no token, no Redis): ``bare_req_per_s`` is
 the ceiling on this machine at this moment, and ``of_bare`` the share of it Kairan reaches, a figure
 that swings less with the load of other processes than req/s does. ``cpu_us_per_request`` (and
 ``bare_cpu_us_per_request``) is the CPU time of the gunicorn workers, redis-server and the load
 generator per answered request, read from /proc: it hardly depends on that load at all.
-Prints one JSON line, last: {"requests","req_per_s","p99_ms","lost", …}
+Prints one JSON line, last: {"requests","req_per_s","p99_ms","lost","flush_events_per_s", …}
 Run: .venv/bin/python -m bench.track [--seconds 10] [--requests 60000] [--connections 16]
      [--deliveries 1000] [--database-url URL] [--no-bare]
 """
@@ -44,12 +47,14 @@ from core.embedded import WEB_PROCESSES, WEB_THREADS, port_answers, private_redi
 from core.tokens import Mark, mark_key, mark_token
 from mailer.models import Campaign, ContentType, Delivery, DeliveryStatus, Link
 from tests.resources import free_port, fresh_postgres
+from tracking.classify import client_and_device
 from tracking.flush import flush_events
 from tracking.models import TrackingEvent
 from tracking.views import PIXEL, PIXEL_HEADERS, PIXEL_STATUS
 
 USER_AGENT = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)"
 TARGETS = {"req_per_s": 3000, "p99_ms": 50, "lost": 0}
+STARTUP_SECONDS = 180  # for gunicorn's workers to build the app: on a loaded shared machine, over 30 s
 WRK_SCRIPT = """
 paths = {%s}
 counter = 0
@@ -102,11 +107,14 @@ def main() -> None:
         bare = None if args.no_bare else load_served(env, free_port(), "bench.track:bare_pixel", redis_pid,
                                                      lambda at: load(at, paths, args))
         started = time.perf_counter()
+        client_and_device(USER_AGENT)  # ua-parser loads its rules on first use, once a process: not per event
+        rules_seconds = time.perf_counter() - started
+        started, cpu_started = time.perf_counter(), time.process_time()
         with app.app_context():
             while flush_events():
                 pass
+            flush_seconds, flush_cpu = time.perf_counter() - started, time.process_time() - cpu_started
             events = db.session.scalar(select(func.count()).select_from(TrackingEvent)) or 0
-        flush_seconds = time.perf_counter() - started
     print(json.dumps({
         "benchmark": "track", "database": database.split(":")[0], "load": result.load.generator,
         "connections": args.connections, "requests": result.load.answered, "req_per_s": result.req_per_s,
@@ -114,6 +122,9 @@ def main() -> None:
         "lost": max(result.load.answered - events, 0), "cpu_us_per_request": result.cpu_us,
         "flush_seconds": round(flush_seconds, 2),
         "flush_events_per_s": round(events / flush_seconds) if flush_seconds else None,
+        "flush_cpu_seconds": round(flush_cpu, 2),
+        "flush_events_per_cpu_s": round(events / flush_cpu) if flush_cpu else None,
+        "ua_rules_load_seconds": round(rules_seconds, 2),
         **({} if bare is None else {"bare_req_per_s": bare.req_per_s, "bare_p99_ms": round(bare.load.p99_ms, 1),
                                     "bare_cpu_us_per_request": bare.cpu_us,
                                     "of_bare": round(result.req_per_s / bare.req_per_s, 2)}),
@@ -211,10 +222,20 @@ def seed(app: Flask, count: int) -> list[str]:
 
 
 def serve(env: dict[str, str], port: int, wsgi_app: str = "app:create_app()") -> subprocess.Popen[bytes]:
-    """Start gunicorn as `make up` does (but for its access log) and wait until it answers."""
+    """Start gunicorn as `make up` does (but for its access log) and wait until it answers; stop it if it does not."""
     server = subprocess.Popen(web_argv(port, wsgi_app=wsgi_app), env={**os.environ, **env},
                               cwd=Path(__file__).resolve().parents[1])
-    deadline = time.monotonic() + 60
+    try:
+        _wait_for_workers(server, port)
+    except BaseException:
+        server.terminate()  # not left serving (and holding this process's output open) after the benchmark fails
+        server.wait(15)
+        raise
+    return server
+
+
+def _wait_for_workers(server: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
     while not port_answers(port):
         if server.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("gunicorn did not start")
@@ -222,15 +243,15 @@ def serve(env: dict[str, str], port: int, wsgi_app: str = "app:create_app()") ->
     # The master answers before its workers have built the app: wait until quick answers show both are up.
     quick = 0
     while quick < 20:
-        if time.monotonic() > deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise RuntimeError("gunicorn's workers did not come up")
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=left)  # a worker still booting
         started = time.perf_counter()
         connection.request("GET", "/o/warm-up.gif")  # not a token of ours: nothing is recorded
         connection.getresponse().read()
         connection.close()
         quick = quick + 1 if time.perf_counter() - started < 0.05 else 0
-    return server
 
 
 def wrk_load(port: int, paths: list[str], args: argparse.Namespace) -> Load:

@@ -250,33 +250,6 @@ def settle(campaign_id: int) -> None:
         .group_by(Delivery.campaign_id, Delivery.status, domain)))
 
 
-def settled_tallies(campaign_ids: Sequence[int]) -> dict[int, list[tuple[DeliveryStatus, str | None, int]]]:
-    """Per finished campaign: (state, receiving domain or None, deliveries) from its settled counts (others absent)."""
-    found: dict[int, list[tuple[DeliveryStatus, str | None, int]]] = {}
-    for campaign_id, status, domain, number in db.session.execute(
-            select(DeliveryCount.campaign_id, DeliveryCount.status, DeliveryCount.domain, DeliveryCount.deliveries)
-            .where(DeliveryCount.campaign_id.in_(campaign_ids))):
-        found.setdefault(campaign_id, []).append((DeliveryStatus(status), domain or None, int(number)))
-    return found
-
-
-def tallies(campaign_ids: Sequence[int], states: Sequence[DeliveryStatus] | None = None
-            ) -> dict[int, list[tuple[DeliveryStatus, str | None, int]]]:
-    """Per campaign: (state, receiving domain or None, deliveries), from the settled counts of a finished
-    campaign, else from the (campaign_id, status, domain) index alone (``states``: only those, there)."""
-    found: dict[int, list[tuple[DeliveryStatus, str | None, int]]] = {campaign_id: [] for campaign_id in campaign_ids}
-    found |= settled_tallies(campaign_ids)
-    live = [campaign_id for campaign_id, rows in found.items() if not rows]
-    if live:
-        stmt = select(Delivery.campaign_id, Delivery.status, Delivery.domain, func.count()).where(
-            Delivery.campaign_id.in_(live)).group_by(Delivery.campaign_id, Delivery.status, Delivery.domain)
-        if states is not None:
-            stmt = stmt.where(Delivery.status.in_(states))
-        for campaign_id, status, name, number in db.session.execute(stmt):
-            found[campaign_id].append((DeliveryStatus(status), name, int(number)))
-    return found
-
-
 def progress(campaign_id: int) -> dict[str, int]:
     """Return how many deliveries of a campaign are in each state."""
     counts = dict(db.session.execute(select(Delivery.status, func.count()).where(Delivery.campaign_id == campaign_id)

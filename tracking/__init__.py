@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
         models,
         report_views,
         stream,
+        tallies,
         unsubscribes,
         views,
         webhooks,
@@ -48,6 +49,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(cli.bounces_cli)
     app.extensions[stream.FLUSH_JOB_EXTENSION] = flush.flush_events
     reconciling.connect(flush.flush_on_reconcile)  # blinker keeps one connection per receiver
+    reconciling.connect(tallies.count_audiences_on_reconcile)  # reports read audiences, never count them
     subscribers_deleting.connect(bounces.forget_subscribers)
     reconciling.connect(mailbox.queue_poll_on_reconcile)
     # `flask up` receives bounces on loopback; at scale `flask bounces serve` runs where the MX points.

@@ -70,9 +70,7 @@ def apple_mpp(event: Evidence) -> bool | None:
 
 def scanner_user_agent(event: Evidence) -> bool | None:
     """Security scanners, link checkers and scripts name themselves, or ua-parser knows them as spiders."""
-    if SCANNER_UA.search(event.user_agent) or _parsed(event.user_agent)[1] == "Spider":
-        return False
-    return None
+    return False if _names_a_machine(event.user_agent) else None
 
 
 def no_user_agent(event: Evidence) -> bool | None:
@@ -151,6 +149,12 @@ def client_and_device(user_agent: str) -> tuple[str | None, str | None]:
     if "GoogleImageProxy" in user_agent:
         client = "Gmail"  # the proxy stands for whatever device the reader used
     return client, device if device is not None else system
+
+
+@lru_cache(maxsize=4096)
+def _names_a_machine(user_agent: str) -> bool:
+    """Whether a UA names a scanner, checker or script (the pattern takes ~0.1 ms a UA: the same UAs recur)."""
+    return bool(SCANNER_UA.search(user_agent)) or _parsed(user_agent)[1] == "Spider"
 
 
 @lru_cache(maxsize=4096)

@@ -10,31 +10,27 @@ every KAIRAN_RECONCILE_SECONDS in case Redis lost that job.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
 import logging
 import os
 import socket
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
 from redis import Redis
 from redis.exceptions import LockNotOwnedError, ResponseError
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import select
 
 from core.db import db
 from core.queues import redis
-from mailer.models import Campaign, Delivery, Link
+from mailer.models import Campaign, Delivery
 from tracking import rollups
-from tracking.classify import client_and_device, judge_all
-from tracking.metrics_cache import ALL, changed_on_commit, mark_changed
+from tracking.classify import judge_all
+from tracking.event_batch import Incoming, refresh_firsts, store_batch
+from tracking.metrics_cache import ALL, mark_changed
 from tracking.models import EventKind, TrackingEvent
-from tracking.settings import IPHandling, TrackingSettings
-from tracking.stream import STREAM, Hit
+from tracking.stream import STREAM
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +39,7 @@ LOCK = "kairan:tracking:flush-lock"
 LOCK_SECONDS = 60  # a flusher killed while holding it blocks the others this long at most
 BATCH = 1000
 RECLASSIFY_CHUNK = 500  # deliveries whose events are judged together
-IPV4_PREFIX, IPV6_PREFIX = 24, 48
 MAX_UA = 2000  # characters of a UA kept; longer ones are padding, not information
-
-
-@dataclass(frozen=True)
-class Incoming(Hit):
-    """One stream entry on its way to the database: the request as the handler saw it, with its id and time."""
-
-    stream_id: str
-    at: datetime
 
 
 def flush_events(max_batch: int = BATCH) -> int:
@@ -100,10 +87,12 @@ def _store(client: Redis, entries: Sequence[tuple[bytes, dict[bytes, bytes] | No
         return 0
     ids = [entry_id for entry_id, _fields in entries]
     incoming = [event for event in (_parse(entry_id, fields) for entry_id, fields in entries) if event is not None]
-    stored = _insert(incoming, current_app.config["KAIRAN"].tracking)
+    stored = store_batch(incoming, current_app.config["KAIRAN"].tracking)
     db.session.commit()
-    client.xack(STREAM, GROUP, *ids)
-    client.xdel(STREAM, *ids)  # the personal data in it (UA, IP) lives no longer than this
+    done = client.pipeline(transaction=False)  # one round trip
+    done.xack(STREAM, GROUP, *ids)
+    done.xdel(STREAM, *ids)  # the personal data in it (UA, IP) lives no longer than this
+    done.execute()
     return stored
 
 
@@ -123,135 +112,6 @@ def _parse(entry_id: bytes, fields: dict[bytes, bytes] | None) -> Incoming | Non
     except (KeyError, ValueError, UnicodeDecodeError):
         log.warning("dropped a tracking stream entry that is not an event: %r", entry_id)
         return None
-
-
-def _insert(incoming: list[Incoming], settings: TrackingSettings) -> int:
-    """Insert the events not stored yet, classified with their messages' other clicks, and add them to the rollups."""
-    if not incoming:
-        return 0
-    seen = set(db.session.scalars(select(TrackingEvent.stream_id).where(
-        TrackingEvent.stream_id.in_([event.stream_id for event in incoming]))))
-    delivery_ids = {event.delivery_id for event in incoming}
-    deliveries = {row.id: row for row in db.session.execute(
-        select(Delivery.id, Delivery.campaign_id, Delivery.sent_at, Delivery.domain, Delivery.first_open_at,
-               Delivery.first_click_at).where(Delivery.id.in_(delivery_ids)))}
-    link_campaigns = {link_id: campaign_id for link_id, campaign_id in db.session.execute(
-        select(Link.id, Link.campaign_id).where(Link.id.in_({e.link_id for e in incoming if e.link_id is not None})))}
-    new = [event for event in incoming if event.stream_id not in seen]
-    fresh = [event for event in new if event.delivery_id in deliveries and (
-        event.link_id is None or link_campaigns.get(event.link_id) == deliveries[event.delivery_id].campaign_id)]
-    if len(fresh) < len(new):
-        log.info("dropped %d tracking event(s) of deleted campaigns", len(new) - len(fresh))
-    if not fresh:
-        return 0
-    sent_at = {delivery_id: row.sent_at for delivery_id, row in deliveries.items()}
-    stored_clicks = _clicks_of(deliveries) if settings.individuals else []
-    was_human = [event.human for event in stored_clicks]
-    verdicts = judge_all([*stored_clicks, *fresh], sent_at)
-    _save_changed(stored_clicks, verdicts[:len(stored_clicks)])
-    rows = [_row(event, deliveries[event.delivery_id].campaign_id, human, rule, settings)
-            for event, (human, rule) in zip(fresh, verdicts[len(stored_clicks):], strict=True)]
-    machine_opened = _machine_opened(deliveries) if settings.individuals else set()
-    db.session.execute(insert(TrackingEvent), rows)
-    changed_on_commit(db.session, {row["campaign_id"] for row in rows})
-    rejudged = [(event, old) for event, old in zip(stored_clicks, was_human, strict=True) if event.human != old]
-    counted = [rollups.Counted(row["campaign_id"], row["delivery_id"], row["link_id"], row["kind"], row["at"],
-                               row["human"], row["client"], row["device"]) for row in rows]
-    states: dict[int, tuple[rollups.DeliveryState, rollups.DeliveryState]] = {}
-    if settings.individuals:
-        refresh_firsts(deliveries)
-        firsts = {row.id: row for row in db.session.execute(select(
-            Delivery.id, Delivery.first_open_at, Delivery.first_click_at).where(Delivery.id.in_(list(deliveries))))}
-        states = _states(deliveries, firsts, machine_opened, list(zip(stored_clicks, was_human, strict=True)), rows)
-    rollups.add_batch([*counted, *(_counted(event, event.human) for event, _old in rejudged)],
-                      [_counted(event, old) for event, old in rejudged], states)
-    return len(rows)
-
-
-def _counted(event: TrackingEvent, human: bool) -> rollups.Counted:
-    return rollups.Counted(event.campaign_id, event.delivery_id, event.link_id, event.kind, event.at, human,
-                           event.client, event.device)
-
-
-def _machine_opened(delivery_ids: Iterable[int]) -> set[int]:
-    """The deliveries among these with an open by a machine stored."""
-    return set(db.session.scalars(select(TrackingEvent.delivery_id).where(
-        TrackingEvent.delivery_id.in_(list(delivery_ids)), TrackingEvent.kind == EventKind.OPEN,
-        TrackingEvent.human.is_(False)).distinct()))
-
-
-def _states(deliveries: dict[int, Any], firsts: dict[int, Any], machine_opened: set[int],
-            stored_clicks: Sequence[tuple[TrackingEvent, bool]], rows: Sequence[dict[str, Any]]
-            ) -> dict[int, tuple[rollups.DeliveryState, rollups.DeliveryState]]:
-    """Each delivery's state for the rollups before this batch and after it (stored clicks: with their old verdict)."""
-    before: dict[int, list[tuple[EventKind, bool, int | None]]] = {d: [] for d in deliveries}
-    after: dict[int, list[tuple[EventKind, bool, int | None]]] = {d: [] for d in deliveries}
-    for delivery_id in machine_opened:
-        before[delivery_id].append((EventKind.OPEN, False, None))
-        after[delivery_id].append((EventKind.OPEN, False, None))
-    for event, old in stored_clicks:
-        if event.delivery_id in before:
-            before[event.delivery_id].append((EventKind.CLICK, old, event.link_id))
-            after[event.delivery_id].append((EventKind.CLICK, event.human, event.link_id))
-    for row in rows:
-        after[row["delivery_id"]].append((row["kind"], row["human"], row["link_id"]))
-    return {d: (rollups.state(row.campaign_id, row.domain, row.first_open_at, row.first_click_at, before[d]),
-                rollups.state(row.campaign_id, row.domain, firsts[d].first_open_at, firsts[d].first_click_at,
-                              after[d]))
-            for d, row in deliveries.items()}
-
-
-def _row(event: Incoming, campaign_id: int, human: bool, rule: str, settings: TrackingSettings) -> dict[str, Any]:
-    client, device = client_and_device(event.user_agent) if event.user_agent else (None, None)
-    person = settings.individuals
-    return {"stream_id": event.stream_id, "campaign_id": campaign_id, "kind": event.kind, "at": event.at,
-            "delivery_id": event.delivery_id if person else None, "link_id": event.link_id,
-            "user_agent": event.user_agent if person else None,
-            "ip": kept_ip(event.ip, settings.ip) if person else None,
-            "head": event.head, "prefetch": event.prefetch, "client": client, "device": device,
-            "human": human, "rule": rule}
-
-
-def kept_ip(address: str | None, handling: IPHandling) -> str | None:
-    """What an event keeps of an IP address: its /24 or /48 network, a keyed hash, or nothing."""
-    if not address or handling == IPHandling.NONE:
-        return None
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return None
-    if handling == IPHandling.HASH:
-        key = hashlib.sha256(b"kairan.ip:" + current_app.config["SECRET_KEY"].encode()).digest()
-        return hmac.new(key, parsed.packed, hashlib.sha256).hexdigest()[:32]
-    prefix = IPV4_PREFIX if parsed.version == 4 else IPV6_PREFIX
-    return str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False))
-
-
-def _clicks_of(delivery_ids: Iterable[int]) -> list[TrackingEvent]:
-    return list(db.session.scalars(select(TrackingEvent).where(
-        TrackingEvent.delivery_id.in_(list(delivery_ids)), TrackingEvent.kind == EventKind.CLICK)))
-
-
-def _save_changed(events: Sequence[TrackingEvent], verdicts: Sequence[tuple[bool, str]]) -> int:
-    """Give stored events their new verdicts (the session writes only those that changed); return how many."""
-    changed = 0
-    for event, (human, rule) in zip(events, verdicts, strict=True):
-        if (event.human, event.rule) != (human, rule):
-            event.human, event.rule = human, rule
-            changed += 1
-    db.session.flush()
-    return changed
-
-
-def refresh_firsts(delivery_ids: Iterable[int]) -> None:
-    """Set each delivery's first open and click from its events: people only, and a click counts as an open."""
-    by_person = select(func.min(TrackingEvent.at)).where(TrackingEvent.delivery_id == Delivery.id,
-                                                         TrackingEvent.human.is_(True))
-    db.session.execute(
-        update(Delivery).where(Delivery.id.in_(list(delivery_ids))).values(
-            first_open_at=by_person.scalar_subquery(),
-            first_click_at=by_person.where(TrackingEvent.kind == EventKind.CLICK).scalar_subquery()),
-        execution_options={"synchronize_session": False})
 
 
 def reclassify() -> tuple[int, int]:
@@ -295,6 +155,17 @@ def reclassify() -> tuple[int, int]:
         except LockNotOwnedError:
             log.warning("reclassifying outlived its %d s lock: run it again if events were flushed meanwhile",
                         LOCK_SECONDS)
+
+
+def _save_changed(events: Sequence[TrackingEvent], verdicts: Sequence[tuple[bool, str]]) -> int:
+    """Give stored events their new verdicts (the session writes only those that changed); return how many."""
+    changed = 0
+    for event, (human, rule) in zip(events, verdicts, strict=True):
+        if (event.human, event.rule) != (human, rule):
+            event.human, event.rule = human, rule
+            changed += 1
+    db.session.flush()
+    return changed
 
 
 def flush_on_reconcile(_sender: object = None) -> None:

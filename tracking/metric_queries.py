@@ -1,34 +1,28 @@
 """The SQL behind campaign metrics (tracking/metrics.py): small tables and indexes, never whole campaigns' rows.
 
 Opens and clicks come from the rollups the flusher keeps (tracking/rollups.py); deliveries by
-status and receiving domain from their (campaign_id, status, domain) index alone; bounces and
-unsubscribes (few) from their indexes. Nothing here loads deliveries or events into Python. The
-queries take several campaigns at once where a page shows several (the campaign list, the
-comparison), so a page costs a fixed number of queries. listmonk's analytics, which take any time
+status and receiving domain from tracking/tallies.py; bounces (few) from their indexes. Nothing
+here loads deliveries or events into Python, and nothing writes. The queries take several
+campaigns at once where a page shows several (the campaign list, the comparison), so a page costs
+a fixed number of queries. listmonk's analytics, which take any time
 range, group the events themselves (``hourly_events``, ``link_totals``).
 """
 
 from __future__ import annotations
 
-import logging
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select, text, true
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import ColumnElement, case, func, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import count
 
-from core.db import SQLITE_BUSY_TIMEOUT_MS, db
+from core.db import db
 from mailer.models import Delivery, DeliveryStatus, Link
-from mailer.queries import settled_tallies, tallies
 from tracking.models import (
     Bounce,
     BounceType,
-    CampaignAudience,
     CampaignClient,
     CampaignDomain,
     CampaignHourly,
@@ -38,115 +32,14 @@ from tracking.models import (
     TrackingEvent,
 )
 
-TOTALS = ("opened", "clicked", "machine_opened", "machine_clicked", "anonymous_opens", "anonymous_machine_opens",
-          "anonymous_clicks", "anonymous_machine_clicks")
+# Every counter of campaign_totals, by its column's name (a new column is read with the others).
+TOTALS = tuple(column.name for column in CampaignTotals.__table__.c if column.name != "campaign_id")
 
 E = TrackingEvent
-log = logging.getLogger(__name__)
 
 
 def sum_of(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
-def delivery_counts(campaign_ids: Sequence[int]) -> dict[int, dict[str, int]]:
-    """Per campaign: recipients by status, and deliveries unsubscribed from."""
-    return {campaign_id: counts for campaign_id, (counts, _domains) in deliveries_by_domain(campaign_ids).items()}
-
-
-def deliveries_by_domain(campaign_ids: Sequence[int]
-                         ) -> dict[int, tuple[dict[str, int], list[tuple[str, int, int]]]]:
-    """Per campaign: delivery_counts, and (domain, recipients, sent) of each receiving domain.
-
-    From a finished campaign's settled counts, else ``running_tallies``; unsubscribes, which are few,
-    from their partial index.
-    """
-    settled = settled_tallies(campaign_ids)
-    result = {}
-    for campaign_id in campaign_ids:
-        counts = {s.value: 0 for s in DeliveryStatus} | {"unsubscribed": 0}
-        domains: dict[str, list[int]] = {}
-        for status, domain, number in settled.get(campaign_id) or running_tallies(campaign_id):
-            counts[status.value] += number
-            if domain is not None:
-                found = domains.setdefault(domain, [0, 0])
-                found[0] += number
-                found[1] += number if status == DeliveryStatus.SENT else 0
-        result[campaign_id] = counts, [(name, recipients, sent) for name, (recipients, sent) in domains.items()]
-    for campaign_id, number in db.session.execute(
-            select(Delivery.campaign_id, count()).where(Delivery.campaign_id.in_(campaign_ids),
-                                                        Delivery.unsubscribed_at.is_not(None))
-            .group_by(Delivery.campaign_id)):
-        result[campaign_id][0]["unsubscribed"] = number
-    return result
-
-
-def running_tallies(campaign_id: int) -> list[tuple[DeliveryStatus, str | None, int]]:
-    """A campaign's (state, receiving domain or None, deliveries) while it may still change: from the
-    (campaign_id, status, domain) index, all but its largest state, which is its audience minus the rest.
-
-    Counting a million index entries by state and domain took ~100 ms of CPU on SQLite; late in a send
-    nearly all are sent, early on nearly all queued, and the others are few. The audience per domain is
-    counted once, by the first report that needs it (CampaignAudience).
-    """
-    a = CampaignAudience
-    audience = {domain: int(number) for domain, number in db.session.execute(
-        select(a.domain, a.deliveries).where(a.campaign_id == campaign_id))}
-    if not audience:
-        rows = tallies([campaign_id])[campaign_id]
-        _keep_audience(campaign_id, rows)
-        return rows
-    largest = _largest_state(campaign_id, sum(audience.values()))
-    rows = tallies([campaign_id], _other_than(largest))[campaign_id]
-    rest = Counter(audience)
-    for _status, domain, number in rows:
-        rest[domain or ""] -= number
-    return rows + [(largest, domain or None, number) for domain, number in rest.items() if number]
-
-
-def _other_than(state: DeliveryStatus) -> list[DeliveryStatus]:
-    """Every state but one, named (an IN list seeks each in the index; != reads past the one left out)."""
-    return [other for other in DeliveryStatus if other != state]
-
-
-def _largest_state(campaign_id: int, recipients: int) -> DeliveryStatus:
-    """Sent when at least half the deliveries are, else queued, reading at most half of the index entries
-    (late in a send, only the few not sent)."""
-    half = recipients // 2
-    unsent = db.session.scalar(select(count()).select_from(
-        select(Delivery.id).where(Delivery.campaign_id == campaign_id, Delivery.status.in_(_other_than(
-            DeliveryStatus.SENT))).limit(half + 1).subquery()))
-    return DeliveryStatus.SENT if (unsent or 0) <= half else DeliveryStatus.QUEUED
-
-
-def _keep_audience(campaign_id: int, rows: Sequence[tuple[DeliveryStatus, str | None, int]]) -> None:
-    """Store a started campaign's deliveries per domain, in a transaction of their own (a report is a read).
-
-    Materialise inserts the whole audience in the transaction that starts the campaign, so deliveries
-    seen at all are all of them. Storing them only saves time: if the database is busy (a lock held,
-    even by the caller's own transaction) they are left for the next report.
-    """
-    per_domain: Counter[str] = Counter()
-    for _status, domain, number in rows:
-        per_domain[domain or ""] += number
-    if not per_domain:
-        return
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    try:
-        with db.engine.begin() as connection:
-            if dialect is postgresql:
-                connection.execute(text("SET LOCAL lock_timeout = '200ms'"))
-            else:
-                connection.exec_driver_sql("PRAGMA busy_timeout = 200")
-            try:
-                connection.execute(dialect.insert(CampaignAudience).on_conflict_do_nothing(), [
-                    {"campaign_id": campaign_id, "domain": domain, "deliveries": number}
-                    for domain, number in per_domain.items()])
-            finally:
-                if dialect is sqlite:
-                    connection.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    except OperationalError as error:
-        log.info("campaign %s: audience per domain left for the next report: %s", campaign_id, error)
 
 
 def totals(campaign_ids: Sequence[int]) -> dict[int, dict[str, int]]:

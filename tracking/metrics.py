@@ -19,9 +19,9 @@
 With individual tracking off (KAIRAN_TRACK_INDIVIDUALS=off) events name no delivery, so nobody can
 be counted once: each such event counts as one (unique_opens += the people's open events,
 unique_clicks += their click events, machine_* += machines' events), the figures are upper
-bounds, and ``individual`` is False. Figures come from the rollups the flusher keeps (tracking/rollups.py)
-and small indexed queries (tracking/metric_queries.py), kept briefly in Redis (tracking/metrics_cache.py
-says how fresh they are).
+bounds, and ``individual`` is False. Figures come from the rollups the flusher keeps (tracking/rollups.py),
+deliveries counted by state (tracking/tallies.py) and small indexed queries (tracking/metric_queries.py),
+none of which writes; they are kept briefly in Redis (tracking/metrics_cache.py says how fresh they are).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from core.db import db, utcnow
 from mailer.campaigns import get_campaign
 from mailer.models import Campaign, CampaignStatus
 from tracking import metric_queries as q
+from tracking import tallies
 from tracking.metrics_cache import cached
 
 HOURLY = 48  # the timeline is hourly for this many hours after the send started, then daily
@@ -177,13 +178,13 @@ def metrics_of(campaign_ids: Sequence[int], deliveries: dict[int, dict[str, int]
                bounces: dict[int, dict[str, Any]] | None = None) -> dict[int, CampaignMetrics]:
     """Compute the metrics of several campaigns with a fixed number of small queries (no cache).
 
-    ``deliveries``, ``bounces``: q.delivery_counts and q.bounce_counts of these campaigns, when the
+    ``deliveries``, ``bounces``: tallies.delivery_counts and q.bounce_counts of these campaigns, when the
     caller has them already.
     """
     ids = list(campaign_ids)
     if not ids:
         return {}
-    deliveries = q.delivery_counts(ids) if deliveries is None else deliveries
+    deliveries = tallies.delivery_counts(ids) if deliveries is None else deliveries
     bounces = q.bounce_counts(ids) if bounces is None else bounces
     totals = q.totals(ids)
     tracking_individuals = bool(current_app.config["KAIRAN"].tracking.individuals)
@@ -235,7 +236,7 @@ def campaign_report(campaign_id: int) -> CampaignReport:
 def build_report(campaign: Campaign) -> CampaignReport:
     """Compute a campaign's report from the database now (no cache): rollups and indexes, never all its rows."""
     computed_at = utcnow()
-    deliveries, by_domain = q.deliveries_by_domain([campaign.id])[campaign.id]
+    deliveries, by_domain = tallies.deliveries_by_domain([campaign.id])[campaign.id]
     bounces = q.bounce_counts([campaign.id])
     metrics = metrics_of([campaign.id], {campaign.id: deliveries}, bounces)[campaign.id]
     slots = (("open", True), ("open", False), ("click", True), ("click", False))

@@ -1,11 +1,12 @@
 """Rollups: the counters a campaign's report reads, kept up to date where opens and clicks are stored.
 
-The flusher (tracking/flush.py) calls ``add_batch`` in the transaction that inserts a batch of events,
-re-judges the batch's deliveries' stored clicks and sets their first open and click. It adds:
+The flusher (tracking/event_batch.py) calls ``add_batch`` in the transaction that inserts a batch of
+events, re-judges the stored clicks near them and sets their deliveries' first open and click. It adds,
+each counter named by its column:
 
 - per event: the campaign's hour (people's and machines' opens and clicks), the link's clicks, the
   client's and device's opens by people, and the counts of events naming nobody (tracking off);
-- per delivery, the difference between its state before the batch and after: opened and clicked
+- per delivery, the difference between its state before the batch and after (``StateChange``): opened and clicked
   by a person (first_open_at, first_click_at set), opened (clicked) only by machines, each link
   clicked by a person, and the same opened and clicked per receiving domain. So a machine's open
   followed by a person's moves the delivery from machine_opened to opened, and a stored click a
@@ -19,10 +20,10 @@ counters against it.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, and_, case, delete, func, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -75,6 +76,21 @@ class DeliveryState:
     links: frozenset[int]  # links a person clicked
 
 
+class StateChange(NamedTuple):
+    """One delivery's rollup state before a batch and after it: the rollups add the difference."""
+
+    before: DeliveryState
+    after: DeliveryState
+
+
+class EventTally(NamedTuple):
+    """What a delivery's stored events are counted by, for its state (opens name no link)."""
+
+    kind: EventKind
+    human: bool
+    link_id: int | None
+
+
 def hour(at: datetime) -> datetime:
     """The UTC hour an event happened in."""
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
@@ -82,65 +98,79 @@ def hour(at: datetime) -> datetime:
 
 
 def state(campaign_id: int, domain: str | None, first_open_at: datetime | None, first_click_at: datetime | None,
-          events: Iterable[tuple[EventKind, bool, int | None]]) -> DeliveryState:
-    """A delivery's state from its first open and click and its events' (kind, human, link)."""
-    listed = list(events)
-    return DeliveryState(campaign_id, domain, first_open_at is not None, first_click_at is not None,
-                         any(kind == EventKind.OPEN and not human for kind, human, _link in listed),
-                         any(kind == EventKind.CLICK and not human for kind, human, _link in listed),
-                         frozenset(link for kind, human, link in listed
-                                   if kind == EventKind.CLICK and human and link is not None))
+          events: Mapping[EventTally, int]) -> DeliveryState:
+    """A delivery's state from its first open and click and its events counted by EventTally."""
+    machine_open = machine_click = False
+    links = set()
+    for (kind, human, link_id), number in events.items():
+        if number <= 0:
+            continue
+        if human:
+            if kind == EventKind.CLICK and link_id is not None:
+                links.add(link_id)
+        elif kind == EventKind.OPEN:
+            machine_open = True
+        else:
+            machine_click = True
+    return DeliveryState(campaign_id, domain, first_open_at is not None, first_click_at is not None, machine_open,
+                         machine_click, frozenset(links))
 
 
-def add_batch(events: Sequence[Counted], taken_back: Sequence[Counted],
-              deliveries: Mapping[int, tuple[DeliveryState, DeliveryState]]) -> None:
+class _Deltas:
+    """Changes to one rollup table's counters, by row: added to the stored rows in one upsert."""
+
+    def __init__(self, model: Any, keys: Sequence[str], conflict: Sequence[str] | None = None) -> None:
+        self.model, self.keys, self.conflict = model, tuple(keys), tuple(conflict or keys)
+        self.counters = [c.name for c in model.__table__.c if c.name not in self.keys and c.name != "campaign_id"]
+        self.rows: dict[tuple[Any, ...], Counter[str]] = defaultdict(Counter)
+
+    def add(self, key: tuple[Any, ...], counter: str, number: int) -> None:
+        self.rows[key][counter] += number
+
+    def upsert(self, session: Session | None = None) -> None:
+        _add(self.model, self.conflict, [dict(zip(self.keys, key, strict=True)) | {c: found[c] for c in self.counters}
+                                         for key, found in self.rows.items() if any(found.values())], session)
+
+
+def add_batch(events: Sequence[Counted], taken_back: Sequence[Counted], deliveries: Mapping[int, StateChange]) -> None:
     """Add one flushed batch to the rollups: ``events`` counted, ``taken_back`` uncounted (re-judged clicks
-    with their old verdict: their new one is in ``events``), and each delivery's (before, after) states."""
-    hourly: dict[tuple[int, datetime], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    links: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
-    clients: Counter[tuple[int, str, str]] = Counter()
-    totals: dict[int, list[int]] = defaultdict(lambda: [0] * 8)
-    domains: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+    with their old verdict: their new one is in ``events``), and each delivery's change of state."""
+    hourly = _Deltas(CampaignHourly, ("campaign_id", "hour"))
+    links = _Deltas(CampaignLink, ("link_id", "campaign_id"), conflict=("link_id",))
+    clients = _Deltas(CampaignClient, ("campaign_id", "field", "name"))
+    totals = _Deltas(CampaignTotals, ("campaign_id",))
+    domains = _Deltas(CampaignDomain, ("campaign_id", "domain"))
     for sign, batch in ((1, events), (-1, taken_back)):
         for event in batch:
             click = event.kind == EventKind.CLICK
-            hourly[event.campaign_id, hour(event.at)][2 * click + (not event.human)] += sign
+            whose = "" if event.human else "machine_"
+            what = "clicks" if click else "opens"
+            hourly.add((event.campaign_id, hour(event.at)), whose + what, sign)
             if click and event.link_id is not None:
-                found = links[event.link_id, event.campaign_id]
-                found[0 if event.human else 2] += sign
+                links.add((event.link_id, event.campaign_id), whose + what, sign)
                 if event.human and event.delivery_id is None:  # naming nobody, each counts as one person
-                    found[1] += sign
+                    links.add((event.link_id, event.campaign_id), "clickers", sign)
             if not click and event.human:
-                clients[event.campaign_id, CLIENT, event.client or UNKNOWN] += sign
-                clients[event.campaign_id, DEVICE, event.device or UNKNOWN] += sign
+                clients.add((event.campaign_id, CLIENT, event.client or UNKNOWN), "opens", sign)
+                clients.add((event.campaign_id, DEVICE, event.device or UNKNOWN), "opens", sign)
             if event.delivery_id is None:
-                totals[event.campaign_id][4 + 2 * click + (not event.human)] += sign
+                totals.add((event.campaign_id,), f"anonymous_{whose}{what}", sign)
     for before, after in deliveries.values():
-        change = [int(after.opened) - int(before.opened), int(after.clicked) - int(before.clicked),
-                  int(after.machine_open and not after.opened) - int(before.machine_open and not before.opened),
-                  int(after.machine_click and not after.clicked) - int(before.machine_click and not before.clicked)]
-        for n, number in enumerate(change):
-            totals[after.campaign_id][n] += number
-        if after.domain is not None and (change[0] or change[1]):
-            found = domains[after.campaign_id, after.domain]
-            found[0] += change[0]
-            found[1] += change[1]
+        campaign = (after.campaign_id,)
+        for counter, was, now in (
+                ("opened", before.opened, after.opened), ("clicked", before.clicked, after.clicked),
+                ("machine_opened", before.machine_open and not before.opened, after.machine_open and not after.opened),
+                ("machine_clicked", before.machine_click and not before.clicked,
+                 after.machine_click and not after.clicked)):
+            totals.add(campaign, counter, int(now) - int(was))
+            if counter in ("opened", "clicked") and after.domain is not None:
+                domains.add((after.campaign_id, after.domain), counter, int(now) - int(was))
         for link in after.links - before.links:
-            links[link, after.campaign_id][1] += 1
+            links.add((link, after.campaign_id), "clickers", 1)
         for link in before.links - after.links:
-            links[link, after.campaign_id][1] -= 1
-    _add(CampaignHourly, ("campaign_id", "hour"), [
-        {"campaign_id": c, "hour": h, "opens": n[0], "machine_opens": n[1], "clicks": n[2], "machine_clicks": n[3]}
-        for (c, h), n in hourly.items() if any(n)])
-    _add(CampaignLink, ("link_id",), [
-        {"link_id": link, "campaign_id": c, "clicks": n[0], "clickers": n[1], "machine_clicks": n[2]}
-        for (link, c), n in links.items() if any(n)])
-    _add(CampaignClient, ("campaign_id", "field", "name"), [
-        {"campaign_id": c, "field": f, "name": name, "opens": n} for (c, f, name), n in clients.items() if n])
-    _add(CampaignTotals, ("campaign_id",), [
-        dict(zip(("campaign_id", *TOTALS), (c, *n), strict=True)) for c, n in totals.items() if any(n)])
-    _add(CampaignDomain, ("campaign_id", "domain"), [
-        {"campaign_id": c, "domain": d, "opened": n[0], "clicked": n[1]} for (c, d), n in domains.items() if any(n)])
+            links.add((link, after.campaign_id), "clickers", -1)
+    for deltas in (hourly, links, clients, totals, domains):
+        deltas.upsert()
 
 
 def _add(model: Any, keys: Sequence[str], rows: list[dict[str, Any]], session: Session | None = None) -> None:

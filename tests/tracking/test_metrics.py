@@ -30,7 +30,7 @@ from tests.core.test_api import api_user
 from tests.core.test_safecsv import FORMULAS
 from tracking import metrics, metrics_cache
 from tracking.classify import client_and_device
-from tracking.flush import Incoming, _insert
+from tracking.event_batch import Incoming, store_batch
 from tracking.metrics import build_report, campaign_metrics, campaign_report, compare_campaigns, rate
 from tracking.models import Bounce, BounceType, EventKind
 
@@ -97,7 +97,7 @@ def build(app: Flask) -> Built:
                   ("h", EventKind.CLICK, NEW, SCANNER, 60), ("i", EventKind.OPEN, None, BROWSER, 60 * 60),
                   ("j", EventKind.OPEN, None, GMAIL_PROXY, 60), ("l", EventKind.OPEN, None, APPLE_MPP, 3),
                   ("l", EventKind.OPEN, None, GMAIL_PROXY, 120)]
-        _insert([Incoming(kind=kind, delivery_id=deliveries[who], link_id=links[url] if url else None,
+        store_batch([Incoming(kind=kind, delivery_id=deliveries[who], link_id=links[url] if url else None,
                           user_agent=ua, ip="192.0.2.1", head=False, prefetch=False,
                           stream_id=f"{1000 + n}-0", at=T0 + timedelta(minutes=minutes))
                  for n, (who, kind, url, ua, minutes) in enumerate(events)], app.config["KAIRAN"].tracking)
@@ -245,7 +245,7 @@ def test_cached_figures_follow_new_events_bounces_and_unsubscribes(
         db.session.add(Bounce(email="a@gmail.com", campaign_id=built.campaign_id, delivery_id=built.deliveries["a"],
                               type=BounceType.HARD, source="smtp", status="5.1.1", diagnostic="", meta={}))
         db.session.commit()
-        _insert([Incoming(kind=EventKind.CLICK, delivery_id=built.deliveries["b"], link_id=built.links[NEW],
+        store_batch([Incoming(kind=EventKind.CLICK, delivery_id=built.deliveries["b"], link_id=built.links[NEW],
                           user_agent=BROWSER, ip=None, head=False, prefetch=False, stream_id="9000-0",
                           at=T0 + timedelta(hours=3))], app.config["KAIRAN"].tracking)
         db.session.commit()
@@ -259,7 +259,7 @@ def test_with_individual_tracking_off_events_count_and_the_flag_says_so(
     built = build(app)
     private = create_app({**settings_env, "KAIRAN_TRACK_INDIVIDUALS": "off", "TESTING": True})
     with private.app_context():
-        _insert([Incoming(kind=kind, delivery_id=built.deliveries[who], link_id=built.links[SALE] if kind == "click"
+        store_batch([Incoming(kind=kind, delivery_id=built.deliveries[who], link_id=built.links[SALE] if kind == "click"
                           else None, user_agent=ua, ip=None, head=False, prefetch=False, stream_id=f"{n}-1",
                           at=T0 + timedelta(hours=2))
                  for n, (who, kind, ua) in enumerate([("d", EventKind.OPEN, BROWSER), ("d", EventKind.OPEN, BROWSER),

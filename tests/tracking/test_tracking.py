@@ -26,7 +26,8 @@ from tests.conftest import login, run_jobs, statuses
 from tests.core.test_api import api_user
 from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
 from tests.resources import free_port
-from tracking.flush import GROUP, _ensure_group, _insert, _parse, flush_events
+from tracking.event_batch import store_batch
+from tracking.flush import GROUP, _ensure_group, _parse, flush_events
 from tracking.models import EventKind, TrackingEvent
 from tracking.stream import STREAM
 
@@ -181,7 +182,7 @@ def test_a_flusher_killed_after_reading_or_after_storing_loses_and_doubles_nothi
         _ensure_group(connection)
         assert len(read_as("killed-before-storing", 3)) == 3  # read, never acknowledged: its flusher died
         stored_then_killed = read_as("killed-before-acking", 2)
-        _insert([event for event in (_parse(i, f) for i, f in stored_then_killed) if event is not None],
+        store_batch([event for event in (_parse(i, f) for i, f in stored_then_killed) if event is not None],
                 app.config["KAIRAN"].tracking)  # the steps a flusher takes, but the acknowledgement
         db.session.commit()
         assert flush_events() == 9 - 2  # the two stored before the kill are not stored again
