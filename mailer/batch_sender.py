@@ -101,8 +101,9 @@ class BatchSender:
             queries.release(left)
             self.outcomes["put back"] += len(left)
         if self.crashes:
-            raise SendConnectionError(f"{len(self.crashes)} of {count} send connections stopped: "
-                                      f"{self.crashes[0]!r}") from self.crashes[0]
+            first = self.crashes[0]  # its traceback follows, as this error's cause
+            raise SendConnectionError(f"{len(self.crashes)} of {count} send connections stopped "
+                                      f"({type(first).__name__})") from first
 
     def _connection(self) -> None:
         with self.app.app_context():
