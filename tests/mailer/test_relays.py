@@ -21,6 +21,7 @@ from mailer import relays, transport
 from mailer.models import RelaySecurity, SMTPRelayConfig
 from mailer.outbox import Outbox
 from mailer.relays import Relay
+from mailer.settings import SENDING
 from mailer.smtp_transport import RelayTransport
 from tests.conftest import login, submit
 from tests.core.test_api import api_user
@@ -89,8 +90,8 @@ def test_picking_follows_the_weights(ctx: None) -> None:
 def test_a_relay_that_keeps_refusing_is_taken_out_for_a_while(
         ctx: None, smtp_server: Callable[..., tuple[int, Received]], monkeypatch: pytest.MonkeyPatch) -> None:
     settings = current_app.config["KAIRAN"]  # half a second out, so the test sees it come back
-    monkeypatch.setitem(current_app.config, "KAIRAN",
-                        replace(settings, sending=replace(settings.sending, relay_take_out_seconds=0.5)))
+    sending = replace(SENDING.of(settings), relay_take_out_seconds=0.5)
+    monkeypatch.setitem(current_app.config, "KAIRAN", replace(settings, groups={**settings.groups, "sending": sending}))
     live_port, _handler = smtp_server()
     live, dead = relay(live_port, "live"), relay(free_port(), "dead", weight=1000)  # nothing listens on dead's port
 
