@@ -3,38 +3,35 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from redis import Redis
-from rq import SimpleWorker
-from sqlalchemy import select
 
+import core.two_factor
+import core.views
 from app import create_app
 from core.db import db
 from core.embedded import private_redis
-from core.queues import WORKER_QUEUES, queue, redis
 from core.users import create_user
-from lists.models import Subscriber
 from mailer.capture import start_capture
 from mailer.outbox import Outbox
-from tests.resources import free_ports, fresh_postgres, postgres_dump
+from tests.helpers import PASSWORD, ROLES, Clock
+from tests.mailer.helpers import Received, check_login
+from tests.resources import free_port, free_ports, fresh_postgres, postgres_dump
 
 # The suite's own controls; every other KAIRAN_* variable of the caller's shell is dropped before any
 # test runs (pytest_configure), so a developer's exported settings never reach the apps and the
 # processes the tests start: each test's settings are settings_env's alone.
 SUITE_CONTROLS = ("KAIRAN_TEST_DATABASE_URL", "KAIRAN_SCREENSHOTS")
-PASSWORD = "correct horse battery"
-ROLES = ("admin", "editor", "viewer")
 _DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("KAIRAN_TEST_DATABASE_URL") else [])
-_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -105,7 +102,9 @@ def settings_env(database_url: str, redis_url: str, tmp_path: Path) -> dict[str,
         "KAIRAN_CAPTURE_PORT": str(capture_port),
         "KAIRAN_BOUNCE_PORT": str(bounce_port),
         "KAIRAN_WORKERS": "1",
-        # 特定電子メール法: no campaign is sent without the sender's address and contact (tests of that remove them).
+        # 特定電子メール法: no campaign is sent without the sender's name, address and contact (tests of that
+        # remove them); the layouts' legal footer shows them.
+        "KAIRAN_COMPANY_NAME": "回覧商事",
         "KAIRAN_POSTAL_ADDRESS": "大阪市北区1-2-3",
         "KAIRAN_CONTACT": "info@kairan.example",
     }
@@ -159,41 +158,28 @@ def capture(app: Flask) -> Iterator[Outbox]:
     controller.stop()
 
 
-def run_jobs(app: Flask) -> None:
-    """Run every queued job with a real RQ worker, in burst mode, taking the queues in the workers' order."""
-    with app.app_context():
-        SimpleWorker([queue(name) for name in WORKER_QUEUES], connection=redis()).work(burst=True)
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The clock two-factor login reads, moved by the test (clock.advance)."""
+    moved = Clock()
+    for module in (core.two_factor, core.views):
+        monkeypatch.setattr(module, "utcnow", moved.now)
+    return moved
 
 
-def subscriber(app: Flask, email: str) -> Subscriber:
-    """The subscriber with this address, with their subscriptions loaded."""
-    with app.app_context():
-        found = db.session.scalars(select(Subscriber).where(Subscriber.email_key == email)).one()
-        _ = [(s.mailing_list.name, s.status) for s in found.subscriptions]  # load before the context ends
-        db.session.expunge(found)
-        return found
+@pytest.fixture
+def smtp_server() -> Iterator[Callable[..., tuple[int, Received]]]:
+    """Start aiosmtpd servers on free loopback ports (with AUTH when asked); yield a starter giving port and handler."""
+    controllers: list[Controller] = []
 
+    def start(auth: bool = False) -> tuple[int, Received]:
+        handler, port = Received(), free_port()
+        extra: dict[str, Any] = {"authenticator": check_login, "auth_require_tls": False} if auth else {}
+        controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="relay.test", **extra)
+        controller.start()
+        controllers.append(controller)
+        return port, handler
 
-def statuses(app: Flask, email: str) -> dict[str, str]:
-    """List name → subscription status of the subscriber with this address."""
-    return {s.mailing_list.name: s.status.value for s in subscriber(app, email).subscriptions}
-
-
-def csrf_token(client: FlaskClient, page: str) -> str:
-    """Load a page and return the CSRF token of its form."""
-    response = client.get(page)
-    match = _CSRF.search(response.get_data(as_text=True))
-    assert match, f"no CSRF token on {page} (status {response.status_code})"
-    return match.group(1)
-
-
-def submit(client: FlaskClient, page: str, action: str | None = None, **data: Any) -> Any:
-    """Post a form the way a browser would: token from the page, then the POST."""
-    return client.post(action or page, data={"csrf_token": csrf_token(client, page), **data})
-
-
-def login(client: FlaskClient, username: str, password: str = PASSWORD, **headers: str) -> Any:
-    """Log in through the login form."""
-    token = csrf_token(client, "/login")
-    return client.post("/login", data={"csrf_token": token, "username": username, "password": password},
-                       headers=headers)
+    yield start
+    for controller in controllers:
+        controller.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import subprocess
@@ -13,21 +12,9 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 
-from core.users import create_api_user
-from tests.conftest import csrf_token, login
+from tests.helpers import api_user, basic, csrf_token, login
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def api_user(app: Flask, role: str = "viewer", name: str = "shop") -> str:
-    """Create an API user and return its ``name:token`` pair."""
-    with app.app_context():
-        user, token = create_api_user(name, role)
-        return f"{user.username}:{token}"
-
-
-def basic(pair: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
 
 
 def test_health_answers_as_listmonk(client: FlaskClient) -> None:

@@ -22,14 +22,12 @@ from lists.models import (
     ConsentMethod,
     ConsentRecord,
     Import,
-    MailingList,
     Subscriber,
     SubscriberStatus,
     Subscription,
 )
-from tests.conftest import csrf_token, login, run_jobs
-from tests.core.test_api import api_user
-from tests.core.test_safecsv import FORMULAS
+from tests.helpers import FORMULAS, api_user, csrf_token, login, run_jobs
+from tests.lists.helpers import make_list
 
 # What Excel on a Japanese PC saves: CP932, CRLF, with everything the issue names.
 EXCEL_CSV = (
@@ -43,14 +41,6 @@ EXCEL_CSV = (
     "Yamada@Example.jp,山田 太郎,大阪府,125\r\n"  # the same person again: merged, later values win
     "hanako@ezweb.ne.jp,佐藤花子,北海道,126\r\n"
 )
-
-
-def make_list(app: Flask, name: str = "news") -> int:
-    with app.app_context():
-        mailing_list = MailingList(name=name, description="", tags=[])
-        db.session.add(mailing_list)
-        db.session.commit()
-        return mailing_list.id
 
 
 def upload_via_ui(client: FlaskClient, content: bytes, name: str = "会員.csv") -> str:

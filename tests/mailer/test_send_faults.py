@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from core.db import db
 from core.embedded import find_redis_server, redis_argv
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from tests.mailer.test_send_failures import seed, start_campaign
+from tests.mailer.helpers import seed, start_campaign
 from tests.resources import free_port
 from tests.scripted_relay import ScriptedRelay, start_relay
 
