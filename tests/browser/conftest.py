@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
 from mailer.outbox import Outbox
-from tests.conftest import PASSWORD
+from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, csp_violations, ja_context
 from tests.resources import free_port
-
-CHROMIUM = shutil.which("chromium")
-# Background networking off: this machine has no internet and Chromium's own calls would only fail.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-
-# What chromium said about the content security policy during the current test (see no_csp_violations).
-csp_violations: list[str] = []
+from tests.tracking.small_campaign import Sent, behave, send_small_campaign
 
 
 def _watch_csp(context: Any) -> Any:
@@ -88,12 +78,6 @@ def screenshots(tmp_path: Path) -> Path:
     return folder
 
 
-def ja_context(browser: Any, live_server: str, width: int = 1280) -> Any:
-    """A browser context of someone who reads Japanese, at this window width."""
-    return browser.new_context(base_url=live_server, locale="ja-JP", extra_http_headers={"Accept-Language": "ja"},
-                               viewport={"width": width, "height": 800})
-
-
 @pytest.fixture
 def page_ja(browser: Any, live_server: str) -> Iterator[Any]:
     """A page in a Japanese browser context."""
@@ -102,22 +86,10 @@ def page_ja(browser: Any, live_server: str) -> Iterator[Any]:
     context.close()
 
 
-def log_in(page: Any, username: str, password: str = PASSWORD) -> None:
-    """Log in through the login form."""
-    page.goto("/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-
-
-def mailed_link(outbox: Outbox, path: str) -> str:
-    """The path and query of the link containing ``path`` in the newest captured mail.
-
-    The mail links to KAIRAN_BASE_URL; the live server has its own port, so only path and query are kept.
-    """
-    entries, _total = outbox.page(1, 1)
-    assert entries, "no mail was captured"
-    message = outbox.get(entries[0].key)
-    assert message is not None and message.text is not None
-    link = urlsplit(next(word for word in message.text.split() if path in word))
-    return f"{link.path}?{link.query}"
+@pytest.fixture
+def sent(app: Flask, users: dict[str, str], capture: Outbox) -> Sent:
+    """The small campaign (tests/tracking/small_campaign.py), sent, opened, clicked, bounced, complained about."""
+    client = app.test_client()
+    campaign = send_small_campaign(app, client, capture)
+    behave(app, client, campaign)
+    return campaign

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from mailer.outbox import Outbox
-from tests.browser.conftest import ja_context, log_in, mailed_link
-from tests.conftest import run_jobs
+from tests.browser.helpers import ja_context, log_in, mailed_link
+from tests.helpers import run_jobs
 
 pytestmark = pytest.mark.browser
 

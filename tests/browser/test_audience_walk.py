@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import expect
 
 from mailer.outbox import Outbox
-from tests.browser.conftest import ja_context, log_in, mailed_link
-from tests.conftest import run_jobs, statuses, subscriber
+from tests.browser.helpers import ja_context, log_in, mailed_link
+from tests.helpers import run_jobs, statuses, subscriber
 
 pytestmark = pytest.mark.browser
 

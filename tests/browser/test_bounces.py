@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ja_context, log_in
+from tests.browser.helpers import ja_context, log_in
 from tests.tracking.bounce_mail import BOUNCE_DOMAIN, dsn, sent_campaign, verp
 from tracking.inbound import start_inbound
 

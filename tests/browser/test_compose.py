@@ -23,18 +23,10 @@ from mailer.campaigns import get_campaign, save_campaign
 from mailer.media import upload
 from mailer.models import Campaign
 from mailer.outbox import Outbox
-from tests.browser.conftest import ja_context, log_in
-from tests.conftest import run_jobs
-from tests.mailer.test_compose import png
+from tests.browser.helpers import ja_context, log_in
+from tests.helpers import png, run_jobs
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
-    """An installation with the sender's details the footer needs."""
-    return {**settings_env, "KAIRAN_COMPANY_NAME": "回覧商事", "KAIRAN_POSTAL_ADDRESS": "大阪市北区梅田1-2-3",
-            "KAIRAN_CONTACT": "info@kairan.example"}
 
 
 def add_block(page: Any, label: str, into: Any = None) -> None:

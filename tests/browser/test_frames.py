@@ -11,10 +11,8 @@ from flask import Flask
 from playwright.sync_api import expect
 
 from mailer.outbox import Outbox
-from tests.browser.conftest import ja_context, log_in
-from tests.browser.test_report import sent  # noqa: F401  (a campaign really sent, clicked and bounced)
-from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
-from tests.tracking.test_report_views import Sent
+from tests.browser.helpers import ja_context, log_in
+from tests.tracking.small_campaign import Sent
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +46,7 @@ def test_the_outbox_frame_shows_the_whole_message(browser: Any, live_server: str
     context.close()
 
 
-def test_the_click_map_shows_the_whole_message(browser: Any, live_server: str, app: Flask, sent: Sent,  # noqa: F811
+def test_the_click_map_shows_the_whole_message(browser: Any, live_server: str, app: Flask, sent: Sent,
                                                screenshots: Path) -> None:
     context = ja_context(browser, live_server)
     page = context.new_page()

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import log_in
-from tests.mailer.test_relays import Received, smtp_server  # noqa: F401  (the live relay)
+from tests.browser.helpers import log_in
+from tests.mailer.helpers import Received
 
 pytestmark = pytest.mark.browser
 
 
 def test_add_a_relay_and_test_its_connection(page_ja: Any, users: dict[str, str],
-                                             smtp_server: Callable[..., tuple[int, Received]],  # noqa: F811
+                                             smtp_server: Callable[..., tuple[int, Received]],
                                              screenshots: Path) -> None:
     port, _handler = smtp_server()
     log_in(page_ja, "admin")

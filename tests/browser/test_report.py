@@ -14,26 +14,15 @@ from core.db import db
 from core.queues import DEFAULT_QUEUE, queue
 from lists.models import Subscriber
 from mailer.models import Campaign, CampaignStatus
-from mailer.outbox import Outbox
-from tests.browser.conftest import ja_context, log_in
-from tests.conftest import run_jobs
-from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
-from tests.tracking.test_report_views import Sent, behave, send_small_campaign
-from tests.tracking.test_tracking import BROWSER
+from tests.browser.helpers import ja_context, log_in
+from tests.helpers import run_jobs
+from tests.tracking.helpers import BROWSER
+from tests.tracking.small_campaign import Sent
 from tracking.flush import flush_events
 from tracking.metrics import campaign_report
 from tracking.report_views import percent
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def sent(app: Flask, users: dict[str, str], capture: Outbox) -> Sent:
-    """The small campaign of test_report_views, really sent, opened, clicked, bounced and complained about."""
-    client = app.test_client()
-    campaign = send_small_campaign(app, client, capture)
-    behave(app, client, campaign)
-    return campaign
 
 
 def english_context(browser: Any, live_server: str, width: int = 1280) -> Any:

@@ -21,9 +21,8 @@ from lists.services import create_list
 from lists.subscribers import Consent, create_subscriber
 from mailer.campaigns import save_campaign
 from mailer.outbox import Outbox
-from tests.browser.conftest import ja_context, log_in
-from tests.browser.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
-from tests.conftest import run_jobs, statuses
+from tests.browser.helpers import ja_context, log_in
+from tests.helpers import run_jobs, statuses
 
 pytestmark = pytest.mark.browser
 

@@ -10,14 +10,13 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import conftest as browser_conftest
-from tests.browser.conftest import log_in
-from tests.core.test_two_factor import Clock, clock  # noqa: F401 - the fixture that moves the app's clock
+from tests.browser.helpers import csp_violations, log_in
+from tests.helpers import Clock
 
 pytestmark = pytest.mark.browser
 
 
-def test_enrol_log_out_and_log_in_with_a_code(page_ja: Any, users: dict[str, str], clock: Clock,  # noqa: F811
+def test_enrol_log_out_and_log_in_with_a_code(page_ja: Any, users: dict[str, str], clock: Clock,
                                               screenshots: Path) -> None:
     page = page_ja
     log_in(page, "admin")
@@ -69,5 +68,5 @@ def test_the_policy_stops_inline_script(page_ja: Any, users: dict[str, str]) -> 
         document.body.append(script);
     }""")
     assert page.evaluate("() => window.injected === undefined")
-    assert any("inline script violates" in text for text in browser_conftest.csp_violations)
-    browser_conftest.csp_violations.clear()  # seen on purpose
+    assert any("inline script violates" in text for text in csp_violations)
+    csp_violations.clear()  # seen on purpose

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ja_context, log_in
-from tests.conftest import PASSWORD
+from tests.browser.helpers import ja_context, log_in
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import subprocess
@@ -13,21 +12,9 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 
-from core.users import create_api_user
-from tests.conftest import csrf_token, login
+from tests.helpers import api_user, basic, csrf_token, login
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def api_user(app: Flask, role: str = "viewer", name: str = "shop") -> str:
-    """Create an API user and return its ``name:token`` pair."""
-    with app.app_context():
-        user, token = create_api_user(name, role)
-        return f"{user.username}:{token}"
-
-
-def basic(pair: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
 
 
 def test_health_answers_as_listmonk(client: FlaskClient) -> None:
@@ -111,7 +98,7 @@ def test_health_detail_reports_each_component(app: Flask, client: FlaskClient,
     env = {**os.environ, **settings_env, "KAIRAN_SECRET_KEY": app.config["SECRET_KEY"]}  # PostgreSQL's needs one
     worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"], cwd=ROOT, env=env)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # a worker starts in ~2 s; in ~20 s on a busy machine
         while not client.get("/api/health/detail").get_json()["data"]["components"]["workers"]["ok"]:
             assert time.monotonic() < deadline, "the worker never registered"
             time.sleep(0.2)

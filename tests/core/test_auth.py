@@ -11,7 +11,7 @@ from core.auth import PUBLIC, ROLE_PERMISSIONS, Permission, Role
 from core.db import db
 from core.models import User
 from core.users import create_user, ensure_first_admin, update_user
-from tests.conftest import PASSWORD, csrf_token, login, submit
+from tests.helpers import PASSWORD, csrf_token, login, submit
 
 
 def test_first_visit_without_admin_shows_setup_once(client: FlaskClient) -> None:

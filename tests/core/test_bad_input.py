@@ -12,8 +12,7 @@ from flask.testing import FlaskClient
 
 from core.errors import ValidationError
 from core.inputs import MAX_JSON_DEPTH
-from tests.conftest import login
-from tests.core.test_api import api_user
+from tests.helpers import api_user, login
 from tracking.provider_events import json_payload
 
 TOO_BIG = "9223372036854775808"  # 2⁶³: one more than SQLite's INTEGER and PostgreSQL's BIGINT hold

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import login
+from tests.helpers import login
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 EMAIL_TEMPLATES = ("mailer/layouts/", "mailer/optin.html", "mailer/test_message.html")

@@ -19,7 +19,7 @@ from core.auth import Role
 from core.db import db
 from core.embedded import port_answers, web_argv
 from core.models import User
-from tests.conftest import PASSWORD, login
+from tests.helpers import PASSWORD, login
 from tests.resources import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

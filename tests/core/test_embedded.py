@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 from tests.resources import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
 
-from tests.conftest import csrf_token, login
+from tests.helpers import csrf_token, login
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "core/translations/ja/LC_MESSAGES/messages.po"

@@ -12,11 +12,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.core.test_api import api_user, basic
+from tests.helpers import api_user, basic
 
 # listmonk's own layout, as its users keep them: its content slot, its helpers, no sender details.
 LISTMONK_LAYOUT = """<!doctype html>
@@ -39,13 +38,6 @@ CAMPAIGN_KEYS = {"id", "uuid", "name", "subject", "status", "lists", "template_i
                  "from_email", "body", "created_at", "updated_at"}
 
 Shape = Callable[[Any], object]
-
-
-@pytest.fixture
-def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
-    """An installation set up to send: the sender's details the law asks every campaign to show."""
-    return {**settings_env, "KAIRAN_COMPANY_NAME": "回覧商事", "KAIRAN_POSTAL_ADDRESS": "大阪市北区1-2-3",
-            "KAIRAN_CONTACT": "info@kairan.example"}
 
 
 class Integration:

@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from flask import Flask
 
 from core.db import db
-from tests.core.test_api import api_user
+from tests.helpers import api_user
 
 
 @pytest.mark.usefixtures("ctx")

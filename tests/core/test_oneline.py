@@ -23,8 +23,7 @@ from core.oneline import folded, one_line
 from core.tokens import Purpose, make_token
 from lists.models import ListOptin, ListType, MailingList, Subscriber
 from mailer.models import Campaign, Template, TemplateType
-from tests.conftest import login, run_jobs, submit
-from tests.core.test_api import api_user
+from tests.helpers import api_user, login, run_jobs, submit
 
 INJECTED = "山田\r\nBcc: victim@example.com\r\n\tReply-To: evil@example.com"
 FOLDED = "山田 Bcc: victim@example.com Reply-To: evil@example.com"

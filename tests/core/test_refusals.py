@@ -18,8 +18,7 @@ from lists.segments import rules_from
 from lists.subscribers import Consent, create_subscriber
 from mailer.errors import SendTimeError
 from mailer.scheduling import parse_local_time
-from tests.conftest import login, submit
-from tests.core.test_api import api_user
+from tests.helpers import api_user, login, submit
 
 
 def field_html(page: str, name: str) -> str:

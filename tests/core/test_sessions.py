@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import PASSWORD, login, submit
+from tests.helpers import PASSWORD, login, submit
 
 NEW_PASSWORD = "a brand new passphrase"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 
 import pyotp
 import pytest
@@ -13,36 +12,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
-import core.two_factor
-import core.views
 from app import create_app
-from core.db import utcnow
 from core.users import create_api_user
-from tests.conftest import PASSWORD, csrf_token, login, submit
+from tests.helpers import PASSWORD, Clock, csrf_token, login, submit
 
 _SECRET = re.compile(r'id="totp-secret">([A-Z2-7]+)<')
 _RECOVERY = re.compile(r"<code>([a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4})</code>")
-
-
-class Clock:
-    """The app's clock (core.db.utcnow as the two-factor code reads it), moved forward by the test."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def now(self) -> datetime:
-        return utcnow() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    moved = Clock()
-    for module in (core.two_factor, core.views):
-        monkeypatch.setattr(module, "utcnow", moved.now)
-    return moved
 
 
 def enrol(client: FlaskClient, clock: Clock) -> tuple[str, list[str]]:

@@ -7,7 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from lists.addresses import InvalidAddressError, address_key, is_legacy_carrier_address, normalise_email
-from tests.core.test_api import api_user
+from tests.helpers import api_user
 
 
 @pytest.mark.parametrize(

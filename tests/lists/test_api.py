@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 
 from core.db import db
 from lists.models import MailingList
-from tests.core.test_api import api_user, basic
+from tests.helpers import api_user, basic
 
 
 def test_lists_in_listmonks_paged_envelope_with_either_auth(app: Flask, client: FlaskClient) -> None:

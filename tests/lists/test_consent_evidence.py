@@ -8,8 +8,7 @@ from flask.testing import FlaskClient
 from core.db import db
 from lists.consent_evidence import coded
 from lists.models import ConsentMethod, ConsentRecord, MailingList, SubscriptionStatus
-from tests.conftest import login
-from tests.core.test_api import api_user
+from tests.helpers import api_user, login
 
 
 def test_consent_records_are_worded_for_their_reader(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:

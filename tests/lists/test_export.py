@@ -14,9 +14,7 @@ from sqlalchemy import select
 import lists.export
 from core.db import db
 from lists.models import MailingList, Subscriber, Subscription, SubscriptionStatus
-from tests.conftest import login
-from tests.core.test_api import api_user
-from tests.core.test_safecsv import FORMULAS
+from tests.helpers import FORMULAS, api_user, login
 
 
 def seed(app: Flask) -> None:

@@ -30,9 +30,8 @@ from lists.import_files import CHUNK_BYTES
 from lists.imports import first_errors, get_import, upload, upload_sample
 from lists.models import Import, ImportChunk, ImportFile, ImportStatus, Subscriber
 from lists.queues import IMPORT_QUEUE
-from tests.conftest import login, run_jobs
-from tests.core.test_two_factor import Clock
-from tests.lists.test_import import EXCEL_CSV, make_list, start_via_ui, upload_via_ui
+from tests.helpers import Clock, login, run_jobs
+from tests.lists.helpers import EXCEL_CSV, make_list, start_via_ui, upload_via_ui
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_TIMEOUT = 120  # seconds for a burst worker to start, import a few rows and stop, on a busy machine

@@ -5,15 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
-
-from tests.core.test_api import api_user
-
-
-@pytest.fixture
-def editor(app: Flask) -> dict[str, str]:
-    return {"Authorization": f"token {api_user(app, 'editor', 'crm')}"}
 
 
 @pytest.fixture

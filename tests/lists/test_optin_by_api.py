@@ -10,8 +10,7 @@ from sqlalchemy import select
 from core.db import db
 from core.tokens import Purpose, make_token
 from lists.models import ConsentMethod, ConsentRecord
-from tests.conftest import statuses
-from tests.core.test_api import api_user, basic
+from tests.helpers import api_user, basic, statuses
 
 
 @pytest.fixture

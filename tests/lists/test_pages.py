@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from core.db import db
 from lists.consent_evidence import describe
 from lists.models import ConsentMethod, MailingList, Subscriber, Subscription, SubscriptionStatus
-from tests.conftest import csrf_token, login, submit
+from tests.helpers import csrf_token, login, submit
 
 
 def add_list(client: FlaskClient, name: str, optin: str = "single") -> int:

@@ -16,7 +16,7 @@ from core.tokens import Purpose, make_token
 from lists.consent_evidence import describe
 from lists.models import ConsentMethod, ConsentRecord, ListOptin, ListType, MailingList, Subscriber, SubscriberStatus
 from mailer.outbox import Outbox
-from tests.conftest import csrf_token, run_jobs, statuses, subscriber
+from tests.helpers import csrf_token, login, run_jobs, statuses, subscriber
 
 
 @pytest.fixture
@@ -182,8 +182,6 @@ def test_signups_are_rate_limited_per_address(client: FlaskClient, lists: dict[s
 
 def test_embeddable_snippet_posts_to_the_public_form(app: Flask, client: FlaskClient, lists: dict[str, str],
                                                      users: dict[str, str]) -> None:
-    from tests.conftest import login
-
     login(client, "viewer")
     page = client.get("/lists/form").get_data(as_text=True)
     assert 'action="http://127.0.0.1:5000/subscription/form"' in page  # KAIRAN_BASE_URL, as a website needs it

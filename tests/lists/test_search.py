@@ -18,9 +18,8 @@ from core.queues import queue, redis
 from lists.queries import is_sqlite
 from lists.queues import IMPORT_QUEUE
 from lists.subscribers import subscribers_query
-from tests.core.test_api import api_user
-from tests.lists.test_import import make_list
-from tests.lists.test_subscribers_api import editor, make_subscriber  # noqa: F401 - editor is a fixture
+from tests.helpers import api_user
+from tests.lists.helpers import make_list, make_subscriber
 
 
 def found(client: FlaskClient, headers: dict[str, str], search: str) -> list[str]:
@@ -30,7 +29,7 @@ def found(client: FlaskClient, headers: dict[str, str], search: str) -> list[str
 
 
 def test_search_finds_substrings_of_email_name_and_attribute_values(app: Flask, client: FlaskClient,
-                                                                    editor: dict[str, str]) -> None:  # noqa: F811
+                                                                    editor: dict[str, str]) -> None:
     make_subscriber(client, editor, email="taro@example.jp", name="山田太郎",
                     attribs={"city": "大阪市", "plan": "gold", "office": {"town": "梅田", "open": True}, "fax": None})
     make_subscriber(client, editor, email="hanako@docomo.ne.jp", name="佐藤花子", attribs={"city": "京都"})
@@ -54,7 +53,7 @@ def test_search_finds_substrings_of_email_name_and_attribute_values(app: Flask, 
 
 
 def test_the_index_follows_updates_deletes_and_imports(app: Flask, client: FlaskClient,
-                                                       editor: dict[str, str]) -> None:  # noqa: F811
+                                                       editor: dict[str, str]) -> None:
     sid = make_subscriber(client, editor, email="kenta@example.jp", name="高橋健太",
                           attribs={"city": "札幌"}).get_json()["data"]["id"]
     client.patch(f"/api/subscribers/{sid}", json={"name": "高橋翔太", "attribs": {"city": "函館市"}}, headers=editor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from core.errors import ValidationError
 from lists.models import MailingList, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
 from lists.segment_expressions import parse_expression
 from lists.segment_rules import compile_rule, count
-from tests.core.test_api import api_user
+from tests.helpers import api_user, csrf_token, login
 
 PEOPLE = [
     ("taro@docomo.ne.jp", "山田太郎", {"都市": "大阪", "age": 31, "joined": "2025-04-01"}, "confirmed"),
@@ -136,10 +137,6 @@ def test_segments_api_and_subscriber_query(app: Flask, client: FlaskClient, peop
 
 def test_segment_pages_save_rules_or_an_expression(app: Flask, client: FlaskClient, users: dict[str, str],
                                                    people: int) -> None:
-    import json
-
-    from tests.conftest import csrf_token, login
-
     login(client, "editor")
     token = csrf_token(client, "/subscribers/segments/new")
     rules = {"match": "all", "rules": [{"field": "email", "op": "contains", "value": "docomo"}]}
@@ -162,8 +159,6 @@ def test_segment_pages_save_rules_or_an_expression(app: Flask, client: FlaskClie
 
 def test_viewers_read_segments_but_cannot_save(app: Flask, client: FlaskClient, users: dict[str, str],
                                                people: int) -> None:
-    from tests.conftest import csrf_token, login
-
     login(client, "viewer")
     assert client.get("/subscribers/segments/").status_code == 200
     assert client.get("/subscribers/segments/new").status_code == 403

@@ -12,20 +12,12 @@ from sqlalchemy import select
 from core.db import db
 from lists.consent_evidence import describe
 from lists.models import ConsentMethod, ConsentRecord, Subscription
-from tests.core.test_api import api_user
-
-
-@pytest.fixture
-def editor(app: Flask) -> dict[str, str]:
-    return {"Authorization": f"token {api_user(app, 'editor', 'crm')}"}
+from tests.helpers import api_user
+from tests.lists.helpers import make_subscriber
 
 
 def make_list(client: FlaskClient, headers: dict[str, str], name: str, optin: str = "single") -> int:
     return int(client.post("/api/lists", json={"name": name, "optin": optin}, headers=headers).get_json()["data"]["id"])
-
-
-def make_subscriber(client: FlaskClient, headers: dict[str, str], **body: Any) -> Any:
-    return client.post("/api/subscribers", json=body, headers=headers)
 
 
 def test_create_returns_the_whole_subscriber_with_subscription_states(client: FlaskClient,

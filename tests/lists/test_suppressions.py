@@ -6,8 +6,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from lists.suppressions import is_suppressed
-from tests.conftest import login, submit
-from tests.core.test_api import api_user
+from tests.helpers import api_user, login, submit
 
 
 def test_api_suppresses_addresses_and_domains(app: Flask, client: FlaskClient) -> None:

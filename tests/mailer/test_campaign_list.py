@@ -8,10 +8,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mailer.outbox import Outbox
-from tests.conftest import login, run_jobs
-from tests.core.test_api import api_user
-from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
-from tests.mailer.test_sending import audience
+from tests.helpers import api_user, login, run_jobs
+from tests.mailer.helpers import audience
 
 
 def names(response: Any) -> list[str]:

@@ -5,41 +5,20 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from PIL import Image
 from sqlalchemy import select
 
 from core.db import db
 from mailer.domains import unreal_sender
 from mailer.models import Campaign
 from mailer.outbox import Outbox
-from tests.conftest import csrf_token, login, run_jobs, submit
-from tests.core.test_api import api_user
+from tests.helpers import csrf_token, login, png, run_jobs, submit
+from tests.mailer.helpers import create
 
 NEWSLETTER = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "newsletter" / "weekly.html"
-
-
-@pytest.fixture
-def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
-    """An installation with the sender's details the footer needs."""
-    return {**settings_env, "KAIRAN_COMPANY_NAME": "回覧商事", "KAIRAN_POSTAL_ADDRESS": "大阪市北区1-2-3",
-            "KAIRAN_CONTACT": "info@kairan.example"}
-
-
-@pytest.fixture
-def editor(app: Flask) -> dict[str, str]:
-    return {"Authorization": f"token {api_user(app, 'editor', 'writer')}"}
-
-
-def create(client: FlaskClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
-    fields = {"name": "11月号", "subject": "{{ subscriber.name }}様へ 11月のお知らせ", "content_type": "html", **fields}
-    response = client.post("/api/campaigns", json=fields, headers=headers)
-    assert response.status_code == 200, response.json
-    return dict(response.get_json()["data"])
 
 
 def test_the_seeded_layouts_render_with_the_legal_footer(client: FlaskClient, editor: dict[str, str]) -> None:
@@ -166,12 +145,6 @@ def test_a_test_send_reaches_the_outbox_marked_and_personalised(app: Flask, clie
     assert "X-Kairan-Test: 1" in message.raw and "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in message.raw
     # Nobody is a test recipient without an address.
     assert client.post(f"/api/campaigns/{campaign['id']}/test", headers=editor, json={}).status_code == 400
-
-
-def png(width: int = 40, height: int = 20) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), "#d9480f").save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def test_media_upload_checks_type_and_serves_with_cache_headers(client: FlaskClient, editor: dict[str, str]) -> None:

@@ -22,11 +22,9 @@ from mailer.domains import all_domains, private_key, rotate, set_ed25519, signer
 from mailer.models import KeyAlgorithm, KeyState
 from mailer.outbox import Outbox
 from mailer.signing import new_key_pem
-from tests.conftest import csrf_token, login, run_jobs, submit
-from tests.core.test_api import api_user
 from tests.dns_server import DNSServer
-from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
-from tests.mailer.test_mime import verified
+from tests.helpers import api_user, csrf_token, login, run_jobs, submit
+from tests.mailer.helpers import verified
 
 DNSFunc = Callable[..., bytes]
 
@@ -242,7 +240,7 @@ def test_admins_manage_domains_and_keys_in_the_ui(app: Flask, client: FlaskClien
 
 @pytest.mark.unmigrated
 def test_the_migration_moves_each_domains_key_into_dkim_keys_and_back(
-        settings_env: dict[str, str]) -> None:  # noqa: F811  (the fixture, not the import)
+        settings_env: dict[str, str]) -> None:
     app = create_app({**settings_env, "TESTING": True})
     with app.app_context():
         upgrade(revision="0010")

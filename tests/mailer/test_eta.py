@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from core.db import db, utcnow
-from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from tests.conftest import login
+from tests.helpers import login
+from tests.mailer.helpers import running_campaign
 
 
 @pytest.fixture
 def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
     """docomo.ne.jp takes 60 messages a minute here."""
-    return {**settings_env, "KAIRAN_DOMAIN_LIMITS": "docomo.ne.jp=60", "KAIRAN_COMPANY_NAME": "回覧商事"}
-
-
-def running_campaign(app: Flask, sent: int, unsent: dict[str, int], seconds: float) -> int:
-    """A campaign running for ``seconds`` that sent ``sent`` messages; ``unsent`` counts its queue per domain."""
-    with app.app_context():
-        campaign = Campaign(name="11月号", subject="お知らせ", body="<p>こんにちは</p>", status=CampaignStatus.RUNNING,
-                            lists=[], tags=[], headers=[], started_at=utcnow() - timedelta(seconds=seconds),
-                            to_send=sent + sum(unsent.values()))
-        db.session.add(campaign)
-        db.session.flush()
-        db.session.add_all(Delivery(campaign_id=campaign.id, domain="example.jp", status=DeliveryStatus.SENT)
-                           for _ in range(sent))
-        db.session.add_all(Delivery(campaign_id=campaign.id, domain=domain, status=DeliveryStatus.QUEUED)
-                           for domain, count in unsent.items() for _ in range(count))
-        db.session.commit()
-        return campaign.id
+    return {**settings_env, "KAIRAN_DOMAIN_LIMITS": "docomo.ne.jp=60"}
 
 
 def test_the_time_left_waits_for_a_paced_domain_and_names_it(app: Flask, client: FlaskClient,

@@ -17,9 +17,7 @@ from sqlalchemy import text
 from core.db import db
 from mailer.mime import build, mailbox
 from mailer.outbox import Outbox
-from tests.conftest import run_jobs
-from tests.core.test_api import api_user
-from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
+from tests.helpers import api_user, run_jobs
 
 BAD_NAME = "Evil\r\nBcc: victim@example.com\r\nReply-To: evil@example.com\nX-Injected: 1"
 

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from core.db import db
 from mailer.models import Delivery
-from tests.core.test_api import api_user
-from tests.mailer.test_sending import audience
+from tests.helpers import api_user
+from tests.mailer.helpers import audience
 
 
 @pytest.fixture

@@ -6,14 +6,11 @@ listmonk client's every template, campaign and test call after it failed.
 
 from __future__ import annotations
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from mailer.outbox import Outbox
-from tests.conftest import login, run_jobs
-from tests.core.test_api import api_user
-from tests.mailer import test_compose
+from tests.helpers import login, run_jobs
 
 LEGAL_FOOTER_MARK = "<!-- kairan:legal-footer -->"  # where the added footer starts
 # listmonk's layout as its users write them: the content slot, the unsubscribe link, nothing about the sender.
@@ -29,12 +26,6 @@ LISTMONK_LAYOUT = """<!doctype html>
 </html>
 """
 
-settings_env = test_compose.settings_env  # an installation with the sender's details the footer shows
-
-
-@pytest.fixture
-def editor(app: Flask) -> dict[str, str]:
-    return {"Authorization": f"token {api_user(app, 'editor', 'writer')}"}
 
 
 def test_a_listmonk_layout_is_saved_with_the_sender_footer_it_lacks(client: FlaskClient,

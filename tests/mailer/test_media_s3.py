@@ -14,8 +14,7 @@ import boto3
 import pytest
 from flask.testing import FlaskClient
 
-from tests.core.test_api import api_user
-from tests.mailer.test_compose import png
+from tests.helpers import api_user, png
 from tests.resources import free_port
 
 BUCKET = "kairan-media"

@@ -13,6 +13,7 @@ import pytest
 
 from mailer.mime import base64_lines, build, mailbox
 from mailer.signing import SIGNED_HEADERS, DKIMSigner, dns_record, new_key_pem
+from tests.mailer.helpers import verified
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 LONG_HTML = "<p>" + "長い行。" * 800 + "</p>"  # 9.6 KB on one line: docomo refuses lines over 998 bytes
@@ -97,17 +98,6 @@ def test_a_signed_header_added_anywhere_breaks_the_signature(name: str) -> None:
 @cache
 def ed25519_key() -> bytes:
     return new_key_pem("ed25519")
-
-
-def verified(raw: bytes, dns: object) -> list[bool]:
-    """Verify each DKIM-Signature on its own, as a receiver does (a bad body hash raises in dkimpy)."""
-    results = []
-    for index in range(raw.count(b"DKIM-Signature:")):
-        try:
-            results.append(bool(dkim.DKIM(raw).verify(idx=index, dnsfunc=dns)))
-        except dkim.DKIMException:
-            results.append(False)
-    return results
 
 
 @pytest.mark.parametrize("charset", ["utf-8", "iso-2022-jp"])

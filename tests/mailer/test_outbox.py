@@ -17,11 +17,11 @@ from core.queues import queue, redis
 from mailer.capture import start_capture
 from mailer.outbox import Outbox
 from mailer.queues import TX_QUEUE
-from tests.conftest import login, submit
+from tests.helpers import login, submit
 
 
 @pytest.fixture
-def capture(app: Flask) -> Iterator[int]:
+def capture_port(app: Flask) -> Iterator[int]:
     """Run the capture server on the app's capture port; yield the port."""
     settings = app.config["KAIRAN"]
     controller = start_capture(Outbox.folder(settings.data_dir), settings.capture_port)
@@ -49,8 +49,8 @@ def first_message_key(listing: str) -> str:
 
 
 def test_captured_mail_is_listed_and_shown_three_ways(client: FlaskClient, users: dict[str, str],
-                                                      capture: int) -> None:
-    send(capture, "10月のお知らせ", html="<p>こんにちは <script>alert(1)</script></p>")
+                                                      capture_port: int) -> None:
+    send(capture_port, "10月のお知らせ", html="<p>こんにちは <script>alert(1)</script></p>")
     login(client, "viewer")
     listing = client.get("/outbox/").get_data(as_text=True)
     assert "10月のお知らせ" in listing and "taro@example.jp" in listing and "news@example.com" in listing
@@ -66,15 +66,15 @@ def test_captured_mail_is_listed_and_shown_three_ways(client: FlaskClient, users
     assert policy.startswith("sandbox") and "allow-scripts" not in policy and "script-src 'none'" in policy
 
 
-def test_unknown_or_malicious_keys_are_404(client: FlaskClient, users: dict[str, str], capture: int) -> None:
+def test_unknown_or_malicious_keys_are_404(client: FlaskClient, users: dict[str, str], capture_port: int) -> None:
     login(client, "viewer")
     for key in ("does-not-exist", "..%2F..%2Fsecret_key", "a b"):
         assert client.get(f"/outbox/{key}").status_code == 404, key
         assert client.get(f"/outbox/{key}/html").status_code == 404, key
 
 
-def test_message_without_html_shows_text_only(client: FlaskClient, users: dict[str, str], capture: int) -> None:
-    send(capture, "plain only")
+def test_message_without_html_shows_text_only(client: FlaskClient, users: dict[str, str], capture_port: int) -> None:
+    send(capture_port, "plain only")
     login(client, "viewer")
     key = first_message_key(client.get("/outbox/").get_data(as_text=True))
     assert 'id="tab-html"' not in client.get(f"/outbox/{key}").get_data(as_text=True)
@@ -88,7 +88,7 @@ def test_empty_outbox_says_what_to_do(client: FlaskClient, users: dict[str, str]
 
 
 def test_test_message_goes_through_a_worker_to_the_capture_server(app: Flask, client: FlaskClient,
-                                                                  users: dict[str, str], capture: int) -> None:
+                                                                  users: dict[str, str], capture_port: int) -> None:
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ja"  # a Japanese browser, on every request
     login(client, "editor")
     response = submit(client, "/outbox/", "/outbox/test", to="hanako@example.jp")
@@ -105,9 +105,9 @@ def test_test_message_goes_through_a_worker_to_the_capture_server(app: Flask, cl
     assert message is not None and message.html and message.text
 
 
-def test_clearing_the_outbox(app: Flask, client: FlaskClient, users: dict[str, str], capture: int) -> None:
-    send(capture, "one")
-    send(capture, "two")
+def test_clearing_the_outbox(app: Flask, client: FlaskClient, users: dict[str, str], capture_port: int) -> None:
+    send(capture_port, "one")
+    send(capture_port, "two")
     login(client, "editor")
     response = submit(client, "/outbox/", "/outbox/clear")
     assert response.status_code == 302

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from flask import Flask
@@ -49,32 +48,46 @@ def in_threads(app: Flask, work: list[Any]) -> list[BaseException | None]:
     return outcomes
 
 
+class WatchedTurn(threading.Condition):
+    """The Recorder's turn, telling the test each time a connection parks to wait for a commit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parked = threading.Semaphore(0)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.parked.release()
+        return super().wait(timeout)
+
+
 def test_records_arriving_together_share_a_commit_and_each_returns_once_its_own_is_in(app: Flask) -> None:
     ids = deliveries(app, CONNECTIONS)
     recorder = Recorder()
+    recorder.turn = turn = WatchedTurn()
     commits: list[int] = []
     with app.app_context():
         engine = db.engine
 
-    def slow_first_commit(_connection: Any) -> None:
+    def first_commit_waits_for_the_others(_connection: Any) -> None:
         commits.append(1)
-        if len(commits) == 1:
-            time.sleep(0.3)  # the first committer holds its turn: the other connections queue behind it
+        if len(commits) == 1:  # the first committer holds its turn until every other connection queued behind it
+            for _ in range(CONNECTIONS - 1):
+                assert turn.parked.acquire(timeout=30), "a connection never queued for the next commit"
 
-    event.listen(engine, "commit", slow_first_commit)
+    event.listen(engine, "commit", first_commit_waits_for_the_others)
     try:
         def send(delivery_id: int) -> Any:
             return lambda: recorder.record(delivery_id, DeliveryStatus.SENT, message_id=f"<{delivery_id}@k>")
         outcomes = in_threads(app, [send(delivery_id) for delivery_id in ids])
     finally:
-        event.remove(engine, "commit", slow_first_commit)
+        event.remove(engine, "commit", first_commit_waits_for_the_others)
     assert outcomes == [None] * CONNECTIONS
     with app.app_context():
         rows = db.session.execute(select(Delivery.status, Delivery.message_id, Delivery.sent_at)
                                   .where(Delivery.id.in_(ids))).all()
     assert all(status == DeliveryStatus.SENT and message_id and sent_at for status, message_id, sent_at in rows)
     assert len(rows) == CONNECTIONS
-    assert 2 <= len(commits) < CONNECTIONS  # the first alone, then the ones that queued behind it together
+    assert len(commits) == 2  # the first alone, then the seven that queued behind it, together
 
 
 def test_a_failed_commit_is_raised_in_every_connection_that_shared_it(app: Flask) -> None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import random
 import socket
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from flask import Flask, current_app
 from flask.testing import FlaskClient
 
@@ -23,45 +21,9 @@ from mailer.outbox import Outbox
 from mailer.relays import Relay
 from mailer.settings import SENDING
 from mailer.smtp_transport import RelayTransport
-from tests.conftest import login, submit
-from tests.core.test_api import api_user
+from tests.helpers import api_user, login, submit
+from tests.mailer.helpers import SECRET, USER, Received
 from tests.resources import free_port
-
-USER, SECRET = "kairan", "s3cret pass"
-
-
-@dataclass
-class Received:
-    """An aiosmtpd handler that keeps who each message was for."""
-
-    rcpt_tos: list[str] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
-        self.rcpt_tos.extend(envelope.rcpt_tos)
-        return "250 OK"
-
-
-def _check_login(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
-    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (USER.encode(), SECRET.encode())
-    return AuthResult(success=ok, handled=False)
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[Callable[..., tuple[int, Received]]]:
-    """Start aiosmtpd servers on free loopback ports (with AUTH when asked); yield a starter giving port and handler."""
-    controllers: list[Controller] = []
-
-    def start(auth: bool = False) -> tuple[int, Received]:
-        handler, port = Received(), free_port()
-        extra: dict[str, Any] = {"authenticator": _check_login, "auth_require_tls": False} if auth else {}
-        controller = Controller(handler, hostname="127.0.0.1", port=port, server_hostname="relay.test", **extra)
-        controller.start()
-        controllers.append(controller)
-        return port, handler
-
-    yield start
-    for controller in controllers:
-        controller.stop()
 
 
 def relay(port: int, key: str = "a", weight: int = 1, **options: Any) -> Relay:

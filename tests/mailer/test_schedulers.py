@@ -25,10 +25,8 @@ from mailer import scheduling
 from mailer.layouts import default_template
 from mailer.models import Campaign, CampaignStatus, ContentType
 from mailer.outbox import Outbox
-from tests.conftest import login
-from tests.core.test_api import api_user
-from tests.mailer.test_send_failures import seed
-from tests.mailer.test_send_faults import wait_until
+from tests.helpers import api_user, login, wait_until
+from tests.mailer.helpers import seed
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,10 +18,8 @@ from mailer.models import Campaign, CampaignStatus
 from mailer.outbox import Outbox
 from mailer.queues import SEND_QUEUE
 from mailer.scheduling import start_due_campaigns
-from tests.conftest import run_jobs
-from tests.core.test_api import api_user
-from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
-from tests.mailer.test_sending import audience
+from tests.helpers import api_user, run_jobs
+from tests.mailer.helpers import audience
 
 
 def in_seconds(seconds: float) -> str:

@@ -27,13 +27,13 @@ from sqlalchemy import select, text
 
 from core.db import db, utcnow
 from core.queues import WORKER_QUEUES, queue, redis
-from lists.models import MailingList, Subscriber, Subscription, SubscriptionStatus, Suppression
+from lists.models import Subscriber, Suppression
 from mailer import sending
-from mailer.layouts import default_template
-from mailer.models import Campaign, CampaignStatus, ContentType, Delivery, DeliveryStatus
+from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from mailer.queues import SEND_QUEUE
 from mailer.throttle import Bucket, Throttle, quiet_until
-from tests.conftest import login, run_jobs
+from tests.helpers import login, run_jobs
+from tests.mailer.helpers import seed, start_campaign
 from tests.resources import free_port
 from tests.scripted_relay import ScriptedRelay, start_relay
 
@@ -55,31 +55,6 @@ def relay(relay_port: int) -> Iterator[ScriptedRelay]:
     handler, controller = start_relay(relay_port)
     yield handler
     controller.stop()
-
-
-def seed(addresses: list[str]) -> int:
-    """A single opt-in list with these subscribers, in this order; return its id."""
-    mailing_list = MailingList(name="お知らせ")
-    db.session.add(mailing_list)
-    db.session.flush()
-    for address in addresses:
-        subscriber = Subscriber(email=address, email_key=address.lower(), name=address.split("@")[0], attribs={})
-        db.session.add(subscriber)
-        db.session.flush()
-        db.session.add(Subscription(subscriber_id=subscriber.id, list_id=mailing_list.id,
-                                    status=SubscriptionStatus.CONFIRMED))
-    db.session.commit()
-    return mailing_list.id
-
-
-def start_campaign(list_id: int, **fields: object) -> int:
-    campaign = Campaign(name="11月号", subject="お知らせ", content_type=ContentType.PLAIN,
-                        body="{{ subscriber.name }}様", lists=[list_id], from_email="news@kairan.example",
-                        template=default_template(), **fields)  # the layout's footer: the law's details
-    db.session.add(campaign)
-    db.session.commit()
-    sending.change_status(campaign, "running")
-    return campaign.id
 
 
 def deliveries(campaign_id: int) -> dict[str, Delivery]:

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,8 @@ from sqlalchemy import func, select
 from core.db import db
 from core.embedded import find_redis_server, redis_argv
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
-from tests.mailer.test_send_failures import seed, start_campaign
+from tests.helpers import wait_until
+from tests.mailer.helpers import seed, start_campaign
 from tests.resources import free_port
 from tests.scripted_relay import ScriptedRelay, start_relay
 
@@ -126,13 +127,6 @@ def workers(app: Flask, settings_env: dict[str, str], tmp_path: Path) -> Iterato
     pool = Workers({**settings_env, "KAIRAN_SECRET_KEY": app.config["SECRET_KEY"]}, tmp_path)
     yield pool
     pool.stop_all()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def wait_finished(app: Flask, campaign_id: int, workers: Workers) -> None:

@@ -17,26 +17,12 @@ from lists.consent_evidence import describe
 from lists.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus
 from mailer.models import Delivery
 from mailer.outbox import Outbox
-from tests.conftest import run_jobs
-from tests.core.test_api import api_user
-from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
+from tests.helpers import api_user, run_jobs
+from tests.mailer.helpers import audience
 from tracking.bounce_parser import Failure, Intake, Kind, Verdict
 from tracking.bounces import record
 from tracking.inbound import start_inbound
 from tracking.models import Bounce
-
-
-def audience(client: FlaskClient, headers: dict[str, str]) -> list[int]:
-    """Two overlapping lists with people who must not be mailed on them; return the list ids."""
-    first = client.post("/api/lists", headers=headers, json={"name": "お知らせ"}).get_json()["data"]["id"]
-    second = client.post("/api/lists", headers=headers, json={"name": "セール"}).get_json()["data"]["id"]
-    people = [("山田 太郎", "taro..yamada.@docomo.ne.jp", [first, second], "enabled"),
-              ("佐藤 花子", "hanako@example.jp", [second], "enabled"),
-              ("悪い 人", "bad@example.jp", [first], "blocklisted")]
-    for name, address, lists, status in people:
-        client.post("/api/subscribers", headers=headers, json={"email": address, "name": name, "lists": lists,
-                                                               "status": status, "preconfirm_subscriptions": True})
-    return [first, second]
 
 
 def test_a_campaign_reaches_each_recipient_once_personalised_with_the_list_headers(

@@ -32,8 +32,8 @@ from core.db import db, utcnow
 from mailer.layouts import default_template
 from mailer.models import Campaign, CampaignStatus, ContentType, Delivery, DeliveryStatus
 from mailer.sending import change_status
-from tests.mailer.test_send_failures import seed, start_campaign
-from tests.mailer.test_send_faults import wait_until
+from tests.helpers import wait_until
+from tests.mailer.helpers import seed, start_campaign
 from tests.resources import free_port
 from tests.scripted_relay import ScriptedRelay, start_relay
 

@@ -27,8 +27,8 @@ from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from mailer.outbox import Outbox
 from mailer.queues import SEND_QUEUE
 from mailer.sandbox import HTML_ENV, TEXT_ENV, check_source
-from tests.conftest import login, run_jobs, submit
-from tests.mailer.test_compose import create, editor, settings_env  # noqa: F401  (fixtures)
+from tests.helpers import login, run_jobs, submit
+from tests.mailer.helpers import create
 
 # A template that must go past a limit, and what the refusal names.
 BAD = {
@@ -109,7 +109,7 @@ def _store_body(app: Flask, campaign_id: int, body: str) -> None:
 
 @pytest.mark.parametrize("kind", ["text", "power", "range", "list", "format width", "padding"])
 def test_preview_and_test_send_answer_400_naming_the_limit(app: Flask, client: FlaskClient, capture: Outbox,
-                                                          editor: dict[str, str], kind: str) -> None:  # noqa: F811
+                                                          editor: dict[str, str], kind: str) -> None:
     source, limit = BAD[kind]
     list_id = client.post("/api/lists", headers=editor, json={"name": "お知らせ"}).get_json()["data"]["id"]
     campaign = create(client, editor, body="<p>{{ subscriber.name }}様</p>", lists=[list_id])
@@ -130,7 +130,7 @@ def test_preview_and_test_send_answer_400_naming_the_limit(app: Flask, client: F
 
 
 def test_the_pages_show_the_limit_on_preview_and_test_send(app: Flask, client: FlaskClient, capture: Outbox,
-                                                          users: dict[str, str], editor: dict[str, str]) -> None:  # noqa: F811
+                                                          users: dict[str, str], editor: dict[str, str]) -> None:
     campaign = create(client, editor, body="<p>{{ subscriber.name }}様</p>")
     _store_body(app, campaign["id"], "<p>a</p>\n" + BAD["text"][0])
     login(client, "editor")
@@ -147,7 +147,7 @@ def test_the_pages_show_the_limit_on_preview_and_test_send(app: Flask, client: F
 
 def test_a_campaign_send_fails_only_the_deliveries_that_cannot_render(app: Flask, client: FlaskClient,
                                                                       capture: Outbox,
-                                                                      editor: dict[str, str]) -> None:  # noqa: F811
+                                                                      editor: dict[str, str]) -> None:
     list_id = client.post("/api/lists", headers=editor, json={"name": "お知らせ"}).get_json()["data"]["id"]
     readers: list[tuple[str, dict[str, Any], str | None]] = [
         ("ok@example.jp", {}, None),
@@ -202,7 +202,7 @@ def test_syntax_errors_are_translated_and_name_the_unclosed_tags_line() -> None:
 
 
 def test_the_api_says_a_syntax_error_in_the_callers_language_on_its_line(client: FlaskClient,
-                                                                         editor: dict[str, str]) -> None:  # noqa: F811
+                                                                         editor: dict[str, str]) -> None:
     body = "<p>1</p>\n<p>2</p>\n<p>3</p>\n<p>4</p>\nこんにちは {{ subscriber.name \n\n<p>{{ campaign.name }}</p>"
     response = client.post("/api/campaigns", headers={**editor, "Accept-Language": "ja"},
                            json={"name": "11月号", "subject": "お知らせ", "content_type": "html", "body": body})

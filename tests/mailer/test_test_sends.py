@@ -22,8 +22,7 @@ from sqlalchemy import func, select
 from core.db import db
 from lists.models import ConsentRecord
 from mailer.outbox import CapturedMessage, Outbox
-from tests.conftest import csrf_token, login, run_jobs, statuses
-from tests.core.test_api import api_user
+from tests.helpers import csrf_token, login, run_jobs, statuses
 from tracking.flush import flush_events
 from tracking.models import TrackingEvent
 
@@ -43,11 +42,6 @@ def subject_prefix_setting() -> str:
 @pytest.fixture
 def settings_env(settings_env: dict[str, str], subject_prefix_setting: str) -> dict[str, str]:
     return {**settings_env, "KAIRAN_TEST_SUBJECT_PREFIX": subject_prefix_setting}
-
-
-@pytest.fixture
-def editor(app: Flask) -> dict[str, str]:
-    return {"Authorization": f"token {api_user(app, 'editor', 'writer')}"}
 
 
 @pytest.fixture

@@ -22,16 +22,9 @@ from lists.suppressions import add_suppression
 from mailer.mime import Attachment, build, mailbox
 from mailer.outbox import Outbox
 from mailer.queues import SEND_QUEUE, TX_QUEUE
-from tests.conftest import run_jobs
-from tests.core.test_api import api_user
-from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
+from tests.helpers import api_user, run_jobs
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40  # binary: every byte value survives base64
-
-
-@pytest.fixture
-def editor(app: Flask) -> dict[str, str]:
-    return {"Authorization": f"token {api_user(app, 'editor', 'shop')}"}
 
 
 @pytest.fixture

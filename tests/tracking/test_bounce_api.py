@@ -19,8 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from core.db import db
-from tests.conftest import login, submit
-from tests.core.test_api import api_user
+from tests.helpers import api_user, login, submit
 from tests.tracking.bounce_mail import complaint, dsn, sent_campaign, verp
 from tracking.bounce_parser import parse
 from tracking.bounces import receive, record

@@ -32,25 +32,10 @@ from core.queues import redis
 from lists.models import Subscriber
 from mailer.models import Delivery
 from mailer.outbox import Outbox
-from tests.conftest import login, run_jobs, statuses
-from tests.core.test_api import api_user
-from tests.mailer.test_compose import settings_env as sender_env  # noqa: F401  (the footer's sender details)
+from tests.helpers import api_user, login, run_jobs, statuses, text_of
 from tests.tracking.bounce_mail import BOUNCE_DOMAIN, complaint, dsn
-from tests.tracking.test_inbound import inbound  # noqa: F401  (the inbound SMTP server, a fixture)
-from tests.tracking.test_report_views import text_of
-from tests.tracking.test_tracking import APPLE_MPP, BROWSER, GMAIL_PROXY, recorded, tracked
-from tests.tracking.test_webhooks import (  # noqa: F401  (aws and sns_app are fixtures)
-    TOPIC,
-    FakeAWS,
-    Sent,
-    aws,
-    bounces,
-    post_sns,
-    ses_bounce,
-    sns_app,
-    sns_message,
-    suppressed,
-)
+from tests.tracking.helpers import APPLE_MPP, BROWSER, GMAIL_PROXY, bounces, recorded, suppressed, tracked
+from tests.tracking.sns_stand_in import TOPIC, FakeAWS, Sent, post_sns, ses_bounce, sns_message
 from tracking.classify import CLICK_AFTER_DELIVERY
 from tracking.stream import STREAM
 
@@ -92,9 +77,9 @@ EXPECTED = {
 
 
 @pytest.fixture
-def settings_env(sender_env: dict[str, str]) -> dict[str, str]:  # noqa: F811
+def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
     """The sender's details, SES's topic, and the bounce domain the feedback loop reports to."""
-    return {**sender_env, "KAIRAN_SES_TOPIC_ARNS": TOPIC, "KAIRAN_BOUNCE_DOMAIN": BOUNCE_DOMAIN}
+    return {**settings_env, "KAIRAN_SES_TOPIC_ARNS": TOPIC, "KAIRAN_BOUNCE_DOMAIN": BOUNCE_DOMAIN}
 
 
 @dataclass(frozen=True)
@@ -201,7 +186,7 @@ def spam_report(port: int, mail: Mail) -> None:
                                                                      message_id=mail.sent.message_id)) == {}
 
 
-def soft_bounce(web: FlaskClient, aws: FakeAWS, mail: Mail) -> None:  # noqa: F811
+def soft_bounce(web: FlaskClient, aws: FakeAWS, mail: Mail) -> None:
     """SES stopped trying a full mailbox: a Transient bounce, which Kairan counts as soft (README, webhooks)."""
     notice = sns_message(aws, "Notification", Subject="Amazon SES Email Event Notification",
                          Message=ses_bounce(mail.sent, "Transient", "4.2.2", "smtp; 452 4.2.2 Mailbox full"))
@@ -210,7 +195,7 @@ def soft_bounce(web: FlaskClient, aws: FakeAWS, mail: Mail) -> None:  # noqa: F8
 
 
 def test_a_sent_campaign_read_clicked_unsubscribed_bounced_and_complained_about_adds_up(
-        sns_app: Flask, client: FlaskClient, capture: Outbox, inbound: int, aws: FakeAWS,  # noqa: F811
+        sns_app: Flask, client: FlaskClient, capture: Outbox, inbound: int, aws: FakeAWS,
         users: dict[str, str]) -> None:
     app = sns_app
     admin = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}

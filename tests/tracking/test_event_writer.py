@@ -28,9 +28,9 @@ from sqlalchemy import func, select
 from core.db import db
 from core.embedded import port_answers, web_argv
 from core.queues import redis
-from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
+from mailer.outbox import Outbox
 from tests.resources import free_port
-from tests.tracking.test_tracking import BROWSER, Tracked, recorded, sent  # noqa: F401  (sent: a fixture)
+from tests.tracking.helpers import BROWSER, Tracked, recorded, send_tracked_campaign
 from tracking.flush import flush_events
 from tracking.models import EventKind, TrackingEvent
 from tracking.stream import STREAM, Hit, writer_for
@@ -39,7 +39,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def web(app: Flask, settings_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:  # noqa: F811
+def sent(app: Flask, client: FlaskClient, capture: Outbox) -> Tracked:
+    """A campaign with two links sent to one reader per behaviour (send_tracked_campaign)."""
+    return send_tracked_campaign(app, client, capture)
+
+
+@pytest.fixture
+def web(app: Flask, settings_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """Kairan under gunicorn as `make up` runs it, in its own process group; yield it and its port."""
     port = free_port()
     shared = {"KAIRAN_SECRET_KEY": app.config["SECRET_KEY"]}  # the test app's: PostgreSQL's web process needs one
@@ -58,7 +64,7 @@ def web(app: Flask, settings_env: dict[str, str]) -> Iterator[tuple[subprocess.P
 
 
 def test_a_web_process_killed_right_after_answering_loses_no_event(
-        app: Flask, sent: Tracked, web: tuple[subprocess.Popen[bytes], int]) -> None:  # noqa: F811
+        app: Flask, sent: Tracked, web: tuple[subprocess.Popen[bytes], int]) -> None:
     process, port = web
     paths = [path for pixel, links in sent.values() for path in (pixel, *links)]
     answered: list[int] = []
@@ -115,7 +121,7 @@ def test_events_from_many_threads_all_arrive_in_fewer_round_trips(app: Flask) ->
 
 
 def test_an_event_redis_refuses_is_lost_alone_and_the_next_ones_are_stored(
-        app: Flask, client: FlaskClient, sent: Tracked, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+        app: Flask, client: FlaskClient, sent: Tracked, caplog: pytest.LogCaptureFixture) -> None:
     pixel, links = sent["person"]
     with app.app_context():
         redis().set(STREAM, "not a stream")  # XADD answers WRONGTYPE

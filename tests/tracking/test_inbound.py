@@ -19,7 +19,6 @@ import ipaddress
 import smtplib
 import socket
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,15 +43,6 @@ from tracking.models import Bounce, BounceType, UnreadMail
 @pytest.fixture
 def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
     return {**settings_env, "KAIRAN_BOUNCE_DOMAIN": BOUNCE_DOMAIN}
-
-
-@pytest.fixture
-def inbound(app: Flask) -> Iterator[int]:
-    """The inbound server of the test app on its KAIRAN_BOUNCE_PORT; yield the port."""
-    port = app.config["KAIRAN"].bounces.port
-    controller = start_inbound(app, port)
-    yield port
-    controller.stop()
 
 
 def stored(app: Flask) -> list[tuple[str, BounceType, int | None]]:

@@ -25,8 +25,8 @@ from core.db import db
 from core.queues import DEFAULT_QUEUE, queue
 from core.settings import SettingsError, load_settings
 from mailer.sending import reconcile
-from tests.conftest import run_jobs
 from tests.dovecot import DOVECOT, SKIP_REASON, Dovecot, run_dovecot
+from tests.helpers import run_jobs
 from tests.resources import free_port
 from tests.tracking.bounce_mail import complaint, dsn, sent_campaign, verp
 from tracking.mailbox import Mailbox, MailboxError, poll

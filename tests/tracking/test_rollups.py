@@ -20,7 +20,8 @@ from lists.models import MailingList, Subscriber, Subscription, SubscriptionStat
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryCount, DeliveryStatus
 from mailer.queries import materialise, settle
 from mailer.sending import reconcile
-from tests.tracking.test_metrics import APPLE_MPP, BROWSER, GMAIL_PROXY, NEW, SALE, SCANNER, T0, Built, build
+from tests.tracking.helpers import APPLE_MPP, BROWSER, GMAIL_PROXY, SCANNER
+from tests.tracking.known_campaign import NEW, SALE, T0, Built, build
 from tracking import classify, rollups
 from tracking.classify import Evidence
 from tracking.event_batch import Incoming, store_batch

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import re
 from datetime import timedelta
-from email.utils import parseaddr
 from typing import Any
 
 import pytest
@@ -22,68 +21,19 @@ from mailer.inert import BLANK_IMAGE
 from mailer.models import Delivery
 from mailer.outbox import Outbox
 from mailer.sending import reconcile
-from tests.conftest import login, run_jobs, statuses
-from tests.core.test_api import api_user
-from tests.mailer.test_compose import settings_env  # noqa: F401  (the sender's details for the footer)
+from tests.helpers import api_user, login, run_jobs, statuses
 from tests.resources import free_port
+from tests.tracking.helpers import APPLE_MPP, BROWSER, GMAIL_PROXY, Tracked, recorded, send_tracked_campaign
 from tracking.event_batch import store_batch
 from tracking.flush import GROUP, _ensure_group, _parse, flush_events
 from tracking.models import EventKind, TrackingEvent
 from tracking.stream import STREAM
 
-GMAIL_PROXY = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
-APPLE_MPP = "Mozilla/5.0"
-BROWSER = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
-           "Chrome/124.0.0.0 Safari/537.36")
-READERS = ("gmail", "apple", "scanner", "checker", "person", "early")
-Tracked = dict[str, tuple[str, list[str]]]  # reader -> (pixel path, click paths)
-
 
 @pytest.fixture
 def sent(app: Flask, client: FlaskClient, capture: Outbox) -> Tracked:
-    """A campaign with two links sent to one reader per behaviour; each reader's pixel and link paths.
-
-    Every delivery but early@'s went out an hour ago, so only early@'s clicks come right after delivery.
-    """
-    headers = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
-    list_id = client.post("/api/lists", headers=headers, json={"name": "お知らせ"}).get_json()["data"]["id"]
-    for name in READERS:
-        client.post("/api/subscribers", headers=headers, json={
-            "email": f"{name}@example.jp", "name": name, "lists": [list_id], "preconfirm_subscriptions": True})
-    campaign = client.post("/api/campaigns", headers=headers, json={
-        "name": "計測", "subject": "お知らせ", "content_type": "html", "lists": [list_id],
-        "body": '<p><a href="https://shop.example.jp/sale">セール</a> <a href="https://shop.example.jp/新着?色=赤">新着</a></p>',
-    }).get_json()["data"]
-    client.put(f"/api/campaigns/{campaign['id']}/status", headers=headers, json={"status": "running"})
-    run_jobs(app)
-    with app.app_context():
-        early = select(Subscriber.id).where(Subscriber.email == "early@example.jp").scalar_subquery()
-        db.session.execute(update(Delivery).where(Delivery.subscriber_id != early)
-                           .values(sent_at=utcnow() - timedelta(hours=1)))
-        db.session.commit()
-    return tracked(capture)
-
-
-def tracked(capture: Outbox) -> Tracked:
-    """Each captured message's open pixel and tracked links, by the reader's name."""
-    found: Tracked = {}
-    for entry in capture.page(1, 50)[0]:
-        html = capture.get(entry.key).html or ""  # type: ignore[union-attr]
-        pixel = re.search(r'src="http://[^/"]+(/o/[0-9a-f-]+\.gif)"', html)
-        assert pixel, entry.to
-        found[parseaddr(entry.to)[1].split("@")[0]] = (pixel[1], re.findall(r'href="http://[^/"]+(/c/[0-9a-f-]+)"',
-                                                                              html))
-    return found
-
-
-def recorded(app: Flask) -> list[tuple[str, str, bool, str]]:
-    """Every stored event as (reader, kind, human, rule), in the order they happened."""
-    with app.app_context():
-        rows = db.session.execute(select(Subscriber.name, TrackingEvent.kind, TrackingEvent.human, TrackingEvent.rule)
-                                  .join(Delivery, Delivery.id == TrackingEvent.delivery_id)
-                                  .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-                                  .order_by(TrackingEvent.stream_id))
-        return [(name, kind.value, human, rule) for name, kind, human, rule in rows]
+    """A campaign with two links sent to one reader per behaviour (send_tracked_campaign)."""
+    return send_tracked_campaign(app, client, capture)
 
 
 def firsts(app: Flask) -> dict[str, tuple[Any, Any]]:

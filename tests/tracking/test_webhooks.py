@@ -13,21 +13,13 @@ import hashlib
 import hmac
 import json
 import secrets
-import ssl
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -36,16 +28,15 @@ from app import create_app
 from core.db import db
 from core.settings import SettingsError, load_settings
 from core.tokens import Mark, mark_token
-from lists.models import Subscriber, Suppression
+from lists.models import Subscriber
 from mailer.models import Campaign, Delivery
 from mailer.outbox import Outbox
-from tests.conftest import run_jobs
-from tests.core.test_api import api_user
-from tests.mailer.test_compose import settings_env as sender_env  # noqa: F401  (the footer's sender details)
+from tests.helpers import api_user, run_jobs
+from tests.tracking.helpers import bounces, suppressed
+from tests.tracking.sns_stand_in import TOPIC, FakeAWS, Sent, post_sns, ses_bounce, sns_message
 from tracking.models import Bounce
 from tracking.settings import WEBHOOKS
 
-TOPIC = "arn:aws:sns:ap-northeast-1:123456789012:ses-bounces"
 POSTMARK = ("postmark-hooks", "a long postmark password")
 MAILGUN_KEY = "key-" + "3ax6xnjp29jd6fds4gc373sgvjxteol0"
 READERS = ("taro", "hanako", "jiro")
@@ -53,25 +44,14 @@ SENDGRID_KEY = ec.generate_private_key(ec.SECP256R1())
 
 
 @pytest.fixture
-def settings_env(sender_env: dict[str, str]) -> dict[str, str]:  # noqa: F811
+def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
     """An installation with every provider's webhook on."""
     public_der = SENDGRID_KEY.public_key().public_bytes(serialization.Encoding.DER,
                                                         serialization.PublicFormat.SubjectPublicKeyInfo)
-    return {**sender_env, "KAIRAN_SES_TOPIC_ARNS": TOPIC,
+    return {**settings_env, "KAIRAN_SES_TOPIC_ARNS": TOPIC,
             "KAIRAN_SENDGRID_WEBHOOK_KEY": base64.b64encode(public_der).decode(),
             "KAIRAN_POSTMARK_WEBHOOK_USER": POSTMARK[0], "KAIRAN_POSTMARK_WEBHOOK_PASSWORD": POSTMARK[1],
             "KAIRAN_MAILGUN_SIGNING_KEY": MAILGUN_KEY}
-
-
-@dataclass(frozen=True)
-class Sent:
-    """One reader's delivery of the campaign: how a provider would name it."""
-
-    delivery_id: int
-    campaign_id: int
-    email: str
-    message_id: str  # with angle brackets, as the header carries it
-    return_path: str  # bounce+TOKEN@bounce domain
 
 
 @pytest.fixture
@@ -98,130 +78,7 @@ def sent(app: Flask, client: FlaskClient, capture: Outbox) -> dict[str, Sent]:
     return found
 
 
-def bounces(app: Flask) -> list[tuple[str, str, str, int | None, bool]]:
-    """Every stored bounce: (email, type, source, delivery id, sender_refused)."""
-    with app.app_context():
-        return [(b.email, b.type.value, b.source, b.delivery_id, b.sender_refused)
-                for b in db.session.scalars(select(Bounce).order_by(Bounce.id))]
-
-
-def suppressed(app: Flask) -> dict[str, str]:
-    """Suppressed address → reason."""
-    with app.app_context():
-        return {s.value: s.reason.value for s in db.session.scalars(select(Suppression))}
-
-
 # --- Amazon SES through SNS ------------------------------------------------------------------------------------
-
-def _certificate(subject: str, key: Any, issuer: x509.Certificate | None, issuer_key: Any,
-                 ca: bool = False, hosts: tuple[str, ...] = ()) -> x509.Certificate:
-    now = datetime.now(UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer.subject if issuer else name)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if hosts:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
-    if ca:
-        builder = builder.add_extension(x509.KeyUsage(
-            digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-            key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False,
-            decipher_only=False), critical=True)
-        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    if issuer is not None:
-        builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
-                                        critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-@dataclass
-class FakeAWS:
-    """A real HTTPS server on loopback standing in for sns.<region>.amazonaws.com."""
-
-    base: str  # https://localhost:PORT
-    ca_file: str
-    signing_key: rsa.RSAPrivateKey
-    requests: list[str]
-
-
-@pytest.fixture
-def aws(tmp_path: Path) -> Iterator[FakeAWS]:
-    """Serve an SNS signing certificate and a SubscribeURL over TLS, with a CA the test made."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _certificate("Kairan test CA", ca_key, None, ca_key, ca=True)
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = _certificate("localhost", server_key, ca, ca_key, hosts=("localhost",))
-    signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    signing_cert = _certificate("sns.amazonaws.com", signing_key, ca, ca_key)
-    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    server_pem = server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption())
-    (tmp_path / "server.pem").write_bytes(server_cert.public_bytes(serialization.Encoding.PEM) + server_pem)
-    pem = signing_cert.public_bytes(serialization.Encoding.PEM)
-    seen: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(self.path)
-            body = pem if self.path.endswith(".pem") else b"<ConfirmSubscriptionResponse/>"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "server.pem")
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield FakeAWS(f"https://localhost:{server.server_address[1]}", str(tmp_path / "ca.pem"), signing_key, seen)
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def sns_app(app: Flask, aws: FakeAWS) -> Flask:
-    """The app, trusting the local stand-in for AWS instead of AWS (what production can never be told)."""
-    app.config.update(SNS_TEST_HOSTS=aws.base.removeprefix("https://"), SNS_TEST_CA_FILE=aws.ca_file)
-    return app
-
-
-# Written from AWS's "Verifying the signatures of Amazon SNS messages", apart from tracking/sns.py's own list.
-_SIGNED = {"Notification": ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"],
-           "SubscriptionConfirmation": ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn",
-                                        "Type"]}
-
-
-def sns_message(aws: FakeAWS, kind: str, version: str = "2", **fields: Any) -> dict[str, Any]:
-    """An SNS message as SNS posts it, signed with the stand-in's key (SHA1 for version 1, SHA256 for 2)."""
-    message = {"Type": kind, "MessageId": secrets.token_hex(8), "TopicArn": TOPIC,
-               "Timestamp": "2026-01-05T09:00:00.000Z", "SignatureVersion": version,
-               "SigningCertURL": f"{aws.base}/SimpleNotificationService-{version}.pem", **fields}
-    text = "".join(f"{name}\n{message[name]}\n" for name in _SIGNED[kind] if name in message)
-    digest = hashes.SHA1() if version == "1" else hashes.SHA256()  # noqa: S303 - SNS's SignatureVersion 1 is SHA1
-    message["Signature"] = base64.b64encode(aws.signing_key.sign(text.encode(), padding.PKCS1v15(), digest)).decode()
-    return message
-
-
-def ses_bounce(reader: Sent, bounce_type: str, status: str, diagnostic: str) -> str:
-    """An SES bounce notification about a message sent through SES with our envelope sender and headers."""
-    return json.dumps({
-        "notificationType": "Bounce",
-        "bounce": {"bounceType": bounce_type, "bounceSubType": "General", "feedbackId": "0101-feedback",
-                   "bouncedRecipients": [{"emailAddress": reader.email, "action": "failed", "status": status,
-                                          "diagnosticCode": diagnostic}]},
-        "mail": {"messageId": "0101018d-ses-own-id", "source": reader.return_path, "destination": [reader.email],
-                 "headers": [{"name": "Message-ID", "value": reader.message_id}]}})
-
-
-def post_sns(client: FlaskClient, message: dict[str, Any]) -> Any:
-    return client.post("/webhooks/service/ses", data=json.dumps(message), content_type="text/plain; charset=UTF-8",
-                       headers={"x-amz-sns-message-type": message["Type"]})
-
 
 def test_ses_confirms_its_subscription_and_a_signed_bounce_suppresses_the_delivery_it_names(
         sns_app: Flask, client: FlaskClient, sent: dict[str, Sent], aws: FakeAWS) -> None:
