@@ -5,12 +5,12 @@ runs its action inside ``showing_refusal``: a refusal rolls back what was half d
 form field it names (``KairanError.field``), else under the field the view says, else as a flashed message;
 the view then renders its form again from what was posted, so nothing typed is lost.
 
-    form = ListForm()
+    form = UserForm()
     if form.validate_on_submit():
-        with showing_refusal(form, "name"):
-            created = create_list(...)
-            return redirect(url_for("lists.detail", list_id=created.id))
-    return render_template("lists/index.html", form=form), 400
+        with showing_refusal(form, "username"):
+            create_user(...)
+            return redirect(url_for("users.index"))
+    return render_template("users.html", form=form), 400
 """
 
 from __future__ import annotations
