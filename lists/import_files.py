@@ -53,7 +53,7 @@ def _insert(import_id: int, file: ImportFile, seq: int, data: bytes) -> None:
 def read(import_id: int, file: ImportFile, source: Session | Connection | None = None) -> Iterator[bytes]:
     """Yield a file's chunks in order, one query each (no file: nothing).
 
-    ``source`` is the session by default; the import's reader process passes a connection of its own.
+    ``source`` is the session by default; the thread that feeds the import's reader passes a connection of its own.
     """
     scalar = db.session.scalar if source is None else source.scalar
     seq = 0
