@@ -29,6 +29,12 @@ from tests.helpers import png, run_jobs
 pytestmark = pytest.mark.browser
 
 
+@pytest.fixture
+def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
+    """An installation with a postal address of its own, which the walk finds in the footer."""
+    return {**settings_env, "KAIRAN_POSTAL_ADDRESS": "大阪市北区梅田1-2-3"}
+
+
 def add_block(page: Any, label: str, into: Any = None) -> None:
     """Put a block into the canvas: select a column first (``into``), then click the block in the panel."""
     before = page.evaluate("kairanEditor.getHtml().length")

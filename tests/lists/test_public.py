@@ -46,7 +46,7 @@ def test_form_subscribes_to_a_single_optin_list_with_its_consent(app: Flask, cli
     assert statuses(app, "taro@example.jp") == {"週刊": "confirmed"}
     with app.app_context():
         record = db.session.scalars(select(ConsentRecord)).one()
-        assert record.evidence == "I agree to receive newsletters by email from Kairan."
+        assert record.evidence == "I agree to receive newsletters by email from 回覧商事."  # the company's name
         assert record.ip == "127.0.0.1" and record.user_agent == "Mozilla/5.0 test"
 
 
