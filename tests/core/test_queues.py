@@ -45,6 +45,6 @@ def test_each_periodic_job_is_queued_once_its_interval_by_one_worker(settings_en
         for worker in workers * 2:
             worker.run_maintenance_tasks()
         assert [job.func_name for job in queue(SEND_QUEUE).jobs] == ["mailer.sending.reconcile"]
-        assert sorted(job.func_name for job in queue(DEFAULT_QUEUE).jobs) == ["lists.imports.sweep",  # lists' own
+        assert sorted(str(job.func_name) for job in queue(DEFAULT_QUEUE).jobs) == ["lists.imports.sweep",  # lists' own
                                                                                "tests.core.test_queues.tidy_up"]
         assert 3590 < redis().ttl(f"kairan:periodic:{__name__}.tidy_up") <= 3599  # its own interval, not 7 s
