@@ -46,7 +46,7 @@ def machine(settings_env: dict[str, str], tmp_path: Path) -> Callable[[str], Fla
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+def sweep_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The clock the sweep of import files reads, moved forward by the test."""
     moved = Clock()
     monkeypatch.setattr(lists.imports, "utcnow", moved.now)
@@ -59,9 +59,10 @@ def unplug(folder: Path) -> None:
     folder.rename(folder.with_name(folder.name + "-gone"))
 
 
-def run_worker(settings_env: dict[str, str], data_dir: Path) -> None:
+def run_worker(settings_env: dict[str, str], data_dir: Path, secret_key: str) -> None:
     """Run a real `flask worker` process on the import queue, with its own data folder, until the queue is empty."""
-    env = {**os.environ, **settings_env, "KAIRAN_DATA_DIR": str(data_dir)}
+    # The deployment's one key (PostgreSQL's worker refuses to start without it), not one of its own folder's
+    env = {**os.environ, **settings_env, "KAIRAN_DATA_DIR": str(data_dir), "KAIRAN_SECRET_KEY": secret_key}
     done = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "worker", "--burst", "import"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=WORKER_TIMEOUT, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -81,7 +82,7 @@ def test_a_worker_on_another_machine_imports_and_a_third_machine_shows_its_bad_r
     preview_url = upload_via_ui(web, EXCEL_CSV.encode("cp932"))
     assert start_via_ui(web, preview_url, lists=str(news), **{"col-3-type": "number"}).status_code == 302
     unplug(Path(settings_env["KAIRAN_DATA_DIR"]))
-    run_worker(settings_env, tmp_path / "worker-host")
+    run_worker(settings_env, tmp_path / "worker-host", app.config["SECRET_KEY"])
     unplug(tmp_path / "worker-host")
 
     other_web = editor(machine("web-2"))
@@ -153,7 +154,7 @@ def sweep(app: Flask) -> None:
 
 
 def test_uploads_never_started_and_of_dead_workers_are_swept(app: Flask, client: FlaskClient, users: dict[str, str],
-                                                            clock: Clock) -> None:
+                                                            sweep_clock: Clock) -> None:
     news = make_list(app)
     login(client, "editor")
     abandoned = upload_via_ui(client, b"email\r\na@example.jp\r\n")
@@ -164,18 +165,18 @@ def test_uploads_never_started_and_of_dead_workers_are_swept(app: Flask, client:
         queue(IMPORT_QUEUE).empty()
         db.session.execute(update(Import).where(Import.id == stalled_id).values(status=ImportStatus.IMPORTING))
         db.session.commit()
-    clock.advance(59 * 60)
+    sweep_clock.advance(59 * 60)
     sweep(app)
     with app.app_context():
         assert [imp.status for imp in db.session.scalars(select(Import).order_by(Import.id))] == [
             ImportStatus.PENDING, ImportStatus.IMPORTING]
         assert db.session.scalar(select(func.count(func.distinct(ImportChunk.import_id)))) == 2
-    clock.advance(2 * 60)  # an hour without progress: its worker is dead
+    sweep_clock.advance(2 * 60)  # an hour without progress: its worker is dead
     sweep(app)
     assert "The worker running this import stopped." in client.get(stalled).get_data(as_text=True)
     assert "Cancel import" not in client.get(stalled).get_data(as_text=True)
     assert "First rows, and what each column holds" in client.get(abandoned).get_data(as_text=True)  # still waiting
-    clock.advance(24 * 3600)  # a day after its upload, nobody started it
+    sweep_clock.advance(24 * 3600)  # a day after its upload, nobody started it
     sweep(app)
     assert "Cancelled" in client.get(abandoned).get_data(as_text=True)
     with app.app_context():
@@ -189,7 +190,7 @@ def test_uploads_never_started_and_of_dead_workers_are_swept(app: Flask, client:
 
 
 def test_bad_rows_are_kept_thirty_days_after_the_import(app: Flask, client: FlaskClient, users: dict[str, str],
-                                                        clock: Clock) -> None:
+                                                        sweep_clock: Clock) -> None:
     news = make_list(app)
     login(client, "editor")
     preview_url = upload_via_ui(client, b"email\r\na@example.jp\r\nnot-an-address\r\n")
@@ -197,10 +198,10 @@ def test_bad_rows_are_kept_thirty_days_after_the_import(app: Flask, client: Flas
     run_jobs(app)
     page = client.get(preview_url).get_data(as_text=True)
     assert "not-an-address" in page and "Bad rows are kept for 30 days after the import ends." in page
-    clock.advance(29 * 24 * 3600)
+    sweep_clock.advance(29 * 24 * 3600)
     sweep(app)
     assert client.get(preview_url + "/errors.csv").status_code == 200
-    clock.advance(2 * 24 * 3600)
+    sweep_clock.advance(2 * 24 * 3600)
     sweep(app)
     assert "not-an-address" not in client.get(preview_url).get_data(as_text=True)
     assert client.get(preview_url + "/errors.csv").status_code == 404
