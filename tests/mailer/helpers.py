@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import dkim
@@ -16,6 +21,8 @@ from lists.models import MailingList, Subscriber, Subscription, SubscriptionStat
 from mailer import sending
 from mailer.layouts import default_template
 from mailer.models import Campaign, CampaignStatus, ContentType, Delivery, DeliveryStatus
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def create(client: FlaskClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
@@ -107,3 +114,49 @@ class Received:
 def check_login(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
     ok = isinstance(data, LoginPassword) and (data.login, data.password) == (USER.encode(), SECRET.encode())
     return AuthResult(success=ok, handled=False)
+
+
+class Workers:
+    """Real ``flask worker`` processes, each in its own process group (its scheduler process is in it), each
+    logging to ``worker-N.log`` in the folder; with ``own_data_folders`` each is a host with a data folder of its
+    own (``host-N``), sharing only the database and Redis."""
+
+    def __init__(self, env: dict[str, str], folder: Path, *, own_data_folders: bool = False) -> None:
+        self.env = {**os.environ, **env}
+        self.folder = folder
+        self.own_data_folders = own_data_folders
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *options: str, **settings: str) -> subprocess.Popen[bytes]:
+        """A worker with ``flask worker``'s options and these settings over the pool's."""
+        index = len(self.processes)
+        if self.own_data_folders:
+            data = self.folder / f"host-{index}"
+            data.mkdir()
+            settings = {"KAIRAN_DATA_DIR": str(data), **settings}
+        process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker", *options],
+                                   cwd=ROOT, env={**self.env, **settings},
+                                   stdout=self.log_path(index).open("wb"), stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        self.processes.append(process)
+        return process
+
+    def log_path(self, index: int) -> Path:
+        return self.folder / f"worker-{index}.log"
+
+    def log(self, process: subprocess.Popen[bytes]) -> str:
+        return self.log_path(self.processes.index(process)).read_text(errors="replace")
+
+    def tails(self, characters: int = 3000) -> str:
+        """The end of every worker's log, for a failing test's message."""
+        return "\n".join(self.log(process)[-characters:] for process in self.processes)
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        """As a host dying: the worker and its scheduler process at once, neither able to let go of a lock."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                self.kill(process)

@@ -4,13 +4,9 @@ when none runs."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +22,7 @@ from mailer.layouts import default_template
 from mailer.models import Campaign, CampaignStatus, ContentType
 from mailer.outbox import Outbox
 from tests.helpers import api_user, login, wait_until
-from tests.mailer.helpers import seed
+from tests.mailer.helpers import Workers, seed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,42 +31,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
     """The reconciler runs once, at the first worker's start: only a scheduler can start a campaign later."""
     return {**settings_env, "KAIRAN_RECONCILE_SECONDS": "3600"}
-
-
-class Workers:
-    """Real ``flask worker`` processes, each in its own process group (its scheduler process is in it)."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env = {**os.environ, **env}
-        self.logs = logs
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *options: str) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"worker-{len(self.processes)}.log").open("wb")
-        process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker", *options],
-                                   cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        self.processes.append(process)
-        return process
-
-    def kill(self, process: subprocess.Popen[bytes]) -> None:
-        """As a host dying: the worker and its scheduler process at once, neither able to let go of a lock."""
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
-
-    def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
-
-
-@pytest.fixture
-def workers(app: Flask, settings_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
-    # On PostgreSQL a worker needs KAIRAN_SECRET_KEY: the test app's own, as a deployment's machines share one.
-    pool = Workers({**settings_env, "KAIRAN_SECRET_KEY": app.config["SECRET_KEY"]}, tmp_path)
-    yield pool
-    pool.stop_all()
 
 
 def name_of(process: subprocess.Popen[bytes]) -> str:

@@ -9,10 +9,7 @@ worker was killed (one per SMTP connection of the killed worker). What each faul
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +23,7 @@ from core.db import db
 from core.embedded import find_redis_server, redis_argv
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from tests.helpers import wait_until
-from tests.mailer.helpers import seed, start_campaign
+from tests.mailer.helpers import Workers, seed, start_campaign
 from tests.resources import free_port
 from tests.scripted_relay import ScriptedRelay, start_relay
 
@@ -94,41 +91,6 @@ def settings_env(settings_env: dict[str, str], relay_port: int, own_redis: Resta
             "KAIRAN_SEND_CONNECTIONS": str(CONNECTIONS)}
 
 
-class Workers:
-    """Real ``flask worker`` processes, each in its own process group (a SIGKILL takes its work horse too)."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env = {**os.environ, **env}
-        self.logs = logs
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"worker-{len(self.processes)}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "app", "worker", "--with-scheduler"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.processes.append(process)
-        return process
-
-    def kill(self, process: subprocess.Popen[bytes]) -> None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
-
-    def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
-
-
-@pytest.fixture
-def workers(app: Flask, settings_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
-    # On PostgreSQL a worker needs KAIRAN_SECRET_KEY: the test app's own, as a deployment's machines share one.
-    pool = Workers({**settings_env, "KAIRAN_SECRET_KEY": app.config["SECRET_KEY"]}, tmp_path)
-    yield pool
-    pool.stop_all()
-
-
 def wait_finished(app: Flask, campaign_id: int, workers: Workers) -> None:
     deadline = time.monotonic() + FINISH_TIMEOUT
     while time.monotonic() < deadline:
@@ -136,8 +98,7 @@ def wait_finished(app: Flask, campaign_id: int, workers: Workers) -> None:
             if db.session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)) == CampaignStatus.FINISHED:
                 return
         time.sleep(0.5)
-    logs = "\n".join(path.read_text(errors="replace")[-3000:] for path in workers.logs.glob("worker-*.log"))
-    pytest.fail(f"campaign {campaign_id} did not finish in {FINISH_TIMEOUT} s; worker logs:\n{logs}")
+    pytest.fail(f"campaign {campaign_id} did not finish in {FINISH_TIMEOUT} s; worker logs:\n{workers.tails()}")
 
 
 def check_every_reader_got_it(app: Flask, campaign_id: int, relay: ScriptedRelay, addresses: list[str],

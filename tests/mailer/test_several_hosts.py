@@ -12,12 +12,8 @@ the test's database and Redis, sending to a scripted relay on loopback.
 from __future__ import annotations
 
 import email
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -33,7 +29,7 @@ from mailer.layouts import default_template
 from mailer.models import Campaign, CampaignStatus, ContentType, Delivery, DeliveryStatus
 from mailer.sending import change_status
 from tests.helpers import wait_until
-from tests.mailer.helpers import seed, start_campaign
+from tests.mailer.helpers import Workers, seed, start_campaign
 from tests.resources import free_port
 from tests.scripted_relay import ScriptedRelay, start_relay
 
@@ -64,44 +60,12 @@ def settings_env(settings_env: dict[str, str], relay_port: int) -> dict[str, str
             "KAIRAN_RECONCILE_SECONDS": "3600", "KAIRAN_RETRY_BASE_SECONDS": "1"}
 
 
-class Hosts:
-    """Worker hosts: each ``flask worker`` in its own process group, with its own data folder and no sender details
-    (they live on the web host)."""
-
-    def __init__(self, env: dict[str, str], folder: Path) -> None:
-        self.env = {key: value for key, value in {**os.environ, **env}.items() if key not in WEB_SENDER}
-        self.folder = folder
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *options: str, **settings: str) -> subprocess.Popen[bytes]:
-        data = self.folder / f"host-{len(self.processes)}"
-        data.mkdir()
-        process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker", *options],
-                                   cwd=ROOT, env={**self.env, "KAIRAN_DATA_DIR": str(data), **settings},
-                                   stdout=(data / "log").open("wb"), stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        self.processes.append(process)
-        return process
-
-    def log(self, process: subprocess.Popen[bytes]) -> str:
-        return (self.folder / f"host-{self.processes.index(process)}" / "log").read_text(errors="replace")
-
-    def kill(self, process: subprocess.Popen[bytes]) -> None:
-        """As the host dying: the worker and its scheduler at once."""
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
-
-    def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
-
-
 @pytest.fixture
-def hosts(app: Flask, settings_env: dict[str, str], tmp_path: Path) -> Iterator[Hosts]:
-    # One secret key for the deployment (on PostgreSQL a worker refuses to start without it): the web host's.
-    pool = Hosts({**settings_env, "KAIRAN_SECRET_KEY": app.config["SECRET_KEY"]}, tmp_path)
+def hosts(app: Flask, settings_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
+    """Worker hosts, each with a data folder of its own and no sender details (they live on the web host). One
+    secret key for the deployment (on PostgreSQL a worker refuses to start without it): the web host's."""
+    env = {key: value for key, value in settings_env.items() if key not in WEB_SENDER}
+    pool = Workers({**env, "KAIRAN_SECRET_KEY": app.config["SECRET_KEY"]}, tmp_path, own_data_folders=True)
     yield pool
     pool.stop_all()
 
@@ -132,7 +96,7 @@ def text_of(message: bytes) -> str:
 
 
 def test_a_dead_hosts_rows_are_sent_again_within_30_seconds_with_their_message_ids(
-        app: Flask, relay: ScriptedRelay, hosts: Hosts) -> None:
+        app: Flask, relay: ScriptedRelay, hosts: Workers) -> None:
     relay.accept_delay = 0.2  # a message is mostly in flight between the relay taking it and the host hearing so
     victim, survivor = hosts.start(), hosts.start()
     readers = addresses(300)
@@ -165,7 +129,7 @@ def test_a_dead_hosts_rows_are_sent_again_within_30_seconds_with_their_message_i
                      r"\d+ sent in [\d.]+ s", hosts.log(survivor))
 
 
-def test_a_batch_sending_for_longer_than_its_lease_keeps_it(app: Flask, relay: ScriptedRelay, hosts: Hosts) -> None:
+def test_a_batch_sending_for_longer_than_its_lease_keeps_it(app: Flask, relay: ScriptedRelay, hosts: Workers) -> None:
     relay.accept_delay = 0.25  # one connection takes 20 messages in ~5 s: longer than the 2 s lease
     for _host in range(2):  # the second is idle: it would run the lease watch, and send rows whose lease lapsed
         hosts.start(KAIRAN_SEND_LEASE_SECONDS="2", KAIRAN_SEND_CONNECTIONS="1", KAIRAN_RECONCILE_SECONDS="1")
@@ -178,7 +142,7 @@ def test_a_batch_sending_for_longer_than_its_lease_keeps_it(app: Flask, relay: S
 
 
 def test_a_batch_put_off_is_sent_though_no_scheduler_releases_it(app: Flask, relay: ScriptedRelay,
-                                                                 hosts: Hosts) -> None:
+                                                                 hosts: Workers) -> None:
     relay.answers = {"reader1@example.jp": ["451 4.7.1 Greylisted, please try again later"]}
     hosts.start("--without-scheduler", KAIRAN_RECONCILE_SECONDS="2")  # nothing releases the retry's job
     readers = addresses(5)
@@ -190,7 +154,7 @@ def test_a_batch_put_off_is_sent_though_no_scheduler_releases_it(app: Flask, rel
 
 
 def test_every_host_prints_the_sender_details_fixed_where_the_campaign_was_started(
-        app: Flask, relay: ScriptedRelay, hosts: Hosts) -> None:
+        app: Flask, relay: ScriptedRelay, hosts: Workers) -> None:
     worker = hosts.start()  # a worker host whose environment has no KAIRAN_POSTAL_ADDRESS nor KAIRAN_CONTACT
     with app.app_context():
         sent_now = start_campaign(seed(["now@example.jp"]))  # "Send now" on the web host

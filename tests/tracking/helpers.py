@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import timedelta
 from email.utils import parseaddr
 
@@ -70,22 +71,29 @@ def suppressed(app: Flask) -> dict[str, str]:
         return {s.value: s.reason.value for s in db.session.scalars(select(Suppression))}
 
 
+def send_to_readers(app: Flask, client: FlaskClient, readers: Iterable[str], **campaign: str) -> int:
+    """A campaign really sent through the API (RQ worker, capture SMTP server) to ``<name>@example.jp`` for each
+    name in ``readers``, subscribed to a new list; ``campaign`` adds to or overrides its fields. Its id."""
+    headers = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
+    list_id = client.post("/api/lists", headers=headers, json={"name": "お知らせ"}).get_json()["data"]["id"]
+    for name in readers:
+        client.post("/api/subscribers", headers=headers, json={
+            "email": f"{name}@example.jp", "name": name, "lists": [list_id], "preconfirm_subscriptions": True})
+    campaign_id: int = client.post("/api/campaigns", headers=headers, json={
+        "name": "お知らせ", "subject": "お知らせ", "content_type": "html", "lists": [list_id], **campaign,
+    }).get_json()["data"]["id"]
+    client.put(f"/api/campaigns/{campaign_id}/status", headers=headers, json={"status": "running"})
+    run_jobs(app)
+    return campaign_id
+
+
 def send_tracked_campaign(app: Flask, client: FlaskClient, capture: Outbox) -> Tracked:
     """A campaign with two links sent to one reader per behaviour; each reader's pixel and link paths.
 
     Every delivery but early@'s went out an hour ago, so only early@'s clicks come right after delivery.
     """
-    headers = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
-    list_id = client.post("/api/lists", headers=headers, json={"name": "お知らせ"}).get_json()["data"]["id"]
-    for name in READERS:
-        client.post("/api/subscribers", headers=headers, json={
-            "email": f"{name}@example.jp", "name": name, "lists": [list_id], "preconfirm_subscriptions": True})
-    campaign = client.post("/api/campaigns", headers=headers, json={
-        "name": "計測", "subject": "お知らせ", "content_type": "html", "lists": [list_id],
-        "body": '<p><a href="https://shop.example.jp/sale">セール</a> <a href="https://shop.example.jp/新着?色=赤">新着</a></p>',
-    }).get_json()["data"]
-    client.put(f"/api/campaigns/{campaign['id']}/status", headers=headers, json={"status": "running"})
-    run_jobs(app)
+    send_to_readers(app, client, READERS, name="計測", body='<p><a href="https://shop.example.jp/sale">セール</a> '
+                    '<a href="https://shop.example.jp/新着?色=赤">新着</a></p>')
     with app.app_context():
         early = select(Subscriber.id).where(Subscriber.email == "early@example.jp").scalar_subquery()
         db.session.execute(update(Delivery).where(Delivery.subscriber_id != early)

@@ -31,8 +31,8 @@ from core.tokens import Mark, mark_token
 from lists.models import Subscriber
 from mailer.models import Campaign, Delivery
 from mailer.outbox import Outbox
-from tests.helpers import api_user, run_jobs
-from tests.tracking.helpers import bounces, suppressed
+from tests.helpers import api_user
+from tests.tracking.helpers import bounces, send_to_readers, suppressed
 from tests.tracking.sns_stand_in import TOPIC, FakeAWS, Sent, post_sns, ses_bounce, sns_message
 from tracking.models import Bounce
 from tracking.settings import WEBHOOKS
@@ -57,16 +57,8 @@ def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
 @pytest.fixture
 def sent(app: Flask, client: FlaskClient, capture: Outbox) -> dict[str, Sent]:
     """A campaign really sent (RQ worker, capture SMTP server) to one reader per name in READERS."""
-    headers = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
-    list_id = client.post("/api/lists", headers=headers, json={"name": "お知らせ"}).get_json()["data"]["id"]
-    for name in READERS:
-        client.post("/api/subscribers", headers=headers, json={
-            "email": f"{name}@example.jp", "name": name, "lists": [list_id], "preconfirm_subscriptions": True})
-    campaign = client.post("/api/campaigns", headers=headers, json={
-        "name": "11月号", "subject": "お知らせ", "content_type": "html", "lists": [list_id],
-        "from_email": "回覧商事 <news@kairan.example>", "body": "<p>こんにちは</p>"}).get_json()["data"]
-    client.put(f"/api/campaigns/{campaign['id']}/status", headers=headers, json={"status": "running"})
-    run_jobs(app)
+    send_to_readers(app, client, READERS, name="11月号", from_email="回覧商事 <news@kairan.example>",
+                    body="<p>こんにちは</p>")
     found = {}
     with app.app_context():
         for delivery, email in db.session.execute(select(Delivery, Subscriber.email).join(
