@@ -193,6 +193,17 @@ def build_openapi(app: Flask) -> dict[str, Any]:
                        "or permission, 409 duplicate).",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     })
+    # listmonk's paging, the same on every paged route: its parameters and the page's envelope (a route adds
+    # the type of its results with allOf).
+    spec.components.parameter("page", "query", {"schema": {"type": "integer", "minimum": 1}})
+    spec.components.parameter("per_page", "query", {
+        "schema": {"type": "string"}, "description": f'A number (default {DEFAULT_PER_PAGE}, at most '
+                                                     f'{MAX_PER_PAGE}), or "all".'})
+    spec.components.parameter("order", "query", {"schema": {"type": "string", "enum": ["asc", "desc"]}})
+    spec.components.schema("Page", {"type": "object", "properties": {
+        "results": {"type": "array", "items": {"type": "object"}}, "search": {"type": "string"},
+        "query": {"type": "string"}, "total": {"type": "integer"},
+        "per_page": {"type": "integer", "description": "0 when per_page=all."}, "page": {"type": "integer"}}})
     spec.components.response("RateLimited", {
         "description": "Too many attempts from this address: wait a minute.",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},

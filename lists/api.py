@@ -37,10 +37,10 @@ def get_lists() -> Any:
         - {in: query, name: query, schema: {type: string}, description: Search in names and descriptions.}
         - {in: query, name: tag, schema: {type: array, items: {type: string}}, description: Lists with all these tags.}
         - {in: query, name: order_by, schema: {type: string, enum: [id, name, created_at, updated_at]}}
-        - {in: query, name: order, schema: {type: string, enum: [asc, desc]}}
-        - {in: query, name: minimal, schema: {type: boolean}, description: Every list, unpaged, as a bare array.}
-        - {in: query, name: page, schema: {type: integer, minimum: 1}}
-        - {in: query, name: per_page, schema: {type: string}, description: A number, or "all".}
+        - order  # listmonk's, in core.api
+        - {in: query, name: minimal, schema: {type: boolean}, description: "Every list, unpaged, as a bare array."}
+        - page  # listmonk's, in core.api
+        - per_page  # listmonk's, in core.api
       responses:
         200:
           description: A page of lists (or, with minimal, an array of all lists).
@@ -51,16 +51,10 @@ def get_lists() -> Any:
                 properties:
                   data:
                     oneOf:
-                      - type: object
-                        properties:
-                          results: {type: array, items: {type: object}}
-                          query: {type: string}
-                          total: {type: integer}
-                          per_page: {type: integer}
-                          page: {type: integer}
+                      - {$ref: '#/components/schemas/Page'}
                       - {type: array, items: {type: object}, description: With minimal=true.}
         400: {$ref: '#/components/responses/Error'}
-        403: {description: Missing or invalid credentials, or no permission.}
+        403: {description: "Missing or invalid credentials, or no permission."}
     """
     stmt = lists_query(
         query=request.args.get("query", ""),
@@ -105,7 +99,7 @@ def post_list() -> Any:
       responses:
         200: {description: The new list.}
         400: {$ref: '#/components/responses/Error'}
-        403: {description: Missing or invalid credentials, or no permission.}
+        403: {description: "Missing or invalid credentials, or no permission."}
     """
     return jsonify(data=list_as_dict(create_list(json_body())))
 
@@ -162,7 +156,7 @@ def delete_many() -> Any:
       parameters:
         - {in: query, name: id, schema: {type: array, items: {type: integer}}}
         - {in: query, name: query, schema: {type: string}, description: Lists whose names contain this (no ids).}
-        - {in: query, name: all, schema: {type: boolean}, description: Every list (no ids, no query).}
+        - {in: query, name: all, schema: {type: boolean}, description: "Every list (no ids, no query)."}
       responses:
         200: {description: Deleted.}
         400: {$ref: '#/components/responses/Error'}

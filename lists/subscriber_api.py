@@ -73,10 +73,14 @@ def get_subscribers() -> Any:
         - {in: query, name: list_id, schema: {type: integer}}
         - {in: query, name: subscription_status, schema: {type: string, enum: [unconfirmed, confirmed, unsubscribed]}}
         - {in: query, name: status, schema: {type: string, enum: [enabled, disabled, blocklisted]}}
-        - {in: query, name: page, schema: {type: integer, minimum: 1}}
-        - {in: query, name: per_page, schema: {type: string}}
+        - page  # listmonk's, in core.api
+        - per_page  # listmonk's, in core.api
       responses:
-        200: {description: A page of subscribers with their lists.}
+        200:
+          description: A page of subscribers with their lists.
+          content:
+            application/json:
+              schema: {type: object, properties: {data: {$ref: '#/components/schemas/Page'}}}
         400: {$ref: '#/components/responses/Error'}
     """
     rules = parse_query(request.args["query"]) if request.args.get("query", "").strip() else None

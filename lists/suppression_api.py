@@ -25,10 +25,14 @@ def get_suppressions() -> Any:
       summary: Addresses and domains that are never mailed, newest first, paged.
       parameters:
         - {in: query, name: search, schema: {type: string}}
-        - {in: query, name: page, schema: {type: integer, minimum: 1}}
-        - {in: query, name: per_page, schema: {type: string}}
+        - page  # listmonk's, in core.api
+        - per_page  # listmonk's, in core.api
       responses:
-        200: {description: A page of suppressions.}
+        200:
+          description: A page of suppressions.
+          content:
+            application/json:
+              schema: {type: object, properties: {data: {$ref: '#/components/schemas/Page'}}}
         400: {$ref: '#/components/responses/Error'}
     """
     return jsonify(data=paginate(suppressions_query(request.args.get("search", "")),

@@ -43,10 +43,10 @@ def get_campaigns() -> Any:
         - {in: query, name: tags, schema: {type: array, items: {type: string}}, description: All of these tags.}
         - {in: query, name: order_by, schema: {type: string, enum: [name, status, created_at, updated_at],
            default: created_at}}
-        - {in: query, name: order, schema: {type: string, enum: [asc, desc], default: desc}}
+        - order  # listmonk's, in core.api
         - {in: query, name: no_body, schema: {type: boolean}, description: Leave the bodies out.}
-        - {in: query, name: page, schema: {type: integer, minimum: 1}}
-        - {in: query, name: per_page, schema: {type: string}, description: A number (default 20), or "all".}
+        - page  # listmonk's, in core.api
+        - per_page  # listmonk's, in core.api
       responses:
         200:
           description: A page of campaigns.
@@ -56,13 +56,9 @@ def get_campaigns() -> Any:
                 type: object
                 properties:
                   data:
-                    type: object
-                    properties:
-                      results: {type: array, items: {$ref: '#/components/schemas/Campaign'}}
-                      query: {type: string}
-                      total: {type: integer}
-                      per_page: {type: integer, description: 0 when per_page=all.}
-                      page: {type: integer}
+                    allOf:
+                      - {$ref: '#/components/schemas/Page'}
+                      - {properties: {results: {type: array, items: {$ref: '#/components/schemas/Campaign'}}}}
         400: {$ref: '#/components/responses/Error'}
     """
     stmt = campaigns_query(query=request.args.get("query", ""), statuses=request.args.getlist("status"),
@@ -129,7 +125,7 @@ def post_campaign() -> Any:
         required: true
         content: {application/json: {schema: {$ref: '#/components/schemas/CampaignInput'}}}
       responses:
-        200: {description: The campaign, with `warnings` about unknown variables.}
+        200: {description: "The campaign, with `warnings` about unknown variables."}
         400: {$ref: '#/components/responses/Error'}
     """
     campaign, warnings = save_campaign(None, json_body())

@@ -70,7 +70,7 @@ def post_template() -> Any:
         required: true
         content: {application/json: {schema: {$ref: '#/components/schemas/TemplateInput'}}}
       responses:
-        200: {description: The template, with `warnings` about unknown variables.}
+        200: {description: "The template, with `warnings` about unknown variables."}
         400: {$ref: '#/components/responses/Error'}
     """
     template, warnings = save_template(None, json_body())
@@ -141,7 +141,7 @@ def preview_new_template() -> Any:
       tags: [templates]
       summary: Render a layout (form or JSON field `body`, optional `template_type`) around a sample body.
       responses:
-        200: {description: The HTML, served in a sandbox., content: {text/html: {schema: {type: string}}}}
+        200: {description: "The HTML, served in a sandbox.", content: {text/html: {schema: {type: string}}}}
         400: {$ref: '#/components/responses/Error'}
     """
     data = body_fields()

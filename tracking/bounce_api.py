@@ -58,13 +58,13 @@ def get_bounces() -> Any:
       summary: Bounces and complaints, newest first, filtered and paged as listmonk pages them.
       parameters:
         - {in: query, name: campaign_id, schema: {type: integer}}
-        - {in: query, name: source, schema: {type: string}, description: smtp, imap, pop3, or a webhook's provider.}
+        - {in: query, name: source, schema: {type: string}, description: "smtp, imap, pop3, or a webhook's provider."}
         - {in: query, name: type, schema: {type: string, enum: [hard, soft, complaint]}, description: Kairan's.}
         - {in: query, name: order_by, schema: {type: string, enum: [email, campaign_name, source, created_at],
            default: created_at}}
-        - {in: query, name: order, schema: {type: string, enum: [asc, desc], default: desc}}
-        - {in: query, name: page, schema: {type: integer, minimum: 1}}
-        - {in: query, name: per_page, schema: {type: string}, description: A number (default 20), or "all".}
+        - order  # listmonk's, in core.api
+        - page  # listmonk's, in core.api
+        - per_page  # listmonk's, in core.api
       responses:
         200:
           description: A page of bounces.
@@ -74,13 +74,9 @@ def get_bounces() -> Any:
                 type: object
                 properties:
                   data:
-                    type: object
-                    properties:
-                      results: {type: array, items: {$ref: '#/components/schemas/Bounce'}}
-                      query: {type: string}
-                      total: {type: integer}
-                      per_page: {type: integer, description: 0 when per_page=all.}
-                      page: {type: integer}
+                    allOf:
+                      - {$ref: '#/components/schemas/Page'}
+                      - {properties: {results: {type: array, items: {$ref: '#/components/schemas/Bounce'}}}}
         400: {$ref: '#/components/responses/Error'}
     """
     stmt = bounces_query(campaign_id=optional_id_arg("campaign_id"), source=request.args.get("source", "").strip(),

@@ -68,7 +68,7 @@ def api_report_csv(campaign_id: int) -> Any:
       parameters:
         - {in: path, name: campaign_id, required: true, schema: {type: integer}}
         - {in: query, name: encoding, schema: {type: string, enum: [utf-8, cp932]}}
-        - {in: query, name: headers, description: The header row's language (default en, the column names below).,
+        - {in: query, name: headers, description: "The header row's language (default en, the column names below).",
            schema: {type: string, enum: [en, ja]}}
       responses:
         200: {description: 'CSV: metric,value rows; then url,clicks,unique_clicks,machine_clicks; then
@@ -90,7 +90,7 @@ def api_activity_csv(campaign_id: int) -> Any:
       parameters:
         - {in: path, name: campaign_id, required: true, schema: {type: integer}}
         - {in: query, name: encoding, schema: {type: string, enum: [utf-8, cp932]}}
-        - {in: query, name: headers, description: The header row's language (default en, the column names below).,
+        - {in: query, name: headers, description: "The header row's language (default en, the column names below).",
            schema: {type: string, enum: [en, ja]}}
       responses:
         200: {description: 'CSV: email,status,sent_at,first_open_at,first_click_at,bounce (hard, soft or
@@ -173,7 +173,7 @@ def get_analytics(kind: str) -> Any:
       parameters:
         - {in: path, name: kind, required: true, schema: {type: string, enum: [views, clicks, bounces, links]}}
         - {in: query, name: id, required: true, schema: {type: array, items: {type: integer}},
-           description: Campaign ids (repeat the parameter, or separate them with commas).}
+           description: "Campaign ids (repeat the parameter, or separate them with commas)."}
         - {in: query, name: from, required: true, schema: {type: string},
            description: A date (from its start in KAIRAN_TIMEZONE) or a time with its offset.}
         - {in: query, name: to, required: true, schema: {type: string},

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
+from openapi_spec_validator import validate
 
 from tests.helpers import api_user, basic, csrf_token, login
 
@@ -74,7 +75,7 @@ def test_signed_in_browser_may_read_but_not_change_through_the_api(client: Flask
 
 def test_openapi_documents_every_api_route(app: Flask, client: FlaskClient) -> None:
     spec = client.get("/api/openapi.json").get_json()
-    assert spec["openapi"].startswith("3.")
+    validate(spec)  # an OpenAPI 3.0 document to the letter (a YAML slip in a docstring makes a malformed one)
     documented = {path for path, operations in spec["paths"].items() if operations}
     routes = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule) for rule in app.url_map.iter_rules()
               if rule.rule.startswith(("/api/", "/webhooks/"))}
