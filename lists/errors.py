@@ -70,3 +70,7 @@ class ImportStartedError(ValidationError):
 
     def __init__(self) -> None:
         super().__init__(_("This import has already started."))
+
+
+class UploadGoneError(ValidationError):
+    """An import whose uploaded file is no longer kept (its import ended, or the sweep removed it unstarted)."""

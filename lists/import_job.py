@@ -19,9 +19,9 @@ from sqlalchemy import select, update
 
 from core import queues
 from core.db import commit_without_waiting_for_disk, db, utcnow
-from core.errors import ValidationError
 from lists import import_files, queries
 from lists.consent_evidence import coded
+from lists.errors import ImportRunningError, ImportStartedError, UploadGoneError
 from lists.import_reader import Batch, Reading, read_ahead
 from lists.imports import get_import, running_import
 from lists.models import (
@@ -206,7 +206,7 @@ def run_import(import_id: int, language: str = "en") -> dict[str, int]:
                 return {"imported": 0, "failed": 0}
             try:
                 if not import_files.exists(import_id, ImportFile.UPLOAD):
-                    raise ValidationError(_("The uploaded file is no longer kept. Upload it again."))
+                    raise UploadGoneError(_("The uploaded file is no longer kept. Upload it again."))
                 _progress(import_id, status=ImportStatus.IMPORTING, started_at=utcnow())
                 return _run(imp)
             except Exception as error:
@@ -249,9 +249,9 @@ def start(imp: Import, language: str = "en") -> None:
     """Queue the import job; only one import runs at a time, as in listmonk."""
     running = running_import()
     if running is not None and running.id != imp.id:
-        raise ValidationError(_("Another import is running; wait for it or cancel it."))
+        raise ImportRunningError(_("Another import is running; wait for it or cancel it."))
     if imp.status != ImportStatus.PENDING:
-        raise ValidationError(_("This import has already started."))
+        raise ImportStartedError()
     imp.status = ImportStatus.QUEUED
     db.session.commit()
     # The job writes its row errors in the language of whoever started it.

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from core.auth import Permission, require
 from core.db import db
 from core.forms import ConfirmForm
+from core.inputs import typed_whole_number
 from core.refusals import showing_refusal
 from lists import import_files
 from lists.csvfiles import DELIMITERS, ENCODINGS, preview
@@ -31,6 +32,7 @@ from lists.import_job import start
 from lists.imports import (
     ATTRIBUTE_TYPES,
     BAD_ROWS_KEPT,
+    MAX_COLUMNS,
     TARGETS,
     auto_mapping,
     cancel,
@@ -72,7 +74,8 @@ def create() -> Any:
 
 
 def _options_from_form() -> dict[str, Any]:
-    columns = int(request.form.get("columns", "0") or 0)
+    # How many columns the preview showed: the mapping has one entry each (configure checks it against the file).
+    columns = typed_whole_number(request.form.get("columns"), "columns", default=0, minimum=0, maximum=MAX_COLUMNS) or 0
     return {
         "encoding": request.form.get("encoding"), "delimiter": request.form.get("delimiter", "").replace("\\t", "\t"),
         "mapping": [{"target": request.form.get(f"col-{i}-target"), "key": request.form.get(f"col-{i}-key"),

@@ -20,6 +20,7 @@ from core.i18n import time_left_text
 from core.safecsv import restored
 from lists import import_files
 from lists.csvfiles import ENCODINGS, SAMPLE_BYTES, LineCount, decode_sample, detect_delimiter, detect_encoding, preview
+from lists.errors import ImportRunningError, ImportStartedError, UploadGoneError
 from lists.models import Import, ImportFile, ImportMode, ImportStatus, SubscriptionStatus
 from lists.subscribers import lists_by_id
 
@@ -51,7 +52,7 @@ def upload_sample(imp: Import) -> bytes:
     with import_files.open_file(imp.id, ImportFile.UPLOAD) as upload:
         sample = upload.read(SAMPLE_BYTES)
     if not sample:
-        raise ValidationError(_("The uploaded file is no longer kept. Upload it again."))
+        raise UploadGoneError(_("The uploaded file is no longer kept. Upload it again."))
     return sample
 
 
@@ -124,7 +125,12 @@ def running_import() -> Import | None:
     ).first()
 
 
+MAX_COLUMNS = 1_000  # wider than any subscriber export: a mapping form with more is not the preview's
+
+
 def _check_mapping(mapping: Any, columns: int) -> list[dict[str, Any]]:
+    if columns > MAX_COLUMNS:
+        raise ValidationError(_("A file to import has at most %(n)d columns.", n=MAX_COLUMNS))
     if not isinstance(mapping, list) or len(mapping) != columns:
         raise ValidationError(_("Say what each of the %(n)d columns holds.", n=columns))
     checked: list[dict[str, Any]] = []
@@ -149,7 +155,7 @@ def _check_mapping(mapping: Any, columns: int) -> list[dict[str, Any]]:
 def configure(imp: Import, options: dict[str, Any]) -> None:
     """Set how to read the file and what to do with it; refuse what cannot work, saying why."""
     if imp.status != ImportStatus.PENDING:
-        raise ValidationError(_("This import has already started."))
+        raise ImportStartedError()
     encoding = options.get("encoding") or imp.encoding
     if encoding not in ENCODINGS and encoding != imp.encoding:
         raise ValidationError(_("Unknown encoding %(e)s.", e=encoding))
@@ -187,7 +193,7 @@ def cancel(imp: Import) -> None:
 def delete_import(imp: Import) -> None:
     """Delete an import that is not running, with its upload and its bad rows (its files go with it)."""
     if imp.status in (ImportStatus.QUEUED, ImportStatus.IMPORTING):
-        raise ValidationError(_("This import is running; cancel it first."))
+        raise ImportRunningError(_("This import is running; cancel it first."))
     db.session.delete(imp)
     db.session.commit()
 

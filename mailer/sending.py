@@ -16,12 +16,12 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from core.db import db, utcnow
-from core.errors import ValidationError
 from core.i18n import time_left_text
 from core.signals import reconciling
 from mailer import eta, queries, scheduling
 from mailer.batch_job import EVERY_ID, batch_size, enqueue_batch, finish_if_done, id_ranges, waiting_batches
 from mailer.campaigns import require_legal_details
+from mailer.errors import CampaignStatusError
 from mailer.models import Campaign, CampaignStatus
 from mailer.starting import segment_rules, start
 from mailer.template_context import fix_sender
@@ -40,8 +40,8 @@ def change_status(campaign: Campaign, status: str) -> None:
     """Move a campaign to a new state as listmonk allows; starting or resuming queues its sending."""
     target = CampaignStatus(status) if status in set(CampaignStatus) else None
     if target is None or target not in MOVES.get(campaign.status, set()):
-        raise ValidationError(_("A %(current)s campaign cannot become %(target)s.", current=campaign.status.value,
-                                target=status))
+        raise CampaignStatusError(_("A %(current)s campaign cannot become %(target)s.", current=campaign.status.value,
+                                    target=status))
     if target in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED) and (
             campaign.started_at is None or campaign.sender_address is None):
         fix_sender(campaign)  # this machine's, where a person acts: every worker then prints the same footer

@@ -11,7 +11,7 @@ from typing import Any
 from flask_babel import gettext as _
 
 from core.db import db, utcnow
-from core.errors import ValidationError
+from lists.errors import NoListsChosenError
 from lists.models import Segment
 from mailer import queries
 from mailer.batch_job import batch_size, enqueue_batch, finish_if_done
@@ -23,7 +23,7 @@ from mailer.template_context import fix_sender
 def start(campaign: Campaign) -> None:
     """Fix the audience (first start only), record the links, and queue the batches."""
     if not campaign.lists:
-        raise ValidationError(_("Choose at least one list to send to."))
+        raise NoListsChosenError(_("Choose at least one list to send to."))
     if campaign.sender_address is None:  # scheduled before its sender's details were kept: this machine's
         fix_sender(campaign)
     compiled = require_legal_details(campaign)  # a template error or a missing footer stops it here

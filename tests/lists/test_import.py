@@ -90,6 +90,19 @@ def test_mapping_without_an_email_column_is_refused(app: Flask, client: FlaskCli
         assert queue(IMPORT_QUEUE).count == 0  # nothing queued
 
 
+@pytest.mark.parametrize("columns", ["two", "-1", "1001", "99999999999999999999"])
+def test_a_mapping_form_with_a_column_count_not_the_previews_is_refused(app: Flask, client: FlaskClient,
+                                                                      users: dict[str, str], columns: str) -> None:
+    news = make_list(app)
+    login(client, "editor")
+    preview_url = upload_via_ui(client, b"email,name\r\na@example.jp,A\r\n")
+    response = start_via_ui(client, preview_url, lists=str(news), columns=columns)
+    assert response.status_code == 302  # back to the mapping, saying why
+    assert "columns must be a whole number from 0 to 1000." in client.get(preview_url).get_data(as_text=True)
+    with app.app_context():
+        assert queue(IMPORT_QUEUE).count == 0
+
+
 def test_blocklist_and_unsubscribe_modes(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
     news = make_list(app)
     login(client, "editor")
