@@ -62,8 +62,13 @@ class Mark(StrEnum):
     MESSAGE = "m"  # the Message-ID: the same on every try, from any machine, so a receiver can drop a copy
 
 
+# The local parts of the two addresses a message carries for its delivery, each followed by its mark token: the
+# return path (VERP; bounces come back to it) and List-Unsubscribe's mailto:. Mailer writes them; tracking's
+# inbound server and bounce parser read them.
+RETURN_PATH_PREFIX = "bounce+"
+UNSUBSCRIBE_PREFIX = "unsubscribe+"
 SIGNATURE_HEX = 16  # 64 bits of HMAC: forging one token takes ~2^63 tries, each a request
-_MARK_SHAPE = re.compile(r"(?:[0-9a-f]{1,15}-){1,2}[0-9a-f]{16}")
+MARK_SHAPE = re.compile(r"(?:[0-9a-f]{1,15}-){1,2}[0-9a-f]{16}")
 
 
 def mark_key(secret_key: str | None = None) -> bytes:
@@ -83,7 +88,7 @@ def mark_token(mark: Mark, *ids: int, key: bytes | None = None) -> str:
 
 def read_mark_token(mark: Mark, token: str, key: bytes | None = None) -> tuple[int, ...] | None:
     """Return the ids a token names, or None when it is malformed or was not signed here for this mark."""
-    if not _MARK_SHAPE.fullmatch(token.lower()):
+    if not MARK_SHAPE.fullmatch(token.lower()):
         return None
     *numbers, signature = token.lower().split("-")
     ids = tuple(int(number, 16) for number in numbers)

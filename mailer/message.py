@@ -12,7 +12,7 @@ from email.utils import make_msgid, parseaddr
 
 from flask import current_app
 
-from core.tokens import Mark, mark_key, mark_token
+from core.tokens import RETURN_PATH_PREFIX, UNSUBSCRIBE_PREFIX, Mark, mark_key, mark_token
 from lists.models import Subscriber
 from mailer.compiler import Compiled
 from mailer.domains import bounce_domain_for, signer_for
@@ -49,11 +49,12 @@ class SendContext:
 
     def return_path(self, delivery_id: int) -> str:
         """The envelope sender of one delivery: bounces come back to an address naming it (VERP)."""
-        return f"bounce+{mark_token(Mark.BOUNCE, delivery_id, key=self.mark_key)}@{self.bounce_domain}"
+        return f"{RETURN_PATH_PREFIX}{mark_token(Mark.BOUNCE, delivery_id, key=self.mark_key)}@{self.bounce_domain}"
 
     def unsubscribe_address(self, delivery_id: int) -> str:
         """List-Unsubscribe's mailto: address of one delivery, on the bounce domain (tracking/inbound.py reads it)."""
-        return f"unsubscribe+{mark_token(Mark.UNSUBSCRIBE, delivery_id, key=self.mark_key)}@{self.bounce_domain}"
+        token = mark_token(Mark.UNSUBSCRIBE, delivery_id, key=self.mark_key)
+        return f"{UNSUBSCRIBE_PREFIX}{token}@{self.bounce_domain}"
 
 
 def campaign_message(context: SendContext, reader: Subscriber | None, to: bytes, extra: Sequence[Header] = (),

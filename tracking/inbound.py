@@ -29,6 +29,7 @@ from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.deployment import require_shared_secret
+from core.tokens import RETURN_PATH_PREFIX, UNSUBSCRIBE_PREFIX
 from tracking.bounce_parser import MAX_BYTES
 from tracking.bounces import receive
 from tracking.settings import BOUNCES
@@ -36,8 +37,6 @@ from tracking.unsubscribes import unsubscribe_by_mail
 
 log = logging.getLogger(__name__)
 
-RETURN_PATH_PREFIX = "bounce+"  # mailer.message.SendContext.return_path
-UNSUBSCRIBE_PREFIX = "unsubscribe+"  # mailer.message.SendContext.unsubscribe_address: List-Unsubscribe's mailto:
 INTAKE_THREADS = 4  # messages stored at once; more wait in their SMTP session
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
-VERP = re.compile(r"bounce\+((?:[0-9a-f]{1,15}-){1,2}[0-9a-f]{16})@", re.IGNORECASE)  # core.tokens' mark shape
+from core.tokens import MARK_SHAPE, RETURN_PATH_PREFIX
+
+VERP = re.compile(f"{re.escape(RETURN_PATH_PREFIX)}({MARK_SHAPE.pattern})@", re.IGNORECASE)
 _ADDRESS = re.compile(r"(?:\"[^\"\r\n]{1,64}\"|[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64})@"
                       r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}"
                       r"[A-Za-z0-9])?)+")
