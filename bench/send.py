@@ -21,6 +21,7 @@ import json
 import multiprocessing
 import os
 import resource
+import secrets
 import smtplib
 import socket
 import subprocess
@@ -92,6 +93,9 @@ def main() -> None:
             database = fresh_postgres(args.database_url) if args.database_url else f"sqlite:///{folder / 'kairan.db'}"
             env = {"KAIRAN_DATA_DIR": str(folder), "KAIRAN_DATABASE_URL": database, "KAIRAN_REDIS_URL": redis_url,
                    "KAIRAN_SMTP_URL": f"smtp://127.0.0.1:{sink.port}",
+                   # one key for the app and its workers, as a deployment's hosts share one (on PostgreSQL a
+                   # worker refuses to start without it)
+                   "KAIRAN_SECRET_KEY": secrets.token_hex(32),
                    "KAIRAN_SEND_CONNECTIONS": str(args.connections),
                    # the law's footer details: Kairan sends no campaign without them
                    "KAIRAN_POSTAL_ADDRESS": "大阪市北区1-2-3", "KAIRAN_CONTACT": "info@kairan.example"}

@@ -26,6 +26,7 @@ import http.client
 import json
 import os
 import resource
+import secrets
 import shutil
 import subprocess
 import threading
@@ -98,7 +99,10 @@ def main() -> None:
         database = fresh_postgres(args.database_url) if args.database_url else f"sqlite:///{folder / 'kairan.db'}"
         port = free_port()
         env = {"KAIRAN_DATA_DIR": str(folder), "KAIRAN_DATABASE_URL": database, "KAIRAN_REDIS_URL": redis_url,
-               "KAIRAN_SMTP_URL": "smtp://127.0.0.1:1", "KAIRAN_PORT": str(port)}
+               "KAIRAN_SMTP_URL": "smtp://127.0.0.1:1", "KAIRAN_PORT": str(port),
+               # one key for the app and gunicorn's, as a deployment's hosts share one (on PostgreSQL gunicorn.conf.py
+               # refuses to start without it)
+               "KAIRAN_SECRET_KEY": secrets.token_hex(32)}
         app = create_app(env)
         paths = seed(app, args.deliveries)
         load = wrk_load if shutil.which("wrk") else python_load
