@@ -128,16 +128,21 @@ def check_scheduler() -> Component:
 
 
 def scheduler_notices() -> list[Notice]:
-    """The dashboard's notice while no scheduler runs (Redis being down is the Redis tile's to say)."""
+    """The dashboard's notice while no scheduler runs for a queue (Redis being down is the Redis tile's to say)."""
     try:
-        running = check_scheduler().ok
+        holders = scheduler_holders(redis())
     except RedisError:
         return []
-    if running:
+    unheld = sorted(name for name, holder in holders.items() if holder is None)
+    if not unheld:
         return []
-    return [Notice(_("No scheduler is running: scheduled campaigns, deferred batches and retries wait until one "
-                     "does. Every worker runs one unless started with --without-scheduler."),
-                   url_for("core.dashboard", _anchor="scheduler"))]
+    if len(unheld) < len(holders):  # e.g. the only workers taking imports are down: the others' go on
+        message = _("No scheduler runs for the %(queues)s queue: what is put off there waits until a worker that "
+                    "takes it runs.", queues=", ".join(unheld))
+    else:
+        message = _("No scheduler is running: scheduled campaigns, deferred batches and retries wait until one "
+                    "does. Every worker runs one unless started with --without-scheduler.")
+    return [Notice(message, url_for("core.dashboard", _anchor="scheduler"))]
 
 
 def check_queues() -> Component:

@@ -97,6 +97,11 @@ def test_health_and_the_dashboard_say_when_no_scheduler_runs(app: Flask, client:
     assert "No scheduler is running" in dashboard
 
     workers.kill(lone)
+    without_imports = workers.start("tx", "default", "send")  # as the guide's web host: imports run elsewhere
+    wait_until(lambda: component()["detail"] == "none for import", 30)
+    assert "No scheduler runs for the import queue" in client.get("/").get_data(as_text=True)
+
+    workers.kill(without_imports)
     scheduling_one = workers.start()
     wait_until(lambda: component()["ok"] is True, 30)
     assert component()["detail"] == name_of(scheduling_one)
