@@ -177,7 +177,7 @@ class BatchSender:
                     behind = self.domain_deferrals.get(domain, 0)
                     self.domain_deferrals[domain] = behind + 1
                 spacing = behind / wait.bucket.per_second
-                self._defer(delivery, utcnow() + timedelta(seconds=wait.seconds + spacing))
+                self._defer(delivery, wait.until + timedelta(seconds=spacing))
                 return False
             time.sleep(wait.seconds)
         return True

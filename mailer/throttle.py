@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from redis import Redis
 
 # KEYS: the buckets. ARGV: per bucket, its rate (tokens a second) and its burst (capacity).
-# Returns 0 when a token was taken from each, else the milliseconds until every bucket has one
-# and, second, the (1-based) index of the bucket that waits longest.
+# Returns 0 when a token was taken from each, else the milliseconds until every bucket has one,
+# the (1-based) index of the bucket that waits longest and Redis's time then (milliseconds since the epoch).
 _TAKE = """
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -36,7 +36,7 @@ for i, key in ipairs(KEYS) do
     if needed > wait then wait, slowest = needed, i end
   end
 end
-if wait > 0 then return {wait, slowest} end
+if wait > 0 then return {wait, slowest, now_ms} end
 for i, key in ipairs(KEYS) do
   local rate = tonumber(ARGV[2 * i - 1])
   local burst = tonumber(ARGV[2 * i])
@@ -68,10 +68,13 @@ class Bucket:
 
 @dataclass(frozen=True)
 class Wait:
-    """No token now: how long until there is one, and which bucket holds things up."""
+    """No token now: how long until there is one, when that is, and which bucket holds things up."""
 
     seconds: float
     bucket: Bucket
+    # On Redis's clock, which every worker shares: a time computed from this process's clock after the
+    # answer came would be late by however long this thread waited for the CPU in between.
+    until: datetime
 
 
 class Throttle:
@@ -87,8 +90,11 @@ class Throttle:
         args: list[float] = []
         for bucket in buckets:
             args += [bucket.per_second, bucket.burst]
-        wait_ms, slowest = self._script(keys=[f"kairan:rate:{b.name}" for b in buckets], args=args)
-        return Wait(int(wait_ms) / 1000, buckets[int(slowest) - 1]) if wait_ms else None
+        wait_ms, slowest, *now_ms = self._script(keys=[f"kairan:rate:{b.name}" for b in buckets], args=args)
+        if not wait_ms:
+            return None
+        until = datetime.fromtimestamp((int(now_ms[0]) + int(wait_ms)) / 1000, UTC)
+        return Wait(int(wait_ms) / 1000, buckets[int(slowest) - 1], until)
 
 
 def receiving_domain(address: str) -> str:

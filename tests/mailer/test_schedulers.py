@@ -101,8 +101,7 @@ def test_health_and_the_dashboard_say_when_no_scheduler_runs(app: Flask, client:
     wait_until(lambda: component()["detail"] == "none for import", 30)
     assert "No scheduler runs for the import queue" in client.get("/").get_data(as_text=True)
 
-    workers.kill(without_imports)
-    scheduling_one = workers.start()
+    scheduling_one = workers.start()  # takes every queue: only the import queue's lock is free for it
     wait_until(lambda: component()["ok"] is True, 30)
-    assert component()["detail"] == name_of(scheduling_one)
+    assert component()["detail"] == ", ".join(sorted([name_of(without_imports), name_of(scheduling_one)]))
     assert "No scheduler is running" not in client.get("/").get_data(as_text=True)
