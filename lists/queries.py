@@ -155,6 +155,12 @@ def _sqlite_insert_indexed(rows: Sequence[tuple[Any, ...]], conflict: str) -> in
     Return the largest id before the insert: the new rows are the ones above it.
     """
     connection = db.session.connection()
+    if not connection.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+        # Python's sqlite3 opens a transaction before INSERT, UPDATE and DELETE only: a DROP coming first was
+        # committed on its own, and a rollback of the rest (a failed import batch, a refused event) then took
+        # back the trigger's return, leaving every later subscriber out of the search index. IMMEDIATE also
+        # takes the write lock now, as the comment below counts on.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     # The row-by-row index trigger is dropped inside this transaction and made again from its own
     # text before the commit, so nobody else ever sees it missing (SQLite's DDL is transactional).
     # Standing by, its WHEN test still cost ~4.5 µs a row, as much as the insert itself. Being a
