@@ -35,7 +35,7 @@ from core.inputs import ID_MAX, flag, moment, whole_number
 from lists.addresses import address_key, normalise_email, valid_address
 from lists.errors import InvalidAddressError
 from lists.models import Subscriber
-from lists.queries import db_time, is_sqlite
+from lists.queries import db_time, is_sqlite, subscriber_ids_by
 from lists.subscribers import subscribers_for_addresses
 
 MAX_BATCH = 1000  # events per request
@@ -188,14 +188,9 @@ def ingest(raw_events: Sequence[Any], source: EventSource = EventSource.API) -> 
 def _subscribers(events: Sequence[EventInput]) -> dict[tuple[str, int | str], int]:
     """Look up every subscriber the events name, one query per way of naming; add the addresses to be created."""
     found: dict[tuple[str, int | str], int] = {}
-    ids = {event.who for event in events if event.way == "subscriber_id"}
-    if ids:
-        found |= {("subscriber_id", i): i for i in db.session.scalars(select(Subscriber.id).where(
-            Subscriber.id.in_(ids)))}
-    uuids = {event.who for event in events if event.way == "subscriber_uuid"}
-    if uuids:
-        found |= {("subscriber_uuid", uuid): i for uuid, i in db.session.execute(
-            select(Subscriber.uuid, Subscriber.id).where(Subscriber.uuid.in_(uuids)))}
+    for way, column in (("subscriber_id", "id"), ("subscriber_uuid", "uuid")):
+        wanted = list({event.who for event in events if event.way == way})
+        found |= {(way, value): i for value, i in subscriber_ids_by(column, wanted).items()}  # type: ignore[arg-type]
     addresses = [event for event in events if event.way == "email"]
     if addresses:
         # Those to be created first, so an event of the same address without create_subscriber later finds them.
@@ -206,17 +201,18 @@ def _subscribers(events: Sequence[EventInput]) -> dict[tuple[str, int | str], in
     return found
 
 
-_SQLITE_INSERT = text(
-    "INSERT INTO events (subscriber_id, name, properties, occurred_at, received_at, idempotency_key, source) "
-    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
-    "json_extract(value, '$[3]'), :received, json_extract(value, '$[4]'), :source "
-    # WHERE true: SQLite would otherwise read ON CONFLICT as a join's ON.
-    "FROM json_each(:rows) WHERE true ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key")
-_POSTGRES_INSERT = text(
-    "INSERT INTO events (subscriber_id, name, properties, occurred_at, received_at, idempotency_key, source) "
-    "SELECT s, n, p::jsonb, o, :received, k, :source FROM unnest(CAST(:subscribers AS integer[]), "
-    "CAST(:names AS text[]), CAST(:properties AS text[]), CAST(:times AS timestamptz[]), CAST(:keys AS text[])) "
-    "AS t(s, n, p, o, k) ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key")
+_INSERT = ("INSERT INTO events (subscriber_id, name, properties, occurred_at, received_at, idempotency_key, source) "
+           "SELECT {columns}, :received, {key}, :source FROM {rows} "
+           # WHERE true: SQLite would otherwise read ON CONFLICT as a join's ON.
+           "WHERE true ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key")
+# The batch goes in as one parameter, a JSON array of rows that the database parses in C: SQLite's json_each, and
+# PostgreSQL's json_to_recordset (arrays of each column cost psycopg 50 ms of Python per 1,000 events to send).
+_SQLITE_INSERT = text(_INSERT.format(
+    columns=", ".join(f"json_extract(value, '$[{n}]')" for n in range(4)), key="json_extract(value, '$[4]')",
+    rows="json_each(:rows)"))
+_POSTGRES_INSERT = text(_INSERT.format(
+    columns="s, n, p, o", key="k",
+    rows="json_to_recordset(CAST(:rows AS json)) AS r(s integer, n text, p jsonb, o timestamptz, k text)"))
 
 
 def _insert(rows: Sequence[tuple[int, EventInput]], now: datetime, source: EventSource) -> set[str]:
@@ -224,16 +220,14 @@ def _insert(rows: Sequence[tuple[int, EventInput]], now: datetime, source: Event
     if not rows:
         return set()
     if is_sqlite():
-        # The rows as one JSON array, read by json_each: one statement, and SQLite parses it in C.
-        params: dict[str, Any] = {"rows": orjson.dumps([
-            (subscriber_id, e.name, e.properties, db_time(e.occurred_at), e.idempotency_key)
-            for subscriber_id, e in rows]).decode(), "received": db_time(now), "source": source.value}
-        statement = _SQLITE_INSERT
+        statement, received = _SQLITE_INSERT, db_time(now)
+        batch = orjson.dumps([(subscriber_id, e.name, e.properties, db_time(e.occurred_at), e.idempotency_key)
+                              for subscriber_id, e in rows])
     else:
-        params = {"subscribers": [subscriber_id for subscriber_id, _e in rows], "names": [e.name for _s, e in rows],
-                  "properties": [e.properties for _s, e in rows], "times": [e.occurred_at for _s, e in rows],
-                  "keys": [e.idempotency_key for _s, e in rows], "received": now, "source": source.value}
-        statement = _POSTGRES_INSERT
+        statement, received = _POSTGRES_INSERT, now
+        batch = orjson.dumps([{"s": subscriber_id, "n": e.name, "p": orjson.Fragment(e.properties),
+                               "o": e.occurred_at.isoformat(), "k": e.idempotency_key} for subscriber_id, e in rows])
+    params = {"rows": batch.decode(), "received": received, "source": source.value}
     return {key for key in db.session.scalars(statement, params) if key is not None}
 
 

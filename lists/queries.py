@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg import postgres
@@ -254,6 +254,15 @@ def subscribers_by_key(email_keys: Sequence[str]) -> dict[str, tuple[int, str]]:
     where, params = _in("email_key", email_keys)
     rows = _fetch(f"SELECT email_key, id, status FROM subscribers WHERE {where}", params)
     return {key: (subscriber_id, status) for key, subscriber_id, status in rows}
+
+
+def subscriber_ids_by(column: Literal["id", "uuid"], values: Sequence[Any]) -> dict[Any, int]:
+    """Return value → id of the subscribers whose id or uuid is among values (thousands: one query, one parameter
+    on PostgreSQL, where SQLAlchemy's IN of 1,000 values cost psycopg 13 ms to split the statement each time)."""
+    if not values:
+        return {}
+    where, params = _in(column, values)
+    return dict(_fetch(f"SELECT {column}, id FROM subscribers WHERE {where}", params))
 
 
 def existing_subscriptions(subscriber_ids: Sequence[int], list_ids: Sequence[int]) -> set[tuple[int, int]]:
