@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import automations
 import core
 import lists
 import mailer
@@ -37,6 +38,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     lists.init_app(app)
     mailer.init_app(app)
     tracking.init_app(app)
+    automations.init_app(app)
     if settings.trusted_proxies:
         # Outermost, so every layer (the tracking fast path included) sees the reader's address: consent
         # records, rate limits and events would otherwise all carry the proxy's.

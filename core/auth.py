@@ -30,6 +30,9 @@ class Permission(StrEnum):
     LISTS_WRITE = "lists:write"
     SUBSCRIBERS_READ = "subscribers:read"
     SUBSCRIBERS_WRITE = "subscribers:write"
+    # Customer events (POST/GET /api/events): what a shop or app says a subscriber did.
+    EVENTS_READ = "events:read"
+    EVENTS_WRITE = "events:write"
     TEMPLATES_READ = "templates:read"
     TEMPLATES_WRITE = "templates:write"
     CAMPAIGNS_READ = "campaigns:read"
@@ -51,6 +54,7 @@ _READ = {
     Permission.OWN_ACCOUNT,
     Permission.LISTS_READ,
     Permission.SUBSCRIBERS_READ,
+    Permission.EVENTS_READ,
     Permission.TEMPLATES_READ,
     Permission.CAMPAIGNS_READ,
     Permission.STATS_READ,
@@ -59,6 +63,7 @@ _READ = {
 _EDIT = {
     Permission.LISTS_WRITE,
     Permission.SUBSCRIBERS_WRITE,
+    Permission.EVENTS_WRITE,
     Permission.TEMPLATES_WRITE,
     Permission.CAMPAIGNS_WRITE,
     Permission.CAMPAIGNS_SEND,

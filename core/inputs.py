@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app, request
@@ -20,6 +21,9 @@ INT64_MAX = 2**63 - 1  # SQLite's INTEGER, PostgreSQL's BIGINT: the most a page 
 ID_MAX = 2**31 - 1  # ids (and plain number columns) are PostgreSQL INTEGERs: no row has a larger one
 MAX_JSON_DEPTH = 32  # nesting of a request body; subscriber attributes are a few levels deep in practice
 _WHOLE = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() accepts '²', which int() refuses
+# RFC 3339's date-time: a full date and time with seconds and an offset (fromisoformat alone takes far more).
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+                      r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
 
 
 def digits_up_to(limit: int) -> str:
@@ -68,6 +72,18 @@ def typed_whole_number(value: Any, field: str, *, default: int | None, minimum: 
     if value is None or value == "":
         return default
     return whole_number(value, field, minimum=minimum, maximum=maximum)
+
+
+def moment(value: Any, field: str) -> datetime:
+    """Return an RFC 3339 time with its offset (2026-05-01T09:00:00+09:00) as UTC, or raise a 400 naming the field."""
+    text = value.strip() if isinstance(value, str) else ""
+    if _RFC3339.fullmatch(text):
+        try:
+            return datetime.fromisoformat(text.upper().replace("Z", "+00:00")).astimezone(UTC)
+        except (ValueError, OverflowError):  # 2026-02-30, an offset of 24 hours, a UTC time before year 1
+            pass
+    raise ValidationError(_("%(field)s must be a time with its offset, like 2026-05-01T09:00:00+09:00.",
+                            field=field), field=field)
 
 
 def flag(value: Any, field: str, default: bool | None = None) -> bool:
@@ -124,19 +140,29 @@ def id_args(name: str) -> list[int]:
 
 
 def depth(value: Any) -> int:
-    """Return how deeply value nests lists and objects (a scalar is 0), without recursing; refuse NUL in text."""
-    deepest, stack = 0, [(value, 0)]
+    """Return how deeply value nests lists and objects (a scalar is 0), without recursing; refuse NUL in text.
+
+    Only lists and objects go on the stack, and an object's keys are checked in one join: walking every value
+    through the stack took 50 µs an event of a 1,000-event batch (POST /api/events), more than storing it.
+    """
+    if not isinstance(value, dict | list):
+        refuse_nul(value if isinstance(value, str) else None)
+        return 0
+    deepest, stack = 0, [(value, 1)]
     while stack:
         item, level = stack.pop()
-        if isinstance(item, str):
-            refuse_nul(item)
-        elif isinstance(item, dict):
-            refuse_nul(*item)
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level + 1)
+        if level > deepest:
+            deepest = level
             if deepest > MAX_JSON_DEPTH:
                 break
-            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+        if isinstance(item, dict):
+            refuse_nul("".join(item))  # keys of parsed JSON are text
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, str):
+                if "\x00" in child:
+                    refuse_nul(child)
+            elif isinstance(child, dict | list):
+                stack.append((child, level + 1))
     return deepest
 
 

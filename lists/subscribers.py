@@ -10,12 +10,13 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
-from core.db import db, utcnow
+from core.db import db, new_uuid, utcnow
 from core.errors import ValidationError
 from core.inputs import id_list
 from core.oneline import one_line
 from core.signals import subscribers_deleting
 from core.validation import choice
+from lists import queries
 from lists.addresses import address_key, normalise_email
 from lists.errors import EmailTakenError, NoListsChosenError, SubscriberNotFoundError, UnknownListError
 from lists.models import (
@@ -131,6 +132,22 @@ def create_subscriber(data: dict[str, Any], consent: Consent) -> Subscriber:
     subscribe(subscriber, lists, consent, preconfirm=bool(data.get("preconfirm_subscriptions")))
     db.session.commit()
     return subscriber
+
+
+def subscribers_for_addresses(addresses: Iterable[str], *, create: bool = False) -> dict[str, int]:
+    """Return email_key → id of the subscribers with these normalised addresses, in one query.
+
+    With ``create``, the absent ones are added first, in one statement: enabled, on no list (so no consent is
+    recorded), named as listmonk names them; an address another writer adds meanwhile is kept as it is.
+    """
+    by_key = {address_key(address): address for address in addresses}
+    found = queries.subscribers_by_key(list(by_key))
+    absent = [key for key in by_key if key not in found]
+    if create and absent:
+        stamp, status = queries.db_time(utcnow()), SubscriberStatus.ENABLED.value
+        found |= queries.insert_subscribers([(new_uuid(), by_key[key], key, _name(None, by_key[key]), "{}", status,
+                                              stamp, stamp) for key in absent])
+    return {key: subscriber_id for key, (subscriber_id, _status) in found.items()}
 
 
 def update_subscriber(subscriber: Subscriber, data: dict[str, Any], consent: Consent, *, partial: bool) -> None:

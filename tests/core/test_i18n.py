@@ -13,7 +13,7 @@ from tests.helpers import csrf_token, login
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "core/translations/ja/LC_MESSAGES/messages.po"
-SOURCES = ("app.py", "core", "lists", "mailer", "tracking", "templates")  # the Makefile's SOURCES
+SOURCES = ("app.py", "core", "lists", "mailer", "tracking", "automations", "templates")  # the Makefile's SOURCES
 
 
 def test_every_string_has_a_japanese_translation(tmp_path: Path) -> None:

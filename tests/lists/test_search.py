@@ -17,7 +17,7 @@ from core.db import db
 from core.queues import queue, redis
 from lists.queries import is_sqlite
 from lists.queues import IMPORT_QUEUE
-from lists.subscribers import subscribers_query
+from lists.subscribers import subscribers_for_addresses, subscribers_query
 from tests.helpers import api_user
 from tests.lists.helpers import make_list, make_subscriber
 
@@ -99,3 +99,14 @@ def test_searches_of_three_characters_use_the_trigram_index(app: Flask, ctx: Any
         cursor.execute("SET enable_indexscan = off")  # nor walked in id order; GIN is read by bitmap scans
         cursor.execute("EXPLAIN " + compiled)
         assert "ix_subscribers_search" in str(cursor.fetchall()) or not indexed  # 1-2 characters: either way
+
+
+def test_a_bulk_insert_rolled_back_leaves_the_index_trigger_in_place(app: Flask, client: FlaskClient) -> None:
+    """On SQLite the bulk insert sets the row trigger aside inside its transaction: a rollback brings it back."""
+    with app.app_context():
+        subscribers_for_addresses(["rolled@example.jp"], create=True)
+        db.session.rollback()
+    headers = {"Authorization": f"token {api_user(app, 'editor')}"}
+    make_subscriber(client, headers, email="searchable@example.jp")
+    assert found(client, headers, "searchable") == ["searchable@example.jp"]
+    assert found(client, headers, "rolled") == []
