@@ -78,7 +78,7 @@ class Base(DeclarativeBase):
 NEVER_REUSED_IDS = frozenset({
     "users", "lists", "subscribers", "consent_records", "suppressions", "imports", "segments", "templates",
     "campaigns", "deliveries", "sending_domains", "dkim_keys", "smtp_relays", "links", "media", "bounces",
-    "unread_mail",
+    "unread_mail", "events",
 })
 
 

@@ -31,6 +31,7 @@ def upgrade() -> None:
                                 ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
         sa.UniqueConstraint('idempotency_key', name=op.f('uq_events_idempotency_key')),
+        sqlite_autoincrement=True,  # an event's id is never given again (core.db.NEVER_REUSED_IDS)
     )
     op.create_index('ix_events_subscriber_occurred', 'events', ['subscriber_id', 'occurred_at'])
     op.create_index('ix_events_name_occurred', 'events', ['name', 'occurred_at'])
