@@ -118,7 +118,7 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory, redis_url: str) ->
 @pytest.fixture(scope="session")
 def postgres_url(worker_id: str) -> str:
     """KAIRAN_TEST_DATABASE_URL's database or, when pytest-xdist runs the suite in workers, each worker's own
-    beside it on the same server (…/test gives …/test_gw0, …/test_gw1), made when missing."""
+    beside it on the same server (…/test gives …/test_gw0, …/test_gw1, …), made when missing."""
     url = os.environ["KAIRAN_TEST_DATABASE_URL"]
     return url if worker_id == "master" else postgres_beside(url, worker_id)
 
