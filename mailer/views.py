@@ -122,7 +122,11 @@ def send_test() -> Any:
     form = TestMessageForm()
     if form.validate_on_submit():
         queue_test_message(form.to.data, str(get_locale() or "en"))
-        flash(_("Test message to %(to)s queued. Reload in a moment to see it.", to=form.to.data), "success")
+        if current_app.config["KAIRAN"].embedded_smtp:
+            flash(_("Test message to %(to)s queued. Reload in a moment to see it.", to=form.to.data), "success")
+        else:  # it goes to the relay, and nothing will appear here
+            flash(_("Test message to %(to)s queued: a worker sends it through the relay in KAIRAN_SMTP_URL.",
+                    to=form.to.data), "success")
     else:
         flash(_("Enter a valid email address for the test message."), "error")
     return redirect(url_for("mailer.outbox"))

@@ -13,6 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from rq import SimpleWorker
 
+from app import create_app
+from core.db import db
 from core.queues import queue, redis
 from mailer.capture import start_capture
 from mailer.outbox import Outbox
@@ -103,6 +105,19 @@ def test_test_message_goes_through_a_worker_to_the_capture_server(app: Flask, cl
     assert entries[0].subject == "Kairanのテストメール"  # in the sender's language
     message = outbox.get(entries[0].key)
     assert message is not None and message.html and message.text
+
+
+def test_a_test_message_through_a_relay_says_where_it_goes(app: Flask, settings_env: dict[str, str],
+                                                          users: dict[str, str]) -> None:
+    relayed = create_app({**settings_env, "KAIRAN_SMTP_URL": "smtp://127.0.0.1:1", "TESTING": True})
+    client = relayed.test_client()
+    login(client, "editor")
+    submit(client, "/outbox/", "/outbox/test", to="hanako@example.jp")
+    page = client.get("/outbox/").get_data(as_text=True)
+    assert "Test message to hanako@example.jp queued: a worker sends it through the relay in KAIRAN_SMTP_URL." in page
+    assert "Reload in a moment" not in page  # nothing will appear in the Outbox
+    with relayed.app_context():
+        db.engine.dispose()
 
 
 def test_clearing_the_outbox(app: Flask, client: FlaskClient, users: dict[str, str], capture_port: int) -> None:
