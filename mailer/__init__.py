@@ -7,9 +7,10 @@ from flask import Flask
 from core import health
 from core.api import register_schema
 from core.embedded import ServiceSpec, flask_command, port_answers, register_service
-from core.queues import register_periodic
+from core.queues import DEFAULT_QUEUE, register_periodic
 from core.signals import optin_requested, subscribers_deleting
 from mailer import (  # noqa: F401  (models: their tables)
+    batch_job,
     campaign_api,
     capture,
     compose_views,
@@ -59,6 +60,8 @@ def init_app(app: Flask) -> None:
     health.register(app, "smtp", smtp_transport.check_smtp)
     health.register_notices(app, notices.campaign_notices)
     register_periodic(app, SEND_QUEUE, sending.reconcile, SENDING.of(settings).reconcile_seconds)
+    register_periodic(app, DEFAULT_QUEUE, batch_job.take_back_lapsed_leases,
+                      batch_job.lease_check_seconds(SENDING.of(settings).lease_seconds))
     optin_requested.connect(jobs.queue_optin_mail)  # blinker keeps one connection per receiver
     subscribers_deleting.connect(queries.forget_subscribers)
     if settings.embedded_smtp:

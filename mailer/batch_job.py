@@ -6,9 +6,9 @@ hands them to its connections (mailer/batch_sender.py). It queues itself again f
 must wait (a back-off, a throttled domain, quiet hours), and the job that leaves nothing queued or
 leased marks the campaign finished. Each job logs what its batch came to.
 
-A campaign being sent has a lease watch: a job scheduled for the moment its earliest lease ends.
-A lease that ended there was not renewed, so its worker died: the watch puts those rows back and
-queues them ahead of the campaign's other batches, then watches the next lease to end.
+A lease that ends is one its worker stopped renewing: the worker died. Every fifth of the lease a worker
+(whichever is due, core/queues.py's periodic jobs: no scheduler is involved) takes such rows back and queues
+them ahead of their campaigns' other batches (``take_back_lapsed_leases``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import CursorResult, exists, select, update
 
 from core.db import db, utcnow
-from core.queues import DEFAULT_QUEUE, queue, redis
+from core.queues import queue
 from core.scheduler import LOCK_SECONDS
 from lists.models import Subscriber
 from mailer import queries
@@ -44,7 +44,6 @@ SEND_JOB_PREFIX = "send-"  # send job ids are send-<campaign>-<first id>-<last i
 COMPILED_KEPT = 8  # campaigns a worker keeps compiled
 # A scheduled batch this long overdue was never released (a scheduler takes over sooner): the reconciler queues it.
 OVERDUE = timedelta(seconds=LOCK_SECONDS + 2)
-WATCH_KEY = "kairan:lease-watch:{}"  # set while a campaign's lease watch is scheduled
 EVERY_ID = 2 ** 63  # past the largest delivery id
 
 _compiled: dict[tuple[int, datetime], Compiled] = {}  # per worker process: send jobs run in it (core/cli.py)
@@ -65,7 +64,6 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> int:
     if claimed:
         began = time.monotonic()
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        watch(campaign_id)
         with LeaseKeeper(app, [c.id for c in claimed], lease):
             compiled = _compiled_for(campaign)
             link_ids = save_links(campaign, compiled.urls)
@@ -99,30 +97,30 @@ def enqueue_batch(campaign_id: int, first_id: int, last_id: int, at: datetime | 
         send.enqueue_at(at, send_batch, campaign_id, first_id, last_id, job_id=job_id)
 
 
-def watch(campaign_id: int) -> None:
-    """Schedule the campaign's lease watch for a second after its earliest lease ends, unless one is scheduled."""
-    ends = queries.earliest_lease_end(campaign_id)
-    if ends is None:
-        return
-    at = max(ends, utcnow()) + timedelta(seconds=1)
-    # Kept a while past its time, so a watch whose release is late is not doubled (the reconciler stands in).
-    keep = int((at - utcnow()).total_seconds()) + 3 * LOCK_SECONDS
-    if redis().set(WATCH_KEY.format(campaign_id), at.isoformat(), nx=True, ex=keep):
-        queue(DEFAULT_QUEUE).enqueue_at(at, watch_leases, campaign_id)
+def take_back_lapsed_leases() -> int:
+    """Periodic job: put back in the queue the deliveries of running campaigns whose lease ended unrenewed (their
+    worker died) and queue them ahead of their campaigns' other batches; return how many came back.
+
+    It runs on the default queue, which workers take before campaign batches, every fifth of the lease: a dead
+    host's rows are queued again within about 1½ leases of its death (a check's interval, and the wait for
+    a worker's maintenance, which queues periodic jobs as often), whether or not it held a scheduler.
+    """
+    back = 0
+    running = db.session.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING)).all()
+    for campaign_id in running:  # each take-back commits
+        lapsed = queries.take_back_lapsed(campaign_id)
+        for first_id, last_id in id_ranges(lapsed, batch_size()):
+            enqueue_batch(campaign_id, first_id, last_id, first_in_line=True)
+        if lapsed:
+            log.warning("campaign %d: %d deliveries whose worker stopped renewing their lease are queued again",
+                        campaign_id, len(lapsed))
+        back += len(lapsed)
+    return back
 
 
-def watch_leases(campaign_id: int) -> int:
-    """RQ job: queue again, first in line, the campaign's deliveries whose lease ended unrenewed; then watch the
-    next lease to end. Return how many came back."""
-    redis().delete(WATCH_KEY.format(campaign_id))
-    lapsed = queries.take_back_lapsed(campaign_id)
-    for first_id, last_id in id_ranges(lapsed, batch_size()):
-        enqueue_batch(campaign_id, first_id, last_id, first_in_line=True)
-    if lapsed:
-        log.warning("campaign %d: %d deliveries whose worker stopped renewing their lease are queued again",
-                    campaign_id, len(lapsed))
-    watch(campaign_id)
-    return len(lapsed)
+def lease_check_seconds(lease_seconds: int) -> int:
+    """How often lapsed leases are looked for: a fifth of the lease, a second at least."""
+    return max(1, lease_seconds // 5)
 
 
 def id_ranges(ids: list[int], size: int) -> list[tuple[int, int]]:

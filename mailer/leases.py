@@ -3,7 +3,7 @@
 A job leases its rows for KAIRAN_SEND_LEASE_SECONDS (mailer/queries.py ``claim``) and renews the
 lease every third of that for as long as it sends, however long its batch takes: the lease can be
 short. A worker that dies (its machine, say) stops renewing, its rows' lease lapses seconds later,
-and the campaign's lease watch (mailer/batch_job.py) queues them again.
+and a periodic job queues them again (mailer/batch_job.py ``take_back_lapsed_leases``).
 """
 
 from __future__ import annotations

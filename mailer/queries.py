@@ -297,12 +297,6 @@ def take_back_lapsed(campaign_id: int) -> list[int]:
     return ids
 
 
-def earliest_lease_end(campaign_id: int) -> datetime | None:
-    """When the first lease of a campaign's deliveries being sent ends (None: none is being sent)."""
-    return db.session.scalar(select(func.min(Delivery.leased_until)).where(
-        Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.SENDING))
-
-
 def stranded(campaign_id: int) -> list[int]:
     """A campaign's deliveries due now that no fresh batch covers: a lapsed lease, or a wait that has ended."""
     now = utcnow()

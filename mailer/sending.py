@@ -84,7 +84,7 @@ def reconcile() -> int:
 
     Run by a worker every KAIRAN_RECONCILE_SECONDS, so a campaign finishes without anyone acting after
     Redis was flushed or restarted (no job waits for it: everything due is queued), after a worker died
-    and its lease watch was lost, or when no scheduler released a batch put off till later (a lapsed
+    and its rows were not taken back, or when no scheduler released a batch put off till later (a lapsed
     lease or an ended wait outside every waiting job's range is queued).
     """
     reconciling.send()  # tracking flushes its event stream (core/signals.py)

@@ -36,15 +36,16 @@ def test_workers_serve_every_declared_queue_in_priority_order() -> None:
 
 
 def test_each_periodic_job_is_queued_once_its_interval_by_one_worker(settings_env: dict[str, str]) -> None:
-    app: Flask = create_app({**settings_env, "KAIRAN_RECONCILE_SECONDS": "7"})
+    app: Flask = create_app({**settings_env, "KAIRAN_RECONCILE_SECONDS": "7", "KAIRAN_SEND_LEASE_SECONDS": "60"})
     register_periodic(app, DEFAULT_QUEUE, tidy_up, 3600)
     with app.app_context():
-        assert maintenance_seconds() == 7  # as often as the most frequent: mailer's reconciler
+        assert maintenance_seconds() == 7  # as often as the most frequent: mailer's reconciler (the lease check: 12)
         workers = [KairanWorker([queue(name) for name in WORKER_QUEUES], connection=redis(), name=f"worker-{n}",
                                 maintenance_interval=maintenance_seconds()) for n in (1, 2)]
         for worker in workers * 2:
             worker.run_maintenance_tasks()
         assert [job.func_name for job in queue(SEND_QUEUE).jobs] == ["mailer.sending.reconcile"]
-        assert sorted(str(job.func_name) for job in queue(DEFAULT_QUEUE).jobs) == ["lists.imports.sweep",  # lists' own
-                                                                               "tests.core.test_queues.tidy_up"]
+        assert sorted(str(job.func_name) for job in queue(DEFAULT_QUEUE).jobs) == [
+            "lists.imports.sweep", "mailer.batch_job.take_back_lapsed_leases",  # lists' and mailer's own
+            "tests.core.test_queues.tidy_up"]
         assert 3590 < redis().ttl(f"kairan:periodic:{__name__}.tidy_up") <= 3599  # its own interval, not 7 s

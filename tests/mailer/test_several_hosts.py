@@ -1,8 +1,8 @@
 """A campaign sent by several hosts: real ``flask worker`` processes, each with a data folder of its own, sharing
 the test's database and Redis, sending to a scripted relay on loopback.
 
-- A host that dies mid-send: its rows are sent again within 30 s (its lease lapses unrenewed and the lease
-  watch queues them first in line), nothing is lost, and a copy sent again has its first try's Message-ID.
+- A host that dies mid-send: its rows are sent again within 30 s (its lease lapses unrenewed and the periodic
+  take-back queues them first in line), nothing is lost, and a copy sent again has its first try's Message-ID.
 - A batch that sends for longer than its lease keeps it (the worker renews it): nothing is sent twice.
 - A batch put off till later whose scheduled job no scheduler releases is still sent (the reconciler).
 - The footer's sender details are the ones fixed where the campaign was started or scheduled, whatever a
@@ -54,7 +54,7 @@ def relay(relay_port: int) -> Iterator[ScriptedRelay]:
 @pytest.fixture
 def settings_env(settings_env: dict[str, str], relay_port: int) -> dict[str, str]:
     """The web host's settings (the test's app): the sender's details; the reconciler out of the way, so what
-    brings a dead host's rows back is the lease watch."""
+    brings a dead host's rows back is the periodic take-back of lapsed leases."""
     return {**settings_env, **WEB_SENDER, "KAIRAN_SMTP_URL": f"smtp://127.0.0.1:{relay_port}",
             "KAIRAN_SEND_BATCH_SIZE": "20", "KAIRAN_SEND_CONNECTIONS": str(CONNECTIONS),
             "KAIRAN_RECONCILE_SECONDS": "3600", "KAIRAN_RETRY_BASE_SECONDS": "1"}
@@ -131,7 +131,7 @@ def test_a_dead_hosts_rows_are_sent_again_within_30_seconds_with_their_message_i
 
 def test_a_batch_sending_for_longer_than_its_lease_keeps_it(app: Flask, relay: ScriptedRelay, hosts: Workers) -> None:
     relay.accept_delay = 0.25  # one connection takes 20 messages in ~5 s: longer than the 2 s lease
-    for _host in range(2):  # the second is idle: it would run the lease watch, and send rows whose lease lapsed
+    for _host in range(2):  # the second is idle: it would take back, and send, rows whose lease lapsed
         hosts.start(KAIRAN_SEND_LEASE_SECONDS="2", KAIRAN_SEND_CONNECTIONS="1", KAIRAN_RECONCILE_SECONDS="1")
     readers = addresses(20)
     with app.app_context():
