@@ -27,6 +27,7 @@ from core.errors import ValidationError
 from core.inputs import moment
 from lists.errors import RuleError
 from lists.models import Subscriber
+from lists.segment_expressions import register_function
 from lists.segment_rules import compare_numbers, compare_text, json_number, json_text, register_rule_kind
 
 OPS = ("did", "did_not")
@@ -116,6 +117,33 @@ def compile_event(rule: dict[str, Any], now: datetime | None = None) -> ColumnEl
     return did if op == "did" else not_(did)
 
 
+# The expression language's did(…): its keywords that are no property condition, and the rule's keys they stand for.
+EXPRESSION_KEYWORDS = {"within_days": "within_days", "at_least": "min_count", "since": "from", "until": "to"}
+
+
+def did_expression(args: list[Any], keywords: dict[str, Any], negated: bool) -> dict[str, Any]:
+    """``did("purchase", within_days=30, at_least=2, product__contains="ink")`` as an event rule; ``not did(…)`` is
+    did_not. Any other keyword is the property condition: ``key="x"`` (eq) or ``key__op=value``."""
+    if len(args) != 1:
+        raise RuleError(_("did takes the event's name first, in quotes: did(\"purchase\", within_days=30)."))
+    value: dict[str, Any] = {"name": args[0]}
+    conditions = []
+    for keyword, wanted in keywords.items():
+        if keyword in EXPRESSION_KEYWORDS:
+            value[EXPRESSION_KEYWORDS[keyword]] = wanted
+            continue
+        key, _sep, op = keyword.rpartition("__")
+        if not key or op not in {*PROPERTY_TEXT_OPS, *PROPERTY_NUMBER_OPS}:
+            key, op = keyword, "eq"
+        conditions.append({"key": key, "op": op, "value": wanted})
+    if len(conditions) > 1:
+        raise RuleError(_("did takes one property condition at most."))
+    if conditions:
+        value["property"] = conditions[0]
+    return {"field": "event", "op": "did_not" if negated else "did", "value": value}
+
+
 def register() -> None:
-    """Add the event rule to lists' segment rules (init_app; the same compiler again is a no-op)."""
+    """Add the event rule to lists' segment rules and did(…) to its expressions (init_app; again is a no-op)."""
     register_rule_kind("event", compile_event)
+    register_function("did", did_expression)

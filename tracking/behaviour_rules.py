@@ -25,6 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from core.inputs import ID_MAX
 from lists.errors import RuleError
 from lists.models import Subscriber
+from lists.segment_expressions import FunctionRule, register_function
 from lists.segment_rules import Compiler, register_rule_kind
 from mailer.models import Delivery
 from tracking.models import EventKind, TrackingEvent
@@ -78,10 +79,22 @@ def _compiler(field: str) -> Compiler:
     return compile_behaviour
 
 
+def _expression(field: str) -> FunctionRule:
+    """The expression language's ``opened(campaign=12, within_days=30)``, ``not engaged(within_days=90)``."""
+    def rule(args: list[Any], keywords: dict[str, Any], negated: bool) -> dict[str, Any]:
+        if args:
+            raise RuleError(_("Name each argument of %(name)s.", name=field))
+        value = {"campaign_id" if key == "campaign" else key: wanted for key, wanted in keywords.items()}
+        return {"field": field, "op": "did_not" if negated else "did", "value": value}
+    return rule
+
+
 def register() -> None:
-    """Add opened, clicked and engaged to lists' segment rules (init_app; again is a no-op)."""
+    """Add opened, clicked and engaged to lists' segment rules and expressions (init_app; again is a no-op)."""
     for field in KINDS:
         register_rule_kind(field, _COMPILERS[field])
+        register_function(field, _EXPRESSIONS[field])
 
 
 _COMPILERS = {field: _compiler(field) for field in KINDS}
+_EXPRESSIONS = {field: _expression(field) for field in KINDS}

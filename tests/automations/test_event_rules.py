@@ -3,6 +3,7 @@ with list and attribute rules in groups, negated groups, counts through the API,
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy import text
 from automations.models import Event
 from core.db import db
 from lists.models import MailingList, Subscriber, Subscription, SubscriptionStatus
+from lists.segment_expressions import parse_expression
 from lists.segment_rules import compile_rule
 
 NOW = datetime.now(UTC)
@@ -192,3 +194,54 @@ def test_did_within_days_reads_the_subscriber_time_index_on_postgresql(app: Flas
         sql = str(stmt.compile(db.engine, compile_kwargs={"literal_binds": True}))
         plan = "\n".join(db.session.scalars(text(f"EXPLAIN {sql}")))
         assert "ix_events_subscriber_occurred" in plan, plan
+
+
+@pytest.mark.parametrize(("expression", "rules"), [
+    ('did("purchase", within_days=30, at_least=2)',
+     group(event(within_days=30, min_count=2))),
+    ('not did("purchase", within_days=30, product__contains="ink")',
+     group(event("did_not", within_days=30, property={"key": "product", "op": "contains", "value": "ink"}))),
+    ('did("purchase", price__gte=10000)', group(event(property={"key": "price", "op": "gte", "value": 10000}))),
+    ('did("purchase", product="ink")', group(event(property={"key": "product", "op": "eq", "value": "ink"}))),
+    ('did("purchase", since="2026-01-01T00:00:00+09:00", until="2026-02-01T00:00:00+09:00")',
+     group(event(**{"from": "2026-01-01T00:00:00+09:00", "to": "2026-02-01T00:00:00+09:00"}))),
+    ('attribs.city == "大阪" and (did("login", within_days=2) or not did("purchase"))',
+     group({"field": "attribs.city", "type": "text", "op": "eq", "value": "大阪"},
+           group({"field": "event", "op": "did", "value": {"name": "login", "within_days": 2}},
+                 event("did_not"), match="any"))),
+    ('not (did("purchase", within_days=30) and list == 1)',
+     group(group(event(within_days=30), {"field": "list", "op": "member", "value": 1}), negate=True)),
+])
+def test_the_expression_language_reads_did(app: Flask, shoppers: int, expression: str,
+                                           rules: dict[str, Any]) -> None:
+    with app.app_context():
+        parsed = parse_expression(expression)
+    assert parsed == rules
+    assert emails(app, parsed) == emails(app, json.loads(json.dumps(rules)))  # stored as JSON, compiled alike
+
+
+def test_expressions_select_through_the_api(app: Flask, shop: FlaskClient, shoppers: int) -> None:
+    expression = f'list == {shoppers} and not did("purchase", within_days=30, product__contains="ink")'
+    assert shop.post("/api/segments/count", json={"expression": expression}).get_json() == {"data": {"count": 1}}
+    found = shop.get("/api/subscribers", query_string={"query": 'did("purchase", at_least=3)'}).get_json()["data"]
+    assert [s["email"] for s in found["results"]] == ["taro@example.jp"]
+
+
+@pytest.mark.parametrize(("expression", "message"), [
+    ('bought("purchase")', "Unknown function bought"),
+    ("did()", "did takes the event's name first"),
+    ('did("purchase", "ink")', "did takes the event's name first"),
+    ('did("purchase", product="ink", price__gt=3)', "one property condition at most"),
+    ('did("purchase", **extra)', "Name each argument of did"),
+    ("did(purchase)", "Compare with a quoted text or a number"),
+    ('did("Purchase")', "An event's name is 1 to 64"),
+    ('did("purchase", at_least=0)', "min_count must be a whole number"),
+    ('did("purchase", within_days=4000)', "within_days must be a whole number"),
+    ('did("purchase", since="2026-01-01")', "from must be a time with its offset"),
+    ('did("purchase", product__ne=3)', "Unknown comparison ne for a number property"),
+])
+def test_bad_expressions_are_a_400_naming_what_is_wrong(shop: FlaskClient, shoppers: int, expression: str,
+                                                        message: str) -> None:
+    response = shop.post("/api/segments/count", json={"expression": expression})
+    assert response.status_code == 400, response.get_json()
+    assert message in response.get_json()["message"]

@@ -12,7 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from core.db import db
+from lists.errors import RuleError
 from lists.models import Subscriber
+from lists.segment_expressions import parse_expression
 from lists.segment_rules import compile_rule
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from tests.helpers import api_user
@@ -119,3 +121,23 @@ def test_bad_rules_are_a_400(app: Flask, campaigns: list[int], bad: dict[str, An
     client.environ_base["HTTP_AUTHORIZATION"] = f"token {api_user(app, 'editor', 'crm')}"
     response = client.post("/api/segments/count", json={"rules": {"match": "all", "rules": [bad]}})
     assert response.status_code == 400 and message in response.get_json()["message"]
+
+
+def test_the_expression_language_reads_opened_clicked_and_engaged(app: Flask, campaigns: list[int]) -> None:
+    spring, summer = campaigns
+    cases = {
+        f"opened(campaign={spring})": rule("opened", campaign_id=spring),
+        f"not clicked(campaign={summer}, within_days=30)": rule("clicked", "did_not", campaign_id=summer,
+                                                                within_days=30),
+        "not engaged(within_days=90)": rule("engaged", "did_not", within_days=90),
+        "opened()": rule("opened"),
+    }
+    with app.app_context():
+        for expression, expected in cases.items():
+            parsed = parse_expression(expression)
+            assert parsed == {"match": "all", "rules": [expected]}, expression
+            assert names(app, *parsed["rules"]) == names(app, expected)
+        win_back = parse_expression('not engaged(within_days=90) and opened() or name == "saburo"')
+        assert names(app, win_back) == {"saburo"}
+        with pytest.raises(RuleError, match="Name each argument of opened"):
+            parse_expression("opened(12)")
