@@ -51,8 +51,12 @@ SEGMENT_INPUT = {
         "name": {"type": "string", "maxLength": 200},
         "description": {"type": "string"},
         "rules": {"type": "object", "description": 'A group: {"match": "all"|"any", "rules": [rule or group]}; '
-                  'a rule: {"field": "email"|"name"|"status"|"created_at"|"list"|"attribs.<key>", "op", "value"}.'},
-        "expression": {"type": "string", "description": 'Instead of rules: attribs.city == "大阪" and list == 3'},
+                  'a rule: {"field": "email"|"name"|"status"|"created_at"|"list"|"attribs.<key>", "op", "value"}; '
+                  'behaviour rules: {"field": "event", "op": "did"|"did_not", "value": {"name", "min_count", '
+                  '"within_days" or "from"/"to", "property": {"key", "op", "value"}}}, {"field": "opened"|"clicked"|'
+                  '"engaged", "op": "did"|"did_not", "value": {"campaign_id", "within_days"}}.'},
+        "expression": {"type": "string", "description": 'Instead of rules: attribs.city == "大阪" and list == 3 and '
+                       'not did("purchase", within_days=30, at_least=2)'},
     },
 }
 

@@ -5,11 +5,19 @@ Python expression syntax, parsed with ast and never evaluated, turned into a rul
     attribs.city == "大阪" and attribs.age >= 30
     "docomo.ne.jp" in email or list == 3
     not (status == "blocklisted") and created_at > "2026-01-01"
+
+Behaviour rules are calls of functions that later packages register (``register_function``; lists cannot import
+them), each with quoted texts and numbers as its arguments::
+
+    did("purchase", within_days=30, at_least=2)
+    not did("purchase", within_days=30, product__contains="ink")
+    opened(campaign=12) and not engaged(within_days=90)
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from typing import Any
 
 from flask_babel import gettext as _
@@ -18,6 +26,18 @@ from lists.errors import RuleError
 
 _COMPARE = {ast.Eq: "eq", ast.NotEq: "ne", ast.Gt: "gt", ast.GtE: "gte", ast.Lt: "lt", ast.LtE: "lte"}
 MAX_EXPRESSION = 2000
+
+# A function's name → what turns its call into a rule: (positional arguments, keyword arguments, negated) → rule.
+# "not f(…)" is given negated=True, so that it can answer a rule of its own ("did_not") rather than a negated group.
+FunctionRule = Callable[[list[Any], dict[str, Any], bool], dict[str, Any]]
+FUNCTIONS: dict[str, FunctionRule] = {}
+
+
+def register_function(name: str, rule: FunctionRule) -> None:
+    """Let the expression language call ``name(…)`` (automations' did, tracking's opened); again is a no-op."""
+    if FUNCTIONS.get(name, rule) is not rule:
+        raise ValueError(f"segment expression function {name!r} is registered already")
+    FUNCTIONS[name] = rule
 
 
 def _name(node: ast.expr) -> str:
@@ -41,10 +61,27 @@ def _constant(node: ast.expr) -> Any:
     raise RuleError(_("Compare with a quoted text or a number."))
 
 
+def _call(node: ast.Call, negated: bool) -> dict[str, Any]:
+    """A registered function's call, its arguments quoted texts and numbers: the rule it stands for."""
+    if not isinstance(node.func, ast.Name):  # a method, __import__('os').system(…): no function of ours
+        raise RuleError(_("Use comparisons joined by and, or, not and parentheses."))
+    if node.func.id not in FUNCTIONS:
+        raise RuleError(_("Unknown function %(name)s: use %(names)s.", name=node.func.id[:40],
+                          names=", ".join(sorted(FUNCTIONS)) or "—"))
+    if any(keyword.arg is None for keyword in node.keywords) or any(isinstance(a, ast.Starred) for a in node.args):
+        raise RuleError(_("Name each argument of %(name)s.", name=node.func.id))
+    keywords = {str(keyword.arg): _constant(keyword.value) for keyword in node.keywords}
+    return FUNCTIONS[node.func.id]([_constant(arg) for arg in node.args], keywords, negated)
+
+
 def _from_ast(node: ast.expr) -> dict[str, Any]:
     if isinstance(node, ast.BoolOp):
         return {"match": "all" if isinstance(node.op, ast.And) else "any", "rules": [_from_ast(v) for v in node.values]}
+    if isinstance(node, ast.Call):
+        return _call(node, negated=False)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        if isinstance(node.operand, ast.Call):
+            return _call(node.operand, negated=True)
         inner = _from_ast(node.operand)
         return {"match": "all", "rules": [inner], "negate": True}
     if isinstance(node, ast.Compare) and len(node.ops) == 1:

@@ -41,6 +41,28 @@ Compiler = Callable[[dict[str, Any]], ColumnElement[bool]]
 RULE_KINDS: dict[str, Compiler] = {}
 
 
+def register_rule_kind(field: str, compiler: Compiler) -> None:
+    """Add a later package's rule kind (automations' "event", tracking's "opened"): lists cannot import them.
+
+    Registering the same compiler again is a no-op (each app built in a process runs init_app again); another
+    compiler for a field taken already is a programming error, never a silent override of lists' own fields.
+    """
+    if RULE_KINDS.get(field, compiler) is not compiler or field.startswith("attribs."):
+        raise ValueError(f"segment rule field {field!r} is registered already")
+    RULE_KINDS[field] = compiler
+
+
+def compare_text(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    """Compare a text column (or expression) as a text rule does: eq, ne, contains, starts_with, … (public for
+    later packages' rule kinds, e.g. a condition on an event's property)."""
+    return _text(column, op, value)
+
+
+def compare_numbers(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    """Compare a numeric column (or expression) as a number rule does: eq, ne, gt, gte, lt, lte."""
+    return _numbers(column, op, value)
+
+
 def _text(column: Any, op: str, value: Any) -> ColumnElement[bool]:
     if op == "in":
         return column.in_([str(v) for v in _values(value)])
@@ -103,22 +125,34 @@ def _attribute_path(rule: dict[str, Any]) -> tuple[str, ...]:
     return tuple(path)
 
 
-def _attribute_field(path: tuple[str, ...]) -> Any:
-    return Subscriber.attribs[path[0]] if len(path) == 1 else Subscriber.attribs[path]
+def _attribute_field(path: tuple[str, ...], column: Any = Subscriber.attribs) -> Any:
+    return column[path[0]] if len(path) == 1 else column[path]
 
 
-def _json_type_is(path: tuple[str, ...], types: tuple[str, ...]) -> ColumnElement[bool]:
+def _json_type_is(path: tuple[str, ...], types: tuple[str, ...],
+                  column: Any = Subscriber.attribs) -> ColumnElement[bool]:
     """Whether the attribute's JSON value is of one of these types (SQLite's names: integer, real, true, false)."""
     if db.engine.dialect.name == "postgresql":
         names = {"integer": "number", "real": "number"}
-        return func.jsonb_typeof(_attribute_field(path)).in_(sorted({names[t] for t in types}))
-    return func.json_type(Subscriber.attribs, "$" + "".join(f'."{key}"' for key in path)).in_(types)
+        return func.jsonb_typeof(_attribute_field(path, column)).in_(sorted({names[t] for t in types}))
+    return func.json_type(column, "$" + "".join(f'."{key}"' for key in path)).in_(types)
 
 
-def _attribute_number(path: tuple[str, ...]) -> Any:
+def _attribute_number(path: tuple[str, ...], column: Any = Subscriber.attribs) -> Any:
     """The attribute as a number where it is a JSON number, else NULL (no cast errors on PostgreSQL)."""
-    field = _attribute_field(path)
-    return case((_json_type_is(path, ("integer", "real")), cast(field.as_string(), Float)), else_=None)
+    field = _attribute_field(path, column)
+    return case((_json_type_is(path, ("integer", "real"), column), cast(field.as_string(), Float)), else_=None)
+
+
+def json_text(column: Any, key: str) -> Any:
+    """A JSON column's top-level key as text (->> on PostgreSQL, json_extract on SQLite), as attribute rules read
+    attribs.<key>: public for later packages' JSON columns (an event's properties)."""
+    return _attribute_field((key,), column).as_string()
+
+
+def json_number(column: Any, key: str) -> Any:
+    """A JSON column's top-level key as a number where it is a JSON number, else NULL, on both databases."""
+    return _attribute_number((key,), column)
 
 
 def _nested(path: tuple[str, ...], value: Any) -> dict[str, Any]:

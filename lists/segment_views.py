@@ -14,7 +14,7 @@ from core.errors import FormExpiredError
 from core.forms import ConfirmForm
 from core.refusals import showing_refusal
 from lists.models import Segment
-from lists.segment_rules import count
+from lists.segment_rules import RULE_KINDS, count
 from lists.segments import all_segments, delete_segment, get_segment, rules_from, save_segment
 from lists.services import lists_query
 
@@ -31,7 +31,10 @@ def index() -> Any:
 
 def _editor(segment: Segment | None, values: dict[str, Any], status: int = 200) -> Any:
     lists = [{"id": m.id, "name": m.name} for m in db.session.scalars(lists_query(order_by="name"))]
-    return render_template("lists/segment.html", segment=segment, values=values, lists=lists,
+    # The event row only where a package registered the event rule (automations): lists cannot know it otherwise.
+    fields = ["attribute", "email", "name", "status", "created_at", "list"]
+    fields += ["event"] if "event" in RULE_KINDS else []
+    return render_template("lists/segment.html", segment=segment, values=values, lists=lists, fields=fields,
                            form=ConfirmForm()), status
 
 

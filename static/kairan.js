@@ -76,6 +76,7 @@ document.addEventListener("click", (event) => {
   if (!form) return;
   const labels = JSON.parse(form.dataset.labels);
   const lists = JSON.parse(form.dataset.lists);
+  const fields = JSON.parse(form.dataset.fields);
   const initial = JSON.parse(form.dataset.rules);
   const rows = document.getElementById("rule-rows");
   const match = document.getElementById("match");
@@ -85,7 +86,8 @@ document.addEventListener("click", (event) => {
   const readOnly = match.disabled;
   const TEXT = ["eq", "ne", "contains", "not_contains", "starts_with", "ends_with"];
   const DATES = ["before", "after", "within_days", "not_within_days"];
-  const OPS = { email: TEXT, name: TEXT, status: ["eq", "ne"], created_at: DATES, list: ["member", "not_member"] };
+  const OPS = { email: TEXT, name: TEXT, status: ["eq", "ne"], created_at: DATES, list: ["member", "not_member"],
+    event: ["did", "did_not"] };
   const ATTRIBUTE_OPS = {
     text: [...TEXT, "exists", "not_exists"],
     number: ["eq", "ne", "gt", "gte", "lt", "lte", "exists", "not_exists"],
@@ -112,14 +114,25 @@ document.addEventListener("click", (event) => {
     const kind = (rule.field || "attribs.").startsWith("attribs.") ? "attribute" : rule.field;
     const row = element("div", { class: "rule-row" });
     const field = element("select", { class: "field", "aria-label": labels.attribute });
-    fill(field, ["attribute", "email", "name", "status", "created_at", "list"].map((f) => [f, labels[f]]), kind);
+    fill(field, fields.map((f) => [f, labels[f]]), kind);
     const key = element("input", { class: "key", placeholder: labels.key, "aria-label": labels.key });
     key.value = kind === "attribute" ? (rule.field || "").slice("attribs.".length) : "";
     const type = element("select", { class: "type", "aria-label": labels.text });
     fill(type, ["text", "number", "date"].map((t) => [t, labels[t]]), rule.type || "text");
     const op = element("select", { class: "op", "aria-label": labels.eq });
     const value = element("input", { class: "value", placeholder: labels.value, "aria-label": labels.value });
-    value.value = rule.value === undefined || kind === "status" || kind === "list" ? "" : rule.value;
+    value.value = rule.value === undefined || ["status", "list", "event"].includes(kind) ? "" : rule.value;
+    // An event rule: its name, did or did not, at least N times, in the last N days. What the row does not show
+    // (a property condition, from/to written as JSON or an expression) is kept as it was.
+    const event = kind === "event" && rule.value && typeof rule.value === "object" ? rule.value : {};
+    const eventName = element("input", { class: "event-name", placeholder: labels.event_name, "aria-label": labels.event_name });
+    eventName.value = event.name || "";
+    const minCount = element("input", { class: "min-count", type: "number", min: "1", max: "1000",
+      placeholder: labels.min_count, title: labels.min_count, "aria-label": labels.min_count });
+    minCount.value = event.min_count || "";
+    const days = element("input", { class: "days", type: "number", min: "1", max: "3650",
+      placeholder: labels.days, title: labels.days, "aria-label": labels.days });
+    days.value = event.within_days || "";
     const choice = element("select", { class: "choice", "aria-label": labels.value });
     const subscription = element("select", { class: "subscription", "aria-label": labels.any_status });
     fill(subscription, [["", labels.any_status], ...["confirmed", "unconfirmed", "unsubscribed"].map((s) => [s, labels[s]])],
@@ -132,11 +145,12 @@ document.addEventListener("click", (event) => {
       const ops = f === "attribute" ? ATTRIBUTE_OPS[type.value] : OPS[f];
       fill(op, ops.map((o) => [o, labels[o]]), ops.includes(op.value) ? op.value : (ops.includes(rule.op) ? rule.op : ops[0]));
       key.hidden = type.hidden = f !== "attribute";
+      eventName.hidden = minCount.hidden = days.hidden = f !== "event";
       subscription.hidden = f !== "list";
       choice.hidden = !(f === "status" || f === "list");
       if (f === "status") fill(choice, ["enabled", "disabled", "blocklisted"].map((s) => [s, labels[s]]), chosen);
       if (f === "list") fill(choice, lists.map((l) => [l.id, l.name]), chosen);
-      value.hidden = !choice.hidden || ["exists", "not_exists"].includes(op.value);
+      value.hidden = !choice.hidden || f === "event" || ["exists", "not_exists"].includes(op.value);
       const dated = f === "created_at" || (f === "attribute" && type.value === "date");
       value.type = op.value.includes("within_days") || (f === "attribute" && type.value === "number") ? "number"
         : dated ? "date" : "text";
@@ -149,15 +163,26 @@ document.addEventListener("click", (event) => {
         return result;
       }
       if (f === "list") return { field: f, op: op.value, value: Number(choice.value), status: subscription.value || undefined };
+      if (f === "event") {
+        const result = { ...event, name: eventName.value.trim() };
+        delete result.min_count;
+        if (minCount.value) result.min_count = Number(minCount.value);
+        if (days.value) {
+          result.within_days = Number(days.value);
+          delete result.from;
+          delete result.to;
+        } else delete result.within_days;
+        return { field: f, op: op.value, value: result };
+      }
       if (f === "status") return { field: f, op: op.value, value: choice.value };
       return { field: f, op: op.value, value: op.value.includes("within_days") ? Number(value.value) : value.value };
     };
-    for (const input of [field, key, type, op, value, choice, subscription]) {
+    for (const input of [field, key, type, op, value, choice, subscription, eventName, minCount, days]) {
       input.addEventListener("change", () => { chosen = choice.value; refresh(); scheduleCount(); });
       input.addEventListener("input", scheduleCount);
     }
     remove.addEventListener("click", () => { row.remove(); scheduleCount(); });
-    row.append(field, key, type, op, value, choice, subscription, remove);
+    row.append(field, key, type, eventName, op, minCount, days, value, choice, subscription, remove);
     rows.append(row);
     refresh();
   }

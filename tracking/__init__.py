@@ -10,7 +10,8 @@ from tracking.settings import BOUNCES
 
 def init_app(app: Flask) -> None:
     """Register the pixel and the redirect, the event flusher, bounce intake (inbound SMTP server, mailbox polling,
-    provider webhooks), the bounces API and page, the metrics, the report and the timeline, and the commands."""
+    provider webhooks), the bounces API and page, the metrics, the report, the timeline, the segment rules on opens
+    and clicks, and the commands."""
     from core import campaign_stats, dashboard, timeline
     from core.api import register_schema
     from core.auth import Permission
@@ -18,6 +19,7 @@ def init_app(app: Flask) -> None:
     from core.signals import reconciling, subscribers_deleting, unsubscribed_from_campaign
     from core.web import limiter
     from tracking import (  # noqa: F401  (models: their tables)
+        behaviour_rules,
         bounce_api,
         bounce_views,
         bounces,
@@ -66,6 +68,7 @@ def init_app(app: Flask) -> None:
     campaign_stats.register(app, metric_queries.listmonk_counts)  # views, clicks, bounces of GET /api/campaigns
     app.register_blueprint(report_views.bp)
     dashboard.register(app, Permission.STATS_READ, report_views.comparison_panel)
+    behaviour_rules.register()  # segment rules: opened, clicked, engaged (by people)
     for source in (touchpoints.send_events, touchpoints.engagement_events, touchpoints.bounce_events,
                    touchpoints.unsubscribe_events):
         timeline.register(app, source)

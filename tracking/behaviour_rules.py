@@ -1,0 +1,100 @@
+"""Segment rules on opens and clicks by people (tracking/classify.py's verdict), never machines':
+
+    {"field": "opened", "op": "did", "value": {"campaign_id": 12, "within_days": 30}}
+    {"field": "clicked", "op": "did_not", "value": {"campaign_id": 12}}
+    {"field": "engaged", "op": "did_not", "value": {"within_days": 90}}
+
+"opened" counts a person's click as an open too (images blocked, the link followed), as the report does; "engaged"
+is a person's open or click. Both values are optional (any campaign, ever); "engaged" needs within_days.
+
+Each compiles to a correlated EXISTS over the subscriber's deliveries (looked up by their (subscriber_id,
+campaign_id) key) and their tracking events (by (delivery_id, kind)) where ``human`` is true. Without a period a
+delivery's first_open_at / first_click_at (people's only, kept by the flusher) answer it without reading events.
+With KAIRAN_TRACK_INDIVIDUALS off, events name no delivery: nobody is selected as having opened.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import literal, not_, select, true
+from sqlalchemy.sql.elements import ColumnElement
+
+from core.inputs import ID_MAX
+from lists.errors import RuleError
+from lists.models import Subscriber
+from lists.segment_expressions import FunctionRule, register_function
+from lists.segment_rules import Compiler, register_rule_kind
+from mailer.models import Delivery
+from tracking.models import EventKind, TrackingEvent
+
+MAX_DAYS = 3650
+OPS = ("did", "did_not")
+KINDS = {"opened": (EventKind.OPEN, EventKind.CLICK), "clicked": (EventKind.CLICK,),
+         "engaged": (EventKind.OPEN, EventKind.CLICK)}
+
+
+def _whole(value: Any, low: int, high: int) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        return None
+    return int(value) if low <= value <= high else None
+
+
+def _compiler(field: str) -> Compiler:
+    def compile_behaviour(rule: dict[str, Any]) -> ColumnElement[bool]:
+        op, value = rule.get("op"), rule.get("value")
+        value = {} if value is None else value
+        if op not in OPS:
+            raise RuleError(_("Unknown comparison %(op)s for %(field)s (did, did_not).", op=op, field=field))
+        if not isinstance(value, dict):
+            raise RuleError(_("The value of a rule on %(field)s is an object (campaign_id, within_days).", field=field))
+        allowed = {"within_days"} if field == "engaged" else {"campaign_id", "within_days"}
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise RuleError(_("Unknown key %(key)s in a rule on %(field)s.", key=unknown[0], field=field))
+        conditions: list[ColumnElement[bool]] = [Delivery.subscriber_id == Subscriber.id]
+        if value.get("campaign_id") is not None:
+            campaign_id = _whole(value["campaign_id"], 1, ID_MAX)
+            if campaign_id is None:
+                raise RuleError(_("campaign_id must be a campaign's id."))
+            conditions.append(Delivery.campaign_id == campaign_id)
+        days = value.get("within_days")
+        if days is None and field == "engaged":
+            raise RuleError(_("An engaged rule needs within_days."))
+        if days is None:
+            first = Delivery.first_click_at if field == "clicked" else Delivery.first_open_at
+            found = select(literal(1)).select_from(Delivery).where(*conditions, first.is_not(None)).exists()
+        else:
+            whole = _whole(days, 1, MAX_DAYS)
+            if whole is None:
+                raise RuleError(_("within_days must be a whole number from 1 to %(n)d.", n=MAX_DAYS))
+            since = datetime.now(UTC) - timedelta(days=whole)
+            found = (select(literal(1)).select_from(Delivery)
+                     .join(TrackingEvent, TrackingEvent.delivery_id == Delivery.id)
+                     .where(*conditions, TrackingEvent.kind.in_(KINDS[field]), TrackingEvent.human == true(),
+                            TrackingEvent.at >= since).exists())
+        return found if op == "did" else not_(found)
+    return compile_behaviour
+
+
+def _expression(field: str) -> FunctionRule:
+    """The expression language's ``opened(campaign=12, within_days=30)``, ``not engaged(within_days=90)``."""
+    def rule(args: list[Any], keywords: dict[str, Any], negated: bool) -> dict[str, Any]:
+        if args:
+            raise RuleError(_("Name each argument of %(name)s.", name=field))
+        value = {"campaign_id" if key == "campaign" else key: wanted for key, wanted in keywords.items()}
+        return {"field": field, "op": "did_not" if negated else "did", "value": value}
+    return rule
+
+
+def register() -> None:
+    """Add opened, clicked and engaged to lists' segment rules and expressions (init_app; again is a no-op)."""
+    for field in KINDS:
+        register_rule_kind(field, _COMPILERS[field])
+        register_function(field, _EXPRESSIONS[field])
+
+
+_COMPILERS = {field: _compiler(field) for field in KINDS}
+_EXPRESSIONS = {field: _expression(field) for field in KINDS}
