@@ -24,7 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from automations.events import NAME
 from automations.models import Event
 from core.errors import ValidationError
-from core.inputs import moment
+from core.inputs import moment, whole_in
 from lists.errors import RuleError
 from lists.models import Subscriber
 from lists.segment_expressions import register_function
@@ -38,19 +38,12 @@ PROPERTY_NUMBER_OPS = ("eq", "gt", "gte", "lt", "lte")
 VALUE_KEYS = frozenset(("name", "min_count", "within_days", "from", "to", "property"))
 
 
-def _whole(value: Any, low: int, high: int) -> int | None:
-    """A whole number in [low, high], else None (true is no number, 2.0 is one)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        return None
-    return int(value) if low <= value <= high else None
-
-
 def _period(value: dict[str, Any], now: datetime) -> list[ColumnElement[bool]]:
     """The conditions on occurred_at: the last N days, or from/to, or none (ever)."""
     if "within_days" in value:
         if "from" in value or "to" in value:
             raise RuleError(_("An event rule takes within_days or from/to, not both."))
-        days = _whole(value["within_days"], 1, MAX_DAYS)
+        days = whole_in(value["within_days"], 1, MAX_DAYS)
         if days is None:
             raise RuleError(_("within_days must be a whole number from 1 to %(n)d.", n=MAX_DAYS))
         return [Event.occurred_at >= now - timedelta(days=days)]
@@ -103,7 +96,7 @@ def compile_event(rule: dict[str, Any], now: datetime | None = None) -> ColumnEl
     name = value.get("name")
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise RuleError(_("An event's name is 1 to 64 of a–z, 0–9, _ . : and -."))
-    min_count = _whole(value.get("min_count", 1), 1, MAX_COUNT)
+    min_count = whole_in(value.get("min_count", 1), 1, MAX_COUNT)
     if min_count is None:
         raise RuleError(_("min_count must be a whole number from 1 to %(n)d.", n=MAX_COUNT))
     conditions = [Event.subscriber_id == Subscriber.id, Event.name == name,

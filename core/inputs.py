@@ -6,6 +6,7 @@ can hold, a list of the wrong things or a body nested past reason is a 400 (or, 
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from datetime import UTC, datetime
@@ -62,6 +63,16 @@ def whole_number(value: Any, field: str, *, minimum: int = 1, maximum: int = INT
         raise NotANumberError(_("%(name)s must be a whole number of 1 or more.", name=field), field=field)
     raise NotANumberError(_("%(field)s must be a whole number from %(low)s to %(high)s.",
                             field=field, low=minimum, high=maximum), field=field)
+
+
+def whole_in(value: Any, low: int, high: int) -> int | None:
+    """Return a JSON number that is whole (2, or 2.0) and within [low, high] as an int, else None: true, text, 1.5,
+    and the Infinity and NaN that Python's JSON parser accepts (int() of them raises) are not whole numbers."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    return int(value) if low <= value <= high else None
 
 
 def typed_whole_number(value: Any, field: str, *, default: int | None, minimum: int = 1,

@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from sqlalchemy import literal, not_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.inputs import ID_MAX
+from core.inputs import ID_MAX, whole_in
 from lists.errors import RuleError
 from lists.models import Subscriber
 from lists.segment_expressions import FunctionRule, register_function
@@ -34,12 +34,6 @@ MAX_DAYS = 3650
 OPS = ("did", "did_not")
 KINDS = {"opened": (EventKind.OPEN, EventKind.CLICK), "clicked": (EventKind.CLICK,),
          "engaged": (EventKind.OPEN, EventKind.CLICK)}
-
-
-def _whole(value: Any, low: int, high: int) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        return None
-    return int(value) if low <= value <= high else None
 
 
 def _compiler(field: str) -> Compiler:
@@ -56,7 +50,7 @@ def _compiler(field: str) -> Compiler:
             raise RuleError(_("Unknown key %(key)s in a rule on %(field)s.", key=unknown[0], field=field))
         conditions: list[ColumnElement[bool]] = [Delivery.subscriber_id == Subscriber.id]
         if value.get("campaign_id") is not None:
-            campaign_id = _whole(value["campaign_id"], 1, ID_MAX)
+            campaign_id = whole_in(value["campaign_id"], 1, ID_MAX)
             if campaign_id is None:
                 raise RuleError(_("campaign_id must be a campaign's id."))
             conditions.append(Delivery.campaign_id == campaign_id)
@@ -67,7 +61,7 @@ def _compiler(field: str) -> Compiler:
             first = Delivery.first_click_at if field == "clicked" else Delivery.first_open_at
             found = select(literal(1)).select_from(Delivery).where(*conditions, first.is_not(None)).exists()
         else:
-            whole = _whole(days, 1, MAX_DAYS)
+            whole = whole_in(days, 1, MAX_DAYS)
             if whole is None:
                 raise RuleError(_("within_days must be a whole number from 1 to %(n)d.", n=MAX_DAYS))
             since = datetime.now(UTC) - timedelta(days=whole)

@@ -152,6 +152,8 @@ def test_counts_through_the_api(app: Flask, shop: FlaskClient, shoppers: int) ->
     (event(within_days=3651), "within_days must be a whole number from 1 to 3650"),
     (event(within_days="30"), "within_days must be a whole number from 1 to 3650"),
     (event(within_days=1.5), "within_days must be a whole number from 1 to 3650"),
+    (event(within_days=float("inf")), "within_days must be a whole number from 1 to 3650"),  # JSON's Infinity
+    (event(min_count=float("nan")), "min_count must be a whole number from 1 to 1000"),  # and NaN
     (event(min_count=0), "min_count must be a whole number from 1 to 1000"),
     (event(min_count=1001), "min_count must be a whole number from 1 to 1000"),
     (event(min_count=True), "min_count must be a whole number from 1 to 1000"),
@@ -237,6 +239,7 @@ def test_expressions_select_through_the_api(app: Flask, shop: FlaskClient, shopp
     ('did("Purchase")', "An event's name is 1 to 64"),
     ('did("purchase", at_least=0)', "min_count must be a whole number"),
     ('did("purchase", within_days=4000)', "within_days must be a whole number"),
+    ('did("purchase", within_days=1e999)', "within_days must be a whole number"),  # a float literal too large: inf
     ('did("purchase", since="2026-01-01")', "from must be a time with its offset"),
     ('did("purchase", product__ne=3)', "Unknown comparison ne for a number property"),
 ])

@@ -112,6 +112,8 @@ def test_counts_through_the_api(app: Flask, campaigns: list[int]) -> None:
     (rule("opened", campaign_id="x"), "campaign_id must be a campaign's id"),
     (rule("opened", campaign_id=0), "campaign_id must be a campaign's id"),
     (rule("clicked", within_days=0), "within_days must be a whole number from 1 to 3650"),
+    (rule("clicked", within_days=float("inf")), "within_days must be a whole number from 1 to 3650"),  # Infinity
+    (rule("opened", campaign_id=float("nan")), "campaign_id must be a campaign's id"),  # JSON's NaN, as Python reads it
     (rule("engaged", "did_not"), "An engaged rule needs within_days"),
     (rule("engaged", "did_not", within_days=90, campaign_id=1), "Unknown key campaign_id in a rule on engaged"),
     (rule("opened", since=3), "Unknown key since in a rule on opened"),
