@@ -133,6 +133,11 @@ document.addEventListener("click", (event) => {
     const days = element("input", { class: "days", type: "number", min: "1", max: "3650",
       placeholder: labels.days, title: labels.days, "aria-label": labels.days });
     days.value = event.within_days || "";
+    // What the two numbers mean stays on screen once they are filled in (a placeholder then disappears).
+    const countPart = element("label", { class: "event-part" });
+    countPart.append(minCount, element("span", {}, labels.times_or_more));
+    const daysPart = element("label", { class: "event-part" });
+    daysPart.append(element("span", {}, labels.in_the_last), days, element("span", {}, labels.days_unit));
     const choice = element("select", { class: "choice", "aria-label": labels.value });
     const subscription = element("select", { class: "subscription", "aria-label": labels.any_status });
     fill(subscription, [["", labels.any_status], ...["confirmed", "unconfirmed", "unsubscribed"].map((s) => [s, labels[s]])],
@@ -145,7 +150,7 @@ document.addEventListener("click", (event) => {
       const ops = f === "attribute" ? ATTRIBUTE_OPS[type.value] : OPS[f];
       fill(op, ops.map((o) => [o, labels[o]]), ops.includes(op.value) ? op.value : (ops.includes(rule.op) ? rule.op : ops[0]));
       key.hidden = type.hidden = f !== "attribute";
-      eventName.hidden = minCount.hidden = days.hidden = f !== "event";
+      eventName.hidden = countPart.hidden = daysPart.hidden = f !== "event";
       subscription.hidden = f !== "list";
       choice.hidden = !(f === "status" || f === "list");
       if (f === "status") fill(choice, ["enabled", "disabled", "blocklisted"].map((s) => [s, labels[s]]), chosen);
@@ -182,7 +187,7 @@ document.addEventListener("click", (event) => {
       input.addEventListener("input", scheduleCount);
     }
     remove.addEventListener("click", () => { row.remove(); scheduleCount(); });
-    row.append(field, key, type, eventName, op, minCount, days, value, choice, subscription, remove);
+    row.append(field, key, type, eventName, op, countPart, daysPart, value, choice, subscription, remove);
     rows.append(row);
     refresh();
   }

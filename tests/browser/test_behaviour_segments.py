@@ -43,6 +43,8 @@ def test_an_event_row_counts_buyers_and_is_saved(browser: Any, live_server: str,
     page.wait_for_function(f"{count} === '2'")
     row.locator("input.min-count").fill("2")
     page.wait_for_function(f"{count} === '1'")
+    # what the two numbers mean stays on screen once they are filled in
+    assert " ".join(row.locator(".event-part").all_inner_texts()).split() == ["回以上", "過去", "日間"]
     row.locator("select.op").select_option(label="していない")
     page.wait_for_function(f"{count} === '3'")  # fewer than twice in 30 days: U1, U2, U3
     row.locator("input.event-name").fill("Purchase")
