@@ -104,8 +104,13 @@ def test_an_import_runs_on_a_host_that_never_had_its_file(deployment: Deployment
 def import_job_host(deployment: Deployment) -> str:
     """The host whose worker ran the (only) import job, finished or failed."""
     connection = Redis.from_url(deployment.redis_url)
-    ids = [job_id for registry in (FinishedJobRegistry, FailedJobRegistry)
-           for job_id in registry(IMPORT_QUEUE, connection=connection).get_job_ids()]
+
+    def ended() -> list[str]:
+        return [job_id for registry in (FinishedJobRegistry, FailedJobRegistry)
+                for job_id in registry(IMPORT_QUEUE, connection=connection).get_job_ids()]
+
+    # The import's row says it ended before its job returns: RQ files the job a moment later.
+    ids = wait_until(ended, 30, "the import job to be filed as finished or failed")
     assert len(ids) == 1, ids
     worker_name = Job.fetch(ids[0], connection=connection).worker_name or ""
     return worker_name.rpartition(".")[0]  # host.pid (core/cli.py)
