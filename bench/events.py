@@ -21,7 +21,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from sqlalchemy import func, select
 from app import create_app
 from automations.models import Event
 from bench import scratch_folder
+from bench.loader import threaded_load
 from bench.track import serve
 from core.db import db
 from core.embedded import WEB_PROCESSES, WEB_THREADS, private_redis
@@ -150,47 +150,19 @@ def wrk_load(port: int, pair: str, first_id: int, args: argparse.Namespace) -> d
 
 def python_load(port: int, pair: str, first_id: int, args: argparse.Namespace) -> dict:
     """Threads on keep-alive connections, each posting one event after another until the time is up."""
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    deadline = time.monotonic() + args.seconds
     headers = {"Authorization": f"token {pair}", "Content-Type": "application/json"}
 
-    def run(thread: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        mine, number = [], 0
-        while time.monotonic() < deadline:
-            number += 1
-            body = orjson.dumps({"subscriber_id": first_id + (thread * 7919 + number) % args.subscribers,
-                                 "name": "page_view", "idempotency_key": f"py-{thread}-{number}"})
-            started = time.perf_counter()
-            try:
-                connection.request("POST", "/api/events", body=body, headers=headers)
-                response = connection.getresponse()
-                response.read()
-                ok = response.status == 200
-            except OSError:
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                ok = False
-            if ok:
-                mine.append(time.perf_counter() - started)
-            else:
-                with lock:
-                    errors[0] += 1
-        with lock:
-            latencies.extend(mine)
+    def post(connection: http.client.HTTPConnection, thread: int, number: int) -> bool:
+        body = orjson.dumps({"subscriber_id": first_id + (thread * 7919 + number) % args.subscribers,
+                             "name": "page_view", "idempotency_key": f"py-{thread}-{number}"})
+        connection.request("POST", "/api/events", body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status == 200
 
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(args.connections)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
-    latencies.sort()
-    p99 = round(latencies[int(len(latencies) * 0.99)] * 1000, 1) if latencies else 0.0
-    return {"generator": "python", "answered": len(latencies), "seconds": seconds, "errors": errors[0], "p99_ms": p99}
+    load = threaded_load(port, args.connections, args.seconds, post)
+    return {"generator": load.generator, "answered": load.answered, "seconds": load.seconds, "errors": load.errors,
+            "p99_ms": round(load.p99_ms, 1)}
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import resource
 import secrets
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from sqlalchemy import func, insert, select
 
 from app import create_app
 from bench import scratch_folder
+from bench.loader import Load, threaded_load
 from core.db import db, utcnow
 from core.embedded import WEB_PROCESSES, WEB_THREADS, port_answers, private_redis, web_argv
 from core.tokens import Mark, mark_key, mark_token
@@ -72,15 +72,6 @@ end
 """
 
 
-@dataclass(frozen=True)
-class Load:
-    """What a load generator measured: answered requests (200 or 302), over how long, the p99 latency."""
-
-    generator: str
-    answered: int
-    seconds: float
-    p99_ms: float
-    errors: int
 
 
 def main() -> None:
@@ -274,47 +265,14 @@ def wrk_load(port: int, paths: list[str], args: argparse.Namespace) -> Load:
 
 def python_load(port: int, paths: list[str], args: argparse.Namespace) -> Load:
     """Load with threads on keep-alive connections, bounded by a request count and a time."""
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    deadline = time.monotonic() + args.seconds
-    per_thread = args.requests // args.connections
+    def get(connection: http.client.HTTPConnection, thread: int, number: int) -> bool:
+        connection.request("GET", paths[(thread + number * args.connections) % len(paths)],
+                           headers={"User-Agent": USER_AGENT})
+        response = connection.getresponse()
+        response.read()
+        return response.status in (200, 302)
 
-    def run(offset: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        mine: list[float] = []
-        for number in range(per_thread):
-            if time.monotonic() > deadline:
-                break
-            path = paths[(offset + number * args.connections) % len(paths)]
-            started = time.perf_counter()
-            try:
-                connection.request("GET", path, headers={"User-Agent": USER_AGENT})
-                response = connection.getresponse()
-                response.read()
-                ok = response.status in (200, 302)
-            except OSError:
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                ok = False
-            if ok:
-                mine.append(time.perf_counter() - started)
-            else:
-                with lock:
-                    errors[0] += 1
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(args.connections)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - started
-    latencies.sort()
-    p99 = latencies[int(len(latencies) * 0.99)] * 1000 if latencies else 0.0
-    return Load("python", len(latencies), seconds, p99, errors[0])
+    return threaded_load(port, args.connections, args.seconds, get, per_thread=args.requests // args.connections)
 
 
 if __name__ == "__main__":
