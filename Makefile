@@ -15,7 +15,7 @@ up: $(VENV)/.runtime $(MO_FILES) node_modules/.installed
 test: $(VENV)/.dev $(MO_FILES) node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest --numprocesses 4 --dist worksteal
+	$(BIN)/pytest --numprocesses 2 --dist worksteal
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

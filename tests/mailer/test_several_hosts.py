@@ -121,7 +121,9 @@ def test_a_dead_hosts_rows_are_sent_again_within_30_seconds_with_their_message_i
     assert states(app, campaign_id) == {DeliveryStatus.SENT: len(readers)}
     assert [reader for reader in readers if not relay.accepted[reader]] == []  # nothing lost
     copies = {reader: relay.messages[reader] for reader in readers if relay.accepted[reader] > 1}
-    assert 1 <= len(copies) <= CONNECTIONS, len(copies)  # at most one in flight per connection of the dead host
+    # At most one in flight per connection of the dead host; none when the kill fell between two of its messages
+    # (tests/core/test_hosts.py holds the relay's answers, so a copy is always sent there).
+    assert len(copies) <= CONNECTIONS, len(copies)
     for reader, messages in copies.items():  # a receiver can tell the copy sent again by its Message-ID
         assert len({header(message, "Message-ID") for message in messages}) == 1, reader
     assert back_in <= 30, back_in
