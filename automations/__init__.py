@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from flask import Flask
 
+from automations.settings import AUTOMATIONS  # declared before the settings are read
+
 
 def init_app(app: Flask) -> None:
-    """Register the events API, its schemas, events on the subscriber's timeline and the event segment rule."""
-    from automations import event_api, event_rules, models  # noqa: F401  (models: its table)
+    """Register the events API, its schemas, events on the subscriber's timeline and the event segment rule; the
+    engine's periodic jobs (wake due runs, look up scheduled triggers, forget old history)."""
+    from automations import engine, event_api, event_rules, models, retention, triggers  # noqa: F401  (models)
     from automations.timeline import customer_events
     from core import timeline
     from core.api import register_schema
+    from core.queues import DEFAULT_QUEUE, register_periodic
 
     app.register_blueprint(event_api.bp)
     register_schema(app, "EventInput", event_api.EVENT_INPUT)
@@ -20,3 +24,7 @@ def init_app(app: Flask) -> None:
     register_schema(app, "Event", event_api.EVENT)
     timeline.register(app, customer_events)
     event_rules.register()
+    settings = AUTOMATIONS.of(app.config["KAIRAN"])
+    register_periodic(app, DEFAULT_QUEUE, engine.wake, settings.wake_seconds)
+    register_periodic(app, DEFAULT_QUEUE, triggers.scan, triggers.SCAN_SECONDS)
+    register_periodic(app, DEFAULT_QUEUE, retention.sweep, retention.SWEEP_SECONDS)

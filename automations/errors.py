@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
-from core.errors import NotFoundError, ValidationError
+from core.errors import ConflictError, NotFoundError, ValidationError
 
 
 class EventBatchTooLargeError(ValidationError):
@@ -45,3 +45,19 @@ class UnknownSubscriberError(NotFoundError):
     def __init__(self) -> None:
         super().__init__(_("No subscriber has this id, uuid or address (with an address, create_subscriber: true "
                            "adds one)."), field="subscriber")
+
+
+class DefinitionError(ValidationError):
+    """An automation's definition that cannot run, naming the step (or part: trigger, entry, exit) at fault."""
+
+    def __init__(self, message: str, step: str | None = None) -> None:
+        super().__init__(message, field=f"steps.{step}" if step else "definition")
+        self.step = step
+
+
+class AutomationStateError(ConflictError):
+    """A change an automation's status does not allow (activating an archived one, editing a run's version)."""
+
+
+class InUseError(ConflictError):
+    """A list, segment or message that a live automation uses, which may not be deleted."""

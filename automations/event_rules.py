@@ -14,7 +14,7 @@ read no further than N rows; the same statement on SQLite and PostgreSQL but for
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
@@ -23,6 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from automations.events import NAME
 from automations.models import Event
+from core.db import utcnow
 from core.errors import ValidationError
 from core.inputs import moment, whole_in
 from lists.errors import RuleError
@@ -65,7 +66,7 @@ def _period(value: dict[str, Any], now: datetime) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _property(condition: Any) -> ColumnElement[bool]:
+def property_condition(condition: Any) -> ColumnElement[bool]:
     """One condition on properties.<key>: a text (eq, ne, contains) or a number (eq, gt, gte, lt, lte)."""
     if not isinstance(condition, dict) or set(condition) - {"key", "op", "value"}:
         raise RuleError(_("An event rule's property is {\"key\", \"op\", \"value\"}."))
@@ -100,9 +101,9 @@ def compile_event(rule: dict[str, Any], now: datetime | None = None) -> ColumnEl
     if min_count is None:
         raise RuleError(_("min_count must be a whole number from 1 to %(n)d.", n=MAX_COUNT))
     conditions = [Event.subscriber_id == Subscriber.id, Event.name == name,
-                  *_period(value, now or datetime.now(UTC))]
+                  *_period(value, now or utcnow())]
     if value.get("property") is not None:
-        conditions.append(_property(value["property"]))
+        conditions.append(property_condition(value["property"]))
     nth = select(literal(1)).select_from(Event).where(*conditions).limit(1)
     if min_count > 1:
         nth = nth.offset(min_count - 1)

@@ -7,8 +7,25 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Wire the core: database, Redis, i18n, login/CSRF/limits, API base, health, pages, CLI."""
-    from core import account_views, api, browser_policy, cli, db, health, i18n, inputs, queues, user_views, views, web
+    from core import (
+        account_views,
+        api,
+        browser_policy,
+        cli,
+        clock,
+        db,
+        health,
+        i18n,
+        inputs,
+        queues,
+        user_views,
+        views,
+        web,
+    )
 
+    settings = app.config["KAIRAN"]
+    # Per app, not per process: a test process builds many apps, and only some move time.
+    clock.use_movable(settings.redis_url) if settings.movable_clock else clock.use_system()
     inputs.init_app(app)  # first: routes bind its id converter when they are added
     db.init_app(app)
     queues.init_app(app)

@@ -16,6 +16,8 @@ from sqlalchemy import DateTime, Dialect, Enum, MetaData, Table, TypeDecorator, 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 
+from core import clock
+
 # SQLite waits this long for a lock held by another process (web, workers) before failing.
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -41,8 +43,8 @@ def json_text(value: Any) -> str:
 
 
 def utcnow() -> datetime:
-    """Return the current time, timezone-aware in UTC."""
-    return datetime.now(UTC)
+    """Return the current time, timezone-aware in UTC, from the one clock (core/clock.py)."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -78,7 +80,7 @@ class Base(DeclarativeBase):
 NEVER_REUSED_IDS = frozenset({
     "users", "lists", "subscribers", "consent_records", "suppressions", "imports", "segments", "templates",
     "campaigns", "deliveries", "sending_domains", "dkim_keys", "smtp_relays", "links", "media", "bounces",
-    "unread_mail", "events",
+    "unread_mail", "events", "automations", "automation_versions", "automation_runs", "automation_run_steps",
 })
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.db import db
+from core.db import db, utcnow
 from core.inputs import id_or_none
 from core.validation import choice
 from lists.errors import RuleError
@@ -216,7 +216,7 @@ def _attribute(rule: dict[str, Any]) -> ColumnElement[bool]:
 
 def _dates(column: Any, op: str, value: Any) -> ColumnElement[bool]:
     if op in ("within_days", "not_within_days"):
-        since = (datetime.now(UTC) - timedelta(days=_number(value))).date().isoformat()
+        since = (utcnow() - timedelta(days=_number(value))).date().isoformat()
         return column >= since if op == "within_days" else column < since
     if op == "before":
         return column < _date(value)
@@ -239,7 +239,7 @@ def _timestamp(column: Any) -> Compiler:
     def compile_timestamp(rule: dict[str, Any]) -> ColumnElement[bool]:
         op, value = str(rule.get("op")), rule.get("value")
         if op in ("within_days", "not_within_days"):
-            since = datetime.now(UTC) - timedelta(days=_number(value))
+            since = utcnow() - timedelta(days=_number(value))
             return column >= since if op == "within_days" else column < since
         if op in ("eq", "ne", "gt", "gte", "lt", "lte"):
             moment = _moment(value)

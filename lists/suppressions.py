@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -59,6 +60,14 @@ def is_suppressed(address: str) -> bool:
     key = address_key(address)
     return db.session.scalar(select(Suppression.id).where(
         Suppression.value.in_([key, key.rpartition("@")[2]])).limit(1)) is not None
+
+
+def suppressed_addresses(addresses: Iterable[str]) -> set[str]:
+    """The addresses among these that are suppressed, by themselves or by their domain (one query)."""
+    keys = {address: address_key(address) for address in addresses}
+    wanted = {*keys.values(), *(key.rpartition("@")[2] for key in keys.values())}
+    found = set(db.session.scalars(select(Suppression.value).where(Suppression.value.in_(wanted)))) if wanted else set()
+    return {address for address, key in keys.items() if key in found or key.rpartition("@")[2] in found}
 
 
 def suppressions_query(search: str = "") -> Select[Any]:

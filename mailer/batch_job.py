@@ -33,7 +33,7 @@ from mailer.campaigns import compile_campaign, get_campaign, save_links
 from mailer.compiler import Compiled
 from mailer.leases import LeaseKeeper
 from mailer.message import SendContext
-from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from mailer.models import Campaign, CampaignKind, CampaignStatus, Delivery, DeliveryStatus
 from mailer.notices import after_batch
 from mailer.queues import SEND_QUEUE
 from mailer.throttle import quiet_until
@@ -153,7 +153,9 @@ def finish_if_done(campaign_id: int) -> bool:
     """Mark a running campaign finished once no delivery is queued or being sent; tell whether it is."""
     unsent = exists().where(Delivery.campaign_id == campaign_id,
                             Delivery.status.in_([DeliveryStatus.QUEUED, DeliveryStatus.SENDING]))
-    finish = (update(Campaign).where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.RUNNING, ~unsent)
+    # An automation's message is running as long as its automation is: runs reach it one by one, at any time.
+    finish = (update(Campaign).where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.RUNNING,
+                                     Campaign.kind == CampaignKind.REGULAR, ~unsent)
               .values(status=CampaignStatus.FINISHED, updated_at=utcnow()))
     result = cast(CursorResult[Any], db.session.execute(finish))
     if result.rowcount:  # no delivery of it changes state from now on: count them once

@@ -257,7 +257,7 @@ class CampaignDelivery:
         """Render for the reader with tracked links, build and sign; the return path names the delivery (VERP)."""
         context, reader, delivery_id = self.sender.context, self.reader, self.delivery.id
         built, message_id = campaign_message(context, reader, mailbox(reader.name, reader.email),
-                                             delivery_id=delivery_id)
+                                             delivery_id=delivery_id, data=self.delivery.template_data)
         return Composed(context.return_path(delivery_id), reader.email, built, message_id)
 
     def record(self, composed: Composed, reply: Reply) -> None:

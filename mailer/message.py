@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import make_msgid, parseaddr
+from typing import Any
 
 from flask import current_app
 
@@ -58,7 +59,8 @@ class SendContext:
 
 
 def campaign_message(context: SendContext, reader: Subscriber | None, to: bytes, extra: Sequence[Header] = (),
-                     delivery_id: int | None = None, *, test_prefix: str = "") -> tuple[Built, str]:
+                     delivery_id: int | None = None, *, test_prefix: str = "",
+                     data: dict[str, Any] | None = None) -> tuple[Built, str]:
     """Build one reader's message with every header of the sending rules; return it and its Message-ID.
 
     Only a delivery's message has tracked links and the open pixel (tests are never counted).
@@ -76,6 +78,7 @@ def campaign_message(context: SendContext, reader: Subscriber | None, to: bytes,
                  'width="1" height="1" '
                  'alt="" style="display:block;border:0;width:1px;height:1px">')
     seen = reader_context(campaign, reader, track_view=pixel, delivery_id=delivery_id, test=delivery_id is None)
+    seen.update(data or {})  # what this message alone sees: an automation's trigger event
     subject, html, text = context.compiled.render_all(seen, links)
     if delivery_id is None and test_prefix:
         subject = f"{test_prefix} {subject}"

@@ -55,6 +55,13 @@ class CampaignStatus(StrEnum):
     FINISHED = "finished"
 
 
+class CampaignKind(StrEnum):
+    """A newsletter an editor sends, or an automation's message, sent one reader at a time as runs reach it."""
+
+    REGULAR = "regular"
+    AUTOMATION = "automation"  # running while its automation is active; never finishes by itself; not listed
+
+
 class Campaign(Timestamped, db.Model):  # type: ignore[name-defined]
     """A newsletter: subject, body in its layout, audience. Sending fields arrive with the send issue."""
 
@@ -67,6 +74,7 @@ class Campaign(Timestamped, db.Model):  # type: ignore[name-defined]
     from_email: Mapped[str] = mapped_column(String(320), default="")
     preheader: Mapped[str] = mapped_column(String(300), default="")
     status: Mapped[CampaignStatus] = mapped_column(str_enum(CampaignStatus), default=CampaignStatus.DRAFT)
+    kind: Mapped[CampaignKind] = mapped_column(str_enum(CampaignKind), default=CampaignKind.REGULAR)
     content_type: Mapped[ContentType] = mapped_column(str_enum(ContentType), default=ContentType.VISUAL)
     body: Mapped[str] = mapped_column(Text, default="")  # Kairan Jinja: HTML, Markdown or text
     body_source: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the visual editor's project, to reopen it
@@ -120,7 +128,8 @@ class Delivery(db.Model):  # type: ignore[name-defined]
     __tablename__ = "deliveries"
     # Unique per campaign and subscriber, led by the subscriber: the timeline and the wipe look deliveries
     # up by subscriber, and one index serving both keeps a million-row audience's insert cheaper.
-    __table_args__ = (UniqueConstraint("subscriber_id", "campaign_id"),
+    # run_id too: an automation's message goes to a subscriber once per run (a shop's every order starts one).
+    __table_args__ = (UniqueConstraint("subscriber_id", "campaign_id", "run_id"),
                       # The report counts recipients by status and receiving domain from this index alone.
                       Index("ix_deliveries_campaign_status_domain", "campaign_id", "status", "domain"),
                       # Unsubscribes through a campaign are few: counted from this small index.
@@ -139,6 +148,9 @@ class Delivery(db.Model):  # type: ignore[name-defined]
     # the campaign's counts with subscriber_id NULL (mailer.queries.forget_subscribers, a privacy wipe).
     campaign_id: Mapped[int]
     subscriber_id: Mapped[int | None]
+    run_id: Mapped[int] = mapped_column(BigInteger, default=0)  # the automation run it was sent for; 0: none
+    # What this one message's templates see besides the reader: an automation run's trigger event.
+    template_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The receiving domain (after the address's last @), fixed with the audience (mailer/queries.py
     # materialise); kept when the subscriber is wiped, so the campaign's per-domain counts stay.
     domain: Mapped[str | None] = mapped_column(String(255), default=_subscriber_domain)

@@ -115,6 +115,7 @@ class Claimed:
     subscriber_id: int | None
     attempts: int
     first_failed_at: datetime | None
+    template_data: dict[str, Any] | None = None  # an automation run's trigger event, for its message
 
 
 def claim(campaign_id: int, first_id: int, last_id: int, lease_seconds: int) -> list[Claimed]:
@@ -133,7 +134,8 @@ def claim(campaign_id: int, first_id: int, last_id: int, lease_seconds: int) -> 
         ids = ids.with_for_update(skip_locked=True)
     stmt = (update(Delivery).where(Delivery.id.in_(ids.scalar_subquery()))
             .values(status=DeliveryStatus.SENDING, leased_until=now + timedelta(seconds=lease_seconds))
-            .returning(Delivery.id, Delivery.subscriber_id, Delivery.attempts, Delivery.first_failed_at))
+            .returning(Delivery.id, Delivery.subscriber_id, Delivery.attempts, Delivery.first_failed_at,
+                       Delivery.template_data))
     rows = [Claimed(*row) for row in db.session.execute(stmt.execution_options(synchronize_session=False))]
     db.session.commit()
     return sorted(rows, key=lambda row: row.id)

@@ -22,7 +22,7 @@ from mailer import eta, queries, scheduling
 from mailer.batch_job import EVERY_ID, batch_size, enqueue_batch, finish_if_done, id_ranges, waiting_batches
 from mailer.campaigns import require_legal_details
 from mailer.errors import CampaignStatusError
-from mailer.models import Campaign, CampaignStatus
+from mailer.models import Campaign, CampaignKind, CampaignStatus
 from mailer.starting import segment_rules, start
 from mailer.template_context import fix_sender
 
@@ -39,6 +39,8 @@ MOVES = {
 def change_status(campaign: Campaign, status: str) -> None:
     """Move a campaign to a new state as listmonk allows; starting or resuming queues its sending."""
     target = CampaignStatus(status) if status in set(CampaignStatus) else None
+    if campaign.kind == CampaignKind.AUTOMATION:  # it runs while its automation is active, and only then
+        raise CampaignStatusError(_("This is an automation's message: activate or pause its automation instead."))
     if target is None or target not in MOVES.get(campaign.status, set()):
         raise CampaignStatusError(_("A %(current)s campaign cannot become %(target)s.", current=campaign.status.value,
                                     target=status))

@@ -15,13 +15,14 @@ With KAIRAN_TRACK_INDIVIDUALS off, events name no delivery: nobody is selected a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import literal, not_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
+from core.db import utcnow
 from core.inputs import ID_MAX, whole_in
 from lists.errors import RuleError
 from lists.models import Subscriber
@@ -64,7 +65,7 @@ def _compiler(field: str) -> Compiler:
             whole = whole_in(days, 1, MAX_DAYS)
             if whole is None:
                 raise RuleError(_("within_days must be a whole number from 1 to %(n)d.", n=MAX_DAYS))
-            since = datetime.now(UTC) - timedelta(days=whole)
+            since = utcnow() - timedelta(days=whole)
             found = (select(literal(1)).select_from(Delivery)
                      .join(TrackingEvent, TrackingEvent.delivery_id == Delivery.id)
                      .where(*conditions, TrackingEvent.kind.in_(KINDS[field]), TrackingEvent.human == true(),

@@ -1,0 +1,373 @@
+"""The engine: claims due runs in batches and moves each on through its steps until it waits or ends.
+
+A batch is claimed in one statement (``claim``: FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's write lock makes
+it atomic) and worked in waves: the runs at the same step of the same version go through that step together, so a
+condition is one query for the batch, not one per run. Everything a batch did (the runs' new steps, their history,
+each send step's delivery, the counters) is written in one transaction. A send step is a delivery row of the
+step's message (a campaign of kind automation) keyed by (subscriber, message, run): the mailer's batch jobs send it
+like any campaign's, with DKIM, throttles, tracking, unsubscribe, the legal footer and bounces; a worker killed
+before the commit leaves the runs claimed and unmoved (another takes them when the claim lapses), one killed after
+it has moved them past the step with the delivery written, never twice. Deliveries lost by Redis are queued again
+by the mailer's reconciler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import and_, func, insert, or_, select, update
+
+from automations.event_rules import property_condition
+from automations.graph import Definition, duration_minutes
+from automations.models import Automation, AutomationStatus, Event, Run, RunState, RunStep, StepCount
+from automations.timing import NoDateError, quiet_ends, wait_ends
+from core.db import db, utcnow
+from core.queues import queue
+from lists.models import Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
+from lists.segment_rules import compile_rule
+from lists.suppressions import suppressed_addresses
+from mailer.batch_job import enqueue_batch
+from mailer.models import Delivery
+from mailer.throttle import receiving_domain
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000  # runs claimed at once
+CLAIM_SECONDS = 120  # a batch takes well under this; a worker killed holding it lets go after it
+MAX_WAVES = 200  # steps one run may take in one wake-up (a cycle without a wait is refused on activation)
+WAKE_JOB_ID = "automations-wake"
+
+
+@dataclass
+class Moving:
+    """One claimed run as the batch moves it: its row's values, and what happened to it."""
+
+    id: int
+    automation_id: int
+    version_id: int
+    subscriber_id: int
+    step: str
+    step_entered_at: datetime
+    entered_at: datetime
+    last_sent_at: datetime | None
+    trigger: dict[str, Any]
+    arrived: bool = False  # reached its step in this wake-up (else it was woken there)
+    state: RunState = RunState.WAITING
+    next_wake_at: datetime | None = None
+    waiting_for: str | None = None
+    reason: str | None = None
+    stopped: bool = False  # waits or ended: no more steps this wake-up
+    history: list[tuple[str, str, str | None]] = field(default_factory=list)  # (step, outcome, detail)
+
+
+@dataclass
+class Batch:
+    """What one batch did, written together."""
+
+    now: datetime
+    timezone: str
+    subscribers: dict[int, Subscriber]
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    counts: Counter[tuple[int, str, str]] = field(default_factory=Counter)  # (version, step, counter) -> n
+    notices: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)  # (subscriber, step, step's values)
+    updates: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (subscriber, update step)
+
+
+@lru_cache(maxsize=256)
+def _definition(version_id: int) -> Definition:
+    """A version's definition, read once per worker: versions never change."""
+    from automations.models import AutomationVersion
+
+    version = db.session.get(AutomationVersion, version_id)
+    if version is None:
+        raise LookupError(version_id)
+    return Definition(version.definition)
+
+
+def definition_of(version_id: int) -> Definition:
+    """A version's definition (cached: versions are immutable)."""
+    return _definition(version_id)
+
+
+def wake(limit: int = BATCH, rounds: int = 100) -> int:
+    """Job: move on the runs that are due, a batch at a time, until none is (or ``rounds`` batches); return how many
+    steps were taken."""
+    steps = 0
+    for _round in range(rounds):
+        claimed = claim(limit)
+        if not claimed:
+            break
+        steps += advance(claimed)
+    return steps
+
+
+def queue_wake() -> None:
+    """Have a worker wake the due runs now (a trigger that just started runs: no waiting for the periodic wake)."""
+    queue().enqueue(wake, job_id=WAKE_JOB_ID)
+
+
+def claim(limit: int) -> list[Moving]:
+    """Claim up to ``limit`` due runs for this worker, oldest due first."""
+    now = utcnow()
+    live = select(Automation.id).where(Automation.status == AutomationStatus.ACTIVE)  # a paused one's runs wait
+    due = (select(Run.id).where(Run.state == RunState.WAITING, Run.next_wake_at <= now,
+                                or_(Run.claimed_until.is_(None), Run.claimed_until < now),
+                                Run.automation_id.in_(live.scalar_subquery()))
+           .order_by(Run.next_wake_at).limit(limit))
+    if db.engine.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    stmt = (update(Run).where(Run.id.in_(due.scalar_subquery()))
+            .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+            .returning(Run.id, Run.automation_id, Run.version_id, Run.subscriber_id, Run.step, Run.step_entered_at,
+                       Run.entered_at, Run.last_sent_at, Run.trigger))
+    rows = [Moving(*row) for row in db.session.execute(stmt.execution_options(synchronize_session=False))]
+    db.session.commit()
+    return rows
+
+
+def advance(runs: Sequence[Moving]) -> int:
+    """Move claimed runs on until each waits or ends, and write what they did in one transaction; return the steps
+    taken."""
+    now = utcnow()
+    batch = Batch(now, current_app.config["KAIRAN"].timezone, {s.id: s for s in db.session.scalars(
+        select(Subscriber).where(Subscriber.id.in_({run.subscriber_id for run in runs})))})
+    for run in runs:
+        _check_exits(run, batch)
+        if run.step == "" and not run.stopped:  # just started: it enters the first step
+            _arrive(run, definition_of(run.version_id).start, batch)
+    taken = 0
+    for _wave in range(MAX_WAVES):
+        groups: dict[tuple[int, str], list[Moving]] = defaultdict(list)
+        for run in runs:
+            if not run.stopped:
+                groups[(run.version_id, run.step)].append(run)
+        if not groups:
+            break
+        for (version_id, key), group in groups.items():
+            taken += len(group)
+            STEP_HANDLERS[definition_of(version_id).step(key)["type"]](group, definition_of(version_id).step(key),
+                                                                     batch)
+    else:
+        for run in runs:  # never for a checked definition; a safety net against a spinning batch
+            if not run.stopped:
+                _end(run, RunState.FAILED, batch, "too many steps in one go")
+    _write(runs, batch)
+    return taken
+
+
+def _arrive(run: Moving, key: str | None, batch: Batch) -> None:
+    """Take a run to its next step (None: the end of its path, completed)."""
+    if key is None:
+        _end(run, RunState.COMPLETED, batch, None)
+        return
+    run.step, run.step_entered_at, run.arrived = key, batch.now, True
+    batch.counts[(run.version_id, key, "entered")] += 1
+
+
+def _pass(run: Moving, key: str | None, batch: Batch, outcome: str = "passed", detail: str | None = None) -> None:
+    run.history.append((run.step, outcome, detail))
+    batch.counts[(run.version_id, run.step, "passed")] += 1
+    _arrive(run, key, batch)
+
+
+def _sleep(run: Moving, until: datetime, waiting_for: str | None = None) -> None:
+    run.next_wake_at, run.waiting_for, run.stopped = until, waiting_for, True
+
+
+def _end(run: Moving, state: RunState, batch: Batch, reason: str | None) -> None:
+    run.state, run.reason, run.stopped, run.next_wake_at = state, reason, True, None
+    outcome = {RunState.CONVERTED: "converted", RunState.EXITED: "exited", RunState.FAILED: "failed"}.get(state)
+    if run.step and outcome:
+        run.history.append((run.step, outcome, reason))
+        batch.counts[(run.version_id, run.step, outcome)] += 1
+
+
+def _check_exits(run: Moving, batch: Batch) -> None:
+    """End a run whose subscriber is gone or blocklisted, or left the trigger list (when the rules say so)."""
+    subscriber = batch.subscribers.get(run.subscriber_id)
+    if subscriber is None:
+        _end(run, RunState.EXITED, batch, "subscriber deleted")
+    elif subscriber.status == SubscriberStatus.BLOCKLISTED:
+        _end(run, RunState.EXITED, batch, "blocklisted")
+
+
+# The steps. Each takes the runs of one version at one step, and moves, sleeps or ends each.
+
+
+def _wait(group: list[Moving], step: dict[str, Any], batch: Batch) -> None:
+    for run in group:
+        subscriber = batch.subscribers[run.subscriber_id]
+        try:
+            ends = wait_ends(step, run.step_entered_at, entered=run.entered_at, last_mail=run.last_sent_at,
+                             attributes=subscriber.attribs or {}, timezone=batch.timezone)
+        except NoDateError as missing:
+            _end(run, RunState.FAILED, batch, f"no date in attribute {missing}")
+            continue
+        if ends > batch.now:
+            _sleep(run, ends)
+        else:
+            _pass(run, step.get("next"), batch)
+
+
+def _wait_event(group: list[Moving], step: dict[str, Any], batch: Batch) -> None:
+    since = min(run.step_entered_at for run in group)
+    conditions = [Event.subscriber_id.in_([run.subscriber_id for run in group]), Event.name == step["event"],
+                  Event.occurred_at >= since]
+    if step.get("property") is not None:
+        conditions.append(property_condition(step["property"]))
+    latest = dict(db.session.execute(select(Event.subscriber_id, func.max(Event.occurred_at)).where(*conditions)
+                                     .group_by(Event.subscriber_id)).all())
+    timeout = timedelta(minutes=duration_minutes(step))
+    for run in group:
+        happened = latest.get(run.subscriber_id)
+        if happened is not None and happened >= run.step_entered_at:
+            _pass(run, step.get("next"), batch, "event")
+        elif batch.now >= run.step_entered_at + timeout:
+            _pass(run, step.get("timeout"), batch, "timeout")
+        else:
+            _sleep(run, run.step_entered_at + timeout, waiting_for=step["event"])
+
+
+def _condition(group: list[Moving], step: dict[str, Any], batch: Batch) -> None:
+    ids = [run.subscriber_id for run in group]
+    matching = set(db.session.scalars(select(Subscriber.id).where(Subscriber.id.in_(ids),
+                                                                  compile_rule(step["rule"]))))
+    for run in group:
+        yes = run.subscriber_id in matching
+        _pass(run, step.get("yes" if yes else "no"), batch, "yes" if yes else "no")
+
+
+def _split(group: list[Moving], step: dict[str, Any], batch: Batch) -> None:
+    branches = step["branches"]
+    for run in group:
+        # Deterministic per run and step: a run woken twice never changes its branch.
+        roll = int.from_bytes(hashlib.blake2b(f"{run.id}:{run.step}".encode(), digest_size=4).digest()) % 100
+        total = 0
+        for number, branch in enumerate(branches):
+            total += int(branch["percent"])
+            if roll < total:
+                _pass(run, branch.get("next"), batch, f"branch:{number + 1}")
+                break
+
+
+def _send(group: list[Moving], step: dict[str, Any], batch: Batch) -> None:
+    definition = definition_of(group[0].version_id)
+    emails = {run.subscriber_id: batch.subscribers[run.subscriber_id].email for run in group}
+    suppressed = suppressed_addresses(emails.values())
+    for run in group:
+        email = emails[run.subscriber_id]
+        if email in suppressed:
+            _end(run, RunState.EXITED, batch, "suppressed")
+            continue
+        quiet = quiet_ends(definition.quiet_hours, email, batch.now, batch.timezone)
+        if quiet is not None:
+            _sleep(run, quiet)  # it stays at the send step and sends when the window opens
+            continue
+        batch.deliveries.append({"campaign_id": int(step["campaign_id"]), "subscriber_id": run.subscriber_id,
+                                 "run_id": run.id, "domain": receiving_domain(email),
+                                 "template_data": {"event": run.trigger}})
+        run.last_sent_at = batch.now
+        batch.counts[(run.version_id, run.step, "sent")] += 1
+        _pass(run, step.get("next"), batch, "sent")
+
+
+def _update(group: list[Moving], step: dict[str, Any], batch: Batch) -> None:
+    for run in group:
+        batch.updates.append((run.subscriber_id, step))
+        _pass(run, step.get("next"), batch)
+
+
+def _notify(group: list[Moving], step: dict[str, Any], batch: Batch) -> None:
+    for run in group:
+        batch.notices.append((run.subscriber_id, run.step, step))
+        _pass(run, step.get("next"), batch)
+
+
+def _goal(group: list[Moving], step: dict[str, Any], batch: Batch) -> None:
+    for run in group:
+        _end(run, RunState.CONVERTED, batch, None)
+
+
+def _exit(group: list[Moving], step: dict[str, Any], batch: Batch) -> None:
+    for run in group:
+        run.history.append((run.step, "exit", None))
+        _end(run, RunState.COMPLETED, batch, None)
+
+
+STEP_HANDLERS = {"wait": _wait, "wait_event": _wait_event, "condition": _condition, "split": _split, "send": _send,
+                 "update": _update, "notify": _notify, "goal": _goal, "exit": _exit}
+
+
+def _write(runs: Sequence[Moving], batch: Batch) -> None:
+    """Write the batch: runs, history, deliveries, subscriber updates and counters, in one transaction."""
+    from automations.updates import apply_updates
+
+    now = batch.now
+    if batch.updates:
+        apply_updates(batch.updates)
+    rows = [{"run": run.id, "state": run.state, "step": run.step, "step_entered_at": run.step_entered_at,
+             "next_wake_at": run.next_wake_at, "waiting_for": run.waiting_for, "last_sent_at": run.last_sent_at,
+             "ended_at": now if run.state != RunState.WAITING else None, "reason": run.reason} for run in runs]
+    table = Run.__table__
+    db.session.execute(update(table).where(table.c.id == _bind("run")).values(
+        state=_bind("state"), step=_bind("step"), step_entered_at=_bind("step_entered_at"),
+        next_wake_at=_bind("next_wake_at"), waiting_for=_bind("waiting_for"), last_sent_at=_bind("last_sent_at"),
+        ended_at=_bind("ended_at"), reason=_bind("reason"), claimed_until=None), rows)
+    history = [{"run_id": run.id, "step": step, "at": now, "outcome": outcome, "detail": detail}
+               for run in runs for step, outcome, detail in run.history]
+    if history:
+        db.session.execute(insert(RunStep), history)
+    inserted: dict[int, list[int]] = defaultdict(list)
+    if batch.deliveries:
+        for row_id, campaign_id in db.session.execute(
+                insert(Delivery).returning(Delivery.id, Delivery.campaign_id, sort_by_parameter_order=True),
+                batch.deliveries):
+            inserted[campaign_id].append(row_id)
+    _count(batch.counts)
+    db.session.commit()
+    for campaign_id, ids in inserted.items():  # after the commit: a job never looks for rows not yet there
+        enqueue_batch(campaign_id, min(ids), max(ids))
+    if batch.notices:
+        from automations.notices import send_notices
+
+        send_notices(batch.notices)
+
+
+def _bind(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+def _count(counts: Counter[tuple[int, str, str]]) -> None:
+    """Add a batch's counts to its steps' totals (one statement per step and counter that moved)."""
+    for (version_id, key, counter), n in counts.items():
+        column = getattr(StepCount, counter)
+        changed = db.session.execute(update(StepCount).where(StepCount.version_id == version_id,
+                                                             StepCount.step == key).values({column: column + n}))
+        if not changed.rowcount:  # type: ignore[attr-defined]
+            db.session.execute(insert(StepCount).values(version_id=version_id, step=key, entered=0, passed=0, sent=0,
+                                                        converted=0, exited=0, failed=0, **{counter: n}))
+
+
+def waiting_now(version_ids: Iterable[int]) -> dict[tuple[int, str], int]:
+    """How many runs wait at each step of these versions now."""
+    return {(version_id, step): n for version_id, step, n in db.session.execute(
+        select(Run.version_id, Run.step, func.count()).where(Run.version_id.in_(list(version_ids)),
+                                                              Run.state == RunState.WAITING)
+        .group_by(Run.version_id, Run.step))}
+
+
+def left_trigger_list(runs: Sequence[Moving], list_id: int) -> set[int]:
+    """The subscribers among these runs' who unsubscribed from the trigger list."""
+    return set(db.session.scalars(select(Subscription.subscriber_id).where(
+        and_(Subscription.list_id == list_id, Subscription.status == SubscriptionStatus.UNSUBSCRIBED,
+             Subscription.subscriber_id.in_([run.subscriber_id for run in runs])))))

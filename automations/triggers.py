@@ -1,0 +1,264 @@
+"""What starts runs, and what ends or wakes them from outside: events as they are stored, scheduled triggers, and
+enrolment by the API or an editor.
+
+An event starts its runs at once: they are inserted due now and a worker is asked to wake them (no waiting for a
+tick). The same event ends runs whose exit rules name it, and wakes runs waiting for it. The scheduled triggers
+(subscribed to a list, a date attribute, entering a segment, a campaign opened, clicked or not opened) are looked
+up by the periodic ``scan``. Entry rules: once per subscriber, again after N days, or every time (one run per
+value of the trigger event's deduplicating property, such as order_id).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import and_, func, insert, select, update
+
+from automations.engine import definition_of, queue_wake
+from automations.graph import Definition
+from automations.models import Automation, AutomationStatus, Event, Run, RunState
+from automations.timing import NoDateError, attribute_date
+from core.db import db, utcnow
+from lists.models import ConsentRecord, Subscriber, SubscriptionStatus
+from lists.segment_rules import compile_rule
+from lists.segments import get_segment
+from mailer.models import Delivery
+
+SCAN_SECONDS = 60  # how often scheduled triggers are looked up
+
+
+def active() -> list[tuple[Automation, Definition]]:
+    """The active automations with the definition new runs start on."""
+    return [(a, definition_of(a.version_id)) for a in db.session.scalars(
+        select(Automation).where(Automation.status == AutomationStatus.ACTIVE, Automation.version_id.is_not(None)))
+        if a.version_id is not None]
+
+
+def matches(condition: dict[str, Any] | None, properties: dict[str, Any]) -> bool:
+    """Whether an event's properties meet a trigger's or an exit rule's property condition (as the event rule reads
+    it: text eq, ne, contains; number eq, gt, gte, lt, lte)."""
+    if not condition:
+        return True
+    have, op, wanted = properties.get(condition["key"]), condition["op"], condition["value"]
+    if isinstance(wanted, str):
+        text = None if have is None else str(have)
+        return {"eq": text == wanted, "ne": text != wanted, "contains": text is not None and wanted in text}[op]
+    if not isinstance(have, int | float) or isinstance(have, bool):
+        return False
+    return {"eq": have == wanted, "gt": have > wanted, "gte": have >= wanted, "lt": have < wanted,
+            "lte": have <= wanted}[op]
+
+
+def start_runs(automation: Automation, definition: Definition, entries: Iterable[tuple[int, dict[str, Any]]]) -> int:
+    """Start runs for (subscriber id, trigger data) under the automation's entry rule; return how many started.
+
+    Runs are inserted due now; the caller commits and asks for a wake-up (``queue_wake``).
+    """
+    entry, now = definition.entry, utcnow()
+    entries = list(entries)
+    if not entries:
+        return 0
+    if entry["mode"] == "again_after":  # not while an entry of theirs is more recent than N days
+        since = now - timedelta(days=int(entry["days"]))
+        recent = set(db.session.scalars(select(Run.subscriber_id).where(
+            Run.automation_id == automation.id, Run.subscriber_id.in_({s for s, _t in entries}),
+            Run.entered_at > since)))
+        entries = [(s, t) for s, t in entries if s not in recent]
+    rows = []
+    for subscriber_id, trigger in entries:
+        rows.append({"automation_id": automation.id, "version_id": automation.version_id,
+                     "subscriber_id": subscriber_id, "entry_key": _entry_key(entry, trigger, now),
+                     "state": RunState.WAITING, "step": "", "step_entered_at": now, "next_wake_at": now,
+                     "trigger": trigger, "entered_at": now})
+    started = 0
+    for row in rows:  # one by one: a repeated entry is skipped by the unique key, the others go in
+        with db.session.begin_nested():
+            exists = db.session.scalar(select(Run.id).where(Run.automation_id == row["automation_id"],
+                                                            Run.subscriber_id == row["subscriber_id"],
+                                                            Run.entry_key == row["entry_key"]))
+            if exists is None:
+                db.session.execute(insert(Run).values(**row))
+                started += 1
+    return started
+
+
+def _entry_key(entry: dict[str, Any], trigger: dict[str, Any], now: datetime) -> str:
+    mode = entry["mode"]
+    if mode == "once":
+        return ""
+    if mode == "again_after":
+        return f"at:{now.isoformat()}"
+    prop = entry.get("dedupe_property")
+    value = (trigger.get("properties") or {}).get(prop) if prop else None
+    if value is not None:
+        return f"{prop}:{value}"[:200]
+    return f"event:{trigger.get('id') or uuid.uuid4()}"
+
+
+def on_events(stored: Sequence[tuple[int, int, str, dict[str, Any], datetime]]) -> None:
+    """Act on events just stored, (event id, subscriber id, name, properties, occurred_at): end runs their exit
+    rules name, wake runs waiting for them, start runs they trigger. Commits."""
+    if not stored:
+        return
+    names = {name for _id, _s, name, _p, _o in stored}
+    now, woken = utcnow(), 0
+    for automation, definition in active():
+        exits = [rule for rule in definition.exit["events"] if rule["event"] in names]
+        if exits:
+            leaving = {s for _i, s, name, props, _o in stored for rule in exits
+                       if rule["event"] == name and matches(rule.get("property"), props)}
+            if leaving:
+                db.session.execute(update(Run).where(
+                    Run.automation_id == automation.id, Run.subscriber_id.in_(leaving), Run.state == RunState.WAITING)
+                    .values(state=RunState.EXITED, reason="exit event", ended_at=now, next_wake_at=None))
+        trigger = definition.trigger
+        if trigger["kind"] == "event" and trigger["event"] in names:
+            woken += start_runs(automation, definition, [
+                (s, {"id": i, "name": name, "properties": props, "occurred_at": occurred.isoformat()})
+                for i, s, name, props, occurred in stored
+                if name == trigger["event"] and matches(trigger.get("property"), props)])
+    subscribers = {s for _i, s, _n, _p, _o in stored}
+    woken += db.session.execute(update(Run).where(
+        Run.subscriber_id.in_(subscribers), Run.state == RunState.WAITING, Run.waiting_for.in_(names))
+        .values(next_wake_at=now)).rowcount  # type: ignore[attr-defined]
+    db.session.commit()
+    if woken:
+        queue_wake()
+
+
+def enrol(automation: Automation, subscriber_ids: Iterable[int], data: dict[str, Any] | None = None) -> int:
+    """Start runs for these subscribers now (the API's and the editor's enrolment); return how many started."""
+    if automation.status != AutomationStatus.ACTIVE or automation.version_id is None:
+        from flask_babel import gettext as _
+
+        from automations.errors import AutomationStateError
+
+        raise AutomationStateError(_("Activate the automation before enrolling subscribers."))
+    known = set(db.session.scalars(select(Subscriber.id).where(Subscriber.id.in_(set(subscriber_ids)))))
+    started = start_runs(automation, definition_of(automation.version_id),
+                         [(s, {"name": "enrolled", "properties": data or {}}) for s in sorted(known)])
+    db.session.commit()
+    if started:
+        queue_wake()
+    return started
+
+
+def enrol_segment(automation: Automation, segment_id: int) -> int:
+    """Enrol every current member of a segment at once."""
+    members = db.session.scalars(select(Subscriber.id).where(compile_rule(get_segment(segment_id).rules)))
+    return enrol(automation, list(members))
+
+
+def scan() -> int:
+    """Periodic job: start the runs of the scheduled triggers since the last look; return how many started."""
+    now, started = utcnow(), 0
+    for automation, definition in active():
+        trigger = definition.trigger
+        since = automation.scanned_at or now
+        entries = SCANS.get(trigger["kind"], lambda *_a: [])(automation, trigger, since, now)
+        started += start_runs(automation, definition, entries)
+        automation.scanned_at = now
+        db.session.commit()
+    if started:
+        queue_wake()
+    return started
+
+
+def _subscribed(automation: Automation, trigger: dict[str, Any], since: datetime, now: datetime
+                ) -> list[tuple[int, dict[str, Any]]]:
+    """Confirmed subscriptions to the list since the last look (consent records, whose ids only grow)."""
+    cursor = automation.consent_cursor or 0
+    if not cursor:  # first look: from now on, not everyone who ever subscribed
+        automation.consent_cursor = db.session.scalar(select(func.coalesce(func.max(ConsentRecord.id), 0))) or 0
+        return []
+    rows = db.session.execute(select(ConsentRecord.id, ConsentRecord.subscriber_id).where(
+        ConsentRecord.id > cursor, ConsentRecord.list_id == int(trigger["list_id"]),
+        ConsentRecord.status == SubscriptionStatus.CONFIRMED).order_by(ConsentRecord.id)).all()
+    newest = db.session.scalar(select(func.max(ConsentRecord.id)))
+    automation.consent_cursor = int(newest or cursor)
+    return [(s, {"name": "subscribed", "properties": {"list_id": int(trigger["list_id"])}})
+            for s in dict.fromkeys(s for _i, s in rows)]
+
+
+def _date(automation: Automation, trigger: dict[str, Any], since: datetime, now: datetime
+          ) -> list[tuple[int, dict[str, Any]]]:
+    """Subscribers whose date attribute (moved by offset_days; yearly: this year's) fell at its time of day between
+    the last look and now."""
+    zone = ZoneInfo(current_app.config["KAIRAN"].timezone)
+    name, offset = str(trigger["attribute"]), int(trigger.get("offset_days", 0))
+    at = datetime.strptime(trigger.get("at", "09:00"), "%H:%M").time()
+    found = []
+    # Those with the attribute at all: attributes are JSON, read here (a birthday list is thousands, not millions).
+    for subscriber_id, attribs in db.session.execute(select(Subscriber.id, Subscriber.attribs).where(
+            Subscriber.attribs[name].is_not(None))):
+        try:
+            day = attribute_date(attribs or {}, name) + timedelta(days=offset)
+        except NoDateError:
+            continue
+        candidates = [day]
+        if trigger.get("yearly"):
+            candidates = [_in_year(day, year) for year in (since.astimezone(zone).year, now.astimezone(zone).year)]
+        for candidate in candidates:
+            when = datetime.combine(candidate, at, tzinfo=zone)
+            if since < when <= now:
+                found.append((subscriber_id, {"name": "date", "properties": {name: str(attribs.get(name))}}))
+                break
+    return found
+
+
+def _in_year(day: Any, year: int) -> Any:
+    try:
+        return day.replace(year=year)
+    except ValueError:  # 29 February in a common year: the 28th
+        return day.replace(year=year, day=28)
+
+
+def _segment(automation: Automation, trigger: dict[str, Any], since: datetime, now: datetime
+             ) -> list[tuple[int, dict[str, Any]]]:
+    """Members of the segment who have no run of this automation yet (entering it; once is the natural entry rule
+    here)."""
+    rules = get_segment(int(trigger["segment_id"])).rules
+    members = db.session.scalars(select(Subscriber.id).where(compile_rule(rules), ~select(Run.id).where(
+        Run.automation_id == automation.id, Run.subscriber_id == Subscriber.id).exists()))
+    return [(s, {"name": "segment", "properties": {"segment_id": int(trigger["segment_id"])}}) for s in members]
+
+
+def _campaign(automation: Automation, trigger: dict[str, Any], since: datetime, now: datetime
+              ) -> list[tuple[int, dict[str, Any]]]:
+    """Readers of the campaign who opened or clicked it (as people) since the last look, or who did not open it
+    within N days of its sending."""
+    campaign_id, action = int(trigger["campaign_id"]), trigger["action"]
+    props = {"campaign_id": campaign_id, "action": action}
+    if action in ("opened", "clicked"):
+        column = Delivery.first_open_at if action == "opened" else Delivery.first_click_at
+        ids = db.session.scalars(select(Delivery.subscriber_id).where(
+            Delivery.campaign_id == campaign_id, column > since, column <= now, Delivery.subscriber_id.is_not(None)))
+    else:
+        days = timedelta(days=int(trigger.get("within_days", 3)))
+        ids = db.session.scalars(select(Delivery.subscriber_id).where(and_(
+            Delivery.campaign_id == campaign_id, Delivery.first_open_at.is_(None), Delivery.sent_at > since - days,
+            Delivery.sent_at <= now - days, Delivery.subscriber_id.is_not(None))))
+    return [(s, {"name": "campaign", "properties": props}) for s in ids if s is not None]
+
+
+SCANS = {"subscribed": _subscribed, "date": _date, "segment": _segment, "campaign": _campaign}
+
+
+def on_stored(event_ids: Sequence[int]) -> None:
+    """Act on events just stored (automations/events.py calls it after its commit), when any automation is active
+    or any run waits for an event."""
+    if not event_ids or not _listening():
+        return
+    on_events([tuple(row) for row in db.session.execute(
+        select(Event.id, Event.subscriber_id, Event.name, Event.properties, Event.occurred_at)
+        .where(Event.id.in_(list(event_ids))).order_by(Event.id))])
+
+
+def _listening() -> bool:
+    return db.session.scalar(select(select(Automation.id).where(
+        Automation.status == AutomationStatus.ACTIVE).exists())) or False
