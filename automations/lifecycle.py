@@ -19,7 +19,8 @@ from automations.models import Automation, AutomationStatus, AutomationVersion, 
 from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
 from mailer.campaigns import require_legal_details
-from mailer.models import Campaign, CampaignKind, CampaignStatus
+from mailer.layouts import default_template
+from mailer.models import Campaign, CampaignKind, CampaignStatus, ContentType
 from mailer.template_context import fix_sender
 
 MAX_NAME = 200
@@ -72,10 +73,13 @@ def update_automation(automation: Automation, *, name: Any = None, draft: Any = 
     db.session.commit()
 
 
-def new_message(automation: Automation, name: str, subject: str = "") -> Campaign:
-    """A message for a send step: a campaign of kind automation, composed in the campaign editor."""
+def new_message(automation: Automation, name: str, subject: str = "", *, body: str = "",
+                content_type: ContentType = ContentType.HTML, from_email: str = "") -> Campaign:
+    """A message for a send step: a campaign of kind automation in the default layout (the law's footer), composed
+    in the campaign editor."""
     campaign = Campaign(name=f"{automation.name}: {name}"[:200], subject=subject or name, kind=CampaignKind.AUTOMATION,
-                        lists=[], body="")
+                        lists=[], body=body, content_type=content_type, from_email=from_email,
+                        template=default_template())
     db.session.add(campaign)
     db.session.commit()
     return campaign
