@@ -5,7 +5,8 @@ set-based statements whatever its size: one lookup per way of naming subscribers
 that may be created, one insert of the events. The insert skips an idempotency key that exists already (ON
 CONFLICT DO NOTHING) and returns the keys it stored, so a key sent twice at once (two requests, two machines) is
 stored once and the second request is told it was a duplicate: PostgreSQL makes the second insert wait for the
-first one's transaction, SQLite has one writer at a time.
+first one's transaction, SQLite has one writer at a time. The insert takes only events whose subscriber is still
+there: one deleted since the lookup is refused as unknown, as if the lookup had not found them.
 """
 
 from __future__ import annotations
@@ -175,9 +176,11 @@ def ingest(raw_events: Sequence[Any], source: EventSource = EventSource.API) -> 
             if event.idempotency_key is not None:
                 keys_seen.add(event.idempotency_key)
             rows.append((subscriber_id, event))
-    stored_keys = _insert(rows, now, source)
-    for _subscriber_id, event in rows:
-        if event.idempotency_key is None or event.idempotency_key in stored_keys:
+    stored_keys, gone = _insert(rows, now, source)
+    for subscriber_id, event in rows:
+        if subscriber_id in gone:
+            outcome.refuse(event.index, UnknownSubscriberError())
+        elif event.idempotency_key is None or event.idempotency_key in stored_keys:
             outcome.stored.append(event.index)
         else:
             outcome.duplicates.append(event.index)
@@ -203,22 +206,26 @@ def _subscribers(events: Sequence[EventInput]) -> dict[tuple[str, int | str], in
 
 _INSERT = ("INSERT INTO events (subscriber_id, name, properties, occurred_at, received_at, idempotency_key, source) "
            "SELECT {columns}, :received, {key}, :source FROM {rows} "
+           # Joined with subscribers: a subscriber deleted since the lookup is skipped, not a foreign-key error.
+           "JOIN subscribers ON subscribers.id = {subscriber} "
            # WHERE true: SQLite would otherwise read ON CONFLICT as a join's ON.
            "WHERE true ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key")
 # The batch goes in as one parameter, a JSON array of rows that the database parses in C: SQLite's json_each, and
 # PostgreSQL's json_to_recordset (arrays of each column cost psycopg 50 ms of Python per 1,000 events to send).
 _SQLITE_INSERT = text(_INSERT.format(
-    columns=", ".join(f"json_extract(value, '$[{n}]')" for n in range(4)), key="json_extract(value, '$[4]')",
-    rows="json_each(:rows)"))
+    columns=", ".join(f"json_extract(r.value, '$[{n}]')" for n in range(4)), key="json_extract(r.value, '$[4]')",
+    rows="json_each(:rows) AS r", subscriber="json_extract(r.value, '$[0]')"))
 _POSTGRES_INSERT = text(_INSERT.format(
-    columns="s, n, p, o", key="k",
+    columns="r.s, r.n, r.p, r.o", key="r.k", subscriber="r.s",
     rows="json_to_recordset(CAST(:rows AS json)) AS r(s integer, n text, p jsonb, o timestamptz, k text)"))
 
 
-def _insert(rows: Sequence[tuple[int, EventInput]], now: datetime, source: EventSource) -> set[str]:
-    """Insert the events in one statement (a repeated idempotency key is skipped); return the keys stored."""
+def _insert(rows: Sequence[tuple[int, EventInput]], now: datetime,
+            source: EventSource) -> tuple[set[str], set[int]]:
+    """Insert the events in one statement (a repeated idempotency key is skipped, and so is a subscriber deleted
+    since the lookup); return the keys stored and the subscribers who are gone."""
     if not rows:
-        return set()
+        return set(), set()
     if is_sqlite():
         statement, received = _SQLITE_INSERT, db_time(now)
         batch = orjson.dumps([(subscriber_id, e.name, e.properties, db_time(e.occurred_at), e.idempotency_key)
@@ -228,7 +235,12 @@ def _insert(rows: Sequence[tuple[int, EventInput]], now: datetime, source: Event
         batch = orjson.dumps([{"s": subscriber_id, "n": e.name, "p": orjson.Fragment(e.properties),
                                "o": e.occurred_at.isoformat(), "k": e.idempotency_key} for subscriber_id, e in rows])
     params = {"rows": batch.decode(), "received": received, "source": source.value}
-    return {key for key in db.session.scalars(statement, params) if key is not None}
+    returned = list(db.session.scalars(statement, params))  # one per event inserted
+    gone: set[int] = set()
+    if len(returned) < len(rows):  # duplicates, or subscribers deleted since the lookup: which ones, if any
+        ids = list({subscriber_id for subscriber_id, _event in rows})
+        gone = set(ids) - set(subscriber_ids_by("id", ids).values())
+    return {key for key in returned if key is not None}, gone
 
 
 def events_query(*, subscriber_id: int | None = None, subscriber_uuid: str | None = None, email: str | None = None,
