@@ -9,6 +9,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register the events API, its schemas, events on the subscriber's timeline and the event segment rule."""
     from automations import event_api, event_rules, models  # noqa: F401  (models: its table)
+    from automations.event_imports import init_event_imports
     from automations.timeline import customer_events
     from core import timeline
     from core.api import register_schema
@@ -20,3 +21,4 @@ def init_app(app: Flask) -> None:
     register_schema(app, "Event", event_api.EVENT)
     timeline.register(app, customer_events)
     event_rules.register()
+    init_event_imports(app)
