@@ -16,13 +16,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+import lists.imports
 from automations.event_import import local_time
 from automations.models import Event, EventSource
 from core.db import db
+from lists import import_files
 from lists.import_reader import RowError
-from lists.models import Import, ImportKind, Subscriber, Subscription
+from lists.imports import UNSTARTED_UPLOAD_KEPT, get_import
+from lists.models import Import, ImportFile, ImportKind, ImportStatus, Subscriber, Subscription
 from tests.automations.test_events import add_subscriber
-from tests.helpers import api_user, csrf_token, login, run_jobs
+from tests.helpers import Clock, api_user, csrf_token, login, run_jobs
 
 # An EC shop's order export as Excel saves it on a Japanese PC (CP932, CRLF).
 ORDERS = (
@@ -226,3 +229,25 @@ def test_times_as_shops_write_them(written: str, expected: str) -> None:
 def test_what_is_no_time_is_a_bad_row(written: str) -> None:
     with pytest.raises(RowError):
         local_time(written, ZoneInfo("Asia/Tokyo"))
+
+
+def test_cancelled_before_it_runs_stores_nothing_and_old_files_are_swept(
+        app: Flask, client: FlaskClient, shop: FlaskClient, users: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    add_subscriber(shop, "taro@example.jp")
+    login(client, "editor")
+    queued = upload_events(client, ORDERS.encode("cp932"))
+    start_events(client, queued)
+    client.post(queued + "/cancel", data={"csrf_token": csrf_token(client, queued)})
+    run_jobs(app)
+    assert client.get(queued + "/progress").get_json()["data"]["status"] == "cancelled"
+    assert events(app) == []
+    # An upload nobody started is swept after a day, as the subscribers' uploads are (lists/imports.py).
+    pending = int(upload_events(client, ORDERS.encode("cp932")).rsplit("/", 1)[1])
+    clock = Clock()
+    monkeypatch.setattr(lists.imports, "utcnow", clock.now)
+    clock.advance(UNSTARTED_UPLOAD_KEPT.total_seconds() + 60)
+    with app.app_context():
+        lists.imports.sweep()
+        assert get_import(pending).status == ImportStatus.CANCELLED
+        assert not import_files.exists(pending, ImportFile.UPLOAD)
