@@ -164,7 +164,7 @@ def configure(imp: Import, options: dict[str, Any]) -> None:
     if encoding not in ENCODINGS and encoding != imp.encoding:
         raise ValidationError(_("Unknown encoding %(e)s.", e=encoding))
     delimiter = options.get("delimiter") or imp.delimiter
-    if len(delimiter) != 1 or delimiter in "\r\n\"":
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\r\n\"":
         raise ValidationError(_("The delimiter is one character, such as a comma or a tab."))
     header = preview(upload_sample(imp), encoding, delimiter, rows=0)
     columns = len(header[0]) if header else 0

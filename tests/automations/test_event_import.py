@@ -181,6 +181,13 @@ def test_the_api_refuses_what_cannot_work_and_keeps_nothing(app: Flask, shop: Fl
     not_json = shop.post("/api/events/import", data={"params": "{", "file": (io.BytesIO(b"email\r\n"), "x.csv")},
                          content_type="multipart/form-data")
     assert not_json.status_code == 400
+    for params in ({"event_name": "purchase", "delim": 5}, {"event_name": "purchase", "mapping": "email"},
+                   {"event_name": "purchase", "mapping": [{"target": "email"}, {"target": "property", "key": "a b"}]},
+                   {"event_name": "purchase", "create_subscriber": "yes"}, {"event_name": "Purchase"}):
+        refused = shop.post("/api/events/import", data={
+            "params": json.dumps(params), "file": (io.BytesIO(b"email,total\r\na@example.jp,1\r\n"), "x.csv")},
+            content_type="multipart/form-data")
+        assert refused.status_code == 400, params
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Import)) == 0
     assert shop.get("/api/events/import/999").status_code == 400  # listmonk answers 400 for an unknown id
