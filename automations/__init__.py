@@ -9,9 +9,10 @@ from automations.settings import AUTOMATIONS  # declared before the settings are
 
 
 def init_app(app: Flask) -> None:
-    """Register the events API, its schemas, events on the subscriber's timeline and the event segment rule; the
-    engine's periodic jobs (wake due runs, look up scheduled triggers, forget old history)."""
+    """Register the events API and import, their schemas, events on the subscriber's timeline and the event segment
+    rule; the engine's periodic jobs (wake due runs, look up scheduled triggers, forget old history)."""
     from automations import engine, event_api, event_rules, models, retention, triggers  # noqa: F401  (models)
+    from automations.event_imports import init_event_imports
     from automations.timeline import customer_events
     from core import timeline
     from core.api import register_schema
@@ -24,6 +25,7 @@ def init_app(app: Flask) -> None:
     register_schema(app, "Event", event_api.EVENT)
     timeline.register(app, customer_events)
     event_rules.register()
+    init_event_imports(app)
     settings = AUTOMATIONS.of(app.config["KAIRAN"])
     register_periodic(app, DEFAULT_QUEUE, engine.wake, settings.wake_seconds)
     register_periodic(app, DEFAULT_QUEUE, triggers.scan, triggers.SCAN_SECONDS)
