@@ -193,6 +193,15 @@
       for (const input of form.querySelectorAll("input, select, textarea")) input.disabled = true;
     }
     panel.replaceChildren(head, form);
+    const mode = form.querySelector("select[name=mode]");
+    if (mode) {  // a wait shows only the fields of its mode
+      const FIELDS = { duration: ["days", "hours", "at"], since_entry: ["days", "at"], since_last_mail: ["days", "at"],
+        weekday: ["weekday", "at"], attribute: ["attribute", "offset_days", "at"] };
+      const show = () => { for (const name of ["days", "hours", "at", "weekday", "attribute", "offset_days"]) {
+        form.querySelector(`[name=${name}]`).closest(".field").hidden = !FIELDS[mode.value].includes(name); } };
+      mode.addEventListener("change", show);
+      show();
+    }
   }
 
   function apply(values) {
