@@ -19,6 +19,9 @@ def init_app(app: Flask) -> None:
     from core.queues import DEFAULT_QUEUE, register_periodic
 
     app.register_blueprint(event_api.bp)
+    from automations.views import init_views
+
+    init_views(app)  # the pages, and the runs on a subscriber's page
     register_schema(app, "EventInput", event_api.EVENT_INPUT)
     register_schema(app, "EventBatch", event_api.EVENT_BATCH)
     register_schema(app, "EventOutcome", event_api.EVENT_OUTCOME)
