@@ -16,7 +16,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from app import create_app
 from automations import lifecycle
 from automations.models import Run, RunState, RunStep, StepCount
 from core import clock
@@ -50,17 +49,6 @@ def reminder(campaign_id: int) -> dict[str, object]:
             "bought": {"type": "goal"},
         },
     }
-
-
-@pytest.fixture
-def moving(app: Flask, settings_env: dict[str, str]) -> Iterator[Flask]:
-    """The installation with the movable clock on, as its workers run it (made after ``app``, whose clock is the
-    system's: the clock is the process's, and the last app made sets it)."""
-    app = create_app({**settings_env, "TESTING": True, "KAIRAN_MOVABLE_CLOCK": "true"})
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-    clock.use_system()
 
 
 @pytest.fixture
