@@ -23,8 +23,8 @@ from core import clock
 from core.db import db
 from lists.models import Subscriber
 from lists.subscribers import subscribers_for_addresses
-from mailer.models import Delivery
-from tests.helpers import api_user
+from mailer.models import Campaign, Delivery
+from tests.helpers import api_user, run_jobs
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -277,3 +277,41 @@ def test_waits_end_at_their_local_times(step: dict[str, Any], expected: str) -> 
                      last_mail=datetime(2026, 12, 1, 8, tzinfo=TOKYO), attributes={"contract_end": "2026-12-31"},
                      timezone="Asia/Tokyo")
     assert ends.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M") == expected
+
+
+def test_a_list_or_segment_a_live_automation_uses_cannot_be_deleted(moving: Flask, api: FlaskClient) -> None:
+    list_id = api.post("/api/lists", json={"name": "VIP"}).get_json()["data"]["id"]
+    segment_id = api.post("/api/segments", json={"name": "常連", "expression": 'did("purchase", at_least=3)'}
+                          ).get_json()["data"]["id"]
+    steps = {"tag": {"type": "update", "add_lists": [list_id], "next": None}}
+    automation_id = active(moving, {"trigger": {"kind": "segment", "segment_id": segment_id}, "start": "tag",
+                                    "steps": steps})
+    for path in (f"/api/lists/{list_id}", f"/api/segments/{segment_id}"):
+        refused = api.delete(path)
+        assert refused.status_code == 409, refused.get_json()
+        assert "“テスト”" in refused.get_json()["message"]  # the automation, named
+    with moving.app_context():
+        lifecycle.archive(lifecycle.get_automation(automation_id))
+    assert api.delete(f"/api/lists/{list_id}").status_code == 200  # archived: no longer held
+
+
+def test_a_message_that_cannot_be_rendered_for_one_reader_fails_their_run_only(moving: Flask, api: FlaskClient,
+                                                                              capture: Any) -> None:
+    active(moving, definition({"mail": {"type": "send", "campaign_id": "MESSAGE", "next": "later"},
+                               "later": {"type": "wait", "mode": "duration", "days": 1, "next": None}}, "mail"),
+           message=True)
+    with moving.app_context():
+        campaign = db.session.scalars(select(Campaign)).one()
+        # Dividing by a reader's attribute: zero for one of them.
+        campaign.body = "<p>{{ 100 // subscriber.attribs.share }} 円</p>"
+        db.session.commit()
+    for email, share in (("ok@example.jp", 4), ("zero@example.jp", 0)):
+        api.post("/api/subscribers", json={"email": email, "name": email, "attribs": {"share": share}})
+        post(api, email)
+    wake(moving)
+    run_jobs(moving)
+    (ok, zero) = runs(moving)
+    assert ok == ("ok@example.jp", RunState.WAITING, "later", None)
+    assert zero[:3] == ("zero@example.jp", RunState.FAILED, "later")
+    assert zero[3] == "The template cannot be rendered: integer division or modulo by zero"
+    assert capture.count() == 1
