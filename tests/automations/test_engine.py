@@ -315,3 +315,30 @@ def test_a_message_that_cannot_be_rendered_for_one_reader_fails_their_run_only(m
     assert zero[:3] == ("zero@example.jp", RunState.FAILED, "later")
     assert zero[3] == "The template cannot be rendered: integer division or modulo by zero"
     assert capture.count() == 1
+
+
+def test_an_edit_makes_a_new_version_runs_stay_on_theirs_until_moved_where_the_preview_said(
+        moving: Flask, api: FlaskClient) -> None:
+    first = definition({"a": {"type": "wait", "mode": "duration", "days": 1, "next": "b"},
+                        "b": {"type": "wait", "mode": "duration", "days": 1, "next": None}}, "a")
+    automation_id = active(moving, first)
+    post(api, "taro@example.jp")
+    post(api, "hanako@example.jp")
+    wake(moving)
+    with moving.app_context():
+        db.session.execute(update(Run).where(Run.subscriber_id == select(Subscriber.id).where(
+            Subscriber.email == "hanako@example.jp").scalar_subquery()).values(step="b"))
+        db.session.commit()
+        automation = lifecycle.get_automation(automation_id)
+        second = definition({"a": {"type": "wait", "mode": "duration", "days": 3, "next": "c"},
+                             "c": {"type": "exit"}}, "a")
+        lifecycle.update_automation(automation, draft=second)
+        assert lifecycle.move_preview(automation) == []  # not active yet: the draft is only a draft
+        version = lifecycle.activate(automation)
+        assert version.number == 2
+        preview = lifecycle.move_preview(automation)
+        assert [(row["version"], row["step"], row["runs"], row["lands"]) for row in preview] == [
+            (1, "a", 1, "a"), (1, "b", 1, None)]  # "b" is gone from version 2: that run stays on version 1
+        assert lifecycle.move_runs(automation) == 1
+        on = dict(db.session.execute(select(Run.step, Run.version_id)).all())
+        assert on == {"a": version.id, "b": on["b"]} and on["b"] != version.id
