@@ -342,3 +342,56 @@ def test_an_edit_makes_a_new_version_runs_stay_on_theirs_until_moved_where_the_p
         assert lifecycle.move_runs(automation) == 1
         on = dict(db.session.execute(select(Run.step, Run.version_id)).all())
         assert on == {"a": version.id, "b": on["b"]} and on["b"] != version.id
+
+
+def test_date_triggers_start_runs_when_the_day_and_time_come(moving: Flask, api: FlaskClient) -> None:
+    redis_url = moving.config["KAIRAN"].redis_url
+    with moving.app_context():
+        morning = (clock.now().astimezone(TOKYO) + timedelta(days=1)).replace(hour=8, minute=59, second=0,
+                                                                              microsecond=0)
+        clock.move(redis_url, morning - clock.now())
+    day = morning.date()
+    people = {"born@example.jp": {"birthday": f"1990-{day:%m-%d}"},
+              "other@example.jp": {"birthday": "1990-01-01" if day.month != 1 else "1990-06-01"},
+              "ending@example.jp": {"contract_end": f"{day + timedelta(days=7):%Y-%m-%d}"},
+              "later@example.jp": {"contract_end": f"{day + timedelta(days=8):%Y-%m-%d}"}}
+    for email, attribs in people.items():
+        api.post("/api/subscribers", json={"email": email, "name": email, "attribs": attribs})
+    wait = {"a": {"type": "wait", "mode": "duration", "days": 1, "next": None}}
+    active(moving, {"trigger": {"kind": "date", "attribute": "birthday", "yearly": True, "at": "09:00"},
+                    "start": "a", "steps": wait})
+    active(moving, {"trigger": {"kind": "date", "attribute": "contract_end", "offset_days": -7, "at": "09:00"},
+                    "start": "a", "steps": wait})
+    with moving.app_context():
+        assert triggers.scan() == 0  # 08:59: not yet
+    clock.move(redis_url, timedelta(minutes=2))
+    with moving.app_context():
+        assert triggers.scan() == 2
+        assert triggers.scan() == 0  # each day once
+    assert sorted(email for email, *_rest in runs(moving)) == ["born@example.jp", "ending@example.jp"]
+
+
+def test_a_campaign_trigger_starts_runs_for_its_readers_who_clicked(moving: Flask, api: FlaskClient) -> None:
+    with moving.app_context():
+        campaign = Campaign(name="11月号", subject="11月号", lists=[], body="x")
+        db.session.add(campaign)
+        db.session.commit()
+        ids = subscribers_for_addresses({"clicked@example.jp", "idle@example.jp"}, create=True)
+        for subscriber_id in ids.values():
+            db.session.add(Delivery(campaign_id=campaign.id, subscriber_id=subscriber_id, domain="example.jp",
+                                    sent_at=clock.now()))
+        db.session.commit()
+        campaign_id = campaign.id
+    automation_id = active(moving, {"trigger": {"kind": "campaign", "campaign_id": campaign_id,
+                                                "action": "clicked"}, "start": "a",
+                                    "steps": {"a": {"type": "wait", "mode": "duration", "days": 1, "next": None}}})
+    clock.move(moving.config["KAIRAN"].redis_url, timedelta(minutes=1))
+    with moving.app_context():
+        db.session.execute(update(Delivery).where(Delivery.subscriber_id == ids["clicked@example.jp"])
+                           .values(first_click_at=clock.now(), first_open_at=clock.now()))
+        db.session.commit()
+        assert lifecycle.get_automation(automation_id).scanned_at is not None
+    clock.move(moving.config["KAIRAN"].redis_url, timedelta(minutes=1))
+    with moving.app_context():
+        assert triggers.scan() == 1
+    assert [email for email, *_rest in runs(moving)] == ["clicked@example.jp"]
