@@ -189,7 +189,7 @@
       subscribed: [choice(L.f.list, "t_list_id", options(C.lists), t.list_id ?? "")],
       date: [field(L.f.attribute, "t_attribute", t.attribute, { placeholder: "birthday" }), check(L.f.yearly, "t_yearly", t.yearly),
         field(L.f.trig_offset, "t_offset_days", t.offset_days ?? 0, { type: "number", min: "-365", max: "365" }),
-        field(L.f.trig_at, "t_at", t.at || "09:00", { type: "time" })],
+        field(L.f.trig_at, "t_at", t.at || "09:00", { placeholder: "09:00", pattern: "\\d\\d:\\d\\d", inputmode: "numeric" })],
       segment: [choice(L.f.segment, "t_segment_id", options(C.segments), t.segment_id ?? "")],
       campaign: [choice(L.f.campaign, "t_campaign_id", options(C.campaigns, (c) => c.automation ? `${c.name} (${L.f.automation_mail})` : c.name), t.campaign_id ?? ""),
         choice(L.f.action, "t_action", L.actions, t.action || "opened"),
@@ -198,14 +198,14 @@
     };
     for (const [kind, nodes] of Object.entries(byKind)) kinds.append(el("div", { "data-kind": kind }, ...nodes));
     form.append(choice(L.f.kind, "t_kind", L.triggers, t.kind || "manual"), kinds);
-    form.append(fieldset(L.f.entry, choice(L.f.entry, "entry_mode", L.entries, entry.mode || "once"),
+    form.append(fieldset(L.f.entry, choice(L.f.entry_mode, "entry_mode", L.entries, entry.mode || "once"),
       field(L.f.entry_days, "entry_days", entry.days, { type: "number", min: "1" }),
       field(L.f.dedupe, "entry_dedupe", entry.dedupe_property, { placeholder: "order_id" })));
     form.append(fieldset(L.f.exit, check(L.f.on_unsubscribe, "exit_unsubscribe", exit.on_unsubscribe),
       field(L.f.exit_events, "exit_events", (exit.events || []).map((e) => e.event).join(", "), { placeholder: "refund" })));
     form.append(fieldset(L.f.quiet, check(L.f.quiet_on, "quiet_on", quiet),
-      el("div", { class: "field-row" }, field(L.f.quiet_start, "quiet_start", (quiet || {}).start || "21:00", { type: "time" }),
-        field(L.f.quiet_end, "quiet_end", (quiet || {}).end || "08:00", { type: "time" })),
+      el("div", { class: "field-row" }, field(L.f.quiet_start, "quiet_start", (quiet || {}).start || "21:00", { placeholder: "21:00", pattern: "\\d\\d:\\d\\d", inputmode: "numeric" }),
+        field(L.f.quiet_end, "quiet_end", (quiet || {}).end || "08:00", { placeholder: "08:00", pattern: "\\d\\d:\\d\\d", inputmode: "numeric" })),
       check(L.f.carriers_only, "quiet_carriers", quiet ? quiet.carriers_only !== false : true)));
     const show = () => {
       const kind = form.querySelector("[name=t_kind]").value;
