@@ -247,8 +247,9 @@
     draft.entry = { mode };
     if (mode === "again_after") draft.entry.days = num(get("entry_days"));
     if (mode === "every_time" && get("entry_dedupe")) draft.entry.dedupe_property = get("entry_dedupe");
+    const before = Object.fromEntries(((draft.exit || {}).events || []).map((e) => [e.event, e]));  // keeps a property set by the API
     draft.exit = { on_unsubscribe: Boolean(values.get("exit_unsubscribe")),
-      events: get("exit_events").split(/[,、\s]+/).filter(Boolean).map((event) => ({ event })) };
+      events: get("exit_events").split(/[,、\s]+/).filter(Boolean).map((event) => before[event] || { event }) };
     draft.quiet_hours = values.get("quiet_on")
       ? { start: get("quiet_start") || "21:00", end: get("quiet_end") || "08:00", carriers_only: Boolean(values.get("quiet_carriers")) }
       : null;
