@@ -140,6 +140,10 @@ def enrol(automation: Automation, subscriber_ids: Iterable[int], data: dict[str,
 
         raise AutomationStateError(_("Activate the automation before enrolling subscribers."))
     known = set(db.session.scalars(select(Subscriber.id).where(Subscriber.id.in_(set(subscriber_ids)))))
+    # Enrolled by hand: never a second run beside one still under way (an "every time" entry has no order to
+    # tell two enrolments apart).
+    known -= set(db.session.scalars(select(Run.subscriber_id).where(
+        Run.automation_id == automation.id, Run.state == RunState.WAITING, Run.subscriber_id.in_(known))))
     started = start_runs(automation, definition_of(automation.version_id),
                          [(s, {"name": "enrolled", "properties": data or {}}) for s in sorted(known)])
     db.session.commit()

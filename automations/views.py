@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Flask, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from markupsafe import Markup
 from sqlalchemy import select
 
@@ -250,8 +251,10 @@ def enrol_some(automation_id: int) -> Any:
                         "to start again).", email=email), "warning")
         elif segment.isdigit():
             started = enrol_segment(automation, int(segment))
-            flash(_("%(n)d subscribers of the segment started the automation (those the entry rule keeps out "
-                    "did not).", n=started), "success")
+            flash(ngettext("%(num)d subscriber of the segment started the automation (those the entry rule keeps "
+                           "out, or already in it, did not).",
+                           "%(num)d subscribers of the segment started the automation (those the entry rule keeps "
+                           "out, or already in it, did not).", started), "success")
         else:
             flash(_("Give a subscriber's address or choose a segment."), "error")
     return redirect(back)
