@@ -9,9 +9,9 @@ from automations.settings import AUTOMATIONS  # declared before the settings are
 
 
 def init_app(app: Flask) -> None:
-    """Register the events API, its schemas, events on the subscriber's timeline and the event segment rule; the
-    engine's periodic jobs (wake due runs, look up scheduled triggers, forget old history)."""
-    from automations import engine, event_api, event_rules, models, retention, triggers  # noqa: F401  (models)
+    """Register the events and automations APIs, their schemas, events on the subscriber's timeline and the event
+    segment rule; the engine's periodic jobs (wake due runs, look up scheduled triggers, forget old history)."""
+    from automations import automation_api, engine, event_api, event_rules, models, retention, triggers  # noqa: F401
     from automations.timeline import customer_events
     from core import timeline
     from core.api import register_schema
@@ -22,6 +22,12 @@ def init_app(app: Flask) -> None:
     register_schema(app, "EventBatch", event_api.EVENT_BATCH)
     register_schema(app, "EventOutcome", event_api.EVENT_OUTCOME)
     register_schema(app, "Event", event_api.EVENT)
+    app.register_blueprint(automation_api.bp)
+    register_schema(app, "AutomationInput", automation_api.AUTOMATION_INPUT)
+    register_schema(app, "Automation", automation_api.AUTOMATION)
+    register_schema(app, "AutomationOne", automation_api.AUTOMATION_ONE)
+    register_schema(app, "AutomationRun", automation_api.AUTOMATION_RUN)
+    register_schema(app, "AutomationStats", automation_api.AUTOMATION_STATS)
     timeline.register(app, customer_events)
     event_rules.register()
     settings = AUTOMATIONS.of(app.config["KAIRAN"])
