@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, select
@@ -40,6 +41,7 @@ bp = Blueprint("automations_api", __name__, url_prefix="/api")
 
 MAX_ENROL = 10_000  # subscriber ids one enrolment may name
 MAX_STEP_KEY = 40
+MAX_DEFINITION_BYTES = 256 * 1024  # a hundred steps with their rules are a few kilobytes
 
 # The OpenAPI document's schemas of the automations API (registered in automations/__init__.py).
 _TIME = {"type": "string", "format": "date-time"}
@@ -127,6 +129,15 @@ def _shaped(definition: Any) -> Any:
         return None
     if not isinstance(definition, dict):
         raise DefinitionError(_("An automation's definition is a JSON object."))
+    try:
+        size = len(orjson.dumps(definition))  # as core.db stores JSON
+    except orjson.JSONEncodeError:  # a number past 64 bits: no database keeps it as a number
+        raise DefinitionError(_("The definition holds a number too large to keep.")) from None
+    if size > MAX_DEFINITION_BYTES:
+        raise DefinitionError(_("The definition is %(size)s bytes as JSON; at most %(limit)s are kept.", size=size,
+                                limit=MAX_DEFINITION_BYTES))
+    if not isinstance(definition.get("start", ""), str | None):
+        raise DefinitionError(_("The first step (start) must be one of the steps."))
     steps = definition.get("steps")
     if steps is None:
         return definition
