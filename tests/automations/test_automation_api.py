@@ -8,9 +8,10 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from automations import engine
+from automations.models import Run
 from core.db import db, utcnow
 from mailer.models import Delivery, DeliveryStatus
 from tests.helpers import api_user
@@ -167,6 +168,9 @@ def test_enrol_runs_history_and_stats(app: Flask, shop: FlaskClient) -> None:
     assert set_status(shop, automation_id, "active").status_code == 409
     assert shop.delete(f"/api/automations/{automation_id}").status_code == 200
     assert shop.get(f"/api/campaigns/{campaign_id}").status_code == 400  # its message went with it
+    with app.app_context():  # and its runs and the message's deliveries
+        assert db.session.scalar(select(func.count()).select_from(Run)) == 0
+        assert db.session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id)) == 0
 
 
 def test_enrol_a_segment(shop: FlaskClient) -> None:
