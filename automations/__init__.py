@@ -9,15 +9,30 @@ from automations.settings import AUTOMATIONS  # declared before the settings are
 
 
 def init_app(app: Flask) -> None:
-    """Register the events and automations APIs, their schemas, events on the subscriber's timeline and the event
-    segment rule; the engine's periodic jobs (wake due runs, look up scheduled triggers, forget old history)."""
-    from automations import automation_api, engine, event_api, event_rules, models, retention, triggers  # noqa: F401
+    """Register the events and automations APIs and the events import, their schemas, events on the subscriber's
+    timeline and the event segment rule; the engine's periodic jobs (wake due runs, look up scheduled triggers,
+    forget old history)."""
+    from automations import (  # noqa: F401  (models)
+        automation_api,
+        engine,
+        event_api,
+        event_rules,
+        guards,
+        models,
+        retention,
+        triggers,
+    )
+    from automations.event_imports import init_event_imports
     from automations.timeline import customer_events
     from core import timeline
     from core.api import register_schema
     from core.queues import DEFAULT_QUEUE, register_periodic
+    from core.signals import lists_deleting, run_message_failed, segment_deleting
 
     app.register_blueprint(event_api.bp)
+    from automations.views import init_views
+
+    init_views(app)  # the pages, and the runs on a subscriber's page
     register_schema(app, "EventInput", event_api.EVENT_INPUT)
     register_schema(app, "EventBatch", event_api.EVENT_BATCH)
     register_schema(app, "EventOutcome", event_api.EVENT_OUTCOME)
@@ -30,6 +45,10 @@ def init_app(app: Flask) -> None:
     register_schema(app, "AutomationStats", automation_api.AUTOMATION_STATS)
     timeline.register(app, customer_events)
     event_rules.register()
+    init_event_imports(app)
+    lists_deleting.connect(guards.refuse_used_lists)
+    segment_deleting.connect(guards.refuse_used_segment)
+    run_message_failed.connect(guards.fail_run)
     settings = AUTOMATIONS.of(app.config["KAIRAN"])
     register_periodic(app, DEFAULT_QUEUE, engine.wake, settings.wake_seconds)
     register_periodic(app, DEFAULT_QUEUE, triggers.scan, triggers.SCAN_SECONDS)

@@ -35,7 +35,6 @@ from core.errors import KairanError, NotAChoiceError, NotFoundError, ValidationE
 from core.inputs import ID_MAX, id_list, json_body, optional_id_arg, whole_number
 from core.oneline import one_line
 from lists.models import Subscriber
-from mailer.layouts import default_template
 
 bp = Blueprint("automations_api", __name__, url_prefix="/api")
 
@@ -364,10 +363,6 @@ def post_message(automation_id: int) -> Any:
     if not isinstance(subject, str):
         raise ValidationError(_("subject must be text."), field="subject")
     campaign = new_message(automation, one_line(name, "name"), one_line(subject, "subject"))
-    layout = default_template()  # as POST /api/campaigns: the default layout, with its unsubscribe link and footer
-    if layout is not None:
-        campaign.template_id = layout.id
-        db.session.commit()
     return jsonify(data={"campaign_id": campaign.id})
 
 

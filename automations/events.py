@@ -5,7 +5,8 @@ set-based statements whatever its size: one lookup per way of naming subscribers
 that may be created, one insert of the events. The insert skips an idempotency key that exists already (ON
 CONFLICT DO NOTHING) and returns the keys it stored, so a key sent twice at once (two requests, two machines) is
 stored once and the second request is told it was a duplicate: PostgreSQL makes the second insert wait for the
-first one's transaction, SQLite has one writer at a time.
+first one's transaction, SQLite has one writer at a time. The insert takes only events whose subscriber is still
+there: one deleted since the lookup is refused as unknown, as if the lookup had not found them.
 """
 
 from __future__ import annotations
@@ -175,10 +176,12 @@ def ingest(raw_events: Sequence[Any], source: EventSource = EventSource.API) -> 
             if event.idempotency_key is not None:
                 keys_seen.add(event.idempotency_key)
             rows.append((subscriber_id, event))
-    inserted = _insert(rows, now, source)
+    inserted, gone = _insert(rows, now, source)
     stored_keys = {key for key in inserted.values() if key is not None}
-    for _subscriber_id, event in rows:
-        if event.idempotency_key is None or event.idempotency_key in stored_keys:
+    for subscriber_id, event in rows:
+        if subscriber_id in gone:
+            outcome.refuse(event.index, UnknownSubscriberError())
+        elif event.idempotency_key is None or event.idempotency_key in stored_keys:
             outcome.stored.append(event.index)
         else:
             outcome.duplicates.append(event.index)
@@ -207,23 +210,28 @@ def _subscribers(events: Sequence[EventInput]) -> dict[tuple[str, int | str], in
 
 _INSERT = ("INSERT INTO events (subscriber_id, name, properties, occurred_at, received_at, idempotency_key, source) "
            "SELECT {columns}, :received, {key}, :source FROM {rows} "
-           # WHERE true: SQLite would otherwise read ON CONFLICT as a join's ON.
-           "WHERE true ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key")
+           # Joined with subscribers: a subscriber deleted since the lookup is skipped, not a foreign-key error.
+           "JOIN subscribers ON subscribers.id = {subscriber} "
+           # WHERE true: SQLite would otherwise read ON CONFLICT as a join's ON. Ordered: ids follow the batch's
+           # order whichever join the planner picks.
+           "WHERE true ORDER BY {order} ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key")
 # The batch goes in as one parameter, a JSON array of rows that the database parses in C: SQLite's json_each, and
 # PostgreSQL's json_to_recordset (arrays of each column cost psycopg 50 ms of Python per 1,000 events to send).
 _SQLITE_INSERT = text(_INSERT.format(
-    columns=", ".join(f"json_extract(value, '$[{n}]')" for n in range(4)), key="json_extract(value, '$[4]')",
-    rows="json_each(:rows)"))
+    columns=", ".join(f"json_extract(r.value, '$[{n}]')" for n in range(4)), key="json_extract(r.value, '$[4]')",
+    rows="json_each(:rows) AS r", subscriber="json_extract(r.value, '$[0]')", order="r.key"))
 _POSTGRES_INSERT = text(_INSERT.format(
-    columns="s, n, p, o", key="k",
-    rows="json_to_recordset(CAST(:rows AS json)) AS r(s integer, n text, p jsonb, o timestamptz, k text)"))
+    columns="r.s, r.n, r.p, r.o", key="r.k", subscriber="r.s", order="r.i",
+    rows="ROWS FROM (json_to_recordset(CAST(:rows AS json)) AS (s integer, n text, p jsonb, o timestamptz, k text)) "
+         "WITH ORDINALITY AS r(s, n, p, o, k, i)"))
 
 
-def _insert(rows: Sequence[tuple[int, EventInput]], now: datetime, source: EventSource) -> dict[int, str | None]:
-    """Insert the events in one statement (a repeated idempotency key is skipped); return the stored ones' ids and
-    keys."""
+def _insert(rows: Sequence[tuple[int, EventInput]], now: datetime,
+            source: EventSource) -> tuple[dict[int, str | None], set[int]]:
+    """Insert the events in one statement (a repeated idempotency key is skipped, and so is a subscriber deleted
+    since the lookup); return the stored events' ids with their keys, and the subscribers who are gone."""
     if not rows:
-        return {}
+        return {}, set()
     if is_sqlite():
         statement, received = _SQLITE_INSERT, db_time(now)
         batch = orjson.dumps([(subscriber_id, e.name, e.properties, db_time(e.occurred_at), e.idempotency_key)
@@ -233,7 +241,12 @@ def _insert(rows: Sequence[tuple[int, EventInput]], now: datetime, source: Event
         batch = orjson.dumps([{"s": subscriber_id, "n": e.name, "p": orjson.Fragment(e.properties),
                                "o": e.occurred_at.isoformat(), "k": e.idempotency_key} for subscriber_id, e in rows])
     params = {"rows": batch.decode(), "received": received, "source": source.value}
-    return {row_id: key for row_id, key in db.session.execute(statement, params)}
+    returned = {row_id: key for row_id, key in db.session.execute(statement, params)}  # one per event inserted
+    gone: set[int] = set()
+    if len(returned) < len(rows):  # duplicates, or subscribers deleted since the lookup: which ones, if any
+        ids = list({subscriber_id for subscriber_id, _event in rows})
+        gone = set(ids) - set(subscriber_ids_by("id", ids).values())
+    return returned, gone
 
 
 def events_query(*, subscriber_id: int | None = None, subscriber_uuid: str | None = None, email: str | None = None,

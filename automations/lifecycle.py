@@ -19,7 +19,8 @@ from automations.models import Automation, AutomationStatus, AutomationVersion, 
 from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
 from mailer.campaigns import require_legal_details
-from mailer.models import Campaign, CampaignKind, CampaignStatus, Delivery
+from mailer.layouts import default_template
+from mailer.models import Campaign, CampaignKind, CampaignStatus, ContentType, Delivery
 from mailer.template_context import fix_sender
 
 MAX_NAME = 200
@@ -72,10 +73,13 @@ def update_automation(automation: Automation, *, name: Any = None, draft: Any = 
     db.session.commit()
 
 
-def new_message(automation: Automation, name: str, subject: str = "") -> Campaign:
-    """A message for a send step: a campaign of kind automation, composed in the campaign editor."""
+def new_message(automation: Automation, name: str, subject: str = "", *, body: str = "",
+                content_type: ContentType = ContentType.HTML, from_email: str = "") -> Campaign:
+    """A message for a send step: a campaign of kind automation in the default layout (the law's footer), composed
+    in the campaign editor."""
     campaign = Campaign(name=f"{automation.name}: {name}"[:200], subject=subject or name, kind=CampaignKind.AUTOMATION,
-                        lists=[], body="")
+                        lists=[], body=body, content_type=content_type, from_email=from_email,
+                        template=default_template())
     db.session.add(campaign)
     db.session.commit()
     return campaign
@@ -177,3 +181,37 @@ def _messages_status(automation: Automation, status: CampaignStatus) -> None:
     if ids:
         db.session.execute(update(Campaign).where(Campaign.id.in_(ids), Campaign.kind == CampaignKind.AUTOMATION)
                            .values(status=status, started_at=func.coalesce(Campaign.started_at, utcnow())))
+
+
+def move_preview(automation: Automation) -> list[dict[str, Any]]:
+    """Where the waiting runs of older versions would land on the current one: per (version, step), how many runs,
+    and the step of the same key and type on the current version (None: they stay on theirs)."""
+    if automation.version_id is None:
+        return []
+    current = Definition(db.session.get(AutomationVersion, automation.version_id).definition)  # type: ignore[union-attr]
+    rows = db.session.execute(
+        select(AutomationVersion.id, AutomationVersion.number, AutomationVersion.definition, Run.step, func.count())
+        .join(Run, Run.version_id == AutomationVersion.id)
+        .where(Run.automation_id == automation.id, Run.state == RunState.WAITING,
+               Run.version_id != automation.version_id)
+        .group_by(AutomationVersion.id, AutomationVersion.number, Run.step)
+        .order_by(AutomationVersion.number, Run.step))
+    preview = []
+    for version_id, number, definition, step, count in rows:
+        old_type = (definition.get("steps") or {}).get(step, {}).get("type")
+        lands = step if step == "" or (step in current.steps and current.step(step)["type"] == old_type) else None
+        preview.append({"version_id": version_id, "version": number, "step": step, "runs": count, "lands": lands})
+    return preview
+
+
+def move_runs(automation: Automation) -> int:
+    """Move the waiting runs of older versions onto the current one where ``move_preview`` says they land (the same
+    step); return how many moved. The others stay on their version."""
+    moved = 0
+    for row in move_preview(automation):
+        if row["lands"] is not None:
+            moved += db.session.execute(update(Run).where(
+                Run.automation_id == automation.id, Run.version_id == row["version_id"], Run.step == row["step"],
+                Run.state == RunState.WAITING).values(version_id=automation.version_id)).rowcount  # type: ignore[attr-defined]
+    db.session.commit()
+    return moved

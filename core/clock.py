@@ -27,8 +27,13 @@ class _Source:
 
 def now() -> datetime:
     """Return the current time, timezone-aware in UTC (moved, when the movable clock is on)."""
-    real = datetime.now(UTC)
-    return real if _Source.offset is None else real + timedelta(seconds=_Source.offset())
+    return datetime.now(UTC) + offset()
+
+
+def offset() -> timedelta:
+    """How far the clock is moved (nothing, unless the movable clock is on): for times read off another clock, such
+    as Redis's stream ids."""
+    return timedelta() if _Source.offset is None else timedelta(seconds=_Source.offset())
 
 
 def use_movable(redis_url: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,7 @@ from lists.models import (
     ConsentMethod,
     Import,
     ImportFile,
+    ImportKind,
     ImportMode,
     ImportStatus,
     SubscriberStatus,
@@ -41,6 +42,9 @@ IMPORT_JOB_TIMEOUT = 6 * 3600  # seconds; a large file at tens of thousands of r
 # upkeep is most of an import's time: a batch is written in this many parts at once, each in its
 # own transaction on its own connection, so the server uses both cores. SQLite has one writer.
 POSTGRES_WRITERS = 2
+# How each kind of import is run once started; automations adds customer events (automations/__init__.py). One
+# job, whatever the kind: cancelling, failing and deleting the upload are the same for all.
+RUNNERS: dict[ImportKind, Callable[[Import], dict[str, int]]] = {}
 
 
 class BatchWriter:
@@ -185,7 +189,7 @@ class Streams:
                     self.written += len(part)
 
 
-def _progress(imp_id: int, bad_rows: bytes = b"", **values: Any) -> bool:
+def save_progress(imp_id: int, bad_rows: bytes = b"", **values: Any) -> bool:
     """Save progress, with the bad rows' next bytes; return whether a cancel was asked for."""
     import_files.append(imp_id, ImportFile.BAD_ROWS, bad_rows)
     db.session.execute(update(Import).where(Import.id == imp_id).values(**values))
@@ -202,16 +206,16 @@ def run_import(import_id: int, language: str = "en") -> dict[str, int]:
         imp = get_import(import_id)
         try:
             if imp.cancel_requested:
-                _progress(import_id, status=ImportStatus.CANCELLED, finished_at=utcnow())
+                save_progress(import_id, status=ImportStatus.CANCELLED, finished_at=utcnow())
                 return {"imported": 0, "failed": 0}
             try:
                 if not import_files.exists(import_id, ImportFile.UPLOAD):
                     raise UploadGoneError(_("The uploaded file is no longer kept. Upload it again."))
-                _progress(import_id, status=ImportStatus.IMPORTING, started_at=utcnow())
-                return _run(imp)
+                save_progress(import_id, status=ImportStatus.IMPORTING, started_at=utcnow())
+                return RUNNERS.get(imp.kind, _run)(imp)
             except Exception as error:
                 db.session.rollback()
-                _progress(import_id, status=ImportStatus.FAILED, finished_at=utcnow(), error=str(error)[:2000])
+                save_progress(import_id, status=ImportStatus.FAILED, finished_at=utcnow(), error=str(error)[:2000])
                 raise
         finally:
             import_files.remove(import_id, ImportFile.UPLOAD)
@@ -229,7 +233,7 @@ def _run(imp: Import) -> dict[str, int]:
         with closing(read_ahead(reading)) as batches:  # closing stops the reader if the import ends early
             for parts, done, failed, bad_rows in batches:
                 streams.write(parts)
-                if _progress(imp_id, bad_rows, done=done, imported=streams.written, failed=failed):
+                if save_progress(imp_id, bad_rows, done=done, imported=streams.written, failed=failed):
                     cancelled = True
                     break
     finally:
@@ -239,7 +243,7 @@ def _run(imp: Import) -> dict[str, int]:
     streams.raise_error()
     imported = streams.written
     # The line count was an estimate (quoted newlines, blank lines); a finished import knows.
-    _progress(imp_id, done=done, imported=imported, failed=failed, finished_at=utcnow(),
+    save_progress(imp_id, done=done, imported=imported, failed=failed, finished_at=utcnow(),
               total=done if not cancelled else estimate,
               status=ImportStatus.CANCELLED if cancelled else ImportStatus.FINISHED)
     return {"imported": imported, "failed": failed}
@@ -247,7 +251,7 @@ def _run(imp: Import) -> dict[str, int]:
 
 def start(imp: Import, language: str = "en") -> None:
     """Queue the import job; only one import runs at a time, as in listmonk."""
-    running = running_import()
+    running = running_import(imp.kind)
     if running is not None and running.id != imp.id:
         raise ImportRunningError(_("Another import is running; wait for it or cancel it."))
     if imp.status != ImportStatus.PENDING:

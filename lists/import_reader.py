@@ -59,7 +59,8 @@ class RowError(Exception):
     """A row that cannot be imported; the message says why."""
 
 
-def _convert(value: str, kind: str, key: str) -> Any:
+def convert(value: str, kind: str, key: str) -> Any:
+    """Return a cell as its column's type says (empty: None), or raise RowError saying why it is not one."""
     text = value.strip()
     if kind == "text":
         return text or None
@@ -111,7 +112,7 @@ class RowParser:
                 except ValidationError as error:
                     raise RowError(error.message) from None
             elif target == "attribute":
-                converted = _convert(value, kind, key)
+                converted = convert(value, kind, key)
                 if converted is not None:
                     attribs[key] = converted
             elif target == "attribs_json" and value.strip():

@@ -44,7 +44,7 @@ from lists.imports import (
     upload,
     upload_sample,
 )
-from lists.models import Import, ImportFile, ImportStatus, MailingList
+from lists.models import Import, ImportFile, ImportKind, ImportStatus, MailingList
 from lists.services import lists_query
 
 bp = Blueprint("imports", __name__, url_prefix="/subscribers/import")
@@ -55,7 +55,8 @@ ERRORS_SHOWN = 100  # bad rows listed on the page; all of them are in the downlo
 @require(Permission.SUBSCRIBERS_WRITE)
 def index() -> Any:
     """Show the upload form and recent imports."""
-    recent = db.session.scalars(select(Import).order_by(Import.id.desc()).limit(20)).all()
+    recent = db.session.scalars(select(Import).where(Import.kind == ImportKind.SUBSCRIBERS)
+                                .order_by(Import.id.desc()).limit(20)).all()
     return render_template("lists/import_upload.html", imports=recent, form=ConfirmForm())
 
 
@@ -89,7 +90,7 @@ def _options_from_form() -> dict[str, Any]:
 @require(Permission.SUBSCRIBERS_WRITE)
 def detail(import_id: int) -> Any:
     """Show a pending import's preview and mapping, or a started one's progress and bad rows."""
-    imp = get_import(import_id)
+    imp = get_import(import_id, ImportKind.SUBSCRIBERS)
     if imp.status != ImportStatus.PENDING:
         # The lists it fills, to go and see them once it has finished.
         lists = db.session.scalars(select(MailingList).where(MailingList.id.in_(imp.list_ids or []))
@@ -116,7 +117,7 @@ def detail(import_id: int) -> Any:
 @require(Permission.SUBSCRIBERS_WRITE)
 def begin(import_id: int) -> Any:
     """Save the mapping and options, and queue the import."""
-    imp = get_import(import_id)
+    imp = get_import(import_id, ImportKind.SUBSCRIBERS)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     with showing_refusal():
@@ -129,7 +130,7 @@ def begin(import_id: int) -> Any:
 @require(Permission.SUBSCRIBERS_WRITE)
 def progress_json(import_id: int) -> Any:
     """Return the import's progress for the live progress bar."""
-    return jsonify(data=progress(get_import(import_id)))
+    return jsonify(data=progress(get_import(import_id, ImportKind.SUBSCRIBERS)))
 
 
 @bp.post("/<int:import_id>/cancel")
@@ -137,7 +138,7 @@ def progress_json(import_id: int) -> Any:
 def stop(import_id: int) -> Any:
     """Stop an import after its current batch; rows written so far stay."""
     if ConfirmForm().validate_on_submit():
-        cancel(get_import(import_id))
+        cancel(get_import(import_id, ImportKind.SUBSCRIBERS))
         flash(_("The import stops after the rows it is writing now."), "info")
     return redirect(url_for("imports.detail", import_id=import_id))
 
@@ -148,7 +149,7 @@ def remove(import_id: int) -> Any:
     """Delete an import that is not running, with its files (subscribers it imported stay)."""
     if ConfirmForm().validate_on_submit():
         with showing_refusal():
-            delete_import(get_import(import_id))
+            delete_import(get_import(import_id, ImportKind.SUBSCRIBERS))
             flash(_("Import deleted. The subscribers it imported stay."), "success")
     return redirect(url_for("imports.index"))
 
@@ -158,7 +159,7 @@ def remove(import_id: int) -> Any:
 def errors_csv(import_id: int) -> Any:
     """Download every bad row with its line number and reason (UTF-8 with BOM, for Excel), streamed from the
     database, whichever worker wrote them."""
-    imp = get_import(import_id)
+    imp = get_import(import_id, ImportKind.SUBSCRIBERS)
     if not import_files.exists(imp.id, ImportFile.BAD_ROWS):
         abort(404)
     response = Response(stream_with_context(import_files.read(imp.id, ImportFile.BAD_ROWS)),

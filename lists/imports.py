@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from itertools import chain, islice
 from pathlib import Path
@@ -21,7 +22,7 @@ from core.safecsv import restored
 from lists import import_files
 from lists.csvfiles import ENCODINGS, SAMPLE_BYTES, LineCount, decode_sample, detect_delimiter, detect_encoding, preview
 from lists.errors import ImportRunningError, ImportStartedError, UploadGoneError
-from lists.models import Import, ImportFile, ImportMode, ImportStatus, SubscriptionStatus
+from lists.models import Import, ImportFile, ImportKind, ImportMode, ImportStatus, SubscriptionStatus
 from lists.subscribers import lists_by_id
 
 # Uploads and bad rows hold personal data. An upload goes as soon as its import ends; one whose import
@@ -74,9 +75,11 @@ def auto_mapping(header: list[str]) -> list[dict[str, Any]]:
     return mapping
 
 
-def upload(stream: IO[bytes], file_name: str, created_by: str) -> Import:
+def upload(stream: IO[bytes], file_name: str, created_by: str, kind: ImportKind = ImportKind.SUBSCRIBERS,
+           guess: Callable[[list[str]], list[dict[str, Any]]] = auto_mapping) -> Import:
     """Store an uploaded CSV with its import, and detect how to read it; nothing is imported yet.
 
+    ``guess`` maps the header's columns as the import's kind reads them (an event import has columns of its own).
     The import and its file are saved in one transaction: an upload that fails leaves nothing behind.
     """
     chunks = import_files.chunks_of(stream)
@@ -89,8 +92,8 @@ def upload(stream: IO[bytes], file_name: str, created_by: str) -> Import:
     encoding = detect_encoding(sample)
     delimiter = detect_delimiter(decode_sample(sample, encoding))
     header = preview(sample, encoding, delimiter, rows=0)
-    imp = Import(file_name=Path(file_name or "upload.csv").name[:255], encoding=encoding, delimiter=delimiter,
-                 mapping=auto_mapping(header[0] if header else []), created_by=created_by,
+    imp = Import(kind=kind, file_name=Path(file_name or "upload.csv").name[:255], encoding=encoding,
+                 delimiter=delimiter, mapping=guess(header[0] if header else []), created_by=created_by,
                  status=ImportStatus.PENDING)
     db.session.add(imp)
     db.session.flush()  # its id, which its file's chunks carry
@@ -105,23 +108,24 @@ def upload(stream: IO[bytes], file_name: str, created_by: str) -> Import:
     return imp
 
 
-def get_import(import_id: int) -> Import:
-    """Return an import or raise NotFoundError."""
+def get_import(import_id: int, kind: ImportKind | None = None) -> Import:
+    """Return an import (of this kind, when given) or raise NotFoundError."""
     imp = db.session.get(Import, import_id)
-    if imp is None:
+    if imp is None or (kind is not None and imp.kind != kind):
         raise NotFoundError(_("Import not found."))
     return imp
 
 
-def latest_import() -> Import | None:
-    """Return the newest import (listmonk's API knows one import at a time)."""
-    return db.session.scalars(select(Import).order_by(Import.id.desc()).limit(1)).first()
+def latest_import(kind: ImportKind = ImportKind.SUBSCRIBERS) -> Import | None:
+    """Return the newest import of a kind (listmonk's API knows one import at a time)."""
+    return db.session.scalars(select(Import).where(Import.kind == kind).order_by(Import.id.desc()).limit(1)).first()
 
 
-def running_import() -> Import | None:
-    """Return an import that is queued or running, if any."""
+def running_import(kind: ImportKind = ImportKind.SUBSCRIBERS) -> Import | None:
+    """Return an import of a kind that is queued or running, if any (each kind runs one at a time)."""
     return db.session.scalars(
-        select(Import).where(Import.status.in_([ImportStatus.QUEUED, ImportStatus.IMPORTING])).limit(1)
+        select(Import).where(Import.kind == kind, Import.status.in_([ImportStatus.QUEUED, ImportStatus.IMPORTING]))
+        .limit(1)
     ).first()
 
 
@@ -160,7 +164,7 @@ def configure(imp: Import, options: dict[str, Any]) -> None:
     if encoding not in ENCODINGS and encoding != imp.encoding:
         raise ValidationError(_("Unknown encoding %(e)s.", e=encoding))
     delimiter = options.get("delimiter") or imp.delimiter
-    if len(delimiter) != 1 or delimiter in "\r\n\"":
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\r\n\"":
         raise ValidationError(_("The delimiter is one character, such as a comma or a tab."))
     header = preview(upload_sample(imp), encoding, delimiter, rows=0)
     columns = len(header[0]) if header else 0

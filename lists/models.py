@@ -172,6 +172,13 @@ class ImportMode(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
 
 
+class ImportKind(StrEnum):
+    """What an import's file holds: subscribers (lists/import_job.py) or customer events (automations)."""
+
+    SUBSCRIBERS = "subscribers"
+    EVENTS = "events"
+
+
 class ImportStatus(StrEnum):
     """An import's progress from upload to end."""
 
@@ -189,11 +196,13 @@ class Import(Timestamped, db.Model):  # type: ignore[name-defined]
     __tablename__ = "imports"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[ImportKind] = mapped_column(str_enum(ImportKind), default=ImportKind.SUBSCRIBERS)
     file_name: Mapped[str] = mapped_column(String(255))  # as uploaded; kept as consent evidence
     encoding: Mapped[str] = mapped_column(String(30), default="utf-8")
     delimiter: Mapped[str] = mapped_column(String(1), default=",")
     # One entry per CSV column: {"target": "email"|"name"|"attribute"|"attribs_json"|"ignore", "key", "type"}.
     mapping: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what only its kind needs
     mode: Mapped[ImportMode] = mapped_column(str_enum(ImportMode), default=ImportMode.SUBSCRIBE)
     overwrite: Mapped[bool] = mapped_column(default=False)
     list_ids: Mapped[list[int]] = mapped_column(JSON, default=list)

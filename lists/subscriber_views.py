@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -153,6 +153,8 @@ def _detail(subscriber: Subscriber, form: SubscriberForm) -> Any:
         consent_evidence=describe,
         list_names={m.id: m.name for m in lists},
         events=timeline(subscriber.id), confirm_form=ConfirmForm(),
+        # sections later packages add (automations: the runs the subscriber is in)
+        sections=[section(subscriber.id) for section in current_app.extensions.get("kairan_subscriber_sections", [])],
     )
 
 

@@ -22,6 +22,7 @@ from redis import Redis
 from redis.exceptions import LockNotOwnedError, ResponseError
 from sqlalchemy import select
 
+from core import clock
 from core.db import db
 from core.queues import redis
 from mailer.models import Campaign, Delivery
@@ -104,7 +105,8 @@ def _parse(entry_id: bytes, fields: dict[bytes, bytes] | None) -> Incoming | Non
         milliseconds = int(entry_id.split(b"-")[0])
         return Incoming(
             stream_id=entry_id.decode(), kind=EventKind(fields[b"k"].decode()),
-            at=datetime.fromtimestamp(milliseconds / 1000, UTC), delivery_id=int(fields[b"d"]),
+            at=datetime.fromtimestamp(milliseconds / 1000, UTC) + clock.offset(),  # Redis's clock: moved as ours
+            delivery_id=int(fields[b"d"]),
             link_id=int(fields[b"l"]) if b"l" in fields else None,
             user_agent=fields.get(b"ua", b"").decode(errors="replace")[:MAX_UA],
             ip=fields.get(b"ip", b"").decode() or None,

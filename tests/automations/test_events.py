@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
+from automations import events as events_module
 from automations.models import Event
 from core.db import db
 from lists.models import Subscriber
@@ -240,3 +241,25 @@ def test_deleting_a_subscriber_deletes_their_events(app: Flask, shop: FlaskClien
                                               {"subscriber_id": hanako["id"], "name": "purchase"}]})
     assert shop.delete(f"/api/subscribers/{taro['id']}").status_code == 200
     assert [e.subscriber_id for e in stored_events(app)] == [hanako["id"]]
+
+
+def test_a_subscriber_deleted_after_the_lookup_is_refused_as_unknown(app: Flask, shop: FlaskClient,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    taro, hanako = add_subscriber(shop, "taro@example.jp"), add_subscriber(shop, "hanako@example.jp")
+    looked_up = events_module._subscribers
+
+    def then_taro_is_deleted(batch: Any) -> Any:  # as another request deleting him would, before the insert
+        found = looked_up(batch)
+        db.session.execute(delete(Subscriber).where(Subscriber.id == taro["id"]))
+        return found
+
+    monkeypatch.setattr(events_module, "_subscribers", then_taro_is_deleted)
+    response = shop.post("/api/events", json={"events": [
+        {"subscriber_id": taro["id"], "name": "purchase", "idempotency_key": "order-1"},
+        {"email": "taro@example.jp", "name": "login"},
+        {"subscriber_id": hanako["id"], "name": "purchase", "idempotency_key": "order-2"}]})
+    assert response.status_code == 400  # not a foreign-key violation's 500
+    body = response.get_json()["data"]
+    assert body["stored"] == [2] and body["duplicates"] == []
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [(0, "subscriber"), (1, "subscriber")]
+    assert [(e.subscriber_id, e.idempotency_key) for e in stored_events(app)] == [(hanako["id"], "order-2")]

@@ -110,6 +110,35 @@ def test_import_with_progress_then_public_signup_confirm_and_unsubscribe(
     context.close()
 
 
+def test_event_import_of_an_order_export_lands_on_the_timeline(
+        browser: Any, live_server: str, app: Any, users: dict[str, str], screenshots: Path, tmp_path: Path) -> None:
+    page = ja_context(browser, live_server).new_page()
+    log_in(page, "editor")
+    orders = tmp_path / "受注.csv"
+    orders.write_bytes(("注文番号,注文日時,メールアドレス,商品名,金額\r\n"
+                        "A-1,2026/11/03 14:05,ｓａｔｏ＠example.jp,プリンター PX-1,39800\r\n"
+                        "A-2,2026/13/03 14:05,sato@example.jp,インク,3200\r\n").encode("cp932"))
+    page.goto("/subscribers/import/")
+    page.click("text=CSV からイベント")  # the subscribers' import page leads there
+    page.set_input_files("input[name=file]", str(orders))
+    page.click("button[type=submit].primary")
+    assert "cp932" in page.input_value("#encoding")
+    assert page.input_value("#event_name") == "purchase"
+    page.select_option("select[name=col-4-type]", "number")
+    page.check("#create_subscriber")
+    page.screenshot(path=str(screenshots / "event-import-preview-ja.png"), full_page=True)
+    page.click("#import-form button[type=submit]")
+    run_jobs(app)  # the worker runs; the page's poll notices and reloads
+    page.wait_for_selector("text=完了", timeout=10000)
+    assert page.locator("[data-field=imported]").inner_text() == "1"
+    assert page.locator("table.errors td.num").inner_text() == "3"  # the 13th month, by line number
+    page.screenshot(path=str(screenshots / "event-import-finished-ja.png"), full_page=True)
+
+    page.goto("/subscribers/")
+    page.click("text=sato@example.jp")
+    assert "イベント「purchase」" in page.inner_text("ol.timeline")
+
+
 def test_segment_built_from_rows_shows_a_live_count(browser: Any, live_server: str, app: Any,
                                                     users: dict[str, str], screenshots: Path) -> None:
     from core.db import db
