@@ -9,9 +9,19 @@ from automations.settings import AUTOMATIONS  # declared before the settings are
 
 
 def init_app(app: Flask) -> None:
-    """Register the events API and import, their schemas, events on the subscriber's timeline and the event segment
-    rule; the engine's periodic jobs (wake due runs, look up scheduled triggers, forget old history)."""
-    from automations import engine, event_api, event_rules, guards, models, retention, triggers  # noqa: F401
+    """Register the events and automations APIs and the events import, their schemas, events on the subscriber's
+    timeline and the event segment rule; the engine's periodic jobs (wake due runs, look up scheduled triggers,
+    forget old history)."""
+    from automations import (  # noqa: F401  (models)
+        automation_api,
+        engine,
+        event_api,
+        event_rules,
+        guards,
+        models,
+        retention,
+        triggers,
+    )
     from automations.event_imports import init_event_imports
     from automations.timeline import customer_events
     from core import timeline
@@ -27,6 +37,12 @@ def init_app(app: Flask) -> None:
     register_schema(app, "EventBatch", event_api.EVENT_BATCH)
     register_schema(app, "EventOutcome", event_api.EVENT_OUTCOME)
     register_schema(app, "Event", event_api.EVENT)
+    app.register_blueprint(automation_api.bp)
+    register_schema(app, "AutomationInput", automation_api.AUTOMATION_INPUT)
+    register_schema(app, "Automation", automation_api.AUTOMATION)
+    register_schema(app, "AutomationOne", automation_api.AUTOMATION_ONE)
+    register_schema(app, "AutomationRun", automation_api.AUTOMATION_RUN)
+    register_schema(app, "AutomationStats", automation_api.AUTOMATION_STATS)
     timeline.register(app, customer_events)
     event_rules.register()
     init_event_imports(app)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from automations.errors import AutomationStateError, DefinitionError
 from automations.graph import Definition, check
@@ -20,7 +20,7 @@ from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
 from mailer.campaigns import require_legal_details
 from mailer.layouts import default_template
-from mailer.models import Campaign, CampaignKind, CampaignStatus, ContentType
+from mailer.models import Campaign, CampaignKind, CampaignStatus, ContentType, Delivery
 from mailer.template_context import fix_sender
 
 MAX_NAME = 200
@@ -160,6 +160,8 @@ def delete_automation(automation: Automation) -> None:
     db.session.delete(automation)
     for campaign in db.session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids),
                                                               Campaign.kind == CampaignKind.AUTOMATION)):
+        # Deliveries have no foreign key to their campaign (mailer.campaigns.delete_campaign deletes them too).
+        db.session.execute(delete(Delivery).where(Delivery.campaign_id == campaign.id))
         db.session.delete(campaign)
     db.session.commit()
 

@@ -33,6 +33,9 @@ class Permission(StrEnum):
     # Customer events (POST/GET /api/events): what a shop or app says a subscriber did.
     EVENTS_READ = "events:read"
     EVENTS_WRITE = "events:write"
+    # Automations (/api/automations): journeys started by events, lists, dates or enrolment.
+    AUTOMATIONS_READ = "automations:read"
+    AUTOMATIONS_WRITE = "automations:write"
     TEMPLATES_READ = "templates:read"
     TEMPLATES_WRITE = "templates:write"
     CAMPAIGNS_READ = "campaigns:read"
@@ -55,6 +58,7 @@ _READ = {
     Permission.LISTS_READ,
     Permission.SUBSCRIBERS_READ,
     Permission.EVENTS_READ,
+    Permission.AUTOMATIONS_READ,
     Permission.TEMPLATES_READ,
     Permission.CAMPAIGNS_READ,
     Permission.STATS_READ,
@@ -64,6 +68,7 @@ _EDIT = {
     Permission.LISTS_WRITE,
     Permission.SUBSCRIBERS_WRITE,
     Permission.EVENTS_WRITE,
+    Permission.AUTOMATIONS_WRITE,
     Permission.TEMPLATES_WRITE,
     Permission.CAMPAIGNS_WRITE,
     Permission.CAMPAIGNS_SEND,

@@ -140,6 +140,9 @@ def put_campaign(campaign_id: int) -> Any:
     put:
       tags: [campaigns]
       summary: Change a draft, scheduled or paused campaign's fields (those left out keep their value).
+      description: >
+        An automation's message (kind automation) can also be changed while it is running, that is while its
+        automation is active: the change applies to the messages sent from then on.
       parameters: [{in: path, name: campaign_id, required: true, schema: {type: integer}}]
       requestBody:
         required: true

@@ -27,7 +27,7 @@ from mailer.compiler import Compiled, body_html, compile_message, convert
 from mailer.errors import CampaignStatusError, NotSendableError, RenderError, SendTimeError, TemplateError
 from mailer.layouts import default_template
 from mailer.limits import RenderLimitError
-from mailer.models import Campaign, CampaignStatus, ContentType, Delivery, Link, Template
+from mailer.models import Campaign, CampaignKind, CampaignStatus, ContentType, Delivery, Link, Template
 from mailer.sandbox import TEXT_ENV, Checked, check_source
 from mailer.template_context import reader_context, sender_fields
 
@@ -62,7 +62,9 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any],
 
     ``uuid`` names a new campaign (the editor's form carries one, so a second submit cannot make a twin).
     """
-    if campaign is not None and campaign.status not in EDITABLE_STATUSES:
+    # An automation's message runs while its automation is active; a change applies to what it sends from then on.
+    if campaign is not None and campaign.status not in EDITABLE_STATUSES and not (
+            campaign.kind == CampaignKind.AUTOMATION and campaign.status == CampaignStatus.RUNNING):
         raise CampaignStatusError(_("Only a draft, scheduled or paused campaign can be changed."))
     current = campaign or Campaign(content_type=ContentType.VISUAL, body="", lists=[], tags=[], headers=[],
                                    **({"uuid": uuid} if uuid else {}))
