@@ -56,15 +56,20 @@ def _checked(source: str, field: str) -> Checked:
 QUIET_TIME = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")
 
 
+def editable(campaign: Campaign) -> bool:
+    """Whether a campaign may be changed: a draft, scheduled or paused one, as listmonk; and an automation's
+    message while it runs (its automation is active: a change applies to what it sends from then on)."""
+    return campaign.status in EDITABLE_STATUSES or (
+        campaign.kind == CampaignKind.AUTOMATION and campaign.status == CampaignStatus.RUNNING)
+
+
 def save_campaign(campaign: Campaign | None, data: dict[str, Any],
                   uuid: str | None = None) -> tuple[Campaign, list[str]]:
     """Create or change a draft from listmonk's fields; the subject and body are checked as templates.
 
     ``uuid`` names a new campaign (the editor's form carries one, so a second submit cannot make a twin).
     """
-    # An automation's message runs while its automation is active; a change applies to what it sends from then on.
-    if campaign is not None and campaign.status not in EDITABLE_STATUSES and not (
-            campaign.kind == CampaignKind.AUTOMATION and campaign.status == CampaignStatus.RUNNING):
+    if campaign is not None and not editable(campaign):
         raise CampaignStatusError(_("Only a draft, scheduled or paused campaign can be changed."))
     current = campaign or Campaign(content_type=ContentType.VISUAL, body="", lists=[], tags=[], headers=[],
                                    **({"uuid": uuid} if uuid else {}))

@@ -28,11 +28,11 @@ from lists.addresses import address_key, valid_address
 from lists.models import ListType, MailingList, Segment, Subscriber
 from lists.services import lists_query
 from mailer.campaigns import (
-    EDITABLE_STATUSES,
     archive_subject,
     archived_campaign,
     archived_campaigns,
     delete_campaign,
+    editable,
     get_campaign,
     save_campaign,
     sender_of,
@@ -185,7 +185,7 @@ def campaign_edit(campaign_id: int | None = None) -> Any:
     """Edit a draft: its fields and its body in the editor of its content type."""
     campaign = get_campaign(campaign_id) if campaign_id else None
     if request.method == "GET":
-        if campaign is not None and campaign.status not in EDITABLE_STATUSES:
+        if campaign is not None and not editable(campaign):
             # Running, finished or cancelled: nothing can change, so show the page that says how it went.
             return redirect(url_for("compose.campaign_preview", campaign_id=campaign.id))
         return _campaign_editor(campaign, _campaign_values(campaign))
@@ -194,7 +194,7 @@ def campaign_edit(campaign_id: int | None = None) -> Any:
     values = _posted_campaign()
     draft = _draft_uuid(values) if campaign is None else None
     if draft and (twin := _campaign_by_uuid(draft)) is not None:  # this form was already saved: save over it
-        if twin.status not in EDITABLE_STATUSES:
+        if not editable(twin):
             return redirect(url_for("compose.campaign_preview", campaign_id=twin.id))
         campaign = twin
     with showing_refusal():

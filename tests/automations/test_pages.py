@@ -301,3 +301,26 @@ def test_a_viewer_cannot_delete_enrol_or_move(app: Flask, client: FlaskClient, u
     token = csrf_token(client, "/automations/")
     for action in ("delete", "enrol", "move"):
         assert client.post(f"/automations/1/{action}", data={"csrf_token": token}).status_code == 403
+
+
+def test_a_running_automation_email_opens_in_the_campaign_editor_without_audience_and_saves(
+        app: Flask, editor: FlaskClient) -> None:
+    automation_id = _create(editor, "printer")
+    submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/status", move="activate")
+    with app.app_context():
+        campaign_id = db.session.get(Automation, automation_id).draft["steps"]["remind"]["campaign_id"]  # type: ignore[union-attr]
+    page = editor.get(f"/campaigns/{campaign_id}", headers={"Accept-Language": "ja"})
+    assert page.status_code == 200  # running, and still editable: it is an automation's email
+    html = page.get_data(as_text=True)
+    assert 'id="lists"' not in html and 'id="rate_per_minute"' not in html  # the automation decides who and when
+    assert "オートメーションのメール" in text_of(html)
+    saved = submit(editor, f"/campaigns/{campaign_id}", f"/campaigns/{campaign_id}", name="リマインド",
+                   subject="インクの残りはいかがですか", content_type="html", template_id="1",
+                   body="<p>{{ subscriber.name }}様</p><p><a href=\"{{ unsubscribe_url }}\">配信停止</a></p>",
+                   language="ja", charset="utf-8")
+    assert saved.status_code == 302, text_of(saved.get_data(as_text=True))
+    with app.app_context():
+        from mailer.models import Campaign
+
+        campaign = db.session.get(Campaign, campaign_id)
+        assert campaign is not None and campaign.subject == "インクの残りはいかがですか" and campaign.lists == []
