@@ -96,10 +96,11 @@ class Definition:
         return [int(step["campaign_id"]) for step in self.raw["steps"].values() if step.get("type") == "send"]
 
 
-def ways_on(step: dict[str, Any]) -> Iterator[str | None]:
-    """The keys of the steps a step may lead to (None: the run ends)."""
+def ways_on(step: dict[str, Any]) -> Iterator[Any]:
+    """The keys of the steps a step may lead to (None: the run ends; ``check`` refuses anything but a key)."""
     if step.get("type") == "split":
-        for branch in step.get("branches") or []:
+        branches = step.get("branches")
+        for branch in branches if isinstance(branches, list) else []:
             yield branch.get("next") if isinstance(branch, dict) else None
         return
     for way in WAYS.get(str(step.get("type")), ()):
@@ -124,7 +125,7 @@ def check(raw: Any, has_content: Callable[[int], bool]) -> Definition:
             raise DefinitionError(_("A step's key is 1 to 40 of A–Z, a–z, 0–9, _ and -."))
         _check_step(key, step, steps, has_content)
     start = raw.get("start")
-    if start not in steps:
+    if not isinstance(start, str) or start not in steps:
         raise DefinitionError(_("The first step (start) must be one of the steps."))
     reached = _reachable(str(start), steps)
     unreachable = [key for key in steps if key not in reached]
@@ -200,7 +201,7 @@ def _check_step(key: str, step: Any, steps: dict[str, Any],  # noqa: PLR0912  (o
                                 types=", ".join(STEP_TYPES)), step=key)
     kind = step["type"]
     for target in ways_on(step):
-        if target is not None and target not in steps:
+        if target is not None and (not isinstance(target, str) or target not in steps):
             raise DefinitionError(_("The step “%(step)s” leads to “%(target)s”, which is not a step.", step=key,
                                     target=target), step=key)
     if kind == "wait":
@@ -267,7 +268,8 @@ def _check_wait(key: str, step: dict[str, Any]) -> None:
 
 def _check_update(key: str, step: dict[str, Any]) -> None:
     attributes = step.get("attributes", {})
-    lists_ = [*step.get("add_lists", []), *step.get("remove_lists", [])]
+    adding, removing = step.get("add_lists", []), step.get("remove_lists", [])
+    lists_ = [*adding, *removing] if isinstance(adding, list) and isinstance(removing, list) else [None]
     if (not isinstance(attributes, dict) or any(not ATTRIBUTE.fullmatch(str(k)) for k in attributes)
             or any(whole_in(i, 1, 2**31 - 1) is None for i in lists_)):
         raise DefinitionError(_("The update “%(step)s” sets attributes by name and adds or removes lists by id.",

@@ -171,7 +171,8 @@ def _all_message_ids(automation: Automation) -> set[int]:
     definitions = [Definition(d) for d in db.session.scalars(
         select(AutomationVersion.definition).where(AutomationVersion.automation_id == automation.id))]
     ids = {i for definition in definitions for i in definition.campaign_ids()}
-    steps = (automation.draft or {}).get("steps") or {}
+    steps = (automation.draft or {}).get("steps") if isinstance(automation.draft, dict) else None
+    steps = steps if isinstance(steps, dict) else {}
     return ids | {int(s["campaign_id"]) for s in steps.values()
                   if isinstance(s, dict) and s.get("type") == "send" and isinstance(s.get("campaign_id"), int)}
 

@@ -18,7 +18,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from automations.engine import definition_of, queue_wake
 from automations.graph import Definition
@@ -75,16 +77,13 @@ def start_runs(automation: Automation, definition: Definition, entries: Iterable
                      "subscriber_id": subscriber_id, "entry_key": _entry_key(entry, trigger, now),
                      "state": RunState.WAITING, "step": "", "step_entered_at": now, "next_wake_at": now,
                      "trigger": trigger, "entered_at": now})
-    started = 0
-    for row in rows:  # one by one: a repeated entry is skipped by the unique key, the others go in
-        with db.session.begin_nested():
-            exists = db.session.scalar(select(Run.id).where(Run.automation_id == row["automation_id"],
-                                                            Run.subscriber_id == row["subscriber_id"],
-                                                            Run.entry_key == row["entry_key"]))
-            if exists is None:
-                db.session.execute(insert(Run).values(**row))
-                started += 1
-    return started
+    if not rows:
+        return 0
+    # One statement: an entry the unique (automation, subscriber, entry key) holds already is skipped, the others go in.
+    table = Run.__table__
+    insert_runs = postgresql_insert(table) if db.engine.dialect.name == "postgresql" else sqlite_insert(table)
+    statement = insert_runs.on_conflict_do_nothing(index_elements=["automation_id", "subscriber_id", "entry_key"])
+    return len(db.session.execute(statement.returning(table.c.id), rows).all())
 
 
 def _entry_key(entry: dict[str, Any], trigger: dict[str, Any], now: datetime) -> str:

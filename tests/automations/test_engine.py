@@ -92,6 +92,12 @@ def test_activation_refuses_what_cannot_run_naming_the_step(app: Flask) -> None:
             with pytest.raises(DefinitionError) as refused:
                 check(draft, lambda _campaign_id: False)
             assert refused.value.step in (step, *(("a",) if step == "b" else ())), (step, refused.value.message)
+        # Badly typed parts are refused as such, never a TypeError.
+        for bad in (definition({"a": wait | {"next": ["b"]}}, "a"), definition({"a": wait}, ["a"]),  # type: ignore[arg-type]
+                    definition({"a": {"type": "split", "branches": "50/50"}}, "a"),
+                    definition({"a": {"type": "update", "add_lists": "1", "next": None}}, "a")):
+            with pytest.raises(DefinitionError):
+                check(bad, lambda _campaign_id: False)
         # A loop through a wait is a fine journey (a monthly reminder until they buy).
         check(definition({"a": wait | {"next": "b"}, "b": {"type": "update", "attributes": {"x": 1}, "next": "a"}},
                          "a"), lambda _campaign_id: False)
