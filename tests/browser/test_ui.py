@@ -13,10 +13,10 @@ from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-NAV = ["Dashboard", "Lists", "Subscribers", "Campaigns", "Templates", "Outbox", "Settings", "Users"]
+NAV = ["Dashboard", "Lists", "Subscribers", "Campaigns", "Automations", "Templates", "Outbox", "Settings", "Users"]
 VISIBLE_NAV = {
-    "viewer": NAV[:6],
-    "editor": NAV[:6],
+    "viewer": NAV[:7],
+    "editor": NAV[:7],
     "admin": NAV,
 }
 
