@@ -11,12 +11,13 @@ from automations.settings import AUTOMATIONS  # declared before the settings are
 def init_app(app: Flask) -> None:
     """Register the events API and import, their schemas, events on the subscriber's timeline and the event segment
     rule; the engine's periodic jobs (wake due runs, look up scheduled triggers, forget old history)."""
-    from automations import engine, event_api, event_rules, models, retention, triggers  # noqa: F401  (models)
+    from automations import engine, event_api, event_rules, guards, models, retention, triggers  # noqa: F401
     from automations.event_imports import init_event_imports
     from automations.timeline import customer_events
     from core import timeline
     from core.api import register_schema
     from core.queues import DEFAULT_QUEUE, register_periodic
+    from core.signals import lists_deleting, run_message_failed, segment_deleting
 
     app.register_blueprint(event_api.bp)
     from automations.views import init_views
@@ -29,6 +30,9 @@ def init_app(app: Flask) -> None:
     timeline.register(app, customer_events)
     event_rules.register()
     init_event_imports(app)
+    lists_deleting.connect(guards.refuse_used_lists)
+    segment_deleting.connect(guards.refuse_used_segment)
+    run_message_failed.connect(guards.fail_run)
     settings = AUTOMATIONS.of(app.config["KAIRAN"])
     register_periodic(app, DEFAULT_QUEUE, engine.wake, settings.wake_seconds)
     register_periodic(app, DEFAULT_QUEUE, triggers.scan, triggers.SCAN_SECONDS)

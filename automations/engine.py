@@ -19,7 +19,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -27,7 +26,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 
 from automations.event_rules import property_condition
 from automations.graph import Definition, duration_minutes
-from automations.models import Automation, AutomationStatus, Event, Run, RunState, RunStep, StepCount
+from automations.models import Automation, AutomationStatus, AutomationVersion, Event, Run, RunState, RunStep, StepCount
 from automations.timing import NoDateError, quiet_ends, wait_ends
 from core.db import db, utcnow
 from core.queues import queue
@@ -44,6 +43,7 @@ BATCH = 1000  # runs claimed at once
 CLAIM_SECONDS = 120  # a batch takes well under this; a worker killed holding it lets go after it
 MAX_WAVES = 200  # steps one run may take in one wake-up (a cycle without a wait is refused on activation)
 WAKE_JOB_ID = "automations-wake"
+COUNTERS = ("entered", "passed", "sent", "converted", "exited", "failed")
 
 
 @dataclass
@@ -81,20 +81,20 @@ class Batch:
     updates: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (subscriber, update step)
 
 
-@lru_cache(maxsize=256)
-def _definition(version_id: int) -> Definition:
-    """A version's definition, read once per worker: versions never change."""
-    from automations.models import AutomationVersion
-
-    version = db.session.get(AutomationVersion, version_id)
-    if version is None:
-        raise LookupError(version_id)
-    return Definition(version.definition)
+DEFINITIONS_KEPT = 256
 
 
 def definition_of(version_id: int) -> Definition:
-    """A version's definition (cached: versions are immutable)."""
-    return _definition(version_id)
+    """A version's definition, read once per app (a worker's, a test's): versions never change."""
+    kept: dict[int, Definition] = current_app.extensions.setdefault("automation_definitions", {})
+    if version_id not in kept:
+        version = db.session.get(AutomationVersion, version_id)
+        if version is None:
+            raise LookupError(version_id)
+        if len(kept) >= DEFINITIONS_KEPT:
+            del kept[next(iter(kept))]
+        kept[version_id] = Definition(version.definition)
+    return kept[version_id]
 
 
 def wake(limit: int = BATCH, rounds: int = 100) -> int:
@@ -141,6 +141,8 @@ def advance(runs: Sequence[Moving]) -> int:
         select(Subscriber).where(Subscriber.id.in_({run.subscriber_id for run in runs})))})
     for run in runs:
         _check_exits(run, batch)
+    _check_trigger_lists(runs, batch)
+    for run in runs:
         if run.step == "" and not run.stopped:  # just started: it enters the first step
             _arrive(run, definition_of(run.version_id).start, batch)
     taken = 0
@@ -197,6 +199,36 @@ def _check_exits(run: Moving, batch: Batch) -> None:
         _end(run, RunState.EXITED, batch, "subscriber deleted")
     elif subscriber.status == SubscriberStatus.BLOCKLISTED:
         _end(run, RunState.EXITED, batch, "blocklisted")
+
+
+def _check_trigger_lists(runs: Sequence[Moving], batch: Batch) -> None:
+    """End the runs of list-triggered automations whose subscriber unsubscribed from that list (unless the
+    automation's exit rules say to go on)."""
+    by_list: dict[int, list[Moving]] = defaultdict(list)
+    for run in runs:
+        definition = definition_of(run.version_id)
+        if not run.stopped and definition.trigger["kind"] == "subscribed" and definition.exit["on_unsubscribe"]:
+            by_list[int(definition.trigger["list_id"])].append(run)
+    for list_id, group in by_list.items():
+        left = left_trigger_list(group, list_id)
+        for run in group:
+            if run.subscriber_id in left:
+                _end(run, RunState.EXITED, batch, "unsubscribed from the list")
+
+
+def opted_out(subscriber_ids: Iterable[int]) -> set[int]:
+    """Those who unsubscribed from everything: an unsubscribe on record (from a list, or through a message's link)
+    and no subscription left. A customer the shop's events added, on no list and never unsubscribed, is not."""
+    ids = list(subscriber_ids)
+    active = select(Subscription.subscriber_id).where(
+        Subscription.subscriber_id == Subscriber.id,
+        Subscription.status.in_([SubscriptionStatus.CONFIRMED, SubscriptionStatus.UNCONFIRMED]))
+    left_list = select(Subscription.subscriber_id).where(Subscription.subscriber_id == Subscriber.id,
+                                                         Subscription.status == SubscriptionStatus.UNSUBSCRIBED)
+    left_message = select(Delivery.id).where(Delivery.subscriber_id == Subscriber.id,
+                                             Delivery.unsubscribed_at.is_not(None))
+    return set(db.session.scalars(select(Subscriber.id).where(
+        Subscriber.id.in_(ids), ~active.exists(), or_(left_list.exists(), left_message.exists()))))
 
 
 # The steps. Each takes the runs of one version at one step, and moves, sleeps or ends each.
@@ -262,10 +294,14 @@ def _send(group: list[Moving], step: dict[str, Any], batch: Batch) -> None:
     definition = definition_of(group[0].version_id)
     emails = {run.subscriber_id: batch.subscribers[run.subscriber_id].email for run in group}
     suppressed = suppressed_addresses(emails.values())
+    unsubscribed = opted_out(emails)
     for run in group:
         email = emails[run.subscriber_id]
         if email in suppressed:
             _end(run, RunState.EXITED, batch, "suppressed")
+            continue
+        if run.subscriber_id in unsubscribed:
+            _end(run, RunState.EXITED, batch, "unsubscribed")
             continue
         quiet = quiet_ends(definition.quiet_hours, email, batch.now, batch.timezone)
         if quiet is not None:
@@ -354,8 +390,8 @@ def _count(counts: Counter[tuple[int, str, str]]) -> None:
         changed = db.session.execute(update(StepCount).where(StepCount.version_id == version_id,
                                                              StepCount.step == key).values({column: column + n}))
         if not changed.rowcount:  # type: ignore[attr-defined]
-            db.session.execute(insert(StepCount).values(version_id=version_id, step=key, entered=0, passed=0, sent=0,
-                                                        converted=0, exited=0, failed=0, **{counter: n}))
+            zero = dict.fromkeys(COUNTERS, 0)
+            db.session.execute(insert(StepCount).values(version_id=version_id, step=key, **{**zero, counter: n}))
 
 
 def waiting_now(version_ids: Iterable[int]) -> dict[tuple[int, str], int]:

@@ -179,3 +179,37 @@ def _messages_status(automation: Automation, status: CampaignStatus) -> None:
     if ids:
         db.session.execute(update(Campaign).where(Campaign.id.in_(ids), Campaign.kind == CampaignKind.AUTOMATION)
                            .values(status=status, started_at=func.coalesce(Campaign.started_at, utcnow())))
+
+
+def move_preview(automation: Automation) -> list[dict[str, Any]]:
+    """Where the waiting runs of older versions would land on the current one: per (version, step), how many runs,
+    and the step of the same key and type on the current version (None: they stay on theirs)."""
+    if automation.version_id is None:
+        return []
+    current = Definition(db.session.get(AutomationVersion, automation.version_id).definition)  # type: ignore[union-attr]
+    rows = db.session.execute(
+        select(AutomationVersion.id, AutomationVersion.number, AutomationVersion.definition, Run.step, func.count())
+        .join(Run, Run.version_id == AutomationVersion.id)
+        .where(Run.automation_id == automation.id, Run.state == RunState.WAITING,
+               Run.version_id != automation.version_id)
+        .group_by(AutomationVersion.id, AutomationVersion.number, Run.step)
+        .order_by(AutomationVersion.number, Run.step))
+    preview = []
+    for version_id, number, definition, step, count in rows:
+        old_type = (definition.get("steps") or {}).get(step, {}).get("type")
+        lands = step if step == "" or (step in current.steps and current.step(step)["type"] == old_type) else None
+        preview.append({"version_id": version_id, "version": number, "step": step, "runs": count, "lands": lands})
+    return preview
+
+
+def move_runs(automation: Automation) -> int:
+    """Move the waiting runs of older versions onto the current one where ``move_preview`` says they land (the same
+    step); return how many moved. The others stay on their version."""
+    moved = 0
+    for row in move_preview(automation):
+        if row["lands"] is not None:
+            moved += db.session.execute(update(Run).where(
+                Run.automation_id == automation.id, Run.version_id == row["version_id"], Run.step == row["step"],
+                Run.state == RunState.WAITING).values(version_id=automation.version_id)).rowcount  # type: ignore[attr-defined]
+    db.session.commit()
+    return moved

@@ -11,8 +11,9 @@ value of the trigger event's deduplicating property, such as order_id).
 from __future__ import annotations
 
 import uuid
+from calendar import isleap
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,10 +23,9 @@ from sqlalchemy import and_, func, insert, select, update
 from automations.engine import definition_of, queue_wake
 from automations.graph import Definition
 from automations.models import Automation, AutomationStatus, Event, Run, RunState
-from automations.timing import NoDateError, attribute_date
 from core.db import db, utcnow
 from lists.models import ConsentRecord, Subscriber, SubscriptionStatus
-from lists.segment_rules import compile_rule
+from lists.segment_rules import compile_rule, json_text
 from lists.segments import get_segment
 from mailer.models import Delivery
 
@@ -187,35 +187,37 @@ def _subscribed(automation: Automation, trigger: dict[str, Any], since: datetime
 
 def _date(automation: Automation, trigger: dict[str, Any], since: datetime, now: datetime
           ) -> list[tuple[int, dict[str, Any]]]:
-    """Subscribers whose date attribute (moved by offset_days; yearly: this year's) fell at its time of day between
-    the last look and now."""
+    """Subscribers whose date attribute (moved by offset_days; yearly: its month and day) is the day whose time of
+    day ``at`` fell between the last look and now. Most looks pass no such moment and read nothing; one that does
+    reads only the matching attribute values (text starting with the date, or ending with the month and day)."""
     zone = ZoneInfo(current_app.config["KAIRAN"].timezone)
     name, offset = str(trigger["attribute"]), int(trigger.get("offset_days", 0))
     at = datetime.strptime(trigger.get("at", "09:00"), "%H:%M").time()
-    found = []
-    # Those with the attribute at all: attributes are JSON, read here (a birthday list is thousands, not millions).
-    for subscriber_id, attribs in db.session.execute(select(Subscriber.id, Subscriber.attribs).where(
-            Subscriber.attribs[name].is_not(None))):
-        try:
-            day = attribute_date(attribs or {}, name) + timedelta(days=offset)
-        except NoDateError:
-            continue
-        candidates = [day]
-        if trigger.get("yearly"):
-            candidates = [_in_year(day, year) for year in (since.astimezone(zone).year, now.astimezone(zone).year)]
-        for candidate in candidates:
-            when = datetime.combine(candidate, at, tzinfo=zone)
-            if since < when <= now:
-                found.append((subscriber_id, {"name": "date", "properties": {name: str(attribs.get(name))}}))
-                break
-    return found
+    value = json_text(Subscriber.attribs, name)
+    found: dict[int, dict[str, Any]] = {}
+    day = since.astimezone(zone).date()
+    while (moment := datetime.combine(day, at, tzinfo=zone)) <= now:
+        if moment > since:
+            wanted = day - timedelta(days=offset)  # the attribute's date whose moved day is today
+            pattern = f"%-{wanted:%m-%d}%" if trigger.get("yearly") else f"{wanted:%Y-%m-%d}%"
+            for subscriber_id, text in db.session.execute(select(Subscriber.id, value).where(value.like(pattern))):
+                if _same_day(str(text), wanted, bool(trigger.get("yearly"))):
+                    found[subscriber_id] = {"name": "date", "properties": {name: str(text)}}
+        day += timedelta(days=1)
+    return list(found.items())
 
 
-def _in_year(day: Any, year: int) -> Any:
+def _same_day(text: str, wanted: date, yearly: bool) -> bool:
+    """Whether an attribute's text is that date (yearly: that month and day; 29 February counts on the 28th in a
+    common year)."""
     try:
-        return day.replace(year=year)
-    except ValueError:  # 29 February in a common year: the 28th
-        return day.replace(year=year, day=28)
+        have = date.fromisoformat(text[:10])
+    except ValueError:
+        return False
+    if not yearly:
+        return have == wanted
+    return (have.month, have.day) == (wanted.month, wanted.day) or (
+        (have.month, have.day) == (2, 29) and (wanted.month, wanted.day) == (2, 28) and not isleap(wanted.year))
 
 
 def _segment(automation: Automation, trigger: dict[str, Any], since: datetime, now: datetime

@@ -22,3 +22,12 @@ subscribers_deleting = kairan.signal("subscribers-deleting")
 # (its token names the delivery); tracking records it on the delivery for the campaign's metrics.
 # Arguments: subscriber_id (int), delivery_id (int).
 unsubscribed_from_campaign = kairan.signal("unsubscribed-from-campaign")
+
+# Sent by lists before deleting lists (argument: ids, list[int]) or a segment (argument: ids, [its id]); a package
+# whose live work uses one refuses by raising a ConflictError that names it (automations: a live automation).
+lists_deleting = kairan.signal("lists-deleting")
+segment_deleting = kairan.signal("segment-deleting")
+
+# Sent by mailer when an automation run's message cannot be rendered for its reader (a template error on their
+# data): automations fails that run with the reason. Arguments: run_id (int), reason (str).
+run_message_failed = kairan.signal("run-message-failed")

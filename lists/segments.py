@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from core.db import db
 from core.errors import NotFoundError, ValidationError
+from core.signals import segment_deleting
 from lists.errors import RuleError
 from lists.models import Segment
 from lists.segment_expressions import parse_expression
@@ -54,7 +55,8 @@ def all_segments() -> list[Segment]:
 
 
 def delete_segment(segment: Segment) -> None:
-    """Delete a segment (subscribers are untouched)."""
+    """Delete a segment (subscribers are untouched); one a live automation uses is refused."""
+    segment_deleting.send(ids=[segment.id])
     db.session.delete(segment)
     db.session.commit()
 

@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, or_, select
 from core.db import db, utcnow
 from core.errors import ValidationError
 from core.oneline import one_line
+from core.signals import lists_deleting
 from core.validation import choice
 from lists.errors import ListNotFoundError
 from lists.models import ListOptin, ListStatus, ListType, MailingList, Subscription, SubscriptionStatus
@@ -134,6 +135,7 @@ def lists_by_name(search: str) -> Select[int]:
 def delete_lists(list_ids: list[int]) -> int:
     """Delete lists (their subscriptions go with them; subscribers stay); return how many."""
     lists = list(db.session.scalars(select(MailingList).where(MailingList.id.in_(list_ids))))
+    lists_deleting.send(ids=[mailing_list.id for mailing_list in lists])  # a live automation's list is refused
     delete_memberships(list_ids=[mailing_list.id for mailing_list in lists])
     for mailing_list in lists:
         db.session.delete(mailing_list)

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from core.db import db, utcnow
 from core.errors import ConflictError
 from core.queues import redis
+from core.signals import run_message_failed
 from lists.models import Subscriber, SuppressionReason
 from lists.suppressions import add_suppression
 from mailer import pipeline, queries, transport
@@ -189,6 +190,8 @@ class BatchSender:
         except RenderError as error:  # the template fails for this reader: this delivery fails, not the batch
             self.last_failure = error.message
             self._done(delivery, DeliveryStatus.FAILED, reply=error.message)
+            if delivery.run_id:  # and an automation's run that sent it fails, with the reason
+                run_message_failed.send(run_id=delivery.run_id, reason=error.message)
             return True
         except ConnectionLostError as lost:  # no answer: the message may have arrived, or not
             self._retry(delivery, str(lost))

@@ -116,6 +116,7 @@ class Claimed:
     attempts: int
     first_failed_at: datetime | None
     template_data: dict[str, Any] | None = None  # an automation run's trigger event, for its message
+    run_id: int = 0  # the automation run it is for (0: a campaign's own recipient)
 
 
 def claim(campaign_id: int, first_id: int, last_id: int, lease_seconds: int) -> list[Claimed]:
@@ -135,7 +136,7 @@ def claim(campaign_id: int, first_id: int, last_id: int, lease_seconds: int) -> 
     stmt = (update(Delivery).where(Delivery.id.in_(ids.scalar_subquery()))
             .values(status=DeliveryStatus.SENDING, leased_until=now + timedelta(seconds=lease_seconds))
             .returning(Delivery.id, Delivery.subscriber_id, Delivery.attempts, Delivery.first_failed_at,
-                       Delivery.template_data))
+                       Delivery.template_data, Delivery.run_id))
     rows = [Claimed(*row) for row in db.session.execute(stmt.execution_options(synchronize_session=False))]
     db.session.commit()
     return sorted(rows, key=lambda row: row.id)

@@ -16,12 +16,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from app import create_app
 from automations import lifecycle
 from automations.models import Run, RunState, RunStep, StepCount
 from core import clock
 from core.db import db
 from lists.models import Subscriber
+from lists.segment_rules import compile_rule
 from mailer.models import Delivery
 from mailer.outbox import Outbox
 from tests.helpers import api_user, wait_until
@@ -50,17 +50,6 @@ def reminder(campaign_id: int) -> dict[str, object]:
             "bought": {"type": "goal"},
         },
     }
-
-
-@pytest.fixture
-def moving(app: Flask, settings_env: dict[str, str]) -> Iterator[Flask]:
-    """The installation with the movable clock on, as its workers run it (made after ``app``, whose clock is the
-    system's: the clock is the process's, and the last app made sets it)."""
-    app = create_app({**settings_env, "TESTING": True, "KAIRAN_MOVABLE_CLOCK": "true"})
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-    clock.use_system()
 
 
 @pytest.fixture
@@ -95,7 +84,7 @@ def test_the_printer_buyer_is_reminded_and_converts_and_the_ink_buyer_gets_nothi
                                         from_email="shop@kairan.example")
         lifecycle.update_automation(automation, draft=reminder(message.id))
         lifecycle.activate(automation)
-        automation_id = automation.id
+        automation_id, message_id = automation.id, message.id
     for email, name in (("hanako@example.jp", "花子"), ("jiro@example.jp", "次郎")):
         client.post("/api/subscribers", json={"email": email, "name": name})
 
@@ -144,6 +133,9 @@ def test_the_printer_buyer_is_reminded_and_converts_and_the_ink_buyer_gets_nothi
         assert history == [("month", "passed"), ("no_ink", "yes"), ("remind", "sent"), ("buys_ink", "event"),
                            ("bought", "converted")]
     wait_until(lambda: _opened_and_clicked(app), timeout=30)  # tracking's flush: a person opened and clicked
+    with app.app_context():  # the behaviour rules read an automation's message as any campaign's
+        clicked = {"field": "clicked", "op": "did", "value": {"campaign_id": message_id}}
+        assert list(db.session.scalars(select(Subscriber.email).where(compile_rule(clicked)))) == ["hanako@example.jp"]
 
 
 def _opened_and_clicked(app: Flask) -> bool:
