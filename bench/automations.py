@@ -63,7 +63,7 @@ from automations.models import Run, RunState
 from bench import scratch_folder
 from bench.audience import seed
 from bench.send import NAMES, NEWSLETTER, SENDER, PeakRSS, free_port
-from bench.sink import HEADER_BYTES, Sink
+from bench.sink import Sink
 from core import clock
 from core.db import UTCDateTime, db, utcnow
 from core.embedded import private_redis
@@ -158,7 +158,7 @@ class Bench:
         self.workers: list[subprocess.Popen[bytes]] = []
         self.peak = PeakRSS([])
         self.redis = Redis.from_url(env["KAIRAN_REDIS_URL"])
-        self.seen: set[str] = set()  # sink dump files already counted by an earlier part
+        self.read: dict[str, int] = {}  # bytes of each sink dump already counted
         self.automations: dict[str, tuple[int, int, int | None]] = {}  # name -> (automation, version, message)
         # Subscriber ids of each part: campaign, send step, events, kill test (bench.audience numbers them from 1).
         send, events = args.send, args.events
@@ -332,22 +332,25 @@ class Bench:
         return last - started, got
 
     def new_dumps(self) -> dict[str, list[float]]:
-        """Recipient -> acceptance times (the dump's mtime) of the sink's dumps not read before. A dump written to in the last SETTLED seconds may be still arriving: it is left for the next
-        look."""
+        """Recipient -> acceptance times (the dump's mtime) of what the sink's dumps gained since the last look.
+
+        smtp-sink names a dump by the second and a short number that repeats across connections: a message whose
+        name is taken is appended to that file, so a dump is read whole, from where the last look stopped. A dump
+        written to in the last SETTLED seconds may be still arriving: it is left for the next look."""
         found: dict[str, list[float]] = {}
         now = time.time()
         for entry in os.scandir(self.sink.dumps):
-            accepted = entry.stat().st_mtime
-            if entry.name in self.seen or now - accepted < SETTLED:
+            stat = entry.stat()
+            if self.read.get(entry.name, 0) >= stat.st_size or now - stat.st_mtime < SETTLED:
                 continue
             with open(entry.path, "rb") as fh:
-                head = fh.read(HEADER_BYTES).decode(errors="replace")
-            # Kept, not deleted: smtp-sink's names are not unique once a name's file is gone (it reuses them).
-            self.seen.add(entry.name)
-            for line in head.splitlines():
+                fh.seek(self.read.get(entry.name, 0))
+                new = fh.read()
+            self.read[entry.name] = self.read.get(entry.name, 0) + len(new)
+            for line in new.decode(errors="replace").splitlines():
                 if line.startswith("X-Rcpt-Args:"):
                     address = line.split(":", 1)[1].strip().strip("<>").lower()
-                    found.setdefault(address, []).append(accepted)
+                    found.setdefault(address, []).append(stat.st_mtime)
         return found
 
     # 3. Trigger to send ----------------------------------------------------------------------------------------
