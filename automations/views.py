@@ -21,7 +21,10 @@ from automations.lifecycle import (
     activate,
     all_automations,
     archive,
+    delete_automation,
     get_automation,
+    move_preview,
+    move_runs,
     new_message,
     pause,
     update_automation,
@@ -29,6 +32,7 @@ from automations.lifecycle import (
 from automations.models import Automation, AutomationStatus, AutomationVersion, Run, RunState, StepCount
 from automations.recipes import RECIPES, from_recipe
 from automations.timing import NoDateError, wait_ends
+from automations.triggers import enrol, enrol_segment
 from core.auth import Permission, require
 from core.db import db, utcnow
 from core.errors import KairanError
@@ -37,11 +41,11 @@ from core.refusals import showing_refusal
 from core.web import can
 from lists.addresses import address_key
 from lists.errors import RuleError
-from lists.models import Subscriber
+from lists.models import ListStatus, MailingList, Segment, Subscriber
 from lists.segment_expressions import parse_expression
 from lists.segment_rules import compile_rule
 from mailer.jobs import queue_campaign_test
-from mailer.models import Campaign
+from mailer.models import Campaign, CampaignKind
 
 bp = Blueprint("automations", __name__, url_prefix="/automations")
 STATUS_LABELS = {"draft": _l("Draft"), "active": _l("Active"), "paused": _l("Paused"), "archived": _l("Archived")}
@@ -108,17 +112,39 @@ def _messages(draft: dict[str, Any]) -> dict[str, dict[str, str]]:
             for c in db.session.scalars(select(Campaign).where(Campaign.id.in_(ids)))}
 
 
+def _choices(draft: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """What the trigger panel's selects offer: lists, segments, and the campaigns a campaign trigger can follow
+    (regular campaigns, and other automations' messages)."""
+    own = {s.get("campaign_id") for s in (draft.get("steps") or {}).values() if isinstance(s, dict)}
+    campaigns = db.session.execute(select(Campaign.id, Campaign.name, Campaign.kind).order_by(Campaign.id.desc())
+                                   .limit(500)).all()
+    return {
+        "lists": [{"id": i, "name": n} for i, n in db.session.execute(
+            select(MailingList.id, MailingList.name).where(MailingList.status == ListStatus.ACTIVE)
+            .order_by(MailingList.name))],
+        "segments": [{"id": i, "name": n} for i, n in db.session.execute(
+            select(Segment.id, Segment.name).order_by(Segment.name))],
+        "campaigns": [{"id": i, "name": n, "automation": kind == CampaignKind.AUTOMATION}
+                      for i, n, kind in campaigns if i not in own],
+    }
+
+
 @bp.get("/<int:automation_id>")
 @require(Permission.CAMPAIGNS_READ)
 def builder(automation_id: int) -> Any:
-    """The builder: the flow top to bottom, each card's figures, a side panel to edit a step."""
+    """The builder: the flow top to bottom, each card's figures, a side panel to edit a step; enrolment on an
+    active automation, moving older versions' runs, and deletion."""
     automation = get_automation(automation_id)
     version = db.session.get(AutomationVersion, automation.version_id) if automation.version_id else None
+    draft = automation.draft or {}
+    segments = db.session.execute(select(Segment.id, Segment.name).order_by(Segment.name)).all()
     return render_template("automations/builder.html", automation=automation, version=version,
-                           counts=_counts(automation), messages=_messages(automation.draft or {}),
-                           status_labels=STATUS_LABELS, form=ConfirmForm(),
+                           counts=_counts(automation), messages=_messages(draft), choices=_choices(draft),
+                           status_labels=STATUS_LABELS, form=ConfirmForm(), segments=segments,
+                           preview=move_preview(automation),
                            editable=can(Permission.CAMPAIGNS_WRITE)
                            and automation.status != AutomationStatus.ARCHIVED,
+                           writer=can(Permission.CAMPAIGNS_WRITE),
                            error_step=request.args.get("step", ""))
 
 
@@ -182,6 +208,69 @@ def change(automation_id: int) -> Any:
             flash(_("Archived; %(n)d waiting subscribers left it.", n=exited), "success")
     step = getattr(attempt.error, "step", None) if attempt.refused else None
     return redirect(url_for("automations.builder", automation_id=automation.id, step=step) if step else back)
+
+
+@bp.post("/<int:automation_id>/delete")
+@require(Permission.CAMPAIGNS_WRITE)
+def delete(automation_id: int) -> Any:
+    """Delete a draft or archived automation with its runs and messages; an active or paused one is refused."""
+    automation = get_automation(automation_id)
+    back = url_for("automations.builder", automation_id=automation.id)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(back)
+    name = automation.name
+    with showing_refusal():
+        delete_automation(automation)
+        flash(_("Automation “%(name)s” deleted.", name=name), "success")
+        return redirect(url_for("automations.index"))
+    return redirect(back)
+
+
+@bp.post("/<int:automation_id>/enrol")
+@require(Permission.CAMPAIGNS_WRITE)
+def enrol_some(automation_id: int) -> Any:
+    """読者を追加: start one subscriber (by email) or every member of a segment on the running version."""
+    automation = get_automation(automation_id)
+    back = url_for("automations.builder", automation_id=automation.id)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(back)
+    email = (request.form.get("email") or "").strip()
+    segment = (request.form.get("segment_id") or "").strip()
+    with showing_refusal():
+        if email:
+            subscriber_id = db.session.scalar(select(Subscriber.id).where(Subscriber.email_key == address_key(email)))
+            if subscriber_id is None:
+                flash(_("No subscriber has the address %(email)s.", email=email), "error")
+                return redirect(back)
+            started = enrol(automation, [subscriber_id])
+            if started:
+                flash(_("%(email)s started the automation.", email=email), "success")
+            else:
+                flash(_("%(email)s did not start: the entry rule keeps them out (already in it, or not yet time "
+                        "to start again).", email=email), "warning")
+        elif segment.isdigit():
+            started = enrol_segment(automation, int(segment))
+            flash(_("%(n)d subscribers of the segment started the automation (those the entry rule keeps out "
+                    "did not).", n=started), "success")
+        else:
+            flash(_("Give a subscriber's address or choose a segment."), "error")
+    return redirect(back)
+
+
+@bp.post("/<int:automation_id>/move")
+@require(Permission.CAMPAIGNS_WRITE)
+def move(automation_id: int) -> Any:
+    """Move the waiting runs of older versions onto the running one where the same step exists."""
+    automation = get_automation(automation_id)
+    back = url_for("automations.builder", automation_id=automation.id)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(back)
+    with showing_refusal():
+        moved = move_runs(automation)
+        flash(_("%(n)d subscribers moved to version %(version)s.", n=moved,
+                version=(db.session.get(AutomationVersion, automation.version_id).number  # type: ignore[union-attr]
+                         if automation.version_id else "?")), "success")
+    return redirect(back)
 
 
 # Try with a subscriber: the path one subscriber would take, without sending

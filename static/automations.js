@@ -12,8 +12,9 @@
   let draft = data.draft && typeof data.draft === "object" ? data.draft : {};
   draft.steps = draft.steps || {};
   let messages = data.messages || {};
-  let selected = root.dataset.errorStep || null;
-  let errorStep = root.dataset.errorStep || null;
+  const asCard = (step) => (["entry", "exit", "quiet_hours"].includes(step) ? "trigger" : step || null);
+  let selected = asCard(root.dataset.errorStep);
+  let errorStep = asCard(root.dataset.errorStep);
   let dirty = false;
   const WAYS = { wait: ["next"], wait_event: ["next", "timeout"], condition: ["yes", "no"], send: ["next"],
     update: ["next"], notify: ["next"], goal: [], exit: [] };
@@ -129,9 +130,21 @@
     return column;
   }
 
+  function triggerSummary(t) {
+    const C = data.choices || {};
+    const named = (items, id) => ((items || []).find((i) => i.id === id) || {}).name || (id ? `#${id}` : "?");
+    let detail = "";
+    if (t.kind === "event") detail = `${t.event || "?"}${t.property ? ` (${t.property.key} ${L.ops[t.property.op] || t.property.op} ${t.property.value})` : ""}`;
+    else if (t.kind === "subscribed") detail = named(C.lists, t.list_id);
+    else if (t.kind === "segment") detail = named(C.segments, t.segment_id);
+    else if (t.kind === "campaign") detail = `${named(C.campaigns, t.campaign_id)} · ${L.actions[t.action] || ""}`;
+    else if (t.kind === "date") detail = `${t.attribute || "?"} ${t.at || "09:00"}`;
+    return `${L.triggers[t.kind] || "?"}${detail ? `: ${detail}` : ""}`;
+  }
+
   function render() {
     const trigger = draft.trigger || {};
-    flow.replaceChildren(card("trigger", L.trigger, `${L.triggers[trigger.kind] || "?"}${trigger.event ? `: ${trigger.event}` : ""}${trigger.property ? ` (${trigger.property.key}=${trigger.property.value})` : ""}`),
+    flow.replaceChildren(card("trigger", L.trigger, triggerSummary(trigger)),
       plus(null, null), branch(draft.start, new Set()));
     renderPanel();
   }
@@ -149,6 +162,99 @@
   }
   const num = (v) => (v === "" || v === null || v === undefined ? undefined : Number(v));
 
+  const C = data.choices || { lists: [], segments: [], campaigns: [] };
+  const options = (items, label) => Object.fromEntries([["", items.length ? L.f.choose : L.f.none_yet],
+    ...items.map((i) => [String(i.id), label ? label(i) : i.name])]);
+  const check = (label, name, on) => {
+    const box = el("input", { type: "checkbox", id: `f-${name}`, name, value: "on" });
+    box.checked = Boolean(on);
+    return el("div", { class: "field checkbox" }, box, " ", el("label", { for: `f-${name}` }, label));
+  };
+  const fieldset = (legend, ...children) => el("fieldset", { class: "panel-group" }, el("legend", {}, legend), ...children);
+
+  // The trigger card's panel: what starts the automation (fields per kind), who may start again, leaving early,
+  // quiet hours.
+  function triggerFields(form) {
+    const t = draft.trigger || { kind: "manual" };
+    const p = t.property || {};
+    const entry = draft.entry || { mode: "once" };
+    const exit = { on_unsubscribe: true, events: [], ...(draft.exit || {}) };
+    const quiet = draft.quiet_hours === undefined ? { start: "21:00", end: "08:00", carriers_only: true } : draft.quiet_hours;
+    const kinds = el("div", { "data-kinds": "" });
+    const byKind = {
+      event: [field(L.f.event, "t_event", t.event, { placeholder: "purchase" }),
+        el("div", { class: "field-row" }, field(L.f.prop_key, "t_prop_key", p.key, { placeholder: "category" }),
+          choice(L.f.prop_op, "t_prop_op", L.ops, p.op || "eq"), field(L.f.prop_value, "t_prop_value", p.value, { placeholder: "printer" })),
+        el("p", { class: "muted hint" }, L.f.prop_hint)],
+      subscribed: [choice(L.f.list, "t_list_id", options(C.lists), t.list_id ?? "")],
+      date: [field(L.f.attribute, "t_attribute", t.attribute, { placeholder: "birthday" }), check(L.f.yearly, "t_yearly", t.yearly),
+        field(L.f.trig_offset, "t_offset_days", t.offset_days ?? 0, { type: "number", min: "-365", max: "365" }),
+        field(L.f.trig_at, "t_at", t.at || "09:00", { placeholder: "09:00", pattern: "\\d\\d:\\d\\d", inputmode: "numeric" })],
+      segment: [choice(L.f.segment, "t_segment_id", options(C.segments), t.segment_id ?? "")],
+      campaign: [choice(L.f.campaign, "t_campaign_id", options(C.campaigns, (c) => c.automation ? `${c.name} (${L.f.automation_mail})` : c.name), t.campaign_id ?? ""),
+        choice(L.f.action, "t_action", L.actions, t.action || "opened"),
+        field(L.f.within_days, "t_within_days", t.within_days ?? 3, { type: "number", min: "1", max: "365" })],
+      manual: [el("p", { class: "muted hint" }, L.f.manual_hint)],
+    };
+    for (const [kind, nodes] of Object.entries(byKind)) kinds.append(el("div", { "data-kind": kind }, ...nodes));
+    form.append(choice(L.f.kind, "t_kind", L.triggers, t.kind || "manual"), kinds);
+    form.append(fieldset(L.f.entry, choice(L.f.entry_mode, "entry_mode", L.entries, entry.mode || "once"),
+      field(L.f.entry_days, "entry_days", entry.days, { type: "number", min: "1" }),
+      field(L.f.dedupe, "entry_dedupe", entry.dedupe_property, { placeholder: "order_id" })));
+    form.append(fieldset(L.f.exit, check(L.f.on_unsubscribe, "exit_unsubscribe", exit.on_unsubscribe),
+      field(L.f.exit_events, "exit_events", (exit.events || []).map((e) => e.event).join(", "), { placeholder: "refund" })));
+    form.append(fieldset(L.f.quiet, check(L.f.quiet_on, "quiet_on", quiet),
+      el("div", { class: "field-row" }, field(L.f.quiet_start, "quiet_start", (quiet || {}).start || "21:00", { placeholder: "21:00", pattern: "\\d\\d:\\d\\d", inputmode: "numeric" }),
+        field(L.f.quiet_end, "quiet_end", (quiet || {}).end || "08:00", { placeholder: "08:00", pattern: "\\d\\d:\\d\\d", inputmode: "numeric" })),
+      check(L.f.carriers_only, "quiet_carriers", quiet ? quiet.carriers_only !== false : true)));
+    const show = () => {
+      const kind = form.querySelector("[name=t_kind]").value;
+      for (const box of kinds.children) box.hidden = box.dataset.kind !== kind;
+      const mode = form.querySelector("[name=entry_mode]").value;
+      form.querySelector("[name=entry_days]").closest(".field").hidden = mode !== "again_after";
+      form.querySelector("[name=entry_dedupe]").closest(".field").hidden = mode !== "every_time";
+      form.querySelector("[name=exit_unsubscribe]").closest(".field").hidden = kind !== "subscribed";
+      const on = form.querySelector("[name=quiet_on]").checked;
+      for (const name of ["quiet_start", "quiet_end", "quiet_carriers"]) form.querySelector(`[name=${name}]`).disabled = !on || !editable;
+    };
+    form.addEventListener("change", show);
+    queueMicrotask(show);
+  }
+
+  function applyTrigger(get, values) {
+    const kind = get("t_kind");
+    const t = { kind };
+    const id = (k) => num(get(k));
+    if (kind === "event") {
+      t.event = get("t_event");
+      if (get("t_prop_key")) {
+        const op = get("t_prop_op");
+        const raw = get("t_prop_value");
+        const numeric = ["gt", "gte", "lt", "lte"].includes(op) && raw !== "" && !Number.isNaN(Number(raw));
+        t.property = { key: get("t_prop_key"), op, value: numeric ? Number(raw) : raw };
+      }
+    } else if (kind === "subscribed") t.list_id = id("t_list_id");
+    else if (kind === "segment") t.segment_id = id("t_segment_id");
+    else if (kind === "date") {
+      Object.assign(t, { attribute: get("t_attribute"), offset_days: num(get("t_offset_days")) || 0, at: get("t_at") || "09:00" });
+      if (values.get("t_yearly")) t.yearly = true;
+    } else if (kind === "campaign") {
+      Object.assign(t, { campaign_id: id("t_campaign_id"), action: get("t_action") });
+      if (t.action === "not_opened") t.within_days = num(get("t_within_days"));
+    }
+    draft.trigger = t;
+    const mode = get("entry_mode");
+    draft.entry = { mode };
+    if (mode === "again_after") draft.entry.days = num(get("entry_days"));
+    if (mode === "every_time" && get("entry_dedupe")) draft.entry.dedupe_property = get("entry_dedupe");
+    const before = Object.fromEntries(((draft.exit || {}).events || []).map((e) => [e.event, e]));  // keeps a property set by the API
+    draft.exit = { on_unsubscribe: Boolean(values.get("exit_unsubscribe")),
+      events: get("exit_events").split(/[,、\s]+/).filter(Boolean).map((event) => before[event] || { event }) };
+    draft.quiet_hours = values.get("quiet_on")
+      ? { start: get("quiet_start") || "21:00", end: get("quiet_end") || "08:00", carriers_only: Boolean(values.get("quiet_carriers")) }
+      : null;
+  }
+
   function renderPanel() {
     if (!selected || (selected !== "trigger" && !draft.steps[selected])) { panel.hidden = true; return; }
     panel.hidden = false;
@@ -156,8 +262,7 @@
     const head = el("div", { class: "panel-head" }, el("h2", {}, selected === "trigger" ? L.trigger : L.types[draft.steps[selected].type]),
       el("button", { type: "button", class: "link", onclick: () => { selected = null; render(); } }, L.close));
     if (selected === "trigger") {
-      form.append(el("div", { class: "field" }, el("label", { for: "f-json" }, L.f.json),
-        el("textarea", { id: "f-json", name: "json", rows: "10" }, JSON.stringify({ trigger: draft.trigger || {}, entry: draft.entry, exit: draft.exit }, null, 2))));
+      triggerFields(form);
     } else {
       const s = draft.steps[selected];
       form.append(el("p", { class: "muted" }, `${L.f.key}: ${selected}`));
@@ -207,7 +312,7 @@
   function apply(values) {
     const get = (k) => { const v = values.get(k); return v === null ? undefined : String(v).trim(); };
     if (selected === "trigger") {
-      try { Object.assign(draft, JSON.parse(get("json"))); } catch (error) { stateBox.textContent = error.message; return; }
+      applyTrigger(get, values);
       markDirty();
       return;
     }
@@ -249,16 +354,21 @@
     stateBox.textContent = L.saving;
     const response = await fetch(root.dataset.saveUrl, { method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRFToken": root.dataset.csrf },
-      body: JSON.stringify({ name: data.name, draft }) });
+      body: JSON.stringify({ name: nameInput ? nameInput.value : data.name, draft }) });
     const answer = await response.json();
     stateBox.textContent = answer.message;
     stateBox.classList.toggle("error", !response.ok);
-    if (response.ok) { draft = answer.draft; messages = answer.messages; dirty = false; errorStep = null; }
-    else { errorStep = answer.step; selected = answer.step || selected; }
+    if (response.ok) {
+      draft = answer.draft; messages = answer.messages; dirty = false; errorStep = null;
+      if (nameInput) { data.name = nameInput.value.trim(); document.querySelector("h1").textContent = data.name; }
+    }
+    else { errorStep = asCard(answer.step); selected = errorStep || selected; }
     render();
     return response.ok;
   }
 
+  const nameInput = document.getElementById("automation-name");
+  if (nameInput) nameInput.addEventListener("input", () => { dirty = true; stateBox.textContent = L.unsaved; });
   const saveButton = document.getElementById("save-draft");
   if (saveButton) saveButton.addEventListener("click", save);
   for (const form of document.querySelectorAll(".status-form")) {

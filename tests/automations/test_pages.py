@@ -132,3 +132,172 @@ def test_a_viewer_reads_but_cannot_edit(app: Flask, client: FlaskClient, users: 
                        headers={"X-CSRFToken": token}).status_code == 403
     assert client.post(f"/automations/{automation_id}/status",
                        data={"csrf_token": token, "move": "activate"}).status_code == 403
+
+
+def _subscriber(app: Flask, email: str) -> int:
+    with app.app_context():
+        from sqlalchemy import select
+
+        from lists.models import Subscriber
+
+        subscriber = db.session.scalar(select(Subscriber).where(Subscriber.email == email))
+        if subscriber is None:
+            subscriber = Subscriber(email=email, email_key=email, name="", attribs={})
+            db.session.add(subscriber)
+            db.session.commit()
+        return subscriber.id
+
+
+def test_the_trigger_panel_offers_lists_segments_and_campaigns_and_its_rules_activate(
+        app: Flask, editor: FlaskClient) -> None:
+    with app.app_context():
+        from lists.models import MailingList, Segment
+        from mailer.models import Campaign
+
+        db.session.add_all([MailingList(name="会員"), Segment(name="常連", rules={"match": "all", "rules": []}),
+                            Campaign(name="秋のお知らせ", subject="秋", lists=[])])
+        db.session.commit()
+    automation_id = _create(editor, "printer")
+    page = editor.get(f"/automations/{automation_id}", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert '"name": "会員"' in page and '"name": "常連"' in page and '"name": "秋のお知らせ"' in page
+    assert "id=\"automation-name\"" in page
+    token = csrf_token(editor, f"/automations/{automation_id}")
+    with app.app_context():
+        draft = db.session.get(Automation, automation_id).draft  # type: ignore[union-attr]
+    draft["trigger"] = {"kind": "event", "event": "purchase", "property": {"key": "price", "op": "gte", "value": 10000}}
+    draft["entry"] = {"mode": "again_after", "days": 30}
+    draft["exit"] = {"on_unsubscribe": True, "events": [{"event": "refund"}]}
+    draft["quiet_hours"] = None
+    saved = editor.post(f"/automations/{automation_id}/draft", json={"name": "高額購入のお礼", "draft": draft},
+                        headers={"X-CSRFToken": token})
+    assert saved.status_code == 200, saved.get_json()
+    response = submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/status",
+                      move="activate")
+    assert "step=" not in response.headers["Location"]
+    with app.app_context():
+        automation = db.session.get(Automation, automation_id)
+        assert automation is not None and automation.name == "高額購入のお礼"
+        assert automation.status == AutomationStatus.ACTIVE
+    # a refusal about the rules points at the trigger card
+    draft["entry"] = {"mode": "again_after", "days": 0}
+    editor.post(f"/automations/{automation_id}/draft", json={"draft": draft}, headers={"X-CSRFToken": token})
+    response = submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/status",
+                      move="activate")
+    assert response.headers["Location"].endswith("?step=entry")
+
+
+def test_rename_and_delete_only_a_draft_or_archived_automation(app: Flask, editor: FlaskClient) -> None:
+    automation_id = _create(editor, "printer")
+    token = csrf_token(editor, f"/automations/{automation_id}")
+    bad = editor.post(f"/automations/{automation_id}/draft", json={"name": "  "}, headers={"X-CSRFToken": token})
+    assert bad.status_code == 400 and "name" in bad.get_json()["message"]
+    assert editor.post(f"/automations/{automation_id}/draft", json={"name": "インク"},
+                       headers={"X-CSRFToken": token}).status_code == 200
+    submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/status", move="activate")
+    page = editor.get(f"/automations/{automation_id}").get_data(as_text=True)
+    assert "delete-form" not in page  # active: no delete button
+    refused = submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/delete")
+    assert refused.headers["Location"].endswith(f"/automations/{automation_id}")
+    page = editor.get(refused.headers["Location"], headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert "アーカイブしてから削除" in text_of(page) or "Archive the automation before deleting it" in text_of(page)
+    submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/status", move="archive")
+    page = editor.get(f"/automations/{automation_id}", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert 'id="delete-form"' in page and "data-confirm=" in page
+    deleted = submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/delete")
+    assert deleted.headers["Location"].endswith("/automations/")
+    listing = text_of(editor.get("/automations/").get_data(as_text=True))
+    assert "Automation “インク” deleted." in listing
+    with app.app_context():
+        assert db.session.get(Automation, automation_id) is None
+    draft_id = _create(editor, "birthday")
+    assert submit(editor, f"/automations/{draft_id}", f"/automations/{draft_id}/delete").status_code == 302
+    with app.app_context():
+        assert db.session.get(Automation, draft_id) is None
+
+
+def test_an_editor_enrols_one_subscriber_or_a_segment(app: Flask, editor: FlaskClient) -> None:
+    taro = _subscriber(app, "taro@example.jp")
+    _subscriber(app, "jiro@example.jp")
+    with app.app_context():
+        from lists.models import Segment
+
+        segment = Segment(name="example.jp の読者", rules={"match": "all", "rules": [
+            {"field": "email", "op": "contains", "value": "@example.jp"}]})
+        db.session.add(segment)
+        db.session.commit()
+        segment_id = segment.id
+    automation_id = _create(editor, "printer")
+    page = editor.get(f"/automations/{automation_id}").get_data(as_text=True)
+    assert 'id="enrol"' not in page  # a draft offers no enrolment
+    refused = submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/enrol",
+                     email="taro@example.jp")
+    page = text_of(editor.get(refused.headers["Location"]).get_data(as_text=True))
+    assert "Activate the automation before enrolling subscribers." in page
+    submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/status", move="activate")
+    page = editor.get(f"/automations/{automation_id}", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert 'id="enrol"' in page and "読者を追加" in page and "example.jp の読者" in page
+    submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/enrol", email="Taro@Example.jp")
+    page = text_of(editor.get(f"/automations/{automation_id}").get_data(as_text=True))
+    assert "Taro@Example.jp started the automation." in page
+    submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/enrol", email="nobody@example.jp")
+    assert "No subscriber has the address nobody@example.jp." in text_of(
+        editor.get(f"/automations/{automation_id}").get_data(as_text=True))
+    submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/enrol", segment_id=str(segment_id))
+    page = text_of(editor.get(f"/automations/{automation_id}").get_data(as_text=True))
+    assert "2 subscribers of the segment started the automation" in page, page
+    with app.app_context():
+        from sqlalchemy import func, select
+
+        from automations.models import Run
+
+        assert db.session.scalar(select(func.count()).select_from(Run).where(
+            Run.automation_id == automation_id, Run.subscriber_id == taro)) == 2  # every_time: a run per entry
+
+
+def test_moving_the_runs_of_an_older_version(app: Flask, editor: FlaskClient) -> None:
+    first, second = _subscriber(app, "ichiro@example.jp"), _subscriber(app, "hanako@example.jp")
+    automation_id = _create(editor, "printer")
+    submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/status", move="activate")
+    with app.app_context():
+        from automations.engine import wake
+        from automations.lifecycle import get_automation
+        from automations.triggers import enrol
+
+        enrol(get_automation(automation_id), [first])
+        wake()  # ichiro waits at "wait" on version 1
+        enrol(get_automation(automation_id), [second])  # hanako has not started yet
+        draft = get_automation(automation_id).draft
+    page = editor.get(f"/automations/{automation_id}").get_data(as_text=True)
+    assert 'id="move-runs"' not in page  # nothing older to move
+    steps = dict(draft["steps"])
+    steps["pause"] = steps.pop("wait")
+    token = csrf_token(editor, f"/automations/{automation_id}")
+    assert editor.post(f"/automations/{automation_id}/draft", json={"draft": {**draft, "start": "pause",
+                                                                              "steps": steps}},
+                       headers={"X-CSRFToken": token}).status_code == 200
+    submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/status", move="activate")
+    page = editor.get(f"/automations/{automation_id}", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert "前のバージョンの読者を移す" in page and "このバージョンに残ります" in page
+    text = text_of(page)
+    assert re.search(r"v1 wait 1 このバージョンに残ります", text), text
+    assert re.search(r"v1 \(開始前\) 1 \(開始前\) \(v2\)", text), text
+    moved = submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/move")
+    page = text_of(editor.get(moved.headers["Location"]).get_data(as_text=True))
+    assert "1 subscribers moved to version 2." in page
+    with app.app_context():
+        from sqlalchemy import select
+
+        from automations.models import Run
+
+        versions = dict(db.session.execute(select(Run.subscriber_id, Run.version_id).where(
+            Run.automation_id == automation_id)).all())
+        automation = db.session.get(Automation, automation_id)
+        assert automation is not None
+        assert versions[second] == automation.version_id and versions[first] != automation.version_id
+
+
+def test_a_viewer_cannot_delete_enrol_or_move(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    login(client, "viewer")
+    token = csrf_token(client, "/automations/")
+    for action in ("delete", "enrol", "move"):
+        assert client.post(f"/automations/1/{action}", data={"csrf_token": token}).status_code == 403

@@ -49,3 +49,70 @@ def test_the_printer_reminder_from_recipe_to_counts(browser: Any, live_server: s
     page.screenshot(path=str(screenshots / "automations-list-ja.png"), full_page=True)
     assert page.inner_text("[data-running]") == "1"
     context.close()
+
+
+def test_trigger_panel_enrolment_and_moving_runs(browser: Any, live_server: str, app: Any, users: dict[str, str],
+                                                 screenshots: Path) -> None:
+    with app.app_context():
+        from core.db import db
+        from lists.models import Subscriber
+
+        db.session.add(Subscriber(email="hanako@example.jp", email_key="hanako@example.jp", name="花子", attribs={}))
+        db.session.commit()
+    context = ja_context(browser, live_server)
+    page = context.new_page()
+    log_in(page, "editor")
+    page.goto("/automations/")
+    page.click("form[data-recipe=printer] button")
+    # the trigger: a purchase whose price is at least 10000
+    page.click(".step-card[data-step=trigger]")
+    panel = page.locator("#side-panel")
+    assert panel.locator("select[name=t_kind]").input_value() == "event"
+    assert panel.locator("[data-kind=segment]").is_hidden()
+    panel.locator("input[name=t_prop_key]").fill("price")
+    panel.locator("select[name=t_prop_op]").select_option("gte")
+    panel.locator("input[name=t_prop_value]").fill("10000")
+    page.fill("#automation-name", "高額プリンターのお礼")
+    page.screenshot(path=str(screenshots / "automations-trigger-panel-ja.png"), full_page=True)
+    panel.locator("#apply-step").click()
+    assert "price 以上 10000" in page.inner_text(".step-card[data-step=trigger]")
+    page.click("#save-draft")
+    page.wait_for_selector("#save-state:has-text('保存しました')")
+    assert page.inner_text("h1") == "高額プリンターのお礼"
+    page.click(".status-form[data-action=activate] button")
+    page.wait_for_selector(".flash:has-text('有効にしました')")
+    with app.app_context():
+        from sqlalchemy import select
+
+        from automations.models import Automation
+
+        automation = db.session.scalar(select(Automation).where(Automation.name == "高額プリンターのお礼"))
+        assert automation is not None
+        assert automation.draft["trigger"]["property"] == {"key": "price", "op": "gte", "value": 10000}
+    # 読者を追加: one subscriber by address
+    page.click("#enrol summary")
+    page.fill("#enrol-email-input", "hanako@example.jp")
+    page.click("#enrol-email button")
+    assert "hanako@example.jp がオートメーションを開始しました。" in page.inner_text(".flash")
+    with app.app_context():
+        from automations.engine import wake
+
+        wake()
+    page.reload()
+    counts = page.locator(".step-card[data-step=wait] + .counts")
+    assert counts.locator("[data-count=entered]").inner_text() == "1"
+    assert counts.locator("[data-count=waiting]").inner_text() == "1"
+    # a new version: the waiting reader can be moved onto it
+    page.click(".step-card[data-step=wait]")
+    panel.locator("input[name=days]").fill("20")
+    panel.locator("#apply-step").click()
+    page.click(".status-form[data-action=activate] button")
+    page.wait_for_selector("#move-runs")
+    assert "前のバージョンの読者を移す" in page.inner_text("#move-runs")
+    row = page.locator("#move-runs tr[data-step=wait]")
+    assert "v1" in row.inner_text() and "(v2)" in row.inner_text()
+    page.screenshot(path=str(screenshots / "automations-move-runs-ja.png"), full_page=True)
+    page.click("#move-form button")
+    assert "1 人の読者をバージョン 2 に移しました。" in page.inner_text(".flash")
+    assert page.locator("#move-runs").count() == 0
+    context.close()
