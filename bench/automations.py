@@ -450,10 +450,12 @@ class Bench:
     def waking_worker(self) -> int | None:
         """The pid of the worker whose current job is the engine's wake."""
         for worker in Worker.all(connection=self.redis):
+            if worker.pid is None:
+                continue
             if worker.get_current_job_id() == engine.WAKE_JOB_ID or "wake" in str(worker.get_current_job_id()):
                 return int(worker.pid)
             job = worker.get_current_job()
-            if job is not None and job.func_name.endswith("engine.wake"):
+            if job is not None and str(job.func_name).endswith("engine.wake"):
                 return int(worker.pid)
         return None
 
