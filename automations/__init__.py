@@ -50,6 +50,6 @@ def init_app(app: Flask) -> None:
     segment_deleting.connect(guards.refuse_used_segment)
     run_message_failed.connect(guards.fail_run)
     settings = AUTOMATIONS.of(app.config["KAIRAN"])
-    register_periodic(app, DEFAULT_QUEUE, engine.wake, settings.wake_seconds)
+    register_periodic(app, DEFAULT_QUEUE, triggers.react, settings.wake_seconds)  # new events, then due runs
     register_periodic(app, DEFAULT_QUEUE, triggers.scan, triggers.SCAN_SECONDS)
     register_periodic(app, DEFAULT_QUEUE, retention.sweep, retention.SWEEP_SECONDS)

@@ -34,7 +34,7 @@ from core.queues import queue
 from lists.models import Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
 from lists.segment_rules import compile_rule
 from lists.suppressions import suppressed_addresses
-from mailer.batch_job import enqueue_batch
+from mailer.batch_job import batch_size, enqueue_batch, id_ranges
 from mailer.models import Delivery
 from mailer.throttle import receiving_domain
 
@@ -383,7 +383,8 @@ def _write(runs: Sequence[Moving], batch: Batch) -> None:
     _count(batch.counts)
     db.session.commit()
     for campaign_id, ids in inserted.items():  # after the commit: a job never looks for rows not yet there
-        enqueue_batch(campaign_id, min(ids), max(ids))
+        for first, last in id_ranges(sorted(ids), batch_size()):  # in the mailer's batches: every worker sends
+            enqueue_batch(campaign_id, first, last)
     if batch.notices:
         from automations.notices import send_notices
 

@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, update
 
 from automations.errors import AutomationStateError, DefinitionError
 from automations.graph import Definition, check
-from automations.models import Automation, AutomationStatus, AutomationVersion, Run, RunState, StepCount
+from automations.models import Automation, AutomationStatus, AutomationVersion, Event, Run, RunState, StepCount
 from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
 from mailer.campaigns import require_legal_details
@@ -114,6 +114,7 @@ def activate(automation: Automation) -> AutomationVersion:
     automation.version_id, automation.status = version.id, AutomationStatus.ACTIVE
     if automation.scanned_at is None:
         automation.scanned_at = utcnow()  # scheduled triggers look from now on, not at the past
+        automation.event_cursor = db.session.scalar(select(func.max(Event.id))) or 0  # and events from now
     _messages_status(automation, CampaignStatus.RUNNING)
     db.session.commit()
     return version

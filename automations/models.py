@@ -72,6 +72,7 @@ class Automation(db.Model):  # type: ignore[name-defined]
     # subscribed trigger up to this consent record (their ids only grow).
     scanned_at: Mapped[datetime | None]
     consent_cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    event_cursor: Mapped[int] = mapped_column(BigInteger, default=0)  # the last event it acted on (ids only grow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -22,16 +22,21 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from automations.engine import definition_of, queue_wake
+from automations.engine import definition_of, queue_wake, wake
 from automations.graph import Definition
 from automations.models import Automation, AutomationStatus, Event, Run, RunState
 from core.db import db, utcnow
+from core.queues import queue, redis
 from lists.models import ConsentRecord, Subscriber, SubscriptionStatus
 from lists.segment_rules import compile_rule, json_text
 from lists.segments import get_segment
 from mailer.models import Delivery
 
 SCAN_SECONDS = 60  # how often scheduled triggers are looked up
+REACT_QUEUED = "kairan:automations:react-queued"
+REACT_QUEUED_SECONDS = 60  # a lost job's flag goes by itself; the periodic wake catches up meanwhile
+SETTLE = timedelta(seconds=5)  # an event's insert has committed by then
+CATCH_UP_EVENTS = 10_000  # events one look acts on at most
 
 
 def active() -> list[tuple[Automation, Definition]]:
@@ -99,35 +104,79 @@ def _entry_key(entry: dict[str, Any], trigger: dict[str, Any], now: datetime) ->
     return f"event:{trigger.get('id') or uuid.uuid4()}"
 
 
-def on_events(stored: Sequence[tuple[int, int, str, dict[str, Any], datetime]]) -> None:
-    """Act on events just stored, (event id, subscriber id, name, properties, occurred_at): end runs their exit
-    rules name, wake runs waiting for them, start runs they trigger. Commits."""
-    if not stored:
-        return
-    names = {name for _id, _s, name, _p, _o in stored}
-    now, woken = utcnow(), 0
+def catch_up() -> int:
+    """Job: act on the events stored since each active automation last looked: end runs their exit rules name, wake
+    runs waiting for them, start runs they trigger; return how many runs started or woke.
+
+    Each automation keeps an ``event_cursor``: the event id up to which it has acted. It moves only past events
+    stored SETTLE ago or more, since PostgreSQL hands out ids before commits (an event committed late may have an
+    id below one already seen); so the last few seconds' events are looked at again next time, which changes
+    nothing (a start is keyed by its entry, an exit or a wake-up is the same twice). The cursor moves in the same
+    transaction as what was done, from the value read: a second worker finds it moved and leaves those events.
+    """
+    acted, now = 0, utcnow()
     for automation, definition in active():
-        exits = [rule for rule in definition.exit["events"] if rule["event"] in names]
-        if exits:
-            leaving = {s for _i, s, name, props, _o in stored for rule in exits
-                       if rule["event"] == name and matches(rule.get("property"), props)}
-            if leaving:
-                db.session.execute(update(Run).where(
-                    Run.automation_id == automation.id, Run.subscriber_id.in_(leaving), Run.state == RunState.WAITING)
-                    .values(state=RunState.EXITED, reason="exit event", ended_at=now, next_wake_at=None))
-        trigger = definition.trigger
-        if trigger["kind"] == "event" and trigger["event"] in names:
-            woken += start_runs(automation, definition, [
-                (s, {"id": i, "name": name, "properties": props, "occurred_at": occurred.isoformat()})
-                for i, s, name, props, occurred in stored
-                if name == trigger["event"] and matches(trigger.get("property"), props)])
-    subscribers = {s for _i, s, _n, _p, _o in stored}
-    woken += db.session.execute(update(Run).where(
-        Run.subscriber_id.in_(subscribers), Run.state == RunState.WAITING, Run.waiting_for.in_(names))
+        cursor, names = automation.event_cursor, _listened(definition)
+        settled = db.session.scalar(select(func.max(Event.id)).where(Event.id > cursor,
+                                                                     Event.received_at < now - SETTLE))
+        stored: list[tuple[int, int, str, dict[str, Any], datetime]] = [] if not names else [
+            (row[0], row[1], row[2], row[3], row[4]) for row in db.session.execute(
+                select(Event.id, Event.subscriber_id, Event.name, Event.properties, Event.occurred_at)
+                .where(Event.id > cursor, Event.name.in_(names)).order_by(Event.id).limit(CATCH_UP_EVENTS))]
+        if not stored and settled is None:
+            continue
+        moved = settled or cursor
+        if len(stored) == CATCH_UP_EVENTS:  # more than one look takes: go on from the last one acted on
+            moved = min(moved, stored[-1][0])
+        claimed = db.session.execute(update(Automation).where(
+            Automation.id == automation.id, Automation.event_cursor == cursor).values(event_cursor=moved))
+        if not claimed.rowcount:  # type: ignore[attr-defined]
+            db.session.rollback()  # another worker is acting on these events
+            continue
+        acted += _act(automation, definition, stored)
+        db.session.commit()
+    return acted
+
+
+def _listened(definition: Definition) -> set[str]:
+    """The event names an automation acts on: its trigger's, its exit rules', its waits for an event."""
+    names = {rule["event"] for rule in definition.exit["events"]}
+    if definition.trigger["kind"] == "event":
+        names.add(definition.trigger["event"])
+    return names | {step["event"] for step in definition.steps.values() if step.get("type") == "wait_event"}
+
+
+def _act(automation: Automation, definition: Definition,
+         stored: Sequence[tuple[int, int, str, dict[str, Any], datetime]]) -> int:
+    if not stored:
+        return 0
+    now, acted = utcnow(), 0
+    exits = definition.exit["events"]
+    leaving = {s for _i, s, name, props, _o in stored for rule in exits
+               if rule["event"] == name and matches(rule.get("property"), props)}
+    if leaving:
+        db.session.execute(update(Run).where(
+            Run.automation_id == automation.id, Run.subscriber_id.in_(leaving), Run.state == RunState.WAITING)
+            .values(state=RunState.EXITED, reason="exit event", ended_at=now, next_wake_at=None))
+    trigger = definition.trigger
+    if trigger["kind"] == "event":
+        acted += start_runs(automation, definition, [
+            (s, {"id": i, "name": name, "properties": props, "occurred_at": occurred.isoformat()})
+            for i, s, name, props, occurred in stored
+            if name == trigger["event"] and matches(trigger.get("property"), props) and s not in leaving])
+    acted += db.session.execute(update(Run).where(
+        Run.automation_id == automation.id, Run.subscriber_id.in_({s for _i, s, _n, _p, _o in stored}),
+        Run.state == RunState.WAITING, Run.waiting_for.in_({name for _i, _s, name, _p, _o in stored}))
         .values(next_wake_at=now)).rowcount  # type: ignore[attr-defined]
-    db.session.commit()
-    if woken:
-        queue_wake()
+    return acted
+
+
+def react() -> int:
+    """Job (queued when events are stored, and periodic): act on new events, then move on the runs that are due
+    (those they started or woke among them), at once."""
+    redis().delete(REACT_QUEUED)  # events stored from now on queue another
+    catch_up()
+    return wake()
 
 
 def enrol(automation: Automation, subscriber_ids: Iterable[int], data: dict[str, Any] | None = None) -> int:
@@ -255,13 +304,11 @@ SCANS = {"subscribed": _subscribed, "date": _date, "segment": _segment, "campaig
 
 
 def on_stored(event_ids: Sequence[int]) -> None:
-    """Act on events just stored (automations/events.py calls it after its commit), when any automation is active
-    or any run waits for an event."""
-    if not event_ids or not _listening():
-        return
-    on_events([tuple(row) for row in db.session.execute(
-        select(Event.id, Event.subscriber_id, Event.name, Event.properties, Event.occurred_at)
-        .where(Event.id.in_(list(event_ids))).order_by(Event.id))])
+    """Events were just stored (automations/events.py calls it after its commit): a worker acts on them now, when any
+    automation is active (one job for any number of requests: queued unless one waits already). Should Redis lose
+    it, the periodic wake catches up from each automation's cursor."""
+    if event_ids and _listening() and redis().set(REACT_QUEUED, 1, nx=True, ex=REACT_QUEUED_SECONDS):
+        queue().enqueue(react)
 
 
 def _listening() -> bool:

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column('version_id', sa.Integer(), nullable=True),
         sa.Column('scanned_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('consent_cursor', sa.BigInteger(), nullable=False),
+        sa.Column('event_cursor', sa.BigInteger(), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_automations')),

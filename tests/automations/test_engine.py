@@ -63,8 +63,15 @@ def post(api: FlaskClient, email: str, name: str = "visit", **properties: Any) -
 
 
 def wake(app: Flask) -> int:
+    """What a worker's job does when events are stored (and periodically): act on new events, move due runs on."""
     with app.app_context():
-        return engine.wake()
+        return triggers.react()
+
+
+def look(app: Flask) -> None:
+    """Act on the events stored, without moving any run on."""
+    with app.app_context():
+        triggers.catch_up()
 
 
 def runs(app: Flask) -> list[tuple[str, RunState, str, str | None]]:
@@ -111,11 +118,13 @@ def test_entry_once_every_time_by_order_and_again_after_days(moving: Flask, api:
     post(api, "taro@example.jp", order_id="A-1")
     post(api, "taro@example.jp", order_id="A-1")  # the same order again
     post(api, "taro@example.jp", order_id="A-2")
+    look(moving)
     with moving.app_context():
         per_automation = Counter(db.session.scalars(select(Run.automation_id)))
     assert sorted(per_automation.values()) == [1, 1, 2]
     clock.move(moving.config["KAIRAN"].redis_url, timedelta(days=8))
     post(api, "taro@example.jp", order_id="A-3")
+    look(moving)
     with moving.app_context():
         per_automation = Counter(db.session.scalars(select(Run.automation_id)))
     assert sorted(per_automation.values()) == [1, 2, 3]  # once: still 1; again after 7 days: 2; every order: 3
@@ -205,9 +214,10 @@ def test_a_batch_claimed_by_a_worker_that_died_is_moved_on_once_after_its_claim_
     active(moving, definition({"mail": {"type": "send", "campaign_id": "MESSAGE", "next": None}}, "mail"),
            message=True)
     with moving.app_context():
-        triggers.on_events([])  # nothing: no error
+        assert triggers.catch_up() == 0  # nothing new: nothing done
     for n in range(5):
         post(api, f"r{n}@example.jp")
+    look(moving)
     with moving.app_context():
         assert len(engine.claim(100)) == 5  # …and the worker dies before it writes anything
         assert engine.wake() == 0  # claimed: nobody else takes them meanwhile
@@ -401,3 +411,22 @@ def test_a_campaign_trigger_starts_runs_for_its_readers_who_clicked(moving: Flas
     with moving.app_context():
         assert triggers.scan() == 1
     assert [email for email, *_rest in runs(moving)] == ["clicked@example.jp"]
+
+
+def test_events_whose_job_redis_lost_are_acted_on_by_the_next_look_and_never_twice(
+        moving: Flask, api: FlaskClient) -> None:
+    automation_id = active(moving, definition({"a": {"type": "wait", "mode": "duration", "days": 1, "next": None}},
+                                              "a", entry={"mode": "again_after", "days": 30}))
+    post(api, "taro@example.jp")
+    with moving.app_context():
+        from core.queues import queue, redis
+
+        assert queue().count == 1  # the job that acts on it…
+        redis().flushall()  # …lost with everything else in Redis
+        assert triggers.react() == 1  # the periodic look: it starts Taro's run, and moves it on
+        assert triggers.react() == 0  # the event is looked at again (not yet settled): nothing twice
+    clock.move(moving.config["KAIRAN"].redis_url, timedelta(seconds=6))
+    with moving.app_context():
+        assert triggers.react() == 0
+        assert lifecycle.get_automation(automation_id).event_cursor > 0  # settled: not looked at again
+    assert [email for email, *_rest in runs(moving)] == ["taro@example.jp"]

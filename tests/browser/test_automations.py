@@ -37,9 +37,9 @@ def test_the_printer_reminder_from_recipe_to_counts(browser: Any, live_server: s
                                                                                  "order_id": "A1"}})
     assert response.status_code == 200, response.get_json()
     with app.app_context():
-        from automations.engine import wake
+        from automations.triggers import react
 
-        wake()
+        react()  # what a worker does when events are stored: act on them, move the runs on
     page.reload()
     counts = page.locator(".step-card[data-step=wait] + .counts")
     assert counts.locator("[data-count=entered]").inner_text() == "1"
@@ -95,9 +95,9 @@ def test_trigger_panel_enrolment_and_moving_runs(browser: Any, live_server: str,
     page.click("#enrol-email button")
     assert "hanako@example.jp がオートメーションを開始しました。" in page.inner_text(".flash")
     with app.app_context():
-        from automations.engine import wake
+        from automations.triggers import react
 
-        wake()
+        react()  # what a worker does when events are stored: act on them, move the runs on
     page.reload()
     counts = page.locator(".step-card[data-step=wait] + .counts")
     assert counts.locator("[data-count=entered]").inner_text() == "1"
