@@ -129,6 +129,8 @@ def delete_campaign(campaign: Campaign) -> None:
 
     A scheduled campaign's start job may stay in Redis: it finds no campaign to start and does nothing.
     """
+    if campaign.kind == CampaignKind.AUTOMATION:  # its send step would lose its email
+        raise CampaignStatusError(_("This is an automation's email: it is deleted with its automation."))
     if campaign.status == CampaignStatus.RUNNING:
         raise CampaignStatusError(_("A running campaign cannot be deleted: pause or cancel it first."))
     db.session.execute(delete(Delivery).where(Delivery.campaign_id == campaign.id))

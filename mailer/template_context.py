@@ -16,7 +16,7 @@ from markupsafe import Markup
 from lists.models import MailingList, Subscriber
 from lists.paths import OPTIN, PREFERENCES, UNSUBSCRIBE
 from lists.public import public_links
-from mailer.models import Campaign
+from mailer.models import Campaign, CampaignKind
 from mailer.paths import ARCHIVE_MESSAGE
 
 
@@ -47,6 +47,13 @@ def fix_sender(campaign: Campaign) -> None:
         settings.company_name, settings.postal_address, settings.contact)
 
 
+class SampleProperties(dict[str, str]):
+    """A preview's stand-in for an event's properties: any one asked for reads as its name in brackets."""
+
+    def __missing__(self, key: str) -> str:
+        return f"[{key}]"
+
+
 def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: MailingList | None = None,
                    track_view: str = "", delivery_id: int | None = None, *, test: bool = False) -> dict[str, Any]:
     """Return what a message's templates see for one reader (a sample reader when there is none).
@@ -75,4 +82,8 @@ def reader_context(campaign: Campaign, subscriber: Subscriber | None, list_: Mai
         "preheader": campaign.preheader,
         "lang": campaign.language,
         "tx": {"data": {}},
+        # An automation's message sees the event that started its run (set per message when it is sent); a
+        # preview or a test has none: each property shows its name, [product_name].
+        **({"event": {"name": "", "properties": SampleProperties()}} if campaign.kind == CampaignKind.AUTOMATION
+           else {}),
     }

@@ -324,3 +324,39 @@ def test_a_running_automation_email_opens_in_the_campaign_editor_without_audienc
 
         campaign = db.session.get(Campaign, campaign_id)
         assert campaign is not None and campaign.subject == "インクの残りはいかがですか" and campaign.lists == []
+
+
+def test_an_automation_email_previews_without_a_send_box_or_an_unknown_event_and_cannot_be_deleted_alone(
+        app: Flask, editor: FlaskClient) -> None:
+    automation_id = _create(editor, "printer")
+    with app.app_context():
+        campaign_id = db.session.get(Automation, automation_id).draft["steps"]["remind"]["campaign_id"]  # type: ignore[union-attr]
+    page = text_of(editor.get(f"/campaigns/{campaign_id}/preview", headers={"Accept-Language": "ja"}
+                              ).get_data(as_text=True))
+    assert "今すぐ配信" not in page and "オートメーションのメール" in page
+    unknown = re.findall(r"不明な変数「[^」]*」", page)
+    assert unknown == [], unknown  # the trigger event is known to an automation's email
+    assert "[product_name]" in page  # a preview has no event: each property shows its name
+    with app.app_context():
+        from mailer.campaigns import delete_campaign, get_campaign
+        from mailer.errors import CampaignStatusError
+
+        with pytest.raises(CampaignStatusError):
+            delete_campaign(get_campaign(campaign_id))
+
+
+def test_deleting_a_list_a_live_automation_uses_is_refused_on_the_lists_page(app: Flask, editor: FlaskClient) -> None:
+    with app.app_context():
+        from automations.lifecycle import activate, create_automation
+        from lists.services import create_list
+
+        news = create_list({"name": "ニュース"})
+        automation = create_automation("ようこそ", {
+            "trigger": {"kind": "subscribed", "list_id": news.id}, "start": "a",
+            "steps": {"a": {"type": "wait", "mode": "duration", "days": 1, "next": None}}})
+        activate(automation)
+        list_id = news.id
+    response = submit(editor, "/lists/", f"/lists/{list_id}/delete")
+    assert response.status_code == 302
+    page = text_of(editor.get("/lists/").get_data(as_text=True))
+    assert "The automation “ようこそ” uses this list" in page and "ニュース" in page  # said there, the list kept
