@@ -270,9 +270,10 @@ def move(automation_id: int) -> Any:
         return redirect(back)
     with showing_refusal():
         moved = move_runs(automation)
-        flash(_("%(n)d subscribers moved to version %(version)s.", n=moved,
-                version=(db.session.get(AutomationVersion, automation.version_id).number  # type: ignore[union-attr]
-                         if automation.version_id else "?")), "success")
+        version = (db.session.get(AutomationVersion, automation.version_id).number  # type: ignore[union-attr]
+                   if automation.version_id else "?")
+        flash(ngettext("%(num)d subscriber moved to version %(version)s.",
+                       "%(num)d subscribers moved to version %(version)s.", moved, version=version), "success")
     return redirect(back)
 
 

@@ -3,8 +3,8 @@
 (() => {
   const root = document.getElementById("builder");
   if (!root) return;
-  const data = JSON.parse(document.getElementById("builder-data").textContent);
-  const L = JSON.parse(document.getElementById("builder-labels").textContent);
+  const data = JSON.parse(document.getElementById("flow").dataset.builder);
+  const L = JSON.parse(document.getElementById("flow").dataset.labels);
   const editable = root.dataset.editable === "true";
   const flow = document.getElementById("flow");
   const panel = document.getElementById("side-panel");

@@ -24,7 +24,7 @@ from lists import import_files
 from lists.import_reader import RowError
 from lists.imports import UNSTARTED_UPLOAD_KEPT, get_import
 from lists.models import Import, ImportFile, ImportKind, ImportStatus, Subscriber, Subscription
-from tests.automations.test_events import add_subscriber
+from tests.automations.helpers import add_subscriber
 from tests.helpers import Clock, api_user, csrf_token, login, run_jobs
 
 # An EC shop's order export as Excel saves it on a Japanese PC (CP932, CRLF).

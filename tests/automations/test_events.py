@@ -16,15 +16,10 @@ from automations import events as events_module
 from automations.models import Event
 from core.db import db
 from lists.models import Subscriber
+from tests.automations.helpers import add_subscriber
 from tests.helpers import api_user, login
 
 PRINTER = {"product": "プリンター PX-1", "price": 39800}
-
-
-def add_subscriber(client: FlaskClient, email: str) -> dict[str, Any]:
-    response = client.post("/api/subscribers", json={"email": email, "name": email.split("@", maxsplit=1)[0]})
-    assert response.status_code == 200, response.get_json()
-    return dict(response.get_json()["data"])
 
 
 def stored_events(app: Flask) -> list[Event]:
