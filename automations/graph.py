@@ -209,7 +209,7 @@ def _check_step(key: str, step: Any, steps: dict[str, Any],  # noqa: PLR0912  (o
     elif kind == "wait_event":
         _check_event_name(step.get("event"), key)
         _check_property(step.get("property"), key)
-        if not _duration_minutes(step):
+        if not duration_minutes(step):
             raise DefinitionError(_("The step “%(step)s” needs how long to wait for the event.", step=key), step=key)
     elif kind == "condition":
         try:
@@ -250,7 +250,7 @@ def _check_wait(key: str, step: dict[str, Any]) -> None:
     if mode not in WAIT_MODES:
         raise DefinitionError(_("The wait “%(step)s” is one of: %(modes)s.", step=key, modes=", ".join(WAIT_MODES)),
                               step=key)
-    if mode == "duration" and not _duration_minutes(step):
+    if mode == "duration" and not duration_minutes(step):
         raise DefinitionError(_("The wait “%(step)s” needs a length (days, hours or minutes).", step=key), step=key)
     if mode in ("since_entry", "since_last_mail") and whole_in(step.get("days"), 0, MAX_DAYS) is None:
         raise DefinitionError(_("The wait “%(step)s” needs a number of days from 0 to %(n)d.", step=key,
@@ -302,19 +302,14 @@ def _check_time(value: Any, where: str) -> None:
         raise DefinitionError(_("A time of day is HH:MM, like 09:00."), step=where) from None
 
 
-def _duration_minutes(step: dict[str, Any]) -> int:
-    """A duration's length in minutes (0: none given or not whole numbers)."""
+def duration_minutes(step: dict[str, Any]) -> int:
+    """A wait's or a wait for an event's length in minutes (0: none given, or not whole numbers)."""
     parts = [whole_in(step.get(unit, 0), 0, limit) for unit, limit in (("days", MAX_DAYS), ("hours", 10_000),
                                                                       ("minutes", 100_000))]
     if any(part is None for part in parts):
         return 0
     days, hours, minutes = (int(part or 0) for part in parts)
     return days * 1440 + hours * 60 + minutes
-
-
-def duration_minutes(step: dict[str, Any]) -> int:
-    """A wait's or a wait for an event's length in minutes."""
-    return _duration_minutes(step)
 
 
 def _reachable(start: str, steps: dict[str, Any]) -> set[str]:
