@@ -23,13 +23,17 @@ def init_app(app: Flask) -> None:
         triggers,
     )
     from automations.event_imports import init_event_imports
+    from automations.events import grouped_api_store
     from automations.timeline import customer_events
     from core import timeline
     from core.api import register_schema
     from core.queues import DEFAULT_QUEUE, register_periodic
     from core.signals import lists_deleting, run_message_failed, segment_deleting
+    from core.web import limiter
 
     app.register_blueprint(event_api.bp)
+    limiter.exempt(event_api.bp)  # no limit applies to it, and a shop posts every event: no rate-limit lookups
+    app.extensions[event_api.EVENTS_GROUP] = grouped_api_store()
     from automations.views import init_views
 
     init_views(app)  # the pages, and the runs on a subscriber's page

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from automations.events import events_as_dicts, events_of_body, events_query, ingest
 from core.api import paginate
@@ -12,6 +12,7 @@ from core.auth import Permission, require
 from core.inputs import json_body, moment, optional_id_arg
 
 bp = Blueprint("events_api", __name__, url_prefix="/api")
+EVENTS_GROUP = "kairan.events_group"  # the app's GroupCommit of events posted (automations/events.py)
 
 # The OpenAPI document's schemas of the events API (registered in automations/__init__.py).
 EVENT_INPUT = {
@@ -99,7 +100,7 @@ def post_events() -> Any:
     """
     body = json_body()
     events = events_of_body(body)
-    outcome = ingest(events).as_dict()
+    outcome = ingest(events, store=current_app.extensions[EVENTS_GROUP]).as_dict()
     if not outcome["errors"]:
         return jsonify(data=outcome)
     if "events" not in body:  # one event: its reason is the message

@@ -7,14 +7,19 @@ CONFLICT DO NOTHING) and returns the keys it stored, so a key sent twice at once
 stored once and the second request is told it was a duplicate: PostgreSQL makes the second insert wait for the
 first one's transaction, SQLite has one writer at a time. The insert takes only events whose subscriber is still
 there: one deleted since the lookup is refused as unknown, as if the lookup had not found them.
+
+The API's requests store through a group commit (core/group_commit.py): the events of requests that arrive while
+another request writes are written together, in one insert and one commit, and each request is answered for its
+own events in its own language. An event sent without occurred_at occurred when it was stored.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -32,6 +37,7 @@ from automations.errors import (
 from automations.models import Event, EventSource
 from core.db import db, utcnow
 from core.errors import KairanError, ValidationError
+from core.group_commit import GroupCommit
 from core.inputs import ID_MAX, flag, moment, whole_number
 from lists.addresses import address_key, normalise_email, valid_address
 from lists.errors import InvalidAddressError
@@ -57,7 +63,7 @@ class EventInput:
     create: bool  # add the address as a subscriber when nobody has it
     name: str
     properties: str  # JSON text, as stored
-    occurred_at: datetime  # UTC
+    occurred_at: datetime | None  # UTC; None: when it is stored (its received_at)
     idempotency_key: str | None
 
 
@@ -145,17 +151,30 @@ def _properties(value: Any) -> str:
     return serialised.decode()
 
 
-def _occurred_at(raw: dict[str, Any], now: datetime) -> datetime:
+def _occurred_at(raw: dict[str, Any], now: datetime) -> datetime | None:
     if raw.get("occurred_at") in (None, ""):
-        return now
+        return None  # the moment it is stored
     occurred = moment(raw["occurred_at"], "occurred_at")
     if occurred > now + MAX_AHEAD:
         raise EventTimeError(_("occurred_at is more than a day ahead of this server's clock."), field="occurred_at")
     return occurred
 
 
-def ingest(raw_events: Sequence[Any], source: EventSource = EventSource.API) -> Outcome:
-    """Read, check and store events; return what became of each, by index. Commits."""
+class Fate(StrEnum):
+    """What storing did with one event."""
+
+    STORED = "stored"
+    DUPLICATE = "duplicate"  # its idempotency key was stored before, or earlier in the same write
+    UNKNOWN = "unknown"  # no such subscriber (or deleted since the lookup)
+
+
+def ingest(raw_events: Sequence[Any], source: EventSource = EventSource.API,
+           store: Callable[[list[EventInput]], Sequence[Fate]] | None = None) -> Outcome:
+    """Read, check and store events; return what became of each, by index. Commits.
+
+    ``store`` writes the events that passed the checks (default: ``store_events`` at once; the API passes its
+    group commit). The messages are made here, in the caller's language.
+    """
     now, outcome = utcnow(), Outcome()
     events = []
     for index, raw in enumerate(raw_events):
@@ -163,41 +182,64 @@ def ingest(raw_events: Sequence[Any], source: EventSource = EventSource.API) -> 
             events.append(read_event(index, raw, now))
         except KairanError as error:
             outcome.refuse(index, error)
+    fates = store(events) if store is not None else store_events(events, now, source)
+    for event, fate in zip(events, fates, strict=True):
+        if fate == Fate.STORED:
+            outcome.stored.append(event.index)
+        elif fate == Fate.DUPLICATE:
+            outcome.duplicates.append(event.index)
+        else:
+            outcome.refuse(event.index, UnknownSubscriberError())
+    return outcome
+
+
+def store_events(events: Sequence[EventInput], now: datetime, source: EventSource) -> list[Fate]:
+    """Store checked events (the subscribers looked up, the events inserted) and commit; return each one's fate."""
     subscribers = _subscribers(events)
+    fates = [Fate.UNKNOWN] * len(events)
     rows: list[tuple[int, EventInput]] = []
+    places: list[int] = []
     keys_seen: set[str] = set()
-    for event in events:
+    for place, event in enumerate(events):
         subscriber_id = subscribers.get((event.way, event.who))
         if subscriber_id is None:
-            outcome.refuse(event.index, UnknownSubscriberError())
-        elif event.idempotency_key is not None and event.idempotency_key in keys_seen:
-            outcome.duplicates.append(event.index)  # the same key earlier in this batch
-        else:
-            if event.idempotency_key is not None:
-                keys_seen.add(event.idempotency_key)
-            rows.append((subscriber_id, event))
+            continue
+        if event.idempotency_key is not None and event.idempotency_key in keys_seen:
+            fates[place] = Fate.DUPLICATE
+            continue
+        if event.idempotency_key is not None:
+            keys_seen.add(event.idempotency_key)
+        rows.append((subscriber_id, event))
+        places.append(place)
     inserted, gone = _insert(rows, now, source)
     stored_keys = {key for key in inserted.values() if key is not None}
-    for subscriber_id, event in rows:
+    for place, (subscriber_id, event) in zip(places, rows, strict=True):
         if subscriber_id in gone:
-            outcome.refuse(event.index, UnknownSubscriberError())
+            fates[place] = Fate.UNKNOWN
         elif event.idempotency_key is None or event.idempotency_key in stored_keys:
-            outcome.stored.append(event.index)
+            fates[place] = Fate.STORED
         else:
-            outcome.duplicates.append(event.index)
+            fates[place] = Fate.DUPLICATE
     db.session.commit()
     from automations.triggers import on_stored  # above events: starts, wakes and ends runs
 
     on_stored(list(inserted))
-    return outcome
+    return fates
+
+
+def grouped_api_store() -> GroupCommit[EventInput, Fate]:
+    """The API's group commit: requests storing events at the same moment in this process share one insert."""
+    return GroupCommit(lambda events: store_events(events, utcnow(), EventSource.API))
 
 
 def _subscribers(events: Sequence[EventInput]) -> dict[tuple[str, int | str], int]:
-    """Look up every subscriber the events name, one query per way of naming; add the addresses to be created."""
-    found: dict[tuple[str, int | str], int] = {}
-    for way, column in (("subscriber_id", "id"), ("subscriber_uuid", "uuid")):
-        wanted = list({event.who for event in events if event.way == way})
-        found |= {(way, value): i for value, i in subscriber_ids_by(column, wanted).items()}  # type: ignore[arg-type]
+    """Look up every subscriber the events name by uuid or email (one query per way); add the addresses to be
+    created."""
+    # Ids are taken as given: the insert skips a subscriber who is not there, and _insert names them.
+    found: dict[tuple[str, int | str], int] = {("subscriber_id", e.who): int(e.who) for e in events
+                                               if e.way == "subscriber_id"}
+    wanted = list({event.who for event in events if event.way == "subscriber_uuid"})
+    found |= {("subscriber_uuid", value): i for value, i in subscriber_ids_by("uuid", wanted).items()}
     addresses = [event for event in events if event.way == "email"]
     if addresses:
         # Those to be created first, so an event of the same address without create_subscriber later finds them.
@@ -235,12 +277,13 @@ def _insert(rows: Sequence[tuple[int, EventInput]], now: datetime,
         return {}, set()
     if is_sqlite():
         statement, received = _SQLITE_INSERT, db_time(now)
-        batch = orjson.dumps([(subscriber_id, e.name, e.properties, db_time(e.occurred_at), e.idempotency_key)
+        batch = orjson.dumps([(subscriber_id, e.name, e.properties, db_time(e.occurred_at or now), e.idempotency_key)
                               for subscriber_id, e in rows])
     else:
         statement, received = _POSTGRES_INSERT, now
         batch = orjson.dumps([{"s": subscriber_id, "n": e.name, "p": orjson.Fragment(e.properties),
-                               "o": e.occurred_at.isoformat(), "k": e.idempotency_key} for subscriber_id, e in rows])
+                               "o": (e.occurred_at or now).isoformat(), "k": e.idempotency_key}
+                              for subscriber_id, e in rows])
     params = {"rows": batch.decode(), "received": received, "source": source.value}
     returned = {row_id: key for row_id, key in db.session.execute(statement, params)}  # one per event inserted
     gone: set[int] = set()

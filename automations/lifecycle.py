@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select, update
 from automations.errors import AutomationStateError, DefinitionError
 from automations.graph import Definition, check
 from automations.models import Automation, AutomationStatus, AutomationVersion, Event, Run, RunState, StepCount
+from automations.triggers import listen_now
 from core.db import db, utcnow
 from core.errors import NotFoundError, ValidationError
 from mailer.campaigns import require_legal_details
@@ -117,6 +118,7 @@ def activate(automation: Automation) -> AutomationVersion:
         automation.event_cursor = db.session.scalar(select(func.max(Event.id))) or 0  # and events from now
     _messages_status(automation, CampaignStatus.RUNNING)
     db.session.commit()
+    listen_now()
     return version
 
 

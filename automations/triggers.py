@@ -174,6 +174,8 @@ def _act(automation: Automation, definition: Definition,
 def react() -> int:
     """Job (queued when events are stored, and periodic): act on new events, then move on the runs that are due
     (those they started or woke among them), at once."""
+    if not _listening():
+        return 0  # the flag stays until it expires: stored events queue no job meanwhile, the periodic wake looks
     redis().delete(REACT_QUEUED)  # events stored from now on queue another
     catch_up()
     return wake()
@@ -304,11 +306,17 @@ SCANS = {"subscribed": _subscribed, "date": _date, "segment": _segment, "campaig
 
 
 def on_stored(event_ids: Sequence[int]) -> None:
-    """Events were just stored (automations/events.py calls it after its commit): a worker acts on them now, when any
-    automation is active (one job for any number of requests: queued unless one waits already). Should Redis lose
-    it, the periodic wake catches up from each automation's cursor."""
-    if event_ids and _listening() and redis().set(REACT_QUEUED, 1, nx=True, ex=REACT_QUEUED_SECONDS):
+    """Events were just stored (automations/events.py calls it after its commit): a worker acts on them now (one job
+    for any number of requests: queued unless one waits already, or none listened a moment ago). No query here:
+    the job asks whether any automation is active. Should Redis lose it, the periodic wake catches up from each
+    automation's cursor."""
+    if event_ids and redis().set(REACT_QUEUED, 1, nx=True, ex=REACT_QUEUED_SECONDS):
         queue().enqueue(react)
+
+
+def listen_now() -> None:
+    """An automation became active: the next stored event queues a job again, though one found none listening."""
+    redis().delete(REACT_QUEUED)
 
 
 def _listening() -> bool:

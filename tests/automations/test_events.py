@@ -159,6 +159,42 @@ def test_concurrent_requests_with_the_same_keys_store_each_once(app: Flask) -> N
     assert len(stored_events(app)) == 200
 
 
+def test_single_events_posted_at_once_are_each_answered_for_themselves(app: Flask) -> None:
+    """Twelve clients post single events at the same moment (the API writes them together, automations/events.py):
+    each key is stored once, its second sender is told it is a duplicate, and an unknown subscriber is refused to
+    the one who named it."""
+    setup = app.test_client()
+    setup.environ_base["HTTP_AUTHORIZATION"] = f"token {api_user(app, 'admin', 'setup')}"
+    taro = add_subscriber(setup, "taro@example.jp")
+    pair = api_user(app, "editor", "shop")
+    answers: list[tuple[int, int, dict[str, Any]]] = []
+    start = threading.Barrier(12)
+
+    def post(thread: int) -> None:
+        client = app.test_client()
+        start.wait()
+        for number in range(10):
+            key = (thread // 2) * 10 + number  # two threads send each key
+            who = 999999 if (thread, number) == (11, 9) else taro["id"]
+            answer = client.post("/api/events", json={"subscriber_id": who, "name": "page_view",
+                                                      "idempotency_key": f"view-{key}"},
+                                 headers={"Authorization": f"token {pair}"})
+            answers.append((thread, number, answer.get_json()))
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    outcomes = {(t, n): ("stored" if a["data"]["stored"] else "duplicate" if a["data"]["duplicates"]
+                         else a["data"]["errors"][0]["field"]) for t, n, a in answers}
+    assert outcomes[(11, 9)] == "subscriber"  # refused as unknown
+    for key in range(60):
+        pair_of = sorted(outcomes[(2 * (key // 10) + side, key % 10)] for side in (0, 1))
+        assert pair_of in (["duplicate", "stored"], ["stored", "subscriber"])
+    assert sorted(str(e.idempotency_key) for e in stored_events(app)) == sorted(f"view-{key}" for key in range(60))
+
+
 def test_create_subscriber_adds_an_unknown_address_on_no_list(app: Flask, shop: FlaskClient) -> None:
     events = [{"email": "hanako@example.jp", "create_subscriber": True, "name": "signup"},
               {"email": "HANAKO@example.jp", "name": "purchase"},  # the same person, created by the event above
