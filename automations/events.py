@@ -233,13 +233,13 @@ def grouped_api_store() -> GroupCommit[EventInput, Fate]:
 
 
 def _subscribers(events: Sequence[EventInput]) -> dict[tuple[str, int | str], int]:
-    """Look up every subscriber the events name by uuid or email (one query per way); add the addresses to be
-    created."""
-    # Ids are taken as given: the insert skips a subscriber who is not there, and _insert names them.
-    found: dict[tuple[str, int | str], int] = {("subscriber_id", e.who): int(e.who) for e in events
-                                               if e.way == "subscriber_id"}
-    wanted = list({event.who for event in events if event.way == "subscriber_uuid"})
-    found |= {("subscriber_uuid", value): i for value, i in subscriber_ids_by("uuid", wanted).items()}
+    """Look up every subscriber the events name, one query per way of naming; add the addresses to be created.
+
+    Ids too: an unknown one must not take an idempotency key that a good event of the same write carries."""
+    found: dict[tuple[str, int | str], int] = {}
+    for way, column in (("subscriber_id", "id"), ("subscriber_uuid", "uuid")):
+        wanted = list({event.who for event in events if event.way == way})
+        found |= {(way, value): i for value, i in subscriber_ids_by(column, wanted).items()}  # type: ignore[arg-type]
     addresses = [event for event in events if event.way == "email"]
     if addresses:
         # Those to be created first, so an event of the same address without create_subscriber later finds them.

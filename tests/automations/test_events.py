@@ -159,6 +159,17 @@ def test_concurrent_requests_with_the_same_keys_store_each_once(app: Flask) -> N
     assert len(stored_events(app)) == 200
 
 
+def test_an_unknown_subscriber_does_not_take_a_key_from_a_good_event(app: Flask, shop: FlaskClient) -> None:
+    """The same key in one write (a batch, or requests written together): a refused event does not claim it."""
+    taro = add_subscriber(shop, "taro@example.jp")
+    response = shop.post("/api/events", json={"events": [
+        {"subscriber_id": 999999, "name": "purchase", "idempotency_key": "order-1"},
+        {"subscriber_id": taro["id"], "name": "purchase", "idempotency_key": "order-1"}]})
+    body = response.get_json()["data"]
+    assert (body["stored"], body["duplicates"], [e["index"] for e in body["errors"]]) == ([1], [], [0])
+    assert [e.subscriber_id for e in stored_events(app)] == [taro["id"]]
+
+
 def test_single_events_posted_at_once_are_each_answered_for_themselves(app: Flask) -> None:
     """Twelve clients post single events at the same moment (the API writes them together, automations/events.py):
     each key is stored once, its second sender is told it is a duplicate, and an unknown subscriber is refused to
