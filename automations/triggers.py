@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -310,8 +311,11 @@ def on_stored(event_ids: Sequence[int]) -> None:
     for any number of requests: queued unless one waits already, or none listened a moment ago). No query here:
     the job asks whether any automation is active. Should Redis lose it, the periodic wake catches up from each
     automation's cursor."""
-    if event_ids and redis().set(REACT_QUEUED, 1, nx=True, ex=REACT_QUEUED_SECONDS):
-        queue().enqueue(react)
+    try:
+        if event_ids and redis().set(REACT_QUEUED, 1, nx=True, ex=REACT_QUEUED_SECONDS):
+            queue().enqueue(react)
+    except RedisError:  # the events are stored and the answer says so: the periodic wake finds them
+        current_app.logger.warning("Redis is unreachable: stored events wait for the periodic wake", exc_info=True)
 
 
 def listen_now() -> None:

@@ -12,12 +12,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select
 
+from app import create_app
 from automations import events as events_module
 from automations.models import Event
 from core.db import db
 from lists.models import Subscriber
 from tests.automations.helpers import add_subscriber
 from tests.helpers import api_user, login
+from tests.resources import free_port
 
 PRINTER = {"product": "プリンター PX-1", "price": 39800}
 
@@ -167,6 +169,20 @@ def test_an_unknown_subscriber_does_not_take_a_key_from_a_good_event(app: Flask,
         {"subscriber_id": taro["id"], "name": "purchase", "idempotency_key": "order-1"}]})
     body = response.get_json()["data"]
     assert (body["stored"], body["duplicates"], [e["index"] for e in body["errors"]]) == ([1], [], [0])
+    assert [e.subscriber_id for e in stored_events(app)] == [taro["id"]]
+
+
+def test_an_event_is_stored_and_answered_while_redis_is_down(app: Flask, settings_env: dict[str, str]) -> None:
+    """Telling the workers is after the commit: with Redis unreachable the answer is still 200 (a 500 would make
+    the shop send again what was stored), and the periodic wake finds the event once Redis is back."""
+    pair = api_user(app, "editor", "shop")
+    setup = app.test_client()
+    setup.environ_base["HTTP_AUTHORIZATION"] = f"token {pair}"
+    taro = add_subscriber(setup, "taro@example.jp")
+    cut_off = create_app({**settings_env, "TESTING": True, "KAIRAN_REDIS_URL": f"redis://127.0.0.1:{free_port()}"})
+    response = cut_off.test_client().post("/api/events", json={"subscriber_id": taro["id"], "name": "purchase"},
+                                          headers={"Authorization": f"token {pair}"})
+    assert response.status_code == 200 and response.get_json()["data"]["stored"] == [0]
     assert [e.subscriber_id for e in stored_events(app)] == [taro["id"]]
 
 
