@@ -15,7 +15,18 @@ import lists
 import mailer
 import tracking
 from core.db import json_text
+from core.embedded import WEB_THREADS
 from core.settings import load_settings
+
+
+def engine_options(database_url: str) -> dict[str, Any]:
+    """SQLAlchemy's pool for the database: PostgreSQL's connections are checked before use (a server restarted or
+    failed over drops them); a SQLite file's cannot drop, and a ping per checkout cost each API request a query.
+    SQLite keeps as many connections as a web process has threads: past the pool's default five, each request's
+    connection was opened (and tuned) anew."""
+    if database_url.startswith("sqlite"):
+        return {"json_serializer": json_text, "pool_size": WEB_THREADS}
+    return {"json_serializer": json_text, "pool_pre_ping": True}
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -27,7 +38,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         KAIRAN=settings,
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "json_serializer": json_text},
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings.database_url),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
