@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
     from core.signals import reconciling, subscribers_deleting, unsubscribed_from_campaign
     from core.web import limiter
     from tracking import (  # noqa: F401  (models: their tables)
+        ab_results,
         behaviour_rules,
         bounce_api,
         bounce_views,
@@ -51,6 +52,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(cli.bounces_cli)
     app.extensions[stream.FLUSH_JOB_EXTENSION] = flush.flush_events
     reconciling.connect(flush.flush_on_reconcile)  # blinker keeps one connection per receiver
+    reconciling.connect(ab_results.decide_due_tests)  # after the flush: the opens and clicks just in count
     reconciling.connect(tallies.count_audiences_on_reconcile)  # reports read audiences, never count them
     subscribers_deleting.connect(bounces.forget_subscribers)
     reconciling.connect(mailbox.queue_poll_on_reconcile)
