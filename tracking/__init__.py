@@ -66,6 +66,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(metrics_api.api_bp)
     register_schema(app, "CampaignMetrics", metrics_api.CAMPAIGN_METRICS)
     register_schema(app, "CampaignReport", metrics_api.CAMPAIGN_REPORT)
+    register_schema(app, "ABResults", metrics_api.AB_RESULTS)
     register_schema(app, "CampaignAnalyticsCount", metrics_api.ANALYTICS_COUNT)
     campaign_stats.register(app, metric_queries.listmonk_counts)  # views, clicks, bounces of GET /api/campaigns
     app.register_blueprint(report_views.bp)
