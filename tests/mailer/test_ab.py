@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import math
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -57,7 +58,7 @@ def admin(client: FlaskClient, app: Flask) -> FlaskClient:
     return client
 
 
-def _campaign(client: FlaskClient, ab_test: object, lists: list[int] | None = None) -> tuple[int, dict[str, object]]:
+def _campaign(client: FlaskClient, ab_test: object, lists: list[int] | None = None) -> tuple[int, dict[str, Any]]:
     answer = client.post("/api/campaigns", json={"name": "A/B", "subject": "件名A", "lists": lists or [],
                                                  "content_type": "html", "body": "<p>本文A</p>", "ab_test": ab_test})
     return answer.status_code, answer.get_json()
