@@ -274,12 +274,12 @@ def warning(campaign: Campaign, test: ABTest | None, audience: int) -> str | Non
         return None
     return ngettext(
         "The audience is too small for this A/B test: each variant's test group would have %(num)d recipient, "
-        "and telling apart rates like those of a typical campaign needs about %(needed)d per variant. The winner "
+        "and telling apart rates like those of a typical campaign needs about %(needed)s per variant. The winner "
         "may be chosen by chance: test fewer variants, a larger share, or send without a test.",
         "The audience is too small for this A/B test: each variant's test group would have %(num)d recipients, "
-        "and telling apart rates like those of a typical campaign needs about %(needed)d per variant. The winner "
+        "and telling apart rates like those of a typical campaign needs about %(needed)s per variant. The winner "
         "may be chosen by chance: test fewer variants, a larger share, or send without a test.",
-        per_variant, needed=needed)
+        per_variant, needed=f"{needed:,}")
 
 
 def tests_of(campaign_ids: list[int]) -> dict[int, ABTest]:

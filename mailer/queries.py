@@ -89,11 +89,14 @@ def count_recipients(list_ids: Sequence[int], rules: Any = None) -> int:
 
 _MATERIALISE_WORK_MEM = text("SET LOCAL work_mem TO '64MB'")
 
-# An A/B test's keyed hash: h(id) = (key_a · id + key_b) mod p, Carter and Wegman's universal family, with a
-# Mersenne prime p and keys drawn once per test (mailer/ab.py). Integer arithmetic both databases do in the
-# INSERT … SELECT itself (they share no hash function): ids and keys stay below 2³¹, so key_a · id fits 63 bits.
+# An A/B test's keyed hash of a subscriber id, with two keys drawn once per test (mailer/ab.py): h₁ = (a·id + b) mod p,
+# Carter and Wegman's universal family over the Mersenne prime p, then h = (h₁² + b) mod p. The affine step alone
+# maps consecutive ids to an arithmetic progression, whose low digits fall in patterns (a test put every one of
+# 60 consecutive subscribers in one variant); squaring breaks them, and counts then spread as random draws do.
+# Integer arithmetic both databases do inside the INSERT … SELECT (they share no hash function): every value stays
+# below 2³¹, so each product fits 63 bits.
 HASH_PRIME = 2 ** 31 - 1
-BUCKETS = 10_000  # a subscriber's bucket, h mod BUCKETS: the test share is the buckets below share % of them
+BUCKETS = 10_000  # h mod BUCKETS: the test share is the buckets below share % of them; h / BUCKETS picks the variant
 
 
 @dataclass(frozen=True)
@@ -107,16 +110,18 @@ class Split:
     variants: int
     winner: int | None
 
-    def bucket(self, subscriber_id: Any) -> ColumnElement[int]:
-        """SQL: a subscriber's bucket, 0 to BUCKETS − 1."""
-        key_a = literal(self.key_a, BigInteger)
-        return ((subscriber_id * key_a + literal(self.key_b, BigInteger)) % HASH_PRIME) % BUCKETS
+    def hash(self, subscriber_id: Any) -> ColumnElement[int]:
+        """SQL: the subscriber's keyed hash, 0 to HASH_PRIME − 1."""
+        key_b = literal(self.key_b, BigInteger)
+        first = (subscriber_id * literal(self.key_a, BigInteger) + key_b) % HASH_PRIME
+        return (first * first + key_b) % HASH_PRIME
 
     def chosen(self, subscriber_id: Any) -> tuple[ColumnElement[bool], ColumnElement[int]]:
         """SQL: who this phase takes, and the variant (position, 1 for A) each of them gets."""
-        bucket = self.bucket(subscriber_id)
+        hashed = self.hash(subscriber_id)
+        bucket = hashed % BUCKETS
         if self.winner is None:
-            return bucket < self.share * BUCKETS // 100, bucket % self.variants + 1
+            return bucket < self.share * BUCKETS // 100, (hashed // BUCKETS) % self.variants + 1
         return bucket >= self.share * BUCKETS // 100, literal(self.winner, SmallInteger)
 
 

@@ -158,6 +158,11 @@ def _percent(value: float) -> str:
     return format_percent(value, "#,##0.0%")
 
 
+def _p(p_value: float) -> str:
+    """A p-value as a statement shows it: three decimals, and below 0.001 said so (never "0.000")."""
+    return "< 0.001" if p_value < 0.001 else f"= {p_value:.3f}"
+
+
 def verdict(test: ABTest, variants: list[VariantFigures]) -> Verdict | None:
     """Compare the leader with the runner-up on the test's measure (None when conversions are not counted)."""
     measure = test.measure
@@ -174,19 +179,19 @@ def verdict(test: ABTest, variants: list[VariantFigures]) -> Verdict | None:
         statement = _("Nothing has been delivered yet: there is nothing to compare.")
     elif comparison.significant:
         statement = _("Variant %(leader)s's %(measure)s (%(leading)s) is higher than %(runner)s's (%(other)s) with "
-                      "%(confidence)s confidence (two-proportion z-test, p = %(p)s).", leader=leader.label,
+                      "%(confidence)s confidence (two-proportion z-test, p %(p)s).", leader=leader.label,
                       measure=name, leading=_percent(comparison.rate_b), runner=runner_up.label,
                       other=_percent(comparison.rate_a), confidence=_percent(CONFIDENCE),
-                      p=f"{comparison.p_value:.3f}")
+                      p=_p(comparison.p_value))
     elif needed is None:
         statement = _("Too small to call: %(leader)s and %(runner)s have the same %(measure)s (%(rate)s).",
                       leader=leader.label, runner=runner_up.label, measure=name, rate=_percent(comparison.rate_b))
     else:
         statement = _("Too small to call: the difference between %(leader)s's %(measure)s (%(leading)s) and "
-                      "%(runner)s's (%(other)s) could be chance (p = %(p)s). Telling these rates apart with 95 %% "
+                      "%(runner)s's (%(other)s) could be chance (p %(p)s). Telling these rates apart with 95 %% "
                       "confidence and 80 %% power needs about %(needed)s recipients per variant; each had about "
                       "%(had)s.", leader=leader.label, measure=name, leading=_percent(comparison.rate_b),
-                      runner=runner_up.label, other=_percent(comparison.rate_a), p=f"{comparison.p_value:.3f}",
+                      runner=runner_up.label, other=_percent(comparison.rate_a), p=_p(comparison.p_value),
                       needed=f"{needed:,}", had=f"{min(leader.delivered, runner_up.delivered):,}")
     return Verdict(leader, runner_up, comparison, needed, statement)
 
