@@ -12,6 +12,7 @@ from typing import Any
 from flask_babel import gettext as _
 
 from core.db import db, utcnow
+from core.signals import audience_grew
 from lists.errors import NoListsChosenError
 from lists.models import Segment
 from mailer import ab, queries
@@ -62,6 +63,7 @@ def send_winner(campaign: Campaign, position: int, decided_by: str) -> int:
     campaign.to_send = queries.materialise(campaign.id, campaign.lists, segment_rules(campaign),
                                            split=ab.split_for_rest(test))
     db.session.commit()
+    audience_grew.send(campaign_id=campaign.id)  # a report counted the audience the test phase had
     if campaign.status == CampaignStatus.RUNNING:
         queue_batches(campaign)
     return campaign.to_send - before
