@@ -118,6 +118,8 @@ def visual_editor_messages() -> dict[str, Any]:
 
 
 def _campaign_editor(campaign: Campaign | None, values: dict[str, Any], status: int = 200) -> Any:
+    if "ab" not in values:  # a form posted without the A/B part (it is shown again as saved)
+        values["ab"] = ab_form.form_values(ab.test_of(campaign) if campaign else None)
     lists = [{"id": m.id, "name": m.name} for m in db.session.scalars(lists_query(order_by="name"))]
     return render_template(
         "mailer/campaign_edit.html", campaign=campaign, values=values, form=ConfirmForm(), lists=lists,
