@@ -232,11 +232,19 @@ def post_ab_winner(campaign_id: int) -> Any:
         400: {$ref: '#/components/responses/Error'}
     """
     campaign = get_campaign(campaign_id)
-    letter = str(json_body().get("variant") or "").strip().upper()
-    if len(letter) != 1 or letter not in ab.LABELS:
+    position = _variant(json_body().get("variant"))
+    if not position:
         raise ABTestError(_("variant must be a variant's letter, A to E."), field="variant")
-    added = send_winner(campaign, ab.LABELS.index(letter) + 1, str(current_user.username))
+    added = send_winner(campaign, position, str(current_user.username))
     return jsonify(data={**_one(campaign), "added": added})
+
+
+def _variant(raw: Any) -> int:
+    """An A/B variant named by its letter (A: 1), 0 when none is named; refuse what is not a letter A to E."""
+    letter = str(raw or "").strip().upper()
+    if letter and (len(letter) != 1 or letter not in ab.LABELS):
+        raise ABTestError(_("variant must be a variant's letter, A to E."), field="variant")
+    return ab.LABELS.index(letter) + 1 if letter else 0
 
 
 def _one(campaign: Campaign, warnings: list[str] | None = None, *, no_body: bool = False) -> dict[str, Any]:
@@ -303,13 +311,15 @@ def test_campaign(campaign_id: int) -> Any:
     post:
       tags: [campaigns]
       summary: Queue a test send to `subscribers` (any addresses), personalised for `subscriber_id`; not counted.
+      description: "`variant` (A to E): an A/B test's variant, as its readers will get it."
       parameters: [{in: path, name: campaign_id, required: true, schema: {type: integer}}]
       responses:
         200: {description: 'Done: {"data": true}'}
         400: {$ref: '#/components/responses/Error'}
     """
     data = json_body()
-    queue_test_send(get_campaign(campaign_id), _subscriber(data.get("subscriber_id")), data.get("subscribers") or [])
+    queue_test_send(get_campaign(campaign_id), _subscriber(data.get("subscriber_id")), data.get("subscribers") or [],
+                    _variant(data.get("variant")))
     return jsonify(data=True)
 
 

@@ -342,13 +342,14 @@ def campaign_test(campaign_id: int) -> Any:
     """Queue a test send to the typed addresses, rendered for the previewed reader."""
     campaign = get_campaign(campaign_id)
     reader = _reader()
-    back = redirect(url_for("compose.campaign_preview", campaign_id=campaign.id, reader=request.args.get("reader")))
+    back = redirect(url_for("compose.campaign_preview", campaign_id=campaign.id, reader=request.args.get("reader"),
+                            variant=_variant() or None))
     if not ConfirmForm().validate_on_submit():
         return back
     typed = request.form.get("addresses", "")
     with showing_refusal():
         addresses = queue_test_send(campaign, reader, [a.strip() for a in typed.replace(",", "\n").splitlines()
-                                                       if a.strip()])
+                                                       if a.strip()], _variant())
         flash(_("Test of “%(name)s” queued for %(to)s. It appears in the Outbox in a moment.",
                 name=campaign.name, to=", ".join(addresses)), "success")
         return back

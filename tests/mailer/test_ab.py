@@ -190,3 +190,20 @@ def test_an_editor_chooses_the_winner_by_hand_and_each_variant_has_its_own_conte
     subjects = [entry.subject for entry in capture.page(1, 100)[0]]
     assert subjects.count("件名B") == 40 - subjects.count("件名A")
     assert admin.get(f"/api/campaigns/{campaign_id}").get_json()["data"]["status"] == "finished"
+
+
+def test_a_test_send_shows_the_variant_asked_for(admin: FlaskClient, app: Flask, capture: Outbox) -> None:
+    status, answer = _campaign(admin, {"variants": [{}, {"subject": "件名B", "body": "<p>本文B</p>"}]})
+    assert status == 200, answer
+    campaign_id = answer["data"]["id"]
+    for variant in ("B", None):
+        sent = admin.post(f"/api/campaigns/{campaign_id}/test", json={"subscribers": ["editor@example.jp"],
+                                                                      "variant": variant})
+        assert sent.status_code == 200, sent.get_json()
+    refused = admin.post(f"/api/campaigns/{campaign_id}/test", json={"subscribers": ["editor@example.jp"],
+                                                                     "variant": "Z"})
+    assert refused.status_code == 400 and refused.get_json()["message"] == "variant must be a variant's letter, A to E."
+    run_jobs(app)
+    tests = {entry.subject: "本文B" in (capture.get(entry.key).html or "")  # type: ignore[union-attr]
+             for entry in capture.page(1, 10)[0]}
+    assert tests == {"[Test] 件名B": True, "[Test] 件名A": False}
