@@ -20,22 +20,13 @@ from lists.services import create_list
 from lists.subscribers import Consent, create_subscriber
 from mailer.models import Delivery
 from mailer.outbox import Outbox
-from tests.browser.helpers import ja_context, log_in
+from tests.browser.helpers import ja_context, log_in, screenshot
 from tests.helpers import run_jobs
 from tests.tracking.helpers import BROWSER, tracked
 from tracking.flush import flush_events
 
 pytestmark = pytest.mark.browser
 READERS = 40
-
-
-def screenshot(page: Any, path: Path) -> None:
-    """Save the whole page with its preview frames painted (a full_page capture leaves sandboxed frames blank)."""
-    size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": page.evaluate("document.documentElement.scrollHeight")})
-    page.wait_for_timeout(300)
-    page.screenshot(path=str(path))
-    page.set_viewport_size(size)
 
 
 def test_an_ab_campaign_is_composed_sent_and_read_in_japanese(
