@@ -93,10 +93,16 @@ def _variant_fields(raw: Any, position: int) -> dict[str, Any]:
         raise ABTestError(_("%(where)s: content_type must be one of: %(allowed)s.", where=where,
                             allowed=", ".join(c.value for c in ContentType)), field="variants")
     altbody = str(raw.get("altbody") or "") or None
+    preheader = one_line(raw.get("preheader"), f"{where}: {_('Preheader')}") or None
+    for value, name, most in ((subject, _("Subject"), 500), (from_name, _("From name"), 200),
+                              (preheader, _("Preheader"), 300)):  # the columns' lengths
+        if value and len(value) > most:
+            raise ABTestError(_("%(where)s: %(field)s may be %(most)d characters at most.", where=where, field=name,
+                                most=most), field="variants")
     return {
         "subject": _checked(subject, f"{where}: {_('Subject')}").source if subject else None,
         "from_name": from_name,
-        "preheader": one_line(raw.get("preheader"), f"{where}: {_('Preheader')}") or None,
+        "preheader": preheader,
         "content_type": ContentType(str(content_type)) if body and content_type else None,
         "body": _checked(body, f"{where}: {_('Body')}").source if body else None,
         "body_source": raw.get("body_source") if body and isinstance(raw.get("body_source"), dict) else None,

@@ -88,6 +88,7 @@ TWO = [{}, {"subject": "件名B"}]
     ({"variants": [{}, {"from_name": "回覧\n商事"}]},
      "Variant B: From name may not contain line breaks or control characters."),
     ({"variants": [{}, {"subject": "{{ subscriber.name "}]}, "Variant B: Subject"),
+    ({"variants": [{}, {"from_name": "営業" * 101}]}, "Variant B: From name may be 200 characters at most."),
 ])
 def test_each_bad_setting_gets_a_clear_error_and_saves_nothing(admin: FlaskClient, app: Flask, ab_test: object,
                                                                says: str) -> None:
