@@ -206,8 +206,7 @@ def decide_due_tests(_sender: object = None, **_extra: Any) -> int:
     for test, campaign in due:
         variants, _rest = figures(test)
         if any(v.successes(test.measure) is None for v in variants):
-            _ask_for_a_hand(campaign)
-            continue
+            continue  # conversions not counted: the campaign's page and report ask its editor to choose
         winner = ranked(variants, test.measure)[0]
         try:
             added = send_winner(campaign, winner.position, "auto")
@@ -217,14 +216,6 @@ def decide_due_tests(_sender: object = None, **_extra: Any) -> int:
                  test.measure.value, added)
         decided += 1
     return decided
-
-
-def _ask_for_a_hand(campaign: Campaign) -> None:
-    """Conversions are not counted here yet: the campaign's page asks its editor to choose (said once)."""
-    notice = _("The A/B test's wait is over, but conversions cannot be counted yet: choose the winner by hand.")
-    if campaign.notice != notice:
-        campaign.notice = notice
-        db.session.commit()
 
 
 def test_report(campaign: Campaign) -> dict[str, Any] | None:
