@@ -208,3 +208,22 @@ def test_a_test_send_shows_the_variant_asked_for(admin: FlaskClient, app: Flask,
     tests = {entry.subject: "本文B" in (capture.get(entry.key).html or "")  # type: ignore[union-attr]
              for entry in capture.page(1, 10)[0]}
     assert tests == {"[Test] 件名B": True, "[Test] 件名A": False}
+
+
+def test_a_plain_split_sends_every_variant_to_everyone_with_no_winner(admin: FlaskClient, app: Flask,
+                                                                      capture: Outbox) -> None:
+    list_id = _subscribers(app, 30)
+    status, answer = _campaign(admin, {"variants": [{}, {"subject": "件名B"}, {"subject": "件名C"}],
+                                       "test_share": 100}, [list_id])
+    assert status == 200, answer
+    campaign_id = answer["data"]["id"]
+    started = admin.put(f"/api/campaigns/{campaign_id}/status", json={"status": "running"}).get_json()["data"]
+    assert started["to_send"] == 30 and started["ab_test"]["decide_at"] is None
+    run_jobs(app)
+    subjects = sorted({entry.subject for entry in capture.page(1, 100)[0]})
+    assert capture.count() == 30 and subjects == ["件名A", "件名B", "件名C"]
+    assert admin.get(f"/api/campaigns/{campaign_id}").get_json()["data"]["status"] == "finished"  # nothing held
+    refused = admin.post(f"/api/campaigns/{campaign_id}/ab/winner", json={"variant": "B"})
+    assert refused.get_json()["message"] == "This campaign has no A/B test with a winner to choose."
+    results = admin.get(f"/api/campaigns/{campaign_id}/ab").get_json()["data"]
+    assert [v["recipients"] for v in results["variants"]] and sum(v["recipients"] for v in results["variants"]) == 30
