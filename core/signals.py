@@ -31,3 +31,7 @@ segment_deleting = kairan.signal("segment-deleting")
 # Sent by mailer when an automation run's message cannot be rendered for its reader (a template error on their
 # data): automations fails that run with the reason. Arguments: run_id (int), reason (str).
 run_message_failed = kairan.signal("run-message-failed")
+
+# Sent by mailer after an A/B test's winner was sent to the rest of the audience (the campaign's deliveries grew after
+# it started, committed): tracking counts the campaign's audience again. Argument: campaign_id (int).
+audience_grew = kairan.signal("audience-grew")

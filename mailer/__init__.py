@@ -10,6 +10,7 @@ from core.embedded import ServiceSpec, flask_command, port_answers, register_ser
 from core.queues import DEFAULT_QUEUE, register_periodic
 from core.signals import optin_requested, subscribers_deleting
 from mailer import (  # noqa: F401  (models: their tables)
+    ab_views,
     batch_job,
     campaign_api,
     capture,
@@ -39,6 +40,7 @@ def init_app(app: Flask) -> None:
     settings = app.config["KAIRAN"]
     app.register_blueprint(views.bp)
     app.register_blueprint(compose_views.bp)
+    app.register_blueprint(ab_views.bp)
     app.register_blueprint(template_views.bp)
     app.register_blueprint(media_views.bp)
     app.register_blueprint(campaign_api.bp)

@@ -27,7 +27,7 @@ from core.db import db, utcnow
 from core.queues import queue
 from core.scheduler import LOCK_SECONDS
 from lists.models import Subscriber
-from mailer import queries
+from mailer import ab, queries
 from mailer.batch_sender import BatchSender
 from mailer.campaigns import compile_campaign, get_campaign, save_links
 from mailer.compiler import Compiled
@@ -46,7 +46,8 @@ COMPILED_KEPT = 8  # campaigns a worker keeps compiled
 OVERDUE = timedelta(seconds=LOCK_SECONDS + 2)
 EVERY_ID = 2 ** 63  # past the largest delivery id
 
-_compiled: dict[tuple[int, datetime], Compiled] = {}  # per worker process: send jobs run in it (core/cli.py)
+# Per worker process (send jobs run in it: core/cli.py), by campaign, its edit, and A/B variant (0: none).
+_compiled: dict[tuple[int, datetime, int], Compiled] = {}
 
 
 def send_batch(campaign_id: int, first_id: int, last_id: int) -> int:
@@ -65,14 +66,19 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> int:
         began = time.monotonic()
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         with LeaseKeeper(app, [c.id for c in claimed], lease):
-            compiled = _compiled_for(campaign)
-            link_ids = save_links(campaign, compiled.urls)
+            # An A/B test's deliveries each get their variant's message: compiled once per variant, not per message.
+            versions = {variant: ab.as_sent(campaign, ab.variant_at(campaign, variant))
+                        for variant in sorted({c.variant for c in claimed})}
+            compiled = {variant: _compiled_for(campaign, version, variant) for variant, version in versions.items()}
+            link_ids = {variant: save_links(campaign, each.urls) for variant, each in compiled.items()}
             readers = {s.id: s for s in db.session.scalars(select(Subscriber).where(
                 Subscriber.id.in_([c.subscriber_id for c in claimed if c.subscriber_id is not None])))}
             db.session.refresh(campaign)  # loaded again after save_links committed, then
             name = campaign.name
+            contexts = {variant: SendContext.of(version, compiled[variant], link_ids[variant])
+                        for variant, version in versions.items()}
             db.session.expunge_all()  # shared read-only, with the readers, by the connection threads
-            sender = BatchSender(app, SendContext.of(campaign, compiled, link_ids), claimed, readers)
+            sender = BatchSender(app, contexts, claimed, readers)
             sender.run()
         after_batch(campaign_id, sender.sender_rejections, sender.last_failure)
         log.info("campaign %d %r, deliveries %d-%d: %s in %.1f s", campaign_id, name, first_id, last_id,
@@ -154,8 +160,9 @@ def finish_if_done(campaign_id: int) -> bool:
     unsent = exists().where(Delivery.campaign_id == campaign_id,
                             Delivery.status.in_([DeliveryStatus.QUEUED, DeliveryStatus.SENDING]))
     # An automation's message is running as long as its automation is: runs reach it one by one, at any time.
+    # An A/B test's campaign runs on while the rest of its audience waits for the winner.
     finish = (update(Campaign).where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.RUNNING,
-                                     Campaign.kind == CampaignKind.REGULAR, ~unsent)
+                                     Campaign.kind == CampaignKind.REGULAR, ~unsent, ~ab.awaiting_winner(campaign_id))
               .values(status=CampaignStatus.FINISHED, updated_at=utcnow()))
     result = cast(CursorResult[Any], db.session.execute(finish))
     if result.rowcount:  # no delivery of it changes state from now on: count them once
@@ -164,11 +171,11 @@ def finish_if_done(campaign_id: int) -> bool:
     return bool(result.rowcount)
 
 
-def _compiled_for(campaign: Campaign) -> Compiled:
-    """Compile a campaign once per worker (and again only after it was edited)."""
-    key = (campaign.id, campaign.updated_at)
+def _compiled_for(campaign: Campaign, version: Campaign, variant: int) -> Compiled:
+    """Compile a campaign (one variant's version of it) once per worker, and again only after it was edited."""
+    key = (campaign.id, campaign.updated_at, variant)
     if key not in _compiled:
         if len(_compiled) >= COMPILED_KEPT:
             del _compiled[next(iter(_compiled))]  # the oldest: a worker's memory stays flat
-        _compiled[key] = compile_campaign(campaign)
+        _compiled[key] = compile_campaign(version)
     return _compiled[key]

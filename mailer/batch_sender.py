@@ -60,9 +60,11 @@ class BatchSender:
     any moment repeats at most the messages in flight, one per connection.
     """
 
-    def __init__(self, app: Flask, context: SendContext, claimed: Sequence[queries.Claimed],
+    def __init__(self, app: Flask, contexts: dict[int, SendContext], claimed: Sequence[queries.Claimed],
                  readers: dict[int, Subscriber]) -> None:
-        self.app, self.context, self.readers = app, context, readers
+        """``contexts``: each A/B variant's message (0: the campaign's, when it has no test)."""
+        self.app, self.contexts, self.readers = app, contexts, readers
+        self.context = next(iter(contexts.values()))  # the campaign's own figures (id, pace) are every variant's
         self.settings = app.config["KAIRAN"].sending
         self.outlet = transport.outlet()
         self.work: SimpleQueue[queries.Claimed] = SimpleQueue()
@@ -81,8 +83,8 @@ class BatchSender:
         self.throttle = Throttle(redis())
         self.shared_buckets = [b for b in (
             Bucket.per_second_rate("global", self.settings.rate_per_second) if self.settings.rate_per_second else None,
-            Bucket.per_minute(f"campaign:{context.campaign.id}", context.campaign.rate_per_minute)
-            if context.campaign.rate_per_minute else None) if b is not None]
+            Bucket.per_minute(f"campaign:{self.context.campaign.id}", self.context.campaign.rate_per_minute)
+            if self.context.campaign.rate_per_minute else None) if b is not None]
         self.domain_deferrals: dict[str, int] = {}  # how many of a throttled domain this job has put back
         self.recorder = queries.Recorder()  # this job's connections commit their records together
 
@@ -258,7 +260,7 @@ class CampaignDelivery:
 
     def compose(self) -> Composed:
         """Render for the reader with tracked links, build and sign; the return path names the delivery (VERP)."""
-        context, reader, delivery_id = self.sender.context, self.reader, self.delivery.id
+        context, reader, delivery_id = self.sender.contexts[self.delivery.variant], self.reader, self.delivery.id
         built, message_id = campaign_message(context, reader, mailbox(reader.name, reader.email),
                                              delivery_id=delivery_id, data=self.delivery.template_data)
         return Composed(context.return_path(delivery_id), reader.email, built, message_id)

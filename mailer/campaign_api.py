@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify, request
+from flask_babel import gettext as _
+from flask_login import current_user
 
 from core.api import paginate
 from core.auth import Permission, require
@@ -13,14 +15,18 @@ from core.inputs import ID_MAX, body_fields, flag_arg, id_args, json_body, whole
 from core.validation import choice
 from lists.errors import SubscriberNotFoundError
 from lists.models import Subscriber
-from mailer.campaigns import delete_campaign, get_campaign, save_campaign
+from mailer import ab
+from mailer.ab import save_campaign_and_test
+from mailer.campaigns import delete_campaign, get_campaign
 from mailer.compiler import convert
+from mailer.errors import ABTestError
 from mailer.jobs import queue_test_send
-from mailer.models import CampaignStatus, ContentType
+from mailer.models import Campaign, CampaignStatus, ContentType, WinnerMeasure
 from mailer.overview import campaign_dicts, campaigns_query, running_stats
 from mailer.previews import preview
 from mailer.scheduling import queue_start
-from mailer.sending import change_status
+from mailer.sending import audience_size, change_status
+from mailer.starting import send_winner
 from mailer.views import preview_response
 
 bp = Blueprint("campaign_api", __name__, url_prefix="/api")
@@ -110,7 +116,8 @@ def get_one_campaign(campaign_id: int) -> Any:
                     data: {$ref: '#/components/schemas/Campaign'}}}}}
         400: {$ref: '#/components/responses/Error'}
     """
-    return jsonify(data=campaign_dicts([get_campaign(campaign_id)], no_body=flag_arg("no_body"))[0])
+    campaign = get_campaign(campaign_id)
+    return jsonify(data=_one(campaign, no_body=flag_arg("no_body")))
 
 
 @bp.post("/campaigns")
@@ -128,8 +135,8 @@ def post_campaign() -> Any:
         200: {description: "The campaign, with `warnings` about unknown variables."}
         400: {$ref: '#/components/responses/Error'}
     """
-    campaign, warnings = save_campaign(None, json_body())
-    return jsonify(data={**campaign_dicts([campaign])[0], "warnings": warnings})
+    campaign, warnings = save_campaign_and_test(None, json_body())
+    return jsonify(data=_one(campaign, warnings))
 
 
 @bp.put("/campaigns/<int:campaign_id>")
@@ -151,9 +158,9 @@ def put_campaign(campaign_id: int) -> Any:
         200: {description: The campaign.}
         400: {$ref: '#/components/responses/Error'}
     """
-    campaign, warnings = save_campaign(get_campaign(campaign_id), json_body())
+    campaign, warnings = save_campaign_and_test(get_campaign(campaign_id), json_body())
     queue_start(campaign)  # a scheduled campaign's new send_at moves its start
-    return jsonify(data={**campaign_dicts([campaign])[0], "warnings": warnings})
+    return jsonify(data=_one(campaign, warnings))
 
 
 @bp.delete("/campaigns/<int:campaign_id>")
@@ -198,7 +205,57 @@ def put_campaign_status(campaign_id: int) -> Any:
     """
     campaign = get_campaign(campaign_id)
     change_status(campaign, str(json_body().get("status") or ""))
-    return jsonify(data=campaign_dicts([campaign])[0])
+    return jsonify(data=_one(campaign))
+
+
+@bp.post("/campaigns/<int:campaign_id>/ab/winner")
+@require(Permission.CAMPAIGNS_SEND)
+def post_ab_winner(campaign_id: int) -> Any:
+    """Choose an A/B test's winner by hand.
+    ---
+    post:
+      tags: [campaigns]
+      summary: Choose the winner of the campaign's A/B test (before or after its wait) and send it to the rest.
+      description: The rest of the audience, held during the test phase, is materialised with the winner and
+        queued (when the campaign is paused, when it resumes). Once chosen, by hand or automatically, the winner
+        stands; a test of share 100 (a plain split) has no winner.
+      parameters: [{in: path, name: campaign_id, required: true, schema: {type: integer}}]
+      requestBody:
+        required: true
+        content: {application/json: {schema: {type: object, required: [variant], properties: {
+                  variant: {type: string, enum: [A, B, C, D, E], description: The winning variant's letter.}}}}}
+      responses:
+        200:
+          description: The campaign, and how many more recipients get the winner.
+          content: {application/json: {schema: {type: object, properties: {data: {allOf: [
+                    {$ref: '#/components/schemas/Campaign'}, {properties: {added: {type: integer}}}]}}}}}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    campaign = get_campaign(campaign_id)
+    position = _variant(json_body().get("variant"))
+    if not position:
+        raise ABTestError(_("variant must be a variant's letter, A to E."), field="variant")
+    added = send_winner(campaign, position, str(current_user.username))
+    return jsonify(data={**_one(campaign), "added": added})
+
+
+def _variant(raw: Any) -> int:
+    """An A/B variant named by its letter (A: 1), 0 when none is named; refuse what is not a letter A to E."""
+    letter = str(raw or "").strip().upper()
+    if letter and (len(letter) != 1 or letter not in ab.LABELS):
+        raise ABTestError(_("variant must be a variant's letter, A to E."), field="variant")
+    return ab.LABELS.index(letter) + 1 if letter else 0
+
+
+def _one(campaign: Campaign, warnings: list[str] | None = None, *, no_body: bool = False) -> dict[str, Any]:
+    """One campaign as the API answers it; before it is sent, an A/B test's warning about a small audience."""
+    row = campaign_dicts([campaign], no_body=no_body)[0]
+    test = ab.test_of(campaign)
+    if test is not None and campaign.started_at is None:
+        row["ab_test"] = ab.test_as_dict(campaign, test, audience=audience_size(campaign))
+        if row["ab_test"]["warning"] and warnings is not None:
+            warnings = [*warnings, row["ab_test"]["warning"]]
+    return row if warnings is None else {**row, "warnings": warnings}
 
 
 @bp.route("/campaigns/<int:campaign_id>/preview", methods=["GET", "POST"])
@@ -254,13 +311,15 @@ def test_campaign(campaign_id: int) -> Any:
     post:
       tags: [campaigns]
       summary: Queue a test send to `subscribers` (any addresses), personalised for `subscriber_id`; not counted.
+      description: "`variant` (A to E): an A/B test's variant, as its readers will get it."
       parameters: [{in: path, name: campaign_id, required: true, schema: {type: integer}}]
       responses:
         200: {description: 'Done: {"data": true}'}
         400: {$ref: '#/components/responses/Error'}
     """
     data = json_body()
-    queue_test_send(get_campaign(campaign_id), _subscriber(data.get("subscriber_id")), data.get("subscribers") or [])
+    queue_test_send(get_campaign(campaign_id), _subscriber(data.get("subscriber_id")), data.get("subscribers") or [],
+                    _variant(data.get("variant")))
     return jsonify(data=True)
 
 
@@ -284,6 +343,54 @@ PACING = {
     "quiet_end": {"type": "string", "pattern": "^[0-2]?[0-9]:[0-5][0-9]$", "nullable": True,
                   "description": "… until this one; 22:00 to 08:00 runs past midnight."},
 }
+VARIANT = {
+    "type": "object",
+    "description": "One variant; a field left empty or out is the campaign's own.",
+    "properties": {
+        "subject": {"type": "string", "nullable": True},
+        "from_name": {"type": "string", "nullable": True, "description": "The name before the From address."},
+        "preheader": {"type": "string", "nullable": True},
+        "content_type": {"type": "string", "enum": [c.value for c in ContentType], "nullable": True,
+                         "description": "The editing mode of this variant's own body (the campaign's by default)."},
+        "body": {"type": "string", "nullable": True, "description": "Its own content; empty: the campaign's."},
+        "body_source": {"type": "object", "nullable": True}, "altbody": {"type": "string", "nullable": True},
+    },
+}
+AB_TEST_FIELDS: dict[str, Any] = {
+    "test_share": {"type": "integer", "description": "10 to 50 (percent), or 100 for a plain split.", "default": 20},
+    "wait_hours": {"type": "integer", "minimum": 1, "maximum": 72, "default": 4},
+    "measure": {"type": "string", "enum": [m.value for m in WinnerMeasure], "default": "opens",
+                "description": "conversions: purchase events attributed to the campaign."},
+    "manual": {"type": "boolean", "default": False, "description": "The editor chooses the winner by hand."},
+}
+AB_TEST_INPUT = {
+    "type": "object", "nullable": True,
+    "description": "Kairan's A/B test (null removes it; only before the campaign is sent). The test phase sends the "
+                   "variants to test_share % of the audience, assigned by a keyed hash of the subscriber; after "
+                   "wait_hours the variant with the best rate of people's unique opens or clicks (machines never "
+                   "count) is sent to the rest, unless manual (then POST /api/campaigns/{id}/ab/winner). "
+                   "test_share 100 is a plain split with no winner phase.",
+    "properties": {
+        "variants": {"type": "array", "minItems": 2, "maxItems": 5, "items": VARIANT,
+                     "description": "A, B, … in this order."},
+        **AB_TEST_FIELDS,
+    },
+}
+AB_TEST = {
+    "type": "object", "nullable": True,
+    "properties": {
+        **AB_TEST_FIELDS,
+        "variants": {"type": "array", "items": {"allOf": [VARIANT, {"properties": {"label": {"type": "string"}}}]}},
+        "decide_at": {"type": "string", "format": "date-time", "nullable": True,
+                      "description": "When the test phase ends and the winner is chosen (set when it starts)."},
+        "winner": {"type": "string", "nullable": True, "description": "The winning variant's letter, once chosen."},
+        "decided_at": {"type": "string", "format": "date-time", "nullable": True},
+        "decided_by": {"type": "string", "nullable": True, "description": "auto, or the user who chose."},
+        "warning": {"type": "string", "nullable": True,
+                    "description": "Before sending (single campaign answers only): the audience is too small for the "
+                                   "test to tell its variants apart."},
+    },
+}
 CAMPAIGN_INPUT = {
     "type": "object", "required": ["name", "subject"],
     "properties": {
@@ -299,6 +406,7 @@ CAMPAIGN_INPUT = {
                     "description": "When PUT .../status scheduled starts it: in the future, with a UTC offset."},
         "send_later": {"type": "boolean", "description": "false clears send_at (listmonk's flag)."},
         **PACING,
+        "ab_test": AB_TEST_INPUT,
     },
 }
 CAMPAIGN = {
@@ -322,6 +430,7 @@ CAMPAIGN = {
         **PACING,
         "notice": {"type": "string", "nullable": True,
                    "description": "Why the campaign paused itself, or a rejection about the sender to look at."},
+        "ab_test": AB_TEST,
         **{name: {"type": "string", "format": "date-time", "nullable": True} for name in ("send_at", "started_at")},
         **{name: {"type": "string", "format": "date-time"} for name in ("created_at", "updated_at")},
     },

@@ -27,6 +27,7 @@ from core.web import can
 from lists.addresses import address_key, valid_address
 from lists.models import ListType, MailingList, Segment, Subscriber
 from lists.services import lists_query
+from mailer import ab, ab_form
 from mailer.campaigns import (
     archive_subject,
     archived_campaign,
@@ -34,7 +35,6 @@ from mailer.campaigns import (
     delete_campaign,
     editable,
     get_campaign,
-    save_campaign,
     sender_of,
     web_version,
 )
@@ -42,7 +42,7 @@ from mailer.domains import unreal_sender
 from mailer.jobs import queue_test_send
 from mailer.layouts import all_templates
 from mailer.media import all_media, media_as_dict
-from mailer.models import Campaign, CampaignStatus, ContentType
+from mailer.models import Campaign, CampaignStatus, ContentType, WinnerMeasure
 from mailer.overview import all_tags, campaigns_query, delivery_counts
 from mailer.paths import ARCHIVE_MESSAGE
 from mailer.previews import preview
@@ -118,9 +118,13 @@ def visual_editor_messages() -> dict[str, Any]:
 
 
 def _campaign_editor(campaign: Campaign | None, values: dict[str, Any], status: int = 200) -> Any:
+    if "ab" not in values:  # a form posted without the A/B part (it is shown again as saved)
+        values["ab"] = ab_form.form_values(ab.test_of(campaign) if campaign else None)
     lists = [{"id": m.id, "name": m.name} for m in db.session.scalars(lists_query(order_by="name"))]
     return render_template(
         "mailer/campaign_edit.html", campaign=campaign, values=values, form=ConfirmForm(), lists=lists,
+        ab_labels=ab.LABELS, ab_shares=ab_form.SHARES, measures=list(WinnerMeasure),
+        measure_labels=ab_form.MEASURE_LABELS,
         segments=db.session.execute(select(Segment.id, Segment.name).order_by(Segment.name)).all(),
         layouts=all_templates("campaign"), content_types=list(ContentType),
         media=[media_as_dict(m) for m in all_media()], editor_messages=visual_editor_messages(),
@@ -133,8 +137,10 @@ def _campaign_values(campaign: Campaign | None) -> dict[str, Any]:
         typed = {key: request.args.get(key, "") for key in ("name", "subject", "preheader")}
         content_type = request.args.get("content_type") or "visual"
         return {**typed, "content_type": content_type if content_type in set(ContentType) else "visual",
-                "language": "ja", "charset": "utf-8", "lists": [], "body": "", "draft": str(uuid.uuid4())}
-    return {"name": campaign.name, "subject": campaign.subject, "preheader": campaign.preheader,
+                "language": "ja", "charset": "utf-8", "lists": [], "body": "", "draft": str(uuid.uuid4()),
+                "ab": ab_form.form_values(None)}
+    return {"ab": ab_form.form_values(ab.test_of(campaign)),
+            "name": campaign.name, "subject": campaign.subject, "preheader": campaign.preheader,
             "from_email": campaign.from_email, "content_type": campaign.content_type.value,
             "template_id": campaign.template_id, "lists": campaign.lists, "language": campaign.language,
             "charset": campaign.charset, "body": campaign.body, "altbody": campaign.altbody or "",
@@ -143,7 +149,7 @@ def _campaign_values(campaign: Campaign | None) -> dict[str, Any]:
             "quiet_end": campaign.quiet_end or "", "segment_id": campaign.segment_id}
 
 
-def _posted_campaign() -> dict[str, Any]:
+def posted_campaign(campaign: Campaign | None) -> dict[str, Any]:
     values: dict[str, Any] = request.form.to_dict()
     values["lists"] = [i for i in map(id_or_none, request.form.getlist("lists")) if i is not None]
     values["archive"] = request.form.get("archive") == "on"
@@ -151,6 +157,13 @@ def _posted_campaign() -> dict[str, Any]:
         values["body_source"] = json.loads(request.form.get("body_source") or "null")
     except json.JSONDecodeError:
         values["body_source"] = None
+    if request.form.get("ab_form"):  # the A/B test's part of the form was shown (a campaign not sent yet)
+        values["ab"] = ab_form.posted(ab.test_of(campaign) if campaign else None)
+        if values["ab"]["enabled"]:
+            values["ab_test"] = {key: values["ab"][key] for key in ("test_share", "wait_hours", "measure", "manual")}
+            values["ab_test"]["variants"] = values["ab"]["variants"][:values["ab"]["count"]]
+        else:
+            values["ab_test"] = None
     return values
 
 
@@ -169,13 +182,13 @@ def _campaign_by_uuid(value: str) -> Campaign | None:
 def _save_draft(campaign: Campaign | None, values: dict[str, Any], draft: str | None) -> tuple[Campaign, list[str]]:
     """Save the form; a new campaign takes the form's uuid, so submits racing each other save one campaign."""
     try:
-        return save_campaign(campaign, values, uuid=draft)
+        return ab.save_campaign_and_test(campaign, values, uuid=draft)
     except IntegrityError:
         db.session.rollback()
         twin = _campaign_by_uuid(draft) if draft else None
         if twin is None:
             raise
-        return save_campaign(twin, values)
+        return ab.save_campaign_and_test(twin, values)
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
@@ -191,7 +204,7 @@ def campaign_edit(campaign_id: int | None = None) -> Any:
         return _campaign_editor(campaign, _campaign_values(campaign))
     if not can(Permission.CAMPAIGNS_WRITE):
         abort(403)
-    values = _posted_campaign()
+    values = posted_campaign(campaign)
     draft = _draft_uuid(values) if campaign is None else None
     if draft and (twin := _campaign_by_uuid(draft)) is not None:  # this form was already saved: save over it
         if not editable(twin):
@@ -225,24 +238,33 @@ def campaign_preview(campaign_id: int) -> Any:
     return _preview_page(campaign, reader)
 
 
+def _variant() -> int:
+    """The A/B variant a preview shows (?variant=2 for B; 0: the campaign as it is)."""
+    return id_or_none(request.args.get("variant"), ab.MAX_VARIANTS) or 0
+
+
 def _preview_page(campaign: Campaign, reader: Subscriber | None, typed: str = "", status: int = 200) -> Any:
     """The preview page (``typed``: the test send's addresses as typed), or the editor when it cannot render."""
     with showing_refusal():
-        result = preview(campaign, reader)
+        test, variant = ab.test_of(campaign), _variant()
+        result = preview(ab.as_sent(campaign, ab.variant_at(campaign, variant)), reader)
+        audience = audience_size(campaign) if campaign.started_at is None else campaign.to_send
         return render_template(
             "mailer/campaign_preview.html", campaign=campaign, preview=result, reader=reader, form=ConfirmForm(),
-            progress=campaign_progress(campaign),
-            audience=audience_size(campaign) if campaign.started_at is None else campaign.to_send,
+            progress=campaign_progress(campaign), audience=audience,
             moves=MOVES.get(campaign.status, set()), status_labels=CAMPAIGN_STATUS_LABELS, zone=local_zone().key,
-            typed_addresses=typed), status
+            typed_addresses=typed, ab_test=test, variant=variant, ab_label=ab.label,
+            ab_warning=ab.warning(campaign, test, audience) if campaign.started_at is None else None,
+            measure_labels=ab_form.MEASURE_LABELS), status
     return redirect(url_for("compose.campaign_edit", campaign_id=campaign.id))
 
 
 @bp.get("/campaigns/<int:campaign_id>/preview.html")
 @require(Permission.CAMPAIGNS_READ)
 def campaign_preview_html(campaign_id: int) -> Any:
-    """Serve the rendered HTML for the preview frames."""
-    return preview_response(preview(get_campaign(campaign_id), _reader()).html)
+    """Serve the rendered HTML for the preview frames (one A/B variant's, with ?variant=)."""
+    campaign = get_campaign(campaign_id)
+    return preview_response(preview(ab.as_sent(campaign, ab.variant_at(campaign, _variant())), _reader()).html)
 
 
 @bp.post("/campaigns/<int:campaign_id>/status")
@@ -320,13 +342,14 @@ def campaign_test(campaign_id: int) -> Any:
     """Queue a test send to the typed addresses, rendered for the previewed reader."""
     campaign = get_campaign(campaign_id)
     reader = _reader()
-    back = redirect(url_for("compose.campaign_preview", campaign_id=campaign.id, reader=request.args.get("reader")))
+    back = redirect(url_for("compose.campaign_preview", campaign_id=campaign.id, reader=request.args.get("reader"),
+                            variant=_variant() or None))
     if not ConfirmForm().validate_on_submit():
         return back
     typed = request.form.get("addresses", "")
     with showing_refusal():
         addresses = queue_test_send(campaign, reader, [a.strip() for a in typed.replace(",", "\n").splitlines()
-                                                       if a.strip()])
+                                                       if a.strip()], _variant())
         flash(_("Test of “%(name)s” queued for %(to)s. It appears in the Outbox in a moment.",
                 name=campaign.name, to=", ".join(addresses)), "success")
         return back

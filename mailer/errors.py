@@ -42,3 +42,7 @@ class ImageRefusedError(ValidationError):
 
 class KeyStateError(ValidationError):
     """A DKIM key asked to do what its state forbids: activate one that is not pending, or remove one that signs."""
+
+
+class ABTestError(ValidationError):
+    """An A/B test's setting out of its range (variants, share, wait, measure) or a winner that cannot be chosen."""

@@ -20,6 +20,7 @@ from core.errors import ValidationError
 from core.tokens import Purpose, make_token
 from lists.addresses import address_key, normalise_email
 from lists.models import MailingList, Subscriber
+from mailer import ab
 from mailer.campaigns import compile_campaign, get_campaign
 from mailer.message import SendContext, campaign_message
 from mailer.mime import mailbox
@@ -91,10 +92,12 @@ class CampaignTest(Letter):
     reader_id: int | None
     to: str
     language: str = "en"  # the sender's UI language (the subject's prefix)
+    variant: int = 0  # an A/B test's variant (position) it shows; 0: the campaign itself
 
     def compose(self) -> Composed:
         """Build with the campaign's own builder, so the test carries every header the send will."""
         campaign = get_campaign(self.campaign_id)
+        campaign = ab.as_sent(campaign, ab.variant_at(campaign, self.variant))
         context = SendContext.of(campaign, compile_campaign(campaign))
         # As listmonk does, a test to a subscriber's own address is personalised for them.
         reader = (db.session.get(Subscriber, self.reader_id) if self.reader_id else
@@ -109,8 +112,9 @@ def queue_test_message(to: str, language: str) -> None:
     enqueue(TestMessage(to, language))
 
 
-def queue_test_send(campaign: Campaign, reader: Subscriber | None, typed: Sequence[Any]) -> list[str]:
-    """Queue a test of a campaign to the addresses typed (the page's and the API's), rendered for reader.
+def queue_test_send(campaign: Campaign, reader: Subscriber | None, typed: Sequence[Any], variant: int = 0) -> list[str]:
+    """Queue a test of a campaign (one A/B variant's, when given) to the addresses typed (the page's and the API's),
+    rendered for reader.
 
     Return the addresses as they are sent to; refuse none given, one that is no address, or a charset
     that cannot carry the message.
@@ -118,12 +122,12 @@ def queue_test_send(campaign: Campaign, reader: Subscriber | None, typed: Sequen
     addresses = [normalise_email(str(address)) for address in typed]
     if not addresses:
         raise ValidationError(_("Enter at least one address to send the test to."), field="addresses")
-    check_sendable(campaign, reader)
-    queue_campaign_test(campaign.id, reader.id if reader else None, addresses)
+    check_sendable(ab.as_sent(campaign, ab.variant_at(campaign, variant)), reader)
+    queue_campaign_test(campaign.id, reader.id if reader else None, addresses, variant)
     return addresses
 
 
-def queue_campaign_test(campaign_id: int, reader_id: int | None, addresses: Sequence[str]) -> None:
+def queue_campaign_test(campaign_id: int, reader_id: int | None, addresses: Sequence[str], variant: int = 0) -> None:
     """Queue a campaign's test send, one message per address; refuse (naming them) addresses never mailed.
 
     Called in the sender's request: its UI language says the subject's prefix. Each message is
@@ -134,7 +138,7 @@ def queue_campaign_test(campaign_id: int, reader_id: int | None, addresses: Sequ
     if refused:
         raise ValidationError("; ".join(refused), field="addresses")
     language = str(get_locale() or "en")
-    letters = [CampaignTest(campaign_id, reader_id, to, language) for to in addresses]
+    letters = [CampaignTest(campaign_id, reader_id, to, language, variant) for to in addresses]
     for letter in letters:
         letter.compose()
     for letter in letters:

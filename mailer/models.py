@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, select, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Timestamped, db, new_uuid, str_enum, utcnow
@@ -103,6 +103,54 @@ class Campaign(Timestamped, db.Model):  # type: ignore[name-defined]
     sender_contact: Mapped[str | None] = mapped_column(String(500))
 
 
+class WinnerMeasure(StrEnum):
+    """What decides an A/B test's winner: people's unique opens or clicks (machines never count), or conversions."""
+
+    OPENS = "opens"
+    CLICKS = "clicks"
+    CONVERSIONS = "conversions"  # purchase events attributed to the campaign (tracking/ab_results.py)
+
+
+class ABTest(db.Model):  # type: ignore[name-defined]
+    """A campaign's A/B test (mailer/ab.py): its variants are tried on a share of the audience for a while, then the
+    rest is sent the winner. A share of 100 % is a plain split: every recipient gets a variant, no winner phase."""
+
+    __tablename__ = "ab_tests"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    test_share: Mapped[int]  # percent of the audience in the test phase: 10–50, or 100
+    wait_hours: Mapped[int]  # 1–72: how long the test phase runs before the winner is chosen
+    measure: Mapped[WinnerMeasure] = mapped_column(str_enum(WinnerMeasure), default=WinnerMeasure.OPENS)
+    manual: Mapped[bool] = mapped_column(default=False)  # the editor chooses the winner by hand
+    # The assignment's key (mailer/ab.py bucket_of): drawn once, so a subscriber's variant never changes.
+    key_a: Mapped[int] = mapped_column(BigInteger)
+    key_b: Mapped[int] = mapped_column(BigInteger)
+    decide_at: Mapped[datetime | None]  # set when the test phase starts
+    winner: Mapped[int | None]  # the winning variant's position, once chosen
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(200))  # "auto", or the user who chose
+    variants: Mapped[list[Variant]] = relationship(order_by="Variant.position", cascade="all, delete-orphan",
+                                                   passive_deletes=True)
+
+
+class Variant(db.Model):  # type: ignore[name-defined]
+    """One version of an A/B-tested campaign (A, B, …): each field left empty is the campaign's own."""
+
+    __tablename__ = "campaign_variants"
+    __table_args__ = (UniqueConstraint("campaign_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("ab_tests.campaign_id", ondelete="CASCADE"))
+    position: Mapped[int]  # 1 for A, 2 for B, …: what deliveries.variant holds
+    subject: Mapped[str | None] = mapped_column(String(500))
+    from_name: Mapped[str | None] = mapped_column(String(200))  # the name before the campaign's From address
+    preheader: Mapped[str | None] = mapped_column(String(300))
+    content_type: Mapped[ContentType | None] = mapped_column(str_enum(ContentType))  # set with its own body
+    body: Mapped[str | None] = mapped_column(Text)
+    body_source: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    altbody: Mapped[str | None] = mapped_column(Text)
+
+
 class DeliveryStatus(StrEnum):
     """One recipient's message: waiting, being sent under a lease, and how it ended."""
 
@@ -149,6 +197,7 @@ class Delivery(db.Model):  # type: ignore[name-defined]
     campaign_id: Mapped[int]
     subscriber_id: Mapped[int | None]
     run_id: Mapped[int] = mapped_column(BigInteger, default=0)  # the automation run it was sent for; 0: none
+    variant: Mapped[int] = mapped_column(SmallInteger, default=0)  # an A/B test's variant position; 0: none
     # What this one message's templates see besides the reader: an automation run's trigger event.
     template_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The receiving domain (after the address's last @), fixed with the audience (mailer/queries.py

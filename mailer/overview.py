@@ -15,6 +15,7 @@ from core.campaign_stats import campaign_counts
 from core.db import db, utcnow
 from core.errors import NotAChoiceError
 from lists.models import MailingList
+from mailer import ab
 from mailer.campaigns import campaign_as_dict
 from mailer.models import Campaign, CampaignKind, CampaignStatus, Delivery, DeliveryStatus
 
@@ -79,6 +80,7 @@ def campaign_dicts(campaigns: Sequence[Campaign], *, no_body: bool = False) -> l
                  ) if list_ids else {}
     counts = delivery_counts(campaigns)
     figures = campaign_counts([c.id for c in campaigns if c.started_at is not None])
+    tests = ab.tests_of([c.id for c in campaigns])
     results = []
     for campaign in campaigns:
         row = campaign_as_dict(campaign)
@@ -89,6 +91,7 @@ def campaign_dicts(campaigns: Sequence[Campaign], *, no_body: bool = False) -> l
             "to_send": campaign.to_send, "sent": done["sent"], "failed": done["failed"],
             "started_at": campaign.started_at.isoformat() if campaign.started_at else None,
             **{name: figures.get(campaign.id, {}).get(name, 0) for name in ("views", "clicks", "bounces")},
+            "ab_test": ab.test_as_dict(campaign, tests.get(campaign.id)),  # Kairan's own: listmonk has no A/B tests
         })
         if no_body:
             row.update(body="", altbody=None)

@@ -17,7 +17,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    SmallInteger,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db import commit_without_waiting_for_disk, db, utcnow
@@ -75,20 +89,63 @@ def count_recipients(list_ids: Sequence[int], rules: Any = None) -> int:
 
 _MATERIALISE_WORK_MEM = text("SET LOCAL work_mem TO '64MB'")
 
+# An A/B test's keyed hash of a subscriber id, with two keys drawn once per test (mailer/ab.py): h₁ = (a·id + b) mod p,
+# Carter and Wegman's universal family over the Mersenne prime p, then h = (h₁² + b) mod p. The affine step alone
+# maps consecutive ids to an arithmetic progression, whose low digits fall in patterns (a test put every one of
+# 60 consecutive subscribers in one variant); squaring breaks them, and counts then spread as random draws do.
+# Integer arithmetic both databases do inside the INSERT … SELECT (they share no hash function): every value stays
+# below 2³¹, so each product fits 63 bits.
+HASH_PRIME = 2 ** 31 - 1
+BUCKETS = 10_000  # h mod BUCKETS: the test share is the buckets below share % of them; h / BUCKETS picks the variant
 
-def materialise(campaign_id: int, list_ids: Sequence[int], rules: Any = None) -> int:
-    """Insert one queued delivery per recipient (in the caller's transaction); return how many."""
+
+@dataclass(frozen=True)
+class Split:
+    """How an A/B test splits the audience: the test phase (winner None) takes the buckets below the share and
+    spreads them over the variants; the winner phase takes the other buckets, every one with the winner."""
+
+    key_a: int
+    key_b: int
+    share: int  # percent; 100: every bucket is in the test
+    variants: int
+    winner: int | None
+
+    def hash(self, subscriber_id: Any) -> ColumnElement[int]:
+        """SQL: the subscriber's keyed hash, 0 to HASH_PRIME − 1."""
+        key_b = literal(self.key_b, BigInteger)
+        first = (subscriber_id * literal(self.key_a, BigInteger) + key_b) % HASH_PRIME
+        return (first * first + key_b) % HASH_PRIME
+
+    def chosen(self, subscriber_id: Any) -> tuple[ColumnElement[bool], ColumnElement[int]]:
+        """SQL: who this phase takes, and the variant (position, 1 for A) each of them gets."""
+        hashed = self.hash(subscriber_id)
+        bucket = hashed % BUCKETS
+        if self.winner is None:
+            return bucket < self.share * BUCKETS // 100, (hashed // BUCKETS) % self.variants + 1
+        return bucket >= self.share * BUCKETS // 100, literal(self.winner, SmallInteger)
+
+
+def materialise(campaign_id: int, list_ids: Sequence[int], rules: Any = None, split: Split | None = None) -> int:
+    """Insert one queued delivery per recipient (in the caller's transaction); return the campaign's deliveries.
+
+    With an A/B test's ``split``, only the recipients of that phase, each with their variant.
+    """
     domain = receiving_domain_of(Subscriber.email_key).label("domain")  # the report counts recipients by it
-    chosen = recipients(list_ids, rules).add_columns(domain).subquery()
+    stmt = recipients(list_ids, rules).add_columns(domain)
+    variant: Any = literal(0, SmallInteger)
+    if split is not None:
+        taken, variant = split.chosen(Subscriber.id)
+        stmt = stmt.where(taken)
+    chosen = stmt.add_columns(variant.label("variant")).subquery()
     columns = Delivery.__table__.c
     if db.engine.dialect.name == "postgresql":
         # The default 4 MB makes the million-member hash joins spill to disk in batches; this transaction only.
         db.session.execute(_MATERIALISE_WORK_MEM)
     rows = select(literal(campaign_id), chosen.c.id, chosen.c.domain,
                   literal(DeliveryStatus.QUEUED, columns.status.type), literal(0),
-                  literal(utcnow(), columns.created_at.type))
+                  literal(utcnow(), columns.created_at.type), chosen.c.variant)
     db.session.execute(insert(Delivery).from_select(
-        ["campaign_id", "subscriber_id", "domain", "status", "attempts", "created_at"], rows))
+        ["campaign_id", "subscriber_id", "domain", "status", "attempts", "created_at", "variant"], rows))
     # Counted, not taken from rowcount: SQLAlchemy reports -1 for INSERT … SELECT on psycopg.
     return int(db.session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id)) or 0)
 
@@ -117,6 +174,7 @@ class Claimed:
     first_failed_at: datetime | None
     template_data: dict[str, Any] | None = None  # an automation run's trigger event, for its message
     run_id: int = 0  # the automation run it is for (0: a campaign's own recipient)
+    variant: int = 0  # the A/B test's variant it gets (0: no test)
 
 
 def claim(campaign_id: int, first_id: int, last_id: int, lease_seconds: int) -> list[Claimed]:
@@ -136,7 +194,7 @@ def claim(campaign_id: int, first_id: int, last_id: int, lease_seconds: int) -> 
     stmt = (update(Delivery).where(Delivery.id.in_(ids.scalar_subquery()))
             .values(status=DeliveryStatus.SENDING, leased_until=now + timedelta(seconds=lease_seconds))
             .returning(Delivery.id, Delivery.subscriber_id, Delivery.attempts, Delivery.first_failed_at,
-                       Delivery.template_data, Delivery.run_id))
+                       Delivery.template_data, Delivery.run_id, Delivery.variant))
     rows = [Claimed(*row) for row in db.session.execute(stmt.execution_options(synchronize_session=False))]
     db.session.commit()
     return sorted(rows, key=lambda row: row.id)

@@ -1,7 +1,8 @@
 """Starting a campaign's send: its audience fixed once, its links recorded, its batches queued.
 
 "Send now" (mailer/sending.py) and a scheduled start (mailer/scheduling.py) both start here, with the
-sender's details the campaign keeps (fixed where a person started or scheduled it).
+sender's details the campaign keeps (fixed where a person started or scheduled it). An A/B-tested campaign
+starts with its test phase's share of the audience; choosing its winner (``send_winner``) sends the rest.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from typing import Any
 from flask_babel import gettext as _
 
 from core.db import db, utcnow
+from core.signals import audience_grew
 from lists.errors import NoListsChosenError
 from lists.models import Segment
-from mailer import queries
+from mailer import ab, queries
 from mailer.batch_job import batch_size, enqueue_batch, finish_if_done
 from mailer.campaigns import require_legal_details, save_links
 from mailer.models import Campaign, CampaignStatus
@@ -26,18 +28,45 @@ def start(campaign: Campaign) -> None:
         raise NoListsChosenError(_("Choose at least one list to send to."))
     if campaign.sender_address is None:  # scheduled before its sender's details were kept: this machine's
         fix_sender(campaign)
-    compiled = require_legal_details(campaign)  # a template error or a missing footer stops it here
+    test = ab.test_of(campaign)
+    versions = [ab.as_sent(campaign, variant) for variant in test.variants] if test else [campaign]
+    # A template error or a missing footer, in any variant, stops it here.
+    compiled = [require_legal_details(version) for version in versions]
     first_start = campaign.started_at is None
     if first_start:
-        campaign.to_send = queries.materialise(campaign.id, campaign.lists, segment_rules(campaign))
+        split = ab.split_for_test(test) if test else None
+        campaign.to_send = queries.materialise(campaign.id, campaign.lists, segment_rules(campaign), split=split)
         campaign.started_at = utcnow()
+        if test:
+            ab.decide_at(test)
     campaign.status = CampaignStatus.RUNNING
     campaign.notice = None  # whatever paused it was looked at
     db.session.commit()
-    save_links(campaign, compiled.urls)
+    for each in compiled:
+        save_links(campaign, each.urls)
+    queue_batches(campaign)
+
+
+def queue_batches(campaign: Campaign) -> None:
+    """Queue a batch job for each range of the campaign's queued deliveries (and finish it if none is left)."""
     for first_id, last_id in queries.delivery_ranges(campaign.id, batch_size()):
         enqueue_batch(campaign.id, first_id, last_id)
     finish_if_done(campaign.id)
+
+
+def send_winner(campaign: Campaign, position: int, decided_by: str) -> int:
+    """Choose an A/B test's winner and send it to the rest of the audience, held until now (queued at once while
+    the campaign runs; a paused one queues them when it resumes); return how many recipients that adds."""
+    test = ab.claim_winner(campaign, position, decided_by)
+    before = campaign.to_send
+    # One INSERT … SELECT, as the start's: the held buckets of whoever receives now.
+    campaign.to_send = queries.materialise(campaign.id, campaign.lists, segment_rules(campaign),
+                                           split=ab.split_for_rest(test))
+    db.session.commit()
+    audience_grew.send(campaign_id=campaign.id)  # a report counted the audience the test phase had
+    if campaign.status == CampaignStatus.RUNNING:
+        queue_batches(campaign)
+    return campaign.to_send - before
 
 
 def segment_rules(campaign: Campaign) -> Any:

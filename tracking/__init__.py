@@ -16,9 +16,10 @@ def init_app(app: Flask) -> None:
     from core.api import register_schema
     from core.auth import Permission
     from core.embedded import ServiceSpec, flask_command, port_answers, register_service
-    from core.signals import reconciling, subscribers_deleting, unsubscribed_from_campaign
+    from core.signals import audience_grew, reconciling, subscribers_deleting, unsubscribed_from_campaign
     from core.web import limiter
     from tracking import (  # noqa: F401  (models: their tables)
+        ab_results,
         behaviour_rules,
         bounce_api,
         bounce_views,
@@ -51,7 +52,9 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(cli.bounces_cli)
     app.extensions[stream.FLUSH_JOB_EXTENSION] = flush.flush_events
     reconciling.connect(flush.flush_on_reconcile)  # blinker keeps one connection per receiver
+    reconciling.connect(ab_results.decide_due_tests)  # after the flush: the opens and clicks just in count
     reconciling.connect(tallies.count_audiences_on_reconcile)  # reports read audiences, never count them
+    audience_grew.connect(tallies.recount_audience)
     subscribers_deleting.connect(bounces.forget_subscribers)
     reconciling.connect(mailbox.queue_poll_on_reconcile)
     # `flask up` receives bounces on loopback; at scale `flask bounces serve` runs where the MX points.
@@ -64,6 +67,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(metrics_api.api_bp)
     register_schema(app, "CampaignMetrics", metrics_api.CAMPAIGN_METRICS)
     register_schema(app, "CampaignReport", metrics_api.CAMPAIGN_REPORT)
+    register_schema(app, "ABResults", metrics_api.AB_RESULTS)
     register_schema(app, "CampaignAnalyticsCount", metrics_api.ANALYTICS_COUNT)
     campaign_stats.register(app, metric_queries.listmonk_counts)  # views, clicks, bounces of GET /api/campaigns
     app.register_blueprint(report_views.bp)

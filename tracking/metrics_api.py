@@ -11,11 +11,12 @@ from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 
 from core.auth import Permission, require
-from core.errors import ValidationError
+from core.errors import NotFoundError, ValidationError
 from core.inputs import int_arg
 from lists.export import EXPORT_ENCODINGS
 from lists.export_columns import csv_download, header_language
 from mailer.campaigns import get_campaign
+from tracking.ab_results import test_report_as_dict
 from tracking.analytics import analytics, campaign_ids, parse_moment
 from tracking.metrics import COMPARED, campaign_metrics, campaign_report, compare_campaigns
 from tracking.metrics_export import activity_csv, report_csv
@@ -119,6 +120,34 @@ def get_metrics(campaign_id: int) -> Any:
         400: {$ref: '#/components/responses/Error'}
     """
     return jsonify(data=campaign_metrics(campaign_id).as_dict())
+
+
+@api_bp.get("/campaigns/<int:campaign_id>/ab")
+@require(Permission.STATS_READ)
+def get_ab_results(campaign_id: int) -> Any:
+    """Return a campaign's A/B test results.
+    ---
+    get:
+      tags: [metrics]
+      summary: Each variant's figures in the test phase (people's unique opens and clicks over delivered; machines'
+        opens apart), the rest of the audience sent the winner, the winner, and the two-proportion test's verdict.
+      description: The verdict compares the leader with the runner-up on the test's measure (pooled two-proportion
+        z-test, two-sided, called at 95 % confidence); needed_per_variant is the recipients each variant would need
+        to tell the two observed rates apart with 95 % confidence and 80 % power. A campaign without a test answers
+        400.
+      parameters: [{in: path, name: campaign_id, required: true, schema: {type: integer}}]
+      responses:
+        200:
+          description: The results.
+          content:
+            application/json:
+              schema: {type: object, properties: {data: {$ref: '#/components/schemas/ABResults'}}}
+        400: {$ref: '#/components/responses/Error'}
+    """
+    results = test_report_as_dict(get_campaign(campaign_id))
+    if results is None:
+        raise NotFoundError(_("This campaign has no A/B test."))
+    return jsonify(data=results)
 
 
 @api_bp.get("/campaigns/<int:campaign_id>/report")
@@ -242,4 +271,31 @@ ANALYTICS_COUNT = {
     "properties": {"campaign_id": {"type": "integer"}, "count": {"type": "integer"},
                    "timestamp": {"type": "string", "format": "date-time"},
                    "url": {"type": "string", "description": "links only (with count)."}},
+}
+
+_AB_FIGURES = {
+    "type": "object",
+    "properties": {
+        "label": {"type": "string"},
+        **{name: {"type": "integer"} for name in ("recipients", "sent", "bounced", "delivered", "unique_opens",
+                                                   "unique_clicks", "machine_opens")},
+        "conversions": {"type": "integer", "nullable": True, "description": "null while conversions are not counted."},
+        **{name: {"type": "number", "nullable": True} for name in ("open_rate", "click_rate", "conversion_rate")},
+    },
+}
+AB_RESULTS = {
+    "type": "object",
+    "properties": {
+        "measure": {"type": "string", "enum": ["opens", "clicks", "conversions"]},
+        "test_share": {"type": "integer"},
+        "winner": {"type": "string", "nullable": True}, "decided_by": {"type": "string", "nullable": True},
+        **{name: {"type": "string", "format": "date-time", "nullable": True} for name in ("decide_at", "decided_at")},
+        "variants": {"type": "array", "items": _AB_FIGURES, "description": "A, B, …: their test phase."},
+        "rest": {"allOf": [_AB_FIGURES], "nullable": True,
+                 "description": "The rest of the audience, sent the winner (null until then)."},
+        "verdict": {"type": "object", "nullable": True, "properties": {
+            "leader": {"type": "string"}, "runner_up": {"type": "string"}, "called": {"type": "boolean"},
+            "z": {"type": "number", "nullable": True}, "p_value": {"type": "number", "nullable": True},
+            "needed_per_variant": {"type": "integer", "nullable": True}, "statement": {"type": "string"}}},
+    },
 }

@@ -17,12 +17,15 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from core.auth import Permission, require
+from core.forms import ConfirmForm
 from core.refusals import showing_refusal
+from mailer.ab_form import MEASURE_LABELS
 from mailer.campaigns import get_campaign
 from mailer.compose_views import CAMPAIGN_STATUS_LABELS
 from mailer.models import Campaign, CampaignStatus
 from mailer.scheduling import local_zone
 from mailer.views import preview_response
+from tracking.ab_results import test_report
 from tracking.clickmap import LinkClicks, click_map_html
 from tracking.labels import BOUNCE_TYPES
 from tracking.metrics import CampaignReport, campaign_report, compare_campaigns
@@ -82,7 +85,8 @@ def campaign(campaign_id: int) -> Any:
     return render_template("tracking/report.html", campaign=found, report=report, parts=_parts(report),
                            chart_data=report.as_dict(), live=_live(found), poll_seconds=POLL_SECONDS,
                            exports=export_links(campaign_id), zone=local_zone().key,
-                           status_label=CAMPAIGN_STATUS_LABELS[found.status.value])
+                           status_label=CAMPAIGN_STATUS_LABELS[found.status.value], ab=test_report(found),
+                           form=ConfirmForm(), measure_labels=MEASURE_LABELS)
 
 
 @bp.get("/campaigns/<int:campaign_id>/report.json")

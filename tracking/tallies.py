@@ -17,12 +17,13 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 
-from sqlalchemy import exists, func, literal, select
+from sqlalchemy import delete, exists, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.functions import count
 
 from core.db import db
 from mailer.models import Campaign, Delivery, DeliveryCount, DeliveryStatus
+from tracking.metrics_cache import mark_changed
 from tracking.models import CampaignAudience
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,14 @@ def count_audiences() -> int:
             ["campaign_id", "domain", "deliveries"], per_domain).on_conflict_do_nothing())  # a second reconciler's
         db.session.commit()
     return len(waiting)
+
+
+def recount_audience(_sender: object = None, *, campaign_id: int) -> None:
+    """An A/B test's winner went to the rest of the audience: forget the audience counted for its test phase (the
+    reconciler counts it again) and the figures cached from it."""
+    db.session.execute(delete(CampaignAudience).where(CampaignAudience.campaign_id == campaign_id))
+    db.session.commit()
+    mark_changed([campaign_id])
 
 
 def count_audiences_on_reconcile(_sender: object = None) -> None:

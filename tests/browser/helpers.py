@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,15 @@ def log_in(page: Any, username: str, password: str = PASSWORD) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
+
+
+def screenshot(page: Any, path: Path) -> None:
+    """Save the whole page, its frames painted too (a full_page capture leaves sandboxed frames blank)."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": page.evaluate("document.documentElement.scrollHeight")})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
 
 
 def mailed_link(outbox: Outbox, path: str) -> str:

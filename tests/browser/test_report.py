@@ -14,7 +14,7 @@ from core.db import db
 from core.queues import DEFAULT_QUEUE, queue
 from lists.models import Subscriber
 from mailer.models import Campaign, CampaignStatus
-from tests.browser.helpers import ja_context, log_in
+from tests.browser.helpers import ja_context, log_in, screenshot
 from tests.helpers import run_jobs
 from tests.tracking.helpers import BROWSER
 from tests.tracking.small_campaign import Sent
@@ -29,15 +29,6 @@ def english_context(browser: Any, live_server: str, width: int = 1280) -> Any:
     """A browser context of someone who reads English, at this window width."""
     return browser.new_context(base_url=live_server, locale="en-US", extra_http_headers={"Accept-Language": "en"},
                                viewport={"width": width, "height": 800})
-
-
-def screenshot(page: Any, path: Path) -> None:
-    """Save the whole page, its frames painted too (a full_page capture leaves the sandboxed click map blank)."""
-    size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": page.evaluate("document.documentElement.scrollHeight")})
-    page.wait_for_timeout(300)
-    page.screenshot(path=str(path))
-    page.set_viewport_size(size)
 
 
 def check_report(page: Any, app: Flask, sent: Sent) -> None:

@@ -1,0 +1,88 @@
+"""Which A/B tests the reconciler decides by itself: not one the editor decides by hand, not one measured by
+conversions while they are not counted (its campaign's page asks for a hand instead), not one before its wait."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from core.db import db, utcnow
+from mailer.models import ABTest
+from mailer.outbox import Outbox
+from tests.helpers import api_user, login, run_jobs
+from tracking.ab_results import decide_due_tests
+
+
+@pytest.fixture
+def admin(client: FlaskClient, app: Flask) -> FlaskClient:
+    client.environ_base["HTTP_AUTHORIZATION"] = f"token {api_user(app, 'admin', 'boss')}"
+    return client
+
+
+def _started(client: FlaskClient, app: Flask, **settings: object) -> int:
+    """A campaign to 20 subscribers testing two subjects on half of them, its test phase sent; its id."""
+    list_id = client.post("/api/lists", json={"name": "会員", "optin": "single"}).get_json()["data"]["id"]
+    for n in range(20):
+        client.post("/api/subscribers", json={"email": f"m{n}@example.jp", "name": f"m{n}", "lists": [list_id]})
+    campaign = client.post("/api/campaigns", json={
+        "name": "A/B", "subject": "件名A", "lists": [list_id], "content_type": "html", "body": "<p>本文</p>",
+        "ab_test": {"variants": [{}, {"subject": "件名B"}], "test_share": 50, "wait_hours": 1, **settings}})
+    campaign_id = int(campaign.get_json()["data"]["id"])
+    assert client.put(f"/api/campaigns/{campaign_id}/status", json={"status": "running"}).status_code == 200
+    run_jobs(app)
+    return campaign_id
+
+
+def _page(app: Flask, path: str) -> str:
+    """A page as an admin sees it, in English."""
+    browser = app.test_client()
+    login(browser, "admin")
+    answer = browser.get(path, headers={"Accept-Language": "en"})
+    assert answer.status_code == 200
+    return answer.get_data(as_text=True)
+
+
+def _wait_is_over(app: Flask, campaign_id: int) -> None:
+    with app.app_context():
+        test = db.session.get(ABTest, campaign_id)
+        assert test is not None and test.decide_at is not None
+        test.decide_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+
+
+def test_a_test_is_decided_only_once_its_wait_is_over(admin: FlaskClient, app: Flask, capture: Outbox) -> None:
+    campaign_id = _started(admin, app)
+    with app.test_request_context():
+        assert decide_due_tests() == 0  # an hour to go
+    _wait_is_over(app, campaign_id)
+    with app.test_request_context():
+        assert decide_due_tests() == 1
+        assert decide_due_tests() == 0  # decided once
+        test = db.session.get(ABTest, campaign_id)
+        assert test is not None and (test.winner, test.decided_by) == (1, "auto")  # nobody read: a tie goes to A
+
+
+def test_a_test_decided_by_hand_waits_for_its_editor(admin: FlaskClient, app: Flask, capture: Outbox) -> None:
+    campaign_id = _started(admin, app, manual=True)
+    _wait_is_over(app, campaign_id)
+    with app.test_request_context():
+        assert decide_due_tests() == 0
+        assert db.session.get(ABTest, campaign_id).winner is None  # type: ignore[union-attr]
+    assert admin.get(f"/api/campaigns/{campaign_id}").get_json()["data"]["status"] == "running"  # the rest held
+
+
+def test_a_test_measured_by_conversions_asks_for_a_hand_while_they_are_not_counted(
+        admin: FlaskClient, app: Flask, capture: Outbox, users: dict[str, str]) -> None:
+    campaign_id = _started(admin, app, measure="conversions")
+    _wait_is_over(app, campaign_id)
+    with app.test_request_context():
+        assert decide_due_tests() == 0
+    page = _page(app, f"/campaigns/{campaign_id}/preview")
+    assert "Conversions cannot be counted yet, so this test cannot be called: choose the winner by hand." in page
+    results = admin.get(f"/api/campaigns/{campaign_id}/ab").get_json()["data"]
+    assert results["verdict"] is None and results["variants"][0]["conversions"] is None
+    chosen = admin.post(f"/api/campaigns/{campaign_id}/ab/winner", json={"variant": "B"})
+    assert chosen.status_code == 200 and chosen.get_json()["data"]["added"] > 0
