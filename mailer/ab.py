@@ -28,7 +28,7 @@ from core.errors import NotFoundError
 from core.oneline import one_line
 from mailer import queries
 from mailer.ab_stats import needed_per_variant
-from mailer.campaigns import _checked, editable, save_campaign, sender_of
+from mailer.campaigns import checked_template, editable, save_campaign, sender_of
 from mailer.errors import ABTestError, CampaignStatusError
 from mailer.models import ABTest, Campaign, CampaignStatus, ContentType, Variant, WinnerMeasure
 
@@ -100,13 +100,13 @@ def _variant_fields(raw: Any, position: int) -> dict[str, Any]:
             raise ABTestError(_("%(where)s: %(field)s may be %(most)d characters at most.", where=where, field=name,
                                 most=most), field="variants")
     return {
-        "subject": _checked(subject, f"{where}: {_('Subject')}").source if subject else None,
+        "subject": checked_template(subject, f"{where}: {_('Subject')}").source if subject else None,
         "from_name": from_name,
         "preheader": preheader,
         "content_type": ContentType(str(content_type)) if body and content_type else None,
-        "body": _checked(body, f"{where}: {_('Body')}").source if body else None,
+        "body": checked_template(body, f"{where}: {_('Body')}").source if body else None,
         "body_source": raw.get("body_source") if body and isinstance(raw.get("body_source"), dict) else None,
-        "altbody": _checked(altbody, f"{where}: {_('Plain text')}").source if altbody else None,
+        "altbody": checked_template(altbody, f"{where}: {_('Plain text')}").source if altbody else None,
     }
 
 

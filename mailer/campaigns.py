@@ -44,7 +44,7 @@ def get_campaign(campaign_id: int) -> Campaign:
     return campaign
 
 
-def _checked(source: str, field: str) -> Checked:
+def checked_template(source: str, field: str) -> Checked:
     """Check one of a campaign's templates; its errors and warnings say which field they are about."""
     try:
         checked = check_source(source)
@@ -82,9 +82,9 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any],
     switched = campaign is not None and content_type != campaign.content_type
     if campaign is not None and switched:  # a new editing mode: bring the body along
         body = convert(body, campaign.content_type, content_type)
-    checked_subject, checked_body = _checked(subject, _("Subject")), _checked(body, _("Body"))
+    checked_subject, checked_body = checked_template(subject, _("Subject")), checked_template(body, _("Body"))
     altbody = data.get("altbody", current.altbody)
-    checked_altbody = _checked(str(altbody), _("Plain text")) if altbody else None
+    checked_altbody = checked_template(str(altbody), _("Plain text")) if altbody else None
     warnings = checked_subject.warnings + checked_body.warnings + (checked_altbody.warnings if checked_altbody else [])
     template_id = data.get("template_id", current.template_id)
     template_id = optional_id(template_id, "template_id")
