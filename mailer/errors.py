@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import ValidationError
+from core.errors import ConflictError, ValidationError
 
 
 class TemplateError(ValidationError):
@@ -42,3 +42,11 @@ class ImageRefusedError(ValidationError):
 
 class KeyStateError(ValidationError):
     """A DKIM key asked to do what its state forbids: activate one that is not pending, or remove one that signs."""
+
+
+class NotResendableError(ValidationError):
+    """A resend asked of a campaign that cannot have one: not finished, a resend itself, an automation's."""
+
+
+class ResendExistsError(ConflictError):
+    """A second resend of the same campaign: each campaign has at most one, and their reports link to each other."""
