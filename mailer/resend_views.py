@@ -21,7 +21,7 @@ from core.refusals import showing_refusal
 from mailer.campaigns import get_campaign
 from mailer.models import Campaign, ContentType
 from mailer.overview import campaign_dicts
-from mailer.resends import RESEND_DELAY, create_resend, resend_audience
+from mailer.resends import RESEND_DELAY, check_resendable, create_resend, resend_audience
 from mailer.scheduling import local_input_value, local_zone, parse_local_time
 
 bp = Blueprint("resend", __name__)
@@ -37,7 +37,8 @@ class ResendForm(FlaskForm):
 
 
 def _form_page(original: Campaign, form: ResendForm, status: int = 200) -> Any:
-    with showing_refusal():  # e.g. the campaign was resent meanwhile: said on the page, no form to fill
+    with showing_refusal():  # e.g. the campaign was resent meanwhile: said on the report, no form to fill
+        check_resendable(original)
         audience = resend_audience(original)
         return render_template("mailer/resend.html", original=original, form=form, audience=audience,
                                zone=local_zone().key), status
@@ -76,7 +77,8 @@ def get_resend_audience(campaign_id: int) -> Any:
     ---
     get:
       tags: [campaigns]
-      summary: Who a resend of this finished (or cancelled) campaign would reach if it started now.
+      summary: Who a resend of this finished (or cancelled) campaign would reach if it started now (its resend's
+        audience, once it has one).
       description: non_openers were sent the message and neither opened nor clicked it as a person, nor bounced,
         complained or unsubscribed; machine_openers the same, except that a machine opened or clicked it (Apple's
         prefetch, a link scanner), so whether a person saw it is unknown.
@@ -87,7 +89,6 @@ def get_resend_audience(campaign_id: int) -> Any:
           content: {application/json: {schema: {type: object, properties: {
                     data: {$ref: '#/components/schemas/ResendAudience'}}}}}
         400: {$ref: '#/components/responses/Error'}
-        409: {$ref: '#/components/responses/Error'}
     """
     return jsonify(data=asdict(resend_audience(get_campaign(campaign_id))))
 

@@ -56,7 +56,14 @@ def resend_of(campaign: Campaign) -> Campaign | None:
 
 
 def check_resendable(original: Campaign) -> None:
-    """Refuse, saying why, a resend of a campaign that cannot have one (or has one already)."""
+    """Refuse, saying why, a resend of a campaign that cannot have one, or has one already."""
+    _check_kind_and_status(original)
+    existing = resend_of(original)
+    if existing is not None:
+        raise ResendExistsError(_("This campaign has a resend already: “%(name)s”.", name=existing.name))
+
+
+def _check_kind_and_status(original: Campaign) -> None:
     if original.kind != CampaignKind.REGULAR:
         raise NotResendableError(_("An automation's email cannot be resent: its readers come one at a time."))
     if original.resend_of is not None:
@@ -64,14 +71,12 @@ def check_resendable(original: Campaign) -> None:
     if original.status not in RESENDABLE:
         raise CampaignStatusError(_("Only a finished or cancelled campaign can be resent to those who did not open "
                                     "it (this one is %(status)s).", status=original.status.value))
-    existing = resend_of(original)
-    if existing is not None:
-        raise ResendExistsError(_("This campaign has a resend already: “%(name)s”.", name=existing.name))
 
 
 def resend_audience(original: Campaign) -> ResendAudience:
-    """Count who a resend of the campaign would reach now, with and without those only machines opened."""
-    check_resendable(original)
+    """Count who a resend of the campaign would reach if it started now (its resend, when it has one), with and
+    without those only machines opened."""
+    _check_kind_and_status(original)
     people = queries.count_recipients(original.lists, missed_rule(original.id, False))
     with_machines = queries.count_recipients(original.lists, missed_rule(original.id, True))
     return ResendAudience(people, with_machines - people)
