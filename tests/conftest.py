@@ -29,7 +29,7 @@ from core.users import create_user
 from mailer.capture import start_capture
 from mailer.outbox import Outbox
 from tests.helpers import PASSWORD, ROLES, Clock
-from tests.mailer.helpers import Received, check_login
+from tests.mailer.helpers import Received, Workers, check_login
 from tests.resources import PostgresSnapshot, free_port, free_ports, fresh_postgres, postgres_beside
 
 # The suite's own controls; every other KAIRAN_* variable of the caller's shell is dropped before any
@@ -197,6 +197,17 @@ def moving(app: Flask, settings_env: dict[str, str]) -> Iterator[Flask]:
     with moved.app_context():
         db.engine.dispose()
     core.clock.use_system()
+
+
+@pytest.fixture
+def moved_workers(moving: Flask, settings_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
+    """One real worker on the moved clock, waking due automation runs and reconciling sends (a scheduled campaign
+    that fell due starts) every second."""
+    pool = Workers({**settings_env, "KAIRAN_SECRET_KEY": moving.config["SECRET_KEY"], "KAIRAN_MOVABLE_CLOCK": "true",
+                    "KAIRAN_AUTOMATION_WAKE_SECONDS": "1", "KAIRAN_RECONCILE_SECONDS": "1"}, tmp_path)
+    pool.start()
+    yield pool
+    pool.stop_all()
 
 
 @pytest.fixture

@@ -10,10 +10,8 @@ opened, clicked, unsubscribed, bounced or complained.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email.utils import parseaddr
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,16 +34,6 @@ from tracking.bounces import record
 READERS = ("person", "clicker", "apple", "quiet", "still", "late", "leaver", "hard", "soft", "angry")
 APPLE_IP = "17.58.63.12"  # Apple's MPP relays (17.0.0.0/8)
 SUBJECT, RESEND_SUBJECT = "冬のセールのお知らせ", "【まだ間に合います】冬のセール"
-
-
-@pytest.fixture
-def workers(moving: Flask, settings_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
-    """One real worker on the moved clock, reconciling every second (it starts the scheduled resend when due)."""
-    pool = Workers({**settings_env, "KAIRAN_SECRET_KEY": moving.config["SECRET_KEY"], "KAIRAN_MOVABLE_CLOCK": "true",
-                    "KAIRAN_RECONCILE_SECONDS": "1"}, tmp_path)
-    pool.start()
-    yield pool
-    pool.stop_all()
 
 
 def _status(api: FlaskClient, campaign_id: int) -> str:
@@ -97,7 +85,7 @@ def _resent_to(capture: Outbox) -> set[str]:
 
 @pytest.mark.parametrize("machine_openers", [False, True], ids=["people-only", "machine-openers-too"])
 def test_a_resend_reaches_exactly_the_non_openers_and_the_machine_openers_chosen(
-        moving: Flask, capture: Outbox, workers: Workers, users: dict[str, str], machine_openers: bool) -> None:
+        moving: Flask, capture: Outbox, moved_workers: Workers, users: dict[str, str], machine_openers: bool) -> None:
     app = moving
     api = app.test_client()
     api.environ_base["HTTP_AUTHORIZATION"] = f"token {api_user(app, 'editor', 'news')}"
