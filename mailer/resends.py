@@ -27,6 +27,7 @@ from core.db import db, utcnow
 from core.errors import KairanError, ValidationError
 from core.inputs import flag
 from core.oneline import one_line
+from lists.segment_rules import compile_rule
 from mailer import queries
 from mailer.campaigns import delete_campaign, save_campaign
 from mailer.errors import CampaignStatusError, NotResendableError, ResendExistsError
@@ -90,6 +91,7 @@ def create_resend(original: Campaign, data: dict[str, Any]) -> Campaign:
     if not subject:
         raise ValidationError(_("Enter the resend's subject."), field="subject")
     machine_openers = flag(data.get("machine_openers"), "machine_openers", default=False)
+    compile_rule(missed_rule(original.id, machine_openers))  # refused now (no tracking per reader), not at the start
     fields: dict[str, Any] = {name: getattr(original, name) for name in COPIED}
     name = data.get("name") or _("%(name)s: resend to non-openers", name=original.name)[:NAME_LENGTH]
     fields |= {"name": name,

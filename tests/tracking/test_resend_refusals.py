@@ -8,7 +8,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from core.db import utcnow
+from app import create_app
+from core.db import db, utcnow
 from tests.helpers import api_user, csrf_token, login
 from tests.tracking.helpers import send_to_readers
 
@@ -84,3 +85,21 @@ def test_the_form_shows_a_refusal_under_its_field_and_keeps_what_was_typed(app: 
     viewer = app.test_client()
     login(viewer, "viewer")
     assert viewer.get(form).status_code == 403  # reading a report is not resending it
+
+
+@pytest.mark.usefixtures("capture")
+def test_without_individual_tracking_a_resend_is_refused_saying_why(settings_env: dict[str, str]) -> None:
+    """Nobody is known to have opened when events name no reader: a resend would go to everyone, so it is refused."""
+    anonymous = create_app({**settings_env, "TESTING": True, "KAIRAN_TRACK_INDIVIDUALS": "off"})
+    api = _api(anonymous)
+    original = send_to_readers(anonymous, api, ("ann",), body="<p>秋のセール</p>")
+    for answer in (api.get(f"/api/campaigns/{original}/resend"),
+                   api.post(f"/api/campaigns/{original}/resend", json={"subject": "再送"})):
+        assert (answer.status_code, answer.get_json()["message"]) == (
+            400, "Opens are not tracked per reader (KAIRAN_TRACK_INDIVIDUALS is off), so who missed a campaign "
+                 "cannot be told.")
+    answer = api.get(f"/api/campaigns/{original}/resend", headers={"Accept-Language": "ja"})
+    assert answer.get_json()["message"].startswith("開封を受信者ごとに記録していない")
+    assert api.get("/api/campaigns?status=scheduled").get_json()["data"]["total"] == 0  # nothing half made
+    with anonymous.app_context():
+        db.engine.dispose()
