@@ -78,11 +78,16 @@ def resend_audience(original: Campaign) -> ResendAudience:
     """Count who a resend of the campaign would reach if it started now (its resend, when it has one), with and
     without those only machines opened."""
     _check_kind_and_status(original)
-    # One pass over the audience with those only machines opened, telling them apart as it goes (two counts
-    # would walk the lists, the suppressions and the original's deliveries twice).
-    people = compile_rule(missed_rule(original.id, False))
-    reached = queries.recipients(original.lists, missed_rule(original.id, True)).add_columns(
-        case((people, 1), else_=0).label("person")).subquery()
+    people, everyone = missed_rule(original.id, False), missed_rule(original.id, True)
+    if db.engine.dialect.name == "postgresql":
+        # PostgreSQL makes each EXISTS of a WHERE a hashed (anti-)join, but runs one in a SELECT list row by row:
+        # two counts take 1.3 s where the one pass below takes 2.3 s (300k recipients, bench/resend.py's data).
+        persons = queries.count_recipients(original.lists, people)
+        return ResendAudience(persons, queries.count_recipients(original.lists, everyone) - persons)
+    # SQLite looks each EXISTS up row by row either way, so one pass over the lists and suppressions telling the
+    # two groups apart halves the work (1.1 s against 2.2 s).
+    reached = queries.recipients(original.lists, everyone).add_columns(
+        case((compile_rule(people), 1), else_=0).label("person")).subquery()
     total, persons = db.session.execute(select(func.count(), func.coalesce(func.sum(reached.c.person), 0))).one()
     return ResendAudience(int(persons), int(total) - int(persons))
 
