@@ -138,7 +138,8 @@ RESEND_INPUT = {
 RESEND_AUDIENCE = {
     "type": "object",
     "properties": {
-        "non_openers": {"type": "integer", "description": "Sent it, and no open or click by a person or a machine."},
-        "machine_openers": {"type": "integer", "description": "Sent it, and only machines opened or clicked it."},
+        "non_openers": {"type": "integer", "description": "Sent it; no open or click by a person or a machine, "
+                                                          "no bounce, complaint or unsubscribe."},
+        "machine_openers": {"type": "integer", "description": "The same, but a machine opened or clicked it."},
     },
 }

@@ -14,7 +14,7 @@ delivery's first_open_at / first_click_at (people's only, kept by the flusher) a
 With KAIRAN_TRACK_INDIVIDUALS off, events name no delivery: nobody is selected as having opened.
 
 "missed" is a resend's audience (mailer/resends.py): the campaign's message was sent to the subscriber, and nobody
-opened or clicked it as a person, it bounced not, drew no complaint and no unsubscribe through it. With
+opened or clicked it as a person, it did not bounce, and drew no complaint and no unsubscribe through it. With
 machine_openers false, messages a machine opened or clicked (Apple's prefetch, a scanner) are left out too: whether
 a person saw those is unknown. With KAIRAN_TRACK_INDIVIDUALS off nobody is known to have opened, so it is refused.
 """

@@ -83,7 +83,8 @@ def campaign(campaign_id: int) -> Any:
     found = get_campaign(campaign_id)
     report = campaign_report(campaign_id)
     pair = pair_of(found)
-    resendable = pair is None and found.status in RESENDABLE and found.kind == CampaignKind.REGULAR
+    resendable = (pair is None and found.resend_of is None and found.status in RESENDABLE
+                  and found.kind == CampaignKind.REGULAR)
     return render_template("tracking/report.html", campaign=found, report=report, parts=_parts(report),
                            chart_data=report.as_dict(), live=_live(found), poll_seconds=POLL_SECONDS,
                            exports=export_links(campaign_id), zone=local_zone().key,
