@@ -135,6 +135,9 @@ def test_a_resend_reaches_exactly_the_non_openers_and_the_machine_openers_chosen
     html = page.get(f"/campaigns/{resend['id']}/report", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert f'href="/campaigns/{original}/report"' in html and together in text_of(html)
     assert ("and to those only machines opened" in text_of(html)) is machine_openers
+    # Once the resend has started, its audience is its own: the original can go, and the resend stays, unlinked.
+    assert api.delete(f"/api/campaigns/{original}").status_code == 200
+    assert api.get(f"/api/campaigns/{resend['id']}").get_json()["data"]["resend_of"] is None
 
 
 def tracked_pixel(capture: Outbox, key: str) -> str:
