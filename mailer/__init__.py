@@ -23,6 +23,7 @@ from mailer import (  # noqa: F401  (models: their tables)
     notices,
     queries,
     relay_views,
+    resend_views,
     sending,
     smtp_transport,
     template_api,
@@ -55,6 +56,10 @@ def init_app(app: Flask) -> None:
     register_schema(app, "RelayInput", relay_views.RELAY_INPUT)
     register_schema(app, "Campaign", campaign_api.CAMPAIGN)
     register_schema(app, "CampaignStats", campaign_api.CAMPAIGN_STATS)
+    app.register_blueprint(resend_views.bp)
+    app.register_blueprint(resend_views.api_bp)
+    register_schema(app, "ResendInput", resend_views.RESEND_INPUT)
+    register_schema(app, "ResendAudience", resend_views.RESEND_AUDIENCE)
     app.register_blueprint(tx_api.bp)
     register_schema(app, "TxMessage", tx_api.TX_MESSAGE)
     app.cli.add_command(capture.capture_command)

@@ -433,6 +433,10 @@ CAMPAIGN = {
         "ab_test": AB_TEST,
         **{name: {"type": "string", "format": "date-time", "nullable": True} for name in ("send_at", "started_at")},
         **{name: {"type": "string", "format": "date-time"} for name in ("created_at", "updated_at")},
+        "resend_of": {"type": "integer", "nullable": True,
+                      "description": "The campaign this one resends to its non-openers (POST .../resend)."},
+        "resend_machine_openers": {"type": "boolean",
+                                   "description": "Whether the resend goes to those only machines opened, too."},
     },
 }
 CAMPAIGN_STATS = {

@@ -133,6 +133,11 @@ def delete_campaign(campaign: Campaign) -> None:
         raise CampaignStatusError(_("This is an automation's email: it is deleted with its automation."))
     if campaign.status == CampaignStatus.RUNNING:
         raise CampaignStatusError(_("A running campaign cannot be deleted: pause or cancel it first."))
+    # A resend's audience is its original's non-openers, read when it starts: the original must be there then.
+    waiting = db.session.scalar(select(Campaign.name).where(Campaign.resend_of == campaign.id,
+                                                            Campaign.started_at.is_(None)))
+    if waiting is not None:
+        raise CampaignStatusError(_("Its resend “%(name)s” has not started: delete the resend first.", name=waiting))
     db.session.execute(delete(Delivery).where(Delivery.campaign_id == campaign.id))
     db.session.delete(campaign)
     db.session.commit()
@@ -301,4 +306,5 @@ def campaign_as_dict(campaign: Campaign, *, with_stats: bool = False) -> dict[st
         "preheader": campaign.preheader, "language": campaign.language, "charset": campaign.charset,
         "rate_per_minute": campaign.rate_per_minute, "quiet_start": campaign.quiet_start,
         "quiet_end": campaign.quiet_end, "notice": campaign.notice, "segment_id": campaign.segment_id,
+        "resend_of": campaign.resend_of, "resend_machine_openers": campaign.resend_machine_openers,
     }

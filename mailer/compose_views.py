@@ -129,6 +129,7 @@ def _campaign_editor(campaign: Campaign | None, values: dict[str, Any], status: 
         layouts=all_templates("campaign"), content_types=list(ContentType),
         media=[media_as_dict(m) for m in all_media()], editor_messages=visual_editor_messages(),
         sender_warning=unreal_sender(values.get("from_email") or sender_of(None)),
+        resent=db.session.get(Campaign, campaign.resend_of) if campaign and campaign.resend_of else None,
     ), status
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import ValidationError
+from core.errors import ConflictError, ValidationError
 
 
 class TemplateError(ValidationError):
@@ -46,3 +46,11 @@ class KeyStateError(ValidationError):
 
 class ABTestError(ValidationError):
     """An A/B test's setting out of its range (variants, share, wait, measure) or a winner that cannot be chosen."""
+
+
+class NotResendableError(ValidationError):
+    """A resend asked of a campaign that cannot have one: not finished, a resend itself, an automation's."""
+
+
+class ResendExistsError(ConflictError):
+    """A second resend of the same campaign: each campaign has at most one, and their reports link to each other."""

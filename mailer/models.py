@@ -101,6 +101,10 @@ class Campaign(Timestamped, db.Model):  # type: ignore[name-defined]
     sender_name: Mapped[str | None] = mapped_column(String(500))
     sender_address: Mapped[str | None] = mapped_column(String(500))
     sender_contact: Mapped[str | None] = mapped_column(String(500))
+    # A resend to non-openers (mailer/resends.py): the campaign it follows up, at most one resend each. Its
+    # audience is that campaign's recipients who neither opened nor clicked, fixed when it starts.
+    resend_of: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), unique=True)
+    resend_machine_openers: Mapped[bool] = mapped_column(default=False)  # whether those only machines opened get it
 
 
 class WinnerMeasure(StrEnum):

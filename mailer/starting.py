@@ -70,8 +70,17 @@ def send_winner(campaign: Campaign, position: int, decided_by: str) -> int:
 
 
 def segment_rules(campaign: Campaign) -> Any:
-    """The rules of the campaign's segment, as saved (None: every subscriber of its lists)."""
-    if campaign.segment_id is None:
-        return None
-    segment = db.session.get(Segment, campaign.segment_id)
-    return segment.rules if segment else None
+    """The rules that narrow the campaign's lists: its segment's as saved, and a resend's "missed" (None: every
+    subscriber of its lists)."""
+    segment = db.session.get(Segment, campaign.segment_id) if campaign.segment_id is not None else None
+    rules = segment.rules if segment else None
+    if campaign.resend_of is None:
+        return rules
+    missed = missed_rule(campaign.resend_of, campaign.resend_machine_openers)
+    return {"match": "all", "rules": [missed, rules]} if rules else missed
+
+
+def missed_rule(campaign_id: int, machine_openers: bool) -> dict[str, Any]:
+    """The segment rule (tracking's "missed") of a campaign's recipients who neither opened nor clicked it as a person,
+    and did not bounce, complain or unsubscribe; with ``machine_openers``, also those only machines opened."""
+    return {"field": "missed", "op": "did", "value": {"campaign_id": campaign_id, "machine_openers": machine_openers}}

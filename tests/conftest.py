@@ -18,6 +18,7 @@ from jinja2.bccache import Bucket, BytecodeCache
 from redis import Redis
 from werkzeug.routing.rules import Rule
 
+import core.clock
 import core.two_factor
 import core.users
 import core.views
@@ -28,7 +29,7 @@ from core.users import create_user
 from mailer.capture import start_capture
 from mailer.outbox import Outbox
 from tests.helpers import PASSWORD, ROLES, Clock
-from tests.mailer.helpers import Received, check_login
+from tests.mailer.helpers import Received, Workers, check_login
 from tests.resources import PostgresSnapshot, free_port, free_ports, fresh_postgres, postgres_beside
 
 # The suite's own controls; every other KAIRAN_* variable of the caller's shell is dropped before any
@@ -185,6 +186,28 @@ def app(settings_env: dict[str, str]) -> Iterator[Flask]:
     yield app
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def moving(app: Flask, settings_env: dict[str, str]) -> Iterator[Flask]:
+    """The installation with the movable clock on, as its workers run it (made after ``app``, whose clock is the
+    system's: the clock is the process's, and the last app made sets it)."""
+    moved = create_app({**settings_env, "TESTING": True, "KAIRAN_MOVABLE_CLOCK": "true"})
+    yield moved
+    with moved.app_context():
+        db.engine.dispose()
+    core.clock.use_system()
+
+
+@pytest.fixture
+def moved_workers(moving: Flask, settings_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
+    """One real worker on the moved clock, waking due automation runs and reconciling sends (a scheduled campaign
+    that fell due starts) every second."""
+    pool = Workers({**settings_env, "KAIRAN_SECRET_KEY": moving.config["SECRET_KEY"], "KAIRAN_MOVABLE_CLOCK": "true",
+                    "KAIRAN_AUTOMATION_WAKE_SECONDS": "1", "KAIRAN_RECONCILE_SECONDS": "1"}, tmp_path)
+    pool.start()
+    yield pool
+    pool.stop_all()
 
 
 @pytest.fixture

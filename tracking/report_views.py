@@ -19,16 +19,19 @@ from markupsafe import Markup
 from core.auth import Permission, require
 from core.forms import ConfirmForm
 from core.refusals import showing_refusal
+from core.web import can
 from mailer.ab_form import MEASURE_LABELS
 from mailer.campaigns import get_campaign
 from mailer.compose_views import CAMPAIGN_STATUS_LABELS
-from mailer.models import Campaign, CampaignStatus
+from mailer.models import Campaign, CampaignKind, CampaignStatus
+from mailer.resends import RESENDABLE
 from mailer.scheduling import local_zone
 from mailer.views import preview_response
 from tracking.ab_results import test_report
 from tracking.clickmap import LinkClicks, click_map_html
 from tracking.labels import BOUNCE_TYPES
 from tracking.metrics import CampaignReport, campaign_report, compare_campaigns
+from tracking.resends import pair_of
 
 bp = Blueprint("report", __name__)
 
@@ -82,11 +85,16 @@ def campaign(campaign_id: int) -> Any:
     """Show a campaign's report: headline rates, opens and clicks over time, links, domains, clients, bounces."""
     found = get_campaign(campaign_id)
     report = campaign_report(campaign_id)
+    pair = pair_of(found)
+    resendable = (pair is None and found.resend_of is None and found.status in RESENDABLE
+                  and found.kind == CampaignKind.REGULAR)
     return render_template("tracking/report.html", campaign=found, report=report, parts=_parts(report),
                            chart_data=report.as_dict(), live=_live(found), poll_seconds=POLL_SECONDS,
                            exports=export_links(campaign_id), zone=local_zone().key,
                            status_label=CAMPAIGN_STATUS_LABELS[found.status.value], ab=test_report(found),
-                           form=ConfirmForm(), measure_labels=MEASURE_LABELS)
+                           form=ConfirmForm(), measure_labels=MEASURE_LABELS, pair=pair,
+                           resendable=resendable and can(Permission.CAMPAIGNS_SEND),
+                           status_labels=CAMPAIGN_STATUS_LABELS)
 
 
 @bp.get("/campaigns/<int:campaign_id>/report.json")

@@ -7,11 +7,8 @@ and clicks it, and their ink purchase ends the run as a conversion. The shop's s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -52,16 +49,6 @@ def reminder(campaign_id: int) -> dict[str, object]:
     }
 
 
-@pytest.fixture
-def shop_workers(moving: Flask, settings_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
-    """One real worker on the moved clock, waking due runs every second."""
-    pool = Workers({**settings_env, "KAIRAN_SECRET_KEY": moving.config["SECRET_KEY"], "KAIRAN_MOVABLE_CLOCK": "true",
-                    "KAIRAN_AUTOMATION_WAKE_SECONDS": "1"}, tmp_path)
-    pool.start()
-    yield pool
-    pool.stop_all()
-
-
 def runs(app: Flask) -> dict[str, tuple[RunState, str]]:
     """Each customer's run, by the local part of their address: (state, step)."""
     with app.app_context():
@@ -72,7 +59,7 @@ def runs(app: Flask) -> dict[str, tuple[RunState, str]]:
 
 
 def test_the_printer_buyer_is_reminded_and_converts_and_the_ink_buyer_gets_nothing(
-        moving: Flask, capture: Outbox, shop_workers: Workers) -> None:
+        moving: Flask, capture: Outbox, moved_workers: Workers) -> None:
     app, settings = moving, moving.config["KAIRAN"]
     client: FlaskClient = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"token {api_user(app, 'editor', 'shop')}"
