@@ -2,14 +2,14 @@
 choice about recipients only machines opened (resend_machine_openers). At most one resend per campaign.
 
 Revision ID: 0030
-Revises: 0028
+Revises: 0029
 """
 import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0030'
-down_revision = '0028'
+down_revision = '0029'
 branch_labels = None
 depends_on = None
 
