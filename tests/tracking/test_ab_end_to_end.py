@@ -10,17 +10,13 @@ the capture server shows.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from email.utils import parseaddr
-from pathlib import Path
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from app import create_app
 from core import clock
 from core.db import db
 from mailer.models import ABTest, Delivery
@@ -32,26 +28,6 @@ from tests.tracking.helpers import APPLE_MPP, BROWSER
 APPLE_IP = "17.58.63.12"  # Apple's privacy relays (17.0.0.0/8)
 READERS = 60
 SUBJECT_A, SUBJECT_B = "冬のセールのお知らせ", "【最大50%オフ】冬のセール開始"
-
-
-@pytest.fixture
-def moving(app: Flask, settings_env: dict[str, str]) -> Iterator[Flask]:
-    """The installation with the movable clock on, as its workers run it."""
-    moved = create_app({**settings_env, "TESTING": True, "KAIRAN_MOVABLE_CLOCK": "true"})
-    yield moved
-    with moved.app_context():
-        db.engine.dispose()
-    clock.use_system()
-
-
-@pytest.fixture
-def workers(moving: Flask, settings_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
-    """One real worker on the moved clock, reconciling (and so checking due tests) every second."""
-    pool = Workers({**settings_env, "KAIRAN_SECRET_KEY": moving.config["SECRET_KEY"], "KAIRAN_MOVABLE_CLOCK": "true",
-                    "KAIRAN_RECONCILE_SECONDS": "1"}, tmp_path)
-    pool.start()
-    yield pool
-    pool.stop_all()
 
 
 def messages(capture: Outbox) -> dict[str, tuple[str, str, list[str]]]:
@@ -67,7 +43,7 @@ def messages(capture: Outbox) -> dict[str, tuple[str, str, list[str]]]:
 
 
 def test_variant_b_wins_on_peoples_clicks_though_a_has_more_machine_opens_and_the_rest_get_b(
-        moving: Flask, capture: Outbox, workers: Workers) -> None:
+        moving: Flask, capture: Outbox, moved_workers: Workers) -> None:
     app, redis_url = moving, moving.config["KAIRAN"].redis_url
     api: FlaskClient = app.test_client()
     api.environ_base["HTTP_AUTHORIZATION"] = f"token {api_user(app, 'admin', 'shop')}"
