@@ -57,7 +57,9 @@ EXPECTED = {
     "bounced": 3, "hard_bounced": 1, "soft_bounced": 2, "delivered": 7, "delivery_rate": 7 / 11,
     "unique_opens": 5, "machine_opens": 1, "open_rate": 5 / 7,
     "unique_clicks": 1, "machine_clicks": 1, "click_rate": 1 / 7, "click_to_open": 1 / 5,
-    "unsubscribes": 1, "unsubscribe_rate": 1 / 7, "complaints": 1, "complaint_rate": 1 / 7, "individual": True,
+    "unsubscribes": 1, "unsubscribe_rate": 1 / 7, "complaints": 1, "complaint_rate": 1 / 7,
+    "conversions": 3, "converted": 2, "conversion_rate": 2 / 7, "revenue": 3980.0, "revenue_per_recipient": 3980 / 7,
+    "currency": "JPY", "individual": True,
 }
 
 
@@ -100,6 +102,10 @@ def test_the_report_timeline_links_domains_clients_and_bounces(app: Flask, built
         assert [(d.domain, d.recipients, d.sent, d.bounced, d.opened, d.clicked) for d in report.domains] == [
             ("example.jp", 5, 3, 1, 1, 0), ("gmail.com", 4, 4, 1, 3, 1), ("other", 3, 3, 1, 1, 0)]
         assert report.as_dict()["timeline"][0]["start"] == start.isoformat()
+        # Revenue in every currency, the installation's first; the purchase whose amount was no number added none.
+        assert report.as_dict()["revenue"] == [{"currency": "JPY", "amount": 3980.0},
+                                               {"currency": "USD", "amount": 19.99}]
+        assert report.as_dict()["no_revenue"] == [{"problem": "amount_not_a_number", "conversions": 1}]
 
 
 def test_rates_are_none_with_nothing_to_divide_by(app: Flask) -> None:
