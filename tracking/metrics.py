@@ -206,11 +206,12 @@ def _running(campaign: Campaign) -> bool:
 
 
 def metrics_of(campaign_ids: Sequence[int], deliveries: dict[int, dict[str, int]] | None = None,
-               bounces: dict[int, dict[str, Any]] | None = None) -> dict[int, CampaignMetrics]:
+               bounces: dict[int, dict[str, Any]] | None = None,
+               conversions: dict[int, dict[str, Any]] | None = None) -> dict[int, CampaignMetrics]:
     """Compute the metrics of several campaigns with a fixed number of small queries (no cache).
 
-    ``deliveries``, ``bounces``: tallies.delivery_counts and q.bounce_counts of these campaigns, when the
-    caller has them already.
+    ``deliveries``, ``bounces``, ``conversions``: tallies.delivery_counts, q.bounce_counts and q.conversion_counts
+    of these campaigns, when the caller has them already.
     """
     ids = list(campaign_ids)
     if not ids:
@@ -218,7 +219,7 @@ def metrics_of(campaign_ids: Sequence[int], deliveries: dict[int, dict[str, int]
     deliveries = tallies.delivery_counts(ids) if deliveries is None else deliveries
     bounces = q.bounce_counts(ids) if bounces is None else bounces
     totals = q.totals(ids)
-    conversions = q.conversion_counts(ids)
+    conversions = q.conversion_counts(ids) if conversions is None else conversions
     currency = CONVERSIONS.current().currency
     tracking_individuals = bool(current_app.config["KAIRAN"].tracking.individuals)
     result = {}
@@ -274,7 +275,8 @@ def build_report(campaign: Campaign) -> CampaignReport:
     computed_at = utcnow()
     deliveries, by_domain = tallies.deliveries_by_domain([campaign.id])[campaign.id]
     bounces = q.bounce_counts([campaign.id])
-    metrics = metrics_of([campaign.id], {campaign.id: deliveries}, bounces)[campaign.id]
+    conversions = q.conversion_counts([campaign.id])
+    metrics = metrics_of([campaign.id], {campaign.id: deliveries}, bounces, conversions)[campaign.id]
     slots = (("open", True), ("open", False), ("click", True), ("click", False))
     hours = [(at, kind, human, number) for at, *numbers in q.hourly(campaign.id)
              for (kind, human), number in zip(slots, numbers, strict=True) if number]
@@ -287,12 +289,12 @@ def build_report(campaign: Campaign) -> CampaignReport:
         devices=tuple(Share(*row) for row in q.opens_by("device", campaign.id, TOP_CLIENTS)),
         bounces=tuple(BounceRow(b.email, b.type.value, b.sender_refused, b.status, b.diagnostic, b.source,
                                 b.created_at) for b in q.recent_bounces(campaign.id, RECENT_BOUNCES)),
-        **revenue_parts(campaign.id, metrics.currency))
+        **revenue_parts(conversions[campaign.id], metrics.currency))
 
 
-def revenue_parts(campaign_id: int, currency: str) -> dict[str, Any]:
-    """The report's revenue in every currency (the installation's first) and its conversions without revenue."""
-    counts = q.conversion_counts([campaign_id])[campaign_id]
+def revenue_parts(counts: dict[str, Any], currency: str) -> dict[str, Any]:
+    """The report's revenue in every currency (the installation's first) and its conversions without revenue, from
+    a campaign's q.conversion_counts."""
     amounts = sorted(counts["revenue"].items(), key=lambda item: (item[0] != currency, item[0]))
     return {"revenue": tuple(Money(code, major(amount, code)) for code, amount in amounts),
             "no_revenue": tuple(NoRevenue(problem, number) for problem, number in sorted(counts["problems"].items()))}
