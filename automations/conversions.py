@@ -80,7 +80,9 @@ def _last_clicks(settings: ConversionSettings, after: int, upto: int) -> Any:
                          TrackingEvent.at > _window_start(settings.window_days))
                   .order_by(TrackingEvent.at.desc(), TrackingEvent.id.desc()).limit(1).scalar_subquery())
     return (select(Event.id, Event.subscriber_id, Event.occurred_at, Event.properties, last_click.label("clicked"))
-            .where(Event.id > after, Event.id <= upto, Event.name.in_(sorted(settings.events)))
+            # The name as an expression: the planner ranges over ids (the events since the cursor), where the name's
+            # index would have SQLite read every purchase ever stored, for each chunk.
+            .where(Event.id > after, Event.id <= upto, Event.name.concat("").in_(sorted(settings.events)))
             .order_by(Event.id).limit(CHUNK))
 
 
