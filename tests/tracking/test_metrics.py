@@ -24,7 +24,7 @@ from lists.public import public_links
 from lists.subscribers import Consent, subscribe
 from mailer.models import Campaign, CampaignStatus, Delivery, Link
 from mailer.template_context import reader_context
-from tests.helpers import FORMULAS, api_user, csrf_token, login
+from tests.helpers import FORMULAS, api_user, csrf_token, login, text_of
 from tests.tracking.helpers import APPLE_MPP, BROWSER, GMAIL_PROXY
 from tests.tracking.known_campaign import NEW, READERS, SALE, T0, Built, build
 from tracking import metrics, metrics_cache
@@ -321,3 +321,16 @@ def build_csv_after_change(app: Flask, campaign_id: int) -> str:
     with app.app_context():
         report = build_report(db.session.get_one(Campaign, campaign_id))
         return b"".join(report_csv(report, "cp932")).decode("cp932")
+
+
+@pytest.mark.usefixtures("users")
+def test_the_report_page_shows_conversions_and_revenue_in_english(client: FlaskClient, built: Built) -> None:
+    login(client, "viewer")
+    html = client.get(f"/campaigns/{built.campaign_id}/report", headers={"Accept-Language": "en"}).get_data(True)
+    assert re.search(r'data-kpi="conversion_rate">.*?data-value>28.6%<', html, re.DOTALL)  # 2 converted / 7
+    assert re.search(r'data-kpi="revenue">.*?data-value>¥3,980<', html, re.DOTALL)
+    text = text_of(html)
+    assert "3 conversions · 2 people converted" in text and "¥569 per recipient" in text  # 3,980 / 7 delivered
+    assert "Also $19.99" in text and "1 conversion without revenue: amount is not a number" in text
+    dashboard = text_of(client.get("/", headers={"Accept-Language": "en"}).get_data(True))
+    assert "Conversion rate" in dashboard and "¥3,980" in dashboard
