@@ -14,6 +14,7 @@ def init_app(app: Flask) -> None:
     forget old history)."""
     from automations import (  # noqa: F401  (models)
         automation_api,
+        conversions,
         engine,
         event_api,
         event_rules,
@@ -56,4 +57,5 @@ def init_app(app: Flask) -> None:
     settings = AUTOMATIONS.of(app.config["KAIRAN"])
     register_periodic(app, DEFAULT_QUEUE, triggers.react, settings.wake_seconds)  # new events, then due runs
     register_periodic(app, DEFAULT_QUEUE, triggers.scan, triggers.SCAN_SECONDS)
+    register_periodic(app, DEFAULT_QUEUE, conversions.attribute, settings.wake_seconds)  # purchases after clicks
     register_periodic(app, DEFAULT_QUEUE, retention.sweep, retention.SWEEP_SECONDS)

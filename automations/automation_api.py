@@ -104,6 +104,9 @@ AUTOMATION_STATS = {
             "opened": {"type": "integer", "description": "Send steps only: deliveries opened by a person."},
             "clicked": {"type": "integer", "description": "Send steps only: deliveries a person clicked."},
             "unsubscribed": {"type": "integer", "description": "Send steps only: deliveries unsubscribed from."},
+            "conversions": {"type": "integer", "description": "Send steps only: conversion events attributed to "
+                                                              "the message (its campaign report's)."},
+            "revenue": {"type": "number", "description": "Send steps only: their revenue, in KAIRAN_CURRENCY."},
         }}},
     },
 }
@@ -586,6 +589,7 @@ def get_stats(automation_id: int) -> Any:
         if step.get("type") == "send":
             m = metrics[int(step["campaign_id"])]
             row |= {"campaign_id": int(step["campaign_id"]), "delivered": m.delivered, "opened": m.unique_opens,
-                    "clicked": m.unique_clicks, "unsubscribed": m.unsubscribes}
+                    "clicked": m.unique_clicks, "unsubscribed": m.unsubscribes, "conversions": m.conversions,
+                    "revenue": m.revenue}
         answer.append(row)
     return jsonify(data={"version": version.number, "steps": answer})

@@ -48,6 +48,10 @@ EVENT_OUTCOME = {
         "errors": {"type": "array", "items": {"type": "object", "properties": {
             "index": {"type": "integer"}, "field": {"type": "string", "nullable": True},
             "message": {"type": "string"}}}},
+        "warnings": {"type": "array", "description": "Stored events whose amount adds no revenue, and why (a "
+                                                     "conversion event's properties.amount or properties.currency).",
+                     "items": {"type": "object", "properties": {
+                         "index": {"type": "integer"}, "field": {"type": "string"}, "message": {"type": "string"}}}},
     },
 }
 EVENT = {

@@ -44,6 +44,8 @@ from lists.errors import InvalidAddressError
 from lists.models import Subscriber
 from lists.queries import db_time, is_sqlite, subscriber_ids_by
 from lists.subscribers import subscribers_for_addresses
+from tracking.revenue import PROBLEM_LABELS, Problem, read_revenue
+from tracking.settings import CONVERSIONS
 
 MAX_BATCH = 1000  # events per request
 MAX_PROPERTIES_BYTES = 16 * 1024  # an event's properties, as JSON text
@@ -74,6 +76,7 @@ class Outcome:
     stored: list[int] = field(default_factory=list)
     duplicates: list[int] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)  # {"index", "field", "message"}
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # stored, but its amount adds no revenue
 
     def refuse(self, index: int, error: KairanError) -> None:
         """Record why the event at index was refused."""
@@ -82,7 +85,8 @@ class Outcome:
     def as_dict(self) -> dict[str, Any]:
         """Return the outcome as the API answers it, each list in the batch's order."""
         return {"stored": sorted(self.stored), "duplicates": sorted(self.duplicates),
-                "errors": sorted(self.errors, key=lambda error: error["index"])}
+                "errors": sorted(self.errors, key=lambda error: error["index"]),
+                "warnings": sorted(self.warnings, key=lambda warning: warning["index"])}
 
 
 def events_of_body(body: dict[str, Any]) -> list[Any]:
@@ -186,6 +190,7 @@ def ingest(raw_events: Sequence[Any], source: EventSource = EventSource.API,
     for event, fate in zip(events, fates, strict=True):
         if fate == Fate.STORED:
             outcome.stored.append(event.index)
+            _warn_about_revenue(outcome, event)
         elif fate == Fate.DUPLICATE:
             outcome.duplicates.append(event.index)
         else:
@@ -230,6 +235,19 @@ def store_events(events: Sequence[EventInput], now: datetime, source: EventSourc
 def grouped_api_store() -> GroupCommit[EventInput, Fate]:
     """The API's group commit: requests storing events at the same moment in this process share one insert."""
     return GroupCommit(lambda events: store_events(events, utcnow(), EventSource.API))
+
+
+def _warn_about_revenue(outcome: Outcome, event: EventInput) -> None:
+    """Tell the sender when a stored conversion event's amount will add no revenue (the event counts all the same)."""
+    conversions = CONVERSIONS.current()
+    if event.name not in conversions.events or '"amount"' not in event.properties:
+        return
+    problem = read_revenue(orjson.loads(event.properties), conversions.currency).problem
+    if problem is not None:
+        field = "properties.currency" if problem == Problem.UNKNOWN_CURRENCY else "properties.amount"
+        outcome.warnings.append({"index": event.index, "field": field,
+                                 "message": _("%(reason)s: no revenue is counted for this event.",
+                                              reason=PROBLEM_LABELS[problem])})
 
 
 def _subscribers(events: Sequence[EventInput]) -> dict[tuple[str, int | str], int]:

@@ -47,6 +47,7 @@ from lists.segment_expressions import parse_expression
 from lists.segment_rules import compile_rule
 from mailer.jobs import queue_campaign_test
 from mailer.models import Campaign, CampaignKind
+from tracking.metrics import metrics_of
 
 bp = Blueprint("automations", __name__, url_prefix="/automations")
 STATUS_LABELS = {"draft": _l("Draft"), "active": _l("Active"), "paused": _l("Paused"), "archived": _l("Archived")}
@@ -105,9 +106,24 @@ def _counts(automation: Automation) -> dict[str, dict[str, int]]:
     return counts
 
 
+def _earned(automation: Automation) -> dict[str, Any] | None:
+    """What the automation's emails earned, all its messages together: conversions attributed to them and their
+    revenue in the installation's currency (tracking/metrics.py); None before the first conversion."""
+    ids = list(db.session.scalars(select(Campaign.id).where(Campaign.id.in_(_message_ids(automation.draft or {})))))
+    found = [m for m in metrics_of(ids).values() if m.conversions]
+    if not found:
+        return None
+    return {"conversions": sum(m.conversions for m in found), "revenue": sum(m.revenue for m in found),
+            "currency": found[0].currency}
+
+
+def _message_ids(draft: dict[str, Any]) -> list[int]:
+    return [s["campaign_id"] for s in (draft.get("steps") or {}).values()
+            if isinstance(s, dict) and s.get("type") == "send" and isinstance(s.get("campaign_id"), int)]
+
+
 def _messages(draft: dict[str, Any]) -> dict[str, dict[str, str]]:
-    ids = [s["campaign_id"] for s in (draft.get("steps") or {}).values()
-           if isinstance(s, dict) and s.get("type") == "send" and isinstance(s.get("campaign_id"), int)]
+    ids = _message_ids(draft)
     return {str(c.id): {"subject": c.subject, "edit": url_for("compose.campaign_edit", campaign_id=c.id),
                         "preview": url_for("compose.campaign_preview", campaign_id=c.id)}
             for c in db.session.scalars(select(Campaign).where(Campaign.id.in_(ids)))}
@@ -142,7 +158,7 @@ def builder(automation_id: int) -> Any:
     return render_template("automations/builder.html", automation=automation, version=version,
                            counts=_counts(automation), messages=_messages(draft), choices=_choices(draft),
                            status_labels=STATUS_LABELS, form=ConfirmForm(), segments=segments,
-                           preview=move_preview(automation),
+                           preview=move_preview(automation), earned=_earned(automation),
                            editable=can(Permission.CAMPAIGNS_WRITE)
                            and automation.status != AutomationStatus.ARCHIVED,
                            writer=can(Permission.CAMPAIGNS_WRITE),

@@ -7,12 +7,15 @@ opens and clicks over a week) and 2 % of deliveries bounced (hard, soft, sender 
 The rollups the report reads are then built from those rows by ``tracking.rollups.rebuild``, the
 function ``flask tracking reclassify`` rebuilds them with, and the finished campaign's deliveries
 counted by ``mailer.queries.settle``, as finishing a campaign counts them (timed as rebuild_seconds).
-Then it times ``campaign_report()``: cold (computed from the database: the cache emptied each time)
+Every 50th reader bought after a click (the conversions table, as attribution fills it).
+Then it times ``campaign_report()`` (conversions and revenue with the rest): cold (computed from the database: the
+cache emptied each time)
 and warm (from the Redis cache), each the median of several runs, plus ``campaign_metrics()`` cold.
 Prints one JSON line, last: {"deliveries","events","report_ms","report_cold_ms","metrics_cold_ms",
 "report_unsettled_cold_ms" (deliveries counted as while the campaign runs: the states but the largest from
 their index, the largest from the audience per domain, which the send reconciler counts once;
-"report_unsettled_first_ms" is a report before it has, which counts every state from the index),…}
+"report_unsettled_first_ms" is a report before it has, which counts every state from the index),
+"conversions_cold_ms" (the report's conversions and revenue alone, from the database),…}
 Run: .venv/bin/python -m bench.stats [--deliveries 1000000] [--events 3000000] [--database-url URL]
 """
 
@@ -37,6 +40,7 @@ from core.queues import redis
 from mailer.models import Campaign, DeliveryCount
 from mailer.queries import settle
 from tests.resources import fresh_postgres
+from tracking.metric_queries import conversion_counts
 from tracking.metrics import build_report, campaign_report, metrics_of
 from tracking.metrics_cache import PREFIX
 from tracking.models import CampaignAudience
@@ -85,6 +89,16 @@ SELECT s.email_key, s.id, d.campaign_id, d.id,
        '5.1.1', 'user unknown', '{{}}', {bounced}
 FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE d.id % 50 = 1 AND d.status = 'sent'
 """
+# Every 50th delivery's reader bought after clicking (2 %, 20,000 at a million): conversions as automations'
+# attribution writes them, a few in dollars and a few whose amount was no number.
+CONVERSIONS = """
+INSERT INTO conversions (event_id, subscriber_id, campaign_id, delivery_id, run_id, via, at, amount, currency, problem)
+SELECT d.id, d.subscriber_id, d.campaign_id, d.id, 0, 'click', {converted},
+       CASE WHEN d.id % 1000 = 3 THEN NULL ELSE 1000 + (d.id % 50) * 100 END,
+       CASE WHEN d.id % 500 = 253 THEN 'USD' ELSE 'JPY' END,
+       CASE WHEN d.id % 1000 = 3 THEN 'amount_not_a_number' END
+FROM deliveries d WHERE d.id % 50 = 3
+"""
 
 
 def _dialect_parts(sqlite: bool, count: int) -> dict[str, str]:
@@ -106,11 +120,12 @@ def _dialect_parts(sqlite: bool, count: int) -> dict[str, str]:
                  "email_domain": "reverse(split_part(reverse(email_key), '@', 1))"}
     return {**parts, "domain": domain, "t0": at("0"), "sent": at("id % 3600"), "bounced": at("3600 + d.id % 86400"),
             "opened": at("3600 + (id * 37) % 172800"), "at": at("(n * 13) % 604800"), "human": "n % 10 < 7",
-            "sender_refused": "(d.id / 50) % 8 = 5", "clients": cases(0), "devices": cases(1)}
+            "sender_refused": "(d.id / 50) % 8 = 5", "converted": at("86400 + d.id % 86400"),
+            "clients": cases(0), "devices": cases(1)}
 
 
-def seed(deliveries: int, events: int) -> int:
-    """Migrate, then fill the tables as above; return the campaign's id."""
+def seed(deliveries: int, events: int, conversions: bool = True) -> int:
+    """Migrate, then fill the tables as above (``conversions``: with them); return the campaign's id."""
     upgrade()
     sqlite = db.engine.dialect.name == "sqlite"
     run = db.session.execute
@@ -129,6 +144,8 @@ def seed(deliveries: int, events: int) -> int:
     run(text(EVENTS.format(**_dialect_parts(sqlite, events))),
         {"campaign": campaign, "first_delivery": first_delivery, "deliveries": deliveries, "first_link": first_link})
     run(text(BOUNCES.format(**_dialect_parts(sqlite, deliveries))))
+    if conversions:
+        run(text(CONVERSIONS.format(**_dialect_parts(sqlite, deliveries))))
     db.session.commit()
     if not sqlite:  # the steady state autovacuum keeps (statistics, visibility map), as bench/audience.py
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
@@ -196,9 +213,11 @@ def main() -> None:
                 "report_cold_ms": median_ms(lambda: campaign_report(campaign_id), forget),
                 "report_ms": median_ms(lambda: campaign_report(campaign_id)),
                 "metrics_cold_ms": median_ms(lambda: metrics_of([campaign_id])),
+                "conversions_cold_ms": median_ms(lambda: conversion_counts([campaign_id])),
                 **dict(zip(("report_unsettled_first_ms", "report_unsettled_cold_ms"),
                            unsettled_ms(campaign_id, forget), strict=True)),
                 "unique_opens": report.metrics.unique_opens, "open_rate": report.metrics.open_rate,
+                "conversions": report.metrics.conversions, "revenue": report.metrics.revenue,
                 "timeline_buckets": len(report.timeline), "target_ms": 300,
             }
     print(json.dumps(result))

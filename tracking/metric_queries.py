@@ -28,6 +28,7 @@ from tracking.models import (
     CampaignHourly,
     CampaignLink,
     CampaignTotals,
+    Conversion,
     EventKind,
     TrackingEvent,
 )
@@ -51,6 +52,36 @@ def totals(campaign_ids: Sequence[int]) -> dict[int, dict[str, int]]:
             select(CampaignTotals.campaign_id, *columns).where(CampaignTotals.campaign_id.in_(campaign_ids))):
         found[campaign_id] = {name: int(number) for name, number in zip(TOTALS, numbers, strict=True)}
     return found
+
+
+def conversion_counts(campaign_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Per campaign: its conversions, the deliveries that converted, revenue per currency (minor units), and
+    conversions whose amount added nothing, per problem. From the conversions table (one row per conversion)."""
+    found: dict[int, dict[str, Any]] = {campaign_id: {"conversions": 0, "converted": 0, "revenue": {}, "problems": {}}
+                                        for campaign_id in campaign_ids}
+    for campaign_id, conversions, converted in db.session.execute(
+            select(Conversion.campaign_id, count(), func.count(Conversion.delivery_id.distinct()))
+            .where(Conversion.campaign_id.in_(campaign_ids)).group_by(Conversion.campaign_id)):
+        found[campaign_id].update(conversions=int(conversions), converted=int(converted))
+    for campaign_id, currency, problem, number, amount in db.session.execute(
+            select(Conversion.campaign_id, Conversion.currency, Conversion.problem, count(),
+                   func.sum(Conversion.amount))
+            .where(Conversion.campaign_id.in_(campaign_ids),
+                   Conversion.amount.is_not(None) | Conversion.problem.is_not(None))
+            .group_by(Conversion.campaign_id, Conversion.currency, Conversion.problem)):
+        if problem is not None:
+            problems = found[campaign_id]["problems"]
+            problems[problem] = problems.get(problem, 0) + int(number)
+        else:
+            found[campaign_id]["revenue"][currency] = int(amount or 0)
+    return found
+
+
+def conversions_by_delivery(campaign_id: int) -> dict[int, int]:
+    """Which deliveries of a campaign converted: delivery id → its conversions (an A/B test's winning measure)."""
+    return {delivery_id: int(number) for delivery_id, number in db.session.execute(
+        select(Conversion.delivery_id, count()).where(Conversion.campaign_id == campaign_id)
+        .group_by(Conversion.delivery_id))}
 
 
 def bounce_counts(campaign_ids: Sequence[int]) -> dict[int, dict[str, Any]]:

@@ -14,6 +14,11 @@
 - unsubscribes: deliveries whose reader unsubscribed through that message's link or its
   List-Unsubscribe header; complaints: deliveries with a complaint (ARF, a provider's webhook).
   Both over delivered.
+- conversions: conversion events (KAIRAN_CONVERSION_EVENTS) attributed to the campaign: to the message whose
+  link their subscriber clicked last as a person within KAIRAN_ATTRIBUTION_DAYS, or named by a valid kairan_c
+  (automations/conversions.py). converted: the deliveries with one. conversion_rate = converted / delivered.
+- revenue: the conversions' amounts in the installation's currency (KAIRAN_CURRENCY; other currencies are shown
+  apart, never converted); revenue_per_recipient = revenue / delivered.
 - Every rate is None while its denominator is 0.
 
 With individual tracking off (KAIRAN_TRACK_INDIVIDUALS=off) events name no delivery, so nobody can
@@ -40,6 +45,8 @@ from mailer.models import Campaign, CampaignStatus
 from tracking import metric_queries as q
 from tracking import tallies
 from tracking.metrics_cache import cached
+from tracking.revenue import major
+from tracking.settings import CONVERSIONS
 
 HOURLY = 48  # the timeline is hourly for this many hours after the send started, then daily
 TOP_DOMAINS = 10
@@ -80,6 +87,12 @@ class CampaignMetrics:
     unsubscribe_rate: float | None
     complaints: int
     complaint_rate: float | None
+    conversions: int
+    converted: int
+    conversion_rate: float | None
+    revenue: float  # in ``currency``'s units (yen; dollars with cents as decimals)
+    revenue_per_recipient: float | None
+    currency: str
     individual: bool  # False: events named no delivery, and opens and clicks are event counts (upper bounds)
 
     def as_dict(self) -> dict[str, Any]:
@@ -143,6 +156,22 @@ class BounceRow:
 
 
 @dataclass(frozen=True)
+class Money:
+    """Revenue in one currency, in its units."""
+
+    currency: str
+    amount: float
+
+
+@dataclass(frozen=True)
+class NoRevenue:
+    """Conversions whose amount added no revenue, for one reason (tracking/revenue.py Problem)."""
+
+    problem: str
+    conversions: int
+
+
+@dataclass(frozen=True)
 class CampaignReport:
     """Everything the report page shows about one campaign, each part from aggregate queries."""
 
@@ -155,6 +184,8 @@ class CampaignReport:
     clients: tuple[Share, ...] = ()
     devices: tuple[Share, ...] = ()
     bounces: tuple[BounceRow, ...] = field(default=())
+    revenue: tuple[Money, ...] = ()  # every currency's, the installation's first
+    no_revenue: tuple[NoRevenue, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """Return the report as a JSON-ready dict (times in ISO 8601, UTC)."""
@@ -175,11 +206,12 @@ def _running(campaign: Campaign) -> bool:
 
 
 def metrics_of(campaign_ids: Sequence[int], deliveries: dict[int, dict[str, int]] | None = None,
-               bounces: dict[int, dict[str, Any]] | None = None) -> dict[int, CampaignMetrics]:
+               bounces: dict[int, dict[str, Any]] | None = None,
+               conversions: dict[int, dict[str, Any]] | None = None) -> dict[int, CampaignMetrics]:
     """Compute the metrics of several campaigns with a fixed number of small queries (no cache).
 
-    ``deliveries``, ``bounces``: tallies.delivery_counts and q.bounce_counts of these campaigns, when the
-    caller has them already.
+    ``deliveries``, ``bounces``, ``conversions``: tallies.delivery_counts, q.bounce_counts and q.conversion_counts
+    of these campaigns, when the caller has them already.
     """
     ids = list(campaign_ids)
     if not ids:
@@ -187,12 +219,15 @@ def metrics_of(campaign_ids: Sequence[int], deliveries: dict[int, dict[str, int]
     deliveries = tallies.delivery_counts(ids) if deliveries is None else deliveries
     bounces = q.bounce_counts(ids) if bounces is None else bounces
     totals = q.totals(ids)
+    conversions = q.conversion_counts(ids) if conversions is None else conversions
+    currency = CONVERSIONS.current().currency
     tracking_individuals = bool(current_app.config["KAIRAN"].tracking.individuals)
     result = {}
     for campaign_id in ids:
         d = deliveries.get(campaign_id) or {}
         b = bounces.get(campaign_id) or {}
-        t = totals[campaign_id]
+        t, c = totals[campaign_id], conversions[campaign_id]
+        revenue = major(c["revenue"].get(currency, 0), currency)
         sent, failed = d.get("sent", 0), d.get("failed", 0)
         bounced, hard = b.get("bounced", 0), b.get("hard", 0)
         delivered = sent - bounced
@@ -213,6 +248,8 @@ def metrics_of(campaign_ids: Sequence[int], deliveries: dict[int, dict[str, int]
             click_rate=rate(clicks, delivered), click_to_open=rate(clicks, opens),
             unsubscribes=unsubscribes, unsubscribe_rate=rate(unsubscribes, delivered),
             complaints=complaints, complaint_rate=rate(complaints, delivered),
+            conversions=c["conversions"], converted=c["converted"], conversion_rate=rate(c["converted"], delivered),
+            revenue=revenue, revenue_per_recipient=revenue / delivered if delivered else None, currency=currency,
             individual=tracking_individuals and not anonymous)
     return result
 
@@ -238,7 +275,8 @@ def build_report(campaign: Campaign) -> CampaignReport:
     computed_at = utcnow()
     deliveries, by_domain = tallies.deliveries_by_domain([campaign.id])[campaign.id]
     bounces = q.bounce_counts([campaign.id])
-    metrics = metrics_of([campaign.id], {campaign.id: deliveries}, bounces)[campaign.id]
+    conversions = q.conversion_counts([campaign.id])
+    metrics = metrics_of([campaign.id], {campaign.id: deliveries}, bounces, conversions)[campaign.id]
     slots = (("open", True), ("open", False), ("click", True), ("click", False))
     hours = [(at, kind, human, number) for at, *numbers in q.hourly(campaign.id)
              for (kind, human), number in zip(slots, numbers, strict=True) if number]
@@ -250,7 +288,16 @@ def build_report(campaign: Campaign) -> CampaignReport:
         clients=tuple(Share(*row) for row in q.opens_by("client", campaign.id, TOP_CLIENTS)),
         devices=tuple(Share(*row) for row in q.opens_by("device", campaign.id, TOP_CLIENTS)),
         bounces=tuple(BounceRow(b.email, b.type.value, b.sender_refused, b.status, b.diagnostic, b.source,
-                                b.created_at) for b in q.recent_bounces(campaign.id, RECENT_BOUNCES)))
+                                b.created_at) for b in q.recent_bounces(campaign.id, RECENT_BOUNCES)),
+        **revenue_parts(conversions[campaign.id], metrics.currency))
+
+
+def revenue_parts(counts: dict[str, Any], currency: str) -> dict[str, Any]:
+    """The report's revenue in every currency (the installation's first) and its conversions without revenue, from
+    a campaign's q.conversion_counts."""
+    amounts = sorted(counts["revenue"].items(), key=lambda item: (item[0] != currency, item[0]))
+    return {"revenue": tuple(Money(code, major(amount, code)) for code, amount in amounts),
+            "no_revenue": tuple(NoRevenue(problem, number) for problem, number in sorted(counts["problems"].items()))}
 
 
 def timeline(hours: Sequence[tuple[datetime, str, bool, int]], started_at: datetime | None

@@ -20,6 +20,7 @@ from tracking.ab_results import test_report_as_dict
 from tracking.analytics import analytics, campaign_ids, parse_moment
 from tracking.metrics import COMPARED, campaign_metrics, campaign_report, compare_campaigns
 from tracking.metrics_export import activity_csv, report_csv
+from tracking.revenue import Problem
 
 bp = Blueprint("metrics", __name__)
 api_bp = Blueprint("metrics_api", __name__, url_prefix="/api")
@@ -236,9 +237,13 @@ CAMPAIGN_METRICS = {
         **{name: {"type": "integer"} for name in (
             "campaign_id", "recipients", "sent", "failed", "pending", "suppressed", "bounced", "hard_bounced",
             "soft_bounced", "delivered", "unique_opens", "machine_opens", "unique_clicks", "machine_clicks",
-            "unsubscribes", "complaints")},
+            "unsubscribes", "complaints", "conversions", "converted")},
         **{name: RATE for name in ("delivery_rate", "open_rate", "click_rate", "click_to_open", "unsubscribe_rate",
-                                   "complaint_rate")},
+                                   "complaint_rate", "conversion_rate")},
+        "revenue": {"type": "number", "description": "Conversions' amounts in currency (the installation's "
+                                                     "KAIRAN_CURRENCY), in its units: 1980 yen, 19.99 dollars."},
+        "revenue_per_recipient": {**RATE, "description": "revenue / delivered; null while nothing was delivered."},
+        "currency": {"type": "string", "description": "ISO 4217 code of revenue."},
         "individual": {"type": "boolean"},
     },
 }
@@ -264,6 +269,14 @@ CAMPAIGN_REPORT = {
         "bounces": {"type": "array", "items": {"type": "object", "properties": {
             **{n: {"type": "string"} for n in ("email", "type", "status", "diagnostic", "source")},
             "sender_refused": {"type": "boolean"}, "created_at": {"type": "string", "format": "date-time"}}}},
+        "revenue": {"type": "array", "description": "Revenue in every currency conversions were in, the "
+                                                    "installation's first (never converted between currencies).",
+                    "items": {"type": "object", "properties": {"currency": {"type": "string"},
+                                                               "amount": {"type": "number"}}}},
+        "no_revenue": {"type": "array", "description": "Conversions whose amount added no revenue, per reason.",
+                       "items": {"type": "object", "properties": {
+                           "problem": {"type": "string", "enum": [p.value for p in Problem]},
+                           "conversions": _COUNTS}}},
     },
 }
 ANALYTICS_COUNT = {

@@ -38,7 +38,7 @@ T = TypeVar("T")
 
 LIVE_SECONDS = 5.0  # how stale a running campaign's figures may be ("live while sending")
 KEEP_SECONDS = 600  # the longest any figures are kept, whatever the counters say
-PREFIX = "kairan:metrics:1:"  # the number changes when the cached classes do, so old entries are never read
+PREFIX = "kairan:metrics:2:"  # the number changes when the cached classes do, so old entries are never read
 VERSION_KEEP_SECONDS = 7 * 86400
 ALL = "all"
 PENDING = "kairan_metrics_changed"  # session.info key: campaigns changed in the transaction, marked on commit

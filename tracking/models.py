@@ -191,3 +191,38 @@ class CampaignAudience(db.Model):  # type: ignore[name-defined]
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
     domain: Mapped[str] = mapped_column(String(255), primary_key=True)
     deliveries: Mapped[int] = mapped_column(BigInteger)
+
+
+class Conversion(db.Model):  # type: ignore[name-defined]
+    """A conversion event (a purchase) attributed to the message that brought it, and the revenue it added.
+
+    Written by automations' attribution (automations/conversions.py), which reads the events; read by the report.
+    One row per event at most. Like deliveries, a row outlives its subscriber (and so its event): the campaign
+    keeps what it earned after a privacy wipe. ``amount`` is in the currency's minor units (yen, cents), an exact
+    integer that both databases sum exactly (SQLite has no decimal type); NULL when the event added no revenue,
+    with ``problem`` saying why when its amount or currency could not be read.
+    """
+
+    __tablename__ = "conversions"
+    __table_args__ = (Index("ix_conversions_campaign_delivery", "campaign_id", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(EVENT_ID, primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger, unique=True)  # automations' events.id (ids are never reused)
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    delivery_id: Mapped[int]  # no foreign key, as deliveries have none; they go with their campaign
+    run_id: Mapped[int] = mapped_column(BigInteger, default=0)  # the automation run the message was sent for; 0: none
+    via: Mapped[str] = mapped_column(String(10))  # click (the last click by a person) or parameter (kairan_c)
+    at: Mapped[datetime]  # when the event occurred
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    problem: Mapped[str | None] = mapped_column(String(40))  # why an amount added no revenue (tracking/revenue.py)
+
+
+class ConversionCursor(db.Model):  # type: ignore[name-defined]
+    """How far attribution has looked through the events: one row, its event id (ids only grow)."""
+
+    __tablename__ = "conversion_cursor"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, url_for
-from flask_babel import format_percent
+from flask_babel import format_currency, format_percent
 from flask_babel import gettext as _
 from markupsafe import Markup
 
@@ -32,6 +32,7 @@ from tracking.clickmap import LinkClicks, click_map_html
 from tracking.labels import BOUNCE_TYPES
 from tracking.metrics import CampaignReport, campaign_report, compare_campaigns
 from tracking.resends import pair_of
+from tracking.revenue import PROBLEM_LABELS
 
 bp = Blueprint("report", __name__)
 
@@ -43,6 +44,12 @@ COMPARED = 8  # campaigns on the dashboard's comparison
 def percent(value: float | None) -> str:
     """Show a rate as a percentage with one decimal, or a dash when it has no denominator yet."""
     return "—" if value is None else format_percent(value, "#,##0.0%")
+
+
+@bp.app_template_filter("money")
+def money(value: float, currency: str) -> str:
+    """Show an amount in its currency, as the reader's language writes it (￥3,980, $19.99)."""
+    return format_currency(value, currency)
 
 
 def link_clicks(report: CampaignReport) -> dict[str, LinkClicks]:
@@ -66,7 +73,7 @@ def _parts(report: CampaignReport) -> dict[str, Markup]:
     module: Any = current_app.jinja_env.get_template("tracking/_report_parts.html").module
     clicks = link_clicks(report)
     return {
-        "headline": module.headline(report.metrics),
+        "headline": module.headline(report.metrics, report.revenue, report.no_revenue, PROBLEM_LABELS),
         "funnel": module.funnel(report.metrics),
         "links": module.links(report.links, clicks),
         "domains": module.domains(report.domains),

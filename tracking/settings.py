@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from babel.numbers import list_currencies
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
@@ -24,6 +25,7 @@ DEFAULT_BOUNCE_PORT = 2526  # named so the README table and the code cannot drif
 # Bounce mailboxes are read over TLS only: the password and the mail never cross the network in clear.
 SUPPORTED_MAILBOX_SCHEMES = ("imaps", "imap+starttls", "pop3s", "pop3+starttls")
 MIN_WEBHOOK_SECRET = 16  # the Postmark password guards a public URL: no short guessable words
+_EVENT_NAME = re.compile(r"[a-z0-9_.:-]{1,64}")  # as customer events are named (automations/events.py)
 _TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}")
 
 
@@ -70,6 +72,30 @@ class WebhookSettings:
     postmark_user: str | None  # HTTP basic credentials written into the webhook URL in Postmark
     postmark_password: str | None
     mailgun_key: str | None  # the HTTP webhook signing key (HMAC-SHA256)
+
+
+@dataclass(frozen=True)
+class ConversionSettings:
+    """What counts as a conversion, for how long after a click, and in which currency revenue is shown."""
+
+    events: frozenset[str]  # event names that are conversions (a purchase, a sign-up)
+    window_days: int  # a conversion goes to the last click by a person at most this many days before it
+    currency: str  # ISO 4217: a purchase without one is in it, and the report shows revenue in it
+    link_parameter: bool  # the click redirect adds kairan_c (the delivery, signed) for a shop's checkout
+
+
+def read_conversions(env: Mapping[str, str], _core: Settings) -> ConversionSettings:
+    """Read KAIRAN_CONVERSION_EVENTS, KAIRAN_ATTRIBUTION_DAYS, KAIRAN_CURRENCY and KAIRAN_CONVERSION_PARAMETER."""
+    names = read_items(env, "KAIRAN_CONVERSION_EVENTS") or ["purchase"]
+    bad = [name for name in names if not _EVENT_NAME.fullmatch(name)]
+    if bad:
+        raise SettingsError(f"KAIRAN_CONVERSION_EVENTS holds event names (a-z 0-9 _ . : -), not {bad[0]!r}.")
+    currency = (env.get("KAIRAN_CURRENCY") or "JPY").strip().upper()
+    if currency not in list_currencies():
+        raise SettingsError(f"KAIRAN_CURRENCY must be an ISO 4217 currency code such as JPY or USD, not {currency!r}.")
+    return ConversionSettings(events=frozenset(names), currency=currency,
+                              window_days=read_whole_number(env, "KAIRAN_ATTRIBUTION_DAYS", 7),
+                              link_parameter=read_flag(env, "KAIRAN_CONVERSION_PARAMETER", False))
 
 
 def read_tracking(env: Mapping[str, str], _core: Settings) -> TrackingSettings:
@@ -166,3 +192,4 @@ def _sendgrid_key(raw: str | None) -> ec.EllipticCurvePublicKey | None:
 TRACKING = SettingsGroup("tracking", read_tracking)
 BOUNCES = SettingsGroup("bounces", read_bounces)
 WEBHOOKS = SettingsGroup("webhooks", read_webhooks)
+CONVERSIONS = SettingsGroup("conversions", read_conversions)

@@ -24,10 +24,11 @@ from werkzeug.urls import iri_to_uri
 
 from core.auth import public
 from core.db import db
-from core.tokens import Mark, mark_key, read_mark_token
+from core.tokens import Mark, mark_key, mark_token, read_mark_token
 from mailer.models import Link
 from mailer.paths import CLICK, OPEN_PIXEL
 from tracking.models import EventKind
+from tracking.settings import CONVERSIONS
 from tracking.stream import Hit, is_prefetch, writer_for
 
 bp = Blueprint("tracking", __name__)
@@ -42,6 +43,14 @@ LINK_CACHE_SIZE = 10_000
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 FAST_PATHS = (OPEN_PIXEL.prefix, CLICK.prefix)  # what the fast path looks at; everything else goes to Flask
+PARAMETER = "kairan_c"  # the delivery, signed, for a shop's checkout to send back with the purchase
+
+
+def with_parameter(url: str, name: str, value: str) -> str:
+    """The URL with one more query parameter, before any fragment (the link's own parameters kept as written)."""
+    base, hash_mark, fragment = url.partition("#")
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}{name}={value}{hash_mark}{fragment}"
 
 
 @bp.get(CLICK.rule)
@@ -58,6 +67,7 @@ class TrackingFastPath:
         self.app, self.next_app = app, next_app
         self.links: dict[int, tuple[str, float]] = {}  # link id -> (URL, good until)
         self.key: bytes | None = None
+        self.conversion_parameter = CONVERSIONS.of(app.config["KAIRAN"]).link_parameter
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
@@ -87,6 +97,8 @@ class TrackingFastPath:
         if ids is None or location is None:
             return None  # Flask shows the neutral page
         self._record(environ, EventKind.CLICK, ids[0], ids[1])
+        if self.conversion_parameter:
+            location = with_parameter(location, PARAMETER, mark_token(Mark.CONVERSION, ids[0], key=key))
         return "302 Found", [("Location", location), ("Content-Length", "0"), *NO_CACHE.items()]
 
     def _record(self, environ: dict[str, Any], kind: EventKind, delivery_id: int, link_id: int | None = None) -> None:

@@ -12,8 +12,11 @@ from flask.testing import FlaskClient
 
 from automations.models import Automation, AutomationStatus
 from automations.recipes import RECIPES
-from core.db import db
+from core.db import db, utcnow
+from lists.models import Subscriber
+from mailer.models import Delivery, DeliveryStatus
 from tests.helpers import csrf_token, login, submit, text_of
+from tracking.models import Conversion
 
 
 def _create(client: FlaskClient, recipe: str) -> int:
@@ -362,3 +365,25 @@ def test_deleting_a_list_a_live_automation_uses_is_refused_on_the_lists_page(app
     assert response.status_code == 302
     page = text_of(editor.get("/lists/").get_data(as_text=True))
     assert "The automation “ようこそ” uses this list" in page and "ニュース" in page  # said there, the list kept
+
+
+def test_the_builder_says_what_its_emails_earned_in_english_and_japanese(app: Flask, editor: FlaskClient) -> None:
+    automation_id = _create(editor, "printer")
+    page = f"/automations/{automation_id}"
+    assert "Its emails brought" not in text_of(editor.get(page).get_data(as_text=True))  # nothing yet
+    with app.app_context():
+        automation = db.session.get_one(Automation, automation_id)
+        message = next(s["campaign_id"] for s in automation.draft["steps"].values() if s["type"] == "send")
+        taro = Subscriber(email="taro@example.jp", email_key="taro@example.jp", name="taro", attribs={})
+        db.session.add(taro)
+        db.session.flush()
+        delivery = Delivery(campaign_id=message, subscriber_id=taro.id, status=DeliveryStatus.SENT, sent_at=utcnow())
+        db.session.add(delivery)
+        db.session.flush()  # as automations/conversions.py attributes a purchase after taro's click
+        db.session.add(Conversion(event_id=1, subscriber_id=taro.id, campaign_id=message, delivery_id=delivery.id,
+                                  via="click", at=utcnow(), amount=4980, currency="JPY"))
+        db.session.commit()
+    assert "Its emails brought 1 conversion: ¥4,980" in text_of(
+        editor.get(page, headers={"Accept-Language": "en"}).get_data(as_text=True))
+    assert "このオートメーションのメールからのコンバージョン 1 件: ￥4,980" in text_of(
+        editor.get(page, headers={"Accept-Language": "ja"}).get_data(as_text=True))

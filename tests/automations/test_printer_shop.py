@@ -1,8 +1,9 @@
 """The printer shop, end to end: real workers, the capture SMTP server, and time moved by the one clock.
 
 A customer buys a printer; thirty days later, unless they bought ink since, they get a reminder; a person opens
-and clicks it, and their ink purchase ends the run as a conversion. The shop's second customer bought ink on day
-10 and gets nothing. Nobody sleeps through the month: the clock moves, and a worker wakes the runs that fell due.
+and clicks it, and their ink purchase ends the run as a conversion (and is the reminder's conversion and revenue).
+The shop's second customer bought ink on day 10 and gets nothing. Nobody sleeps through the month: the clock
+moves, and a worker wakes the runs that fell due.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from tests.helpers import api_user, wait_until
 from tests.mailer.helpers import Workers
 from tests.tracking.helpers import BROWSER, tracked
 
-PRINTER = {"category": "printer", "product_name": "PX-105 インクジェットプリンター"}
-INK = {"category": "ink", "product_name": "PX-105 用インク 4色パック"}
+PRINTER: dict[str, object] = {"category": "printer", "product_name": "PX-105 インクジェットプリンター"}
+INK: dict[str, object] = {"category": "ink", "product_name": "PX-105 用インク 4色パック", "amount": 4980}
 
 
 def reminder(campaign_id: int) -> dict[str, object]:
@@ -75,7 +76,7 @@ def test_the_printer_buyer_is_reminded_and_converts_and_the_ink_buyer_gets_nothi
     for email, name in (("hanako@example.jp", "花子"), ("jiro@example.jp", "次郎")):
         client.post("/api/subscribers", json={"email": email, "name": name})
 
-    def buy(email: str, order: str, product: dict[str, str]) -> None:
+    def buy(email: str, order: str, product: dict[str, object]) -> None:
         answer = client.post("/api/events", json={"email": email, "name": "purchase", "idempotency_key": order,
                                                   "properties": {**product, "order_id": order}})
         assert answer.status_code == 200, answer.get_json()
@@ -123,6 +124,14 @@ def test_the_printer_buyer_is_reminded_and_converts_and_the_ink_buyer_gets_nothi
     with app.app_context():  # the behaviour rules read an automation's message as any campaign's
         clicked = {"field": "clicked", "op": "did", "value": {"campaign_id": message_id}}
         assert list(db.session.scalars(select(Subscriber.email).where(compile_rule(clicked)))) == ["hanako@example.jp"]
+    # Her ink purchase after her click is the reminder's conversion, with its revenue (a worker attributes it); Jiro's
+    # on day 10 followed no click.
+    def reminded() -> dict[str, object]:
+        steps = client.get(f"/api/automations/{automation_id}/stats").get_json()["data"]["steps"]
+        return next(step for step in steps if step["step"] == "remind")
+
+    wait_until(lambda: reminded()["conversions"] == 1, timeout=30)
+    assert reminded()["revenue"] == 4980.0
 
 
 def _opened_and_clicked(app: Flask) -> bool:

@@ -65,6 +65,10 @@ def test_external_services_turn_off_the_embedded_ones(tmp_path: Path) -> None:
         ("KAIRAN_SECRET_KEY", "short", "KAIRAN_SECRET_KEY must be at least 16"),
         ("KAIRAN_ADMIN_USER", "admin", "KAIRAN_ADMIN_USER and KAIRAN_ADMIN_PASSWORD must be set together"),
         ("KAIRAN_REQUIRE_2FA_ADMINS", "sometimes", "KAIRAN_REQUIRE_2FA_ADMINS must be on or off"),
+        ("KAIRAN_CONVERSION_EVENTS", "purchase,Order Placed", "KAIRAN_CONVERSION_EVENTS holds event names"),
+        ("KAIRAN_ATTRIBUTION_DAYS", "0", "KAIRAN_ATTRIBUTION_DAYS must be a whole number"),
+        ("KAIRAN_CURRENCY", "YEN", "KAIRAN_CURRENCY must be an ISO 4217 currency code"),
+        ("KAIRAN_CONVERSION_PARAMETER", "maybe", "KAIRAN_CONVERSION_PARAMETER must be on or off"),
     ],
 )
 def test_a_bad_value_is_named_in_one_sentence(tmp_path: Path, name: str, value: str, says: str) -> None:

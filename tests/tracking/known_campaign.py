@@ -12,7 +12,7 @@ from lists.models import MailingList, Subscriber
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Link
 from tests.tracking.helpers import APPLE_MPP, BROWSER, GMAIL_PROXY, SCANNER
 from tracking.event_batch import Incoming, store_batch
-from tracking.models import Bounce, BounceType, EventKind
+from tracking.models import Bounce, BounceType, Conversion, EventKind
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)  # the send started; the timeline's first hour is 09:00
 SALE, NEW = "https://shop.example.jp/sale", "https://shop.example.jp/new"
@@ -82,5 +82,14 @@ def build(app: Flask) -> Built:
                                   type=kind, sender_refused=refused, source="smtp", status=f"5.{n}.1",
                                   diagnostic=f"={who} said no", meta={},
                                   created_at=T0 + timedelta(hours=1, minutes=n)))
+        # Conversions as automations' attribution writes them (tests/automations/test_conversions.py tests that):
+        # g bought for 3,980 yen after their click, and again with an amount that is no number; a's shop sent back
+        # a's kairan_c with a purchase in dollars.
+        for n, (who, via, amount, currency, problem) in enumerate([
+                ("g", "click", 3980, "JPY", None), ("g", "click", None, "JPY", "amount_not_a_number"),
+                ("a", "parameter", 1999, "USD", None)]):
+            db.session.add(Conversion(event_id=n + 1, subscriber_id=None, campaign_id=campaign.id,
+                                      delivery_id=deliveries[who], via=via, at=T0 + timedelta(days=1, hours=n),
+                                      amount=amount, currency=currency, problem=problem))
         db.session.commit()
         return Built(campaign.id, deliveries, links)

@@ -72,6 +72,8 @@ EXPECTED = {
     "click_to_open": 2 / 4,  # unique clicks 2 / unique opens 4
     "unsubscribes": 1, "unsubscribe_rate": 1 / 6,  # reader, over delivered 6
     "complaints": 1, "complaint_rate": 1 / 6,  # angry, over delivered 6
+    "conversions": 0, "converted": 0, "conversion_rate": 0.0,  # nobody bought (tests/automations/test_conversions.py)
+    "revenue": 0.0, "revenue_per_recipient": 0.0, "currency": "JPY",
     "individual": True,
 }
 

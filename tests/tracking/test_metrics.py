@@ -24,7 +24,7 @@ from lists.public import public_links
 from lists.subscribers import Consent, subscribe
 from mailer.models import Campaign, CampaignStatus, Delivery, Link
 from mailer.template_context import reader_context
-from tests.helpers import FORMULAS, api_user, csrf_token, login
+from tests.helpers import FORMULAS, api_user, csrf_token, login, text_of
 from tests.tracking.helpers import APPLE_MPP, BROWSER, GMAIL_PROXY
 from tests.tracking.known_campaign import NEW, READERS, SALE, T0, Built, build
 from tracking import metrics, metrics_cache
@@ -57,7 +57,9 @@ EXPECTED = {
     "bounced": 3, "hard_bounced": 1, "soft_bounced": 2, "delivered": 7, "delivery_rate": 7 / 11,
     "unique_opens": 5, "machine_opens": 1, "open_rate": 5 / 7,
     "unique_clicks": 1, "machine_clicks": 1, "click_rate": 1 / 7, "click_to_open": 1 / 5,
-    "unsubscribes": 1, "unsubscribe_rate": 1 / 7, "complaints": 1, "complaint_rate": 1 / 7, "individual": True,
+    "unsubscribes": 1, "unsubscribe_rate": 1 / 7, "complaints": 1, "complaint_rate": 1 / 7,
+    "conversions": 3, "converted": 2, "conversion_rate": 2 / 7, "revenue": 3980.0, "revenue_per_recipient": 3980 / 7,
+    "currency": "JPY", "individual": True,
 }
 
 
@@ -100,6 +102,10 @@ def test_the_report_timeline_links_domains_clients_and_bounces(app: Flask, built
         assert [(d.domain, d.recipients, d.sent, d.bounced, d.opened, d.clicked) for d in report.domains] == [
             ("example.jp", 5, 3, 1, 1, 0), ("gmail.com", 4, 4, 1, 3, 1), ("other", 3, 3, 1, 1, 0)]
         assert report.as_dict()["timeline"][0]["start"] == start.isoformat()
+        # Revenue in every currency, the installation's first; the purchase whose amount was no number added none.
+        assert report.as_dict()["revenue"] == [{"currency": "JPY", "amount": 3980.0},
+                                               {"currency": "USD", "amount": 19.99}]
+        assert report.as_dict()["no_revenue"] == [{"problem": "amount_not_a_number", "conversions": 1}]
 
 
 def test_rates_are_none_with_nothing_to_divide_by(app: Flask) -> None:
@@ -315,3 +321,16 @@ def build_csv_after_change(app: Flask, campaign_id: int) -> str:
     with app.app_context():
         report = build_report(db.session.get_one(Campaign, campaign_id))
         return b"".join(report_csv(report, "cp932")).decode("cp932")
+
+
+@pytest.mark.usefixtures("users")
+def test_the_report_page_shows_conversions_and_revenue_in_english(client: FlaskClient, built: Built) -> None:
+    login(client, "viewer")
+    html = client.get(f"/campaigns/{built.campaign_id}/report", headers={"Accept-Language": "en"}).get_data(True)
+    assert re.search(r'data-kpi="conversion_rate">.*?data-value>28.6%<', html, re.DOTALL)  # 2 converted / 7
+    assert re.search(r'data-kpi="revenue">.*?data-value>¥3,980<', html, re.DOTALL)
+    text = text_of(html)
+    assert "3 conversions · 2 people converted" in text and "¥569 per recipient" in text  # 3,980 / 7 delivered
+    assert "Also $19.99" in text and "1 conversion without revenue: amount is not a number" in text
+    dashboard = text_of(client.get("/", headers={"Accept-Language": "en"}).get_data(True))
+    assert "Conversion rate" in dashboard and "¥3,980" in dashboard
