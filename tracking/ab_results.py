@@ -30,7 +30,7 @@ from mailer.errors import CampaignStatusError
 from mailer.models import ABTest, Campaign, CampaignStatus, Delivery, DeliveryStatus, WinnerMeasure
 from mailer.starting import send_winner
 from tracking.metrics import rate
-from tracking.models import Bounce, BounceType, EventKind, TrackingEvent
+from tracking.models import Bounce, BounceType, Conversion, EventKind, TrackingEvent
 
 log = logging.getLogger(__name__)
 TEST, REST = "test", "rest"  # the test phase's deliveries, and those of the rest sent the winner
@@ -48,7 +48,7 @@ class VariantFigures:
     opened: int = 0  # by a person (a click counts as an open)
     clicked: int = 0  # by a person
     machine_opened: int = 0  # opened only by machines (Apple's prefetch, scanners): never counted
-    conversions: int | None = None  # None: not counted (see conversions_by_variant)
+    conversions: int | None = None  # the test phase's converted recipients; None for the rest
 
     @property
     def delivered(self) -> int:
@@ -71,7 +71,7 @@ class VariantFigures:
         return None if self.conversions is None else rate(self.conversions, self.delivered)
 
     def successes(self, measure: WinnerMeasure) -> int | None:
-        """What the measure counts for this variant (None: conversions not counted)."""
+        """What the measure counts for this variant (None: conversions of the rest, not counted)."""
         return {WinnerMeasure.OPENS: self.opened, WinnerMeasure.CLICKS: self.clicked,
                 WinnerMeasure.CONVERSIONS: self.conversions}[measure]
 
@@ -83,14 +83,15 @@ class VariantFigures:
                 "open_rate": self.open_rate, "click_rate": self.click_rate, "conversion_rate": self.conversion_rate}
 
 
-def conversions_by_variant(campaign_id: int) -> dict[int, int] | None:
-    """Conversions (purchase events attributed to the campaign) per variant position; None while not counted.
-
-    The attribution of purchase events to campaigns is another part of issue 18: the lead wires it here at merge
-    (count the campaign's attributed conversions grouped by their delivery's variant). Until then a test whose
-    measure is conversions is never decided automatically: its editor chooses the winner by hand.
-    """
-    return None
+def conversions_by_variant(test: ABTest) -> dict[int, int]:
+    """Recipients of the test phase who converted (a purchase attributed to their message: automations/conversions.py),
+    per variant position."""
+    converted = (select(Delivery.variant, count(distinct(Conversion.delivery_id)))
+                 .join(Delivery, Delivery.id == Conversion.delivery_id)
+                 .where(Conversion.campaign_id == test.campaign_id))
+    if test.decided_at is not None:
+        converted = converted.where(Delivery.created_at < test.decided_at)
+    return {variant: int(number) for variant, number in db.session.execute(converted.group_by(Delivery.variant))}
 
 
 def figures(test: ABTest) -> tuple[list[VariantFigures], VariantFigures | None]:
@@ -113,7 +114,7 @@ def figures(test: ABTest) -> tuple[list[VariantFigures], VariantFigures | None]:
         .where(TrackingEvent.campaign_id == campaign_id, TrackingEvent.kind == EventKind.OPEN,
                TrackingEvent.human.is_(False), Delivery.first_open_at.is_(None))
         .group_by(Delivery.variant, phase)))
-    conversions = conversions_by_variant(campaign_id)
+    conversions = conversions_by_variant(test)
     found = {(variant, phase_): (recipients, sent, opened, clicked)
              for variant, phase_, recipients, sent, opened, clicked in totals}
 
@@ -121,7 +122,7 @@ def figures(test: ABTest) -> tuple[list[VariantFigures], VariantFigures | None]:
         recipients, sent, opened, clicked = found.get((position, phase_), (0, 0, 0, 0))
         return VariantFigures(position, ab.label(position), recipients, sent, bounced.get((position, phase_), 0),
                               opened, clicked, machine.get((position, phase_), 0),
-                              None if conversions is None or phase_ == REST else conversions.get(position, 0))
+                              None if phase_ == REST else conversions.get(position, 0))
 
     variants = [of(v.position, TEST) for v in test.variants]
     rest = of(test.winner, REST) if test.winner and (test.winner, REST) in found else None
@@ -164,10 +165,8 @@ def _p(p_value: float) -> str:
 
 
 def verdict(test: ABTest, variants: list[VariantFigures]) -> Verdict | None:
-    """Compare the leader with the runner-up on the test's measure (None when conversions are not counted)."""
+    """Compare the leader with the runner-up on the test's measure."""
     measure = test.measure
-    if any(v.successes(measure) is None for v in variants):
-        return None
     leader, runner_up = ranked(variants, measure)[:2]
     comparison = two_proportion_test(runner_up.successes(measure) or 0, runner_up.delivered,
                                      leader.successes(measure) or 0, leader.delivered)
@@ -205,8 +204,6 @@ def decide_due_tests(_sender: object = None, **_extra: Any) -> int:
     decided = 0
     for test, campaign in due:
         variants, _rest = figures(test)
-        if any(v.successes(test.measure) is None for v in variants):
-            continue  # conversions not counted: the campaign's page and report ask its editor to choose
         winner = ranked(variants, test.measure)[0]
         try:
             added = send_winner(campaign, winner.position, "auto")

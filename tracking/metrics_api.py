@@ -292,7 +292,9 @@ _AB_FIGURES = {
         "label": {"type": "string"},
         **{name: {"type": "integer"} for name in ("recipients", "sent", "bounced", "delivered", "unique_opens",
                                                    "unique_clicks", "machine_opens")},
-        "conversions": {"type": "integer", "nullable": True, "description": "null while conversions are not counted."},
+        "conversions": {"type": "integer", "nullable": True,
+                        "description": "The test phase's recipients who converted (a purchase attributed to their "
+                                       "message); null for the rest."},
         **{name: {"type": "number", "nullable": True} for name in ("open_rate", "click_rate", "conversion_rate")},
     },
 }

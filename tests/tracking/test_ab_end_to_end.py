@@ -24,6 +24,7 @@ from mailer.outbox import Outbox
 from tests.helpers import api_user, wait_until
 from tests.mailer.helpers import Workers
 from tests.tracking.helpers import APPLE_MPP, BROWSER
+from tracking.flush import flush_events
 
 APPLE_IP = "17.58.63.12"  # Apple's privacy relays (17.0.0.0/8)
 READERS = 60
@@ -102,3 +103,55 @@ def test_variant_b_wins_on_peoples_clicks_though_a_has_more_machine_opens_and_th
     assert results["verdict"]["leader"] == "B" and not results["verdict"]["called"]  # 3 of ~15: too small to call
     assert "Too small to call" in results["verdict"]["statement"]
     wait_until(lambda: api.get(f"/api/campaigns/{campaign['id']}").get_json()["data"]["status"] == "finished")
+
+
+def test_the_variant_with_a_purchase_wins_though_the_other_has_more_clicks(moving: Flask, capture: Outbox,
+                                                                           moved_workers: Workers) -> None:
+    """Measured by conversions: two people of one variant click; one person of the other clicks and then buys (a
+    purchase event the worker attributes to their message). When the wait is up, the buyer's variant wins and the
+    rest get it."""
+    app, redis_url = moving, moving.config["KAIRAN"].redis_url
+    api: FlaskClient = app.test_client()
+    api.environ_base["HTTP_AUTHORIZATION"] = f"token {api_user(app, 'admin', 'shop')}"
+    list_id = api.post("/api/lists", json={"name": "会員"}).get_json()["data"]["id"]
+    ids = {}
+    for n in range(40):
+        answer = api.post("/api/subscribers", json={"email": f"member{n}@example.jp", "lists": [list_id],
+                                                    "preconfirm_subscriptions": True}).get_json()["data"]
+        ids[answer["email"]] = answer["id"]
+    created = api.post("/api/campaigns", json={
+        "name": "冬のセール", "subject": SUBJECT_A, "content_type": "html", "lists": [list_id],
+        "body": '<p><a href="https://shop.example.jp/sale">セール会場へ</a></p>',
+        "ab_test": {"variants": [{}, {"subject": SUBJECT_B}], "test_share": 50, "wait_hours": 2,
+                    "measure": "conversions"}}).get_json()["data"]
+    test_phase = api.put(f"/api/campaigns/{created['id']}/status", json={"status": "running"}).get_json()["data"][
+        "to_send"]
+    wait_until(lambda: capture.count() == test_phase, timeout=60)
+    sent = messages(capture)
+    groups = {subject: sorted(a for a, (s, _p, _l) in sent.items() if s == subject) for subject in (SUBJECT_A,
+                                                                                                    SUBJECT_B)}
+    clicking, buying = sorted(groups, key=lambda subject: len(groups[subject]), reverse=True)  # by chance's sizes
+    assert len(groups[clicking]) >= 2 and groups[buying], groups
+    clock.move(redis_url, timedelta(minutes=20))  # people read later (a click seconds after delivery is a scanner's)
+    reader = app.test_client()
+    for address in groups[clicking][:2] + groups[buying][:1]:
+        assert reader.get(sent[address][2][0], headers={"User-Agent": BROWSER}).status_code == 302
+    with app.app_context():  # flushed before the clock moves (a flush dates clicks by the clock it finds)
+        flush_events()
+    bought = api.post("/api/events", json={"subscriber_id": ids[groups[buying][0]], "name": "purchase",
+                                           "properties": {"amount": 3980, "currency": "JPY"}})
+    assert bought.status_code == 200 and bought.get_json()["data"]["stored"] == [0]
+    buyer_at = [SUBJECT_A, SUBJECT_B].index(buying)  # the buyer's variant's place: 0 is A
+    clock.move(redis_url, timedelta(minutes=1))  # past the events' settling time: the worker attributes it
+    wait_until(lambda: api.get(f"/api/campaigns/{created['id']}/ab").get_json()["data"]["variants"][buyer_at][
+        "conversions"] == 1, timeout=60)
+
+    clock.move(redis_url, timedelta(hours=2))
+    wait_until(lambda: capture.count() == 40, timeout=60)
+    rest = {address: subject for address, (subject, _p, _l) in messages(capture).items() if address not in sent}
+    assert rest and set(rest.values()) == {buying}
+    results = api.get(f"/api/campaigns/{created['id']}/ab").get_json()["data"]
+    clicks = [v["unique_clicks"] for v in results["variants"]]
+    conversions = [v["conversions"] for v in results["variants"]]
+    assert clicks[buyer_at] == 1 and clicks[1 - buyer_at] == 2 and conversions[buyer_at] == 1
+    assert conversions[1 - buyer_at] == 0 and results["winner"] == "AB"[buyer_at]

@@ -1,5 +1,5 @@
-"""Which A/B tests the reconciler decides by itself: not one the editor decides by hand, not one measured by
-conversions while they are not counted (its campaign's page asks for a hand instead), not one before its wait."""
+"""Which A/B tests the reconciler decides by itself: not one the editor decides by hand, not one before its wait
+(tests/tracking/test_ab_end_to_end.py decides them by clicks and by purchases)."""
 
 from __future__ import annotations
 
@@ -72,17 +72,3 @@ def test_a_test_decided_by_hand_waits_for_its_editor(admin: FlaskClient, app: Fl
         assert decide_due_tests() == 0
         assert db.session.get(ABTest, campaign_id).winner is None  # type: ignore[union-attr]
     assert admin.get(f"/api/campaigns/{campaign_id}").get_json()["data"]["status"] == "running"  # the rest held
-
-
-def test_a_test_measured_by_conversions_asks_for_a_hand_while_they_are_not_counted(
-        admin: FlaskClient, app: Flask, capture: Outbox, users: dict[str, str]) -> None:
-    campaign_id = _started(admin, app, measure="conversions")
-    _wait_is_over(app, campaign_id)
-    with app.test_request_context():
-        assert decide_due_tests() == 0
-    page = _page(app, f"/campaigns/{campaign_id}/preview")
-    assert "Conversions cannot be counted yet, so this test cannot be called: choose the winner by hand." in page
-    results = admin.get(f"/api/campaigns/{campaign_id}/ab").get_json()["data"]
-    assert results["verdict"] is None and results["variants"][0]["conversions"] is None
-    chosen = admin.post(f"/api/campaigns/{campaign_id}/ab/winner", json={"variant": "B"})
-    assert chosen.status_code == 200 and chosen.get_json()["data"]["added"] > 0
