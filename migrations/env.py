@@ -38,6 +38,13 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     """Run the migrations on the app's engine (core.db asks for batch mode, so ALTERs work on SQLite)."""
     with db.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode remakes a table by copying it and dropping the old one, and with foreign keys on, SQLite's
+            # DROP TABLE deletes first: every row referring to it by ON DELETE CASCADE went too (0030 remade
+            # campaigns and emptied tracking_events). Off for the run, checked after it.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()  # no transaction open: the migrations' own (0023's autocommit block) begin theirs
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
@@ -47,6 +54,12 @@ def run_migrations_online() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")  # the connection goes back to the pool
+            connection.commit()
+            if broken:
+                raise RuntimeError(f"The migrations left rows whose references are broken: {broken[:10]}")
 
 
 if context.is_offline_mode():

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import text
 
 from core.db import db
 from tests.helpers import api_user
@@ -34,3 +38,25 @@ def test_a_deleted_rows_id_is_never_given_to_the_next_one(app: Flask) -> None:
     assert client.delete(f"/api/campaigns/{old}").status_code == 200
     new = client.post("/api/campaigns", json=campaign).get_json()["data"]["id"]
     assert new > old
+
+
+@pytest.mark.unmigrated
+def test_upgrading_keeps_what_refers_to_a_remade_table(app: Flask) -> None:
+    """An installation with a campaign and its opens, upgraded from 0028 to the head: SQLite's batch mode remakes
+    campaigns on the way (0030), and the opens, which refer to it ON DELETE CASCADE, stay."""
+    with app.app_context():
+        upgrade(revision="0028")
+        db.session.execute(text(
+            "INSERT INTO campaigns (id, uuid, name, subject, from_email, preheader, status, kind, content_type, body, "
+            "lists, tags, headers, language, charset, archive, to_send, created_at, updated_at) VALUES (7, 'u-7', "
+            "'夏の案内', '夏の案内', '', '', 'finished', 'regular', 'html', '', '[]', '[]', '[]', 'ja', 'utf-8', "
+            ":no, 1, :at, :at)"), {"no": False, "at": datetime(2026, 7, 1, tzinfo=UTC)})
+        db.session.execute(text(
+            "INSERT INTO tracking_events (stream_id, campaign_id, kind, at, head, prefetch, human, rule) "
+            "VALUES ('1-0', 7, 'open', :at, :no, :no, :yes, 'person')"),
+            {"no": False, "yes": True, "at": datetime(2026, 7, 1, 9, tzinfo=UTC)})
+        db.session.commit()
+        db.session.remove()
+        upgrade()
+        assert db.session.execute(text("SELECT campaign_id FROM tracking_events")).scalars().all() == [7]
+        db.session.remove()
