@@ -237,10 +237,14 @@ def release(delivery_ids: Sequence[int]) -> None:
 
 
 def next_retry(campaign_id: int, first_id: int, last_id: int) -> datetime | None:
-    """Return when the earliest waiting delivery of a batch may be tried again (None when none waits)."""
+    """Return when the earliest waiting delivery of a batch may be tried again (None when none waits).
+
+    It may have passed: a wait that ended while the batch was sending (a send-time slot, a back-off) is due
+    now, and the batch must run again at once rather than at the next wait's end.
+    """
     return db.session.scalar(select(func.min(Delivery.retry_at)).where(
         Delivery.campaign_id == campaign_id, Delivery.id.between(first_id, last_id),
-        Delivery.status == DeliveryStatus.QUEUED, Delivery.retry_at > utcnow()))
+        Delivery.status == DeliveryStatus.QUEUED, Delivery.retry_at.is_not(None)))
 
 
 def settle(campaign_id: int) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from flask_babel import gettext as _
 
 from core.db import db, utcnow
+from core.signals import audience_fixed
 from lists.errors import NoListsChosenError
 from lists.models import Segment
 from mailer import queries
@@ -31,6 +32,8 @@ def start(campaign: Campaign) -> None:
     if first_start:
         campaign.to_send = queries.materialise(campaign.id, campaign.lists, segment_rules(campaign))
         campaign.started_at = utcnow()
+        if campaign.send_time_optimised:  # each reader's hour, before any batch can claim them
+            audience_fixed.send(campaign_id=campaign.id)
     campaign.status = CampaignStatus.RUNNING
     campaign.notice = None  # whatever paused it was looked at
     db.session.commit()

@@ -18,6 +18,7 @@ from jinja2.bccache import Bucket, BytecodeCache
 from redis import Redis
 from werkzeug.routing.rules import Rule
 
+import core.clock
 import core.two_factor
 import core.users
 import core.views
@@ -185,6 +186,17 @@ def app(settings_env: dict[str, str]) -> Iterator[Flask]:
     yield app
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def moving(app: Flask, settings_env: dict[str, str]) -> Iterator[Flask]:
+    """The installation with the movable clock on, as its workers run it (made after ``app``, whose clock is the
+    system's: the clock is the process's, and the last app made sets it)."""
+    moved = create_app({**settings_env, "TESTING": True, "KAIRAN_MOVABLE_CLOCK": "true"})
+    yield moved
+    with moved.app_context():
+        db.engine.dispose()
+    core.clock.use_system()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ def init_app(app: Flask) -> None:
     from core.api import register_schema
     from core.auth import Permission
     from core.embedded import ServiceSpec, flask_command, port_answers, register_service
-    from core.signals import reconciling, subscribers_deleting, unsubscribed_from_campaign
+    from core.signals import audience_fixed, reconciling, subscribers_deleting, unsubscribed_from_campaign
     from core.web import limiter
     from tracking import (  # noqa: F401  (models: their tables)
         behaviour_rules,
@@ -25,12 +25,14 @@ def init_app(app: Flask) -> None:
         bounces,
         cli,
         flush,
+        heatmap_views,
         mailbox,
         metric_queries,
         metrics_api,
         metrics_cache,
         models,
         report_views,
+        send_times,
         stream,
         tallies,
         unsubscribes,
@@ -67,6 +69,10 @@ def init_app(app: Flask) -> None:
     register_schema(app, "CampaignAnalyticsCount", metrics_api.ANALYTICS_COUNT)
     campaign_stats.register(app, metric_queries.listmonk_counts)  # views, clicks, bounces of GET /api/campaigns
     app.register_blueprint(report_views.bp)
+    app.register_blueprint(heatmap_views.bp)
+    app.register_blueprint(heatmap_views.api_bp)
+    register_schema(app, "Heatmap", heatmap_views.HEATMAP)
+    audience_fixed.connect(send_times.optimise_send_times)  # send-time optimisation: each reader's hour
     dashboard.register(app, Permission.STATS_READ, report_views.comparison_panel)
     behaviour_rules.register()  # segment rules: opened, clicked, engaged (by people)
     for source in (touchpoints.send_events, touchpoints.engagement_events, touchpoints.bounce_events,

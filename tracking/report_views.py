@@ -24,8 +24,10 @@ from mailer.models import Campaign, CampaignStatus
 from mailer.scheduling import local_zone
 from mailer.views import preview_response
 from tracking.clickmap import LinkClicks, click_map_html
+from tracking.heatmap_views import heatmap_part
 from tracking.labels import BOUNCE_TYPES
 from tracking.metrics import CampaignReport, campaign_report, compare_campaigns
+from tracking.send_times import heatmap
 
 bp = Blueprint("report", __name__)
 
@@ -82,6 +84,7 @@ def campaign(campaign_id: int) -> Any:
     return render_template("tracking/report.html", campaign=found, report=report, parts=_parts(report),
                            chart_data=report.as_dict(), live=_live(found), poll_seconds=POLL_SECONDS,
                            exports=export_links(campaign_id), zone=local_zone().key,
+                           heatmap=heatmap_part(heatmap(campaign_id), source=campaign_id),
                            status_label=CAMPAIGN_STATUS_LABELS[found.status.value])
 
 
