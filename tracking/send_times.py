@@ -18,6 +18,7 @@ offset at the start (in a timezone with summer time, opens of the other season c
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Integer, case, cast, func, literal, select, update
+from sqlalchemy import CursorResult, Integer, case, cast, func, literal, select, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -147,8 +148,8 @@ def optimise_send_times(_sender: object = None, *, campaign_id: int) -> int:
     slot = case({hour: literal(_at(slots[hour], start), stamp) for hour in allowed}, value=best.c.hour)
     moved = update(Delivery).where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.QUEUED,
                                    Delivery.subscriber_id == best.c.subscriber_id).values(retry_at=slot)
-    db.session.execute(moved.execution_options(synchronize_session=False))
-    return int(db.session.scalar(select(func.count()).select_from(best)) or 0)
+    result = typing.cast(CursorResult[Any], db.session.execute(moved.execution_options(synchronize_session=False)))
+    return max(result.rowcount, 0)
 
 
 def own_hours(campaign_id: int, allowed: list[int], offset: int, since: datetime) -> Any:

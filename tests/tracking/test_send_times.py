@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -21,15 +20,12 @@ from sqlalchemy import select
 
 from core import clock
 from core.db import db
-from lists.models import MailingList, Subscriber, Subscription, SubscriptionStatus
-from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from lists.models import Subscriber
+from mailer.models import Campaign, CampaignStatus, Delivery
 from mailer.outbox import Outbox
-from tests.helpers import api_user, wait_until
+from tests.helpers import api_user, csrf_token, login, wait_until
 from tests.mailer.helpers import Workers
-from tracking.models import EventKind, TrackingEvent
-from tracking.rollups import rebuild
-
-TOKYO = ZoneInfo("Asia/Tokyo")  # KAIRAN_TIMEZONE's default
+from tests.tracking.helpers import TOKYO, history
 
 
 @pytest.fixture
@@ -51,40 +47,6 @@ def tomorrow_at(hour: int, minute: int = 0) -> datetime:
     """Tomorrow's local time (always ahead of now: the clock only moves on)."""
     day = clock.now().astimezone(TOKYO) + timedelta(days=1)
     return day.replace(hour=hour, minute=minute, second=0, microsecond=0)
-
-
-def history(app: Flask, opens: dict[str, list[int]], machine_opens: dict[str, list[int]] | None = None) -> int:
-    """Subscribers on one list, each with an earlier campaign's message opened at these local hours (by people;
-    ``machine_opens``: by Apple's prefetch) three days ago; the rollups built from them. Return the list's id."""
-    with app.app_context():
-        mailing_list = MailingList(name="お知らせ")
-        past = Campaign(name="先月号", subject="先月号", body="", status=CampaignStatus.FINISHED, lists=[], tags=[],
-                        headers=[])
-        db.session.add_all([mailing_list, past])
-        db.session.flush()
-        day = clock.now().astimezone(TOKYO) - timedelta(days=3)
-        number = 0
-        for name, own in opens.items():
-            subscriber = Subscriber(email=f"{name}@example.jp", email_key=f"{name}@example.jp", name=name, attribs={})
-            db.session.add(subscriber)
-            db.session.flush()
-            db.session.add(Subscription(subscriber_id=subscriber.id, list_id=mailing_list.id,
-                                        status=SubscriptionStatus.CONFIRMED))
-            delivery = Delivery(campaign_id=past.id, subscriber_id=subscriber.id, domain="example.jp",
-                                status=DeliveryStatus.SENT)
-            db.session.add(delivery)
-            db.session.flush()
-            for human, hours in ((True, own), (False, (machine_opens or {}).get(name, []))):
-                for minute, hour in enumerate(hours):
-                    number += 1
-                    db.session.add(TrackingEvent(
-                        stream_id=f"{number}-0", campaign_id=past.id, delivery_id=delivery.id, kind=EventKind.OPEN,
-                        at=day.replace(hour=hour, minute=minute * 7 % 60), human=human,
-                        rule="person" if human else "apple_mpp"))
-        db.session.flush()
-        rebuild([past.id])
-        db.session.commit()
-        return mailing_list.id
 
 
 def editor(app: Flask) -> FlaskClient:
@@ -170,3 +132,77 @@ def test_a_sending_window_holds_the_mail_until_it_opens(moving: Flask, capture: 
     move_to(app, morning.replace(hour=9, minute=0, second=30))
     wait_until(lambda: received(capture) == ["aki", "ben"], timeout=30)
     wait_until(lambda: local_hours(app, campaign_id, "sent_at") == {"aki": 9, "ben": 9}, timeout=10)  # recorded
+
+
+def test_bad_windows_and_optimisation_get_clear_refusals(app: Flask) -> None:
+    client = editor(app)
+    campaign = client.post("/api/campaigns", json={"name": "窓", "subject": "お知らせ", "content_type": "plain",
+                                                   "body": "本文"}).get_json()["data"]
+    url = f"/api/campaigns/{campaign['id']}"
+    refusals = {  # what each bad input gets
+        "window end = start": ({"send_window_start": "09:00", "send_window_end": "09:00"},
+                               "A sending window (or quiet hours) cannot end when it starts: 09:00 to 09:00"),
+        "quiet end = start": ({"quiet_start": "22:00", "quiet_end": "22:00"}, "cannot end when it starts"),
+        "25:00": ({"send_window_start": "25:00", "send_window_end": "20:00"},
+                  "send_window_start must be a time such as 22:00."),
+        "9:60": ({"send_window_start": "09:00", "send_window_end": "9:60"}, "send_window_end must be a time such as"),
+        "a start alone": ({"send_window_start": "09:00"}, "A sending window needs both a start and an end"),
+        "optimised in a window of no whole hour": (
+            {"send_window_start": "09:30", "send_window_end": "10:15", "send_time_optimised": True},
+            "the sending window must hold at least one whole hour"),
+        "optimised as a word": ({"send_time_optimised": "yes"}, "send_time_optimised must be true or false."),
+    }
+    for case, (fields, message) in refusals.items():
+        answer = client.put(url, json=fields)
+        assert answer.status_code == 400 and message in answer.get_json()["message"], (case, answer.get_json())
+    saved = client.put(url, json={"send_window_start": "9:00", "send_window_end": "20:00",
+                                  "send_time_optimised": True}).get_json()["data"]
+    assert (saved["send_window_start"], saved["send_window_end"], saved["quiet_start"], saved["quiet_end"],
+            saved["send_time_optimised"]) == ("09:00", "20:00", "20:00", "09:00", True)
+    overnight = client.put(url, json={"send_window_start": "20:00", "send_window_end": "02:00"}).get_json()["data"]
+    assert (overnight["quiet_start"], overnight["quiet_end"]) == ("02:00", "20:00")  # a window past midnight
+    cleared = client.put(url, json={"send_window_start": "", "send_window_end": "",
+                                    "send_time_optimised": False}).get_json()["data"]
+    assert (cleared["send_window_start"], cleared["quiet_start"], cleared["send_time_optimised"]) == (None, None, False)
+
+
+def test_the_heatmap_counts_peoples_opens_and_schedules_a_draft_at_its_best_slot(app: Flask,
+                                                                                users: dict[str, str]) -> None:
+    history(app, {"aki": [7] * 5, "ben": [7, 13]}, machine_opens={"ben": [22] * 9})
+    client = editor(app)
+    recent = client.get("/api/campaigns/heatmap").get_json()["data"]
+    three_days_ago = (clock.now().astimezone(TOKYO) - timedelta(days=3)).weekday()
+    assert recent["total"] == 7 and recent["timezone"] == "Asia/Tokyo"
+    assert recent["cells"][three_days_ago][7] == 6 and recent["cells"][three_days_ago][22] == 0  # no machines
+    best = recent["best"]
+    assert (best["weekday"], best["hour"], best["opens"]) == (three_days_ago, 7, 6)
+    next_at = datetime.fromisoformat(best["next_at"]).astimezone(TOKYO)
+    assert (next_at.weekday(), next_at.hour, next_at.minute) == (three_days_ago, 7, 0)
+    assert timedelta(0) < next_at - clock.now() <= timedelta(days=7)
+    with app.app_context():
+        past_id = db.session.scalar(select(Campaign.id).where(Campaign.name == "先月号"))
+    assert client.get(f"/api/campaigns/{past_id}/heatmap").get_json()["data"]["cells"] == recent["cells"]
+    assert client.get("/api/campaigns/999999/heatmap").status_code == 400  # no such campaign
+
+    draft = client.post("/api/campaigns", json={"name": "1月号", "subject": "1月", "content_type": "plain",
+                                                "body": "本文", "lists": [1]}).get_json()["data"]
+    page = app.test_client()
+    login(page, users["admin"])
+    shown = page.get("/campaigns/heatmap", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Best slot:" in shown and "Schedule at the best slot" in shown
+    token = csrf_token(page, "/campaigns/heatmap")
+    refused = page.post("/campaigns/heatmap/schedule", data={"csrf_token": token, "campaign_id": str(past_id)},
+                        headers={"Accept-Language": "en"}, follow_redirects=True)
+    assert "Only a draft campaign can be scheduled at the best slot" in refused.get_data(as_text=True)
+    done = page.post("/campaigns/heatmap/schedule", data={"csrf_token": token, "campaign_id": str(draft["id"])},
+                     headers={"Accept-Language": "en"})
+    assert done.status_code == 302
+    scheduled = client.get(f"/api/campaigns/{draft['id']}").get_json()["data"]
+    assert scheduled["status"] == "scheduled"
+    assert datetime.fromisoformat(scheduled["send_at"]) == datetime.fromisoformat(best["next_at"])
+
+
+def test_a_heatmap_without_opens_has_no_best_slot(app: Flask) -> None:
+    client = editor(app)
+    assert client.get("/api/campaigns/heatmap").get_json()["data"] == {
+        "timezone": "Asia/Tokyo", "total": 0, "cells": [[0] * 24] * 7, "best": None}
