@@ -17,10 +17,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('campaigns') as batch:
-        batch.add_column(sa.Column('send_time_optimised', sa.Boolean(), nullable=False, server_default=sa.false()))
+    # A plain ADD COLUMN: SQLite's batch mode would copy the table and lose its AUTOINCREMENT (0023).
+    op.add_column('campaigns', sa.Column('send_time_optimised', sa.Boolean(), nullable=False,
+                                         server_default=sa.false()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('campaigns') as batch:
-        batch.drop_column('send_time_optimised')
+    # SQLite drops a column in place since 3.35, keeping AUTOINCREMENT.
+    op.drop_column('campaigns', 'send_time_optimised')
