@@ -55,6 +55,7 @@ def test_a_draft_gets_a_window_and_is_scheduled_at_the_heatmaps_best_slot(
     page.get_by_role("button", name="最適な枠に予約").click()
     expect(page.locator("[data-campaign-status]")).to_have_text("予約済み")
     expect(page.locator(".flash-success")).to_contain_text("最適な枠")
+    expect(page.locator("[data-send-window]")).to_contain_text("09:00〜20:00")
     page.screenshot(path=str(screenshots / "heatmap-03-scheduled.png"), full_page=True)
     with app.app_context():
         scheduled = db.session.get(Campaign, draft_id)

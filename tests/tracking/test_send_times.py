@@ -183,6 +183,11 @@ def test_the_heatmap_counts_peoples_opens_and_schedules_a_draft_at_its_best_slot
         past_id = db.session.scalar(select(Campaign.id).where(Campaign.name == "先月号"))
     assert client.get(f"/api/campaigns/{past_id}/heatmap").get_json()["data"]["cells"] == recent["cells"]
     assert client.get("/api/campaigns/999999/heatmap").status_code == 400  # no such campaign
+    report = app.test_client()
+    login(report, users["viewer"])
+    shown_report = report.get(f"/campaigns/{past_id}/report", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "When people opened" in shown_report and "Best slot:" in shown_report
+    assert "Schedule at the best slot" not in shown_report  # a viewer schedules nothing
 
     draft = client.post("/api/campaigns", json={"name": "1月号", "subject": "1月", "content_type": "plain",
                                                 "body": "本文", "lists": [1]}).get_json()["data"]
