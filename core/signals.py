@@ -31,8 +31,3 @@ segment_deleting = kairan.signal("segment-deleting")
 # Sent by mailer when an automation run's message cannot be rendered for its reader (a template error on their
 # data): automations fails that run with the reason. Arguments: run_id (int), reason (str).
 run_message_failed = kairan.signal("run-message-failed")
-
-# Sent by mailer when a send-time-optimised campaign has fixed its audience (in that transaction, before its
-# batches are queued); tracking, which knows when people open, sets each delivery's retry_at to its reader's hour.
-# Arguments: campaign_id (int).
-audience_fixed = kairan.signal("audience-fixed")

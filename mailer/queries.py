@@ -12,7 +12,7 @@ however many of the lists they are on.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -76,8 +76,22 @@ def count_recipients(list_ids: Sequence[int], rules: Any = None) -> int:
 _MATERIALISE_WORK_MEM = text("SET LOCAL work_mem TO '64MB'")
 
 
-def materialise(campaign_id: int, list_ids: Sequence[int], rules: Any = None) -> int:
-    """Insert one queued delivery per recipient (in the caller's transaction); return how many."""
+@dataclass(frozen=True)
+class SendTimes:
+    """A send-time-optimised campaign's times (tracking/send_times.py): every reader's ``retry_at`` as inserted,
+    then, given the campaign's id, an UPDATE that moves the readers with a time of their own to it."""
+
+    others: datetime | None  # None: now
+    own: Callable[[int], None]
+
+
+def materialise(campaign_id: int, list_ids: Sequence[int], rules: Any = None,
+                send_times: SendTimes | None = None) -> int:
+    """Insert one queued delivery per recipient (in the caller's transaction); return how many.
+
+    With ``send_times`` (send-time optimisation) the rows are inserted with the usual time as their ``retry_at``
+    ("not sent before then"), and those whose readers have their own time are then moved to it.
+    """
     domain = receiving_domain_of(Subscriber.email_key).label("domain")  # the report counts recipients by it
     chosen = recipients(list_ids, rules).add_columns(domain).subquery()
     columns = Delivery.__table__.c
@@ -86,9 +100,12 @@ def materialise(campaign_id: int, list_ids: Sequence[int], rules: Any = None) ->
         db.session.execute(_MATERIALISE_WORK_MEM)
     rows = select(literal(campaign_id), chosen.c.id, chosen.c.domain,
                   literal(DeliveryStatus.QUEUED, columns.status.type), literal(0),
-                  literal(utcnow(), columns.created_at.type))
+                  literal(utcnow(), columns.created_at.type),
+                  literal(send_times.others if send_times else None, columns.retry_at.type))
     db.session.execute(insert(Delivery).from_select(
-        ["campaign_id", "subscriber_id", "domain", "status", "attempts", "created_at"], rows))
+        ["campaign_id", "subscriber_id", "domain", "status", "attempts", "created_at", "retry_at"], rows))
+    if send_times is not None:
+        send_times.own(campaign_id)
     # Counted, not taken from rowcount: SQLAlchemy reports -1 for INSERT … SELECT on psycopg.
     return int(db.session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id)) or 0)
 

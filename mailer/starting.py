@@ -6,12 +6,13 @@ sender's details the campaign keeps (fixed where a person started or scheduled i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from flask import Flask, current_app
 from flask_babel import gettext as _
 
 from core.db import db, utcnow
-from core.signals import audience_fixed
 from lists.errors import NoListsChosenError
 from lists.models import Segment
 from mailer import queries
@@ -30,10 +31,9 @@ def start(campaign: Campaign) -> None:
     compiled = require_legal_details(campaign)  # a template error or a missing footer stops it here
     first_start = campaign.started_at is None
     if first_start:
-        campaign.to_send = queries.materialise(campaign.id, campaign.lists, segment_rules(campaign))
+        campaign.to_send = queries.materialise(campaign.id, campaign.lists, segment_rules(campaign),
+                                               send_times_of(campaign))
         campaign.started_at = utcnow()
-        if campaign.send_time_optimised:  # each reader's hour, before any batch can claim them
-            audience_fixed.send(campaign_id=campaign.id)
     campaign.status = CampaignStatus.RUNNING
     campaign.notice = None  # whatever paused it was looked at
     db.session.commit()
@@ -41,6 +41,22 @@ def start(campaign: Campaign) -> None:
     for first_id, last_id in queries.delivery_ranges(campaign.id, batch_size()):
         enqueue_batch(campaign.id, first_id, last_id)
     finish_if_done(campaign.id)
+
+
+# What tracking, which knows when people open, gives a send-time-optimised campaign: its readers' send times.
+SendTimesFor = Callable[[Campaign], queries.SendTimes]
+SEND_TIMES = "kairan_send_times"
+
+
+def register_send_times(app: Flask, provider: SendTimesFor) -> None:
+    """Let a higher package give send-time-optimised campaigns their readers' times (tracking: their opens)."""
+    app.extensions[SEND_TIMES] = provider
+
+
+def send_times_of(campaign: Campaign) -> queries.SendTimes | None:
+    """The readers' send times of a send-time-optimised campaign (None: every one at once)."""
+    provider: SendTimesFor | None = current_app.extensions.get(SEND_TIMES)
+    return provider(campaign) if campaign.send_time_optimised and provider else None
 
 
 def segment_rules(campaign: Campaign) -> Any:

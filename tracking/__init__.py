@@ -16,8 +16,9 @@ def init_app(app: Flask) -> None:
     from core.api import register_schema
     from core.auth import Permission
     from core.embedded import ServiceSpec, flask_command, port_answers, register_service
-    from core.signals import audience_fixed, reconciling, subscribers_deleting, unsubscribed_from_campaign
+    from core.signals import reconciling, subscribers_deleting, unsubscribed_from_campaign
     from core.web import limiter
+    from mailer.starting import register_send_times
     from tracking import (  # noqa: F401  (models: their tables)
         behaviour_rules,
         bounce_api,
@@ -72,7 +73,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(heatmap_views.bp)
     app.register_blueprint(heatmap_views.api_bp)
     register_schema(app, "Heatmap", heatmap_views.HEATMAP)
-    audience_fixed.connect(send_times.optimise_send_times)  # send-time optimisation: each reader's hour
+    register_send_times(app, send_times.send_times)  # send-time optimisation: each reader's hour
     dashboard.register(app, Permission.STATS_READ, report_views.comparison_panel)
     behaviour_rules.register()  # segment rules: opened, clicked, engaged (by people)
     for source in (touchpoints.send_events, touchpoints.engagement_events, touchpoints.bounce_events,

@@ -6,20 +6,20 @@ campaign and UTC hour), so it costs a few hundred rows whatever the number of ev
 campaign's opens of the last ``RECENT_DAYS``. Its best slot is the weekday and hour with the most human opens
 (ties: the one that comes first from now); scheduling at it takes the next time that weekday and hour begins.
 
-Send-time optimisation runs once, as a campaign fixes its audience (core/signals.py ``audience_fixed``): each
-delivery's ``retry_at`` ("not sent before then", which the batch job and the reconciler already honour) is set to
-the next start of its reader's hour within the 24 hours from the start. A reader's hour is the hour of the day
-of most of their own human opens and clicks of the last ``HISTORY_DAYS``, inside the sending window, when they
-have at least ``OWN_HOUR_MINIMUM`` there; otherwise the window's busiest hour of the recent heatmap (no data at
-all: the start). Two statements for the whole audience, whatever its size: everyone the heatmap's hour, then
-those with enough opens their own. Hours of the day are read in UTC by the database and moved by the whole hours of
-the timezone's offset at the start (with summer time, opens of the other season count an hour apart; a timezone
-half an hour off counts an open in the hour before).
+Send-time optimisation runs once, as a campaign fixes its audience (mailer/queries.py ``materialise``, given
+``send_times`` through mailer/starting.py's registry): each delivery is inserted with its ``retry_at`` ("not sent
+before then", which the batch job and the reconciler already honour) at the heatmap's hour; then one UPDATE moves
+those whose readers have their own hour to its next start within the 24 hours from the start. A reader's hour is
+the hour of the day of most of their own human opens and clicks of the last ``HISTORY_DAYS``, inside the sending
+window, when they have at least ``OWN_HOUR_MINIMUM`` there; otherwise the window's busiest hour of the recent
+heatmap (no data at all: the start). The audience's INSERT … SELECT and that UPDATE are the whole cost, whatever
+the audience's size. Hours of the day are read in UTC by the database and moved by the whole hours of the
+timezone's offset at the start (with summer time, opens of the other season count an hour apart; a timezone half an
+hour off counts an open in the hour before).
 """
 
 from __future__ import annotations
 
-import typing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,12 +27,13 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import CursorResult, case, func, literal, select, text, update
+from sqlalchemy import case, func, literal, select, text, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db import db, utcnow
-from mailer.models import Campaign, CampaignKind, CampaignStatus, Delivery, DeliveryStatus
+from mailer.models import Campaign, CampaignKind, CampaignStatus, Delivery
+from mailer.queries import SendTimes
 from mailer.sending import change_status
 from mailer.throttle import window_hours
 from tracking.errors import NoBestSlotError, NotADraftError
@@ -128,43 +129,40 @@ def day_slots(start: datetime, zone: ZoneInfo) -> dict[int, datetime]:
     return slots
 
 
-def optimise_send_times(_sender: object = None, *, campaign_id: int) -> int:
-    """Set each queued delivery of a campaign to its reader's hour (in the caller's transaction); return how many
-    readers had an hour of their own."""
-    campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None or not campaign.send_time_optimised:
-        return 0
+def send_times(campaign: Campaign) -> SendTimes:
+    """A send-time-optimised campaign's times as materialising sets them (mailer/queries.py): everyone the
+    heatmap's busiest hour, then the readers with an hour of their own its next start."""
     zone = ZoneInfo(current_app.config["KAIRAN"].timezone)
     if db.engine.dialect.name == "postgresql":
         # The default 4 MB makes the grouping of millions of opens spill to disk; this transaction only, as
-        # materialising the audience just did.
+        # materialising's own.
         db.session.execute(text("SET LOCAL work_mem TO '64MB'"))
     start = utcnow()
     allowed = window_hours(campaign.quiet_start, campaign.quiet_end)
     slots = day_slots(start, zone)
     counts = heatmap().by_hour()
     fallback = max(allowed, key=lambda hour: (counts[hour], -((hour - start.astimezone(zone).hour) % HOURS)))
-    if counts[fallback] or len(allowed) < HOURS:  # no heatmap and no window: everyone at the start
-        db.session.execute(update(Delivery).where(Delivery.campaign_id == campaign_id,
-                                                  Delivery.status == DeliveryStatus.QUEUED)
-                           .values(retry_at=_at(slots[fallback], start)))
+    others = _at(slots[fallback], start) if counts[fallback] or len(allowed) < HOURS else None
     # The database reads UTC hours ("07"), moved by the offset's whole hours: cheaper than any time arithmetic per
     # event (a timezone half an hour off counts an open in the hour before).
     shift = _offset_minutes(start, zone) // 60
     utc_hour = {hour: f"{(hour - shift) % HOURS:02d}" for hour in allowed}
-    best = own_hours(campaign_id, list(utc_hour.values()), start - timedelta(days=HISTORY_DAYS))
     stamp = Delivery.__table__.c.retry_at.type  # stored as every time is (UTC), not as the driver would
-    slot = case({utc_hour[hour]: literal(_at(slots[hour], start), stamp) for hour in allowed}, value=best.c.hour)
-    moved = update(Delivery).where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.QUEUED,
-                                   Delivery.subscriber_id == best.c.subscriber_id).values(retry_at=slot)
-    result = typing.cast(CursorResult[Any], db.session.execute(moved.execution_options(synchronize_session=False)))
-    return max(result.rowcount, 0)
+
+    def own(campaign_id: int) -> None:
+        best = own_hours(campaign_id, list(utc_hour.values()), start - timedelta(days=HISTORY_DAYS))
+        slot = case({utc_hour[hour]: literal(_at(slots[hour], start), stamp) for hour in allowed},
+                    value=best.c.hour)
+        db.session.execute(update(Delivery).where(Delivery.campaign_id == campaign_id,
+                                                  Delivery.subscriber_id == best.c.subscriber_id)
+                           .values(retry_at=slot).execution_options(synchronize_session=False))
+    return SendTimes(others, own)
 
 
 def own_hours(campaign_id: int, allowed: list[str], since: datetime) -> Any:
     """The subquery of (subscriber_id, hour): each of the campaign's readers with at least OWN_HOUR_MINIMUM human
     opens and clicks since ``since`` in the allowed UTC hours ("07"), and the hour of most of them (ties: the
-    earliest)."""
+    earliest). Their events are read from the index (delivery_id, kind, human, at) alone."""
     earlier = aliased(Delivery)  # the deliveries the events were of
     hour = _utc_hour(TrackingEvent.at)
     readers = select(Delivery.subscriber_id).where(Delivery.campaign_id == campaign_id)
