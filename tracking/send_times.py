@@ -150,6 +150,10 @@ def send_times(campaign: Campaign) -> SendTimes:
     stamp = Delivery.__table__.c.retry_at.type  # stored as every time is (UTC), not as the driver would
 
     def own(campaign_id: int) -> None:
+        if db.engine.dialect.name == "postgresql":
+            # The planner must know the audience's rows just inserted (ANALYZE counts its own transaction's):
+            # taking them for none, it loops over them once per reader with an hour.
+            db.session.execute(text("ANALYZE deliveries"))
         best = own_hours(campaign_id, list(utc_hour.values()), start - timedelta(days=HISTORY_DAYS))
         slot = case({utc_hour[hour]: literal(_at(slots[hour], start), stamp) for hour in allowed},
                     value=best.c.hour)
