@@ -28,7 +28,7 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
 from automations.event_rules import property_condition
 from automations.graph import Definition, duration_minutes
 from automations.models import Automation, AutomationStatus, AutomationVersion, Event, Run, RunState, RunStep, StepCount
-from automations.timing import NoDateError, quiet_ends, wait_ends
+from automations.timing import NoDateError, quiet_ends, wait_ends, window_opens
 from core.db import db, utcnow
 from core.queues import queue
 from lists.models import Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
@@ -321,7 +321,8 @@ def _send(group: list[Moving], step: dict[str, Any], batch: Batch) -> None:
         if run.subscriber_id in unsubscribed:
             _end(run, RunState.EXITED, batch, "unsubscribed")
             continue
-        quiet = quiet_ends(definition.quiet_hours, email, batch.now, batch.timezone)
+        quiet = (quiet_ends(definition.quiet_hours, email, batch.now, batch.timezone)
+                 or window_opens(step.get("window"), batch.now, batch.timezone))
         if quiet is not None:
             _sleep(run, quiet)  # it stays at the send step and sends when the window opens
             continue

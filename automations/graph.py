@@ -8,13 +8,16 @@
      "start": "wait",
      "steps": {"wait": {"type": "wait", "mode": "duration", "days": 30, "next": "check"},
                "check": {"type": "condition", "rule": {…segment rules…}, "yes": "remind", "no": null},
-               "remind": {"type": "send", "campaign_id": 12, "next": "ink"},
+               "remind": {"type": "send", "campaign_id": 12, "next": "ink",
+                          "window": {"start": "09:00", "end": "20:00"}},
                "ink": {"type": "wait_event", "event": "purchase", "days": 30, "next": "bought", "timeout": null},
                "bought": {"type": "goal"}}}
 
 A step's way on (``next``, ``yes``/``no``, ``timeout``, a split's branches) names another step, or is null: the
 run ends there, completed. ``check`` refuses what cannot run, naming the step: a cycle without a wait, a step no
-path reaches, a send without a message, a rule that does not compile.
+path reaches, a send without a message, a rule that does not compile. A send step's optional ``window`` sends
+only between its start and end (KAIRAN_TIMEZONE): a run reaching it outside waits there until it opens, the
+campaigns' sending window by the same function (mailer/throttle.py).
 """
 
 from __future__ import annotations
@@ -194,6 +197,19 @@ def _check_quiet(quiet: Any) -> None:
     _check_time(quiet.get("end"), "quiet_hours")
 
 
+def _check_window(key: str, window: Any) -> None:
+    if window is None:
+        return
+    if not isinstance(window, dict):
+        raise DefinitionError(_("A sending window is {\"start\": \"09:00\", \"end\": \"20:00\"}, or null for any "
+                                "time."), step=key)
+    _check_time(window.get("start"), key)
+    _check_time(window.get("end"), key)
+    if window["start"] == window["end"]:
+        raise DefinitionError(_("The email “%(step)s”: a sending window cannot end when it starts (%(time)s).",
+                                step=key, time=window["start"]), step=key)
+
+
 def _check_step(key: str, step: Any, steps: dict[str, Any],  # noqa: PLR0912  (one branch per step type)
                 has_content: Callable[[int], bool]) -> None:
     if not isinstance(step, dict) or step.get("type") not in STEP_TYPES:
@@ -224,6 +240,7 @@ def _check_step(key: str, step: Any, steps: dict[str, Any],  # noqa: PLR0912  (o
         if campaign_id is None or not has_content(campaign_id):
             raise DefinitionError(_("The email “%(step)s” has no message yet: write its subject and content.",
                                     step=key), step=key)
+        _check_window(key, step.get("window"))
     elif kind == "update":
         _check_update(key, step)
     elif kind == "notify":

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from automations.graph import duration_minutes
 from lists.addresses import CARRIER_DOMAINS
-from mailer.throttle import quiet_until, receiving_domain
+from mailer.throttle import quiet_until, receiving_domain, window_as_quiet
 
 
 class NoDateError(Exception):
@@ -64,3 +64,10 @@ def quiet_ends(quiet: dict[str, Any] | None, email: str, now: datetime, timezone
     if not quiet or (quiet.get("carriers_only", True) and receiving_domain(email) not in CARRIER_DOMAINS):
         return None
     return quiet_until(now, quiet.get("start"), quiet.get("end"), timezone)
+
+
+def window_opens(window: dict[str, Any] | None, now: datetime, timezone: str) -> datetime | None:
+    """When a send step's sending window next opens if ``now`` is outside it (None: inside, or no window)."""
+    if not window:
+        return None
+    return quiet_until(now, *window_as_quiet(window.get("start"), window.get("end")), timezone)

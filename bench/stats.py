@@ -15,7 +15,8 @@ Prints one JSON line, last: {"deliveries","events","report_ms","report_cold_ms",
 "report_unsettled_cold_ms" (deliveries counted as while the campaign runs: the states but the largest from
 their index, the largest from the audience per domain, which the send reconciler counts once;
 "report_unsettled_first_ms" is a report before it has, which counts every state from the index),
-"conversions_cold_ms" (the report's conversions and revenue alone, from the database),…}
+"conversions_cold_ms" (the report's conversions and revenue alone, from the database), "heatmap_ms" (the campaign's
+open-time heatmap, tracking/send_times.py: from the hourly rollup, as every heatmap),…}
 Run: .venv/bin/python -m bench.stats [--deliveries 1000000] [--events 3000000] [--database-url URL]
 """
 
@@ -45,6 +46,7 @@ from tracking.metrics import build_report, campaign_report, metrics_of
 from tracking.metrics_cache import PREFIX
 from tracking.models import CampaignAudience
 from tracking.rollups import rebuild
+from tracking.send_times import heatmap
 from tracking.tallies import count_audiences
 
 REPEATS = 3  # a cold report of a million deliveries takes seconds on SQLite
@@ -218,7 +220,9 @@ def main() -> None:
                            unsettled_ms(campaign_id, forget), strict=True)),
                 "unique_opens": report.metrics.unique_opens, "open_rate": report.metrics.open_rate,
                 "conversions": report.metrics.conversions, "revenue": report.metrics.revenue,
-                "timeline_buckets": len(report.timeline), "target_ms": 300,
+                "timeline_buckets": len(report.timeline),
+                "heatmap_ms": median_ms(lambda: heatmap(campaign_id)), "heatmap_opens": heatmap(campaign_id).total,
+                "target_ms": 300,
             }
     print(json.dumps(result))
 

@@ -85,8 +85,8 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> int:
                  ", ".join(f"{count} {outcome}" for outcome, count in sorted(sender.outcomes.items())),
                  time.monotonic() - began)
     upcoming = queries.next_retry(campaign_id, first_id, last_id)
-    if upcoming is not None:  # 4xx back-offs and throttled domains: this batch runs again then
-        enqueue_batch(campaign_id, first_id, last_id, at=upcoming)
+    if upcoming is not None:  # 4xx back-offs, throttled domains, send-time slots: this batch runs again then
+        enqueue_batch(campaign_id, first_id, last_id, at=upcoming if upcoming > utcnow() else None)
     finish_if_done(campaign_id)
     return len(claimed) and sender.sent
 

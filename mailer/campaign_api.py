@@ -342,6 +342,15 @@ PACING = {
                     "description": "No sending from this time (KAIRAN_TIMEZONE) …"},
     "quiet_end": {"type": "string", "pattern": "^[0-2]?[0-9]:[0-5][0-9]$", "nullable": True,
                   "description": "… until this one; 22:00 to 08:00 runs past midnight."},
+    "send_window_start": {"type": "string", "pattern": "^[0-2]?[0-9]:[0-5][0-9]$", "nullable": True,
+                          "description": "Send only from this time (KAIRAN_TIMEZONE) … The same hours as quiet_start "
+                                         "and quiet_end the other way round (a window of 09:00 to 20:00 is quiet "
+                                         "hours of 20:00 to 09:00): give one pair or the other."},
+    "send_window_end": {"type": "string", "pattern": "^[0-2]?[0-9]:[0-5][0-9]$", "nullable": True,
+                        "description": "… until this one; mail not sent by then waits for the window to open again."},
+    "send_time_optimised": {"type": "boolean", "description": "Send each recipient's message at the hour they "
+                            "usually open (their own human opens and clicks when at least five, else the open-time "
+                            "heatmap's busiest hour), within the window, over the 24 hours from the start."},
 }
 VARIANT = {
     "type": "object",

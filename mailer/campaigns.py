@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 
 from core.db import db, utcnow
 from core.errors import NotAChoiceError, NotFoundError, ValidationError
-from core.inputs import ID_MAX, id_list, optional_id, whole_number
+from core.inputs import ID_MAX, flag, id_list, optional_id, whole_number
 from core.oneline import one_line
 from core.validation import choice
 from lists.addresses import parse_mailbox
@@ -30,6 +30,7 @@ from mailer.limits import RenderLimitError
 from mailer.models import Campaign, CampaignKind, CampaignStatus, ContentType, Delivery, Link, Template
 from mailer.sandbox import TEXT_ENV, Checked, check_source
 from mailer.template_context import reader_context, sender_fields
+from mailer.throttle import window_as_quiet, window_hours
 
 LANGUAGES = ("ja", "en")
 CHARSETS = ("utf-8", "iso-2022-jp")
@@ -97,7 +98,7 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any],
     list_ids = id_list(data.get("lists", current.lists), "lists")
     segment_id = _segment_id(data.get("segment_id", current.segment_id))
     send_at = _send_at(data, current)
-    rate, quiet_start, quiet_end = _pacing(data, current)
+    rate, quiet_start, quiet_end, optimised = _pacing(data, current)
     if campaign is None:
         if "template_id" not in data:  # a new campaign starts in the default layout
             layout = default_template()
@@ -120,6 +121,7 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any],
     campaign.archive = bool(data.get("archive", campaign.archive))
     campaign.send_at = send_at
     campaign.rate_per_minute, campaign.quiet_start, campaign.quiet_end = rate, quiet_start, quiet_end
+    campaign.send_time_optimised = optimised
     db.session.commit()
     return campaign, warnings
 
@@ -160,19 +162,34 @@ def _segment_id(raw: Any) -> int | None:
     return segment_id
 
 
-def _pacing(data: dict[str, Any], current: Campaign) -> tuple[int | None, str | None, str | None]:
-    """Read a campaign's own rate (messages a minute, slower than the global one) and quiet hours ("HH:MM")."""
+def _pacing(data: dict[str, Any], current: Campaign) -> tuple[int | None, str | None, str | None, bool]:
+    """Read a campaign's own rate (messages a minute, slower than the global one), its quiet hours ("HH:MM") or
+    sending window (the same hours the other way round: mailer/throttle.py), and its send-time optimisation."""
     raw_rate = data.get("rate_per_minute", current.rate_per_minute)
     rate = None if raw_rate in (None, "") else whole_number(raw_rate, "rate_per_minute", maximum=ID_MAX)
-    hours = []
-    for field in ("quiet_start", "quiet_end"):
-        value = str(data.get(field, getattr(current, field)) or "").strip()
+    as_window = "send_window_start" in data or "send_window_end" in data
+    fields = ("send_window_start", "send_window_end") if as_window else ("quiet_start", "quiet_end")
+    stored = window_as_quiet(current.quiet_start, current.quiet_end) if as_window else (current.quiet_start,
+                                                                                      current.quiet_end)
+    hours: list[str | None] = []
+    for field, was in zip(fields, stored, strict=True):
+        value = str(data.get(field, was) or "").strip()
         if value and not QUIET_TIME.fullmatch(value):
             raise ValidationError(_("%(field)s must be a time such as 22:00.", field=field), field=field)
         hours.append(value.zfill(5) if value else None)
     if bool(hours[0]) != bool(hours[1]):
-        raise ValidationError(_("Quiet hours need both a start and an end, such as 22:00 and 08:00."))
-    return rate, hours[0], hours[1]
+        raise ValidationError(_("A sending window needs both a start and an end, such as 09:00 and 20:00.")
+                              if as_window else _("Quiet hours need both a start and an end, such as 22:00 and 08:00."),
+                              field=fields[0])
+    if hours[0] and hours[0] == hours[1]:
+        raise ValidationError(_("A sending window (or quiet hours) cannot end when it starts: %(time)s to %(time)s "
+                                "holds no hour or every hour.", time=hours[0]), field=fields[1])
+    quiet_start, quiet_end = window_as_quiet(*hours) if as_window else (hours[0], hours[1])
+    optimised = flag(data.get("send_time_optimised"), "send_time_optimised", bool(current.send_time_optimised))
+    if optimised and not window_hours(quiet_start, quiet_end):
+        raise ValidationError(_("Send-time optimisation sends at whole hours: the sending window must hold at least "
+                                "one whole hour, such as 09:00 to 10:00."), field="send_time_optimised")
+    return rate, quiet_start, quiet_end, optimised
 
 
 def _send_at(data: dict[str, Any], current: Campaign) -> datetime | None:
@@ -307,4 +324,7 @@ def campaign_as_dict(campaign: Campaign, *, with_stats: bool = False) -> dict[st
         "rate_per_minute": campaign.rate_per_minute, "quiet_start": campaign.quiet_start,
         "quiet_end": campaign.quiet_end, "notice": campaign.notice, "segment_id": campaign.segment_id,
         "resend_of": campaign.resend_of, "resend_machine_openers": campaign.resend_machine_openers,
+        **dict(zip(("send_window_start", "send_window_end"),
+                   window_as_quiet(campaign.quiet_start, campaign.quiet_end), strict=True)),
+        "send_time_optimised": campaign.send_time_optimised,
     }

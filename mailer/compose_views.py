@@ -146,14 +146,17 @@ def _campaign_values(campaign: Campaign | None) -> dict[str, Any]:
             "template_id": campaign.template_id, "lists": campaign.lists, "language": campaign.language,
             "charset": campaign.charset, "body": campaign.body, "altbody": campaign.altbody or "",
             "body_source": campaign.body_source, "archive": campaign.archive,
-            "rate_per_minute": campaign.rate_per_minute or "", "quiet_start": campaign.quiet_start or "",
-            "quiet_end": campaign.quiet_end or "", "segment_id": campaign.segment_id}
+            "rate_per_minute": campaign.rate_per_minute or "", "send_window_start": campaign.quiet_end or "",
+            "send_window_end": campaign.quiet_start or "",  # the window is the quiet hours the other way round
+            "send_time_optimised": campaign.send_time_optimised, "segment_id": campaign.segment_id}
 
 
 def posted_campaign(campaign: Campaign | None) -> dict[str, Any]:
     values: dict[str, Any] = request.form.to_dict()
     values["lists"] = [i for i in map(id_or_none, request.form.getlist("lists")) if i is not None]
     values["archive"] = request.form.get("archive") == "on"
+    if "send_window_start" in request.form:  # an automation's message has no pace or window on its form
+        values["send_time_optimised"] = request.form.get("send_time_optimised") == "on"
     try:
         values["body_source"] = json.loads(request.form.get("body_source") or "null")
     except json.JSONDecodeError:

@@ -6,7 +6,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint, select, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Timestamped, db, new_uuid, str_enum, utcnow
@@ -95,6 +107,8 @@ class Campaign(Timestamped, db.Model):  # type: ignore[name-defined]
     rate_per_minute: Mapped[int | None]  # slower than the global limit when set
     quiet_start: Mapped[str | None] = mapped_column(String(5))  # "22:00": no sending from then …
     quiet_end: Mapped[str | None] = mapped_column(String(5))  # … until "08:00", in the UI's timezone
+    # Each recipient's message at the hour they usually open, within a day of the start (tracking/send_times.py).
+    send_time_optimised: Mapped[bool] = mapped_column(default=False, server_default=false())
     notice: Mapped[str | None] = mapped_column(Text)  # why it paused itself, or a sender-side rejection to look at
     # The law's sender details, fixed when it is scheduled or started so every worker machine prints the same
     # footer (mailer/campaigns.py sender_fields); None before that, and on campaigns started before 0024.

@@ -12,7 +12,7 @@ however many of the lists they are on.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -125,10 +125,22 @@ class Split:
         return bucket >= self.share * BUCKETS // 100, literal(self.winner, SmallInteger)
 
 
-def materialise(campaign_id: int, list_ids: Sequence[int], rules: Any = None, split: Split | None = None) -> int:
+@dataclass(frozen=True)
+class SendTimes:
+    """A send-time-optimised campaign's times (tracking/send_times.py): every reader's ``retry_at`` as inserted,
+    then, given the campaign's id, an UPDATE that moves the readers with a time of their own to it."""
+
+    others: datetime | None  # None: now
+    own: Callable[[int], None]
+
+
+def materialise(campaign_id: int, list_ids: Sequence[int], rules: Any = None, split: Split | None = None,
+                send_times: SendTimes | None = None) -> int:
     """Insert one queued delivery per recipient (in the caller's transaction); return the campaign's deliveries.
 
-    With an A/B test's ``split``, only the recipients of that phase, each with their variant.
+    With an A/B test's ``split``, only the recipients of that phase, each with their variant. With ``send_times``
+    (send-time optimisation) the rows are inserted with the usual time as their ``retry_at`` ("not sent before
+    then"), and those whose readers have their own time are then moved to it.
     """
     domain = receiving_domain_of(Subscriber.email_key).label("domain")  # the report counts recipients by it
     stmt = recipients(list_ids, rules).add_columns(domain)
@@ -143,9 +155,12 @@ def materialise(campaign_id: int, list_ids: Sequence[int], rules: Any = None, sp
         db.session.execute(_MATERIALISE_WORK_MEM)
     rows = select(literal(campaign_id), chosen.c.id, chosen.c.domain,
                   literal(DeliveryStatus.QUEUED, columns.status.type), literal(0),
-                  literal(utcnow(), columns.created_at.type), chosen.c.variant)
+                  literal(utcnow(), columns.created_at.type), chosen.c.variant,
+                  literal(send_times.others if send_times else None, columns.retry_at.type))
     db.session.execute(insert(Delivery).from_select(
-        ["campaign_id", "subscriber_id", "domain", "status", "attempts", "created_at", "variant"], rows))
+        ["campaign_id", "subscriber_id", "domain", "status", "attempts", "created_at", "variant", "retry_at"], rows))
+    if send_times is not None:
+        send_times.own(campaign_id)
     # Counted, not taken from rowcount: SQLAlchemy reports -1 for INSERT … SELECT on psycopg.
     return int(db.session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id)) or 0)
 
@@ -295,10 +310,14 @@ def release(delivery_ids: Sequence[int]) -> None:
 
 
 def next_retry(campaign_id: int, first_id: int, last_id: int) -> datetime | None:
-    """Return when the earliest waiting delivery of a batch may be tried again (None when none waits)."""
+    """Return when the earliest waiting delivery of a batch may be tried again (None when none waits).
+
+    It may have passed: a wait that ended while the batch was sending (a send-time slot, a back-off) is due
+    now, and the batch must run again at once rather than at the next wait's end.
+    """
     return db.session.scalar(select(func.min(Delivery.retry_at)).where(
         Delivery.campaign_id == campaign_id, Delivery.id.between(first_id, last_id),
-        Delivery.status == DeliveryStatus.QUEUED, Delivery.retry_at > utcnow()))
+        Delivery.status == DeliveryStatus.QUEUED, Delivery.retry_at.is_not(None)))
 
 
 def settle(campaign_id: int) -> None:

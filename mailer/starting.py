@@ -7,8 +7,10 @@ starts with its test phase's share of the audience; choosing its winner (``send_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from flask import Flask, current_app
 from flask_babel import gettext as _
 
 from core.db import db, utcnow
@@ -35,7 +37,8 @@ def start(campaign: Campaign) -> None:
     first_start = campaign.started_at is None
     if first_start:
         split = ab.split_for_test(test) if test else None
-        campaign.to_send = queries.materialise(campaign.id, campaign.lists, segment_rules(campaign), split=split)
+        campaign.to_send = queries.materialise(campaign.id, campaign.lists, segment_rules(campaign), split=split,
+                                               send_times=send_times_of(campaign))
         campaign.started_at = utcnow()
         if test:
             ab.decide_at(test)
@@ -61,12 +64,28 @@ def send_winner(campaign: Campaign, position: int, decided_by: str) -> int:
     before = campaign.to_send
     # One INSERT … SELECT, as the start's: the held buckets of whoever receives now.
     campaign.to_send = queries.materialise(campaign.id, campaign.lists, segment_rules(campaign),
-                                           split=ab.split_for_rest(test))
+                                           split=ab.split_for_rest(test), send_times=send_times_of(campaign))
     db.session.commit()
     audience_grew.send(campaign_id=campaign.id)  # a report counted the audience the test phase had
     if campaign.status == CampaignStatus.RUNNING:
         queue_batches(campaign)
     return campaign.to_send - before
+
+
+# What tracking, which knows when people open, gives a send-time-optimised campaign: its readers' send times.
+SendTimesFor = Callable[[Campaign], queries.SendTimes]
+SEND_TIMES = "kairan_send_times"
+
+
+def register_send_times(app: Flask, provider: SendTimesFor) -> None:
+    """Let a higher package give send-time-optimised campaigns their readers' times (tracking: their opens)."""
+    app.extensions[SEND_TIMES] = provider
+
+
+def send_times_of(campaign: Campaign) -> queries.SendTimes | None:
+    """The readers' send times of a send-time-optimised campaign (None: every one at once)."""
+    provider: SendTimesFor | None = current_app.extensions.get(SEND_TIMES)
+    return provider(campaign) if campaign.send_time_optimised and provider else None
 
 
 def segment_rules(campaign: Campaign) -> Any:

@@ -1,5 +1,8 @@
 """Sending limits shared by every worker on every machine: token buckets in Redis, and quiet hours.
 
+A sending window ("only between 09:00 and 20:00") is quiet hours seen the other way round (20:00 to
+09:00): campaigns and automations' send steps store and check it with the same ``quiet_until``.
+
 One Lua script takes a token from every bucket a message passes through (the global rate, its
 relay, its campaign, its receiving domain) or from none of them, atomically, and otherwise says
 how long until all of them have one. Redis's own clock refills the buckets, so workers on
@@ -121,3 +124,24 @@ def quiet_until(now: datetime, start: str | None, end: str | None, timezone: str
     if ends <= local:
         ends += timedelta(days=1)
     return ends
+
+
+def window_as_quiet(start: str | None, end: str | None) -> tuple[str | None, str | None]:
+    """The quiet hours a sending window from ``start`` to ``end`` stands for (and back: the same swap)."""
+    return end, start
+
+
+def window_hours(quiet_start: str | None, quiet_end: str | None) -> list[int]:
+    """The local hours of the day (0–23) that lie wholly outside these quiet hours: every hour when there are none."""
+    if not quiet_start or not quiet_end or quiet_start == quiet_end:
+        return list(range(24))
+    begin, finish = _minutes(quiet_start), _minutes(quiet_end)
+
+    def quiet(minute: int) -> bool:
+        return begin <= minute < finish if begin < finish else minute >= begin or minute < finish
+    return [h for h in range(24) if not any(quiet(m) for m in range(h * 60, h * 60 + 60))]
+
+
+def _minutes(hhmm: str) -> int:
+    clock = time.fromisoformat(hhmm)
+    return clock.hour * 60 + clock.minute

@@ -283,6 +283,11 @@
         const m = messages[String(s.campaign_id)];
         form.append(el("p", {}, `${L.subject}: ${m ? m.subject : L.no_mail}`));
         if (m) form.append(el("p", {}, el("a", { class: "button", href: m.edit, id: "edit-mail" }, L.edit_mail)));
+        // The step's sending window: outside it a run waits at this step until it opens (the campaigns' window too).
+        form.append(fieldset(L.f.window, el("div", { class: "field-row" },
+          field(L.f.window_start, "window_start", (s.window || {}).start, { placeholder: "09:00", pattern: "\\d\\d:\\d\\d", inputmode: "numeric" }),
+          field(L.f.window_end, "window_end", (s.window || {}).end, { placeholder: "20:00", pattern: "\\d\\d:\\d\\d", inputmode: "numeric" })),
+          el("p", { class: "muted hint" }, L.f.window_hint)));
       } else if (s.type === "update") {
         form.append(el("div", { class: "field" }, el("label", { for: "f-attributes" }, L.f.attributes),
           el("textarea", { id: "f-attributes", name: "attributes", rows: "4" }, JSON.stringify(s.attributes || {}))));
@@ -335,6 +340,9 @@
       try { s.attributes = JSON.parse(get("attributes") || "{}"); } catch (error) { stateBox.textContent = error.message; return; }
     } else if (s.type === "notify") {
       s.to = get("to"); s.subject = get("subject");
+    } else if (s.type === "send") {
+      if (get("window_start") || get("window_end")) s.window = { start: get("window_start"), end: get("window_end") };
+      else delete s.window;
     }
     markDirty();
   }

@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
     from core.embedded import ServiceSpec, flask_command, port_answers, register_service
     from core.signals import audience_grew, reconciling, subscribers_deleting, unsubscribed_from_campaign
     from core.web import limiter
+    from mailer.starting import register_send_times
     from tracking import (  # noqa: F401  (models: their tables)
         ab_results,
         behaviour_rules,
@@ -26,12 +27,14 @@ def init_app(app: Flask) -> None:
         bounces,
         cli,
         flush,
+        heatmap_views,
         mailbox,
         metric_queries,
         metrics_api,
         metrics_cache,
         models,
         report_views,
+        send_times,
         stream,
         tallies,
         unsubscribes,
@@ -71,6 +74,10 @@ def init_app(app: Flask) -> None:
     register_schema(app, "CampaignAnalyticsCount", metrics_api.ANALYTICS_COUNT)
     campaign_stats.register(app, metric_queries.listmonk_counts)  # views, clicks, bounces of GET /api/campaigns
     app.register_blueprint(report_views.bp)
+    app.register_blueprint(heatmap_views.bp)
+    app.register_blueprint(heatmap_views.api_bp)
+    register_schema(app, "Heatmap", heatmap_views.HEATMAP)
+    register_send_times(app, send_times.send_times)  # send-time optimisation: each reader's hour
     dashboard.register(app, Permission.STATS_READ, report_views.comparison_panel)
     behaviour_rules.register()  # segment rules: opened, clicked, engaged (by people)
     for source in (touchpoints.send_events, touchpoints.engagement_events, touchpoints.bounce_events,

@@ -19,3 +19,11 @@ class SignatureError(KairanError):
 
 class EventBodyError(ValidationError):
     """A provider's webhook post that cannot be read as its events (the message says what is wrong)."""
+
+
+class NoBestSlotError(ValidationError):
+    """A heatmap with no human open yet has no best slot to schedule at."""
+
+
+class NotADraftError(ValidationError):
+    """Only a draft campaign is scheduled at a heatmap's best slot."""

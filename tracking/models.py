@@ -32,7 +32,8 @@ class TrackingEvent(db.Model):  # type: ignore[name-defined]
 
     __tablename__ = "tracking_events"
     __table_args__ = (Index("ix_tracking_events_campaign_kind_at", "campaign_id", "kind", "at"),
-                      Index("ix_tracking_events_delivery_kind", "delivery_id", "kind"),
+                      # send-time optimisation reads a reader's opens and clicks (human, at) from this index alone
+                      Index("ix_tracking_events_delivery_kind", "delivery_id", "kind", "human", "at"),
                       # the report's hourly timeline reads only this index (tracking/metric_queries.py)
                       Index("ix_tracking_events_campaign_kind_human_at", "campaign_id", "kind", "human", "at"))
 

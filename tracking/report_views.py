@@ -29,10 +29,12 @@ from mailer.scheduling import local_zone
 from mailer.views import preview_response
 from tracking.ab_results import test_report
 from tracking.clickmap import LinkClicks, click_map_html
+from tracking.heatmap_views import heatmap_part
 from tracking.labels import BOUNCE_TYPES
 from tracking.metrics import CampaignReport, campaign_report, compare_campaigns
 from tracking.resends import pair_of
 from tracking.revenue import PROBLEM_LABELS
+from tracking.send_times import heatmap
 
 bp = Blueprint("report", __name__)
 
@@ -98,6 +100,7 @@ def campaign(campaign_id: int) -> Any:
     return render_template("tracking/report.html", campaign=found, report=report, parts=_parts(report),
                            chart_data=report.as_dict(), live=_live(found), poll_seconds=POLL_SECONDS,
                            exports=export_links(campaign_id), zone=local_zone().key,
+                           heatmap=heatmap_part(heatmap(campaign_id), source=campaign_id),
                            status_label=CAMPAIGN_STATUS_LABELS[found.status.value], ab=test_report(found),
                            form=ConfirmForm(), measure_labels=MEASURE_LABELS, pair=pair,
                            resendable=resendable and can(Permission.CAMPAIGNS_SEND),

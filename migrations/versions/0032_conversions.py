@@ -2,7 +2,7 @@
 revenue they added in the currency's minor units; and how far attribution has looked through the events.
 
 Revision ID: 0032
-Revises: 0030
+Revises: 0031
 """
 import sqlalchemy as sa
 from alembic import op
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0032'
-down_revision = '0030'
+down_revision = '0031'
 branch_labels = None
 depends_on = None
 

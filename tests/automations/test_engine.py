@@ -168,6 +168,44 @@ def test_a_carrier_address_waits_out_the_quiet_hours_others_are_sent_at_once(mov
         ("hanako@docomo.ne.jp", RunState.COMPLETED), ("taro@example.jp", RunState.COMPLETED)}
 
 
+def test_a_send_steps_window_holds_every_address_until_it_opens(moving: Flask, api: FlaskClient) -> None:
+    redis_url = moving.config["KAIRAN"].redis_url
+    evening = datetime.now(TOKYO).replace(hour=21, minute=0, second=0, microsecond=0)
+    with moving.app_context():
+        clock.move(redis_url, evening.astimezone(UTC) + timedelta(days=1) - clock.now())  # 21:00 in Tokyo
+    mail = {"type": "send", "campaign_id": "MESSAGE", "next": None, "window": {"start": "09:00", "end": "20:00"}}
+    active(moving, definition({"mail": mail}, "mail", quiet_hours=None), message=True)
+    post(api, "taro@example.jp")
+    wake(moving)
+    with moving.app_context():
+        waiting = db.session.execute(select(Run.step, Run.next_wake_at).where(Run.state == RunState.WAITING)).all()
+        assert db.session.scalar(select(func.count()).select_from(Delivery)) == 0
+    assert len(waiting) == 1 and waiting[0][0] == "mail"
+    opens = waiting[0][1]
+    assert opens is not None and opens.astimezone(TOKYO).hour == 9  # the window opens at 09:00
+    clock.move(redis_url, timedelta(hours=12, minutes=1))
+    wake(moving)
+    assert [(email, state) for email, state, _step, _reason in runs(moving)] == [("taro@example.jp",
+                                                                                 RunState.COMPLETED)]
+    with moving.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Delivery)) == 1
+
+
+def test_a_send_steps_window_is_refused_when_it_cannot_be_kept(app: Flask) -> None:
+    refusals = {  # what each bad window gets
+        "no end": ({"start": "09:00"}, "A time of day is HH:MM"),
+        "25:00": ({"start": "25:00", "end": "20:00"}, "A time of day is HH:MM"),
+        "end = start": ({"start": "09:00", "end": "09:00"}, "a sending window cannot end when it starts (09:00)"),
+        "not an object": ("9-20", "A sending window is"),
+    }
+    with app.app_context():
+        for case, (window, message) in refusals.items():
+            draft = definition({"mail": {"type": "send", "campaign_id": 1, "next": None, "window": window}}, "mail")
+            with pytest.raises(DefinitionError) as refused:
+                check(draft, lambda _campaign_id: True)
+            assert refused.value.step == "mail" and message in refused.value.message, (case, refused.value.message)
+
+
 def test_a_split_sends_each_run_one_way_by_its_share_and_never_changes_it(moving: Flask, api: FlaskClient) -> None:
     steps = {"split": {"type": "split", "branches": [{"percent": 30, "next": "a"}, {"percent": 70, "next": "b"}]},
              "a": {"type": "wait", "mode": "duration", "days": 1, "next": None},

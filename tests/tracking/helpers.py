@@ -6,17 +6,22 @@ import re
 from collections.abc import Iterable
 from datetime import timedelta
 from email.utils import parseaddr
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
+from core import clock
 from core.db import db, utcnow
-from lists.models import Subscriber, Suppression
-from mailer.models import Delivery
+from lists.models import MailingList, Subscriber, Subscription, SubscriptionStatus, Suppression
+from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from mailer.outbox import Outbox
 from tests.helpers import api_user, run_jobs
-from tracking.models import Bounce, TrackingEvent
+from tracking.models import Bounce, EventKind, TrackingEvent
+from tracking.rollups import rebuild
+
+TOKYO = ZoneInfo("Asia/Tokyo")  # KAIRAN_TIMEZONE's default
 
 GMAIL_PROXY = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
 
@@ -100,3 +105,37 @@ def send_tracked_campaign(app: Flask, client: FlaskClient, capture: Outbox) -> T
                            .values(sent_at=utcnow() - timedelta(hours=1)))
         db.session.commit()
     return tracked(capture)
+
+
+def history(app: Flask, opens: dict[str, list[int]], machine_opens: dict[str, list[int]] | None = None) -> int:
+    """Subscribers on one list, each with an earlier campaign's message opened at these local hours (by people;
+    ``machine_opens``: by Apple's prefetch) three days ago; the rollups built from them. Return the list's id."""
+    with app.app_context():
+        mailing_list = MailingList(name="お知らせ")
+        past = Campaign(name="先月号", subject="先月号", body="", status=CampaignStatus.FINISHED, lists=[], tags=[],
+                        headers=[])
+        db.session.add_all([mailing_list, past])
+        db.session.flush()
+        day = clock.now().astimezone(TOKYO) - timedelta(days=3)
+        number = 0
+        for name, own in opens.items():
+            subscriber = Subscriber(email=f"{name}@example.jp", email_key=f"{name}@example.jp", name=name, attribs={})
+            db.session.add(subscriber)
+            db.session.flush()
+            db.session.add(Subscription(subscriber_id=subscriber.id, list_id=mailing_list.id,
+                                        status=SubscriptionStatus.CONFIRMED))
+            delivery = Delivery(campaign_id=past.id, subscriber_id=subscriber.id, domain="example.jp",
+                                status=DeliveryStatus.SENT)
+            db.session.add(delivery)
+            db.session.flush()
+            for human, hours in ((True, own), (False, (machine_opens or {}).get(name, []))):
+                for minute, hour in enumerate(hours):
+                    number += 1
+                    db.session.add(TrackingEvent(
+                        stream_id=f"{number}-0", campaign_id=past.id, delivery_id=delivery.id, kind=EventKind.OPEN,
+                        at=day.replace(hour=hour, minute=minute * 7 % 60), human=human,
+                        rule="person" if human else "apple_mpp"))
+        db.session.flush()
+        rebuild([past.id])
+        db.session.commit()
+        return mailing_list.id
