@@ -45,7 +45,7 @@ from lists.models import Subscriber
 from lists.queries import db_time, is_sqlite, subscriber_ids_by
 from lists.subscribers import subscribers_for_addresses
 from tracking.revenue import PROBLEM_LABELS, Problem, read_revenue
-from tracking.settings import CONVERSIONS
+from tracking.settings import CONVERSIONS, ConversionSettings
 
 MAX_BATCH = 1000  # events per request
 MAX_PROPERTIES_BYTES = 16 * 1024  # an event's properties, as JSON text
@@ -187,10 +187,11 @@ def ingest(raw_events: Sequence[Any], source: EventSource = EventSource.API,
         except KairanError as error:
             outcome.refuse(index, error)
     fates = store(events) if store is not None else store_events(events, now, source)
+    conversions = CONVERSIONS.current()  # read once for the batch
     for event, fate in zip(events, fates, strict=True):
         if fate == Fate.STORED:
             outcome.stored.append(event.index)
-            _warn_about_revenue(outcome, event)
+            _warn_about_revenue(outcome, event, conversions)
         elif fate == Fate.DUPLICATE:
             outcome.duplicates.append(event.index)
         else:
@@ -237,9 +238,8 @@ def grouped_api_store() -> GroupCommit[EventInput, Fate]:
     return GroupCommit(lambda events: store_events(events, utcnow(), EventSource.API))
 
 
-def _warn_about_revenue(outcome: Outcome, event: EventInput) -> None:
+def _warn_about_revenue(outcome: Outcome, event: EventInput, conversions: ConversionSettings) -> None:
     """Tell the sender when a stored conversion event's amount will add no revenue (the event counts all the same)."""
-    conversions = CONVERSIONS.current()
     if event.name not in conversions.events or '"amount"' not in event.properties:
         return
     problem = read_revenue(orjson.loads(event.properties), conversions.currency).problem

@@ -32,7 +32,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db import db, utcnow
-from mailer.models import Campaign, CampaignKind, CampaignStatus, Delivery
+from mailer.models import Campaign, CampaignKind, CampaignStatus, Delivery, DeliveryStatus
 from mailer.queries import SendTimes
 from mailer.sending import change_status
 from mailer.throttle import window_hours
@@ -157,7 +157,9 @@ def send_times(campaign: Campaign) -> SendTimes:
         best = own_hours(campaign_id, list(utc_hour.values()), start - timedelta(days=HISTORY_DAYS))
         slot = case({utc_hour[hour]: literal(_at(slots[hour], start), stamp) for hour in allowed},
                     value=best.c.hour)
+        # Queued ones only: an A/B test's rest is inserted beside its test phase, sent already.
         db.session.execute(update(Delivery).where(Delivery.campaign_id == campaign_id,
+                                                  Delivery.status == DeliveryStatus.QUEUED,
                                                   Delivery.subscriber_id == best.c.subscriber_id)
                            .values(retry_at=slot).execution_options(synchronize_session=False))
     return SendTimes(others, own)
