@@ -32,6 +32,7 @@ segment_deleting = kairan.signal("segment-deleting")
 # data): automations fails that run with the reason. Arguments: run_id (int), reason (str).
 run_message_failed = kairan.signal("run-message-failed")
 
-# Sent by mailer after an A/B test's winner was sent to the rest of the audience (the campaign's deliveries grew after
-# it started, committed): tracking counts the campaign's audience again. Argument: campaign_id (int).
+# Sent by mailer when an A/B test started by Kairan before 2026-12-07 (which inserted its rest with the winner, not
+# at the start) had its rest inserted (the campaign's deliveries grew after it started, committed): tracking counts
+# the campaign's audience again. Argument: campaign_id (int).
 audience_grew = kairan.signal("audience-grew")

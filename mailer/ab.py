@@ -224,14 +224,15 @@ def variant_at(campaign: Campaign, position: int) -> Variant | None:
     return next((v for v in test.variants if v.position == position), None) if test else None
 
 
-def split_for_test(test: ABTest) -> queries.Split:
-    """The test phase's split: the test share of the audience, spread over the variants."""
-    return queries.Split(test.key_a, test.key_b, test.test_share, len(test.variants), winner=None)
+def split_of(test: ABTest) -> queries.Split:
+    """The test's split of the audience: its test share spread over the variants, the rest held for the winner."""
+    return queries.Split(test.key_a, test.key_b, test.test_share, len(test.variants))
 
 
-def split_for_rest(test: ABTest) -> queries.Split:
-    """The winner phase's split: the rest of the audience, held until now, all sent the winner."""
-    return queries.Split(test.key_a, test.key_b, test.test_share, len(test.variants), winner=test.winner)
+def position_sent(campaign: Campaign, variant: int) -> int:
+    """The variant a delivery's reader gets: its own, or, for the rest of an A/B test's audience, the winner."""
+    test = test_of(campaign) if variant == queries.REST_VARIANT else None
+    return test.winner if test is not None and test.winner is not None else variant
 
 
 def decide_at(test: ABTest) -> None:
@@ -247,7 +248,7 @@ def awaiting_winner(campaign_id: Any) -> ColumnElement[bool]:
 
 
 def claim_winner(campaign: Campaign, position: int, decided_by: str) -> ABTest:
-    """Record the winner (in the caller's transaction, which then materialises the rest: mailer/starting.py).
+    """Record the winner (in the caller's transaction, which then releases the rest: mailer/starting.py).
 
     One conditional UPDATE claims the decision: of two deciders at once (the periodic check and an editor), one
     wins and the other is told.

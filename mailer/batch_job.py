@@ -67,12 +67,19 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> int:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         with LeaseKeeper(app, [c.id for c in claimed], lease):
             # An A/B test's deliveries each get their variant's message: compiled once per variant, not per message.
-            versions = {variant: ab.as_sent(campaign, ab.variant_at(campaign, variant))
-                        for variant in sorted({c.variant for c in claimed})}
-            compiled = {variant: _compiled_for(campaign, version, variant) for variant, version in versions.items()}
+            # The rest of the audience (variant 0) gets the winner: compiled under the winner's position.
+            positions = {variant: ab.position_sent(campaign, variant)
+                         for variant in sorted({c.variant for c in claimed})}
+            versions = {variant: ab.as_sent(campaign, ab.variant_at(campaign, position))
+                        for variant, position in positions.items()}
+            compiled = {variant: _compiled_for(campaign, version, positions[variant])
+                        for variant, version in versions.items()}
             link_ids = {variant: save_links(campaign, each.urls) for variant, each in compiled.items()}
+            # A campaign's reader who left its lists, was blocked or suppressed since its audience was fixed (an A/B
+            # test's rest waits up to 72 hours) is not sent it: the batch sender marks them suppressed.
+            still = [queries.still_receiving(campaign.lists)] if campaign.kind == CampaignKind.REGULAR else []
             readers = {s.id: s for s in db.session.scalars(select(Subscriber).where(
-                Subscriber.id.in_([c.subscriber_id for c in claimed if c.subscriber_id is not None])))}
+                Subscriber.id.in_([c.subscriber_id for c in claimed if c.subscriber_id is not None]), *still))}
             db.session.refresh(campaign)  # loaded again after save_links committed, then
             name = campaign.name
             contexts = {variant: SendContext.of(version, compiled[variant], link_ids[variant])

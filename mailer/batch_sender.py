@@ -131,7 +131,7 @@ class BatchSender:
                 if self._check_stop():
                     return
                 reader = self.readers.get(delivery.subscriber_id or 0)
-                if reader is None:  # wiped since the audience was fixed
+                if reader is None:  # wiped, unsubscribed or suppressed since the audience was fixed
                     self._done(delivery, DeliveryStatus.SUPPRESSED)
                     continue
                 if current is None:

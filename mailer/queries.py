@@ -22,6 +22,7 @@ from sqlalchemy import (
     SmallInteger,
     and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -45,7 +46,7 @@ from lists.models import (
     Suppression,
 )
 from lists.segment_rules import compile_rule
-from mailer.models import Delivery, DeliveryCount, DeliveryStatus
+from mailer.models import ABTest, Delivery, DeliveryCount, DeliveryStatus
 
 
 def _domain(email_key: Any) -> ColumnElement[str]:
@@ -64,22 +65,37 @@ def receiving_domain_of(email_key: Any) -> ColumnElement[str]:
     return func.reverse(func.split_part(func.reverse(email_key), "@", 1))
 
 
-def recipients(list_ids: Sequence[int], rules: Any = None) -> Any:
-    """Return the SELECT of subscriber ids a campaign to these lists (and segment rules) reaches."""
+def _receiving(list_ids: Sequence[int]) -> Any:
+    """The SELECT of subscriptions to these lists that receive campaigns (with their subscriber_id)."""
     receives = or_(Subscription.status == SubscriptionStatus.CONFIRMED,
                    and_(Subscription.status == SubscriptionStatus.UNCONFIRMED,
                         MailingList.optin == ListOptin.SINGLE))
-    member = (select(Subscription.subscriber_id).join(MailingList, MailingList.id == Subscription.list_id)
-              .where(Subscription.list_id.in_(list_ids), receives))
+    return (select(Subscription.subscriber_id).join(MailingList, MailingList.id == Subscription.list_id)
+            .where(Subscription.list_id.in_(list_ids), receives))
+
+
+def _mailable() -> list[ColumnElement[bool]]:
+    """SQL: the subscriber is enabled, and neither their address nor its domain is suppressed."""
     # Two equality tests rather than one IN: each becomes a hashed anti-join on PostgreSQL, not a
     # scan of the suppressions per subscriber.
     address_suppressed = exists().where(Suppression.value == Subscriber.email_key)
     domain_suppressed = exists().where(Suppression.is_domain, Suppression.value == _domain(Subscriber.email_key))
-    stmt = select(Subscriber.id).where(Subscriber.id.in_(member), Subscriber.status == SubscriberStatus.ENABLED,
-                                       ~address_suppressed, ~domain_suppressed)
+    return [Subscriber.status == SubscriberStatus.ENABLED, ~address_suppressed, ~domain_suppressed]
+
+
+def recipients(list_ids: Sequence[int], rules: Any = None) -> Any:
+    """Return the SELECT of subscriber ids a campaign to these lists (and segment rules) reaches."""
+    stmt = select(Subscriber.id).where(Subscriber.id.in_(_receiving(list_ids)), *_mailable())
     if rules:
         stmt = stmt.where(compile_rule(rules))
     return stmt
+
+
+def still_receiving(list_ids: Sequence[int]) -> ColumnElement[bool]:
+    """SQL: the subscriber is still one a campaign to these lists reaches, as its audience was fixed (unsubscribed,
+    disabled, blocklisted or suppressed since: no longer). Checked per reader (correlated), for a batch's few."""
+    subscribed = _receiving(list_ids).where(Subscription.subscriber_id == Subscriber.id).exists()
+    return and_(subscribed, *_mailable())
 
 
 def count_recipients(list_ids: Sequence[int], rules: Any = None) -> int:
@@ -96,19 +112,20 @@ _MATERIALISE_WORK_MEM = text("SET LOCAL work_mem TO '64MB'")
 # Integer arithmetic both databases do inside the INSERT … SELECT (they share no hash function): every value stays
 # below 2³¹, so each product fits 63 bits.
 HASH_PRIME = 2 ** 31 - 1
+REST_VARIANT = 0  # an A/B test's rest of the audience: held until the winner is chosen, then sent it
 BUCKETS = 10_000  # h mod BUCKETS: the test share is the buckets below share % of them; h / BUCKETS picks the variant
 
 
 @dataclass(frozen=True)
 class Split:
-    """How an A/B test splits the audience: the test phase (winner None) takes the buckets below the share and
-    spreads them over the variants; the winner phase takes the other buckets, every one with the winner."""
+    """How an A/B test splits the audience: the buckets below the share are its test phase, spread over the variants
+    (positions 1 to ``variants``); the other buckets are the rest of the audience (variant 0), held until the winner
+    is chosen and then sent it (``held``)."""
 
     key_a: int
     key_b: int
     share: int  # percent; 100: every bucket is in the test
     variants: int
-    winner: int | None
 
     def hash(self, subscriber_id: Any) -> ColumnElement[int]:
         """SQL: the subscriber's keyed hash, 0 to HASH_PRIME − 1."""
@@ -116,13 +133,15 @@ class Split:
         first = (subscriber_id * literal(self.key_a, BigInteger) + key_b) % HASH_PRIME
         return (first * first + key_b) % HASH_PRIME
 
-    def chosen(self, subscriber_id: Any) -> tuple[ColumnElement[bool], ColumnElement[int]]:
-        """SQL: who this phase takes, and the variant (position, 1 for A) each of them gets."""
+    def variant(self, subscriber_id: Any) -> ColumnElement[int]:
+        """SQL: the variant (position, 1 for A) the subscriber gets in the test phase, 0 when they are in the rest."""
         hashed = self.hash(subscriber_id)
-        bucket = hashed % BUCKETS
-        if self.winner is None:
-            return bucket < self.share * BUCKETS // 100, (hashed // BUCKETS) % self.variants + 1
-        return bucket >= self.share * BUCKETS // 100, literal(self.winner, SmallInteger)
+        return case((hashed % BUCKETS < self.share * BUCKETS // 100, (hashed // BUCKETS) % self.variants + 1),
+                    else_=literal(REST_VARIANT, SmallInteger))
+
+    def rest(self, subscriber_id: Any) -> ColumnElement[bool]:
+        """SQL: the subscriber is in the rest of the audience."""
+        return self.hash(subscriber_id) % BUCKETS >= self.share * BUCKETS // 100
 
 
 @dataclass(frozen=True)
@@ -135,19 +154,22 @@ class SendTimes:
 
 
 def materialise(campaign_id: int, list_ids: Sequence[int], rules: Any = None, split: Split | None = None,
-                send_times: SendTimes | None = None) -> int:
+                send_times: SendTimes | None = None, *, rest_only: bool = False) -> int:
     """Insert one queued delivery per recipient (in the caller's transaction); return the campaign's deliveries.
 
-    With an A/B test's ``split``, only the recipients of that phase, each with their variant. With ``send_times``
+    With an A/B test's ``split``, each with their variant: the test phase's, or 0 for the rest of the audience, held
+    until the winner is chosen (``rest_only``: only the rest, for a test started before the rest was inserted with
+    its test phase, by Kairan before 2026-12-07). With ``send_times``
     (send-time optimisation) the rows are inserted with the usual time as their ``retry_at`` ("not sent before
     then"), and those whose readers have their own time are then moved to it.
     """
     domain = receiving_domain_of(Subscriber.email_key).label("domain")  # the report counts recipients by it
     stmt = recipients(list_ids, rules).add_columns(domain)
-    variant: Any = literal(0, SmallInteger)
+    variant: Any = literal(0, SmallInteger)  # no test
     if split is not None:
-        taken, variant = split.chosen(Subscriber.id)
-        stmt = stmt.where(taken)
+        variant = split.variant(Subscriber.id)
+        if rest_only:
+            stmt = stmt.where(split.rest(Subscriber.id))
     chosen = stmt.add_columns(variant.label("variant")).subquery()
     columns = Delivery.__table__.c
     if db.engine.dialect.name == "postgresql":
@@ -165,6 +187,20 @@ def materialise(campaign_id: int, list_ids: Sequence[int], rules: Any = None, sp
     return int(db.session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id)) or 0)
 
 
+def count_rest(campaign_id: int) -> int:
+    """How many of an A/B-tested campaign's deliveries are its rest's (variant 0: held for the winner, or sent it)."""
+    return int(db.session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id,
+                                                            Delivery.variant == REST_VARIANT)) or 0)
+
+
+def retime_rest(campaign_id: int, send_times: SendTimes) -> None:
+    """Give the rest of a send-time-optimised A/B test's audience its send times as of now (its winner chosen)."""
+    db.session.execute(update(Delivery).where(Delivery.campaign_id == campaign_id, Delivery.variant == REST_VARIANT,
+                                              Delivery.status == DeliveryStatus.QUEUED)
+                       .values(retry_at=send_times.others).execution_options(synchronize_session=False))
+    send_times.own(campaign_id)
+
+
 def forget_subscribers(_sender: object = None, *, ids: Sequence[int]) -> None:
     """Keep deleted subscribers' deliveries for the campaigns' counts, without saying whose they were
     (the receiving domain stays: the reports count recipients per domain)."""
@@ -172,11 +208,21 @@ def forget_subscribers(_sender: object = None, *, ids: Sequence[int]) -> None:
                        .execution_options(synchronize_session=False))
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
-    """Deliveries a job may send now: queued and not waiting for a retry, or leased by a worker that died."""
+def _due(now: datetime, campaign_id: int) -> ColumnElement[bool]:
+    """Deliveries of a campaign a job may send now: queued and not waiting for a retry (nor for an A/B test's winner),
+    or leased by a worker that died."""
     waited = or_(Delivery.retry_at.is_(None), Delivery.retry_at <= now)
-    return or_(and_(Delivery.status == DeliveryStatus.QUEUED, waited),
+    return or_(and_(Delivery.status == DeliveryStatus.QUEUED, waited, ~_held(campaign_id)),
                and_(Delivery.status == DeliveryStatus.SENDING, Delivery.leased_until < now))
+
+
+def _held(campaign_id: int) -> ColumnElement[bool]:
+    """SQL: the delivery is of the rest of an A/B test's audience (variant 0), held while its winner is not chosen.
+
+    The test's row is read once per statement (an uncorrelated subquery), not once per delivery.
+    """
+    undecided = exists().where(ABTest.campaign_id == campaign_id, ABTest.winner.is_(None))
+    return and_(Delivery.variant == REST_VARIANT, undecided)
 
 
 @dataclass(frozen=True)
@@ -203,7 +249,7 @@ def claim(campaign_id: int, first_id: int, last_id: int, lease_seconds: int) -> 
     # "+ 0" keeps the planner on the primary key's id range (a few hundred rows): SQLite would otherwise
     # walk the campaign's whole (campaign_id, status) index, a million entries, holding the write lock.
     ids = select(Delivery.id).where(Delivery.id.between(first_id, last_id), Delivery.campaign_id + 0 == campaign_id,
-                                    _due(now))
+                                    _due(now, campaign_id))
     if db.engine.dialect.name == "postgresql":
         ids = ids.with_for_update(skip_locked=True)
     stmt = (update(Delivery).where(Delivery.id.in_(ids.scalar_subquery()))
@@ -317,7 +363,7 @@ def next_retry(campaign_id: int, first_id: int, last_id: int) -> datetime | None
     """
     return db.session.scalar(select(func.min(Delivery.retry_at)).where(
         Delivery.campaign_id == campaign_id, Delivery.id.between(first_id, last_id),
-        Delivery.status == DeliveryStatus.QUEUED, Delivery.retry_at.is_not(None)))
+        Delivery.status == DeliveryStatus.QUEUED, Delivery.retry_at.is_not(None), ~_held(campaign_id)))
 
 
 def settle(campaign_id: int) -> None:
@@ -346,7 +392,8 @@ class DeliveryRange(NamedTuple):
 
 def delivery_ranges(campaign_id: int, size: int, *, due_only: bool = False) -> list[DeliveryRange]:
     """Split a campaign's queued deliveries (or only those due now) into id ranges of ``size`` rows, never OFFSET."""
-    waiting = _due(utcnow()) if due_only else Delivery.status == DeliveryStatus.QUEUED
+    waiting = (_due(utcnow(), campaign_id) if due_only
+               else and_(Delivery.status == DeliveryStatus.QUEUED, ~_held(campaign_id)))
     numbered = select(Delivery.id, ((func.row_number().over(order_by=Delivery.id) - 1) // size).label("batch")).where(
         Delivery.campaign_id == campaign_id, waiting).subquery()
     bounds = select(func.min(numbered.c.id), func.max(numbered.c.id)).group_by(numbered.c.batch).order_by(
@@ -383,4 +430,5 @@ def stranded(campaign_id: int) -> list[int]:
     return list(db.session.scalars(select(Delivery.id).where(
         Delivery.campaign_id == campaign_id,
         or_(and_(Delivery.status == DeliveryStatus.SENDING, Delivery.leased_until < now),
-            and_(Delivery.status == DeliveryStatus.QUEUED, Delivery.retry_at <= now))).order_by(Delivery.id)))
+            and_(Delivery.status == DeliveryStatus.QUEUED, Delivery.retry_at <= now, ~_held(campaign_id))))
+        .order_by(Delivery.id)))

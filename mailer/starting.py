@@ -2,7 +2,8 @@
 
 "Send now" (mailer/sending.py) and a scheduled start (mailer/scheduling.py) both start here, with the
 sender's details the campaign keeps (fixed where a person started or scheduled it). An A/B-tested campaign
-starts with its test phase's share of the audience; choosing its winner (``send_winner``) sends the rest.
+fixes its whole audience at the start too, but sends its test phase's share only: the rest is held, and choosing the
+winner (``send_winner``) releases it, so no million-row insert waits for the winner.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def start(campaign: Campaign) -> None:
     compiled = [require_legal_details(version) for version in versions]
     first_start = campaign.started_at is None
     if first_start:
-        split = ab.split_for_test(test) if test else None
+        split = ab.split_of(test) if test else None
         campaign.to_send = queries.materialise(campaign.id, campaign.lists, segment_rules(campaign), split=split,
                                                send_times=send_times_of(campaign))
         campaign.started_at = utcnow()
@@ -61,15 +62,22 @@ def send_winner(campaign: Campaign, position: int, decided_by: str) -> int:
     """Choose an A/B test's winner and send it to the rest of the audience, held until now (queued at once while
     the campaign runs; a paused one queues them when it resumes); return how many recipients that adds."""
     test = ab.claim_winner(campaign, position, decided_by)
-    before = campaign.to_send
-    # One INSERT … SELECT, as the start's: the held buckets of whoever receives now.
-    campaign.to_send = queries.materialise(campaign.id, campaign.lists, segment_rules(campaign),
-                                           split=ab.split_for_rest(test), send_times=send_times_of(campaign))
+    held = queries.count_rest(campaign.id)
+    grew = not held
+    if grew:  # a test started by Kairan before 2026-12-07 did not insert its rest at the start: it does now
+        before = campaign.to_send
+        campaign.to_send = queries.materialise(campaign.id, campaign.lists, segment_rules(campaign),
+                                               split=ab.split_of(test), rest_only=True)
+        held = campaign.to_send - before
+    times = send_times_of(campaign)
+    if times is not None:  # the rest's hours start from now, not from the test phase's start
+        queries.retime_rest(campaign.id, times)
     db.session.commit()
-    audience_grew.send(campaign_id=campaign.id)  # a report counted the audience the test phase had
+    if grew:
+        audience_grew.send(campaign_id=campaign.id)  # a report counted the audience the test phase had
     if campaign.status == CampaignStatus.RUNNING:
         queue_batches(campaign)
-    return campaign.to_send - before
+    return held
 
 
 # What tracking, which knows when people open, gives a send-time-optimised campaign: its readers' send times.

@@ -3,8 +3,8 @@
 Figures count people only, as docs/architecture.md defines them: a variant's unique opens and clicks are its
 deliveries whose first_open_at / first_click_at the flusher set (people's; a machine's open never sets them),
 over its delivered messages (sent − bounced). Machines' opens are shown apart and never decide anything.
-The test phase's figures are those of the deliveries made before the winner was chosen; the rest of the
-audience, sent the winner afterwards, is counted apart.
+The test phase's figures are those of the variants' deliveries; the rest of the audience (variant 0, held until the
+winner is chosen, then sent it) is counted apart.
 
 The send reconciler's signal (core/signals.py ``reconciling``, every KAIRAN_RECONCILE_SECONDS, right after the
 event stream is flushed) chooses the winner of each test whose wait is over (``decide_due_tests``), on the one
@@ -20,7 +20,7 @@ from typing import Any
 
 from flask_babel import format_percent
 from flask_babel import gettext as _
-from sqlalchemy import case, distinct, func, literal, select
+from sqlalchemy import case, distinct, func, select
 from sqlalchemy.sql.functions import count
 
 from core.db import db, utcnow
@@ -28,12 +28,12 @@ from mailer import ab
 from mailer.ab_stats import CONFIDENCE, Comparison, sample_size, two_proportion_test
 from mailer.errors import CampaignStatusError
 from mailer.models import ABTest, Campaign, CampaignStatus, Delivery, DeliveryStatus, WinnerMeasure
+from mailer.queries import REST_VARIANT
 from mailer.starting import send_winner
 from tracking.metrics import rate
 from tracking.models import Bounce, BounceType, Conversion, EventKind, TrackingEvent
 
 log = logging.getLogger(__name__)
-TEST, REST = "test", "rest"  # the test phase's deliveries, and those of the rest sent the winner
 
 
 @dataclass(frozen=True)
@@ -88,44 +88,39 @@ def conversions_by_variant(test: ABTest) -> dict[int, int]:
     per variant position."""
     converted = (select(Delivery.variant, count(distinct(Conversion.delivery_id)))
                  .join(Delivery, Delivery.id == Conversion.delivery_id)
-                 .where(Conversion.campaign_id == test.campaign_id))
-    if test.decided_at is not None:
-        converted = converted.where(Delivery.created_at < test.decided_at)
+                 .where(Conversion.campaign_id == test.campaign_id, Delivery.variant != REST_VARIANT))
     return {variant: int(number) for variant, number in db.session.execute(converted.group_by(Delivery.variant))}
 
 
 def figures(test: ABTest) -> tuple[list[VariantFigures], VariantFigures | None]:
-    """Each variant's test-phase figures, and those of the rest of the audience sent the winner (if sent yet)."""
+    """Each variant's test-phase figures, and those of the rest of the audience sent the winner (once chosen)."""
     campaign_id = test.campaign_id
-    phase = (case((Delivery.created_at >= test.decided_at, REST), else_=TEST) if test.decided_at is not None
-             else literal(TEST)).label("phase")
     totals = db.session.execute(
-        select(Delivery.variant, phase, count(), func.count(case((Delivery.status == DeliveryStatus.SENT, 1))),
+        select(Delivery.variant, count(), func.count(case((Delivery.status == DeliveryStatus.SENT, 1))),
                func.count(Delivery.first_open_at), func.count(Delivery.first_click_at))
-        .where(Delivery.campaign_id == campaign_id).group_by(Delivery.variant, phase)).all()
-    bounced = dict(((variant, phase_), number) for variant, phase_, number in db.session.execute(
-        select(Delivery.variant, phase, count(distinct(Bounce.delivery_id)))
+        .where(Delivery.campaign_id == campaign_id).group_by(Delivery.variant)).all()
+    bounced = dict(db.session.execute(
+        select(Delivery.variant, count(distinct(Bounce.delivery_id)))
         .join(Delivery, Delivery.id == Bounce.delivery_id)
         .where(Bounce.campaign_id == campaign_id, Bounce.type != BounceType.COMPLAINT,
-               Delivery.status == DeliveryStatus.SENT).group_by(Delivery.variant, phase)))
-    machine = dict(((variant, phase_), number) for variant, phase_, number in db.session.execute(
-        select(Delivery.variant, phase, count(distinct(TrackingEvent.delivery_id)))
+               Delivery.status == DeliveryStatus.SENT).group_by(Delivery.variant)).all())
+    machine = dict(db.session.execute(
+        select(Delivery.variant, count(distinct(TrackingEvent.delivery_id)))
         .join(Delivery, Delivery.id == TrackingEvent.delivery_id)
         .where(TrackingEvent.campaign_id == campaign_id, TrackingEvent.kind == EventKind.OPEN,
                TrackingEvent.human.is_(False), Delivery.first_open_at.is_(None))
-        .group_by(Delivery.variant, phase)))
+        .group_by(Delivery.variant)).all())
     conversions = conversions_by_variant(test)
-    found = {(variant, phase_): (recipients, sent, opened, clicked)
-             for variant, phase_, recipients, sent, opened, clicked in totals}
+    found = {variant: (recipients, sent, opened, clicked) for variant, recipients, sent, opened, clicked in totals}
 
-    def of(position: int, phase_: str) -> VariantFigures:
-        recipients, sent, opened, clicked = found.get((position, phase_), (0, 0, 0, 0))
-        return VariantFigures(position, ab.label(position), recipients, sent, bounced.get((position, phase_), 0),
-                              opened, clicked, machine.get((position, phase_), 0),
-                              None if phase_ == REST else conversions.get(position, 0))
+    def of(variant: int, position: int) -> VariantFigures:
+        recipients, sent, opened, clicked = found.get(variant, (0, 0, 0, 0))
+        return VariantFigures(position, ab.label(position), recipients, sent, bounced.get(variant, 0), opened,
+                              clicked, machine.get(variant, 0),
+                              None if variant == REST_VARIANT else conversions.get(position, 0))
 
-    variants = [of(v.position, TEST) for v in test.variants]
-    rest = of(test.winner, REST) if test.winner and (test.winner, REST) in found else None
+    variants = [of(v.position, v.position) for v in test.variants]
+    rest = of(REST_VARIANT, test.winner) if test.winner and REST_VARIANT in found else None
     return variants, rest
 
 

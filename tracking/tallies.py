@@ -143,7 +143,7 @@ def count_audiences() -> int:
 
 
 def recount_audience(_sender: object = None, *, campaign_id: int) -> None:
-    """An A/B test's winner went to the rest of the audience: forget the audience counted for its test phase (the
+    """An older A/B test's rest was inserted with its winner: forget the audience counted for its test phase (the
     reconciler counts it again) and the figures cached from it."""
     db.session.execute(delete(CampaignAudience).where(CampaignAudience.campaign_id == campaign_id))
     db.session.commit()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from core.db import db
 from mailer.ab_stats import normal_cdf, sample_size, two_proportion_test
@@ -135,23 +135,25 @@ def test_the_keyed_hash_assigns_each_subscriber_once_and_the_same_way_every_time
             db.session.add(campaign)
             db.session.flush()
             ids.append(campaign.id)
-        split = Split(key_a=1_234_567, key_b=89_101, share=20, variants=3, winner=None)
-        test_phase = materialise(ids[0], [list_id], split=split)
-        assert materialise(ids[1], [list_id], split=split) == test_phase  # the same key: the same people
-        rest = materialise(ids[0], [list_id], split=Split(1_234_567, 89_101, 20, 3, winner=2)) - test_phase
-        assert test_phase + rest == 300  # the test phase and the rest: everyone once (the unique key holds)
-        assert 30 <= test_phase <= 90  # 20 % of 300, give or take chance
+        split = Split(key_a=1_234_567, key_b=89_101, share=20, variants=3)
+        assert materialise(ids[0], [list_id], split=split) == 300  # everyone once: the test phase and the rest
+        assert materialise(ids[1], [list_id], split=split) == 300
         variants = dict(db.session.execute(select(Delivery.variant, func.count()).where(
-            Delivery.campaign_id == ids[0], Delivery.created_at.is_not(None)).group_by(Delivery.variant)).all())
-        assert set(variants) == {1, 2, 3} and variants[2] > rest  # the rest all got B
+            Delivery.campaign_id == ids[0]).group_by(Delivery.variant)).all())
+        test_phase = 300 - variants[0]  # the rest, variant 0, held for the winner
+        assert set(variants) == {0, 1, 2, 3} and 30 <= test_phase <= 90  # 20 % of 300, give or take chance
         first = dict(db.session.execute(select(Delivery.subscriber_id, Delivery.variant).where(
-            Delivery.campaign_id == ids[0], Delivery.id <= Delivery.id)).all())
+            Delivery.campaign_id == ids[0])).all())
         second = dict(db.session.execute(select(Delivery.subscriber_id, Delivery.variant).where(
             Delivery.campaign_id == ids[1])).all())
-        assert all(first[s] == v for s, v in second.items())
-        other = materialise(ids[2], [list_id], split=Split(7_654_321, 5, 20, 3, winner=None))
-        others = set(db.session.scalars(select(Delivery.subscriber_id).where(Delivery.campaign_id == ids[2])))
-        assert other and others != set(second)  # another test's key chooses other people
+        assert first == second  # the same key: the same people in the same variants
+        # A test started before the rest was inserted at the start gets only the rest, once
+        db.session.execute(delete(Delivery).where(Delivery.campaign_id == ids[1], Delivery.variant == 0))
+        assert materialise(ids[1], [list_id], split=split, rest_only=True) == 300
+        materialise(ids[2], [list_id], split=Split(7_654_321, 5, 20, 3))
+        others = set(db.session.scalars(select(Delivery.subscriber_id).where(Delivery.campaign_id == ids[2],
+                                                                             Delivery.variant != 0)))
+        assert others and others != {s for s, v in second.items() if v}  # another test's key chooses other people
         db.session.rollback()
 
 
@@ -166,8 +168,10 @@ def test_an_editor_chooses_the_winner_by_hand_and_each_variant_has_its_own_conte
     early = admin.post(f"/api/campaigns/{campaign_id}/ab/winner", json={"variant": "B"})
     assert early.status_code == 400 and "once the test phase has been sent" in early.get_json()["message"]
     test_phase = admin.put(f"/api/campaigns/{campaign_id}/status", json={"status": "running"}).get_json()["data"]
+    assert test_phase["to_send"] == 40  # the whole audience is fixed at the start: the rest is held
     run_jobs(app)
-    assert capture.count() == test_phase["to_send"]
+    test_phase_sent = capture.count()
+    assert 0 < test_phase_sent < 40
     bodies = {}
     for entry in capture.page(1, 100)[0]:
         mail = capture.get(entry.key)
@@ -181,15 +185,29 @@ def test_an_editor_chooses_the_winner_by_hand_and_each_variant_has_its_own_conte
                       ({"variant": "C"}, "Choose a variant from A to B.")):
         refused = admin.post(f"/api/campaigns/{campaign_id}/ab/winner", json=bad)
         assert refused.status_code == 400 and refused.get_json()["message"] == says
+    with app.app_context():  # three of the rest, held, leave while the test runs: the winner must not reach them
+        held = list(db.session.scalars(select(Delivery.subscriber_id).where(
+            Delivery.campaign_id == campaign_id, Delivery.variant == 0).order_by(Delivery.id)))
+    assert len(held) == 40 - test_phase_sent and len(held) >= 3
+    left, blocked, suppressed = held[:3]
+    assert admin.put("/api/subscribers/lists", json={"ids": [left], "action": "unsubscribe",
+                                                     "target_list_ids": [list_id]}).status_code == 200
+    assert admin.put(f"/api/subscribers/{blocked}/blocklist").status_code == 200
+    address = admin.get(f"/api/subscribers/{suppressed}").get_json()["data"]["email"]
+    assert admin.post("/api/suppressions", json={"value": address, "reason": "manual"}).status_code == 200
     chosen = admin.post(f"/api/campaigns/{campaign_id}/ab/winner", json={"variant": "b"}).get_json()["data"]
-    assert chosen["added"] == 40 - test_phase["to_send"] and chosen["ab_test"]["decided_by"] == "boss"
+    assert chosen["added"] == 40 - test_phase_sent and chosen["ab_test"]["decided_by"] == "boss"
     again = admin.post(f"/api/campaigns/{campaign_id}/ab/winner", json={"variant": "A"})
     assert again.status_code == 400
     assert again.get_json()["message"] == "The winner of this test has already been chosen."
     run_jobs(app)
-    assert capture.count() == 40
+    assert capture.count() == 37
     subjects = [entry.subject for entry in capture.page(1, 100)[0]]
-    assert subjects.count("件名B") == 40 - subjects.count("件名A")
+    assert subjects.count("件名B") == 37 - subjects.count("件名A")
+    with app.app_context():
+        statuses = dict(db.session.execute(select(Delivery.subscriber_id, Delivery.status).where(
+            Delivery.campaign_id == campaign_id, Delivery.subscriber_id.in_(held[:3]))).all())
+    assert set(statuses.values()) == {"suppressed"} and len(statuses) == 3
     assert admin.get(f"/api/campaigns/{campaign_id}").get_json()["data"]["status"] == "finished"
 
 

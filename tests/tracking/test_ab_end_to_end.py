@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from core import clock
 from core.db import db
-from mailer.models import ABTest, Delivery
+from mailer.models import ABTest, Delivery, DeliveryStatus
 from mailer.outbox import Outbox
 from tests.helpers import api_user, wait_until
 from tests.mailer.helpers import Workers
@@ -43,6 +43,11 @@ def messages(capture: Outbox) -> dict[str, tuple[str, str, list[str]]]:
     return found
 
 
+def phase_size(api: FlaskClient, campaign_id: int) -> int:
+    """The recipients of a started A/B campaign's test phase, as its results say."""
+    return sum(v["recipients"] for v in api.get(f"/api/campaigns/{campaign_id}/ab").get_json()["data"]["variants"])
+
+
 def test_variant_b_wins_on_peoples_clicks_though_a_has_more_machine_opens_and_the_rest_get_b(
         moving: Flask, capture: Outbox, moved_workers: Workers) -> None:
     app, redis_url = moving, moving.config["KAIRAN"].redis_url
@@ -64,7 +69,8 @@ def test_variant_b_wins_on_peoples_clicks_though_a_has_more_machine_opens_and_th
     # 60 recipients, 15 a variant: far too few to tell click rates apart, and the API says so before sending.
     assert campaign["ab_test"]["warning"] and campaign["ab_test"]["warning"] in campaign["warnings"]
     started = api.put(f"/api/campaigns/{campaign['id']}/status", json={"status": "running"}).get_json()["data"]
-    test_phase = started["to_send"]
+    assert started["to_send"] == READERS  # the whole audience is fixed at the start; the rest is held for the winner
+    test_phase = phase_size(api, campaign["id"])
     assert 15 <= test_phase <= 45  # half of 60 by the keyed hash, give or take chance
     wait_until(lambda: capture.count() == test_phase, timeout=60)
     sent = messages(capture)
@@ -72,9 +78,9 @@ def test_variant_b_wins_on_peoples_clicks_though_a_has_more_machine_opens_and_th
     group_b = sorted(address for address, (subject, _p, _l) in sent.items() if subject == SUBJECT_B)
     assert len(group_a) + len(group_b) == test_phase and len(group_a) >= 4 and len(group_b) >= 4
     with app.app_context():  # the variant each delivery recorded is the one its message carried
-        recorded = {row.variant for row in db.session.scalars(select(Delivery).where(
+        recorded = {row.variant: row.status for row in db.session.scalars(select(Delivery).where(
             Delivery.campaign_id == campaign["id"]))}
-        assert recorded == {1, 2}
+        assert set(recorded) == {0, 1, 2} and recorded[0] == DeliveryStatus.QUEUED  # 0: the rest, held
 
     reader = app.test_client()
     for address in group_a:  # Apple prefetches every message of A as it arrives: machines' opens, not people's
@@ -124,8 +130,8 @@ def test_the_variant_with_a_purchase_wins_though_the_other_has_more_clicks(movin
         "body": '<p><a href="https://shop.example.jp/sale">セール会場へ</a></p>',
         "ab_test": {"variants": [{}, {"subject": SUBJECT_B}], "test_share": 50, "wait_hours": 2,
                     "measure": "conversions"}}).get_json()["data"]
-    test_phase = api.put(f"/api/campaigns/{created['id']}/status", json={"status": "running"}).get_json()["data"][
-        "to_send"]
+    api.put(f"/api/campaigns/{created['id']}/status", json={"status": "running"})
+    test_phase = phase_size(api, created["id"])
     wait_until(lambda: capture.count() == test_phase, timeout=60)
     sent = messages(capture)
     groups = {subject: sorted(a for a, (s, _p, _l) in sent.items() if s == subject) for subject in (SUBJECT_A,
