@@ -44,8 +44,8 @@ def reader_of(token: str) -> Reader | None:
     ids = read_mark_token(Mark.SURVEY, token) if token else None
     if ids is None or len(ids) != 1:
         return None
-    row = db.session.execute(select(Delivery.subscriber_id, Campaign).join(Campaign, Campaign.id == Delivery.campaign_id)
-                             .where(Delivery.id == ids[0])).first()
+    row = db.session.execute(select(Delivery.subscriber_id, Campaign)
+                             .join(Campaign, Campaign.id == Delivery.campaign_id).where(Delivery.id == ids[0])).first()
     if row is None or row[0] is None:
         raise UnknownReaderError()
     return Reader(ids[0], row[0], row[1])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 
 from surveys.errors import UnknownAnswerError, UnknownQuestionError
@@ -19,7 +20,7 @@ class Question:
 
     name: str
     answers: dict[str, int]
-    wording: str  # a lazy string: worded in the reader's language when shown
+    wording: LazyString  # worded in the reader's language when shown
 
     def score(self, answer: str) -> int:
         """The score an answer stands for, or a clear error for one this question does not take."""
@@ -37,10 +38,10 @@ class Question:
 NPS, SATISFACTION, YES_NO = "nps", "satisfaction", "yes_no"
 QUESTIONS = {
     NPS: Question(NPS, {str(n): n for n in range(11)},
-                  _l("How likely are you to recommend us to a friend or colleague?")),  # type: ignore[arg-type]
+                  _l("How likely are you to recommend us to a friend or colleague?")),
     SATISFACTION: Question(SATISFACTION, {str(n): n for n in range(1, 6)},
-                           _l("How satisfied are you?")),  # type: ignore[arg-type]
-    YES_NO: Question(YES_NO, {"yes": 1, "no": 0}, _l("Was this helpful?")),  # type: ignore[arg-type]
+                           _l("How satisfied are you?")),
+    YES_NO: Question(YES_NO, {"yes": 1, "no": 0}, _l("Was this helpful?")),
 }
 MAX_COMMENT = 2000  # characters: a comment, not a letter
 

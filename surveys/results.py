@@ -67,18 +67,18 @@ def campaign_results(campaign_id: int) -> list[QuestionResult]:
                 SurveyAnswer.campaign_id == campaign_id).group_by(SurveyAnswer.question, SurveyAnswer.score)):
         counts.setdefault(question, {})[score] = number
     results = []
-    for name, question in QUESTIONS.items():
+    for name, asked in QUESTIONS.items():
         if name not in counts:
             continue
         comments = db.session.execute(
             select(SurveyAnswer.score, SurveyAnswer.comment, SurveyAnswer.answered_at)
             .where(SurveyAnswer.campaign_id == campaign_id, SurveyAnswer.question == name, SurveyAnswer.comment != "")
             .order_by(SurveyAnswer.answered_at.desc()).limit(COMMENTS_SHOWN))
-        scores = sorted(set(question.answers.values()), reverse=question.name != NPS)
+        scores = sorted(set(asked.answers.values()), reverse=name != NPS)
         results.append(QuestionResult(
-            question, sum(counts[name].values()), score_of(question, counts[name]),
-            [(question.label(score), counts[name].get(score, 0)) for score in scores],
-            [Comment(question.label(score), text, at) for score, text, at in comments]))
+            asked, sum(counts[name].values()), score_of(asked, counts[name]),
+            [(asked.label(score), counts[name].get(score, 0)) for score in scores],
+            [Comment(asked.label(score), text, at) for score, text, at in comments]))
     return results
 
 
