@@ -88,7 +88,8 @@ def events(app: Flask) -> list[tuple[str, dict[str, Any], EventSource]]:
     with app.app_context():
         return sorted(((name, properties, source) for name, properties, source in db.session.execute(
             select(Subscriber.name, Event.properties, Event.source)
-            .join(Subscriber, Subscriber.id == Event.subscriber_id).where(Event.name == "survey.answered"))), key=lambda row: (row[0], row[1]["question"]))
+            .join(Subscriber, Subscriber.id == Event.subscriber_id).where(Event.name == "survey.answered"))),
+            key=lambda row: (row[0], row[1]["question"]))
 
 
 def test_a_scanner_following_every_survey_link_answers_nothing(app: Flask,
