@@ -22,7 +22,7 @@ from sqlalchemy import Select, select
 
 from core.db import db
 from core.errors import ValidationError
-from core.inputs import whole_number
+from core.inputs import ID_MAX, whole_number
 from lists.consent_evidence import describe, operator
 from lists.export import EXPORT_BATCH, EXPORT_ENCODINGS, csv_stream
 from lists.export_columns import header_row, local_time
@@ -59,7 +59,7 @@ def _day(value: str | None, field: str) -> date | None:
 def read_filters(args: Mapping[str, Any]) -> ConsentFilters:
     """Read the export's choices from a query string or form (list_id, from, to, encoding); each bad one named."""
     raw_list = (args.get("list_id") or "").strip()
-    list_id = whole_number(raw_list, "list_id") if raw_list else None
+    list_id = whole_number(raw_list, "list_id", maximum=ID_MAX) if raw_list else None
     if list_id is not None:
         get_list(list_id)  # an unknown list is said so, not exported as an empty file
     start, end = _day(args.get("from"), "from"), _day(args.get("to"), "to")

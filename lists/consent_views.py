@@ -58,12 +58,14 @@ def api_export() -> Any:
         uuid. Cells are formula-safe. Records of deleted subscribers are gone with them.
       parameters:
         - {in: query, name: list_id, schema: {type: integer, minimum: 1},
-           description: One list; all lists when left out.}
-        - {in: query, name: from, schema: {type: string, format: date}, description: First day (local), included.}
-        - {in: query, name: to, schema: {type: string, format: date}, description: Last day (local), included.}
+           description: 'One list; all lists when left out.'}
+        - {in: query, name: from, schema: {type: string, format: date},
+           description: 'The first day (local), included.'}
+        - {in: query, name: to, schema: {type: string, format: date}, description: 'The last day (local), included.'}
         - {in: query, name: encoding, schema: {type: string, enum: [utf-8, cp932], default: utf-8},
-           description: UTF-8 with a BOM, or CP932 (Shift_JIS) for older Excel.}
-        - {in: query, name: headers, schema: {type: string, enum: [en, ja]}, description: The header row's language.}
+           description: 'UTF-8 with a BOM, or CP932 (Shift_JIS) for older Excel.'}
+        - {in: query, name: headers, schema: {type: string, enum: [en, ja]},
+           description: "The header row's language."}
       responses:
         200:
           description: The CSV.
