@@ -19,8 +19,7 @@ from lists.services import create_list
 from lists.subscribers import Consent, create_subscriber
 from mailer.outbox import Outbox
 from surveys.models import SurveyAnswer
-from tests.browser.helpers import ja_context, log_in, screenshot
-from tests.browser.test_compose import add_block
+from tests.browser.helpers import add_block, ja_context, log_in, screenshot
 from tests.helpers import run_jobs
 
 pytestmark = pytest.mark.browser

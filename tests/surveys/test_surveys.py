@@ -41,7 +41,8 @@ def sent(app: Flask, client: FlaskClient, capture: Outbox) -> dict[str, dict[str
         client.post("/api/subscribers", headers=headers, json={
             "email": f"{name}@example.jp", "name": name, "lists": [list_id], "preconfirm_subscriptions": True})
     links = "".join(f'<a href="{base}/survey/nps/{n}">{n}</a>' for n in range(11))
-    body = f'<p>ご意見をお聞かせください</p><p>{links}</p><p><a href="{base}/survey/yes_no/yes">はい</a></p>'
+    body = (f'<p>ご意見をお聞かせください</p><p>{links}</p><p><a href="{base}/survey/yes_no/yes">はい</a></p>'
+            f'<p><a href="{base}/survey/satisfaction/4">4</a><a href="{base}/survey/satisfaction/5">5</a></p>')
     campaign = client.post("/api/campaigns", headers=headers, json={
         "name": "アンケート", "subject": "ご意見をお聞かせください", "content_type": "html", "lists": [list_id],
         "body": body}).get_json()["data"]
@@ -54,7 +55,7 @@ def sent(app: Flask, client: FlaskClient, capture: Outbox) -> dict[str, dict[str
     for entry in capture.page(1, 50)[0]:
         html = capture.get(entry.key).html or ""  # type: ignore[union-attr]
         clicks = re.findall(r'href="http://[^/"]+(/c/[0-9a-f-]+)"', html)
-        answers = [f"nps/{n}" for n in range(11)] + ["yes_no/yes"]
+        answers = [f"nps/{n}" for n in range(11)] + ["yes_no/yes", "satisfaction/4", "satisfaction/5"]
         found[parseaddr(entry.to)[1].split("@")[0]] = dict(zip(answers, clicks, strict=True))
     return found
 
@@ -130,7 +131,8 @@ def test_answers_reach_the_timeline_segments_and_the_report(app: Flask, client: 
                                                             sent: dict[str, dict[str, str]],
                                                             users: dict[str, str]) -> None:
     for reader, choice, comment in (("ann", "nps/10", "いつも助かっています"), ("ben", "nps/9", ""),
-                                    ("cat", "nps/3", "届くのが遅い"), ("dan", "yes_no/yes", "")):
+                                    ("cat", "nps/3", "届くのが遅い"), ("dan", "yes_no/yes", ""),
+                                    ("ann", "satisfaction/4", ""), ("ben", "satisfaction/5", "")):
         assert answer(app.test_client(), sent[reader][choice], comment).status_code == 200
     assert nps({10: 1, 9: 1, 3: 1}) == pytest.approx(100 / 3)
     with app.app_context():
@@ -149,7 +151,7 @@ def test_answers_reach_the_timeline_segments_and_the_report(app: Flask, client: 
                         headers={"Accept-Language": "ja"}).get_data(as_text=True)
     assert "NPS +33" in report and "3件の回答" in report
     assert "届くのが遅い" in report and "いつも助かっています" in report
-    assert "はい: 100.0%" in report
+    assert "はい: 100.0%" in report and "平均 4.5 / 5" in report
 
 
 def test_bad_survey_links_are_answered_clearly(app: Flask, client: FlaskClient,
