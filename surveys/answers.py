@@ -8,6 +8,7 @@ and an automation triggered by the first answer is not started twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -103,3 +104,10 @@ def _store_event(reader: Reader, question: Question, answer: str, score: int, co
         db.session.execute(update(Event).where(Event.idempotency_key == key)
                            .values(properties=properties, occurred_at=utcnow()))
         db.session.commit()
+
+
+def forget_subscribers(_sender: object = None, *, ids: Sequence[int]) -> None:
+    """Keep deleted subscribers' answers for the campaigns' scores, without whose they were or what they wrote (a
+    comment may name them); on core.signals.subscribers_deleting, in the deleting transaction."""
+    db.session.execute(update(SurveyAnswer).where(SurveyAnswer.subscriber_id.in_(ids))
+                       .values(subscriber_id=None, comment="").execution_options(synchronize_session=False))

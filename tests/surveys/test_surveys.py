@@ -199,3 +199,15 @@ def test_an_answer_starts_an_automation_once(app: Flask, sent: dict[str, dict[st
         triggers.react()
         started = sorted(db.session.scalars(select(Subscriber.name).join(Run, Run.subscriber_id == Subscriber.id)))
     assert started == ["ann", "ben"]
+
+
+def test_a_deleted_subscribers_answer_keeps_the_score_and_forgets_them(app: Flask, client: FlaskClient,
+                                                                      sent: dict[str, dict[str, str]]) -> None:
+    assert answer(app.test_client(), sent["cat"]["nps/3"], "担当の佐藤さんの対応が悪かった").status_code == 200
+    headers = {"Authorization": f"token {api_user(app, 'admin', 'privacy')}"}
+    with app.app_context():
+        cat = db.session.scalar(select(Subscriber.id).where(Subscriber.name == "cat"))
+    assert client.delete(f"/api/subscribers/{cat}", headers=headers).status_code == 200
+    with app.app_context():
+        kept = db.session.execute(select(SurveyAnswer.subscriber_id, SurveyAnswer.score, SurveyAnswer.comment)).all()
+    assert [tuple(row) for row in kept] == [(None, 3, "")]  # the campaign's NPS keeps it; nobody's words remain
