@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from automations.events import events_as_dicts, events_of_body, events_query, ingest
+from automations.models import EventSource
 from core.api import paginate
 from core.auth import Permission, require
 from core.inputs import json_body, moment, optional_id_arg
@@ -61,7 +62,8 @@ EVENT = {
         "email": {"type": "string"}, "name": {"type": "string"}, "properties": {"type": "object"},
         "occurred_at": {"type": "string", "format": "date-time"},
         "received_at": {"type": "string", "format": "date-time"},
-        "idempotency_key": {"type": "string", "nullable": True}, "source": {"type": "string", "enum": ["api", "csv"]},
+        "idempotency_key": {"type": "string", "nullable": True},
+        "source": {"type": "string", "enum": [source.value for source in EventSource]},  # survey: surveys/answers.py
     },
 }
 

@@ -21,6 +21,7 @@ class EventSource(StrEnum):
 
     API = "api"
     CSV = "csv"
+    SURVEY = "survey"  # a reader's confirmed answer to a survey in mail (surveys/answers.py)
 
 
 class Event(db.Model):  # type: ignore[name-defined]

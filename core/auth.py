@@ -49,6 +49,8 @@ class Permission(StrEnum):
     BOUNCES_READ = "bounces:get"
     BOUNCES_MANAGE = "bounces:manage"
     SETTINGS_MANAGE = "settings:manage"
+    # The consent records' export (特定電子メール法's proof of consent): addresses, IPs and browsers. Admins only.
+    CONSENT_EXPORT = "consent:export"
     USERS_MANAGE = "users:manage"
 
 

@@ -36,3 +36,14 @@ run_message_failed = kairan.signal("run-message-failed")
 # at the start) had its rest inserted (the campaign's deliveries grew after it started, committed): tracking counts
 # the campaign's audience again. Argument: campaign_id (int).
 audience_grew = kairan.signal("audience-grew")
+
+# Sent by surveys after a reader's confirmed answer to a survey in mail is stored (committed), first or again (the
+# latest wins): webhooks send it on. Arguments: subscriber_id (int), campaign_id (int), delivery_id (int),
+# question (str: nps, satisfaction, yes_no), answer (str, as the link wrote it), score (int), comment (str),
+# first (bool: False when it replaced an earlier answer from the same message).
+survey_answered = kairan.signal("survey-answered")
+
+# Sent by lists when someone downloads the consent records (page or API), before the file streams: the audit log
+# records every export and who took it. Arguments: user (str: the username or API user), list_id (int | None),
+# start (str | None), end (str | None, days as 2026-04-01), encoding (str).
+consent_records_exported = kairan.signal("consent-records-exported")

@@ -61,6 +61,7 @@ class Mark(StrEnum):
     UNSUBSCRIBE = "u"  # List-Unsubscribe's mailto: address (the inbound server reads it)
     MESSAGE = "m"  # the Message-ID: the same on every try, from any machine, so a receiver can drop a copy
     CONVERSION = "k"  # kairan_c: the redirect hands it to the shop, whose checkout sends it back with a purchase
+    SURVEY = "s"  # the redirect hands it to a survey answer's confirm page: whose answer it is
 
 
 # The local parts of the two addresses a message carries for its delivery, each followed by its mark token: the

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from lists import queues  # noqa: F401  (declares lists' queue on import, before the app is built)
+from lists.settings import CONSENT  # noqa: F401  (declared before the settings are read)
 
 # Request bodies of the lists API, as listmonk accepts them (shown in /api/openapi.json).
 LIST_INPUT = {
@@ -62,12 +63,14 @@ SEGMENT_INPUT = {
 
 
 def init_app(app: Flask) -> None:
-    """Register the lists pages and API routes, and the sweep of old import files."""
+    """Register the lists pages and API routes, the sweep of old import files and that of old consent records."""
     from core import timeline
     from core.api import register_schema
     from core.queues import DEFAULT_QUEUE, register_periodic
     from lists import (
         api,
+        consent_retention,
+        consent_views,
         import_api,
         import_views,
         imports,
@@ -95,10 +98,13 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(segment_views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(subscriber_api.bp)
+    app.register_blueprint(consent_views.bp)
+    app.register_blueprint(consent_views.api_bp)
     register_schema(app, "ListInput", LIST_INPUT)
     register_schema(app, "SubscriberInput", SUBSCRIBER_INPUT)
     register_schema(app, "SegmentInput", SEGMENT_INPUT)
     register_schema(app, "SubscriberQuery", SUBSCRIBER_QUERY)
     timeline.register(app, subscription_events)
     register_periodic(app, DEFAULT_QUEUE, imports.sweep, imports.SWEEP_SECONDS)
+    register_periodic(app, DEFAULT_QUEUE, consent_retention.sweep, consent_retention.SWEEP_SECONDS)
     labels.init_app(app)

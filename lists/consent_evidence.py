@@ -42,3 +42,13 @@ def describe(evidence: str) -> str:
         return evidence
     phrase = PHRASES.get(str(values.get("code")))
     return phrase({str(k): str(v) for k, v in values.items()}) if phrase else evidence
+
+
+def operator(evidence: str) -> str:
+    """Who made the change, when a person of ours did (an admin, an API user, an import's user); else empty."""
+    if not evidence.startswith('{"code":'):
+        return ""
+    try:
+        return str(json.loads(evidence).get("user", ""))
+    except ValueError:
+        return ""

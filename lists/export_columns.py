@@ -35,6 +35,8 @@ COLUMN_LABELS = {
     "clicks": _l("Clicks"), "unique_clicks": _l("Unique clicks"), "machine_clicks": _l("Machine clicks"),
     "domain": _l("Domain"), "recipients": _l("Recipients"), "sent": _l("Sent"), "bounced": _l("Bounced"),
     "opened": _l("Opened"), "clicked": _l("Clicked"),
+    "recorded_at": _l("Recorded at"), "list": _l("List"), "method": _l("Method"), "evidence": _l("Evidence"),
+    "ip": _l("IP address"), "user_agent": _l("Browser"), "operator": _l("Operator"),
 }
 
 

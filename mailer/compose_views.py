@@ -11,7 +11,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, send_from_directory, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -44,7 +55,7 @@ from mailer.layouts import all_templates
 from mailer.media import all_media, media_as_dict
 from mailer.models import Campaign, CampaignStatus, ContentType, WinnerMeasure
 from mailer.overview import all_tags, campaigns_query, delivery_counts
-from mailer.paths import ARCHIVE_MESSAGE
+from mailer.paths import ARCHIVE_MESSAGE, SURVEY_ANSWER
 from mailer.previews import preview
 from mailer.scheduling import check_future, local_input_value, local_zone, parse_local_time, queue_start, soon
 from mailer.sending import MOVES, audience_size, campaign_progress, change_status
@@ -324,6 +335,12 @@ def _back_to(campaign: Campaign) -> Any:
     if back.startswith("/campaigns/?") or back == "/campaigns/":
         return redirect(back)
     return redirect(url_for("compose.campaign_preview", campaign_id=campaign.id))
+
+
+@bp.app_template_global()
+def survey_link_base() -> str:
+    """Where the visual editor's survey blocks link to, before ``<question>/<answer>`` (a tracked link when sent)."""
+    return str(current_app.config["KAIRAN"].base_url) + SURVEY_ANSWER.prefix
 
 
 @bp.app_template_global()

@@ -13,3 +13,7 @@ ARCHIVE_MESSAGE = PublicPath("/archive/<campaign_uuid>")  # a campaign's web ver
 MEDIA_FILE = PublicPath("/media/<uuid>.<ext>")  # an uploaded image, when Kairan serves them itself
 OPEN_PIXEL = PublicPath("/o/<token>.gif")
 CLICK = PublicPath("/c/<token>")
+# A survey answer's confirm page (surveys/views.py). The visual editor's survey blocks link to it; when the click
+# redirect sends a reader there, it adds SURVEY_PARAMETER: the delivery, signed (core.tokens.Mark.SURVEY).
+SURVEY_ANSWER = PublicPath("/survey/<question>/<answer>")
+SURVEY_PARAMETER = "d"

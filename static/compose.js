@@ -118,6 +118,32 @@
   blocks.add("kairan-footer", { attributes: { class: "fa fa-info-circle" }, label: labels.footer, category: labels.category,
     content: '<table role="presentation" width="100%"><tr><td style="' + cell + 'font-size:12px;color:#5f6b7a;text-align:center;">' +
       labels.footer_text + "</td></tr></table>" });
+  // Survey blocks: each answer a link to the confirm page (/survey/<question>/<answer>), tracked when sent; the
+  // question is named by its kind, so a message asks each kind once. Tables and inline styles only, as mail needs.
+  function survey(question, wording, answers, low, high) {
+    var width = Math.floor(100 / answers.length);
+    var cells = answers.map(function (a) {
+      return '<td width="' + width + '%" style="padding:2px;text-align:center;"><a href="' + mount.dataset.survey +
+        question + "/" + a[0] + '" style="display:block;padding:10px 0;border:1px solid #1f3a5f;border-radius:4px;' +
+        'color:#1f3a5f;font-weight:bold;text-decoration:none;font-size:15px;">' + a[1] + "</a></td>";
+    }).join("");
+    var ends = low ? '<tr><td style="padding:4px 2px 0 2px;font-size:12px;color:#5f6b7a;">' + low + "</td>" +
+      '<td style="padding:4px 2px 0 2px;font-size:12px;color:#5f6b7a;text-align:right;">' + high + "</td></tr>" : "";
+    return '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" data-survey="' + question + '">' +
+      '<tr><td style="padding:8px 0;font-weight:bold;">' + wording + "</td></tr>" +
+      '<tr><td><table role="presentation" width="100%" cellpadding="0" cellspacing="0"><tr>' + cells + "</tr></table></td></tr>" +
+      (ends ? '<tr><td><table role="presentation" width="100%" cellpadding="0" cellspacing="0">' + ends + "</table></td></tr>" : "") +
+      "</table>";
+  }
+  function range(from, to) { var out = []; for (var n = from; n <= to; n++) out.push([String(n), String(n)]); return out; }
+  blocks.add("kairan-survey-nps", { attributes: { class: "fa fa-tachometer" }, label: labels.nps, category: labels.survey_category,
+    content: survey("nps", labels.nps_question, range(0, 10), labels.not_likely, labels.very_likely) });
+  blocks.add("kairan-survey-satisfaction", { attributes: { class: "fa fa-smile-o" }, label: labels.satisfaction,
+    category: labels.survey_category,
+    content: survey("satisfaction", labels.satisfaction_question, range(1, 5), labels.dissatisfied, labels.very_satisfied) });
+  blocks.add("kairan-survey-yes-no", { attributes: { class: "fa fa-check-square-o" }, label: labels.yes_no,
+    category: labels.survey_category,
+    content: survey("yes_no", labels.yes_no_question, [["yes", labels.yes], ["no", labels.no]]) });
   var names = { "sect100": labels.columns1, "sect50": labels.columns2, "sect30": labels.columns3, "button": labels.button,
     "divider": labels.divider, "text": labels.text, "image": labels.image, "quote": labels.quote, "link": labels.link,
     "sect37": labels.image_text, "text-sect": labels.text_section, "link-block": labels.link_block,

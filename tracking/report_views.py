@@ -8,6 +8,7 @@ which answers the same figures as JSON (for the charts) and the same partials re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +41,17 @@ bp = Blueprint("report", __name__)
 
 POLL_SECONDS = 5  # how often a running campaign's report asks again (the metrics cache keeps 5 s: LIVE_SECONDS)
 COMPARED = 8  # campaigns on the dashboard's comparison
+
+# Sections higher packages add to the report (surveys' answers), each rendered for the campaign, in order:
+# the report shows what they know without tracking importing them.
+ReportSection = Callable[[Campaign], Markup | str]
+SECTIONS: list[ReportSection] = []
+
+
+def register_report_section(section: ReportSection) -> None:
+    """Add a section to every campaign's report, after the links; registering it again is a no-op."""
+    if section not in SECTIONS:
+        SECTIONS.append(section)
 
 
 @bp.app_template_filter("percent")
@@ -104,7 +116,7 @@ def campaign(campaign_id: int) -> Any:
                            status_label=CAMPAIGN_STATUS_LABELS[found.status.value], ab=test_report(found),
                            form=ConfirmForm(), measure_labels=MEASURE_LABELS, pair=pair,
                            resendable=resendable and can(Permission.CAMPAIGNS_SEND),
-                           status_labels=CAMPAIGN_STATUS_LABELS)
+                           status_labels=CAMPAIGN_STATUS_LABELS, sections=[section(found) for section in SECTIONS])
 
 
 @bp.get("/campaigns/<int:campaign_id>/report.json")

@@ -26,7 +26,7 @@ from core.auth import public
 from core.db import db
 from core.tokens import Mark, mark_key, mark_token, read_mark_token
 from mailer.models import Link
-from mailer.paths import CLICK, OPEN_PIXEL
+from mailer.paths import CLICK, OPEN_PIXEL, SURVEY_ANSWER, SURVEY_PARAMETER
 from tracking.models import EventKind
 from tracking.settings import CONVERSIONS
 from tracking.stream import Hit, is_prefetch, writer_for
@@ -68,6 +68,7 @@ class TrackingFastPath:
         self.links: dict[int, tuple[str, float]] = {}  # link id -> (URL, good until)
         self.key: bytes | None = None
         self.conversion_parameter = CONVERSIONS.of(app.config["KAIRAN"]).link_parameter
+        self.survey_prefix = app.config["KAIRAN"].base_url + SURVEY_ANSWER.prefix
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
@@ -97,7 +98,9 @@ class TrackingFastPath:
         if ids is None or location is None:
             return None  # Flask shows the neutral page
         self._record(environ, EventKind.CLICK, ids[0], ids[1])
-        if self.conversion_parameter:
+        if location.startswith(self.survey_prefix):  # the confirm page must know whose answer it is
+            location = with_parameter(location, SURVEY_PARAMETER, mark_token(Mark.SURVEY, ids[0], key=key))
+        elif self.conversion_parameter:
             location = with_parameter(location, PARAMETER, mark_token(Mark.CONVERSION, ids[0], key=key))
         return "302 Found", [("Location", location), ("Content-Length", "0"), *NO_CACHE.items()]
 

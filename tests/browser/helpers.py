@@ -32,6 +32,15 @@ def log_in(page: Any, username: str, password: str = PASSWORD) -> None:
     page.click("button[type=submit]")
 
 
+def add_block(page: Any, label: str, into: Any = None) -> None:
+    """Put a block into the canvas: select a column first (``into``), then click the block in the panel."""
+    before = page.evaluate("kairanEditor.getHtml().length")
+    if into is not None:
+        into.click()
+    page.locator(f".gjs-block[title='{label}']").click()
+    page.wait_for_function(f"() => kairanEditor.getHtml().length > {before}")
+
+
 def screenshot(page: Any, path: Path) -> None:
     """Save the whole page, its frames painted too (a full_page capture leaves sandboxed frames blank)."""
     size = page.viewport_size

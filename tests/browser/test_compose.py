@@ -23,7 +23,7 @@ from mailer.campaigns import get_campaign, save_campaign
 from mailer.media import upload
 from mailer.models import Campaign
 from mailer.outbox import Outbox
-from tests.browser.helpers import ja_context, log_in
+from tests.browser.helpers import add_block, ja_context, log_in
 from tests.helpers import png, run_jobs
 
 pytestmark = pytest.mark.browser
@@ -33,15 +33,6 @@ pytestmark = pytest.mark.browser
 def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
     """An installation with a postal address of its own, which the walk finds in the footer."""
     return {**settings_env, "KAIRAN_POSTAL_ADDRESS": "大阪市北区梅田1-2-3"}
-
-
-def add_block(page: Any, label: str, into: Any = None) -> None:
-    """Put a block into the canvas: select a column first (``into``), then click the block in the panel."""
-    before = page.evaluate("kairanEditor.getHtml().length")
-    if into is not None:
-        into.click()
-    page.locator(f".gjs-block[title='{label}']").click()
-    page.wait_for_function(f"() => kairanEditor.getHtml().length > {before}")
 
 
 def test_compose_walk(browser: Any, live_server: str, app: Any, users: dict[str, str], capture: Outbox,

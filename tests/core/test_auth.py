@@ -119,7 +119,9 @@ def test_public_routes_are_only_the_intended_ones(app: Flask) -> None:
                       "/api/public/subscription", "/archive", "/archive/<campaign_uuid>", "/c/<token>", "/language",
                       "/login", "/login/code",
                       "/logout", "/media/<uuid>.<ext>", "/p/<token>", "/setup", "/subscription/form",
-                      "/subscription/optin/<subscriber_uuid>", "/u/<token>", "/vendor/<path:name>",
+                      "/subscription/optin/<subscriber_uuid>",
+                      "/survey/<question>/<answer>",  # a reader's answer: the signed delivery in its query says whose
+                      "/u/<token>", "/vendor/<path:name>",
                       # each proves its sender itself: a signature, a password (tracking/webhooks.py)
                       "/webhooks/service/mailgun", "/webhooks/service/postmark", "/webhooks/service/sendgrid",
                       "/webhooks/service/ses"]
@@ -130,6 +132,7 @@ def test_roles_grant_what_the_issue_says() -> None:
     assert Permission.STATS_READ in viewer and not any(p.value.endswith((":write", ":send", ":manage")) for p in viewer)
     assert {Permission.SUBSCRIBERS_WRITE, Permission.CAMPAIGNS_SEND, Permission.TEMPLATES_WRITE} <= editor
     assert Permission.USERS_MANAGE not in editor and Permission.SETTINGS_MANAGE not in editor
+    assert Permission.CONSENT_EXPORT in admin and Permission.CONSENT_EXPORT not in editor  # IPs, browsers
     assert admin == frozenset(Permission)
 
 

@@ -1,0 +1,21 @@
+"""Surveys in mail: NPS, satisfaction and yes/no questions answered from a campaign message, on a confirm page.
+
+The package above automations (it stores its answers as customer events); only app.py imports it.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the confirm page, the campaign report's survey section, and forgetting deleted subscribers' answers."""
+    from core.signals import subscribers_deleting
+    from surveys import models, views  # noqa: F401  (models: their tables)
+    from surveys.answers import forget_subscribers
+    from surveys.results import survey_section
+    from tracking.report_views import register_report_section
+
+    app.register_blueprint(views.bp)
+    register_report_section(survey_section)
+    subscribers_deleting.connect(forget_subscribers)

@@ -1,0 +1,92 @@
+"""Surveys in mail, in Japanese, in a real browser: an admin puts the NPS block into a campaign in the visual editor
+and sends it; a reader follows the mailed link to 9, sees the answer on the confirm page, adds a comment and sends
+it; the report shows the NPS, the distribution and the comment."""
+
+from __future__ import annotations
+
+import re
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import func, select
+
+from core.db import db
+from lists.models import ConsentMethod
+from lists.services import create_list
+from lists.subscribers import Consent, create_subscriber
+from mailer.outbox import Outbox
+from surveys.models import SurveyAnswer
+from tests.browser.helpers import add_block, ja_context, log_in, screenshot
+from tests.helpers import run_jobs
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_survey_in_a_campaign_answered_and_reported(browser: Any, live_server: str, app: Any,
+                                                      users: dict[str, str], capture: Outbox,
+                                                      screenshots: Path) -> None:
+    with app.app_context():
+        news = create_list({"name": "お客様の声"})
+        for name in ("hanako", "taro"):
+            create_subscriber({"email": f"{name}@example.jp", "name": name, "lists": [news.id],
+                               "preconfirm_subscriptions": True}, Consent(ConsentMethod.ADMIN))
+    context = ja_context(browser, live_server, width=1400)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("dialog", lambda dialog: dialog.accept())  # "send now?"
+    log_in(page, "admin")
+
+    # 1. The NPS block, from the block panel's survey blocks, into a new campaign.
+    page.goto("/campaigns/new")
+    page.fill("#name", "お客様アンケート")
+    page.fill("#subject", "ご意見をお聞かせください")
+    page.select_option("#lists", label=["お客様の声"])
+    canvas = page.frame_locator(".gjs-frame")
+    expect(page.locator(".gjs-block[title='NPS(0〜10)']")).to_be_attached()
+    add_block(page, "NPS(0〜10)")
+    expect(canvas.locator("table[data-survey='nps'] a")).to_have_count(11)
+    expect(canvas.get_by_text("当店を友人や同僚にすすめる可能性はどのくらいありますか?")).to_be_visible()
+    page.screenshot(path=str(screenshots / "surveys-01-editor.png"), full_page=True)
+    page.get_by_role("button", name="保存してプレビュー").click()
+    expect(page.locator(".flash-success")).to_contain_text("保存しました")
+    page.get_by_role("button", name="今すぐ配信").click()
+    expect(page.locator("[data-campaign-status]")).to_have_text("配信中")
+    run_jobs(app)
+    expect(page.locator("[data-campaign-status]")).to_have_text("完了", timeout=15000)
+
+    # 2. The mail's link to 9, as hanako's mail client opens it: the redirect, then the confirm page.
+    links = {}
+    for entry in capture.page(1, 10)[0]:
+        html = capture.get(entry.key).html or ""  # type: ignore[union-attr]
+        links[parseaddr(entry.to)[1]] = re.findall(r'href="http://[^/"]+(/c/[0-9a-f-]+)"', html)
+    reader = ja_context(browser, live_server, width=390)
+    phone = reader.new_page()
+    phone.on("pageerror", lambda error: errors.append(str(error)))
+    phone.goto(links["hanako@example.jp"][9])  # 0, 1, … 10: the tenth link answers 9
+    expect(phone.locator("[data-survey-answer]")).to_have_text("あなたの回答: 9 / 10")
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SurveyAnswer)) == 0  # opening records nothing
+    phone.fill("#comment", "スタッフの方がとても親切でした")
+    phone.screenshot(path=str(screenshots / "surveys-02-confirm.png"), full_page=True)
+    phone.get_by_role("button", name="この回答を送信する").click()
+    expect(phone.locator("[data-survey-recorded]")).to_have_text("回答を受け付けました: 9 / 10")
+    phone.screenshot(path=str(screenshots / "surveys-03-thanks.png"), full_page=True)
+    # taro answers 5 without a comment.
+    phone.goto(links["taro@example.jp"][5])
+    phone.get_by_role("button", name="この回答を送信する").click()
+    expect(phone.locator("[data-survey-recorded]")).to_be_visible()
+
+    # 3. The report: NPS (one promoter, one detractor: 0), the distribution and the comment.
+    page.locator("[data-report-link]").click()
+    section = page.locator("[data-question='nps']")
+    expect(section.locator("[data-score]")).to_have_text("NPS +0")
+    expect(section).to_contain_text("2件の回答")
+    expect(section).to_contain_text("スタッフの方がとても親切でした")
+    screenshot(page, screenshots / "surveys-04-report.png")
+    assert errors == [], errors
+    reader.close()
+    context.close()
