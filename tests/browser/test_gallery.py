@@ -61,6 +61,14 @@ def test_gallery_walk(browser: Any, live_server: str, app: Flask, users: dict[st
     phone.screenshot(path=str(screenshots / "gallery-02-sale-phone.png"), full_page=True)
     phone.close()
 
+    # The sample copy in English, for an English newsletter; then back to Japanese.
+    page.get_by_role("link", name="English", exact=True).click()
+    expect(page.locator("[data-starter=sale] h2")).to_have_text("Sale")
+    english = page.locator("[data-starter=sale]").frame_locator("iframe")
+    expect(english.get_by_text("10% off everything", exact=True)).to_be_visible()
+    page.get_by_role("link", name="日本語", exact=True).click()
+    sale = page.locator("[data-starter=sale]")
+
     # 2. Pick the sale: the new campaign opens in the visual editor with the starter in it, ready to edit.
     sale.get_by_role("link", name="キャンペーンを作る").click()
     expect(page).to_have_url(f"{live_server}/campaigns/new?starter=sale&lang=ja")
