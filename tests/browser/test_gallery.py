@@ -57,8 +57,10 @@ def test_gallery_walk(browser: Any, live_server: str, app: Flask, users: dict[st
     screenshot(page, screenshots / "gallery-01-ja.png")
     phone = context.new_page()
     phone.set_viewport_size({"width": 375, "height": 812})
-    phone.goto("/gallery/sale/preview.html?lang=ja")
-    phone.screenshot(path=str(screenshots / "gallery-02-sale-phone.png"), full_page=True)
+    for starter in starters():  # each whole message on a phone, to look at
+        for lang in ("ja", "en"):
+            phone.goto(f"/gallery/{starter.key}/preview.html?lang={lang}")
+            phone.screenshot(path=str(screenshots / f"gallery-02-phone-{lang}-{starter.key}.png"), full_page=True)
     phone.close()
 
     # The sample copy in English, for an English newsletter; then back to Japanese.
@@ -84,5 +86,16 @@ def test_gallery_walk(browser: Any, live_server: str, app: Flask, users: dict[st
         campaign = db.session.scalar(select(Campaign))
         assert campaign is not None and campaign.content_type == ContentType.VISUAL
         assert "SPRING10" in campaign.body and campaign.body_source is not None and campaign.language == "ja"
+
+    # 3. A layout from the event starter: its design around the content slot, previewed with a sample body.
+    page.goto("/gallery/")
+    page.locator("[data-starter=event]").get_by_role("link", name="レイアウトにする").click()
+    expect(page.locator("#name")).to_have_value("イベントのご招待")
+    preview = page.frame_locator("iframe[name=template-preview]")
+    expect(preview.get_by_text("開催のご案内", exact=True)).to_be_visible()  # the starter's details table
+    expect(preview.get_by_text("日頃のご愛顧への感謝を込めて")).to_have_count(0)  # its sample text gave way
+    page.get_by_role("button", name="保存", exact=True).click()
+    expect(page.locator(".flash-success")).to_be_visible()
+    screenshot(page, screenshots / "gallery-04-layout.png")
     assert errors == []
     context.close()

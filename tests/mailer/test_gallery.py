@@ -157,4 +157,7 @@ def test_a_layout_made_from_a_starter_keeps_its_design_around_the_content_slot(
     assert saved.status_code == 302
     edited = client.get(saved.headers["Location"]).get_data(as_text=True)
     assert "SPRING10" in edited and "kairan:legal-footer" not in edited  # the default layout's footer was kept
+    shown = submit(client, saved.headers["Location"], "/templates/preview", type="campaign",
+                   body=html.unescape(body[1])).get_data(as_text=True)
+    assert re.search(r"<h1[^>]*>Sample subject</h1>", shown)  # the headline is the campaign's subject
 
