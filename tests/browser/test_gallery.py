@@ -14,6 +14,7 @@ from sqlalchemy import select
 from core.db import db
 from mailer.gallery import starters
 from mailer.models import Campaign, ContentType
+from mailer.previews import preview as campaign_preview
 from tests.browser.helpers import ja_context, log_in, screenshot
 
 pytestmark = pytest.mark.browser
@@ -86,6 +87,11 @@ def test_gallery_walk(browser: Any, live_server: str, app: Flask, users: dict[st
         campaign = db.session.scalar(select(Campaign))
         assert campaign is not None and campaign.content_type == ContentType.VISUAL
         assert "SPRING10" in campaign.body and campaign.body_source is not None and campaign.language == "ja"
+        # The editor's export (its own inlined HTML) is still the email-safe message: tables, checks all ok.
+        assert 'role="presentation"' in campaign.body and 'bgcolor="#b3122b"' in campaign.body
+        with app.test_request_context():
+            checks = campaign_preview(campaign, None).checks
+        assert [check for check in checks if check["level"] != "ok"] == []
 
     # 3. A layout from the event starter: its design around the content slot, previewed with a sample body.
     page.goto("/gallery/")
