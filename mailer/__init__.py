@@ -16,6 +16,7 @@ from mailer import (  # noqa: F401  (models: their tables)
     capture,
     compose_views,
     domain_views,
+    gallery_views,
     jobs,
     media_api,
     media_views,
@@ -43,6 +44,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(compose_views.bp)
     app.register_blueprint(ab_views.bp)
     app.register_blueprint(template_views.bp)
+    app.register_blueprint(gallery_views.bp)
     app.register_blueprint(media_views.bp)
     app.register_blueprint(campaign_api.bp)
     app.register_blueprint(template_api.bp)

@@ -50,6 +50,7 @@ from mailer.campaigns import (
     web_version,
 )
 from mailer.domains import unreal_sender
+from mailer.gallery import campaign_values, copy_language, get_starter
 from mailer.jobs import queue_test_send
 from mailer.layouts import all_templates
 from mailer.media import all_media, media_as_dict
@@ -148,9 +149,14 @@ def _campaign_values(campaign: Campaign | None) -> dict[str, Any]:
     if campaign is None:  # a new campaign; the editing-mode switch reloads the page with what was typed
         typed = {key: request.args.get(key, "") for key in ("name", "subject", "preheader")}
         content_type = request.args.get("content_type") or "visual"
-        return {**typed, "content_type": content_type if content_type in set(ContentType) else "visual",
-                "language": "ja", "charset": "utf-8", "lists": [], "body": "", "draft": str(uuid.uuid4()),
-                "ab": ab_form.form_values(None)}
+        values = {**typed, "content_type": content_type if content_type in set(ContentType) else "visual",
+                  "language": "ja", "charset": "utf-8", "lists": [], "body": "", "draft": str(uuid.uuid4()),
+                  "ab": ab_form.form_values(None)}
+        if request.args.get("starter"):  # picked in the gallery: its copy, in the visual editor
+            with showing_refusal():
+                values.update(campaign_values(get_starter(request.args["starter"]),
+                                              copy_language(request.args.get("lang"))))
+        return values
     return {"ab": ab_form.form_values(ab.test_of(campaign)),
             "name": campaign.name, "subject": campaign.subject, "preheader": campaign.preheader,
             "from_email": campaign.from_email, "content_type": campaign.content_type.value,

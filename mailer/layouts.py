@@ -89,8 +89,8 @@ def preview_layout(body: str, kind: TemplateType) -> str:
     layout = check_layout(body, kind).source
     sample = Campaign(id=0, uuid="00000000-0000-0000-0000-000000000000", name=_("Sample campaign"),
                       subject=_("Sample subject"), preheader="", language="ja", archive=False)
-    html, _text = compile_message(str(SAMPLE_BODY), layout if kind == TemplateType.CAMPAIGN else None).render(
-        reader_context(sample, None, test=True))
+    html, _text = compile_message(str(SAMPLE_BODY), layout if kind == TemplateType.CAMPAIGN else None,
+                                  subject=sample.subject).render(reader_context(sample, None, test=True))
     return html
 
 

@@ -14,6 +14,7 @@ from core.forms import ConfirmForm
 from core.refusals import showing_refusal
 from core.validation import choice
 from core.web import can
+from mailer.gallery import copy_language, get_starter, layout_source
 from mailer.layouts import all_templates, delete_template, get_template, preview_layout, save_template, set_default
 from mailer.models import Template, TemplateType
 from mailer.views import preview_response, save_posted
@@ -41,7 +42,7 @@ def edit(template_id: int | None = None) -> Any:
     template = get_template(template_id) if template_id else None
     if request.method == "GET":
         values = {"name": template.name, "type": template.type.value, "subject": template.subject,
-                  "body": template.body} if template else {"type": "campaign", "body": _starter_layout()}
+                  "body": template.body} if template else _new_layout()
         return _editor(template, values)
     if not can(Permission.TEMPLATES_WRITE):
         abort(403)
@@ -53,9 +54,15 @@ def edit(template_id: int | None = None) -> Any:
     return _editor(template, values, 400)
 
 
-def _starter_layout() -> str:
+def _new_layout() -> dict[str, Any]:
+    """A new layout's fields: the plain layout, or one made from a starter picked in the gallery."""
     layouts = Path(current_app.root_path) / "templates" / "mailer" / "layouts"
-    return (layouts / "plain.html").read_text(encoding="utf-8")
+    values = {"type": "campaign", "body": (layouts / "plain.html").read_text(encoding="utf-8")}
+    if request.args.get("starter"):
+        with showing_refusal():
+            starter, lang = get_starter(request.args["starter"]), copy_language(request.args.get("lang"))
+            values.update(name=starter.name(lang), body=layout_source(starter, lang))
+    return values
 
 
 @bp.post("/preview")
