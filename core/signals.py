@@ -35,3 +35,45 @@ run_message_failed = kairan.signal("run-message-failed")
 # Sent by mailer after an A/B test's winner was sent to the rest of the audience (the campaign's deliveries grew after
 # it started, committed): tracking counts the campaign's audience again. Argument: campaign_id (int).
 audience_grew = kairan.signal("audience-grew")
+
+# What happened, for outgoing webhooks (webhooks/ connects to each, and writes its outbox rows in the sender's
+# transaction, before its commit, unless said otherwise). Set-based paths send one signal per batch, with lists.
+
+# Sent by lists before the commit of a transaction that created or changed subscribers (new or changed Subscriber
+# rows, found at flush; the events API's set-based creation). Arguments: created (list[int]), updated (list[int]).
+subscribers_changed = kairan.signal("subscribers-changed")
+
+# Sent by lists before the commit of a transaction that wrote consent records (each subscription change writes one,
+# so this is also "subscription changed"). Argument: ids (list[int]), the consent records' ids.
+consent_recorded = kairan.signal("consent-recorded")
+
+# Sent by lists when an import ended (finished, failed or cancelled), before the commit of its last progress.
+# Argument: import_id (int).
+import_ended = kairan.signal("import-ended")
+
+# Sent by mailer before the commit that starts a campaign for the first time (its audience fixed), and before the
+# commit that marks it finished. Argument: campaign_id (int).
+campaign_started = kairan.signal("campaign-started")
+campaign_finished = kairan.signal("campaign-finished")
+
+# Sent by mailer's Recorder before the commit that records deliveries as sent (or failed), once per group of rows
+# committed together. Argument: delivery_ids (list[int]), those recorded as sent.
+deliveries_sent = kairan.signal("deliveries-sent")
+
+# Sent by tracking's flusher for each batch of opens and clicks it stores from the event stream, before the batch's
+# commit. Argument: rows (list[dict]): kind ("open"/"click"), campaign_id, delivery_id, link_id, at, human, rule.
+tracking_events_stored = kairan.signal("tracking-events-stored")
+
+# Sent by tracking when bounce or complaint reports were stored (flushed, ids given), before their commit.
+# Argument: ids (list[int]), the bounces' ids.
+bounces_stored = kairan.signal("bounces-stored")
+
+# Sent by automations when runs entered automations (inserted), and when runs ended (the engine's batch), before
+# the commit. Arguments: entered: ids (list[int]), the runs' ids; ended: runs (list[dict]): id, automation_id,
+# subscriber_id, state ("converted", "completed", "exited", "failed"), reason.
+runs_entered = kairan.signal("runs-entered")
+runs_ended = kairan.signal("runs-ended")
+
+# Sent by automations when customer events were stored (the API, CSV imports, survey answers), before their commit.
+# Argument: ids (list[int]), the events' ids.
+events_stored = kairan.signal("events-stored")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from lists import queues  # noqa: F401  (declares lists' queue on import, before the app is built)
+from lists import announce, queues  # noqa: F401  (lists' queue declared on import, before the app is built; the
+
+# session hooks that announce written subscribers)
 
 # Request bodies of the lists API, as listmonk accepts them (shown in /api/openapi.json).
 LIST_INPUT = {
