@@ -41,6 +41,8 @@ def _gather(session: Session, _context: UOWTransaction) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _announce(session: Session) -> None:
+    if subscribers_changed.receivers or consent_recorded.receivers:
+        session.flush()  # the commit flushes only after this hook: what is pending is gathered now
     written = session.info.pop(_KEY, None)
     if not written:
         return

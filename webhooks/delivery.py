@@ -54,7 +54,7 @@ USER_AGENT = "Kairan-Webhooks/1"
 
 def wait_after(attempts: int) -> timedelta:
     """How long a message waits after its ``attempts``-th failure."""
-    return min(FIRST_WAIT * 4 ** (attempts - 1), LONGEST_WAIT)
+    return min(FIRST_WAIT * 4 ** min(attempts - 1, 20), LONGEST_WAIT)  # 4^20 × 5 s is past 8 h by far
 
 
 def signature(secret: str, msg_id: str, timestamp: int, payload: str) -> str:

@@ -114,6 +114,7 @@ def test_every_event_type_reaches_a_real_receiver_signed_and_in_order(
     # Each message once: a webhook-id never repeats when nothing failed.
     assert len({r.msg_id for r in receiver.received}) == len(receiver.received)
     of = {e["type"]: e["data"] for e in events}
+    assert "山田 太郎" in [e["data"]["subscriber"]["name"] for e in events if e["type"] == "subscriber.updated"]
     assert of["message.opened"]["message"]["by"] in ("person", "machine")
     assert of["message.clicked"]["message"]["url"] == SALE
     assert of["message.unsubscribed"]["message"]["email"] == "hanako@example.jp"
