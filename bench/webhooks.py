@@ -147,6 +147,43 @@ def wait_for(condition: Any, seconds: float) -> bool:
     return True
 
 
+def throughput(app: Flask, args: argparse.Namespace, receiver: Receiver, sequence: Counter[int]) -> dict[str, Any]:
+    """1. Events written as fast as the database takes them, timed until the last arrived."""
+    started = time.time()
+    written = write(app, args.subscribers, args.batch, args.events, sequence)
+    write_seconds = time.time() - started
+    wait_for(lambda: receiver.count() >= len(written), 300)
+    arrived = list(receiver.arrived)
+    elapsed = max(at for at, _e in arrived) - started if arrived else float("inf")
+    delays = sorted(at - e["data"]["made_at"] for at, e in arrived)
+    return {"events": len(written), "events_per_s": round(len(written) / elapsed),
+            "write_s": round(write_seconds, 2), "deliver_s": round(elapsed, 2), **check(written, arrived),
+            "p50_delay_s": round(statistics.median(delays), 3) if delays else None,
+            "p95_delay_s": round(delays[int(len(delays) * 0.95) - 1], 3) if delays else None}
+
+
+def receiver_down(app: Flask, args: argparse.Namespace, receiver: Receiver, sequence: Counter[int],
+                  redis_url: str) -> dict[str, Any]:
+    """2. Down for ten minutes (the moved clock), then back: everything arrives, once, in order."""
+    receiver.status, before = 503, receiver.count()
+    down = write(app, args.subscribers, args.batch, args.down_events, sequence)
+    wait_for(lambda: receiver.refused >= 1, 60)
+    clock.move(redis_url, timedelta(minutes=10))
+    time.sleep(3)  # the dispatch (every second) finds the retries due; they are refused again
+    receiver.status = 200
+    moved = 10
+    while receiver.count() - before < len(down) and moved < 24 * 60:
+        clock.move(redis_url, timedelta(minutes=30))  # the next retries fall due: the waits grow ×4
+        moved += 30
+        wait_for(lambda: receiver.count() - before >= len(down), 5)
+    back = receiver.arrived[before:]
+    found = check(down, back)
+    return {"down_events": len(down),
+            "down_delivered": len({(e["data"]["subscriber_id"], e["data"]["seq"]) for _a, e in back}),
+            "down_refused_requests": receiver.refused, "clock_moved_min": moved,
+            **{f"down_{key}": value for key, value in found.items()}, "unverified": receiver.unverified}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=30000)
@@ -183,48 +220,20 @@ def main() -> None:
             if not wait_for(lambda: len(Worker.all(connection=redis)) >= args.workers, 60):
                 raise RuntimeError("the workers did not start")
             sequence: Counter[int] = Counter()
-
-            # 1. Throughput and delay.
-            started = time.time()
-            written = write(app, args.subscribers, args.batch, args.events, sequence)
-            write_seconds = time.time() - started
-            wait_for(lambda: receiver.count() >= len(written), 300)
-            arrived = list(receiver.arrived)
-            elapsed = max(at for at, _e in arrived) - started if arrived else float("inf")
-            delays = sorted(at - e["data"]["made_at"] for at, e in arrived)
-            result.update({"events": len(written), "events_per_s": round(len(written) / elapsed),
-                           "write_s": round(write_seconds, 2), "deliver_s": round(elapsed, 2),
-                           **check(written, arrived),
-                           "p50_delay_s": round(statistics.median(delays), 3) if delays else None,
-                           "p95_delay_s": round(delays[int(len(delays) * 0.95) - 1], 3) if delays else None})
-
-            # 2. Down for ten minutes (moved clock), then back.
-            receiver.status, before = 503, receiver.count()
-            down = write(app, args.subscribers, args.batch, args.down_events, sequence)
-            wait_for(lambda: receiver.refused >= 1, 60)
-            clock.move(redis_url, timedelta(minutes=10))
-            time.sleep(3)  # the dispatch (every second) finds the retries due; they are refused again
-            receiver.status = 200
-            moved = 10
-            while receiver.count() - before < len(down) and moved < 24 * 60:
-                clock.move(redis_url, timedelta(minutes=30))
-                moved += 30
-                wait_for(lambda: receiver.count() - before >= len(down), 5)
-            back = receiver.arrived[before:]
-            down_check = check(down, back)
-            result.update({"down_events": len(down), "down_delivered": len({(e["data"]["subscriber_id"],
-                                                                             e["data"]["seq"]) for _a, e in back}),
-                           "down_refused_requests": receiver.refused, "clock_moved_min": moved,
-                           "down_lost": down_check["lost"], "down_duplicates": down_check["duplicates"],
-                           "down_out_of_order": down_check["out_of_order"]})
-            result["lost"] += down_check["lost"]
-            result["duplicates"] += down_check["duplicates"]
-            result["out_of_order"] += down_check["out_of_order"]
+            result.update(throughput(app, args, receiver, sequence))
+            down = receiver_down(app, args, receiver, sequence, redis_url)
+            for key in ("lost", "duplicates", "out_of_order"):
+                result[key] += down[f"down_{key}"]
+            result.update(down)
             result["unverified"] = receiver.unverified
         finally:
             for worker in workers:
                 worker.terminate()
-                worker.wait(60)
+                try:
+                    worker.wait(60)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait(10)
             receiver.server.shutdown()
     print(json.dumps({"benchmark": "webhooks", "database": "postgresql" if args.database_url else "sqlite",
                       "events": result.pop("events"), "events_per_s": result.pop("events_per_s"),

@@ -48,6 +48,7 @@ BATCH_MAX = 100  # high-volume events in one request, for an endpoint that takes
 TIMEOUT_SECONDS = 10
 RESPONSE_KEPT = 2000  # characters of an answer kept in the log
 LOCK_SECONDS = 120
+JOB_SECONDS = 30  # a job hands over to a new one after this, so a worker stopping waits no longer for it
 KEEP = timedelta(days=7)  # delivered messages and the log are kept this long
 USER_AGENT = "Kairan-Webhooks/1"
 
@@ -207,12 +208,12 @@ def deliver(endpoint_id: int) -> int:
     lock = client.lock(f"kairan:webhooks:deliver:{endpoint_id}", timeout=LOCK_SECONDS)
     if not lock.acquire(blocking=False):
         return 0  # another worker is at it; it reads until nothing is due
-    delivered = 0
+    delivered, until = 0, time.monotonic() + JOB_SECONDS
     endpoint = db.session.get(Endpoint, endpoint_id)
     connections: dict[int, Connection] = {}
     try:
         with ThreadPoolExecutor(LANES, thread_name_prefix="webhook-lane") as lanes_pool:
-            while endpoint is not None and endpoint.enabled:
+            while endpoint is not None and endpoint.enabled and time.monotonic() < until:
                 lanes = _due_lanes(_read(endpoint_id), now())
                 if not lanes:
                     break
@@ -240,7 +241,7 @@ def deliver(endpoint_id: int) -> int:
             lock.release()
         except Exception:  # noqa: BLE001 - a lock that lapsed is released already
             log.warning("webhook delivery for endpoint %s outlived its lock", endpoint_id)
-    if _due(endpoint_id):  # written while the lock was held, their kick found it taken
+    if _due(endpoint_id):  # written while the lock was held (their kick found it taken), or the job's time is up
         kick([endpoint_id])
     return delivered
 

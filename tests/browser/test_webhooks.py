@@ -67,7 +67,8 @@ def test_add_an_endpoint_send_a_test_event_and_replay_it(app: Flask, page_ja: An
     run_jobs(app)
     page_ja.reload()
     expect(page_ja.locator("tr[data-attempt]")).to_have_count(2)
-    assert [r.msg_id for r in receiver.received][0] == [r.msg_id for r in receiver.received][1]  # the same id
+    first, again = (r.msg_id for r in receiver.received)
+    assert first == again  # the same webhook-id
     page_ja.goto("/settings/webhooks/")
     expect(page_ja.locator("tr[data-endpoint] [data-state]")).to_have_text("稼働中")
     page_ja.screenshot(path=str(screenshots / "webhooks-03-list.png"), full_page=True)
