@@ -50,7 +50,8 @@ class OutboxMessage(db.Model):  # type: ignore[name-defined]
     """
 
     __tablename__ = "webhook_messages"
-    __table_args__ = (Index("ix_webhook_messages_endpoint_state_id", "endpoint_id", "state", "id"),)
+    __table_args__ = (Index("ix_webhook_messages_endpoint_state_id", "endpoint_id", "state", "id"),
+                      Index("ix_webhook_messages_created_at", "created_at"))  # the clean-up's
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
@@ -69,7 +70,8 @@ class Attempt(db.Model):  # type: ignore[name-defined]
     """One request to an endpoint and what came back: the endpoint's delivery log."""
 
     __tablename__ = "webhook_attempts"
-    __table_args__ = (Index("ix_webhook_attempts_endpoint_id", "endpoint_id", "id"),)
+    __table_args__ = (Index("ix_webhook_attempts_endpoint_id", "endpoint_id", "id"),
+                      Index("ix_webhook_attempts_at", "at"))  # the clean-up's
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_messages')),
     )
     op.create_index('ix_webhook_messages_endpoint_state_id', 'webhook_messages', ['endpoint_id', 'state', 'id'])
+    op.create_index('ix_webhook_messages_created_at', 'webhook_messages', ['created_at'])
     op.create_table(
         'webhook_attempts',
         sa.Column('id', BIG_ID, nullable=False),
@@ -68,6 +69,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_attempts')),
     )
     op.create_index('ix_webhook_attempts_endpoint_id', 'webhook_attempts', ['endpoint_id', 'id'])
+    op.create_index('ix_webhook_attempts_at', 'webhook_attempts', ['at'])
 
 
 def downgrade() -> None:
