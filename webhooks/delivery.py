@@ -209,11 +209,13 @@ def deliver(endpoint_id: int) -> int:
     if not lock.acquire(blocking=False):
         return 0  # another worker is at it; it reads until nothing is due
     delivered, until = 0, time.monotonic() + JOB_SECONDS
-    endpoint = db.session.get(Endpoint, endpoint_id)
     connections: dict[int, Connection] = {}
     try:
         with ThreadPoolExecutor(LANES, thread_name_prefix="webhook-lane") as lanes_pool:
-            while endpoint is not None and endpoint.enabled and time.monotonic() < until:
+            while time.monotonic() < until:
+                endpoint = db.session.get(Endpoint, endpoint_id)  # read again each round: switched off, deleted?
+                if endpoint is None or not endpoint.enabled:
+                    break
                 lanes = _due_lanes(_read(endpoint_id), now())
                 if not lanes:
                     break
