@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SOURCES := app.py core lists mailer tracking automations surveys templates
+SOURCES := app.py core lists mailer tracking automations surveys webhooks templates
 CATALOG := core/translations/messages.pot
 PO_FILES := $(wildcard core/translations/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)

@@ -15,6 +15,7 @@ import lists
 import mailer
 import surveys
 import tracking
+import webhooks
 from core.db import json_text
 from core.embedded import WEB_THREADS
 from core.settings import load_settings
@@ -52,6 +53,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     tracking.init_app(app)
     automations.init_app(app)
     surveys.init_app(app)
+    webhooks.init_app(app)
     if settings.trusted_proxies:
         # Outermost, so every layer (the tracking fast path included) sees the reader's address: consent
         # records, rate limits and events would otherwise all carry the proxy's.

@@ -31,6 +31,7 @@ from automations.models import Automation, AutomationStatus, AutomationVersion, 
 from automations.timing import NoDateError, quiet_ends, wait_ends, window_opens
 from core.db import db, utcnow
 from core.queues import queue
+from core.signals import runs_ended
 from lists.models import Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
 from lists.segment_rules import compile_rule
 from lists.suppressions import suppressed_addresses
@@ -382,6 +383,10 @@ def _write(runs: Sequence[Moving], batch: Batch) -> None:
                 batch.deliveries):
             inserted[campaign_id].append(row_id)
     _count(batch.counts)
+    ended = [{"id": run.id, "automation_id": run.automation_id, "subscriber_id": run.subscriber_id,
+              "state": run.state.value, "reason": run.reason} for run in runs if run.state != RunState.WAITING]
+    if ended:
+        runs_ended.send(runs=ended)
     db.session.commit()
     for campaign_id, ids in inserted.items():  # after the commit: a job never looks for rows not yet there
         for first, last in id_ranges(sorted(ids), batch_size()):  # in the mailer's batches: every worker sends

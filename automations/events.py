@@ -39,6 +39,7 @@ from core.db import db, utcnow
 from core.errors import KairanError, ValidationError
 from core.group_commit import GroupCommit
 from core.inputs import ID_MAX, flag, moment, whole_number
+from core.signals import events_stored
 from lists.addresses import address_key, normalise_email, valid_address
 from lists.errors import InvalidAddressError
 from lists.models import Subscriber
@@ -226,6 +227,8 @@ def store_events(events: Sequence[EventInput], now: datetime, source: EventSourc
             fates[place] = Fate.STORED
         else:
             fates[place] = Fate.DUPLICATE
+    if inserted:
+        events_stored.send(ids=list(inserted))
     db.session.commit()
     from automations.triggers import on_stored  # above events: starts, wakes and ends runs
 

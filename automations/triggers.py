@@ -28,6 +28,7 @@ from automations.graph import Definition
 from automations.models import Automation, AutomationStatus, Event, Run, RunState
 from core.db import db, utcnow
 from core.queues import queue, redis
+from core.signals import runs_entered
 from lists.models import ConsentRecord, Subscriber, SubscriptionStatus
 from lists.segment_rules import compile_rule, json_text
 from lists.segments import get_segment
@@ -89,7 +90,10 @@ def start_runs(automation: Automation, definition: Definition, entries: Iterable
     table = Run.__table__
     insert_runs = postgresql_insert(table) if db.engine.dialect.name == "postgresql" else sqlite_insert(table)
     statement = insert_runs.on_conflict_do_nothing(index_elements=["automation_id", "subscriber_id", "entry_key"])
-    return len(db.session.execute(statement.returning(table.c.id), rows).all())
+    started = [run_id for (run_id,) in db.session.execute(statement.returning(table.c.id), rows)]
+    if started:
+        runs_entered.send(ids=started)
+    return len(started)
 
 
 def _entry_key(entry: dict[str, Any], trigger: dict[str, Any], now: datetime) -> str:

@@ -37,13 +37,48 @@ run_message_failed = kairan.signal("run-message-failed")
 # the campaign's audience again. Argument: campaign_id (int).
 audience_grew = kairan.signal("audience-grew")
 
-# Sent by surveys after a reader's confirmed answer to a survey in mail is stored (committed), first or again (the
-# latest wins): webhooks send it on. Arguments: subscriber_id (int), campaign_id (int), delivery_id (int),
-# question (str: nps, satisfaction, yes_no), answer (str, as the link wrote it), score (int), comment (str),
-# first (bool: False when it replaced an earlier answer from the same message).
-survey_answered = kairan.signal("survey-answered")
-
 # Sent by lists when someone downloads the consent records (page or API), before the file streams: the audit log
 # records every export and who took it. Arguments: user (str: the username or API user), list_id (int | None),
 # start (str | None), end (str | None, days as 2026-04-01), encoding (str).
 consent_records_exported = kairan.signal("consent-records-exported")
+# What happened, for outgoing webhooks (webhooks/ connects to each, and writes its outbox rows in the sender's
+# transaction, before its commit, unless said otherwise). Set-based paths send one signal per batch, with lists.
+
+# Sent by lists before the commit of a transaction that created or changed subscribers (new or changed Subscriber
+# rows, found at flush; the events API's set-based creation). Arguments: created (list[int]), updated (list[int]).
+subscribers_changed = kairan.signal("subscribers-changed")
+
+# Sent by lists before the commit of a transaction that wrote consent records (each subscription change writes one,
+# so this is also "subscription changed"). Argument: ids (list[int]), the consent records' ids.
+consent_recorded = kairan.signal("consent-recorded")
+
+# Sent by lists when an import ended (finished, failed or cancelled), before the commit of its last progress.
+# Argument: import_id (int).
+import_ended = kairan.signal("import-ended")
+
+# Sent by mailer before the commit that starts a campaign for the first time (its audience fixed), and before the
+# commit that marks it finished. Argument: campaign_id (int).
+campaign_started = kairan.signal("campaign-started")
+campaign_finished = kairan.signal("campaign-finished")
+
+# Sent by mailer's Recorder before the commit that records deliveries as sent (or failed), once per group of rows
+# committed together. Argument: delivery_ids (list[int]), those recorded as sent.
+deliveries_sent = kairan.signal("deliveries-sent")
+
+# Sent by tracking's flusher for each batch of opens and clicks it stores from the event stream, before the batch's
+# commit. Argument: rows (list[dict]): kind ("open"/"click"), campaign_id, delivery_id, link_id, at, human, rule.
+tracking_events_stored = kairan.signal("tracking-events-stored")
+
+# Sent by tracking when bounce or complaint reports were stored (flushed, ids given), before their commit.
+# Argument: ids (list[int]), the bounces' ids.
+bounces_stored = kairan.signal("bounces-stored")
+
+# Sent by automations when runs entered automations (inserted), and when runs ended (the engine's batch), before
+# the commit. Arguments: entered: ids (list[int]), the runs' ids; ended: runs (list[dict]): id, automation_id,
+# subscriber_id, state ("converted", "completed", "exited", "failed"), reason.
+runs_entered = kairan.signal("runs-entered")
+runs_ended = kairan.signal("runs-ended")
+
+# Sent by automations when customer events were stored (the API, CSV imports, survey answers), before their commit.
+# Argument: ids (list[int]), the events' ids.
+events_stored = kairan.signal("events-stored")

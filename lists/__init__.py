@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from lists import queues  # noqa: F401  (declares lists' queue on import, before the app is built)
-from lists.settings import CONSENT  # noqa: F401  (declared before the settings are read)
+# Imported for what importing does: lists' queue declared before the app is built, the session hooks that announce
+# written subscribers, and the consent settings declared before the settings are read.
+from lists import announce, queues  # noqa: F401
+from lists.settings import CONSENT  # noqa: F401
 
 # Request bodies of the lists API, as listmonk accepts them (shown in /api/openapi.json).
 LIST_INPUT = {

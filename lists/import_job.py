@@ -19,11 +19,12 @@ from sqlalchemy import select, update
 
 from core import queues
 from core.db import commit_without_waiting_for_disk, db, utcnow
+from core.signals import import_ended
 from lists import import_files, queries
 from lists.consent_evidence import coded
 from lists.errors import ImportRunningError, ImportStartedError, UploadGoneError
 from lists.import_reader import Batch, Reading, read_ahead
-from lists.imports import get_import, running_import
+from lists.imports import ENDED, get_import, running_import
 from lists.models import (
     ConsentMethod,
     Import,
@@ -193,6 +194,8 @@ def save_progress(imp_id: int, bad_rows: bytes = b"", **values: Any) -> bool:
     """Save progress, with the bad rows' next bytes; return whether a cancel was asked for."""
     import_files.append(imp_id, ImportFile.BAD_ROWS, bad_rows)
     db.session.execute(update(Import).where(Import.id == imp_id).values(**values))
+    if values.get("status") in ENDED:
+        import_ended.send(import_id=imp_id)  # one event for the file: its rows are not announced one by one
     db.session.commit()
     return bool(db.session.scalar(select(Import.cancel_requested).where(Import.id == imp_id)))
 

@@ -14,7 +14,7 @@ from core.db import db, new_uuid, utcnow
 from core.errors import ValidationError
 from core.inputs import id_list
 from core.oneline import one_line
-from core.signals import subscribers_deleting
+from core.signals import subscribers_changed, subscribers_deleting
 from core.validation import choice
 from lists import queries
 from lists.addresses import address_key, normalise_email
@@ -145,8 +145,11 @@ def subscribers_for_addresses(addresses: Iterable[str], *, create: bool = False)
     absent = [key for key in by_key if key not in found]
     if create and absent:
         stamp, status = queries.db_time(utcnow()), SubscriberStatus.ENABLED.value
-        found |= queries.insert_subscribers([(new_uuid(), by_key[key], key, _name(None, by_key[key]), "{}", status,
-                                              stamp, stamp) for key in absent])
+        added = queries.insert_subscribers([(new_uuid(), by_key[key], key, _name(None, by_key[key]), "{}", status,
+                                             stamp, stamp) for key in absent])
+        subscribers_changed.send(created=sorted(subscriber_id for subscriber_id, _status in added.values()),
+                                 updated=[])
+        found |= added
     return {key: subscriber_id for key, (subscriber_id, _status) in found.items()}
 
 

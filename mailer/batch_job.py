@@ -26,6 +26,7 @@ from sqlalchemy import CursorResult, exists, select, update
 from core.db import db, utcnow
 from core.queues import queue
 from core.scheduler import LOCK_SECONDS
+from core.signals import campaign_finished
 from lists.models import Subscriber
 from mailer import ab, queries
 from mailer.batch_sender import BatchSender
@@ -174,6 +175,7 @@ def finish_if_done(campaign_id: int) -> bool:
     result = cast(CursorResult[Any], db.session.execute(finish))
     if result.rowcount:  # no delivery of it changes state from now on: count them once
         queries.settle(campaign_id)
+        campaign_finished.send(campaign_id=campaign_id)
     db.session.commit()
     return bool(result.rowcount)
 

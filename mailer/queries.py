@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.db import commit_without_waiting_for_disk, db, utcnow
+from core.signals import deliveries_sent
 from lists.models import (
     ListOptin,
     MailingList,
@@ -326,6 +327,9 @@ def _record_rows(rows: list[dict[str, Any]]) -> None:
     # then go out again; a killed worker loses none.
     commit_without_waiting_for_disk()
     db.session.execute(_RECORD, rows)
+    sent = [row["delivery_id"] for row in rows if row["status"] == DeliveryStatus.SENT]
+    if sent:
+        deliveries_sent.send(delivery_ids=sent)
     db.session.commit()
 
 

@@ -15,7 +15,7 @@ from flask import Flask, current_app
 from flask_babel import gettext as _
 
 from core.db import db, utcnow
-from core.signals import audience_grew
+from core.signals import audience_grew, campaign_started
 from lists.errors import NoListsChosenError
 from lists.models import Segment
 from mailer import ab, queries
@@ -45,6 +45,8 @@ def start(campaign: Campaign) -> None:
             ab.decide_at(test)
     campaign.status = CampaignStatus.RUNNING
     campaign.notice = None  # whatever paused it was looked at
+    if first_start:
+        campaign_started.send(campaign_id=campaign.id)
     db.session.commit()
     for each in compiled:
         save_links(campaign, each.urls)

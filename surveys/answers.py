@@ -18,7 +18,6 @@ from sqlalchemy.exc import IntegrityError
 from automations.events import EventInput, Fate, store_events
 from automations.models import Event, EventSource
 from core.db import db, utcnow
-from core.signals import survey_answered
 from core.tokens import Mark, read_mark_token
 from lists.models import Subscriber
 from mailer.models import Campaign, Delivery
@@ -64,7 +63,6 @@ def record_answer(reader: Reader, question: Question, answer: str, comment: str)
     score, comment = question.score(answer), comment.strip()
     if len(comment) > MAX_COMMENT:
         raise CommentTooLongError(MAX_COMMENT)
-    first = earlier_answer(reader, question) is None
     _keep_row(reader, question, score, comment)
     subscriber = db.session.get(Subscriber, reader.subscriber_id)
     if subscriber is not None:
@@ -72,9 +70,6 @@ def record_answer(reader: Reader, question: Question, answer: str, comment: str)
         subscriber.attribs = {**(subscriber.attribs or {}), attribute_name(question.name): value}
     db.session.commit()
     _store_event(reader, question, answer, score, comment)
-    survey_answered.send(None, subscriber_id=reader.subscriber_id, campaign_id=reader.campaign.id,
-                         delivery_id=reader.delivery_id, question=question.name, answer=answer, score=score,
-                         comment=comment, first=first)
 
 
 def _keep_row(reader: Reader, question: Question, score: int, comment: str) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import defer
 
 from core.db import db, utcnow
 from core.errors import NotAChoiceError, NotFoundError, ValidationError
+from core.signals import bounces_stored
 from core.tokens import Mark, read_mark_token
 from core.validation import choice
 from lists.addresses import CARRIER_DOMAINS, address_key
@@ -89,6 +90,9 @@ def record(intake: Intake, source: str, raw: bytes | None = None, meta: dict[str
                    for failure in intake.failures if not failure.delayed]
     stored = [bounce for report in reports
               if (bounce := _store(report, delivery, source, {"rule": intake.rule, **(meta or {})})) is not None]
+    if stored:
+        db.session.flush()  # their ids, for the signal
+        bounces_stored.send(ids=[bounce.id for bounce in stored])
     db.session.commit()
     if delivery is None and not authenticated:
         log.info("a %s report tied to no delivery of ours was stored, not acted on", source)

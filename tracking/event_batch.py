@@ -31,6 +31,7 @@ from flask import current_app
 from sqlalchemy import bindparam, func, insert, select, tuple_, update
 
 from core.db import db
+from core.signals import tracking_events_stored
 from mailer.models import Delivery, Link
 from tracking import rollups
 from tracking.classify import SAME_SECOND, client_and_device, judge_all
@@ -120,6 +121,7 @@ def store_batch(incoming: Sequence[Incoming], settings: TrackingSettings) -> int
             for event, (human, rule) in zip(fresh, verdicts[len(stored):], strict=True)]
     tallies_before = _tallies({row["delivery_id"] for row in rows}) if settings.individuals else {}
     _insert_events(rows)
+    tracking_events_stored.send(rows=rows)
     if rejudged:
         db.session.execute(_NEW_VERDICT, [{"event_id": r.click.id, "new_human": r.human, "new_rule": r.rule}
                                           for r in rejudged])

@@ -1,0 +1,29 @@
+"""Outgoing webhooks: endpoints, the outbox written with each change, signed delivery from RQ workers. The top
+package: it may use every other one, and only app.py imports it."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from webhooks import queues  # noqa: F401  (declares the webhooks queue on import, before the app is built)
+from webhooks.settings import OUTGOING  # declared before the settings are read
+
+
+def init_app(app: Flask) -> None:
+    """Register the pages and /api/webhooks with its schemas, the receivers of every package's signals, the
+    dashboard notice, and the periodic dispatch and clean-up."""
+    from core.api import register_schema
+    from core.health import register_notices
+    from core.queues import register_periodic
+    from webhooks import api, delivery, models, notices, receivers, views  # noqa: F401  (models)
+    from webhooks.queues import WEBHOOKS_QUEUE
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    register_schema(app, "WebhookEndpointInput", api.ENDPOINT_INPUT)
+    register_schema(app, "WebhookEndpoint", api.ENDPOINT)
+    receivers.connect()
+    register_notices(app, notices.switched_off)
+    settings = OUTGOING.of(app.config["KAIRAN"])
+    register_periodic(app, WEBHOOKS_QUEUE, delivery.dispatch, settings.dispatch_seconds)
+    register_periodic(app, WEBHOOKS_QUEUE, delivery.forget, 3600)
