@@ -20,6 +20,7 @@ from core.queues import (
 )
 from lists.queues import IMPORT_QUEUE
 from mailer.queues import SEND_QUEUE, TX_QUEUE
+from webhooks.queues import WEBHOOKS_QUEUE
 
 
 def tidy_up() -> None:
@@ -27,9 +28,10 @@ def tidy_up() -> None:
 
 
 def test_workers_serve_every_declared_queue_in_priority_order() -> None:
-    # A message someone waits for first, then core's short jobs, campaign batches, and imports last.
-    assert WORKER_QUEUES == [TX_QUEUE, DEFAULT_QUEUE, SEND_QUEUE, IMPORT_QUEUE]
-    assert [spec.in_process for spec in map(queue_spec, WORKER_QUEUES) if spec] == [True, False, True, False]
+    # A message someone waits for first, then core's short jobs, webhooks' deliveries, campaign batches, and imports
+    # last.
+    assert WORKER_QUEUES == [TX_QUEUE, DEFAULT_QUEUE, WEBHOOKS_QUEUE, SEND_QUEUE, IMPORT_QUEUE]
+    assert [spec.in_process for spec in map(queue_spec, WORKER_QUEUES) if spec] == [True, False, True, True, False]
     with pytest.raises(ValueError, match="A queue named 'send' is declared already"):
         register_queue("send", Priority.BACKGROUND)
     assert WORKER_QUEUES.count(SEND_QUEUE) == 1
@@ -51,4 +53,6 @@ def test_each_periodic_job_is_queued_once_its_interval_by_one_worker(settings_en
             "lists.consent_retention.sweep", "lists.imports.sweep",
             "mailer.batch_job.take_back_lapsed_leases",  # each package's own
             "tests.core.test_queues.tidy_up"]
+        assert sorted(str(job.func_name) for job in queue(WEBHOOKS_QUEUE).jobs) == [
+            "webhooks.delivery.dispatch", "webhooks.delivery.forget"]
         assert 3590 < redis().ttl(f"kairan:periodic:{__name__}.tidy_up") <= 3599  # its own interval, not 7 s
