@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
         i18n,
         inputs,
         queues,
+        stored_settings,
         user_views,
         views,
         web,
@@ -33,6 +34,7 @@ def init_app(app: Flask) -> None:
     web.init_app(app)
     api.init_app(app)
     health.init_app(app)
+    stored_settings.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(user_views.bp)
     app.register_blueprint(account_views.bp)

@@ -35,3 +35,8 @@ run_message_failed = kairan.signal("run-message-failed")
 # Sent by mailer after an A/B test's winner was sent to the rest of the audience (the campaign's deliveries grew after
 # it started, committed): tracking counts the campaign's audience again. Argument: campaign_id (int).
 audience_grew = kairan.signal("audience-grew")
+
+# Sent by core when an admin saves settings in the browser or the API (core/stored_settings.py), in the saving
+# transaction before its commit; the audit log records it. Argument: changes (dict[str, tuple[str, str]]: each
+# changed setting's variable, e.g. KAIRAN_COMPANY_NAME -> its value in force before and after).
+settings_changed = kairan.signal("settings-changed")
