@@ -12,8 +12,8 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from core import checklist, health, sessions, stored_settings, two_factor
 from core import dashboard as dashboard_panels
-from core import health, sessions, stored_settings, two_factor
 from core.auth import Permission, public, require
 from core.db import db, utcnow
 from core.forms import ConfirmForm, LanguageForm, LoginCodeForm, LoginForm, SetupForm
@@ -22,7 +22,7 @@ from core.refusals import showing_refusal
 from core.sessions import user_from_session
 from core.settings import Kind
 from core.users import admin_exists, authenticate_password, create_user, set_language
-from core.web import limiter
+from core.web import can, limiter
 
 bp = Blueprint("core", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -161,10 +161,18 @@ def language() -> Any:
 @bp.get("/")
 @require(Permission.DASHBOARD)
 def dashboard() -> Any:
-    """Show system health (database, Redis, workers, SMTP, queues) and the panels packages add."""
-    components = health.run_checks()
-    return render_template("core/dashboard.html", components=components, notices=health.notices(),
-                           panels=dashboard_panels.panels())
+    """The home: the notices to act on, the setup checklist (admins) and the panels packages add (subscribers over
+    time, lists, campaigns, automations)."""
+    steps = checklist.steps() if can(Permission.SETTINGS_MANAGE) else []
+    return render_template("core/dashboard.html", notices=health.notices(), panels=dashboard_panels.panels(),
+                           steps=steps, setup_done=all(step.done for step in steps))
+
+
+@bp.get("/system")
+@require(Permission.SETTINGS_MANAGE)
+def system() -> Any:
+    """Show system health: database, Redis, workers, scheduler, SMTP, queues."""
+    return render_template("core/system.html", components=health.run_checks(), notices=health.notices())
 
 
 @bp.route("/settings", methods=["GET", "POST"])

@@ -63,11 +63,13 @@ SEGMENT_INPUT = {
 
 def init_app(app: Flask) -> None:
     """Register the lists pages and API routes, and the sweep of old import files."""
-    from core import timeline
+    from core import dashboard, timeline
     from core.api import register_schema
+    from core.auth import Permission
     from core.queues import DEFAULT_QUEUE, register_periodic
     from lists import (
         api,
+        growth,
         import_api,
         import_views,
         imports,
@@ -102,3 +104,4 @@ def init_app(app: Flask) -> None:
     timeline.register(app, subscription_events)
     register_periodic(app, DEFAULT_QUEUE, imports.sweep, imports.SWEEP_SECONDS)
     labels.init_app(app)
+    dashboard.register(app, Permission.SUBSCRIBERS_READ, growth.panel)

@@ -1,5 +1,5 @@
-"""Settings edited in the browser (a value per variable, and a version every process compares with its own), and
-the setup steps that only an action shows done.
+"""Settings edited in the browser (a value per variable, and a version every process compares with its own), the
+setup steps that only an action shows done, and the indexes the home's subscribers-over-time chart reads.
 
 Revision ID: 0035
 Revises: 0032
@@ -37,8 +37,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('name', name=op.f('pk_setup_steps')),
     )
 
+    op.create_index('ix_subscribers_created_at', 'subscribers', ['created_at'])
+    op.create_index('ix_consent_records_status_created', 'consent_records', ['status', 'created_at'])
+
 
 def downgrade() -> None:
+    op.drop_index('ix_consent_records_status_created', 'consent_records')
+    op.drop_index('ix_subscribers_created_at', 'subscribers')
     op.drop_table('setup_steps')
     op.drop_table('settings_version')
     op.drop_table('stored_settings')
