@@ -103,5 +103,6 @@ def init_app(app: Flask) -> None:
     register_schema(app, "SubscriberQuery", SUBSCRIBER_QUERY)
     timeline.register(app, subscription_events)
     register_periodic(app, DEFAULT_QUEUE, imports.sweep, imports.SWEEP_SECONDS)
+    register_periodic(app, DEFAULT_QUEUE, growth.refresh, growth.REFRESH_SECONDS)  # the home's audience figures
     labels.init_app(app)
     dashboard.register(app, Permission.SUBSCRIBERS_READ, growth.panel)
