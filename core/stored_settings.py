@@ -17,6 +17,7 @@ from typing import Any, cast
 from flask import Flask, current_app
 from flask_babel import gettext as _
 from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.db import db, utcnow
 from core.errors import ValidationError
@@ -75,12 +76,18 @@ def shown() -> list[Shown]:
 def refresh(app: Flask | None = None) -> None:
     """Put the stored values in force in this process when another process (or this one) saved new ones."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    version = _version()
-    if app.extensions.get(EXTENSION, 0) == version:
+    try:
+        version = _version()
+        if app.extensions.get(EXTENSION, 0) == version:
+            return
+        stored = _stored()
+    except SQLAlchemyError as error:  # the database is down: go on with what is in force (health pages say why)
+        db.session.rollback()
+        log.warning("Stored settings not read: %s", error)
         return
     settings: Settings = app.config["KAIRAN"]
     try:
-        app.config["KAIRAN"] = load_settings(settings.env, _stored())
+        app.config["KAIRAN"] = load_settings(settings.env, stored)
     except SettingsError as error:  # saved values are checked, but the environment may have changed since
         log.warning("Stored settings not applied: %s", error.message)
     app.extensions[EXTENSION] = version
