@@ -124,8 +124,6 @@ def bounce_counts(campaign_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     return counts
 
 
-
-
 def hourly_events(campaign_ids: Sequence[int], kinds: Sequence[EventKind] = (EventKind.OPEN, EventKind.CLICK),
                   since: datetime | None = None, until: datetime | None = None, session: Session | None = None
                   ) -> list[tuple[int, datetime, str, bool, int]]:
