@@ -1,4 +1,5 @@
-"""The database: one SQLAlchemy ``db`` with a typed declarative Base, and Alembic migrations."""
+"""The database: one SQLAlchemy ``db`` with a typed declarative Base, Alembic migrations, and the UTC hour both
+databases group times by (``hour_of``)."""
 
 from __future__ import annotations
 
