@@ -14,13 +14,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
-from automations.models import Automation, StepCount
+from automations.models import Automation, Run, StepCount
 from core.db import db, utcnow
 from lists.models import Subscriber
 from mailer.outbox import Outbox
 from tests.dns_server import DNSServer
 from tests.helpers import api_user, login, run_jobs, submit, text_of
 from tests.mailer.helpers import Received, audience
+from tracking.models import Conversion
 
 LEGAL = ("KAIRAN_COMPANY_NAME", "KAIRAN_POSTAL_ADDRESS", "KAIRAN_CONTACT")
 STEP = re.compile(r'data-step="(\w+)" data-done="(true|false)"')
@@ -148,11 +149,19 @@ def test_the_home_shows_subscribers_over_time_lists_campaigns_and_automations(
         for step, entered, converted in ((start, 40, 0), ("goal", 10, 10)):  # as the engine's batches add them up
             db.session.merge(StepCount(version_id=live.version_id, step=step, entered=entered, passed=0,
                                        sent=0, converted=converted, exited=0, failed=0))
+        run = Run(automation_id=automation_id, version_id=live.version_id, subscriber_id=taro)
+        db.session.add(run)
+        db.session.flush()
+        for event_id, amount, currency in ((1, 398000, "JPY"), (2, 1999, "USD")):  # a purchase its message brought
+            db.session.add(Conversion(event_id=event_id, subscriber_id=taro, campaign_id=campaign["id"],
+                                      delivery_id=0, run_id=run.id, via="click", at=utcnow(), amount=amount,
+                                      currency=currency))
         db.session.commit()
     page = client.get("/").get_data(as_text=True)
     line = page[page.index(f'data-automation="{automation_id}"'):]
     line = line[:line.index("</tr>")]
     assert "data-entered>40<" in line and "data-converted>10<" in line and "data-rate>25.0%<" in line
+    assert "data-purchases>2<" in line and "data-revenue>¥398,000<" in line  # revenue in KAIRAN_CURRENCY only
 
 
 def test_system_health_has_its_own_page_for_admins(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
