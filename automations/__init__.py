@@ -21,13 +21,15 @@ def init_app(app: Flask) -> None:
         guards,
         models,
         retention,
+        summary,
         triggers,
     )
     from automations.event_imports import init_event_imports
     from automations.events import grouped_api_store
     from automations.timeline import customer_events
-    from core import timeline
+    from core import dashboard, timeline
     from core.api import register_schema
+    from core.auth import Permission
     from core.queues import DEFAULT_QUEUE, register_periodic
     from core.signals import lists_deleting, run_message_failed, segment_deleting
     from core.web import limiter
@@ -48,6 +50,7 @@ def init_app(app: Flask) -> None:
     register_schema(app, "AutomationOne", automation_api.AUTOMATION_ONE)
     register_schema(app, "AutomationRun", automation_api.AUTOMATION_RUN)
     register_schema(app, "AutomationStats", automation_api.AUTOMATION_STATS)
+    dashboard.register(app, Permission.AUTOMATIONS_READ, summary.panel)
     timeline.register(app, customer_events)
     event_rules.register()
     init_event_imports(app)

@@ -32,6 +32,7 @@ from automations.lifecycle import (
 )
 from automations.models import Automation, AutomationStatus, AutomationVersion, Run, RunState, StepCount
 from automations.recipes import RECIPES, from_recipe
+from automations.summary import converted_by_version
 from automations.timing import NoDateError, wait_ends
 from automations.triggers import enrol, enrol_segment
 from core.auth import Permission, require
@@ -71,12 +72,8 @@ def index() -> Any:
     waiting: dict[int, int] = {}
     for (version_id, _step), n in waiting_now(ids).items():
         waiting[version_id] = waiting.get(version_id, 0) + n
-    converted: dict[int, int] = {}
-    for version_id, n in db.session.execute(select(StepCount.version_id, StepCount.converted)
-                                            .where(StepCount.version_id.in_(ids))):
-        converted[version_id] = converted.get(version_id, 0) + int(n)
     return render_template("automations/index.html", automations=automations, versions=versions, waiting=waiting,
-                           converted=converted, recipes=RECIPES.values(), status_labels=STATUS_LABELS,
+                           converted=converted_by_version(ids), recipes=RECIPES.values(), status_labels=STATUS_LABELS,
                            form=ConfirmForm())
 
 

@@ -11,6 +11,7 @@ def init_app(app: Flask) -> None:
         account_views,
         api,
         browser_policy,
+        checklist,
         cli,
         clock,
         db,
@@ -18,6 +19,7 @@ def init_app(app: Flask) -> None:
         i18n,
         inputs,
         queues,
+        stored_settings,
         user_views,
         views,
         web,
@@ -33,6 +35,8 @@ def init_app(app: Flask) -> None:
     web.init_app(app)
     api.init_app(app)
     health.init_app(app)
+    stored_settings.init_app(app)
+    checklist.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(user_views.bp)
     app.register_blueprint(account_views.bp)

@@ -15,11 +15,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import Select, func, select
 
-from core import health
-from core.auth import PUBLIC, public
+from core import health, stored_settings
+from core.auth import PUBLIC, Permission, public, require
 from core.db import db
 from core.errors import PermissionDeniedError
-from core.inputs import ID_MAX, INT64_MAX, int_arg
+from core.inputs import ID_MAX, INT64_MAX, int_arg, json_body
 from core.models import User
 from core.users import authenticate_token
 
@@ -153,6 +153,51 @@ def health_detail() -> Any:
     return jsonify(data={"ok": ok, "components": shown}), 200 if ok else 503
 
 
+@bp.get("/settings")
+@require(Permission.SETTINGS_MANAGE)
+def settings_get() -> Any:
+    """List the settings an admin may edit in the browser, with their values in force.
+    ---
+    get:
+      tags: [settings]
+      summary: Each editable setting's variable, value in force and source (a variable set in the environment wins).
+      responses:
+        200:
+          description: The settings.
+          content:
+            application/json:
+              schema: {type: object, properties: {data: {type: array, items: {$ref: '#/components/schemas/Setting'}}}}
+        403: {$ref: '#/components/responses/Error'}
+    """
+    return jsonify(data=[row.as_dict() for row in stored_settings.shown()])
+
+
+@bp.put("/settings")
+@require(Permission.SETTINGS_MANAGE)
+def settings_put() -> Any:
+    """Change settings; they hold from the next campaign on, on every host, with no restart.
+    ---
+    put:
+      tags: [settings]
+      summary: Store the given values (an empty one puts the default back).
+      description: Refused, naming it, when a setting is unknown, is set in the environment, or has a bad value.
+      requestBody:
+        content:
+          application/json:
+            schema: {type: object, additionalProperties: {type: string}, example: {KAIRAN_COMPANY_NAME: 回覧商事}}
+      responses:
+        200:
+          description: The settings, as GET lists them.
+          content:
+            application/json:
+              schema: {type: object, properties: {data: {type: array, items: {$ref: '#/components/schemas/Setting'}}}}
+        400: {$ref: '#/components/responses/Error'}
+        403: {$ref: '#/components/responses/Error'}
+    """
+    stored_settings.save(json_body())
+    return jsonify(data=[row.as_dict() for row in stored_settings.shown()])
+
+
 @bp.get("/openapi.json")
 @public
 def openapi() -> Any:
@@ -208,6 +253,9 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         "description": "Too many attempts from this address: wait a minute.",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     })
+    spec.components.schema("Setting", {"type": "object", "properties": {
+        "name": {"type": "string"}, "value": {"type": "string"}, "label": {"type": "string"},
+        "source": {"type": "string", "enum": ["environment", "stored", "default"]}, "editable": {"type": "boolean"}}})
     for name, schema in app.extensions.get("kairan_api_schemas", {}).items():
         spec.components.schema(name, schema)
     with app.test_request_context():

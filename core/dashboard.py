@@ -1,4 +1,5 @@
-"""Dashboard panels that packages add below the system health (core does not know them)."""
+"""The home's panels, which packages add (core does not know them): subscribers over time and lists, recent
+campaigns with their rates, automations with their conversions. System health has its own page (/system)."""
 
 from __future__ import annotations
 

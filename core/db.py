@@ -1,4 +1,5 @@
-"""The database: one SQLAlchemy ``db`` with a typed declarative Base, and Alembic migrations."""
+"""The database: one SQLAlchemy ``db`` with a typed declarative Base, Alembic migrations, and the UTC hour both
+databases group times by (``hour_of``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import uuid_utils
 from flask import Flask
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, Dialect, Enum, MetaData, Table, TypeDecorator, event, text
+from sqlalchemy import DateTime, Dialect, Enum, MetaData, Table, TypeDecorator, event, func, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 
@@ -45,6 +46,20 @@ def json_text(value: Any) -> str:
 def utcnow() -> datetime:
     """Return the current time, timezone-aware in UTC, from the one clock (core/clock.py)."""
     return clock.now()
+
+
+def hour_of(column: Any) -> Any:
+    """The UTC hour an event happened in, as an expression each database groups by cheaply."""
+    if db.engine.dialect.name == "sqlite":
+        return func.substr(column, 1, 13)  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC
+    return func.date_trunc("hour", func.timezone("UTC", column))
+
+
+def parse_hour(value: Any) -> datetime:
+    """Read back what ``hour_of`` grouped by, as an aware UTC datetime."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC)
+    return datetime.strptime(value, "%Y-%m-%d %H").replace(tzinfo=UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -142,7 +142,7 @@ def scheduler_notices() -> list[Notice]:
     else:
         message = _("No scheduler is running: scheduled campaigns, deferred batches and retries wait until one "
                     "does. Every worker runs one unless started with --without-scheduler.")
-    return [Notice(message, url_for("core.dashboard", _anchor="scheduler"))]
+    return [Notice(message, url_for("core.system", _anchor="scheduler"))]
 
 
 def check_queues() -> Component:

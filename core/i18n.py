@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from flask import Flask, has_request_context, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import Babel, format_datetime, format_timedelta, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -31,8 +31,8 @@ def select_locale() -> str:
 def init_app(app: Flask) -> None:
     """Attach Flask-Babel to the app."""
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", TRANSLATIONS_DIR)
-    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", app.config["KAIRAN"].timezone)
-    babel.init_app(app, locale_selector=select_locale)
+    # Read each time: an admin may change the time zone in the browser (core/stored_settings.py).
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: current_app.config["KAIRAN"].timezone)
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_locale=lambda: str(get_locale() or DEFAULT_LANGUAGE))
     app.jinja_env.filters["datetime"] = lambda value: format_datetime(value, "medium")
 

@@ -1,4 +1,5 @@
-"""Users of the UI and of the API (listmonk's "API users", each with one token)."""
+"""Users of the UI and of the API (listmonk's "API users", each with one token); settings edited in the browser and
+the setup steps done."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import secrets
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.auth import Role
-from core.db import Timestamped, db, str_enum
+from core.db import Timestamped, db, str_enum, utcnow
 
 
 class UserType(StrEnum):
@@ -85,3 +86,31 @@ class RecoveryCode(db.Model):  # type: ignore[name-defined]
     # SHA-256 of the code: codes are long and random (as API tokens), so a slow hash adds nothing.
     code_hash: Mapped[str] = mapped_column(String(64))
     used_at: Mapped[datetime | None]
+
+
+class StoredSetting(db.Model):  # type: ignore[name-defined]
+    """An editable setting's value as an admin saved it (core/stored_settings.py): the variable's text."""
+
+    __tablename__ = "stored_settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # KAIRAN_COMPANY_NAME, …
+    value: Mapped[str] = mapped_column(Text)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SettingsVersion(db.Model):  # type: ignore[name-defined]
+    """One row counting the saves: every process compares it with the one it applied, a query per request or job."""
+
+    __tablename__ = "settings_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)
+
+
+class SetupStep(db.Model):  # type: ignore[name-defined]
+    """A step of the setup checklist that only an action shows done (a relay's test passed, a test mail sent)."""
+
+    __tablename__ = "setup_steps"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    done_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -3,6 +3,11 @@
 Core's own settings are fields of ``Settings``. Each package declares its own groups of settings
 (``SettingsGroup``: mailer's sending, tracking's bounces …) in its settings module, with the readers
 below, and ``load_settings`` reads and checks every declared group with core's.
+
+Some settings an admin may also edit in the browser (``Editable``: the company's legal details, the
+default sender, the time zone, tracking privacy, bounce thresholds). Their stored values
+(core/stored_settings.py) are read by the same readers, with the same messages; a variable set in the
+environment still wins.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from email.headerregistry import Address
 from email.utils import parseaddr
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from urllib.parse import urlsplit
@@ -21,6 +27,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -71,6 +79,7 @@ class Settings:
     embedded_smtp: bool  # mail goes to the built-in capture server (the Outbox)
     movable_clock: bool = False  # tests and benchmarks move time (core/clock.py); never in production
     groups: Mapping[str, object] = field(default_factory=dict)  # each package's own, by name (SettingsGroup)
+    env: Mapping[str, str] = field(default_factory=dict)  # the KAIRAN_* variables set (not empty) in the environment
 
     @property
     def redis_socket(self) -> Path:
@@ -88,6 +97,44 @@ class Settings:
 
 G = TypeVar("G")
 _GROUPS: dict[str, SettingsGroup[Any]] = {}
+
+
+class Kind(StrEnum):
+    """How the Settings page asks for an editable setting."""
+
+    TEXT = "text"
+    NUMBER = "number"
+    FLAG = "flag"
+    CHOICE = "choice"
+
+
+@dataclass(frozen=True)
+class Editable:
+    """A setting an admin may edit in the browser: its variable, its label, and how to show its value in force."""
+
+    name: str  # the KAIRAN_* variable, which still wins when it is set
+    label: Any  # a lazy string, in the reader's language
+    section: Any
+    shown: Callable[[Settings], str]  # the value in force, as the page and the API show it
+    kind: Kind = Kind.TEXT
+    choices: tuple[str, ...] = ()
+    hint: Any = ""
+
+
+_EDITABLE: dict[str, Editable] = {}
+
+
+def declare_editable(*settings: Editable) -> None:
+    """Let admins edit these settings in the browser (each package declares its own, in its settings module)."""
+    for editable in settings:
+        if editable.name in _EDITABLE:
+            raise ValueError(f"{editable.name} is editable already.")
+        _EDITABLE[editable.name] = editable
+
+
+def editable_settings() -> list[Editable]:
+    """Every editable setting, in the order they were declared (core's first)."""
+    return list(_EDITABLE.values())
 
 
 class SettingsGroup(Generic[G]):
@@ -135,7 +182,8 @@ def read_whole_number(env: Mapping[str, str], name: str, default: int, minimum: 
     if raw is None or raw == "":
         return default
     if not raw.isdigit() or int(raw) < minimum:
-        raise SettingsError(f"{name} must be a whole number of {minimum} or more, not {raw!r}.")
+        raise SettingsError(_("%(name)s must be a whole number of %(minimum)d or more, not %(raw)r.", name=name,
+                              minimum=minimum, raw=raw))
     return int(raw)
 
 
@@ -149,7 +197,8 @@ def read_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw == "":
         return default
     if raw not in _ON + _OFF:
-        raise SettingsError(f"{name} must be on or off (also 1/0, true/false, yes/no), not {raw!r}.")
+        raise SettingsError(_("%(name)s must be on or off (also 1/0, true/false, yes/no), not %(raw)r.", name=name,
+                              raw=raw))
     return raw in _ON
 
 
@@ -158,7 +207,8 @@ def read_url(env: Mapping[str, str], name: str, schemes: tuple[str, ...], defaul
     raw = env.get(name) or default
     parts = urlsplit(raw)
     if parts.scheme not in schemes or not (parts.hostname or parts.path):
-        raise SettingsError(f"{name} {raw!r} must be a URL starting with {' or '.join(s + '://' for s in schemes)}.")
+        raise SettingsError(_("%(name)s %(raw)r must be a URL starting with %(schemes)s.", name=name, raw=raw,
+                              schemes=_(" or ").join(s + "://" for s in schemes)))
     return raw
 
 
@@ -206,7 +256,8 @@ def _mail_from(env: Mapping[str, str], base_url: str, company: str) -> str:
     raw = env.get("KAIRAN_MAIL_FROM") or str(Address(display_name=company, addr_spec=f"kairan@{host}"))
     _name, address = parseaddr(raw)
     if "@" not in address or any(c in raw for c in "\r\n"):
-        raise SettingsError(f"KAIRAN_MAIL_FROM {raw!r} must be an address such as 'News <news@example.com>'.")
+        raise SettingsError(_("KAIRAN_MAIL_FROM %(raw)r must be an address such as 'News <news@example.com>'.",
+                              raw=raw))
     return raw
 
 
@@ -217,12 +268,25 @@ def _test_subject_prefix(env: Mapping[str, str]) -> str | None:
     return raw or None
 
 
+MAX_LINE = 500  # a campaign keeps the sender's name, address and contact in columns this long
+
+
+def _line(env: Mapping[str, str], name: str, default: str = "") -> str:
+    """Read one line of text (it reaches mail headers and every footer), at most MAX_LINE characters."""
+    raw = (env.get(name) or default).strip()
+    if any(ord(c) < 32 or ord(c) == 127 for c in raw) or len(raw) > MAX_LINE:
+        raise SettingsError(_("%(name)s must be one line of text of at most %(max)d characters.", name=name,
+                              max=MAX_LINE))
+    return raw
+
+
 def _timezone(env: Mapping[str, str]) -> str:
     name = env.get("KAIRAN_TIMEZONE") or DEFAULT_TIMEZONE
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"KAIRAN_TIMEZONE {name!r} is not a time zone name such as Asia/Tokyo or UTC.") from None
+        raise SettingsError(_("KAIRAN_TIMEZONE %(name)r is not a time zone name such as Asia/Tokyo or UTC.",
+                              name=name)) from None
     return name
 
 
@@ -250,10 +314,11 @@ def _secret_key(env: Mapping[str, str], data_dir: Path) -> tuple[str, Path | Non
     return path.read_text().strip(), path
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(env: Mapping[str, str] | None = None, stored: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every ``KAIRAN_*`` setting, core's and every declared group's, raising SettingsError
-    on the first bad one."""
-    env = os.environ if env is None else env
+    on the first bad one; an editable setting's ``stored`` value counts where its variable is not set."""
+    set_in_env = {k: v for k, v in (os.environ if env is None else env).items() if k.startswith("KAIRAN_") and v}
+    env = {**{k: v for k, v in (stored or {}).items() if k in _EDITABLE}, **set_in_env}
     data_dir = _data_dir(env)
     port = read_port(env, "KAIRAN_PORT", DEFAULT_PORT)
     capture_port = read_port(env, "KAIRAN_CAPTURE_PORT", DEFAULT_CAPTURE_PORT)
@@ -266,7 +331,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if bool(admin_user) != bool(admin_password):
         raise SettingsError("KAIRAN_ADMIN_USER and KAIRAN_ADMIN_PASSWORD must be set together.")
     base_url = read_url(env, "KAIRAN_BASE_URL", ("http", "https"), f"http://127.0.0.1:{port}").rstrip("/")
-    company = (env.get("KAIRAN_COMPANY_NAME") or "Kairan").strip()
+    company = _line(env, "KAIRAN_COMPANY_NAME", "Kairan") or "Kairan"
     secret_key, secret_key_file = _secret_key(env, data_dir)
     core = Settings(
         data_dir=data_dir,
@@ -280,12 +345,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         timezone=_timezone(env),
         logo_url=read_url(env, "KAIRAN_LOGO_URL", ("http", "https"), "") if env.get("KAIRAN_LOGO_URL") else None,
         test_subject_prefix=_test_subject_prefix(env),
-        postal_address=(env.get("KAIRAN_POSTAL_ADDRESS") or "").strip(),
+        postal_address=_line(env, "KAIRAN_POSTAL_ADDRESS"),
         media_s3_url=read_url(env, "KAIRAN_MEDIA_S3_URL", ("http", "https"), "") if env.get("KAIRAN_MEDIA_S3_URL")
         else None,
         media_public_url=read_url(env, "KAIRAN_MEDIA_PUBLIC_URL", ("http", "https"), "").rstrip("/")
         if env.get("KAIRAN_MEDIA_PUBLIC_URL") else None,
-        contact=(env.get("KAIRAN_CONTACT") or "").strip(),
+        contact=_line(env, "KAIRAN_CONTACT"),
         secret_key=secret_key,
         secret_key_file=secret_key_file,
         port=port,
@@ -298,6 +363,24 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         embedded_redis=not env.get("KAIRAN_REDIS_URL"),
         embedded_smtp=not env.get("KAIRAN_SMTP_URL"),
         movable_clock=read_flag(env, "KAIRAN_MOVABLE_CLOCK", False),
+        env=set_in_env,
     )
     # Then every package's groups, each checked against core's settings where it must (tracking's bounce port).
     return replace(core, groups={name: group.read(env, core) for name, group in _GROUPS.items()})
+
+
+_LEGAL, _SENDER = _l("Sender (特定電子メール法)"), _l("Sending")
+declare_editable(
+    Editable("KAIRAN_COMPANY_NAME", _l("Company name"), _LEGAL, lambda s: s.company_name,
+             hint=_l("Shown on public pages and in every campaign's footer.")),
+    Editable("KAIRAN_POSTAL_ADDRESS", _l("Postal address"), _LEGAL, lambda s: s.postal_address,
+             hint=_l("The law asks for it in every campaign's footer.")),
+    Editable("KAIRAN_CONTACT", _l("Contact"), _LEGAL, lambda s: s.contact,
+             hint=_l("Where readers reach you: an address, a URL or a phone number.")),
+    Editable("KAIRAN_LOGO_URL", _l("Logo URL"), _LEGAL, lambda s: s.logo_url or "",
+             hint=_l("Shown on public pages (https://…).")),
+    Editable("KAIRAN_MAIL_FROM", _l("Default sender"), _SENDER, lambda s: s.mail_from,
+             hint=_l("Kairan's own mail, and campaigns without a From of their own.")),
+    Editable("KAIRAN_TIMEZONE", _l("Time zone"), _SENDER, lambda s: s.timezone,
+             hint=_l("Times on the pages, sending windows and quiet hours are in it.")),
+)

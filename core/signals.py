@@ -82,3 +82,7 @@ runs_ended = kairan.signal("runs-ended")
 # Sent by automations when customer events were stored (the API, CSV imports, survey answers), before their commit.
 # Argument: ids (list[int]), the events' ids.
 events_stored = kairan.signal("events-stored")
+# Sent by core when an admin saves settings in the browser or the API (core/stored_settings.py), in the saving
+# transaction before its commit; the audit log records it. Argument: changes (dict[str, tuple[str, str]]: each
+# changed setting's variable, e.g. KAIRAN_COMPANY_NAME -> its value in force before and after).
+settings_changed = kairan.signal("settings-changed")

@@ -12,16 +12,17 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from core import checklist, health, sessions, stored_settings, two_factor
 from core import dashboard as dashboard_panels
-from core import health, sessions, two_factor
 from core.auth import Permission, public, require
-from core.db import utcnow
+from core.db import db, utcnow
 from core.forms import ConfirmForm, LanguageForm, LoginCodeForm, LoginForm, SetupForm
 from core.i18n import LANGUAGES
 from core.refusals import showing_refusal
 from core.sessions import user_from_session
+from core.settings import Kind
 from core.users import admin_exists, authenticate_password, create_user, set_language
-from core.web import limiter
+from core.web import can, limiter
 
 bp = Blueprint("core", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -160,14 +161,39 @@ def language() -> Any:
 @bp.get("/")
 @require(Permission.DASHBOARD)
 def dashboard() -> Any:
-    """Show system health (database, Redis, workers, SMTP, queues) and the panels packages add."""
-    components = health.run_checks()
-    return render_template("core/dashboard.html", components=components, notices=health.notices(),
-                           panels=dashboard_panels.panels())
+    """The home: the notices to act on, the setup checklist (admins) and the panels packages add (subscribers over
+    time, lists, campaigns, automations)."""
+    steps = checklist.steps() if can(Permission.SETTINGS_MANAGE) else []
+    return render_template("core/dashboard.html", notices=health.notices(), panels=dashboard_panels.panels(),
+                           steps=steps, setup_done=all(step.done for step in steps))
 
 
-@bp.get("/settings")
+@bp.get("/system")
+@require(Permission.SETTINGS_MANAGE)
+def system() -> Any:
+    """Show system health: database, Redis, workers, scheduler, SMTP, queues."""
+    return render_template("core/system.html", components=health.run_checks(), notices=health.notices())
+
+
+@bp.route("/settings", methods=["GET", "POST"])
 @require(Permission.SETTINGS_MANAGE)
 def settings() -> Any:
-    """Show the effective settings and where each comes from (secrets hidden)."""
-    return render_template("core/settings.html", settings=current_app.config["KAIRAN"], form=ConfirmForm())
+    """Show the settings in force and where each comes from (secrets hidden); save those edited here."""
+    rows, typed, errors = stored_settings.shown(), {}, {}
+    if request.method == "POST" and ConfirmForm().validate_on_submit():
+        # A checkbox left unticked is not posted; a setting the environment sets is not a field at all.
+        typed = {row.setting.name: request.form.get(row.setting.name, "off" if row.setting.kind == Kind.FLAG else "")
+                 for row in rows if not row.locked}
+        try:
+            changes = stored_settings.save({name: value for name, value in typed.items()
+                                            if value.strip() != next(r.value for r in rows if r.setting.name == name)})
+        except stored_settings.SettingsRefusedError as refused:
+            db.session.rollback()
+            errors = refused.errors
+        else:
+            flash(_("Settings saved; they hold from the next campaign on.") if changes else _("Nothing changed."),
+                  "success")
+            return redirect(url_for("core.settings"))
+    page = render_template("core/settings.html", settings=current_app.config["KAIRAN"], form=ConfirmForm(),
+                           rows=rows, typed=typed, errors=errors, editable={r.setting.name for r in rows})
+    return page, 400 if errors else 200

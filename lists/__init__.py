@@ -65,14 +65,17 @@ SEGMENT_INPUT = {
 
 
 def init_app(app: Flask) -> None:
-    """Register the lists pages and API routes, the sweep of old import files and that of old consent records."""
-    from core import timeline
+    """Register the lists pages and API routes, the sweeps of old import files and of old consent records, and the
+    home's audience figures."""
+    from core import dashboard, timeline
     from core.api import register_schema
+    from core.auth import Permission
     from core.queues import DEFAULT_QUEUE, register_periodic
     from lists import (
         api,
         consent_retention,
         consent_views,
+        growth,
         import_api,
         import_views,
         imports,
@@ -109,4 +112,6 @@ def init_app(app: Flask) -> None:
     timeline.register(app, subscription_events)
     register_periodic(app, DEFAULT_QUEUE, imports.sweep, imports.SWEEP_SECONDS)
     register_periodic(app, DEFAULT_QUEUE, consent_retention.sweep, consent_retention.SWEEP_SECONDS)
+    register_periodic(app, DEFAULT_QUEUE, growth.refresh, growth.REFRESH_SECONDS)  # the home's audience figures
     labels.init_app(app)
+    dashboard.register(app, Permission.SUBSCRIBERS_READ, growth.panel)

@@ -90,6 +90,7 @@ class Subscriber(Timestamped, db.Model):  # type: ignore[name-defined]
     """A person on one or more lists."""
 
     __tablename__ = "subscribers"
+    __table_args__ = (Index("ix_subscribers_created_at", "created_at"),)  # the home's "joined" per day
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
@@ -135,7 +136,8 @@ class ConsentRecord(db.Model):  # type: ignore[name-defined]
     """Proof of one subscription: when, how, from where, and the words the person agreed to."""
 
     __tablename__ = "consent_records"
-    __table_args__ = (Index("ix_consent_records_subscriber", "subscriber_id", "list_id"),)
+    __table_args__ = (Index("ix_consent_records_subscriber", "subscriber_id", "list_id"),
+                      Index("ix_consent_records_status_created", "status", "created_at"))  # the home's "left"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Deleted with its subscriber (a wipe for a privacy request must leave nothing behind) or its list.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from core import checklist as checklist_steps
 from core import health
 from core.api import register_schema
 from core.embedded import ServiceSpec, flask_command, port_answers, register_service
@@ -14,6 +15,7 @@ from mailer import (  # noqa: F401  (models: their tables)
     batch_job,
     campaign_api,
     capture,
+    checklist,
     compose_views,
     domain_views,
     gallery_views,
@@ -68,6 +70,7 @@ def init_app(app: Flask) -> None:
     transport.use(app, smtp_transport.RELAYS)  # an HTTP API provider would be chosen here (docs/howto.md)
     health.register(app, "smtp", smtp_transport.check_smtp)
     health.register_notices(app, notices.campaign_notices)
+    checklist_steps.register(app, checklist.steps)
     register_periodic(app, SEND_QUEUE, sending.reconcile, SENDING.of(settings).reconcile_seconds)
     register_periodic(app, DEFAULT_QUEUE, batch_job.take_back_lapsed_leases,
                       batch_job.lease_check_seconds(SENDING.of(settings).lease_seconds))

@@ -282,8 +282,8 @@ def legal_problems(campaign: Campaign, compiled: Compiled) -> list[str]:
     if "unsubscribe_url" not in compiled.html_source:
         problems.append(_("There is no unsubscribe link ({{ unsubscribe_url }})."))
     if not sender["address"] or not sender["contact"]:
-        problems.append(_("Set KAIRAN_POSTAL_ADDRESS and KAIRAN_CONTACT: the footer must show the sender's "
-                          "address and contact point."))
+        problems.append(_("Set the postal address and the contact on the Settings page (or KAIRAN_POSTAL_ADDRESS "
+                          "and KAIRAN_CONTACT): the footer must show the sender's address and contact point."))
     return problems
 
 

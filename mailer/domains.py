@@ -22,9 +22,11 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from core.checklist import mark_done
 from core.crypto import cipher
 from core.db import db, utcnow
 from core.errors import ConflictError, NotFoundError, ValidationError
+from mailer import checklist
 from mailer.errors import KeyStateError
 from mailer.models import DKIMKey, KeyAlgorithm, KeyState, SendingDomain
 from mailer.signing import DKIMSigner, dns_record, new_key_pem
@@ -295,6 +297,10 @@ def check_dns(sending: SendingDomain) -> dict[str, Any]:
     results = [_check_key(sending, key) for key in sending.keys if key.state != KeyState.RETIRED]
     results.append(_check_mx(bounce_domain_for(sending.domain)))
     failed = [result for result in results if not result["ok"]]
+    if not any(result["type"] == "TXT" for result in failed):  # the setup checklist's steps
+        mark_done(checklist.DKIM)
+    if results[-1]["ok"]:
+        mark_done(checklist.BOUNCE_MX)
     message = (_("All %(count)d records are published.", count=len(results)) if not failed
                else " ".join(result["message"] for result in failed))
     return {"ok": not failed, "message": message, "records": results}

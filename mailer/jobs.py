@@ -40,6 +40,8 @@ def _render(template: str, **context: Any) -> tuple[str, str]:
 class TestMessage(Letter):
     """A short test message, in the sender's language, that checks the whole path to the relay."""
 
+    is_test = True
+
     to: str
     language: str
 
@@ -87,6 +89,8 @@ class CampaignTest(Letter):
 
     Its subject says it is a test, and its links change nothing, whoever it is rendered for.
     """
+
+    is_test = True
 
     campaign_id: int
     reader_id: int | None

@@ -12,10 +12,11 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 
 from core.auth import Permission, require
+from core.checklist import mark_done
 from core.forms import ConfirmForm
 from core.inputs import json_body
 from core.refusals import showing_refusal
-from mailer import relays
+from mailer import checklist, relays
 from mailer.models import SMTPRelayConfig
 
 bp = Blueprint("relays", __name__)
@@ -154,7 +155,11 @@ def test_default() -> Any:
     """Test the KAIRAN_SMTP_URL relay (the capture server by default)."""
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("relays.index"))
-    return _flash_test(relays.test_connection(relays.Relay.from_url(current_app.config["KAIRAN"].smtp_url)))
+    settings = current_app.config["KAIRAN"]
+    result = relays.test_connection(relays.Relay.from_url(settings.smtp_url))
+    if result.ok and not settings.embedded_smtp:  # the capture server is no relay: mail would reach nobody
+        mark_done(checklist.RELAY)
+    return _flash_test(result)
 
 
 @bp.post("/settings/relays/<int:relay_id>/delete")

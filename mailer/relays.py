@@ -24,12 +24,14 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from core.checklist import mark_done
 from core.crypto import cipher
 from core.db import db
 from core.errors import NotFoundError, ValidationError
 from core.inputs import flag, typed_whole_number
 from core.queues import redis
 from core.validation import choice
+from mailer import checklist
 from mailer.models import RelaySecurity, SMTPRelayConfig
 from mailer.transport import NoRouteError
 
@@ -418,8 +420,11 @@ def out_until_by_id(configs: Sequence[SMTPRelayConfig]) -> dict[int, datetime]:
 
 
 def test_saved(config: SMTPRelayConfig) -> ConnectionTest:
-    """Test a configured relay's connection as it is saved."""
-    return test_connection(Relay.from_config(config))
+    """Test a configured relay's connection as it is saved (a pass is the setup checklist's step)."""
+    result = test_connection(Relay.from_config(config))
+    if result.ok:
+        mark_done(checklist.RELAY)
+    return result
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]  # pytest: not a test, even when imported into one

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import make_msgid, parseaddr
 from functools import lru_cache
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import jinja2
 from flask import current_app
@@ -41,6 +41,7 @@ from flask_babel import gettext as _
 from rq import Retry
 from sqlalchemy import select
 
+from core.checklist import mark_done
 from core.db import db
 from core.errors import ValidationError
 from core.inputs import ID_MAX, id_list
@@ -50,6 +51,7 @@ from lists.addresses import address_key, normalise_email, parse_mailbox
 from lists.models import Subscriber, SubscriberStatus
 from lists.suppressions import is_suppressed
 from mailer import pipeline, transport
+from mailer.checklist import TEST_MAIL
 from mailer.compiler import Compiled, body_html, compile_message
 from mailer.domains import signer_for
 from mailer.errors import RenderError
@@ -77,6 +79,8 @@ BUILT_HEADERS = {"from", "to", "subject", "date", "message-id", "mime-version", 
 
 class Letter(ABC):
     """One message to deliver. It travels pickled in its RQ job: it holds values and ids, never rows."""
+
+    is_test: ClassVar[bool] = False  # a test message or a campaign's test: once sent, the setup checklist's step
 
     @abstractmethod
     def compose(self) -> Composed | None:
@@ -125,6 +129,8 @@ def deliver(letter: Letter) -> str | None:
     except RenderError as error:
         log.warning("not sent: %s", error.message)
         return None
+    if letter.is_test and message.message_id:
+        mark_done(TEST_MAIL)
     return message.message_id
 
 

@@ -11,14 +11,14 @@ range, group the events themselves (``hourly_events``, ``link_totals``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import count
 
-from core.db import db
+from core.db import db, hour_of, parse_hour
 from mailer.models import Delivery, DeliveryStatus, Link
 from tracking.models import (
     Bounce,
@@ -122,20 +122,6 @@ def bounce_counts(campaign_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
             .group_by(Bounce.campaign_id)):
         of(campaign_id or 0)["complaints"] = complaints
     return counts
-
-
-def hour_of(column: Any) -> Any:
-    """The UTC hour an event happened in, as an expression each database groups by cheaply."""
-    if db.engine.dialect.name == "sqlite":
-        return func.substr(column, 1, 13)  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC
-    return func.date_trunc("hour", func.timezone("UTC", column))
-
-
-def parse_hour(value: Any) -> datetime:
-    """Read back what ``hour_of`` grouped by, as an aware UTC datetime."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC)
-    return datetime.strptime(value, "%Y-%m-%d %H").replace(tzinfo=UTC)
 
 
 def hourly_events(campaign_ids: Sequence[int], kinds: Sequence[EventKind] = (EventKind.OPEN, EventKind.CLICK),

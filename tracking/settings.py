@@ -18,8 +18,21 @@ from urllib.parse import urlsplit
 from babel.numbers import list_currencies
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from core.settings import Settings, SettingsError, SettingsGroup, read_flag, read_items, read_port, read_whole_number
+from core.settings import (
+    Editable,
+    Kind,
+    Settings,
+    SettingsError,
+    SettingsGroup,
+    declare_editable,
+    read_flag,
+    read_items,
+    read_port,
+    read_whole_number,
+)
 
 DEFAULT_BOUNCE_PORT = 2526  # named so the README table and the code cannot drift apart
 # Bounce mailboxes are read over TLS only: the password and the mail never cross the network in clear.
@@ -102,7 +115,8 @@ def read_tracking(env: Mapping[str, str], _core: Settings) -> TrackingSettings:
     """Read what opens and clicks keep."""
     ip = (env.get("KAIRAN_TRACK_IP") or IPHandling.TRUNCATE.value).strip().lower()
     if ip not in set(IPHandling):
-        raise SettingsError(f"KAIRAN_TRACK_IP must be one of {', '.join(h.value for h in IPHandling)}, not {ip!r}.")
+        raise SettingsError(_("KAIRAN_TRACK_IP must be one of %(choices)s, not %(raw)r.",
+                              choices=", ".join(h.value for h in IPHandling), raw=ip))
     return TrackingSettings(individuals=read_flag(env, "KAIRAN_TRACK_INDIVIDUALS", True), ip=IPHandling(ip))
 
 
@@ -193,3 +207,22 @@ TRACKING = SettingsGroup("tracking", read_tracking)
 BOUNCES = SettingsGroup("bounces", read_bounces)
 WEBHOOKS = SettingsGroup("webhooks", read_webhooks)
 CONVERSIONS = SettingsGroup("conversions", read_conversions)
+
+
+_PRIVACY, _BOUNCES = _l("Tracking and privacy"), _l("Bounces")
+declare_editable(
+    Editable("KAIRAN_TRACK_INDIVIDUALS", _l("Record who opened and clicked"), _PRIVACY,
+             lambda s: "on" if TRACKING.of(s).individuals else "off", Kind.FLAG,
+             hint=_l("Off: opens and clicks are counted per campaign only.")),
+    Editable("KAIRAN_TRACK_IP", _l("Readers' IP addresses"), _PRIVACY, lambda s: TRACKING.of(s).ip.value,
+             Kind.CHOICE, tuple(h.value for h in IPHandling),
+             hint=_l("truncate: the network only; hash: recognisable, not readable; none: not kept.")),
+    Editable("KAIRAN_SOFT_BOUNCES", _l("Soft bounces that suppress an address"), _BOUNCES,
+             lambda s: str(BOUNCES.of(s).soft_count), Kind.NUMBER),
+    Editable("KAIRAN_SOFT_BOUNCE_DAYS", _l("… within days"), _BOUNCES, lambda s: str(BOUNCES.of(s).soft_days),
+             Kind.NUMBER),
+    Editable("KAIRAN_CARRIER_SOFT_BOUNCES", _l("Soft bounces at Japanese carriers that suppress an address"),
+             _BOUNCES, lambda s: str(BOUNCES.of(s).carrier_soft_count), Kind.NUMBER),
+    Editable("KAIRAN_CARRIER_SOFT_BOUNCE_DAYS", _l("… within days (carriers)"), _BOUNCES,
+             lambda s: str(BOUNCES.of(s).carrier_soft_days), Kind.NUMBER),
+)

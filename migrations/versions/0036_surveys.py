@@ -1,7 +1,7 @@
 """Survey answers: a reader's confirmed answer to a campaign's question, one per question per delivery.
 
 Revision ID: 0036
-Revises: 0033
+Revises: 0035
 """
 import sqlalchemy as sa
 from alembic import op
@@ -9,7 +9,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0036'
-down_revision = '0033'
+down_revision = '0035'
 branch_labels = None
 depends_on = None
 

@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
+from app import create_app
 from tests.helpers import api_user, basic, csrf_token, login
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,3 +118,14 @@ def test_health_detail_shows_anonymous_callers_only_ok_flags(client: FlaskClient
     login(client, "viewer")
     signed_in = client.get("/api/health/detail").get_json()["data"]["components"]
     assert signed_in["redis"]["detail"].startswith("unix://") and "elapsed_ms" in signed_in["database"]
+
+
+def test_with_the_database_down_health_still_answers_and_names_it(settings_env: dict[str, str]) -> None:
+    # Every request first compares the stored settings' version (core/stored_settings.py): a database that does
+    # not answer must not turn that into a 500 for the very pages that report it.
+    down = create_app({**settings_env, "TESTING": True, "KAIRAN_DATABASE_URL": "postgresql://kairan@127.0.0.1:1/x",
+                       "KAIRAN_SECRET_KEY": "a-test-secret-of-some-length"})
+    client = down.test_client()
+    assert client.get("/api/health").get_json() == {"data": True}
+    detail = client.get("/api/health/detail")
+    assert detail.status_code == 503 and detail.get_json()["data"]["components"]["database"] == {"ok": False}

@@ -50,7 +50,7 @@ def test_each_periodic_job_is_queued_once_its_interval_by_one_worker(settings_en
         assert sorted(str(job.func_name) for job in queue(DEFAULT_QUEUE).jobs) == [
             "automations.conversions.attribute", "automations.retention.sweep", "automations.triggers.react",
             "automations.triggers.scan",
-            "lists.consent_retention.sweep", "lists.imports.sweep",
+            "lists.consent_retention.sweep", "lists.growth.refresh", "lists.imports.sweep",
             "mailer.batch_job.take_back_lapsed_leases",  # each package's own
             "tests.core.test_queues.tidy_up"]
         assert sorted(str(job.func_name) for job in queue(WEBHOOKS_QUEUE).jobs) == [

@@ -31,6 +31,7 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 
 from app import create_app
+from core import stored_settings
 from core.db import db
 from lists.models import Suppression
 from tests.resources import free_port
@@ -183,3 +184,25 @@ def test_without_a_certificate_starttls_is_not_offered(app: Flask, inbound: int)
     with smtplib.SMTP("127.0.0.1", inbound) as client:
         client.ehlo("mx.example.jp")
         assert not client.has_extn("starttls")
+
+
+def test_a_soft_bounce_threshold_saved_in_the_browser_holds_on_the_running_server(
+        app: Flask, settings_env: dict[str, str]) -> None:
+    server_app = create_app({**settings_env, "TESTING": True})  # the bounce host: its own process, started before
+    port = free_port()
+    controller = start_inbound(server_app, port)
+    try:
+        with app.app_context():
+            full = sent_campaign(["full@example.jp"])["full@example.jp"]
+            token = verp(full)
+            stored_settings.save({"KAIRAN_SOFT_BOUNCES": "1"})  # by default three suppress; now one does
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            client.sendmail("", [f"bounce+{token}@{BOUNCE_DOMAIN}"],
+                            dsn("full@example.jp", status="4.2.2", diagnostic="452 4.2.2 Mailbox full", token=token))
+    finally:
+        controller.stop()
+        with server_app.app_context():
+            db.engine.dispose()
+    assert [kind for _email, kind, _delivery in stored(app)] == [BounceType.SOFT]
+    with app.app_context():
+        assert db.session.scalar(select(Suppression.value)) == "full@example.jp"

@@ -1,0 +1,159 @@
+"""Settings edited in the browser: stored in the database, in force on every process without a restart.
+
+An admin's value for an editable setting (core/settings.py, ``Editable``) is stored as the variable's text, and
+read by the same reader, with the same messages, as the environment's; a variable set in the environment wins.
+Each save counts up one version row. Every web request and every worker job first compares that row with the
+version its process applied (one primary-key read), and on a difference reads the stored values again: a change
+holds from the next campaign on, on every host, with no file to share and nothing to restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from flask import Flask, current_app
+from flask_babel import gettext as _
+from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.db import db, utcnow
+from core.errors import ValidationError
+from core.models import SettingsVersion, StoredSetting
+from core.settings import Editable, Settings, SettingsError, editable_settings, load_settings
+from core.signals import settings_changed
+
+log = logging.getLogger(__name__)
+EXTENSION = "kairan_stored_settings"
+
+
+class SettingsRefusedError(ValidationError):
+    """Values that cannot be used: each bad one's message by its variable (the first is the error's message)."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        first = next(iter(errors))
+        super().__init__(errors[first], field=first)
+        self.errors = dict(errors)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """An editable setting as the page and the API show it: its value in force and where that comes from."""
+
+    setting: Editable
+    value: str
+    source: str  # "environment" (wins, read-only here), "stored" or "default"
+
+    @property
+    def locked(self) -> bool:
+        """Tell whether the environment sets it, so the browser cannot change it."""
+        return self.source == "environment"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Serialise for the API."""
+        return {"name": self.setting.name, "value": self.value, "source": self.source,
+                "editable": not self.locked, "label": str(self.setting.label)}
+
+
+def _stored() -> dict[str, str]:
+    return {name: value for name, value in db.session.execute(select(StoredSetting.name, StoredSetting.value))}
+
+
+def _version() -> int:
+    return db.session.scalar(select(SettingsVersion.version).where(SettingsVersion.id == 1)) or 0
+
+
+def shown() -> list[Shown]:
+    """Every editable setting with its value in force and its source."""
+    settings: Settings = current_app.config["KAIRAN"]
+    stored = _stored()
+    return [Shown(e, e.shown(settings), "environment" if e.name in settings.env
+                  else "stored" if e.name in stored else "default") for e in editable_settings()]
+
+
+def refresh(app: Flask | None = None) -> None:
+    """Put the stored values in force in this process when another process (or this one) saved new ones."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        version = _version()
+        if app.extensions.get(EXTENSION, 0) == version:
+            return
+        stored = _stored()
+    except SQLAlchemyError as error:  # the database is down: go on with what is in force (health pages say why)
+        db.session.rollback()
+        log.warning("Stored settings not read: %s", error)
+        return
+    settings: Settings = app.config["KAIRAN"]
+    try:
+        app.config["KAIRAN"] = load_settings(settings.env, stored)
+    except SettingsError as error:  # saved values are checked, but the environment may have changed since
+        log.warning("Stored settings not applied: %s", error.message)
+    app.extensions[EXTENSION] = version
+
+
+def _refuse_unchangeable(values: Mapping[str, Any], settings: Settings, editable: Mapping[str, Editable]) -> None:
+    errors: dict[str, str] = {}
+    for name, value in values.items():
+        if name not in editable:
+            errors[name] = _("%(name)s is not a setting that can be changed here.", name=name)
+        elif name in settings.env:
+            errors[name] = _("%(name)s is set in the environment, which wins: change it there.", name=name)
+        elif not isinstance(value, str | int) or isinstance(value, bool):
+            errors[name] = _("%(name)s must be text.", name=name)
+    if errors:
+        raise SettingsRefusedError(errors)
+
+
+def _store(stored: Mapping[str, str], wanted: Mapping[str, str]) -> None:
+    """Write the values and count the version up (the update locks its row: saves cannot share a version)."""
+    db.session.execute(delete(StoredSetting).where(StoredSetting.name.not_in(list(wanted))))
+    for name, value in wanted.items():
+        if stored.get(name) != value:
+            row = db.session.get(StoredSetting, name) or StoredSetting(name=name)
+            row.value, row.changed_at = value, utcnow()
+            db.session.add(row)
+    counted = cast(CursorResult[Any], db.session.execute(
+        update(SettingsVersion).where(SettingsVersion.id == 1).values(version=SettingsVersion.version + 1)))
+    if not counted.rowcount:
+        db.session.add(SettingsVersion(id=1, version=1))
+    db.session.flush()
+
+
+def save(values: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Store an admin's values (an empty one puts the default back) and put them in force at once, everywhere.
+
+    Refuse an unknown setting, one the environment sets, and each bad value with its reader's message. Return
+    what changed in force (name -> (before, after)), also sent as ``settings_changed`` in the saving transaction.
+    """
+    settings: Settings = current_app.config["KAIRAN"]
+    editable = {e.name: e for e in editable_settings()}
+    stored = _stored()
+    _refuse_unchangeable(values, settings, editable)
+    wanted = {**stored, **{name: str(value).strip() for name, value in values.items()}}
+    wanted = {name: value for name, value in wanted.items() if value}
+    errors: dict[str, str] = {}
+    for name in values:  # each alone, so every bad value gets its own message
+        try:
+            load_settings(settings.env, {**stored, name: wanted.get(name, "")})
+        except SettingsError as error:
+            errors[name] = error.message
+    if errors:
+        raise SettingsRefusedError(errors)
+    after = load_settings(settings.env, wanted)
+    changes = {e.name: (e.shown(settings), e.shown(after)) for e in editable.values()
+               if e.shown(settings) != e.shown(after)}
+    if wanted == stored:
+        return changes
+    _store(stored, wanted)
+    if changes:
+        settings_changed.send(None, changes=changes)
+    db.session.commit()
+    refresh()
+    return changes
+
+
+def init_app(app: Flask) -> None:
+    """Check for saved settings before each request (workers check before each job: core/cli.py)."""
+    app.before_request(refresh)
