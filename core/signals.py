@@ -32,10 +32,10 @@ segment_deleting = kairan.signal("segment-deleting")
 # data): automations fails that run with the reason. Arguments: run_id (int), reason (str).
 run_message_failed = kairan.signal("run-message-failed")
 
-# Sent by mailer when an A/B test started by Kairan before 2026-12-07 (which inserted its rest with the winner, not
-# at the start) had its rest inserted (the campaign's deliveries grew after it started, committed): tracking counts
-# the campaign's audience again. Argument: campaign_id (int).
-audience_grew = kairan.signal("audience-grew")
+# Sent by mailer after an A/B test's winner was chosen and the rest of its audience released (committed): tracking
+# forgets the figures it cached and counts the audience again (a test started by Kairan before 2026-12-07 inserts its
+# rest only now). Argument: campaign_id (int).
+winner_chosen = kairan.signal("winner-chosen")
 
 # Sent by lists when someone downloads the consent records (page or API), before the file streams: the audit log
 # records every export and who took it. Arguments: user (str: the username or API user), list_id (int | None),

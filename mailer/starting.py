@@ -15,7 +15,7 @@ from flask import Flask, current_app
 from flask_babel import gettext as _
 
 from core.db import db, utcnow
-from core.signals import audience_grew, campaign_started
+from core.signals import campaign_started, winner_chosen
 from lists.errors import NoListsChosenError
 from lists.models import Segment
 from mailer import ab, queries
@@ -65,8 +65,7 @@ def send_winner(campaign: Campaign, position: int, decided_by: str) -> int:
     the campaign runs; a paused one queues them when it resumes); return how many recipients that adds."""
     test = ab.claim_winner(campaign, position, decided_by)
     held = queries.count_rest(campaign.id)
-    grew = not held
-    if grew:  # a test started by Kairan before 2026-12-07 did not insert its rest at the start: it does now
+    if not held:  # a test started by Kairan before 2026-12-07 did not insert its rest at the start: it does now
         before = campaign.to_send
         campaign.to_send = queries.materialise(campaign.id, campaign.lists, segment_rules(campaign),
                                                split=ab.split_of(test), rest_only=True)
@@ -75,8 +74,7 @@ def send_winner(campaign: Campaign, position: int, decided_by: str) -> int:
     if times is not None:  # the rest's hours start from now, not from the test phase's start
         queries.retime_rest(campaign.id, times)
     db.session.commit()
-    if grew:
-        audience_grew.send(campaign_id=campaign.id)  # a report counted the audience the test phase had
+    winner_chosen.send(campaign_id=campaign.id)
     if campaign.status == CampaignStatus.RUNNING:
         queue_batches(campaign)
     return held

@@ -16,7 +16,7 @@ def init_app(app: Flask) -> None:
     from core.api import register_schema
     from core.auth import Permission
     from core.embedded import ServiceSpec, flask_command, port_answers, register_service
-    from core.signals import audience_grew, reconciling, subscribers_deleting, unsubscribed_from_campaign
+    from core.signals import reconciling, subscribers_deleting, unsubscribed_from_campaign, winner_chosen
     from core.web import limiter
     from mailer.starting import register_send_times
     from tracking import (  # noqa: F401  (models: their tables)
@@ -57,7 +57,7 @@ def init_app(app: Flask) -> None:
     reconciling.connect(flush.flush_on_reconcile)  # blinker keeps one connection per receiver
     reconciling.connect(ab_results.decide_due_tests)  # after the flush: the opens and clicks just in count
     reconciling.connect(tallies.count_audiences_on_reconcile)  # reports read audiences, never count them
-    audience_grew.connect(tallies.recount_audience)
+    winner_chosen.connect(tallies.recount_audience)
     subscribers_deleting.connect(bounces.forget_subscribers)
     reconciling.connect(mailbox.queue_poll_on_reconcile)
     # `flask up` receives bounces on loopback; at scale `flask bounces serve` runs where the MX points.

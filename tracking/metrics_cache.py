@@ -6,7 +6,9 @@ served again:
 
 - always while it is younger than LIVE_SECONDS: a running campaign's figures (sent counts change
   with every message, and nothing marks that) are at most that old;
-- otherwise for as long as nothing changed the campaign since it was computed, at most KEEP_SECONDS.
+- otherwise, when computed after the campaign stopped sending, for as long as nothing changed it since, at
+  most KEEP_SECONDS (figures computed while it ran are never kept past LIVE_SECONDS: its last messages went out
+  after them, and nothing marks that either).
   A change is marked by a per-campaign version counter, raised after the commit that stored
   opens or clicks (the flusher), a bounce or complaint (any ORM insert of a Bounce), or an
   unsubscribe from the campaign; ``flask tracking reclassify`` raises one counter for all
@@ -38,7 +40,7 @@ T = TypeVar("T")
 
 LIVE_SECONDS = 5.0  # how stale a running campaign's figures may be ("live while sending")
 KEEP_SECONDS = 600  # the longest any figures are kept, whatever the counters say
-PREFIX = "kairan:metrics:2:"  # the number changes when the cached classes do, so old entries are never read
+PREFIX = "kairan:metrics:3:"  # the number changes when the cached classes do, so old entries are never read
 VERSION_KEEP_SECONDS = 7 * 86400
 ALL = "all"
 PENDING = "kairan_metrics_changed"  # session.info key: campaigns changed in the transaction, marked on commit
@@ -60,16 +62,17 @@ def cached(kind: str, campaign_id: int, running: bool, compute: Callable[[], T])
     versions = (int(version or 0), int(version_all or 0))
     if raw is not None:
         try:
-            computed_at, seen, value = pickle.loads(cast(bytes, raw))  # noqa: S301  (our own Redis, as RQ's jobs are)
+            computed_at, seen, was_running, value = pickle.loads(cast(bytes, raw))  # noqa: S301  (our own Redis)
         except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, ImportError):
-            computed_at, seen, value = 0.0, None, None
+            computed_at, seen, was_running, value = 0.0, None, True, None
         age = time.time() - computed_at
-        if age < LIVE_SECONDS or (not running and seen == versions and age < KEEP_SECONDS):
+        if age < LIVE_SECONDS or (not running and not was_running and seen == versions and age < KEEP_SECONDS):
             return cast(T, value)
     started = time.time()
     value = compute()
     try:
-        client.set(key, pickle.dumps((started, versions, value), protocol=pickle.HIGHEST_PROTOCOL), ex=KEEP_SECONDS)
+        client.set(key, pickle.dumps((started, versions, running, value), protocol=pickle.HIGHEST_PROTOCOL),
+                   ex=KEEP_SECONDS)
     except RedisError as error:
         log.warning("campaign figures not cached: %s", error)
     return value

@@ -143,8 +143,8 @@ def count_audiences() -> int:
 
 
 def recount_audience(_sender: object = None, *, campaign_id: int) -> None:
-    """An older A/B test's rest was inserted with its winner: forget the audience counted for its test phase (the
-    reconciler counts it again) and the figures cached from it."""
+    """An A/B test's winner was chosen: forget the figures cached before (and the audience counted, which an older
+    test's rest, inserted only now, grew; the reconciler counts it again)."""
     db.session.execute(delete(CampaignAudience).where(CampaignAudience.campaign_id == campaign_id))
     db.session.commit()
     mark_changed([campaign_id])

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app import create_app
 from core.db import db
 from lists.models import ConsentMethod, MailingList, Subscriber, SubscriptionStatus
 from lists.public import public_links
 from lists.subscribers import Consent, subscribe
-from mailer.models import Campaign, CampaignStatus, Delivery, Link
+from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Link
 from mailer.template_context import reader_context
 from tests.helpers import FORMULAS, api_user, csrf_token, login, text_of
 from tests.tracking.helpers import APPLE_MPP, BROWSER, GMAIL_PROXY
@@ -181,6 +181,28 @@ def test_cached_figures_follow_new_events_bounces_and_unsubscribes(
         report = campaign_report(built.campaign_id)
     assert (report.metrics.unsubscribes, report.metrics.hard_bounced, report.metrics.unique_clicks) == (1, 2, 2)
     assert report.metrics.machine_opens == 0  # b's click made it a person's open
+
+
+def test_figures_computed_while_a_campaign_ran_are_not_kept_once_it_finished(
+        app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = build(app)
+    with app.app_context():
+        db.session.execute(update(Campaign).where(Campaign.id == built.campaign_id)
+                           .values(status=CampaignStatus.RUNNING))
+        db.session.commit()
+        assert campaign_metrics(built.campaign_id).pending == 1
+        # Its last message goes out (nothing marks a send), and it finishes.
+        db.session.execute(update(Delivery).where(Delivery.campaign_id == built.campaign_id,
+                                                  Delivery.status == DeliveryStatus.QUEUED)
+                           .values(status=DeliveryStatus.SENT))
+        db.session.execute(update(Campaign).where(Campaign.id == built.campaign_id)
+                           .values(status=CampaignStatus.FINISHED))
+        db.session.commit()
+    monkeypatch.setattr(metrics_cache, "LIVE_SECONDS", 0.0)  # as if those seconds had passed
+    with app.app_context():
+        found = campaign_metrics(built.campaign_id)
+        assert (found.pending, found.sent) == (0, 11)
+        assert campaign_metrics(built.campaign_id) == found  # kept now: computed after it finished
 
 
 def test_with_individual_tracking_off_events_count_and_the_flag_says_so(
