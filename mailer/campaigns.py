@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
@@ -207,10 +208,17 @@ def _send_at(data: dict[str, Any], current: Campaign) -> datetime | None:
     if send_at.tzinfo is None:
         raise SendTimeError(_("send_at needs its UTC offset, like 2026-05-01T09:00:00+09:00."))
     send_at = send_at.astimezone(UTC)
-    if send_at != current.send_at and send_at <= utcnow():
-        raise SendTimeError(_("send_at %(time)s has passed: choose a time in the future.",
-                              time=send_at.isoformat()))
+    if send_at != current.send_at:
+        check_future(send_at)
     return send_at
+
+
+def check_future(send_at: datetime) -> None:
+    """Refuse a send-at time that has passed: it would start at once, which "Send now" says more honestly. Said in
+    the installation's time (forms and the API alike), which is what people typed or meant."""
+    if send_at <= utcnow():
+        raise SendTimeError(_("The send time %(time)s has passed: choose a time in the future.",
+                              time=format_datetime(send_at, "medium")))
 
 
 ARCHIVED_STATUSES = (CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.FINISHED)

@@ -43,6 +43,7 @@ from mailer.campaigns import (
     archive_subject,
     archived_campaign,
     archived_campaigns,
+    check_future,
     delete_campaign,
     editable,
     get_campaign,
@@ -58,7 +59,7 @@ from mailer.models import Campaign, CampaignStatus, ContentType, WinnerMeasure
 from mailer.overview import all_tags, campaigns_query, delivery_counts
 from mailer.paths import ARCHIVE_MESSAGE, SURVEY_ANSWER
 from mailer.previews import preview
-from mailer.scheduling import check_future, local_input_value, local_zone, parse_local_time, queue_start, soon
+from mailer.scheduling import local_input_value, local_zone, parse_local_time, queue_start, soon
 from mailer.sending import MOVES, audience_size, campaign_progress, change_status
 from mailer.views import preview_response, save_posted
 

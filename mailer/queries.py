@@ -194,6 +194,13 @@ def count_rest(campaign_id: int) -> int:
                                                             Delivery.variant == REST_VARIANT)) or 0)
 
 
+def count_held(campaign_id: int) -> int:
+    """How many of a campaign's deliveries wait for its A/B test's winner (none once it is chosen)."""
+    return int(db.session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id,
+                                                            Delivery.status == DeliveryStatus.QUEUED,
+                                                            _held(campaign_id))) or 0)
+
+
 def retime_rest(campaign_id: int, send_times: SendTimes) -> None:
     """Give the rest of a send-time-optimised A/B test's audience its send times as of now (its winner chosen)."""
     db.session.execute(update(Delivery).where(Delivery.campaign_id == campaign_id, Delivery.variant == REST_VARIANT,

@@ -14,7 +14,6 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
@@ -24,7 +23,7 @@ from core.db import db, utcnow
 from core.errors import KairanError
 from core.queues import queue, redis
 from lists.errors import NoListsChosenError
-from mailer.campaigns import compile_campaign, get_campaign
+from mailer.campaigns import check_future, compile_campaign, get_campaign
 from mailer.errors import CampaignStatusError, SendTimeError
 from mailer.models import Campaign, CampaignStatus
 from mailer.queues import SEND_QUEUE
@@ -55,13 +54,6 @@ def parse_local_time(value: str) -> datetime:
 def local_input_value(moment: datetime | None) -> str:
     """Format a stored UTC time for a datetime-local input in the installation's timezone."""
     return moment.astimezone(local_zone()).strftime(DATETIME_LOCAL) if moment else ""
-
-
-def check_future(send_at: datetime) -> None:
-    """Refuse a send-at time that has passed: it would start at once, which "Send now" says more honestly."""
-    if send_at <= utcnow():
-        raise SendTimeError(_("The send time %(time)s has passed: choose a time in the future.",
-                              time=format_datetime(send_at, "medium")))
 
 
 def schedule(campaign: Campaign) -> None:

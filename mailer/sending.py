@@ -18,7 +18,7 @@ from sqlalchemy import select
 from core.db import db, utcnow
 from core.i18n import time_left_text
 from core.signals import reconciling
-from mailer import eta, queries, scheduling
+from mailer import ab, eta, queries, scheduling
 from mailer.batch_job import EVERY_ID, batch_size, enqueue_batch, finish_if_done, id_ranges, waiting_batches
 from mailer.campaigns import require_legal_details
 from mailer.errors import CampaignStatusError
@@ -66,10 +66,11 @@ def campaign_progress(campaign: Campaign) -> dict[str, Any]:
     total = campaign.to_send
     elapsed = (utcnow() - campaign.started_at).total_seconds() if campaign.started_at else 0
     rate = round(counts["sent"] / elapsed, 1) if elapsed > 0 else 0
-    remaining = max(total - done, 0)
+    held = queries.count_held(campaign.id) if ab.test_of(campaign) is not None else 0  # wait for the A/B winner
+    remaining = max(total - done - held, 0)
     left = eta.estimate(campaign, remaining, rate) if campaign.status == CampaignStatus.RUNNING else eta.Estimate(None)
     return {"status": campaign.status.value, "total": total, "sent": counts["sent"], "failed": counts["failed"],
-            "remaining": remaining, "percent": round(100 * done / total) if total else 100, "rate": rate,
+            "remaining": remaining, "held": held, "percent": round(100 * done / total) if total else 100, "rate": rate,
             "seconds_left": left.seconds, "time_left": time_left_text(left.seconds), "paced_by": left.paced_by}
 
 

@@ -93,7 +93,8 @@ def conversions_by_variant(test: ABTest) -> dict[int, int]:
 
 
 def figures(test: ABTest) -> tuple[list[VariantFigures], VariantFigures | None]:
-    """Each variant's test-phase figures, and those of the rest of the audience sent the winner (once chosen)."""
+    """Each variant's test-phase figures, and those of the rest of the audience (held until the winner is chosen, then
+    sent it; None when the test has no rest)."""
     campaign_id = test.campaign_id
     totals = db.session.execute(
         select(Delivery.variant, count(), func.count(case((Delivery.status == DeliveryStatus.SENT, 1))),
@@ -120,7 +121,7 @@ def figures(test: ABTest) -> tuple[list[VariantFigures], VariantFigures | None]:
                               None if variant == REST_VARIANT else conversions.get(position, 0))
 
     variants = [of(v.position, v.position) for v in test.variants]
-    rest = of(REST_VARIANT, test.winner) if test.winner and REST_VARIANT in found else None
+    rest = of(REST_VARIANT, test.winner or 0) if REST_VARIANT in found else None
     return variants, rest
 
 
@@ -217,7 +218,8 @@ def test_report(campaign: Campaign) -> dict[str, Any] | None:
         return None
     variants, rest = figures(test)
     found = verdict(test, variants)
-    return {"test": test, "variants": variants, "rest": rest, "verdict": found,
+    return {"test": test, "variants": variants, "rest": rest if test.winner else None,
+            "held": rest.recipients if rest and not test.winner else 0, "verdict": found,
             "awaiting": test.winner is None and test.test_share < ab.SPLIT_SHARE and campaign.started_at is not None,
             "winner_label": ab.label(test.winner) if test.winner else None}
 
@@ -233,7 +235,7 @@ def test_report_as_dict(campaign: Campaign) -> dict[str, Any] | None:
         "measure": test.measure.value, "test_share": test.test_share, "winner": report["winner_label"],
         "decided_by": test.decided_by, "decide_at": _iso(test.decide_at), "decided_at": _iso(test.decided_at),
         "variants": [v.as_dict() for v in report["variants"]],
-        "rest": report["rest"].as_dict() if report["rest"] else None,
+        "rest": report["rest"].as_dict() if report["rest"] else None, "held": report["held"],
         "verdict": None if found is None else {
             "leader": found.leader.label, "runner_up": found.runner_up.label, "called": found.called,
             "z": found.comparison.z if found.comparison else None,

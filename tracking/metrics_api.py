@@ -308,6 +308,7 @@ AB_RESULTS = {
         "variants": {"type": "array", "items": _AB_FIGURES, "description": "A, B, …: their test phase."},
         "rest": {"allOf": [_AB_FIGURES], "nullable": True,
                  "description": "The rest of the audience, sent the winner (null until then)."},
+        "held": {"type": "integer", "description": "Recipients of the rest waiting for the winner (0 once chosen)."},
         "verdict": {"type": "object", "nullable": True, "properties": {
             "leader": {"type": "string"}, "runner_up": {"type": "string"}, "called": {"type": "boolean"},
             "z": {"type": "number", "nullable": True}, "p_value": {"type": "number", "nullable": True},

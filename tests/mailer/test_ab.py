@@ -18,6 +18,7 @@ from mailer.ab_stats import normal_cdf, sample_size, two_proportion_test
 from mailer.models import Campaign, Delivery
 from mailer.outbox import Outbox
 from mailer.queries import Split, materialise
+from mailer.sending import campaign_progress
 from tests.helpers import api_user, run_jobs
 
 
@@ -172,6 +173,11 @@ def test_an_editor_chooses_the_winner_by_hand_and_each_variant_has_its_own_conte
     run_jobs(app)
     test_phase_sent = capture.count()
     assert 0 < test_phase_sent < 40
+    results = admin.get(f"/api/campaigns/{campaign_id}/ab").get_json()["data"]
+    assert results["held"] == 40 - test_phase_sent and results["rest"] is None  # said while they wait
+    with app.app_context():  # the campaign page's progress: none left to send now, the rest held
+        progress = campaign_progress(db.session.get_one(Campaign, campaign_id))
+    assert (progress["remaining"], progress["held"]) == (0, 40 - test_phase_sent)
     bodies = {}
     for entry in capture.page(1, 100)[0]:
         mail = capture.get(entry.key)
@@ -202,6 +208,8 @@ def test_an_editor_chooses_the_winner_by_hand_and_each_variant_has_its_own_conte
     assert again.get_json()["message"] == "The winner of this test has already been chosen."
     run_jobs(app)
     assert capture.count() == 37
+    results = admin.get(f"/api/campaigns/{campaign_id}/ab").get_json()["data"]
+    assert results["held"] == 0 and results["rest"]["recipients"] == 40 - test_phase_sent
     subjects = [entry.subject for entry in capture.page(1, 100)[0]]
     assert subjects.count("件名B") == 37 - subjects.count("件名A")
     with app.app_context():

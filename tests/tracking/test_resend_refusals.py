@@ -40,8 +40,8 @@ def test_each_bad_resend_request_gets_its_own_message(app: Flask) -> None:
     assert resend(original, "ja", subject="") == (400, "再送の件名を入力してください。")
     past = (utcnow() - timedelta(minutes=5)).isoformat()
     status, message = resend(original, subject="再送", send_at=past)
-    assert status == 400 and message.startswith("send_at ") and message.endswith("has passed: choose a time in the "
-                                                                                "future.")
+    assert status == 400 and message.startswith("The send time ") and message.endswith("has passed: choose a time in "
+                                                                                      "the future.")
     assert resend(original, subject="再送", send_at="2099-01-01T09:00") == (
         400, "send_at needs its UTC offset, like 2026-05-01T09:00:00+09:00.")
     assert resend(original, subject="再送", machine_openers="yes") == (400, "machine_openers must be true or false.")
