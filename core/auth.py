@@ -50,6 +50,7 @@ class Permission(StrEnum):
     BOUNCES_MANAGE = "bounces:manage"
     SETTINGS_MANAGE = "settings:manage"
     USERS_MANAGE = "users:manage"
+    AUDIT_READ = "audit:read"  # the audit log names people, addresses and settings: admins only
 
 
 _READ = {

@@ -35,3 +35,7 @@ run_message_failed = kairan.signal("run-message-failed")
 # Sent by mailer after an A/B test's winner was sent to the rest of the audience (the campaign's deliveries grew after
 # it started, committed): tracking counts the campaign's audience again. Argument: campaign_id (int).
 audience_grew = kairan.signal("audience-grew")
+
+# Sent by core when an admin changed settings in the browser (in the saving transaction, before its commit); the
+# audit log records each value before and after. Argument: changes (dict: setting name -> (before, after)).
+settings_changed = kairan.signal("settings-changed")

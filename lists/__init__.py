@@ -63,7 +63,7 @@ SEGMENT_INPUT = {
 
 def init_app(app: Flask) -> None:
     """Register the lists pages and API routes, and the sweep of old import files."""
-    from core import timeline
+    from core import audit, timeline
     from core.api import register_schema
     from core.queues import DEFAULT_QUEUE, register_periodic
     from lists import (
@@ -81,6 +81,7 @@ def init_app(app: Flask) -> None:
         suppression_views,
         views,
     )
+    from lists.models import Import, MailingList, Segment
     from lists.timeline import subscription_events
 
     app.register_blueprint(views.bp)
@@ -102,3 +103,8 @@ def init_app(app: Flask) -> None:
     timeline.register(app, subscription_events)
     register_periodic(app, DEFAULT_QUEUE, imports.sweep, imports.SWEEP_SECONDS)
     labels.init_app(app)
+    # The audit log records these rows created, changed (in these fields) and deleted.
+    audit.track(MailingList, "list", "name", ("name", "type", "optin", "status", "tags", "description"))
+    audit.track(Segment, "segment", "name", ("name", "description", "rules"))
+    audit.track(Import, "import", "file_name", ("kind", "file_name", "mode", "overwrite", "list_ids",
+                                                "subscription_status", "status"))
