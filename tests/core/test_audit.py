@@ -216,7 +216,7 @@ def test_bad_filters_get_400_with_a_clear_message(app: Flask, client: FlaskClien
 def test_bad_filters_in_japanese(app: Flask, client: FlaskClient) -> None:
     response = client.get("/api/audit", query_string={"from": "あした"}, headers={
         **basic(api_user(app, "admin", "auditor")), "Accept-Language": "ja"})
-    assert response.status_code == 400 and "from は日付" in response.get_json()["message"]
+    assert response.status_code == 400 and "from には日付" in response.get_json()["message"]
 
 
 def test_only_admins_read_the_log(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
