@@ -144,8 +144,8 @@ def api_list() -> Any:
            description: "A date (its whole day in KAIRAN_TIMEZONE) or a time with its offset."}
         - {in: query, name: to, schema: {type: string}, description: "As from; a date includes its whole day."}
         - {in: query, name: format, schema: {type: string, enum: [json, csv]}, description: "csv: a CSV download."}
-        - $ref: '#/components/parameters/page'
-        - $ref: '#/components/parameters/per_page'
+        - page  # listmonk's, in core.api
+        - per_page
       responses:
         200:
           description: A page of entries (or the CSV file).

@@ -7,29 +7,22 @@ import csv
 import io
 import threading
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
+import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
-from core import audit, clock
+from core import audit, clock, two_factor
 from core.audit import AuditEntry
-from core.db import db
+from core.db import db, utcnow
+from core.models import User
 from core.signals import settings_changed
-from tests.helpers import PASSWORD, api_user, basic, login, submit
-
-
-def entries(app: Flask, action: str | None = None) -> list[AuditEntry]:
-    """Every entry (of one action), oldest first, detached for reading."""
-    with app.app_context():
-        stmt = select(AuditEntry).order_by(AuditEntry.id)
-        if action:
-            stmt = stmt.where(AuditEntry.action == action)
-        found = list(db.session.scalars(stmt))
-        db.session.expunge_all()
-        return found
+from core.users import create_api_user, rotate_token
+from tests.helpers import PASSWORD, api_user, audit_entries, basic, login, submit
 
 
 def verify(app: Flask) -> Any:
@@ -45,7 +38,7 @@ def test_an_api_write_is_recorded_with_the_token_address_and_values(app: Flask, 
     client.put(f"/api/lists/{list_id}", json={"name": "月刊ニュース", "type": "public", "optin": "single"},
                headers=editor)
     client.delete(f"/api/lists/{list_id}", headers=editor)
-    made, changed, deleted = (entries(app, f"list.{verb}")[0] for verb in ("created", "changed", "deleted"))
+    made, changed, deleted = (audit_entries(app, f"list.{verb}")[0] for verb in ("created", "changed", "deleted"))
     assert (made.actor, made.actor_kind, made.address) == ("shop", "api", "198.51.100.7")
     assert (made.target_type, made.target_id, made.target) == ("list", str(list_id), "週刊ニュース")
     assert made.before is None and made.after is not None and made.after["name"] == "週刊ニュース"
@@ -58,8 +51,8 @@ def test_logins_and_failed_logins_are_recorded(app: Flask, client: FlaskClient, 
     client.environ_base["REMOTE_ADDR"] = "203.0.113.9"
     assert login(client, "editor", "wrong password").status_code == 401
     login(client, "editor")
-    failed, = entries(app, "login.failed")
-    succeeded, = entries(app, "login.succeeded")
+    failed, = audit_entries(app, "login.failed")
+    succeeded, = audit_entries(app, "login.succeeded")
     assert (failed.actor, failed.address, failed.target, failed.after) == ("anonymous", "203.0.113.9", "editor",
                                                                            {"step": "password"})
     assert (succeeded.actor, succeeded.actor_kind, succeeded.target) == ("editor", "user", "editor")
@@ -73,8 +66,8 @@ def test_users_roles_tokens_and_passwords_are_recorded_with_secrets_masked(app: 
     with app.app_context():
         hanako = db.session.scalar(select(AuditEntry.target_id).where(AuditEntry.target == "hanako"))
     submit(client, f"/users/{hanako}", role="editor", enabled="y", password="another long password")
-    made, = (entry for entry in entries(app, "user.created") if entry.target == "hanako")
-    password, role = entries(app, "user.changed")  # set_password commits on its own, before the role
+    made, = (entry for entry in audit_entries(app, "user.created") if entry.target == "hanako")
+    password, role = audit_entries(app, "user.changed")  # set_password commits on its own, before the role
     assert made.actor == "admin" and made.after is not None
     assert made.after["role"] == "viewer" and made.after["password_hash"] == audit.MASK
     assert password.before == password.after == {"password_hash": audit.MASK}
@@ -89,7 +82,7 @@ def test_settings_changed_are_recorded_before_and_after(app: Flask) -> None:
         settings_changed.send(app, changes={"company_name": ("回覧商事", "回覧株式会社"),
                                             "smtp_password": ("old-secret", "new-secret")})
         db.session.commit()
-    entry, = entries(app, "settings.changed")
+    entry, = audit_entries(app, "settings.changed")
     assert entry.before == {"company_name": "回覧商事", "smtp_password": audit.MASK}
     assert entry.after == {"company_name": "回覧株式会社", "smtp_password": audit.MASK}
     assert entry.address == "192.0.2.1"
@@ -99,7 +92,8 @@ def test_outside_a_request_the_system_is_who(app: Flask) -> None:
     with app.app_context():
         audit.record("list.changed", audit.Target("list", 1, "a"))
         db.session.commit()
-    assert (entries(app)[0].actor, entries(app)[0].actor_kind, entries(app)[0].address) == ("system", "system", None)
+    entry, = audit_entries(app)
+    assert (entry.actor, entry.actor_kind, entry.address) == ("system", "system", None)
 
 
 def test_a_row_edited_in_the_database_fails_verify_and_is_named(app: Flask) -> None:
@@ -137,7 +131,7 @@ def test_retention_prunes_old_entries_and_verify_starts_from_the_first_kept(movi
         audit.record("list.changed", audit.Target("list", 99))
         db.session.commit()
         audit.sweep()
-    kept = entries(moving)
+    kept = audit_entries(moving)
     assert [entry.id for entry in kept] == [4]
     result = verify(moving)
     assert result.exit_code == 0 and "1 entries checked" in result.output
@@ -160,9 +154,9 @@ def test_two_writers_at_once_do_not_fork_the_chain(app: Flask) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    found = entries(app)
+    found = audit_entries(app)
     assert [entry.id for entry in found] == list(range(1, 41))
-    assert all(after.prev_hash == before.hash for before, after in zip(found, found[1:], strict=False))
+    assert all(after.prev_hash == before.hash for before, after in pairwise(found))
     assert verify(app).exit_code == 0
 
 
@@ -239,5 +233,23 @@ def test_the_page_filters_and_downloads_csv_and_the_download_is_audited(app: Fla
     rows = list(csv.reader(io.StringIO(download.get_data(as_text=True))))
     assert rows[0][:6] == ["id", "at", "actor", "actor_kind", "address", "action"]
     assert [row[5] for row in rows[1:]] == ["campaign.created", "campaign.paused"]
-    exported, = entries(app, "audit.exported")
+    exported, = audit_entries(app, "audit.exported")
     assert exported.actor == "admin" and exported.after == {"action": "campaign"}
+
+
+def test_two_factor_changes_and_token_rotation_are_recorded(app: Flask, users: dict[str, str]) -> None:
+    with app.test_request_context(environ_base={"REMOTE_ADDR": "192.0.2.5"}), app.app_context():
+        admin = db.session.scalar(select(User).where(User.username == "admin"))
+        assert admin is not None
+        secret = two_factor.pending_secret(admin)
+        assert two_factor.confirm(admin, pyotp.TOTP(secret).at(utcnow())) is not None
+        two_factor.turn_off(admin)
+        api, _token = create_api_user("shop", "editor")
+        rotate_token(api)
+    enabled, = audit_entries(app, "two_factor.enabled")
+    disabled, = audit_entries(app, "two_factor.disabled")
+    rotated, = audit_entries(app, "token.rotated")
+    assert (enabled.target, disabled.target, rotated.target) == ("admin", "admin", "shop")
+    assert enabled.address == "192.0.2.5"
+    shop, = (entry for entry in audit_entries(app, "user.created") if entry.target == "shop")
+    assert shop.after is not None and shop.after["type"] == "api"
