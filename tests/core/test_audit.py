@@ -253,3 +253,15 @@ def test_two_factor_changes_and_token_rotation_are_recorded(app: Flask, users: d
     assert enabled.address == "192.0.2.5"
     shop, = (entry for entry in audit_entries(app, "user.created") if entry.target == "shop")
     assert shop.after is not None and shop.after["type"] == "api"
+
+
+def test_the_page_is_paged_keeping_its_filters(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    with app.app_context():
+        for number in range(60):
+            audit.record("campaign.changed", audit.Target("campaign", number), actor=audit.Actor("hanako", "user"))
+        db.session.commit()
+    login(client, "admin")
+    first = client.get("/audit/", query_string={"actor": "hanako"}).get_data(as_text=True)
+    assert "Page 1 of 2" in first and "/audit/?page=2&amp;actor=hanako" in first
+    second = client.get("/audit/", query_string={"actor": "hanako", "page": "2"}).get_data(as_text=True)
+    assert "Page 2 of 2" in second and second.count('data-action="campaign.changed"') == 10
