@@ -139,7 +139,6 @@ def _claim_and_start(campaign_id: int) -> bool:
     campaign = get_campaign(campaign_id)
     db.session.refresh(campaign)
     try:
-        _audit(campaign, CampaignStatus.SCHEDULED, CampaignStatus.RUNNING)
         start(campaign)
     except KairanError as error:  # e.g. its lists were deleted since it was scheduled
         db.session.rollback()
@@ -149,6 +148,9 @@ def _claim_and_start(campaign_id: int) -> bool:
         _audit(campaign, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
         db.session.commit()
         return False
+    # Recorded once started, in a commit of its own: the audit log's lock is not held through the materialising.
+    _audit(campaign, CampaignStatus.SCHEDULED, CampaignStatus.RUNNING)
+    db.session.commit()
     return True
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
 from core.audit import MASK
+from core.db import db, utcnow
+from mailer import scheduling
+from mailer.models import Campaign
 from tests.helpers import api_user, audit_entries, basic
 from tests.mailer.helpers import create
 
@@ -56,3 +60,20 @@ def test_campaigns_created_scheduled_started_and_paused_are_recorded(app: Flask,
     paused = audit_entries(app, "campaign.paused")[0]
     assert (paused.before, paused.after) == ({"status": "running"}, {"status": "paused"})
     assert (paused.actor, paused.target) == ("boss", "11月号")
+
+
+def test_a_scheduled_campaign_started_when_due_is_recorded(app: Flask, client: FlaskClient) -> None:
+    admin = basic(api_user(app, "admin", "boss"))
+    list_id = client.post("/api/lists", headers=admin, json={"name": "会員"}).get_json()["data"]["id"]
+    client.post("/api/subscribers", headers=admin, json={"email": "hanako@example.jp", "name": "花子",
+                                                         "lists": [list_id], "preconfirm_subscriptions": True})
+    campaign = create(client, admin, lists=[list_id], body="<p>こんにちは</p>", send_at="2099-01-01T09:00:00+09:00")
+    scheduled = client.put(f"/api/campaigns/{campaign['id']}/status", headers=admin, json={"status": "scheduled"})
+    assert scheduled.status_code == 200, scheduled.get_json()
+    with app.app_context():
+        db.session.execute(update(Campaign).where(Campaign.id == campaign["id"]).values(send_at=utcnow()))
+        db.session.commit()
+        assert scheduling.start_due_campaigns() == 1
+    started, = audit_entries(app, "campaign.running")
+    assert (started.actor, started.actor_kind, started.target_id) == ("system", "system", str(campaign["id"]))
+    assert (started.before, started.after) == ({"status": "scheduled"}, {"status": "running"})
