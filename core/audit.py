@@ -14,7 +14,7 @@ is its place in the chain, handed out under that lock. Nothing updates or delete
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -22,7 +22,20 @@ from typing import Any, NamedTuple
 import orjson
 from flask import Flask, g, has_request_context, request
 from rq import get_current_job
-from sqlalchemy import JSON, BigInteger, Connection, Integer, String, bindparam, delete, event, insert, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Connection,
+    Dialect,
+    Integer,
+    String,
+    bindparam,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.orm.attributes import get_history
 
@@ -131,32 +144,77 @@ def entry_hash(row: Mapping[Any, Any]) -> str:
 
 
 _HEAD = AuditHead.__table__
-# Built once: an API write pays for executing them, not for building them (bench/api_auth.py).
-# The UPDATE comes first: it takes the lock (PostgreSQL's row lock, SQLite's write lock) before anything is read.
+_ENTRY = AuditEntry.__table__
 _TAKE = (update(_HEAD).where(_HEAD.c.id == 1).values(last_id=_HEAD.c.last_id + bindparam("count"))
          .returning(_HEAD.c.last_id, _HEAD.c.last_hash))
-_INSERT = insert(AuditEntry.__table__)
+_INSERT = insert(_ENTRY).values({column.name: bindparam(f"entry_{column.name}") for column in _ENTRY.columns})
 _MOVE = update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=bindparam("new_hash"))
-# PostgreSQL: one entry and the head's move in one round trip, the entry inserted in a CTE of the head's update.
-_ENTRY = AuditEntry.__table__
-_MOVE_WITH_ENTRY = _MOVE.add_cte(insert(_ENTRY).values(
-    {column.name: bindparam(f"entry_{column.name}", type_=column.type) for column in _ENTRY.columns}).cte("entry"))
+_INSERT_AND_MOVE = _MOVE.add_cte(_INSERT.cte("entry"))  # PostgreSQL: one entry and the head's move, one round trip
+
+
+class _Compiled(NamedTuple):
+    """A statement as the database's driver takes it, and the order of its parameters where they are positional."""
+
+    sql: str
+    order: tuple[str, ...] | None
+    constants: dict[str, Any]  # the statement's own values (its WHERE id = 1)
+
+    def params(self, values: Mapping[str, Any]) -> Any:
+        """The driver's parameters: a tuple in order for positional placeholders (SQLite), else a dict."""
+        given = {**self.constants, **values}
+        return tuple(given[name] for name in self.order) if self.order else given
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The append's statements compiled once per dialect and run through the driver: an API write pays for running
+    them, not for SQLAlchemy building and compiling them each time (bench/api_auth.py)."""
+
+    take: _Compiled  # first: the head's UPDATE takes the lock (PostgreSQL's row lock, SQLite's write lock)
+    insert: _Compiled
+    move: _Compiled
+    insert_and_move: _Compiled
+    processors: dict[str, Callable[[Any], Any]]  # each column's value as its type stores it (JSON, UTC times)
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _statements(dialect: Dialect) -> _Statements:
+    found = _STATEMENTS.get(dialect.name)
+    if found is None:
+        def compiled(statement: Any) -> _Compiled:
+            done = statement.compile(dialect=dialect)
+            constants = {name: value for name, value in done.params.items() if value is not None}
+            return _Compiled(str(done), tuple(done.positiontup) if done.positiontup else None, constants)
+
+        found = _STATEMENTS[dialect.name] = _Statements(
+            compiled(_TAKE), compiled(_INSERT), compiled(_MOVE), compiled(_INSERT_AND_MOVE),
+            {f"entry_{c.name}": p for c in _ENTRY.columns if (p := c.type.bind_processor(dialect)) is not None})
+    return found
 
 
 def _append(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Chain and insert entries, holding the head's lock until the caller's transaction ends."""
-    last_id, last_hash = connection.execute(_TAKE, {"count": len(rows)}).one()
+    statements = _statements(connection.dialect)
+    last_id, last_hash = connection.exec_driver_sql(statements.take.sql,
+                                                    statements.take.params({"count": len(rows)})).one()
     entry_id = last_id - len(rows)
+    stored = []
     for row in rows:
         entry_id += 1
         row.update(id=entry_id, prev_hash=last_hash)
         row["hash"] = last_hash = entry_hash(row)
+        values = {f"entry_{name}": value for name, value in row.items()}
+        stored.append({name: statements.processors[name](value) if name in statements.processors else value
+                       for name, value in values.items()})
     if len(rows) == 1 and connection.dialect.name == "postgresql":  # SQLite runs in the process: no round trips
-        connection.execute(_MOVE_WITH_ENTRY, {"new_hash": last_hash,
-                                              **{f"entry_{name}": value for name, value in rows[0].items()}})
+        both = statements.insert_and_move
+        connection.exec_driver_sql(both.sql, both.params({**stored[0], "new_hash": last_hash}))
     else:
-        connection.execute(_INSERT, rows)
-        connection.execute(_MOVE, {"new_hash": last_hash})
+        for values in stored:
+            connection.exec_driver_sql(statements.insert.sql, statements.insert.params(values))
+        connection.exec_driver_sql(statements.move.sql, statements.move.params({"new_hash": last_hash}))
 
 
 def _row(action: str, target: Target | None, before: Mapping[str, Any] | None,

@@ -22,6 +22,7 @@ from core.db import db, utcnow
 from core.models import User
 from core.signals import settings_changed
 from core.users import create_api_user, rotate_token
+from lists.models import MailingList
 from tests.helpers import PASSWORD, api_user, audit_entries, basic, login, submit
 
 
@@ -265,3 +266,12 @@ def test_the_page_is_paged_keeping_its_filters(app: Flask, client: FlaskClient, 
     assert "Page 1 of 2" in first and "/audit/?page=2&amp;actor=hanako" in first
     second = client.get("/audit/", query_string={"actor": "hanako", "page": "2"}).get_data(as_text=True)
     assert "Page 2 of 2" in second and second.count('data-action="campaign.changed"') == 10
+
+
+def test_rows_of_one_flush_are_chained_in_order(app: Flask) -> None:
+    with app.app_context():
+        db.session.add_all([MailingList(name="お知らせ"), MailingList(name="セール"), MailingList(name="会員")])
+        db.session.commit()
+    made = audit_entries(app, "list.created")
+    assert sorted(entry.target for entry in made) == ["お知らせ", "セール", "会員"]
+    assert [entry.id for entry in made] == [1, 2, 3] and verify(app).exit_code == 0
