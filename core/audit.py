@@ -197,24 +197,29 @@ def _statements(dialect: Dialect) -> _Statements:
 def _append(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Chain and insert entries, holding the head's lock until the caller's transaction ends."""
     statements = _statements(connection.dialect)
-    last_id, last_hash = connection.exec_driver_sql(statements.take.sql,
-                                                    statements.take.params({"count": len(rows)})).one()
-    entry_id = last_id - len(rows)
-    stored = []
-    for row in rows:
-        entry_id += 1
-        row.update(id=entry_id, prev_hash=last_hash)
-        row["hash"] = last_hash = entry_hash(row)
-        values = {f"entry_{name}": value for name, value in row.items()}
-        stored.append({name: statements.processors[name](value) if name in statements.processors else value
-                       for name, value in values.items()})
-    if len(rows) == 1 and connection.dialect.name == "postgresql":  # SQLite runs in the process: no round trips
-        both = statements.insert_and_move
-        connection.exec_driver_sql(both.sql, both.params({**stored[0], "new_hash": last_hash}))
-    else:
-        for values in stored:
-            connection.exec_driver_sql(statements.insert.sql, statements.insert.params(values))
-        connection.exec_driver_sql(statements.move.sql, statements.move.params({"new_hash": last_hash}))
+    # The driver's own cursor, on the transaction's connection: SQLAlchemy's layers cost more than SQLite's work.
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(statements.take.sql, statements.take.params({"count": len(rows)}))
+        last_id, last_hash = cursor.fetchone()
+        entry_id = last_id - len(rows)
+        stored = []
+        for row in rows:
+            entry_id += 1
+            row.update(id=entry_id, prev_hash=last_hash)
+            row["hash"] = last_hash = entry_hash(row)
+            values = {f"entry_{name}": value for name, value in row.items()}
+            stored.append({name: statements.processors[name](value) if name in statements.processors else value
+                           for name, value in values.items()})
+        if len(rows) == 1 and connection.dialect.name == "postgresql":  # SQLite runs in the process: no round trip
+            both = statements.insert_and_move
+            cursor.execute(both.sql, both.params({**stored[0], "new_hash": last_hash}))
+        else:
+            for values in stored:
+                cursor.execute(statements.insert.sql, statements.insert.params(values))
+            cursor.execute(statements.move.sql, statements.move.params({"new_hash": last_hash}))
+    finally:
+        cursor.close()
 
 
 def _row(action: str, target: Target | None, before: Mapping[str, Any] | None,
