@@ -41,7 +41,6 @@ from sqlalchemy.orm.attributes import get_history
 
 from core.db import db, utcnow
 
-GENESIS = "0" * 64  # the first entry's "previous hash"
 MASK = "********"
 # Fields whose values an entry never holds in clear: a password, a key, a token, a secret.
 SECRET_WORDS = ("password", "secret", "token", "private_key", "api_key")
