@@ -20,6 +20,7 @@ from core import audit, clock, two_factor
 from core.audit import AuditEntry
 from core.db import db, utcnow
 from core.models import User
+from core.settings import load_settings
 from core.signals import settings_changed
 from core.users import create_api_user, rotate_token
 from lists.models import MailingList
@@ -275,3 +276,10 @@ def test_rows_of_one_flush_are_chained_in_order(app: Flask) -> None:
     made = audit_entries(app, "list.created")
     assert sorted(str(entry.target) for entry in made) == ["お知らせ", "セール", "会員"]
     assert [entry.id for entry in made] == [1, 2, 3] and verify(app).exit_code == 0
+
+
+def test_the_retention_setting_is_read_and_shown(settings_env: dict[str, str], client: FlaskClient,
+                                                users: dict[str, str]) -> None:
+    assert load_settings({**settings_env, "KAIRAN_AUDIT_RETENTION_DAYS": "90"}).audit_retention_days == 90
+    login(client, "admin")
+    assert "KAIRAN_AUDIT_RETENTION_DAYS</th><td><code>730" in client.get("/settings").get_data(as_text=True)
