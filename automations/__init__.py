@@ -26,8 +26,9 @@ def init_app(app: Flask) -> None:
     )
     from automations.event_imports import init_event_imports
     from automations.events import grouped_api_store
+    from automations.models import Automation
     from automations.timeline import customer_events
-    from core import dashboard, timeline
+    from core import audit, dashboard, timeline
     from core.api import register_schema
     from core.auth import Permission
     from core.queues import DEFAULT_QUEUE, register_periodic
@@ -54,6 +55,7 @@ def init_app(app: Flask) -> None:
     timeline.register(app, customer_events)
     event_rules.register()
     init_event_imports(app)
+    audit.track(Automation, "automation", "name", ("name", "status", "draft", "version_id"), opaque=("draft",))
     lists_deleting.connect(guards.refuse_used_lists)
     segment_deleting.connect(guards.refuse_used_segment)
     run_message_failed.connect(guards.fail_run)

@@ -10,6 +10,8 @@ def init_app(app: Flask) -> None:
     from core import (
         account_views,
         api,
+        audit,
+        audit_views,
         browser_policy,
         checklist,
         cli,
@@ -34,6 +36,9 @@ def init_app(app: Flask) -> None:
     i18n.init_app(app)
     web.init_app(app)
     api.init_app(app)
+    audit.init_app(app)
+    app.register_blueprint(audit_views.bp)
+    app.register_blueprint(audit_views.api_bp)
     health.init_app(app)
     stored_settings.init_app(app)
     checklist.init_app(app)

@@ -52,6 +52,7 @@ class Permission(StrEnum):
     # The consent records' export (特定電子メール法's proof of consent): addresses, IPs and browsers. Admins only.
     CONSENT_EXPORT = "consent:export"
     USERS_MANAGE = "users:manage"
+    AUDIT_READ = "audit:read"  # the audit log names people, addresses and settings: admins only
 
 
 _READ = {

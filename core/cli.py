@@ -1,4 +1,4 @@
-"""CLI commands: ``up`` (everything embedded), ``worker``, ``users create``, ``tokens create``."""
+"""CLI commands: ``up`` (everything embedded), ``worker``, ``users create``, ``tokens create``, ``audit verify``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.job import Job
 from sqlalchemy import select
 
-from core import stored_settings, two_factor
+from core import audit, stored_settings, two_factor
 from core.auth import Role
 from core.db import db
 from core.deployment import require_shared_secret
@@ -44,6 +44,7 @@ from core.users import create_api_user, create_user, ensure_first_admin, has_adm
 REDIS_RETRY_SECONDS = 2
 users_cli = AppGroup("users", help="Manage people who log in.")
 tokens_cli = AppGroup("tokens", help="Manage API users and their tokens.")
+audit_cli = AppGroup("audit", help="Check the audit log.")
 ROLE_CHOICE = click.Choice([r.value for r in Role])
 
 
@@ -208,9 +209,20 @@ def tokens_create(name: str, role: str) -> None:
     click.echo(f"{user.username}:{token}")
 
 
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Say whether the audit log's hash chain is whole, from its first kept entry; name the first broken one."""
+    verdict = audit.verify()
+    if not verdict.whole:
+        raise click.ClickException(f"The audit log is broken at entry {verdict.broken_id}: {verdict.reason} "
+                                   f"({verdict.checked} entries before it are whole).")
+    click.echo(f"The audit log is whole: {verdict.checked} entries checked.")
+
+
 def init_app(app: Flask) -> None:
     """Register the CLI commands."""
     app.cli.add_command(up_command)
     app.cli.add_command(worker_command)
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
+    app.cli.add_command(audit_cli)

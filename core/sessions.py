@@ -11,6 +11,7 @@ import hmac
 
 from flask_login import current_user, login_user, logout_user
 
+from core import audit
 from core.db import db, utcnow
 from core.models import User, UserType, new_session_token
 
@@ -18,6 +19,7 @@ from core.models import User, UserType, new_session_token
 def log_in(user: User) -> None:
     """Start a session for a user whose password (and code, with two-factor login) was right."""
     user.last_login_at = utcnow()
+    audit.record("login.succeeded", audit.user_target(user), actor=audit.as_user(user))
     db.session.commit()
     login_user(user)
 

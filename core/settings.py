@@ -77,6 +77,7 @@ class Settings:
     require_2fa_admins: bool  # admins must use two-factor login: one without it is sent to enrol after login
     embedded_redis: bool  # Kairan starts its own redis-server on a socket in data_dir
     embedded_smtp: bool  # mail goes to the built-in capture server (the Outbox)
+    audit_retention_days: int = 730  # audit entries older than this are deleted (core/audit.py)
     movable_clock: bool = False  # tests and benchmarks move time (core/clock.py); never in production
     groups: Mapping[str, object] = field(default_factory=dict)  # each package's own, by name (SettingsGroup)
     env: Mapping[str, str] = field(default_factory=dict)  # the KAIRAN_* variables set (not empty) in the environment
@@ -362,6 +363,7 @@ def load_settings(env: Mapping[str, str] | None = None, stored: Mapping[str, str
         require_2fa_admins=read_flag(env, "KAIRAN_REQUIRE_2FA_ADMINS", False),
         embedded_redis=not env.get("KAIRAN_REDIS_URL"),
         embedded_smtp=not env.get("KAIRAN_SMTP_URL"),
+        audit_retention_days=read_whole_number(env, "KAIRAN_AUDIT_RETENTION_DAYS", 730),
         movable_clock=read_flag(env, "KAIRAN_MOVABLE_CLOCK", False),
         env=set_in_env,
     )

@@ -17,6 +17,7 @@ import segno
 from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 
+from core import audit
 from core.crypto import cipher
 from core.db import db, utcnow
 from core.models import RecoveryCode, User
@@ -115,6 +116,7 @@ def confirm(user: User, code: str) -> list[str] | None:
     codes = ["".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(RECOVERY_CODE_LENGTH))
              for _ in range(RECOVERY_CODES)]
     db.session.add_all(RecoveryCode(user_id=user.id, code_hash=_recovery_digest(code)) for code in codes)
+    audit.record("two_factor.enabled", audit.user_target(user))
     db.session.commit()
     return [f"{code[:4]}-{code[4:8]}-{code[8:12]}-{code[12:]}" for code in codes]  # readable groups
 
@@ -132,6 +134,7 @@ def turn_off(user: User) -> None:
     user.totp_secret = None
     user.two_factor_since = None
     user.totp_last_step = None
+    audit.record("two_factor.disabled", audit.user_target(user))
     db.session.commit()
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from core import audit
 from core.auth import Role
 from core.db import db
 from core.errors import KairanError, LastAdminError, NotAChoiceError, NotFoundError, UsernameTakenError, ValidationError
@@ -85,6 +86,7 @@ def rotate_token(user: User) -> str:
     """Give an API user a new token; the old one stops working at once."""
     token = secrets.token_urlsafe(24)
     user.token_hash = _token_digest(token)
+    audit.record("token.rotated", audit.user_target(user))
     db.session.commit()
     return token
 

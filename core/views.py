@@ -12,7 +12,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from core import checklist, health, sessions, stored_settings, two_factor
+from core import audit, checklist, health, sessions, stored_settings, two_factor
 from core import dashboard as dashboard_panels
 from core.auth import Permission, public, require
 from core.db import db, utcnow
@@ -76,10 +76,17 @@ def login() -> Any:
         if user is not None:
             sessions.log_in(user)
             return redirect(_safe_next(form.next.data))
+        _failed_login(form.username.data or "", "password")
         # One message for unknown users and wrong passwords: no user enumeration.
         form.password.errors = [_("The username or password is wrong.")]
         return render_template("core/login.html", form=form), 401
     return render_template("core/login.html", form=form)
+
+
+def _failed_login(username: str, step: str) -> None:
+    """Record a failed login (a wrong password, or a wrong code after the right password) in its own commit."""
+    audit.record("login.failed", audit.Target("user", None, username.strip().lower()), after={"step": step})
+    db.session.commit()
 
 
 def _pending_login() -> Any:
@@ -111,6 +118,7 @@ def login_code() -> Any:
                 flash(_("You used a recovery code. Recovery codes left: %(n)d.",
                         n=two_factor.recovery_codes_left(user)), "warning")
             return redirect(_safe_next(next_page))
+        _failed_login(user.username, "code")
         form.code.errors = [_("The code is wrong or was already used.")]
         return render_template("core/login_code.html", form=form), 401
     return render_template("core/login_code.html", form=form)

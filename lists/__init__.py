@@ -67,7 +67,7 @@ SEGMENT_INPUT = {
 def init_app(app: Flask) -> None:
     """Register the lists pages and API routes, the sweeps of old import files and of old consent records, and the
     home's audience figures."""
-    from core import dashboard, timeline
+    from core import audit, dashboard, timeline
     from core.api import register_schema
     from core.auth import Permission
     from core.queues import DEFAULT_QUEUE, register_periodic
@@ -89,6 +89,7 @@ def init_app(app: Flask) -> None:
         suppression_views,
         views,
     )
+    from lists.models import Import, MailingList, Segment
     from lists.timeline import subscription_events
 
     app.register_blueprint(views.bp)
@@ -115,3 +116,8 @@ def init_app(app: Flask) -> None:
     register_periodic(app, DEFAULT_QUEUE, growth.refresh, growth.REFRESH_SECONDS)  # the home's audience figures
     labels.init_app(app)
     dashboard.register(app, Permission.SUBSCRIBERS_READ, growth.panel)
+    # The audit log records these rows created, changed (in these fields) and deleted.
+    audit.track(MailingList, "list", "name", ("name", "type", "optin", "status", "tags", "description"))
+    audit.track(Segment, "segment", "name", ("name", "description", "rules"))
+    audit.track(Import, "import", "file_name", ("kind", "file_name", "mode", "overwrite", "list_ids",
+                                                "subscription_status", "status"))

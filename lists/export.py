@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
+from core import audit
 from core.db import db
 from core.safecsv import SafeWriter
 from core.timeline import timeline
@@ -69,7 +70,10 @@ def _subscriber_batches(stmt: Select[Any], keys: Sequence[str]) -> Iterator[list
 
 
 def subscriber_data(subscriber: Subscriber) -> dict[str, Any]:
-    """Return everything Kairan keeps about one subscriber (listmonk's export shape, plus consent)."""
+    """Return everything Kairan keeps about one subscriber (listmonk's export shape, plus consent); who asked for
+    it is audited."""
+    audit.record("subscriber.exported", audit.Target("subscriber", subscriber.id))
+    db.session.commit()
     records = db.session.scalars(
         select(ConsentRecord).where(ConsentRecord.subscriber_id == subscriber.id).order_by(ConsentRecord.id))
     profile = subscriber_as_dict(subscriber)

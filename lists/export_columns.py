@@ -18,6 +18,7 @@ from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select, true
 
+from core import audit
 from core.db import db, json_text
 from lists.models import Subscriber
 
@@ -86,7 +87,12 @@ def attribute_cell(attribs: dict[str, Any] | None, key: str) -> str:
 
 
 def csv_download(chunks: Iterator[bytes], name: str, encoding: str) -> Response:
-    """A streamed CSV download whose Content-Type names the charset its bytes are in."""
+    """A streamed CSV download whose Content-Type names the charset its bytes are in; who downloaded it is
+    audited (committed before the file streams)."""
+    file_name = f"{name}-{encoding}.csv"
+    audit.record("export.downloaded", audit.Target("export", None, file_name),
+                 after={"path": request.path, **{key: value for key, value in request.args.items() if value}})
+    db.session.commit()
     response = Response(stream_with_context(chunks), content_type=f"text/csv; charset={CHARSETS[encoding]}")
-    response.headers["Content-Disposition"] = f"attachment; filename={name}-{encoding}.csv"
+    response.headers["Content-Disposition"] = f"attachment; filename={file_name}"
     return response

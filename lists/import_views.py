@@ -29,6 +29,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
+from core import audit
 from core.auth import Permission, require
 from core.db import db
 from core.forms import ConfirmForm
@@ -182,6 +183,8 @@ def errors_csv(pages: ImportPages, import_id: int) -> Any:
     imp = get_import(import_id, pages.kind)
     if not import_files.exists(imp.id, ImportFile.BAD_ROWS):
         abort(404)
+    audit.record("import.errors_downloaded", audit.Target("import", imp.id, imp.file_name))
+    db.session.commit()
     response = Response(stream_with_context(import_files.read(imp.id, ImportFile.BAD_ROWS)),
                         content_type="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = f"attachment; filename={pages.errors_file}-{import_id}-errors.csv"

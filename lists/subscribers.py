@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
+from core import audit
 from core.db import db, new_uuid, utcnow
 from core.errors import ValidationError
 from core.inputs import id_list
@@ -34,6 +35,7 @@ from lists.segment_rules import compile_rule
 from lists.segment_rules import count as count_segment
 
 MAX_NAME = 200  # the column's length
+WIPED_IDS_KEPT = 100  # a wipe's audit entry names this many of its subscribers, and counts them all
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,10 @@ def delete_subscribers(ids: Iterable[Any]) -> int:
     subscribers_deleting.send(ids=wanted)
     delete_memberships(subscriber_ids=wanted)
     db.session.execute(delete(Subscriber).where(Subscriber.id.in_(wanted)))
+    # A wipe keeps no address: the audit log names the subscribers by id (the first ones of a large wipe).
+    if wanted:
+        audit.record("subscriber.wiped", audit.Target("subscriber", wanted[0] if len(wanted) == 1 else None),
+                     after={"count": len(wanted), "ids": wanted[:WIPED_IDS_KEPT]})
     db.session.commit()
     return len(wanted)
 

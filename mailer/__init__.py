@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from core import audit, health
 from core import checklist as checklist_steps
-from core import health
 from core.api import register_schema
 from core.embedded import ServiceSpec, flask_command, port_answers, register_service
 from core.queues import DEFAULT_QUEUE, register_periodic
@@ -35,6 +35,7 @@ from mailer import (  # noqa: F401  (models: their tables)
     tx_api,
     views,
 )
+from mailer.models import Campaign, DKIMKey, SendingDomain, SMTPRelayConfig, Template
 from mailer.queues import SEND_QUEUE
 from mailer.settings import SENDING
 
@@ -74,6 +75,15 @@ def init_app(app: Flask) -> None:
     register_periodic(app, SEND_QUEUE, sending.reconcile, SENDING.of(settings).reconcile_seconds)
     register_periodic(app, DEFAULT_QUEUE, batch_job.take_back_lapsed_leases,
                       batch_job.lease_check_seconds(SENDING.of(settings).lease_seconds))
+    # The audit log records these rows created, changed (in these fields; bodies only as changed) and deleted.
+    audit.track(Template, "layout", "name", ("name", "type", "subject", "body", "is_default"), opaque=("body",))
+    audit.track(Campaign, "campaign", "name", (
+        "name", "subject", "from_email", "status", "body", "altbody", "template_id", "lists", "segment_id",
+        "send_at", "rate_per_minute", "quiet_start", "quiet_end", "archive"), opaque=("body", "altbody"))
+    audit.track(SMTPRelayConfig, "relay", "name", ("name", "host", "port", "security", "username", "password",
+                                                   "max_connections", "weight", "rate_per_second", "enabled"))
+    audit.track(SendingDomain, "sending_domain", "domain", ("domain",))
+    audit.track(DKIMKey, "dkim_key", "selector", ("domain_id", "selector", "algorithm", "state"))
     optin_requested.connect(jobs.queue_optin_mail)  # blinker keeps one connection per receiver
     subscribers_deleting.connect(queries.forget_subscribers)
     if settings.embedded_smtp:

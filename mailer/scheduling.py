@@ -19,6 +19,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sqlalchemy import CursorResult, select, update
 
+from core import audit
 from core.db import db, utcnow
 from core.errors import KairanError
 from core.queues import queue, redis
@@ -81,6 +82,8 @@ def unschedule(campaign: Campaign) -> None:
     moved = cast(CursorResult[Any], db.session.execute(
         update(Campaign).where(Campaign.id == campaign.id, Campaign.status == CampaignStatus.SCHEDULED)
         .values(status=CampaignStatus.DRAFT, updated_at=utcnow())))
+    if moved.rowcount:
+        _audit(campaign, CampaignStatus.SCHEDULED, CampaignStatus.DRAFT)
     db.session.commit()
     db.session.refresh(campaign)
     if not moved.rowcount:
@@ -134,9 +137,19 @@ def _claim_and_start(campaign_id: int) -> bool:
         db.session.execute(update(Campaign).where(Campaign.id == campaign_id,
                                                   Campaign.status == CampaignStatus.SCHEDULED)
                            .values(status=CampaignStatus.PAUSED, notice=error.message, updated_at=utcnow()))
+        _audit(campaign, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
         db.session.commit()
         return False
+    # Recorded once started, in a commit of its own: the audit log's lock is not held through the materialising.
+    _audit(campaign, CampaignStatus.SCHEDULED, CampaignStatus.RUNNING)
+    db.session.commit()
     return True
+
+
+def _audit(campaign: Campaign, before: CampaignStatus, after: CampaignStatus) -> None:
+    """Record a status change these UPDATEs made (the flush hook sees only the ORM's), as it records others."""
+    audit.record(f"campaign.{after.value}", audit.Target("campaign", campaign.id, campaign.name),
+                 {"status": before.value}, {"status": after.value})
 
 
 def _job_id(campaign_id: int) -> str:

@@ -19,6 +19,7 @@ from PIL import Image
 from rq import SimpleWorker
 from sqlalchemy import select
 
+from core.audit import AuditEntry
 from core.db import db, utcnow
 from core.queues import WORKER_QUEUES, queue, redis
 from core.users import create_api_user
@@ -114,3 +115,15 @@ def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def audit_entries(app: Flask, action: str | None = None) -> list[AuditEntry]:
+    """The audit log's entries (of one action, or of one object's kind: "campaign"), oldest first, detached."""
+    with app.app_context():
+        stmt = select(AuditEntry).order_by(AuditEntry.id)
+        if action:
+            stmt = stmt.where(AuditEntry.action == action if "." in action
+                              else AuditEntry.action.startswith(action + "."))
+        found = list(db.session.scalars(stmt))
+        db.session.expunge_all()
+        return found

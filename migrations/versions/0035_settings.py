@@ -2,7 +2,7 @@
 setup steps that only an action shows done, and the indexes the home's subscribers-over-time chart reads.
 
 Revision ID: 0035
-Revises: 0033
+Revises: 0034
 """
 import sqlalchemy as sa
 from alembic import op
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0035'
-down_revision = '0033'
+down_revision = '0034'
 branch_labels = None
 depends_on = None
 

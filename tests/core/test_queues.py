@@ -49,7 +49,7 @@ def test_each_periodic_job_is_queued_once_its_interval_by_one_worker(settings_en
         assert [job.func_name for job in queue(SEND_QUEUE).jobs] == ["mailer.sending.reconcile"]
         assert sorted(str(job.func_name) for job in queue(DEFAULT_QUEUE).jobs) == [
             "automations.conversions.attribute", "automations.retention.sweep", "automations.triggers.react",
-            "automations.triggers.scan",
+            "automations.triggers.scan", "core.audit.sweep",
             "lists.consent_retention.sweep", "lists.growth.refresh", "lists.imports.sweep",
             "mailer.batch_job.take_back_lapsed_leases",  # each package's own
             "tests.core.test_queues.tidy_up"]

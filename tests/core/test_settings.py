@@ -57,6 +57,7 @@ def test_external_services_turn_off_the_embedded_ones(tmp_path: Path) -> None:
         ("KAIRAN_WORKERS", "0", "KAIRAN_WORKERS must be a whole number"),
         ("KAIRAN_BOUNCE_TLS_CERT", "/nonexistent/bounce.crt", "KAIRAN_BOUNCE_TLS_CERT and KAIRAN_BOUNCE_TLS_KEY must"),
         ("KAIRAN_TRUSTED_PROXIES", "yes", "KAIRAN_TRUSTED_PROXIES must be a whole number of 0 or more"),
+        ("KAIRAN_AUDIT_RETENTION_DAYS", "0", "KAIRAN_AUDIT_RETENTION_DAYS must be a whole number of 1 or more"),
         ("KAIRAN_DATABASE_URL", "not a url", "KAIRAN_DATABASE_URL 'not a url' is not a database URL"),
         ("KAIRAN_DATABASE_URL", "mysql://root@localhost/k", "KAIRAN_DATABASE_URL uses 'mysql'"),
         ("KAIRAN_REDIS_URL", "localhost:6379", "KAIRAN_REDIS_URL 'localhost:6379' must be a URL"),

@@ -1,0 +1,285 @@
+"""The audit log: what is recorded (by whom, from where, before and after), the hash chain and its verify command,
+retention, and /api/audit's filters."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from datetime import timedelta
+from itertools import pairwise
+from typing import Any
+
+import pyotp
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select, text
+
+from core import audit, clock, two_factor
+from core.audit import AuditEntry
+from core.db import db, utcnow
+from core.models import User
+from core.settings import load_settings
+from core.signals import settings_changed
+from core.users import create_api_user, rotate_token
+from lists.models import MailingList
+from tests.helpers import PASSWORD, api_user, audit_entries, basic, login, submit
+
+
+def verify(app: Flask) -> Any:
+    """Run ``flask audit verify`` on the app; return its result."""
+    return app.test_cli_runner().invoke(args=["audit", "verify"])
+
+
+def test_an_api_write_is_recorded_with_the_token_address_and_values(app: Flask, client: FlaskClient) -> None:
+    editor = basic(api_user(app, "editor", "shop"))
+    created = client.post("/api/lists", json={"name": "週刊ニュース", "type": "public", "optin": "single"},
+                          headers=editor, environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    list_id = created.get_json()["data"]["id"]
+    client.put(f"/api/lists/{list_id}", json={"name": "月刊ニュース", "type": "public", "optin": "single"},
+               headers=editor)
+    client.delete(f"/api/lists/{list_id}", headers=editor)
+    made, changed, deleted = (audit_entries(app, f"list.{verb}")[0] for verb in ("created", "changed", "deleted"))
+    assert (made.actor, made.actor_kind, made.address) == ("shop", "api", "198.51.100.7")
+    assert (made.target_type, made.target_id, made.target) == ("list", str(list_id), "週刊ニュース")
+    assert made.before is None and made.after is not None and made.after["name"] == "週刊ニュース"
+    assert changed.before == {"name": "週刊ニュース"} and changed.after == {"name": "月刊ニュース"}
+    assert deleted.before is not None and deleted.before["name"] == "月刊ニュース" and deleted.after is None
+    assert verify(app).exit_code == 0
+
+
+def test_logins_and_failed_logins_are_recorded(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    client.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    assert login(client, "editor", "wrong password").status_code == 401
+    login(client, "editor")
+    failed, = audit_entries(app, "login.failed")
+    succeeded, = audit_entries(app, "login.succeeded")
+    assert (failed.actor, failed.address, failed.target, failed.after) == ("anonymous", "203.0.113.9", "editor",
+                                                                           {"step": "password"})
+    assert (succeeded.actor, succeeded.actor_kind, succeeded.target) == ("editor", "user", "editor")
+
+
+def test_users_roles_tokens_and_passwords_are_recorded_with_secrets_masked(app: Flask, client: FlaskClient,
+                                                                           users: dict[str, str]) -> None:
+    login(client, "admin")
+    submit(client, "/users/", "/users/", **{"user-username": "hanako", "user-password": PASSWORD,
+                                             "user-role": "viewer", "user-language": "ja"})
+    with app.app_context():
+        hanako = db.session.scalar(select(AuditEntry.target_id).where(AuditEntry.target == "hanako"))
+    submit(client, f"/users/{hanako}", role="editor", enabled="y", password="another long password")
+    made, = (entry for entry in audit_entries(app, "user.created") if entry.target == "hanako")
+    password, role = audit_entries(app, "user.changed")  # set_password commits on its own, before the role
+    assert made.actor == "admin" and made.after is not None
+    assert made.after["role"] == "viewer" and made.after["password_hash"] == audit.MASK
+    assert password.before == password.after == {"password_hash": audit.MASK}
+    assert (role.before, role.after, role.target) == ({"role": "viewer"}, {"role": "editor"}, "hanako")
+    with app.app_context():
+        rows = db.session.execute(text("SELECT before, after FROM audit_entries")).all()
+    assert "scrypt" not in str(rows)  # no hash of a password is kept, in any form
+
+
+def test_settings_changed_are_recorded_before_and_after(app: Flask) -> None:
+    with app.test_request_context(environ_base={"REMOTE_ADDR": "192.0.2.1"}):
+        settings_changed.send(app, changes={"company_name": ("回覧商事", "回覧株式会社"),
+                                            "smtp_password": ("old-secret", "new-secret")})
+        db.session.commit()
+    entry, = audit_entries(app, "settings.changed")
+    assert entry.before == {"company_name": "回覧商事", "smtp_password": audit.MASK}
+    assert entry.after == {"company_name": "回覧株式会社", "smtp_password": audit.MASK}
+    assert entry.address == "192.0.2.1"
+
+
+def test_outside_a_request_the_system_is_who(app: Flask) -> None:
+    with app.app_context():
+        audit.record("list.changed", audit.Target("list", 1, "a"))
+        db.session.commit()
+    entry, = audit_entries(app)
+    assert (entry.actor, entry.actor_kind, entry.address) == ("system", "system", None)
+
+
+def test_a_row_edited_in_the_database_fails_verify_and_is_named(app: Flask) -> None:
+    with app.app_context():
+        for number in range(5):
+            audit.record("list.changed", audit.Target("list", number, f"list {number}"), {"n": 0}, {"n": number})
+            db.session.commit()
+    assert "5 entries checked" in verify(app).output
+    with app.app_context():
+        db.session.execute(text("UPDATE audit_entries SET after = :value WHERE id = 3"), {"value": '{"n": 99}'})
+        db.session.commit()
+    result = verify(app)
+    assert result.exit_code == 1
+    assert "broken at entry 3" in result.output and "changed after it was written" in result.output
+
+
+def test_a_deleted_row_fails_verify(app: Flask) -> None:
+    with app.app_context():
+        for number in range(4):
+            audit.record("list.changed", audit.Target("list", number))
+        db.session.commit()
+        db.session.execute(text("DELETE FROM audit_entries WHERE id = 2"))
+        db.session.commit()
+    result = verify(app)
+    assert result.exit_code == 1 and "entry 2 is missing" in result.output
+
+
+def test_retention_prunes_old_entries_and_verify_starts_from_the_first_kept(moving: Flask) -> None:
+    redis_url = moving.config["KAIRAN"].redis_url
+    with moving.app_context():
+        for number in range(3):
+            audit.record("list.changed", audit.Target("list", number))
+            db.session.commit()
+        clock.move(redis_url, timedelta(days=moving.config["KAIRAN"].audit_retention_days + 1))
+        audit.record("list.changed", audit.Target("list", 99))
+        db.session.commit()
+        audit.sweep()
+    kept = audit_entries(moving)
+    assert [entry.id for entry in kept] == [4]
+    result = verify(moving)
+    assert result.exit_code == 0 and "1 entries checked" in result.output
+    with moving.app_context():  # the first kept entry is checked too
+        db.session.execute(text("UPDATE audit_entries SET target = 'x' WHERE id = 4"))
+        db.session.commit()
+    assert "broken at entry 4" in verify(moving).output
+
+
+def test_two_writers_at_once_do_not_fork_the_chain(app: Flask) -> None:
+    def write(number: int) -> None:
+        with app.app_context():
+            for step in range(10):
+                audit.record("list.changed", audit.Target("list", number * 100 + step))
+                db.session.commit()
+            db.session.remove()
+
+    threads = [threading.Thread(target=write, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    found = audit_entries(app)
+    assert [entry.id for entry in found] == list(range(1, 41))
+    assert all(after.prev_hash == before.hash for before, after in pairwise(found))
+    assert verify(app).exit_code == 0
+
+
+def _seed(app: Flask) -> None:
+    with app.app_context():
+        for actor, action, target in (("hanako", "campaign.paused", ("campaign", 1)),
+                                      ("hanako", "list.created", ("list", 2)),
+                                      ("taro", "campaign.created", ("campaign", 3))):
+            audit.record(action, audit.Target(*target), actor=audit.Actor(actor, "user"))
+        db.session.commit()
+
+
+def test_api_filters_by_who_action_object_and_dates(app: Flask, client: FlaskClient) -> None:
+    admin = basic(api_user(app, "admin", "auditor"))  # recorded too: user.created, by the system
+    _seed(app)
+
+    def actions(**query: str) -> list[str]:
+        response = client.get("/api/audit", query_string=query, headers=admin)
+        assert response.status_code == 200, response.get_json()
+        return [row["action"] for row in response.get_json()["data"]["results"]]
+
+    assert actions(actor="hanako") == ["list.created", "campaign.paused"]
+    assert actions(action="campaign") == ["campaign.created", "campaign.paused"]
+    assert actions(action="campaign.paused") == ["campaign.paused"]
+    assert actions(object="list") == ["list.created"]
+    assert actions(object="campaign", object_id="3") == ["campaign.created"]
+    today = clock.now().date()
+    assert len(actions(**{"from": str(today - timedelta(days=1)), "to": str(today + timedelta(days=1))})) == 4
+    assert actions(**{"from": str(today + timedelta(days=2))}) == []
+    assert actions(**{"to": "2000-01-01T00:00:00Z"}) == []
+    page = client.get("/api/audit", query_string={"per_page": "2", "page": "2"}, headers=admin).get_json()["data"]
+    assert (page["total"], [row["action"] for row in page["results"]]) == (4, ["campaign.paused", "user.created"])
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ({"from": "2026-13-01"}, "from must be a date (2026-05-01) or a time with its offset"),
+    ({"to": "yesterday"}, "to must be a date (2026-05-01) or a time with its offset"),
+    ({"from": "2026-05-02", "to": "2026-05-01"}, "from must be before to."),
+    ({"action": "campaign.paused; drop"}, "action must be an action such as campaign.paused"),
+    ({"object": "Campaign!"}, "object must be a kind of object"),
+    ({"actor": "x" * 101}, "actor is at most 100 characters."),
+    ({"format": "xml"}, "format must be json or csv."),
+    ({"page": "0"}, "page"),
+])
+def test_bad_filters_get_400_with_a_clear_message(app: Flask, client: FlaskClient, query: dict[str, str],
+                                                  message: str) -> None:
+    response = client.get("/api/audit", query_string=query, headers=basic(api_user(app, "admin", "auditor")))
+    assert response.status_code == 400 and message in response.get_json()["message"]
+
+
+def test_bad_filters_in_japanese(app: Flask, client: FlaskClient) -> None:
+    response = client.get("/api/audit", query_string={"from": "あした"}, headers={
+        **basic(api_user(app, "admin", "auditor")), "Accept-Language": "ja"})
+    assert response.status_code == 400 and "from には日付" in response.get_json()["message"]
+
+
+def test_only_admins_read_the_log(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    assert client.get("/api/audit", headers=basic(api_user(app, "editor", "shop"))).status_code == 403
+    login(client, "editor")
+    assert client.get("/audit/").status_code == 403
+
+
+def test_the_page_filters_and_downloads_csv_and_the_download_is_audited(app: Flask, client: FlaskClient,
+                                                                       users: dict[str, str]) -> None:
+    _seed(app)
+    login(client, "admin")
+    page = client.get("/audit/", query_string={"actor": "hanako"}, headers={"Accept-Language": "ja"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "監査ログ" in html
+    assert "campaign.paused" in html and "campaign.created" not in html
+    bad = client.get("/audit/", query_string={"from": "nope"})
+    assert bad.status_code == 400 and "from must be a date" in bad.get_data(as_text=True)
+    download = client.get("/audit/audit-log.csv", query_string={"action": "campaign"})
+    rows = list(csv.reader(io.StringIO(download.get_data(as_text=True))))
+    assert rows[0][:6] == ["id", "at", "actor", "actor_kind", "address", "action"]
+    assert [row[5] for row in rows[1:]] == ["campaign.created", "campaign.paused"]
+    exported, = audit_entries(app, "audit.exported")
+    assert exported.actor == "admin" and exported.after == {"action": "campaign"}
+
+
+def test_two_factor_changes_and_token_rotation_are_recorded(app: Flask, users: dict[str, str]) -> None:
+    with app.test_request_context(environ_base={"REMOTE_ADDR": "192.0.2.5"}), app.app_context():
+        admin = db.session.scalar(select(User).where(User.username == "admin"))
+        assert admin is not None
+        secret = two_factor.pending_secret(admin)
+        assert two_factor.confirm(admin, pyotp.TOTP(secret).at(utcnow())) is not None
+        two_factor.turn_off(admin)
+        api, _token = create_api_user("shop", "editor")
+        rotate_token(api)
+    enabled, = audit_entries(app, "two_factor.enabled")
+    disabled, = audit_entries(app, "two_factor.disabled")
+    rotated, = audit_entries(app, "token.rotated")
+    assert (enabled.target, disabled.target, rotated.target) == ("admin", "admin", "shop")
+    assert enabled.address == "192.0.2.5"
+    shop, = (entry for entry in audit_entries(app, "user.created") if entry.target == "shop")
+    assert shop.after is not None and shop.after["type"] == "api"
+
+
+def test_the_page_is_paged_keeping_its_filters(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    with app.app_context():
+        for number in range(60):
+            audit.record("campaign.changed", audit.Target("campaign", number), actor=audit.Actor("hanako", "user"))
+        db.session.commit()
+    login(client, "admin")
+    first = client.get("/audit/", query_string={"actor": "hanako"}).get_data(as_text=True)
+    assert "Page 1 of 2" in first and "/audit/?page=2&amp;actor=hanako" in first
+    second = client.get("/audit/", query_string={"actor": "hanako", "page": "2"}).get_data(as_text=True)
+    assert "Page 2 of 2" in second and second.count('data-action="campaign.changed"') == 10
+
+
+def test_rows_of_one_flush_are_chained_in_order(app: Flask) -> None:
+    with app.app_context():
+        db.session.add_all([MailingList(name="お知らせ"), MailingList(name="セール"), MailingList(name="会員")])
+        db.session.commit()
+    made = audit_entries(app, "list.created")
+    assert sorted(str(entry.target) for entry in made) == ["お知らせ", "セール", "会員"]
+    assert [entry.id for entry in made] == [1, 2, 3] and verify(app).exit_code == 0
+
+
+def test_the_retention_setting_is_read_and_shown(settings_env: dict[str, str], client: FlaskClient,
+                                                users: dict[str, str]) -> None:
+    assert load_settings({**settings_env, "KAIRAN_AUDIT_RETENTION_DAYS": "90"}).audit_retention_days == 90
+    login(client, "admin")
+    assert "KAIRAN_AUDIT_RETENTION_DAYS</th><td><code>730" in client.get("/settings").get_data(as_text=True)
