@@ -37,10 +37,6 @@ run_message_failed = kairan.signal("run-message-failed")
 # rest only now). Argument: campaign_id (int).
 winner_chosen = kairan.signal("winner-chosen")
 
-# Sent by lists when someone downloads the consent records (page or API), before the file streams: the audit log
-# records every export and who took it. Arguments: user (str: the username or API user), list_id (int | None),
-# start (str | None), end (str | None, days as 2026-04-01), encoding (str).
-consent_records_exported = kairan.signal("consent-records-exported")
 # What happened, for outgoing webhooks (webhooks/ connects to each, and writes its outbox rows in the sender's
 # transaction, before its commit, unless said otherwise). Set-based paths send one signal per batch, with lists.
 

@@ -6,26 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, render_template, request
-from flask_login import current_user
 from sqlalchemy import select
 
 from core.auth import Permission, require
 from core.db import db
 from core.refusals import showing_refusal
-from core.signals import consent_records_exported
-from lists.consent_export import ConsentFilters, consent_csv, read_filters
+from lists.consent_export import consent_csv, read_filters
 from lists.export_columns import csv_download, header_language
 from lists.models import MailingList
 from lists.settings import CONSENT
 
 bp = Blueprint("consent", __name__, url_prefix="/subscribers/consent")
 api_bp = Blueprint("consent_api", __name__, url_prefix="/api/consent-records")
-
-
-def _announce(filters: ConsentFilters) -> None:
-    consent_records_exported.send(None, user=current_user.username, list_id=filters.list_id,
-                                  start=filters.start.isoformat() if filters.start else None,
-                                  end=filters.end.isoformat() if filters.end else None, encoding=filters.encoding)
 
 
 def _page(status: int = 200, error: Any = None) -> Any:
@@ -47,7 +39,6 @@ def export() -> Any:
     """Download the chosen consent records as CSV, or show the page again saying what was wrong."""
     with showing_refusal(flash_it=False) as attempt:
         filters = read_filters(request.args)
-        _announce(filters)
         return csv_download(consent_csv(filters, header_language()), "consent-records", filters.encoding)
     return _page(400, attempt.error)
 
@@ -83,5 +74,4 @@ def api_export() -> Any:
         400: {$ref: '#/components/responses/Error'}
     """
     filters = read_filters(request.args)
-    _announce(filters)
     return csv_download(consent_csv(filters, header_language("en")), "consent-records", filters.encoding)

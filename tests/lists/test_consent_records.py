@@ -18,10 +18,9 @@ from sqlalchemy import select, update
 from app import create_app
 from core.db import db, utcnow
 from core.settings import SettingsError, load_settings
-from core.signals import consent_records_exported
 from lists import consent_retention
 from lists.models import ConsentRecord, Subscriber
-from tests.helpers import api_user, login
+from tests.helpers import api_user, audit_entries, login
 
 FORMULA_AGENT = '=HYPERLINK("https://evil.example/","click")'
 
@@ -80,12 +79,6 @@ def test_the_api_exports_each_record_with_its_proof(api: FlaskClient, lists: dic
 
 
 def test_by_list_and_day_in_cp932_with_japanese_headers(api: FlaskClient, lists: dict[str, Any]) -> None:
-    exported: list[dict[str, Any]] = []
-
-    def heard(_sender: Any, **arguments: Any) -> None:
-        exported.append(arguments)
-
-    consent_records_exported.connect(heard)
     april = api.get("/api/consent-records?from=2026-04-01&to=2026-04-01&headers=ja&encoding=cp932")
     assert april.headers["Content-Type"] == "text/csv; charset=Windows-31J"
     header, *records = rows(april.data, "cp932")
@@ -96,10 +89,11 @@ def test_by_list_and_day_in_cp932_with_japanese_headers(api: FlaskClient, lists:
     assert [row[1] for row in shop[1:]] == ["jiro@example.jp"]
     weekly_march = rows(api.get(f"/api/consent-records?list_id={lists['weekly']}&to=2026-03-31").data)
     assert [row[1] for row in weekly_march[1:]] == ["taro@example.jp"]
-    consent_records_exported.disconnect(heard)
-    assert exported[0] == {"user": "boss", "list_id": None, "start": "2026-04-01", "end": "2026-04-01",
-                           "encoding": "cp932"}  # for the audit log: every export, and who took it
-    assert len(exported) == 3
+    exported = audit_entries(api.application, "export.downloaded")  # every export, and who took it
+    assert [(entry.actor, entry.target) for entry in exported] == [("boss", "consent-records-cp932.csv")] + [
+        ("boss", "consent-records-utf-8.csv")] * 2
+    assert exported[0].after == {"path": "/api/consent-records", "from": "2026-04-01", "to": "2026-04-01",
+                                 "headers": "ja", "encoding": "cp932"}
 
 
 @pytest.mark.parametrize(("query", "field", "english", "japanese"), [
