@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask, current_app, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from redis.exceptions import RedisError
 from rq import Worker
 from rq.worker import BaseWorker
@@ -137,8 +138,10 @@ def scheduler_notices() -> list[Notice]:
     if not unheld:
         return []
     if len(unheld) < len(holders):  # e.g. the only workers taking imports are down: the others' go on
-        message = _("No scheduler runs for the %(queues)s queue: what is put off there waits until a worker that "
-                    "takes it runs.", queues=", ".join(unheld))
+        message = ngettext("No scheduler runs for the %(queues)s queue: what is put off there waits until a worker "
+                           "that takes it runs.",
+                           "No scheduler runs for the %(queues)s queues: what is put off there waits until a worker "
+                           "that takes them runs.", len(unheld), queues=", ".join(unheld))
     else:
         message = _("No scheduler is running: scheduled campaigns, deferred batches and retries wait until one "
                     "does. Every worker runs one unless started with --without-scheduler.")

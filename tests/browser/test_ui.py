@@ -13,7 +13,8 @@ from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-NAV = ["Dashboard", "Lists", "Subscribers", "Campaigns", "Automations", "Templates", "Outbox", "Settings", "Users"]
+NAV = ["Dashboard", "Lists", "Subscribers", "Campaigns", "Automations", "Templates", "Outbox", "Settings", "Users",
+       "Audit log"]
 VISIBLE_NAV = {
     "viewer": NAV[:7],
     "editor": NAV[:7],

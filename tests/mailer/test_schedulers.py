@@ -91,17 +91,17 @@ def test_health_and_the_dashboard_say_when_no_scheduler_runs(app: Flask, client:
                ["workers"]["ok"], 30)
     response = client.get("/api/health/detail", headers=headers)
     assert response.status_code == 503 and not component()["ok"]
-    assert component()["detail"] == "none for default, import, send, tx"
+    assert component()["detail"] == "none for default, import, send, tx, webhooks"
     login(client, "admin")
     dashboard = client.get("/").get_data(as_text=True)
     assert "No scheduler is running" in dashboard
 
     workers.kill(lone)
     without_imports = workers.start("tx", "default", "send")  # as the guide's web host: imports run elsewhere
-    wait_until(lambda: component()["detail"] == "none for import", 30)
-    assert "No scheduler runs for the import queue" in client.get("/").get_data(as_text=True)
+    wait_until(lambda: component()["detail"] == "none for import, webhooks", 30)
+    assert "No scheduler runs for the import, webhooks queues" in client.get("/").get_data(as_text=True)
 
-    scheduling_one = workers.start()  # takes every queue: only the import queue's lock is free for it
+    scheduling_one = workers.start()  # takes every queue: only the import and webhooks queues' locks are free
     wait_until(lambda: component()["ok"] is True, 30)
     assert component()["detail"] == ", ".join(sorted([name_of(without_imports), name_of(scheduling_one)]))
     assert "No scheduler is running" not in client.get("/").get_data(as_text=True)
