@@ -11,13 +11,17 @@ from webhooks.settings import OUTGOING  # declared before the settings are read
 
 def init_app(app: Flask) -> None:
     """Register the pages and /api/webhooks with its schemas, the receivers of every package's signals, the
-    dashboard notice, and the periodic dispatch and clean-up."""
+    dashboard notice, the periodic dispatch and clean-up, and the endpoints' audit."""
+    from core import audit
     from core.api import register_schema
     from core.health import register_notices
     from core.queues import register_periodic
-    from webhooks import api, delivery, models, notices, receivers, views  # noqa: F401  (models)
+    from webhooks import api, delivery, models, notices, receivers, views
     from webhooks.queues import WEBHOOKS_QUEUE
 
+    # The audit log records endpoints added, changed (their secret masked) and deleted.
+    audit.track(models.Endpoint, "webhook", "url", ("url", "description", "event_types", "secret", "enabled",
+                                                    "batch_high_volume"))
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     register_schema(app, "WebhookEndpointInput", api.ENDPOINT_INPUT)

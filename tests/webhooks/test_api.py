@@ -1,12 +1,13 @@
-"""/api/webhooks: endpoints added, read, changed and deleted; their secret only when asked for; a test event and
-the log; bad input refused with its reason in the caller's language; admins only."""
+"""/api/webhooks: endpoints added, read, changed and deleted (and audited); their secret only when asked for; a test
+event and the log; bad input refused with its reason in the caller's language; admins only."""
 
 from __future__ import annotations
 
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.helpers import api_user, login, run_jobs, submit
+from core.audit import MASK
+from tests.helpers import api_user, audit_entries, login, run_jobs, submit
 from tests.webhooks.receiver import Receiver
 
 
@@ -40,6 +41,12 @@ def test_endpoints_through_the_api(app: Flask, client: FlaskClient, receiver: Re
 
     assert client.delete(endpoint, headers=admin).get_json() == {"data": True}
     assert client.get(endpoint, headers=admin).status_code == 400  # listmonk's answer for an unknown id
+    # The audit log: who added, changed and deleted it, the secret never in clear
+    recorded = audit_entries(app, "webhook")
+    assert [entry.action for entry in recorded] == ["webhook.created"] + ["webhook.changed"] * 3 + ["webhook.deleted"]
+    assert {entry.actor for entry in recorded} == {"boss"} and recorded[0].target == receiver.url
+    assert recorded[1].after == {"secret": MASK} and recorded[2].before == {"enabled": True}
+    assert secret not in str([(entry.before, entry.after) for entry in recorded])
 
 
 def test_bad_input_is_refused_with_its_reason(app: Flask, client: FlaskClient) -> None:
