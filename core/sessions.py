@@ -28,6 +28,7 @@ def log_out() -> None:
     """End the current session, and with it every session of this user (an old cookie no longer works)."""
     if current_user.is_authenticated:
         current_user.session_token = new_session_token()
+        audit.record("user.logged_out", audit.user_target(current_user))
         db.session.commit()
     logout_user()
 

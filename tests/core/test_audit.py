@@ -49,12 +49,16 @@ def test_an_api_write_is_recorded_with_the_token_address_and_values(app: Flask, 
     assert verify(app).exit_code == 0
 
 
-def test_logins_and_failed_logins_are_recorded(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+def test_logins_failed_logins_and_logouts_are_recorded(app: Flask, client: FlaskClient,
+                                                       users: dict[str, str]) -> None:
     client.environ_base["REMOTE_ADDR"] = "203.0.113.9"
     assert login(client, "editor", "wrong password").status_code == 401
     login(client, "editor")
+    submit(client, "/", "/logout")
     failed, = audit_entries(app, "login.failed")
     succeeded, = audit_entries(app, "login.succeeded")
+    logged_out, = audit_entries(app, "user.logged_out")
+    assert (logged_out.actor, logged_out.address, logged_out.target) == ("editor", "203.0.113.9", "editor")
     assert (failed.actor, failed.address, failed.target, failed.after) == ("anonymous", "203.0.113.9", "editor",
                                                                            {"step": "password"})
     assert (succeeded.actor, succeeded.actor_kind, succeeded.target) == ("editor", "user", "editor")
