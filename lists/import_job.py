@@ -17,7 +17,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 
-from core import queues
+from core import audit, queues
 from core.db import commit_without_waiting_for_disk, db, utcnow
 from core.signals import import_ended
 from lists import import_files, queries
@@ -196,6 +196,9 @@ def save_progress(imp_id: int, bad_rows: bytes = b"", **values: Any) -> bool:
     db.session.execute(update(Import).where(Import.id == imp_id).values(**values))
     if values.get("status") in ENDED:
         import_ended.send(import_id=imp_id)  # one event for the file: its rows are not announced one by one
+        # A bulk UPDATE, which the audit log's row hook does not see: recorded here
+        name = db.session.scalar(select(Import.file_name).where(Import.id == imp_id))
+        audit.record(f"import.{ImportStatus(values['status']).value}", audit.Target("import", imp_id, name))
     db.session.commit()
     return bool(db.session.scalar(select(Import.cancel_requested).where(Import.id == imp_id)))
 

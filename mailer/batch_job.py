@@ -23,6 +23,7 @@ from flask import current_app
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import CursorResult, exists, select, update
 
+from core import audit
 from core.db import db, utcnow
 from core.queues import queue
 from core.scheduler import LOCK_SECONDS
@@ -176,6 +177,9 @@ def finish_if_done(campaign_id: int) -> bool:
     if result.rowcount:  # no delivery of it changes state from now on: count them once
         queries.settle(campaign_id)
         campaign_finished.send(campaign_id=campaign_id)
+        # A bulk UPDATE, which the audit log's row hook does not see: recorded here
+        name = db.session.scalar(select(Campaign.name).where(Campaign.id == campaign_id))
+        audit.record("campaign.finished", audit.Target("campaign", campaign_id, name))
     db.session.commit()
     return bool(result.rowcount)
 

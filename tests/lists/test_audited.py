@@ -33,6 +33,8 @@ def test_segments_imports_exports_and_wipes_are_recorded(app: Flask, client: Fla
     started, = audit_entries(app, "import.created")
     assert (started.actor, started.target) == ("shop", "kaiin.csv")
     assert "import.queued" in [entry.action for entry in audit_entries(app, "import")]
+    finished, = audit_entries(app, "import.finished")  # by the worker's bulk UPDATE, which the row hook misses
+    assert (finished.actor_kind, finished.target) == ("job", "kaiin.csv")
     exported, = audit_entries(app, "subscriber.exported")
     assert (exported.actor, exported.target_id) == ("shop", str(subscriber_id))
     wiped, = audit_entries(app, "subscriber.wiped")

@@ -11,7 +11,8 @@ from core.audit import MASK
 from core.db import db, utcnow
 from mailer import scheduling
 from mailer.models import Campaign
-from tests.helpers import api_user, audit_entries, basic
+from mailer.outbox import Outbox
+from tests.helpers import api_user, audit_entries, basic, run_jobs
 from tests.mailer.helpers import create
 
 
@@ -44,7 +45,8 @@ def test_layouts_relays_domains_and_keys_are_recorded(app: Flask, client: FlaskC
     assert key_made.after is not None and key_made.after["state"] == "active" and "private_key" not in key_made.after
 
 
-def test_campaigns_created_scheduled_started_and_paused_are_recorded(app: Flask, client: FlaskClient) -> None:
+def test_campaigns_created_scheduled_started_paused_and_finished_are_recorded(app: Flask, client: FlaskClient,
+                                                                               capture: Outbox) -> None:
     admin = basic(api_user(app, "admin", "boss"))
     list_id = client.post("/api/lists", headers=admin, json={"name": "会員"}).get_json()["data"]["id"]
     client.post("/api/subscribers", headers=admin, json={"email": "hanako@example.jp", "name": "花子",
@@ -60,6 +62,11 @@ def test_campaigns_created_scheduled_started_and_paused_are_recorded(app: Flask,
     paused = audit_entries(app, "campaign.paused")[0]
     assert (paused.before, paused.after) == ({"status": "running"}, {"status": "paused"})
     assert (paused.actor, paused.target) == ("boss", "11月号")
+    assert client.put(status_url, headers=admin, json={"status": "running"}).status_code == 200
+    run_jobs(app)  # a worker sends it, and its bulk UPDATE marks it finished
+    finished, = audit_entries(app, "campaign.finished")
+    assert capture.count() == 1
+    assert (finished.actor_kind, finished.target) == ("job", "11月号")
 
 
 def test_a_scheduled_campaign_started_when_due_is_recorded(app: Flask, client: FlaskClient) -> None:
