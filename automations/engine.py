@@ -96,6 +96,21 @@ class Batch:
 DEFINITIONS_KEPT = 256
 
 
+def exit_waiting(condition: Any, reason: str) -> int:
+    """End the waiting runs this SQL condition picks as exited, in one UPDATE outside the engine's batch (an exit
+    event, an archived automation), and announce them as the engine announces its own (webhooks:
+    automation.exited); return how many."""
+    ended = db.session.execute(
+        update(Run).where(Run.state == RunState.WAITING, condition)
+        .values(state=RunState.EXITED, reason=reason, ended_at=utcnow(), next_wake_at=None)
+        .returning(Run.id, Run.automation_id, Run.subscriber_id)).all()
+    if ended:
+        runs_ended.send(runs=[{"id": run_id, "automation_id": automation_id, "subscriber_id": subscriber_id,
+                               "state": RunState.EXITED.value, "reason": reason}
+                              for run_id, automation_id, subscriber_id in ended])
+    return len(ended)
+
+
 def definition_of(version_id: int) -> Definition:
     """A version's definition, read once per app (a worker's, a test's): versions never change."""
     kept: dict[int, Definition] = current_app.extensions.setdefault("automation_definitions", {})

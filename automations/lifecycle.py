@@ -13,6 +13,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select, update
 
+from automations.engine import exit_waiting
 from automations.errors import AutomationStateError, DefinitionError
 from automations.graph import Definition, check
 from automations.models import Automation, AutomationStatus, AutomationVersion, Event, Run, RunState, StepCount
@@ -134,13 +135,10 @@ def pause(automation: Automation) -> None:
 def archive(automation: Automation) -> int:
     """End an automation: every waiting run exits, its messages stop; return how many runs exited."""
     automation.status = AutomationStatus.ARCHIVED
-    now = utcnow()
-    exited = db.session.execute(update(Run).where(Run.automation_id == automation.id, Run.state == RunState.WAITING)
-                                .values(state=RunState.EXITED, reason="automation archived", ended_at=now,
-                                        next_wake_at=None)).rowcount  # type: ignore[attr-defined]
+    exited = exit_waiting(Run.automation_id == automation.id, "automation archived")
     _messages_status(automation, CampaignStatus.FINISHED)
     db.session.commit()
-    return int(exited)
+    return exited
 
 
 def change_status(automation: Automation, status: str) -> None:

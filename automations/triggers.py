@@ -23,7 +23,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from automations.engine import definition_of, queue_wake, wake
+from automations.engine import definition_of, exit_waiting, queue_wake, wake
 from automations.graph import Definition
 from automations.models import Automation, AutomationStatus, Event, Run, RunState
 from core.db import db, utcnow
@@ -160,9 +160,7 @@ def _act(automation: Automation, definition: Definition,
     leaving = {s for _i, s, name, props, _o in stored for rule in exits
                if rule["event"] == name and matches(rule.get("property"), props)}
     if leaving:
-        db.session.execute(update(Run).where(
-            Run.automation_id == automation.id, Run.subscriber_id.in_(leaving), Run.state == RunState.WAITING)
-            .values(state=RunState.EXITED, reason="exit event", ended_at=now, next_wake_at=None))
+        exit_waiting(and_(Run.automation_id == automation.id, Run.subscriber_id.in_(leaving)), "exit event")
     trigger = definition.trigger
     if trigger["kind"] == "event":
         acted += start_runs(automation, definition, [

@@ -17,10 +17,11 @@ from sqlalchemy import func, select, update
 from automations import engine, lifecycle, retention, triggers
 from automations.errors import DefinitionError
 from automations.graph import check
-from automations.models import Run, RunState, RunStep
+from automations.models import Automation, Run, RunState, RunStep
 from automations.timing import wait_ends
 from core import clock
 from core.db import db
+from core.signals import runs_ended
 from lists.models import Subscriber
 from lists.subscribers import subscribers_for_addresses
 from mailer.models import Campaign, Delivery
@@ -133,15 +134,28 @@ def test_entry_once_every_time_by_order_and_again_after_days(moving: Flask, api:
 def test_an_exit_event_ends_the_run_and_a_waited_event_wakes_it_at_once(moving: Flask, api: FlaskClient) -> None:
     steps = {"wait": {"type": "wait_event", "event": "purchase", "days": 30, "next": "done", "timeout": None},
              "done": {"type": "goal"}}
-    active(moving, definition(steps, "wait", exit={"events": [{"event": "refund"}]}))
+    automation_id = active(moving, definition(steps, "wait", exit={"events": [{"event": "refund"}]}))
+    ended: list[dict[str, Any]] = []
+
+    def heard(_sender: Any, runs: list[dict[str, Any]]) -> None:  # what webhooks send as automation.exited, …
+        ended.extend(runs)
+
+    runs_ended.connect(heard)
     post(api, "hanako@example.jp")
     post(api, "jiro@example.jp")
+    post(api, "taro@example.jp")
     wake(moving)
     post(api, "hanako@example.jp", "refund")
     post(api, "jiro@example.jp", "purchase")
     wake(moving)  # the purchase made Jiro's run due now: no waiting for the timeout
-    assert runs(moving) == [("hanako@example.jp", RunState.EXITED, "wait", "exit event"),
-                            ("jiro@example.jp", RunState.CONVERTED, "done", None)]
+    assert runs(moving)[:2] == [("hanako@example.jp", RunState.EXITED, "wait", "exit event"),
+                                ("jiro@example.jp", RunState.CONVERTED, "done", None)]
+    with moving.app_context():  # archived: Taro's waiting run exits too
+        lifecycle.archive(db.session.get_one(Automation, automation_id))
+    runs_ended.disconnect(heard)
+    # Every run that ended is announced once, however it ended: the engine's batch or a bulk exit
+    assert sorted((run["state"], run["reason"]) for run in ended) == [
+        ("converted", None), ("exited", "automation archived"), ("exited", "exit event")]
 
 
 def test_a_carrier_address_waits_out_the_quiet_hours_others_are_sent_at_once(moving: Flask,
