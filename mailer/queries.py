@@ -142,7 +142,7 @@ class Split:
 
     def rest(self, subscriber_id: Any) -> ColumnElement[bool]:
         """SQL: the subscriber is in the rest of the audience."""
-        return self.hash(subscriber_id) % BUCKETS >= self.share * BUCKETS // 100
+        return self.variant(subscriber_id) == REST_VARIANT
 
 
 @dataclass(frozen=True)
