@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
         i18n,
         inputs,
         queues,
+        shared_config,
         stored_settings,
         user_views,
         views,
@@ -40,6 +41,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(audit_views.api_bp)
     health.init_app(app)
+    shared_config.init_app(app)  # before any request reads a setting
     stored_settings.init_app(app)
     checklist.init_app(app)
     app.register_blueprint(views.bp)

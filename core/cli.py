@@ -20,7 +20,7 @@ from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.job import Job
 from sqlalchemy import select
 
-from core import audit, stored_settings, two_factor
+from core import audit, shared_config, two_factor
 from core.auth import Role
 from core.db import db
 from core.deployment import require_shared_secret
@@ -97,7 +97,7 @@ class KairanWorker(Worker):
     """
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        stored_settings.refresh()  # settings saved in the browser hold from this job on (a forked horse inherits them)
+        shared_config.check()  # settings and endpoints saved since hold from this job on (a forked horse inherits them)
         db.session.remove()
         spec = queue_spec(queue.name)
         if spec is not None and spec.in_process:

@@ -99,7 +99,7 @@ class StoredSetting(db.Model):  # type: ignore[name-defined]
 
 
 class SettingsVersion(db.Model):  # type: ignore[name-defined]
-    """One row counting the saves: every process compares it with the one it applied, a query per request or job."""
+    """One row counting changes to the shared configuration (core/shared_config.py): settings, webhook endpoints."""
 
     __tablename__ = "settings_version"
 

@@ -2,9 +2,8 @@
 
 An admin's value for an editable setting (core/settings.py, ``Editable``) is stored as the variable's text, and
 read by the same reader, with the same messages, as the environment's; a variable set in the environment wins.
-Each save counts up one version row. Every web request and every worker job first compares that row with the
-version its process applied (one primary-key read), and on a difference reads the stored values again: a change
-holds from the next campaign on, on every host, with no file to share and nothing to restart.
+Each save counts the shared configuration up (core/shared_config.py): every process reads the stored values again
+at its next request or job, so a change holds from the next campaign on, on every host, with nothing to restart.
 """
 
 from __future__ import annotations
@@ -12,16 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from flask import Flask, current_app
 from flask_babel import gettext as _
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from core import shared_config
 from core.db import db, utcnow
 from core.errors import ValidationError
-from core.models import SettingsVersion, StoredSetting
+from core.models import StoredSetting
 from core.settings import Editable, Settings, SettingsError, editable_settings, load_settings
 from core.signals import settings_changed
 
@@ -61,10 +61,6 @@ def _stored() -> dict[str, str]:
     return {name: value for name, value in db.session.execute(select(StoredSetting.name, StoredSetting.value))}
 
 
-def _version() -> int:
-    return db.session.scalar(select(SettingsVersion.version).where(SettingsVersion.id == 1)) or 0
-
-
 def shown() -> list[Shown]:
     """Every editable setting with its value in force and its source."""
     settings: Settings = current_app.config["KAIRAN"]
@@ -73,13 +69,9 @@ def shown() -> list[Shown]:
                   else "stored" if e.name in stored else "default") for e in editable_settings()]
 
 
-def refresh(app: Flask | None = None) -> None:
-    """Put the stored values in force in this process when another process (or this one) saved new ones."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+def apply(app: Flask) -> None:
+    """Put the stored values in force in this process (run when the shared configuration's count moved)."""
     try:
-        version = _version()
-        if app.extensions.get(EXTENSION, 0) == version:
-            return
         stored = _stored()
     except SQLAlchemyError as error:  # the database is down: go on with what is in force (health pages say why)
         db.session.rollback()
@@ -90,7 +82,6 @@ def refresh(app: Flask | None = None) -> None:
         app.config["KAIRAN"] = load_settings(settings.env, stored)
     except SettingsError as error:  # saved values are checked, but the environment may have changed since
         log.warning("Stored settings not applied: %s", error.message)
-    app.extensions[EXTENSION] = version
 
 
 def _refuse_unchangeable(values: Mapping[str, Any], settings: Settings, editable: Mapping[str, Editable]) -> None:
@@ -107,17 +98,14 @@ def _refuse_unchangeable(values: Mapping[str, Any], settings: Settings, editable
 
 
 def _store(stored: Mapping[str, str], wanted: Mapping[str, str]) -> None:
-    """Write the values and count the version up (the update locks its row: saves cannot share a version)."""
+    """Write the values and count the shared configuration up."""
     db.session.execute(delete(StoredSetting).where(StoredSetting.name.not_in(list(wanted))))
     for name, value in wanted.items():
         if stored.get(name) != value:
             row = db.session.get(StoredSetting, name) or StoredSetting(name=name)
             row.value, row.changed_at = value, utcnow()
             db.session.add(row)
-    counted = cast(CursorResult[Any], db.session.execute(
-        update(SettingsVersion).where(SettingsVersion.id == 1).values(version=SettingsVersion.version + 1)))
-    if not counted.rowcount:
-        db.session.add(SettingsVersion(id=1, version=1))
+    shared_config.changed()
     db.session.flush()
 
 
@@ -150,10 +138,10 @@ def save(values: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     if changes:
         settings_changed.send(None, changes=changes)
     db.session.commit()
-    refresh()
+    shared_config.check()
     return changes
 
 
 def init_app(app: Flask) -> None:
-    """Check for saved settings before each request (workers check before each job: core/cli.py)."""
-    app.before_request(refresh)
+    """Have every process put saved settings in force when the shared configuration changes."""
+    shared_config.on_change(app, apply)

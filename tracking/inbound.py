@@ -28,7 +28,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 
-from core import stored_settings
+from core import shared_config
 from core.deployment import require_shared_secret
 from core.tokens import RETURN_PATH_PREFIX, UNSUBSCRIBE_PREFIX
 from tracking.bounce_parser import MAX_BYTES
@@ -79,7 +79,7 @@ class InboundHandler:
 
     def _store(self, raw: bytes, recipients: list[str]) -> int:
         with self.app.app_context():
-            stored_settings.refresh()  # bounce thresholds saved in the browser hold here too, with no restart
+            shared_config.check()  # bounce thresholds saved in the browser hold here too, with no restart
             locals_ = [recipient.strip("<>").rpartition("@")[0] for recipient in recipients]
             tokens = [local[len(UNSUBSCRIBE_PREFIX):] for local in locals_
                       if local.lower().startswith(UNSUBSCRIBE_PREFIX)]

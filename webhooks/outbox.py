@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import event, insert, select
+from sqlalchemy import event, insert, inspect, select
 from sqlalchemy.orm import Session
 
+from core import shared_config
 from core.clock import now
 from core.db import db
 from webhooks.models import Endpoint, OutboxMessage
@@ -23,10 +24,28 @@ LANES = 8  # a subscriber's messages keep to one lane, so to one sending thread 
 _KICK = "kairan_webhooks_kick"  # endpoints to ask delivery for once the session commits
 
 
+def _wanted() -> dict[str, list[int]]:
+    wanted: dict[str, list[int]] = {}
+    for endpoint_id, types in db.session.execute(
+            select(Endpoint.id, Endpoint.event_types).where(Endpoint.enabled).order_by(Endpoint.id)):
+        for event_type in types:
+            wanted.setdefault(event_type, []).append(endpoint_id)
+    return wanted
+
+
 def wanting(event_type: str) -> list[int]:
-    """The enabled endpoints that asked for this event type (one small query; endpoints are few)."""
-    return [endpoint_id for endpoint_id, types in db.session.execute(
-        select(Endpoint.id, Endpoint.event_types).where(Endpoint.enabled)) if event_type in types]
+    """The enabled endpoints that asked for this event type: held per process until an endpoint changes."""
+    return list(shared_config.view("webhook_endpoints", _wanted).get(event_type, ()))
+
+
+@event.listens_for(Session, "before_flush")
+def _count_endpoint_changes(session: Session, _context: Any, _instances: Any) -> None:
+    """An endpoint added, deleted, switched on or off or given other types changes what every process holds."""
+    if any(isinstance(row, Endpoint) for row in (*session.new, *session.deleted)) or any(
+            isinstance(row, Endpoint) and (inspect(row).attrs.enabled.history.has_changes()
+                                           or inspect(row).attrs.event_types.history.has_changes())
+            for row in session.dirty):
+        shared_config.changed()
 
 
 def new_msg_id() -> str:
