@@ -1,4 +1,4 @@
-"""The audit log page in Japanese: a failed login, a list made in the UI and an API change,
+"""The audit log page in Japanese: a failed login, a refused API token, a list made in the UI and an API change,
 a campaign's sender and body, a job's work show up in words; the filters narrow them; the CSV downloads (UTF-8 with
 a BOM, or Shift_JIS)."""
 
@@ -25,6 +25,8 @@ def test_the_audit_log_page_in_japanese(browser: Any, live_server: str, app: Any
     editor = basic(api_user(app, "editor", "shop"))
     list_id = client.post("/api/lists", headers=editor, json={"name": "週刊ニュース"}).get_json()["data"]["id"]
     client.put(f"/api/lists/{list_id}", headers=editor, json={"name": "月刊ニュース"})
+    for _attempt in range(5):  # a shop with a wrong token: one entry
+        assert client.get("/api/lists", headers=basic("shop:wrong-token")).status_code == 403
     with app.app_context():
         audit.record("campaign.changed", audit.Target("campaign", 3, "秋のセール"),
                      {"from_email": "Shop <shop@example.com>", "body": True},
@@ -47,6 +49,10 @@ def test_the_audit_log_page_in_japanese(browser: Any, live_server: str, app: Any
     expect(sender).to_contain_text("from_email: Shop <shop@example.com> → 回覧 <news@example.com>")
     expect(sender).to_contain_text("body: 変更あり")
     expect(page.locator("tr[data-action='campaign.finished']")).to_contain_text("システム（配信ジョブ）")
+    refused = page.locator("tr[data-action='api.login_failed']")
+    expect(refused).to_have_count(1)
+    expect(refused).to_contain_text("未ログイン")
+    expect(refused).to_contain_text("ユーザー: shop")
     failed = page.locator("tr[data-action='login.failed']")
     expect(failed).to_contain_text("未ログイン")
     expect(failed).to_contain_text("127.0.0.1")

@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
 from core import audit, audit_views, clock, two_factor
+from core.api import LOGIN_FAILED_WINDOW
 from core.audit import AuditEntry
 from core.db import db, utcnow
 from core.models import User
@@ -361,4 +362,27 @@ def test_actors_and_values_in_words() -> None:
     assert audit_views.actor_label("job:somewhere.unnamed_job", "job") == "System (unnamed_job)"
     assert audit_views.actor_label("anonymous", "user") == "Not logged in"
     assert audit_views.actor_label("anonymous", "user", 4) == "anonymous"  # a person who took that name
+
+
+def test_failed_api_logins_are_recorded_once_per_address_username_and_window(app: Flask, moving: Flask) -> None:
+    good = basic(api_user(moving, "editor", "shop"))
+    wrong = basic("shop:not-the-token")
+    # Two app instances, as two web processes are: the window is shared through Redis.
+    web1, web2 = app.test_client(), moving.test_client()
+    for number in range(50):
+        answer = (web1 if number % 2 else web2).get("/api/lists", headers=wrong,
+                                                    environ_base={"REMOTE_ADDR": "198.51.100.20"})
+        assert answer.status_code == 403
+    first, = audit_entries(moving, "api.login_failed")
+    assert (first.actor, first.address, first.target_type, first.target) == ("anonymous", "198.51.100.20", "user",
+                                                                             "shop")
+    web1.get("/api/lists", headers=wrong, environ_base={"REMOTE_ADDR": "203.0.113.4"})  # another address
+    assert len(audit_entries(moving, "api.login_failed")) == 2
+    with moving.app_context():
+        clock.move(moving.config["KAIRAN"].redis_url, LOGIN_FAILED_WINDOW + timedelta(seconds=1))
+    web2.get("/api/lists", headers=wrong, environ_base={"REMOTE_ADDR": "198.51.100.20"})
+    assert len(audit_entries(moving, "api.login_failed")) == 3
+    assert web2.get("/api/lists", headers=good, environ_base={"REMOTE_ADDR": "198.51.100.20"}).status_code == 200
+    assert len(audit_entries(moving, "api.login_failed")) == 3
+    assert verify(moving).exit_code == 0
 
