@@ -4,6 +4,7 @@ tracking; only app.py imports it)."""
 from __future__ import annotations
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 from automations.settings import AUTOMATIONS  # declared before the settings are read
 
@@ -55,7 +56,8 @@ def init_app(app: Flask) -> None:
     timeline.register(app, customer_events)
     event_rules.register()
     init_event_imports(app)
-    audit.track(Automation, "automation", "name", ("name", "status", "draft", "version_id"), opaque=("draft",))
+    audit.track(Automation, "automation", "name", ("name", "status", "draft", "version_id"), opaque=("draft",),
+                title=_l("Automation"))
     lists_deleting.connect(guards.refuse_used_lists)
     segment_deleting.connect(guards.refuse_used_segment)
     run_message_failed.connect(guards.fail_run)

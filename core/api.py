@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from apispec import APISpec
@@ -13,11 +15,12 @@ from apispec_webframeworks.flask import FlaskPlugin
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
+from redis.exceptions import RedisError
 from sqlalchemy import Select, func, select
 
-from core import health, stored_settings
+from core import audit, health, queues, stored_settings
 from core.auth import PUBLIC, Permission, public, require
-from core.db import db
+from core.db import db, utcnow
 from core.errors import PermissionDeniedError
 from core.inputs import ID_MAX, INT64_MAX, int_arg, json_body
 from core.models import User
@@ -38,8 +41,8 @@ def is_api_request() -> bool:
     return request.path.startswith(API_PATHS) or request.path == API_PREFIX.rstrip("/")
 
 
-def user_from_authorization(header: str) -> User | None:
-    """Return the API user named by ``token user:token`` or HTTP Basic ``user:token``, else None."""
+def credentials(header: str) -> tuple[str, str] | None:
+    """Return the username and token of ``token user:token`` or HTTP Basic ``user:token``, else None."""
     scheme, _sep, value = header.strip().partition(" ")
     if scheme.lower() == "basic":
         try:
@@ -51,7 +54,47 @@ def user_from_authorization(header: str) -> User | None:
     username, sep, token = value.strip().partition(":")
     if not sep or not username or not token:
         return None
-    return authenticate_token(username, token)
+    return username, token
+
+
+def user_from_authorization(header: str) -> User | None:
+    """Return the API user named by ``token user:token`` or HTTP Basic ``user:token``, else None."""
+    given = credentials(header)
+    return authenticate_token(*given) if given is not None else None
+
+
+# A shop's integration with a wrong token retries at its own rate: the log keeps the first refusal per client
+# address and username in each window, not every one (the log is append-only, so no entry can count later ones).
+LOGIN_FAILED_WINDOW = timedelta(minutes=10)
+# Atomic in Redis, so every web process shares the window: start one (and say so) unless one began less than
+# the window ago on the app's clock. KEYS[1]: the window's key; ARGV: now and the window, in seconds.
+_FIRST_IN_WINDOW = """
+local started = tonumber(redis.call('GET', KEYS[1]))
+if started and tonumber(ARGV[1]) - started < tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+
+def _first_failure_in_window(username: str) -> bool:
+    """Tell whether this refusal is the first from this address for this username in the window."""
+    who = hashlib.sha256(f"{request.remote_addr}\0{username}".encode()).hexdigest()
+    window = int(LOGIN_FAILED_WINDOW.total_seconds())
+    try:
+        return bool(queues.redis().eval(_FIRST_IN_WINDOW, 1, f"kairan:audit:api_login_failed:{who}",
+                                        utcnow().timestamp(), window))
+    except RedisError:
+        return True  # without Redis, every refusal is recorded rather than none
+
+
+def record_failed_login(header: str) -> None:
+    """Record refused API credentials (``api.login_failed``), the first per address and username in a window,
+    in its own commit: the refused request answers 403."""
+    given = credentials(header)
+    username = given[0].strip().lower() if given is not None else ""
+    if _first_failure_in_window(username):
+        audit.record("api.login_failed", audit.Target("user", None, username or None))
+        db.session.commit()
 
 
 def load_user_from_request(req: Any) -> User | None:
@@ -72,6 +115,8 @@ def authenticate_api() -> None:
     if view is None or getattr(view, "kairan_permission", None) == PUBLIC:
         return
     if not current_user.is_authenticated:
+        if "Authorization" in request.headers:
+            record_failed_login(request.headers["Authorization"])
         raise PermissionDeniedError(_("invalid API credentials"))
     # A browser session may read the API (the UI's own scripts); changes need a token,
     # because the API takes no CSRF token.

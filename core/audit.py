@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import orjson
 from flask import Flask, g, has_request_context, request
+from flask_babel import lazy_gettext as _l
 from rq import get_current_job
 from sqlalchemy import (
     JSON,
@@ -270,13 +271,49 @@ class Tracked:
 
 
 _TRACKED: dict[type, Tracked] = {}
+# Every kind of object entries name (their target_type), with its name in the UI: the log page's object filter
+# offers these. ``track`` names its kind; a package naming a kind in ``record`` alone calls ``name_kind``.
+_KINDS: dict[str, Any] = {}
+# The jobs that act, by RQ's name for their function, as the log page calls them (else by their function's name).
+_JOBS: dict[str, Any] = {}
 
 
-def track(model: type, kind: str, label: str, fields: Iterable[str], opaque: Iterable[str] = ()) -> None:
-    """Record the model's rows created, changed (in these fields) and deleted. A change of a field named
-    ``status`` is recorded as ``<kind>.<new status>`` (campaign.scheduled, campaign.paused), others as
-    ``<kind>.changed``."""
+def name_kind(kind: str, title: Any) -> None:
+    """Name a kind of object the package's entries record (``title``: a lazy string, shown in the UI language)."""
+    _KINDS[kind] = title
+
+
+def kinds() -> dict[str, str]:
+    """Every kind of object recorded, with its name in the current language, sorted by that name."""
+    return dict(sorted(((kind, str(title)) for kind, title in _KINDS.items()), key=lambda pair: pair[1]))
+
+
+def name_job(function: Callable[..., Any], title: Any) -> None:
+    """Name a job whose work the log records (``title``: a lazy string such as "sending job")."""
+    _JOBS[f"{function.__module__}.{function.__qualname__}"] = title
+
+
+def job_title(actor: str) -> str | None:
+    """A job actor's (``job:<function>``) name in the current language, else None for another actor."""
+    if not actor.startswith("job:"):
+        return None
+    function = actor.removeprefix("job:")
+    title = _JOBS.get(function)
+    return str(title) if title is not None else function.rpartition(".")[2]
+
+
+def opaque_fields(kind: str | None) -> frozenset[str]:
+    """The fields of a kind that entries only tell as set or not (bodies), whatever the value was."""
+    return frozenset().union(*(spec.opaque for spec in _TRACKED.values() if spec.kind == kind))
+
+
+def track(model: type, kind: str, label: str, fields: Iterable[str], opaque: Iterable[str] = (), *,
+          title: Any) -> None:
+    """Record the model's rows created, changed (in these fields) and deleted, as objects of ``kind`` (named
+    ``title`` in the UI). A change of a field named ``status`` is recorded as ``<kind>.<new status>``
+    (campaign.scheduled, campaign.paused), others as ``<kind>.changed``."""
     spec = Tracked(kind, label, tuple(fields), frozenset(opaque))
+    name_kind(kind, title)
     if model not in _TRACKED:
         for name in spec.fields:
             # A listener with active history makes a set load the value it replaces (after a commit expired it),
@@ -459,7 +496,9 @@ def init_app(app: Flask) -> None:
     register_schema(app, "AuditEntry", AUDIT_ENTRY_SCHEMA)
     from core.models import User
 
-    track(User, "user", "username", ("username", "type", "role", "enabled", "password_hash"))
+    track(User, "user", "username", ("username", "type", "role", "enabled", "password_hash"), title=_l("User"))
+    name_kind("settings", _l("Settings"))
+    name_kind("audit", _l("Audit log"))
 
 
 def _settings_changed(_sender: Any, changes: Mapping[str, tuple[Any, Any]], **_extra: Any) -> None:

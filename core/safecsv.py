@@ -5,15 +5,22 @@ injection: ``=HYPERLINK(…)`` in a subscriber's name, a bad import row, a link)
 written with an apostrophe in front, as OWASP advises. So that the apostrophe can be taken off
 again (``restored``, for files Kairan reads back), a cell that already starts with apostrophes
 before such a character gets one more.
+
+Every download is UTF-8 with a BOM (so Excel reads it as UTF-8) or CP932 (Shift_JIS, for older Excel on
+Japanese Windows), streamed by ``csv_stream``.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+import io
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+EXPORT_ENCODINGS = {"utf-8": "utf-8-sig", "cp932": "cp932"}  # BOM so Excel reads UTF-8 as UTF-8
+# The charset each export encoding is, by its IANA name: CP932 is registered as Windows-31J.
+CHARSETS = {"utf-8": "utf-8", "cp932": "Windows-31J"}
 
 
 def safe_cell(value: Any) -> Any:
@@ -41,3 +48,18 @@ class SafeWriter:
     def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
         """Write rows."""
         self._writer.writerows([safe_cell(value) for value in row] for row in rows)
+
+
+def csv_stream(header: Sequence[str], batches: Iterable[Iterable[Sequence[Any]]], encoding: str) -> Iterator[bytes]:
+    """Yield a CSV, one chunk per batch of rows, each cell formula-safe; characters CP932 lacks become ?."""
+    codec = EXPORT_ENCODINGS[encoding]
+    buffer = io.StringIO()
+    writer = SafeWriter(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    yield buffer.getvalue().encode(codec, errors="replace")
+    for rows in batches:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(rows)
+        # After the header the BOM must not repeat: encode with the plain codec.
+        yield buffer.getvalue().encode("utf-8" if codec == "utf-8-sig" else codec, errors="replace")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 # Imported for what importing does: lists' queue declared before the app is built, the session hooks that announce
 # written subscribers, and the consent settings declared before the settings are read.
@@ -77,6 +78,7 @@ def init_app(app: Flask) -> None:
         consent_views,
         growth,
         import_api,
+        import_job,
         import_views,
         imports,
         labels,
@@ -117,7 +119,11 @@ def init_app(app: Flask) -> None:
     labels.init_app(app)
     dashboard.register(app, Permission.SUBSCRIBERS_READ, growth.panel)
     # The audit log records these rows created, changed (in these fields) and deleted.
-    audit.track(MailingList, "list", "name", ("name", "type", "optin", "status", "tags", "description"))
-    audit.track(Segment, "segment", "name", ("name", "description", "rules"))
+    audit.track(MailingList, "list", "name", ("name", "type", "optin", "status", "tags", "description"),
+                title=_l("List"))
+    audit.track(Segment, "segment", "name", ("name", "description", "rules"), title=_l("Segment"))
+    audit.name_kind("subscriber", _l("Subscriber"))
+    audit.name_kind("export", _l("Export"))
+    audit.name_job(import_job.run_import, _l("import job"))
     audit.track(Import, "import", "file_name", ("kind", "file_name", "mode", "overwrite", "list_ids",
-                                                "subscription_status", "status"))
+                                                "subscription_status", "status"), title=_l("Import"))

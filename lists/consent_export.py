@@ -3,7 +3,7 @@
 Each record says when (in KAIRAN_TIMEZONE), how (the method, and the form's wording, the import's file or the
 link), from which address and browser, and which of our people made the change (an admin, an API user, an
 import's user; empty when the person did it themself). Chosen by list and by day, both days included, and written
-as the other exports are (lists/export.py): formula-safe, UTF-8 with a BOM or Excel's CP932.
+as the other exports are (core/safecsv.py): formula-safe, UTF-8 with a BOM or Excel's CP932.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from sqlalchemy import Select, select
 from core.db import db
 from core.errors import ValidationError
 from core.inputs import ID_MAX, whole_number
+from core.safecsv import EXPORT_ENCODINGS, csv_stream
 from lists.consent_evidence import describe, operator
-from lists.export import EXPORT_BATCH, EXPORT_ENCODINGS, csv_stream
+from lists.export import EXPORT_BATCH
 from lists.export_columns import header_row, local_time
 from lists.models import ConsentRecord, MailingList, Subscriber
 from lists.services import get_list

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -11,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from core import audit
 from core.db import db
-from core.safecsv import SafeWriter
+from core.safecsv import csv_stream
 from core.timeline import timeline
 from lists.consent_evidence import describe
 from lists.export_columns import attribute_cell, attribute_keys, header_row, local_time
@@ -20,7 +19,6 @@ from lists.subscribers import subscriber_as_dict
 from lists.timeline import method_label
 
 EXPORT_BATCH = 2000  # rows read per query, by id (keyset), so memory stays flat at any size
-EXPORT_ENCODINGS = {"utf-8": "utf-8-sig", "cp932": "cp932"}  # BOM so Excel reads UTF-8 as UTF-8
 # Then one column per attribute key (lists/export_columns.py).
 HEADER = ["email", "name", "status", "lists", "created_at", "updated_at", "uuid"]
 
@@ -29,21 +27,6 @@ def _row(subscriber: Subscriber, list_names: dict[int, str], keys: Sequence[str]
     lists = "|".join(f"{list_names.get(s.list_id, s.list_id)}:{s.status.value}" for s in subscriber.subscriptions)
     return [subscriber.email, subscriber.name, subscriber.status.value, lists, local_time(subscriber.created_at),
             local_time(subscriber.updated_at), subscriber.uuid, *(attribute_cell(subscriber.attribs, k) for k in keys)]
-
-
-def csv_stream(header: Sequence[str], batches: Iterable[Iterable[Sequence[str]]], encoding: str) -> Iterator[bytes]:
-    """Yield a CSV, one chunk per batch of rows, each cell formula-safe; characters CP932 lacks become ?."""
-    codec = EXPORT_ENCODINGS[encoding]
-    buffer = io.StringIO()
-    writer = SafeWriter(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    yield buffer.getvalue().encode(codec, errors="replace")
-    for rows in batches:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerows(rows)
-        # After the header the BOM must not repeat: encode with the plain codec.
-        yield buffer.getvalue().encode("utf-8" if codec == "utf-8-sig" else codec, errors="replace")
 
 
 def export_csv(stmt: Select[Any], encoding: str, language: str = "en") -> Iterator[bytes]:

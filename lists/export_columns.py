@@ -1,9 +1,9 @@
 """What an exported CSV's columns are called and how their cells read, for people who open it in Excel.
 
-The writer (lists/export.py) is the same for every export; this says the rest: the header row in
+The writer (core/safecsv.py) is the same for every export; this says the rest: the header row in
 the reader's language (English keeps the machine names that imports and listmonk read), times in
 KAIRAN_TIMEZONE as Excel reads them (no offset, no microseconds), one column per attribute key,
-and the charset the response names for the bytes sent.
+and the response naming the charset of the bytes sent (core/safecsv.py's CHARSETS).
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from sqlalchemy import Select, func, select, true
 
 from core import audit
 from core.db import db, json_text
+from core.safecsv import CHARSETS
 from lists.models import Subscriber
 
-# The charset each export encoding is, by its IANA name: CP932 is registered as Windows-31J.
-CHARSETS = {"utf-8": "utf-8", "cp932": "Windows-31J"}
 HEADER_LANGUAGES = ("en", "ja")
 LOCAL_TIME = "%Y-%m-%d %H:%M:%S"  # what Excel reads as a date and time
 

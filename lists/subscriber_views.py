@@ -18,9 +18,10 @@ from core.errors import ValidationError
 from core.forms import ConfirmForm
 from core.inputs import id_or_none
 from core.refusals import showing_refusal
+from core.safecsv import EXPORT_ENCODINGS
 from core.timeline import timeline
 from lists.consent_evidence import coded, describe
-from lists.export import EXPORT_ENCODINGS, export_csv, subscriber_data
+from lists.export import export_csv, subscriber_data
 from lists.export_columns import csv_download, header_language
 from lists.forms import SubscriberForm
 from lists.models import ConsentMethod, ConsentRecord, MailingList, Subscriber, SubscriberStatus, SubscriptionStatus

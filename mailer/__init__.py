@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 from core import audit, health
 from core import checklist as checklist_steps
@@ -27,6 +28,7 @@ from mailer import (  # noqa: F401  (models: their tables)
     queries,
     relay_views,
     resend_views,
+    scheduling,
     sending,
     smtp_transport,
     template_api,
@@ -76,14 +78,20 @@ def init_app(app: Flask) -> None:
     register_periodic(app, DEFAULT_QUEUE, batch_job.take_back_lapsed_leases,
                       batch_job.lease_check_seconds(SENDING.of(settings).lease_seconds))
     # The audit log records these rows created, changed (in these fields; bodies only as changed) and deleted.
-    audit.track(Template, "layout", "name", ("name", "type", "subject", "body", "is_default"), opaque=("body",))
+    audit.track(Template, "layout", "name", ("name", "type", "subject", "body", "is_default"), opaque=("body",),
+                title=_l("Layout"))
     audit.track(Campaign, "campaign", "name", (
         "name", "subject", "from_email", "status", "body", "altbody", "template_id", "lists", "segment_id",
-        "send_at", "rate_per_minute", "quiet_start", "quiet_end", "archive"), opaque=("body", "altbody"))
+        "send_at", "rate_per_minute", "quiet_start", "quiet_end", "archive"), opaque=("body", "altbody"),
+        title=_l("Campaign"))
     audit.track(SMTPRelayConfig, "relay", "name", ("name", "host", "port", "security", "username", "password",
-                                                   "max_connections", "weight", "rate_per_second", "enabled"))
-    audit.track(SendingDomain, "sending_domain", "domain", ("domain",))
-    audit.track(DKIMKey, "dkim_key", "selector", ("domain_id", "selector", "algorithm", "state"))
+                                                   "max_connections", "weight", "rate_per_second", "enabled"),
+                title=_l("SMTP relay"))
+    audit.track(SendingDomain, "sending_domain", "domain", ("domain",), title=_l("Sending domain"))
+    audit.track(DKIMKey, "dkim_key", "selector", ("domain_id", "selector", "algorithm", "state"),
+                title=_l("DKIM key"))
+    for job in (batch_job.send_batch, scheduling.start_if_due, sending.reconcile, batch_job.take_back_lapsed_leases):
+        audit.name_job(job, _l("sending job"))
     optin_requested.connect(jobs.queue_optin_mail)  # blinker keeps one connection per receiver
     subscribers_deleting.connect(queries.forget_subscribers)
     if settings.embedded_smtp:

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from core.auth import Permission, require
 from core.errors import NotFoundError, ValidationError
 from core.inputs import int_arg
-from lists.export import EXPORT_ENCODINGS
+from core.safecsv import EXPORT_ENCODINGS
 from lists.export_columns import csv_download, header_language
 from mailer.campaigns import get_campaign
 from tracking.ab_results import test_report_as_dict

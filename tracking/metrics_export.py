@@ -1,6 +1,6 @@
 """CSV exports of a campaign's figures: the report (headline metrics, links, domains) and each recipient's activity.
 
-Both stream through lists/export.py's writer: UTF-8 with a BOM or CP932, formula cells defused.
+Both stream through core/safecsv.py's csv_stream: UTF-8 with a BOM or CP932, formula cells defused.
 The activity export reads deliveries by id in batches (keyset), so memory stays flat at any size.
 """
 
@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select
 
 from core.db import db
-from lists.export import EXPORT_BATCH, csv_stream
+from core.safecsv import csv_stream
+from lists.export import EXPORT_BATCH
 from lists.export_columns import header_row, local_time
 from lists.models import Subscriber
 from mailer.models import Delivery, DeliveryStatus

@@ -4,6 +4,7 @@ package: it may use every other one, and only app.py imports it."""
 from __future__ import annotations
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 from webhooks import queues  # noqa: F401  (declares the webhooks queue on import, before the app is built)
 from webhooks.settings import OUTGOING  # declared before the settings are read
@@ -21,7 +22,7 @@ def init_app(app: Flask) -> None:
 
     # The audit log records endpoints added, changed (their secret masked) and deleted.
     audit.track(models.Endpoint, "webhook", "url", ("url", "description", "event_types", "secret", "enabled",
-                                                    "batch_high_volume"))
+                                                    "batch_high_volume"), title=_l("Webhook endpoint"))
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     register_schema(app, "WebhookEndpointInput", api.ENDPOINT_INPUT)

@@ -3,11 +3,14 @@ retention, and /api/audit's filters."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import re
 import threading
 from datetime import timedelta
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -16,7 +19,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
-from core import audit, clock, two_factor
+from core import audit, audit_views, clock, two_factor
+from core.api import LOGIN_FAILED_WINDOW
 from core.audit import AuditEntry
 from core.db import db, utcnow
 from core.models import User
@@ -236,7 +240,8 @@ def test_the_page_filters_and_downloads_csv_and_the_download_is_audited(app: Fla
     bad = client.get("/audit/", query_string={"from": "nope"})
     assert bad.status_code == 400 and "from must be a date" in bad.get_data(as_text=True)
     download = client.get("/audit/audit-log.csv", query_string={"action": "campaign"})
-    rows = list(csv.reader(io.StringIO(download.get_data(as_text=True))))
+    assert download.data.startswith(codecs.BOM_UTF8)  # as the other exports: Excel reads it as UTF-8
+    rows = list(csv.reader(io.StringIO(download.data.decode("utf-8-sig"))))
     assert rows[0][:6] == ["id", "at", "actor", "actor_kind", "address", "action"]
     assert [row[5] for row in rows[1:]] == ["campaign.created", "campaign.paused"]
     exported, = audit_entries(app, "audit.exported")
@@ -287,3 +292,97 @@ def test_the_retention_setting_is_read_and_shown(settings_env: dict[str, str], c
     assert load_settings({**settings_env, "KAIRAN_AUDIT_RETENTION_DAYS": "90"}).audit_retention_days == 90
     login(client, "admin")
     assert "KAIRAN_AUDIT_RETENTION_DAYS</th><td><code>730" in client.get("/settings").get_data(as_text=True)
+
+
+def test_the_csv_downloads_in_shift_jis_too(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    with app.app_context():
+        audit.record("list.created", audit.Target("list", 1, "週刊ニュース"), actor=audit.Actor("hanako", "user"))
+        db.session.commit()
+    login(client, "admin")
+    download = client.get("/audit/audit-log.csv", query_string={"actor": "hanako", "encoding": "cp932"})
+    assert download.status_code == 200 and download.content_type == "text/csv; charset=Windows-31J"
+    assert "audit-log-cp932.csv" in download.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(download.data.decode("cp932"))))
+    assert [row[8] for row in rows[1:]] == ["週刊ニュース"]
+    html = client.get("/audit/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert "encoding=cp932" in html and "CSV（Shift_JIS）をダウンロード" in html
+    bad = client.get("/api/audit", query_string={"format": "csv", "encoding": "latin-1"},
+                     headers=basic(api_user(app, "admin", "auditor")))
+    assert bad.status_code == 400 and "encoding must be utf-8 or cp932" in bad.get_json()["message"]
+
+
+def test_the_object_filter_offers_every_kind_recorded(app: Flask, client: FlaskClient,
+                                                     users: dict[str, str]) -> None:
+    with app.app_context():
+        audit.record("webhook.created", audit.Target("webhook", 7, "https://shop.example/hook"))
+        db.session.commit()
+    login(client, "admin")
+    html = client.get("/audit/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    offered = dict(re.findall(r'<option value="([a-z_]+)" >([^<]+)</option>', html.split('name="object"')[1]
+                              .split("</select>")[0]))
+    assert offered["webhook"] == "Webhook エンドポイント" and offered["campaign"] == "キャンペーン"
+    assert "login" not in offered  # no entry names a login as its object: the filter found nothing
+    assert "Webhook エンドポイント #7: https://shop.example/hook" in html
+    # Every kind the code records (tracked models, and record's targets) is one the filter offers.
+    recorded = set()
+    for source in Path(__file__).parents[2].glob("*/**/*.py"):
+        if ".venv" not in source.parts and "tests" not in source.parts:
+            code = source.read_text()
+            recorded |= set(re.findall(r'Target\(\s*"([a-z_]+)"', code))
+            recorded |= set(re.findall(r'track\(\s*[\w.]+,\s*"([a-z_]+)"', code))
+    assert {"webhook", "campaign", "export", "settings"} <= recorded
+    with app.test_request_context():
+        assert recorded <= set(audit.kinds())
+
+
+def test_the_page_tells_values_bodies_and_jobs_in_words(app: Flask, client: FlaskClient,
+                                                        users: dict[str, str]) -> None:
+    with app.app_context():
+        audit.record("campaign.changed", audit.Target("campaign", 3, "秋のセール"),
+                     {"from_email": "Shop <shop@example.com>", "body": True, "lists": [1]},
+                     {"from_email": "回覧 <news@example.com>", "body": True, "lists": [1, 2]},
+                     actor=audit.Actor("hanako", "user", 5))
+        audit.record("campaign.finished", audit.Target("campaign", 3, "秋のセール"),
+                     actor=audit.Actor("job:mailer.batch_job.send_batch", "job"))
+        audit.record("list.changed", audit.Target("list", 1, "お知らせ"))  # by the system
+        db.session.commit()
+    login(client, "admin")
+    html = client.get("/audit/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert "Shop &lt;shop@example.com&gt; → 回覧 &lt;news@example.com&gt;" in html and "\\u003c" not in html
+    assert "<strong>body</strong>: 変更あり" in html and "true → true" not in html
+    assert "<strong>lists</strong>: 1 → 1, 2" in html
+    assert "システム（配信ジョブ）" in html and "job:mailer" not in html.split("<tbody>")[1]
+    assert '<option value="system" >システム</option>' in html
+    assert '<option value="job:mailer.batch_job.send_batch" >システム（配信ジョブ）</option>' in html
+
+
+def test_actors_and_values_in_words() -> None:
+    assert audit_views.shown(None) == "(none)" and audit_views.shown("") == "(empty)"
+    assert audit_views.shown(False) == "no" and audit_views.shown({"a": "<b>"}) == '{"a":"<b>"}'
+    assert audit_views.actor_label("job:somewhere.unnamed_job", "job") == "System (unnamed_job)"
+    assert audit_views.actor_label("anonymous", "user") == "Not logged in"
+    assert audit_views.actor_label("anonymous", "user", 4) == "anonymous"  # a person who took that name
+
+
+def test_failed_api_logins_are_recorded_once_per_address_username_and_window(app: Flask, moving: Flask) -> None:
+    good = basic(api_user(moving, "editor", "shop"))
+    wrong = basic("shop:not-the-token")
+    # Two app instances, as two web processes are: the window is shared through Redis.
+    web1, web2 = app.test_client(), moving.test_client()
+    for number in range(50):
+        answer = (web1 if number % 2 else web2).get("/api/lists", headers=wrong,
+                                                    environ_base={"REMOTE_ADDR": "198.51.100.20"})
+        assert answer.status_code == 403
+    first, = audit_entries(moving, "api.login_failed")
+    assert (first.actor, first.address, first.target_type, first.target) == ("anonymous", "198.51.100.20", "user",
+                                                                             "shop")
+    web1.get("/api/lists", headers=wrong, environ_base={"REMOTE_ADDR": "203.0.113.4"})  # another address
+    assert len(audit_entries(moving, "api.login_failed")) == 2
+    with moving.app_context():
+        clock.move(moving.config["KAIRAN"].redis_url, LOGIN_FAILED_WINDOW + timedelta(seconds=1))
+    web2.get("/api/lists", headers=wrong, environ_base={"REMOTE_ADDR": "198.51.100.20"})
+    assert len(audit_entries(moving, "api.login_failed")) == 3
+    assert web2.get("/api/lists", headers=good, environ_base={"REMOTE_ADDR": "198.51.100.20"}).status_code == 200
+    assert len(audit_entries(moving, "api.login_failed")) == 3
+    assert verify(moving).exit_code == 0
+
