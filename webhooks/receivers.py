@@ -1,7 +1,8 @@
 """What each event carries: the lower packages' signals (core/signals.py) turned into outbox messages.
 
-Each receiver first asks whether any endpoint wants its event type (one small query), so an installation without
-webhooks pays nothing more on its hot paths; then reads what the message tells in one query per batch.
+Each receiver first asks whether any endpoint wants its event type (held by each process until an endpoint
+changes: core/shared_config.py), so an installation without webhooks pays no query on its hot paths; then it reads
+what the message tells in one query per batch.
 """
 
 from __future__ import annotations
