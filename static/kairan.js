@@ -335,3 +335,17 @@ document.addEventListener("click", (event) => {
   }
   window.setTimeout(poll, 1000);
 })();
+
+// The admin's menu in the top bar closes when a click or Escape goes elsewhere, as menus do.
+document.addEventListener("click", (event) => {
+  for (const menu of document.querySelectorAll("details.nav-menu[open]")) {
+    if (!menu.contains(event.target)) menu.open = false;
+  }
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  for (const menu of document.querySelectorAll("details.nav-menu[open]")) {
+    menu.open = false;
+    menu.querySelector("summary").focus();
+  }
+});

@@ -38,6 +38,7 @@ def test_the_audit_log_page_in_japanese(browser: Any, live_server: str, app: Any
     page = context.new_page()
     log_in(page, "editor", "wrong password")
     log_in(page, "admin")
+    page.locator("details.nav-menu summary").click()  # the admin's menu
     page.get_by_role("link", name="監査ログ").click()
     expect(page.get_by_role("heading", name="監査ログ")).to_be_visible()
     changed = page.locator("tr[data-action='list.changed']")

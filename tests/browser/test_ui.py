@@ -14,7 +14,7 @@ from tests.helpers import PASSWORD
 pytestmark = pytest.mark.browser
 
 NAV = ["Dashboard", "Lists", "Subscribers", "Campaigns", "Automations", "Templates", "Outbox", "Settings", "Users",
-       "Audit log"]
+       "Audit log", "System health"]  # the last four in the admin's menu
 VISIBLE_NAV = {
     "viewer": NAV[:7],
     "editor": NAV[:7],
@@ -35,8 +35,13 @@ def test_each_role_sees_and_may_do_only_its_part(page: Any, users: dict[str, str
                                                  screenshots: Path) -> None:
     log_in(page, role)
     page.wait_for_url("**/")
-    nav = page.locator("nav.nav a").all_inner_texts()
+    nav = page.locator("nav.nav a").all_text_contents()
     assert nav == VISIBLE_NAV[role]
+    assert page.locator("details.nav-menu").count() == (role == "admin")
+    # The bar keeps one line at 1280 px: every item's top is the first's.
+    tops = {round(box["y"]) for box in (item.bounding_box() for item in
+                                          page.locator("nav.nav > a, nav.nav > details > summary").all())}
+    assert len(tops) == 1, tops
     assert page.locator(".who").inner_text().endswith(role.capitalize())
     page.screenshot(path=str(screenshots / f"dashboard-{role}.png"), full_page=True)
 
@@ -111,6 +116,7 @@ def test_phone_width_menu_opens(browser: Any, live_server: str, users: dict[str,
     page.wait_for_url("**/")
     assert not page.locator("nav.nav").is_visible()
     page.click("label.nav-toggle-label")
+    page.click("details.nav-menu summary")
     assert page.locator("nav.nav a:has-text('Users')").is_visible()
     page.screenshot(path=str(screenshots / "phone-menu.png"), full_page=True)
     context.close()
@@ -122,4 +128,6 @@ def test_navigation_marks_exactly_the_current_section(page: Any, users: dict[str
     for path, current in (("/", "Dashboard"), ("/lists/", "Lists"), ("/subscribers/", "Subscribers"),
                           ("/outbox/", "Outbox"), ("/users/", "Users")):
         page.goto(path)
-        assert page.locator("nav.nav a[aria-current=page]").all_inner_texts() == [current], path
+        assert page.locator("nav.nav a[aria-current=page]").all_text_contents() == [current], path
+        # An admin page marks the menu that holds it, closed.
+        assert page.locator("details.nav-menu summary.current").count() == (current == "Users"), path
