@@ -1,6 +1,6 @@
 """The Settings page and the marketer's home in a Japanese browser: the checklist sends the admin to the legal
-details, a bad value is refused under its field, the saved details hold for the next campaign, and the home shows
-subscribers over time, lists and the campaign's rates."""
+details, a bad value is refused at the top of the page (where the focus goes) and under its field, the saved details
+hold for the next campaign, and the home shows subscribers over time, lists and the campaign's rates."""
 
 from __future__ import annotations
 
@@ -47,12 +47,27 @@ def test_the_checklist_leads_to_the_settings_whose_details_reach_the_next_campai
     page.fill("#KAIRAN_POSTAL_ADDRESS", "大阪市北区梅田1-2-3")
     page.fill("#KAIRAN_CONTACT", "06-1234-5678")
     page.fill("#KAIRAN_SOFT_BOUNCES", "0")
-    page.get_by_role("button", name="保存").click()
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_role("button", name="保存").click()
+    assert answer.value.status == 400
     field = page.locator("[data-setting=KAIRAN_SOFT_BOUNCES]")
     refusal = "KAIRAN_SOFT_BOUNCES は 1 以上の整数にしてください（'0' は使えません）。"
     expect(field.locator(".error")).to_have_text(refusal)
     expect(page.locator("#KAIRAN_COMPANY_NAME")).to_have_value("回覧商事")  # what was typed stays
+    # The refusal is said at the top, where the focus is, naming the field; its link leads to the field.
+    summary = page.locator("[data-error-summary]")
+    expect(summary).to_be_focused()
+    expect(summary.locator("h2")).to_have_text("設定は保存されていません")
+    problem = summary.get_by_role("link", name=f"アドレスを配信停止にするソフトバウンス回数：{refusal}")
+    expect(problem).to_have_attribute("href", "#KAIRAN_SOFT_BOUNCES")
+    box = summary.bounding_box()
+    assert box is not None and box["y"] + box["height"] < 800  # in the first screenful
+    # The form takes the page's content width, as the table of settings set at start below it does.
+    width = page.locator("#settings-form").bounding_box()["width"]
+    assert width == page.locator("table.settings").bounding_box()["width"] > 1000
     screenshot(page, screenshots / "settings-ja-01-refused.png")
+    problem.click()
+    expect(page.locator("#KAIRAN_SOFT_BOUNCES")).to_be_focused()
     page.fill("#KAIRAN_SOFT_BOUNCES", "4")
     page.get_by_role("button", name="保存").click()
     expect(page.locator(".flash").first).to_have_text("設定を保存しました。次のキャンペーンから反映されます。")
@@ -87,3 +102,4 @@ def test_the_checklist_leads_to_the_settings_whose_details_reach_the_next_campai
     expect(page.locator("h1")).to_have_text("システムの状態")
     expect(page.locator("[data-component=database]")).to_contain_text("正常")
     screenshot(page, screenshots / "system-ja.png")
+
