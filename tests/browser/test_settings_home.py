@@ -1,6 +1,7 @@
 """The Settings page and the marketer's home in a Japanese browser: the checklist sends the admin to the legal
 details, a bad value is refused at the top of the page (where the focus goes) and under its field, the saved details
-hold for the next campaign, and the home shows subscribers over time, lists and the campaign's rates."""
+hold for the next campaign, and the home shows subscribers over time (how to add the first ones while there are
+none), lists and the campaign's rates."""
 
 from __future__ import annotations
 
@@ -103,3 +104,21 @@ def test_the_checklist_leads_to_the_settings_whose_details_reach_the_next_campai
     expect(page.locator("[data-component=database]")).to_contain_text("正常")
     screenshot(page, screenshots / "system-ja.png")
 
+
+def test_a_new_installations_home_says_how_to_add_subscribers_and_shows_the_first_at_once(
+        app: Flask, page_ja: Any, users: dict[str, str], screenshots: Path) -> None:
+    page = page_ja
+    log_in(page, "admin")
+    page.goto("/")
+    audience_panel = page.locator("#audience")
+    expect(audience_panel.locator(".empty-title")).to_have_text("購読者はまだいません。")
+    expect(audience_panel.get_by_role("link", name="CSVをインポート")).to_have_attribute("href", "/subscribers/import/")
+    expect(audience_panel.get_by_role("link", name="購読者を追加")).to_have_attribute("href", "/subscribers/")
+    expect(audience_panel.get_by_role("link", name="リスト", exact=True)).to_have_attribute("href", "/lists/")
+    screenshot(page, screenshots / "home-ja-00-empty.png")
+
+    admin = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
+    audience(app.test_client(), admin)  # the first three subscribers, no worker counting them yet
+    page.reload()
+    expect(audience_panel.locator("[data-total]")).to_have_text("3")
+    expect(audience_panel.locator(".empty-title")).to_have_count(0)
