@@ -202,6 +202,9 @@ def settings() -> Any:
             flash(_("Settings saved; they hold from the next campaign on.") if changes else _("Nothing changed."),
                   "success")
             return redirect(url_for("core.settings"))
+    labels = {row.setting.name: row.setting.label for row in rows}
+    problems = [(name, labels.get(name, name), message) for name, message in errors.items()]  # the summary's
     page = render_template("core/settings.html", settings=current_app.config["KAIRAN"], form=ConfirmForm(),
-                           rows=rows, typed=typed, errors=errors, editable={r.setting.name for r in rows})
+                           rows=rows, typed=typed, errors=errors, problems=problems,
+                           editable={r.setting.name for r in rows})
     return page, 400 if errors else 200

@@ -6,6 +6,8 @@ here (at most 24 × DAYS rows); list sizes are one grouped count of the subscrip
 subscribers those counts still read every subscription (a second or two), so a periodic job counts them every
 REFRESH_SECONDS into Redis (shared by every web process), and the home reads them from there; only when nothing is
 there (no worker has run yet, or Redis was emptied) does a page load count them itself, and keep them for the rest.
+Figures with no subscriber are never kept: counting an empty installation costs nothing, and its first subscribers
+show on the next page load rather than a minute later.
 """
 
 from __future__ import annotations
@@ -108,9 +110,12 @@ def _key() -> str:
 
 def refresh(keep: int = KEEP_SECONDS) -> Figures:
     """Count the panel's figures from the database and keep them for the home (the periodic job, every
-    REFRESH_SECONDS; a page load that found none keeps its own only that long)."""
+    REFRESH_SECONDS; a page load that found none keeps its own only that long); none kept while there is no
+    subscriber."""
     computed = Figures(db.session.scalar(select(func.count()).select_from(Subscriber)) or 0, days(),
                        [(m.id, m.name, size) for m, size in list_sizes()])
+    if computed.total == 0:
+        return computed
     try:
         redis().set(_key(), pickle.dumps(computed), ex=keep)
     except RedisError as error:
@@ -132,10 +137,10 @@ def figures() -> Figures:
 
 
 def panel() -> Markup | str:
-    """The dashboard's audience panel."""
+    """The dashboard's audience panel; with no subscriber yet, how to add them."""
     found = figures()
-    if not found.sizes and found.total == 0:
-        return ""
+    if found.total == 0:
+        return Markup(render_template("lists/_growth_empty.html"))  # noqa: S704  (our template's output)
     return Markup(render_template(  # noqa: S704  (our template's output)
         "lists/_growth.html", chart=chart(found.days), series=found.days, sizes=found.sizes, total=found.total,
         joined=sum(d.joined for d in found.days), left=sum(d.left for d in found.days)))

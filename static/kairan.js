@@ -30,6 +30,22 @@ document.addEventListener("submit", (event) => {
   window.addEventListener("resize", () => document.querySelectorAll("iframe[data-fit-content]").forEach(fit));
 })();
 
+// A refused form's error summary (macros.html) takes the focus, so a screen reader reads it and the page starts
+// there; each of its links puts the focus in its field, with the field's label in sight.
+(function () {
+  const summary = document.querySelector("[data-error-summary]");
+  if (!summary) return;
+  summary.focus();
+  summary.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest("a[data-field]");
+    const field = link && document.getElementById(link.dataset.field);
+    if (!field) return;
+    event.preventDefault();
+    (field.closest(".field") || field).scrollIntoView();
+    field.focus({ preventScroll: true });
+  });
+})();
+
 // The content security policy allows no inline handlers, so these small behaviours are declared as data attributes.
 document.addEventListener("change", (event) => {
   if (event.target.matches && event.target.matches("select[data-autosubmit]")) event.target.form.submit();

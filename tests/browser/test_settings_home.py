@@ -1,6 +1,7 @@
 """The Settings page and the marketer's home in a Japanese browser: the checklist sends the admin to the legal
-details, a bad value is refused under its field, the saved details hold for the next campaign, and the home shows
-subscribers over time, lists and the campaign's rates."""
+details, a bad value is refused at the top of the page (where the focus goes) and under its field, the saved details
+hold for the next campaign, and the home shows subscribers over time (how to add the first ones while there are
+none), lists and the campaign's rates."""
 
 from __future__ import annotations
 
@@ -47,12 +48,27 @@ def test_the_checklist_leads_to_the_settings_whose_details_reach_the_next_campai
     page.fill("#KAIRAN_POSTAL_ADDRESS", "大阪市北区梅田1-2-3")
     page.fill("#KAIRAN_CONTACT", "06-1234-5678")
     page.fill("#KAIRAN_SOFT_BOUNCES", "0")
-    page.get_by_role("button", name="保存").click()
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_role("button", name="保存").click()
+    assert answer.value.status == 400
     field = page.locator("[data-setting=KAIRAN_SOFT_BOUNCES]")
     refusal = "KAIRAN_SOFT_BOUNCES は 1 以上の整数にしてください（'0' は使えません）。"
     expect(field.locator(".error")).to_have_text(refusal)
     expect(page.locator("#KAIRAN_COMPANY_NAME")).to_have_value("回覧商事")  # what was typed stays
+    # The refusal is said at the top, where the focus is, naming the field; its link leads to the field.
+    summary = page.locator("[data-error-summary]")
+    expect(summary).to_be_focused()
+    expect(summary.locator("h2")).to_have_text("設定は保存されていません")
+    problem = summary.get_by_role("link", name=f"アドレスを配信停止にするソフトバウンス回数：{refusal}")
+    expect(problem).to_have_attribute("href", "#KAIRAN_SOFT_BOUNCES")
+    box = summary.bounding_box()
+    assert box is not None and box["y"] + box["height"] < 800  # in the first screenful
+    # The form takes the page's content width, as the table of settings set at start below it does.
+    width = page.locator("#settings-form").bounding_box()["width"]
+    assert width == page.locator("table.settings").bounding_box()["width"] > 1000
     screenshot(page, screenshots / "settings-ja-01-refused.png")
+    problem.click()
+    expect(page.locator("#KAIRAN_SOFT_BOUNCES")).to_be_focused()
     page.fill("#KAIRAN_SOFT_BOUNCES", "4")
     page.get_by_role("button", name="保存").click()
     expect(page.locator(".flash").first).to_have_text("設定を保存しました。次のキャンペーンから反映されます。")
@@ -87,3 +103,22 @@ def test_the_checklist_leads_to_the_settings_whose_details_reach_the_next_campai
     expect(page.locator("h1")).to_have_text("システムの状態")
     expect(page.locator("[data-component=database]")).to_contain_text("正常")
     screenshot(page, screenshots / "system-ja.png")
+
+
+def test_a_new_installations_home_says_how_to_add_subscribers_and_shows_the_first_at_once(
+        app: Flask, page_ja: Any, users: dict[str, str], screenshots: Path) -> None:
+    page = page_ja
+    log_in(page, "admin")
+    page.goto("/")
+    audience_panel = page.locator("#audience")
+    expect(audience_panel.locator(".empty-title")).to_have_text("購読者はまだいません。")
+    expect(audience_panel.get_by_role("link", name="CSVをインポート")).to_have_attribute("href", "/subscribers/import/")
+    expect(audience_panel.get_by_role("link", name="購読者を追加")).to_have_attribute("href", "/subscribers/")
+    expect(audience_panel.get_by_role("link", name="リスト", exact=True)).to_have_attribute("href", "/lists/")
+    screenshot(page, screenshots / "home-ja-00-empty.png")
+
+    admin = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
+    audience(app.test_client(), admin)  # the first three subscribers, no worker counting them yet
+    page.reload()
+    expect(audience_panel.locator("[data-total]")).to_have_text("3")
+    expect(audience_panel.locator(".empty-title")).to_have_count(0)

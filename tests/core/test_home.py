@@ -164,6 +164,20 @@ def test_the_home_shows_subscribers_over_time_lists_campaigns_and_automations(
     assert "data-purchases>2<" in line and "data-revenue>¥398,000<" in line  # revenue in KAIRAN_CURRENCY only
 
 
+def test_a_new_installation_says_how_to_add_subscribers_and_shows_the_first_at_once(
+        app: Flask, client: FlaskClient, users: dict[str, str], admin: dict[str, str]) -> None:
+    login(client, "editor")
+    empty = client.get("/").get_data(as_text=True)
+    assert "No subscribers yet." in empty and "data-total" not in empty
+    assert 'href="/subscribers/import/"' in empty and 'href="/subscribers/"' in empty and 'href="/lists/"' in empty
+    viewer = app.test_client()
+    login(viewer, "viewer")
+    seen = viewer.get("/").get_data(as_text=True)  # no way to add any: who does
+    assert "An editor or admin adds subscribers" in seen and 'href="/subscribers/import/"' not in seen
+    audience(client, admin)  # three people, before any worker counts them
+    assert re.search(r"data-total>3<", client.get("/").get_data(as_text=True))
+
+
 def test_system_health_has_its_own_page_for_admins(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
     login(client, "admin")
     system = client.get("/system").get_data(as_text=True)

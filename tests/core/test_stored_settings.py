@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +186,14 @@ def test_several_bad_values_each_get_their_message_and_nothing_is_saved(
     html = response.get_data(as_text=True)
     assert response.status_code == 400 and html.count('class="error"') == 2
     assert 'value="回覧商事"' in html  # what was typed stays
+    # Above the form, a summary names each refused field, in the page's order, and links to it.
+    summary = html[html.index("data-error-summary"):html.index('id="settings-form"')]
+    links = re.findall(r'<a href="#(\w+)" data-field="\1">([^<]+)</a>', summary)
+    assert [(name, unescape(text)) for name, text in links] == [
+        ("KAIRAN_TIMEZONE",
+         "Time zone: KAIRAN_TIMEZONE 'Mars/Olympus' is not a time zone name such as Asia/Tokyo or UTC."),
+        ("KAIRAN_SOFT_BOUNCES",
+         "Soft bounces that suppress an address: KAIRAN_SOFT_BOUNCES must be a whole number of 1 or more, not 'x'.")]
     assert client.get("/api/settings", headers=admin).get_json()["data"][0]["value"] == "Kairan"
 
 

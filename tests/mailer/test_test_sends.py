@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 from core.db import db
 from lists.models import ConsentRecord
 from mailer.outbox import CapturedMessage, Outbox
-from tests.helpers import csrf_token, login, run_jobs, statuses
+from tests.helpers import csrf_token, login, run_jobs, statuses, submit
+from tests.mailer.helpers import Workers
 from tracking.flush import flush_events
 from tracking.models import TrackingEvent
 
@@ -167,3 +168,19 @@ def test_previews_as_a_real_subscriber_link_to_the_test_page(
         press_everything(app, reader_links(html))
     assert statuses(app, "hanako@example.jp") == {"週刊": "confirmed", "ダブル": "unconfirmed"}
     assert consent_records(app) == before
+
+
+def test_a_test_sent_from_the_campaign_page_by_a_real_worker_ticks_the_setup_checklist(
+        app: Flask, client: FlaskClient, users: dict[str, str], capture: Outbox, campaign: dict[str, Any],
+        workers: Workers) -> None:
+    admin = app.test_client()
+    login(admin, "admin")
+    assert 'data-step="test_mail" data-done="false"' in admin.get("/").get_data(as_text=True)
+    login(client, "editor")
+    page = f"/campaigns/{campaign['id']}/preview"
+    assert submit(client, page, f"/campaigns/{campaign['id']}/test", addresses="boss@example.com").status_code == 302
+    assert 'data-step="test_mail" data-done="false"' in admin.get("/").get_data(as_text=True)  # queued, not sent
+    worker = workers.start("--burst")  # `flask worker`, as deployed: another process, its own app and session
+    assert worker.wait(60) == 0, workers.tails()
+    assert capture.count() == 1
+    assert 'data-step="test_mail" data-done="true"' in admin.get("/").get_data(as_text=True)
