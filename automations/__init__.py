@@ -56,7 +56,8 @@ def init_app(app: Flask) -> None:
     timeline.register(app, customer_events)
     event_rules.register()
     init_event_imports(app)
-    audit.track(Automation, "automation", "name", ("name", "status", "draft", "version_id"), opaque=("draft",),
+    audit.track(Automation, "automation", "name", {"name": _l("Name"), "status": _l("Status"), "draft": _l("Draft"),
+                                                   "version_id": _l("Version")}, opaque=("draft",),
                 title=_l("Automation"))
     lists_deleting.connect(guards.refuse_used_lists)
     segment_deleting.connect(guards.refuse_used_segment)

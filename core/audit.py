@@ -41,6 +41,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.orm.attributes import get_history
 
 from core.db import db, utcnow
+from core.settings import editable_settings
 
 MASK = "********"
 # Fields whose values an entry never holds in clear: a password, a key, a token, a secret.
@@ -261,6 +262,7 @@ class Tracked:
     label: str
     fields: tuple[str, ...]
     opaque: frozenset[str] = field(default_factory=frozenset)  # told changed, never kept (bodies: too long)
+    titles: Mapping[str, Any] = field(default_factory=dict)  # each field's name in the UI (lazy strings)
 
     def values(self, obj: Any, names: Iterable[str]) -> dict[str, Any]:
         """The fields' current values, opaque ones as whether they are set."""
@@ -274,6 +276,9 @@ _TRACKED: dict[type, Tracked] = {}
 # Every kind of object entries name (their target_type), with its name in the UI: the log page's object filter
 # offers these. ``track`` names its kind; a package naming a kind in ``record`` alone calls ``name_kind``.
 _KINDS: dict[str, Any] = {}
+# Each kind's fields with their names in the UI: from ``track``, or read when shown (``name_fields``).
+_FIELDS: dict[str, dict[str, Any]] = {}
+_FIELD_SOURCES: dict[str, Callable[[], Mapping[str, Any]]] = {}
 # The jobs that act, by RQ's name for their function, as the log page calls them (else by their function's name).
 _JOBS: dict[str, Any] = {}
 
@@ -302,18 +307,33 @@ def job_title(actor: str) -> str | None:
     return str(title) if title is not None else function.rpartition(".")[2]
 
 
+def name_fields(kind: str, titles: Callable[[], Mapping[str, Any]]) -> None:
+    """Name the fields a package's ``record`` calls hold for ``kind``, read when shown (settings: their labels)."""
+    _FIELD_SOURCES[kind] = titles
+
+
+def field_title(kind: str | None, name: str) -> str:
+    """A field's name in the current language (its own name where none was given)."""
+    titles: Mapping[str, Any] = _FIELDS.get(kind or "", {})
+    if name not in titles and kind in _FIELD_SOURCES:
+        titles = _FIELD_SOURCES[kind]()
+    title = titles.get(name)
+    return str(title) if title is not None else name
+
+
 def opaque_fields(kind: str | None) -> frozenset[str]:
     """The fields of a kind that entries only tell as set or not (bodies), whatever the value was."""
     return frozenset().union(*(spec.opaque for spec in _TRACKED.values() if spec.kind == kind))
 
 
-def track(model: type, kind: str, label: str, fields: Iterable[str], opaque: Iterable[str] = (), *,
+def track(model: type, kind: str, label: str, fields: Mapping[str, Any], opaque: Iterable[str] = (), *,
           title: Any) -> None:
-    """Record the model's rows created, changed (in these fields) and deleted, as objects of ``kind`` (named
-    ``title`` in the UI). A change of a field named ``status`` is recorded as ``<kind>.<new status>``
-    (campaign.scheduled, campaign.paused), others as ``<kind>.changed``."""
-    spec = Tracked(kind, label, tuple(fields), frozenset(opaque))
+    """Record the model's rows created, changed (in these fields, each with its name in the UI) and deleted, as
+    objects of ``kind`` (named ``title`` in the UI). A change of a field named ``status`` is recorded as
+    ``<kind>.<new status>`` (campaign.scheduled, campaign.paused), others as ``<kind>.changed``."""
+    spec = Tracked(kind, label, tuple(fields), frozenset(opaque), dict(fields))
     name_kind(kind, title)
+    _FIELDS.setdefault(kind, {}).update(fields)
     if model not in _TRACKED:
         for name in spec.fields:
             # A listener with active history makes a set load the value it replaces (after a commit expired it),
@@ -496,8 +516,10 @@ def init_app(app: Flask) -> None:
     register_schema(app, "AuditEntry", AUDIT_ENTRY_SCHEMA)
     from core.models import User
 
-    track(User, "user", "username", ("username", "type", "role", "enabled", "password_hash"), title=_l("User"))
+    track(User, "user", "username", {"username": _l("Username"), "type": _l("Type"), "role": _l("Role"),
+                                     "enabled": _l("Enabled"), "password_hash": _l("Password")}, title=_l("User"))
     name_kind("settings", _l("Settings"))
+    name_fields("settings", lambda: {setting.name: setting.label for setting in editable_settings()})
     name_kind("audit", _l("Audit log"))
 
 

@@ -148,7 +148,7 @@ def changes(entry: audit.AuditEntry) -> list[Change]:
         else:
             deleted = _("(deleted)")
             text = f"{old_text} → {deleted}"
-        told.append(Change(name, text))
+        told.append(Change(audit.field_title(entry.target_type, name), text))
     return told
 
 

@@ -119,11 +119,15 @@ def init_app(app: Flask) -> None:
     labels.init_app(app)
     dashboard.register(app, Permission.SUBSCRIBERS_READ, growth.panel)
     # The audit log records these rows created, changed (in these fields) and deleted.
-    audit.track(MailingList, "list", "name", ("name", "type", "optin", "status", "tags", "description"),
-                title=_l("List"))
-    audit.track(Segment, "segment", "name", ("name", "description", "rules"), title=_l("Segment"))
+    audit.track(MailingList, "list", "name", {
+        "name": _l("Name"), "type": _l("Type"), "optin": _l("Opt-in"), "status": _l("Status"), "tags": _l("Tags"),
+        "description": _l("Description")}, title=_l("List"))
+    audit.track(Segment, "segment", "name", {"name": _l("Name"), "description": _l("Description"),
+                                             "rules": _l("Rules")}, title=_l("Segment"))
     audit.name_kind("subscriber", _l("Subscriber"))
     audit.name_kind("export", _l("Export"))
     audit.name_job(import_job.run_import, _l("import job"))
-    audit.track(Import, "import", "file_name", ("kind", "file_name", "mode", "overwrite", "list_ids",
-                                                "subscription_status", "status"), title=_l("Import"))
+    audit.track(Import, "import", "file_name", {
+        "kind": _l("Type"), "file_name": _l("File name"), "mode": _l("Mode"), "overwrite": _l("Overwrite"),
+        "list_ids": _l("Lists"), "subscription_status": _l("Subscription status"), "status": _l("Status")},
+        title=_l("Import"))

@@ -78,18 +78,24 @@ def init_app(app: Flask) -> None:
     register_periodic(app, DEFAULT_QUEUE, batch_job.take_back_lapsed_leases,
                       batch_job.lease_check_seconds(SENDING.of(settings).lease_seconds))
     # The audit log records these rows created, changed (in these fields; bodies only as changed) and deleted.
-    audit.track(Template, "layout", "name", ("name", "type", "subject", "body", "is_default"), opaque=("body",),
-                title=_l("Layout"))
-    audit.track(Campaign, "campaign", "name", (
-        "name", "subject", "from_email", "status", "body", "altbody", "template_id", "lists", "segment_id",
-        "send_at", "rate_per_minute", "quiet_start", "quiet_end", "archive"), opaque=("body", "altbody"),
-        title=_l("Campaign"))
-    audit.track(SMTPRelayConfig, "relay", "name", ("name", "host", "port", "security", "username", "password",
-                                                   "max_connections", "weight", "rate_per_second", "enabled"),
-                title=_l("SMTP relay"))
-    audit.track(SendingDomain, "sending_domain", "domain", ("domain",), title=_l("Sending domain"))
-    audit.track(DKIMKey, "dkim_key", "selector", ("domain_id", "selector", "algorithm", "state"),
-                title=_l("DKIM key"))
+    audit.track(Template, "layout", "name", {
+        "name": _l("Name"), "type": _l("Type"), "subject": _l("Subject"), "body": _l("Body"),
+        "is_default": _l("Default")}, opaque=("body",), title=_l("Layout"))
+    audit.track(Campaign, "campaign", "name", {
+        "name": _l("Name"), "subject": _l("Subject"), "from_email": _l("From"), "status": _l("Status"),
+        "body": _l("Body"), "altbody": _l("Plain-text body"), "template_id": _l("Layout"), "lists": _l("Lists"),
+        "segment_id": _l("Segment"), "send_at": _l("Send at"), "rate_per_minute": _l("Messages per minute"),
+        "quiet_start": _l("Quiet hours start"), "quiet_end": _l("Quiet hours end"), "archive": _l("Archive")},
+        opaque=("body", "altbody"), title=_l("Campaign"))
+    audit.track(SMTPRelayConfig, "relay", "name", {
+        "name": _l("Name"), "host": _l("Host"), "port": _l("Port"), "security": _l("Security"),
+        "username": _l("Username"), "password": _l("Password"), "max_connections": _l("Connections"),
+        "weight": _l("Weight"), "rate_per_second": _l("Messages per second"), "enabled": _l("Enabled")},
+        title=_l("SMTP relay"))
+    audit.track(SendingDomain, "sending_domain", "domain", {"domain": _l("Domain")}, title=_l("Sending domain"))
+    audit.track(DKIMKey, "dkim_key", "selector", {
+        "domain_id": _l("Domain"), "selector": _l("Selector"), "algorithm": _l("Algorithm"), "state": _l("Status")},
+        title=_l("DKIM key"))
     for job in (batch_job.send_batch, scheduling.start_if_due, sending.reconcile, batch_job.take_back_lapsed_leases):
         audit.name_job(job, _l("sending job"))
     optin_requested.connect(jobs.queue_optin_mail)  # blinker keeps one connection per receiver

@@ -21,8 +21,10 @@ def init_app(app: Flask) -> None:
     from webhooks.queues import WEBHOOKS_QUEUE
 
     # The audit log records endpoints added, changed (their secret masked) and deleted.
-    audit.track(models.Endpoint, "webhook", "url", ("url", "description", "event_types", "secret", "enabled",
-                                                    "batch_high_volume"), title=_l("Webhook endpoint"))
+    audit.track(models.Endpoint, "webhook", "url", {
+        "url": _l("URL"), "description": _l("Description"), "event_types": _l("Event types"),
+        "secret": _l("Signing secret"), "enabled": _l("Enabled"), "batch_high_volume": _l("Batch opens and clicks")},
+        title=_l("Webhook endpoint"))
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     register_schema(app, "WebhookEndpointInput", api.ENDPOINT_INPUT)

@@ -345,12 +345,15 @@ def test_the_page_tells_values_bodies_and_jobs_in_words(app: Flask, client: Flas
         audit.record("campaign.finished", audit.Target("campaign", 3, "秋のセール"),
                      actor=audit.Actor("job:mailer.batch_job.send_batch", "job"))
         audit.record("list.changed", audit.Target("list", 1, "お知らせ"))  # by the system
+        audit.record("settings.changed", audit.Target("settings"), {"KAIRAN_COMPANY_NAME": "Kairan"},
+                     {"KAIRAN_COMPANY_NAME": "回覧商事"})
         db.session.commit()
     login(client, "admin")
     html = client.get("/audit/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
     assert "Shop &lt;shop@example.com&gt; → 回覧 &lt;news@example.com&gt;" in html and "\\u003c" not in html
-    assert "<strong>body</strong>: 変更あり" in html and "true → true" not in html
-    assert "<strong>lists</strong>: 1 → 1, 2" in html
+    assert "<strong>本文</strong>: 変更あり" in html and "true → true" not in html
+    assert "<strong>リスト</strong>: 1 → 1, 2" in html  # each field by its name in the UI
+    assert "<strong>会社名</strong>: Kairan → 回覧商事" in html
     assert "システム（配信ジョブ）" in html and "job:mailer" not in html.split("<tbody>")[1]
     assert '<option value="system" >システム</option>' in html
     assert '<option value="job:mailer.batch_job.send_batch" >システム（配信ジョブ）</option>' in html
