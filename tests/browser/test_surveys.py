@@ -135,3 +135,36 @@ def test_survey_blocks_go_where_the_editor_is_working_and_sit_in_their_group(
     assert _top_level(page) == ["div", "nps", "yes_no", "satisfaction", "h1"]
     screenshot(page, screenshots / "surveys-06-placed.png")
     context.close()
+
+
+def test_the_preview_warns_of_a_survey_asked_twice_and_lines_up_its_buttons(
+        browser: Any, live_server: str, app: Any, users: dict[str, str], screenshots: Path) -> None:
+    """The NPS block put in twice: the preview's checks say so, in Japanese; 削除 sits in line with 今すぐ配信."""
+    with app.app_context():
+        create_list({"name": "お客様の声"})
+    context = ja_context(browser, live_server, width=1400)
+    page = context.new_page()
+    log_in(page, "admin")
+    page.goto("/campaigns/new")
+    page.fill("#name", "二重のアンケート")
+    page.fill("#subject", "ご意見をお聞かせください")
+    page.select_option("#lists", label=["お客様の声"])
+    expect(page.locator(".gjs-block[title='NPS（0〜10）']")).to_be_attached()
+    add_block(page, "NPS（0〜10）")
+    add_block(page, "はい/いいえ")
+    add_block(page, "NPS（0〜10）")
+    page.get_by_role("button", name="保存してプレビュー").click()
+    expect(page.locator(".flash-success")).to_contain_text("保存しました")
+    checks = page.locator("#checks li")
+    expect(checks.filter(has_text="アンケートの質問")).to_have_count(1)  # the yes/no, asked once, is not named
+    expect(checks.filter(has_text="アンケートの質問")).to_have_text(
+        "! アンケートの質問「当店を友人や同僚にすすめる可能性はどのくらいありますか？」がこのメッセージに2回あります。"
+        "どのブロックで回答されても同じ質問の回答として数えられます。1つにしてください。")
+    # The delete button lines up with the buttons beside it: same top, same height, text on the same line.
+    send = page.get_by_role("button", name="今すぐ配信").bounding_box()
+    delete = page.locator("[data-delete-campaign]").bounding_box()
+    assert send and delete
+    assert abs(send["y"] - delete["y"]) < 1 and abs(send["height"] - delete["height"]) < 1, (send, delete)
+    screenshot(page, screenshots / "surveys-07-preview-twice.png")
+    page.locator("#checks").screenshot(path=str(screenshots / "surveys-08-checks.png"))
+    context.close()
