@@ -3,7 +3,8 @@
 Each record says when (in KAIRAN_TIMEZONE), how (the method, and the form's wording, the import's file or the
 link), from which address and browser, and which of our people made the change (an admin, an API user, an
 import's user; empty when the person did it themself). Chosen by list and by day, both days included, and written
-as the other exports are (core/safecsv.py): formula-safe, UTF-8 with a BOM or Excel's CP932.
+as the other exports are (core/safecsv.py): formula-safe, UTF-8 with a BOM or Excel's CP932. Under Japanese headers
+every cell that would be a code (the status, the method, the evidence's kind) is in Japanese words.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from core.safecsv import EXPORT_ENCODINGS, csv_stream
 from lists.consent_evidence import describe, operator
 from lists.export import EXPORT_BATCH
 from lists.export_columns import header_row, local_time
-from lists.models import ConsentRecord, MailingList, Subscriber
+from lists.labels import label
+from lists.models import ConsentRecord, MailingList, Subscriber, SubscriptionStatus
 from lists.services import get_list
 from lists.timeline import method_label
 
@@ -92,6 +94,13 @@ def consent_csv(filters: ConsentFilters, language: str) -> Iterator[bytes]:
     return csv_stream(header_row(HEADER, language), _batches(consent_query(filters), language), filters.encoding)
 
 
+def status_cell(status: SubscriptionStatus, language: str) -> str:
+    """The status a record set: its code in English, whose header row is the machine names too (scripts and the
+    API read it, and the code never changes with a translation); the UI's word in any other language, whose
+    export is for people. No separate code column: whoever needs the codes exports with English headers."""
+    return status.value if language == "en" else label(status)
+
+
 def _batches(stmt: Select[ConsentRecord, str, str, str], language: str) -> Iterator[list[list[str]]]:
     last_id = 0
     while True:
@@ -99,9 +108,9 @@ def _batches(stmt: Select[ConsentRecord, str, str, str], language: str) -> Itera
                                   .limit(EXPORT_BATCH)).all()
         if not rows:
             return
-        with force_locale(language):  # the method and evidence in the header's language, whoever downloads
-            yield [[local_time(record.created_at), email, list_name, record.status.value, method_label(record.method),
-                    describe(record.evidence), record.ip or "", record.user_agent or "", operator(record.evidence),
-                    uuid] for record, email, uuid, list_name in rows]
+        with force_locale(language):  # the status, method and evidence in the header's language, whoever downloads
+            yield [[local_time(record.created_at), email, list_name, status_cell(record.status, language),
+                    method_label(record.method), describe(record.evidence), record.ip or "", record.user_agent or "",
+                    operator(record.evidence), uuid] for record, email, uuid, list_name in rows]
         last_id = rows[-1][0].id
         db.session.expunge_all()  # keep memory flat

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
@@ -28,6 +29,17 @@ SUBJECT_MAX_COLUMNS = 80  # a phone shows about 40 Latin or 20 Japanese characte
 PREHEADER_MIN_COLUMNS = 20
 IMAGE_ONLY_TEXT_COLUMNS = 100  # a body with images and less text than this reads as an image-only mail
 
+# Checks of packages above mailer (surveys): the campaign and its body's HTML (without the layout) in, warnings
+# out. They register here, so the preview shows what they know without mailer importing them.
+PreviewCheck = Callable[[Campaign, str], list[str]]
+CHECKS: list[PreviewCheck] = []
+
+
+def register_preview_check(check: PreviewCheck) -> None:
+    """Add a check to every campaign's preview; registering it again is a no-op."""
+    if check not in CHECKS:
+        CHECKS.append(check)
+
 
 @dataclass
 class Preview:
@@ -46,8 +58,14 @@ def preview(campaign: Campaign, subscriber: Subscriber | None) -> Preview:
     context = reader_context(campaign, subscriber, test=True)
     with MissingNames() as missing:
         subject, html, text = compiled.render_all(context)
-    return Preview(subject, html, text, sorted(missing), run_checks(campaign, compiled, (subject, html, text),
-                                                                     sorted(missing)))
+    checks = run_checks(campaign, compiled, (subject, html, text), sorted(missing)) + registered_checks(campaign)
+    return Preview(subject, html, text, sorted(missing), checks)
+
+
+def registered_checks(campaign: Campaign) -> list[dict[str, str]]:
+    """The warnings of the checks other packages registered (register_preview_check) about the campaign's body."""
+    content = body_html(campaign.content_type, campaign.body)
+    return [_check_result("warning", message) for check in CHECKS for message in check(campaign, content)]
 
 
 IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)

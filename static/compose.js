@@ -65,12 +65,42 @@
   var labels = JSON.parse(mount.dataset.labels);
   var project = JSON.parse(source.value || "null");
 
+  // Where a clicked block goes: into the selected column (a cell the editor made for content), else just after
+  // the block the selection is in (at the level of the message or of its column), else at the end. A survey's
+  // cells hold its question and answers, not other blocks: clicking its question to edit it must not make the
+  // next block land inside it.
+  function isColumn(component) {
+    if (component.get("tagName") !== "td") return false;
+    for (var up = component; up; up = up.parent()) if (up.getAttributes()["data-survey"]) return false;
+    return true;
+  }
   function appendToSelection(block, editor) {
+    var wrapper = editor.getWrapper();
     var selected = editor.getSelected();
-    var target = selected && selected.get("tagName") === "td" ? selected : editor.getWrapper();
-    var added = target.append(block.get("content"))[0];
-    if (target === editor.getWrapper()) editor.select(added); // in a column, the column stays chosen for the next
+    var added;
+    if (selected && isColumn(selected)) {
+      added = selected.append(block.get("content"))[0]; // the column stays chosen for the next block
+    } else {
+      var around = selected && selected !== wrapper ? selected : null;
+      while (around && around.parent() && around.parent() !== wrapper && !isColumn(around.parent())) around = around.parent();
+      var parent = around && around.parent() ? around.parent() : wrapper;
+      added = parent.append(block.get("content"), around ? { at: around.index() + 1 } : {})[0];
+      editor.select(added); // the next block follows this one
+    }
     if (block.get("activate")) added.trigger("active"); // an image opens the media library, as on drop
+  }
+
+  // The preset's blocks, named for Japanese editors too, and grouped: columns apart from the content blocks (a
+  // block with no group is listed after the last group, under its heading).
+  var names = { "sect100": labels.columns1, "sect50": labels.columns2, "sect30": labels.columns3, "button": labels.button,
+    "divider": labels.divider, "text": labels.text, "image": labels.image, "quote": labels.quote, "link": labels.link,
+    "sect37": labels.image_text, "text-sect": labels.text_section, "link-block": labels.link_block,
+    "grid-items": labels.grid_items, "list-items": labels.list_items };
+  var columnBlocks = ["sect100", "sect50", "sect30"];
+  function presetBlock(id) {
+    var props = { category: columnBlocks.indexOf(id) >= 0 ? labels.columns_category : labels.category };
+    if (names[id]) props.label = names[id];
+    return props;
   }
 
   var editor = grapesjs.init({
@@ -87,12 +117,12 @@
       "font-size: 16px; line-height: 1.7; color: #222222; } img { max-width: 100%; height: auto; }",
     plugins: ["grapesjs-preset-newsletter"],
     // Styles stay a click away: opening them on every selection would hide the blocks being picked.
-    pluginsOpts: { "grapesjs-preset-newsletter": { inlineCss: true, showStylesOnChange: false } },
+    pluginsOpts: { "grapesjs-preset-newsletter": { inlineCss: true, showStylesOnChange: false, block: presetBlock } },
     projectData: project || undefined,
     // A new campaign opens on a greeting to edit, not on an empty canvas that gives no hint where to start.
     components: project ? undefined : (body.value || '<div style="padding:8px 0;">' + labels.body_text + "</div>"),
-    // Besides dragging, a click on a block puts it into the selected column (or at the end): easier on a
-    // touchpad, and possible from the keyboard.
+    // Besides dragging, a click on a block puts it where the editor is working (appendToSelection): easier on
+    // a touchpad, and possible from the keyboard.
     blockManager: { appendOnClick: appendToSelection },
     assetManager: {
       assets: JSON.parse(mount.dataset.media).map(function (m) { return { src: m.url, name: m.filename }; }),
@@ -144,10 +174,6 @@
   blocks.add("kairan-survey-yes-no", { attributes: { class: "fa fa-check-square-o" }, label: labels.yes_no,
     category: labels.survey_category,
     content: survey("yes_no", labels.yes_no_question, [["yes", labels.yes], ["no", labels.no]]) });
-  var names = { "sect100": labels.columns1, "sect50": labels.columns2, "sect30": labels.columns3, "button": labels.button,
-    "divider": labels.divider, "text": labels.text, "image": labels.image, "quote": labels.quote, "link": labels.link,
-    "sect37": labels.image_text, "text-sect": labels.text_section, "link-block": labels.link_block,
-    "grid-items": labels.grid_items, "list-items": labels.list_items };
   // The preset's button is an <a> with no address and no look: an email-safe button that links somewhere.
   blocks.get("button").set("content", '<a href="https://example.com/" style="display:inline-block;padding:12px 28px;' +
     'background-color:#1f3a5f;color:#ffffff;border-radius:4px;font-weight:bold;text-decoration:none;">' +
@@ -155,9 +181,6 @@
   // The preset's image is inline: a block dropped after it would sit beside it. In mail an image stands on its own.
   blocks.get("image").set("content", { type: "image", style: { display: "block", "max-width": "100%" } });
   blocks.get("text").set("content", '<div style="padding:8px 0;">' + labels.text_default + "</div>");
-  blocks.getAll().forEach(function (block) {
-    if (names[block.getId()]) block.set("label", names[block.getId()]);
-  });
 
   // Toolbar buttons named in the reader's language (GrapesJS ships no Japanese).
   var titles = { "set-device-desktop": labels.desktop, "set-device-tablet": labels.tablet,

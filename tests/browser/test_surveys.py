@@ -46,10 +46,10 @@ def test_a_survey_in_a_campaign_answered_and_reported(browser: Any, live_server:
     page.fill("#subject", "ご意見をお聞かせください")
     page.select_option("#lists", label=["お客様の声"])
     canvas = page.frame_locator(".gjs-frame")
-    expect(page.locator(".gjs-block[title='NPS(0〜10)']")).to_be_attached()
-    add_block(page, "NPS(0〜10)")
+    expect(page.locator(".gjs-block[title='NPS（0〜10）']")).to_be_attached()
+    add_block(page, "NPS（0〜10）")
     expect(canvas.locator("table[data-survey='nps'] a")).to_have_count(11)
-    expect(canvas.get_by_text("当店を友人や同僚にすすめる可能性はどのくらいありますか?")).to_be_visible()
+    expect(canvas.get_by_text("当店を友人や同僚にすすめる可能性はどのくらいありますか？")).to_be_visible()
     page.screenshot(path=str(screenshots / "surveys-01-editor.png"), full_page=True)
     page.get_by_role("button", name="保存してプレビュー").click()
     expect(page.locator(".flash-success")).to_contain_text("保存しました")
@@ -89,4 +89,82 @@ def test_a_survey_in_a_campaign_answered_and_reported(browser: Any, live_server:
     screenshot(page, screenshots / "surveys-04-report.png")
     assert errors == [], errors
     reader.close()
+    context.close()
+
+
+def _top_level(page: Any) -> list[str]:
+    """The message's blocks in order: a survey by its question, others by their tag."""
+    return page.evaluate("kairanEditor.getWrapper().components().map("
+                         "c => c.getAttributes()['data-survey'] || c.get('tagName'))")
+
+
+def test_survey_blocks_go_where_the_editor_is_working_and_sit_in_their_group(
+        browser: Any, live_server: str, app: Any, users: dict[str, str], screenshots: Path) -> None:
+    """A clicked survey block goes after the selected block, as the others do, never inside another survey; the
+    palette groups columns apart from the surveys; the questions end in a full-width question mark."""
+    context = ja_context(browser, live_server, width=1400)
+    page = context.new_page()
+    log_in(page, "admin")
+    page.goto("/campaigns/new")
+    canvas = page.frame_locator(".gjs-frame")
+    expect(page.locator(".gjs-block[title='見出し']")).to_be_attached()
+
+    # The palette: the column blocks under their own heading, the survey group holding the three surveys only.
+    groups = page.evaluate("""[...document.querySelectorAll('.gjs-block-category')].map(group => [
+        group.querySelector('.gjs-title').textContent.trim(),
+        [...group.querySelectorAll('.gjs-block')].map(block => block.title)])""")
+    by_group = dict(groups)
+    assert by_group["アンケート"] == ["NPS（0〜10）", "満足度（1〜5）", "はい/いいえ"]
+    assert {"1列", "2列", "3列"} <= set(by_group["段組み"])
+    assert page.locator(".gjs-blocks-no-cat .gjs-block").count() == 0  # no block left without a group
+    screenshot(page, screenshots / "surveys-05-palette.png")
+
+    # The greeting selected, a heading, then the NPS: each goes after the one before, near the top.
+    add_block(page, "見出し")
+    canvas.locator("div").filter(has_text="こちらに本文を書いてください").last.click()
+    add_block(page, "NPS（0〜10）")
+    assert _top_level(page) == ["div", "nps", "h1"]
+    # Editing the NPS question selects its cell: the next survey still goes after the NPS, not into its cell.
+    canvas.get_by_text("当店を友人や同僚にすすめる可能性はどのくらいありますか？").click()
+    page.wait_for_function("() => kairanEditor.getSelected()?.get('tagName') === 'td'")
+    add_block(page, "はい/いいえ")
+    assert _top_level(page) == ["div", "nps", "yes_no", "h1"]
+    expect(canvas.locator("[data-survey] [data-survey]")).to_have_count(0)
+    expect(canvas.get_by_text("お役に立ちましたか？")).to_be_visible()
+    add_block(page, "満足度（1〜5）")  # the new survey is selected: the next follows it
+    assert _top_level(page) == ["div", "nps", "yes_no", "satisfaction", "h1"]
+    screenshot(page, screenshots / "surveys-06-placed.png")
+    context.close()
+
+
+def test_the_preview_warns_of_a_survey_asked_twice_and_lines_up_its_buttons(
+        browser: Any, live_server: str, app: Any, users: dict[str, str], screenshots: Path) -> None:
+    """The NPS block put in twice: the preview's checks say so, in Japanese; 削除 sits in line with 今すぐ配信."""
+    with app.app_context():
+        create_list({"name": "お客様の声"})
+    context = ja_context(browser, live_server, width=1400)
+    page = context.new_page()
+    log_in(page, "admin")
+    page.goto("/campaigns/new")
+    page.fill("#name", "二重のアンケート")
+    page.fill("#subject", "ご意見をお聞かせください")
+    page.select_option("#lists", label=["お客様の声"])
+    expect(page.locator(".gjs-block[title='NPS（0〜10）']")).to_be_attached()
+    add_block(page, "NPS（0〜10）")
+    add_block(page, "はい/いいえ")
+    add_block(page, "NPS（0〜10）")
+    page.get_by_role("button", name="保存してプレビュー").click()
+    expect(page.locator(".flash-success")).to_contain_text("保存しました")
+    checks = page.locator("#checks li")
+    expect(checks.filter(has_text="アンケートの質問")).to_have_count(1)  # the yes/no, asked once, is not named
+    expect(checks.filter(has_text="アンケートの質問")).to_have_text(
+        "! アンケートの質問「当店を友人や同僚にすすめる可能性はどのくらいありますか？」がこのメッセージに2回あります。"
+        "どのブロックで回答されても同じ質問の回答として数えられます。1つにしてください。")
+    # The delete button lines up with the buttons beside it: same top, same height, text on the same line.
+    send = page.get_by_role("button", name="今すぐ配信").bounding_box()
+    delete = page.locator("[data-delete-campaign]").bounding_box()
+    assert send and delete
+    assert abs(send["y"] - delete["y"]) < 1 and abs(send["height"] - delete["height"]) < 1, (send, delete)
+    screenshot(page, screenshots / "surveys-07-preview-twice.png")
+    page.locator("#checks").screenshot(path=str(screenshots / "surveys-08-checks.png"))
     context.close()

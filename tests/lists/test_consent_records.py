@@ -85,6 +85,7 @@ def test_by_list_and_day_in_cp932_with_japanese_headers(api: FlaskClient, lists:
     assert header[:3] == ["記録日時", "メールアドレス", "リスト"]
     assert [row[1] for row in records] == ["hanako@example.jp"]  # 00:30 in Tokyo is April; 23:30 the day before not
     assert records[0][4] == "登録フォーム"
+    assert records[0][3] == "確認済み"  # the status in Japanese words too, not the code under a Japanese header
     shop = rows(api.get(f"/api/consent-records?list_id={lists['shop']}").data)
     assert [row[1] for row in shop[1:]] == ["jiro@example.jp"]
     weekly_march = rows(api.get(f"/api/consent-records?list_id={lists['weekly']}&to=2026-03-31").data)
@@ -101,11 +102,11 @@ def test_by_list_and_day_in_cp932_with_japanese_headers(api: FlaskClient, lists:
      "fromは2026-04-01のような日付で指定してください。"),
     ("to=yesterday", "to", "to must be a date like 2026-04-01.", "toは2026-04-01のような日付で指定してください。"),
     ("from=2026-04-02&to=2026-04-01", "from", "The first day (from) must not be after the last day (to).",
-     "開始日(from)は終了日(to)より後にできません。"),
+     "開始日（from）は終了日（to）より後にできません。"),
     ("list_id=99999", None, "List not found.", "リストが見つかりません。"),
     ("list_id=abc", "list_id", None, None),
     ("encoding=latin-1", "encoding", "encoding must be utf-8 or cp932 (Shift_JIS for older Excel).",
-     "encodingはutf-8またはcp932(古いExcel向けのShift_JIS)を指定してください。"),
+     "encodingはutf-8またはcp932（古いExcel向けのShift_JIS）を指定してください。"),
 ])
 def test_bad_choices_are_answered_clearly(app: Flask, api: FlaskClient, lists: dict[str, Any], users: dict[str, str],
                                           query: str, field: str | None, english: str | None,
@@ -130,6 +131,9 @@ def test_the_admin_page_downloads_and_others_may_not(app: Flask, lists: dict[str
     login(admin, "admin", **{"Accept-Language": "ja"})
     page = admin.get("/subscribers/consent", headers={"Accept-Language": "ja"}).get_data(as_text=True)
     assert "同意の記録" in page and "無期限に保管" in page
+    assert "記録は無期限に保管されます（KAIRAN_CONSENT_RETENTION_DAYS は未設定です）。" in page
+    assert "Shift_JIS（CP932、古いExcel向け）" in page
+    assert "（フォームの文言、インポートしたファイル名またはリンク）" in page
     download = admin.get(f"/subscribers/consent/export.csv?list_id={lists['weekly']}&encoding=cp932",
                          headers={"Accept-Language": "ja"})
     assert download.status_code == 200
