@@ -44,7 +44,7 @@ def test_schedule_in_tokyo_time_then_unschedule_from_the_filtered_list(
 
     page.goto(f"/campaigns/{ids['春の案内']}/preview")
     page.get_by_text("予約…").click()
-    page.get_by_label("配信日時 (Asia/Tokyo)").fill(tomorrow.strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("配信日時（Asia/Tokyo）").fill(tomorrow.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="予約する", exact=True).click()
     expect(page.locator("[data-campaign-status]")).to_have_text("予約済み")
     expect(page.locator("[data-send-at]")).to_contain_text(f"{tomorrow:%Y/%m/%d} 9:30")
