@@ -285,7 +285,7 @@ def test_moving_the_runs_of_an_older_version(app: Flask, editor: FlaskClient) ->
     assert "前のバージョンの読者を移す" in page and "このバージョンに残ります" in page
     text = text_of(page)
     assert re.search(r"v1 wait 1 このバージョンに残ります", text), text
-    assert re.search(r"v1 \(開始前\) 1 \(開始前\) \(v2\)", text), text
+    assert re.search(r"v1 （開始前） 1 （開始前） \(v2\)", text), text
     moved = submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/move")
     page = text_of(editor.get(moved.headers["Location"]).get_data(as_text=True))
     assert "1 subscriber moved to version 2." in page
