@@ -33,6 +33,7 @@ def init_app(app: Flask) -> None:
     clock.use_movable(settings.redis_url) if settings.movable_clock else clock.use_system()
     inputs.init_app(app)  # first: routes bind its id converter when they are added
     db.init_app(app)
+    shared_config.init_app(app)  # first of the requests' checks: settings and API users as now
     queues.init_app(app)
     i18n.init_app(app)
     web.init_app(app)
@@ -41,7 +42,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(audit_views.api_bp)
     health.init_app(app)
-    shared_config.init_app(app)  # before any request reads a setting
     stored_settings.init_app(app)
     checklist.init_app(app)
     app.register_blueprint(views.bp)

@@ -6,14 +6,17 @@ import hashlib
 import hmac
 import re
 import secrets
+from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import event, func, inspect, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import get_history
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from core import audit
+from core import audit, shared_config
 from core.auth import Role
 from core.db import db
 from core.errors import KairanError, LastAdminError, NotAChoiceError, NotFoundError, UsernameTakenError, ValidationError
@@ -103,16 +106,49 @@ def authenticate_password(username: str, password: str) -> User | None:
     return user
 
 
+_API_USERS = "api_users"  # the shared view (core/shared_config.py): each API user's columns, by username
+# A change to these makes every process read its API users again: who they are, their role, their token.
+_CREDENTIALS = ("username", "type", "role", "enabled", "token_hash", "password_hash", "language")
+
+
 def authenticate_token(username: str, token: str) -> User | None:
-    """Return the enabled API user whose token this is, or None."""
-    user = db.session.scalar(
-        select(User).where(User.username == username.strip().lower(), User.type == UserType.API)
-    )
+    """Return the enabled API user whose token this is, or None.
+
+    Each process holds its API users' rows until a user changes (an integration calls at its own rate, and a
+    token is checked on every call); the token itself is checked against the held digest every time.
+    """
+    name = username.strip().lower()
+    held: dict[str, dict[str, Any]] = shared_config.view(_API_USERS, dict)
+    if name in held:
+        user: User | None = _attached(held[name])
+    else:  # an unknown name is not held: names sent at random must not grow the view
+        user = db.session.scalar(select(User).where(User.username == name, User.type == UserType.API))
+        if user is not None:
+            held[name] = {key: getattr(user, key) for key in _COLUMN_KEYS}
     if user is None or user.token_hash is None or not user.enabled:
         return None
     if not hmac.compare_digest(user.token_hash, _token_digest(token)):
         return None
     return user
+
+
+_COLUMN_KEYS = tuple(attribute.key for attribute in inspect(User).column_attrs)
+
+
+def _attached(columns: dict[str, Any]) -> User:
+    """A held row as this session's user, with no query (as if loaded: clean, unchanged)."""
+    user = User(**columns)
+    make_transient_to_detached(user)
+    return db.session.merge(user, load=False)
+
+
+@event.listens_for(Session, "before_flush")
+def _count_user_changes(session: Session, _context: Any, _instances: Any) -> None:
+    """A user added, deleted or changed in who they are or may do changes what every process holds."""
+    if any(isinstance(row, User) for row in (*session.new, *session.deleted)) or any(
+            isinstance(row, User) and any(get_history(row, name).has_changes() for name in _CREDENTIALS)
+            for row in session.dirty):
+        shared_config.changed()
 
 
 def get_user(user_id: int) -> User:

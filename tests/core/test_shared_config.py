@@ -4,10 +4,14 @@ change at its next check, and outside a checked request nothing is trusted (load
 from __future__ import annotations
 
 from flask import Flask
+from sqlalchemy import event, select
 
 from app import create_app
 from core import shared_config
 from core.db import db
+from core.models import User
+from core.users import rotate_token, update_user
+from tests.helpers import api_user, basic
 
 
 def test_a_view_is_held_until_the_next_check_after_a_change_on_another_host(app: Flask,
@@ -44,3 +48,27 @@ def test_a_change_made_in_this_request_is_seen_at_once(app: Flask) -> None:
         shared_config.check()
         assert shared_config.view("answer", lambda: "again") == "again"
         assert shared_config.view("answer", lambda: "held") == "again"
+
+
+def test_an_api_user_is_held_per_host_until_any_host_changes_a_user(app: Flask, settings_env: dict[str, str]) -> None:
+    other = create_app({**settings_env, "TESTING": True})  # another host: the same database, its own memory
+    asked: list[str] = []
+    with other.app_context():
+        event.listen(db.engine, "before_cursor_execute",
+                     lambda _c, _cur, statement, *_: asked.append(statement) if "FROM users" in statement else None)
+    pair = api_user(app, "editor", "shop")
+    there = other.test_client()
+    for _call in range(3):
+        assert there.get("/api/lists", headers=basic(pair)).status_code == 200
+    assert len(asked) == 1  # read once, then held
+    assert there.get("/api/lists", headers=basic("shop:a-wrong-token")).status_code == 403  # checked each time
+    with app.app_context():
+        new_token = rotate_token(db.session.scalar(select(User).where(User.username == "shop")))
+    assert there.get("/api/lists", headers=basic(pair)).status_code == 403  # the old token stops at once
+    assert there.get("/api/lists", headers=basic(f"shop:{new_token}")).status_code == 200
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.username == "shop"))
+        update_user(user, role="viewer", enabled=False)
+    assert there.get("/api/lists", headers=basic(f"shop:{new_token}")).status_code == 403
+    with other.app_context():
+        db.engine.dispose()
