@@ -19,13 +19,16 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import get_history
 
 from automations.engine import definition_of, exit_waiting, queue_wake, wake
 from automations.graph import Definition
 from automations.models import Automation, AutomationStatus, Event, Run, RunState
+from core import shared_config
 from core.db import db, utcnow
 from core.queues import queue, redis
 from core.signals import runs_entered
@@ -310,11 +313,14 @@ SCANS = {"subscribed": _subscribed, "date": _date, "segment": _segment, "campaig
 
 def on_stored(event_ids: Sequence[int]) -> None:
     """Events were just stored (automations/events.py calls it after its commit): a worker acts on them now (one job
-    for any number of requests: queued unless one waits already, or none listened a moment ago). No query here:
-    the job asks whether any automation is active. Should Redis lose it, the periodic wake catches up from each
+    for any number of requests: queued unless one waits already, or none listened a moment ago). Whether any
+    automation is active is held by each process until one changes (core/shared_config.py), so a shop's events
+    cost nothing more while none is. Should Redis lose the job, the periodic wake catches up from each
     automation's cursor."""
+    if not event_ids or not shared_config.view("automations_listening", _listening):
+        return
     try:
-        if event_ids and redis().set(REACT_QUEUED, 1, nx=True, ex=REACT_QUEUED_SECONDS):
+        if redis().set(REACT_QUEUED, 1, nx=True, ex=REACT_QUEUED_SECONDS):
             queue().enqueue(react)
     except RedisError:  # the events are stored and the answer says so: the periodic wake finds them
         current_app.logger.warning("Redis is unreachable: stored events wait for the periodic wake", exc_info=True)
@@ -328,3 +334,11 @@ def listen_now() -> None:
 def _listening() -> bool:
     return db.session.scalar(select(select(Automation.id).where(
         Automation.status == AutomationStatus.ACTIVE).exists())) or False
+
+
+@event.listens_for(Session, "before_flush")
+def _count_status_changes(session: Session, _context: Any, _instances: Any) -> None:
+    """An automation added, deleted, activated, paused or archived changes whether every process listens."""
+    if any(isinstance(row, Automation) for row in (*session.new, *session.deleted)) or any(
+            isinstance(row, Automation) and get_history(row, "status").has_changes() for row in session.dirty):
+        shared_config.changed()

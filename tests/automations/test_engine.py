@@ -21,6 +21,7 @@ from automations.models import Automation, Run, RunState, RunStep
 from automations.timing import wait_ends
 from core import clock
 from core.db import db
+from core.queues import queue, redis
 from core.signals import runs_ended
 from lists.models import Subscriber
 from lists.subscribers import subscribers_for_addresses
@@ -482,3 +483,25 @@ def test_events_whose_job_redis_lost_are_acted_on_by_the_next_look_and_never_twi
         assert triggers.react() == 0
         assert lifecycle.get_automation(automation_id).event_cursor > 0  # settled: not looked at again
     assert [email for email, *_rest in runs(moving)] == ["taro@example.jp"]
+
+
+def test_a_host_queues_no_reaction_while_none_listens_and_one_as_soon_as_another_host_activates_one(
+        moving: Flask, app: Flask) -> None:
+    there = app.test_client()  # another host: the same database and Redis, its own memory
+    there.environ_base["HTTP_AUTHORIZATION"] = f"token {api_user(app, 'admin', 'crm')}"
+
+    def reactions() -> int:
+        with app.app_context():
+            return sum(job.func_name == "automations.triggers.react" for job in queue().get_jobs())
+
+    post(there, "hanako@example.jp")
+    with app.app_context():
+        redis().delete(triggers.REACT_QUEUED)  # as if the last "none listens" had expired: only the view holds back
+    post(there, "hanako@example.jp")
+    assert reactions() == 0
+    active(moving, definition({"done": {"type": "goal"}}, "done"))
+    post(there, "jiro@example.jp")
+    assert reactions() == 1
+    wake(moving)
+    assert [(email, state) for email, state, _step, _reason in runs(moving)] == [
+        ("jiro@example.jp", RunState.CONVERTED)]

@@ -63,11 +63,11 @@ def test_an_api_user_is_held_per_host_until_any_host_changes_a_user(app: Flask, 
     assert len(asked) == 1  # read once, then held
     assert there.get("/api/lists", headers=basic("shop:a-wrong-token")).status_code == 403  # checked each time
     with app.app_context():
-        new_token = rotate_token(db.session.scalar(select(User).where(User.username == "shop")))
+        new_token = rotate_token(db.session.scalars(select(User).where(User.username == "shop")).one())
     assert there.get("/api/lists", headers=basic(pair)).status_code == 403  # the old token stops at once
     assert there.get("/api/lists", headers=basic(f"shop:{new_token}")).status_code == 200
     with app.app_context():
-        user = db.session.scalar(select(User).where(User.username == "shop"))
+        user = db.session.scalars(select(User).where(User.username == "shop")).one()
         update_user(user, role="viewer", enabled=False)
     assert there.get("/api/lists", headers=basic(f"shop:{new_token}")).status_code == 403
     with other.app_context():
