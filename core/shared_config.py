@@ -29,6 +29,7 @@ T = TypeVar("T")
 _EXTENSION = "kairan_shared_config"
 _SEEN = "kairan_config_version"  # on flask.g: the count this request or job read
 _CHANGED = "kairan_config_changed"  # on a session's info: it counted a change up
+_COUNT = select(SettingsVersion.version).where(SettingsVersion.id == 1)  # built once: every request runs it
 
 
 @dataclass
@@ -53,7 +54,7 @@ def check(app: Flask | None = None) -> None:
     """Read the count: run the hooks if it moved; the views then trust it until the request or job ends."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     try:
-        version = db.session.scalar(select(SettingsVersion.version).where(SettingsVersion.id == 1)) or 0
+        version = db.session.scalar(_COUNT) or 0
     except SQLAlchemyError as error:  # the database is down: go on with what is held (health pages say why)
         db.session.rollback()
         g.pop(_SEEN, None)
