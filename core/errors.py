@@ -7,6 +7,8 @@ own failures in its ``errors.py`` as subclasses of these kinds, so status and an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask_babel import gettext as _
 
 
@@ -26,6 +28,16 @@ class KairanError(Exception):
 
 class ValidationError(KairanError):
     """Input that cannot be accepted as given."""
+
+
+class FieldsRefusedError(ValidationError):
+    """Several inputs refused at once, each message by its field, so a form shows them all in one go (the first
+    is the error's message and field, which is what an API answer says)."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        first = next(iter(errors))
+        super().__init__(errors[first], field=first)
+        self.errors = dict(errors)
 
 
 class NotFoundError(KairanError):

@@ -24,7 +24,7 @@ from flask_wtf import FlaskForm
 from wtforms import Field
 
 from core.db import db
-from core.errors import KairanError
+from core.errors import FieldsRefusedError, KairanError
 
 
 @dataclass
@@ -58,11 +58,24 @@ def showing_refusal(form: FlaskForm | None = None, field: str | None = None, *,
     except KairanError as error:
         db.session.rollback()  # nothing half-saved; the page renders what was posted, not the session's objects
         attempt.error = error
-        target = _field(form, error.field) or _field(form, field)
-        if target is not None:
-            target.errors = [*target.errors, error.message]
-        elif flash_it:
-            flash(error.message, "error")
+        for name, message in _messages(error):
+            target = _field(form, name) or _field(form, field)
+            if target is not None:
+                target.errors = [*target.errors, message]
+            elif flash_it:
+                flash(message, "error")
+
+
+def problems(form: FlaskForm) -> list[tuple[str, str, str]]:
+    """A refused form's problems for its error summary (macros.html): (field id, label, message) in its order."""
+    return [(f.id, f.label.text, message) for f in form if f.errors and f.type != "CSRFTokenField"
+            for message in f.errors]
+
+
+def _messages(error: KairanError) -> list[tuple[str | None, str]]:
+    if isinstance(error, FieldsRefusedError):
+        return list(error.errors.items())
+    return [(error.field, error.message)]
 
 
 def _field(form: FlaskForm | None, name: str | None) -> Field | None:

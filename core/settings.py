@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from email.headerregistry import Address
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -120,6 +122,7 @@ class Editable:
     kind: Kind = Kind.TEXT
     choices: tuple[str, ...] = ()
     hint: Any = ""
+    empty_when_unset: bool = False  # the page shows it empty until set (a legal detail: the checklist asks for it)
 
 
 _EDITABLE: dict[str, Editable] = {}
@@ -281,6 +284,30 @@ def _line(env: Mapping[str, str], name: str, default: str = "") -> str:
     return raw
 
 
+def _contact(env: Mapping[str, str]) -> str:
+    """Read where readers reach the sender: a phone number, a URL or other line of text, but an email address
+    when it has an @ (a bad one in every footer the law asks for reaches no one)."""
+    raw = _line(env, "KAIRAN_CONTACT")
+    if "@" in unicodedata.normalize("NFKC", raw) and not raw.lower().startswith(("http://", "https://")):
+        try:
+            validate_email(unicodedata.normalize("NFKC", raw), check_deliverability=False)
+        except EmailNotValidError:
+            raise SettingsError(_("KAIRAN_CONTACT %(raw)r has an @ but is not an email address such as "
+                                  "info@example.jp.", raw=raw)) from None
+    return raw
+
+
+def _logo_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("KAIRAN_LOGO_URL")
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme != "https" or not parts.hostname:  # mail clients block or warn about images over http
+        raise SettingsError(_("KAIRAN_LOGO_URL %(raw)r must start with https://, as browsers and mail clients block or "
+                              "warn about images over http.", raw=raw))
+    return raw
+
+
 def _timezone(env: Mapping[str, str]) -> str:
     name = env.get("KAIRAN_TIMEZONE") or DEFAULT_TIMEZONE
     try:
@@ -344,14 +371,14 @@ def load_settings(env: Mapping[str, str] | None = None, stored: Mapping[str, str
         bounce_domain=(env.get("KAIRAN_BOUNCE_DOMAIN") or "").strip().lower() or None,
         company_name=company,
         timezone=_timezone(env),
-        logo_url=read_url(env, "KAIRAN_LOGO_URL", ("http", "https"), "") if env.get("KAIRAN_LOGO_URL") else None,
+        logo_url=_logo_url(env),
         test_subject_prefix=_test_subject_prefix(env),
         postal_address=_line(env, "KAIRAN_POSTAL_ADDRESS"),
         media_s3_url=read_url(env, "KAIRAN_MEDIA_S3_URL", ("http", "https"), "") if env.get("KAIRAN_MEDIA_S3_URL")
         else None,
         media_public_url=read_url(env, "KAIRAN_MEDIA_PUBLIC_URL", ("http", "https"), "").rstrip("/")
         if env.get("KAIRAN_MEDIA_PUBLIC_URL") else None,
-        contact=_line(env, "KAIRAN_CONTACT"),
+        contact=_contact(env),
         secret_key=secret_key,
         secret_key_file=secret_key_file,
         port=port,
@@ -374,13 +401,13 @@ def load_settings(env: Mapping[str, str] | None = None, stored: Mapping[str, str
 _LEGAL, _SENDER = _l("Sender (特定電子メール法)"), _l("Sending")
 declare_editable(
     Editable("KAIRAN_COMPANY_NAME", _l("Company name"), _LEGAL, lambda s: s.company_name,
-             hint=_l("Shown on public pages and in every campaign's footer.")),
+             hint=_l("Shown on public pages and in every campaign's footer."), empty_when_unset=True),
     Editable("KAIRAN_POSTAL_ADDRESS", _l("Postal address"), _LEGAL, lambda s: s.postal_address,
-             hint=_l("The law asks for it in every campaign's footer.")),
+             hint=_l("The law asks for it in every campaign's footer."), empty_when_unset=True),
     Editable("KAIRAN_CONTACT", _l("Contact"), _LEGAL, lambda s: s.contact,
-             hint=_l("Where readers reach you: an address, a URL or a phone number.")),
+             hint=_l("Where readers reach you: an address, a URL or a phone number."), empty_when_unset=True),
     Editable("KAIRAN_LOGO_URL", _l("Logo URL"), _LEGAL, lambda s: s.logo_url or "",
-             hint=_l("Shown on public pages (https://…).")),
+             hint=_l("Shown on public pages (https://…)."), empty_when_unset=True),
     Editable("KAIRAN_MAIL_FROM", _l("Default sender"), _SENDER, lambda s: s.mail_from,
              hint=_l("Kairan's own mail, and campaigns without a From of their own.")),
     Editable("KAIRAN_TIMEZONE", _l("Time zone"), _SENDER, lambda s: s.timezone,

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core import shared_config
 from core.db import db, utcnow
-from core.errors import ValidationError
+from core.errors import FieldsRefusedError
 from core.models import StoredSetting
 from core.settings import Editable, Settings, SettingsError, editable_settings, load_settings
 from core.signals import settings_changed
@@ -29,13 +29,8 @@ log = logging.getLogger(__name__)
 EXTENSION = "kairan_stored_settings"
 
 
-class SettingsRefusedError(ValidationError):
+class SettingsRefusedError(FieldsRefusedError):
     """Values that cannot be used: each bad one's message by its variable (the first is the error's message)."""
-
-    def __init__(self, errors: Mapping[str, str]) -> None:
-        first = next(iter(errors))
-        super().__init__(errors[first], field=first)
-        self.errors = dict(errors)
 
 
 @dataclass(frozen=True)
@@ -45,6 +40,17 @@ class Shown:
     setting: Editable
     value: str
     source: str  # "environment" (wins, read-only here), "stored" or "default"
+
+    @property
+    def field_value(self) -> str:
+        """What the page's field holds: empty for a legal detail not set yet (its default is the placeholder), so
+        the page agrees with the setup checklist, which asks for it."""
+        return "" if self.setting.empty_when_unset and self.source == "default" else self.value
+
+    @property
+    def placeholder(self) -> str:
+        """The default in force while the field is empty, if any."""
+        return self.value if self.field_value != self.value else ""
 
     @property
     def locked(self) -> bool:

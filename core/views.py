@@ -192,9 +192,10 @@ def settings() -> Any:
         # A checkbox left unticked is not posted; a setting the environment sets is not a field at all.
         typed = {row.setting.name: request.form.get(row.setting.name, "off" if row.setting.kind == Kind.FLAG else "")
                  for row in rows if not row.locked}
+        in_fields = {row.setting.name: row.field_value for row in rows}
         try:
             changes = stored_settings.save({name: value for name, value in typed.items()
-                                            if value.strip() != next(r.value for r in rows if r.setting.name == name)})
+                                            if value.strip() != in_fields[name]})
         except stored_settings.SettingsRefusedError as refused:
             db.session.rollback()
             errors = refused.errors

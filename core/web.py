@@ -15,6 +15,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from core import refusals
 from core.api import API_PATHS, is_api_request, load_user_from_request
 from core.auth import Permission, Role, has_permission
 from core.errors import FormExpiredError, KairanError, NotFoundError
@@ -121,7 +122,7 @@ class TokenAwareSessionInterface(SecureCookieSessionInterface):
 def init_app(app: Flask) -> None:
     """Attach login, CSRF, rate limits, the error answers and the template helpers."""
     app.session_interface = TokenAwareSessionInterface()
-    app.jinja_env.globals.update(can=can, role_label=role_label)
+    app.jinja_env.globals.update(can=can, role_label=role_label, form_problems=refusals.problems)
     app.jinja_env.filters["hide_password"] = hide_password
     login_manager.init_app(app)
     login_manager.session_protection = "strong"

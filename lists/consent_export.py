@@ -47,7 +47,7 @@ class ConsentFilters:
     encoding: str  # a key of EXPORT_ENCODINGS
 
 
-def _day(value: str | None, field: str) -> date | None:
+def _day(value: str | None, field: str, name: str) -> date | None:
     if value is None or not value.strip():
         return None
     text = value.strip()
@@ -56,18 +56,22 @@ def _day(value: str | None, field: str) -> date | None:
             return date.fromisoformat(text)
         except ValueError:  # 2026-02-30
             pass
-    raise ValidationError(_("%(field)s must be a date like 2026-04-01.", field=field), field=field)
+    raise ValidationError(_("%(field)s must be a date like 2026-04-01.", field=name), field=field)
 
 
-def read_filters(args: Mapping[str, Any]) -> ConsentFilters:
-    """Read the export's choices from a query string or form (list_id, from, to, encoding); each bad one named."""
+def read_filters(args: Mapping[str, Any], labels: Mapping[str, Any] | None = None) -> ConsentFilters:
+    """Read the export's choices from a query string or form (list_id, from, to, encoding); each bad one named,
+    by its label on the page when ``labels`` gives it (the API names its parameters)."""
     raw_list = (args.get("list_id") or "").strip()
     list_id = whole_number(raw_list, "list_id", maximum=ID_MAX) if raw_list else None
     if list_id is not None:
         get_list(list_id)  # an unknown list is said so, not exported as an empty file
-    start, end = _day(args.get("from"), "from"), _day(args.get("to"), "to")
+    start = _day(args.get("from"), "from", str(labels["from"]) if labels else "from")
+    end = _day(args.get("to"), "to", str(labels["to"]) if labels else "to")
     if start and end and start > end:
-        raise ValidationError(_("The first day (from) must not be after the last day (to)."), field="from")
+        raise ValidationError(_("%(first)s must not be after %(last)s.", first=labels["from"], last=labels["to"])
+                              if labels else _("The first day (from) must not be after the last day (to)."),
+                              field="from")
     encoding = args.get("encoding") or "utf-8"
     if encoding not in EXPORT_ENCODINGS:
         raise ValidationError(_("encoding must be utf-8 or cp932 (Shift_JIS for older Excel)."), field="encoding")

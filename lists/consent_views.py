@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, render_template, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from core.auth import Permission, require
@@ -17,12 +18,14 @@ from lists.models import MailingList
 from lists.settings import CONSENT
 
 bp = Blueprint("consent", __name__, url_prefix="/subscribers/consent")
+# The page names a refused day by its label, as the page shows it (the API names the parameter).
+PAGE_LABELS = {"from": _l("First day"), "to": _l("Last day")}
 api_bp = Blueprint("consent_api", __name__, url_prefix="/api/consent-records")
 
 
 def _page(status: int = 200, error: Any = None) -> Any:
     lists = db.session.execute(select(MailingList.id, MailingList.name).order_by(MailingList.name)).all()
-    return render_template("lists/consent.html", lists=lists, typed=request.args, error=error,
+    return render_template("lists/consent.html", lists=lists, typed=request.args, error=error, page_labels=PAGE_LABELS,
                            retention_days=CONSENT.current().retention_days), status
 
 
@@ -38,7 +41,7 @@ def index() -> Any:
 def export() -> Any:
     """Download the chosen consent records as CSV, or show the page again saying what was wrong."""
     with showing_refusal(flash_it=False) as attempt:
-        filters = read_filters(request.args)
+        filters = read_filters(request.args, PAGE_LABELS)
         return csv_download(consent_csv(filters, header_language()), "consent-records", filters.encoding)
     return _page(400, attempt.error)
 

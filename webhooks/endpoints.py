@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,6 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from core.db import db
+from core.errors import FieldsRefusedError, ValidationError
 from core.inputs import flag
 from webhooks.catalogue import EVENT_TYPES
 from webhooks.errors import EndpointNotFoundError, EndpointURLError, EventTypesError
@@ -74,20 +76,31 @@ def _description(value: Any) -> str:
     return text
 
 
+# Each field's check, in the form's order: every one runs before a refusal, so a form shows all its problems.
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "url": checked_url,
+    "description": _description,
+    "event_types": checked_types,
+    "enabled": lambda value: flag(value, "enabled", True),
+    "batch_high_volume": lambda value: flag(value, "batch_high_volume", False),
+}
+
+
 def _apply(endpoint: Endpoint, data: dict[str, Any], *, partial: bool) -> None:
-    if "url" in data or not partial:
-        endpoint.url = checked_url(data.get("url"))
-    if "event_types" in data or not partial:
-        endpoint.event_types = checked_types(data.get("event_types"))
-    if "description" in data or not partial:
-        endpoint.description = _description(data.get("description"))
-    if "enabled" in data or not partial:
-        enabled = flag(data.get("enabled"), "enabled", True)
-        if enabled and not endpoint.enabled:
-            endpoint.failing_since = endpoint.disabled_at = None  # switched on again: a fresh start
-        endpoint.enabled = enabled
-    if "batch_high_volume" in data or not partial:
-        endpoint.batch_high_volume = flag(data.get("batch_high_volume"), "batch_high_volume", False)
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, check in _CHECKS.items():
+        if name in data or not partial:
+            try:
+                values[name] = check(data.get(name))
+            except ValidationError as error:
+                errors[error.field or name] = error.message
+    if errors:
+        raise FieldsRefusedError(errors)
+    if values.get("enabled") and not endpoint.enabled:
+        endpoint.failing_since = endpoint.disabled_at = None  # switched on again: a fresh start
+    for name, value in values.items():
+        setattr(endpoint, name, value)
 
 
 def add_endpoint(data: dict[str, Any]) -> Endpoint:

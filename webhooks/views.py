@@ -26,7 +26,7 @@ class EndpointForm(FlaskForm):
     url = StringField(_l("URL"), render_kw={"placeholder": "https://shop.example.jp/kairan-hooks",
                                             "inputmode": "url", "autocomplete": "off"})
     description = StringField(_l("Description"))
-    event_types = StringField()  # only a place for the refusal's message: the checkboxes are drawn by hand
+    event_types = StringField(_l("Events to send"))  # for the refusal: the checkboxes are drawn by hand
     batch_high_volume = BooleanField(_l("Send opens and clicks in batches (up to 100 in one request)"))
     enabled = BooleanField(_l("Enabled"), default=True)
 

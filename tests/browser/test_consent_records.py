@@ -38,7 +38,7 @@ def test_an_admin_downloads_the_consent_records_of_a_list(browser: Any, live_ser
     page.fill("#from", "2026-12-31")
     page.fill("#to", "2026-01-01")
     page.get_by_role("button", name="CSVをダウンロード").click()
-    expect(page.locator("[data-error]")).to_have_text("開始日（from）は終了日（to）より後にできません。")
+    expect(page.locator("[data-error]")).to_have_text("開始日は終了日より後にできません。")  # named as labelled
     expect(page.locator("#list_id")).to_have_value(str(news_id))  # what was chosen is kept
     page.screenshot(path=str(screenshots / "consent-01-refused.png"), full_page=True)
     page.fill("#from", "")
@@ -53,4 +53,12 @@ def test_an_admin_downloads_the_consent_records_of_a_list(browser: Any, live_ser
     # Codes in Japanese words (the status, the method); the operator is the admin's user name, as they log in.
     assert [(row[1], row[2], row[3], row[4], row[8]) for row in rows[1:]] == [
         ("taro@example.jp", "お知らせ", "確認済み", "管理画面から", "admin")]
+    # The Lists page leads here too, and a list's page with that list chosen.
+    page.goto("/lists/")
+    page.get_by_role("link", name="同意の記録").click()
+    expect(page.locator("h1")).to_have_text("同意の記録")
+    page.goto("/lists/")
+    page.get_by_role("link", name="お知らせ").click()
+    page.get_by_role("link", name="このリストの同意の記録").click()
+    expect(page.locator("#list_id")).to_have_value(str(news_id))
     context.close()

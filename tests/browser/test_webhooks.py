@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import expect
 
-from tests.browser.helpers import log_in
+from tests.browser.helpers import log_in, screenshot
 from tests.helpers import run_jobs
 from tests.webhooks.receiver import Receiver
 
@@ -72,3 +72,29 @@ def test_add_an_endpoint_send_a_test_event_and_replay_it(app: Flask, page_ja: An
     page_ja.goto("/settings/webhooks/")
     expect(page_ja.locator("tr[data-endpoint] [data-state]")).to_have_text("稼働中")
     page_ja.screenshot(path=str(screenshots / "webhooks-03-list.png"), full_page=True)
+
+
+def test_a_refused_endpoint_says_every_problem_at_the_top_where_the_focus_goes(
+        app: Flask, page_ja: Any, users: dict[str, str], screenshots: Path) -> None:
+    log_in(page_ja, "admin")
+    page_ja.goto("/settings/webhooks/new")
+    page_ja.get_by_label("URL").fill("https://shop.example.jp/hooks")
+    page_ja.get_by_label("説明").fill("説明" * 101)  # too long, and no event ticked: both said at once
+    with page_ja.expect_response(lambda r: r.request.method == "POST") as answer:
+        page_ja.get_by_role("button", name="エンドポイントを追加").click()
+    assert answer.value.status == 400
+    summary = page_ja.locator("[data-error-summary]")
+    expect(summary).to_be_focused()
+    expect(summary.locator("h2")).to_have_text("エンドポイントは保存されていません")
+    expect(summary.get_by_role("link")).to_have_text(["説明：説明は 200 文字以内で入力してください。",
+                                                      "送信するイベント：イベントの種類を一つ以上選んでください。"])
+    box = summary.bounding_box()
+    assert box is not None and box["y"] + box["height"] < 800  # in the first screenful
+    expect(page_ja.locator(".has-error .error")).to_have_count(2)  # and each under its field
+    screenshot(page_ja, screenshots / "webhooks-04-refused.png")
+    summary.get_by_role("link", name="送信するイベント：イベントの種類を一つ以上選んでください。").click()
+    expect(page_ja.get_by_label("購読者の登録")).to_be_focused()  # the first event's box, to tick it
+    page_ja.keyboard.press("Space")
+    page_ja.get_by_label("説明").fill("在庫システム")
+    page_ja.get_by_role("button", name="エンドポイントを追加").click()
+    expect(page_ja.locator(".flash-success")).to_contain_text("エンドポイントを追加しました。")

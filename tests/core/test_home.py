@@ -131,6 +131,16 @@ def test_the_home_shows_subscribers_over_time_lists_campaigns_and_automations(
     today = utcnow().astimezone(ZoneInfo("Asia/Tokyo")).date()
     bars = dict(re.findall(r'<g data-day="([\d-]+)"><title>[\d-]+: ([^<]+)</title>', page))
     assert len(bars) == 30 and bars[today.isoformat()] == "+1 / −1"
+    # The legend says the bars are per day over 30 days and that the figures are recounted every minute.
+    first_day = (today - timedelta(days=29)).isoformat()
+    assert (f"per day over the last 30 days ({first_day} – {today.isoformat()}) · figures updated every minute"
+            in text_of(page))
+    with client.session_transaction() as session:
+        session["language"] = "ja"
+    assert (f"日ごとの人数・過去30日（{first_day}～{today.isoformat()}） · 1分ごとに更新"
+            in text_of(client.get("/").get_data(as_text=True)))
+    with client.session_transaction() as session:
+        session["language"] = "en"
     assert bars[(today - timedelta(days=3)).isoformat()] == "+1 / −0"
     sizes = re.findall(r'<tr data-list="(\d+)"><td><a [^>]+>([^<]+)</a></td><td class="num">(\d+)</td>', page)
     assert sizes == [(str(second), "セール", "2"), (str(first), "お知らせ", "1")]  # taro left お知らせ

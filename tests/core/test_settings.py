@@ -70,6 +70,11 @@ def test_external_services_turn_off_the_embedded_ones(tmp_path: Path) -> None:
         ("KAIRAN_ATTRIBUTION_DAYS", "0", "KAIRAN_ATTRIBUTION_DAYS must be a whole number"),
         ("KAIRAN_CURRENCY", "YEN", "KAIRAN_CURRENCY must be an ISO 4217 currency code"),
         ("KAIRAN_CONVERSION_PARAMETER", "maybe", "KAIRAN_CONVERSION_PARAMETER must be on or off"),
+        ("KAIRAN_CONTACT", "info@", "KAIRAN_CONTACT 'info@' has an @ but is not an email address such as"),
+        ("KAIRAN_CONTACT", "info@kairan", "KAIRAN_CONTACT 'info@kairan' has an @ but is not an email address"),
+        ("KAIRAN_LOGO_URL", "http://shop.example.jp/logo.png",
+         "KAIRAN_LOGO_URL 'http://shop.example.jp/logo.png' must start with https://"),
+        ("KAIRAN_LOGO_URL", "https:///logo.png", "KAIRAN_LOGO_URL 'https:///logo.png' must start with https://"),
     ],
 )
 def test_a_bad_value_is_named_in_one_sentence(tmp_path: Path, name: str, value: str, says: str) -> None:
@@ -188,3 +193,16 @@ def test_a_group_is_read_after_cores_settings_and_its_errors_stop_start_up(tmp_p
     for taken in ("pages", "sending", "port"):  # a group's name, another package's, a core setting's
         with pytest.raises(ValueError, match=f"named '{taken}' exists already"):
             SettingsGroup(taken, lambda env, core: None)
+
+
+@pytest.mark.parametrize("contact", ["06-1234-5678", "https://shop.example.jp/contact", "info@shop.example.jp",
+                                     "info＠shop.example.jp", "https://note.example/@kairan", "お問い合わせフォーム"])
+def test_a_contact_is_a_phone_number_a_url_or_text_and_with_an_at_a_valid_address(tmp_path: Path,
+                                                                                  contact: str) -> None:
+    assert load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_CONTACT": contact}).contact == contact
+
+
+def test_the_logo_is_an_https_address(tmp_path: Path) -> None:
+    logo = "https://shop.example.jp/logo.png"
+    assert load_settings({"KAIRAN_DATA_DIR": str(tmp_path), "KAIRAN_LOGO_URL": logo}).logo_url == logo
+    assert load_settings({"KAIRAN_DATA_DIR": str(tmp_path)}).logo_url is None

@@ -43,7 +43,10 @@ def save_in_browser(client: FlaskClient, **values: str) -> Any:
     assert 'id="settings-form"' in page
     shown = {name: value["value"] for name, value in
              ((row["name"], row) for row in client.get("/api/settings", headers=ADMIN).get_json()["data"])}
-    form = {name: value for name, value in shown.items() if value and name != "KAIRAN_TRACK_INDIVIDUALS"}
+    form = {name: value for name, value in shown.items() if name != "KAIRAN_TRACK_INDIVIDUALS"}
+    form.update({name: unescape(value) for name, value in re.findall(r'<input id="(\w+)" name="\1" value="([^"]*)"',
+                                                                     page)})  # a text field as the page fills it
+    form = {name: value for name, value in form.items() if value}
     if shown.get("KAIRAN_TRACK_INDIVIDUALS") == "on":
         form["KAIRAN_TRACK_INDIVIDUALS"] = "on"
     return submit(client, "/settings", **{**form, **values})
@@ -149,8 +152,10 @@ def test_a_running_worker_sends_with_the_default_sender_saved_after_it_started(
 
 
 BAD = {
-    "KAIRAN_LOGO_URL": ("ftp://logo.example/x.png",
-                        "KAIRAN_LOGO_URL 'ftp://logo.example/x.png' must be a URL starting with http:// or https://."),
+    "KAIRAN_LOGO_URL": ("http://logo.example/x.png",
+                        "KAIRAN_LOGO_URL 'http://logo.example/x.png' must start with https://, as browsers and mail "
+                        "clients block or warn about images over http."),
+    "KAIRAN_CONTACT": ("info@", "KAIRAN_CONTACT 'info@' has an @ but is not an email address such as info@example.jp."),
     "KAIRAN_MAIL_FROM": ("news", "KAIRAN_MAIL_FROM 'news' must be an address such as 'News <news@example.com>'."),
     "KAIRAN_TIMEZONE": ("Mars/Olympus", "KAIRAN_TIMEZONE 'Mars/Olympus' is not a time zone name such as Asia/Tokyo "
                                         "or UTC."),
@@ -195,6 +200,25 @@ def test_several_bad_values_each_get_their_message_and_nothing_is_saved(
         ("KAIRAN_SOFT_BOUNCES",
          "Soft bounces that suppress an address: KAIRAN_SOFT_BOUNCES must be a whole number of 1 or more, not 'x'.")]
     assert client.get("/api/settings", headers=admin).get_json()["data"][0]["value"] == "Kairan"
+
+
+def test_a_legal_detail_not_set_is_shown_empty_as_the_checklist_says_it_is_missing(
+        client: FlaskClient, users: dict[str, str], admin: dict[str, str]) -> None:
+    login(client, "admin")
+    with client.session_transaction() as session:
+        session["language"] = "ja"
+    assert "未設定：会社名, 住所, 連絡先" in client.get("/").get_data(as_text=True)
+    page = client.get("/settings").get_data(as_text=True)
+    fields = dict(re.findall(r'<input id="(\w+)" name="\1" value="([^"]*)"', page))
+    assert fields["KAIRAN_COMPANY_NAME"] == "" and 'placeholder="Kairan"' in page  # the default, as a hint
+    assert fields["KAIRAN_POSTAL_ADDRESS"] == fields["KAIRAN_CONTACT"] == fields["KAIRAN_LOGO_URL"] == ""
+    assert 'value="Kairan &lt;kairan@127.0.0.1&gt;"' in page  # a default not asked for by the law is shown
+    # Saving the page as it is stores nothing; a company name typed in is saved and shown.
+    assert save_in_browser(client).status_code == 302
+    assert client.get("/api/settings", headers=admin).get_json()["data"][0]["source"] == "default"
+    save_in_browser(client, KAIRAN_COMPANY_NAME="回覧商事")
+    assert 'value="回覧商事"' in client.get("/settings").get_data(as_text=True)
+    assert "未設定：住所, 連絡先" in client.get("/").get_data(as_text=True)
 
 
 def test_refused_in_japanese(client: FlaskClient, users: dict[str, str]) -> None:

@@ -98,11 +98,12 @@ def test_by_list_and_day_in_cp932_with_japanese_headers(api: FlaskClient, lists:
 
 
 @pytest.mark.parametrize(("query", "field", "english", "japanese"), [
+    # The API names its parameters; the page names the fields as it labels them.
     ("from=2026-02-30", "from", "from must be a date like 2026-04-01.",
-     "fromは2026-04-01のような日付で指定してください。"),
-    ("to=yesterday", "to", "to must be a date like 2026-04-01.", "toは2026-04-01のような日付で指定してください。"),
+     "開始日は2026-04-01のような日付で指定してください。"),
+    ("to=yesterday", "to", "to must be a date like 2026-04-01.", "終了日は2026-04-01のような日付で指定してください。"),
     ("from=2026-04-02&to=2026-04-01", "from", "The first day (from) must not be after the last day (to).",
-     "開始日（from）は終了日（to）より後にできません。"),
+     "開始日は終了日より後にできません。"),
     ("list_id=99999", None, "List not found.", "リストが見つかりません。"),
     ("list_id=abc", "list_id", None, None),
     ("encoding=latin-1", "encoding", "encoding must be utf-8 or cp932 (Shift_JIS for older Excel).",
@@ -141,6 +142,23 @@ def test_the_admin_page_downloads_and_others_may_not(app: Flask, lists: dict[str
     editor = app.test_client()
     login(editor, "editor")
     assert editor.get("/subscribers/consent/export.csv").status_code == 403
+
+
+def test_the_lists_pages_lead_to_the_export_with_the_list_chosen(app: Flask, lists: dict[str, Any],
+                                                                  users: dict[str, str]) -> None:
+    admin = app.test_client()
+    login(admin, "admin", **{"Accept-Language": "ja"})
+    index = admin.get("/lists/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert '<a class="button" href="/subscribers/consent">同意の記録</a>' in index
+    detail = admin.get(f"/lists/{lists['shop']}", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    link = f'<a href="/subscribers/consent?list_id={lists["shop"]}">このリストの同意の記録 →</a>'
+    assert link in detail
+    export = admin.get(f"/subscribers/consent?list_id={lists['shop']}").get_data(as_text=True)
+    assert f'<option value="{lists["shop"]}" selected>店舗</option>' in export
+    editor = app.test_client()  # no export for them: no link either
+    login(editor, "editor")
+    assert "/subscribers/consent" not in editor.get("/lists/").get_data(as_text=True)
+    assert "/subscribers/consent" not in editor.get(f"/lists/{lists['shop']}").get_data(as_text=True)
 
 
 def test_a_retention_shorter_than_a_month_is_refused(settings_env: dict[str, str]) -> None:

@@ -3,6 +3,9 @@ event and the log; bad input refused with its reason in the caller's language; a
 
 from __future__ import annotations
 
+import re
+from html import unescape
+
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -103,3 +106,24 @@ def test_the_form_keeps_what_was_typed_under_its_refusal(app: Flask, client: Fla
     assert added.status_code == 302 and "show=secret" in added.headers["Location"]
     assert "whsec_" in client.get(added.headers["Location"]).get_data(as_text=True)
     assert "whsec_" not in client.get(added.headers["Location"].split("?")[0]).get_data(as_text=True)
+
+
+def test_the_form_names_every_refused_field_at_once_in_a_summary_at_the_top(
+        app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    login(client, "admin")
+    page = submit(client, "/settings/webhooks/new", url="ftp://shop.example.jp/", description="x" * 201, enabled="y")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400
+    # One summary above the form names every refused field, in the page's order, and links to it.
+    summary = html[html.index("data-error-summary"):html.index('<form class="card form-card"')]
+    links = re.findall(r'<a href="#(\w+)" data-field="\1">([^<]+)</a>', summary)
+    assert [(name, unescape(text)) for name, text in links] == [
+        ("url", "URL: The URL must start with http:// or https://."),
+        ("description", "Description: A description has at most 200 characters."),
+        ("event_types", "Events to send: Choose at least one event type.")]
+    assert 'id="event_types"' in html  # the first checkbox, where the summary's link puts the focus
+    assert html.count('<p class="error">') == 3  # and each under its own field
+    # The API still answers one message, the first.
+    admin = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
+    answer = client.post("/api/webhooks", headers=admin, json={"url": "", "event_types": [], "description": 5})
+    assert answer.get_json() == {"message": "Enter the URL to send the events to."}

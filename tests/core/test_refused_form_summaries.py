@@ -1,0 +1,60 @@
+"""Forms whose fields sit far down their page (a relay's, a list's, a user's) say a refusal at the top too: the
+error summary that takes the focus (macros.html, kairan.js), each problem linking to its field."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.helpers import api_user, login, submit
+
+
+def summary_of(html: str) -> tuple[str, list[tuple[str, str]]]:
+    """The summary's title and its (field id, problem) links."""
+    summary = html[html.index("data-error-summary"):]
+    summary = summary[:summary.index("</div>\n</div>")]
+    title = re.search(r'<h2 id="error-summary-title">([^<]+)</h2>', summary)
+    assert title is not None
+    return unescape(title.group(1)), [(field, unescape(text)) for field, text in
+                                      re.findall(r'<a href="#([\w-]+)" data-field="\1">([^<]+)</a>', summary)]
+
+
+@pytest.mark.parametrize(("page", "action", "data", "title", "problem"), [
+    ("/settings/relays/new", None, {"name": "SES", "host": "smtp.example.jp", "port": "587", "security": "starttls",
+                                    "max_connections": "4", "weight": "1", "rate_per_second": "fast"},
+     "The relay was not saved", "rate_per_second"),
+    ("/lists/", None, {"name": "", "type": "private", "optin": "single"}, "The list was not created", "name"),
+    ("/users/", None, {"user-username": "hana", "user-password": "short", "user-role": "editor",
+      "user-language": ""},
+     "The user was not added", "user-password"),
+    ("/users/", "/users/tokens", {"token-username": "", "token-role": "viewer"}, "The API user was not created",
+     "token-username"),
+])
+def test_a_refused_form_is_summed_up_at_the_top(client: FlaskClient, users: dict[str, str], page: str,
+                                                action: str | None, data: dict[str, Any], title: str,
+                                                problem: str) -> None:
+    login(client, "admin")
+    refused = submit(client, page, action, **data)
+    assert refused.status_code == 400
+    html = refused.get_data(as_text=True)
+    shown_title, links = summary_of(html)
+    assert shown_title == title and [field for field, _text in links] == [problem]
+    assert html.index("data-error-summary") < html.index(f'id="{problem}"')  # above the field, which has the id
+    assert html.count("data-error-summary") == 1  # one summary, for the form that was refused
+
+
+def test_a_list_refused_on_its_page_is_summed_up_at_the_top(app: Flask, client: FlaskClient,
+                                                            users: dict[str, str]) -> None:
+    admin = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
+    made = client.post("/api/lists", headers=admin, json={"name": "週刊"}).get_json()["data"]
+    login(client, "admin")
+    refused = submit(client, f"/lists/{made['id']}", name="", type="private", optin="single")
+    assert refused.status_code == 400
+    title, links = summary_of(refused.get_data(as_text=True))
+    assert title == "The list was not saved" and [field for field, _text in links] == ["name"]
+    assert "<h1>週刊</h1>" in refused.get_data(as_text=True)
