@@ -124,9 +124,9 @@ def test_survey_blocks_go_where_the_editor_is_working_and_sit_in_their_group(
     canvas.locator("div").filter(has_text="こちらに本文を書いてください").last.click()
     add_block(page, "NPS（0〜10）")
     assert _top_level(page) == ["div", "nps", "h1"]
-    # Editing the NPS question selects its cell: the next survey still goes after the NPS, not into its cell.
+    # A click on the NPS question selects the whole NPS: the next survey goes after it, not into its cell.
     canvas.get_by_text("当店を友人や同僚にすすめる可能性はどのくらいありますか？").click()
-    page.wait_for_function("() => kairanEditor.getSelected()?.get('tagName') === 'td'")
+    page.wait_for_function("() => kairanEditor.getSelected()?.getAttributes()['data-survey'] === 'nps'")
     add_block(page, "はい/いいえ")
     assert _top_level(page) == ["div", "nps", "yes_no", "h1"]
     expect(canvas.locator("[data-survey] [data-survey]")).to_have_count(0)
@@ -167,4 +167,79 @@ def test_the_preview_warns_of_a_survey_asked_twice_and_lines_up_its_buttons(
     assert abs(send["y"] - delete["y"]) < 1 and abs(send["height"] - delete["height"]) < 1, (send, delete)
     screenshot(page, screenshots / "surveys-07-preview-twice.png")
     page.locator("#checks").screenshot(path=str(screenshots / "surveys-08-checks.png"))
+    context.close()
+
+
+def _selected(page: Any) -> str | None:
+    """The selected component: a survey by its question, others by their tag."""
+    return page.evaluate("(c => c && (c.getAttributes()['data-survey'] || c.get('tagName')))"
+                         "(kairanEditor.getSelected())")
+
+
+def test_a_survey_is_one_block_selected_and_removed_whole(
+        browser: Any, live_server: str, app: Any, users: dict[str, str], screenshots: Path) -> None:
+    """A click anywhere in a survey (question, answer button, end label) selects the whole survey, badged アンケート;
+    its parts cannot be removed, moved or copied alone; the trash removes the whole survey; a survey cannot be
+    dropped into a coloured cell (a banner), only into the message or a plain column."""
+    context = ja_context(browser, live_server, width=1400)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, "admin")
+    page.goto("/campaigns/new")
+    canvas = page.frame_locator(".gjs-frame")
+    expect(page.locator(".gjs-block[title='NPS（0〜10）']")).to_be_attached()
+    add_block(page, "NPS（0〜10）")
+    survey = canvas.locator("table[data-survey='nps']")
+    for part in (canvas.get_by_text("当店を友人や同僚にすすめる可能性はどのくらいありますか？"),
+                 survey.get_by_role("link", name="3", exact=True), canvas.get_by_text("すすめない", exact=True),
+                 survey.locator("td").last):
+        page.evaluate("kairanEditor.select(null) && null")
+        part.click()
+        assert _selected(page) == "nps"
+    expect(page.locator(".gjs-badge[data-badge]")).to_have_text("アンケート")
+    assert page.evaluate("""kairanEditor.getWrapper().find('table[data-survey] *').every(part =>
+        !part.get('selectable') && !part.get('removable') && !part.get('draggable') && !part.get('copyable'))""")
+    screenshot(page, screenshots / "surveys-09-selected-whole.png")
+
+    # Drops: into the message or a plain column, never into a coloured cell.
+    add_block(page, "1列")
+    can_drop = """(background) => {
+        const cell = kairanEditor.getWrapper().find('td').filter(td => !td.closest('table[data-survey]')).pop();
+        cell.addStyle({'background-color': background});
+        const nps = kairanEditor.getWrapper().find('table[data-survey]')[0];
+        return [kairanEditor.Components.canMove(kairanEditor.getWrapper(), nps).result,
+                kairanEditor.Components.canMove(cell, nps).result];
+    }"""
+    assert page.evaluate(can_drop, "") == [True, True]
+    assert page.evaluate(can_drop, "#b5142b") == [True, False]
+    # A survey block clicked while the coloured cell is selected goes after its block, not into the cell.
+    page.evaluate("""kairanEditor.select(kairanEditor.getWrapper().find('td')
+        .filter(td => !td.closest('table[data-survey]')).pop()) && null""")
+    add_block(page, "はい/いいえ")
+    assert page.evaluate("kairanEditor.getWrapper().find('td table[data-survey]').length") == 0
+    assert _top_level(page)[-1] == "yes_no"
+
+    # A project saved before surveys were one block (the survey a plain table, its parts free) loads as one block.
+    page.evaluate("""() => {
+        const project = kairanEditor.getProjectData();
+        const free = part => { ['selectable', 'removable', 'draggable', 'copyable', 'hoverable', 'layerable',
+            'badgable', 'highlightable', 'editable', 'droppable'].forEach(prop => delete part[prop]);
+            (part.components || []).forEach(free); };
+        const walk = c => { if ((c.attributes || {})['data-survey']) { c.type = 'table'; delete c.name;
+            (c.components || []).forEach(free); } (c.components || []).forEach(walk); };
+        project.pages.forEach(p => p.frames.forEach(f => walk(f.component)));
+        kairanEditor.loadProjectData(project);
+    }""")
+    assert page.evaluate("kairanEditor.getWrapper().find('table[data-survey]')[0].get('type')") == "table"
+    canvas.get_by_text("当店を友人や同僚にすすめる可能性はどのくらいありますか？").click()
+    assert _selected(page) == "nps"
+
+    # The trash, with a part clicked, removes the whole survey: no answer buttons are left behind.
+    survey.get_by_role("link", name="7", exact=True).click()
+    assert _selected(page) == "nps"
+    page.locator(".gjs-toolbar .gjs-toolbar-item").last.click()
+    expect(canvas.locator("table[data-survey='nps']")).to_have_count(0)
+    assert "/survey/nps/" not in page.evaluate("kairanEditor.getHtml()")
+    assert errors == [], errors
     context.close()
