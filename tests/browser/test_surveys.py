@@ -86,6 +86,15 @@ def test_a_survey_in_a_campaign_answered_and_reported(browser: Any, live_server:
     expect(section.locator("[data-score]")).to_have_text("NPS +0")
     expect(section).to_contain_text("2件の回答")
     expect(section).to_contain_text("スタッフの方がとても親切でした")
+    # The distribution: the share column headed on the page; each bar half full (one of two answers), the
+    # detractor's (5) red and the promoter's (9) green.
+    expect(section.get_by_role("columnheader", name="割合")).to_be_visible()
+    bars = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll("[data-question='nps'] tbody tr")]
+        .map(row => { const bar = row.querySelector('.meter > span');
+            return [row.dataset.answer, [Math.round(100 * bar.offsetWidth / bar.parentElement.offsetWidth),
+                                         getComputedStyle(bar).backgroundColor]]; }))""")
+    assert bars["5 / 10"] == [50, "rgb(185, 28, 28)"] and bars["9 / 10"] == [50, "rgb(21, 128, 61)"], bars
+    assert bars["0 / 10"][0] == 0
     screenshot(page, screenshots / "surveys-04-report.png")
     assert errors == [], errors
     reader.close()
