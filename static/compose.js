@@ -67,18 +67,56 @@
 
   // Where a clicked block goes: into the selected column (a cell the editor made for content), else just after
   // the block the selection is in (at the level of the message or of its column), else at the end. A survey's
-  // cells hold its question and answers, not other blocks: clicking its question to edit it must not make the
-  // next block land inside it.
+  // cells hold its question and answers, not other blocks; a survey is not put into a coloured cell either.
   function isColumn(component) {
     if (component.get("tagName") !== "td") return false;
     for (var up = component; up; up = up.parent()) if (up.getAttributes()["data-survey"]) return false;
     return true;
   }
+  // A survey goes into the message itself or into a plain column, never into a coloured cell (a banner, a coupon):
+  // a drop near a banner lands beside it, where the editor aims, not inside another block.
+  function isColoured(cell) {
+    var style = cell.getStyle();
+    return Boolean(cell.getAttributes().bgcolor || style["background-color"] || style.background);
+  }
+  function takesSurvey(target) {
+    return target.is("wrapper") || (isColumn(target) && !isColoured(target));
+  }
+
+  // A survey is one block: a click anywhere in it (question, buttons, labels, cells) selects the whole survey, and
+  // its parts cannot be removed, moved or copied alone (the question removed alone left answers without it).
+  var surveyPart = { selectable: false, hoverable: false, highlightable: false, removable: false, draggable: false,
+    droppable: false, copyable: false, badgable: false, layerable: false, editable: false };
+  function holdTogether(survey) {
+    survey.components().forEach(function lock(part) { part.set(surveyPart); part.components().forEach(lock); });
+  }
+  function surveyType(editor) {
+    editor.DomComponents.addType("kairan-survey", {
+      extend: "table",
+      isComponent: function (el) { return el.tagName === "TABLE" && el.hasAttribute("data-survey"); },
+      model: {
+        defaults: { name: labels.survey_category, droppable: false,
+          draggable: function (survey, target) { return takesSurvey(target); } },
+        init: function () { holdTogether(this); },
+      },
+    });
+    // Projects saved before this type kept their surveys as plain tables: held together when they are loaded.
+    editor.on("load project:loaded", function () {
+      editor.getWrapper().find("table[data-survey]").forEach(function (survey) {
+        if (survey.get("type") === "kairan-survey") return;
+        survey.set({ name: labels.survey_category, droppable: false,
+          draggable: function (dragged, target) { return takesSurvey(target); } });
+        holdTogether(survey);
+      });
+    });
+  }
+
   function appendToSelection(block, editor) {
     var wrapper = editor.getWrapper();
     var selected = editor.getSelected();
     var added;
-    if (selected && isColumn(selected)) {
+    var surveyBlock = block.getId().indexOf("kairan-survey") === 0;
+    if (selected && isColumn(selected) && (!surveyBlock || takesSurvey(selected))) {
       added = selected.append(block.get("content"))[0]; // the column stays chosen for the next block
     } else {
       var around = selected && selected !== wrapper ? selected : null;
@@ -115,7 +153,7 @@
     // The canvas reads like the mail: the layouts' fonts and size, not the browser's serif default.
     canvasCss: "body { font-family: -apple-system, 'Helvetica Neue', Arial, 'Hiragino Sans', Meiryo, sans-serif; " +
       "font-size: 16px; line-height: 1.7; color: #222222; } img { max-width: 100%; height: auto; }",
-    plugins: ["grapesjs-preset-newsletter"],
+    plugins: ["grapesjs-preset-newsletter", surveyType],
     // Styles stay a click away: opening them on every selection would hide the blocks being picked.
     pluginsOpts: { "grapesjs-preset-newsletter": { inlineCss: true, showStylesOnChange: false, block: presetBlock } },
     projectData: project || undefined,

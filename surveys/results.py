@@ -31,13 +31,28 @@ class Comment:
 
 
 @dataclass(frozen=True)
+class Bar:
+    """One answer in the distribution: how many gave it, their share of all the question's answers, its tone."""
+
+    label: str
+    count: int
+    share: float  # 0…1 of everyone who answered the question: the bar's length
+    tone: str  # NPS's group (detractor, passive, promoter) for its colour, else ""
+
+
+def nps_tone(score: int) -> str:
+    """The NPS group an answer falls in: detractors 0–6, passives 7–8, promoters 9–10."""
+    return "detractor" if score <= 6 else "passive" if score <= 8 else "promoter"
+
+
+@dataclass(frozen=True)
 class QuestionResult:
     """One question's answers in a campaign."""
 
     question: Question
     answers: int
     score: float  # NPS −100…100, satisfaction's average, or the share of yes (0…1)
-    distribution: list[tuple[str, int]]  # (answer as read, how many), every possible answer in order
+    distribution: list[Bar]  # every possible answer in order
     comments: list[Comment]
 
 
@@ -75,9 +90,11 @@ def campaign_results(campaign_id: int) -> list[QuestionResult]:
             .where(SurveyAnswer.campaign_id == campaign_id, SurveyAnswer.question == name, SurveyAnswer.comment != "")
             .order_by(SurveyAnswer.answered_at.desc()).limit(COMMENTS_SHOWN))
         scores = sorted(set(asked.answers.values()), reverse=name != NPS)
+        total = sum(counts[name].values())
         results.append(QuestionResult(
-            asked, sum(counts[name].values()), score_of(asked, counts[name]),
-            [(asked.label(score), counts[name].get(score, 0)) for score in scores],
+            asked, total, score_of(asked, counts[name]),
+            [Bar(asked.label(score), counts[name].get(score, 0), counts[name].get(score, 0) / total,
+                 nps_tone(score) if name == NPS else "") for score in scores],
             [Comment(asked.label(score), text, at) for score, text, at in comments]))
     return results
 

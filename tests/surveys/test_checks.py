@@ -34,3 +34,30 @@ def test_a_survey_question_asked_twice_is_warned_of(app: Flask, client: FlaskCli
     assert ("アンケートの質問「当店を友人や同僚にすすめる可能性はどのくらいありますか？」"
             "がこのメッセージに2回あります。") in japanese
     assert "The survey question" not in _checks(client, once["id"], "en")
+
+
+def _survey(base: str, question: str, answers: list[str], wording: str) -> str:
+    """A survey block as the editor writes it: the question's row, then the answers' row."""
+    cells = "".join(f'<td><a href="{base}/survey/{question}/{a}">{a}</a></td>' for a in answers)
+    asked = f"<tr><td>{wording}</td></tr>" if wording else ""
+    return (f'<table data-survey="{question}">{asked}<tr><td><table><tr>{cells}</tr></table></td></tr>'
+            '<tr><td>すすめない</td><td>ぜひすすめたい</td></tr></table>')
+
+
+def test_a_survey_block_left_without_its_question_is_warned_of(app: Flask, client: FlaskClient,
+                                                                 users: dict[str, str]) -> None:
+    base = app.config["KAIRAN"].base_url
+    headers = {"Authorization": f"token {api_user(app, 'editor', 'writer')}"}
+    nps = [str(n) for n in range(11)]
+    broken = create(client, headers, body="<p>ご意見をお聞かせください</p>" + _survey(base, "nps", nps, "")
+                    + _survey(base, "yes_no", ["yes", "no"], "お役に立ちましたか？"))
+    whole = create(client, headers, body=_survey(base, "nps", nps, "当店をすすめますか？")
+                   + _block(base, "yes_no", ["yes", "no"]))  # links written by hand, no block: not a broken one
+    login(client, "editor")
+    english = _checks(client, broken["id"], "en")
+    assert english.count("A survey block has its answer buttons but no question above them") == 1
+    assert "(“How likely are you to recommend us to a friend or colleague?” was deleted)" in english
+    japanese = _checks(client, broken["id"], "ja")
+    assert ("アンケートのブロックに回答ボタンはありますが、"
+            "その上の質問（「当店を友人や同僚にすすめる可能性はどのくらいありますか？」）がありません。") in japanese
+    assert "no question above them" not in _checks(client, whole["id"], "en")
