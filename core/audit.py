@@ -395,6 +395,13 @@ def field_title(kind: str | None, name: str) -> str:
     return str(title) if title is not None else name
 
 
+def in_field_order(kind: str | None, names: Iterable[str]) -> list[str]:
+    """Fields in the order their package titled them (a form's order: a window's start before its end), others
+    after them as they came."""
+    order = {name: place for place, name in enumerate(_FIELDS.get(kind or "", {}))}
+    return sorted(names, key=lambda name: order.get(name, len(order)))
+
+
 def opaque_fields(kind: str | None) -> frozenset[str]:
     """The fields of a kind that entries only tell as set or not (bodies), whatever the value was."""
     return frozenset().union(*(spec.opaque for spec in _TRACKED.values() if spec.kind == kind))

@@ -173,7 +173,8 @@ def changes(entry: audit.AuditEntry, names: Names | None = None) -> list[Change]
     changed says "changed": its values before and after read the same."""
     before, after = entry.before, entry.after
     opaque = audit.opaque_fields(entry.target_type)
-    fields = [*(before or {}), *(name for name in after or {} if name not in (before or {}))]
+    fields = audit.in_field_order(entry.target_type, [*(before or {}),
+                                                      *(name for name in after or {} if name not in (before or {}))])
     result = []
     for name in fields:
         old, new = (before or {}).get(name), (after or {}).get(name)
