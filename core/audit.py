@@ -344,7 +344,12 @@ def name_fields(kind: str, titles: Mapping[str, Any] | Callable[[], Mapping[str,
 
 def _reader(labels: Mapping[str, Any] | Callable[[Any], Any]) -> Callable[[Any], str]:
     if callable(labels):
-        return lambda value: str(labels(value))
+        def read(value: Any) -> str:
+            try:
+                return str(labels(value))
+            except (KeyError, ValueError):  # a value the labels no longer know (an old entry): as it was kept
+                return str(value)
+        return read
     return lambda value: str(labels.get(str(getattr(value, "value", value)), value))
 
 
@@ -621,7 +626,13 @@ def init_app(app: Flask) -> None:
     name_actions("audit", {"exported": _l("Audit log downloaded")})
     name_fields("audit", {"actor": _l("Who"), "action": _l("Action"), "object": _l("Object"),
                           "object_id": _l("Object id"), "from": _l("From day"), "to": _l("To day"),
-                          "encoding": _l("Encoding"), "format": _l("Format")}, values={"encoding": ENCODING_NAMES})
+                          "encoding": _l("Encoding"), "format": _l("Format")},
+                values={"encoding": ENCODING_NAMES, "object": _KINDS, "action": _filtered_action})
+
+
+def _filtered_action(value: Any) -> str:
+    """The action filter a download was narrowed by: an action in words, or an object's kind (all its actions)."""
+    return action_title(value) if "." in str(value) else str(_KINDS.get(value, value))
 
 
 def _settings_changed(_sender: Any, changes: Mapping[str, tuple[Any, Any]], **_extra: Any) -> None:

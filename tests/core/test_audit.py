@@ -370,6 +370,18 @@ def test_actors_and_values_in_words() -> None:
     assert audit_views.actor_label("anonymous", "user", 4) == "anonymous"  # a person who took that name
 
 
+def test_a_value_its_labels_no_longer_know_reads_as_kept(app: Flask) -> None:
+    with app.test_request_context():
+        assert audit_views.told("user", "role", "admin", {}) == "Admin"
+        assert audit_views.told("user", "role", "superuser", {}) == "superuser"  # an old role: no error page
+        assert audit_views.told("list", "type", "secret", {}) == "secret"
+        # A download's filters, as the filters read on the page.
+        assert audit_views.told("audit", "action", "campaign.running", {}) == "Campaign started sending"
+        assert audit_views.told("audit", "action", "campaign", {}) == "Campaign"
+        assert audit_views.told("audit", "object", "list", {}) == "List"
+        assert audit_views.told("audit", "encoding", "utf-8", {}) == "UTF-8"
+
+
 def test_failed_api_logins_are_recorded_once_per_address_username_and_window(app: Flask, moving: Flask) -> None:
     good = basic(api_user(moving, "editor", "shop"))
     wrong = basic("shop:not-the-token")
