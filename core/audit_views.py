@@ -85,9 +85,8 @@ def filters_from_request() -> audit.Filters:
     since, until = _day_or_moment("from", end=False), _day_or_moment("to", end=True)
     if since and until and since >= until:
         # Named as the page's filters are labelled: the reader sees those, not the query's parameters.
-        raise ValidationError(_('"%(start)s" must not be later than "%(end)s".', start=_("From day"),
-                                end=_("To day")),
-                              field="from")
+        message = _('"%(start)s" must not be later than "%(end)s".', start=_("From day"), end=_("To day"))
+        raise ValidationError(message, field="from")
     return audit.Filters(actor=_text("actor"), action=action, target_type=kind, target_id=_text("object_id"),
                          since=since, until=until)
 
@@ -130,7 +129,9 @@ Names = dict[tuple[type, Any], str]  # rows' names by their model and id, read o
 
 
 def _ids(value: Any) -> list[Any]:
-    return [item for item in (value if isinstance(value, list) else [value]) if isinstance(item, (int, str))]
+    """The ids a field holds (one or a list); anything else is shown as kept, never sent to the database."""
+    return [item for item in (value if isinstance(value, list) else [value])
+            if isinstance(item, int) and not isinstance(item, bool) and 0 < item <= INT64_MAX]
 
 
 def names_for(entries: Iterable[audit.AuditEntry]) -> Names:
@@ -154,7 +155,8 @@ def told(kind: str | None, name: str, value: Any, names: Names) -> str:
     """A field's value in words: a row's name for its id (#id when gone), a label where the package gave one."""
     ref = audit.reference(kind, name)
     if ref is not None and value not in (None, "", []):
-        return ", ".join(names.get((ref.model, item), f"#{item}") for item in _ids(value))
+        items = value if isinstance(value, list) else [value]
+        return ", ".join(names.get((ref.model, item), f"#{item}") for item in items)
     reader = audit.value_reader(kind, name)
     if reader is not None and value is not None and value != "" and not isinstance(value, bool):
         return ", ".join(reader(item) for item in value) if isinstance(value, list) else reader(value)

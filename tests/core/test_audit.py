@@ -375,6 +375,10 @@ def test_a_value_its_labels_no_longer_know_reads_as_kept(app: Flask) -> None:
         assert audit_views.told("user", "role", "admin", {}) == "Admin"
         assert audit_views.told("user", "role", "superuser", {}) == "superuser"  # an old role: no error page
         assert audit_views.told("list", "type", "secret", {}) == "secret"
+        # An id field holding no id is shown as kept, and asks the database nothing it would refuse.
+        assert audit_views.names_for([AuditEntry(target_type="campaign", before=None,
+                                                 after={"template_id": "x", "lists": [2**70, True]})]) == {}
+        assert audit_views.told("campaign", "template_id", "x", {}) == "#x"
         # A download's filters, as the filters read on the page.
         assert audit_views.told("audit", "action", "campaign.running", {}) == "Campaign started sending"
         assert audit_views.told("audit", "action", "campaign", {}) == "Campaign"
