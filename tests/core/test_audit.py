@@ -522,8 +522,8 @@ def test_the_page_download_reads_as_the_page_and_the_api_csv_stays_for_machines(
 
 @pytest.mark.unmigrated
 def test_commands_say_there_is_no_database_rather_than_a_traceback(app: Flask, database_url: str) -> None:
-    for args in (["audit", "verify"], ["users", "two-factor-off", "admin"], ["tokens", "create", "shop", "--role",
-                                                                              "editor"]):
+    for args in (["audit", "verify"], ["users", "two-factor-off", "admin"],
+                 ["tokens", "create", "shop", "--role", "editor"], ["tracking", "reclassify"]):
         result = app.test_cli_runner().invoke(args=args)
         assert result.exit_code == 1 and "There is no migrated Kairan database at " in result.output, result.output
         assert "Traceback" not in result.output and "audit_head" not in result.output
