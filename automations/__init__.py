@@ -39,7 +39,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(event_api.bp)
     limiter.exempt(event_api.bp)  # no limit applies to it, and a shop posts every event: no rate-limit lookups
     app.extensions[event_api.EVENTS_GROUP] = grouped_api_store()
-    from automations.views import init_views
+    from automations.views import STATUS_LABELS, init_views
 
     init_views(app)  # the pages, and the runs on a subscriber's page
     register_schema(app, "EventInput", event_api.EVENT_INPUT)
@@ -58,7 +58,9 @@ def init_app(app: Flask) -> None:
     init_event_imports(app)
     audit.track(Automation, "automation", "name", {"name": _l("Name"), "status": _l("Status"), "draft": _l("Draft"),
                                                    "version_id": _l("Version")}, opaque=("draft",),
-                title=_l("Automation"))
+                title=_l("Automation"), values={"status": STATUS_LABELS, "version_id": "#{}".format},
+                actions={"active": _l("Automation turned on"), "paused": _l("Automation paused"),
+                         "archived": _l("Automation archived")})
     lists_deleting.connect(guards.refuse_used_lists)
     segment_deleting.connect(guards.refuse_used_segment)
     run_message_failed.connect(guards.fail_run)

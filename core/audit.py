@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import orjson
 from flask import Flask, g, has_request_context, request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from rq import get_current_job
 from sqlalchemy import (
@@ -46,6 +47,8 @@ from core.settings import editable_settings
 MASK = "********"
 # Fields whose values an entry never holds in clear: a password, a key, a token, a secret.
 SECRET_WORDS = ("password", "secret", "token", "private_key", "api_key")
+# A CSV download's encoding, as the export links name it.
+ENCODING_NAMES = {"utf-8": _l("UTF-8"), "cp932": _l("Shift_JIS (CP932, older Excel)")}
 
 
 class AuditEntry(db.Model):  # type: ignore[name-defined]
@@ -283,6 +286,23 @@ _FIELD_SOURCES: dict[str, Callable[[], Mapping[str, Any]]] = {}
 _JOBS: dict[str, Any] = {}
 
 
+# Each action's name in the UI by its code (campaign.running): the package names them beside its tracking.
+_ACTIONS: dict[str, Any] = {}
+# How a field's values read in the UI, by kind and field: the labels the package's own pages use.
+_READERS: dict[str, dict[str, Callable[[Any], str]]] = {}
+# Fields that hold other rows' ids, by kind and field: the model and the attribute that names its rows.
+_REFS: dict[str, dict[str, Reference]] = {}
+# An action a package did not name reads as its kind's title and its verb: "List created", "Campaign: Paused".
+_VERBS = {"created": _l("%(kind)s created"), "changed": _l("%(kind)s changed"), "deleted": _l("%(kind)s deleted")}
+
+
+class Reference(NamedTuple):
+    """Where a field's ids point: the model, and the attribute shown instead of the id."""
+
+    model: type
+    label: str
+
+
 def name_kind(kind: str, title: Any) -> None:
     """Name a kind of object the package's entries record (``title``: a lazy string, shown in the UI language)."""
     _KINDS[kind] = title
@@ -307,9 +327,68 @@ def job_title(actor: str) -> str | None:
     return str(title) if title is not None else function.rpartition(".")[2]
 
 
-def name_fields(kind: str, titles: Callable[[], Mapping[str, Any]]) -> None:
-    """Name the fields a package's ``record`` calls hold for ``kind``, read when shown (settings: their labels)."""
-    _FIELD_SOURCES[kind] = titles
+def name_fields(kind: str, titles: Mapping[str, Any] | Callable[[], Mapping[str, Any]], *,
+                values: Mapping[str, Mapping[str, Any] | Callable[[Any], Any]] | None = None,
+                refs: Mapping[str, Reference] | None = None) -> None:
+    """Name the fields a package's ``record`` calls hold for ``kind``: ``titles`` given, or read when shown
+    (settings: their labels); ``values``: how a field's values read (labels by value, or a function); ``refs``:
+    fields holding ids of rows named at display time."""
+    if callable(titles):
+        _FIELD_SOURCES[kind] = titles
+    else:
+        _FIELDS.setdefault(kind, {}).update(titles)
+    for name, reader in (values or {}).items():
+        _READERS.setdefault(kind, {})[name] = _reader(reader)
+    _REFS.setdefault(kind, {}).update(refs or {})
+
+
+def _reader(labels: Mapping[str, Any] | Callable[[Any], Any]) -> Callable[[Any], str]:
+    if callable(labels):
+        def read(value: Any) -> str:
+            try:
+                return str(labels(value))
+            except (KeyError, ValueError):  # a value the labels no longer know (an old entry): as it was kept
+                return str(value)
+        return read
+    return lambda value: str(labels.get(str(getattr(value, "value", value)), value))
+
+
+def value_reader(kind: str | None, name: str) -> Callable[[Any], str] | None:
+    """How a field's values read in the UI, where the package said."""
+    return _READERS.get(kind or "", {}).get(name)
+
+
+def reference(kind: str | None, name: str) -> Reference | None:
+    """Where a field's ids point, where the package said."""
+    return _REFS.get(kind or "", {}).get(name)
+
+
+def name_actions(kind: str, titles: Mapping[str, Any]) -> None:
+    """Name a kind's actions in the UI, by verb: ``{"running": _l("Campaign started sending")}``."""
+    for verb, title in titles.items():
+        _ACTIONS[f"{kind}.{verb}"] = title
+
+
+def action_title(action: str) -> str:
+    """An action in words in the current language: its name, else its kind's title with its verb (or status)."""
+    title = _ACTIONS.get(action)
+    if title is not None:
+        return str(title)
+    kind, _dot, verb = action.partition(".")
+    kind_title = str(_KINDS.get(kind, kind))
+    if verb in _VERBS:
+        return str(_VERBS[verb]) % {"kind": kind_title}
+    status = value_reader(kind, "status")
+    verb_text = status(verb) if status is not None else verb
+    if verb_text == verb:  # no label for it: the code's words
+        verb_text = verb.replace("_", " ")
+    return _("%(kind)s: %(verb)s", kind=kind_title, verb=verb_text)
+
+
+def actions() -> dict[str, str]:
+    """Every action named, and created/changed/deleted of every tracked kind, with their words, sorted by them."""
+    codes = {*_ACTIONS, *(f"{spec.kind}.{verb}" for spec in _TRACKED.values() for verb in _VERBS)}
+    return dict(sorted(((code, action_title(code)) for code in codes), key=lambda pair: pair[1]))
 
 
 def field_title(kind: str | None, name: str) -> str:
@@ -321,19 +400,30 @@ def field_title(kind: str | None, name: str) -> str:
     return str(title) if title is not None else name
 
 
+def in_field_order(kind: str | None, names: Iterable[str]) -> list[str]:
+    """Fields in the order their package titled them (a form's order: a window's start before its end), others
+    after them as they came."""
+    order = {name: place for place, name in enumerate(_FIELDS.get(kind or "", {}))}
+    return sorted(names, key=lambda name: order.get(name, len(order)))
+
+
 def opaque_fields(kind: str | None) -> frozenset[str]:
     """The fields of a kind that entries only tell as set or not (bodies), whatever the value was."""
     return frozenset().union(*(spec.opaque for spec in _TRACKED.values() if spec.kind == kind))
 
 
 def track(model: type, kind: str, label: str, fields: Mapping[str, Any], opaque: Iterable[str] = (), *,
-          title: Any) -> None:
+          title: Any, actions: Mapping[str, Any] | None = None,
+          values: Mapping[str, Mapping[str, Any] | Callable[[Any], Any]] | None = None,
+          refs: Mapping[str, Reference] | None = None) -> None:
     """Record the model's rows created, changed (in these fields, each with its name in the UI) and deleted, as
     objects of ``kind`` (named ``title`` in the UI). A change of a field named ``status`` is recorded as
-    ``<kind>.<new status>`` (campaign.scheduled, campaign.paused), others as ``<kind>.changed``."""
+    ``<kind>.<new status>`` (campaign.scheduled, campaign.paused), others as ``<kind>.changed``. ``actions``
+    names those verbs in the UI; ``values`` and ``refs`` tell how fields read (see ``name_fields``)."""
     spec = Tracked(kind, label, tuple(fields), frozenset(opaque), dict(fields))
     name_kind(kind, title)
-    _FIELDS.setdefault(kind, {}).update(fields)
+    name_fields(kind, fields, values=values, refs=refs)
+    name_actions(kind, actions or {})
     if model not in _TRACKED:
         for name in spec.fields:
             # A listener with active history makes a set load the value it replaces (after a commit expired it),
@@ -515,12 +605,34 @@ def init_app(app: Flask) -> None:
     register_periodic(app, DEFAULT_QUEUE, sweep, SWEEP_SECONDS)
     register_schema(app, "AuditEntry", AUDIT_ENTRY_SCHEMA)
     from core.models import User
+    from core.web import role_label
 
     track(User, "user", "username", {"username": _l("Username"), "type": _l("Type"), "role": _l("Role"),
-                                     "enabled": _l("Enabled"), "password_hash": _l("Password")}, title=_l("User"))
+                                     "enabled": _l("Enabled"), "password_hash": _l("Password")}, title=_l("User"),
+          values={"type": {"user": _l("Person"), "api": _l("API user")}, "role": role_label})
+    # What the login and account records hold besides the tracked fields (core.views, core.sessions, …).
+    name_fields("user", {"step": _l("Step")}, values={"step": {"password": _l("Password"),
+                                                               "code": _l("Two-factor code")}})
+    name_actions("login", {"succeeded": _l("Login succeeded"), "failed": _l("Login failed")})
+    name_actions("api", {"login_failed": _l("API token refused")})
+    name_actions("user", {"logged_out": _l("Logged out")})
+    name_actions("token", {"rotated": _l("API token rotated")})
+    name_actions("two_factor", {"enabled": _l("Two-factor login turned on"),
+                                "disabled": _l("Two-factor login turned off")})
     name_kind("settings", _l("Settings"))
     name_fields("settings", lambda: {setting.name: setting.label for setting in editable_settings()})
+    name_actions("settings", {"changed": _l("Settings changed")})
     name_kind("audit", _l("Audit log"))
+    name_actions("audit", {"exported": _l("Audit log downloaded")})
+    name_fields("audit", {"actor": _l("Who"), "action": _l("Action"), "object": _l("Object"),
+                          "object_id": _l("Object id"), "from": _l("From day"), "to": _l("To day"),
+                          "encoding": _l("Encoding"), "format": _l("Format")},
+                values={"encoding": ENCODING_NAMES, "object": _KINDS, "action": _filtered_action})
+
+
+def _filtered_action(value: Any) -> str:
+    """The action filter a download was narrowed by: an action in words, or an object's kind (all its actions)."""
+    return action_title(value) if "." in str(value) else str(_KINDS.get(value, value))
 
 
 def _settings_changed(_sender: Any, changes: Mapping[str, tuple[Any, Any]], **_extra: Any) -> None:

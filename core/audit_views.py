@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, time, timedelta
-from typing import Any, NamedTuple
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 import orjson
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from core import audit
@@ -29,11 +30,12 @@ _ACTION = re.compile(r"[a-z_]{1,40}(\.[a-z_]{1,40})?")
 _KIND = re.compile(r"[a-z_]{1,40}")
 MAX_TEXT = 100
 CSV_BATCH = 1000  # entries per chunk of the download
+Row = TypeVar("Row")
 
 
-def batched(rows: Iterable[list[Any]], size: int) -> Iterator[list[list[Any]]]:
+def batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
     """The rows in lists of ``size`` (itertools.batched is Python 3.12's)."""
-    batch: list[list[Any]] = []
+    batch: list[Row] = []
     for row in rows:
         batch.append(row)
         if len(batch) == size:
@@ -82,7 +84,9 @@ def filters_from_request() -> audit.Filters:
         raise ValidationError(_("object must be a kind of object such as campaign, list or user."), field="object")
     since, until = _day_or_moment("from", end=False), _day_or_moment("to", end=True)
     if since and until and since >= until:
-        raise ValidationError(_("from must be before to."), field="from")
+        # Named as the page's filters are labelled: the reader sees those, not the query's parameters.
+        message = _('"%(start)s" must not be later than "%(end)s".', start=_("From day"), end=_("To day"))
+        raise ValidationError(message, field="from")
     return audit.Filters(actor=_text("actor"), action=action, target_type=kind, target_id=_text("object_id"),
                          since=since, until=until)
 
@@ -121,6 +125,44 @@ def shown(value: Any) -> str:
     return orjson.dumps(value).decode()  # numbers, and objects as JSON
 
 
+Names = dict[tuple[type, Any], str]  # rows' names by their model and id, read once for a page
+
+
+def _ids(value: Any) -> list[Any]:
+    """The ids a field holds (one or a list); anything else is shown as kept, never sent to the database."""
+    return [item for item in (value if isinstance(value, list) else [value])
+            if isinstance(item, int) and not isinstance(item, bool) and 0 < item <= INT64_MAX]
+
+
+def names_for(entries: Iterable[audit.AuditEntry]) -> Names:
+    """The names of the rows the entries' id fields point to: one query per kind of row, whatever the count."""
+    wanted: dict[audit.Reference, set[Any]] = {}
+    for entry in entries:
+        for values in (entry.before or {}, entry.after or {}):
+            for name, value in values.items():
+                ref = audit.reference(entry.target_type, name)
+                if ref is not None:
+                    wanted.setdefault(ref, set()).update(_ids(value))
+    names: Names = {}
+    for ref, ids in wanted.items():
+        column = getattr(ref.model, ref.label)
+        rows = db.session.execute(select(ref.model.id, column).where(ref.model.id.in_(ids)))  # type: ignore[attr-defined]
+        names.update({(ref.model, row_id): str(label) for row_id, label in rows})
+    return names
+
+
+def told(kind: str | None, name: str, value: Any, names: Names) -> str:
+    """A field's value in words: a row's name for its id (#id when gone), a label where the package gave one."""
+    ref = audit.reference(kind, name)
+    if ref is not None and value not in (None, "", []):
+        items = value if isinstance(value, list) else [value]
+        return ", ".join(names.get((ref.model, item), f"#{item}") for item in items)
+    reader = audit.value_reader(kind, name)
+    if reader is not None and value is not None and value != "" and not isinstance(value, bool):
+        return ", ".join(reader(item) for item in value) if isinstance(value, list) else reader(value)
+    return shown(value)
+
+
 class Change(NamedTuple):
     """One field of an entry as the page shows it: its name and what happened to it."""
 
@@ -128,19 +170,21 @@ class Change(NamedTuple):
     text: str
 
 
-def changes(entry: audit.AuditEntry) -> list[Change]:
+def changes(entry: audit.AuditEntry, names: Names | None = None) -> list[Change]:
     """The fields an entry holds, each told in words. A body (kept only as set or not) or a masked secret that
     changed says "changed": its values before and after read the same."""
     before, after = entry.before, entry.after
     opaque = audit.opaque_fields(entry.target_type)
-    names = [*(before or {}), *(name for name in after or {} if name not in (before or {}))]
-    told = []
-    for name in names:
+    fields = audit.in_field_order(entry.target_type, [*(before or {}),
+                                                      *(name for name in after or {} if name not in (before or {}))])
+    result = []
+    for name in fields:
         old, new = (before or {}).get(name), (after or {}).get(name)
         if name in opaque:
             old_text, new_text = (_("set") if old else _("(empty)")), (_("set") if new else _("(empty)"))
         else:
-            old_text, new_text = shown(old), shown(new)
+            old_text = told(entry.target_type, name, old, names or {})
+            new_text = told(entry.target_type, name, new, names or {})
         if before is not None and after is not None:
             text = _("changed") if name in opaque or old == new else f"{old_text} → {new_text}"
         elif after is not None:
@@ -148,8 +192,8 @@ def changes(entry: audit.AuditEntry) -> list[Change]:
         else:
             deleted = _("(deleted)")
             text = f"{old_text} → {deleted}"
-        told.append(Change(audit.field_title(entry.target_type, name), text))
-    return told
+        result.append(Change(audit.field_title(entry.target_type, name), text))
+    return result
 
 
 @bp.get("/")
@@ -165,10 +209,19 @@ def index() -> Any:
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     entries = list(db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
     args = {name: request.args.get(name, "") for name in ("actor", "action", "object", "object_id", "from", "to")}
+    names = names_for(entries)
     page_html = render_template("core/audit.html", entries=entries, total=total, page=page, per_page=PER_PAGE,
                                 args={} if attempt.refused else args, actors=_actors(), kinds=audit.kinds(),
-                                actor_label=actor_label, changes=changes)
+                                actions=_action_choices(), action_title=audit.action_title,
+                                actor_label=actor_label, changes=lambda entry: changes(entry, names))
     return page_html, 400 if attempt.refused else 200
+
+
+def _action_choices() -> dict[str, str]:
+    """The action filter's choices: every action named, and every one recorded, in words, sorted by them."""
+    recorded = db.session.scalars(select(audit.AuditEntry.action).distinct())
+    choices = {**audit.actions(), **{action: audit.action_title(action) for action in recorded}}
+    return dict(sorted(choices.items(), key=lambda pair: pair[1]))
 
 
 def _encoding() -> str:
@@ -179,12 +232,41 @@ def _encoding() -> str:
     return encoding
 
 
-def _download(filters: audit.Filters, encoding: str) -> Response:
-    # The download is itself audited, in its own commit before the file streams.
+PAGE_COLUMNS = (_l("When"), _l("Who"), _l("From address"), _l("Action"), _l("Action code"), _l("Object"),
+                _l("Object id"), _l("Object name"), _l("Before → after"), _l("Entry"), _l("Hash"))
+
+
+def local_time(at: datetime) -> str:
+    """An entry's time in KAIRAN_TIMEZONE as Excel reads it (2026-11-05 09:30:00), as the other exports write it."""
+    zone = ZoneInfo(current_app.config["KAIRAN"].timezone)
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def page_rows(filters: audit.Filters) -> Iterator[list[list[Any]]]:
+    """The matching entries as the page tells them, in batches: times in KAIRAN_TIMEZONE, actions and changes
+    in words (one line per field), rows named for the ids."""
+    kinds = audit.kinds()
+    entries = db.session.scalars(audit.query(filters).execution_options(yield_per=CSV_BATCH))
+    for batch in batched(entries, CSV_BATCH):
+        names = names_for(batch)
+        yield [[local_time(entry.at),
+                actor_label(entry.actor, entry.actor_kind, entry.actor_id), entry.address or "",
+                audit.action_title(entry.action), entry.action,
+                kinds.get(entry.target_type, entry.target_type) if entry.target_type else "",
+                entry.target_id or "", entry.target or "",
+                "\n".join(f"{change.name}: {change.text}" for change in changes(entry, names)),
+                entry.id, entry.hash] for entry in batch]
+
+
+def _download(filters: audit.Filters, encoding: str, *, for_people: bool = False) -> Response:
+    # The download is itself audited, in its own commit before the file streams; the encoding even when implied.
     audit.record("audit.exported", audit.Target("audit"), None, {
-        name: value for name, value in request.args.items() if value})
+        **{name: value for name, value in request.args.items() if value}, "encoding": encoding})
     db.session.commit()
-    chunks = csv_stream(audit.CSV_COLUMNS, batched(audit.csv_rows(filters), CSV_BATCH), encoding)
+    if for_people:
+        chunks = csv_stream([str(title) for title in PAGE_COLUMNS], page_rows(filters), encoding)
+    else:
+        chunks = csv_stream(audit.CSV_COLUMNS, batched(audit.csv_rows(filters), CSV_BATCH), encoding)
     response = Response(stream_with_context(chunks), content_type=f"text/csv; charset={CHARSETS[encoding]}")
     response.headers["Content-Disposition"] = f"attachment; filename=audit-log-{encoding}.csv"
     return response
@@ -193,8 +275,8 @@ def _download(filters: audit.Filters, encoding: str) -> Response:
 @bp.get("/audit-log.csv")
 @require(Permission.AUDIT_READ)
 def download() -> Any:
-    """Download the filtered log as CSV (UTF-8 with a BOM, or CP932)."""
-    return _download(filters_from_request(), _encoding())
+    """Download the filtered log as CSV (UTF-8 with a BOM, or CP932), told as the page tells it."""
+    return _download(filters_from_request(), _encoding(), for_people=True)
 
 
 @api_bp.get("")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import itertools
 import logging
@@ -9,6 +10,8 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from flask import Flask, current_app
@@ -18,7 +21,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, SimpleWorker, Worker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.job import Job
-from sqlalchemy import select
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from core import audit, shared_config, two_factor
 from core.auth import Role
@@ -172,10 +176,43 @@ def worker_command(with_scheduler: bool, burst: bool, queues: tuple[str, ...]) -
             time.sleep(REDIS_RETRY_SECONDS)
 
 
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def no_database_message() -> str | None:
+    """Why the commands that read the database cannot run, else None: no migrated Kairan database at its URL.
+    A SQLite file that is not there is not created by asking."""
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite" and url.database and not os.path.exists(url.database):
+        present = False
+    else:
+        try:
+            present = inspect(db.engine).has_table("alembic_version")
+        except SQLAlchemyError:
+            present = False
+    if present:
+        return None
+    return (f"There is no migrated Kairan database at {url.render_as_string(hide_password=True)}: set "
+            "KAIRAN_DATA_DIR or KAIRAN_DATABASE_URL as when running `make up`, or run the migrations "
+            "(flask --app app db upgrade).")
+
+
+def needs_database(command: Command) -> Command:
+    """Refuse in one sentence, exit status 1, where there is no migrated database (not a SQLAlchemy traceback)."""
+    @functools.wraps(command)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        message = no_database_message()
+        if message is not None:
+            raise click.ClickException(message)
+        return command(*args, **kwargs)
+    return checked  # type: ignore[return-value]
+
+
 @users_cli.command("create")
 @click.argument("name")
 @click.option("--role", type=ROLE_CHOICE, required=True)
 @click.password_option(help="The password (asked for when not given).")
+@needs_database
 def users_create(name: str, role: str, password: str) -> None:
     """Create a person who logs in to the UI."""
     try:
@@ -187,6 +224,7 @@ def users_create(name: str, role: str, password: str) -> None:
 
 @users_cli.command("two-factor-off")
 @click.argument("name")
+@needs_database
 def users_two_factor_off(name: str) -> None:
     """Turn off a person's two-factor login (the last admin lost their phone and recovery codes)."""
     user = db.session.scalar(select(User).where(User.username == name.strip().lower(), User.type == UserType.USER))
@@ -199,6 +237,7 @@ def users_two_factor_off(name: str) -> None:
 @tokens_cli.command("create")
 @click.argument("name")
 @click.option("--role", type=ROLE_CHOICE, required=True)
+@needs_database
 def tokens_create(name: str, role: str) -> None:
     """Create an API user; the last line printed is ``api_user:token`` (shown only now)."""
     try:
@@ -210,6 +249,7 @@ def tokens_create(name: str, role: str) -> None:
 
 
 @audit_cli.command("verify")
+@needs_database
 def audit_verify() -> None:
     """Say whether the audit log's hash chain is whole, from its first kept entry; name the first broken one."""
     verdict = audit.verify()

@@ -121,13 +121,28 @@ def init_app(app: Flask) -> None:
     # The audit log records these rows created, changed (in these fields) and deleted.
     audit.track(MailingList, "list", "name", {
         "name": _l("Name"), "type": _l("Type"), "optin": _l("Opt-in"), "status": _l("Status"), "tags": _l("Tags"),
-        "description": _l("Description")}, title=_l("List"))
+        "description": _l("Description")}, title=_l("List"),
+        values={"type": labels.LABELS, "optin": labels.LABELS,
+                "status": {"active": _l("Active"), "archived": _l("Archived")}},
+        actions={"archived": _l("List archived"), "active": _l("List taken out of the archive")})
     audit.track(Segment, "segment", "name", {"name": _l("Name"), "description": _l("Description"),
                                              "rules": _l("Rules")}, title=_l("Segment"))
     audit.name_kind("subscriber", _l("Subscriber"))
+    audit.name_actions("subscriber", {"exported": _l("Subscriber's data exported"),
+                                      "wiped": _l("Subscribers' data wiped")})
+    audit.name_fields("subscriber", {"count": _l("Count"), "ids": _l("Subscriber ids")})
     audit.name_kind("export", _l("Export"))
+    audit.name_actions("export", {"downloaded": _l("Export downloaded")})
+    # An export's entry holds its page and the query's arguments (lists.export_columns.csv_download).
+    audit.name_fields("export", {
+        "path": _l("Page"), "list_id": _l("List"), "encoding": _l("Encoding"), "headers": _l("Header language"),
+        "query": _l("Query"), "status": _l("Status"), "from": _l("From day"), "to": _l("To day")},
+        values={"encoding": audit.ENCODING_NAMES}, refs={"list_id": audit.Reference(MailingList, "name")})
     audit.name_job(import_job.run_import, _l("import job"))
     audit.track(Import, "import", "file_name", {
         "kind": _l("Type"), "file_name": _l("File name"), "mode": _l("Mode"), "overwrite": _l("Overwrite"),
         "list_ids": _l("Lists"), "subscription_status": _l("Subscription status"), "status": _l("Status")},
-        title=_l("Import"))
+        title=_l("Import"), values={"status": labels.IMPORT_STATUS, "subscription_status": labels.LABELS},
+        refs={"list_ids": audit.Reference(MailingList, "name")},
+        actions={"errors_downloaded": _l("Import errors downloaded"), "finished": _l("Import finished"),
+                 "failed": _l("Import failed"), "cancelled": _l("Import cancelled")})

@@ -90,7 +90,8 @@ def csv_download(chunks: Iterator[bytes], name: str, encoding: str) -> Response:
     audited (committed before the file streams)."""
     file_name = f"{name}-{encoding}.csv"
     audit.record("export.downloaded", audit.Target("export", None, file_name),
-                 after={"path": request.path, **{key: value for key, value in request.args.items() if value}})
+                 after={"path": request.path, **{key: value for key, value in request.args.items() if value},
+                        "encoding": encoding})  # the default UTF-8 too, which the query leaves out
     db.session.commit()
     response = Response(stream_with_context(chunks), content_type=f"text/csv; charset={CHARSETS[encoding]}")
     response.headers["Content-Disposition"] = f"attachment; filename={file_name}"

@@ -81,12 +81,20 @@ def init_app(app: Flask) -> None:
     audit.track(Template, "layout", "name", {
         "name": _l("Name"), "type": _l("Type"), "subject": _l("Subject"), "body": _l("Body"),
         "is_default": _l("Default")}, opaque=("body",), title=_l("Layout"))
+    from lists.models import MailingList, Segment
+
+    # The form's sending window runs from quiet_end (when quiet hours end) to quiet_start (when they begin).
     audit.track(Campaign, "campaign", "name", {
         "name": _l("Name"), "subject": _l("Subject"), "from_email": _l("From"), "status": _l("Status"),
         "body": _l("Body"), "altbody": _l("Plain-text body"), "template_id": _l("Layout"), "lists": _l("Lists"),
         "segment_id": _l("Segment"), "send_at": _l("Send at"), "rate_per_minute": _l("Messages per minute"),
-        "quiet_start": _l("Quiet hours start"), "quiet_end": _l("Quiet hours end"), "archive": _l("Archive")},
-        opaque=("body", "altbody"), title=_l("Campaign"))
+        "quiet_end": _l("Sending window start"), "quiet_start": _l("Sending window end"), "archive": _l("Archive")},
+        opaque=("body", "altbody"), title=_l("Campaign"), values={"status": compose_views.CAMPAIGN_STATUS_LABELS},
+        refs={"template_id": audit.Reference(Template, "name"), "lists": audit.Reference(MailingList, "name"),
+              "segment_id": audit.Reference(Segment, "name")},
+        actions={"draft": _l("Campaign back to draft"), "scheduled": _l("Campaign scheduled"),
+                 "running": _l("Campaign started sending"), "paused": _l("Campaign paused"),
+                 "cancelled": _l("Campaign cancelled"), "finished": _l("Campaign finished sending")})
     audit.track(SMTPRelayConfig, "relay", "name", {
         "name": _l("Name"), "host": _l("Host"), "port": _l("Port"), "security": _l("Security"),
         "username": _l("Username"), "password": _l("Password"), "max_connections": _l("Connections"),
@@ -95,7 +103,7 @@ def init_app(app: Flask) -> None:
     audit.track(SendingDomain, "sending_domain", "domain", {"domain": _l("Domain")}, title=_l("Sending domain"))
     audit.track(DKIMKey, "dkim_key", "selector", {
         "domain_id": _l("Domain"), "selector": _l("Selector"), "algorithm": _l("Algorithm"), "state": _l("Status")},
-        title=_l("DKIM key"))
+        title=_l("DKIM key"), refs={"domain_id": audit.Reference(SendingDomain, "domain")})
     for job in (batch_job.send_batch, scheduling.start_if_due, sending.reconcile, batch_job.take_back_lapsed_leases):
         audit.name_job(job, _l("sending job"))
     optin_requested.connect(jobs.queue_optin_mail)  # blinker keeps one connection per receiver

@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from core.cli import needs_database
 from tracking.flush import flush_events, reclassify
 from tracking.inbound import serve_command
 from tracking.mailbox import MailboxError, poll
@@ -18,6 +19,7 @@ bounces_cli.add_command(serve_command)
 
 
 @bounces_cli.command("poll")
+@needs_database
 def poll_command() -> None:
     """Read KAIRAN_BOUNCE_MAILBOX once now (workers do it every KAIRAN_BOUNCE_MAILBOX_SECONDS)."""
     try:
@@ -27,12 +29,14 @@ def poll_command() -> None:
 
 
 @tracking_cli.command("flush")
+@needs_database
 def flush_command() -> None:
     """Store the opens and clicks waiting in Redis now (workers do this within seconds anyway)."""
     click.echo(f"Stored {flush_events()} event(s).")
 
 
 @tracking_cli.command("reclassify")
+@needs_database
 def reclassify_command() -> None:
     """Tell people from machines again for every stored event, with the current rules; rebuild the reports' rollups."""
     judged, changed = reclassify()

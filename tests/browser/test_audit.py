@@ -33,6 +33,10 @@ def test_the_audit_log_page_in_japanese(browser: Any, live_server: str, app: Any
                      {"from_email": "回覧 <news@example.com>", "body": True}, actor=audit.Actor("shop", "api", 9))
         audit.record("campaign.finished", audit.Target("campaign", 3, "秋のセール"),
                      actor=audit.Actor("job:mailer.batch_job.send_batch", "job"))
+        audit.record("campaign.running", audit.Target("campaign", 3, "秋のセール"), {"status": "scheduled"},
+                     {"status": "running"})
+        audit.record("campaign.created", audit.Target("campaign", 4, "冬のセール"), None, {
+            "lists": [list_id], "quiet_start": "20:00", "quiet_end": "09:00"})
         db.session.commit()
     context = ja_context(browser, live_server)
     page = context.new_page()
@@ -58,7 +62,19 @@ def test_the_audit_log_page_in_japanese(browser: Any, live_server: str, app: Any
     expect(failed).to_contain_text("未ログイン")
     expect(failed).to_contain_text("127.0.0.1")
     expect(failed).to_contain_text("editor")
+    started = page.locator("tr[data-action='campaign.running']")
+    expect(started).to_contain_text("キャンペーンの配信開始")  # in words, the code small beside it
+    expect(started).to_contain_text("ステータス: 予約済み → 配信中")
+    made = page.locator("tr[data-action='campaign.created']")
+    expect(made).to_contain_text("リスト: 月刊ニュース")  # the list's name for its id
+    expect(made).to_contain_text("配信時間帯の開始: 09:00")
+    expect(made).to_contain_text("配信時間帯の終了: 20:00")
+    expect(page.locator("tr[data-action='list.created']")).to_contain_text("リストの作成")
     page.screenshot(path=str(screenshots / "audit-00-log.png"), full_page=True)
+    page.get_by_label("操作").select_option(label="キャンペーンの配信開始")
+    page.get_by_role("button", name="絞り込む").click()
+    expect(page.locator("#result-count")).to_have_text("1 件")
+    page.goto("/audit/")
 
     expect(page.get_by_label("対象").locator("option[value='webhook']")).to_have_text("Webhook エンドポイント")
     expect(page.get_by_label("誰が").locator("option[value='system']")).to_have_text("システム")
@@ -73,6 +89,7 @@ def test_the_audit_log_page_in_japanese(browser: Any, live_server: str, app: Any
     data = Path(download.value.path()).read_bytes()
     text = data.decode("utf-8-sig")
     assert data.startswith(codecs.BOM_UTF8) and "list.created" in text and "list.changed" in text
+    assert text.startswith("日時,誰が,接続元アドレス,操作,操作コード") and "リストの変更" in text
     assert "login.failed" not in text
     with page.expect_download() as download:
         page.get_by_role("link", name="CSV（Shift_JIS）をダウンロード").click()

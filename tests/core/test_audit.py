@@ -8,16 +8,17 @@ import csv
 import io
 import re
 import threading
-from datetime import timedelta
+from datetime import UTC, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from core import audit, audit_views, clock, two_factor
 from core.api import LOGIN_FAILED_WINDOW
@@ -204,7 +205,7 @@ def test_api_filters_by_who_action_object_and_dates(app: Flask, client: FlaskCli
 @pytest.mark.parametrize(("query", "message"), [
     ({"from": "2026-13-01"}, "from must be a date (2026-05-01) or a time with its offset"),
     ({"to": "yesterday"}, "to must be a date (2026-05-01) or a time with its offset"),
-    ({"from": "2026-05-02", "to": "2026-05-01"}, "from must be before to."),
+    ({"from": "2026-05-02", "to": "2026-05-01"}, '"From day" must not be later than "To day".'),
     ({"action": "campaign.paused; drop"}, "action must be an action such as campaign.paused"),
     ({"object": "Campaign!"}, "object must be a kind of object"),
     ({"actor": "x" * 101}, "actor is at most 100 characters."),
@@ -236,16 +237,18 @@ def test_the_page_filters_and_downloads_csv_and_the_download_is_audited(app: Fla
     page = client.get("/audit/", query_string={"actor": "hanako"}, headers={"Accept-Language": "ja"})
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "監査ログ" in html
-    assert "campaign.paused" in html and "campaign.created" not in html
+    table = html.split("<tbody>")[1]
+    assert "campaign.paused" in table and "campaign.created" not in table
     bad = client.get("/audit/", query_string={"from": "nope"})
     assert bad.status_code == 400 and "from must be a date" in bad.get_data(as_text=True)
     download = client.get("/audit/audit-log.csv", query_string={"action": "campaign"})
     assert download.data.startswith(codecs.BOM_UTF8)  # as the other exports: Excel reads it as UTF-8
     rows = list(csv.reader(io.StringIO(download.data.decode("utf-8-sig"))))
-    assert rows[0][:6] == ["id", "at", "actor", "actor_kind", "address", "action"]
-    assert [row[5] for row in rows[1:]] == ["campaign.created", "campaign.paused"]
+    assert rows[0][:5] == ["When", "Who", "From address", "Action", "Action code"]
+    assert [row[4] for row in rows[1:]] == ["campaign.created", "campaign.paused"]
     exported, = audit_entries(app, "audit.exported")
-    assert exported.actor == "admin" and exported.after == {"action": "campaign"}
+    # The encoding is recorded even when the default was implied.
+    assert exported.actor == "admin" and exported.after == {"action": "campaign", "encoding": "utf-8"}
 
 
 def test_two_factor_changes_and_token_rotation_are_recorded(app: Flask, users: dict[str, str]) -> None:
@@ -303,7 +306,7 @@ def test_the_csv_downloads_in_shift_jis_too(app: Flask, client: FlaskClient, use
     assert download.status_code == 200 and download.content_type == "text/csv; charset=Windows-31J"
     assert "audit-log-cp932.csv" in download.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(download.data.decode("cp932"))))
-    assert [row[8] for row in rows[1:]] == ["週刊ニュース"]
+    assert [row[7] for row in rows[1:]] == ["週刊ニュース"]
     html = client.get("/audit/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
     assert "encoding=cp932" in html and "CSV（Shift_JIS）をダウンロード" in html
     bad = client.get("/api/audit", query_string={"format": "csv", "encoding": "latin-1"},
@@ -352,7 +355,7 @@ def test_the_page_tells_values_bodies_and_jobs_in_words(app: Flask, client: Flas
     html = client.get("/audit/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
     assert "Shop &lt;shop@example.com&gt; → 回覧 &lt;news@example.com&gt;" in html and "\\u003c" not in html
     assert "<strong>本文</strong>: 変更あり" in html and "true → true" not in html
-    assert "<strong>リスト</strong>: 1 → 1, 2" in html  # each field by its name in the UI
+    assert "<strong>リスト</strong>: #1 → #1, #2" in html  # each field by its name in the UI; gone rows by id
     assert "<strong>会社名</strong>: Kairan → 回覧商事" in html
     assert "システム（配信ジョブ）" in html and "job:mailer" not in html.split("<tbody>")[1]
     assert '<option value="system" >システム</option>' in html
@@ -365,6 +368,22 @@ def test_actors_and_values_in_words() -> None:
     assert audit_views.actor_label("job:somewhere.unnamed_job", "job") == "System (unnamed_job)"
     assert audit_views.actor_label("anonymous", "user") == "Not logged in"
     assert audit_views.actor_label("anonymous", "user", 4) == "anonymous"  # a person who took that name
+
+
+def test_a_value_its_labels_no_longer_know_reads_as_kept(app: Flask) -> None:
+    with app.test_request_context():
+        assert audit_views.told("user", "role", "admin", {}) == "Admin"
+        assert audit_views.told("user", "role", "superuser", {}) == "superuser"  # an old role: no error page
+        assert audit_views.told("list", "type", "secret", {}) == "secret"
+        # An id field holding no id is shown as kept, and asks the database nothing it would refuse.
+        assert audit_views.names_for([AuditEntry(target_type="campaign", before=None,
+                                                 after={"template_id": "x", "lists": [2**70, True]})]) == {}
+        assert audit_views.told("campaign", "template_id", "x", {}) == "#x"
+        # A download's filters, as the filters read on the page.
+        assert audit_views.told("audit", "action", "campaign.running", {}) == "Campaign started sending"
+        assert audit_views.told("audit", "action", "campaign", {}) == "Campaign"
+        assert audit_views.told("audit", "object", "list", {}) == "List"
+        assert audit_views.told("audit", "encoding", "utf-8", {}) == "UTF-8"
 
 
 def test_failed_api_logins_are_recorded_once_per_address_username_and_window(app: Flask, moving: Flask) -> None:
@@ -389,3 +408,124 @@ def test_failed_api_logins_are_recorded_once_per_address_username_and_window(app
     assert len(audit_entries(moving, "api.login_failed")) == 3
     assert verify(moving).exit_code == 0
 
+
+
+def _offered_actions(html: str) -> dict[str, str]:
+    choices = html.split('name="action"')[1].split("</select>", maxsplit=1)[0]
+    return dict(re.findall(r'<option value="([a-z_.]+)" title="[a-z_.]+" >([^<]+)</option>', choices))
+
+
+def test_actions_read_in_words_with_their_code_and_the_filter_offers_them(app: Flask, client: FlaskClient,
+                                                                         users: dict[str, str]) -> None:
+    with app.app_context():
+        audit.record("campaign.running", audit.Target("campaign", 3, "秋のセール"), {"status": "scheduled"},
+                     {"status": "running"})
+        audit.record("login.failed", audit.Target("user", None, "hanako"), after={"step": "password"})
+        audit.record("segment.created", audit.Target("segment", 4, "大阪"))  # no package named it: kind + verb
+        audit.record("campaign.moved_later", audit.Target("campaign", 3))  # nor this status: still words
+        db.session.commit()
+    login(client, "admin")
+    html = client.get("/audit/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    rows = html.split("<tbody>")[1]
+    assert 'キャンペーンの配信開始<br><code class="muted small">campaign.running</code>' in rows
+    assert "ログイン失敗" in rows and "セグメントの作成" in rows and "キャンペーン：moved later" in rows
+    assert "<strong>ステータス</strong>: 予約済み → 配信中" in rows
+    assert "<strong>ステップ</strong>: パスワード" in rows
+    offered = _offered_actions(html)
+    assert offered["campaign.running"] == "キャンペーンの配信開始" and offered["login.failed"] == "ログイン失敗"
+    assert offered["list.deleted"] == "リストの削除"  # a tracked kind's changes, before any was recorded
+    assert offered["campaign.moved_later"] == "キャンペーン：moved later"  # what is recorded is offered too
+    chosen = client.get("/audit/", query_string={"action": "campaign.running"}).get_data(as_text=True)
+    assert chosen.count("data-action=") == 1 and '<option value="campaign.running" title="campaign.running" ' \
+        'selected>' in chosen
+    # A code typed in the address bar that no choice names stays chosen.
+    typed = client.get("/audit/", query_string={"action": "campaign"}).get_data(as_text=True)
+    assert '<option value="campaign" selected>campaign</option>' in typed and typed.count("data-action=") == 2
+
+
+def test_the_readme_names_the_actions_recorded(app: Flask) -> None:
+    """The README's action codes are the ones recorded: a campaign that starts is campaign.running."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### The audit log")[1].split("\n### ")[0]
+    codes = set(re.findall(r"`([a-z_]+\.[a-z_]+)`", section))
+    assert {"campaign.running", "campaign.scheduled", "login.failed", "export.downloaded"} <= codes
+    with app.test_request_context():
+        known = set(audit.actions())
+    assert codes <= known, codes - known
+
+
+def test_values_read_as_their_pages_name_them_and_ids_as_names(app: Flask, client: FlaskClient,
+                                                              users: dict[str, str]) -> None:
+    with app.app_context():
+        shop, news = MailingList(name="お店だより"), MailingList(name="会員")
+        db.session.add_all([shop, news])  # recorded: list.created with its type and opt-in
+        db.session.commit()
+        for number in range(3):
+            audit.record("campaign.changed", audit.Target("campaign", number, "春"), {"lists": [shop.id]},
+                         {"lists": [shop.id, news.id, 999]})
+        audit.record("export.downloaded", audit.Target("export", None, "subscribers-utf-8.csv"),
+                     after={"path": f"/lists/{shop.id}/export.csv", "list_id": shop.id, "encoding": "cp932"})
+        # The form's sending window 09:00〜20:00 is kept as quiet hours from 20:00 to 09:00.
+        audit.record("campaign.created", audit.Target("campaign", 9, "夏"), None,
+                     {"quiet_start": "20:00", "quiet_end": "09:00"})
+        db.session.commit()
+    login(client, "admin")
+    statements: list[str] = []
+    with app.app_context():
+        def keep(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", keep)
+        try:
+            html = client.get("/audit/", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", keep)
+    assert "<strong>種類</strong>: 非公開" in html and "<strong>オプトイン</strong>: シングルオプトイン" in html
+    assert "<strong>リスト</strong>: お店だより → お店だより, 会員, #999" in html  # a row gone: its id
+    assert len([sql for sql in statements if re.search(r"FROM lists\b", sql)]) == 1  # one query for the page
+    assert "<strong>ページ</strong>: /lists/" in html and "<strong>リスト</strong>: お店だより</div>" in html
+    assert "<strong>文字コード</strong>: Shift_JIS" in html
+    assert "<strong>配信時間帯の開始</strong>: 09:00</div>\n      \n        <div><strong>配信時間帯の終了</strong>: " \
+        "20:00" in html  # in the form's order, whatever the entry's
+
+
+def test_the_date_order_error_names_the_filters_as_the_page_labels_them(app: Flask, client: FlaskClient,
+                                                                       users: dict[str, str]) -> None:
+    login(client, "admin")
+    page = client.get("/audit/", query_string={"from": "2026-05-02", "to": "2026-05-01"},
+                      headers={"Accept-Language": "ja"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400 and "「開始日」は「終了日」より後にできません。" in html
+    assert "from は" not in html
+
+
+def test_the_page_download_reads_as_the_page_and_the_api_csv_stays_for_machines(
+        app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    with app.app_context():
+        audit.record("campaign.running", audit.Target("campaign", 3, "秋のセール"), {"status": "scheduled"},
+                     {"status": "running"}, actor=audit.Actor("hanako", "user"))
+        db.session.commit()
+    entry, = audit_entries(app, "campaign.running")
+    local = entry.at.replace(tzinfo=UTC).astimezone(ZoneInfo(app.config["KAIRAN"].timezone))
+    login(client, "admin")
+    page = client.get("/audit/audit-log.csv", query_string={"actor": "hanako"}, headers={"Accept-Language": "ja"})
+    header, row = list(csv.reader(io.StringIO(page.data.decode("utf-8-sig"))))
+    assert header[:5] == ["日時", "誰が", "接続元アドレス", "操作", "操作コード"]
+    assert row[0] == local.strftime("%Y-%m-%d %H:%M:%S") and row[3:5] == ["キャンペーンの配信開始", "campaign.running"]
+    assert row[5:9] == ["キャンペーン", "3", "秋のセール", "ステータス: 予約済み → 配信中"]
+    api = client.get("/api/audit", query_string={"actor": "hanako", "format": "csv"},
+                     headers={**basic(api_user(app, "admin", "auditor")), "Accept-Language": "ja"})
+    header, row = list(csv.reader(io.StringIO(api.data.decode("utf-8-sig"))))
+    assert tuple(header) == audit.CSV_COLUMNS and row[1].endswith("+00:00") and row[5] == "campaign.running"
+    assert row[9] == '{"status":"scheduled"}'
+
+
+@pytest.mark.unmigrated
+def test_commands_say_there_is_no_database_rather_than_a_traceback(app: Flask, database_url: str) -> None:
+    for args in (["audit", "verify"], ["users", "two-factor-off", "admin"],
+                 ["tokens", "create", "shop", "--role", "editor"], ["tracking", "reclassify"]):
+        result = app.test_cli_runner().invoke(args=args)
+        assert result.exit_code == 1 and "There is no migrated Kairan database at " in result.output, result.output
+        assert "Traceback" not in result.output and "audit_head" not in result.output
+    if database_url.startswith("sqlite:///"):
+        assert not Path(database_url.removeprefix("sqlite:///")).exists()  # asking made no empty file

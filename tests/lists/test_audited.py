@@ -53,3 +53,7 @@ def test_every_csv_export_records_who_downloaded_it(app: Flask, client: FlaskCli
     exported, = audit_entries(app, "export.downloaded")
     assert (exported.actor, exported.actor_kind, exported.target) == ("editor", "user", "subscribers-cp932.csv")
     assert exported.after == {"path": "/subscribers/export.csv", "encoding": "cp932"}
+    download.close()  # the stream done, as a browser finishes it
+    client.get("/subscribers/export.csv").close()  # UTF-8 without asking: the entry still says which
+    implied = audit_entries(app, "export.downloaded")[-1]
+    assert implied.after == {"path": "/subscribers/export.csv", "encoding": "utf-8"}
