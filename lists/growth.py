@@ -6,8 +6,9 @@ here (at most 24 × DAYS rows); list sizes are one grouped count of the subscrip
 subscribers those counts still read every subscription (a second or two), so a periodic job counts them every
 REFRESH_SECONDS into Redis (shared by every web process), and the home reads them from there; only when nothing is
 there (no worker has run yet, or Redis was emptied) does a page load count them itself, and keep them for the rest.
-Figures with no subscriber are never kept: counting an empty installation costs nothing, and its first subscribers
-show on the next page load rather than a minute later.
+A small installation's figures are counted again on a page load as soon as someone joined or left (the newest
+subscriber and consent record, two index look-ups, say so): there counting costs little, and a newcomer who just
+added three subscribers sees three, not one.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 DAYS = 30  # the chart's span
 REFRESH_SECONDS = 60  # how old the panel's figures may be
 KEEP_SECONDS = 5 * REFRESH_SECONDS  # with no worker counting them again, a page load does after this
-CACHE_KEY = "kairan:home:audience:1:"  # the number changes when Figures does, so an old entry is never read
+CACHE_KEY = "kairan:home:audience:2:"  # the number changes when Figures does, so an old entry is never read
+EXACT_BELOW = 10_000  # subscribers below which a page load counts again whenever someone joined or left
 LISTS_SHOWN = 10  # the largest lists; the Lists page has them all
 CHART_WIDTH, CHART_HEIGHT = 600, 120
 
@@ -102,6 +104,13 @@ class Figures:
     total: int
     days: list[Day]
     sizes: list[tuple[int, str, int]]  # list id, name, size
+    marks: tuple[int, int] = (0, 0)  # the newest subscriber's and consent record's ids when counted
+
+
+def _marks() -> tuple[int, int]:
+    newest = db.session.execute(select(select(func.max(Subscriber.id)).scalar_subquery(),
+                                       select(func.max(ConsentRecord.id)).scalar_subquery())).one()
+    return int(newest[0] or 0), int(newest[1] or 0)
 
 
 def _key() -> str:
@@ -112,8 +121,9 @@ def refresh(keep: int = KEEP_SECONDS) -> Figures:
     """Count the panel's figures from the database and keep them for the home (the periodic job, every
     REFRESH_SECONDS; a page load that found none keeps its own only that long); none kept while there is no
     subscriber."""
+    marks = _marks()
     computed = Figures(db.session.scalar(select(func.count()).select_from(Subscriber)) or 0, days(),
-                       [(m.id, m.name, size) for m, size in list_sizes()])
+                       [(m.id, m.name, size) for m, size in list_sizes()], marks)
     if computed.total == 0:
         return computed
     try:
@@ -133,6 +143,8 @@ def figures() -> Figures:
     if raw is None:
         return refresh(REFRESH_SECONDS)
     found: Figures = pickle.loads(cast(bytes, raw))  # noqa: S301 - written by Kairan itself, above
+    if found.total < EXACT_BELOW and found.marks != _marks():
+        return refresh(REFRESH_SECONDS)
     return found
 
 

@@ -271,6 +271,10 @@ def _preview_page(campaign: Campaign, reader: Subscriber | None, typed: str = ""
         test, variant = ab.test_of(campaign), _variant()
         result = preview(ab.as_sent(campaign, ab.variant_at(campaign, variant)), reader)
         audience = audience_size(campaign) if campaign.started_at is None else campaign.to_send
+        if campaign.started_at is None and not audience:  # said first among the checks: nothing else matters yet
+            result.checks.insert(0, {"level": "error", "message": (
+                _("No one would receive it: choose a list on the campaign's page.") if not campaign.lists else
+                _("No one would receive it: the chosen lists (and segment) have no subscribers who can be mailed."))})
         return render_template(
             "mailer/campaign_preview.html", campaign=campaign, preview=result, reader=reader, form=ConfirmForm(),
             progress=campaign_progress(campaign), audience=audience,

@@ -10,8 +10,10 @@ worker died, or no scheduler released a batch put off till later).
 from __future__ import annotations
 
 from bisect import bisect_right
+from datetime import datetime
 from typing import Any
 
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -23,8 +25,10 @@ from mailer.batch_job import EVERY_ID, batch_size, enqueue_batch, finish_if_done
 from mailer.campaigns import require_legal_details
 from mailer.errors import CampaignStatusError
 from mailer.models import Campaign, CampaignKind, CampaignStatus
+from mailer.scheduling import local_zone
 from mailer.starting import segment_rules, start
 from mailer.template_context import fix_sender
+from mailer.throttle import quiet_until
 
 # listmonk's allowed moves between states, as PUT /api/campaigns/{id}/status takes them. Only the
 # scheduler moves scheduled -> running, at send_at (mailer/scheduling.py); unscheduling goes back to draft.
@@ -68,10 +72,23 @@ def campaign_progress(campaign: Campaign) -> dict[str, Any]:
     rate = round(counts["sent"] / elapsed, 1) if elapsed > 0 else 0
     held = queries.count_held(campaign.id) if ab.test_of(campaign) is not None else 0  # wait for the A/B winner
     remaining = max(total - done - held, 0)
-    left = eta.estimate(campaign, remaining, rate) if campaign.status == CampaignStatus.RUNNING else eta.Estimate(None)
+    running = campaign.status == CampaignStatus.RUNNING
+    left = eta.estimate(campaign, remaining, rate) if running else eta.Estimate(None)
+    opens = _window_opens(campaign) if running and remaining else None
+    if opens is not None:  # nothing goes out before the sending window opens: say so, not "not known yet"
+        wait = (opens - utcnow()).total_seconds()
+        left = eta.Estimate(round(wait + (left.seconds or 0)), _(
+            "Outside the sending window: sending starts at %(time)s.",
+            time=format_datetime(opens.astimezone(local_zone()), "short")))
     return {"status": campaign.status.value, "total": total, "sent": counts["sent"], "failed": counts["failed"],
             "remaining": remaining, "held": held, "percent": round(100 * done / total) if total else 100, "rate": rate,
-            "seconds_left": left.seconds, "time_left": time_left_text(left.seconds), "paced_by": left.paced_by}
+            "seconds_left": left.seconds, "time_left": time_left_text(left.seconds) if running else "",
+            "paced_by": left.paced_by}
+
+
+def _window_opens(campaign: Campaign) -> datetime | None:
+    """When a campaign's sending window next opens, if the present lies outside it (its quiet hours)."""
+    return quiet_until(utcnow(), campaign.quiet_start, campaign.quiet_end, local_zone().key)
 
 
 def audience_size(campaign: Campaign) -> int:

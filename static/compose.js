@@ -126,6 +126,8 @@
       editor.select(added); // the next block follows this one
     }
     if (block.get("activate")) added.trigger("active"); // an image opens the media library, as on drop
+    var shown = added.getEl && added.getEl();
+    if (shown) shown.scrollIntoView({ block: "nearest" }); // a block added below the fold is seen to land
   }
 
   // The preset's blocks, named for Japanese editors too, and grouped: columns apart from the content blocks (a

@@ -143,6 +143,19 @@ def test_survey_blocks_go_where_the_editor_is_working_and_sit_in_their_group(
     add_block(page, "満足度（1〜5）")  # the new survey is selected: the next follows it
     assert _top_level(page) == ["div", "nps", "yes_no", "satisfaction", "h1"]
     screenshot(page, screenshots / "surveys-06-placed.png")
+    # A long message, nothing selected, the canvas at its top: a clicked block lands at the end, and the canvas
+    # scrolls to show it landing.
+    page.evaluate("kairanEditor.addComponents('<p style=\"height: 2000px\">長い本文</p>') && null")
+    page.evaluate("kairanEditor.select(null) && null")
+    page.evaluate("kairanEditor.Canvas.getWindow().scrollTo(0, 0) || null")
+    add_block(page, "NPS（0〜10）")
+    assert _top_level(page)[-1] == "nps"
+    page.wait_for_function("""() => {
+        const frame = kairanEditor.Canvas.getWindow();
+        const surveys = frame.document.querySelectorAll('[data-survey="nps"]');
+        const box = surveys[surveys.length - 1].getBoundingClientRect();
+        return box.top < frame.innerHeight && box.bottom > 0 && frame.scrollY > 0;
+    }""")
     context.close()
 
 

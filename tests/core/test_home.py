@@ -186,6 +186,9 @@ def test_a_new_installation_says_how_to_add_subscribers_and_shows_the_first_at_o
     assert "An editor or admin adds subscribers" in seen and 'href="/subscribers/import/"' not in seen
     audience(client, admin)  # three people, before any worker counts them
     assert re.search(r"data-total>3<", client.get("/").get_data(as_text=True))
+    # A small installation's next subscriber shows on the next load too, not when the kept figures expire
+    assert client.post("/api/subscribers", headers=admin, json={"email": "jiro@example.jp"}).status_code == 200
+    assert re.search(r"data-total>4<", client.get("/").get_data(as_text=True))
 
 
 def test_system_health_has_its_own_page_for_admins(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
