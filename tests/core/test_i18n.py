@@ -35,7 +35,7 @@ def test_the_catalogue_spells_smtp_relay_one_way() -> None:
     """「SMTP リレー」 with a space, as most of the Japanese says it: never 「SMTPリレー」 in one place."""
     with CATALOG.open("rb") as fh:
         strings = [m.string for m in read_po(fh) if m.id]
-    texts = [text for string in strings for text in (string if isinstance(string, tuple) else (string,))]
+    texts = [text for string in strings for text in ([string] if isinstance(string, str) else string or [])]
     assert [text for text in texts if "SMTPリレー" in text] == []
     assert any("SMTP リレー" in text for text in texts)
 
