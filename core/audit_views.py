@@ -200,18 +200,21 @@ def changes(entry: audit.AuditEntry, names: Names | None = None) -> list[Change]
 @require(Permission.AUDIT_READ)
 def index() -> Any:
     """List the audit log, filtered, newest first."""
-    with showing_refusal() as attempt:  # a bad filter typed in the address bar: say so, show everything
+    # A bad filter: say so, keep what was typed to correct it, and list nothing (an unfiltered list would look
+    # filtered).
+    with showing_refusal() as attempt:
         filters = filters_from_request()
-    if attempt.refused:
-        filters = audit.Filters()
     page = id_or_none(request.args.get("page"), INT64_MAX) or 1
-    stmt = audit.query(filters)
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    entries = list(db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
+    entries: list[audit.AuditEntry] = []
+    total = 0
+    if not attempt.refused:
+        stmt = audit.query(filters)
+        total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+        entries = list(db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
     args = {name: request.args.get(name, "") for name in ("actor", "action", "object", "object_id", "from", "to")}
     names = names_for(entries)
     page_html = render_template("core/audit.html", entries=entries, total=total, page=page, per_page=PER_PAGE,
-                                args={} if attempt.refused else args, actors=_actors(), kinds=audit.kinds(),
+                                args=args, error=attempt.error, actors=_actors(), kinds=audit.kinds(),
                                 actions=_action_choices(), action_title=audit.action_title,
                                 actor_label=actor_label, changes=lambda entry: changes(entry, names))
     return page_html, 400 if attempt.refused else 200

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core.db import db
+from core.i18n import names_list
 from core.models import SetupStep
 
 
@@ -59,7 +60,7 @@ def legal_details(_recorded: set[str]) -> list[Step]:
                                           (_("postal address"), settings.postal_address),
                                           (_("contact"), settings.contact)) if not value]
     return [Step("legal", _("Legal details set"), not missing, url_for("core.settings"),
-                 _("Missing: %(what)s.", what=", ".join(missing)) if missing else "")]
+                 _("Missing: %(what)s.", what=names_list(missing)) if missing else "")]
 
 
 def init_app(app: Flask) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import timedelta
 
+from babel.lists import format_list
 from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import Babel, format_datetime, format_timedelta, get_locale
 from flask_babel import gettext as _
@@ -35,6 +37,13 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: current_app.config["KAIRAN"].timezone)
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_locale=lambda: str(get_locale() or DEFAULT_LANGUAGE))
     app.jinja_env.filters["datetime"] = lambda value: format_datetime(value, "medium")
+
+
+def names_list(names: Iterable[str]) -> str:
+    """Names joined as the UI language lists them: 「会社名、住所」 in Japanese, "company name, address" in English."""
+    # "standard-narrow": no "and" before the last name. Babel has it; its type stubs do not list it.
+    return format_list(list(names), style="standard-narrow",  # type: ignore[arg-type]
+                       locale=str(get_locale() or DEFAULT_LANGUAGE))
 
 
 def time_left_text(seconds: float | None) -> str:

@@ -97,4 +97,14 @@ def test_the_audit_log_page_in_japanese(browser: Any, live_server: str, app: Any
 
     page.goto("/audit/?from=2026-99-01")
     expect(page.locator(".flash")).to_contain_text("from には日付")
+    # A start after the end, chosen in the form: said so, the days kept to correct, and no entries listed.
+    page.goto("/audit/")
+    page.get_by_label("開始日").fill("2026-12-31")
+    page.get_by_label("終了日").fill("2026-01-01")
+    page.get_by_role("button", name="絞り込む").click()
+    expect(page.locator(".flash")).to_contain_text("「開始日」は「終了日」より後にできません。")
+    expect(page.get_by_label("開始日")).to_have_value("2026-12-31")
+    expect(page.get_by_label("終了日")).to_have_value("2026-01-01")
+    expect(page.locator("tr[data-entry]")).to_have_count(0)
+    page.screenshot(path=str(screenshots / "audit-02-bad-dates.png"), full_page=True)
     context.close()

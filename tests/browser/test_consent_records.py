@@ -19,6 +19,16 @@ from tests.browser.helpers import ja_context, log_in
 
 pytestmark = pytest.mark.browser
 
+# Each filter label's words and its control: on one line, the words first, however the row wraps.
+LABEL_BESIDE_CONTROL = """() => [...document.querySelectorAll('form.filters label')].map(label => {
+  const words = [...label.childNodes].find(node => node.nodeType === Node.TEXT_NODE && node.textContent.trim());
+  const range = document.createRange();
+  range.selectNodeContents(words);
+  const text = range.getBoundingClientRect(), control = label.control.getBoundingClientRect();
+  const middle = box => (box.top + box.bottom) / 2;
+  return [words.textContent.trim(), Math.abs(middle(text) - middle(control)) < 8 && text.right <= control.left];
+})"""
+
 
 def test_an_admin_downloads_the_consent_records_of_a_list(browser: Any, live_server: str, app: Any,
                                                           users: dict[str, str], screenshots: Path) -> None:
@@ -34,6 +44,12 @@ def test_an_admin_downloads_the_consent_records_of_a_list(browser: Any, live_ser
     page.goto("/subscribers/")
     page.get_by_role("link", name="同意の記録").click()
     expect(page.locator("[data-retention]")).to_contain_text("無期限に保管")
+    for width in (1280, 1000, 700):
+        page.set_viewport_size({"width": width, "height": 800})
+        assert page.evaluate(LABEL_BESIDE_CONTROL) == [
+            ["リスト", True], ["開始日", True], ["終了日", True], ["文字コード", True]], width
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.screenshot(path=str(screenshots / "consent-00-filters.png"), full_page=True)
     page.select_option("#list_id", label="お知らせ")
     page.fill("#from", "2026-12-31")
     page.fill("#to", "2026-01-01")

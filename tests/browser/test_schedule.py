@@ -43,6 +43,12 @@ def test_schedule_in_tokyo_time_then_unschedule_from_the_filtered_list(
     log_in(page, "admin")
 
     page.goto(f"/campaigns/{ids['春の案内']}/preview")
+    # The sending card: its heading at the top of its padding; the subject and reader set apart below it.
+    card = page.locator(".send-card").bounding_box()
+    heading = page.locator(".send-card h2").bounding_box()
+    subject = page.locator("dl.meta").bounding_box()
+    assert heading["y"] - card["y"] <= 30, (card, heading)  # 1.5rem of padding, no margin above
+    assert subject["y"] - (card["y"] + card["height"]) >= 16, (card, subject)
     page.get_by_text("予約…").click()
     page.get_by_label("配信日時（Asia/Tokyo）").fill(tomorrow.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="予約する", exact=True).click()

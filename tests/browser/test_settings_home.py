@@ -36,7 +36,7 @@ def test_the_checklist_leads_to_the_settings_whose_details_reach_the_next_campai
     checklist = page.locator("#checklist")
     expect(checklist).to_contain_text("セットアップのチェックリスト")
     expect(checklist).to_contain_text("5 項目中 0 項目が完了しています。")
-    expect(checklist.locator("[data-step=legal]")).to_contain_text("未設定：会社名, 住所, 連絡先")
+    expect(checklist.locator("[data-step=legal]")).to_contain_text("未設定：会社名、住所、連絡先")
     screenshot(page, screenshots / "home-ja-01-checklist.png")
 
     checklist.get_by_role("link", name="送信者の表示事項の設定").click()

@@ -491,12 +491,17 @@ def test_values_read_as_their_pages_name_them_and_ids_as_names(app: Flask, clien
 
 def test_the_date_order_error_names_the_filters_as_the_page_labels_them(app: Flask, client: FlaskClient,
                                                                        users: dict[str, str]) -> None:
+    _seed(app)
     login(client, "admin")
-    page = client.get("/audit/", query_string={"from": "2026-05-02", "to": "2026-05-01"},
+    page = client.get("/audit/", query_string={"from": "2026-05-02", "to": "2026-05-01", "actor": "hanako"},
                       headers={"Accept-Language": "ja"})
     html = page.get_data(as_text=True)
     assert page.status_code == 400 and "「開始日」は「終了日」より後にできません。" in html
     assert "from は" not in html
+    # What was typed stays to be corrected, and no entries show: an unfiltered list would look filtered.
+    assert 'name="from" value="2026-05-02" aria-invalid="true"' in html and 'name="to" value="2026-05-01"' in html
+    assert '<option value="hanako" selected>' in html
+    assert "<tbody>" not in html and "data-entry=" not in html and "audit-log.csv" not in html
 
 
 def test_the_page_download_reads_as_the_page_and_the_api_csv_stays_for_machines(

@@ -31,6 +31,15 @@ def test_every_string_has_a_japanese_translation(tmp_path: Path) -> None:
     assert [msgid for msgid in marked if msgid not in translated] == [] and fuzzy == []
 
 
+def test_the_catalogue_spells_smtp_relay_one_way() -> None:
+    """「SMTP リレー」 with a space, as most of the Japanese says it: never 「SMTPリレー」 in one place."""
+    with CATALOG.open("rb") as fh:
+        strings = [m.string for m in read_po(fh) if m.id]
+    texts = [text for string in strings for text in ([string] if isinstance(string, str) else string or [])]
+    assert [text for text in texts if "SMTPリレー" in text] == []
+    assert any("SMTP リレー" in text for text in texts)
+
+
 def test_login_page_follows_accept_language(client: FlaskClient, users: dict[str, str]) -> None:
     japanese = client.get("/login", headers={"Accept-Language": "ja,en;q=0.5"}).get_data(as_text=True)
     assert '<html lang="ja">' in japanese and "ログイン" in japanese and "パスワード" in japanese

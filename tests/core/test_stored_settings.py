@@ -207,7 +207,7 @@ def test_a_legal_detail_not_set_is_shown_empty_as_the_checklist_says_it_is_missi
     login(client, "admin")
     with client.session_transaction() as session:
         session["language"] = "ja"
-    assert "未設定：会社名, 住所, 連絡先" in client.get("/").get_data(as_text=True)
+    assert "未設定：会社名、住所、連絡先" in client.get("/").get_data(as_text=True)
     page = client.get("/settings").get_data(as_text=True)
     fields = dict(re.findall(r'<input id="(\w+)" name="\1" value="([^"]*)"', page))
     assert fields["KAIRAN_COMPANY_NAME"] == "" and 'placeholder="Kairan"' in page  # the default, as a hint
@@ -218,7 +218,7 @@ def test_a_legal_detail_not_set_is_shown_empty_as_the_checklist_says_it_is_missi
     assert client.get("/api/settings", headers=admin).get_json()["data"][0]["source"] == "default"
     save_in_browser(client, KAIRAN_COMPANY_NAME="回覧商事")
     assert 'value="回覧商事"' in client.get("/settings").get_data(as_text=True)
-    assert "未設定：住所, 連絡先" in client.get("/").get_data(as_text=True)
+    assert "未設定：住所、連絡先" in client.get("/").get_data(as_text=True)
 
 
 def test_refused_in_japanese(client: FlaskClient, users: dict[str, str]) -> None:

@@ -111,6 +111,16 @@ def test_checks_panel_reports_what_to_fix(app: Flask, client: FlaskClient, users
     assert "1 links or buttons go nowhere" in page
 
 
+def test_the_preview_captions_the_phone_frame_in_full_width_parentheses_in_japanese(
+        client: FlaskClient, users: dict[str, str], editor: dict[str, str]) -> None:
+    campaign = create(client, editor)
+    login(client, "editor")
+    japanese = client.get(f"/campaigns/{campaign['id']}/preview", headers={"Accept-Language": "ja"})
+    assert "<figcaption>スマートフォン（375 px）</figcaption>" in japanese.get_data(as_text=True)
+    english = client.get(f"/campaigns/{campaign['id']}/preview", headers={"Accept-Language": "en"})
+    assert "<figcaption>Phone (375 px)</figcaption>" in english.get_data(as_text=True)
+
+
 def test_the_newsletter_compiles_once_with_its_links_collected(app: Flask) -> None:
     if not NEWSLETTER.exists():
         pytest.skip("../shared/testdata/newsletter is not on this machine")
