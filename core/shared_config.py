@@ -36,7 +36,7 @@ _COUNT = select(SettingsVersion.version).where(SettingsVersion.id == 1)  # built
 class _Held:
     """A process's copy: the count it applied, its hooks, and each view with the count it was loaded under."""
 
-    applied: int | None = None
+    applied: int = 0  # the count before anything was ever changed: what the process started with holds
     hooks: list[Callable[[Flask], None]] = field(default_factory=list)
     views: dict[str, tuple[int, Any]] = field(default_factory=dict)
 
@@ -46,7 +46,7 @@ def _held(app: Flask) -> _Held:
 
 
 def on_change(app: Flask, hook: Callable[[Flask], None]) -> None:
-    """Run ``hook`` in each process when it first sees a new count (and on its first check)."""
+    """Run ``hook`` in each process when it sees a new count (a process started after changes: at its first check)."""
     _held(app).hooks.append(hook)
 
 
