@@ -81,6 +81,20 @@ def view(name: str, load: Callable[[], T]) -> T:
     return cast(T, kept[1])
 
 
+def held(app: Flask, name: str) -> tuple[int, Any] | None:
+    """View ``name`` as this process holds it and the count it was loaded under, when that is the count the
+    process applied last; else None. For a fast path that answers before Flask's check: what it decides on this
+    is only good if ``check`` in the transaction that writes reads the same count (``checked_count``)."""
+    state = _held(app)
+    kept = state.views.get(name)
+    return kept if kept is not None and kept[0] == state.applied else None
+
+
+def checked_count() -> int | None:
+    """The count this request or job read (None: not checked, or the database could not say)."""
+    return g.get(_SEEN) if has_app_context() else None
+
+
 def changed() -> None:
     """Count a change up, in the caller's transaction (the update locks the row: two changes never share a count).
 

@@ -8,7 +8,7 @@ import re
 import secrets
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.exc import IntegrityError
@@ -130,6 +130,22 @@ def authenticate_token(username: str, token: str) -> User | None:
     if not hmac.compare_digest(user.token_hash, _token_digest(token)):
         return None
     return user
+
+
+def held_token_role(app: Flask, username: str, token: str) -> tuple[Role, int] | None:
+    """The role of the enabled API user whose token this is, as this process holds its API users, and the
+    shared configuration's count they are held under; None when this process does not hold that user (or the
+    token is wrong): then Flask's authentication decides. For fast paths (automations/event_api.py)."""
+    kept = shared_config.held(app, _API_USERS)
+    if kept is None:
+        return None
+    count, users = kept
+    columns = users.get(username.strip().lower())
+    if columns is None or columns["token_hash"] is None or not columns["enabled"]:
+        return None
+    if not hmac.compare_digest(columns["token_hash"], _token_digest(token)):
+        return None
+    return Role(columns["role"]), count
 
 
 _COLUMN_KEYS = tuple(attribute.key for attribute in inspect(User).column_attrs)

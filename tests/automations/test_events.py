@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select
 
@@ -16,9 +16,11 @@ from app import create_app
 from automations import events as events_module
 from automations.models import Event
 from core.db import db
+from core.models import User
+from core.users import rotate_token, update_user
 from lists.models import Subscriber
 from tests.automations.helpers import add_subscriber
-from tests.helpers import api_user, login
+from tests.helpers import api_user, basic, login
 from tests.resources import free_port
 
 PRINTER = {"product": "プリンター PX-1", "price": 39800}
@@ -221,6 +223,65 @@ def test_single_events_posted_at_once_are_each_answered_for_themselves(app: Flas
         pair_of = sorted(outcomes[(2 * (key // 10) + side, key % 10)] for side in (0, 1))
         assert pair_of in (["duplicate", "stored"], ["stored", "subscriber"])
     assert sorted(str(e.idempotency_key) for e in stored_events(app)) == sorted(f"view-{key}" for key in range(60))
+
+
+def test_a_plain_event_with_held_credentials_is_stored_before_flask_dispatches(app: Flask) -> None:
+    """The busiest write skips Flask's request (automations/event_api.EventsFastPath); every other body goes on to
+    Flask and gets its answer there: a conversion event (its revenue warning), an unknown subscriber, a bad name,
+    a batch, a query string, credentials this process does not hold."""
+    dispatched: list[str] = []
+    app.before_request(lambda: dispatched.append(request.path))
+    pair = api_user(app, "editor", "shop")
+    shop = app.test_client()
+    shop.environ_base["HTTP_AUTHORIZATION"] = f"token {pair}"
+    taro = add_subscriber(shop, "taro@example.jp")  # through Flask: this process now holds the shop's user
+    view = {"subscriber_id": taro["id"], "name": "page_view", "idempotency_key": "view-1"}
+    dispatched.clear()
+    first, again = shop.post("/api/events", json=view), shop.post("/api/events", json=view)
+    assert first.get_json() == {"data": {"stored": [0], "duplicates": [], "errors": [], "warnings": []}}
+    assert again.get_json() == {"data": {"stored": [], "duplicates": [0], "errors": [], "warnings": []}}
+    assert first.content_type == "application/json" and dispatched == []
+    for body, status in (({"subscriber_id": taro["id"], "name": "purchase", "properties": {"amount": "many"}}, 200),
+                         ({"subscriber_id": 999999, "name": "page_view"}, 400),
+                         ({"subscriber_id": taro["id"], "name": "Page View"}, 400),
+                         ({"events": [view]}, 200)):
+        dispatched.clear()
+        response = shop.post("/api/events", json=body)
+        assert (response.status_code, dispatched) == (status, ["/api/events"]), body
+    assert response.get_json()["data"]["duplicates"] == [0]  # the batch's one event, stored before
+    dispatched.clear()
+    assert shop.post("/api/events?x=1", json=view).status_code == 200 and dispatched == ["/api/events"]
+    assert shop.post("/api/events", json=view, headers=basic("shop:a-wrong-token")).status_code == 403
+    warned = shop.post("/api/events", json={"subscriber_id": taro["id"], "name": "purchase",
+                                            "properties": {"amount": "many"}}).get_json()["data"]
+    assert warned["stored"] == [0] and warned["warnings"][0]["field"] == "properties.amount"
+    assert [e.name for e in stored_events(app)] == ["page_view", "purchase", "purchase"]
+
+
+def test_a_token_changed_on_another_host_stops_the_fast_path_at_once(app: Flask, settings_env: dict[str, str]) -> None:
+    """Another host holds the shop's user and stores its events without Flask; a token rotated here, then the user
+    disabled, is refused there at the very next event (its check reads the count in the transaction that writes)."""
+    pair = api_user(app, "editor", "shop")
+    setup = app.test_client()
+    setup.environ_base["HTTP_AUTHORIZATION"] = f"token {pair}"
+    taro = add_subscriber(setup, "taro@example.jp")
+    other = create_app({**settings_env, "TESTING": True})  # another host: the same database, its own memory
+    there = other.test_client()
+    assert there.get("/api/lists", headers=basic(pair)).status_code == 200  # it holds the shop's user now
+    view = {"subscriber_id": taro["id"], "name": "page_view"}
+    assert there.post("/api/events", json=view, headers=basic(pair)).status_code == 200
+    with app.app_context():
+        new_token = rotate_token(db.session.scalars(select(User).where(User.username == "shop")).one())
+    assert there.post("/api/events", json=view, headers=basic(pair)).status_code == 403
+    assert there.post("/api/events", json=view, headers=basic(f"shop:{new_token}")).status_code == 200
+    assert there.post("/api/events", json=view, headers=basic(f"shop:{new_token}")).status_code == 200
+    with app.app_context():
+        update_user(db.session.scalars(select(User).where(User.username == "shop")).one(), role="editor",
+                    enabled=False)
+    assert there.post("/api/events", json=view, headers=basic(f"shop:{new_token}")).status_code == 403
+    assert len(stored_events(app)) == 3
+    with other.app_context():
+        db.engine.dispose()
 
 
 def test_create_subscriber_adds_an_unknown_address_on_no_list(app: Flask, shop: FlaskClient) -> None:
