@@ -58,7 +58,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         pytest.skip(f"each host needs namespaces of its own, and {missing}")
     root = tmp_path_factory.mktemp("hosts")
     relay = Relay()
-    name = f"{make_url(SERVER).database}_hosts"
+    # Each xdist worker that runs a test of this module sets the deployment up: each its own database.
+    name = f"{make_url(SERVER).database}_hosts{os.environ.get('PYTEST_XDIST_WORKER', '')}"
     with private_redis(root / "redis") as redis_url, postgres_database(SERVER, name) as database_url:
         hosts = three_hosts(root, database_url, redis_url, relay, KAIRAN_SEND_LEASE_SECONDS=str(LEASE_SECONDS))
         try:
