@@ -23,8 +23,10 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
+from flask import Flask
 from flask_babel import gettext as _
 from sqlalchemy import Select, bindparam, select, text
+from sqlalchemy.engine import make_url
 
 from automations.errors import (
     EventBatchTooLargeError,
@@ -52,6 +54,7 @@ MAX_BATCH = 1000  # events per request
 MAX_PROPERTIES_BYTES = 16 * 1024  # an event's properties, as JSON text
 MAX_KEY_LENGTH = 200  # an idempotency key (the column's length)
 MAX_AHEAD = timedelta(days=1)  # clocks differ; a time further ahead is a mistake (milliseconds taken as seconds)
+POSTGRES_WRITERS = 2  # groups of API events a web process writes at once on PostgreSQL (core/group_commit.py)
 NAME = re.compile(r"[a-z0-9_.:-]{1,64}")
 WAYS = ("subscriber_id", "subscriber_uuid", "email")  # how an event names its subscriber: exactly one of them
 
@@ -236,9 +239,15 @@ def store_events(events: Sequence[EventInput], now: datetime, source: EventSourc
     return fates
 
 
-def grouped_api_store() -> GroupCommit[EventInput, Fate]:
+def writers_at_once(app: Flask) -> int:
+    """How many groups of events a process writes at once: SQLite has one writer; on PostgreSQL a group's leader
+    mostly waits on round trips, while the next group could be written."""
+    return 1 if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "sqlite" else POSTGRES_WRITERS
+
+
+def grouped_api_store(app: Flask) -> GroupCommit[EventInput, Fate]:
     """The API's group commit: requests storing events at the same moment in this process share one insert."""
-    return GroupCommit(lambda events: store_events(events, utcnow(), EventSource.API))
+    return GroupCommit(lambda events: store_events(events, utcnow(), EventSource.API), writers_at_once(app))
 
 
 def _warn_about_revenue(outcome: Outcome, event: EventInput, conversions: ConversionSettings) -> None:
@@ -256,9 +265,16 @@ def _warn_about_revenue(outcome: Outcome, event: EventInput, conversions: Conver
 def _subscribers(events: Sequence[EventInput]) -> dict[tuple[str, int | str], int]:
     """Look up every subscriber the events name, one query per way of naming; add the addresses to be created.
 
-    Ids too: an unknown one must not take an idempotency key that a good event of the same write carries."""
+    Ids are taken as sent (the insert skips an unknown one, and ``_insert`` then says which), unless an
+    idempotency key repeats in the write: then an unknown id must not take a key that a good event carries."""
     found: dict[tuple[str, int | str], int] = {}
-    for way, column in (("subscriber_id", "id"), ("subscriber_uuid", "uuid")):
+    keys = [event.idempotency_key for event in events if event.idempotency_key is not None]
+    if len(set(keys)) < len(keys):
+        ways: tuple[tuple[str, str], ...] = (("subscriber_id", "id"), ("subscriber_uuid", "uuid"))
+    else:
+        ways = (("subscriber_uuid", "uuid"),)
+        found = {("subscriber_id", event.who): int(event.who) for event in events if event.way == "subscriber_id"}
+    for way, column in ways:
         wanted = list({event.who for event in events if event.way == way})
         found |= {(way, value): i for value, i in subscriber_ids_by(column, wanted).items()}  # type: ignore[arg-type]
     addresses = [event for event in events if event.way == "email"]
