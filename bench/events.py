@@ -6,7 +6,9 @@ this process (Flask's test client: the request's parsing, checks, look-ups and i
 before the clock starts; ``batch_events_per_s`` is events stored a second. Single phase: Kairan served by gunicorn
 as `make up` serves it (bench.track's serve), loaded with one-event POSTs by wrk when installed (a Lua script,
 each request a new key) or else by Python threads on keep-alive connections; ``single_req_per_s`` is answered
-requests (200) a second. Then the events are counted in the database: ``lost`` is events answered as stored that
+requests (200) a second, and ``single_cpu_us_per_request`` what each cost the web processes, the database's
+server processes (PostgreSQL) and the load generator in CPU time (it moves less with other load than a rate does).
+Then the events are counted in the database: ``lost`` is events answered as stored that
 are not there. Prints one JSON line, last.
 Run: .venv/bin/python -m bench.events [--batches 50] [--seconds 10] [--connections 16] [--subscribers 10000]
      [--database-url postgresql://…]
@@ -22,6 +24,7 @@ import secrets
 import shutil
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -32,6 +35,7 @@ from sqlalchemy import func, select
 from app import create_app
 from automations.models import Event
 from bench import scratch_folder
+from bench.cpu import children, own_seconds, postgres_backends, process_seconds
 from bench.loader import threaded_load
 from bench.track import serve
 from core.db import db
@@ -82,7 +86,7 @@ def main() -> None:
         app = create_app(env)
         first_id, pair = seed(app, args.subscribers)
         batch = post_batches(app, pair, first_id, args)
-        single = post_singles(env, port, pair, first_id, args)
+        single = post_singles(app, env, port, pair=pair, first_id=first_id, args=args)
         with app.app_context():
             stored = db.session.scalar(select(func.count()).select_from(Event)) or 0
     answered = batch["stored"] + single["answered"]
@@ -92,7 +96,8 @@ def main() -> None:
         "batch_events_per_s": round(batch["stored"] / batch["seconds"]),
         "single_load": single["generator"], "connections": args.connections, "single_requests": single["answered"],
         "single_errors": single["errors"], "single_req_per_s": round(single["answered"] / single["seconds"]),
-        "single_p99_ms": single["p99_ms"], "events_in_database": stored, "lost": max(answered - stored, 0),
+        "single_p99_ms": single["p99_ms"], "single_cpu_us_per_request": single["cpu_us"],
+        "events_in_database": stored, "lost": max(answered - stored, 0),
         "gunicorn": f"{WEB_PROCESSES} workers, gthread, {WEB_THREADS} threads", "load_avg_1m": load_average,
         "targets": TARGETS,
     }))
@@ -125,14 +130,25 @@ def post_batches(app: Flask, pair: str, first_id: int, args: argparse.Namespace)
     return {"stored": stored, "seconds": round(time.perf_counter() - started, 3)}
 
 
-def post_singles(env: dict[str, str], port: int, pair: str, first_id: int, args: argparse.Namespace) -> dict:
-    """Serve with gunicorn and load it with one-event POSTs; return what the load generator measured."""
+def post_singles(app: Flask, env: dict[str, str], port: int, *, pair: str, first_id: int,
+                 args: argparse.Namespace) -> dict:
+    """Serve with gunicorn and load it with one-event POSTs; return what the load generator measured, and the CPU
+    time each answered request cost the web processes, the database's server processes serving them (PostgreSQL)
+    and the load generator, in µs: unlike req/s, it hardly moves with the machine's other load."""
+    serving_since = datetime.now(UTC)
     server = serve(env, port)
     try:
-        return wrk_load(port, pair, first_id, args) if shutil.which("wrk") else python_load(port, pair, first_id, args)
+        web = children(server.pid)
+        web_before, loader_before = sum(process_seconds(web).values()), own_seconds()
+        load = wrk_load(port, pair, first_id, args) if shutil.which("wrk") else python_load(port, pair, first_id, args)
+        used = {"web": sum(process_seconds(web).values()) - web_before, "loader": own_seconds() - loader_before}
+        with app.app_context():
+            if db.engine.dialect.name == "postgresql":  # their whole lives: they connected for this load
+                used["database"] = sum(process_seconds(postgres_backends(since=serving_since)).values())
     finally:
         server.terminate()
         server.wait(15)
+    return {**load, "cpu_us": {name: round(seconds / max(load["answered"], 1) * 1e6) for name, seconds in used.items()}}
 
 
 def wrk_load(port: int, pair: str, first_id: int, args: argparse.Namespace) -> dict:

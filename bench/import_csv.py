@@ -21,10 +21,10 @@ from pathlib import Path
 
 from flask_migrate import upgrade
 from rq import SimpleWorker
-from sqlalchemy import text
 
 from app import create_app
 from bench import scratch_folder
+from bench.cpu import own_seconds, postgres_backends, process_seconds
 from core.db import db
 from core.embedded import private_redis
 from core.queues import queue, redis
@@ -60,26 +60,6 @@ def write_csv(path: Path, rows: int, seed: int = 7) -> None:
             out.write(f"{local}@{domain},{name},{PREFECTURES[n % len(PREFECTURES)]},{n}\r\n")
 
 
-def server_cpu_seconds() -> dict[int, float]:
-    """Return CPU seconds used so far by each PostgreSQL server process serving this database."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    pids = db.session.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))
-    used = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # a server on another machine, or a process that just ended
-            continue
-        used[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return used
-
-
-def cpu_seconds() -> float:
-    """Return CPU seconds used so far by this process and its ended children (the import's reader)."""
-    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
-               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-
-
 def main() -> None:
     """Generate, import, measure."""
     parser = argparse.ArgumentParser()
@@ -106,12 +86,12 @@ def main() -> None:
             start(imp, "ja")
             rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             postgres = db.engine.dialect.name == "postgresql"
-            server_before = server_cpu_seconds() if postgres else {}
-            started, cpu_started, process_started = time.perf_counter(), cpu_seconds(), time.process_time()
+            server_before = process_seconds(postgres_backends()) if postgres else {}
+            started, cpu_started, process_started = time.perf_counter(), own_seconds(), time.process_time()
             gc.freeze()  # as `flask worker` does once loaded (core/cli.py), whose jobs this stands for
             SimpleWorker([queue(IMPORT_QUEUE)], connection=redis()).work(burst=True)
-            seconds, cpu_used = time.perf_counter() - started, cpu_seconds() - cpu_started
-            server_after = server_cpu_seconds() if postgres else {}
+            seconds, cpu_used = time.perf_counter() - started, own_seconds() - cpu_started
+            server_after = process_seconds(postgres_backends()) if postgres else {}
             imp = get_import(imp.id)
             result = {
                 "benchmark": "import_csv", "database": db.engine.dialect.name, "rows": args.rows,

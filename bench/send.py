@@ -20,7 +20,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import resource
 import secrets
 import smtplib
 import socket
@@ -41,6 +40,7 @@ from sqlalchemy import select
 from app import create_app
 from bench import scratch_folder
 from bench.audience import LISTS, seed
+from bench.cpu import children_seconds
 from bench.sink import Sink
 from core.db import db
 from core.embedded import private_redis
@@ -141,24 +141,18 @@ def floor_run(campaign: Campaign, args: argparse.Namespace, sink: Sink) -> tuple
     processes = [multiprocessing.get_context("fork").Process(
         target=_floor_process, args=(work, sink.port, range(n, args.recipients, args.workers), args.connections))
         for n in range(args.workers)]
-    started, cpu = time.perf_counter(), children_cpu_seconds()
+    started, cpu = time.perf_counter(), children_seconds()
     for process in processes:
         process.start()
     for process in processes:
         process.join()
     seconds = time.perf_counter() - started
-    floor_cpu_ms_per_msg = round(1000 * (children_cpu_seconds() - cpu) / args.recipients, 2)
+    floor_cpu_ms_per_msg = round(1000 * (children_seconds() - cpu) / args.recipients, 2)
     arrived = sum(sink.counts().values())
     sink.clear()
     if arrived != args.recipients:
         raise RuntimeError(f"the floor delivered {arrived} of {args.recipients}")
     return round(args.recipients / seconds, 1), floor_cpu_ms_per_msg
-
-
-def children_cpu_seconds() -> float:
-    """CPU time (user + system) of this script's child processes that have ended, so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _floor_process(work: tuple[str, str, str, DKIMSigner | None], port: int, numbers: range,
@@ -200,7 +194,7 @@ def kairan_run(app: Flask, campaign_id: int, env: dict[str, str], args: argparse
         [sys.executable, "-m", "flask", "--app", "app", "worker", "send", "default"], cwd=ROOT,
         env={**os.environ, **env}, stdout=(logs / f"worker-{n}.log").open("wb"), stderr=subprocess.STDOUT)
         for n in range(args.workers)]
-    peak, cpu = PeakRSS([worker.pid for worker in workers]), children_cpu_seconds()
+    peak, cpu = PeakRSS([worker.pid for worker in workers]), children_seconds()
     try:
         connection = Redis.from_url(env["KAIRAN_REDIS_URL"])
         while len(Worker.all(connection=connection)) < args.workers:
@@ -223,7 +217,7 @@ def kairan_run(app: Flask, campaign_id: int, env: dict[str, str], args: argparse
         for worker in workers:
             worker.terminate()
             worker.wait(30)
-    worker_cpu = children_cpu_seconds() - cpu  # the workers' whole lives, start-up included
+    worker_cpu = children_seconds() - cpu  # the workers' whole lives, start-up included
     arrived = sink.counts()
     return {"database": database, "messages": sum(arrived.values()), "seconds": round(seconds, 2),
             "msg_per_s": round(len(expected) / seconds, 1),

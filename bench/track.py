@@ -25,7 +25,6 @@ import argparse
 import http.client
 import json
 import os
-import resource
 import secrets
 import shutil
 import subprocess
@@ -42,6 +41,7 @@ from sqlalchemy import func, insert, select
 
 from app import create_app
 from bench import scratch_folder
+from bench.cpu import children, own_seconds, process_seconds
 from bench.loader import Load, threaded_load
 from core.db import db, utcnow
 from core.embedded import WEB_PROCESSES, WEB_THREADS, port_answers, private_redis, web_argv
@@ -154,43 +154,17 @@ def load_served(env: dict[str, str], port: int, wsgi_app: str, redis_pid: int, l
     """
     server = serve(env, port, wsgi_app)
     try:
-        web = [pid for pid in _pids() if _parent(pid) == server.pid]
-        before = {"web": _cpu_seconds(web), "redis": _cpu_seconds([redis_pid]), "loader": _own_cpu_seconds()}
+        web = children(server.pid)
+        before = {"web": sum(process_seconds(web).values()), "redis": sum(process_seconds([redis_pid]).values()),
+                  "loader": own_seconds()}
         result = load(port)
-        after = {"web": _cpu_seconds(web), "redis": _cpu_seconds([redis_pid]), "loader": _own_cpu_seconds()}
+        after = {"web": sum(process_seconds(web).values()), "redis": sum(process_seconds([redis_pid]).values()),
+                 "loader": own_seconds()}
     finally:
         server.terminate()
         server.wait(15)
     per_request = {name: round((after[name] - before[name]) / max(result.answered, 1) * 1e6, 1) for name in before}
     return Served(result, {**per_request, "all": round(sum(per_request.values()), 1)})
-
-
-def _pids() -> list[int]:
-    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
-
-
-def _stat(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return []
-
-
-def _parent(pid: int) -> int | None:
-    fields = _stat(pid)
-    return int(fields[1]) if fields else None
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of processes so far (fields 14 and 15 of /proc/PID/stat)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    return sum(int(fields[11]) + int(fields[12]) for fields in map(_stat, pids) if fields) / ticks
-
-
-def _own_cpu_seconds() -> float:
-    """CPU time of this process and its finished children (wrk, once it has exited)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def seed(app: Flask, count: int) -> list[str]:
