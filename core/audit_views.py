@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from core import audit
 from core.api import paginate
 from core.auth import Permission, require
+from core.batches import batched
 from core.db import db
 from core.errors import ValidationError
 from core.inputs import INT64_MAX, id_or_none, moment, refuse_nul
@@ -30,19 +31,6 @@ _ACTION = re.compile(r"[a-z_]{1,40}(\.[a-z_]{1,40})?")
 _KIND = re.compile(r"[a-z_]{1,40}")
 MAX_TEXT = 100
 CSV_BATCH = 1000  # entries per chunk of the download
-Row = TypeVar("Row")
-
-
-def batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
-    """The rows in lists of ``size`` (itertools.batched is Python 3.12's)."""
-    batch: list[Row] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _text(name: str) -> str | None:
