@@ -22,7 +22,7 @@ from core.db import db
 from core.errors import ValidationError
 from core.inputs import INT64_MAX, id_or_none, moment, refuse_nul
 from core.refusals import showing_refusal
-from core.safecsv import CHARSETS, EXPORT_ENCODINGS, csv_stream
+from core.safecsv import CHARSETS, chosen_encoding, csv_stream
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 api_bp = Blueprint("audit_api", __name__, url_prefix="/api/audit")
@@ -215,14 +215,6 @@ def _action_choices() -> dict[str, str]:
     return dict(sorted(choices.items(), key=lambda pair: pair[1]))
 
 
-def _encoding() -> str:
-    """The CSV's encoding: UTF-8 with a BOM (the default) or CP932 for older Excel, as the other exports offer."""
-    encoding = request.args.get("encoding") or "utf-8"
-    if encoding not in EXPORT_ENCODINGS:
-        raise ValidationError(_("encoding must be utf-8 or cp932 (Shift_JIS for older Excel)."), field="encoding")
-    return encoding
-
-
 PAGE_COLUMNS = (_l("When"), _l("Who"), _l("From address"), _l("Action"), _l("Action code"), _l("Object"),
                 _l("Object id"), _l("Object name"), _l("Before → after"), _l("Entry"), _l("Hash"))
 
@@ -267,7 +259,7 @@ def _download(filters: audit.Filters, encoding: str, *, for_people: bool = False
 @require(Permission.AUDIT_READ)
 def download() -> Any:
     """Download the filtered log as CSV (UTF-8 with a BOM, or CP932), told as the page tells it."""
-    return _download(filters_from_request(), _encoding(), for_people=True)
+    return _download(filters_from_request(), chosen_encoding(request.args), for_people=True)
 
 
 @api_bp.get("")
@@ -313,7 +305,7 @@ def api_list() -> Any:
     filters = filters_from_request()
     fmt = request.args.get("format", "json")
     if fmt == "csv":
-        return _download(filters, _encoding())
+        return _download(filters, chosen_encoding(request.args))
     if fmt != "json":
         raise ValidationError(_("format must be json or csv."), field="format")
     return {"data": paginate(audit.query(filters), lambda rows: [audit.serialize(row) for row in rows])}
