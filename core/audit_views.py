@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -17,11 +17,12 @@ from sqlalchemy import func, select
 from core import audit
 from core.api import paginate
 from core.auth import Permission, require
+from core.batches import batched
 from core.db import db
 from core.errors import ValidationError
 from core.inputs import INT64_MAX, id_or_none, moment, refuse_nul
 from core.refusals import showing_refusal
-from core.safecsv import CHARSETS, EXPORT_ENCODINGS, csv_stream
+from core.safecsv import CHARSETS, chosen_encoding, csv_stream
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 api_bp = Blueprint("audit_api", __name__, url_prefix="/api/audit")
@@ -30,19 +31,6 @@ _ACTION = re.compile(r"[a-z_]{1,40}(\.[a-z_]{1,40})?")
 _KIND = re.compile(r"[a-z_]{1,40}")
 MAX_TEXT = 100
 CSV_BATCH = 1000  # entries per chunk of the download
-Row = TypeVar("Row")
-
-
-def batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
-    """The rows in lists of ``size`` (itertools.batched is Python 3.12's)."""
-    batch: list[Row] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _text(name: str) -> str | None:
@@ -227,14 +215,6 @@ def _action_choices() -> dict[str, str]:
     return dict(sorted(choices.items(), key=lambda pair: pair[1]))
 
 
-def _encoding() -> str:
-    """The CSV's encoding: UTF-8 with a BOM (the default) or CP932 for older Excel, as the other exports offer."""
-    encoding = request.args.get("encoding") or "utf-8"
-    if encoding not in EXPORT_ENCODINGS:
-        raise ValidationError(_("encoding must be utf-8 or cp932 (Shift_JIS for older Excel)."), field="encoding")
-    return encoding
-
-
 PAGE_COLUMNS = (_l("When"), _l("Who"), _l("From address"), _l("Action"), _l("Action code"), _l("Object"),
                 _l("Object id"), _l("Object name"), _l("Before → after"), _l("Entry"), _l("Hash"))
 
@@ -279,7 +259,7 @@ def _download(filters: audit.Filters, encoding: str, *, for_people: bool = False
 @require(Permission.AUDIT_READ)
 def download() -> Any:
     """Download the filtered log as CSV (UTF-8 with a BOM, or CP932), told as the page tells it."""
-    return _download(filters_from_request(), _encoding(), for_people=True)
+    return _download(filters_from_request(), chosen_encoding(request.args), for_people=True)
 
 
 @api_bp.get("")
@@ -325,7 +305,7 @@ def api_list() -> Any:
     filters = filters_from_request()
     fmt = request.args.get("format", "json")
     if fmt == "csv":
-        return _download(filters, _encoding())
+        return _download(filters, chosen_encoding(request.args))
     if fmt != "json":
         raise ValidationError(_("format must be json or csv."), field="format")
     return {"data": paginate(audit.query(filters), lambda rows: [audit.serialize(row) for row in rows])}

@@ -7,20 +7,34 @@ again (``restored``, for files Kairan reads back), a cell that already starts wi
 before such a character gets one more.
 
 Every download is UTF-8 with a BOM (so Excel reads it as UTF-8) or CP932 (Shift_JIS, for older Excel on
-Japanese Windows), streamed by ``csv_stream``.
+Japanese Windows), streamed by ``csv_stream``; every export reads which one was asked for with ``chosen_encoding``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
+
+from flask_babel import gettext as _
+
+from core.errors import NotAChoiceError
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 EXPORT_ENCODINGS = {"utf-8": "utf-8-sig", "cp932": "cp932"}  # BOM so Excel reads UTF-8 as UTF-8
 # The charset each export encoding is, by its IANA name: CP932 is registered as Windows-31J.
 CHARSETS = {"utf-8": "utf-8", "cp932": "Windows-31J"}
+
+
+def chosen_encoding(args: Mapping[str, Any]) -> str:
+    """The export encoding a query string or form asks for (``encoding``; UTF-8 when empty). Any other value is
+    refused, naming the choices, rather than quietly exported as UTF-8: who asked for another expects it."""
+    encoding = args.get("encoding") or "utf-8"
+    if encoding not in EXPORT_ENCODINGS:
+        raise NotAChoiceError(_("encoding must be one of: %(allowed)s (cp932 is Shift_JIS, for older Excel).",
+                                allowed=", ".join(EXPORT_ENCODINGS)), field="encoding")
+    return str(encoding)
 
 
 def safe_cell(value: Any) -> Any:

@@ -24,7 +24,7 @@ from sqlalchemy import Select, select
 from core.db import db
 from core.errors import ValidationError
 from core.inputs import ID_MAX, whole_number
-from core.safecsv import EXPORT_ENCODINGS, csv_stream
+from core.safecsv import chosen_encoding, csv_stream
 from lists.consent_evidence import describe, operator
 from lists.export import EXPORT_BATCH
 from lists.export_columns import header_row, local_time
@@ -72,10 +72,7 @@ def read_filters(args: Mapping[str, Any], labels: Mapping[str, Any] | None = Non
         raise ValidationError(_("%(first)s must not be after %(last)s.", first=labels["from"], last=labels["to"])
                               if labels else _("The first day (from) must not be after the last day (to)."),
                               field="from")
-    encoding = args.get("encoding") or "utf-8"
-    if encoding not in EXPORT_ENCODINGS:
-        raise ValidationError(_("encoding must be utf-8 or cp932 (Shift_JIS for older Excel)."), field="encoding")
-    return ConsentFilters(list_id, start, end, encoding)
+    return ConsentFilters(list_id, start, end, chosen_encoding(args))
 
 
 def consent_query(filters: ConsentFilters) -> Select[ConsentRecord, str, str, str]:

@@ -18,7 +18,7 @@ from core.errors import ValidationError
 from core.forms import ConfirmForm
 from core.inputs import id_or_none
 from core.refusals import showing_refusal
-from core.safecsv import EXPORT_ENCODINGS
+from core.safecsv import chosen_encoding
 from core.timeline import timeline
 from lists.consent_evidence import coded, describe
 from lists.export import export_csv, subscriber_data
@@ -219,9 +219,7 @@ def bulk() -> Any:
 @require(Permission.SUBSCRIBERS_WRITE)
 def export() -> Any:
     """Download the subscribers the search selects as CSV (UTF-8 with BOM, or CP932 for older Excel)."""
-    encoding = request.args.get("encoding", "utf-8")
-    if encoding not in EXPORT_ENCODINGS:
-        encoding = "utf-8"
+    encoding = chosen_encoding(request.args)
     stmt = subscribers_query(**_query_args(_filters()))
     return csv_download(export_csv(stmt, encoding, header_language()), "subscribers", encoding)
 

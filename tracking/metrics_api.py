@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from core.auth import Permission, require
 from core.errors import NotFoundError, ValidationError
 from core.inputs import int_arg
-from core.safecsv import EXPORT_ENCODINGS
+from core.safecsv import chosen_encoding
 from lists.export_columns import csv_download, header_language
 from mailer.campaigns import get_campaign
 from tracking.ab_results import test_report_as_dict
@@ -32,16 +32,11 @@ def _language() -> str:
     return header_language("en" if request.path.startswith("/api/") else None)
 
 
-def _encoding() -> str:
-    encoding = request.args.get("encoding", "utf-8")
-    return encoding if encoding in EXPORT_ENCODINGS else "utf-8"
-
-
 @bp.get("/campaigns/<int:campaign_id>/report.csv")
 @require(Permission.STATS_READ)
 def report_download(campaign_id: int) -> Any:
     """Download the campaign's report (headline metrics, links, domains) as CSV (UTF-8 with BOM, or CP932)."""
-    encoding = _encoding()
+    encoding = chosen_encoding(request.args)
     return csv_download(report_csv(campaign_report(campaign_id), encoding, _language()),
                         f"campaign-{campaign_id}-report", encoding)
 
@@ -51,7 +46,7 @@ def report_download(campaign_id: int) -> Any:
 def activity_download(campaign_id: int) -> Any:
     """Download each recipient's activity as CSV, streamed."""
     get_campaign(campaign_id)
-    encoding = _encoding()
+    encoding = chosen_encoding(request.args)
     return csv_download(activity_csv(campaign_id, encoding, _language()), f"campaign-{campaign_id}-activity",
                         encoding)
 

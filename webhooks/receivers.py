@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from automations.models import Automation, Event, Run
 from core import signals
+from core.batches import batched
 from core.db import db
 from lists.models import ConsentRecord, Import, MailingList, Subscriber
 from mailer.models import Campaign, Delivery, Link
@@ -23,14 +24,11 @@ from webhooks.outbox import announce, wanting
 
 Item = tuple[int | None, dict[str, Any]]  # the subscriber it is about (its order), and the message's data
 SURVEY_ANSWERED = "survey.answered"  # the customer event surveys store (another package's), sent on as it is
+IN_BATCH = 1000  # ids per query: a database caps a statement's parameters
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _chunks(ids: Sequence[int], size: int = 1000) -> Iterable[Sequence[int]]:
-    return (ids[first:first + size] for first in range(0, len(ids), size))
 
 
 def _send(event_type: str, build: Callable[[], list[Item]]) -> None:
@@ -42,7 +40,7 @@ def _send(event_type: str, build: Callable[[], list[Item]]) -> None:
 
 def _subscribers(ids: Sequence[int]) -> list[Item]:
     items = []
-    for chunk in _chunks(sorted(ids)):
+    for chunk in batched(sorted(ids), IN_BATCH):
         for row in db.session.execute(select(Subscriber.id, Subscriber.uuid, Subscriber.email, Subscriber.name,
                                              Subscriber.status, Subscriber.attribs)
                                       .where(Subscriber.id.in_(chunk)).order_by(Subscriber.id)):
@@ -65,7 +63,7 @@ def on_subscribers_deleting(_sender: object = None, *, ids: Sequence[int]) -> No
 
 def _consents(ids: Sequence[int]) -> list[tuple[int, dict[str, Any]]]:
     records = []
-    for chunk in _chunks(sorted(ids)):
+    for chunk in batched(sorted(ids), IN_BATCH):
         records += [(row.subscriber_id, {
             "id": row.id, "subscriber_id": row.subscriber_id, "email": row.email, "list_id": row.list_id,
             "list_name": row.list_name, "status": row.status.value, "method": row.method.value,
@@ -121,7 +119,7 @@ def _deliveries(ids: Iterable[int | None]) -> dict[int, Any]:
     """Deliveries with their subscriber's address, by id."""
     wanted = sorted({i for i in ids if i is not None})
     found = {}
-    for chunk in _chunks(wanted):
+    for chunk in batched(wanted, IN_BATCH):
         for row in db.session.execute(select(Delivery.id, Delivery.campaign_id, Delivery.subscriber_id,
                                              Delivery.sent_at, Delivery.message_id, Subscriber.email)
                                       .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
@@ -203,7 +201,7 @@ def _runs(rows: Sequence[dict[str, Any]]) -> list[Item]:
 def on_runs_entered(_sender: object = None, *, ids: Sequence[int]) -> None:
     def build() -> list[Item]:
         rows = [{"id": r.id, "automation_id": r.automation_id, "subscriber_id": r.subscriber_id}
-                for chunk in _chunks(sorted(ids)) for r in db.session.execute(
+                for chunk in batched(sorted(ids), IN_BATCH) for r in db.session.execute(
                     select(Run.id, Run.automation_id, Run.subscriber_id).where(Run.id.in_(chunk)).order_by(Run.id))]
         return _runs(rows)
     _send("automation.entered", build)
@@ -226,7 +224,7 @@ def on_events_stored(_sender: object = None, *, ids: Sequence[int]) -> None:
         return [(row.subscriber_id, {"event": {"id": row.id, "subscriber_id": row.subscriber_id, "email": row.email,
                                                "name": row.name, "properties": row.properties,
                                                "occurred_at": _iso(row.occurred_at)}})
-                for chunk in _chunks(sorted(ids)) for row in db.session.execute(
+                for chunk in batched(sorted(ids), IN_BATCH) for row in db.session.execute(
                     select(Event.id, Event.subscriber_id, Event.name, Event.properties, Event.occurred_at,
                            Subscriber.email).join(Subscriber, Subscriber.id == Event.subscriber_id)
                     .where(Event.id.in_(chunk), Event.name == SURVEY_ANSWERED).order_by(Event.id))]

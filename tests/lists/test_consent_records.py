@@ -106,8 +106,8 @@ def test_by_list_and_day_in_cp932_with_japanese_headers(api: FlaskClient, lists:
      "開始日は終了日より後にできません。"),
     ("list_id=99999", None, "List not found.", "リストが見つかりません。"),
     ("list_id=abc", "list_id", None, None),
-    ("encoding=latin-1", "encoding", "encoding must be utf-8 or cp932 (Shift_JIS for older Excel).",
-     "encodingはutf-8またはcp932（古いExcel向けのShift_JIS）を指定してください。"),
+    ("encoding=latin-1", "encoding", "encoding must be one of: utf-8, cp932 (cp932 is Shift_JIS, for older Excel).",
+     "encoding は次のいずれかにしてください：utf-8, cp932（cp932 は古いExcel向けのShift_JISです）。"),
 ])
 def test_bad_choices_are_answered_clearly(app: Flask, api: FlaskClient, lists: dict[str, Any], users: dict[str, str],
                                           query: str, field: str | None, english: str | None,

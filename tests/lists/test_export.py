@@ -55,6 +55,11 @@ def test_csv_export_in_utf8_and_cp932(app: Flask, client: FlaskClient, users: di
     assert "山田太郎" in cp932 and "花子?" in cp932  # what CP932 cannot carry becomes ?
     filtered = client.get("/subscribers/export.csv?search=taro").data.decode("utf-8-sig")
     assert filtered.count("\r\n") == 2  # header and the one match
+    # Another encoding is refused, naming the choices, not quietly exported as UTF-8.
+    bad = client.get("/subscribers/export.csv?encoding=latin-1", headers={"Accept-Language": "ja"})
+    assert bad.status_code == 400
+    said = "encoding は次のいずれかにしてください：utf-8, cp932（cp932 は古いExcel向けのShift_JISです）。"
+    assert said in bad.get_data(as_text=True)
 
 
 def test_export_batches_cover_every_row(app: Flask, client: FlaskClient, users: dict[str, str],

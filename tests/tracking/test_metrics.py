@@ -323,6 +323,11 @@ def test_the_csv_exports_in_utf8_and_cp932_with_formulas_defused(app: Flask, cli
     api_ja = client.get(f"/api/campaigns/{built.campaign_id}/activity.csv",
                         headers={**reader, "Accept-Language": "ja"}).data.decode("utf-8-sig")
     assert api_ja.startswith("email,status,sent_at,")  # the API keeps the column names unless asked
+    for export in ("report", "activity"):  # another encoding is refused, naming the choices, not exported as UTF-8
+        bad = client.get(f"/api/campaigns/{built.campaign_id}/{export}.csv?encoding=latin-1", headers=reader)
+        assert bad.status_code == 400
+        assert bad.get_json()["message"] == ("encoding must be one of: utf-8, cp932 "
+                                             "(cp932 is Shift_JIS, for older Excel).")
     with app.app_context():  # an address and a link that a spreadsheet would run as formulas
         db.session.get(Link, built.links[NEW]).url = "=HYPERLINK(\"https://evil.example\")"  # type: ignore[union-attr]
         readers = db.session.scalars(select(Subscriber).order_by(Subscriber.id)).all()
