@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
 Item = TypeVar("Item")
+IN_BATCH = 1000  # ids per IN query: a database caps a statement's parameters
 
 
 def batched(items: Iterable[Item], size: int) -> Iterator[list[Item]]:

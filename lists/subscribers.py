@@ -11,6 +11,7 @@ from sqlalchemy import Select, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from core import audit
+from core.batches import batched
 from core.db import db, new_uuid, utcnow
 from core.errors import ValidationError
 from core.inputs import id_list
@@ -323,8 +324,7 @@ def apply_bulk(ids: Sequence[int], action: str, list_ids: Sequence[Any], status:
     """Apply one action to many subscribers, a batch per transaction; return how many were changed."""
     if action not in BULK_ACTIONS:
         raise ValidationError(_("action must be one of: add, remove, unsubscribe, blocklist, delete."))
-    for start in range(0, len(ids), BULK_BATCH):
-        batch = list(ids[start:start + BULK_BATCH])
+    for batch in batched(ids, BULK_BATCH):
         if action == "delete":
             delete_subscribers(batch)
         elif action == "blocklist":

@@ -24,6 +24,7 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import CursorResult, exists, select, update
 
 from core import audit
+from core.batches import batched
 from core.db import db, utcnow
 from core.queues import queue
 from core.scheduler import LOCK_SECONDS
@@ -140,7 +141,7 @@ def lease_check_seconds(lease_seconds: int) -> int:
 
 def id_ranges(ids: list[int], size: int) -> list[tuple[int, int]]:
     """Split sorted delivery ids into (first, last) ranges of at most ``size`` of them."""
-    return [(chunk[0], chunk[-1]) for chunk in (ids[start:start + size] for start in range(0, len(ids), size))]
+    return [(chunk[0], chunk[-1]) for chunk in batched(ids, size)]
 
 
 def batch_size() -> int:

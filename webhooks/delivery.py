@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from redis.exceptions import RedisError
 from sqlalchemy import delete, insert, select, update
 
+from core.batches import IN_BATCH, batched
 from core.clock import now
 from core.db import db
 from core.queues import queue, redis
@@ -259,8 +260,8 @@ def _save(endpoint: Endpoint, sent: Sequence[Request]) -> int:
     """Record a round: delivered messages, failed ones' next attempt or end, the log, the endpoint's health."""
     moment = now()
     arrived = [message.id for request in sent if request.ok for message in request.messages]
-    for first in range(0, len(arrived), 1000):
-        db.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(arrived[first:first + 1000]))
+    for batch in batched(arrived, IN_BATCH):
+        db.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(batch))
                            .values(state=MessageState.DELIVERED, delivered_at=moment))
     failed = [message for request in sent if not request.ok for message in request.messages]
     for message in failed:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from automations.models import Automation, Event, Run
 from core import signals
-from core.batches import batched
+from core.batches import IN_BATCH, batched
 from core.db import db
 from lists.models import ConsentRecord, Import, MailingList, Subscriber
 from mailer.models import Campaign, Delivery, Link
@@ -24,7 +24,6 @@ from webhooks.outbox import announce, wanting
 
 Item = tuple[int | None, dict[str, Any]]  # the subscriber it is about (its order), and the message's data
 SURVEY_ANSWERED = "survey.answered"  # the customer event surveys store (another package's), sent on as it is
-IN_BATCH = 1000  # ids per query: a database caps a statement's parameters
 
 
 def _iso(value: datetime | None) -> str | None:
