@@ -15,7 +15,7 @@ the view then renders its form again from what was posted, so nothing typed is l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -70,6 +70,17 @@ def problems(form: FlaskForm) -> list[tuple[str, str, str]]:
     """A refused form's problems for its error summary (macros.html): (field id, label, message) in its order."""
     return [(f.id, f.label.text, message) for f in form if f.errors and f.type != "CSRFTokenField"
             for message in f.errors]
+
+
+def field_messages(error: KairanError | None, fields: Collection[str]) -> dict[str, str]:
+    """A refusal's messages by field, for a form that is no WTForms form (its ``fields``); any other is flashed."""
+    shown: dict[str, str] = {}
+    for name, message in _messages(error) if error is not None else []:
+        if name is not None and name in fields:
+            shown.setdefault(name, message)
+        else:
+            flash(message, "error")
+    return shown
 
 
 def _messages(error: KairanError) -> list[tuple[str | None, str]]:

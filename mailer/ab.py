@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
 from email.utils import parseaddr
 from typing import Any, cast
@@ -26,6 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from core.db import db, utcnow
 from core.errors import NotFoundError
 from core.oneline import one_line
+from core.validation import FieldChecks
 from mailer import queries
 from mailer.ab_stats import needed_per_variant
 from mailer.campaigns import checked_template, editable, save_campaign, sender_of
@@ -156,16 +158,20 @@ def save_test(campaign: Campaign, values: dict[str, Any] | None) -> ABTest | Non
     return test
 
 
-def save_campaign_and_test(campaign: Campaign | None, data: dict[str, Any],
-                           uuid: str | None = None) -> tuple[Campaign, list[str]]:
+def save_campaign_and_test(campaign: Campaign | None, data: dict[str, Any], uuid: str | None = None, *,
+                           names: Mapping[str, Any] | None = None) -> tuple[Campaign, list[str]]:
     """Save a campaign as campaigns.save_campaign does, and its A/B test when ``data`` has ``ab_test`` (read and
-    checked first, so a refused test leaves the campaign as it was)."""
+    checked first, and refused with the campaign's fields, so a refused test leaves the campaign as it was).
+
+    ``names``: how messages name the fields (the form's labels; the API's parameters when None).
+    """
+    checks = FieldChecks(names)
     if "ab_test" not in data:
-        return save_campaign(campaign, data, uuid)
+        return save_campaign(campaign, data, uuid, checks=checks)
     if campaign is not None:
         _require_unsent(campaign)
-    values = read_test(data["ab_test"], test_of(campaign) if campaign else None)
-    saved, warnings = save_campaign(campaign, data, uuid)
+    values = checks.run("ab_test", lambda: read_test(data["ab_test"], test_of(campaign) if campaign else None), None)
+    saved, warnings = save_campaign(campaign, data, uuid, checks=checks)
     save_test(saved, values)
     db.session.commit()
     return saved, warnings

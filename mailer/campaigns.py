@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from flask import current_app
@@ -20,7 +21,7 @@ from core.db import db, utcnow
 from core.errors import NotAChoiceError, NotFoundError, ValidationError
 from core.inputs import ID_MAX, flag, id_list, optional_id, whole_number
 from core.oneline import one_line
-from core.validation import choice
+from core.validation import FieldChecks, choice
 from lists.addresses import parse_mailbox
 from lists.models import ListType, MailingList, Segment, Subscriber
 from mailer import queries
@@ -46,13 +47,16 @@ def get_campaign(campaign_id: int) -> Campaign:
     return campaign
 
 
-def checked_template(source: str, field: str) -> Checked:
-    """Check one of a campaign's templates; its errors and warnings say which field they are about."""
+def checked_template(source: str, field: str, *, error_names_field: bool = True) -> Checked:
+    """Check one of a campaign's templates; its warnings say which field they are about, and so does its error
+    unless it is shown by its field (a form's; the error summary names the field already)."""
     try:
         checked = check_source(source)
     except TemplateError as error:
-        raise TemplateError(f"{field}: {error.message}", error.line) from None
-    return Checked(checked.source, [f"{field}: {warning}" for warning in checked.warnings])
+        raise TemplateError(_("%(field)s: %(problem)s", field=field, problem=error.message) if error_names_field
+                            else error.message, error.line) from None
+    return Checked(checked.source, [_("%(field)s: %(problem)s", field=field, problem=warning)
+                                    for warning in checked.warnings])
 
 
 QUIET_TIME = re.compile(r"([01]?\d|2[0-3]):[0-5]\d")
@@ -65,59 +69,67 @@ def editable(campaign: Campaign) -> bool:
         campaign.kind == CampaignKind.AUTOMATION and campaign.status == CampaignStatus.RUNNING)
 
 
-def save_campaign(campaign: Campaign | None, data: dict[str, Any],
-                  uuid: str | None = None) -> tuple[Campaign, list[str]]:
+def save_campaign(campaign: Campaign | None, data: dict[str, Any], uuid: str | None = None, *,
+                  checks: FieldChecks | None = None) -> tuple[Campaign, list[str]]:
     """Create or change a draft from listmonk's fields; the subject and body are checked as templates.
 
     ``uuid`` names a new campaign (the editor's form carries one, so a second submit cannot make a twin).
+    Every field is checked before a refusal, which names them all (FieldsRefusedError); ``checks`` brings the
+    refusals met before (an A/B test's) and how messages name the fields (the form's labels).
     """
     if campaign is not None and not editable(campaign):
         raise CampaignStatusError(_("Only a draft, scheduled or paused campaign can be changed."))
+    checks = checks or FieldChecks()
     current = campaign or Campaign(content_type=ContentType.VISUAL, body="", lists=[], tags=[], headers=[],
                                    **({"uuid": uuid} if uuid else {}))
-    name = str(data.get("name", current.name) or "").strip()
-    subject = one_line(data.get("subject", current.subject), _("Subject"))
-    if not name or not subject:
-        raise ValidationError(_("Enter a name and a subject."))
-    content_type = choice(ContentType, data.get("content_type"), "content_type", current.content_type)
-    body = str(data.get("body", current.body) or "")
+    subject_name, nothing = checks.name("subject", _("Subject")), Checked("", [])
+    named = not checks.shown_by_field  # a template's error names its field unless shown by it
+    name = checks.run("name", lambda: _required(data.get("name", current.name), _("Enter the campaign's name.")), "")
+    subject = checks.run("subject", lambda: checked_template(_required(
+        one_line(data.get("subject", current.subject), subject_name), _("Enter a subject.")), subject_name,
+        error_names_field=named), nothing)
+    content_type = checks.run("content_type", lambda: choice(
+        ContentType, data.get("content_type"), checks.name("content_type"), current.content_type), current.content_type)
     switched = campaign is not None and content_type != campaign.content_type
-    if campaign is not None and switched:  # a new editing mode: bring the body along
-        body = convert(body, campaign.content_type, content_type)
-    checked_subject, checked_body = checked_template(subject, _("Subject")), checked_template(body, _("Body"))
+    body = checks.run("body", lambda: checked_template(_body(data.get("body", current.body), current.content_type,
+                                                             content_type, switched=switched),
+                                                       checks.name("body", _("Body")),
+                                                       error_names_field=named), nothing)
     altbody = data.get("altbody", current.altbody)
-    checked_altbody = checked_template(str(altbody), _("Plain text")) if altbody else None
-    warnings = checked_subject.warnings + checked_body.warnings + (checked_altbody.warnings if checked_altbody else [])
-    template_id = data.get("template_id", current.template_id)
-    template_id = optional_id(template_id, "template_id")
-    if template_id is not None and db.session.get(Template, template_id) is None:
-        raise ValidationError(_("Template not found."), field="template_id")
-    language = str(data.get("language", current.language) or "ja")
-    if language not in LANGUAGES:
-        raise NotAChoiceError(_("language must be one of: %(allowed)s.", allowed=", ".join(LANGUAGES)),
-                              field="language")
-    list_ids = id_list(data.get("lists", current.lists), "lists")
-    segment_id = _segment_id(data.get("segment_id", current.segment_id))
-    send_at = _send_at(data, current)
-    rate, quiet_start, quiet_end, optimised = _pacing(data, current)
+    checked_altbody = checks.run("altbody", lambda: checked_template(
+        str(altbody), checks.name("altbody", _("Plain text")), error_names_field=named),
+        nothing) if altbody else None
+    template_id = checks.run("template_id", lambda: _template_id(data.get("template_id", current.template_id),
+                                                                 checks.name("template_id")), None)
+    language = checks.run("language", lambda: _one_of(str(data.get("language", current.language) or "ja"),
+                                                       LANGUAGES, checks.name("language")), "ja")
+    list_ids: list[int] = checks.run("lists", lambda: id_list(data.get("lists", current.lists),
+                                                              checks.name("lists")), [])
+    segment_id = checks.run("segment_id", lambda: _segment_id(data.get("segment_id", current.segment_id),
+                                                              checks.name("segment_id")), None)
+    send_at = checks.run("send_at", lambda: _send_at(data, current), None)
+    rate, quiet_start, quiet_end, optimised = _pacing(data, current, checks)
+    from_email = checks.run("from_email", lambda: _sender(data.get("from_email", current.from_email),
+                                                          checks.name("from_email", _("From"))), "")
+    charset = checks.run("charset", lambda: _one_of(str(data.get("charset", current.charset) or "utf-8").lower(),
+                                                    CHARSETS, checks.name("charset")), "utf-8")
+    checks.refuse_any()  # nothing is set while a field is refused
+    warnings = subject.warnings + body.warnings + (checked_altbody.warnings if checked_altbody else [])
     if campaign is None:
         if "template_id" not in data:  # a new campaign starts in the default layout
             layout = default_template()
             template_id = layout.id if layout else None
         campaign = current
         db.session.add(campaign)
-    campaign.name, campaign.subject, campaign.content_type = name, checked_subject.source, content_type
-    campaign.body, campaign.altbody = checked_body.source, checked_altbody.source if checked_altbody else None
+    campaign.name, campaign.subject, campaign.content_type = name, subject.source, content_type
+    campaign.body, campaign.altbody = body.source, checked_altbody.source if checked_altbody else None
     campaign.template_id = template_id
     # The visual editor's project describes the old body: after a switch it reopens from the converted HTML.
     campaign.body_source = None if switched else data.get("body_source", campaign.body_source)
-    campaign.from_email = _sender(data.get("from_email", campaign.from_email))
+    campaign.from_email = from_email
     campaign.preheader = str(data.get("preheader", campaign.preheader) or "")
     campaign.language, campaign.lists, campaign.segment_id = language, list_ids, segment_id
-    campaign.charset = str(data.get("charset", campaign.charset) or "utf-8").lower()
-    if campaign.charset not in CHARSETS:
-        raise NotAChoiceError(_("charset must be one of: %(allowed)s.", allowed=", ".join(CHARSETS)),
-                              field="charset")
+    campaign.charset = charset
     campaign.tags = [str(t) for t in data.get("tags", campaign.tags) or []]
     campaign.archive = bool(data.get("archive", campaign.archive))
     campaign.send_at = send_at
@@ -125,6 +137,32 @@ def save_campaign(campaign: Campaign | None, data: dict[str, Any],
     campaign.send_time_optimised = optimised
     db.session.commit()
     return campaign, warnings
+
+
+def _body(raw: Any, was: ContentType, content_type: ContentType, *, switched: bool) -> str:
+    body = str(raw or "")
+    return convert(body, was, content_type) if switched else body  # a new editing mode: bring the body along
+
+
+def _required(raw: Any, message: str) -> str:
+    text = str(raw or "").strip()
+    if not text:
+        raise ValidationError(message)
+    return text
+
+
+def _one_of(value: str, allowed: tuple[str, ...], field: str) -> str:
+    if value not in allowed:
+        raise NotAChoiceError(_("%(field)s must be one of: %(allowed)s.", field=field, allowed=", ".join(allowed)),
+                              field=field)
+    return value
+
+
+def _template_id(raw: Any, field: str) -> int | None:
+    template_id = optional_id(raw, field)
+    if template_id is not None and db.session.get(Template, template_id) is None:
+        raise ValidationError(_("Template not found."), field=field)
+    return template_id
 
 
 def delete_campaign(campaign: Campaign) -> None:
@@ -146,51 +184,66 @@ def delete_campaign(campaign: Campaign) -> None:
     db.session.commit()
 
 
-def _sender(raw: Any) -> str:
+def _sender(raw: Any, field: str) -> str:
     """A campaign's own sender ("Name <address>") as given, once checked as From: will carry it; empty: the default."""
     from_email = str(raw or "").strip()
-    parse_mailbox(from_email, _("From"))  # refuses what is not an address, or a name that breaks the line
+    parse_mailbox(from_email, field)  # refuses what is not an address, or a name that breaks the line
     return from_email
 
 
-def _segment_id(raw: Any) -> int | None:
+def _segment_id(raw: Any, field: str) -> int | None:
     """A campaign's optional segment: only the subscribers of its lists who also match the segment's rules."""
     if raw in (None, "", 0, "0"):
         return None
-    segment_id = whole_number(raw, "segment_id", maximum=ID_MAX)
+    segment_id = whole_number(raw, field, maximum=ID_MAX)
     if db.session.get(Segment, segment_id) is None:
-        raise ValidationError(_("Segment not found."), field="segment_id")
+        raise ValidationError(_("Segment not found."), field=field)
     return segment_id
 
 
-def _pacing(data: dict[str, Any], current: Campaign) -> tuple[int | None, str | None, str | None, bool]:
+def _pacing(data: dict[str, Any], current: Campaign,
+            checks: FieldChecks) -> tuple[int | None, str | None, str | None, bool]:
     """Read a campaign's own rate (messages a minute, slower than the global one), its quiet hours ("HH:MM") or
     sending window (the same hours the other way round: mailer/throttle.py), and its send-time optimisation."""
     raw_rate = data.get("rate_per_minute", current.rate_per_minute)
-    rate = None if raw_rate in (None, "") else whole_number(raw_rate, "rate_per_minute", maximum=ID_MAX)
+    rate = checks.run("rate_per_minute", lambda: None if raw_rate in (None, "") else whole_number(
+        raw_rate, checks.name("rate_per_minute"), maximum=ID_MAX), None)
     as_window = "send_window_start" in data or "send_window_end" in data
     fields = ("send_window_start", "send_window_end") if as_window else ("quiet_start", "quiet_end")
     stored = window_as_quiet(current.quiet_start, current.quiet_end) if as_window else (current.quiet_start,
                                                                                       current.quiet_end)
-    hours: list[str | None] = []
-    for field, was in zip(fields, stored, strict=True):
-        value = str(data.get(field, was) or "").strip()
-        if value and not QUIET_TIME.fullmatch(value):
-            raise ValidationError(_("%(field)s must be a time such as 22:00.", field=field), field=field)
-        hours.append(value.zfill(5) if value else None)
+    hours = [checks.run(field, partial(_hour, data.get(field, was), checks.name(field)), None)
+             for field, was in zip(fields, stored, strict=True)]
+    checks.run(fields[0], lambda: _check_window(hours, as_window, fields), None)
+    quiet_start, quiet_end = window_as_quiet(*hours) if as_window else (hours[0], hours[1])
+    optimised = checks.run("send_time_optimised", lambda: _optimised(
+        data.get("send_time_optimised"), checks.name("send_time_optimised"), current, quiet_start, quiet_end), False)
+    return rate, quiet_start, quiet_end, optimised
+
+
+def _hour(raw: Any, field: str) -> str | None:
+    value = str(raw or "").strip()
+    if value and not QUIET_TIME.fullmatch(value):
+        raise ValidationError(_("%(field)s must be a time such as 22:00.", field=field), field=field)
+    return value.zfill(5) if value else None
+
+
+def _check_window(hours: list[str | None], as_window: bool, fields: tuple[str, str]) -> None:
     if bool(hours[0]) != bool(hours[1]):
         raise ValidationError(_("A sending window needs both a start and an end, such as 09:00 and 20:00.")
                               if as_window else _("Quiet hours need both a start and an end, such as 22:00 and 08:00."),
-                              field=fields[0])
+                              field=fields[0] if not hours[0] else fields[1])
     if hours[0] and hours[0] == hours[1]:
         raise ValidationError(_("A sending window (or quiet hours) cannot end when it starts: %(time)s to %(time)s "
                                 "holds no hour or every hour.", time=hours[0]), field=fields[1])
-    quiet_start, quiet_end = window_as_quiet(*hours) if as_window else (hours[0], hours[1])
-    optimised = flag(data.get("send_time_optimised"), "send_time_optimised", bool(current.send_time_optimised))
+
+
+def _optimised(raw: Any, field: str, current: Campaign, quiet_start: str | None, quiet_end: str | None) -> bool:
+    optimised = flag(raw, field, bool(current.send_time_optimised))
     if optimised and not window_hours(quiet_start, quiet_end):
         raise ValidationError(_("Send-time optimisation sends at whole hours: the sending window must hold at least "
-                                "one whole hour, such as 09:00 to 10:00."), field="send_time_optimised")
-    return rate, quiet_start, quiet_end, optimised
+                                "one whole hour, such as 09:00 to 10:00."), field=field)
+    return optimised
 
 
 def _send_at(data: dict[str, Any], current: Campaign) -> datetime | None:

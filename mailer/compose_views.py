@@ -31,9 +31,10 @@ from sqlalchemy.exc import IntegrityError
 from core.api import DEFAULT_PER_PAGE
 from core.auth import Permission, public, require
 from core.db import db, utcnow
+from core.errors import KairanError
 from core.forms import ConfirmForm
 from core.inputs import INT64_MAX, id_or_none
-from core.refusals import showing_refusal
+from core.refusals import field_messages, showing_refusal
 from core.web import can
 from lists.addresses import address_key, valid_address
 from lists.models import ListType, MailingList, Segment, Subscriber
@@ -66,6 +67,23 @@ from mailer.views import preview_response, save_posted
 bp = Blueprint("compose", __name__)
 CAMPAIGN_STATUS_LABELS = {"draft": _l("Draft"), "scheduled": _l("Scheduled"), "running": _l("Running"),
                           "paused": _l("Paused"), "cancelled": _l("Cancelled"), "finished": _l("Finished")}
+
+# The campaign form's fields as the page names them, in its order: its refusals name them so, and its error summary
+# lists them in this order, each linked to its input (FIELD_INPUTS: those whose input's id is not the field's name).
+CAMPAIGN_LABELS = {
+    "name": _l("Campaign name"), "subject": _l("Subject"), "preheader": _l("Preheader (the preview line in the inbox)"),
+    "from_email": _l("From"), "template_id": _l("Layout"), "content_type": _l("Editing mode"),
+    "language": _l("Language of the layout"), "charset": _l("Character set"),
+    "rate_per_minute": _l("Sending speed (messages a minute)"), "send_window_start": _l("Sending window start"),
+    "send_window_end": _l("Sending window end"),
+    "send_time_optimised": _l("Send-time optimisation: each reader at the hour they usually open"),
+    "lists": _l("Lists"), "segment_id": _l("Segment (optional)"),
+    "variants": _l("Variants"), "test_share": _l("Test share of the audience"),
+    "wait_hours": _l("Wait before choosing the winner (hours, 1–72)"),
+    "measure": _l("The winner is the variant with the most"),
+    "body": _l("Content"), "altbody": _l("Plain-text part (optional; derived from the HTML when empty)"),
+}
+FIELD_INPUTS = {"variants": "variant_count", "body": "content"}  # the content: its heading, above any editor
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 # The npm packages (package.json) whose files the UI loads; nothing else in node_modules is served.
@@ -130,18 +148,24 @@ def visual_editor_messages() -> dict[str, Any]:
     }
 
 
-def _campaign_editor(campaign: Campaign | None, values: dict[str, Any], status: int = 200) -> Any:
+def _campaign_editor(campaign: Campaign | None, values: dict[str, Any], status: int = 200,
+                     refused: KairanError | None = None) -> Any:
+    """The campaign's page with ``values`` in its fields and what ``refused`` says about them."""
+    errors = field_messages(refused, CAMPAIGN_LABELS)
+    problems = [(FIELD_INPUTS.get(name, name), label, errors[name]) for name, label in CAMPAIGN_LABELS.items()
+                if name in errors]  # the error summary's, in the page's order
     if "ab" not in values:  # a form posted without the A/B part (it is shown again as saved)
         values["ab"] = ab_form.form_values(ab.test_of(campaign) if campaign else None)
     lists = [{"id": m.id, "name": m.name} for m in db.session.scalars(lists_query(order_by="name"))]
     return render_template(
         "mailer/campaign_edit.html", campaign=campaign, values=values, form=ConfirmForm(), lists=lists,
+        labels=CAMPAIGN_LABELS, errors=errors, problems=problems,
         ab_labels=ab.LABELS, ab_shares=ab_form.SHARES, measures=list(WinnerMeasure),
         measure_labels=ab_form.MEASURE_LABELS,
         segments=db.session.execute(select(Segment.id, Segment.name).order_by(Segment.name)).all(),
         layouts=all_templates("campaign"), content_types=list(ContentType),
         media=[media_as_dict(m) for m in all_media()], editor_messages=visual_editor_messages(),
-        sender_warning=unreal_sender(values.get("from_email") or sender_of(None)),
+        sender_warning=None if "from_email" in errors else unreal_sender(values.get("from_email") or sender_of(None)),
         resent=db.session.get(Campaign, campaign.resend_of) if campaign and campaign.resend_of else None,
     ), status
 
@@ -204,13 +228,13 @@ def _campaign_by_uuid(value: str) -> Campaign | None:
 def _save_draft(campaign: Campaign | None, values: dict[str, Any], draft: str | None) -> tuple[Campaign, list[str]]:
     """Save the form; a new campaign takes the form's uuid, so submits racing each other save one campaign."""
     try:
-        return ab.save_campaign_and_test(campaign, values, uuid=draft)
+        return ab.save_campaign_and_test(campaign, values, uuid=draft, names=CAMPAIGN_LABELS)
     except IntegrityError:
         db.session.rollback()
         twin = _campaign_by_uuid(draft) if draft else None
         if twin is None:
             raise
-        return ab.save_campaign_and_test(twin, values)
+        return ab.save_campaign_and_test(twin, values, names=CAMPAIGN_LABELS)
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
@@ -232,13 +256,13 @@ def campaign_edit(campaign_id: int | None = None) -> Any:
         if not editable(twin):
             return redirect(url_for("compose.campaign_preview", campaign_id=twin.id))
         campaign = twin
-    with showing_refusal():
+    with showing_refusal(flash_it=False) as attempt:  # the page shows the refusal by its fields
         saved = save_posted(lambda: _save_draft(campaign, values, draft))
         queue_start(saved)  # a scheduled campaign's new send time moves its start
         flash(_("Campaign “%(name)s” saved.", name=saved.name), "success")
         target = "compose.campaign_preview" if request.form.get("then") == "preview" else "compose.campaign_edit"
         return redirect(url_for(target, campaign_id=saved.id))
-    return _campaign_editor(campaign, values, 400)
+    return _campaign_editor(campaign, values, 400, attempt.error)
 
 
 def _reader() -> Subscriber | None:

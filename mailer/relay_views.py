@@ -70,10 +70,12 @@ def _form_data(form: RelayForm) -> dict[str, Any]:
     return {name: getattr(form, name).data for name in relays.FIELDS}
 
 
-def _saved(form: RelayForm, save: Callable[[dict[str, Any]], SMTPRelayConfig]) -> SMTPRelayConfig | None:
-    """Save through the service; a refused field gets its message under the input."""
+def _saved(form: RelayForm,
+           save: Callable[[dict[str, Any], dict[str, str]], SMTPRelayConfig]) -> SMTPRelayConfig | None:
+    """Save through the service, which names the fields by their labels; each refused field gets its message
+    under the input."""
     with showing_refusal(form):
-        return save(_form_data(form))
+        return save(_form_data(form), {name: getattr(form, name).label.text for name in relays.FIELDS})
     return None
 
 
@@ -128,7 +130,7 @@ def update(relay_id: int) -> Any:
     """Change a relay."""
     config = relays.get_relay(relay_id)
     form = RelayForm()
-    if form.validate_on_submit() and _saved(form, lambda data: relays.update_relay(config, data)):
+    if form.validate_on_submit() and _saved(form, lambda data, names: relays.update_relay(config, data, names)):
         flash(_("Changes to relay %(name)s saved.", name=config.name), "success")
         return redirect(url_for("relays.index"))
     return _edit_page(form, config), 400

@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -30,7 +31,7 @@ from core.db import db
 from core.errors import NotFoundError, ValidationError
 from core.inputs import flag, typed_whole_number
 from core.queues import redis
-from core.validation import choice
+from core.validation import FieldChecks, choice
 from mailer import checklist
 from mailer.models import RelaySecurity, SMTPRelayConfig
 from mailer.transport import NoRouteError
@@ -328,19 +329,21 @@ def get_relay(relay_id: int) -> SMTPRelayConfig:
     return found
 
 
-def add_relay(data: Mapping[str, Any]) -> SMTPRelayConfig:
-    """Add a relay from a form or an API body; the error names the first bad field (its ``field``)."""
+def add_relay(data: Mapping[str, Any], names: Mapping[str, Any] | None = None) -> SMTPRelayConfig:
+    """Add a relay from a form or an API body; every bad field is refused at once (FieldsRefusedError), its
+    message naming it by ``names`` (a form's labels; else the API's parameter)."""
     config = SMTPRelayConfig()
-    _apply(config, data, adding=True)
+    _apply(config, data, FieldChecks(names), adding=True)
     db.session.add(config)
     db.session.commit()
     forget_cached_relays()
     return config
 
 
-def update_relay(config: SMTPRelayConfig, data: Mapping[str, Any]) -> SMTPRelayConfig:
-    """Change a relay; fields left out keep their value, and an empty password keeps the stored one."""
-    _apply(config, data, adding=False)
+def update_relay(config: SMTPRelayConfig, data: Mapping[str, Any],
+                 names: Mapping[str, Any] | None = None) -> SMTPRelayConfig:
+    """Change a relay as add_relay adds one; fields left out keep their value, an empty password the stored one."""
+    _apply(config, data, FieldChecks(names), adding=False)
     db.session.commit()
     forget_cached_relays()
     _forget_health(str(config.id))  # new settings deserve a fresh start
@@ -356,27 +359,33 @@ def delete_relay(config: SMTPRelayConfig) -> None:
     _forget_health(relay_key)
 
 
-def _apply(config: SMTPRelayConfig, data: Mapping[str, Any], *, adding: bool) -> None:
+def _apply(config: SMTPRelayConfig, data: Mapping[str, Any], checks: FieldChecks, *, adding: bool) -> None:
     """Validate every given field, then set them all (nothing is set when one is bad)."""
     def given(name: str) -> bool:
         return adding or name in data
 
     values: dict[str, Any] = {}
     if given("host"):
-        values["host"] = _host(data.get("host"))
+        values["host"] = checks.run("host", lambda: _host(data.get("host"), checks.name("host")), "")
     if given("name"):
-        values["name"] = _text(data.get("name"), "name", 100) or values.get("host") or config.host
+        values["name"] = checks.run("name", lambda: _text(data.get("name"), checks.name("name"), 100), "") or (
+            values.get("host") or config.host)
     for name, (low, high) in LIMITS.items():
         if given(name):
             column_default = SMTPRelayConfig.__table__.c[name].default  # rate_per_second has none: no limit
-            values[name] = typed_whole_number(data.get(name), name, minimum=low, maximum=high,
-                                              default=column_default.arg if column_default else None)
+            values[name] = checks.run(name, partial(typed_whole_number, data.get(name), checks.name(name),
+                                                    minimum=low, maximum=high,
+                                                    default=column_default.arg if column_default else None), None)
     if given("security"):
-        values["security"] = choice(RelaySecurity, data.get("security"), "security", RelaySecurity.NONE)
+        values["security"] = checks.run("security", lambda: choice(
+            RelaySecurity, data.get("security"), checks.name("security"), RelaySecurity.NONE), None)
     if given("username"):
-        values["username"] = _text(data.get("username"), "username", 200)
+        values["username"] = checks.run("username", lambda: _text(data.get("username"), checks.name("username"),
+                                                                  200), "")
     if given("enabled"):
-        values["enabled"] = flag(data.get("enabled"), "enabled", default=True)
+        values["enabled"] = checks.run("enabled", lambda: flag(data.get("enabled"), checks.name("enabled"),
+                                                               default=True), True)
+    checks.refuse_any()
     password = data.get("password")
     if password not in (None, ""):
         values["password"] = cipher("relay").encrypt(str(password).encode()).decode()
@@ -393,8 +402,8 @@ def _text(value: Any, name: str, max_length: int) -> str:
     return text
 
 
-def _host(value: Any) -> str:
-    host = _text(value, "host", 253)
+def _host(value: Any, field: str) -> str:
+    host = _text(value, field, 253)
     if not host:
         raise ValidationError(_("Enter the relay's host name or IP address."), field="host")
     if any(character.isspace() or character in "/@" for character in host):

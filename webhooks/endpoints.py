@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools  # its partial: _apply's flag is called partial
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -12,8 +13,8 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from core.db import db
-from core.errors import FieldsRefusedError, ValidationError
 from core.inputs import flag
+from core.validation import FieldChecks
 from webhooks.catalogue import EVENT_TYPES
 from webhooks.errors import EndpointNotFoundError, EndpointURLError, EventTypesError
 from webhooks.models import Endpoint
@@ -87,16 +88,10 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 
 
 def _apply(endpoint: Endpoint, data: dict[str, Any], *, partial: bool) -> None:
-    values: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for name, check in _CHECKS.items():
-        if name in data or not partial:
-            try:
-                values[name] = check(data.get(name))
-            except ValidationError as error:
-                errors[error.field or name] = error.message
-    if errors:
-        raise FieldsRefusedError(errors)
+    checks = FieldChecks()
+    values = {name: checks.run(name, functools.partial(check, data.get(name)), None)
+              for name, check in _CHECKS.items() if name in data or not partial}
+    checks.refuse_any()
     if values.get("enabled") and not endpoint.enabled:
         endpoint.failing_since = endpoint.disabled_at = None  # switched on again: a fresh start
     for name, value in values.items():

@@ -247,3 +247,42 @@ def test_enter_in_the_visual_editors_settings_applies_the_field_and_blocks_stack
         assert 'alt="冬のセール"' in saved[0].body
         assert "display:block" in saved[0].body.replace(" ", "")  # the image stands alone in the mail too
     context.close()
+
+
+def test_a_refused_campaign_says_every_problem_at_the_top_where_the_focus_goes(
+        app: Any, page_ja: Any, users: dict[str, str], screenshots: Path) -> None:
+    log_in(page_ja, "editor")
+    page_ja.goto("/campaigns/new?content_type=markdown")
+    page_ja.get_by_label("件名", exact=True).fill("{{ oops")
+    page_ja.get_by_label("差出人", exact=True).fill("お店")
+    page_ja.get_by_label("送信速度（1分あたりの通数）").fill("0")  # and no name: four problems, said at once
+    with page_ja.expect_response(lambda r: r.request.method == "POST") as answer:
+        page_ja.get_by_role("button", name="保存", exact=True).click()
+    assert answer.value.status == 400
+    summary = page_ja.locator("[data-error-summary]")
+    expect(summary).to_be_focused()
+    expect(summary.locator("h2")).to_have_text("キャンペーンは保存されていません")
+    expect(summary.get_by_role("link")).to_have_text([
+        "キャンペーン名：キャンペーン名を入力してください。",
+        "件名：1 行目：「{{」が「}}」で閉じられていません。",
+        "差出人：差出人がメールアドレスではありません：お店",
+        "送信速度（1分あたりの通数）：送信速度（1分あたりの通数）には 1 から 2147483647 までの整数を"
+        "入力してください。"])
+    box = summary.bounding_box()
+    assert box is not None and box["y"] + box["height"] < 800  # in the first screenful
+    expect(page_ja.locator(".has-error .error")).to_have_count(4)  # and each under its field
+    expect(page_ja.get_by_label("件名", exact=True)).to_have_value("{{ oops")  # what was typed is kept
+    expect(page_ja.get_by_label("差出人", exact=True)).to_have_value("お店")
+    page_ja.screenshot(path=str(screenshots / "campaign-refused.png"), full_page=False)
+    summary.get_by_role("link", name="件名：1 行目：「{{」が「}}」で閉じられていません。").click()
+    subject = page_ja.get_by_label("件名", exact=True)
+    expect(subject).to_be_focused()
+    subject.fill("春のお知らせ")
+    page_ja.get_by_label("キャンペーン名").fill("春の案内")
+    page_ja.get_by_label("差出人", exact=True).fill("")
+    page_ja.get_by_label("送信速度（1分あたりの通数）").fill("60")
+    page_ja.get_by_role("button", name="保存", exact=True).click()
+    expect(page_ja.locator(".flash-success")).to_contain_text("春の案内")
+    with app.app_context():
+        saved = db.session.scalars(select(Campaign)).one()
+        assert (saved.name, saved.subject, saved.rate_per_minute) == ("春の案内", "春のお知らせ", 60)

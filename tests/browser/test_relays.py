@@ -30,7 +30,7 @@ def test_add_a_relay_and_test_its_connection(page_ja: Any, users: dict[str, str]
     page_ja.get_by_label("暗号化").select_option("none")
     page_ja.get_by_label("重み（送信量の割合）").fill("3")
     page_ja.get_by_role("button", name="リレーを追加").click()
-    expect(page_ja.locator(".has-error .error")).to_have_text("port には 1 から 65535 までの整数を入力してください。")
+    expect(page_ja.locator(".has-error .error")).to_have_text("ポートには 1 から 65535 までの整数を入力してください。")
     page_ja.screenshot(path=str(screenshots / "relays-01-bad-port.png"), full_page=True)
     page_ja.get_by_label("ポート").fill(str(port))
     page_ja.get_by_role("button", name="リレーを追加").click()

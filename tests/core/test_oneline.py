@@ -73,7 +73,7 @@ def test_public_form_and_api_fold_a_name_and_refuse_nul(app: Flask, client: Flas
     assert api.status_code == 400 and api.get_json() == {"message": REFUSED}
     japanese = client.post("/subscription/form", data={"email": "c@example.jp", "name": NUL, "l": public_list},
                            headers={"Accept-Language": "ja"})
-    assert "名前 に改行や制御文字を含めることはできません。" in japanese.get_data(as_text=True)
+    assert "名前に改行や制御文字を含めることはできません。" in japanese.get_data(as_text=True)
     assert "c@example.jp" not in names(app)
 
 

@@ -1,5 +1,5 @@
-"""Forms whose fields sit far down their page (a relay's, a list's, a user's) say a refusal at the top too: the
-error summary that takes the focus (macros.html, kairan.js), each problem linking to its field."""
+"""Forms whose fields sit far down their page (a relay's, a list's, a user's, a campaign's) say a refusal at the top
+too: the error summary that takes the focus (macros.html, kairan.js), each problem linking to its field."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ def summary_of(html: str) -> tuple[str, list[tuple[str, str]]]:
      "The user was not added", "user-password"),
     ("/users/", "/users/tokens", {"token-username": "", "token-role": "viewer"}, "The API user was not created",
      "token-username"),
+    ("/campaigns/new", None, {"name": "春の案内", "subject": "春です", "content_type": "markdown", "body": "# 春",
+                              "language": "ja", "charset": "utf-8", "rate_per_minute": "fast"},
+     "The campaign was not saved", "rate_per_minute"),
 ])
 def test_a_refused_form_is_summed_up_at_the_top(client: FlaskClient, users: dict[str, str], page: str,
                                                 action: str | None, data: dict[str, Any], title: str,

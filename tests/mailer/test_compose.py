@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import re
+from html import unescape
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.db import db
 from mailer.domains import unreal_sender
@@ -327,3 +328,64 @@ def test_an_empty_draft_without_a_layout_previews(client: FlaskClient, users: di
     assert client.get(f"/api/campaigns/{campaign['id']}/preview", headers=editor).status_code == 200
     login(client, "editor")
     assert client.get(f"/campaigns/{campaign['id']}/preview").status_code == 200
+
+
+def test_a_refused_campaign_form_names_every_problem_by_its_label_and_keeps_what_was_typed(
+        app: Flask, client: FlaskClient, users: dict[str, str], editor: dict[str, str]) -> None:
+    login(client, "editor")
+    page = submit(client, "/campaigns/new", name="", subject="{{ oops", from_email="not an address",
+                  rate_per_minute="0", send_window_start="09:00", send_window_end="", content_type="markdown",
+                  body="# 春 {{ subscriber.name", language="ja", charset="utf-8", preheader="春のお知らせ",
+                  ab_form="1", ab_enabled="on", variant_count="2", test_share="20", wait_hours="99", measure="opens")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400
+    # One summary above the form names every refused field by its label, in the page's order, and links to it.
+    summary = html[html.index("data-error-summary"):html.index('<form method="post" id="campaign-form"')]
+    links = re.findall(r'<a href="#(\w+)" data-field="\1">([^<]+)</a>', summary)
+    assert [(name, unescape(text)) for name, text in links] == [
+        ("name", "Campaign name: Enter the campaign's name."),
+        ("subject", "Subject: Line 1: “{{” is not closed with “}}”."),
+        ("from_email", "From: From is not an address: not an address"),
+        ("rate_per_minute",
+         "Sending speed (messages a minute): Sending speed (messages a minute) must be a whole number from 1 to "
+         "2147483647."),
+        ("send_window_end", "Sending window end: A sending window needs both a start and an end, such as 09:00 and "
+                            "20:00."),
+        ("wait_hours", "Wait before choosing the winner (hours, 1–72): The wait before the winner is chosen must be "
+                       "1 to 72 hours (got 99)."),
+        ("content", "Content: Line 1: “{{” is not closed with “}}”.")]
+    for field in ("name", "subject", "from_email", "rate_per_minute", "send_window_end", "wait_hours", "content"):
+        assert f'id="{field}"' in html  # where each link puts the focus
+    assert html.count('<p class="error" id=') == 7  # and each message under its own field
+    assert 'aria-invalid="true" aria-describedby="from_email-error"' in html
+    # What was typed is kept, the A/B test's part open with it; nothing was saved.
+    for kept in ('value="{{ oops"', 'value="not an address"', 'value="0"', 'value="09:00"', 'value="春のお知らせ"',
+                 'value="99"', "# 春 {{ subscriber.name</textarea>"):
+        assert kept in html
+    assert re.search(r'<details class="card ab-test" open', html)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Campaign)) == 0
+    # Fixed, it saves.
+    saved = submit(client, "/campaigns/new", name="春の案内", subject="春です", content_type="markdown",
+                   body="# 春", language="ja", charset="utf-8", rate_per_minute="60")
+    assert saved.status_code == 302
+    # The API still answers one message, the first, naming the parameter.
+    answer = client.post("/api/campaigns", headers=editor, json={"name": "", "subject": "件名", "rate_per_minute": 0})
+    assert answer.status_code == 400
+    assert answer.get_json() == {"message": "Enter the campaign's name."}
+    answer = client.post("/api/campaigns", headers=editor, json={"name": "x", "subject": "件名", "rate_per_minute": 0})
+    assert answer.get_json() == {"message": "rate_per_minute must be a whole number from 1 to 2147483647."}
+
+
+def test_the_campaign_forms_refusals_are_in_japanese(client: FlaskClient, users: dict[str, str]) -> None:
+    login(client, "editor")
+    client.post("/language", data={"csrf_token": csrf_token(client, "/"), "language": "ja"})
+    page = submit(client, "/campaigns/new", name="", subject="", rate_per_minute="0", content_type="markdown",
+                  body="本文", language="ja", charset="utf-8")
+    html = unescape(page.get_data(as_text=True))
+    assert page.status_code == 400
+    assert "キャンペーンは保存されていません" in html
+    assert "キャンペーン名：キャンペーン名を入力してください。" in html
+    assert "件名：件名を入力してください。" in html
+    assert ("送信速度（1分あたりの通数）：送信速度（1分あたりの通数）には 1 から 2147483647 までの"
+            "整数を入力してください。") in html

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+import re
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from html import unescape
 from typing import Any
 
 import pytest
@@ -237,8 +239,15 @@ def test_admins_add_and_test_relays_in_the_ui(app: Flask, client: FlaskClient, u
     assert f"Connected to 127.0.0.1:{app.config['KAIRAN'].capture_port}" in shown(client)
 
     bad = submit(client, "/settings/relays/new", host="mail.example.jp", port="99999", weight="1",
-                 max_connections="4", security="none")
-    assert bad.status_code == 400 and "port must be a whole number from 1 to 65535." in bad.get_data(as_text=True)
+                 max_connections="4", security="none", rate_per_second="0")
+    assert bad.status_code == 400
+    html = unescape(bad.get_data(as_text=True))  # every bad field at once, each named by its label
+    summary = html[html.index("data-error-summary"):html.index('<form class="card form-card"')]
+    assert re.findall(r'<a href="#(\w+)" data-field="\1">([^<]+)</a>', summary) == [
+        ("port", "Port: Port must be a whole number from 1 to 65535."),
+        ("rate_per_second", "Messages per second (empty: no limit): Messages per second (empty: no limit) must be "
+                            "a whole number from 1 to 100000.")]
+    assert 'value="mail.example.jp"' in html and 'value="99999"' in html  # what was typed is kept
 
     port, _handler = smtp_server()
     added = submit(client, "/settings/relays/new", name="社内リレー", host="127.0.0.1", port=str(port),

@@ -207,4 +207,4 @@ def test_the_api_says_a_syntax_error_in_the_callers_language_on_its_line(client:
     response = client.post("/api/campaigns", headers={**editor, "Accept-Language": "ja"},
                            json={"name": "11月号", "subject": "お知らせ", "content_type": "html", "body": body})
     assert response.status_code == 400
-    assert response.get_json()["message"] == "本文: 5 行目：「{{」が「}}」で閉じられていません。"
+    assert response.get_json()["message"] == "本文：5 行目：「{{」が「}}」で閉じられていません。"
