@@ -335,4 +335,4 @@ def _listening() -> bool:
 
 
 # An automation added, deleted, activated, paused or archived changes whether every process listens.
-shared_config.count_changes_of(Automation, "status")
+shared_config.count_changes_of(Automation, Automation.status)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 from flask import Flask, current_app, g, has_app_context
 from sqlalchemy import CursorResult, event, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.attributes import get_history
 
 from core.db import db
@@ -114,9 +114,9 @@ def changed() -> None:
 _WATCHED: dict[type, tuple[str, ...]] = {}
 
 
-def count_changes_of(model: type, *fields: str) -> None:
+def count_changes_of(model: type, *fields: InstrumentedAttribute[Any]) -> None:
     """Count a change whenever a row of ``model`` is added or deleted, or one of ``fields`` changes."""
-    _WATCHED[model] = fields
+    _WATCHED[model] = tuple(column.key for column in fields)
 
 
 @event.listens_for(Session, "before_flush")

@@ -107,7 +107,7 @@ def authenticate_password(username: str, password: str) -> User | None:
 
 _API_USERS = "api_users"  # the shared view (core/shared_config.py): each API user's columns, by username
 # A change to these makes every process read its API users again: who they are, their role, their token.
-_CREDENTIALS = ("username", "type", "role", "enabled", "token_hash", "password_hash", "language")
+_CREDENTIALS = (User.username, User.type, User.role, User.enabled, User.token_hash, User.password_hash, User.language)
 
 
 def authenticate_token(username: str, token: str) -> User | None:

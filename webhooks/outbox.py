@@ -39,7 +39,7 @@ def wanting(event_type: str) -> list[int]:
 
 
 # An endpoint added, deleted, switched on or off or given other types changes what every process holds.
-shared_config.count_changes_of(Endpoint, "enabled", "event_types")
+shared_config.count_changes_of(Endpoint, Endpoint.enabled, Endpoint.event_types)
 
 
 def new_msg_id() -> str:
