@@ -19,11 +19,9 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import and_, event, func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import get_history
 
 from automations.engine import definition_of, exit_waiting, queue_wake, wake
 from automations.graph import Definition
@@ -336,9 +334,5 @@ def _listening() -> bool:
         Automation.status == AutomationStatus.ACTIVE).exists())) or False
 
 
-@event.listens_for(Session, "before_flush")
-def _count_status_changes(session: Session, _context: Any, _instances: Any) -> None:
-    """An automation added, deleted, activated, paused or archived changes whether every process listens."""
-    if any(isinstance(row, Automation) for row in (*session.new, *session.deleted)) or any(
-            isinstance(row, Automation) and get_history(row, "status").has_changes() for row in session.dirty):
-        shared_config.changed()
+# An automation added, deleted, activated, paused or archived changes whether every process listens.
+shared_config.count_changes_of(Automation, Automation.status)

@@ -19,7 +19,8 @@ from typing import Any, TypeVar, cast
 from flask import Flask, current_app, g, has_app_context
 from sqlalchemy import CursorResult, event, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm.attributes import get_history
 
 from core.db import db
 from core.models import SettingsVersion
@@ -106,6 +107,26 @@ def changed() -> None:
         db.session.add(SettingsVersion(id=1, version=1))
     db.session.info[_CHANGED] = True
     g.pop(_SEEN, None)
+
+
+# The models whose rows the views hold, with the fields that matter: a row added or deleted, or one of these fields
+# changed, counts a change in the flushing transaction (so a worker's change counts as a page's does).
+_WATCHED: dict[type, tuple[str, ...]] = {}
+
+
+def count_changes_of(model: type, *fields: InstrumentedAttribute[Any]) -> None:
+    """Count a change whenever a row of ``model`` is added or deleted, or one of ``fields`` changes."""
+    _WATCHED[model] = tuple(column.key for column in fields)
+
+
+@event.listens_for(Session, "before_flush")
+def _count_watched_changes(session: Session, _context: Any, _instances: Any) -> None:
+    if not _WATCHED:
+        return
+    if any(type(row) in _WATCHED for row in (*session.new, *session.deleted)) or any(
+            any(get_history(row, name).has_changes() for name in _WATCHED.get(type(row), ()))
+            for row in session.dirty):
+        changed()
 
 
 @event.listens_for(Session, "after_commit")

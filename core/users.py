@@ -10,10 +10,9 @@ from typing import Any
 
 from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import event, func, inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import get_history
+from sqlalchemy.orm import make_transient_to_detached
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from core import audit, shared_config
@@ -108,7 +107,7 @@ def authenticate_password(username: str, password: str) -> User | None:
 
 _API_USERS = "api_users"  # the shared view (core/shared_config.py): each API user's columns, by username
 # A change to these makes every process read its API users again: who they are, their role, their token.
-_CREDENTIALS = ("username", "type", "role", "enabled", "token_hash", "password_hash", "language")
+_CREDENTIALS = (User.username, User.type, User.role, User.enabled, User.token_hash, User.password_hash, User.language)
 
 
 def authenticate_token(username: str, token: str) -> User | None:
@@ -158,13 +157,8 @@ def _attached(columns: dict[str, Any]) -> User:
     return db.session.merge(user, load=False)
 
 
-@event.listens_for(Session, "before_flush")
-def _count_user_changes(session: Session, _context: Any, _instances: Any) -> None:
-    """A user added, deleted or changed in who they are or may do changes what every process holds."""
-    if any(isinstance(row, User) for row in (*session.new, *session.deleted)) or any(
-            isinstance(row, User) and any(get_history(row, name).has_changes() for name in _CREDENTIALS)
-            for row in session.dirty):
-        shared_config.changed()
+# A user added, deleted or changed in who they are or may do changes what every process holds.
+shared_config.count_changes_of(User, *_CREDENTIALS)
 
 
 def get_user(user_id: int) -> User:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import event, insert, inspect, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from core import shared_config
@@ -38,14 +38,8 @@ def wanting(event_type: str) -> list[int]:
     return list(shared_config.view("webhook_endpoints", _wanted).get(event_type, ()))
 
 
-@event.listens_for(Session, "before_flush")
-def _count_endpoint_changes(session: Session, _context: Any, _instances: Any) -> None:
-    """An endpoint added, deleted, switched on or off or given other types changes what every process holds."""
-    if any(isinstance(row, Endpoint) for row in (*session.new, *session.deleted)) or any(
-            isinstance(row, Endpoint) and (inspect(row).attrs.enabled.history.has_changes()
-                                           or inspect(row).attrs.event_types.history.has_changes())
-            for row in session.dirty):
-        shared_config.changed()
+# An endpoint added, deleted, switched on or off or given other types changes what every process holds.
+shared_config.count_changes_of(Endpoint, Endpoint.enabled, Endpoint.event_types)
 
 
 def new_msg_id() -> str:

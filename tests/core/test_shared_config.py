@@ -3,13 +3,16 @@ change at its next check, and outside a checked request nothing is trusted (load
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import Flask
 from sqlalchemy import event, select
 
 from app import create_app
 from core import shared_config
+from core.auth import Role
 from core.db import db
-from core.models import User
+from core.models import SettingsVersion, User, UserType
 from core.users import rotate_token, update_user
 from tests.helpers import api_user, basic
 
@@ -72,3 +75,25 @@ def test_an_api_user_is_held_per_host_until_any_host_changes_a_user(app: Flask, 
     assert there.get("/api/lists", headers=basic(f"shop:{new_token}")).status_code == 403
     with other.app_context():
         db.engine.dispose()
+
+
+def test_a_user_counts_a_change_when_added_deleted_or_changed_in_who_they_are_not_in_other_fields(app: Flask) -> None:
+    """shared_config.count_changes_of(User, ...): the users' hook as it was before it was shared (a pin, not a fix)."""
+    with app.app_context():
+        def count() -> int:
+            return db.session.scalar(select(SettingsVersion.version).where(SettingsVersion.id == 1)) or 0
+
+        start = count()
+        user = User(username="shop", type=UserType.API, role=Role.VIEWER)
+        db.session.add(user)
+        db.session.commit()
+        assert count() == start + 1
+        user.last_login_at = datetime.now(UTC)  # no view holds it
+        db.session.commit()
+        assert count() == start + 1
+        user.role = Role.EDITOR
+        db.session.commit()
+        assert count() == start + 2
+        db.session.delete(user)
+        db.session.commit()
+        assert count() == start + 3
