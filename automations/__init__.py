@@ -38,7 +38,7 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(event_api.bp)
     limiter.exempt(event_api.bp)  # no limit applies to it, and a shop posts every event: no rate-limit lookups
-    app.extensions[event_api.EVENTS_GROUP] = grouped_api_store(app)
+    app.extensions[event_api.EVENTS_GROUP] = grouped_api_store()
     app.wsgi_app = event_api.EventsFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     from automations.views import STATUS_LABELS, init_views
 

@@ -19,7 +19,6 @@ from automations.events import (
     ingest,
     read_event,
     store_events,
-    writers_at_once,
 )
 from automations.models import EventSource
 from core import shared_config
@@ -202,7 +201,7 @@ class EventsFastPath:
 
     def __init__(self, app: Flask, next_app: Callable[..., Iterable[bytes]]) -> None:
         self.app, self.next_app = app, next_app
-        self.group: GroupCommit[tuple[EventInput, int], Fate] = GroupCommit(self._store, writers_at_once(app))
+        self.group: GroupCommit[tuple[EventInput, int], Fate] = GroupCommit(self._store)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == EVENTS_PATH and environ.get("REQUEST_METHOD") == "POST":

@@ -7,8 +7,6 @@ handler (1, 2, 5, 10 … ms) while the lock is free again within a tenth of that
 queued behind each other's sleeps. A group has one writer per process instead. On PostgreSQL it saves commits.
 
 There is no thread of its own: a request thread leads while others wait, then hands the lead to a waiting one.
-On PostgreSQL more than one group may be written at once (``writers``): a leader mostly waits on the database's
-round trips, and the next group need not wait for them.
 """
 
 from __future__ import annotations
@@ -41,35 +39,30 @@ class GroupCommit(Generic[Item, Result]):
     """Call ``write`` with the items of every thread waiting at the moment, once for all of them.
 
     ``write`` takes a list of items and returns one result per item, in order; it runs in the leading thread
-    (in its app context) and commits. Should it raise, every thread of that group gets the error. At most
-    ``writers`` groups are written at once (1 for SQLite's one writer).
+    (in its app context) and commits. Should it raise, every thread of that group gets the error.
     """
 
-    def __init__(self, write: Callable[[list[Item]], Sequence[Result]], writers: int = 1) -> None:
+    def __init__(self, write: Callable[[list[Item]], Sequence[Result]]) -> None:
         self._write = write
-        self._writers = writers
         self._lock = threading.Lock()
         self._pending: list[_Waiter[Item, Result]] = []
-        self._leading = 0  # groups being written now
+        self._leading = False
 
     def __call__(self, items: Sequence[Item]) -> Sequence[Result]:
         """Write these items together with other threads' and return their results."""
         waiter: _Waiter[Item, Result] = _Waiter(items)
         with self._lock:
-            if self._leading < self._writers:
-                self._leading += 1
-                waiter.leads = True
-            else:
-                self._pending.append(waiter)
+            self._pending.append(waiter)
+            waiter.leads, self._leading = not self._leading, True
         if not waiter.leads:
             waiter.woken.wait()  # until a leader wrote our items, or handed us the lead
         if waiter.leads:
-            self._lead(waiter)
+            self._lead()
         return waiter.outcome()
 
-    def _lead(self, leader: _Waiter[Item, Result]) -> None:
+    def _lead(self) -> None:
         with self._lock:
-            group, self._pending = [leader, *self._pending], []
+            group, self._pending = self._pending, []
         try:
             results = self._write([item for waiter in group for item in waiter.items])
         except BaseException as error:  # noqa: BLE001  (each thread of the group raises it)
@@ -82,11 +75,10 @@ class GroupCommit(Generic[Item, Result]):
                 start += len(waiter.items)
         with self._lock:
             if self._pending:  # those who came while we wrote: the first of them writes next
-                successor = self._pending.pop(0)
-                successor.leads = True
-                successor.woken.set()
+                self._pending[0].leads = True
+                self._pending[0].woken.set()
             else:
-                self._leading -= 1
+                self._leading = False
         for waiter in group:
             waiter.leads = False
             waiter.woken.set()

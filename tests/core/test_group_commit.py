@@ -72,34 +72,3 @@ def test_a_failed_write_is_raised_in_each_thread_of_its_group_only() -> None:
     assert group(["d"]) == ["D"]  # the lead was handed back: the next write goes on
     with pytest.raises(RuntimeError, match="refused c"):
         group(["c"])
-
-
-def test_with_two_writers_a_second_group_is_written_while_the_first_waits() -> None:
-    """PostgreSQL's groups: two leaders write at once, and those who come meanwhile make the next group."""
-    both_in, release = threading.Barrier(3), threading.Event()
-    calls: list[list[str]] = []
-
-    def write(items: list[str]) -> Sequence[str]:
-        calls.append(items)
-        if len(calls) <= 2:  # the first two writes wait together, neither for the other
-            both_in.wait(5)
-            assert release.wait(30)
-        return [item.upper() for item in items]
-
-    group = GroupCommit(write, writers=2)
-    answers: dict[str, object] = {}
-    threads = {item: threading.Thread(target=lambda item=item: answers.update({item: list(group([item]))}))
-               for item in "abcd"}
-    threads["a"].start()
-    threads["b"].start()
-    both_in.wait(5)  # one writer: b would wait for a, and the barrier break
-    threads["c"].start()
-    threads["d"].start()
-    while len(group._pending) < 2:
-        threading.Event().wait(0.001)
-    release.set()
-    for thread in threads.values():
-        thread.join(30)
-    assert answers == {"a": ["A"], "b": ["B"], "c": ["C"], "d": ["D"]}
-    assert sorted(calls[:2]) == [["a"], ["b"]]
-    assert sorted(item for call in calls[2:] for item in call) == ["c", "d"]  # written once each, after the two
