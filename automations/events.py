@@ -23,10 +23,8 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from flask import Flask
 from flask_babel import gettext as _
 from sqlalchemy import Select, bindparam, select, text
-from sqlalchemy.engine import make_url
 
 from automations.errors import (
     EventBatchTooLargeError,
@@ -54,7 +52,6 @@ MAX_BATCH = 1000  # events per request
 MAX_PROPERTIES_BYTES = 16 * 1024  # an event's properties, as JSON text
 MAX_KEY_LENGTH = 200  # an idempotency key (the column's length)
 MAX_AHEAD = timedelta(days=1)  # clocks differ; a time further ahead is a mistake (milliseconds taken as seconds)
-POSTGRES_WRITERS = 2  # groups of API events a web process writes at once on PostgreSQL (core/group_commit.py)
 NAME = re.compile(r"[a-z0-9_.:-]{1,64}")
 WAYS = ("subscriber_id", "subscriber_uuid", "email")  # how an event names its subscriber: exactly one of them
 
@@ -239,15 +236,9 @@ def store_events(events: Sequence[EventInput], now: datetime, source: EventSourc
     return fates
 
 
-def writers_at_once(app: Flask) -> int:
-    """How many groups of events a process writes at once: SQLite has one writer; on PostgreSQL a group's leader
-    mostly waits on round trips, while the next group could be written."""
-    return 1 if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "sqlite" else POSTGRES_WRITERS
-
-
-def grouped_api_store(app: Flask) -> GroupCommit[EventInput, Fate]:
+def grouped_api_store() -> GroupCommit[EventInput, Fate]:
     """The API's group commit: requests storing events at the same moment in this process share one insert."""
-    return GroupCommit(lambda events: store_events(events, utcnow(), EventSource.API), writers_at_once(app))
+    return GroupCommit(lambda events: store_events(events, utcnow(), EventSource.API))
 
 
 def _warn_about_revenue(outcome: Outcome, event: EventInput, conversions: ConversionSettings) -> None:
