@@ -55,7 +55,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(cli.bounces_cli)
     app.extensions[stream.FLUSH_JOB_EXTENSION] = flush.flush_events
     reconciling.connect(flush.flush_on_reconcile)  # blinker keeps one connection per receiver
-    reconciling.connect(ab_results.decide_due_tests)  # after the flush: the opens and clicks just in count
+    reconciling.connect(ab_results.decide_due_tests)  # it stores the opens and clicks it counts
     reconciling.connect(tallies.count_audiences_on_reconcile)  # reports read audiences, never count them
     winner_chosen.connect(tallies.recount_audience)
     subscribers_deleting.connect(bounces.forget_subscribers)

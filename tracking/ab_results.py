@@ -6,9 +6,9 @@ over its delivered messages (sent − bounced). Machines' opens are shown apart 
 The test phase's figures are those of the variants' deliveries; the rest of the audience (variant 0, held until the
 winner is chosen, then sent it) is counted apart.
 
-The send reconciler's signal (core/signals.py ``reconciling``, every KAIRAN_RECONCILE_SECONDS, right after the
-event stream is flushed) chooses the winner of each test whose wait is over (``decide_due_tests``), on the one
-clock (core/clock.py), unless its editor chose to decide by hand.
+The send reconciler's signal (core/signals.py ``reconciling``, every KAIRAN_RECONCILE_SECONDS) chooses the winner of
+each test whose wait is over (``decide_due_tests``), on the one clock (core/clock.py), once the opens and clicks made
+before then are stored, unless its editor chose to decide by hand.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from mailer.errors import CampaignStatusError
 from mailer.models import ABTest, Campaign, CampaignStatus, Delivery, DeliveryStatus, WinnerMeasure
 from mailer.queries import REST_VARIANT
 from mailer.starting import send_winner
+from tracking.flush import flushed_to_now
 from tracking.metrics import rate
 from tracking.models import Bounce, BounceType, Conversion, EventKind, TrackingEvent
 
@@ -193,10 +194,19 @@ def verdict(test: ABTest, variants: list[VariantFigures]) -> Verdict | None:
 
 def decide_due_tests(_sender: object = None, **_extra: Any) -> int:
     """Choose the winner of every test whose wait is over (not those decided by hand) and send it to the rest;
-    return how many were decided. Run on the send reconciler's signal, after the events were flushed."""
+    return how many were decided. Run on the send reconciler's signal.
+
+    Every open and click made before the wait was over counts: the events appended to the stream by the time the
+    tests are found due are stored first. The reconciler's own flush, just before, may have come too early for some,
+    or found another worker's flusher at work; a test waits for the next reconcile rather than be decided without
+    them (a click in its last second could otherwise lose it, and a clock moved on at once, all of them).
+    """
     due = db.session.execute(select(ABTest, Campaign).join(Campaign, Campaign.id == ABTest.campaign_id).where(
         ABTest.winner.is_(None), ABTest.manual.is_(False), ABTest.decide_at <= utcnow(),
         ABTest.test_share < ab.SPLIT_SHARE, Campaign.status == CampaignStatus.RUNNING)).all()
+    if due and not flushed_to_now():
+        log.info("%d A/B test(s) due wait for opens and clicks not stored yet", len(due))
+        return 0
     decided = 0
     for test, campaign in due:
         variants, _rest = figures(test)

@@ -74,6 +74,21 @@ def flush_events(max_batch: int = BATCH) -> int:
             log.warning("a flush outlived its %d s lock; entries stored twice are kept once", LOCK_SECONDS)
 
 
+def flushed_to_now() -> bool:
+    """Store what the stream holds, and tell whether every event appended before the call is in the database by now.
+
+    False while another flusher holds the lock and has yet to store some of them (``flush_events`` leaves the
+    stream to it), or when the flush failed (logged, never raised). Stored entries leave the stream, so one left at
+    or before the newest at the call is not stored.
+    """
+    client = redis()
+    newest: Any = client.xrevrange(STREAM, count=1)  # [(id, fields)], or none
+    if not newest:
+        return True
+    flush_on_reconcile()
+    return not client.xrange(STREAM, max=newest[0][0], count=1)
+
+
 def _ensure_group(client: Redis) -> None:
     try:
         client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)

@@ -1,19 +1,24 @@
-"""Which A/B tests the reconciler decides by itself: not one the editor decides by hand, not one before its wait
-(tests/tracking/test_ab_end_to_end.py decides them by clicks and by purchases)."""
+"""Which A/B tests the reconciler decides by itself: not one the editor decides by hand, not one before its wait,
+not one whose opens and clicks are still on their way to the database (tests/tracking/test_ab_end_to_end.py decides
+them by clicks and by purchases)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from email.utils import parseaddr
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from core.db import db, utcnow
+from core.queues import redis
 from mailer.models import ABTest
 from mailer.outbox import Outbox
 from tests.helpers import api_user, login, run_jobs
+from tests.tracking.helpers import BROWSER, tracked
 from tracking.ab_results import decide_due_tests
+from tracking.flush import LOCK
 
 
 @pytest.fixture
@@ -72,3 +77,26 @@ def test_a_test_decided_by_hand_waits_for_its_editor(admin: FlaskClient, app: Fl
         assert decide_due_tests() == 0
         assert db.session.get(ABTest, campaign_id).winner is None  # type: ignore[union-attr]
     assert admin.get(f"/api/campaigns/{campaign_id}").get_json()["data"]["status"] == "running"  # the rest held
+
+
+def test_a_test_is_decided_only_once_the_opens_made_before_its_end_are_stored(admin: FlaskClient, app: Flask,
+                                                                              capture: Outbox) -> None:
+    """A person opens B just before the wait is over; the open is in the event stream, not yet in the database (the
+    flush that ran before the decision came too early for it, and another worker's flusher is still at work). The
+    decision waits for it rather than choose A on a tie of none."""
+    campaign_id = _started(admin, app)
+    reader_of_b = next(parseaddr(entry.to)[1].split("@")[0] for entry in capture.page(1, 50)[0]
+                       if entry.subject == "件名B")
+    with app.app_context():
+        other_flusher = redis().lock(LOCK, timeout=60)
+        assert other_flusher.acquire(blocking=False)
+    assert app.test_client().get(tracked(capture)[reader_of_b][0], headers={"User-Agent": BROWSER}).status_code == 200
+    _wait_is_over(app, campaign_id)
+    with app.test_request_context():
+        assert decide_due_tests() == 0  # the open is not stored yet: no winner
+        assert db.session.get(ABTest, campaign_id).winner is None  # type: ignore[union-attr]
+    other_flusher.release()  # (it stored nothing: the open is left to the next flush)
+    with app.test_request_context():
+        assert decide_due_tests() == 1  # it stores what was appended before it, then decides
+        test = db.session.get(ABTest, campaign_id)
+        assert test is not None and (test.winner, test.decided_by) == (2, "auto")
