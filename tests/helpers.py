@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from html import unescape
 from typing import Any
 
 from flask import Flask
@@ -127,3 +128,13 @@ def audit_entries(app: Flask, action: str | None = None) -> list[AuditEntry]:
         found = list(db.session.scalars(stmt))
         db.session.expunge_all()
         return found
+
+
+def error_summary(html: str) -> tuple[str, list[tuple[str, str]]]:
+    """A refused form's summary (templates' error_summary macro): its title, and its (field id, problem) links."""
+    summary = html[html.index("data-error-summary"):]
+    summary = summary[:summary.index("</div>\n</div>")]
+    title = re.search(r'<h2 id="error-summary-title">([^<]+)</h2>', summary)
+    assert title is not None
+    return unescape(title.group(1)), [(field, unescape(text)) for field, text in
+                                      re.findall(r'<a href="#([\w-]+)" data-field="\1">([^<]+)</a>', summary)]

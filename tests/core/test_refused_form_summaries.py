@@ -3,25 +3,13 @@ too: the error summary that takes the focus (macros.html, kairan.js), each probl
 
 from __future__ import annotations
 
-import re
-from html import unescape
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.helpers import api_user, login, submit
-
-
-def summary_of(html: str) -> tuple[str, list[tuple[str, str]]]:
-    """The summary's title and its (field id, problem) links."""
-    summary = html[html.index("data-error-summary"):]
-    summary = summary[:summary.index("</div>\n</div>")]
-    title = re.search(r'<h2 id="error-summary-title">([^<]+)</h2>', summary)
-    assert title is not None
-    return unescape(title.group(1)), [(field, unescape(text)) for field, text in
-                                      re.findall(r'<a href="#([\w-]+)" data-field="\1">([^<]+)</a>', summary)]
+from tests.helpers import api_user, error_summary, login, submit
 
 
 @pytest.mark.parametrize(("page", "action", "data", "title", "problem"), [
@@ -45,7 +33,7 @@ def test_a_refused_form_is_summed_up_at_the_top(client: FlaskClient, users: dict
     refused = submit(client, page, action, **data)
     assert refused.status_code == 400
     html = refused.get_data(as_text=True)
-    shown_title, links = summary_of(html)
+    shown_title, links = error_summary(html)
     assert shown_title == title and [field for field, _text in links] == [problem]
     assert html.index("data-error-summary") < html.index(f'id="{problem}"')  # above the field, which has the id
     assert html.count("data-error-summary") == 1  # one summary, for the form that was refused
@@ -58,6 +46,6 @@ def test_a_list_refused_on_its_page_is_summed_up_at_the_top(app: Flask, client: 
     login(client, "admin")
     refused = submit(client, f"/lists/{made['id']}", name="", type="private", optin="single")
     assert refused.status_code == 400
-    title, links = summary_of(refused.get_data(as_text=True))
+    title, links = error_summary(refused.get_data(as_text=True))
     assert title == "The list was not saved" and [field for field, _text in links] == ["name"]
     assert "<h1>週刊</h1>" in refused.get_data(as_text=True)

@@ -16,7 +16,7 @@ from core.db import db
 from mailer.domains import unreal_sender
 from mailer.models import Campaign
 from mailer.outbox import Outbox
-from tests.helpers import csrf_token, login, png, run_jobs, submit
+from tests.helpers import csrf_token, error_summary, login, png, run_jobs, submit
 from tests.mailer.helpers import create
 
 NEWSLETTER = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "newsletter" / "weekly.html"
@@ -340,9 +340,7 @@ def test_a_refused_campaign_form_names_every_problem_by_its_label_and_keeps_what
     html = page.get_data(as_text=True)
     assert page.status_code == 400
     # One summary above the form names every refused field by its label, in the page's order, and links to it.
-    summary = html[html.index("data-error-summary"):html.index('<form method="post" id="campaign-form"')]
-    links = re.findall(r'<a href="#(\w+)" data-field="\1">([^<]+)</a>', summary)
-    assert [(name, unescape(text)) for name, text in links] == [
+    assert error_summary(html)[1] == [
         ("name", "Campaign name: Enter the campaign's name."),
         ("subject", "Subject: Line 1: “{{” is not closed with “}}”."),
         ("from_email", "From: From is not an address: not an address"),

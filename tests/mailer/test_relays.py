@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import re
 import socket
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from mailer.outbox import Outbox
 from mailer.relays import Relay
 from mailer.settings import SENDING
 from mailer.smtp_transport import RelayTransport
-from tests.helpers import api_user, login, submit
+from tests.helpers import api_user, error_summary, login, submit
 from tests.mailer.helpers import SECRET, USER, Received
 from tests.resources import free_port
 
@@ -242,8 +241,7 @@ def test_admins_add_and_test_relays_in_the_ui(app: Flask, client: FlaskClient, u
                  max_connections="4", security="none", rate_per_second="0")
     assert bad.status_code == 400
     html = unescape(bad.get_data(as_text=True))  # every bad field at once, each named by its label
-    summary = html[html.index("data-error-summary"):html.index('<form class="card form-card"')]
-    assert re.findall(r'<a href="#(\w+)" data-field="\1">([^<]+)</a>', summary) == [
+    assert error_summary(html)[1] == [
         ("port", "Port: Port must be a whole number from 1 to 65535."),
         ("rate_per_second", "Messages per second (empty: no limit): Messages per second (empty: no limit) must be "
                             "a whole number from 1 to 100000.")]

@@ -3,14 +3,11 @@ event and the log; bad input refused with its reason in the caller's language; a
 
 from __future__ import annotations
 
-import re
-from html import unescape
-
 from flask import Flask
 from flask.testing import FlaskClient
 
 from core.audit import MASK
-from tests.helpers import api_user, audit_entries, login, run_jobs, submit
+from tests.helpers import api_user, audit_entries, error_summary, login, run_jobs, submit
 from tests.webhooks.receiver import Receiver
 
 
@@ -115,9 +112,7 @@ def test_the_form_names_every_refused_field_at_once_in_a_summary_at_the_top(
     html = page.get_data(as_text=True)
     assert page.status_code == 400
     # One summary above the form names every refused field, in the page's order, and links to it.
-    summary = html[html.index("data-error-summary"):html.index('<form class="card form-card"')]
-    links = re.findall(r'<a href="#(\w+)" data-field="\1">([^<]+)</a>', summary)
-    assert [(name, unescape(text)) for name, text in links] == [
+    assert error_summary(html)[1] == [
         ("url", "URL: The URL must start with http:// or https://."),
         ("description", "Description: A description has at most 200 characters."),
         ("event_types", "Events to send: Choose at least one event type.")]
