@@ -32,7 +32,7 @@ WELCOME = ("ようこそ", "ご登録ありがとうございます", _body("ニ
 WELCOME_2 = ("おすすめ", "人気の記事をご紹介します", _body("ご登録から3日が経ちました。",
                                                        "よく読まれている記事をまとめました。ぜひご覧ください。"))
 INK = ("インクのご案内", "そろそろインクの交換時期ではありませんか", _body(
-    "{{ event.properties.product_name }} をお使いいただきありがとうございます。",
+    '{{ event.properties.product_name | default("プリンター") }} をお使いいただきありがとうございます。',
     "ご購入から30日が経ちました。交換用のインクはお手元にありますか？"))
 BIRTHDAY = ("誕生日", "お誕生日おめでとうございます", _body("お誕生日おめでとうございます。",
                                                          "ささやかですが、特別なクーポンをお贈りします。"))
@@ -125,7 +125,8 @@ RECIPES = {recipe.key: recipe for recipe in (
     Recipe("welcome", _l("Welcome series"),
            _l("Subscribed to a list → welcome email → 3 days later → a second email."), _welcome, (WELCOME, WELCOME_2)),
     Recipe("printer", _l("Post-purchase reminder"),
-           _l("Bought a printer → 30 days → no ink bought? → reminder → bought ink within 30 days: goal."), _printer,
+           _l("Bought a printer (a purchase event with category: printer) → 30 days → no ink bought (category: "
+              "ink)? → reminder, naming product_name → bought ink within 30 days: goal."), _printer,
            (INK,)),
     Recipe("birthday", _l("Birthday"), _l("On the birthday attribute, every year at 09:00 → greeting."), _birthday,
            (BIRTHDAY,)),

@@ -16,7 +16,8 @@ def role_choices() -> list[tuple[str, str]]:
     """Return the roles with their translated descriptions."""
     return [
         (Role.ADMIN.value, str(_l("Admin: everything, including users and settings"))),
-        (Role.EDITOR.value, str(_l("Editor: lists, subscribers, templates and campaigns, and sending"))),
+        (Role.EDITOR.value,
+         str(_l("Editor: lists, subscribers, customer events, templates, campaigns and automations, and sending"))),
         (Role.VIEWER.value, str(_l("Viewer: read-only, with statistics"))),
     ]
 
@@ -113,7 +114,8 @@ class NewTokenForm(FlaskForm):
     """A new API user."""
 
     username = StringField(_l("API user name"), validators=[DataRequired(), Length(max=100)])
-    role = SelectField(_l("Role"), choices=role_choices, default=Role.VIEWER.value)
+    # An integration mostly writes: a shop's events and subscribers need an editor (a viewer's token is refused).
+    role = SelectField(_l("Role"), choices=role_choices, default=Role.EDITOR.value)
 
 
 class ConfirmForm(FlaskForm):

@@ -387,3 +387,13 @@ def test_the_builder_says_what_its_emails_earned_in_english_and_japanese(app: Fl
         editor.get(page, headers={"Accept-Language": "en"}).get_data(as_text=True))
     assert "このオートメーションのメールからのコンバージョン 1 件: ￥4,980" in text_of(
         editor.get(page, headers={"Accept-Language": "ja"}).get_data(as_text=True))
+
+
+def test_the_reminders_mail_names_the_product_or_says_printer_when_the_event_has_none() -> None:
+    """The recipe's mail reads properties.product_name; a shop that does not send it still gets a whole sentence."""
+    from automations.recipes import INK
+    from mailer.sandbox import HTML_ENV
+
+    body = HTML_ENV.from_string(INK[2])  # the sandbox every message renders in
+    assert "PX-105 をお使いいただき" in body.render(event={"properties": {"product_name": "PX-105"}})
+    assert "プリンター をお使いいただき" in body.render(event={"properties": {}})
