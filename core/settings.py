@@ -121,6 +121,7 @@ class Editable:
     shown: Callable[[Settings], str]  # the value in force, as the page and the API show it
     kind: Kind = Kind.TEXT
     choices: tuple[str, ...] = ()
+    choice_labels: Mapping[str, Any] = field(default_factory=dict)  # a choice's words, when its value is a code
     hint: Any = ""
     empty_when_unset: bool = False  # the page shows it empty until set (a legal detail: the checklist asks for it)
 

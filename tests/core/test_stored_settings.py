@@ -269,3 +269,13 @@ class TestEnvironmentWins:
         shown = {row["name"]: row for row in client.get("/api/settings", headers=admin).get_json()["data"]}
         assert shown["KAIRAN_SOFT_BOUNCES"] == {"name": "KAIRAN_SOFT_BOUNCES", "value": "4", "source": "environment",
                                                 "editable": False, "label": "Soft bounces that suppress an address"}
+
+
+def test_a_choice_is_offered_in_words_and_saved_as_its_code(client: FlaskClient, users: dict[str, str]) -> None:
+    login(client, "admin")
+    html = client.get("/settings", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert '<option value="truncate" selected>ネットワーク部分だけ残す（末尾を切り捨て）</option>' in html
+    assert '<option value="none" >残さない</option>' in html
+    assert save_in_browser(client, KAIRAN_TRACK_IP="hash").status_code in (200, 302)
+    html = client.get("/settings", headers={"Accept-Language": "ja"}).get_data(as_text=True)
+    assert '<option value="hash" selected>ハッシュ化（同じ人とわかるが、読み取れない）</option>' in html
