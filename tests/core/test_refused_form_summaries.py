@@ -1,5 +1,6 @@
 """Forms whose fields sit far down their page (a relay's, a list's, a subscriber's, a user's, a campaign's) say a
-refusal at the top too: the error summary that takes the focus (macros.html, kairan.js), each problem linking to its field."""
+refusal at the top too: the error summary that takes the focus (macros.html, kairan.js), each problem linking to its
+field."""
 
 from __future__ import annotations
 
