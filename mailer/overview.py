@@ -19,6 +19,9 @@ from mailer import ab
 from mailer.campaigns import campaign_as_dict
 from mailer.models import Campaign, CampaignKind, CampaignStatus, Delivery, DeliveryStatus
 
+# The campaigns listed as campaigns: an automation's message is listed with its automation (docs/automations.md).
+LISTED = Campaign.kind == CampaignKind.REGULAR
+
 ORDERINGS = {"name": Campaign.name, "status": Campaign.status, "created_at": Campaign.created_at,
              "updated_at": Campaign.updated_at}  # listmonk's sort fields; it sorts by created_at desc by default
 
@@ -37,7 +40,7 @@ def campaigns_query(query: str = "", statuses: Sequence[str] = (), tags: Sequenc
         raise NotAChoiceError(_("order must be asc or desc."))
     column = ORDERINGS[order_by]
     descending = order.lower() == "desc"
-    stmt = select(Campaign).where(Campaign.kind == CampaignKind.REGULAR).order_by(  # automations list their own
+    stmt = select(Campaign).where(LISTED).order_by(
         column.desc() if descending else column.asc(), Campaign.id.desc() if descending else Campaign.id.asc())
     if query.strip():
         stmt = stmt.where(or_(Campaign.name.icontains(query.strip(), autoescape=True),
@@ -106,7 +109,7 @@ def running_stats(campaign_ids: Sequence[int]) -> list[dict[str, Any]]:
     """
     stmt = select(Campaign).order_by(Campaign.id)
     stmt = stmt.where(Campaign.id.in_(campaign_ids)) if campaign_ids else stmt.where(
-        Campaign.status == CampaignStatus.RUNNING, Campaign.kind == CampaignKind.REGULAR)
+        Campaign.status == CampaignStatus.RUNNING, LISTED)
     campaigns = list(db.session.scalars(stmt))
     counts = delivery_counts(campaigns)
     running = [c.id for c in campaigns if c.status == CampaignStatus.RUNNING]

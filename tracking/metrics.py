@@ -42,6 +42,7 @@ from sqlalchemy import select
 from core.db import db, utcnow
 from mailer.campaigns import get_campaign
 from mailer.models import Campaign, CampaignStatus
+from mailer.overview import LISTED
 from tracking import metric_queries as q
 from tracking import tallies
 from tracking.metrics_cache import cached
@@ -353,10 +354,11 @@ def domains(campaign_id: int, metrics: CampaignMetrics, by_domain: Sequence[tupl
 
 
 def compare_campaigns(limit: int = COMPARED) -> list[dict[str, Any]]:
-    """The most recently started campaigns' headline rates, newest first (for a dashboard comparison)."""
+    """The most recently started campaigns' headline rates, newest first (for a dashboard comparison); the
+    campaigns the campaign list shows, so not an automation's message."""
     campaigns = list(db.session.execute(
         select(Campaign.id, Campaign.name, Campaign.status, Campaign.started_at)
-        .where(Campaign.started_at.is_not(None)).order_by(Campaign.started_at.desc(), Campaign.id.desc())
+        .where(Campaign.started_at.is_not(None), LISTED).order_by(Campaign.started_at.desc(), Campaign.id.desc())
         .limit(limit)))
     rows = []
     for campaign_id, name, status, started_at in campaigns:

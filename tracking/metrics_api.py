@@ -173,7 +173,7 @@ def get_comparison() -> Any:
     ---
     get:
       tags: [metrics]
-      summary: The most recently started campaigns' metrics, newest first.
+      summary: The most recently started campaigns' metrics, newest first (not automations' messages).
       parameters: [{in: query, name: limit, schema: {type: integer, minimum: 1, maximum: 100, default: 10}}]
       responses:
         200:

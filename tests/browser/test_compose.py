@@ -262,12 +262,11 @@ def test_a_refused_campaign_says_every_problem_at_the_top_where_the_focus_goes(
     summary = page_ja.locator("[data-error-summary]")
     expect(summary).to_be_focused()
     expect(summary.locator("h2")).to_have_text("キャンペーンは保存されていません")
-    expect(summary.get_by_role("link")).to_have_text([
-        "キャンペーン名：キャンペーン名を入力してください。",
+    expect(summary.get_by_role("link")).to_have_text([  # a message that names its field is not prefixed with it
+        "キャンペーン名を入力してください。",
         "件名：1 行目：「{{」が「}}」で閉じられていません。",
-        "差出人：差出人がメールアドレスではありません：お店",
-        "送信速度（1分あたりの通数）：送信速度（1分あたりの通数）には 1 から 2147483647 までの整数を"
-        "入力してください。"])
+        "差出人がメールアドレスではありません：お店",
+        "送信速度（1分あたりの通数）には 1 から 2147483647 までの整数を入力してください。"])
     box = summary.bounding_box()
     assert box is not None and box["y"] + box["height"] < 800  # in the first screenful
     expect(page_ja.locator(".has-error .error")).to_have_count(4)  # and each under its field

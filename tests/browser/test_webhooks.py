@@ -86,7 +86,7 @@ def test_a_refused_endpoint_says_every_problem_at_the_top_where_the_focus_goes(
     summary = page_ja.locator("[data-error-summary]")
     expect(summary).to_be_focused()
     expect(summary.locator("h2")).to_have_text("エンドポイントは保存されていません")
-    expect(summary.get_by_role("link")).to_have_text(["説明：説明は 200 文字以内で入力してください。",
+    expect(summary.get_by_role("link")).to_have_text(["説明は 200 文字以内で入力してください。",  # names its field
                                                       "送信するイベント：イベントの種類を一つ以上選んでください。"])
     box = summary.bounding_box()
     assert box is not None and box["y"] + box["height"] < 800  # in the first screenful

@@ -1,5 +1,6 @@
-"""Forms whose fields sit far down their page (a relay's, a list's, a user's, a campaign's) say a refusal at the top
-too: the error summary that takes the focus (macros.html, kairan.js), each problem linking to its field."""
+"""Forms whose fields sit far down their page (a relay's, a list's, a subscriber's, a user's, a campaign's) say a
+refusal at the top too: the error summary that takes the focus (macros.html, kairan.js), each problem linking to its
+field."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from tests.helpers import api_user, error_summary, login, submit
                                     "max_connections": "4", "weight": "1", "rate_per_second": "fast"},
      "The relay was not saved", "rate_per_second"),
     ("/lists/", None, {"name": "", "type": "private", "optin": "single"}, "The list was not created", "name"),
+    ("/subscribers/", None, {"new-email": "jiro@example", "new-name": "次郎", "new-status": "enabled"},
+     "The subscriber was not added", "new-email"),
     ("/users/", None, {"user-username": "hana", "user-password": "short", "user-role": "editor",
       "user-language": ""},
      "The user was not added", "user-password"),

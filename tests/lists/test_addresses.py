@@ -111,7 +111,8 @@ INVALID = " は有効なメールアドレスではありません"
     [
         ("a..b@gmail.com", "a..b@gmail.com" + INVALID + "（ピリオドが 2 つ続いています）。"),
         ("taro@exa_mple.jp", "taro@exa_mple.jp" + INVALID + "（@ より後ろに使えない文字があります: '_'）。"),
-        ("taro@example", "taro@example" + INVALID + "（@ より後ろにピリオドが必要です（例: example.jp））。"),
+        ("taro@example", "taro@example" + INVALID  # no brackets inside the brackets
+         + "（@ より後ろは example.jp のようにピリオドを含む必要があります）。"),
     ],
 )
 def test_email_validators_reasons_are_said_in_the_readers_language(app: Flask, client: FlaskClient, given: str,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 
 from mailer.outbox import Outbox
-from tests.helpers import api_user, login, run_jobs
+from tests.helpers import api_user, csrf_token, login, run_jobs, submit
 from tests.mailer.helpers import audience
 
 
@@ -130,3 +131,28 @@ def test_a_sent_campaigns_edit_link_shows_how_it_went_instead_of_a_form_that_can
     run_jobs(app)
     answer = client.get(f"/campaigns/{campaign['id']}")
     assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/campaigns/{campaign['id']}/preview")
+
+
+def test_a_campaign_without_lists_says_why_it_cannot_be_sent_instead_of_asking_to_send_it(
+        app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
+    headers = {"Authorization": f"token {api_user(app, 'admin', 'boss')}"}
+    lists = audience(client, headers)
+    made = {name: client.post("/api/campaigns", headers=headers, json={
+        "name": name, "subject": "お知らせ", "lists": chosen, "body": "本文", "content_type": "plain"}
+    ).get_json()["data"]["id"] for name, chosen in (("リストなし", []), ("リストあり", lists))}
+    login(client, "editor")
+    client.post("/language", data={"csrf_token": csrf_token(client, "/"), "language": "ja"})
+    for page in ("/campaigns/", f"/campaigns/{made['リストなし']}/preview"):
+        html = client.get(page).get_data(as_text=True)
+        after_name = html.partition("リストなし")[2]
+        lifecycle = re.search(r'<div class="actions-row lifecycle">(.*?)</div>', after_name, re.DOTALL)
+        assert lifecycle, page
+        assert "購読者 0 人" not in lifecycle[1] and 'value="running"' not in lifecycle[1]  # no send-now question
+        assert "配信先のリストが選ばれていないため、配信できません。" in lifecycle[1]
+        assert f'href="/campaigns/{made["リストなし"]}#lists"' in lifecycle[1]
+    listed = client.get("/campaigns/").get_data(as_text=True)  # a campaign with lists still offers it, asking first
+    asked = rf'/campaigns/{made["リストあり"]}/status"\s+data-confirm="このキャンペーンを購読者 2 人に'
+    assert re.search(asked, listed)
+    # The server refuses it all the same.
+    refused = submit(client, "/campaigns/", f"/campaigns/{made['リストなし']}/status", status="running")
+    assert "配信先のリストを1つ以上選んでください。" in client.get(refused.headers["Location"]).get_data(as_text=True)

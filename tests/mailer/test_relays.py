@@ -242,9 +242,8 @@ def test_admins_add_and_test_relays_in_the_ui(app: Flask, client: FlaskClient, u
     assert bad.status_code == 400
     html = unescape(bad.get_data(as_text=True))  # every bad field at once, each named by its label
     assert error_summary(html)[1] == [
-        ("port", "Port: Port must be a whole number from 1 to 65535."),
-        ("rate_per_second", "Messages per second (empty: no limit): Messages per second (empty: no limit) must be "
-                            "a whole number from 1 to 100000.")]
+        ("port", "Port must be a whole number from 1 to 65535."),  # a message naming its field is not prefixed
+        ("rate_per_second", "Messages per second (empty: no limit) must be a whole number from 1 to 100000.")]
     assert 'value="mail.example.jp"' in html and 'value="99999"' in html  # what was typed is kept
 
     port, _handler = smtp_server()

@@ -13,9 +13,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
-from core.db import db
+from core.db import db, utcnow
 from lists.models import Subscriber
-from mailer.models import Campaign
+from mailer.models import Campaign, CampaignKind, CampaignStatus
 from mailer.outbox import Outbox
 from tests.helpers import api_user, login, text_of
 from tests.tracking.small_campaign import NEW, SALE, Sent, behave, send_small_campaign
@@ -112,11 +112,18 @@ def test_a_running_campaign_is_live(app: Flask, client: FlaskClient, sent: Sent)
     assert client.get(f"/campaigns/{sent.campaign_id}/report.json").get_json()["data"]["live"] is True
 
 
-def test_the_dashboard_compares_recent_campaigns(client: FlaskClient, sent: Sent) -> None:
+def test_the_dashboard_compares_recent_campaigns(app: Flask, client: FlaskClient, sent: Sent) -> None:
+    with app.app_context():  # started after the campaign, but listed with its automation, not with the campaigns
+        message = Campaign(name="購入後リマインド: インクのご案内", subject="s", lists=[], kind=CampaignKind.AUTOMATION,
+                           status=CampaignStatus.RUNNING, started_at=utcnow())
+        db.session.add(message)
+        db.session.commit()
+        message_id = message.id
     login(client, "viewer")
     html = client.get("/").get_data(as_text=True)
     row = re.search(rf'<tr data-campaign-id="{sent.campaign_id}">(.*?)</tr>', html, re.DOTALL)
     assert row, "the campaign is not compared"
+    assert f'data-campaign-id="{message_id}"' not in html and "購入後リマインド" not in html
     assert f'href="/campaigns/{sent.campaign_id}/report"' in row[1]
     assert re.search(r'data-rate="delivery_rate">.*?80\.0%', row[1], re.DOTALL)
     assert re.search(r'data-rate="open_rate">.*?50\.0%', row[1], re.DOTALL)
