@@ -53,8 +53,11 @@ def step_label(step: Any, subjects: Mapping[int, str]) -> str:
     detail = ""
     if step.get("type") == "wait":
         mode = step.get("mode") or "duration"
-        detail = " ".join(str(part) % {"n": step[k]} for k, part in DURATION_PARTS.items() if step.get(k)) \
-            if mode == "duration" else str(WAIT_MODES.get(mode, ""))
+        if mode == "duration":
+            detail = " ".join(str(part) % {"n": step[k]} for k, part in DURATION_PARTS.items() if step.get(k))
+        else:  # as the card writes it: the mode, then its N and time
+            n = next((step[k] for k in ("days", "offset_days") if step.get(k) is not None), "")
+            detail = f"{WAIT_MODES.get(mode, mode)} — N={n} {step.get('at') or '09:00'}"
     elif step.get("type") == "wait_event":
         detail = str(step.get("event") or "")
     elif step.get("type") == "send":

@@ -112,7 +112,8 @@ def test_try_with_a_subscriber_shows_the_path_and_the_runs_show_on_their_page(ap
     rows = re.findall(r'<tr data-step="(\w+)"><td>[^<]*</td><td>([^<]*)<small class="muted step-key"><code>\w+</code>',
                       page)
     assert [(key, unescape(label).strip()) for key, label in rows] == [
-        ("welcome", "Send an email: ご登録ありがとうございます"), ("wait", "Wait: N days after entry, at HH:MM"),
+        ("welcome", "Send an email: ご登録ありがとうございます"),
+        ("wait", "Wait: N days after entry, at HH:MM — N=3 10:00"),
         ("second", "Send an email: 人気の記事をご紹介します")]
     ja = text_of(editor.get(f"/automations/{automation_id}/try?email=hanako@example.jp",
                             headers={"Accept-Language": "ja"}).get_data(as_text=True))
@@ -134,7 +135,7 @@ def test_try_with_a_subscriber_shows_the_path_and_the_runs_show_on_their_page(ap
         react()  # the welcome email goes, the run waits at the wait step
     person = text_of(editor.get(f"/subscribers/{subscriber_id}", headers={"Accept-Language": "ja"})
                      .get_data(as_text=True))
-    assert "待機中 待機: 登録からN日後 HH:MM wait" in person  # the step they wait at, by its name
+    assert "待機中 待機: 登録からN日後 HH:MM — N=3 10:00 wait" in person  # the step they wait at, by its name
 
 
 def test_a_viewer_reads_but_cannot_edit(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
