@@ -123,6 +123,18 @@ def activate(automation: Automation) -> AutomationVersion:
     return version
 
 
+def draft_is_new(automation: Automation) -> bool:
+    """Tell whether activating would start a new version: there is none yet, or the draft differs from the running
+    one (a draft that cannot run counts as new: activating it says why)."""
+    version = db.session.get(AutomationVersion, automation.version_id) if automation.version_id else None
+    if version is None:
+        return True
+    try:
+        return check(automation.draft, has_content).raw != version.definition
+    except DefinitionError:
+        return True
+
+
 def pause(automation: Automation) -> None:
     """Hold an active automation: nothing starts, runs wait where they are, queued messages wait."""
     if automation.status != AutomationStatus.ACTIVE:

@@ -23,6 +23,7 @@ from automations.lifecycle import (
     all_automations,
     archive,
     delete_automation,
+    draft_is_new,
     get_automation,
     move_preview,
     move_runs,
@@ -32,6 +33,7 @@ from automations.lifecycle import (
 )
 from automations.models import Automation, AutomationStatus, AutomationVersion, Run, RunState, StepCount
 from automations.recipes import RECIPES, from_recipe
+from automations.step_labels import builder_labels, step_label, subjects
 from automations.summary import converted_by_version
 from automations.timing import NoDateError, wait_ends
 from automations.triggers import enrol, enrol_segment
@@ -155,6 +157,7 @@ def builder(automation_id: int) -> Any:
     return render_template("automations/builder.html", automation=automation, version=version,
                            counts=_counts(automation), messages=_messages(draft), choices=_choices(draft),
                            status_labels=STATUS_LABELS, form=ConfirmForm(), segments=segments,
+                           step_labels=builder_labels(), draft_is_new=draft_is_new(automation),
                            preview=move_preview(automation), earned=_earned(automation),
                            editable=can(Permission.CAMPAIGNS_WRITE)
                            and automation.status != AutomationStatus.ARCHIVED,
@@ -371,9 +374,11 @@ def try_it(automation_id: int) -> Any:
                 for campaign_id in ids:
                     queue_campaign_test(campaign_id, subscriber.id, [to])
                 flash(_("%(n)d test emails queued for %(to)s.", n=len(ids), to=to), "success")
-    messages = _messages(automation.draft or {})
+    draft = automation.draft or {}
+    steps, names = draft.get("steps") or {}, subjects([draft])
     return render_template("automations/try.html", automation=automation, email=email, subscriber=subscriber,
-                           passages=passages, messages=messages, to=to,
+                           passages=passages, messages=_messages(draft), to=to,
+                           labels={p.step: step_label(steps.get(p.step), names) for p in passages},
                            form=ConfirmForm(), not_found=bool(email) and subscriber is None)
 
 
@@ -382,9 +387,14 @@ def try_it(automation_id: int) -> Any:
 
 def subscriber_runs(subscriber_id: int) -> Markup:
     """The automations a subscriber is in, newest first, as a section of their page."""
-    rows = db.session.execute(select(Run, Automation.name).join(Automation, Automation.id == Run.automation_id)
+    rows = db.session.execute(select(Run, Automation.name, AutomationVersion.definition)
+                              .join(Automation, Automation.id == Run.automation_id)
+                              .join(AutomationVersion, AutomationVersion.id == Run.version_id)
                               .where(Run.subscriber_id == subscriber_id).order_by(Run.id.desc()).limit(50)).all()
-    html = render_template("automations/_subscriber_runs.html", rows=rows, run_labels=RUN_LABELS,
+    names = subjects([definition for _run, _name, definition in rows])
+    runs = [(run, name, step_label((definition.get("steps") or {}).get(run.step), names))
+            for run, name, definition in rows]
+    html = render_template("automations/_subscriber_runs.html", rows=runs, run_labels=RUN_LABELS,
                            waiting=RunState.WAITING)
     return Markup(html)  # noqa: S704  (an autoescaped template's output)
 

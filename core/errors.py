@@ -7,23 +7,38 @@ own failures in its ``errors.py`` as subclasses of these kinds, so status and an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from flask_babel import gettext as _
+
+from core.auth import Permission
 
 
 class KairanError(Exception):
     """Base of every error a service raises on purpose; its message is shown to the user.
 
     ``field`` names the input the error is about, when there is one: a form shows the message under it.
+    ``links`` are phrases of the message that a page shows as links to where the problem is fixed (an API answer
+    is the text alone).
     """
 
     status = 400
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, links: Sequence[Link] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.links = tuple(links)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A phrase of an error's message a page links to an endpoint, for those with the permission to open it."""
+
+    phrase: str
+    endpoint: str
+    permission: Permission
 
 
 class ValidationError(KairanError):

@@ -19,10 +19,13 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from flask import flash
+from flask import flash, url_for
+from flask_login import current_user
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from wtforms import Field
 
+from core.auth import has_permission
 from core.db import db
 from core.errors import FieldsRefusedError, KairanError
 
@@ -63,7 +66,7 @@ def showing_refusal(form: FlaskForm | None = None, field: str | None = None, *,
             if target is not None:
                 target.errors = [*target.errors, message]
             elif flash_it:
-                flash(message, "error")
+                flash(linked(message, error), "error")
 
 
 def problems(form: FlaskForm) -> list[tuple[str, str, str]]:
@@ -75,12 +78,25 @@ def problems(form: FlaskForm) -> list[tuple[str, str, str]]:
 def field_messages(error: KairanError | None, fields: Collection[str]) -> dict[str, str]:
     """A refusal's messages by field, for a form that is no WTForms form (its ``fields``); any other is flashed."""
     shown: dict[str, str] = {}
-    for name, message in _messages(error) if error is not None else []:
+    if error is None:
+        return shown
+    for name, message in _messages(error):
         if name is not None and name in fields:
             shown.setdefault(name, message)
         else:
-            flash(message, "error")
+            flash(linked(message, error), "error")
     return shown
+
+
+def linked(message: str, error: KairanError) -> str | Markup:
+    """The message with the phrases its error links (``KairanError.links``) as links, for a page: only those the
+    signed-in user may open."""
+    shown = escape(message)
+    for link in error.links:
+        if current_user.is_authenticated and has_permission(current_user.role, link.permission):
+            shown = shown.replace(escape(link.phrase),
+                                  Markup('<a href="{}">{}</a>').format(url_for(link.endpoint), link.phrase))
+    return shown if shown != escape(message) else message
 
 
 def _messages(error: KairanError) -> list[tuple[str | None, str]]:

@@ -17,7 +17,9 @@ from flask_babel import format_datetime
 from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
+from core.auth import Permission
 from core.db import db, utcnow
+from core.errors import Link as ErrorLink
 from core.errors import NotAChoiceError, NotFoundError, ValidationError
 from core.inputs import ID_MAX, flag, id_list, optional_id, whole_number
 from core.oneline import one_line
@@ -343,9 +345,15 @@ def legal_problems(campaign: Campaign, compiled: Compiled) -> list[str]:
     if "unsubscribe_url" not in compiled.html_source:
         problems.append(_("There is no unsubscribe link ({{ unsubscribe_url }})."))
     if not sender["address"] or not sender["contact"]:
-        problems.append(_("Set the postal address and the contact on the Settings page (or KAIRAN_POSTAL_ADDRESS "
-                          "and KAIRAN_CONTACT): the footer must show the sender's address and contact point."))
+        problems.append(_("Set the postal address and the contact on %(settings)s (or KAIRAN_POSTAL_ADDRESS "
+                          "and KAIRAN_CONTACT): the footer must show the sender's address and contact point.",
+                          settings=_("the Settings page")))
     return problems
+
+
+def _settings_link() -> ErrorLink:
+    """Where a missing postal address or contact is set: the settings page, linked in a refusal a page shows."""
+    return ErrorLink(_("the Settings page"), "core.settings", Permission.SETTINGS_MANAGE)
 
 
 def require_legal_details(campaign: Campaign) -> Compiled:
@@ -357,7 +365,7 @@ def require_legal_details(campaign: Campaign) -> Compiled:
     compiled = compile_campaign(campaign)  # a template error stops here too, not in a worker
     problems = legal_problems(campaign, compiled)
     if problems:
-        raise NotSendableError(_("Not sent: %(problems)s", problems=" ".join(problems)))
+        raise NotSendableError(_("Not sent: %(problems)s", problems=" ".join(problems)), links=[_settings_link()])
     try:
         compiled.render_all(reader_context(campaign, None))
     except RenderLimitError as error:

@@ -34,20 +34,28 @@
   const setTarget = (step, way, key) => {
     if (step.type === "split") step.branches[way].next = key; else step[way] = key;
   };
-  const markDirty = () => { dirty = true; stateBox.textContent = L.unsaved; render(); };
+  const fill = (text, values) => text.replace(/%\((\w+)\)s/g, (_m, k) => String(values[k] ?? ""));
+  // Edited while active: activating the draft would start a new version (the page hides the button until then).
+  const edited = () => {
+    dirty = true; stateBox.textContent = L.unsaved;
+    const activate = document.querySelector(".status-form[data-action=activate]");
+    if (activate) activate.hidden = false;
+  };
+  const markDirty = () => { edited(); render(); };
 
+  // A card's detail under its kind (the kind is the card's title): 30日, the subject, the condition; none for a goal.
+  const duration = (step) => ["days", "hours", "minutes"].filter((k) => step[k]).map((k) => fill(L.durations[k], { n: step[k] })).join(" ");
   function summary(step) {
-    const t = L.types[step.type] || step.type;
     if (step.type === "wait") {
       const mode = step.mode || "duration";
-      if (mode === "duration") return `${t}: ${[step.days && `${step.days}${L.f.days}`, step.hours && `${step.hours}${L.f.hours}`, step.minutes && `${step.minutes}${L.f.minutes}`].filter(Boolean).join(" ")}`;
+      if (mode === "duration") return duration(step);
       return `${L.modes[mode]} — N=${step.days ?? step.offset_days ?? ""} ${step.at || "09:00"}`;
     }
-    if (step.type === "wait_event") return `${t}: ${step.event}${step.property ? ` (${step.property.key}=${step.property.value})` : ""} · ${step.days || 0}${L.f.days} ${step.hours ? step.hours + L.f.hours : ""}`;
-    if (step.type === "condition") return `${t}: ${step.expression || JSON.stringify(step.rule || {})}`;
-    if (step.type === "send") { const m = messages[String(step.campaign_id)]; return `${t}: ${m ? m.subject : L.no_mail}`; }
-    if (step.type === "split") return `${t}: ${(step.branches || []).map((b) => b.percent + "%").join(" / ")}`;
-    return t;
+    if (step.type === "wait_event") return `${step.event}${step.property ? ` (${step.property.key}=${step.property.value})` : ""} · ${duration(step) || fill(L.durations.days, { n: 0 })}`;
+    if (step.type === "condition") return step.expression || JSON.stringify(step.rule || {});
+    if (step.type === "send") { const m = messages[String(step.campaign_id)]; return m ? m.subject : L.no_mail; }
+    if (step.type === "split") return (step.branches || []).map((b) => b.percent + "%").join(" / ");
+    return "";
   }
 
   function counts(key) {
@@ -100,7 +108,7 @@
   function card(key, title, body, extra) {
     const node = el("button", { type: "button", class: `step-card${key === selected ? " selected" : ""}${key === errorStep ? " has-error" : ""}`,
       "data-step": key, onclick: () => { selected = key; render(); } },
-    el("span", { class: "step-title" }, title), el("span", { class: "step-summary" }, body));
+    el("span", { class: "step-title" }, title), body ? el("span", { class: "step-summary" }, body) : null);
     const wrap = el("div", { class: "step" }, node);
     if (extra) wrap.append(extra);
     return wrap;
@@ -134,7 +142,10 @@
     const C = data.choices || {};
     const named = (items, id) => ((items || []).find((i) => i.id === id) || {}).name || (id ? `#${id}` : "?");
     let detail = "";
-    if (t.kind === "event") detail = `${t.event || "?"}${t.property ? ` (${t.property.key} ${L.ops[t.property.op] || t.property.op} ${t.property.value})` : ""}`;
+    if (t.kind === "event") {
+      const p = t.property;
+      detail = p ? fill(L.event_where, { event: t.event || "?", match: fill(L.matches[p.op] || L.matches.eq, p) }) : t.event || "?";
+    }
     else if (t.kind === "subscribed") detail = named(C.lists, t.list_id);
     else if (t.kind === "segment") detail = named(C.segments, t.segment_id);
     else if (t.kind === "campaign") detail = `${named(C.campaigns, t.campaign_id)} · ${L.actions[t.action] || ""}`;

@@ -106,8 +106,18 @@ def test_try_with_a_subscriber_shows_the_path_and_the_runs_show_on_their_page(ap
             db.session.add(subscriber)
             db.session.commit()
         subscriber_id = subscriber.id
-    page = text_of(editor.get(f"/automations/{automation_id}/try?email=hanako@example.jp").get_data(as_text=True))
-    assert "welcome" in page and "second" in page and "sends the email" in page
+    page = editor.get(f"/automations/{automation_id}/try?email=hanako@example.jp").get_data(as_text=True)
+    assert "sends the email" in text_of(page)
+    # each step by the name its builder card gives it, the key beside it
+    rows = re.findall(r'<tr data-step="(\w+)"><td>[^<]*</td><td>([^<]*)<small class="muted step-key"><code>\w+</code>',
+                      page)
+    assert [(key, unescape(label).strip()) for key, label in rows] == [
+        ("welcome", "Send an email: ご登録ありがとうございます"),
+        ("wait", "Wait: N days after entry, at HH:MM — N=3 10:00"),
+        ("second", "Send an email: 人気の記事をご紹介します")]
+    ja = text_of(editor.get(f"/automations/{automation_id}/try?email=hanako@example.jp",
+                            headers={"Accept-Language": "ja"}).get_data(as_text=True))
+    assert "メール送信: ご登録ありがとうございます welcome" in ja
     missing = text_of(editor.get(f"/automations/{automation_id}/try?email=nobody@example.jp").get_data(as_text=True))
     assert "No subscriber has this address." in missing
     with app.app_context():
@@ -118,7 +128,14 @@ def test_try_with_a_subscriber_shows_the_path_and_the_runs_show_on_their_page(ap
         activate(automation)
         assert enrol(automation, [subscriber_id]) == 1
     person = text_of(editor.get(f"/subscribers/{subscriber_id}").get_data(as_text=True))
-    assert "Welcome series" in person and "Waiting" in person
+    assert "Welcome series Waiting" in person
+    with app.app_context():
+        from automations.triggers import react
+
+        react()  # the welcome email goes, the run waits at the wait step
+    person = text_of(editor.get(f"/subscribers/{subscriber_id}", headers={"Accept-Language": "ja"})
+                     .get_data(as_text=True))
+    assert "待機中 待機: 登録からN日後 HH:MM — N=3 10:00 wait" in person  # the step they wait at, by its name
 
 
 def test_a_viewer_reads_but_cannot_edit(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:
@@ -299,6 +316,26 @@ def test_moving_the_runs_of_an_older_version(app: Flask, editor: FlaskClient) ->
         automation = db.session.get(Automation, automation_id)
         assert automation is not None
         assert versions[second] == automation.version_id and versions[first] != automation.version_id
+
+
+def test_an_active_automation_offers_activation_only_for_a_changed_draft(app: Flask, editor: FlaskClient) -> None:
+    automation_id = _create(editor, "printer")
+    page = editor.get(f"/automations/{automation_id}").get_data(as_text=True)
+    assert re.search(r'data-action="activate">\s*<input[^>]*>\s*<input[^>]*>\s*<button[^>]*>Activate<', page), page
+    submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/status", move="activate")
+    # running as drafted: activating again would change nothing, so the button waits hidden for an edit
+    page = editor.get(f"/automations/{automation_id}").get_data(as_text=True)
+    assert 'data-action="activate" hidden>' in page and 'data-action="pause">' in page
+    with app.app_context():
+        draft = db.session.get(Automation, automation_id).draft  # type: ignore[union-attr]
+    draft["steps"]["wait"]["days"] = 14
+    assert editor.post(f"/automations/{automation_id}/draft", json={"draft": draft},
+                       headers={"X-CSRFToken": csrf_token(editor, f"/automations/{automation_id}")}).status_code == 200
+    page = editor.get(f"/automations/{automation_id}").get_data(as_text=True)
+    assert 'data-action="activate">' in page and "Activate the changes as a new version" in page
+    # paused: the button resumes it
+    submit(editor, f"/automations/{automation_id}", f"/automations/{automation_id}/status", move="pause")
+    assert 'data-action="activate">' in editor.get(f"/automations/{automation_id}").get_data(as_text=True)
 
 
 def test_a_viewer_cannot_delete_enrol_or_move(app: Flask, client: FlaskClient, users: dict[str, str]) -> None:

@@ -20,6 +20,12 @@ def test_the_printer_reminder_from_recipe_to_counts(browser: Any, live_server: s
     page.click("form[data-recipe=printer] button")
     assert "購入後リマインド" in page.inner_text("h1")
     page.screenshot(path=str(screenshots / "automations-builder-ja.png"), full_page=True)
+    # each card names its kind once, with its detail under it; the trigger reads as a sentence
+    wait = page.locator(".step-card[data-step=wait]")
+    assert (wait.locator(".step-title").inner_text(), wait.locator(".step-summary").inner_text()) == ("待機", "30日")
+    assert page.locator(".step-card[data-step=ink] .step-summary").inner_text() == "purchase (category=ink) · 30日"
+    assert page.locator(".step-card[data-step=bought] .step-summary").count() == 0  # a goal has no detail
+    assert page.inner_text(".step-card[data-step=trigger] .step-summary") == "イベント: purchase（category が printer）"
     page.click(".step-card[data-step=wait]")
     panel = page.locator("#side-panel")
     panel.locator("input[name=days]").fill("14")
@@ -29,6 +35,9 @@ def test_the_printer_reminder_from_recipe_to_counts(browser: Any, live_server: s
     page.click(".status-form[data-action=activate] button")
     page.wait_for_selector(".flash:has-text('有効にしました')")
     assert "有効にしました" in page.inner_text(".flash"), page.inner_text(".flash")
+    # running as drafted: no activate button beside pause until the draft is edited
+    assert page.locator(".status-form[data-action=activate]").is_hidden()
+    assert page.locator(".status-form[data-action=pause]").is_visible()
     shop = app.test_client()
     shop.environ_base["HTTP_AUTHORIZATION"] = f"token {api_user(app, 'editor', 'shop')}"
     response = shop.post("/api/events", json={"email": "taro@example.jp", "create_subscriber": True,
@@ -75,7 +84,7 @@ def test_trigger_panel_enrolment_and_moving_runs(browser: Any, live_server: str,
     page.fill("#automation-name", "高額プリンターのお礼")
     page.screenshot(path=str(screenshots / "automations-trigger-panel-ja.png"), full_page=True)
     panel.locator("#apply-step").click()
-    assert "price 以上 10000" in page.inner_text(".step-card[data-step=trigger]")
+    assert "purchase（price が 10000 以上）" in page.inner_text(".step-card[data-step=trigger]")
     page.click("#save-draft")
     page.wait_for_selector("#save-state:has-text('保存しました')")
     assert page.inner_text("h1") == "高額プリンターのお礼"
@@ -102,10 +111,12 @@ def test_trigger_panel_enrolment_and_moving_runs(browser: Any, live_server: str,
     counts = page.locator(".step-card[data-step=wait] + .counts")
     assert counts.locator("[data-count=entered]").inner_text() == "1"
     assert counts.locator("[data-count=waiting]").inner_text() == "1"
-    # a new version: the waiting reader can be moved onto it
+    # a new version: the waiting reader can be moved onto it (the activate button shows once the draft is edited)
+    assert page.locator(".status-form[data-action=activate]").is_hidden()
     page.click(".step-card[data-step=wait]")
     panel.locator("input[name=days]").fill("20")
     panel.locator("#apply-step").click()
+    assert page.inner_text(".status-form[data-action=activate] button") == "変更を新しいバージョンとして有効化"
     page.click(".status-form[data-action=activate] button")
     page.wait_for_selector("#move-runs")
     assert "前のバージョンの読者を移す" in page.inner_text("#move-runs")

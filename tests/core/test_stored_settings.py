@@ -20,7 +20,7 @@ from app import create_app
 from core.db import db
 from core.signals import settings_changed
 from mailer.outbox import Outbox
-from tests.helpers import api_user, error_summary, login, run_jobs, submit, wait_until
+from tests.helpers import api_user, csrf_token, error_summary, login, run_jobs, submit, wait_until
 from tests.mailer.helpers import Workers, audience
 
 LEGAL = ("KAIRAN_COMPANY_NAME", "KAIRAN_POSTAL_ADDRESS", "KAIRAN_CONTACT")
@@ -217,6 +217,26 @@ def test_a_legal_detail_not_set_is_shown_empty_as_the_checklist_says_it_is_missi
     save_in_browser(client, KAIRAN_COMPANY_NAME="回覧商事")
     assert 'value="回覧商事"' in client.get("/settings").get_data(as_text=True)
     assert "未設定：住所、連絡先" in client.get("/").get_data(as_text=True)
+
+
+def test_a_refusal_for_missing_legal_details_links_the_settings_page_for_whom_may_open_it(
+        client: FlaskClient, users: dict[str, str]) -> None:
+    def activate_printer_reminder(username: str) -> str:
+        login(client, username)
+        with client.session_transaction() as session:
+            session["language"] = "ja"
+        created = submit(client, "/automations/", "/automations/new", recipe="printer")
+        builder = created.headers["Location"]
+        refused = submit(client, builder, f"{builder}/status", move="activate")
+        page = client.get(refused.headers["Location"]).get_data(as_text=True)
+        client.post("/logout", data={"csrf_token": csrf_token(client, builder)})
+        flash = page[page.index('class="flash flash-error"'):]
+        return flash[:flash.index("</div>")]
+
+    flash = activate_printer_reminder("admin")
+    assert '配信できません: <a href="/settings">設定画面</a>で住所と連絡先を設定してください' in flash, flash
+    flash = activate_printer_reminder("editor")  # no access to the settings: no link
+    assert "配信できません: 設定画面で住所と連絡先を設定してください" in flash and "<a" not in flash, flash
 
 
 def test_refused_in_japanese(client: FlaskClient, users: dict[str, str]) -> None:
