@@ -268,7 +268,7 @@ document.addEventListener("click", (event) => {
   add.textContent = `+ ${labels.add}`;
   const toggle = document.createElement("button");
   toggle.type = "button";
-  toggle.className = "link";
+  toggle.className = "link attribute-json";
   toggle.textContent = labels.json;
 
   function kindOf(value) { return typeof value === "number" ? "number" : typeof value === "boolean" ? "boolean" : "text"; }
