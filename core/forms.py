@@ -114,8 +114,7 @@ class NewTokenForm(FlaskForm):
     """A new API user."""
 
     username = StringField(_l("API user name"), validators=[DataRequired(), Length(max=100)])
-    # An integration mostly writes: a shop's events and subscribers need an editor (a viewer's token is refused).
-    role = SelectField(_l("Role"), choices=role_choices, default=Role.EDITOR.value)
+    role = SelectField(_l("Role"), choices=role_choices, default=Role.VIEWER.value)  # least power unless chosen
 
 
 class ConfirmForm(FlaskForm):

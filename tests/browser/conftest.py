@@ -56,7 +56,9 @@ def no_csp_violations() -> Iterator[None]:
 @pytest.fixture
 def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
     """Browser tests serve the app on KAIRAN_PORT, so the URLs it puts in mail and images load."""
-    return {**settings_env, "KAIRAN_PORT": str(free_port())}
+    # Not one of the ports settings_env chose: their sockets are closed, so the system may hand one out again.
+    taken = {settings_env["KAIRAN_CAPTURE_PORT"], settings_env["KAIRAN_BOUNCE_PORT"]}
+    return {**settings_env, "KAIRAN_PORT": next(str(p) for p in iter(free_port, None) if str(p) not in taken)}
 
 
 @pytest.fixture

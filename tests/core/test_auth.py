@@ -206,12 +206,13 @@ def test_missing_things_are_404_pages_but_400_in_listmonks_api(app: Flask, clien
     assert client.get("/subscribers/999").status_code == 404
 
 
-def test_a_new_api_user_is_offered_as_an_editor_whose_role_names_events(client: FlaskClient,
-                                                                         users: dict[str, str]) -> None:
-    """An integration mostly writes (a shop's events and subscribers), and a viewer's token is refused for that."""
+def test_a_new_api_user_reads_only_unless_chosen_and_the_page_says_who_needs_editor(
+        client: FlaskClient, users: dict[str, str]) -> None:
+    """Least power by default; a shop's integration writes (events, subscribers), and the page says what that needs."""
     login(client, "admin")
     html = client.get("/users/", headers={"Accept-Language": "en"}).get_data(as_text=True)
     api_form = html[html.index('name="token-role"'):]
     api_form = api_form[:api_form.index("</select>")]
-    assert '<option selected value="editor">' in api_form
+    assert '<option selected value="viewer">' in api_form
     assert "Editor: lists, subscribers, customer events, templates, campaigns and automations" in api_form
+    assert "a shop that sends customer events or subscribers needs Editor" in html
