@@ -225,7 +225,7 @@ class EventsFastPath:
             event = _plain_event(body)
             try:
                 fate = self.group([(event, held[1])])[0] if event is not None else Fate.UNKNOWN
-            except (_StaleCredentialsError, SQLAlchemyError):  # an event with an idempotency key is stored once
+            except (_StaleCredentialsError, SQLAlchemyError):  # Flask decides (a key is never stored twice)
                 return None
         if fate == Fate.UNKNOWN:
             return None
