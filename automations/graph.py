@@ -99,6 +99,13 @@ class Definition:
         return [int(step["campaign_id"]) for step in self.raw["steps"].values() if step.get("type") == "send"]
 
 
+def message_ids(draft: Any) -> list[int]:
+    """The messages (campaign ids) the send steps of a draft send, as far as it says (it may not be checked yet)."""
+    steps = draft.get("steps") if isinstance(draft, dict) else None
+    return [s["campaign_id"] for s in (steps.values() if isinstance(steps, dict) else ())
+            if isinstance(s, dict) and s.get("type") == "send" and isinstance(s.get("campaign_id"), int)]
+
+
 def ways_on(step: dict[str, Any]) -> Iterator[Any]:
     """The keys of the steps a step may lead to (None: the run ends; ``check`` refuses anything but a key)."""
     if step.get("type") == "split":

@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, update
 
 from automations.engine import exit_waiting
 from automations.errors import AutomationStateError, DefinitionError
-from automations.graph import Definition, check
+from automations.graph import Definition, check, message_ids
 from automations.models import Automation, AutomationStatus, AutomationVersion, Event, Run, RunState, StepCount
 from automations.triggers import listen_now
 from core.db import db, utcnow
@@ -184,10 +184,7 @@ def _all_message_ids(automation: Automation) -> set[int]:
     definitions = [Definition(d) for d in db.session.scalars(
         select(AutomationVersion.definition).where(AutomationVersion.automation_id == automation.id))]
     ids = {i for definition in definitions for i in definition.campaign_ids()}
-    steps = (automation.draft or {}).get("steps") if isinstance(automation.draft, dict) else None
-    steps = steps if isinstance(steps, dict) else {}
-    return ids | {int(s["campaign_id"]) for s in steps.values()
-                  if isinstance(s, dict) and s.get("type") == "send" and isinstance(s.get("campaign_id"), int)}
+    return ids | set(message_ids(automation.draft))
 
 
 def _messages_status(automation: Automation, status: CampaignStatus) -> None:

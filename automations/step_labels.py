@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from automations.graph import message_ids
 from core.db import db
 from mailer.models import Campaign
 
@@ -39,8 +40,7 @@ def builder_labels() -> dict[str, Any]:
 
 def subjects(definitions: list[dict[str, Any]]) -> dict[int, str]:
     """The subjects of the messages the send steps of these definitions send, by campaign id (one query)."""
-    ids = {s["campaign_id"] for d in definitions for s in (d.get("steps") or {}).values()
-           if isinstance(s, dict) and s.get("type") == "send" and isinstance(s.get("campaign_id"), int)}
+    ids = {campaign_id for definition in definitions for campaign_id in message_ids(definition)}
     return dict(db.session.execute(select(Campaign.id, Campaign.subject).where(Campaign.id.in_(ids))).all()) \
         if ids else {}
 

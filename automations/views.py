@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from automations.engine import waiting_now
 from automations.errors import DefinitionError
-from automations.graph import ways_on
+from automations.graph import message_ids, ways_on
 from automations.lifecycle import (
     activate,
     all_automations,
@@ -108,7 +108,7 @@ def _counts(automation: Automation) -> dict[str, dict[str, int]]:
 def _earned(automation: Automation) -> dict[str, Any] | None:
     """What the automation's emails earned, all its messages together: conversions attributed to them and their
     revenue in the installation's currency (tracking/metrics.py); None before the first conversion."""
-    ids = list(db.session.scalars(select(Campaign.id).where(Campaign.id.in_(_message_ids(automation.draft or {})))))
+    ids = list(db.session.scalars(select(Campaign.id).where(Campaign.id.in_(message_ids(automation.draft or {})))))
     found = [m for m in metrics_of(ids).values() if m.conversions]
     if not found:
         return None
@@ -116,13 +116,8 @@ def _earned(automation: Automation) -> dict[str, Any] | None:
             "currency": found[0].currency}
 
 
-def _message_ids(draft: dict[str, Any]) -> list[int]:
-    return [s["campaign_id"] for s in (draft.get("steps") or {}).values()
-            if isinstance(s, dict) and s.get("type") == "send" and isinstance(s.get("campaign_id"), int)]
-
-
 def _messages(draft: dict[str, Any]) -> dict[str, dict[str, str]]:
-    ids = _message_ids(draft)
+    ids = message_ids(draft)
     return {str(c.id): {"subject": c.subject, "edit": url_for("compose.campaign_edit", campaign_id=c.id),
                         "preview": url_for("compose.campaign_preview", campaign_id=c.id)}
             for c in db.session.scalars(select(Campaign).where(Campaign.id.in_(ids)))}
@@ -375,9 +370,10 @@ def try_it(automation_id: int) -> Any:
                     queue_campaign_test(campaign_id, subscriber.id, [to])
                 flash(_("%(n)d test emails queued for %(to)s.", n=len(ids), to=to), "success")
     draft = automation.draft or {}
-    steps, names = draft.get("steps") or {}, subjects([draft])
+    messages = _messages(draft)
+    steps, names = draft.get("steps") or {}, {int(i): m["subject"] for i, m in messages.items()}
     return render_template("automations/try.html", automation=automation, email=email, subscriber=subscriber,
-                           passages=passages, messages=_messages(draft), to=to,
+                           passages=passages, messages=messages, to=to,
                            labels={p.step: step_label(steps.get(p.step), names) for p in passages},
                            form=ConfirmForm(), not_found=bool(email) and subscriber is None)
 
