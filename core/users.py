@@ -124,11 +124,7 @@ def authenticate_token(username: str, token: str) -> User | None:
         user = db.session.scalar(select(User).where(User.username == name, User.type == UserType.API))
         if user is not None:
             held[name] = {key: getattr(user, key) for key in _COLUMN_KEYS}
-    if user is None or user.token_hash is None or not user.enabled:
-        return None
-    if not hmac.compare_digest(user.token_hash, _token_digest(token)):
-        return None
-    return user
+    return user if user is not None and _takes(user.token_hash, user.enabled, token) else None
 
 
 def held_token_role(app: Flask, username: str, token: str) -> tuple[Role, int] | None:
@@ -140,11 +136,14 @@ def held_token_role(app: Flask, username: str, token: str) -> tuple[Role, int] |
         return None
     count, users = kept
     columns = users.get(username.strip().lower())
-    if columns is None or columns["token_hash"] is None or not columns["enabled"]:
-        return None
-    if not hmac.compare_digest(columns["token_hash"], _token_digest(token)):
+    if columns is None or not _takes(columns["token_hash"], columns["enabled"], token):
         return None
     return Role(columns["role"]), count
+
+
+def _takes(token_hash: str | None, enabled: bool, token: str) -> bool:
+    """Whether an API user with this digest and enabled flag takes this token."""
+    return token_hash is not None and enabled and hmac.compare_digest(token_hash, _token_digest(token))
 
 
 _COLUMN_KEYS = tuple(attribute.key for attribute in inspect(User).column_attrs)
