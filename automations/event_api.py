@@ -24,9 +24,10 @@ from automations.models import EventSource
 from core import shared_config
 from core.api import credentials, paginate
 from core.auth import Permission, has_permission, require
-from core.db import db, utcnow
+from core.db import utcnow
 from core.errors import KairanError
 from core.group_commit import GroupCommit
+from core.held_connection import HeldConnection
 from core.inputs import json_body, moment, optional_id_arg, parse_json
 from core.users import held_token_role
 from tracking.settings import CONVERSIONS
@@ -202,6 +203,7 @@ class EventsFastPath:
     def __init__(self, app: Flask, next_app: Callable[..., Iterable[bytes]]) -> None:
         self.app, self.next_app = app, next_app
         self.group: GroupCommit[tuple[EventInput, int], Fate] = GroupCommit(self._store)
+        self.connection = HeldConnection(app)  # the leaders' one after another (core/held_connection.py)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == EVENTS_PATH and environ.get("REQUEST_METHOD") == "POST":
@@ -234,13 +236,13 @@ class EventsFastPath:
                                       "errors": [], "warnings": []}})
 
     def _store(self, items: list[tuple[EventInput, int]]) -> Sequence[Fate]:
-        """The leading thread's write (in its app context): store the events whose credentials were read under
+        """The leading thread's write, on the held connection: store the events whose credentials were read under
         the count that this transaction reads."""
-        shared_config.check(self.app)
-        if any(count != shared_config.checked_count() for _event, count in items):
-            db.session.rollback()
-            raise _StaleCredentialsError()
-        return store_events([event for event, _count in items], utcnow(), EventSource.API)
+        with self.connection.writing():
+            shared_config.check(self.app)
+            if any(count != shared_config.checked_count() for _event, count in items):
+                raise _StaleCredentialsError()  # rolled back as the session closes
+            return store_events([event for event, _count in items], utcnow(), EventSource.API)
 
 
 def _plain_event(body: bytes) -> EventInput | None:

@@ -31,7 +31,7 @@ def fresh_postgres(url: str, schema_sql: str | None = None) -> str:
 def postgres_beside(url: str, suffix: str) -> str:
     """The URL of the database named as url's with ``_suffix`` on the same server, made when missing."""
     name = f"{make_url(url).database}_{suffix}"
-    with _libpq(url) as conn:
+    with libpq(url) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return make_url(url).set(database=name).render_as_string(hide_password=False)
@@ -97,7 +97,7 @@ class PostgresSnapshot:
         self.url = url
         self.schema_sql = postgres_dump(url)
         self.rows_sql = postgres_dump(url, "--data-only")
-        with _libpq(url) as conn:
+        with libpq(url) as conn:
             self.fingerprint = conn.execute(_SCHEMA_FINGERPRINT).fetchone()[0]  # type: ignore[index]
             tables = [row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
             references = conn.execute(_FOREIGN_KEYS).fetchall()
@@ -106,7 +106,7 @@ class PostgresSnapshot:
 
     def restore(self) -> str:
         """Put the database back as it was after the migrations; return its URL."""
-        with _libpq(self.url) as conn:
+        with libpq(self.url) as conn:
             if conn.execute(_SCHEMA_FINGERPRINT).fetchone()[0] == self.fingerprint:  # type: ignore[index]
                 with conn.transaction():
                     conn.execute(sql.Composed([self.empty, sql.SQL(self.rows_sql)]))
@@ -128,6 +128,7 @@ def _children_first(tables: list[str], references: list[Any]) -> list[str]:
     return ordered
 
 
-def _libpq(url: str) -> psycopg.Connection[Any]:
+def libpq(url: str) -> psycopg.Connection[Any]:
+    """A plain connection to the PostgreSQL database of a SQLAlchemy URL, in autocommit."""
     return psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
                            autocommit=True)

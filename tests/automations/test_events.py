@@ -21,7 +21,7 @@ from core.users import rotate_token, update_user
 from lists.models import Subscriber
 from tests.automations.helpers import add_subscriber
 from tests.helpers import api_user, basic, login
-from tests.resources import free_port
+from tests.resources import free_port, libpq
 
 PRINTER = {"product": "プリンター PX-1", "price": 39800}
 
@@ -256,6 +256,36 @@ def test_a_plain_event_with_held_credentials_is_stored_before_flask_dispatches(a
                                             "properties": {"amount": "many"}}).get_json()["data"]
     assert warned["stored"] == [0] and warned["warnings"][0]["field"] == "properties.amount"
     assert [e.name for e in stored_events(app)] == ["page_view", "purchase", "purchase"]
+
+
+def test_a_server_restart_costs_the_fast_path_one_answer_from_flask(app: Flask, database_url: str) -> None:
+    """The fast path writes on a connection it holds (core/held_connection.py): when the server drops it, the event
+    of that moment is stored through Flask (whose pool pings first), and the next is fast again on a new one."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a SQLite file's connection cannot drop")
+    dispatched: list[str] = []
+    app.before_request(lambda: dispatched.append(request.path))
+    pair = api_user(app, "editor", "shop")
+    shop = app.test_client()
+    shop.environ_base["HTTP_AUTHORIZATION"] = f"token {pair}"
+    taro = add_subscriber(shop, "taro@example.jp")
+
+    def post(key: str) -> list[str]:
+        dispatched.clear()
+        answer = shop.post("/api/events", json={"subscriber_id": taro["id"], "name": "page_view",
+                                               "idempotency_key": key})
+        assert answer.get_json()["data"]["stored"] == [0], answer.get_json()
+        return list(dispatched)
+
+    assert post("view-1") == []
+    with libpq(database_url) as server:  # as a restart does: every connection of this database dropped
+        pids = [row[0] for row in server.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                                                 " AND pid <> pg_backend_pid()")]
+        assert pids and all(server.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,)).fetchone() == (True,)
+                            for pid in pids)
+    assert post("view-2") == ["/api/events"]
+    assert post("view-3") == []
+    assert sorted(str(e.idempotency_key) for e in stored_events(app)) == ["view-1", "view-2", "view-3"]
 
 
 def test_a_token_changed_on_another_host_stops_the_fast_path_at_once(app: Flask, settings_env: dict[str, str]) -> None:
