@@ -10,11 +10,11 @@ domain (RSA-2048), and four active automations, then measures, in order:
    (no worker runs yet) until none is due; steps taken ÷ seconds. Each due run takes 3 steps (wait, condition,
    wait).
 2. ``send_ratio``: W real ``flask worker`` processes against an SMTP sink (bench/sink.py, smtp-sink), as in
-   bench/send.py, with the same newsletter (``../shared/testdata/newsletter/weekly.html``) personalised, tracked
-   and signed on both sides. First a plain campaign to --send subscribers (a list of their own), timed from
-   "running" until the sink holds the last message (each dump file's mtime is when the sink accepted it); then
-   --send runs of automation "send" parked at its send step are made due at once and a wake queued, timed the
-   same way. ``send_ratio`` = automation msg/s ÷ campaign msg/s.
+   bench/send.py, with the same newsletter (``../shared/testdata/newsletter/weekly.html``) in the default layout,
+   personalised, tracked and signed on both sides. First a plain campaign to --send subscribers (a list of their
+   own), timed from "running" until the sink holds the last message (each dump file's mtime is when the sink
+   accepted it); then --send runs of automation "send" parked at its send step are made due at once and a wake
+   queued, timed the same way. ``send_ratio`` = automation msg/s ÷ campaign msg/s.
 3. ``trigger_to_send_p95_s``: all workers but one stopped (an idle embedded instance: one worker, the periodic wake
    at its default); --events ``purchase`` events posted one by one (--event-gap-ms apart) through the events API
    (Flask's test client in this process) for automation "trigger", whose first step is a send; for each, the
@@ -70,6 +70,7 @@ from core.embedded import private_redis
 from core.users import create_api_user
 from mailer import sending
 from mailer.domains import add_domain
+from mailer.layouts import default_template
 from mailer.models import Campaign, ContentType, Delivery, DeliveryStatus
 from tests.resources import fresh_postgres
 
@@ -185,8 +186,11 @@ class Bench:
                 "INSERT INTO subscriptions (subscriber_id, list_id, status, meta, created_at, updated_at) "
                 "SELECT id, :list, 'confirmed', '{}', created_at, created_at FROM subscribers WHERE id <= :last"),
                 {"list": LIST_ID, "last": args.send})
+            # In the default layout, as the editor makes a campaign and as new_message makes the send step's:
+            # both sides send the same mail.
             campaign = Campaign(name="bench campaign", subject="{{ subscriber.first_name }}さん、今週のお知らせ",
-                                content_type=ContentType.HTML, body=body, lists=[LIST_ID], from_email=SENDER)
+                                content_type=ContentType.HTML, body=body, lists=[LIST_ID], from_email=SENDER,
+                                template=default_template())
             db.session.add(campaign)
             db.session.commit()
             self.campaign_id = campaign.id
