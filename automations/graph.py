@@ -33,7 +33,7 @@ from flask_babel import gettext as _
 from automations.errors import DefinitionError
 from automations.event_rules import property_condition
 from automations.events import NAME
-from core.inputs import whole_in
+from core.inputs import ID_MAX, whole_in
 from lists.errors import RuleError
 from lists.segment_rules import compile_rule
 
@@ -96,14 +96,16 @@ class Definition:
 
     def campaign_ids(self) -> list[int]:
         """The messages its send steps send."""
-        return [int(step["campaign_id"]) for step in self.raw["steps"].values() if step.get("type") == "send"]
+        return message_ids(self.raw)
 
 
 def message_ids(draft: Any) -> list[int]:
-    """The messages (campaign ids) the send steps of a draft send, as far as it says (it may not be checked yet)."""
+    """The messages (campaign ids) the send steps of a draft send, as far as it says (it may not be checked yet:
+    an id ``check`` would refuse is left out)."""
     steps = draft.get("steps") if isinstance(draft, dict) else None
-    return [s["campaign_id"] for s in (steps.values() if isinstance(steps, dict) else ())
-            if isinstance(s, dict) and s.get("type") == "send" and isinstance(s.get("campaign_id"), int)]
+    sent = (s.get("campaign_id") for s in (steps.values() if isinstance(steps, dict) else ())
+            if isinstance(s, dict) and s.get("type") == "send")
+    return [campaign_id for value in sent if (campaign_id := whole_in(value, 1, ID_MAX)) is not None]
 
 
 def ways_on(step: dict[str, Any]) -> Iterator[Any]:
@@ -161,7 +163,7 @@ def _check_trigger(trigger: Any) -> None:
     elif kind == "segment" and whole_in(trigger.get("segment_id"), 1, 2**31 - 1) is None:
         raise DefinitionError(_("Choose the segment whose new members start the automation."), step="trigger")
     elif kind == "campaign":
-        if whole_in(trigger.get("campaign_id"), 1, 2**31 - 1) is None or trigger.get("action") not in CAMPAIGN_ACTIONS:
+        if whole_in(trigger.get("campaign_id"), 1, ID_MAX) is None or trigger.get("action") not in CAMPAIGN_ACTIONS:
             raise DefinitionError(_("Choose the campaign and whether its readers opened, clicked or did not open it."),
                                   step="trigger")
         if whole_in(trigger.get("within_days", 3), 1, 365) is None:
@@ -243,7 +245,7 @@ def _check_step(key: str, step: Any, steps: dict[str, Any],  # noqa: PLR0912  (o
     elif kind == "split":
         _check_split(key, step)
     elif kind == "send":
-        campaign_id = whole_in(step.get("campaign_id"), 1, 2**31 - 1)
+        campaign_id = whole_in(step.get("campaign_id"), 1, ID_MAX)
         if campaign_id is None or not has_content(campaign_id):
             raise DefinitionError(_("The email “%(step)s” has no message yet: write its subject and content.",
                                     step=key), step=key)
